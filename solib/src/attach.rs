@@ -1,0 +1,379 @@
+//! Making the `.shared` section shared: the load-time constructor's work.
+//!
+//! The backing object is `/dev/shm/solib-u<UID>-v<LAYOUT_VERSION>[-<SOLIB_NAMESPACE>]`
+//! (shm_open(3)). Two open-file-description locks on it (fcntl(2), `F_OFD_SETLK`) give the
+//! Windows lifetime without a daemon, because the kernel drops them when a process dies:
+//!
+//! - byte 0, the *init lock*, held exclusively while a process attaches or detaches, so two
+//!   processes loading at the same instant never both initialize or see a half-initialized
+//!   region;
+//! - byte 1, the *user lock*, held shared by every process that has the region mapped. A
+//!   process that can take it exclusively knows nobody else uses the region, so it resets
+//!   the object to the section's initial values from the `.so` file: no stale state
+//!   survives a crash. The last process to unload removes the object.
+//! - byte 2 serializes clipboard writers (see `region`), through a descriptor of each
+//!   process's own so that processes related by fork(2) still exclude each other.
+//!
+//! Security: the object belongs to the user and has mode 0600; an object with another
+//! owner, mode, size, magic or layout version, a symbolic link (O_NOFOLLOW) or anything not
+//! a regular file is never used nor changed, and the library keeps working with its
+//! private section. Everything here is libc-level and returns errors as values: the
+//! constructor never panics, unwinds or blocks for long.
+
+use crate::region::{REGION_SIZE, SharedRegion, check_header};
+use std::ffi::CString;
+use std::fmt::Write as _;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+const INIT_BYTE: i64 = 0;
+const USER_BYTE: i64 = 1;
+pub const WRITER_BYTE: i64 = 2;
+/// The longest the constructor waits for another process that is attaching or detaching.
+const INIT_PATIENCE: Duration = Duration::from_secs(5);
+/// Attach attempts when the object is replaced under us (the last user removed it).
+const ATTEMPTS: u32 = 20;
+
+/// A region this process has mapped over its `.shared` section.
+pub struct Attached {
+    pub path: String,
+    /// Holds the shared user lock for as long as the process keeps the library.
+    pub fd: OwnedFd,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// The name of the backing object for this user, or why there is none.
+pub fn region_path() -> Result<String, String> {
+    // SAFETY: geteuid never fails.
+    let uid = unsafe { libc::geteuid() };
+    let mut path = format!("/dev/shm/solib-u{uid}-v{}", crate::region::LAYOUT_VERSION);
+    if let Some(ns) = std::env::var_os("SOLIB_NAMESPACE") {
+        let ns = ns.to_string_lossy();
+        let ok = !ns.is_empty()
+            && ns.len() <= 64
+            && ns
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(format!(
+                "SOLIB_NAMESPACE={ns:?} is not 1-64 characters of [A-Za-z0-9_-]"
+            ));
+        }
+        let _ = write!(path, "-{ns}");
+    }
+    Ok(path)
+}
+
+fn cstr(path: &str) -> CString {
+    // region_path() builds names without NUL bytes.
+    CString::new(path).unwrap_or_default()
+}
+
+fn errno_text(what: &str, path: &str) -> String {
+    format!("{what} {path}: {}", io::Error::last_os_error())
+}
+
+fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
+    // SAFETY: stat is plain data; fd is open.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd.as_raw_fd(), &mut st) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st)
+    }
+}
+
+/// Opens an existing object, or creates it with mode 0600 whatever the umask.
+/// O_NOFOLLOW: a symbolic link at the name is refused (ELOOP), never followed.
+fn open_or_create(path: &str) -> Result<(OwnedFd, bool), String> {
+    let c = cstr(path);
+    let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: c is a valid C string; the returned fd is owned below.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CREAT | libc::O_EXCL, 0o600) };
+    if fd >= 0 {
+        // SAFETY: fd was just opened by us.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: fd is open.
+        unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) };
+        return Ok((fd, true));
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::EEXIST) {
+        return Err(format!("cannot create {path}: {err}"));
+    }
+    // SAFETY: as above.
+    let fd = unsafe { libc::open(c.as_ptr(), flags) };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::ELOOP) => format!("{path} is a symbolic link: not followed, not used"),
+            _ => format!("cannot open {path}: {err}"),
+        });
+    }
+    // SAFETY: fd was just opened by us.
+    Ok((unsafe { OwnedFd::from_raw_fd(fd) }, false))
+}
+
+/// Owner, type and mode must be exactly this user's 0600 regular file.
+fn check_object(path: &str, st: &libc::stat) -> Result<(), String> {
+    // SAFETY: geteuid never fails.
+    let uid = unsafe { libc::geteuid() };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(format!("{path} is not a regular file: not used"));
+    }
+    if st.st_uid != uid {
+        return Err(format!(
+            "{path} belongs to uid {}, not to this user (uid {uid}): not used",
+            st.st_uid
+        ));
+    }
+    let mode = st.st_mode & 0o7777;
+    if mode != 0o600 {
+        return Err(format!("{path} has mode {mode:04o}, not 0600: not used"));
+    }
+    Ok(())
+}
+
+/// fcntl(2) open-file-description lock on one byte.
+pub fn ofd_lock(fd: &OwnedFd, byte: i64, kind: i32, wait: bool) -> io::Result<()> {
+    // SAFETY: flock is plain data; l_pid must be 0 for OFD locks.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = byte;
+    fl.l_len = 1;
+    let cmd = if wait { libc::F_OFD_SETLKW } else { libc::F_OFD_SETLK };
+    loop {
+        // SAFETY: fd is open and fl is a valid flock.
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &fl) };
+        if r == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+fn is_busy(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES))
+}
+
+/// Takes a lock, retrying for at most `patience` (never blocks the host for long).
+fn lock_within(fd: &OwnedFd, byte: i64, kind: i32, patience: Duration) -> io::Result<bool> {
+    let start = Instant::now();
+    loop {
+        match ofd_lock(fd, byte, kind, false) {
+            Ok(()) => return Ok(true),
+            Err(e) if is_busy(&e) => {
+                if start.elapsed() > patience {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Does `path` still name the object `fd` has open? (The last user may have removed it.)
+fn still_named(path: &str, st: &libc::stat) -> bool {
+    let c = cstr(path);
+    // SAFETY: stat is plain data; c is a valid C string.
+    unsafe {
+        let mut now: libc::stat = std::mem::zeroed();
+        libc::lstat(c.as_ptr(), &mut now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino
+    }
+}
+
+fn read_image(fd: &OwnedFd) -> io::Result<[u8; REGION_SIZE]> {
+    let mut buf = [0u8; REGION_SIZE];
+    // SAFETY: buf is REGION_SIZE writable bytes.
+    let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), REGION_SIZE, 0) };
+    if n != REGION_SIZE as isize {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short read"));
+    }
+    Ok(buf)
+}
+
+/// Maps the backing object over the section, in place. Returns a description of what was
+/// done, for `solib_status`.
+pub fn attach(section: &'static SharedRegion) -> Result<(Attached, String), String> {
+    let path = region_path()?;
+    for _ in 0..ATTEMPTS {
+        let (fd, created) = open_or_create(&path)?;
+        let st = fstat(&fd).map_err(|e| format!("cannot stat {path}: {e}"))?;
+        check_object(&path, &st)?;
+        match lock_within(&fd, INIT_BYTE, libc::F_WRLCK, INIT_PATIENCE) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(format!(
+                    "{path}: another process held the init lock for over {INIT_PATIENCE:?}"
+                ));
+            }
+            Err(e) => return Err(format!("cannot lock {path}: {e}")),
+        }
+        if !still_named(&path, &st) {
+            continue; // removed by its last user while we waited: start again
+        }
+        let result = attach_locked(section, &path, &fd, &st, created);
+        let _ = ofd_lock(&fd, INIT_BYTE, libc::F_UNLCK, false);
+        let how = result?;
+        return Ok((
+            Attached {
+                path,
+                fd,
+                dev: st.st_dev,
+                ino: st.st_ino,
+            },
+            how,
+        ));
+    }
+    Err(format!(
+        "{path} was replaced {ATTEMPTS} times while attaching"
+    ))
+}
+
+fn attach_locked(
+    section: &'static SharedRegion,
+    path: &str,
+    fd: &OwnedFd,
+    st: &libc::stat,
+    created: bool,
+) -> Result<String, String> {
+    let alone = match ofd_lock(fd, USER_BYTE, libc::F_WRLCK, false) {
+        Ok(()) => true,
+        Err(e) if is_busy(&e) => false,
+        Err(e) => return Err(format!("cannot lock {path}: {e}")),
+    };
+    let size = st.st_size as usize;
+    let how;
+    if alone {
+        // Nobody has the region mapped: (re)start it from the section's initial values.
+        if size != 0 {
+            if size != REGION_SIZE {
+                let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
+                return Err(format!("{path} has size {size}, not {REGION_SIZE}: not used"));
+            }
+            let image = read_image(fd).map_err(|e| format!("cannot read {path}: {e}"))?;
+            if let Err(bad) = check_header(&image) {
+                let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
+                return Err(format!("{path} has {bad}: not used"));
+            }
+        }
+        // The section has not been written yet in this process: these bytes are the
+        // initial values stored in the .so file.
+        let initial = section as *const SharedRegion as *const libc::c_void;
+        // SAFETY: `initial` points at REGION_SIZE readable bytes; fd is open for writing.
+        let n = unsafe { libc::pwrite(fd.as_raw_fd(), initial, REGION_SIZE, 0) };
+        if n != REGION_SIZE as isize {
+            let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
+            return Err(errno_text("cannot initialize", path));
+        }
+        how = if created || size == 0 {
+            "created it from the section's initial values"
+        } else {
+            "no process was using it: reset it to the section's initial values"
+        };
+    } else {
+        if size != REGION_SIZE {
+            return Err(format!("{path} has size {size}, not {REGION_SIZE}: not used"));
+        }
+        let image = read_image(fd).map_err(|e| format!("cannot read {path}: {e}"))?;
+        check_header(&image).map_err(|bad| format!("{path} has {bad}: not used"))?;
+        how = "attached to the live region of the processes already using it";
+    }
+    // Shared user lock: converts our exclusive one, or joins the other users'.
+    if let Err(e) = ofd_lock(fd, USER_BYTE, libc::F_RDLCK, false) {
+        let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
+        return Err(format!("cannot take the user lock on {path}: {e}"));
+    }
+    let addr = section as *const SharedRegion as *mut libc::c_void;
+    // SAFETY: `addr` is the page-aligned start of the `.shared` section, which is exactly
+    // REGION_SIZE bytes and the only thing on its page; replacing its private mapping with
+    // the shared object keeps the same address, so the static stays valid.
+    let mapped = unsafe {
+        libc::mmap(
+            addr,
+            REGION_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if mapped != addr {
+        let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
+        return Err(errno_text("cannot map", path));
+    }
+    let _ = st;
+    Ok(format!("shared: {path}: {how}"))
+}
+
+/// At unload or exit: if no other process uses the region, remove the object, so the next
+/// process starts from the initial values, as on Windows.
+///
+/// The user lock belongs to our open file description, which both our descriptor and our
+/// MAP_SHARED mapping keep alive (a mapping holds a reference to its file). So the section
+/// first goes back to private memory, keeping a snapshot of its contents for any code that
+/// still runs in this process, then the descriptor is closed and the object opened again
+/// to ask, with a new description, whether anybody still holds the user lock. A child made
+/// by fork(2) shares our description through its copy of the descriptor and the mapping:
+/// it keeps the region alive, as it should.
+pub fn detach(section: &'static SharedRegion, att: Attached) {
+    let Attached { path, fd, dev, ino } = att;
+    let addr = section as *const SharedRegion as *mut libc::c_void;
+    let mut snapshot = [0u8; REGION_SIZE];
+    // SAFETY: `addr` is our REGION_SIZE-byte section; the anonymous private mapping that
+    // replaces it at the same address receives the snapshot, so the static stays valid.
+    unsafe {
+        std::ptr::copy_nonoverlapping(addr as *const u8, snapshot.as_mut_ptr(), REGION_SIZE);
+        let private = libc::mmap(
+            addr,
+            REGION_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        );
+        if private != addr {
+            return; // still mapped shared: leave the region to its other users
+        }
+        std::ptr::copy_nonoverlapping(snapshot.as_ptr(), addr as *mut u8, REGION_SIZE);
+    }
+    drop(fd);
+    let c = cstr(&path);
+    // SAFETY: valid C string; the fd is owned below.
+    let raw = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if raw < 0 {
+        return;
+    }
+    // SAFETY: raw was just opened by us.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let Ok(st) = fstat(&fd) else { return };
+    if st.st_dev != dev || st.st_ino != ino || check_object(&path, &st).is_err() {
+        return;
+    }
+    if !matches!(lock_within(&fd, INIT_BYTE, libc::F_WRLCK, Duration::from_secs(1)), Ok(true)) {
+        return;
+    }
+    if ofd_lock(&fd, USER_BYTE, libc::F_WRLCK, false).is_ok() && still_named(&path, &st) {
+        // SAFETY: valid C string.
+        unsafe { libc::unlink(c.as_ptr()) };
+    }
+}
+
+/// A descriptor of this process's own for the clipboard writer lock (see the module docs):
+/// opening /proc/self/fd/N makes a new open file description of the very object mapped,
+/// even if its name was removed meanwhile.
+pub fn reopen_own(fd: &OwnedFd) -> Option<OwnedFd> {
+    let c = cstr(&format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    // SAFETY: valid C string; the fd is owned below.
+    let raw = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    // SAFETY: raw was just opened by us.
+    (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+}

@@ -1,0 +1,252 @@
+//! libsolib.so: the Linux port of a Windows DLL shared section.
+//!
+//! On Windows, `#pragma data_seg(".shared")` and `/SECTION:.shared,RWS` make a DLL's
+//! variables one piece of memory for every process that loads it. ELF has no such flag:
+//! ld.so maps every segment MAP_PRIVATE (glibc elf/dl-load.c). This library puts its shared
+//! variables in a page-aligned `.shared` section, and its load-time constructor maps a
+//! per-user 0600 object MAP_SHARED over exactly those pages, in place (see `attach`). The
+//! static below *is* the shared memory.
+//!
+//! For contrast it also keeps ordinary per-process state: a counter in `.data` (its page
+//! tagged with a non-zero value so it is stored in the file) and one in `.bss`, each alone
+//! on its own page so the lab can watch that one page be copied on write.
+//!
+//! The C ABI is declared in `include/solib.h`.
+
+#![allow(non_upper_case_globals)]
+
+mod attach;
+pub mod region;
+
+use region::{CLIP_CAPACITY, SharedRegion};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+// ANCHOR: shared_section
+/// The shared section: one page, page-aligned, alone in the `.shared` ELF section.
+#[unsafe(no_mangle)]
+#[used]
+#[unsafe(link_section = ".shared")]
+pub static solib_shared: SharedRegion = SharedRegion::INITIAL;
+// ANCHOR_END: shared_section
+
+/// "PRIVDATA": makes the page initialized data, stored in the file (`.data`, not `.bss`).
+pub const PRIVATE_TAG: u64 = u64::from_le_bytes(*b"PRIVDATA");
+
+// ANCHOR: private_data
+/// Ordinary per-process data in `.data`: copy-on-write, so each process gets its own copy
+/// of this page the first time it writes it.
+#[repr(C, align(4096))]
+pub struct PrivatePage {
+    pub tag: u64,
+    pub calls: AtomicU64,
+}
+
+#[unsafe(no_mangle)]
+pub static solib_private: PrivatePage = PrivatePage {
+    tag: PRIVATE_TAG,
+    calls: AtomicU64::new(0),
+};
+
+/// Ordinary per-process data in `.bss`: zero in the file, so not stored there at all.
+#[repr(C, align(4096))]
+pub struct BssPage {
+    pub calls: AtomicU64,
+}
+
+#[unsafe(no_mangle)]
+pub static solib_bss: BssPage = BssPage {
+    calls: AtomicU64::new(0),
+};
+// ANCHOR_END: private_data
+
+/// What the constructor achieved, for `solib_status`.
+struct Status {
+    shared: bool,
+    reason: String,
+}
+
+static STATUS: OnceLock<Status> = OnceLock::new();
+static ATTACHED: Mutex<Option<attach::Attached>> = Mutex::new(None);
+
+/// This process's descriptor for the clipboard writer lock, and the pid that opened it.
+static WRITER: Mutex<Option<(u32, Option<OwnedFd>)>> = Mutex::new(None);
+
+// ANCHOR: constructor
+/// Runs when the library is loaded (dlopen or program start), before any of its functions
+/// can be called. Never panics into the host: every failure becomes private mode.
+#[cfg(not(test))]
+#[ctor::ctor(unsafe)]
+fn solib_load() {
+    let outcome = std::panic::catch_unwind(|| attach::attach(&solib_shared));
+    let status = match outcome {
+        Ok(Ok((att, how))) => {
+            if let Ok(mut slot) = ATTACHED.lock() {
+                *slot = Some(att);
+            }
+            Status {
+                shared: true,
+                reason: how,
+            }
+        }
+        Ok(Err(why)) => Status {
+            shared: false,
+            reason: format!("private: {why}"),
+        },
+        Err(_) => Status {
+            shared: false,
+            reason: "private: the constructor failed unexpectedly".to_string(),
+        },
+    };
+    let _ = STATUS.set(status);
+}
+// ANCHOR_END: constructor
+
+/// Runs at dlclose or exit (not after kill -9: the next loader then finds the object
+/// unused, by its locks, and resets it).
+#[cfg(not(test))]
+#[dtor::dtor(unsafe)]
+fn solib_unload() {
+    let _ = std::panic::catch_unwind(|| {
+        let att = ATTACHED.lock().ok().and_then(|mut a| a.take());
+        if let Some(att) = att {
+            attach::detach(&solib_shared, att);
+        }
+    });
+}
+
+fn with_writer_lock<R>(f: impl FnOnce() -> R) -> R {
+    let mut writer = WRITER.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = std::process::id();
+    if writer.as_ref().map(|(p, _)| *p) != Some(pid) {
+        let fd = ATTACHED
+            .lock()
+            .ok()
+            .and_then(|a| a.as_ref().and_then(|a| attach::reopen_own(&a.fd)));
+        *writer = Some((pid, fd));
+    }
+    let fd = writer.as_ref().and_then(|(_, fd)| fd.as_ref());
+    if let Some(fd) = fd {
+        let _ = attach::ofd_lock(fd, attach::WRITER_BYTE, libc::F_WRLCK, true);
+    }
+    let r = f();
+    if let Some(fd) = fd {
+        let _ = attach::ofd_lock(fd, attach::WRITER_BYTE, libc::F_UNLCK, false);
+    }
+    r
+}
+
+// ANCHOR: abi
+/// Returns `a + b` (wrapping) and counts the call in the private and the shared counters.
+#[unsafe(no_mangle)]
+pub extern "C" fn solib_add(a: i64, b: i64) -> i64 {
+    solib_private.calls.fetch_add(1, Ordering::Relaxed);
+    solib_bss.calls.fetch_add(1, Ordering::Relaxed);
+    solib_shared.shared_calls.fetch_add(1, Ordering::Relaxed);
+    a.wrapping_add(b)
+}
+
+/// This process's calls to `solib_add` (the `.data` counter).
+#[unsafe(no_mangle)]
+pub extern "C" fn solib_private_calls() -> u64 {
+    solib_private.calls.load(Ordering::Relaxed)
+}
+
+/// This process's calls to `solib_add` (the `.bss` counter).
+#[unsafe(no_mangle)]
+pub extern "C" fn solib_bss_calls() -> u64 {
+    solib_bss.calls.load(Ordering::Relaxed)
+}
+
+/// Calls to `solib_add` in every process sharing the region (the `.shared` counter).
+#[unsafe(no_mangle)]
+pub extern "C" fn solib_shared_calls() -> u64 {
+    solib_shared.shared_calls.load(Ordering::Relaxed)
+}
+
+/// Publishes a message on the clipboard. Returns 0, or -1 if it is longer than
+/// `solib_clipboard_capacity()` or `msg` is NULL with a non-zero length.
+///
+/// # Safety
+/// `msg` must point at `len` readable bytes (or be NULL when `len` is 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn solib_clipboard_set(msg: *const u8, len: usize) -> i32 {
+    if len > CLIP_CAPACITY || (msg.is_null() && len > 0) {
+        return -1;
+    }
+    let bytes: &[u8] = if len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller promises `len` readable bytes at `msg`.
+        unsafe { std::slice::from_raw_parts(msg, len) }
+    };
+    match with_writer_lock(|| solib_shared.clipboard_write_locked(bytes)) {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}
+
+/// Copies the last complete message into `buf` (at most `cap` bytes) and returns its full
+/// length; never a torn message. Returns 0 if no consistent message could be read within
+/// a second (only a region damaged by another process of the same user causes that).
+///
+/// # Safety
+/// `buf` must point at `cap` writable bytes (or be NULL when `cap` is 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn solib_clipboard_get(buf: *mut u8, cap: usize) -> usize {
+    let out: &mut [u8] = if buf.is_null() || cap == 0 {
+        &mut []
+    } else {
+        // SAFETY: the caller promises `cap` writable bytes at `buf`.
+        unsafe { std::slice::from_raw_parts_mut(buf, cap) }
+    };
+    solib_shared.clipboard_read(out).unwrap_or(0)
+}
+
+/// The clipboard's capacity in bytes.
+#[unsafe(no_mangle)]
+pub extern "C" fn solib_clipboard_capacity() -> usize {
+    CLIP_CAPACITY
+}
+
+/// 1 if the `.shared` section is shared with other processes, 0 if private; writes the
+/// reason (NUL-terminated, truncated to `cap`) to `reason` unless it is NULL.
+///
+/// # Safety
+/// `reason` must point at `cap` writable bytes (or be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn solib_status(reason: *mut libc::c_char, cap: usize) -> i32 {
+    let (shared, text) = match STATUS.get() {
+        Some(s) => (s.shared, s.reason.as_str()),
+        None => (false, "private: the load-time constructor did not run"),
+    };
+    if !reason.is_null() && cap > 0 {
+        let n = text.len().min(cap - 1);
+        // SAFETY: the caller promises `cap` writable bytes; we write n + 1 <= cap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), reason.cast::<u8>(), n);
+            *reason.add(n) = 0;
+        }
+    }
+    i32::from(shared)
+}
+
+/// The start of the `.shared` section in this process (the shared page when shared).
+#[unsafe(no_mangle)]
+pub extern "C" fn solib_shared_addr() -> *const libc::c_void {
+    &solib_shared as *const SharedRegion as *const libc::c_void
+}
+
+/// The start of the page that holds the `.data` counter.
+#[unsafe(no_mangle)]
+pub extern "C" fn solib_private_addr() -> *const libc::c_void {
+    &solib_private as *const PrivatePage as *const libc::c_void
+}
+
+/// The start of the page that holds the `.bss` counter.
+#[unsafe(no_mangle)]
+pub extern "C" fn solib_bss_addr() -> *const libc::c_void {
+    &solib_bss as *const BssPage as *const libc::c_void
+}
+// ANCHOR_END: abi

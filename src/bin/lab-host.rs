@@ -1,0 +1,466 @@
+//! lab-host: loads libsolib.so at run time, the Linux way (dlopen/dlsym, the counterparts of
+//! LoadLibrary/GetProcAddress), and runs the actions named on its command line in order,
+//! printing one line per action, so that the lab, the tests and `solab` can watch it.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Parser;
+use std::ffi::{CStr, c_char, c_void};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const ACTIONS: &str = "\
+ACTIONS (run in order; each prints one line `lab-host pid=N action=VERB key=value ...`):
+  status            is the .shared section shared? and why (solib_status)
+  addrs             addresses in this process: load base, solib_add, its page, the
+                    .shared, .data and .bss pages (ASLR makes them differ per process)
+  touch             read one byte of every page of libsolib.so's segments, so every page
+                    has a frame that solab can compare (untouched pages have none)
+  add:A,B           solib_add(A, B): writes the .data, .bss and .shared counters
+  adds:N            N calls of solib_add(i, 1)
+  clip-set:TEXT     put TEXT on the shared clipboard
+  clip-get          read the clipboard
+  clip-write:N      write N self-checking messages (length and checksum inside)
+  clip-read:MS      read the clipboard for MS milliseconds, checking every message
+  wait              print `action=wait`, then wait for one line on stdin
+  serve             print `action=serve`, then run actions read from stdin, one per
+                    line, until end of input or `exit`
+  sleep:MS          sleep MS milliseconds
+  unload            dlclose the library (the last process to unload removes the region)
+  exit              exit now (normally: the library's destructor runs)
+
+EXAMPLES:
+  lab-host touch add:10,20 status wait
+  lab-host clip-set:'hello from A' serve
+  SOLIB_NAMESPACE=demo lab-host clip-get";
+
+/// Load libsolib.so with dlopen and run actions on it, one output line per action.
+#[derive(Parser, Debug)]
+#[command(name = "lab-host", version, after_help = ACTIONS)]
+struct Cli {
+    /// The library to load [default: $SOLIB_PATH, else libsolib.so beside this program]
+    #[arg(long, value_name = "PATH")]
+    lib: Option<PathBuf>,
+    /// Actions to run, in order (see ACTIONS below)
+    #[arg(value_name = "ACTION")]
+    actions: Vec<String>,
+}
+
+type AddFn = unsafe extern "C" fn(i64, i64) -> i64;
+type CountFn = unsafe extern "C" fn() -> u64;
+type AddrFn = unsafe extern "C" fn() -> *const c_void;
+type ClipSetFn = unsafe extern "C" fn(*const u8, usize) -> i32;
+type ClipGetFn = unsafe extern "C" fn(*mut u8, usize) -> usize;
+type StatusFn = unsafe extern "C" fn(*mut c_char, usize) -> i32;
+
+/// The library's C ABI, resolved with dlsym.
+struct Solib {
+    lib: Option<libloading::Library>,
+    path: PathBuf,
+    add: AddFn,
+    private_calls: CountFn,
+    bss_calls: CountFn,
+    shared_calls: CountFn,
+    shared_addr: AddrFn,
+    private_addr: AddrFn,
+    bss_addr: AddrFn,
+    clip_set: ClipSetFn,
+    clip_get: ClipGetFn,
+    clip_capacity: unsafe extern "C" fn() -> usize,
+    status: StatusFn,
+}
+
+impl Solib {
+    fn load(path: &Path) -> Result<Solib> {
+        // SAFETY: loading runs the library's constructor, which is designed to run in any
+        // host and never unwinds.
+        let lib = unsafe { libloading::Library::new(path) }
+            .with_context(|| format!("cannot load {}", path.display()))?;
+        macro_rules! sym {
+            ($name:literal) => {
+                // SAFETY: the types match solib/include/solib.h.
+                *unsafe { lib.get($name) }.with_context(|| {
+                    format!(
+                        "{} has no symbol {}",
+                        path.display(),
+                        String::from_utf8_lossy($name)
+                    )
+                })?
+            };
+        }
+        Ok(Solib {
+            add: sym!(b"solib_add"),
+            private_calls: sym!(b"solib_private_calls"),
+            bss_calls: sym!(b"solib_bss_calls"),
+            shared_calls: sym!(b"solib_shared_calls"),
+            shared_addr: sym!(b"solib_shared_addr"),
+            private_addr: sym!(b"solib_private_addr"),
+            bss_addr: sym!(b"solib_bss_addr"),
+            clip_set: sym!(b"solib_clipboard_set"),
+            clip_get: sym!(b"solib_clipboard_get"),
+            clip_capacity: sym!(b"solib_clipboard_capacity"),
+            status: sym!(b"solib_status"),
+            path: path.to_path_buf(),
+            lib: Some(lib),
+        })
+    }
+
+    fn loaded(&self) -> Result<&Self> {
+        match self.lib {
+            Some(_) => Ok(self),
+            None => bail!("{} was unloaded", self.path.display()),
+        }
+    }
+
+    fn counters(&self) -> String {
+        // SAFETY: plain getters of the loaded library.
+        unsafe {
+            format!(
+                "private_calls={} bss_calls={} shared_calls={}",
+                (self.private_calls)(),
+                (self.bss_calls)(),
+                (self.shared_calls)()
+            )
+        }
+    }
+
+    fn clip_get(&self) -> Vec<u8> {
+        // SAFETY: the buffer has the clipboard's capacity.
+        unsafe {
+            let mut buf = vec![0u8; (self.clip_capacity)()];
+            let n = (self.clip_get)(buf.as_mut_ptr(), buf.len());
+            buf.truncate(n.min(buf.len()));
+            buf
+        }
+    }
+
+    fn clip_set(&self, msg: &[u8]) -> i32 {
+        // SAFETY: msg is a valid slice.
+        unsafe { (self.clip_set)(msg.as_ptr(), msg.len()) }
+    }
+}
+
+/// The load base of the object containing `addr`, and the page ranges of its PT_LOAD
+/// segments (dl_iterate_phdr(3)).
+fn segments_of(addr: usize) -> (usize, Vec<(usize, usize)>) {
+    struct Search {
+        addr: usize,
+        base: usize,
+        ranges: Vec<(usize, usize)>,
+    }
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> libc::c_int {
+        // SAFETY: called by dl_iterate_phdr with a valid info and our Search.
+        let (info, search) = unsafe { (&*info, &mut *(data as *mut Search)) };
+        // SAFETY: dlpi_phdr points at dlpi_phnum program headers.
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let base = info.dlpi_addr as usize;
+        let ranges: Vec<(usize, usize)> = phdrs
+            .iter()
+            .filter(|p| p.p_type == libc::PT_LOAD)
+            .map(|p| {
+                let start = (base + p.p_vaddr as usize) & !4095;
+                let end = (base + (p.p_vaddr + p.p_memsz) as usize + 4095) & !4095;
+                (start, end)
+            })
+            .collect();
+        if ranges.iter().any(|&(s, e)| (s..e).contains(&search.addr)) {
+            search.base = base;
+            search.ranges = ranges;
+            return 1;
+        }
+        0
+    }
+    let mut search = Search {
+        addr,
+        base: 0,
+        ranges: Vec::new(),
+    };
+    // SAFETY: visit only reads the headers and writes our Search.
+    unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search as *mut c_void) };
+    (search.base, search.ranges)
+}
+
+/// A message that proves its own integrity: length and checksum in an 8-byte header.
+fn checked_message(seed: u64, cap: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let len = 8 + (next() as usize % (cap - 8 + 1));
+    let mut msg = vec![0u8; len];
+    for b in &mut msg[8..] {
+        *b = next() as u8;
+    }
+    let sum = checksum(&msg[8..]);
+    msg[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    msg[4..8].copy_from_slice(&sum.to_le_bytes());
+    msg
+}
+
+fn checksum(bytes: &[u8]) -> u32 {
+    // FNV-1a
+    bytes
+        .iter()
+        .fold(0x811c9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x01000193))
+}
+
+/// Empty (nothing written yet) or a message whose header matches its body.
+fn message_is_whole(msg: &[u8]) -> bool {
+    if msg.is_empty() {
+        return true;
+    }
+    if msg.len() < 8 {
+        return false;
+    }
+    let len = u32::from_le_bytes([msg[0], msg[1], msg[2], msg[3]]) as usize;
+    let sum = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
+    len == msg.len() && sum == checksum(&msg[8..])
+}
+
+fn escape(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).escape_debug().to_string()
+}
+
+struct Host {
+    pid: u32,
+    solib: Solib,
+    out: std::io::Stdout,
+}
+
+enum Flow {
+    Continue,
+    Exit,
+}
+
+impl Host {
+    fn say(&mut self, verb: &str, rest: &str) -> Result<()> {
+        let mut out = self.out.lock();
+        writeln!(out, "lab-host pid={} action={verb} {rest}", self.pid)?;
+        out.flush()?;
+        Ok(())
+    }
+
+    fn run(&mut self, action: &str) -> Result<Flow> {
+        let (verb, arg) = match action.split_once(':') {
+            Some((v, a)) => (v, Some(a)),
+            None => (action, None),
+        };
+        let need = |what: &str| {
+            arg.ok_or_else(|| anyhow!("action {verb:?} needs an argument: {verb}:{what}"))
+        };
+        let number = |what: &str| -> Result<u64> {
+            let a = need(what)?;
+            a.trim()
+                .parse()
+                .with_context(|| format!("action {action:?}: {a:?} is not a number"))
+        };
+        match verb {
+            "status" => {
+                let s = self.solib.loaded()?;
+                let mut buf = vec![0 as c_char; 512];
+                // SAFETY: buf has 512 writable bytes.
+                let shared = unsafe { (s.status)(buf.as_mut_ptr(), buf.len()) };
+                // SAFETY: solib_status NUL-terminates within cap.
+                let reason = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy();
+                self.say(verb, &format!("shared={shared} reason={reason}"))?;
+            }
+            "addrs" => {
+                let s = self.solib.loaded()?;
+                let add = s.add as usize;
+                let (base, _) = segments_of(add);
+                // SAFETY: plain getters.
+                let (shared, data, bss) =
+                    unsafe { ((s.shared_addr)(), (s.private_addr)(), (s.bss_addr)()) };
+                self.say(
+                    verb,
+                    &format!(
+                        "base={base:#x} solib_add={add:#x} solib_add_page={:#x} solib_add_offset={:#x} shared={:#x} data={:#x} bss={:#x}",
+                        add & !4095,
+                        add - base,
+                        shared as usize,
+                        data as usize,
+                        bss as usize
+                    ),
+                )?;
+            }
+            "touch" => {
+                let s = self.solib.loaded()?;
+                let (_, ranges) = segments_of(s.add as usize);
+                let mut pages = 0usize;
+                for (start, end) in ranges {
+                    for page in (start..end).step_by(4096) {
+                        // SAFETY: every page of a PT_LOAD segment is mapped readable.
+                        unsafe { std::ptr::read_volatile(page as *const u8) };
+                        pages += 1;
+                    }
+                }
+                self.say(verb, &format!("pages={pages}"))?;
+            }
+            "add" => {
+                let s = self.solib.loaded()?;
+                let a = need("A,B")?;
+                let (x, y) = a
+                    .split_once(',')
+                    .ok_or_else(|| anyhow!("action {action:?}: expected add:A,B"))?;
+                let parse = |v: &str| {
+                    v.trim()
+                        .parse::<i64>()
+                        .with_context(|| format!("action {action:?}: {v:?} is not a number"))
+                };
+                // The arguments live on this process's own stack.
+                let args = [parse(x)?, parse(y)?];
+                let at = std::hint::black_box(&args) as *const [i64; 2] as usize;
+                // SAFETY: plain C function.
+                let result = unsafe { (s.add)(args[0], args[1]) };
+                let counters = s.counters();
+                self.say(
+                    verb,
+                    &format!(
+                        "a={} b={} result={result} {counters} args_at={at:#x}",
+                        args[0], args[1]
+                    ),
+                )?;
+            }
+            "adds" => {
+                let s = self.solib.loaded()?;
+                let n = number("N")?;
+                for i in 0..n {
+                    // SAFETY: plain C function.
+                    unsafe { (s.add)(i as i64, 1) };
+                }
+                let counters = s.counters();
+                self.say(verb, &format!("count={n} {counters}"))?;
+            }
+            "clip-set" => {
+                let s = self.solib.loaded()?;
+                let text = arg.unwrap_or("");
+                let rc = s.clip_set(text.as_bytes());
+                self.say(verb, &format!("rc={rc} len={}", text.len()))?;
+            }
+            "clip-get" => {
+                let s = self.solib.loaded()?;
+                let msg = s.clip_get();
+                self.say(verb, &format!("len={} text={}", msg.len(), escape(&msg)))?;
+            }
+            "clip-write" => {
+                let s = self.solib.loaded()?;
+                let n = number("N")?;
+                // SAFETY: plain getter.
+                let cap = unsafe { (s.clip_capacity)() };
+                let seed = (self.pid as u64) << 32;
+                for i in 0..n {
+                    let msg = checked_message(seed + i, cap);
+                    if s.clip_set(&msg) != 0 {
+                        bail!("clip-write: solib_clipboard_set refused {} bytes", msg.len());
+                    }
+                }
+                self.say(verb, &format!("written={n}"))?;
+            }
+            "clip-read" => {
+                let s = self.solib.loaded()?;
+                let until = Instant::now() + Duration::from_millis(number("MS")?);
+                let (mut reads, mut torn, mut changes) = (0u64, 0u64, 0u64);
+                let mut last = Vec::new();
+                while Instant::now() < until {
+                    let msg = s.clip_get();
+                    reads += 1;
+                    if !message_is_whole(&msg) {
+                        torn += 1;
+                    }
+                    if msg != last {
+                        changes += 1;
+                        last = msg;
+                    }
+                }
+                self.say(
+                    verb,
+                    &format!("reads={reads} torn={torn} distinct={changes}"),
+                )?;
+            }
+            "wait" => {
+                self.say(verb, "waiting for a line on stdin")?;
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+            }
+            "serve" => {
+                self.say(verb, "reading actions from stdin")?;
+                let stdin = std::io::stdin();
+                for line in stdin.lock().lines() {
+                    let line = line?;
+                    let line = line.trim();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    match self.run(line) {
+                        Ok(Flow::Continue) => {}
+                        Ok(Flow::Exit) => return Ok(Flow::Exit),
+                        Err(e) => self.say("error", &format!("{e:#}"))?,
+                    }
+                }
+            }
+            "sleep" => {
+                std::thread::sleep(Duration::from_millis(number("MS")?));
+                self.say(verb, "")?;
+            }
+            "unload" => {
+                let lib = self.solib.lib.take();
+                if let Some(lib) = lib {
+                    lib.close().context("dlclose failed")?;
+                }
+                self.say(verb, &format!("path={}", self.solib.path.display()))?;
+            }
+            "exit" => {
+                self.say(verb, "")?;
+                return Ok(Flow::Exit);
+            }
+            other => bail!("unknown action {other:?} (see lab-host --help)"),
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+fn default_lib() -> PathBuf {
+    if let Some(p) = std::env::var_os("SOLIB_PATH") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("libsolib.so")))
+        .unwrap_or_else(|| PathBuf::from("libsolib.so"))
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let path = cli.lib.unwrap_or_else(default_lib);
+    let solib = Solib::load(&path)?;
+    let mut host = Host {
+        pid: std::process::id(),
+        solib,
+        out: std::io::stdout(),
+    };
+    for action in &cli.actions {
+        if let Flow::Exit = host.run(action)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            std::process::exit(0);
+        }
+        eprintln!("lab-host: error: {e:#}");
+        std::process::exit(2);
+    }
+}

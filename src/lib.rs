@@ -1,0 +1,1 @@
+//! solab: see and prove how Linux shares an ELF shared object between processes.

@@ -1,0 +1,3 @@
+fn main() {
+    println!("solab: analyzer not built yet");
+}

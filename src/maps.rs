@@ -1,0 +1,316 @@
+//! Parsing /proc/PID/maps (proc(5), Documentation/filesystems/proc.rst, "The /proc/PID/maps
+//! file"; the kernel writes it in fs/proc/task_mmu.c `show_map_vma`).
+//!
+//! Pure: [`parse_maps`] takes the file's bytes. The path field is everything after the
+//! inode column, so paths with spaces survive; the kernel escapes a newline in a path as
+//! `\012` (`seq_file_path(m, file, "\n")`) and appends ` (deleted)` to unlinked files.
+
+use crate::addr::VirtAddr;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
+/// The four permission letters of a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Perms {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    /// `s`: `MAP_SHARED`; `p`: private (copy-on-write).
+    pub shared: bool,
+}
+
+impl Perms {
+    pub fn parse(s: &str) -> Option<Perms> {
+        let b = s.as_bytes();
+        if b.len() != 4 {
+            return None;
+        }
+        let flag = |c: u8, yes: u8| match c {
+            b'-' => Some(false),
+            c if c == yes => Some(true),
+            _ => None,
+        };
+        Some(Perms {
+            read: flag(b[0], b'r')?,
+            write: flag(b[1], b'w')?,
+            exec: flag(b[2], b'x')?,
+            shared: match b[3] {
+                b's' => true,
+                b'p' => false,
+                _ => return None,
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for Perms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = |on: bool, ch: char| if on { ch } else { '-' };
+        write!(
+            f,
+            "{}{}{}{}",
+            c(self.read, 'r'),
+            c(self.write, 'w'),
+            c(self.exec, 'x'),
+            if self.shared { 's' } else { 'p' }
+        )
+    }
+}
+
+/// What a mapping maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapTarget {
+    /// A file, by the path the kernel printed (unescaped), and whether it was unlinked.
+    File { path: PathBuf, deleted: bool },
+    /// Anonymous memory with no name.
+    Anonymous,
+    /// A pseudo-path in brackets: `[heap]`, `[stack]`, `[vdso]`, `[vvar]`, `[anon:name]`.
+    Pseudo(String),
+}
+
+/// One line of /proc/PID/maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapEntry {
+    pub start: VirtAddr,
+    pub end: VirtAddr,
+    pub perms: Perms,
+    pub offset: u64,
+    /// Device major and minor number of the mapped file (0:0 for anonymous memory).
+    pub dev: (u32, u32),
+    pub inode: u64,
+    pub target: MapTarget,
+}
+
+impl MapEntry {
+    pub fn len(&self) -> u64 {
+        self.end.0 - self.start.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The (device, inode) identity of the mapped file, `None` for anonymous memory.
+    pub fn file_id(&self) -> Option<FileId> {
+        match self.target {
+            MapTarget::File { .. } if self.inode != 0 => Some(FileId {
+                dev: self.dev,
+                inode: self.inode,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn path(&self) -> Option<&PathBuf> {
+        match &self.target {
+            MapTarget::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    pub fn is_pseudo(&self, name: &str) -> bool {
+        matches!(&self.target, MapTarget::Pseudo(n) if n == name)
+    }
+
+    /// The name of this mapping's entry in /proc/PID/map_files.
+    pub fn map_files_name(&self) -> String {
+        format!("{:x}-{:x}", self.start.0, self.end.0)
+    }
+}
+
+/// A file's identity: what ties a mapping to the file the ELF plan was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    pub dev: (u32, u32),
+    pub inode: u64,
+}
+
+impl std::fmt::Display for FileId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02x}:{:02x} {}", self.dev.0, self.dev.1, self.inode)
+    }
+}
+
+/// Splits a `st_dev` into (major, minor) the way glibc's `gnu_dev_major/minor` do.
+pub fn split_dev(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major as u32, minor as u32)
+}
+
+/// A malformed line: its 1-based number, what is wrong and the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub reason: &'static str,
+    pub text: String,
+}
+
+/// Parses a whole maps file.
+pub fn parse_maps(bytes: &[u8]) -> Result<Vec<MapEntry>, BadLine> {
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, l)| {
+            parse_line(l).map_err(|reason| BadLine {
+                line: i + 1,
+                reason,
+                text: String::from_utf8_lossy(l).into_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Parses one maps line (without its newline).
+pub fn parse_line(line: &[u8]) -> Result<MapEntry, &'static str> {
+    let mut rest = line;
+    let mut field = |what: &'static str| -> Result<&str, &'static str> {
+        let trimmed = trim_start(rest);
+        let end = trimmed.iter().position(|&b| b == b' ').unwrap_or(trimmed.len());
+        let (f, r) = trimmed.split_at(end);
+        rest = r;
+        if f.is_empty() {
+            return Err(what);
+        }
+        std::str::from_utf8(f).map_err(|_| what)
+    };
+    let range = field("missing address range")?;
+    let perms = field("missing permissions")?;
+    let offset = field("missing offset")?;
+    let dev = field("missing device")?;
+    let inode = field("missing inode")?;
+    let (start, end) = range.split_once('-').ok_or("address range without '-'")?;
+    let start = u64::from_str_radix(start, 16).map_err(|_| "bad start address")?;
+    let end = u64::from_str_radix(end, 16).map_err(|_| "bad end address")?;
+    if end < start {
+        return Err("end address below start address");
+    }
+    let perms = Perms::parse(perms).ok_or("bad permissions")?;
+    let offset = u64::from_str_radix(offset, 16).map_err(|_| "bad offset")?;
+    let (major, minor) = dev.split_once(':').ok_or("device without ':'")?;
+    let dev = (
+        u32::from_str_radix(major, 16).map_err(|_| "bad device major")?,
+        u32::from_str_radix(minor, 16).map_err(|_| "bad device minor")?,
+    );
+    let inode: u64 = inode.parse().map_err(|_| "bad inode")?;
+    let path = trim_start(rest);
+    let target = if path.is_empty() {
+        MapTarget::Anonymous
+    } else if path.starts_with(b"[") && path.ends_with(b"]") && inode == 0 {
+        MapTarget::Pseudo(String::from_utf8_lossy(path).into_owned())
+    } else {
+        let (path, deleted) = match path.strip_suffix(b" (deleted)") {
+            Some(p) => (p, true),
+            None => (path, false),
+        };
+        MapTarget::File {
+            path: PathBuf::from(OsString::from_vec(unescape(path))),
+            deleted,
+        }
+    };
+    Ok(MapEntry {
+        start: VirtAddr(start),
+        end: VirtAddr(end),
+        perms,
+        offset,
+        dev,
+        inode,
+        target,
+    })
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|&&c| c == b' ' || c == b'\t').count();
+    &b[n..]
+}
+
+/// Undoes the kernel's `\ooo` octal escapes (`mangle_path`).
+fn unescape(p: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(p.len());
+    let mut i = 0;
+    while i < p.len() {
+        let octal = p
+            .get(i + 1..i + 4)
+            .is_some_and(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        if p[i] == b'\\' && octal {
+            let v = (p[i + 1] - b'0') * 64 + (p[i + 2] - b'0') * 8 + (p[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(p[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+7fd00c119000-7fd00c13f000 r--p 00000000 fe:00 326279                     /usr/lib/x86_64-linux-gnu/libc.so.6
+7fd00c13f000-7fd00c295000 r-xp 00026000 fe:00 326279                     /usr/lib/x86_64-linux-gnu/libc.so.6
+7fd00c2ee000-7fd00c2fb000 rw-p 00000000 00:00 0 
+7f0000001000-7f0000002000 rw-s 00000000 00:1a 77                         /dev/shm/solib-u0-v1 (deleted)
+7f0000003000-7f0000004000 r-xp 00001000 fe:00 12                         /tmp/a dir/lib x.so
+7f0000005000-7f0000006000 r-xp 00001000 fe:00 13                         /tmp/new\\012line.so
+7ffd1000-7ffd3000 r-xp 00000000 00:00 0                          [vdso]
+";
+
+    #[test]
+    fn parses_real_shapes() {
+        let m = parse_maps(SAMPLE.as_bytes()).expect("parse");
+        assert_eq!(m.len(), 7);
+        assert_eq!(m[0].start, VirtAddr(0x7fd00c119000));
+        assert_eq!(m[1].offset, 0x26000);
+        assert!(m[1].perms.exec && !m[1].perms.shared);
+        assert_eq!(m[0].dev, (0xfe, 0));
+        assert_eq!(m[2].target, MapTarget::Anonymous);
+        assert_eq!(
+            m[3].target,
+            MapTarget::File {
+                path: "/dev/shm/solib-u0-v1".into(),
+                deleted: true
+            }
+        );
+        assert!(m[3].perms.shared);
+        assert_eq!(m[4].path(), Some(&PathBuf::from("/tmp/a dir/lib x.so")));
+        assert_eq!(m[5].path(), Some(&PathBuf::from("/tmp/new\nline.so")));
+        assert!(m[6].is_pseudo("[vdso]"));
+        assert_eq!(m[1].file_id(), m[0].file_id());
+        assert_eq!(m[6].file_id(), None);
+    }
+
+    #[test]
+    fn malformed_lines_are_named() {
+        let cases: &[(&str, &str)] = &[
+            ("", "missing address range"),
+            ("7f00-7f10", "missing permissions"),
+            ("7f00 r--p 0 fe:00 1", "address range without '-'"),
+            ("zz-7f10 r--p 0 fe:00 1", "bad start address"),
+            ("7f10-7f00 r--p 0 fe:00 1", "end address below start address"),
+            ("7f00-7f10 rq-p 0 fe:00 1", "bad permissions"),
+            ("7f00-7f10 r--x 0 fe:00 1", "bad permissions"),
+            ("7f00-7f10 r--p 0g fe:00 1", "bad offset"),
+            ("7f00-7f10 r--p 0 fe00 1", "device without ':'"),
+            ("7f00-7f10 r--p 0 fe:00 x1", "bad inode"),
+            ("7f00-7f10 r--p 0 fe:00", "missing inode"),
+        ];
+        for (line, reason) in cases {
+            assert_eq!(parse_line(line.as_bytes()).err(), Some(*reason), "{line:?}");
+        }
+        let e = parse_maps(b"7f00-7f10 r--p 0 fe:00 1\nbroken\n").expect_err("bad");
+        assert_eq!(e.line, 2);
+        assert_eq!(e.text, "broken");
+    }
+
+    #[test]
+    fn dev_split_matches_glibc() {
+        assert_eq!(split_dev(0xfe00), (0xfe, 0));
+        assert_eq!(split_dev(0x0803), (8, 3));
+        assert_eq!(split_dev((0x123 << 8) | (0x4500 << 12) | 0x67), (0x123, 0x4567));
+    }
+}

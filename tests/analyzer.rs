@@ -1,0 +1,1 @@
+//! Tests of the solab analyzer against real processes.

@@ -1,0 +1,1 @@
+//! Tests of libsolib.so with real processes.

@@ -1,0 +1,7 @@
+//! One integration-test binary (see ../STYLE notes in the README): every test starts real
+//! processes through `util`, which waits for readiness and kills them on Drop.
+
+mod util;
+
+mod analyzer;
+mod solib;

@@ -1,0 +1,301 @@
+//! The one place tests start processes and create shared objects.
+//!
+//! Every process is started through [`Proc::spawn`], which waits until the process prints a
+//! readiness line and kills it (SIGKILL, then reaps it) when the handle is dropped, also when
+//! a test fails. Every `/dev/shm` object a test may create carries the test's own
+//! [`Namespace`], which removes those objects on Drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+/// How long a process may take to print its readiness line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Built artifacts the tests run. `make test` builds them first; `cargo test` alone builds
+/// the Rust binaries but not the cdylib or the C client, so a missing file is reported with
+/// the command that makes it.
+pub struct Artifacts {
+    pub bin_dir: PathBuf,
+    pub lab_host: PathBuf,
+    pub solab: PathBuf,
+    pub libsolib: PathBuf,
+    pub c_client: PathBuf,
+    pub python_client: PathBuf,
+    pub repo: PathBuf,
+}
+
+pub fn artifacts() -> &'static Artifacts {
+    static A: OnceLock<Artifacts> = OnceLock::new();
+    A.get_or_init(|| {
+        let lab_host = PathBuf::from(env!("CARGO_BIN_EXE_lab-host"));
+        let solab = PathBuf::from(env!("CARGO_BIN_EXE_solab"));
+        let bin_dir = lab_host.parent().expect("bin dir").to_path_buf();
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let a = Artifacts {
+            libsolib: bin_dir.join("libsolib.so"),
+            c_client: bin_dir.join("solib-client"),
+            python_client: repo.join("clients/python/solib_client.py"),
+            bin_dir,
+            lab_host,
+            solab,
+            repo,
+        };
+        require(&a.libsolib);
+        a
+    })
+}
+
+/// Panics with the command that builds `p` when it is missing.
+pub fn require(p: &Path) {
+    assert!(
+        p.exists(),
+        "{} is missing: run `make build` (or `make test`, which builds it) first",
+        p.display()
+    );
+}
+
+/// A unique suffix for the shared region's name, so tests running in parallel never share a
+/// region by accident. Passed to libsolib.so as `SOLIB_NAMESPACE`; Drop removes every
+/// `/dev/shm` object whose name ends with it.
+pub struct Namespace {
+    pub name: String,
+}
+
+impl Namespace {
+    pub fn new(test: &str) -> Namespace {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let short: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect();
+        Namespace {
+            name: format!("t{}x{}{}", std::process::id(), n, short),
+        }
+    }
+
+    /// The `/dev/shm` objects that belong to this namespace right now.
+    pub fn objects(&self) -> Vec<PathBuf> {
+        let suffix = format!("-{}", self.name);
+        let mut v: Vec<PathBuf> = std::fs::read_dir("/dev/shm")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// The path the library will use for `uid` in this namespace.
+    pub fn region_path(&self, uid: u32) -> PathBuf {
+        PathBuf::from(format!(
+            "/dev/shm/solib-u{uid}-v{}-{}",
+            LAYOUT_VERSION, self.name
+        ))
+    }
+}
+
+/// Must match `solib::LAYOUT_VERSION`; a test checks the name the library reports.
+pub const LAYOUT_VERSION: u32 = 1;
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        for p in self.objects() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A running child process that is killed and reaped on Drop.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    /// Every stdout line seen so far, for failure messages.
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Starts `cmd` with piped stdin/stdout and waits until it prints a line containing
+    /// `ready` (an empty pattern waits for nothing).
+    pub fn spawn(name: &str, mut cmd: Command, ready: &str) -> Proc {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        let mut p = Proc {
+            name: name.to_string(),
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
+        if !ready.is_empty() {
+            p.expect(ready);
+        }
+        p
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits for the next stdout line containing `pat` and returns it.
+    pub fn expect(&mut self, pat: &str) -> String {
+        self.expect_within(pat, READY_TIMEOUT)
+    }
+
+    pub fn expect_within(&mut self, pat: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(pat) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{} (pid {}) printed no line containing {pat:?} within {timeout:?}; it printed:\n{}",
+                    self.name,
+                    self.pid(),
+                    self.seen.join("\n")
+                ),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().ok();
+                    panic!(
+                        "{} (pid {}) closed stdout (exit {status:?}) before printing {pat:?}; it printed:\n{}",
+                        self.name,
+                        self.pid(),
+                        self.seen.join("\n")
+                    )
+                }
+            }
+        }
+    }
+
+    /// Sends one line to the process's stdin.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}")
+            .and_then(|_| stdin.flush())
+            .unwrap_or_else(|e| panic!("cannot write to {} (pid {}): {e}", self.name, self.pid()));
+    }
+
+    /// Sends a lab-host action and returns the line it printed for it.
+    pub fn act(&mut self, action: &str) -> String {
+        self.send(action);
+        let verb = action.split(':').next().unwrap_or(action);
+        self.expect(&format!("action={verb}"))
+    }
+
+    /// Closes stdin and waits for the process to exit by itself.
+    pub fn finish(mut self) -> (ExitStatus, Vec<String>) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(l);
+                }
+                return (status, std::mem::take(&mut self.seen));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} (pid {}) did not exit",
+                self.name,
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGKILL now, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A lab-host command with the library and namespace set.
+pub fn lab_host(ns: &Namespace, actions: &[&str]) -> Command {
+    let a = artifacts();
+    let mut c = Command::new(&a.lab_host);
+    c.arg("--lib").arg(&a.libsolib).args(actions);
+    c.env("SOLIB_NAMESPACE", &ns.name);
+    c
+}
+
+/// Starts a lab-host that runs `actions`, then serves actions from stdin.
+pub fn spawn_host(name: &str, ns: &Namespace, actions: &[&str]) -> Proc {
+    let mut all: Vec<&str> = actions.to_vec();
+    all.push("serve");
+    Proc::spawn(name, lab_host(ns, &all), "action=serve")
+}
+
+/// `key=value` from a lab-host line.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+pub fn field_u64(line: &str, key: &str) -> u64 {
+    let v = field(line, key).unwrap_or_else(|| panic!("no {key}= in {line:?}"));
+    let parsed = match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    parsed.unwrap_or_else(|e| panic!("{key}={v} in {line:?}: {e}"))
+}
+
+/// The command prefix that runs a program as uid/gid 65534 with no groups.
+pub fn as_nobody(program: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "--",
+    ])
+    .arg(program);
+    c
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}

@@ -1,1 +1,554 @@
-//! Tests of libsolib.so with real processes.
+//! libsolib.so with real processes: the shared counter and clipboard across a Rust host, a
+//! C program and a Python script; load; writers killed mid-write; lifetime; bad objects at
+//! the region's name; another uid; and the physical frames behind it all.
+
+use crate::util::{
+    self, Namespace, Proc, artifacts, as_nobody, field, field_u64, is_root, lab_host, spawn_host,
+};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+fn status(p: &mut Proc) -> (bool, String) {
+    let line = p.act("status");
+    let shared = field(&line, "shared") == Some("1");
+    let reason = line
+        .split_once("reason=")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
+    (shared, reason)
+}
+
+fn counters(p: &mut Proc) -> (u64, u64) {
+    let line = p.act("counters");
+    (
+        field_u64(&line, "private_calls"),
+        field_u64(&line, "shared_calls"),
+    )
+}
+
+#[test]
+fn rust_c_and_python_share_one_counter_and_one_clipboard_but_not_private_counters() {
+    let a = artifacts();
+    util::require(&a.c_client);
+    let ns = Namespace::new("three");
+    let mut rust = spawn_host("rust host", &ns, &["add:10,20", "clip-set:from rust"]);
+    assert!(
+        status(&mut rust).0,
+        "the Rust host is not shared: {:?}",
+        status(&mut rust)
+    );
+
+    let mut c_cmd = Command::new(&a.c_client);
+    c_cmd
+        .args(["add:30,40", "add:1,1", "clip-get", "status", "wait"])
+        .env("SOLIB_NAMESPACE", &ns.name);
+    let mut c = Proc::spawn("C client", c_cmd, "action=wait");
+
+    let mut py_cmd = Command::new("python3");
+    py_cmd
+        .arg(&a.python_client)
+        .arg("--lib")
+        .arg(&a.libsolib)
+        .args([
+            "add:5,6",
+            "clip-get",
+            "clip-set:from python",
+            "status",
+            "wait",
+        ])
+        .env("SOLIB_NAMESPACE", &ns.name);
+    let mut py = Proc::spawn("Python client", py_cmd, "action=wait");
+
+    let c_lines = c.seen.clone();
+    let py_lines = py.seen.clone();
+    let line = |lines: &[String], verb: &str| -> String {
+        lines
+            .iter()
+            .rfind(|l| l.contains(&format!("action={verb}")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {verb} line in {lines:?}"))
+    };
+    // The C client saw the Rust host's message, and counted after the Rust host's call.
+    assert!(
+        line(&c_lines, "clip-get").ends_with("text=from rust"),
+        "{c_lines:?}"
+    );
+    assert_eq!(
+        field(&line(&c_lines, "status"), "shared"),
+        Some("1"),
+        "{c_lines:?}"
+    );
+    assert_eq!(field_u64(&line(&c_lines, "add"), "private_calls"), 2);
+    assert_eq!(field_u64(&line(&c_lines, "add"), "shared_calls"), 3);
+    // Python saw the same message, then replaced it.
+    assert!(
+        line(&py_lines, "clip-get").ends_with("text=from rust"),
+        "{py_lines:?}"
+    );
+    assert_eq!(field(&line(&py_lines, "status"), "shared"), Some("1"));
+    assert_eq!(field_u64(&line(&py_lines, "add"), "private_calls"), 1);
+    assert_eq!(field_u64(&line(&py_lines, "add"), "shared_calls"), 4);
+
+    let got = rust.act("clip-get");
+    assert!(got.ends_with("text=from python"), "{got}");
+    let (private, shared) = counters(&mut rust);
+    assert_eq!(
+        (private, shared),
+        (1, 4),
+        "the Rust host's private and shared counters"
+    );
+    c.send("");
+    py.send("");
+}
+
+#[test]
+fn sixteen_processes_times_50000_calls_count_exactly_800000() {
+    let ns = Namespace::new("load");
+    let mut keeper = spawn_host("keeper", &ns, &[]);
+    let mut workers: Vec<Proc> = (0..16)
+        .map(|i| Proc::spawn(&format!("worker {i}"), lab_host(&ns, &["adds:50000"]), ""))
+        .collect();
+    for w in &mut workers {
+        let line = w.expect("action=adds");
+        assert_eq!(field_u64(&line, "private_calls"), 50_000, "{line}");
+    }
+    let (private, shared) = counters(&mut keeper);
+    assert_eq!(private, 0);
+    assert_eq!(shared, 800_000);
+}
+
+#[test]
+fn four_writers_and_four_readers_never_see_a_torn_message() {
+    let ns = Namespace::new("clip");
+    let _keeper = spawn_host("keeper", &ns, &[]);
+    let readers: Vec<Proc> = (0..4)
+        .map(|i| {
+            Proc::spawn(
+                &format!("reader {i}"),
+                lab_host(&ns, &["clip-read:5000"]),
+                "",
+            )
+        })
+        .collect();
+    let writers: Vec<Proc> = (0..4)
+        .map(|i| {
+            Proc::spawn(
+                &format!("writer {i}"),
+                lab_host(&ns, &["clip-write:5000"]),
+                "",
+            )
+        })
+        .collect();
+    let mut written = 0;
+    for mut w in writers {
+        written += field_u64(&w.expect("action=clip-write"), "written");
+    }
+    let (mut reads, mut distinct) = (0, 0);
+    for mut r in readers {
+        let line = r.expect("action=clip-read");
+        assert_eq!(field_u64(&line, "torn"), 0, "{line}");
+        reads += field_u64(&line, "reads");
+        distinct += field_u64(&line, "distinct");
+    }
+    eprintln!(
+        "clipboard: {written} messages written, {reads} reads, {distinct} changes seen, 0 torn"
+    );
+    assert!(
+        written > 100 && reads > 100,
+        "too little traffic: {written} writes, {reads} reads"
+    );
+    assert!(distinct > 4, "readers saw no change while writers wrote");
+}
+
+#[test]
+fn writers_killed_mid_write_never_tear_a_message_and_a_new_process_starts_fresh() {
+    let ns = Namespace::new("kill");
+    let mut keeper = spawn_host("keeper", &ns, &["adds:7"]);
+    let readers: Vec<Proc> = (0..2)
+        .map(|i| {
+            Proc::spawn(
+                &format!("reader {i}"),
+                lab_host(&ns, &["clip-read:6000"]),
+                "",
+            )
+        })
+        .collect();
+    let mut kills = 0;
+    for round in 0..40u64 {
+        let mut w = Proc::spawn(
+            "writer",
+            lab_host(&ns, &["status", "clip-write:60000"]),
+            "action=status",
+        );
+        std::thread::sleep(Duration::from_millis(5 + (round * 7) % 40));
+        w.kill();
+        kills += 1;
+    }
+    for mut r in readers {
+        let line = r.expect("action=clip-read");
+        assert_eq!(field_u64(&line, "torn"), 0, "{line} after {kills} kills");
+        assert!(field_u64(&line, "distinct") > 1, "{line}");
+    }
+    // Later writers still get the writer lock the dead ones held.
+    let set = keeper.act("clip-set:after the kills");
+    assert_eq!(field(&set, "rc"), Some("0"), "{set}");
+    let got = keeper.act("clip-get");
+    assert!(got.ends_with("text=after the kills"), "{got}");
+    // Once every process is gone (kill -9: no destructor ran), a new one starts again from
+    // the section's initial values.
+    drop(keeper);
+    let mut fresh = spawn_host("fresh", &ns, &[]);
+    let (shared, reason) = status(&mut fresh);
+    assert!(shared && reason.contains("reset"), "{reason}");
+    assert_eq!(counters(&mut fresh), (0, 0));
+    assert!(fresh.act("clip-get").contains("len=0 "));
+}
+
+#[test]
+fn the_last_process_to_unload_removes_the_region() {
+    let ns = Namespace::new("unload");
+    let mut a = spawn_host("a", &ns, &["clip-set:kept alive by b"]);
+    let mut b = spawn_host("b", &ns, &[]);
+    assert_eq!(ns.objects().len(), 1);
+    a.act("unload");
+    assert_eq!(ns.objects().len(), 1, "b still has the library loaded");
+    assert!(b.act("clip-get").ends_with("text=kept alive by b"));
+    b.act("unload");
+    assert_eq!(
+        ns.objects(),
+        Vec::<std::path::PathBuf>::new(),
+        "the last unload removes it"
+    );
+    let mut c = spawn_host("c", &ns, &[]);
+    let (shared, reason) = status(&mut c);
+    assert!(shared && reason.contains("created"), "{reason}");
+    assert!(c.act("clip-get").contains("len=0 "));
+}
+
+#[test]
+fn eight_processes_loading_at_once_initialize_the_region_exactly_once() {
+    let ns = Namespace::new("race");
+    let mut hosts: Vec<Proc> = (0..8)
+        .map(|i| {
+            Proc::spawn(
+                &format!("host {i}"),
+                lab_host(&ns, &["status", "add:1,1", "serve"]),
+                "",
+            )
+        })
+        .collect();
+    let mut creators = 0;
+    for h in &mut hosts {
+        let line = h.expect("action=status");
+        assert_eq!(field(&line, "shared"), Some("1"), "{line}");
+        if !line.contains("attached") {
+            creators += 1;
+        }
+        h.expect("action=serve");
+    }
+    assert_eq!(creators, 1, "exactly one process initializes the region");
+    assert_eq!(counters(&mut hosts[0]).1, 8);
+}
+
+/// One kind of bad object at the region's name, made by `make`, and the words the reason
+/// must contain.
+fn refuses_bad_object(test: &str, make: impl FnOnce(&Path), expect: &str) {
+    let ns = Namespace::new(test);
+    let path = ns.region_path(uid());
+    make(&path);
+    let before = std::fs::symlink_metadata(&path).expect("bad object made");
+    let bytes_before = std::fs::read(&path).ok();
+    let mut host = spawn_host("host", &ns, &["add:2,3"]);
+    let (shared, reason) = status(&mut host);
+    assert!(!shared, "a bad object was used: {reason}");
+    assert!(
+        reason.contains(expect),
+        "reason {reason:?} does not say {expect:?}"
+    );
+    assert!(reason.contains(&path.display().to_string()), "{reason}");
+    // The library still works, privately.
+    assert_eq!(counters(&mut host), (1, 1));
+    assert!(host.act("clip-set:private").contains("rc=0"));
+    drop(host);
+    let after = std::fs::symlink_metadata(&path).expect("bad object left in place");
+    assert_eq!(
+        (
+            before.ino(),
+            before.mode(),
+            before.uid(),
+            before.size(),
+            before.mtime_nsec()
+        ),
+        (
+            after.ino(),
+            after.mode(),
+            after.uid(),
+            after.size(),
+            after.mtime_nsec()
+        ),
+        "the bad object was changed"
+    );
+    assert_eq!(
+        std::fs::read(&path).ok(),
+        bytes_before,
+        "the bad object's bytes changed"
+    );
+}
+
+fn write_object(path: &Path, bytes: &[u8], mode: u32) {
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn valid_image() -> Vec<u8> {
+    let mut v = vec![0u8; 4096];
+    v[..8].copy_from_slice(b"SOLIBSHR");
+    v[8..12].copy_from_slice(&util::LAYOUT_VERSION.to_le_bytes());
+    v[12..16].copy_from_slice(&4096u32.to_le_bytes());
+    v
+}
+
+#[test]
+fn an_object_with_another_layout_is_refused_and_left_untouched() {
+    refuses_bad_object(
+        "magic",
+        |p| {
+            let mut img = valid_image();
+            img[..8].copy_from_slice(b"NOTSOLIB");
+            write_object(p, &img, 0o600)
+        },
+        "magic",
+    );
+    refuses_bad_object(
+        "version",
+        |p| {
+            let mut img = valid_image();
+            img[8] = 99;
+            write_object(p, &img, 0o600)
+        },
+        "layout version 99",
+    );
+    refuses_bad_object(
+        "size",
+        |p| write_object(p, &vec![0u8; 8192], 0o600),
+        "size 8192",
+    );
+}
+
+#[test]
+fn an_object_with_another_mode_owner_or_a_symlink_is_refused_and_left_untouched() {
+    refuses_bad_object(
+        "mode",
+        |p| write_object(p, &valid_image(), 0o644),
+        "mode 0644",
+    );
+    refuses_bad_object(
+        "symlink",
+        |p| std::os::unix::fs::symlink("/tmp/solab-symlink-target-does-not-matter", p).unwrap(),
+        "symbolic link",
+    );
+    if is_root() {
+        refuses_bad_object(
+            "owner",
+            |p| {
+                write_object(p, &valid_image(), 0o600);
+                std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+            },
+            "belongs to uid 65534",
+        );
+    } else {
+        eprintln!("skipped the wrong-owner case: making another user's file needs root");
+    }
+}
+
+#[test]
+fn another_uid_can_neither_open_the_region_nor_share_it() {
+    if !is_root() {
+        eprintln!("skipped: switching to uid 65534 needs root");
+        return;
+    }
+    let a = artifacts();
+    let ns = Namespace::new("uid");
+    let mut mine = spawn_host("root host", &ns, &["adds:3", "clip-set:root secret"]);
+    let path = ns.region_path(0);
+    assert!(path.exists());
+    // Another user cannot read the object...
+    let cat = as_nobody(Path::new("/bin/cat"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!cat.status.success(), "uid 65534 read {}", path.display());
+    assert!(String::from_utf8_lossy(&cat.stderr).contains("Permission denied"));
+    // ...and its own loads get a region of their own.
+    let mut cmd = as_nobody(&a.lab_host);
+    cmd.arg("--lib")
+        .arg(&a.libsolib)
+        .args(["status", "clip-get", "add:1,1", "serve"])
+        .env("SOLIB_NAMESPACE", &ns.name);
+    let mut theirs = Proc::spawn("uid 65534 host", cmd, "action=serve");
+    let seen = theirs.seen.join("\n");
+    assert!(seen.contains("shared=1"), "{seen}");
+    assert!(
+        seen.contains(&format!(
+            "solib-u65534-v{}-{}",
+            util::LAYOUT_VERSION,
+            ns.name
+        )),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("action=clip-get len=0 "),
+        "uid 65534 saw root's clipboard: {seen}"
+    );
+    assert_eq!(counters(&mut theirs), (1, 1));
+    assert_eq!(counters(&mut mine), (3, 3));
+}
+
+#[test]
+fn the_c_header_compiles_and_links_against_libsolib() {
+    let a = artifacts();
+    let dir = std::env::temp_dir().join(format!("solab-header-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("every_function.c");
+    std::fs::write(
+        &src,
+        r#"#include <stdio.h>
+#include <string.h>
+#include "solib.h"
+int main(void) {
+    char reason[256];
+    uint8_t buf[64];
+    const char *msg = "header";
+    if (solib_add(2, 3) != 5) return 1;
+    if (solib_private_calls() != 1 || solib_bss_calls() != 1 || solib_shared_calls() != 1) return 2;
+    if (solib_clipboard_capacity() < 1024) return 3;
+    if (solib_clipboard_set((const uint8_t *)msg, strlen(msg)) != 0) return 4;
+    if (solib_clipboard_get(buf, sizeof buf) != strlen(msg) || memcmp(buf, msg, 6)) return 5;
+    if (solib_clipboard_set(buf, solib_clipboard_capacity() + 1) != -1) return 6;
+    int shared = solib_status(reason, sizeof reason);
+    if (((unsigned long)solib_shared_addr() & 4095) != 0) return 7;
+    if (solib_private_addr() == solib_bss_addr()) return 8;
+    printf("shared=%d reason=%s\n", shared, reason);
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let exe = dir.join("every_function");
+    let cc = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(a.repo.join("solib/include"))
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", a.bin_dir.display()))
+        .arg("-lsolib")
+        .arg(format!("-Wl,-rpath,{}", a.bin_dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "cc failed: {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let ns = Namespace::new("header");
+    let run = Command::new(&exe)
+        .env("SOLIB_NAMESPACE", &ns.name)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        run.status.success(),
+        "exit {:?}: {}",
+        run.status.code(),
+        String::from_utf8_lossy(&run.stdout)
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).starts_with("shared=1 "));
+}
+
+#[test]
+fn readelf_shows_a_page_aligned_shared_section_and_a_soname() {
+    let a = artifacts();
+    let out = Command::new("readelf")
+        .arg("-SWd")
+        .arg(&a.libsolib)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shared = text
+        .lines()
+        .find(|l| l.contains(" .shared "))
+        .unwrap_or_else(|| panic!("no .shared section in readelf -S:\n{text}"));
+    // [Nr] Name Type Address Off Size ES Flg Lk Inf Al
+    let cols: Vec<&str> = shared
+        .split(']')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let addr = u64::from_str_radix(cols[2], 16).unwrap();
+    let size = u64::from_str_radix(cols[4], 16).unwrap();
+    assert_eq!(cols[1], "PROGBITS", "{shared}");
+    assert!(
+        cols[6].contains('W') && cols[6].contains('A'),
+        "not writable+alloc: {shared}"
+    );
+    assert_eq!(cols.last(), Some(&"4096"), "alignment: {shared}");
+    assert_eq!(addr % 4096, 0, "{shared}");
+    assert!(size > 0 && size % 4096 == 0, "{shared}");
+    assert!(
+        text.contains("Library soname: [libsolib.so]"),
+        "no DT_SONAME"
+    );
+}
+
+/// The pagemap entry of the page at `addr` in `pid` (pagemap.rst: bit 63 present, bits
+/// 0-54 PFN, zero without CAP_SYS_ADMIN).
+fn pagemap(pid: i32, addr: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(format!("/proc/{pid}/pagemap")).unwrap();
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, addr / 4096 * 8).unwrap();
+    u64::from_le_bytes(b)
+}
+
+#[test]
+fn the_shared_page_is_one_frame_and_written_data_pages_are_not() {
+    if !is_root() {
+        eprintln!(
+            "skipped: frame numbers need CAP_SYS_ADMIN (the analyzer's weak-mode tests cover this)"
+        );
+        return;
+    }
+    let ns = Namespace::new("frames");
+    let mut hosts: Vec<Proc> = (0..2)
+        .map(|i| spawn_host(&format!("host {i}"), &ns, &["touch", "add:1,2"]))
+        .collect();
+    let frames: Vec<(u64, u64)> = hosts
+        .iter_mut()
+        .map(|h| {
+            let addrs = h.act("addrs");
+            let pid = h.pid();
+            let shared = pagemap(pid, field_u64(&addrs, "shared"));
+            let data = pagemap(pid, field_u64(&addrs, "data"));
+            assert!(shared >> 63 == 1 && data >> 63 == 1, "pages not present");
+            (shared & ((1 << 55) - 1), data & ((1 << 55) - 1))
+        })
+        .collect();
+    assert_eq!(
+        frames[0].0, frames[1].0,
+        ".shared: one frame in both processes"
+    );
+    assert_ne!(
+        frames[0].1, frames[1].1,
+        "written .data: a private frame each"
+    );
+    assert!(frames.iter().all(|f| f.0 != 0 && f.1 != 0));
+}

@@ -145,7 +145,11 @@ pub fn ofd_lock(fd: &OwnedFd, byte: i64, kind: i32, wait: bool) -> io::Result<()
     fl.l_whence = libc::SEEK_SET as libc::c_short;
     fl.l_start = byte;
     fl.l_len = 1;
-    let cmd = if wait { libc::F_OFD_SETLKW } else { libc::F_OFD_SETLK };
+    let cmd = if wait {
+        libc::F_OFD_SETLKW
+    } else {
+        libc::F_OFD_SETLK
+    };
     loop {
         // SAFETY: fd is open and fl is a valid flock.
         let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &fl) };
@@ -251,13 +255,14 @@ fn attach_locked(
         Err(e) => return Err(format!("cannot lock {path}: {e}")),
     };
     let size = st.st_size as usize;
-    let how;
-    if alone {
+    let how = if alone {
         // Nobody has the region mapped: (re)start it from the section's initial values.
         if size != 0 {
             if size != REGION_SIZE {
                 let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
-                return Err(format!("{path} has size {size}, not {REGION_SIZE}: not used"));
+                return Err(format!(
+                    "{path} has size {size}, not {REGION_SIZE}: not used"
+                ));
             }
             let image = read_image(fd).map_err(|e| format!("cannot read {path}: {e}"))?;
             if let Err(bad) = check_header(&image) {
@@ -274,19 +279,21 @@ fn attach_locked(
             let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
             return Err(errno_text("cannot initialize", path));
         }
-        how = if created || size == 0 {
+        if created || size == 0 {
             "created it from the section's initial values"
         } else {
             "no process was using it: reset it to the section's initial values"
-        };
+        }
     } else {
         if size != REGION_SIZE {
-            return Err(format!("{path} has size {size}, not {REGION_SIZE}: not used"));
+            return Err(format!(
+                "{path} has size {size}, not {REGION_SIZE}: not used"
+            ));
         }
         let image = read_image(fd).map_err(|e| format!("cannot read {path}: {e}"))?;
         check_header(&image).map_err(|bad| format!("{path} has {bad}: not used"))?;
-        how = "attached to the live region of the processes already using it";
-    }
+        "attached to the live region of the processes already using it"
+    };
     // Shared user lock: converts our exclusive one, or joins the other users'.
     if let Err(e) = ofd_lock(fd, USER_BYTE, libc::F_RDLCK, false) {
         let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
@@ -310,7 +317,6 @@ fn attach_locked(
         let _ = ofd_lock(fd, USER_BYTE, libc::F_UNLCK, false);
         return Err(errno_text("cannot map", path));
     }
-    let _ = st;
     Ok(format!("shared: {path}: {how}"))
 }
 
@@ -348,7 +354,12 @@ pub fn detach(section: &'static SharedRegion, att: Attached) {
     drop(fd);
     let c = cstr(&path);
     // SAFETY: valid C string; the fd is owned below.
-    let raw = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    let raw = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
     if raw < 0 {
         return;
     }
@@ -358,7 +369,10 @@ pub fn detach(section: &'static SharedRegion, att: Attached) {
     if st.st_dev != dev || st.st_ino != ino || check_object(&path, &st).is_err() {
         return;
     }
-    if !matches!(lock_within(&fd, INIT_BYTE, libc::F_WRLCK, Duration::from_secs(1)), Ok(true)) {
+    if !matches!(
+        lock_within(&fd, INIT_BYTE, libc::F_WRLCK, Duration::from_secs(1)),
+        Ok(true)
+    ) {
         return;
     }
     if ofd_lock(&fd, USER_BYTE, libc::F_WRLCK, false).is_ok() && still_named(&path, &st) {

@@ -14,6 +14,8 @@
 //! The C ABI is declared in `include/solib.h`.
 
 #![allow(non_upper_case_globals)]
+// Unit tests leave the constructor out (it would map a region in the test runner).
+#![cfg_attr(test, allow(dead_code))]
 
 mod attach;
 pub mod region;
@@ -28,7 +30,7 @@ use std::sync::{Mutex, OnceLock};
 #[unsafe(no_mangle)]
 #[used]
 #[unsafe(link_section = ".shared")]
-pub static solib_shared: SharedRegion = SharedRegion::INITIAL;
+pub static solib_shared: SharedRegion = SharedRegion::initial();
 // ANCHOR_END: shared_section
 
 /// "PRIVDATA": makes the page initialized data, stored in the file (`.data`, not `.bss`).

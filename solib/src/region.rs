@@ -71,7 +71,9 @@ pub enum BadHeader {
 impl std::fmt::Display for BadHeader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BadHeader::Magic(m) => write!(f, "magic {m:#018x}, expected {MAGIC:#018x} (\"SOLIBSHR\")"),
+            BadHeader::Magic(m) => {
+                write!(f, "magic {m:#018x}, expected {MAGIC:#018x} (\"SOLIBSHR\")")
+            }
             BadHeader::Version(v) => write!(f, "layout version {v}, expected {LAYOUT_VERSION}"),
             BadHeader::Size(s) => write!(f, "size field {s}, expected {REGION_SIZE}"),
         }
@@ -102,16 +104,18 @@ pub fn check_header(bytes: &[u8; REGION_SIZE]) -> Result<(), BadHeader> {
 
 impl SharedRegion {
     /// The section's initial values, as stored in the `.so` file.
-    pub const INITIAL: SharedRegion = SharedRegion {
-        magic: AtomicU64::new(MAGIC),
-        layout_version: AtomicU32::new(LAYOUT_VERSION),
-        size: AtomicU32::new(REGION_SIZE as u32),
-        shared_calls: AtomicU64::new(0),
-        clip_current: AtomicU64::new(0),
-        clip_writes: AtomicU64::new(0),
-        reserved: [const { AtomicU64::new(0) }; 3],
-        slots: [const { ClipSlot::EMPTY }; 2],
-    };
+    pub const fn initial() -> SharedRegion {
+        SharedRegion {
+            magic: AtomicU64::new(MAGIC),
+            layout_version: AtomicU32::new(LAYOUT_VERSION),
+            size: AtomicU32::new(REGION_SIZE as u32),
+            shared_calls: AtomicU64::new(0),
+            clip_current: AtomicU64::new(0),
+            clip_writes: AtomicU64::new(0),
+            reserved: [const { AtomicU64::new(0) }; 3],
+            slots: [const { ClipSlot::empty() }; 2],
+        }
+    }
 
     /// Publishes `msg`. The caller must hold the writer lock (see the module docs).
     pub fn clipboard_write_locked(&self, msg: &[u8]) -> Result<(), usize> {
@@ -174,11 +178,13 @@ impl SharedRegion {
 }
 
 impl ClipSlot {
-    const EMPTY: ClipSlot = ClipSlot {
-        seq: AtomicU64::new(0),
-        len: AtomicU64::new(0),
-        words: [const { AtomicU64::new(0) }; CLIP_WORDS],
-    };
+    const fn empty() -> ClipSlot {
+        ClipSlot {
+            seq: AtomicU64::new(0),
+            len: AtomicU64::new(0),
+            words: [const { AtomicU64::new(0) }; CLIP_WORDS],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +206,7 @@ mod tests {
 
     #[test]
     fn initial_header_is_valid_and_each_field_is_checked() {
-        let r = SharedRegion::INITIAL;
+        let r = SharedRegion::initial();
         let mut img = image(&r);
         assert_eq!(check_header(&img), Ok(()));
         img[12] = 0;
@@ -214,7 +220,7 @@ mod tests {
 
     #[test]
     fn clipboard_round_trips_and_keeps_the_last_message() {
-        let r = SharedRegion::INITIAL;
+        let r = SharedRegion::initial();
         let mut buf = [0u8; CLIP_CAPACITY];
         assert_eq!(r.clipboard_read(&mut buf), Some(0));
         r.clipboard_write_locked(b"hello").unwrap();
@@ -224,7 +230,10 @@ mod tests {
         let mut small = [0u8; 3];
         assert_eq!(r.clipboard_read(&mut small), Some(14));
         assert_eq!(&small, b"sec");
-        assert_eq!(r.clipboard_write_locked(&[0; CLIP_CAPACITY + 1]), Err(CLIP_CAPACITY + 1));
+        assert_eq!(
+            r.clipboard_write_locked(&[0; CLIP_CAPACITY + 1]),
+            Err(CLIP_CAPACITY + 1)
+        );
         r.clipboard_write_locked(&[7; CLIP_CAPACITY]).unwrap();
         assert_eq!(r.clipboard_read(&mut buf), Some(CLIP_CAPACITY));
         assert!(buf.iter().all(|&b| b == 7));
@@ -232,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_writer_that_died_mid_write_leaves_the_previous_message() {
-        let r = SharedRegion::INITIAL;
+        let r = SharedRegion::initial();
         r.clipboard_write_locked(b"complete").unwrap();
         // Simulate a writer killed after making the inactive slot odd and scribbling on it.
         let inactive = &r.slots[(r.clip_current.load(Ordering::Relaxed) as usize & 1) ^ 1];

@@ -20,7 +20,9 @@ ACTIONS (run in order; each prints one line `lab-host pid=N action=VERB key=valu
   adds:N            N calls of solib_add(i, 1)
   clip-set:TEXT     put TEXT on the shared clipboard
   clip-get          read the clipboard
-  clip-write:N      write N self-checking messages (length and checksum inside)
+  clip-write:MS     write self-checking messages (length and checksum inside) for MS
+                    milliseconds
+  counters          the .data, .bss and .shared counters
   clip-read:MS      read the clipboard for MS milliseconds, checking every message
   wait              print `action=wait`, then wait for one line on stdin
   serve             print `action=serve`, then run actions read from stdin, one per
@@ -206,9 +208,9 @@ fn checked_message(seed: u64, cap: usize) -> Vec<u8> {
 
 fn checksum(bytes: &[u8]) -> u32 {
     // FNV-1a
-    bytes
-        .iter()
-        .fold(0x811c9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x01000193))
+    bytes.iter().fold(0x811c9dc5u32, |h, &b| {
+        (h ^ b as u32).wrapping_mul(0x01000193)
+    })
 }
 
 /// Empty (nothing written yet) or a message whose header matches its body.
@@ -351,17 +353,26 @@ impl Host {
             }
             "clip-write" => {
                 let s = self.solib.loaded()?;
-                let n = number("N")?;
+                let until = Instant::now() + Duration::from_millis(number("MS")?);
                 // SAFETY: plain getter.
                 let cap = unsafe { (s.clip_capacity)() };
                 let seed = (self.pid as u64) << 32;
-                for i in 0..n {
-                    let msg = checked_message(seed + i, cap);
+                let mut written = 0u64;
+                while Instant::now() < until {
+                    let msg = checked_message(seed + written, cap);
                     if s.clip_set(&msg) != 0 {
-                        bail!("clip-write: solib_clipboard_set refused {} bytes", msg.len());
+                        bail!(
+                            "clip-write: solib_clipboard_set refused {} bytes",
+                            msg.len()
+                        );
                     }
+                    written += 1;
                 }
-                self.say(verb, &format!("written={n}"))?;
+                self.say(verb, &format!("written={written}"))?;
+            }
+            "counters" => {
+                let counters = self.solib.loaded()?.counters();
+                self.say(verb, &counters)?;
             }
             "clip-read" => {
                 let s = self.solib.loaded()?;

@@ -16,6 +16,8 @@ ACTIONS (run in order; each prints one line `lab-host pid=N action=VERB key=valu
                     .shared, .data and .bss pages (ASLR makes them differ per process)
   touch             read one byte of every page of libsolib.so's segments, so every page
                     has a frame that solab can compare (untouched pages have none)
+  touch-all         the same for every object loaded in this process (libc, ld.so...)
+  open:PATH         also dlopen another library (the lab's text-relocation experiment)
   add:A,B           solib_add(A, B): writes the .data, .bss and .shared counters
   adds:N            N calls of solib_add(i, 1)
   clip-set:TEXT     put TEXT on the shared clipboard
@@ -142,25 +144,27 @@ impl Solib {
     }
 }
 
-/// The load base of the object containing `addr`, and the page ranges of its PT_LOAD
-/// segments (dl_iterate_phdr(3)).
-fn segments_of(addr: usize) -> (usize, Vec<(usize, usize)>) {
-    struct Search {
-        addr: usize,
-        base: usize,
-        ranges: Vec<(usize, usize)>,
-    }
+/// One loaded object: its name, load base and the page ranges of its PT_LOAD segments.
+struct Loaded {
+    name: String,
+    base: usize,
+    ranges: Vec<(usize, usize)>,
+}
+
+/// Every object loaded in this process (dl_iterate_phdr(3)).
+fn loaded_objects() -> Vec<Loaded> {
     unsafe extern "C" fn visit(
         info: *mut libc::dl_phdr_info,
         _size: usize,
         data: *mut c_void,
     ) -> libc::c_int {
-        // SAFETY: called by dl_iterate_phdr with a valid info and our Search.
-        let (info, search) = unsafe { (&*info, &mut *(data as *mut Search)) };
+        // SAFETY: called by dl_iterate_phdr with a valid info and our Vec.
+        let (info, all) = unsafe { (&*info, &mut *(data as *mut Vec<Loaded>)) };
         // SAFETY: dlpi_phdr points at dlpi_phnum program headers.
-        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let phdrs =
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
         let base = info.dlpi_addr as usize;
-        let ranges: Vec<(usize, usize)> = phdrs
+        let ranges = phdrs
             .iter()
             .filter(|p| p.p_type == libc::PT_LOAD)
             .map(|p| {
@@ -169,21 +173,39 @@ fn segments_of(addr: usize) -> (usize, Vec<(usize, usize)>) {
                 (start, end)
             })
             .collect();
-        if ranges.iter().any(|&(s, e)| (s..e).contains(&search.addr)) {
-            search.base = base;
-            search.ranges = ranges;
-            return 1;
-        }
+        let name = if info.dlpi_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a NUL-terminated name owned by the loader.
+            unsafe { CStr::from_ptr(info.dlpi_name) }.to_string_lossy().into_owned()
+        };
+        all.push(Loaded { name, base, ranges });
         0
     }
-    let mut search = Search {
-        addr,
-        base: 0,
-        ranges: Vec::new(),
-    };
-    // SAFETY: visit only reads the headers and writes our Search.
-    unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search as *mut c_void) };
-    (search.base, search.ranges)
+    let mut all: Vec<Loaded> = Vec::new();
+    // SAFETY: visit only reads the headers and pushes to our Vec.
+    unsafe { libc::dl_iterate_phdr(Some(visit), &mut all as *mut Vec<Loaded> as *mut c_void) };
+    all
+}
+
+/// The loaded object containing `addr`.
+fn object_at(addr: usize) -> Option<Loaded> {
+    loaded_objects()
+        .into_iter()
+        .find(|o| o.ranges.iter().any(|&(s, e)| (s..e).contains(&addr)))
+}
+
+/// Reads one byte of every page, so that every page has a frame.
+fn touch(ranges: &[(usize, usize)]) -> usize {
+    let mut pages = 0;
+    for &(start, end) in ranges {
+        for page in (start..end).step_by(4096) {
+            // SAFETY: every page of a PT_LOAD segment is mapped readable.
+            unsafe { std::ptr::read_volatile(page as *const u8) };
+            pages += 1;
+        }
+    }
+    pages
 }
 
 /// A message that proves its own integrity: length and checksum in an 8-byte header.
@@ -233,6 +255,8 @@ fn escape(bytes: &[u8]) -> String {
 struct Host {
     pid: u32,
     solib: Solib,
+    /// Libraries loaded with `open:PATH`, kept loaded.
+    extra: Vec<libloading::Library>,
     out: std::io::Stdout,
 }
 
@@ -276,7 +300,7 @@ impl Host {
             "addrs" => {
                 let s = self.solib.loaded()?;
                 let add = s.add as usize;
-                let (base, _) = segments_of(add);
+                let base = object_at(add).map_or(0, |o| o.base);
                 // SAFETY: plain getters.
                 let (shared, data, bss) =
                     unsafe { ((s.shared_addr)(), (s.private_addr)(), (s.bss_addr)()) };
@@ -294,16 +318,31 @@ impl Host {
             }
             "touch" => {
                 let s = self.solib.loaded()?;
-                let (_, ranges) = segments_of(s.add as usize);
-                let mut pages = 0usize;
-                for (start, end) in ranges {
-                    for page in (start..end).step_by(4096) {
-                        // SAFETY: every page of a PT_LOAD segment is mapped readable.
-                        unsafe { std::ptr::read_volatile(page as *const u8) };
-                        pages += 1;
-                    }
-                }
+                let ranges = object_at(s.add as usize).map(|o| o.ranges).unwrap_or_default();
+                let pages = touch(&ranges);
                 self.say(verb, &format!("pages={pages}"))?;
+            }
+            "touch-all" => {
+                let objects = loaded_objects();
+                let pages: usize = objects.iter().map(|o| touch(&o.ranges)).sum();
+                let names: Vec<&str> = objects
+                    .iter()
+                    .map(|o| o.name.rsplit('/').next().unwrap_or(""))
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                self.say(
+                    verb,
+                    &format!("objects={} pages={pages} names={}", objects.len(), names.join(",")),
+                )?;
+            }
+            "open" => {
+                let path = PathBuf::from(need("PATH")?);
+                // SAFETY: loading runs the library's constructors; the lab's own libraries
+                // have none that matter.
+                let lib = unsafe { libloading::Library::new(&path) }
+                    .with_context(|| format!("cannot load {}", path.display()))?;
+                self.extra.push(lib);
+                self.say(verb, &format!("path={}", path.display()))?;
             }
             "add" => {
                 let s = self.solib.loaded()?;
@@ -454,6 +493,7 @@ fn run() -> Result<()> {
     let mut host = Host {
         pid: std::process::id(),
         solib,
+        extra: Vec::new(),
         out: std::io::stdout(),
     };
     for action in &cli.actions {

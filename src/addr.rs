@@ -64,7 +64,10 @@ mod tests {
     #[test]
     fn debug_is_hex() {
         assert_eq!(format!("{:?}", Pfn(0x1234)), "Pfn(0x1234)");
-        assert_eq!(format!("{:?}", VirtAddr(0x7f00_0000)), "VirtAddr(0x7f000000)");
+        assert_eq!(
+            format!("{:?}", VirtAddr(0x7f00_0000)),
+            "VirtAddr(0x7f000000)"
+        );
     }
 
     #[test]

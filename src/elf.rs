@@ -203,10 +203,16 @@ pub fn plan(bytes: &[u8]) -> Result<ElfPlan, PlanError> {
     if !has_elf_magic(bytes) {
         return Err(PlanError("no ELF magic (\\x7fELF) at the start".into()));
     }
-    match bytes.get(elf::EI_CLASS) {
-        Some(&elf::ELFCLASS64) => plan_for::<elf::FileHeader64<object::Endianness>>(bytes),
-        Some(&elf::ELFCLASS32) => plan_for::<elf::FileHeader32<object::Endianness>>(bytes),
-        _ => Err(PlanError("truncated or unknown ELF class in e_ident".into())),
+    match bytes.get(4).copied() {
+        Some(c) if c == elf::ELFCLASS64.0 => {
+            plan_for::<elf::FileHeader64<object::Endianness>>(bytes)
+        }
+        Some(c) if c == elf::ELFCLASS32.0 => {
+            plan_for::<elf::FileHeader32<object::Endianness>>(bytes)
+        }
+        _ => Err(PlanError(
+            "truncated or unknown ELF class in e_ident".into(),
+        )),
     }
 }
 
@@ -248,7 +254,10 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
                 )));
             }
             if seg.p_vaddr.checked_add(seg.p_memsz).is_none()
-                || seg.p_offset.checked_add(seg.p_filesz).is_none_or(|end| end > data.len() as u64)
+                || seg
+                    .p_offset
+                    .checked_add(seg.p_filesz)
+                    .is_none_or(|end| end > data.len() as u64)
             {
                 return Err(PlanError(format!(
                     "PT_LOAD at p_vaddr {:#x} lies outside the file (truncated?)",
@@ -273,15 +282,16 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
             && let Ok(Some(mut notes)) = ph.notes(endian, data)
         {
             while let Ok(Some(note)) = notes.next() {
-                if note.name() == elf::ELF_NOTE_GNU && note.n_type(endian) == elf::NT_GNU_BUILD_ID
-                {
+                if note.name() == elf::ELF_NOTE_GNU && note.n_type(endian) == elf::NT_GNU_BUILD_ID {
                     build_id = Some(hex(note.desc()));
                 }
             }
         }
     }
     if segments.is_empty() {
-        return Err(PlanError("no PT_LOAD program header: nothing is loaded".into()));
+        return Err(PlanError(
+            "no PT_LOAD program header: nothing is loaded".into(),
+        ));
     }
 
     // Section headers are optional at run time; a plan without them just has no names.
@@ -290,9 +300,9 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
     let mut reloc_targets: Vec<u64> = Vec::new();
     if let Some(table) = &section_table {
         for sh in table.iter() {
-            let flags = sh.sh_flags(endian).into();
-            let alloc = flags & u64::from(elf::SHF_ALLOC.0) != 0;
-            let tls = flags & u64::from(elf::SHF_TLS.0) != 0;
+            let flags = sh.sh_flags(endian).0;
+            let alloc = flags & elf::SHF_ALLOC.0 != 0;
+            let tls = flags & elf::SHF_TLS.0 != 0;
             let size: u64 = sh.sh_size(endian).into();
             if !alloc || size == 0 {
                 continue;
@@ -353,7 +363,11 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
         t => format!("{}", t.0),
     };
     let pages = plan_pages(&segments, &sections, relro, &reloc_targets, textrel);
-    let image_start = segments.iter().map(|s| page_down(s.p_vaddr)).min().unwrap_or(0);
+    let image_start = segments
+        .iter()
+        .map(|s| page_down(s.p_vaddr))
+        .min()
+        .unwrap_or(0);
     let image_end = segments
         .iter()
         .map(|s| page_up(s.p_vaddr + s.p_memsz))
@@ -429,7 +443,11 @@ pub fn plan_pages(
     reloc_targets: &[u64],
     textrel: bool,
 ) -> Vec<PlannedPage> {
-    let image_start = segments.iter().map(|s| page_down(s.p_vaddr)).min().unwrap_or(0);
+    let image_start = segments
+        .iter()
+        .map(|s| page_down(s.p_vaddr))
+        .min()
+        .unwrap_or(0);
     let relro_pages = relro.map(|(start, end)| (page_down(start), page_down(end)));
     let mut relocs_per_page: BTreeMap<u64, u32> = BTreeMap::new();
     for &t in reloc_targets {
@@ -475,7 +493,9 @@ pub fn plan_pages(
                 (SegmentKind::Rodata, action)
             } else if anonymous {
                 (SegmentKind::Bss, LoaderAction::MapAnonymous)
-            } else if mem_end > file_end && file_end < vaddr + PAGE_SIZE && file_end % PAGE_SIZE != 0
+            } else if mem_end > file_end
+                && file_end < vaddr + PAGE_SIZE
+                && file_end % PAGE_SIZE != 0
             {
                 (SegmentKind::Data, LoaderAction::ZeroTail)
             } else if relocations > 0 {
@@ -577,7 +597,13 @@ mod tests {
             section(".shared", 0x9000, 0x1000, false),
             section(".bss", 0xa000, 0x2000, true),
         ];
-        let pages = plan_pages(&segments, &sections, Some((0x5500, 0x7000)), &[0x5508, 0x6508], false);
+        let pages = plan_pages(
+            &segments,
+            &sections,
+            Some((0x5500, 0x7000)),
+            &[0x5508, 0x6508],
+            false,
+        );
         let kinds: Vec<(u64, &str)> = pages.iter().map(|p| (p.vaddr, p.segment.name())).collect();
         assert_eq!(
             kinds,
@@ -598,7 +624,10 @@ mod tests {
         let at = |v: u64| pages.iter().find(|p| p.vaddr == v).expect("page");
         assert_eq!(at(0x2000).file_offset, Some(0x1000));
         assert_eq!(at(0x5000).loader, LoaderAction::Relocate);
-        assert_eq!(at(0x6000).sections, vec![".got", ".relro_padding"]);
+        assert_eq!(
+            at(0x6000).sections,
+            vec![".data.rel.ro", ".got", ".relro_padding"]
+        );
         assert_eq!(at(0x9000).loader, LoaderAction::MapSharedWindow);
         assert_eq!(at(0xa000).file_offset, None);
         assert_eq!(at(0xb000).offset, 0xb000);

@@ -70,9 +70,8 @@ impl Error {
             }
             (std::io::ErrorKind::PermissionDenied, _, _) => Error::PermissionDenied {
                 path,
-                hint: pid.map(|_| {
-                    "another user's process needs root or CAP_SYS_PTRACE".to_string()
-                }),
+                hint: pid
+                    .map(|_| "another user's process needs root or CAP_SYS_PTRACE".to_string()),
             },
             _ => Error::Io { path, source },
         }

@@ -168,7 +168,10 @@ pub fn parse_line(line: &[u8]) -> Result<MapEntry, &'static str> {
     let mut rest = line;
     let mut field = |what: &'static str| -> Result<&str, &'static str> {
         let trimmed = trim_start(rest);
-        let end = trimmed.iter().position(|&b| b == b' ').unwrap_or(trimmed.len());
+        let end = trimmed
+            .iter()
+            .position(|&b| b == b' ')
+            .unwrap_or(trimmed.len());
         let (f, r) = trimmed.split_at(end);
         rest = r;
         if f.is_empty() {
@@ -291,7 +294,10 @@ mod tests {
             ("7f00-7f10", "missing permissions"),
             ("7f00 r--p 0 fe:00 1", "address range without '-'"),
             ("zz-7f10 r--p 0 fe:00 1", "bad start address"),
-            ("7f10-7f00 r--p 0 fe:00 1", "end address below start address"),
+            (
+                "7f10-7f00 r--p 0 fe:00 1",
+                "end address below start address",
+            ),
             ("7f00-7f10 rq-p 0 fe:00 1", "bad permissions"),
             ("7f00-7f10 r--x 0 fe:00 1", "bad permissions"),
             ("7f00-7f10 r--p 0g fe:00 1", "bad offset"),
@@ -311,6 +317,9 @@ mod tests {
     fn dev_split_matches_glibc() {
         assert_eq!(split_dev(0xfe00), (0xfe, 0));
         assert_eq!(split_dev(0x0803), (8, 3));
-        assert_eq!(split_dev((0x123 << 8) | (0x4500 << 12) | 0x67), (0x123, 0x4567));
+        assert_eq!(
+            split_dev((0x123 << 8) | (0x4500 << 12) | 0x67),
+            (0x123, 0x4567)
+        );
     }
 }

@@ -147,9 +147,7 @@ pub fn pfn_windows(sorted: &[Pfn], max_gap: u64, max_len: u64) -> Vec<(Pfn, Pfn)
     let mut out: Vec<(Pfn, Pfn)> = Vec::new();
     for &p in sorted {
         match out.last_mut() {
-            Some((first, last)) if p.0 - last.0 <= max_gap && p.0 - first.0 < max_len => {
-                *last = p
-            }
+            Some((first, last)) if p.0 - last.0 <= max_gap && p.0 - first.0 < max_len => *last = p,
             _ => out.push((p, p)),
         }
     }
@@ -205,7 +203,11 @@ mod tests {
         let p: Vec<Pfn> = [1, 2, 3, 100, 101, 5000].map(Pfn).to_vec();
         assert_eq!(
             pfn_windows(&p, 64, 1024),
-            vec![(Pfn(1), Pfn(3)), (Pfn(100), Pfn(101)), (Pfn(5000), Pfn(5000))]
+            vec![
+                (Pfn(1), Pfn(3)),
+                (Pfn(100), Pfn(101)),
+                (Pfn(5000), Pfn(5000))
+            ]
         );
         assert_eq!(pfn_windows(&p, 10_000, 50).len(), 3);
         assert!(pfn_windows(&[], 1, 1).is_empty());

@@ -1,0 +1,385 @@
+//! Reading /proc and mapped files: the only module of the analyzer that does I/O on them.
+//!
+//! Files read, with their documentation and the privilege each needs:
+//! - /proc/PID/maps (proc(5)): the caller must be allowed to ptrace-read the process
+//!   (same uid, or CAP_SYS_PTRACE).
+//! - /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst): same access as maps;
+//!   PFNs read 0 without CAP_SYS_ADMIN. Read with one `pread` per address range.
+//! - /proc/kpagecount, /proc/kpageflags (same document): root with CAP_SYS_ADMIN only.
+//!   Read in windows of sorted PFNs.
+//! - /proc/PID/smaps (Documentation/filesystems/proc.rst), via `procfs`: per-mapping
+//!   Shared/Private counts (by mapcount), the unprivileged fallback.
+//! - /proc/PID/map_files/START-END: the mapped file itself when its path was deleted or
+//!   replaced; needs CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE).
+
+use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
+use crate::elf;
+use crate::error::{Error, Result};
+use crate::maps::{self, FileId, MapEntry, MapTarget, split_dev};
+use crate::pagemap::{FrameInfo, KpageFlags, PagemapEntry, decode_words, pfn_windows};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// Fails unless the system's page size is the [`PAGE_SIZE`] the analyzer assumes.
+pub fn check_page_size() -> Result<()> {
+    let size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if size as u64 != PAGE_SIZE {
+        return Err(Error::Unsupported(format!(
+            "page size is {size}, solab works with {PAGE_SIZE}-byte pages"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether this process can see page frame numbers and /proc/kpage*.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Privilege {
+    pub privileged: bool,
+    /// Why not, when not: said once in every output.
+    pub note: Option<String>,
+}
+
+/// Parses the `CapEff:` line of /proc/self/status and tells whether CAP_SYS_ADMIN (21) is
+/// in it.
+pub fn cap_sys_admin_in_status(status: &str) -> Option<bool> {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    let caps = u64::from_str_radix(hex, 16).ok()?;
+    Some(caps & (1 << 21) != 0)
+}
+
+pub fn detect_privilege() -> Privilege {
+    let cap = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| cap_sys_admin_in_status(&s))
+        .unwrap_or(false);
+    let kpage = File::open("/proc/kpagecount")
+        .and_then(|f| f.read_exact_at(&mut [0u8; 8], 0))
+        .is_ok()
+        && File::open("/proc/kpageflags").is_ok();
+    let note = match (cap, kpage) {
+        (true, true) => None,
+        (false, _) => Some(
+            "not privileged: without CAP_SYS_ADMIN the kernel hides page frame numbers and \
+             /proc/kpagecount, so frames cannot be compared; verdicts use pagemap bits 56 \
+             (exclusive) and 61 (file/shared) and smaps, and are marked weak"
+                .to_string(),
+        ),
+        (true, false) => Some(
+            "/proc/kpagecount or /proc/kpageflags is unreadable: mapcounts are unknown and \
+             verdicts are marked weak"
+                .to_string(),
+        ),
+    };
+    Privilege {
+        privileged: cap && kpage,
+        note,
+    }
+}
+
+fn proc_path(pid: i32, file: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/{file}"))
+}
+
+/// The short command name of a process, or `?`.
+pub fn comm(pid: i32) -> String {
+    std::fs::read_to_string(proc_path(pid, "comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// The real uid of a process.
+pub fn uid(pid: i32) -> Result<u32> {
+    let path = proc_path(pid, "status");
+    let status = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, Some(pid), e))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Io {
+            path,
+            source: std::io::Error::other("no Uid: line"),
+        })
+}
+
+/// Reads and parses /proc/PID/maps. An empty map is a kernel thread.
+pub fn read_maps(pid: i32) -> Result<Vec<MapEntry>> {
+    if pid <= 0 {
+        return Err(Error::NoSuchProcess { pid });
+    }
+    let path = proc_path(pid, "maps");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, Some(pid), e))?;
+    let entries = maps::parse_maps(&bytes).map_err(|b| Error::MapsLine {
+        path: path.clone(),
+        line: b.line,
+        reason: b.reason,
+        text: b.text,
+    })?;
+    if entries.is_empty() {
+        // A process that exited between open and read also has an empty maps file.
+        if !proc_path(pid, "").exists() {
+            return Err(Error::NoSuchProcess { pid });
+        }
+        return Err(Error::KernelThread {
+            pid,
+            comm: comm(pid),
+        });
+    }
+    Ok(entries)
+}
+
+/// An open /proc/PID/pagemap.
+pub struct Pagemap {
+    pid: i32,
+    path: PathBuf,
+    file: File,
+}
+
+impl Pagemap {
+    pub fn open(pid: i32) -> Result<Pagemap> {
+        let path = proc_path(pid, "pagemap");
+        let file = File::open(&path).map_err(|e| Error::io(&path, Some(pid), e))?;
+        Ok(Pagemap { pid, path, file })
+    }
+
+    /// The entries of `pages` pages from `start`, with one `pread`.
+    pub fn read(&self, start: VirtAddr, pages: u64) -> Result<Vec<PagemapEntry>> {
+        let mut buf = vec![0u8; (pages * 8) as usize];
+        self.file
+            .read_exact_at(&mut buf, start.page_index() * 8)
+            .map_err(|e| Error::io(&self.path, Some(self.pid), e))?;
+        Ok(decode_words(&buf).into_iter().map(PagemapEntry).collect())
+    }
+}
+
+/// Reads kpagecount and kpageflags for `pfns` (any order), in windows of nearby frames.
+pub fn read_frames(pfns: &[Pfn]) -> Result<HashMap<Pfn, FrameInfo>> {
+    let mut sorted = pfns.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let open = |p: &str| File::open(p).map_err(|e| Error::io(p, None, e));
+    let (count, flags) = (open("/proc/kpagecount")?, open("/proc/kpageflags")?);
+    let mut out = HashMap::with_capacity(sorted.len());
+    let mut i = 0;
+    for (first, last) in pfn_windows(&sorted, 64, 4096) {
+        let n = (last.0 - first.0 + 1) as usize;
+        let mut cbuf = vec![0u8; n * 8];
+        let mut fbuf = vec![0u8; n * 8];
+        count
+            .read_exact_at(&mut cbuf, first.0 * 8)
+            .map_err(|e| Error::io("/proc/kpagecount", None, e))?;
+        flags
+            .read_exact_at(&mut fbuf, first.0 * 8)
+            .map_err(|e| Error::io("/proc/kpageflags", None, e))?;
+        let (c, f) = (decode_words(&cbuf), decode_words(&fbuf));
+        while i < sorted.len() && sorted[i] <= last {
+            let k = (sorted[i].0 - first.0) as usize;
+            out.insert(
+                sorted[i],
+                FrameInfo {
+                    mapcount: c[k],
+                    flags: KpageFlags(f[k]),
+                },
+            );
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Per-mapping smaps figures in bytes, keyed by mapping start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SmapsFigures {
+    pub rss: u64,
+    pub pss: u64,
+    pub shared: u64,
+    pub private: u64,
+}
+
+pub fn read_smaps(pid: i32) -> Result<HashMap<u64, SmapsFigures>> {
+    let path = proc_path(pid, "smaps");
+    let to_err = |e: procfs::ProcError| match e {
+        procfs::ProcError::NotFound(_) => Error::NoSuchProcess { pid },
+        procfs::ProcError::PermissionDenied(_) => Error::PermissionDenied {
+            path: path.clone(),
+            hint: None,
+        },
+        other => Error::Io {
+            path: path.clone(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    };
+    let maps = procfs::process::Process::new(pid)
+        .and_then(|p| p.smaps())
+        .map_err(to_err)?;
+    let get =
+        |m: &procfs::process::MemoryMap, k: &str| m.extension.map.get(k).copied().unwrap_or(0);
+    Ok(maps
+        .iter()
+        .map(|m| {
+            (
+                m.address.0,
+                SmapsFigures {
+                    rss: get(m, "Rss"),
+                    pss: get(m, "Pss"),
+                    shared: get(m, "Shared_Clean") + get(m, "Shared_Dirty"),
+                    private: get(m, "Private_Clean") + get(m, "Private_Dirty"),
+                },
+            )
+        })
+        .collect())
+}
+
+/// Files bigger than this are not read as ELF objects.
+const MAX_ELF_BYTES: u64 = 1 << 30;
+
+/// Reads the ELF file behind a file mapping of `pid`: through its path when that is still
+/// the same (device, inode), otherwise through /proc/PID/map_files.
+pub fn read_mapped_file(pid: i32, entry: &MapEntry) -> Result<Vec<u8>> {
+    let (Some(id), MapTarget::File { path, deleted }) = (entry.file_id(), &entry.target) else {
+        return Err(Error::Usage(format!(
+            "mapping at {} is not a file mapping",
+            entry.start
+        )));
+    };
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if *deleted {
+        // A file really named "x (deleted)" that still exists.
+        let mut literal = path.clone().into_os_string();
+        literal.push(" (deleted)");
+        candidates.push(literal.into());
+    } else {
+        candidates.push(path.clone());
+    }
+    for p in &candidates {
+        if let Ok(f) = File::open(p)
+            && same_file(&f, id)
+        {
+            return read_elf_file(f, p);
+        }
+    }
+    let via = proc_path(pid, &format!("map_files/{}", entry.map_files_name()));
+    match File::open(&via) {
+        Ok(f) if same_file(&f, id) => read_elf_file(f, &via),
+        Ok(_) => Err(Error::MappedFile {
+            pid,
+            path: path.clone(),
+            reason: "map_files gives a different file".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !proc_path(pid, "").exists() => {
+            Err(Error::NoSuchProcess { pid })
+        }
+        Err(e) => Err(Error::MappedFile {
+            pid,
+            path: path.clone(),
+            reason: format!(
+                "the file was {} and {} is unreadable ({e}; it needs CAP_SYS_ADMIN)",
+                if *deleted {
+                    "deleted"
+                } else {
+                    "replaced (its device/inode differ from the mapping's)"
+                },
+                via.display()
+            ),
+        }),
+    }
+}
+
+fn same_file(f: &File, id: FileId) -> bool {
+    f.metadata()
+        .is_ok_and(|m| m.ino() == id.inode && split_dev(m.dev()) == id.dev)
+}
+
+/// Reads a whole file that starts with the ELF magic.
+pub fn read_elf_file(mut f: File, path: &Path) -> Result<Vec<u8>> {
+    let io = |e| Error::io(path, None, e);
+    let len = f.metadata().map_err(io)?.len();
+    let mut magic = [0u8; 4];
+    let n = f.read_at(&mut magic, 0).map_err(io)?;
+    if !elf::has_elf_magic(&magic[..n]) {
+        return Err(Error::Elf {
+            path: path.into(),
+            reason: "not an ELF file (no \\x7fELF magic)".into(),
+        });
+    }
+    if len > MAX_ELF_BYTES {
+        return Err(Error::Elf {
+            path: path.into(),
+            reason: format!("{len} bytes is too big to read"),
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
+/// The vdso image of this process: the kernel maps the same one into every process of the
+/// same ABI, so it stands for the vdso of the inspected processes.
+pub fn read_own_vdso() -> Result<Vec<u8>> {
+    let maps = read_maps(std::process::id() as i32)?;
+    let vdso = maps
+        .iter()
+        .find(|m| m.is_pseudo("[vdso]"))
+        .ok_or_else(|| Error::Unsupported("this process has no [vdso] mapping".into()))?;
+    let path = PathBuf::from("/proc/self/mem");
+    let f = File::open(&path).map_err(|e| Error::io(&path, None, e))?;
+    let mut buf = vec![0u8; vdso.len() as usize];
+    f.read_exact_at(&mut buf, vdso.start.0)
+        .map_err(|e| Error::io(&path, None, e))?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_sys_admin_from_status_text() {
+        let root = "Name:\tx\nCapEff:\t000001fffeffffff\n";
+        let nobody = "CapEff:\t0000000000000000\n";
+        assert_eq!(cap_sys_admin_in_status(root), Some(true));
+        assert_eq!(cap_sys_admin_in_status(nobody), Some(false));
+        assert_eq!(cap_sys_admin_in_status("Name: y\n"), None);
+        assert_eq!(cap_sys_admin_in_status("CapEff:\tzz\n"), None);
+    }
+
+    #[test]
+    fn own_maps_and_pagemap() {
+        let pid = std::process::id() as i32;
+        let maps = read_maps(pid).expect("own maps");
+        let stack = maps.iter().find(|m| m.is_pseudo("[stack]")).expect("stack");
+        let pm = Pagemap::open(pid).expect("pagemap");
+        let entries = pm.read(stack.start, stack.len() / PAGE_SIZE).expect("read");
+        assert!(entries.iter().any(|e| e.present()));
+    }
+
+    #[test]
+    fn missing_pid_is_named() {
+        let e = read_maps(i32::MAX).expect_err("no such pid");
+        assert!(
+            matches!(e, Error::NoSuchProcess { pid } if pid == i32::MAX),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&i32::MAX.to_string()));
+    }
+
+    #[test]
+    fn own_vdso_is_elf() {
+        let bytes = read_own_vdso().expect("vdso");
+        let plan = elf::plan(&bytes).expect("vdso plan");
+        assert!(
+            plan.pages
+                .iter()
+                .any(|p| p.segment == elf::SegmentKind::Text)
+        );
+    }
+}

@@ -5,12 +5,14 @@ CFLAGS  ?= -O2 -Wall -Wextra -Werror
 PROFILE := release
 OUT     := target/$(PROFILE)
 
-.PHONY: all help build lab test lint fmt clean
+.PHONY: all help build lab demo test lint fmt clean
 
 all: build
 
 help:
 	@echo "make lab    build everything, then run the guided experiments"
+	@echo "make lab E=3  only experiment 3"
+	@echo "make demo   Rust, C and Python processes sharing one counter and clipboard"
 	@echo "make test   build everything, then run every test with real processes"
 	@echo "make build  build libsolib.so, solab, lab-host and the C client into $(OUT)/"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
@@ -19,8 +21,18 @@ build:
 	$(CARGO) build --workspace --$(PROFILE)
 	$(CC) $(CFLAGS) -Isolib/include clients/c/solib_client.c -o $(OUT)/solib-client \
 	    -L$(OUT) -lsolib -Wl,-rpath,'$$ORIGIN'
+	@mkdir -p target/lab
+	$(CC) -O2 -fPIC -shared lab/textrel/textrel.c -o target/lab/libtextrel-pic.so
+	@# -fno-pic -mcmodel=large: absolute addresses in the code, hence DT_TEXTREL (the
+	@# linker's warning about it is the point of the experiment).
+	$(CC) -O2 -fno-pic -mcmodel=large -shared lab/textrel/textrel.c \
+	    -o target/lab/libtextrel-textrel.so 2>/dev/null
 
+# make lab E=3 runs experiment 3 alone; make demo runs the short cross-process demo.
 lab: build
+	$(OUT)/lab $(if $(E),-e $(E))
+
+demo: build
 	@scripts/demo.sh $(OUT)
 
 test: build

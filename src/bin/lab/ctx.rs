@@ -1,0 +1,377 @@
+//! The lab's bench: starting lab-hosts, running solab, printing what was done, cleaning up.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Pids of every process the lab started and has not yet reaped, and the region namespace,
+/// for the Ctrl-C handler.
+static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static NAMESPACE: OnceLock<String> = OnceLock::new();
+
+/// Kills every process the lab started and removes its shared regions. Safe to call twice.
+pub fn cleanup_everything() {
+    let pids: Vec<i32> = LIVE.lock().map(|v| v.clone()).unwrap_or_default();
+    for pid in pids {
+        // SAFETY: plain kill(2) of a child we started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    if let Some(ns) = NAMESPACE.get() {
+        remove_regions(ns);
+    }
+}
+
+/// Removes `/dev/shm/solib-u*-v*-NS` (regions of any uid in the lab's namespace).
+pub fn remove_regions(ns: &str) {
+    let suffix = format!("-{ns}");
+    if let Ok(dir) = std::fs::read_dir("/dev/shm") {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("solib-u") && name.ends_with(&suffix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    pub fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    pub fn green(&self, s: &str) -> String {
+        self.paint("1;32", s)
+    }
+    pub fn red(&self, s: &str) -> String {
+        self.paint("1;31", s)
+    }
+    pub fn yellow(&self, s: &str) -> String {
+        self.paint("1;33", s)
+    }
+    pub fn cyan(&self, s: &str) -> String {
+        self.paint("36", s)
+    }
+
+    pub fn auto(choice: &str) -> Style {
+        let color = match choice {
+            "always" => true,
+            "never" => false,
+            _ => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        Style { color }
+    }
+}
+
+/// Who the lab-hosts of an experiment run as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum As {
+    Me,
+    /// uid/gid 65534 through setpriv (only when the lab runs as root).
+    Nobody,
+}
+
+pub struct Lab {
+    pub bin: PathBuf,
+    pub out: PathBuf,
+    pub ns: String,
+    /// Can this process read frame numbers and /proc/kpage*?
+    pub privileged: bool,
+    pub style: Style,
+    /// What the current experiment ran and saw.
+    pub commands: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
+impl Lab {
+    pub fn new(bin: PathBuf, out: PathBuf, style: Style) -> Result<Lab> {
+        for f in ["lab-host", "solab", "libsolib.so"] {
+            let p = bin.join(f);
+            if !p.exists() {
+                bail!("{} is missing: run `make build` first", p.display());
+            }
+        }
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        let ns = format!("lab{}", std::process::id());
+        let _ = NAMESPACE.set(ns.clone());
+        Ok(Lab {
+            bin,
+            out,
+            ns,
+            privileged: can_read_frames(),
+            style,
+            commands: Vec::new(),
+            evidence: Vec::new(),
+        })
+    }
+
+    pub fn rel(&self, p: &Path) -> String {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
+    }
+
+    fn command_line(&self, who: As, program: &Path, args: &[String]) -> String {
+        let mut s = String::new();
+        if who == As::Nobody {
+            s.push_str("setpriv --reuid 65534 --regid 65534 --clear-groups ");
+        }
+        s.push_str(&self.rel(program));
+        for a in args {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$&;|<>()".contains(c))
+            {
+                s.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
+            } else {
+                s.push(' ');
+                s.push_str(a);
+            }
+        }
+        s
+    }
+
+    pub fn note_command(&mut self, line: String) {
+        println!("  {} {}", self.style.dim("$"), self.style.cyan(&line));
+        self.commands.push(line);
+    }
+
+    pub fn see(&mut self, line: String) {
+        println!("    {line}");
+        self.evidence.push(line);
+    }
+
+    /// Starts a lab-host named `name` that runs `actions`, then serves actions from stdin.
+    pub fn host(&mut self, name: &str, who: As, actions: &[&str]) -> Result<Host> {
+        let mut args: Vec<String> = vec!["--lib".into(), self.rel(&self.bin.join("libsolib.so"))];
+        args.extend(actions.iter().map(|s| s.to_string()));
+        args.push("serve".into());
+        let program = self.bin.join("lab-host");
+        let line = format!(
+            "SOLIB_NAMESPACE={} {} &   # {name}",
+            self.ns,
+            self.command_line(who, &program, &args)
+        );
+        let mut cmd = match who {
+            As::Me => Command::new(&program),
+            As::Nobody => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    "--reuid",
+                    "65534",
+                    "--regid",
+                    "65534",
+                    "--clear-groups",
+                    "--",
+                ])
+                .arg(&program);
+                c
+            }
+        };
+        cmd.args(&args).env("SOLIB_NAMESPACE", &self.ns);
+        let mut host = Host::spawn(name, cmd)?;
+        let ready = host.expect("action=serve")?;
+        self.note_command(format!("{line}, pid {}", host.pid));
+        let _ = ready;
+        Ok(host)
+    }
+
+    /// Sends `action` to a host and returns its line.
+    pub fn act(&mut self, host: &mut Host, action: &str) -> Result<String> {
+        self.note_command(format!(
+            "echo '{action}' >&{}   # to {}'s stdin",
+            host.name, host.name
+        ));
+        let line = host.act(action)?;
+        println!("    {}", self.style.dim(&line));
+        Ok(line)
+    }
+
+    /// Runs the solab binary with `args` (as `who`) and parses its JSON output. Exit code 1
+    /// (a claim did not hold) still returns the JSON.
+    pub fn solab_json(&mut self, who: As, args: &[String]) -> Result<Value> {
+        let program = self.bin.join("solab");
+        self.note_command(self.command_line(who, &program, args));
+        let mut cmd = match who {
+            As::Me => Command::new(&program),
+            As::Nobody => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    "--reuid",
+                    "65534",
+                    "--regid",
+                    "65534",
+                    "--clear-groups",
+                    "--",
+                ])
+                .arg(&program);
+                c
+            }
+        };
+        let out = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", program.display()))?;
+        if !matches!(out.status.code(), Some(0) | Some(1)) {
+            bail!(
+                "solab {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "solab {} printed no JSON: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// `solab inspect --json --object PATTERN PIDS...`
+    pub fn inspect(&mut self, who: As, object: &str, hosts: &[&Host]) -> Result<Value> {
+        let mut args: Vec<String> = vec![
+            "inspect".into(),
+            "--json".into(),
+            "--object".into(),
+            object.into(),
+        ];
+        args.extend(hosts.iter().map(|h| h.pid.to_string()));
+        self.solab_json(who, &args)
+    }
+}
+
+/// Whether frame numbers are visible: /proc/kpagecount is readable only with
+/// CAP_SYS_ADMIN (Documentation/admin-guide/mm/pagemap.rst).
+fn can_read_frames() -> bool {
+    use std::io::Read;
+    std::fs::File::open("/proc/kpagecount")
+        .and_then(|mut f| f.read_exact(&mut [0u8; 8]))
+        .is_ok()
+}
+
+/// A running lab-host, killed and reaped on Drop.
+pub struct Host {
+    pub name: String,
+    pub pid: i32,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl Host {
+    fn spawn(name: &str, mut cmd: Command) -> Result<Host> {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        // SAFETY: prctl is async-signal-safe. The host dies with the lab, even on SIGKILL.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        let pid = child.id() as i32;
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(pid);
+        }
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Host {
+            name: name.to_string(),
+            pid,
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+        })
+    }
+
+    fn expect(&mut self, pat: &str) -> Result<String> {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) if line.contains("action=error") => {
+                    bail!("{} (pid {}) reported: {line}", self.name, self.pid)
+                }
+                Ok(line) if line.contains(pat) => return Ok(line),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!(
+                        "{} (pid {}) printed no {pat:?} within 20 s",
+                        self.name,
+                        self.pid
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    bail!(
+                        "{} (pid {}) exited before printing {pat:?}",
+                        self.name,
+                        self.pid
+                    )
+                }
+            }
+        }
+    }
+
+    pub fn act(&mut self, action: &str) -> Result<String> {
+        let stdin = self.stdin.as_mut().ok_or_else(|| anyhow!("stdin closed"))?;
+        writeln!(stdin, "{action}")
+            .and_then(|_| stdin.flush())
+            .with_context(|| format!("cannot talk to {} (pid {})", self.name, self.pid))?;
+        let verb = action.split(':').next().unwrap_or(action);
+        self.expect(&format!("action={verb} "))
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|&p| p != self.pid);
+        }
+    }
+}
+
+/// `key=value` from a lab-host line.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+pub fn field_u64(line: &str, key: &str) -> Result<u64> {
+    let v = field(line, key).ok_or_else(|| anyhow!("no {key}= in {line:?}"))?;
+    let parsed = match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    parsed.with_context(|| format!("{key}={v} in {line:?}"))
+}

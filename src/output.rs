@@ -105,11 +105,19 @@ pub fn render_inspect(r: &InspectReport, pages: bool) -> String {
     for obj in &r.objects {
         render_object(&mut o, obj, pages);
     }
-    if !r.skipped.is_empty() {
-        let _ = writeln!(o, "\nskipped {} mapped file(s):", r.skipped.len());
-        for s in &r.skipped {
-            let _ = writeln!(o, "  pid {} {}: {}", s.pid, s.path, s.reason);
-        }
+    let (not_elf, other): (Vec<_>, Vec<_>) = r
+        .skipped
+        .iter()
+        .partition(|s| s.reason.starts_with("not an ELF file"));
+    if !not_elf.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nskipped {} mapped file(s) that are not ELF objects (listed in --json)",
+            not_elf.len()
+        );
+    }
+    for s in other {
+        let _ = writeln!(o, "skipped: pid {} {}: {}", s.pid, s.path, s.reason);
     }
     o
 }

@@ -442,9 +442,17 @@ struct TextrelLib {
 
 impl TextrelLib {
     fn build() -> TextrelLib {
-        let dir = std::env::temp_dir().join(format!("solab-textrel-{}", std::process::id()));
+        TextrelLib::build_as("libtextrel-textrel.so")
+    }
+
+    fn build_as(name: &str) -> TextrelLib {
+        let dir = std::env::temp_dir().join(format!(
+            "solab-textrel-{}-{}",
+            std::process::id(),
+            name.len()
+        ));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("libtextrel-textrel.so");
+        let path = dir.join(name);
         let src = artifacts().repo.join("lab/textrel/textrel.c");
         let out = Command::new("cc")
             .args(["-O2", "-fno-pic", "-mcmodel=large", "-shared"])
@@ -628,4 +636,24 @@ impl TapArg for Command {
         self.arg(a);
         self
     }
+}
+
+#[test]
+fn deleted_file_with_spaces_in_its_path_is_still_analyzed() {
+    if !util::is_root() {
+        return; // map_files needs CAP_SYS_ADMIN
+    }
+    let lib = TextrelLib::build_as("lib with space.so");
+    let ns = Namespace::new("deleted");
+    let open = format!("open:{}", lib.path.display());
+    let host = spawn_host("deleted", &ns, &[&open]);
+    std::fs::remove_file(&lib.path).expect("delete the library");
+    let pid = host.pid().to_string();
+    let run = solab(&["inspect", "--json", "--object", "lib with space.so", &pid]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    let obj = object(&report, "lib with space.so");
+    assert_eq!(obj["procs"][0]["deleted"], true);
+    assert_eq!(obj["textrel"], true);
+    assert!(!pages_of(obj, "text").is_empty());
 }

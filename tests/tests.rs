@@ -4,4 +4,5 @@
 mod util;
 
 mod analyzer;
+mod lab;
 mod solib;

@@ -161,8 +161,7 @@ fn loaded_objects() -> Vec<Loaded> {
         // SAFETY: called by dl_iterate_phdr with a valid info and our Vec.
         let (info, all) = unsafe { (&*info, &mut *(data as *mut Vec<Loaded>)) };
         // SAFETY: dlpi_phdr points at dlpi_phnum program headers.
-        let phdrs =
-            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
         let base = info.dlpi_addr as usize;
         let ranges = phdrs
             .iter()
@@ -177,7 +176,9 @@ fn loaded_objects() -> Vec<Loaded> {
             String::new()
         } else {
             // SAFETY: a NUL-terminated name owned by the loader.
-            unsafe { CStr::from_ptr(info.dlpi_name) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(info.dlpi_name) }
+                .to_string_lossy()
+                .into_owned()
         };
         all.push(Loaded { name, base, ranges });
         0
@@ -318,7 +319,9 @@ impl Host {
             }
             "touch" => {
                 let s = self.solib.loaded()?;
-                let ranges = object_at(s.add as usize).map(|o| o.ranges).unwrap_or_default();
+                let ranges = object_at(s.add as usize)
+                    .map(|o| o.ranges)
+                    .unwrap_or_default();
                 let pages = touch(&ranges);
                 self.say(verb, &format!("pages={pages}"))?;
             }
@@ -332,7 +335,11 @@ impl Host {
                     .collect();
                 self.say(
                     verb,
-                    &format!("objects={} pages={pages} names={}", objects.len(), names.join(",")),
+                    &format!(
+                        "objects={} pages={pages} names={}",
+                        objects.len(),
+                        names.join(",")
+                    ),
                 )?;
             }
             "open" => {

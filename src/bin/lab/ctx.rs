@@ -15,12 +15,29 @@ use std::time::Duration;
 static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 static NAMESPACE: OnceLock<String> = OnceLock::new();
 
-/// Kills every process the lab started and removes its shared regions. Safe to call twice.
+/// Kills every process the lab started, waits until they are gone, and removes the
+/// regions of the lab's namespace. Holds the list of live processes throughout, so no host
+/// can be started meanwhile (a host started after the removal could make a new region).
 pub fn cleanup_everything() {
-    let pids: Vec<i32> = LIVE.lock().map(|v| v.clone()).unwrap_or_default();
-    for pid in pids {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    stop_and_remove(&live);
+}
+
+/// The Ctrl-C path: clean up, then exit with the list still held.
+pub fn cleanup_and_exit(code: i32) -> ! {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    stop_and_remove(&live);
+    std::process::exit(code)
+}
+
+fn stop_and_remove(pids: &[i32]) {
+    for &pid in pids {
         // SAFETY: plain kill(2) of a child we started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for &pid in pids {
+        // SAFETY: reaps our own child; its Host handle ignores the resulting ECHILD.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     }
     if let Some(ns) = NAMESPACE.get() {
         remove_regions(ns);
@@ -290,13 +307,15 @@ impl Host {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {name}"))?;
+        let mut child = {
+            let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            let child = cmd
+                .spawn()
+                .with_context(|| format!("cannot start {name}"))?;
+            live.push(child.id() as i32);
+            child
+        };
         let pid = child.id() as i32;
-        if let Ok(mut live) = LIVE.lock() {
-            live.push(pid);
-        }
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let (tx, rx) = channel();
         std::thread::spawn(move || {
@@ -353,11 +372,10 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|&p| p != self.pid);
-        }
+        live.retain(|&p| p != self.pid);
     }
 }
 

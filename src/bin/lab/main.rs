@@ -84,12 +84,15 @@ fn run() -> Result<bool> {
     let mut lab = Lab::new(bin, cli.out.clone(), style)?;
     ctrlc::set_handler(|| {
         eprintln!("\nlab: interrupted: stopping every process it started and removing its regions");
-        ctx::cleanup_everything();
-        std::process::exit(130);
+        ctx::cleanup_and_exit(130);
     })
     .context("cannot install the Ctrl-C handler")?;
 
     let s = style;
+    println!(
+        "namespace {} (SOLIB_NAMESPACE of every process it starts)",
+        lab.ns
+    );
     println!(
         "{} as uid {}: {}",
         s.bold("solab lab"),
@@ -167,6 +170,7 @@ fn run() -> Result<bool> {
     let report = json!({
         "schema": "solab.lab.v1",
         "uid": nix::unistd::geteuid().as_raw(),
+        "namespace": lab.ns,
         "privileged": lab.privileged,
         "passed": passed,
         "failed": failed,

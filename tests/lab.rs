@@ -1,0 +1,149 @@
+//! `make lab` end to end: every experiment passes, the report says so, and nothing the lab
+//! started is left running or in /dev/shm, also when it is interrupted.
+
+use crate::util::{self, Proc, artifacts};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn lab_cmd(out: &Path) -> Command {
+    let a = artifacts();
+    let lab = a.bin_dir.join("lab");
+    util::require(&lab);
+    util::require(&out.join("libtextrel-textrel.so"));
+    let mut c = Command::new(lab);
+    c.current_dir(&a.repo)
+        .args(["--color", "never", "--out"])
+        .arg(out);
+    c
+}
+
+fn lab_dir() -> PathBuf {
+    artifacts().repo.join("target/lab")
+}
+
+/// Processes whose environment names the lab's namespace, and its /dev/shm objects.
+fn leftovers(ns: &str) -> (Vec<String>, Vec<String>) {
+    let needle = format!("SOLIB_NAMESPACE={ns}");
+    let mut procs = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            if env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+                procs.push(pid.to_string());
+            }
+        }
+    }
+    let objects = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(&format!("-{ns}")))
+        .collect();
+    (procs, objects)
+}
+
+#[test]
+fn every_experiment_passes_and_nothing_is_left_behind() {
+    let out = lab_dir();
+    let run = lab_cmd(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let failed: Vec<String> = report["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["pass"] != true)
+        .map(|e| format!("{}. {}: {}", e["id"], e["title"], e["why"]))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "experiments failed:\n{}\n\nlab output:\n{stdout}",
+        failed.join("\n")
+    );
+    assert_eq!(report["passed"], 8, "{stdout}");
+    assert_eq!(report["schema"], "solab.lab.v1");
+    assert!(
+        run.status.success(),
+        "lab exited {:?}\n{stdout}",
+        run.status
+    );
+    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
+    for e in report["experiments"].as_array().unwrap() {
+        assert!(
+            !e["commands"].as_array().unwrap().is_empty()
+                && !e["evidence"].as_array().unwrap().is_empty(),
+            "experiment {} shows no commands or no evidence",
+            e["id"]
+        );
+    }
+    let ns = report["namespace"].as_str().unwrap();
+    assert_eq!(leftovers(ns), (vec![], vec![]), "left behind by the lab");
+}
+
+#[test]
+fn one_experiment_runs_alone() {
+    let out = std::env::temp_dir().join(format!("solab-lab-one-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    for f in ["libtextrel-textrel.so", "libtextrel-pic.so"] {
+        std::fs::copy(lab_dir().join(f), out.join(f)).unwrap();
+    }
+    let run = lab_cmd(&out).args(["-e", "5"]).output().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let ids: Vec<u64> = report["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![5]);
+    let bad = lab_cmd(&lab_dir()).args(["-e", "9"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 9"));
+}
+
+#[test]
+fn an_interrupted_lab_leaves_nothing_behind() {
+    let out = std::env::temp_dir().join(format!("solab-lab-int-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    for f in ["libtextrel-textrel.so", "libtextrel-pic.so"] {
+        std::fs::copy(lab_dir().join(f), out.join(f)).unwrap();
+    }
+    let mut lab = Proc::spawn("lab", lab_cmd(&out), "namespace ");
+    let ns = lab.seen[0].split_whitespace().nth(1).unwrap().to_string();
+    // Mid-experiment: the hosts of experiment 5 are running.
+    lab.expect("SOLIB_NAMESPACE=");
+    let before = leftovers(&ns);
+    assert!(
+        !before.0.is_empty(),
+        "no lab-host was running when interrupted"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(lab.pid()),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let (status, _) = lab.finish();
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(status.code(), Some(130));
+    // Children die with the lab (PR_SET_PDEATHSIG) and are reaped by init: give it a moment.
+    let mut left = leftovers(&ns);
+    for _ in 0..100 {
+        if left == (vec![], vec![]) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        left = leftovers(&ns);
+    }
+    assert_eq!(left, (vec![], vec![]), "left behind after Ctrl-C");
+}

@@ -243,6 +243,18 @@ fn failures_for_no_evidence(failures: &mut Vec<Failure>, why: &str) {
     }
 }
 
+/// Did this process write the page? A private anonymous copy says so. An anonymous page
+/// that is not exclusive is a copy shared after fork, except in the `.bss` tail without
+/// frame numbers: there it may just as well be the kernel's zero page (read, never
+/// written), which only kpageflags can tell apart.
+fn written(page: &PageReport, p: &PageInProcess) -> bool {
+    match p.state {
+        PageState::PrivateAnon => true,
+        PageState::SharedAnon => p.pfn.is_some() || page.segment != SegmentKind::Bss,
+        _ => false,
+    }
+}
+
 fn data_claim(object: &ObjectReport, weak: bool) -> Claim {
     let pages: Vec<&PageReport> = object
         .pages
@@ -261,7 +273,7 @@ fn data_claim(object: &ObjectReport, weak: bool) -> Claim {
         if here.len() == page.procs.len() {
             counts.present_in_all += 1;
         }
-        let writers: Vec<&&PageInProcess> = here.iter().filter(|p| p.state.is_written()).collect();
+        let writers: Vec<&&PageInProcess> = here.iter().filter(|p| written(page, p)).collect();
         if writers.is_empty() {
             if here.len() >= 2 && one_frame(&here) {
                 counts.unwritten_shared += 1;

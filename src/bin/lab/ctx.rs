@@ -110,6 +110,8 @@ pub enum As {
 pub struct Lab {
     pub bin: PathBuf,
     pub out: PathBuf,
+    /// Where `make build` put the lab's C libraries (target/lab).
+    pub fixtures: PathBuf,
     pub ns: String,
     /// Can this process read frame numbers and /proc/kpage*?
     pub privileged: bool,
@@ -120,7 +122,7 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub fn new(bin: PathBuf, out: PathBuf, style: Style) -> Result<Lab> {
+    pub fn new(bin: PathBuf, out: PathBuf, fixtures: PathBuf, style: Style) -> Result<Lab> {
         for f in ["lab-host", "solab", "libsolib.so"] {
             let p = bin.join(f);
             if !p.exists() {
@@ -134,6 +136,7 @@ impl Lab {
         Ok(Lab {
             bin,
             out,
+            fixtures,
             ns,
             privileged: can_read_frames(),
             style,

@@ -5,7 +5,7 @@ CFLAGS  ?= -O2 -Wall -Wextra -Werror
 PROFILE := release
 OUT     := target/$(PROFILE)
 
-.PHONY: all help build lab demo test lint fmt clean
+.PHONY: all help build lab demo test soak lint fmt clean
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make demo   Rust, C and Python processes sharing one counter and clipboard"
 	@echo "make test   build everything, then run every test with real processes"
 	@echo "make build  build libsolib.so, solab, lab-host and the C client into $(OUT)/"
+	@echo "make soak   64 processes hammer the shared section for SOAK_SECONDS (600)"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
 build:
@@ -37,6 +38,11 @@ demo: build
 
 test: build
 	$(CARGO) test --workspace --$(PROFILE)
+
+# The long shared-section soak: 64 processes for SOAK_SECONDS (default 600).
+SOAK_SECONDS ?= 600
+soak: build
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --$(PROFILE) --test tests long_soak -- --ignored --nocapture
 
 lint:
 	$(CARGO) fmt --all --check

@@ -4,8 +4,13 @@ CC      ?= cc
 CFLAGS  ?= -O2 -Wall -Wextra -Werror
 PROFILE := release
 OUT     := target/$(PROFILE)
+# Builds that do not depend on where the repository is checked out: the book shows
+# offsets inside libsolib.so, which must be the same in every clone.
+export RUSTFLAGS ?= --remap-path-prefix=$(CURDIR)=.
+MDBOOK_VERSION := 0.5.4
+MDBOOK  := .tools/bin/mdbook
 
-.PHONY: all help build lab demo test soak lint fmt clean
+.PHONY: all help build lab demo test soak docs docs-outputs lint fmt clean
 
 all: build
 
@@ -16,6 +21,8 @@ help:
 	@echo "make test   build everything, then run every test with real processes"
 	@echo "make build  build libsolib.so, solab, lab-host and the C client into $(OUT)/"
 	@echo "make soak   64 processes hammer the shared section for SOAK_SECONDS (600)"
+	@echo "make docs   build the tutorial book into docs/book (installs mdbook $(MDBOOK_VERSION) in .tools)"
+	@echo "make docs-outputs   regenerate the outputs the book shows"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
 build:
@@ -43,6 +50,18 @@ test: build
 SOAK_SECONDS ?= 600
 soak: build
 	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --$(PROFILE) --test tests long_soak -- --ignored --nocapture
+
+# The tutorial book (docs/): HTML in docs/book/.
+docs: build $(MDBOOK)
+	$(MDBOOK) build docs
+	@echo "open docs/book/index.html"
+
+$(MDBOOK):
+	$(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --root .tools
+
+# Rewrite the outputs the book shows (docs/src/out/*.txt) from docs/out/*.sh.
+docs-outputs: build
+	UPDATE_DOCS=1 $(CARGO) test --$(PROFILE) --test tests docs::every_output -- --nocapture
 
 lint:
 	$(CARGO) fmt --all --check

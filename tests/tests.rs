@@ -4,6 +4,7 @@
 mod util;
 
 mod analyzer;
+mod docs;
 mod lab;
 mod soak;
 mod solib;

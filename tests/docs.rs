@@ -122,6 +122,7 @@ fn first_difference(want: &str, got: &str) -> String {
 fn every_output_in_the_book_is_what_the_program_prints_now() {
     let update = std::env::var_os("UPDATE_DOCS").is_some();
     let mut failures = Vec::new();
+    let digits = Regex::new(r"\d+").unwrap();
     let all = snippets();
     assert!(!all.is_empty(), "no snippets in docs/out");
     for sh in &all {
@@ -144,7 +145,6 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
         // Outputs that depend on the whole machine (what other processes run, what the page
         // cache holds) are compared by shape: every number elided.
         if body.contains("# compare: shape") {
-            let digits = Regex::new(r"\d+").unwrap();
             nw = digits.replace_all(&nw, "#").into_owned();
             ng = digits.replace_all(&ng, "#").into_owned();
         }

@@ -5,7 +5,7 @@ CFLAGS  ?= -O2 -Wall -Wextra -Werror
 PROFILE := release
 OUT     := target/$(PROFILE)
 
-.PHONY: all help build lab demo test lint fmt clean
+.PHONY: all help build lab demo test lint fmt clean bench
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make test   build everything, then run every test with real processes"
 	@echo "make build  build libsolib.so, solab, lab-host and the C client into $(OUT)/"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
+	@echo "make bench  solab libs vs smem -m and a minimal pagemap reader (HOSTS=200 PYTHONS=200)"
 
 build:
 	$(CARGO) build --workspace --$(PROFILE)
@@ -37,6 +38,11 @@ demo: build
 
 test: build
 	$(CARGO) test --workspace --$(PROFILE)
+
+# Writes docs/src/bench-results.md; installs smem and hyperfine if missing. Needs root.
+bench: build
+	$(CARGO) build --release --example minreader
+	bench/bench.sh $(OUT)
 
 lint:
 	$(CARGO) fmt --all --check

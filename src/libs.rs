@@ -178,6 +178,9 @@ pub struct LibsReport {
     pub mode: &'static str,
     /// `all` or `pids`.
     pub scope: &'static str,
+    /// Where PSS comes from: `kpagecount` (some processes), `frames` (every process was
+    /// scanned, so a frame's mappings are the ones seen), or `smaps` (estimate).
+    pub pss_source: &'static str,
     pub page_size: u64,
     pub processes: ProcessCounts,
     /// For explicit pids: the ones that could not be read, by name.
@@ -346,7 +349,7 @@ impl Scanner {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let slot = match proc::map_mapped_file(pid, entry) {
-            Ok(bytes) => match crate::elf::plan(&bytes) {
+            Ok(bytes) => match crate::elf::plan_kinds(&bytes) {
                 Ok(plan) => {
                     self.objs.push(Obj::new(id, path, plan));
                     Slot::Elf(self.objs.len() - 1)
@@ -721,8 +724,14 @@ fn finish(
         per_obj.push((pages, distinct));
     }
     // kpagecount (page-table mappings of a frame, in every process) for PSS, only for the
-    // non-exclusive frames of ELF objects: an exclusive frame is mapped once.
-    let mapcounts: Vec<Vec<u64>> = if privileged {
+    // non-exclusive frames of ELF objects: an exclusive frame is mapped once. When every
+    // process was scanned, the mappings of a frame are the ones seen: no need to ask.
+    let pss_source = match (privileged, scope) {
+        (false, _) => "smaps",
+        (true, "all") => "frames",
+        (true, _) => "kpagecount",
+    };
+    let mapcounts: Vec<Vec<u64>> = if pss_source == "kpagecount" {
         per_obj
             .iter()
             .map(|(_, d)| proc::read_kpagecounts(d))
@@ -858,6 +867,7 @@ fn finish(
         privileged,
         privilege_note: privilege.note,
         mode: if privileged { "frames" } else { "estimate" },
+        pss_source,
         scope,
         page_size: PAGE_SIZE,
         processes,
@@ -954,7 +964,12 @@ pub fn render(r: &LibsReport, hidden: usize) -> String {
     if r.privileged {
         let _ = writeln!(
             o,
-            "frames compared by PFN; PSS from /proc/kpagecount; sizes in {}-byte pages summed over processes",
+            "frames compared by PFN; PSS from {}; sizes in {}-byte pages summed over processes",
+            if r.pss_source == "kpagecount" {
+                "/proc/kpagecount"
+            } else {
+                "the frames seen in every process"
+            },
             r.page_size
         );
     } else {

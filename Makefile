@@ -10,7 +10,7 @@ export RUSTFLAGS ?= --remap-path-prefix=$(CURDIR)=.
 MDBOOK_VERSION := 0.5.4
 MDBOOK  := .tools/bin/mdbook
 
-.PHONY: all help build lab demo test soak docs docs-outputs lint fmt clean
+.PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean
 
 all: build
 
@@ -24,6 +24,7 @@ help:
 	@echo "make docs   build the tutorial book into docs/book (installs mdbook $(MDBOOK_VERSION) in .tools)"
 	@echo "make docs-outputs   regenerate the outputs the book shows"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
+	@echo "make bench  solab libs vs smem -m and a minimal pagemap reader (HOSTS=200 PYTHONS=200)"
 
 build:
 	$(CARGO) build --workspace --$(PROFILE)
@@ -62,6 +63,11 @@ $(MDBOOK):
 # Rewrite the outputs the book shows (docs/src/out/*.txt) from docs/out/*.sh.
 docs-outputs: build
 	UPDATE_DOCS=1 $(CARGO) test --$(PROFILE) --test tests docs::every_output -- --nocapture
+
+# Writes docs/src/bench-results.md; installs smem and hyperfine if missing. Needs root.
+bench: build
+	$(CARGO) build --release --example minreader
+	bench/bench.sh $(OUT)
 
 lint:
 	$(CARGO) fmt --all --check

@@ -8,6 +8,7 @@
 //! - [`verdict`]: per-process page state and the cross-process verdict (pure);
 //! - [`inspect`]: the scan that joins them into a [`report::InspectReport`];
 //! - [`prove`]: the three claims over a report (pure);
+//! - [`libs`]: memory saved by sharing, per ELF object, over many processes;
 //! - [`output`], [`cli`]: printing and the command line.
 
 pub mod addr;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod elf;
 pub mod error;
 pub mod inspect;
+pub mod libs;
 pub mod maps;
 pub mod output;
 pub mod pagemap;

@@ -6,5 +6,6 @@ mod util;
 mod analyzer;
 mod docs;
 mod lab;
+mod libs;
 mod soak;
 mod solib;

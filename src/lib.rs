@@ -8,7 +8,8 @@
 //! - [`verdict`]: per-process page state and the cross-process verdict (pure);
 //! - [`inspect`]: the scan that joins them into a [`report::InspectReport`];
 //! - [`prove`]: the three claims over a report (pure);
-//! - [`output`], [`cli`]: printing and the command line.
+//! - [`output`], [`cli`]: printing and the command line;
+//! - [`svg`]: the page-map picture of a report (pure).
 
 pub mod addr;
 pub mod attribute;
@@ -22,6 +23,7 @@ pub mod pagemap;
 pub mod proc;
 pub mod prove;
 pub mod report;
+pub mod svg;
 pub mod verdict;
 
 pub use addr::{PAGE_SIZE, Pfn, VirtAddr};

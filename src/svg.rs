@@ -552,13 +552,11 @@ fn draw_object(
             let page = &pages[run.first];
             let x = xof(run.first) + inset;
             let w = (run.count as f64 * geo.cell - 2.0 * inset).max(0.5);
-            for r in 0..nrows {
-                let look = all_looks[run.first][r];
+            for (r, (&look, q)) in all_looks[run.first].iter().zip(&page.procs).enumerate() {
                 if !used.contains(&look) {
                     used.push(look);
                 }
                 let (fill, legend) = style(look);
-                let q = &page.procs[r];
                 let tip = format!(
                     "pid {}: {}\nsegment {}, sections {}\nstate {}: {} ({legend})\n{}\nverdict across the processes: {}",
                     q.pid,

@@ -16,7 +16,8 @@ use crate::elf::SegmentKind;
 use crate::report::{InspectReport, ObjectReport, PageInProcess, PageReport};
 use crate::verdict::{PageState, Verdict};
 use ::svg::Document;
-use ::svg::node::element::{Group, Line, Rectangle, Text, Title};
+use ::svg::Node;
+use ::svg::node::element::{Element, Group, Line, Rectangle, Title};
 use std::collections::BTreeMap;
 
 /// Above this many pages, runs of identical columns are drawn as one cell with a count.
@@ -89,11 +90,27 @@ fn title(s: &str) -> Title {
     Title::new(clean(s))
 }
 
-fn text(x: f64, y: f64, size: f64, s: &str) -> Text {
-    Text::new(clean(s))
-        .set("x", x)
-        .set("y", y)
-        .set("font-size", size)
+/// A `<text>` element. (The crate's own `Text` element writes its content between
+/// newlines; this keeps the content exactly as given.)
+struct Label(Element);
+
+impl Label {
+    fn set(mut self, name: &str, value: impl Into<::svg::node::Value>) -> Label {
+        self.0.assign(name, value);
+        self
+    }
+}
+
+impl From<Label> for Box<dyn Node> {
+    fn from(label: Label) -> Box<dyn Node> {
+        Box::new(label.0)
+    }
+}
+
+fn text(x: f64, y: f64, size: f64, s: &str) -> Label {
+    let mut e = Element::new("text");
+    e.append(::svg::node::Text::new(clean(s)));
+    Label(e).set("x", x).set("y", y).set("font-size", size)
 }
 
 /// A rough width of `s` at font size `size`, to decide whether a label fits.
@@ -539,6 +556,7 @@ fn draw_object(
                             .set("height", row_y(b) - row_y(a) - geo.row)
                             .set("fill", fill)
                             .set("class", "tie")
+                            .set("data-pages", run.count)
                             .add(title(&format!(
                                 "{}: {frame} in pids {}",
                                 range_text(pages, run.first, run.count),

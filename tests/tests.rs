@@ -6,3 +6,4 @@ mod util;
 mod analyzer;
 mod lab;
 mod solib;
+mod svg;

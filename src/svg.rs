@@ -118,6 +118,25 @@ fn text_width(s: &str, size: f64) -> f64 {
     s.chars().count() as f64 * size * 0.6
 }
 
+/// Splits `s` into lines of at most about `width` characters, at spaces.
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in s.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 fn hex(v: u64) -> String {
     format!("{v:#x}")
 }
@@ -315,15 +334,20 @@ pub fn render(report: &InspectReport) -> String {
             .privilege_note
             .clone()
             .unwrap_or_else(|| "frame numbers are hidden".into());
-        let lines = [
-            "WEAK MODE: no frame numbers (not CAP_SYS_ADMIN).".to_string(),
-            format!(
-                "States come from pagemap bits 56 and 61; a tie means \"not exclusive in every process\", \
-                 not a compared frame. ({note})"
+        let mut lines = vec!["WEAK MODE: no frame numbers (not CAP_SYS_ADMIN).".to_string()];
+        lines.extend(wrap(
+            &format!(
+                "States come from pagemap bits 56 and 61; cells tied across rows are \
+                 \"not exclusive in every process\", not a compared frame. Note: {note}"
             ),
-        ];
-        let h = 40.0;
-        width = width.max(text_width(&lines[1], 11.0) + 2.0 * MARGIN + 20.0);
+            120,
+        ));
+        let h = 10.0 + lines.len() as f64 * 15.0;
+        let longest = lines
+            .iter()
+            .map(|l| text_width(l, 11.0))
+            .fold(0.0, f64::max);
+        width = width.max(longest + 2.0 * MARGIN + 20.0);
         body = body.add(
             Rectangle::new()
                 .set("x", MARGIN)
@@ -334,13 +358,17 @@ pub fn render(report: &InspectReport) -> String {
                 .set("stroke", "#d39e00")
                 .set("class", "weak-banner"),
         );
-        body = body.add(
-            text(MARGIN + 8.0, y + 20.0, 12.0, &lines[0])
-                .set("font-weight", "bold")
-                .set("fill", "#856404")
-                .set("class", "weak"),
-        );
-        body = body.add(text(MARGIN + 8.0, y + 36.0, 11.0, &lines[1]).set("fill", "#856404"));
+        for (i, line) in lines.iter().enumerate() {
+            let mut label =
+                text(MARGIN + 8.0, y + 19.0 + i as f64 * 15.0, 11.0, line).set("fill", "#856404");
+            if i == 0 {
+                label = label
+                    .set("font-weight", "bold")
+                    .set("font-size", 12.0)
+                    .set("class", "weak");
+            }
+            body = body.add(label);
+        }
         y += h + 4.0;
     }
     y += 10.0;

@@ -123,6 +123,7 @@ fn run() -> Result<bool> {
         println!("{} {}", s.bold("Question:"), e.question);
         lab.commands.clear();
         lab.evidence.clear();
+        lab.start_pictures(e.id, e.title);
         println!("{}", s.bold("Commands and evidence:"));
         let t = Instant::now();
         let outcome = (e.run)(&mut lab);
@@ -150,6 +151,7 @@ fn run() -> Result<bool> {
             "why": why,
             "commands": lab.commands,
             "evidence": lab.evidence,
+            "pictures": lab.pictures,
             "seconds": t.elapsed().as_secs_f64(),
         }));
     }

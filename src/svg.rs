@@ -777,3 +777,184 @@ fn draw_legend(used: &[Look], top: f64) -> (Group, f64) {
     y += 24.0;
     (g, y - top)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::LoaderAction;
+    use crate::report::{ObjectInProcess, ProcessInfo};
+
+    /// A synthetic report: `n` pages in three processes; text shared but every 7th page
+    /// untouched in one process (a worst case for merging: runs of at most 6 pages), then
+    /// private data and zero-page .bss.
+    fn report(n: usize, privileged: bool) -> InspectReport {
+        let pids = [101, 102, 103];
+        let pages = (0..n)
+            .map(|i| {
+                let segment = match i * 6 / n.max(1) {
+                    0..=2 => SegmentKind::Text,
+                    3 => SegmentKind::Rodata,
+                    4 => SegmentKind::Data,
+                    _ => SegmentKind::Bss,
+                };
+                let procs = pids
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &pid)| {
+                        let (state, pfn) = match (segment, i % 7) {
+                            (SegmentKind::Text | SegmentKind::Rodata, 6) if k == 1 => {
+                                (PageState::Untouched, None)
+                            }
+                            (SegmentKind::Text | SegmentKind::Rodata, _) => {
+                                (PageState::File, Some(1000 + i as u64))
+                            }
+                            (SegmentKind::Data, _) => {
+                                (PageState::PrivateAnon, Some(50_000 + (i * 3 + k) as u64))
+                            }
+                            _ => (PageState::ZeroPage, Some(7)),
+                        };
+                        PageInProcess {
+                            pid,
+                            vaddr: 0x7f00_0000_0000 + (k as u64) << 32 | (i as u64) << 12,
+                            state,
+                            present: state.is_present(),
+                            pfn: pfn.filter(|_| privileged),
+                            mapcount: None,
+                            exclusive: state == PageState::PrivateAnon,
+                            file: state == PageState::File,
+                            flags: Vec::new(),
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                let evidence: Vec<crate::verdict::Evidence> = procs
+                    .iter()
+                    .map(|p| crate::verdict::Evidence {
+                        state: p.state,
+                        pfn: p.pfn.map(crate::Pfn),
+                        exclusive: p.exclusive,
+                    })
+                    .collect();
+                PageReport {
+                    offset: i as u64 * crate::PAGE_SIZE,
+                    segment,
+                    sections: vec![format!(".{}", segment.name())],
+                    loader: LoaderAction::MapReadOnly,
+                    relocations: 0,
+                    verdict: crate::verdict::verdict(&evidence),
+                    procs,
+                }
+            })
+            .collect();
+        InspectReport {
+            schema: crate::report::INSPECT_SCHEMA,
+            privileged,
+            privilege_note: (!privileged).then(|| "not privileged".into()),
+            pids: pids.to_vec(),
+            processes: pids
+                .iter()
+                .map(|&pid| ProcessInfo {
+                    pid,
+                    comm: "host".into(),
+                    uid: Some(0),
+                })
+                .collect(),
+            errors: Vec::new(),
+            skipped: Vec::new(),
+            objects: vec![ObjectReport {
+                path: "/lib/big <&> \"quoted\".so".into(),
+                kind: "elf",
+                dev: None,
+                inode: None,
+                build_id: None,
+                soname: None,
+                textrel: false,
+                bind_now: false,
+                has_shared_section: false,
+                weak: !privileged,
+                summary: Vec::new(),
+                procs: pids
+                    .iter()
+                    .map(|&pid| ObjectInProcess {
+                        pid,
+                        path: String::new(),
+                        deleted: false,
+                        load_base: 0,
+                        load_bias: 0,
+                        mappings: Vec::new(),
+                    })
+                    .collect(),
+                pages,
+            }],
+        }
+    }
+
+    /// Parses the picture and returns (pages drawn per pid, height).
+    fn drawn(picture: &str) -> (BTreeMap<i32, u64>, f64) {
+        let doc = roxmltree::Document::parse(picture).expect("XML");
+        let mut per_pid: BTreeMap<i32, u64> = BTreeMap::new();
+        for c in doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("cell"))
+        {
+            let pid: i32 = c
+                .attribute("data-pid")
+                .and_then(|p| p.parse().ok())
+                .expect("pid");
+            let n: u64 = c
+                .attribute("data-pages")
+                .and_then(|p| p.parse().ok())
+                .expect("pages");
+            *per_pid.entry(pid).or_default() += n;
+        }
+        let height = doc
+            .root_element()
+            .attribute("height")
+            .and_then(|h| h.parse().ok())
+            .expect("height");
+        (per_pid, height)
+    }
+
+    #[test]
+    fn every_size_from_one_page_to_ten_thousand() {
+        for (n, max_bytes, max_height) in [
+            (1, 20_000, 600.0),
+            (95, 250_000, 800.0),
+            (640, 1_500_000, 2_000.0),
+            (641, 1_500_000, 2_000.0),
+            (10_000, 4_000_000, 3_500.0),
+        ] {
+            for privileged in [true, false] {
+                let picture = render(&report(n, privileged));
+                let (per_pid, height) = drawn(&picture);
+                assert_eq!(
+                    per_pid.values().copied().collect::<Vec<_>>(),
+                    vec![n as u64; 3],
+                    "{n} pages: every page drawn once per process"
+                );
+                assert!(
+                    picture.len() <= max_bytes,
+                    "{n} pages: {} bytes",
+                    picture.len()
+                );
+                assert!(height <= max_height, "{n} pages: {height} px high");
+                assert_eq!(picture.contains("WEAK MODE"), !privileged);
+                assert!(picture.contains("big &lt;&amp;&gt; \"quoted\".so"));
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_do_not_break_the_xml() {
+        let mut r = report(3, true);
+        r.objects[0].path = "/tmp/a\u{1}b\u{1b}[31m.so".into();
+        let picture = render(&r);
+        roxmltree::Document::parse(&picture).expect("XML");
+        assert!(picture.contains("a\u{fffd}b\u{fffd}[31m.so"));
+    }
+
+    #[test]
+    fn wrap_keeps_words() {
+        assert_eq!(wrap("aa bb cc", 5), vec!["aa bb", "cc"]);
+        assert_eq!(wrap("", 5), Vec::<String>::new());
+    }
+}

@@ -815,7 +815,7 @@ mod tests {
                         };
                         PageInProcess {
                             pid,
-                            vaddr: 0x7f00_0000_0000 + (k as u64) << 32 | (i as u64) << 12,
+                            vaddr: 0x7f00_0000_0000 + ((k as u64) << 32) + ((i as u64) << 12),
                             state,
                             present: state.is_present(),
                             pfn: pfn.filter(|_| privileged),

@@ -58,7 +58,8 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  solab inspect $(pgrep -d' ' sleep) --object libc.so.6\n  \
                             solab inspect 1234 5678 --object libsolib.so --pages\n  \
-                            solab inspect 1234 5678 --json\n\n\
+                            solab inspect 1234 5678 --json\n  \
+                            solab inspect 1234 5678 --object libsolib.so --svg pages.svg\n\n\
                             Exit status: 0 when every pid was inspected, 2 when one could not be \
                             (the others are still reported) or on error."
     )]
@@ -74,6 +75,10 @@ pub enum Command {
         /// Print JSON (schema solab.inspect.v1)
         #[arg(long)]
         json: bool,
+        /// Also draw the page map as SVG into FILE (`-`: to stdout, instead of the text),
+        /// from the same scan as the text or JSON
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Check the three sharing claims for one object across processes, with evidence
     #[command(
@@ -163,16 +168,31 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             object,
             pages,
             json: as_json,
+            svg,
         } => {
+            if as_json && svg.as_deref() == Some(std::path::Path::new("-")) {
+                return Err(anyhow::anyhow!(
+                    "--json and --svg - both write to stdout; give --svg a file"
+                ));
+            }
             let report = inspect(&InspectOptions { pids, object })?;
             for e in &report.errors {
                 eprintln!("solab: {}", e.message);
             }
             let code = if report.errors.is_empty() { 0 } else { 2 };
-            let text = if as_json {
-                json(&report)?
-            } else {
-                output::render_inspect(&report, pages)
+            let text = match svg.as_deref() {
+                Some(path) if path == std::path::Path::new("-") => crate::svg::render(&report),
+                picture => {
+                    if let Some(path) = picture {
+                        std::fs::write(path, crate::svg::render(&report))
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                    }
+                    if as_json {
+                        json(&report)?
+                    } else {
+                        output::render_inspect(&report, pages)
+                    }
+                }
             };
             (text, code)
         }

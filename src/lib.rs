@@ -9,7 +9,8 @@
 //! - [`inspect`]: the scan that joins them into a [`report::InspectReport`];
 //! - [`prove`]: the three claims over a report (pure);
 //! - [`libs`]: memory saved by sharing, per ELF object, over many processes;
-//! - [`output`], [`cli`]: printing and the command line.
+//! - [`output`], [`cli`]: printing and the command line;
+//! - [`svg`]: the page-map picture of a report (pure).
 
 pub mod addr;
 pub mod attribute;
@@ -24,6 +25,7 @@ pub mod pagemap;
 pub mod proc;
 pub mod prove;
 pub mod report;
+pub mod svg;
 pub mod verdict;
 
 pub use addr::{PAGE_SIZE, Pfn, VirtAddr};

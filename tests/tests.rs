@@ -9,3 +9,4 @@ mod lab;
 mod libs;
 mod soak;
 mod solib;
+mod svg;

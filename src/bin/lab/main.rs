@@ -126,6 +126,7 @@ fn run() -> Result<bool> {
         println!("{} {}", s.bold("Question:"), e.question);
         lab.commands.clear();
         lab.evidence.clear();
+        lab.start_pictures(e.id, e.title);
         println!("{}", s.bold("Commands and evidence:"));
         let t = Instant::now();
         let outcome = (e.run)(&mut lab);
@@ -153,6 +154,7 @@ fn run() -> Result<bool> {
             "why": why,
             "commands": lab.commands,
             "evidence": lab.evidence,
+            "pictures": lab.pictures,
             "seconds": t.elapsed().as_secs_f64(),
         }));
     }

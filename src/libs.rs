@@ -14,7 +14,7 @@
 //! still reads pagemap bits (present, file, exclusive) of the processes it may read, and
 //! takes PSS and the memory saved from smaps: those figures are estimates and say so.
 
-use crate::addr::{PAGE_SIZE, Pfn};
+use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute;
 use crate::elf::{ElfPlan, SegmentKind};
 use crate::error::{Error, Result};
@@ -447,21 +447,44 @@ impl Scanner {
     }
 
     fn read_pages(&mut self, pid: i32, maps: &[MapEntry], placed: &[Placed]) -> Result<()> {
+        /// Pages read and accounted at a time: bounds memory whatever the mapping's size.
+        const CHUNK_PAGES: u64 = 1 << 16;
+        /// Above this size, ask the kernel where the populated pages are first.
+        const SPARSE_PAGES: u64 = 1 << 18;
         let pm = Pagemap::open(pid)?;
         for m in maps {
             if m.is_pseudo("[vsyscall]") || m.is_empty() {
                 continue;
             }
-            self.words.clear();
-            let mut words = std::mem::take(&mut self.words);
-            let read =
-                pm.read_words_into(m.start, m.len() / PAGE_SIZE, &mut self.bytes, &mut words);
-            if let Err(e) = read {
-                self.words = words;
-                return Err(e);
+            let whole = [(m.start.0, m.end.0)];
+            let populated;
+            let ranges: &[(u64, u64)] = if m.len() / PAGE_SIZE > SPARSE_PAGES {
+                populated = pm.populated_ranges(m.start.0, m.end.0)?;
+                populated.as_deref().unwrap_or(&whole)
+            } else {
+                &whole
+            };
+            for &(from, to) in ranges {
+                let mut at = from;
+                while at < to {
+                    let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
+                    let mut words = std::mem::take(&mut self.words);
+                    words.clear();
+                    let read = pm.read_words_into(
+                        VirtAddr(at),
+                        (until - at) / PAGE_SIZE,
+                        &mut self.bytes,
+                        &mut words,
+                    );
+                    if let Err(e) = read {
+                        self.words = words;
+                        return Err(e);
+                    }
+                    self.account(m, at, until, &words, placed);
+                    self.words = words;
+                    at = until;
+                }
             }
-            self.account(m, &words, placed);
-            self.words = words;
         }
         if !self.privileged {
             let smaps = proc::read_smaps(pid)?;
@@ -482,10 +505,9 @@ impl Scanner {
         Ok(())
     }
 
-    /// Adds the present pages of mapping `m` (its pagemap `words`) to their buckets.
-    fn account(&mut self, m: &MapEntry, words: &[u64], placed: &[Placed]) {
-        let start = m.start.0;
-        let end = m.end.0;
+    /// Adds the present pages of `[start, end)`, part of mapping `m`, whose pagemap words
+    /// are `words`, to their buckets.
+    fn account(&mut self, m: &MapEntry, start: u64, end: u64, words: &[u64], placed: &[Placed]) {
         let first = placed.partition_point(|p| p.end <= start);
         let overlapping = placed[first..].iter().take_while(|p| p.base < end);
         let mut cursor = start;

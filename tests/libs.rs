@@ -283,3 +283,33 @@ fn bad_pids_are_named() {
     assert_eq!(junk.code, 2);
     assert!(junk.stderr.contains("12abc"), "{}", junk.stderr);
 }
+
+/// A process that reserves 16 TiB of address space and touches 100 pages of it, as
+/// sanitizers and some runtimes do. Reading its pagemap entry by entry would mean 32 GiB of
+/// entries; solab must ask the kernel where the populated pages are instead.
+#[test]
+fn a_huge_sparse_reservation_costs_only_its_populated_pages() {
+    let script = r#"
+import mmap, sys
+m = mmap.mmap(-1, 1 << 44, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000)  # MAP_NORESERVE
+for i in range(100):
+    m[i * (1 << 32)] = 1
+print("ready", flush=True)
+sys.stdin.readline()
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]);
+    let p = Proc::spawn("16 TiB reservation", cmd, "ready");
+    let run = solab(&libs_args(&["--json"], &[&p]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    let anon = u(&report["totals"]["anonymous"]["resident_pages"]);
+    assert!(
+        anon >= 100,
+        "the 100 touched pages were not counted: {anon}"
+    );
+    assert!(
+        anon < 100_000,
+        "implausible anonymous resident pages: {anon}"
+    );
+}

@@ -72,8 +72,9 @@ fn snippets() -> Vec<PathBuf> {
     v
 }
 
-/// Runs one snippet as the book's generator does and returns what it printed.
-fn run_snippet(sh: &Path) -> String {
+/// Runs one snippet as the book's generator does and returns what it printed. Pictures go
+/// to `img_dir`: docs/src/img when updating, a scratch directory when only checking.
+fn run_snippet(sh: &Path, img_dir: &Path) -> String {
     let repo = &artifacts().repo;
     let script = format!(
         "source docs/out/prelude.sh\nsource {}",
@@ -84,6 +85,7 @@ fn run_snippet(sh: &Path) -> String {
         .arg(script)
         .current_dir(repo)
         .env("NO_COLOR", "1")
+        .env("DOCS_IMG_DIR", img_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -123,6 +125,13 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
     let update = std::env::var_os("UPDATE_DOCS").is_some();
     let mut failures = Vec::new();
     let digits = Regex::new(r"\d+").unwrap();
+    let scratch = std::env::temp_dir().join(format!("solab-docs-img-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let img_dir = if update {
+        docs().join("src/img")
+    } else {
+        scratch.clone()
+    };
     let all = snippets();
     assert!(!all.is_empty(), "no snippets in docs/out");
     for sh in &all {
@@ -135,7 +144,7 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
             .join("src/out")
             .join(sh.file_stem().unwrap())
             .with_extension("txt");
-        let got = run_snippet(sh);
+        let got = run_snippet(sh, &img_dir);
         let want = std::fs::read_to_string(&txt).unwrap_or_default();
         let (mut nw, mut ng) = (normalize(&want), normalize(&got));
         // Outputs that depend on the whole machine (what other processes run, what the page
@@ -163,6 +172,7 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&scratch);
     assert!(
         failures.is_empty(),
         "the book no longer matches the program (run `make docs-outputs`, then review the diff):\n{}",

@@ -64,3 +64,6 @@ tell() {
     done
     tail -n +"$((before + 1))" "$_docs_dir/$n.out"
 }
+
+# Pictures go to docs/src/img, or where the docs test says while it only checks.
+IMG=${DOCS_IMG_DIR:-docs/src/img}

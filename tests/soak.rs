@@ -132,10 +132,23 @@ fn soak(procs: usize, duration: Duration) -> Tally {
     );
     let last = keeper.act("clip-get");
     assert!(last.contains("action=clip-get"), "{last}");
-    eprintln!(
-        "soak: {procs} processes for {duration:?}: {} actions, {} kills, {} adds done (+{} in flight) -> shared {shared}, {} messages written, {} read, 0 torn",
-        t.actions, t.kills, t.adds_done, t.adds_in_flight, t.writes, t.reads
+    let summary = format!(
+        "soak: {procs} processes for {} s: {} actions, {} kill -9, {} increments reported done \
+         (+{} in batches cut by a kill) -> shared counter {shared}, in range; kill-free round of \
+         {} increments counted exactly; {} messages written, {} read, 0 torn",
+        duration.as_secs(),
+        t.actions,
+        t.kills,
+        t.adds_done,
+        t.adds_in_flight,
+        2 * M * procs as u64,
+        t.writes,
+        t.reads
     );
+    eprintln!("{summary}");
+    if let Some(path) = std::env::var_os("SOAK_REPORT") {
+        std::fs::write(path, summary + "\n").expect("write SOAK_REPORT");
+    }
     t
 }
 

@@ -5,7 +5,7 @@ CFLAGS  ?= -O2 -Wall -Wextra -Werror
 PROFILE := release
 OUT     := target/$(PROFILE)
 
-.PHONY: all help build lab demo test lint fmt clean
+.PHONY: all help build lab demo test lint fmt clean fuzz churn
 
 all: build
 
@@ -16,6 +16,8 @@ help:
 	@echo "make test   build everything, then run every test with real processes"
 	@echo "make build  build libsolib.so, solab, lab-host and the C client into $(OUT)/"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
+	@echo "make fuzz   fuzz each analyzer parser for FUZZ_SECONDS (default 60) with cargo fuzz"
+	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
 
 build:
 	$(CARGO) build --workspace --$(PROFILE)
@@ -47,3 +49,25 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+# Coverage-guided fuzzing (issue 8): every parser of outside bytes, FUZZ_SECONDS each.
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= maps_parse elf_plan pagemap_decode clipboard_read
+fuzz: build
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	scripts/fuzz-seeds.sh
+	@mkdir -p target/fuzz-logs
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS) s (log: target/fuzz-logs/$$t.log)"; \
+	    (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --release --debug-assertions $$t corpus/$$t seeds/$$t -- \
+	        -max_total_time=$(FUZZ_SECONDS) -max_len=131072 -timeout=10 -rss_limit_mb=2048 \
+	        -print_final_stats=1) > target/fuzz-logs/$$t.log 2>&1 \
+	    || { tail -40 target/fuzz-logs/$$t.log; echo "fuzz $$t FAILED: input in fuzz/artifacts/$$t/"; exit 1; }; \
+	    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|DONE' target/fuzz-logs/$$t.log; \
+	done
+
+# The churn test, long: CHURN_RUNS runs of solab while processes come and go.
+CHURN_RUNS ?= 2000
+churn: build
+	SOLAB_CHURN_RUNS=$(CHURN_RUNS) $(CARGO) test --$(PROFILE) --test tests churn -- --nocapture

@@ -5,4 +5,5 @@ mod util;
 
 mod analyzer;
 mod lab;
+mod props;
 mod solib;

@@ -4,6 +4,7 @@
 mod util;
 
 mod analyzer;
+mod churn;
 mod lab;
 mod props;
 mod solib;

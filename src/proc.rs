@@ -118,12 +118,15 @@ pub fn read_maps(pid: i32) -> Result<Vec<MapEntry>> {
     }
     let path = proc_path(pid, "maps");
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, Some(pid), e))?;
-    let entries = maps::parse_maps(&bytes).map_err(|b| Error::MapsLine {
+    let mut entries = maps::parse_maps(&bytes).map_err(|b| Error::MapsLine {
         path: path.clone(),
         line: b.line,
         reason: b.reason,
         text: b.text,
     })?;
+    for e in &mut entries {
+        undo_literal_deleted_suffix(e);
+    }
     if entries.is_empty() {
         // A kernel thread has no memory map, but so has a process that exited: a zombie
         // waiting to be reaped, or one gone between open and read. Only PF_KTHREAD tells.
@@ -157,6 +160,32 @@ pub fn stat_kthread(stat: &str) -> Option<bool> {
     let after = &stat[stat.rfind(')')? + 1..];
     let flags: u64 = after.split_whitespace().nth(6)?.parse().ok()?;
     Some(flags & PF_KTHREAD != 0)
+}
+
+/// A file really named `x (deleted)` prints exactly like a deleted file `x`: when a file
+/// of the mapping's (device, inode) is at the literal name, the name is that and the file
+/// is not deleted.
+fn undo_literal_deleted_suffix(entry: &mut MapEntry) {
+    let (
+        Some(id),
+        MapTarget::File {
+            path,
+            deleted: true,
+        },
+    ) = (entry.file_id(), &entry.target)
+    else {
+        return;
+    };
+    let mut literal = path.clone().into_os_string();
+    literal.push(" (deleted)");
+    let same = std::fs::metadata(&literal)
+        .is_ok_and(|m| m.ino() == id.inode && split_dev(m.dev()) == id.dev);
+    if same {
+        entry.target = MapTarget::File {
+            path: literal.into(),
+            deleted: false,
+        };
+    }
 }
 
 /// An open /proc/PID/pagemap.

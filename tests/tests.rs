@@ -6,5 +6,6 @@ mod util;
 mod analyzer;
 mod churn;
 mod lab;
+mod odd_maps;
 mod props;
 mod solib;

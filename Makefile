@@ -4,8 +4,13 @@ CC      ?= cc
 CFLAGS  ?= -O2 -Wall -Wextra -Werror
 PROFILE := release
 OUT     := target/$(PROFILE)
+# Builds that do not depend on where the repository is checked out: the book shows
+# offsets inside libsolib.so, which must be the same in every clone.
+export RUSTFLAGS ?= --remap-path-prefix=$(CURDIR)=.
+MDBOOK_VERSION := 0.5.4
+MDBOOK  := .tools/bin/mdbook
 
-.PHONY: all help build lab demo test lint fmt clean fuzz churn
+.PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean fuzz churn
 
 all: build
 
@@ -15,7 +20,11 @@ help:
 	@echo "make demo   Rust, C and Python processes sharing one counter and clipboard"
 	@echo "make test   build everything, then run every test with real processes"
 	@echo "make build  build libsolib.so, solab, lab-host and the C client into $(OUT)/"
+	@echo "make soak   64 processes hammer the shared section for SOAK_SECONDS (600)"
+	@echo "make docs   build the tutorial book into docs/book (installs mdbook $(MDBOOK_VERSION) in .tools)"
+	@echo "make docs-outputs   regenerate the outputs the book shows"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
+	@echo "make bench  solab libs vs smem -m and a minimal pagemap reader (HOSTS=200 PYTHONS=200)"
 	@echo "make fuzz   fuzz each analyzer parser for FUZZ_SECONDS (default 60) with cargo fuzz"
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
 
@@ -39,6 +48,28 @@ demo: build
 
 test: build
 	$(CARGO) test --workspace --$(PROFILE)
+
+# The long shared-section soak: 64 processes for SOAK_SECONDS (default 600).
+SOAK_SECONDS ?= 600
+soak: build
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --$(PROFILE) --test tests long_soak -- --ignored --nocapture
+
+# The tutorial book (docs/): HTML in docs/book/.
+docs: build $(MDBOOK)
+	$(MDBOOK) build docs
+	@echo "open docs/book/index.html"
+
+$(MDBOOK):
+	$(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --root .tools
+
+# Rewrite the outputs the book shows (docs/src/out/*.txt) from docs/out/*.sh.
+docs-outputs: build
+	UPDATE_DOCS=1 $(CARGO) test --$(PROFILE) --test tests docs::every_output -- --nocapture
+
+# Writes docs/src/bench-results.md; installs smem and hyperfine if missing. Needs root.
+bench: build
+	$(CARGO) build --release --example minreader
+	bench/bench.sh $(OUT)
 
 lint:
 	$(CARGO) fmt --all --check

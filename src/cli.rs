@@ -21,6 +21,19 @@ writable. solab reads the ELF headers, /proc/PID/maps, /proc/PID/pagemap and (as
 Without CAP_SYS_ADMIN the kernel hides frame numbers: solab then says so and marks its
 verdicts weak (based on pagemap bits 56 and 61 and smaps).";
 
+const LIBS_ABOUT: &str = "Memory saved by sharing, per ELF object.
+
+One row per ELF object (shared library or executable), tied by device and inode: how many
+of the processes map it, its resident pages summed over them (what they would hold if
+nothing were shared), the distinct physical frames they really use, the memory saved (the
+difference), its PSS, and the private copies in its file mappings by segment kind (text:
+only text relocations make them; relro: the loader's relocations; data: written data). A
+TEXTREL object is flagged. Totals cover all objects, anonymous memory and other files.
+
+As root (CAP_SYS_ADMIN) every figure is counted from page frame numbers. Without it the
+kernel hides them: solab says so and falls back to smaps (Pss, Shared/Private), marking
+those figures as estimates (SAVED~, PSS~).";
+
 #[derive(Parser, Debug)]
 #[command(name = "solab", version, about = ABOUT, long_about = ABOUT)]
 pub struct Cli {
@@ -45,7 +58,8 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  solab inspect $(pgrep -d' ' sleep) --object libc.so.6\n  \
                             solab inspect 1234 5678 --object libsolib.so --pages\n  \
-                            solab inspect 1234 5678 --json\n\n\
+                            solab inspect 1234 5678 --json\n  \
+                            solab inspect 1234 5678 --object libsolib.so --svg pages.svg\n\n\
                             Exit status: 0 when every pid was inspected, 2 when one could not be \
                             (the others are still reported) or on error."
     )]
@@ -61,6 +75,10 @@ pub enum Command {
         /// Print JSON (schema solab.inspect.v1)
         #[arg(long)]
         json: bool,
+        /// Also draw the page map as SVG into FILE (`-`: to stdout, instead of the text),
+        /// from the same scan as the text or JSON
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Check the three sharing claims for one object across processes, with evidence
     #[command(
@@ -75,6 +93,34 @@ pub enum Command {
         #[arg(required = true, num_args = 2.., value_name = "PID")]
         pids: Vec<i32>,
         /// Print JSON (schema solab.prove.v1)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Memory saved by sharing, per ELF object: processes, resident pages, distinct frames
+    #[command(
+        long_about = LIBS_ABOUT,
+        after_help = "Examples:\n  solab libs --all\n  \
+                            solab libs --all --sort private --top 10\n  \
+                            solab libs $(pgrep -d' ' python3) --json\n  \
+                            solab libs --all --json | jq '.objects[] | select(.textrel)'\n\n\
+                            Exit status: 0 on success; 2 when a given pid could not be read \
+                            (the others are still reported) or on error. With --all, processes \
+                            that vanish or cannot be read are counted, not an error."
+    )]
+    Libs {
+        /// Scan every process on the machine (except solab itself)
+        #[arg(long, conflicts_with = "pids")]
+        all: bool,
+        /// The processes to scan
+        #[arg(value_name = "PID", required_unless_present = "all")]
+        pids: Vec<i32>,
+        /// Order of the objects, largest first
+        #[arg(long, value_enum, default_value = "saved")]
+        sort: crate::libs::SortKey,
+        /// Show only the first N objects (0: all) [default: 25 for the table, all for JSON]
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
+        /// Print JSON (schema solab.libs.v1)
         #[arg(long)]
         json: bool,
     },
@@ -122,16 +168,31 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             object,
             pages,
             json: as_json,
+            svg,
         } => {
+            if as_json && svg.as_deref() == Some(std::path::Path::new("-")) {
+                return Err(anyhow::anyhow!(
+                    "--json and --svg - both write to stdout; give --svg a file"
+                ));
+            }
             let report = inspect(&InspectOptions { pids, object })?;
             for e in &report.errors {
                 eprintln!("solab: {}", e.message);
             }
             let code = if report.errors.is_empty() { 0 } else { 2 };
-            let text = if as_json {
-                json(&report)?
-            } else {
-                output::render_inspect(&report, pages)
+            let text = match svg.as_deref() {
+                Some(path) if path == std::path::Path::new("-") => crate::svg::render(&report),
+                picture => {
+                    if let Some(path) = picture {
+                        std::fs::write(path, crate::svg::render(&report))
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                    }
+                    if as_json {
+                        json(&report)?
+                    } else {
+                        output::render_inspect(&report, pages)
+                    }
+                }
             };
             (text, code)
         }
@@ -190,6 +251,35 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 json(&proof)?
             } else {
                 output::render_prove(&proof)
+            };
+            (text, code)
+        }
+        Command::Libs {
+            all,
+            pids,
+            sort,
+            top,
+            json: as_json,
+        } => {
+            use std::io::IsTerminal;
+            let scope = if all {
+                crate::libs::Scope::All
+            } else {
+                crate::libs::Scope::Pids(pids)
+            };
+            let progress = all && !as_json && std::io::stderr().is_terminal();
+            let mut report = crate::libs::libs(&crate::libs::LibsOptions { scope, progress })?;
+            for e in &report.errors {
+                eprintln!("solab: {}", e.message);
+            }
+            let code = if report.errors.is_empty() { 0 } else { 2 };
+            let total = report.objects.len();
+            let top = top.unwrap_or(if as_json { 0 } else { 25 });
+            report.sort(sort, top);
+            let text = if as_json {
+                json(&report)?
+            } else {
+                crate::libs::render(&report, total - report.objects.len())
             };
             (text, code)
         }

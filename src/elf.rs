@@ -209,15 +209,32 @@ pub fn has_elf_magic(bytes: &[u8]) -> bool {
 
 /// Builds the page plan of the ELF object in `bytes`.
 pub fn plan(bytes: &[u8]) -> Result<ElfPlan, PlanError> {
+    plan_with(bytes, Detail::Full)
+}
+
+/// The page plan with the segment kind of every page right, but without relocation counts
+/// and with only the `.shared` section named on pages: cheap enough for every object of a
+/// whole machine (`solab libs`). Loader actions that depend on relocations are not exact.
+pub fn plan_kinds(bytes: &[u8]) -> Result<ElfPlan, PlanError> {
+    plan_with(bytes, Detail::Kinds)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    Full,
+    Kinds,
+}
+
+fn plan_with(bytes: &[u8], detail: Detail) -> Result<ElfPlan, PlanError> {
     if !has_elf_magic(bytes) {
         return Err(PlanError("no ELF magic (\\x7fELF) at the start".into()));
     }
     match bytes.get(4).copied() {
         Some(c) if c == elf::ELFCLASS64.0 => {
-            plan_for::<elf::FileHeader64<object::Endianness>>(bytes)
+            plan_for::<elf::FileHeader64<object::Endianness>>(bytes, detail)
         }
         Some(c) if c == elf::ELFCLASS32.0 => {
-            plan_for::<elf::FileHeader32<object::Endianness>>(bytes)
+            plan_for::<elf::FileHeader32<object::Endianness>>(bytes, detail)
         }
         _ => Err(PlanError(
             "truncated or unknown ELF class in e_ident".into(),
@@ -227,6 +244,7 @@ pub fn plan(bytes: &[u8]) -> Result<ElfPlan, PlanError> {
 
 fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
     data: &[u8],
+    detail: Detail,
 ) -> Result<ElfPlan, PlanError> {
     let header = Elf::parse(data).map_err(err("ELF header"))?;
     let endian = header.endian().map_err(err("ELF header"))?;
@@ -341,6 +359,17 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
                 .map(|n| String::from_utf8_lossy(n).into_owned())
                 .unwrap_or_else(|_| "?".into());
             let nobits = sh.sh_type(endian) == elf::SHT_NOBITS;
+            if detail == Detail::Kinds {
+                if name == ".shared" {
+                    sections.push(Section {
+                        name,
+                        sh_addr: sh.sh_addr(endian).into(),
+                        sh_size: size,
+                        nobits,
+                    });
+                }
+                continue;
+            }
             collect_relocation_targets::<Elf>(sh, endian, data, &mut reloc_targets);
             if tls && nobits {
                 continue; // .tbss takes no address space of its own

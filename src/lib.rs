@@ -8,7 +8,9 @@
 //! - [`verdict`]: per-process page state and the cross-process verdict (pure);
 //! - [`inspect`]: the scan that joins them into a [`report::InspectReport`];
 //! - [`prove`]: the three claims over a report (pure);
-//! - [`output`], [`cli`]: printing and the command line.
+//! - [`libs`]: memory saved by sharing, per ELF object, over many processes;
+//! - [`output`], [`cli`]: printing and the command line;
+//! - [`svg`]: the page-map picture of a report (pure).
 
 pub mod addr;
 pub mod attribute;
@@ -16,12 +18,14 @@ pub mod cli;
 pub mod elf;
 pub mod error;
 pub mod inspect;
+pub mod libs;
 pub mod maps;
 pub mod output;
 pub mod pagemap;
 pub mod proc;
 pub mod prove;
 pub mod report;
+pub mod svg;
 pub mod verdict;
 
 pub use addr::{PAGE_SIZE, Pfn, VirtAddr};

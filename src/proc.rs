@@ -111,6 +111,18 @@ pub fn uid(pid: i32) -> Result<u32> {
         })
 }
 
+/// The pids in /proc right now, ascending (processes, not threads).
+pub fn list_pids() -> Result<Vec<i32>> {
+    let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("/proc", None, e))?;
+    let mut pids: Vec<i32> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&p: &i32| p > 0)
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
 /// Reads and parses /proc/PID/maps. An empty map is a kernel thread.
 pub fn read_maps(pid: i32) -> Result<Vec<MapEntry>> {
     if pid <= 0 {
@@ -217,6 +229,116 @@ impl Pagemap {
             })?;
         Ok(decode_words(&buf).into_iter().map(PagemapEntry).collect())
     }
+
+    /// Appends the raw pagemap words of `pages` pages from `start` to `words`, in one
+    /// `pread` per `CHUNK_PAGES` (so a huge reservation never needs a huge buffer).
+    /// `bytes` is scratch space the caller keeps between calls.
+    pub fn read_words_into(
+        &self,
+        start: VirtAddr,
+        pages: u64,
+        bytes: &mut Vec<u8>,
+        words: &mut Vec<u64>,
+    ) -> Result<()> {
+        const CHUNK_PAGES: u64 = 1 << 16;
+        let mut done = 0;
+        while done < pages {
+            let n = (pages - done).min(CHUNK_PAGES);
+            bytes.resize((n * 8) as usize, 0);
+            self.file
+                .read_exact_at(bytes, (start.page_index() + done) * 8)
+                .map_err(|e| Error::io(&self.path, Some(self.pid), e))?;
+            words.extend(
+                bytes
+                    .chunks_exact(8)
+                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())),
+            );
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// `struct pm_scan_arg` of the PAGEMAP_SCAN ioctl (include/uapi/linux/fs.h, Linux 6.7+).
+#[repr(C)]
+#[derive(Default)]
+struct PmScanArg {
+    size: u64,
+    flags: u64,
+    start: u64,
+    end: u64,
+    walk_end: u64,
+    vec: u64,
+    vec_len: u64,
+    max_pages: u64,
+    category_inverted: u64,
+    category_mask: u64,
+    category_anyof_mask: u64,
+    return_mask: u64,
+}
+
+/// `struct page_region`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct PageRegion {
+    start: u64,
+    end: u64,
+    categories: u64,
+}
+
+const PAGE_IS_PRESENT: u64 = 1 << 3;
+const PAGE_IS_SWAPPED: u64 = 1 << 4;
+/// `_IOWR('f', 16, struct pm_scan_arg)`.
+const PAGEMAP_SCAN: u64 =
+    (3 << 30) | ((std::mem::size_of::<PmScanArg>() as u64) << 16) | (0x66 << 8) | 16;
+
+impl Pagemap {
+    /// The ranges of `[start, end)` that hold present or swapped pages, from the
+    /// PAGEMAP_SCAN ioctl (Documentation/admin-guide/mm/pagemap.rst, "PAGEMAP_SCAN"),
+    /// which skips unpopulated page tables instead of reporting every empty page: a
+    /// sanitizer's or a runtime's terabytes of reserved address space cost nothing.
+    /// `None` when the kernel does not have the ioctl (before 6.7).
+    pub fn populated_ranges(&self, start: u64, end: u64) -> Result<Option<Vec<(u64, u64)>>> {
+        use std::os::fd::AsRawFd;
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut regions = vec![PageRegion::default(); 1024];
+        let mut from = start;
+        while from < end {
+            let mut arg = PmScanArg {
+                size: std::mem::size_of::<PmScanArg>() as u64,
+                start: from,
+                end,
+                vec: regions.as_mut_ptr() as u64,
+                vec_len: regions.len() as u64,
+                category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                ..PmScanArg::default()
+            };
+            // SAFETY: `arg` is a valid pm_scan_arg whose `vec` points at `vec_len` regions
+            // that live across the call.
+            let n = unsafe { libc::ioctl(self.file.as_raw_fd(), PAGEMAP_SCAN as _, &mut arg) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::ENOTTY) | Some(libc::EINVAL) if out.is_empty() && from == start => {
+                        Ok(None)
+                    }
+                    _ => Err(Error::io(&self.path, Some(self.pid), e)),
+                };
+            }
+            for r in &regions[..n as usize] {
+                match out.last_mut() {
+                    Some(last) if last.1 == r.start => last.1 = r.end,
+                    _ => out.push((r.start, r.end)),
+                }
+            }
+            if arg.walk_end <= from {
+                break;
+            }
+            from = arg.walk_end;
+        }
+        Ok(Some(out))
+    }
 }
 
 /// Reads kpagecount and kpageflags for `pfns` (any order), in windows of nearby frames.
@@ -248,6 +370,66 @@ pub fn read_frames(pfns: &[Pfn]) -> Result<HashMap<Pfn, FrameInfo>> {
                     flags: KpageFlags(f[k]),
                 },
             );
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// The frame of the kernel's shared zero page: read (never written) fresh anonymous
+/// memory maps it. Found by reading one such page of this process and checked with
+/// /proc/kpageflags; `None` without CAP_SYS_ADMIN or if the check fails.
+pub fn zero_page_pfn() -> Option<Pfn> {
+    let len = PAGE_SIZE as usize;
+    // SAFETY: a fresh private anonymous mapping that only this function uses, unmapped
+    // before returning; reading it is defined (zero-filled).
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: `addr` is a readable mapping of `len` bytes.
+    let _ = unsafe { std::ptr::read_volatile(addr as *const u8) };
+    let pfn = Pagemap::open(std::process::id() as i32)
+        .and_then(|pm| pm.read(VirtAddr(addr as u64), 1))
+        .ok()
+        .and_then(|e| e.first().and_then(|e| e.pfn()));
+    // SAFETY: unmapping the mapping made above.
+    unsafe { libc::munmap(addr, len) };
+    let pfn = pfn?;
+    let info = read_frames(&[pfn]).ok()?;
+    info.get(&pfn)
+        .is_some_and(|f| f.flags.zero_page())
+        .then_some(pfn)
+}
+
+/// Reads /proc/kpagecount for `sorted` (ascending, distinct) frame numbers, in windows of
+/// nearby frames; returns the counts in the same order.
+pub fn read_kpagecounts(sorted: &[u64]) -> Result<Vec<u64>> {
+    let path = "/proc/kpagecount";
+    let count = File::open(path).map_err(|e| Error::io(path, None, e))?;
+    let pfns: Vec<Pfn> = sorted.iter().map(|&p| Pfn(p)).collect();
+    let mut out = Vec::with_capacity(sorted.len());
+    let mut buf = Vec::new();
+    let mut i = 0;
+    for (first, last) in pfn_windows(&pfns, 64, 4096) {
+        let n = (last.0 - first.0 + 1) as usize;
+        buf.resize(n * 8, 0);
+        count
+            .read_exact_at(&mut buf, first.0 * 8)
+            .map_err(|e| Error::io(path, None, e))?;
+        while i < sorted.len() && sorted[i] <= last.0 {
+            let k = ((sorted[i] - first.0) * 8) as usize;
+            let word: [u8; 8] = buf[k..k + 8].try_into().unwrap_or_default();
+            out.push(u64::from_le_bytes(word));
             i += 1;
         }
     }
@@ -303,6 +485,19 @@ const MAX_ELF_BYTES: u64 = 1 << 30;
 /// Reads the ELF file behind a file mapping of `pid`: through its path when that is still
 /// the same (device, inode), otherwise through /proc/PID/map_files.
 pub fn read_mapped_file(pid: i32, entry: &MapEntry) -> Result<Vec<u8>> {
+    let (f, path) = open_mapped_file(pid, entry)?;
+    read_elf_file(f, &path)
+}
+
+/// Like [`read_mapped_file`], but maps the file instead of reading it, so that planning a
+/// big object touches only its headers and relocation tables.
+pub fn map_mapped_file(pid: i32, entry: &MapEntry) -> Result<ElfBytes> {
+    let (f, path) = open_mapped_file(pid, entry)?;
+    map_elf_file(f, &path)
+}
+
+/// Opens the file behind a file mapping of `pid` (see [`read_mapped_file`]).
+pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
     let (Some(id), MapTarget::File { path, deleted }) = (entry.file_id(), &entry.target) else {
         return Err(Error::Usage(format!(
             "mapping at {} is not a file mapping",
@@ -318,16 +513,16 @@ pub fn read_mapped_file(pid: i32, entry: &MapEntry) -> Result<Vec<u8>> {
     } else {
         candidates.push(path.clone());
     }
-    for p in &candidates {
-        if let Ok(f) = File::open(p)
+    for p in candidates {
+        if let Ok(f) = File::open(&p)
             && same_file(&f, id)
         {
-            return read_elf_file(f, p);
+            return Ok((f, p));
         }
     }
     let via = proc_path(pid, &format!("map_files/{}", entry.map_files_name()));
     match File::open(&via) {
-        Ok(f) if same_file(&f, id) => read_elf_file(f, &via),
+        Ok(f) if same_file(&f, id) => Ok((f, via)),
         Ok(_) => Err(Error::MappedFile {
             pid,
             path: path.clone(),
@@ -350,6 +545,75 @@ pub fn read_mapped_file(pid: i32, entry: &MapEntry) -> Result<Vec<u8>> {
             ),
         }),
     }
+}
+
+/// The bytes of an ELF file: a read-only private mapping of it, or (where mapping fails)
+/// a copy read into memory.
+pub enum ElfBytes {
+    Mapped { ptr: *mut libc::c_void, len: usize },
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for ElfBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: `ptr` is a live PROT_READ mapping of `len` bytes owned by `self`.
+            ElfBytes::Mapped { ptr, len } => unsafe {
+                std::slice::from_raw_parts(*ptr as *const u8, *len)
+            },
+            ElfBytes::Read(v) => v,
+        }
+    }
+}
+
+impl Drop for ElfBytes {
+    fn drop(&mut self) {
+        if let ElfBytes::Mapped { ptr, len } = *self {
+            // SAFETY: unmapping the mapping this value owns, once.
+            unsafe { libc::munmap(ptr, len) };
+        }
+    }
+}
+
+/// Maps a whole file that starts with the ELF magic. Objects in use are replaced by
+/// rename, not rewritten in place, so the mapping stays valid while it is read.
+pub fn map_elf_file(f: File, path: &Path) -> Result<ElfBytes> {
+    use std::os::fd::AsRawFd;
+    let io = |e| Error::io(path, None, e);
+    let len = f.metadata().map_err(io)?.len();
+    let mut magic = [0u8; 4];
+    let n = f.read_at(&mut magic, 0).map_err(io)?;
+    if !elf::has_elf_magic(&magic[..n]) {
+        return Err(Error::Elf {
+            path: path.into(),
+            reason: "not an ELF file (no \\x7fELF magic)".into(),
+        });
+    }
+    if len > MAX_ELF_BYTES {
+        return Err(Error::Elf {
+            path: path.into(),
+            reason: format!("{len} bytes is too big to read"),
+        });
+    }
+    // SAFETY: a fresh read-only private mapping of an open file; the result is checked.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len as usize,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return read_elf_file(f, path).map(ElfBytes::Read);
+    }
+    Ok(ElfBytes::Mapped {
+        ptr,
+        len: len as usize,
+    })
 }
 
 fn same_file(f: &File, id: FileId) -> bool {

@@ -1,6 +1,6 @@
-//! Churn (issue 8): `solab inspect` and `solab prove` run again and again while a swarm
-//! thread starts and SIGKILLs `sleep` processes as fast as it can (hundreds per second,
-//! bounded in count and time). Every run is given two stable processes, some swarm
+//! Churn (issue 8): `solab inspect`, `solab prove` and `solab libs --all` run again and
+//! again while a swarm thread starts and SIGKILLs `sleep` processes as fast as it can
+//! (hundreds per second, bounded in count and time). Every run is given two stable processes, some swarm
 //! processes alive at the time and some killed but not yet reaped (zombies). solab must
 //! never panic or die of a signal; a pid that vanished is reported as such ("no such
 //! process") while the others are still reported.
@@ -169,6 +169,10 @@ struct Tally {
     runs: usize,
     inspect_runs: usize,
     prove_runs: usize,
+    libs_runs: usize,
+    /// Processes `libs --all` scanned, and those it counted as vanished, over all runs.
+    libs_scanned: usize,
+    libs_vanished: usize,
     pids_given: usize,
     vanished: usize,
     inspected: usize,
@@ -179,6 +183,40 @@ struct Tally {
 
 fn is_vanished(message: &str) -> bool {
     message.contains("no such process")
+}
+
+/// `solab libs --all`: every process on the machine, the swarm included. Processes that
+/// vanish are counted, not an error: exit 0 with a JSON report.
+fn libs_all(tally: &mut Tally, run: usize) {
+    let out = Command::new(&artifacts().solab)
+        .args(["libs", "--all", "--json"])
+        .output()
+        .expect("run solab libs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let context = || {
+        format!(
+            "run {run}: solab libs --all\nexit {:?}\nstderr:\n{stderr}",
+            out.status
+        )
+    };
+    assert!(
+        !stderr.contains("panicked"),
+        "solab panicked: {}",
+        context()
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", context());
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", context()));
+    let procs = &report["processes"];
+    assert!(
+        procs["scanned"].as_u64().is_some_and(|n| n >= 2),
+        "{procs}: {}",
+        context()
+    );
+    tally.runs += 1;
+    tally.libs_runs += 1;
+    tally.libs_scanned += procs["scanned"].as_u64().unwrap_or(0) as usize;
+    tally.libs_vanished += procs["vanished"].as_u64().unwrap_or(0) as usize;
 }
 
 #[test]
@@ -205,6 +243,10 @@ fn solab_survives_processes_that_come_and_go() {
             break;
         }
         let prove = run % 2 == 1;
+        if run % 4 == 2 {
+            libs_all(&mut tally, run);
+            continue;
+        }
         // prove needs every pid it is given: a zombie in one prove run of four, so that
         // most proofs race only with deaths during the scan.
         let churn = if prove {
@@ -329,12 +371,14 @@ fn solab_survives_processes_that_come_and_go() {
     let spawned = swarm.spawned.load(Ordering::Relaxed) - spawned_before;
     drop(swarm);
     eprintln!(
-        "churn: {} solab runs ({} inspect, {} prove) in {:.1} s; {} processes started and \
-         killed meanwhile ({:.0}/s); {} pids given, {} inspected, {} reported vanished; \
-         {} proofs held; {} unexpected",
+        "churn: {} solab runs ({} inspect, {} prove, {} libs --all) in {:.1} s; {} processes \
+         started and killed meanwhile ({:.0}/s); inspect/prove: {} pids given, {} inspected, \
+         {} reported vanished, {} proofs held; libs --all: {} processes scanned, {} counted \
+         vanished; {} unexpected",
         tally.runs,
         tally.inspect_runs,
         tally.prove_runs,
+        tally.libs_runs,
         elapsed.as_secs_f64(),
         spawned,
         spawned as f64 / elapsed.as_secs_f64(),
@@ -342,6 +386,8 @@ fn solab_survives_processes_that_come_and_go() {
         tally.inspected,
         tally.vanished,
         tally.proofs_held,
+        tally.libs_scanned,
+        tally.libs_vanished,
         tally.unexpected.len()
     );
     assert!(

@@ -147,3 +147,39 @@ fn an_interrupted_lab_leaves_nothing_behind() {
     }
     assert_eq!(left, (vec![], vec![]), "left behind after Ctrl-C");
 }
+
+#[test]
+fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
+    if !util::is_root() {
+        eprintln!("skipped: the test switches to uid 65534, which needs root");
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("solab-lab-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
+    let a = artifacts();
+    let mut cmd = util::as_nobody(&a.bin_dir.join("lab"));
+    cmd.current_dir(&a.repo)
+        .args(["--color", "never", "--fixtures"])
+        .arg(lab_dir())
+        .arg("--out")
+        .arg(&out);
+    let run = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(run.status.success(), "{stdout}");
+    assert_eq!(report["privileged"], false);
+    assert!(stdout.contains("no CAP_SYS_ADMIN"), "{stdout}");
+    for e in report["experiments"].as_array().unwrap() {
+        assert_eq!(e["pass"], true, "{e}");
+        assert_eq!(e["weak"], true, "experiment {} not labelled weak", e["id"]);
+    }
+    let ns = report["namespace"].as_str().unwrap();
+    assert_eq!(
+        leftovers(ns),
+        (vec![], vec![]),
+        "left behind by the unprivileged lab"
+    );
+}

@@ -552,3 +552,28 @@ fn the_shared_page_is_one_frame_and_written_data_pages_are_not() {
     );
     assert!(frames.iter().all(|f| f.0 != 0 && f.1 != 0));
 }
+
+#[test]
+fn a_region_truncated_by_another_process_does_not_crash_its_users() {
+    let ns = Namespace::new("trunc");
+    let mut a = spawn_host("a", &ns, &["adds:5", "clip-set:before the truncation"]);
+    let path = ns.region_path(uid());
+    // Another process of the same user shrinks the object under the mapping.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    // Reading and writing the section would raise SIGBUS; the library turns it private.
+    let got = a.act("clip-get");
+    assert!(got.contains("len=0 "), "{got}");
+    assert!(a.act("add:1,1").contains("result=2"));
+    assert!(a.act("clip-set:after").contains("rc=0"));
+    let (shared, reason) = status(&mut a);
+    assert!(!shared && reason.contains("truncated"), "{reason}");
+    // A newcomer sees the damaged object while `a` still holds it, and refuses it.
+    let mut b = spawn_host("b", &ns, &[]);
+    let (shared, reason) = status(&mut b);
+    assert!(!shared && reason.contains("size 0"), "{reason}");
+}

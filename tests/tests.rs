@@ -1,11 +1,15 @@
-//! One integration-test binary (see ../STYLE notes in the README): every test starts real
-//! processes through `util`, which waits for readiness and kills them on Drop.
+//! The one integration-test binary: every test starts real processes through `util`, which
+//! waits for their readiness line and kills them on Drop.
 
 mod util;
 
 mod analyzer;
 mod churn;
+mod docs;
 mod lab;
+mod libs;
 mod odd_maps;
 mod props;
+mod soak;
 mod solib;
+mod svg;

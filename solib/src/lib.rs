@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod attach;
+mod guard;
 pub mod region;
 
 use region::{CLIP_CAPACITY, SharedRegion};
@@ -87,6 +88,7 @@ fn solib_load() {
             if let Ok(mut slot) = ATTACHED.lock() {
                 *slot = Some(att);
             }
+            guard::install(solib_shared_addr() as usize, region::REGION_SIZE);
             Status {
                 shared: true,
                 reason: how,
@@ -113,6 +115,7 @@ fn solib_unload() {
     let _ = std::panic::catch_unwind(|| {
         let att = ATTACHED.lock().ok().and_then(|mut a| a.take());
         if let Some(att) = att {
+            guard::uninstall();
             attach::detach(&solib_shared, att);
         }
     });
@@ -220,6 +223,10 @@ pub extern "C" fn solib_clipboard_capacity() -> usize {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solib_status(reason: *mut libc::c_char, cap: usize) -> i32 {
     let (shared, text) = match STATUS.get() {
+        _ if guard::LOST.load(Ordering::SeqCst) => (
+            false,
+            "private: another process truncated the backing object; the section was replaced by private zeroed memory",
+        ),
         Some(s) => (s.shared, s.reason.as_str()),
         None => (false, "private: the load-time constructor did not run"),
     };

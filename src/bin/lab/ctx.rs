@@ -110,6 +110,8 @@ pub enum As {
 pub struct Lab {
     pub bin: PathBuf,
     pub out: PathBuf,
+    /// Where `make build` put the lab's C libraries (target/lab).
+    pub fixtures: PathBuf,
     pub ns: String,
     /// Can this process read frame numbers and /proc/kpage*?
     pub privileged: bool,
@@ -117,10 +119,13 @@ pub struct Lab {
     /// What the current experiment ran and saw.
     pub commands: Vec<String>,
     pub evidence: Vec<String>,
+    /// Page-map pictures of the current experiment (see [`Lab::start_pictures`]).
+    pub pictures: Vec<String>,
+    picture_stem: Option<String>,
 }
 
 impl Lab {
-    pub fn new(bin: PathBuf, out: PathBuf, style: Style) -> Result<Lab> {
+    pub fn new(bin: PathBuf, out: PathBuf, fixtures: PathBuf, style: Style) -> Result<Lab> {
         for f in ["lab-host", "solab", "libsolib.so"] {
             let p = bin.join(f);
             if !p.exists() {
@@ -134,11 +139,14 @@ impl Lab {
         Ok(Lab {
             bin,
             out,
+            fixtures,
             ns,
             privileged: can_read_frames(),
             style,
             commands: Vec::new(),
             evidence: Vec::new(),
+            pictures: Vec::new(),
+            picture_stem: None,
         })
     }
 
@@ -273,7 +281,37 @@ impl Lab {
             object.into(),
         ];
         args.extend(hosts.iter().map(|h| h.pid.to_string()));
+        if let Some(svg) = self.next_picture(who) {
+            args.extend(["--svg".into(), svg]);
+        }
         self.solab_json(who, &args)
+    }
+
+    /// From now on every [`Lab::inspect`] also draws the page map (`solab inspect --svg`)
+    /// into `OUT/eN-SLUG.svg`, `OUT/eN-SLUG-2.svg`, ... from the same scan.
+    pub fn start_pictures(&mut self, id: u32, title: &str) {
+        const SMALL: [&str; 6] = ["the", "a", "is", "of", "and", "when"];
+        let words: Vec<String> = title
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty() && !SMALL.contains(&w.to_ascii_lowercase().as_str()))
+            .take(2)
+            .map(|w| w.to_ascii_lowercase())
+            .collect();
+        self.picture_stem = Some(format!("e{id}-{}", words.join("-")));
+        self.pictures.clear();
+    }
+
+    /// The path of the next picture, recorded in [`Lab::pictures`]. Only for solab runs as
+    /// this user: uid 65534 may not write into the lab's directory.
+    fn next_picture(&mut self, who: As) -> Option<String> {
+        let stem = self.picture_stem.as_ref().filter(|_| who == As::Me)?;
+        let name = match self.pictures.len() {
+            0 => format!("{stem}.svg"),
+            n => format!("{stem}-{}.svg", n + 1),
+        };
+        let path = self.rel(&self.out.join(name));
+        self.pictures.push(path.clone());
+        Some(path)
     }
 }
 

@@ -36,9 +36,12 @@ struct Cli {
     /// Where lab-host, solab and libsolib.so are [default: this program's directory]
     #[arg(long, value_name = "DIR")]
     bin: Option<PathBuf>,
-    /// Where to write report.json (the text-relocation libraries are looked for here too)
+    /// Where to write report.json
     #[arg(long, value_name = "DIR", default_value = "target/lab")]
     out: PathBuf,
+    /// Where `make build` put the lab's C libraries (libtextrel-*.so)
+    #[arg(long, value_name = "DIR", default_value = "target/lab")]
+    fixtures: PathBuf,
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     color: String,
@@ -81,7 +84,7 @@ fn run() -> Result<bool> {
             .unwrap_or_default(),
     };
     let style = Style::auto(&cli.color);
-    let mut lab = Lab::new(bin, cli.out.clone(), style)?;
+    let mut lab = Lab::new(bin, cli.out.clone(), cli.fixtures.clone(), style)?;
     ctrlc::set_handler(|| {
         eprintln!("\nlab: interrupted: stopping every process it started and removing its regions");
         ctx::cleanup_and_exit(130);
@@ -123,6 +126,7 @@ fn run() -> Result<bool> {
         println!("{} {}", s.bold("Question:"), e.question);
         lab.commands.clear();
         lab.evidence.clear();
+        lab.start_pictures(e.id, e.title);
         println!("{}", s.bold("Commands and evidence:"));
         let t = Instant::now();
         let outcome = (e.run)(&mut lab);
@@ -150,6 +154,7 @@ fn run() -> Result<bool> {
             "why": why,
             "commands": lab.commands,
             "evidence": lab.evidence,
+            "pictures": lab.pictures,
             "seconds": t.elapsed().as_secs_f64(),
         }));
     }
@@ -177,7 +182,7 @@ fn run() -> Result<bool> {
         "seconds": started.elapsed().as_secs_f64(),
         "experiments": results,
     });
-    let path = cli.out.join("report.json");
+    let path = lab.out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(

@@ -1,0 +1,3 @@
+# ANCHOR: cmd
+solab inspect --help
+# ANCHOR_END: cmd

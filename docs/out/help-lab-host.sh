@@ -1,0 +1,3 @@
+# ANCHOR: cmd
+lab-host --help
+# ANCHOR_END: cmd

@@ -1,0 +1,3 @@
+# ANCHOR: cmd
+solab --help
+# ANCHOR_END: cmd

@@ -1,0 +1,3 @@
+# ANCHOR: cmd
+target/release/lab --list
+# ANCHOR_END: cmd

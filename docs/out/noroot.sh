@@ -1,0 +1,6 @@
+# needs: root
+HOSTS_AS=nobody hosts A B C -- touch add:1,2
+# ANCHOR: cmd
+setpriv --reuid 65534 --regid 65534 --clear-groups -- \
+    target/release/solab prove --object libsolib.so $A $B $C
+# ANCHOR_END: cmd

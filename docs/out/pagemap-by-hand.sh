@@ -1,0 +1,17 @@
+# needs: root
+hosts A B -- touch
+tell A addrs
+tell B addrs
+# ANCHOR: cmd
+# One little-endian u64 per page at offset (address / 4096) * 8; bit 63 present,
+# bits 0-54 the frame number (Documentation/admin-guide/mm/pagemap.rst).
+pfn_of() {  # PID ADDRESS
+    python3 -c 'import struct,sys
+pid, addr = int(sys.argv[1]), int(sys.argv[2], 16)
+with open(f"/proc/{pid}/pagemap", "rb") as f:
+    f.seek(addr // 4096 * 8); e, = struct.unpack("<Q", f.read(8))
+print(f"pid {pid} address {addr:#x}: present={e >> 63} pfn={e & ((1 << 55) - 1):#x}")' "$1" "$2"
+}
+pfn_of $A $(tell A addrs | grep -o 'solib_add=0x[0-9a-f]*' | cut -d= -f2)
+pfn_of $B $(tell B addrs | grep -o 'solib_add=0x[0-9a-f]*' | cut -d= -f2)
+# ANCHOR_END: cmd

@@ -1,0 +1,7 @@
+# needs: root
+hosts A B C -- touch
+# ANCHOR: cmd
+solab inspect --pages --object libsolib.so $A $B $C | awk '$1 == "offset" || $2 == "bss"'
+tell A add:1,1
+solab inspect --pages --object libsolib.so $A $B $C | awk '$1 == "offset" || $2 == "bss"'
+# ANCHOR_END: cmd

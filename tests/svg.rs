@@ -1,0 +1,380 @@
+//! Tests of `solab inspect --svg`: the picture parses as XML, its cells agree with the JSON
+//! of the same scan, strings from outside are escaped, and weak mode says so.
+
+use crate::util::{self, Namespace, Proc, artifacts, as_nobody, spawn_host};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary directory, removed on Drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn check(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn solab(args: &[&str]) -> Output {
+    Command::new(&artifacts().solab)
+        .args(args)
+        .output()
+        .expect("run solab")
+}
+
+fn pids(hosts: &[&Proc]) -> Vec<String> {
+    hosts.iter().map(|h| h.pid().to_string()).collect()
+}
+
+/// `solab inspect --json --svg FILE --object OBJ PIDS`: the report and the picture of one
+/// scan.
+fn scan(object: &str, hosts: &[&Proc], dir: &Path) -> (Value, String) {
+    let svg = dir.join("scan.svg");
+    let svg_arg = svg.to_string_lossy().into_owned();
+    let p = pids(hosts);
+    let mut args = vec!["inspect", "--json", "--svg", &svg_arg, "--object", object];
+    args.extend(p.iter().map(String::as_str));
+    let out = solab(&args);
+    check(&out, "solab inspect --json --svg");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let picture = std::fs::read_to_string(&svg).expect("the SVG file");
+    (report, picture)
+}
+
+fn parse(picture: &str) -> roxmltree::Document<'_> {
+    roxmltree::Document::parse(picture).unwrap_or_else(|e| {
+        let head: String = picture.chars().take(2000).collect();
+        panic!("the SVG is not XML: {e}\n{head}")
+    })
+}
+
+fn cells<'a, 'i>(doc: &'a roxmltree::Document<'i>) -> Vec<roxmltree::Node<'a, 'i>> {
+    doc.descendants()
+        .filter(|n| n.attribute("class") == Some("cell"))
+        .collect()
+}
+
+fn attr<'a>(n: &roxmltree::Node<'a, '_>, name: &str) -> &'a str {
+    n.attribute(name)
+        .unwrap_or_else(|| panic!("cell without {name}: {n:?}"))
+}
+
+fn pages_of(n: &roxmltree::Node) -> u64 {
+    attr(n, "data-pages").parse().expect("data-pages")
+}
+
+fn title_of(n: &roxmltree::Node) -> String {
+    n.children()
+        .find(|c| c.has_tag_name("title"))
+        .and_then(|t| t.text())
+        .unwrap_or_else(|| panic!("cell without <title>: {n:?}"))
+        .to_string()
+}
+
+/// Whether the page's frame in `q` is also the frame of another process of the scan (by
+/// PFN; without PFNs, the weak shared verdict).
+fn tied(page: &Value, q: &Value) -> bool {
+    if q["present"] != true {
+        return false;
+    }
+    match q["pfn"].as_u64() {
+        Some(pfn) => {
+            page["procs"]
+                .as_array()
+                .expect("procs")
+                .iter()
+                .filter(|o| o["present"] == true && o["pfn"].as_u64() == Some(pfn))
+                .count()
+                > 1
+        }
+        None => page["verdict"] == "shared",
+    }
+}
+
+/// Checks the picture against the report, cell by cell class: pages per (pid, state,
+/// tied), one fill colour per class, pages per verdict, ties, titles. Returns the page
+/// count per state over every process.
+fn agrees(report: &Value, picture: &str) -> BTreeMap<String, u64> {
+    let doc = parse(picture);
+    let cells = cells(&doc);
+    let mut expected: BTreeMap<(i64, String, bool), u64> = BTreeMap::new();
+    let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut bridges = 0u64;
+    let mut first_pids = Vec::new();
+    for obj in report["objects"].as_array().expect("objects") {
+        first_pids.push(obj["procs"][0]["pid"].as_i64().expect("pid"));
+        for page in obj["pages"].as_array().expect("pages") {
+            *verdicts
+                .entry(page["verdict"].as_str().expect("verdict").into())
+                .or_default() += 1;
+            let procs = page["procs"].as_array().expect("procs");
+            let mut groups: BTreeMap<u64, u64> = BTreeMap::new();
+            for q in procs {
+                let key = (
+                    q["pid"].as_i64().expect("pid"),
+                    q["state"].as_str().expect("state").to_string(),
+                    tied(page, q),
+                );
+                *expected.entry(key).or_default() += 1;
+                if q["present"] == true {
+                    *groups.entry(q["pfn"].as_u64().unwrap_or(0)).or_default() += 1;
+                }
+            }
+            let weak_tie = procs.iter().any(|q| q["pfn"].is_null()) && page["verdict"] == "shared";
+            bridges += if weak_tie {
+                procs.iter().filter(|q| q["present"] == true).count() as u64 - 1
+            } else if procs
+                .iter()
+                .all(|q| q["present"] != true || q["pfn"].is_u64())
+            {
+                groups.values().map(|n| n - 1).sum::<u64>()
+            } else {
+                0
+            };
+        }
+    }
+
+    let mut seen: BTreeMap<(i64, String, bool), u64> = BTreeMap::new();
+    let mut fills: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    let mut seen_verdicts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut per_state: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &cells {
+        let pid: i64 = attr(c, "data-pid").parse().expect("data-pid");
+        let state = attr(c, "data-state").to_string();
+        let is_tied = attr(c, "data-tied") == "1";
+        let n = pages_of(c);
+        *seen.entry((pid, state.clone(), is_tied)).or_default() += n;
+        *per_state.entry(state.clone()).or_default() += n;
+        let class = (state.clone(), is_tied);
+        let fill = attr(c, "fill").to_string();
+        let before = fills.entry(fill.clone()).or_insert_with(|| class.clone());
+        assert_eq!(
+            *before, class,
+            "fill {fill} stands for two kinds of page: {before:?} and {class:?}"
+        );
+        if first_pids.contains(&pid) {
+            *seen_verdicts
+                .entry(attr(c, "data-verdict").into())
+                .or_default() += n;
+        }
+        let tip = title_of(c);
+        assert!(tip.contains(&format!("pid {pid}")), "{tip}");
+        assert!(tip.contains(&format!("state {state}")), "{tip}");
+        assert!(tip.contains("offset"), "{tip}");
+    }
+    assert_eq!(
+        seen, expected,
+        "pages per (pid, state, tied): picture (left) vs JSON (right)"
+    );
+    assert_eq!(
+        seen_verdicts, verdicts,
+        "pages per verdict: picture vs JSON"
+    );
+    let ties: u64 = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("tie"))
+        .map(|n| pages_of(&n))
+        .sum();
+    assert_eq!(ties, bridges, "bridges between rows sharing one frame");
+    per_state
+}
+
+#[test]
+fn three_hosts_picture_matches_the_json_of_the_same_scan() {
+    let ns = Namespace::new("svg-three");
+    let a = spawn_host("A", &ns, &["touch", "add:1,2"]);
+    let b = spawn_host("B", &ns, &["touch", "add:3,4"]);
+    let c = spawn_host("C", &ns, &["touch"]);
+    let dir = TempDir::new("solab-svg-three");
+    let (report, picture) = scan("libsolib.so", &[&a, &b, &c], &dir.0);
+    assert!(picture.starts_with("<svg"), "{}", &picture[..100]);
+    let per_state = agrees(&report, &picture);
+    let doc = parse(&picture);
+    let text: String = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Every segment of libsolib.so is named, the legend is there.
+    for seg in ["text", "rodata", "relro", "data", "bss", "shared"] {
+        assert!(
+            doc.descendants().any(|n| n.text() == Some(seg)),
+            "no label {seg}"
+        );
+    }
+    assert!(text.contains("Legend"));
+    assert!(text.contains("libsolib.so"));
+    if util::is_root() {
+        assert!(!text.contains("WEAK MODE"));
+        // The three claims, as colours: text shared, written data private, .shared shared.
+        assert!(per_state.get("private-anon").copied().unwrap_or(0) > 0);
+        assert!(per_state.get("shared-window").copied().unwrap_or(0) >= 3);
+        let text_cells = cells(&doc)
+            .into_iter()
+            .filter(|c| title_of(c).contains("segment text"))
+            .collect::<Vec<_>>();
+        assert!(!text_cells.is_empty());
+        assert!(
+            text_cells
+                .iter()
+                .all(|c| attr(c, "data-tied") == "1" && attr(c, "data-verdict") == "shared")
+        );
+    }
+
+    // `--svg -` writes the same kind of picture to stdout.
+    let p = pids(&[&a, &b, &c]);
+    let mut args = vec!["inspect", "--svg", "-", "--object", "libsolib.so"];
+    args.extend(p.iter().map(String::as_str));
+    let out = solab(&args);
+    check(&out, "solab inspect --svg -");
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(!cells(&parse(&stdout)).is_empty());
+
+    // Both to stdout is refused.
+    let mut args = vec!["inspect", "--json", "--svg", "-"];
+    args.extend(p.iter().map(String::as_str));
+    let out = solab(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stdout"));
+}
+
+#[test]
+fn libc_sized_object_stays_small_and_consistent() {
+    let ns = Namespace::new("svg-libc");
+    let a = spawn_host("A", &ns, &["touch-all"]);
+    let b = spawn_host("B", &ns, &["touch-all"]);
+    let dir = TempDir::new("solab-svg-libc");
+    let (report, picture) = scan("libc.so.6", &[&a, &b], &dir.0);
+    agrees(&report, &picture);
+    assert!(
+        picture.len() < 1_500_000,
+        "libc's picture is {} bytes",
+        picture.len()
+    );
+}
+
+#[test]
+fn paths_with_markup_characters_are_escaped() {
+    let dir = TempDir::new("solab svg <&\"'>");
+    let lib = dir.0.join("lib<a&b>\"q'.so");
+    std::fs::copy(&artifacts().libsolib, &lib).expect("copy libsolib.so");
+    let ns = Namespace::new("svg-escape");
+    let mut cmd = Command::new(&artifacts().lab_host);
+    cmd.arg("--lib")
+        .arg(&lib)
+        .args(["touch", "serve"])
+        .env("SOLIB_NAMESPACE", &ns.name);
+    let host = Proc::spawn("escape", cmd, "action=serve");
+    let (report, picture) = scan("lib<a&b>", &[&host], &dir.0);
+    assert!(picture.contains("&lt;a&amp;b&gt;"), "not escaped");
+    assert!(!picture.contains("<a&b>"));
+    let doc = parse(&picture);
+    let path = lib.to_string_lossy();
+    assert!(
+        doc.descendants().any(|n| n.text() == Some(&path)),
+        "the picture does not name {path}"
+    );
+    agrees(&report, &picture);
+}
+
+#[test]
+fn weak_mode_says_so_in_the_picture() {
+    if !util::is_root() {
+        return; // as any other user, every picture is weak: the first test checks it
+    }
+    let ns = Namespace::new("svg-weak");
+    let host = |name: &str, actions: &[&str]| {
+        let mut cmd = as_nobody(&artifacts().lab_host);
+        cmd.arg("--lib")
+            .arg(&artifacts().libsolib)
+            .args(actions)
+            .arg("serve")
+            .env("SOLIB_NAMESPACE", &ns.name);
+        Proc::spawn(name, cmd, "action=serve")
+    };
+    let a = host("A", &["touch", "add:1,2"]);
+    let b = host("B", &["touch"]);
+    let p = pids(&[&a, &b]);
+    let mut args: Vec<&str> = vec!["inspect", "--svg", "-", "--object", "libsolib.so"];
+    args.extend(p.iter().map(String::as_str));
+    let out = as_nobody(&artifacts().solab)
+        .args(&args)
+        .output()
+        .expect("solab as nobody");
+    check(&out, "solab --svg - as uid 65534");
+    let picture = String::from_utf8(out.stdout).expect("UTF-8");
+    let doc = parse(&picture);
+    assert!(
+        doc.descendants()
+            .any(|n| n.attribute("class") == Some("weak")
+                && n.text().is_some_and(|t| t.contains("WEAK MODE"))),
+        "no weak-mode banner"
+    );
+    let all = cells(&doc);
+    assert!(!all.is_empty());
+    for c in &all {
+        let tip = title_of(c);
+        assert!(
+            !tip.contains("frame 0x"),
+            "a frame number in weak mode: {tip}"
+        );
+    }
+    // The JSON of a weak scan agrees with its picture too.
+    let svg = ns_path(&ns);
+    let svg_arg = svg.to_string_lossy().into_owned();
+    let mut args: Vec<&str> = vec![
+        "inspect",
+        "--json",
+        "--svg",
+        &svg_arg,
+        "--object",
+        "libsolib.so",
+    ];
+    args.extend(p.iter().map(String::as_str));
+    let out = as_nobody(&artifacts().solab)
+        .args(&args)
+        .output()
+        .expect("solab as nobody");
+    check(&out, "solab --json --svg as uid 65534");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["privileged"], false);
+    let picture = std::fs::read_to_string(&svg).expect("the SVG");
+    let _ = std::fs::remove_file(&svg);
+    agrees(&report, &picture);
+}
+
+/// A file uid 65534 may write: in /dev/shm, named after the namespace (removed with it).
+fn ns_path(ns: &Namespace) -> PathBuf {
+    PathBuf::from(format!("/dev/shm/solab-svg-{}", ns.name))
+}
+
+#[test]
+fn the_book_example_is_a_picture_of_three_hosts() {
+    let img = artifacts()
+        .repo
+        .join("docs/src/img/three-hosts-libsolib.svg");
+    let picture =
+        std::fs::read_to_string(&img).unwrap_or_else(|e| panic!("{}: {e}", img.display()));
+    let doc = parse(&picture);
+    assert!(cells(&doc).len() > 10);
+}

@@ -10,7 +10,7 @@ export RUSTFLAGS ?= --remap-path-prefix=$(CURDIR)=.
 MDBOOK_VERSION := 0.5.4
 MDBOOK  := .tools/bin/mdbook
 
-.PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean
+.PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean fuzz churn
 
 all: build
 
@@ -25,6 +25,8 @@ help:
 	@echo "make docs-outputs   regenerate the outputs the book shows"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 	@echo "make bench  solab libs vs smem -m and a minimal pagemap reader (HOSTS=200 PYTHONS=200)"
+	@echo "make fuzz   fuzz each analyzer parser for FUZZ_SECONDS (default 60) with cargo fuzz"
+	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
 
 build:
 	$(CARGO) build --workspace --$(PROFILE)
@@ -80,3 +82,25 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+# Coverage-guided fuzzing (issue 8): every parser of outside bytes, FUZZ_SECONDS each.
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= maps_parse elf_plan pagemap_decode clipboard_read
+fuzz: build
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	scripts/fuzz-seeds.sh
+	@mkdir -p target/fuzz-logs
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS) s (log: target/fuzz-logs/$$t.log)"; \
+	    (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --release --debug-assertions $$t corpus/$$t seeds/$$t -- \
+	        -max_total_time=$(FUZZ_SECONDS) -max_len=131072 -timeout=10 -rss_limit_mb=2048 \
+	        -print_final_stats=1) > target/fuzz-logs/$$t.log 2>&1 \
+	    || { tail -40 target/fuzz-logs/$$t.log; echo "fuzz $$t FAILED: input in fuzz/artifacts/$$t/"; exit 1; }; \
+	    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|DONE' target/fuzz-logs/$$t.log; \
+	done
+
+# The churn test, long: CHURN_RUNS runs of solab while processes come and go.
+CHURN_RUNS ?= 2000
+churn: build
+	SOLAB_CHURN_RUNS=$(CHURN_RUNS) $(CARGO) test --$(PROFILE) --test tests churn -- --nocapture

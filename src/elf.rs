@@ -193,6 +193,15 @@ fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> PlanError + '_ {
     move |e| PlanError(format!("{what}: {e}"))
 }
 
+/// The most memory the `PT_LOAD` headers may ask for, summed, before a plan is refused:
+/// one planned page per 4 KiB, so this bounds the plan's size and the time to make it.
+/// Hostile or corrupt headers otherwise ask for up to 2^64 bytes (found by fuzzing).
+pub const MAX_LOAD_BYTES: u64 = 1 << 32;
+
+/// The most (page, section) pairs a plan may name: sections overlapping many pages many
+/// times over can only come from corrupt or hostile section headers.
+pub const MAX_SECTION_PAGES: u64 = 1 << 22;
+
 /// Is this the start of an ELF file? Cheap check before reading a whole file.
 pub fn has_elf_magic(bytes: &[u8]) -> bool {
     bytes.starts_with(&elf::ELFMAG)
@@ -311,6 +320,26 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
             "no PT_LOAD program header: nothing is loaded".into(),
         ));
     }
+    let load_bytes = segments.iter().fold(0u64, |sum, s| {
+        sum.saturating_add(page_up(s.p_vaddr + s.p_memsz) - page_down(s.p_vaddr))
+    });
+    let image_start = segments
+        .iter()
+        .map(|s| page_down(s.p_vaddr))
+        .min()
+        .unwrap_or(0);
+    let image_end = segments
+        .iter()
+        .map(|s| page_up(s.p_vaddr + s.p_memsz))
+        .max()
+        .unwrap_or(0);
+    if load_bytes > MAX_LOAD_BYTES || image_end - image_start > MAX_LOAD_BYTES {
+        return Err(PlanError(format!(
+            "PT_LOAD headers ask for {load_bytes:#x} bytes over a {:#x}-byte image; solab \
+             plans images up to {MAX_LOAD_BYTES:#x} bytes",
+            image_end - image_start
+        )));
+    }
 
     // Section headers are optional at run time; a plan without them just has no names.
     let section_table = header.sections(endian, data).ok();
@@ -345,13 +374,30 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
             if tls && nobits {
                 continue; // .tbss takes no address space of its own
             }
+            let sh_addr: u64 = sh.sh_addr(endian).into();
+            if sh_addr.checked_add(size).is_none() {
+                continue; // a corrupt header: names are advisory, the plan stands without it
+            }
             sections.push(Section {
                 name,
-                sh_addr: sh.sh_addr(endian).into(),
+                sh_addr,
                 sh_size: size,
                 nobits,
             });
         }
+    }
+    let section_pages = sections.iter().fold(0u64, |sum, s| {
+        sum.saturating_add(pages_within(
+            s.sh_addr,
+            s.sh_addr + s.sh_size,
+            (image_start, image_end),
+        ))
+    });
+    if section_pages > MAX_SECTION_PAGES {
+        return Err(PlanError(format!(
+            "section headers name {section_pages} (page, section) pairs; more than \
+             {MAX_SECTION_PAGES} means they are corrupt"
+        )));
     }
 
     let (mut soname, mut needed, mut textrel, mut bind_now) = (None, Vec::new(), false, false);
@@ -392,16 +438,6 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
         t => format!("{}", t.0),
     };
     let pages = plan_pages(&segments, &sections, relro, &reloc_targets, textrel);
-    let image_start = segments
-        .iter()
-        .map(|s| page_down(s.p_vaddr))
-        .min()
-        .unwrap_or(0);
-    let image_end = segments
-        .iter()
-        .map(|s| page_up(s.p_vaddr + s.p_memsz))
-        .max()
-        .unwrap_or(0);
     Ok(ElfPlan {
         e_type,
         machine: header.e_machine(endian).0,
@@ -477,10 +513,33 @@ pub fn plan_pages(
         .map(|s| page_down(s.p_vaddr))
         .min()
         .unwrap_or(0);
+    let image_end = segments
+        .iter()
+        .map(|s| page_up(s.p_vaddr + s.p_memsz))
+        .max()
+        .unwrap_or(0);
     let relro_pages = relro.map(|(start, end)| (page_down(start), page_down(end)));
     let mut relocs_per_page: BTreeMap<u64, u32> = BTreeMap::new();
-    for &t in reloc_targets {
-        *relocs_per_page.entry(page_down(t)).or_default() += 1;
+    for &t in reloc_targets
+        .iter()
+        .filter(|&&t| t >= image_start && t < image_end)
+    {
+        let n = relocs_per_page.entry(page_down(t)).or_default();
+        *n = n.saturating_add(1);
+    }
+    // Which sections lie on each page, in section-table order; built per section so the
+    // cost is the number of (page, section) pairs, not pages times sections.
+    let mut sections_per_page: BTreeMap<u64, Vec<&Section>> = BTreeMap::new();
+    for s in sections {
+        let end = s.sh_addr.saturating_add(s.sh_size);
+        if pages_within(s.sh_addr, end, (image_start, image_end)) == 0 {
+            continue;
+        }
+        let mut v = page_down(s.sh_addr).max(image_start);
+        while v < end.min(image_end) {
+            sections_per_page.entry(v).or_default().push(s);
+            v += PAGE_SIZE;
+        }
     }
     let mut pages: BTreeMap<u64, PlannedPage> = BTreeMap::new();
     for (load, seg) in segments.iter().enumerate() {
@@ -491,10 +550,10 @@ pub fn plan_pages(
         let mem_end = seg.p_vaddr + seg.p_memsz;
         let mut vaddr = page_down(seg.p_vaddr);
         while vaddr < page_up(mem_end) {
-            let on_page: Vec<&Section> = sections
-                .iter()
-                .filter(|s| s.sh_addr < vaddr + PAGE_SIZE && s.sh_addr + s.sh_size > vaddr)
-                .collect();
+            let on_page: &[&Section] = sections_per_page
+                .get(&vaddr)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             let relocations = relocs_per_page.get(&vaddr).copied().unwrap_or(0);
             let anonymous = vaddr >= page_up(file_end);
             let (segment, loader) = if on_page.iter().any(|s| s.name == ".shared") {
@@ -550,6 +609,17 @@ pub fn plan_pages(
         }
     }
     pages.into_values().collect()
+}
+
+/// How many pages of `image` (page-aligned `[start, end)`) the bytes `[from, to)` touch.
+fn pages_within(from: u64, to: u64, image: (u64, u64)) -> u64 {
+    let lo = page_down(from).max(image.0);
+    let hi = page_up(to).min(image.1);
+    if to <= from || hi <= lo {
+        0
+    } else {
+        (hi - lo) / PAGE_SIZE
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

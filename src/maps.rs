@@ -229,14 +229,16 @@ fn trim_start(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
-/// Undoes the kernel's `\ooo` octal escapes (`mangle_path`).
+/// Undoes the kernel's `\ooo` octal escapes (`mangle_path`). The kernel writes bytes, so
+/// an escape is at most `\377`; a literal `\777` in a path stays as it is (found by
+/// fuzzing: it overflowed the byte).
 fn unescape(p: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(p.len());
     let mut i = 0;
     while i < p.len() {
-        let octal = p
-            .get(i + 1..i + 4)
-            .is_some_and(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = p.get(i + 1..i + 4).is_some_and(|d| {
+            (b'0'..=b'3').contains(&d[0]) && d[1..].iter().all(|c| (b'0'..=b'7').contains(c))
+        });
         if p[i] == b'\\' && octal {
             let v = (p[i + 1] - b'0') * 64 + (p[i + 2] - b'0') * 8 + (p[i + 3] - b'0');
             out.push(v);
@@ -311,6 +313,14 @@ mod tests {
         let e = parse_maps(b"7f00-7f10 r--p 0 fe:00 1\nbroken\n").expect_err("bad");
         assert_eq!(e.line, 2);
         assert_eq!(e.text, "broken");
+    }
+
+    #[test]
+    fn escapes_beyond_a_byte_are_literal() {
+        assert_eq!(unescape(b"/a\\777b"), b"/a\\777b");
+        assert_eq!(unescape(b"/a\\400"), b"/a\\400");
+        assert_eq!(unescape(b"/a\\377\\000\\012"), b"/a\xff\x00\n");
+        assert_eq!(unescape(b"/a\\01"), b"/a\\01");
     }
 
     #[test]

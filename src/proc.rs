@@ -130,15 +130,23 @@ pub fn read_maps(pid: i32) -> Result<Vec<MapEntry>> {
     }
     let path = proc_path(pid, "maps");
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, Some(pid), e))?;
-    let entries = maps::parse_maps(&bytes).map_err(|b| Error::MapsLine {
+    let mut entries = maps::parse_maps(&bytes).map_err(|b| Error::MapsLine {
         path: path.clone(),
         line: b.line,
         reason: b.reason,
         text: b.text,
     })?;
+    for e in &mut entries {
+        undo_literal_deleted_suffix(e);
+    }
     if entries.is_empty() {
-        // A process that exited between open and read also has an empty maps file.
-        if !proc_path(pid, "").exists() {
+        // A kernel thread has no memory map, but so has a process that exited: a zombie
+        // waiting to be reaped, or one gone between open and read. Only PF_KTHREAD tells.
+        let kthread = std::fs::read_to_string(proc_path(pid, "stat"))
+            .ok()
+            .and_then(|s| stat_kthread(&s))
+            .unwrap_or(false);
+        if !kthread {
             return Err(Error::NoSuchProcess { pid });
         }
         return Err(Error::KernelThread {
@@ -147,6 +155,49 @@ pub fn read_maps(pid: i32) -> Result<Vec<MapEntry>> {
         });
     }
     Ok(entries)
+}
+
+/// Whether `pid` is gone or has no memory map any more while not being a kernel thread.
+fn exited(pid: i32) -> bool {
+    matches!(read_maps(pid), Err(Error::NoSuchProcess { .. }))
+}
+
+/// `PF_KTHREAD` (include/linux/sched.h) in the flags field of /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Whether /proc/PID/stat text (proc(5): `pid (comm) state ppid ... flags`, the 9th field)
+/// is a kernel thread's. `comm` may hold spaces and parentheses: fields start after the
+/// last `)`.
+pub fn stat_kthread(stat: &str) -> Option<bool> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let flags: u64 = after.split_whitespace().nth(6)?.parse().ok()?;
+    Some(flags & PF_KTHREAD != 0)
+}
+
+/// A file really named `x (deleted)` prints exactly like a deleted file `x`: when a file
+/// of the mapping's (device, inode) is at the literal name, the name is that and the file
+/// is not deleted.
+fn undo_literal_deleted_suffix(entry: &mut MapEntry) {
+    let (
+        Some(id),
+        MapTarget::File {
+            path,
+            deleted: true,
+        },
+    ) = (entry.file_id(), &entry.target)
+    else {
+        return;
+    };
+    let mut literal = path.clone().into_os_string();
+    literal.push(" (deleted)");
+    let same = std::fs::metadata(&literal)
+        .is_ok_and(|m| m.ino() == id.inode && split_dev(m.dev()) == id.dev);
+    if same {
+        entry.target = MapTarget::File {
+            path: literal.into(),
+            deleted: false,
+        };
+    }
 }
 
 /// An open /proc/PID/pagemap.
@@ -168,7 +219,14 @@ impl Pagemap {
         let mut buf = vec![0u8; (pages * 8) as usize];
         self.file
             .read_exact_at(&mut buf, start.page_index() * 8)
-            .map_err(|e| Error::io(&self.path, Some(self.pid), e))?;
+            .map_err(|e| match e.kind() {
+                // The kernel returns 0 bytes once the process has no mm any more: it
+                // exited after pagemap was opened (found by the churn test).
+                std::io::ErrorKind::UnexpectedEof if exited(self.pid) => {
+                    Error::NoSuchProcess { pid: self.pid }
+                }
+                _ => Error::io(&self.path, Some(self.pid), e),
+            })?;
         Ok(decode_words(&buf).into_iter().map(PagemapEntry).collect())
     }
 
@@ -614,6 +672,19 @@ mod tests {
         assert_eq!(cap_sys_admin_in_status(nobody), Some(false));
         assert_eq!(cap_sys_admin_in_status("Name: y\n"), None);
         assert_eq!(cap_sys_admin_in_status("CapEff:\tzz\n"), None);
+    }
+
+    #[test]
+    fn kernel_threads_from_stat_flags() {
+        // Captured: kthreadd, and a zombie `sleep` (state Z, no PF_KTHREAD) whose empty
+        // maps file was once reported as a kernel thread's (found by the churn test).
+        let kthreadd = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 11 0 0";
+        let zombie = "15532 (sleep) Z 15398 15396 16220 0 -1 4228108 76 0 0 0 0 0 0 0";
+        let odd = "7 (a) b (c)) R 1 1 1 0 -1 4194560 0 0";
+        assert_eq!(stat_kthread(kthreadd), Some(true));
+        assert_eq!(stat_kthread(zombie), Some(false));
+        assert_eq!(stat_kthread(odd), Some(false));
+        assert_eq!(stat_kthread("garbage"), None);
     }
 
     #[test]

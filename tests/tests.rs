@@ -4,9 +4,12 @@
 mod util;
 
 mod analyzer;
+mod churn;
 mod docs;
 mod lab;
 mod libs;
+mod odd_maps;
+mod props;
 mod soak;
 mod solib;
 mod svg;

@@ -48,6 +48,7 @@ pub fn artifacts() -> &'static Artifacts {
             repo,
         };
         require(&a.libsolib);
+        require_fresh(&a.libsolib, &a.repo.join("solib"));
         a
     })
 }
@@ -58,6 +59,38 @@ pub fn require(p: &Path) {
         p.exists(),
         "{} is missing: run `make build` (or `make test`, which builds it) first",
         p.display()
+    );
+}
+
+/// Panics when `built` is older than a source file under `src_dir`: `cargo test` does not
+/// rebuild the cdylib, and a stale libsolib.so makes tests fail for the wrong reason.
+pub fn require_fresh(built: &Path, src_dir: &Path) {
+    fn newest(dir: &Path) -> std::time::SystemTime {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    newest(&p)
+                } else {
+                    e.metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH)
+                }
+            })
+            .max()
+            .unwrap_or(std::time::UNIX_EPOCH)
+    }
+    let built_at = std::fs::metadata(built)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH);
+    assert!(
+        built_at >= newest(src_dir),
+        "{} is older than the sources in {}: run `make build` (or `make test`)",
+        built.display(),
+        src_dir.display()
     );
 }
 

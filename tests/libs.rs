@@ -1,38 +1,15 @@
 //! Tests of `solab libs` against real processes: a known set of lab-hosts, processes that
 //! come and go during `--all`, the unprivileged estimates, and bad pids.
 
-use crate::util::{Namespace, Proc, artifacts, as_nobody, is_root, require, spawn_host};
+use crate::util::{
+    Namespace, Proc, Run, artifacts, as_nobody, finish, is_root, require, spawn_host,
+};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "solab printed no JSON ({e}); exit {}\nstdout:\n{}\nstderr:\n{}",
-                self.code, self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-fn finish(out: Output) -> Run {
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn solab(args: &[String]) -> Run {
     finish(

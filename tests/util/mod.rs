@@ -332,3 +332,30 @@ pub fn as_nobody(program: &Path) -> Command {
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
+
+/// What a finished command printed.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Its stdout as JSON, or a failure that shows everything it printed.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "no JSON on stdout ({e}); exit {}\nstdout:\n{}\nstderr:\n{}",
+                self.code, self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+pub fn finish(out: std::process::Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

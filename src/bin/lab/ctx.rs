@@ -158,7 +158,9 @@ impl Lab {
     fn command_line(&self, who: As, program: &Path, args: &[String]) -> String {
         let mut s = String::new();
         if who == As::Nobody {
-            s.push_str("setpriv --reuid 65534 --regid 65534 --clear-groups ");
+            s.push_str("setpriv ");
+            s.push_str(&AS_NOBODY[..5].join(" "));
+            s.push(' ');
         }
         s.push_str(&self.rel(program));
         for a in args {
@@ -194,27 +196,11 @@ impl Lab {
             self.ns,
             self.command_line(who, &program, &args)
         );
-        let mut cmd = match who {
-            As::Me => Command::new(&program),
-            As::Nobody => {
-                let mut c = Command::new("setpriv");
-                c.args([
-                    "--reuid",
-                    "65534",
-                    "--regid",
-                    "65534",
-                    "--clear-groups",
-                    "--",
-                ])
-                .arg(&program);
-                c
-            }
-        };
+        let mut cmd = command_as(who, &program);
         cmd.args(&args).env("SOLIB_NAMESPACE", &self.ns);
         let mut host = Host::spawn(name, cmd)?;
-        let ready = host.expect("action=serve")?;
+        host.expect("action=serve")?;
         self.note_command(format!("{line}, pid {}", host.pid));
-        let _ = ready;
         Ok(host)
     }
 
@@ -234,22 +220,7 @@ impl Lab {
     pub fn solab_json(&mut self, who: As, args: &[String]) -> Result<Value> {
         let program = self.bin.join("solab");
         self.note_command(self.command_line(who, &program, args));
-        let mut cmd = match who {
-            As::Me => Command::new(&program),
-            As::Nobody => {
-                let mut c = Command::new("setpriv");
-                c.args([
-                    "--reuid",
-                    "65534",
-                    "--regid",
-                    "65534",
-                    "--clear-groups",
-                    "--",
-                ])
-                .arg(&program);
-                c
-            }
-        };
+        let mut cmd = command_as(who, &program);
         let out = cmd
             .args(args)
             .stdin(Stdio::null())
@@ -312,6 +283,28 @@ impl Lab {
         let path = self.rel(&self.out.join(name));
         self.pictures.push(path.clone());
         Some(path)
+    }
+}
+
+/// The setpriv(1) arguments that make a program run as uid/gid 65534 with no groups.
+const AS_NOBODY: [&str; 6] = [
+    "--reuid",
+    "65534",
+    "--regid",
+    "65534",
+    "--clear-groups",
+    "--",
+];
+
+/// A command that runs `program` as `who`.
+fn command_as(who: As, program: &Path) -> Command {
+    match who {
+        As::Me => Command::new(program),
+        As::Nobody => {
+            let mut c = Command::new("setpriv");
+            c.args(AS_NOBODY).arg(program);
+            c
+        }
     }
 }
 

@@ -29,6 +29,7 @@ help:
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
 
 build:
+	@scripts/install-deps.sh
 	$(CARGO) build --workspace --$(PROFILE)
 	$(CC) $(CFLAGS) -Isolib/include clients/c/solib_client.c -o $(OUT)/solib-client \
 	    -L$(OUT) -lsolib -Wl,-rpath,'$$ORIGIN'

@@ -580,22 +580,7 @@ impl Drop for ElfBytes {
 /// rename, not rewritten in place, so the mapping stays valid while it is read.
 pub fn map_elf_file(f: File, path: &Path) -> Result<ElfBytes> {
     use std::os::fd::AsRawFd;
-    let io = |e| Error::io(path, None, e);
-    let len = f.metadata().map_err(io)?.len();
-    let mut magic = [0u8; 4];
-    let n = f.read_at(&mut magic, 0).map_err(io)?;
-    if !elf::has_elf_magic(&magic[..n]) {
-        return Err(Error::Elf {
-            path: path.into(),
-            reason: "not an ELF file (no \\x7fELF magic)".into(),
-        });
-    }
-    if len > MAX_ELF_BYTES {
-        return Err(Error::Elf {
-            path: path.into(),
-            reason: format!("{len} bytes is too big to read"),
-        });
-    }
+    let len = elf_file_len(&f, path)?;
     // SAFETY: a fresh read-only private mapping of an open file; the result is checked.
     let ptr = unsafe {
         libc::mmap(
@@ -616,13 +601,8 @@ pub fn map_elf_file(f: File, path: &Path) -> Result<ElfBytes> {
     })
 }
 
-fn same_file(f: &File, id: FileId) -> bool {
-    f.metadata()
-        .is_ok_and(|m| m.ino() == id.inode && split_dev(m.dev()) == id.dev)
-}
-
-/// Reads a whole file that starts with the ELF magic.
-pub fn read_elf_file(mut f: File, path: &Path) -> Result<Vec<u8>> {
+/// The length of a file that starts with the ELF magic and is small enough to read.
+fn elf_file_len(f: &File, path: &Path) -> Result<u64> {
     let io = |e| Error::io(path, None, e);
     let len = f.metadata().map_err(io)?.len();
     let mut magic = [0u8; 4];
@@ -639,8 +619,20 @@ pub fn read_elf_file(mut f: File, path: &Path) -> Result<Vec<u8>> {
             reason: format!("{len} bytes is too big to read"),
         });
     }
+    Ok(len)
+}
+
+fn same_file(f: &File, id: FileId) -> bool {
+    f.metadata()
+        .is_ok_and(|m| m.ino() == id.inode && split_dev(m.dev()) == id.dev)
+}
+
+/// Reads a whole file that starts with the ELF magic.
+pub fn read_elf_file(mut f: File, path: &Path) -> Result<Vec<u8>> {
+    let len = elf_file_len(&f, path)?;
     let mut bytes = Vec::with_capacity(len as usize);
-    f.read_to_end(&mut bytes).map_err(io)?;
+    f.read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, None, e))?;
     Ok(bytes)
 }
 

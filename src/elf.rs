@@ -323,16 +323,7 @@ fn plan_for<Elf: FileHeader<Endian = object::Endianness>>(
     let load_bytes = segments.iter().fold(0u64, |sum, s| {
         sum.saturating_add(page_up(s.p_vaddr + s.p_memsz) - page_down(s.p_vaddr))
     });
-    let image_start = segments
-        .iter()
-        .map(|s| page_down(s.p_vaddr))
-        .min()
-        .unwrap_or(0);
-    let image_end = segments
-        .iter()
-        .map(|s| page_up(s.p_vaddr + s.p_memsz))
-        .max()
-        .unwrap_or(0);
+    let (image_start, image_end) = image_bounds(&segments);
     if load_bytes > MAX_LOAD_BYTES || image_end - image_start > MAX_LOAD_BYTES {
         return Err(PlanError(format!(
             "PT_LOAD headers ask for {load_bytes:#x} bytes over a {:#x}-byte image; solab \
@@ -499,6 +490,16 @@ fn collect_relocation_targets<Elf: FileHeader<Endian = object::Endianness>>(
     }
 }
 
+/// The page-aligned range `[start, end)` of virtual offsets the `PT_LOAD`s cover.
+fn image_bounds(segments: &[LoadSegment]) -> (u64, u64) {
+    let start = segments.iter().map(|s| page_down(s.p_vaddr)).min();
+    let end = segments
+        .iter()
+        .map(|s| page_up(s.p_vaddr + s.p_memsz))
+        .max();
+    (start.unwrap_or(0), end.unwrap_or(0))
+}
+
 /// Decides every page of the image. A page covered by two `PT_LOAD`s belongs to the later
 /// one, as the later `mmap(MAP_FIXED)` replaces the earlier.
 pub fn plan_pages(
@@ -508,16 +509,7 @@ pub fn plan_pages(
     reloc_targets: &[u64],
     textrel: bool,
 ) -> Vec<PlannedPage> {
-    let image_start = segments
-        .iter()
-        .map(|s| page_down(s.p_vaddr))
-        .min()
-        .unwrap_or(0);
-    let image_end = segments
-        .iter()
-        .map(|s| page_up(s.p_vaddr + s.p_memsz))
-        .max()
-        .unwrap_or(0);
+    let (image_start, image_end) = image_bounds(segments);
     let relro_pages = relro.map(|(start, end)| (page_down(start), page_down(end)));
     let mut relocs_per_page: BTreeMap<u64, u32> = BTreeMap::new();
     for &t in reloc_targets

@@ -165,12 +165,13 @@ pub fn prove(object: &ObjectReport, privileged: bool, note: Option<String>) -> P
     }
 }
 
+/// The object's pages that `keep` selects.
+fn pages_where(object: &ObjectReport, keep: impl Fn(&PageReport) -> bool) -> Vec<&PageReport> {
+    object.pages.iter().filter(|p| keep(p)).collect()
+}
+
 fn text_claim(object: &ObjectReport, weak: bool) -> Claim {
-    let pages: Vec<&PageReport> = object
-        .pages
-        .iter()
-        .filter(|p| p.segment == SegmentKind::Text)
-        .collect();
+    let pages = pages_where(object, |p| p.segment == SegmentKind::Text);
     let mut counts = Counts {
         pages: pages.len() as u64,
         ..Counts::default()
@@ -256,11 +257,9 @@ fn written(page: &PageReport, p: &PageInProcess) -> bool {
 }
 
 fn data_claim(object: &ObjectReport, weak: bool) -> Claim {
-    let pages: Vec<&PageReport> = object
-        .pages
-        .iter()
-        .filter(|p| matches!(p.segment, SegmentKind::Data | SegmentKind::Bss))
-        .collect();
+    let pages = pages_where(object, |p| {
+        matches!(p.segment, SegmentKind::Data | SegmentKind::Bss)
+    });
     let mut counts = Counts {
         pages: pages.len() as u64,
         ..Counts::default()
@@ -333,11 +332,7 @@ fn data_claim(object: &ObjectReport, weak: bool) -> Claim {
 }
 
 fn shared_claim(object: &ObjectReport, weak: bool) -> Claim {
-    let pages: Vec<&PageReport> = object
-        .pages
-        .iter()
-        .filter(|p| p.segment == SegmentKind::Shared)
-        .collect();
+    let pages = pages_where(object, |p| p.segment == SegmentKind::Shared);
     let mut counts = Counts {
         pages: pages.len() as u64,
         ..Counts::default()

@@ -19,7 +19,7 @@ help:
 	@echo "make lab E=3  only experiment 3"
 	@echo "make demo   Rust, C and Python processes sharing one counter and clipboard"
 	@echo "make test   build everything, then run every test with real processes"
-	@echo "make build  build libsolib.so, solab, lab-host and the C client into $(OUT)/"
+	@echo "make build  build libsolib.so, solab, solab-lab, solab-lab-host and the C client into $(OUT)/"
 	@echo "make soak   64 processes hammer the shared section for SOAK_SECONDS (600)"
 	@echo "make docs   build the tutorial book into docs/book (installs mdbook $(MDBOOK_VERSION) in .tools)"
 	@echo "make docs-outputs   regenerate the outputs the book shows"
@@ -42,7 +42,7 @@ build:
 
 # make lab E=3 runs experiment 3 alone; make demo runs the short cross-process demo.
 lab: build
-	$(OUT)/lab $(if $(E),-e $(E))
+	$(OUT)/solab-lab $(if $(E),-e $(E))
 
 demo: build
 	@scripts/demo.sh $(OUT)

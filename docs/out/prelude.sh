@@ -38,9 +38,9 @@ hosts() {
         : >"$_docs_dir/$n.out"
         if [ "${HOSTS_AS:-}" = nobody ]; then
             setpriv --reuid 65534 --regid 65534 --clear-groups -- \
-                "$PWD/target/release/lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+                "$PWD/target/release/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         else
-            lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+            solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         fi
         pid=$!
         _docs_pids+=("$pid")

@@ -16,17 +16,20 @@
 
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute;
-use crate::elf::{ElfPlan, SegmentKind};
+use crate::elf::{Detail, ElfPlan, SegmentKind};
 use crate::error::{Error, Result};
+use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
+use crate::kernel::process::{self, Gone};
+use crate::kernel::smaps::{SmapsFigures, read_smaps};
+use crate::kernel::{self, kpage};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::pagemap::PagemapEntry;
-use crate::proc::{self, Pagemap, SmapsFigures};
-use crate::report::PidError;
-use serde::Serialize;
+use crate::scan::{Lookup, ObjectCache, PidError, Skipped};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt::Write;
 
-pub const LIBS_SCHEMA: &str = "solab.libs.v1";
+pub const LIBS_SCHEMA: &str = "solab.libs.v2";
 
 /// Which processes to scan.
 #[derive(Clone, Debug)]
@@ -36,19 +39,24 @@ pub enum Scope {
     Pids(Vec<i32>),
 }
 
-/// How to order the objects.
+/// How to order the objects: the keys are the table's column names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortKey {
-    /// Memory saved by sharing (summed resident - distinct frames)
+    /// SAVED: memory saved by sharing (summed resident - distinct frames)
     Saved,
-    /// Resident pages summed over the processes
-    Rss,
-    /// Distinct frames
+    /// RESIDENT: resident pages summed over the processes
+    #[value(alias = "rss")]
+    Resident,
+    /// FRAMES: distinct frames
     Frames,
-    /// Processes mapping the object
+    /// PSS: proportional set size summed over the processes
+    Pss,
+    /// PROCS: processes mapping the object
     Procs,
-    /// Private copies in the object's file mappings
+    /// PRIVATE: private copies in the object's file mappings
     Private,
+    /// OBJECT: the path (alphabetical)
+    Object,
 }
 
 #[derive(Clone, Debug)]
@@ -59,7 +67,7 @@ pub struct LibsOptions {
 }
 
 /// Pages of one segment kind of an object, summed over the processes.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct KindFigures {
     /// Present pages, summed over the processes (what they would hold with no sharing).
     pub resident_pages: u64,
@@ -71,7 +79,7 @@ pub struct KindFigures {
 }
 
 /// Private copies by where they are.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PrivateCopies {
     /// Text and read-only data (only text relocations make these).
     pub text: u64,
@@ -88,7 +96,7 @@ impl PrivateCopies {
 }
 
 /// smaps figures summed over the processes, in pages (the unprivileged estimates).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SmapsEstimate {
     pub rss_pages: f64,
     pub pss_pages: f64,
@@ -97,7 +105,7 @@ pub struct SmapsEstimate {
 }
 
 /// One ELF object, tied by (device, inode).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LibRow {
     pub path: String,
     /// `major:minor` in hex, as /proc/PID/maps prints it.
@@ -119,13 +127,13 @@ pub struct LibRow {
     /// DT_TEXTREL: the loader patches text pages, making private copies of them.
     pub textrel: bool,
     /// By segment kind: text, rodata, relro, data, bss, shared.
-    pub segments: std::collections::BTreeMap<&'static str, KindFigures>,
+    pub segments: std::collections::BTreeMap<SegmentKind, KindFigures>,
     /// The smaps figures (only when not privileged).
     pub estimate: Option<SmapsEstimate>,
 }
 
 /// Pages of one class of memory, summed over the processes.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Totals {
     pub resident_pages: u64,
     /// Null without CAP_SYS_ADMIN.
@@ -135,7 +143,7 @@ pub struct Totals {
     pub pss_pages: Option<f64>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ProcessCounts {
     /// Processes whose memory was read.
     pub scanned: u32,
@@ -147,7 +155,7 @@ pub struct ProcessCounts {
     pub no_memory_map: u32,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MachineTotals {
     pub objects: u32,
     pub elf_objects: Totals,
@@ -161,26 +169,49 @@ pub struct MachineTotals {
     pub zero_page_mappings: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct SkippedObject {
-    pub path: String,
-    pub reason: String,
+/// Where the evidence came from: frame numbers, or smaps estimates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Frames,
+    Estimate,
+}
+
+/// Which processes were scanned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScopeName {
+    All,
+    Pids,
+}
+
+/// Where PSS comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PssSource {
+    /// /proc/kpagecount (some processes were scanned).
+    Kpagecount,
+    /// Every process was scanned: a frame's mappings are the ones seen.
+    Frames,
+    /// smaps Pss (estimate).
+    Smaps,
 }
 
 /// What `solab libs --json` prints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LibsReport {
-    pub schema: &'static str,
+    pub schema: String,
     /// Frames compared by PFN. False: figures marked estimate come from smaps.
     pub privileged: bool,
     pub privilege_note: Option<String>,
     /// `frames` (privileged) or `estimate` (smaps).
-    pub mode: &'static str,
+    pub mode: Mode,
     /// `all` or `pids`.
-    pub scope: &'static str,
+    pub scope: ScopeName,
     /// Where PSS comes from: `kpagecount` (some processes), `frames` (every process was
     /// scanned, so a frame's mappings are the ones seen), or `smaps` (estimate).
-    pub pss_source: &'static str,
+    pub pss_source: PssSource,
+    pub kernel: crate::kernel::config::KernelFacts,
     pub page_size: u64,
     pub processes: ProcessCounts,
     /// For explicit pids: the ones that could not be read, by name.
@@ -188,7 +219,7 @@ pub struct LibsReport {
     pub objects: Vec<LibRow>,
     pub totals: MachineTotals,
     /// ELF objects that could not be analyzed.
-    pub skipped: Vec<SkippedObject>,
+    pub skipped: Vec<Skipped>,
 }
 
 const KINDS: usize = SegmentKind::ALL.len();
@@ -260,30 +291,29 @@ struct Obj {
     path: String,
     soname: Option<String>,
     textrel: bool,
-    /// The plan without its pages (placement needs the segments only).
-    plan: ElfPlan,
+    /// The plan (placement needs its segments).
+    plan: std::sync::Arc<crate::scan::Object>,
     runs: Vec<(u64, u64, SegmentKind)>,
     kinds: [Acc; KINDS],
     procs: u32,
 }
 
 impl Obj {
-    fn new(id: FileId, path: String, mut plan: ElfPlan) -> Obj {
+    fn new(id: FileId, path: String, object: &std::sync::Arc<crate::scan::Object>) -> Obj {
+        let plan: &ElfPlan = &object.plan;
         let mut runs: Vec<(u64, u64, SegmentKind)> = Vec::new();
-        for p in &plan.pages {
+        for r in &plan.runs {
             match runs.last_mut() {
-                Some((_, end, k)) if *end == p.vaddr && *k == p.segment => *end += PAGE_SIZE,
-                _ => runs.push((p.vaddr, p.vaddr + PAGE_SIZE, p.segment)),
+                Some((_, end, k)) if *end == r.vaddr && *k == r.segment => *end = r.end_vaddr(),
+                _ => runs.push((r.vaddr, r.end_vaddr(), r.segment)),
             }
         }
-        plan.pages = Vec::new();
-        plan.sections = Vec::new();
         Obj {
             id,
             path,
             soname: plan.soname.clone(),
             textrel: plan.textrel,
-            plan,
+            plan: std::sync::Arc::clone(object),
             runs,
             kinds: Default::default(),
             procs: 0,
@@ -301,11 +331,6 @@ impl Obj {
     }
 }
 
-enum Slot {
-    Elf(usize),
-    NotElf,
-}
-
 /// Where a process's memory goes, by address range.
 struct Placed {
     base: u64,
@@ -314,75 +339,36 @@ struct Placed {
     bias: u64,
 }
 
-enum Outcome {
-    Scanned,
-    Vanished,
-    Unreadable(Error),
-    NoMemoryMap,
-}
-
 struct Scanner {
     privileged: bool,
     zero_pfn: Option<u64>,
-    slots: HashMap<FileId, Slot>,
+    cache: ObjectCache,
+    /// Cache index -> index into `objs`.
+    obj_of: HashMap<usize, usize>,
     objs: Vec<Obj>,
     anon: Acc,
     files: Acc,
     zero_mappings: u64,
-    skipped: Vec<SkippedObject>,
-    bytes: Vec<u8>,
-    words: Vec<u64>,
+    entries: Vec<PagemapEntry>,
 }
 
 impl Scanner {
-    /// The slot of the file mapped by `entry` of `pid`, reading and planning it the first
-    /// time its (device, inode) is seen.
+    /// The object of file mapping `entry` of `pid`, planned once for the run.
     fn slot(&mut self, pid: i32, entry: &MapEntry, id: FileId) -> Result<Option<usize>> {
-        if let Some(s) = self.slots.get(&id) {
-            return Ok(match s {
-                Slot::Elf(i) => Some(*i),
-                Slot::NotElf => None,
-            });
+        let Lookup::Elf(c) = self.cache.file(pid, entry)? else {
+            return Ok(None);
+        };
+        if let Some(&i) = self.obj_of.get(&c) {
+            return Ok(Some(i));
         }
-        let path = entry
-            .path()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let slot = match proc::map_mapped_file(pid, entry) {
-            Ok(bytes) => match crate::elf::plan_kinds(&bytes) {
-                Ok(plan) => {
-                    self.objs.push(Obj::new(id, path, plan));
-                    Slot::Elf(self.objs.len() - 1)
-                }
-                Err(e) => {
-                    self.skipped.push(SkippedObject { path, reason: e.0 });
-                    Slot::NotElf
-                }
-            },
-            Err(Error::Elf { reason, .. }) if reason.starts_with("not an ELF file") => Slot::NotElf,
-            // The process is gone: try again with the next process that maps the file.
-            Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
-            Err(e) => {
-                self.skipped.push(SkippedObject {
-                    path,
-                    reason: e.to_string(),
-                });
-                Slot::NotElf
-            }
-        };
-        let r = match slot {
-            Slot::Elf(i) => Some(i),
-            Slot::NotElf => None,
-        };
-        self.slots.insert(id, slot);
-        Ok(r)
+        let object = self.cache.get(c).clone();
+        self.objs.push(Obj::new(id, object.path.clone(), &object));
+        self.obj_of.insert(c, self.objs.len() - 1);
+        Ok(Some(self.objs.len() - 1))
     }
 
-    fn scan(&mut self, pid: i32) -> Outcome {
-        let maps = match proc::read_maps(pid) {
-            Ok(m) => m,
-            Err(e) => return outcome_of(pid, e),
-        };
+    fn scan(&mut self, pid: i32) -> Result<(), Gone> {
+        let maps = process::read_maps(pid).map_err(|e| process::classify(pid, e))?;
         // Objects of this process and where they sit.
         let mut placed: Vec<Placed> = Vec::new();
         let mut seen: Vec<FileId> = Vec::new();
@@ -395,9 +381,9 @@ impl Scanner {
             let obj = match self.slot(pid, m, id) {
                 Ok(Some(i)) => i,
                 Ok(None) => continue,
-                Err(e) => return outcome_of(pid, e),
+                Err(e) => return Err(process::classify(pid, e)),
             };
-            match attribute::place(&self.objs[obj].plan, &maps, id) {
+            match attribute::place(&self.objs[obj].plan.plan, &maps, id) {
                 Ok(p) => placed.push(Placed {
                     base: p.base.0,
                     end: p.end.0,
@@ -406,10 +392,12 @@ impl Scanner {
                 }),
                 Err(reason) => {
                     let path = self.objs[obj].path.clone();
-                    if !self.skipped.iter().any(|s| s.path == path) {
-                        self.skipped.push(SkippedObject {
+                    if !self.cache.skipped.iter().any(|s| s.path == path) {
+                        self.cache.skipped.push(Skipped {
+                            pid,
                             path,
-                            reason: format!("pid {pid}: {reason}"),
+                            kind: crate::error::ErrorKind::BadElf,
+                            reason,
                         });
                     }
                 }
@@ -430,7 +418,7 @@ impl Scanner {
                 for i in counted {
                     self.objs[i].procs += 1;
                 }
-                Outcome::Scanned
+                Ok(())
             }
             Err(e) => {
                 for (obj, m) in marks {
@@ -441,53 +429,35 @@ impl Scanner {
                 self.anon.restore(anon_mark);
                 self.files.restore(files_mark);
                 self.zero_mappings = zero_mark;
-                outcome_of(pid, e)
+                Err(process::classify(pid, e))
             }
         }
     }
 
     fn read_pages(&mut self, pid: i32, maps: &[MapEntry], placed: &[Placed]) -> Result<()> {
-        /// Pages read and accounted at a time: bounds memory whatever the mapping's size.
-        const CHUNK_PAGES: u64 = 1 << 16;
-        /// Above this size, ask the kernel where the populated pages are first.
-        const SPARSE_PAGES: u64 = 1 << 18;
-        let pm = Pagemap::open(pid)?;
+        let mut pm = Pagemap::open(pid)?;
         for m in maps {
             if m.is_pseudo("[vsyscall]") || m.is_empty() {
                 continue;
             }
-            let whole = [(m.start.0, m.end.0)];
-            let populated;
-            let ranges: &[(u64, u64)] = if m.len() / PAGE_SIZE > SPARSE_PAGES {
-                populated = pm.populated_ranges(m.start.0, m.end.0)?;
-                populated.as_deref().unwrap_or(&whole)
-            } else {
-                &whole
-            };
-            for &(from, to) in ranges {
+            for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0)? {
                 let mut at = from;
                 while at < to {
                     let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
-                    let mut words = std::mem::take(&mut self.words);
-                    words.clear();
-                    let read = pm.read_words_into(
-                        VirtAddr(at),
-                        (until - at) / PAGE_SIZE,
-                        &mut self.bytes,
-                        &mut words,
-                    );
+                    let mut entries = std::mem::take(&mut self.entries);
+                    let read = pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut entries);
                     if let Err(e) = read {
-                        self.words = words;
+                        self.entries = entries;
                         return Err(e);
                     }
-                    self.account(m, at, until, &words, placed);
-                    self.words = words;
+                    self.account(m, at, until, &entries, placed);
+                    self.entries = entries;
                     at = until;
                 }
             }
         }
         if !self.privileged {
-            let smaps = proc::read_smaps(pid)?;
+            let smaps = read_smaps(pid)?;
             for m in maps {
                 let Some(fig) = smaps.get(&m.start.0) else {
                     continue;
@@ -507,7 +477,14 @@ impl Scanner {
 
     /// Adds the present pages of `[start, end)`, part of mapping `m`, whose pagemap words
     /// are `words`, to their buckets.
-    fn account(&mut self, m: &MapEntry, start: u64, end: u64, words: &[u64], placed: &[Placed]) {
+    fn account(
+        &mut self,
+        m: &MapEntry,
+        start: u64,
+        end: u64,
+        words: &[PagemapEntry],
+        placed: &[Placed],
+    ) {
         let first = placed.partition_point(|p| p.end <= start);
         let overlapping = placed[first..].iter().take_while(|p| p.base < end);
         let mut cursor = start;
@@ -526,7 +503,7 @@ impl Scanner {
     }
 
     /// Memory outside every object: anonymous, or a file that is not an ELF object.
-    fn account_plain(&mut self, m: &MapEntry, words: &[u64]) {
+    fn account_plain(&mut self, m: &MapEntry, words: &[PagemapEntry]) {
         let (zero, privileged) = (self.zero_pfn, self.privileged);
         let acc = if is_file(m) {
             &mut self.files
@@ -534,8 +511,7 @@ impl Scanner {
             &mut self.anon
         };
         let mut zero_seen = 0;
-        for &w in words {
-            let e = PagemapEntry(w);
+        for &e in words {
             if !e.present() {
                 continue;
             }
@@ -549,11 +525,10 @@ impl Scanner {
         self.zero_mappings += zero_seen;
     }
 
-    fn account_object(&mut self, p: &Placed, own: bool, from: u64, words: &[u64]) {
+    fn account_object(&mut self, p: &Placed, own: bool, from: u64, words: &[PagemapEntry]) {
         let (zero, privileged) = (self.zero_pfn, self.privileged);
         let obj = &mut self.objs[p.obj];
-        for (i, &w) in words.iter().enumerate() {
-            let e = PagemapEntry(w);
+        for (i, &e) in words.iter().enumerate() {
             if !e.present() {
                 continue;
             }
@@ -592,24 +567,10 @@ fn owner(placed: &[Placed], addr: u64) -> Option<&Placed> {
 }
 
 /// The words of pages `[from, to)` of a mapping that starts at `start`.
-fn slice(words: &[u64], start: u64, from: u64, to: u64) -> &[u64] {
+fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
     let a = ((from - start) / PAGE_SIZE) as usize;
     let b = ((to - start) / PAGE_SIZE) as usize;
     words.get(a..b.min(words.len())).unwrap_or(&[])
-}
-
-fn outcome_of(pid: i32, e: Error) -> Outcome {
-    let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();
-    match e {
-        Error::NoSuchProcess { .. } => Outcome::Vanished,
-        _ if gone => Outcome::Vanished,
-        Error::KernelThread { .. } => Outcome::NoMemoryMap,
-        // A process that exits while its pagemap is read gives a short read.
-        Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Outcome::Vanished
-        }
-        e => Outcome::Unreadable(e),
-    }
 }
 
 /// Sorts `v` and returns its distinct values.
@@ -622,39 +583,38 @@ fn sort_dedup(v: &mut [u64]) -> Vec<u64> {
 
 /// Runs the scan.
 pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
-    proc::check_page_size()?;
-    let privilege = proc::detect_privilege();
+    kernel::check_page_size()?;
+    let privilege = kernel::detect_privilege();
     let own = std::process::id() as i32;
     let (pids, scope) = match &opts.scope {
         Scope::All => (
-            proc::list_pids()?
+            process::list_pids()?
                 .into_iter()
                 .filter(|&p| p != own)
                 .collect::<Vec<_>>(),
-            "all",
+            ScopeName::All,
         ),
         Scope::Pids(p) => {
             let mut p = p.clone();
             let mut seen = std::collections::HashSet::new();
             p.retain(|x| seen.insert(*x));
-            (p, "pids")
+            (p, ScopeName::Pids)
         }
     };
     let mut s = Scanner {
-        privileged: privilege.privileged,
-        zero_pfn: if privilege.privileged {
-            proc::zero_page_pfn().map(|p| p.0)
+        privileged: privilege.frames(),
+        zero_pfn: if privilege.frames() {
+            kpage::zero_page_pfn().map(|p| p.0)
         } else {
             None
         },
-        slots: HashMap::new(),
+        cache: ObjectCache::new(Detail::Kinds),
+        obj_of: HashMap::new(),
         objs: Vec::new(),
         anon: Acc::default(),
         files: Acc::default(),
         zero_mappings: 0,
-        skipped: Vec::new(),
-        bytes: Vec::new(),
-        words: Vec::new(),
+        entries: Vec::new(),
     };
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::with_draw_target(
@@ -672,32 +632,25 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     let mut errors = Vec::new();
     for &pid in &pids {
         match s.scan(pid) {
-            Outcome::Scanned => counts.scanned += 1,
-            Outcome::NoMemoryMap => {
+            Ok(()) => counts.scanned += 1,
+            Err(Gone::NoMemoryMap) => {
                 counts.no_memory_map += 1;
-                if matches!(opts.scope, Scope::Pids(_)) {
-                    errors.push(PidError {
-                        pid,
-                        message: format!(
-                            "pid {pid} ({}) has no memory map (a kernel thread or a zombie)",
-                            proc::comm(pid)
-                        ),
-                    });
-                }
+                errors.push(PidError {
+                    pid,
+                    kind: crate::error::ErrorKind::KernelThread,
+                    message: format!(
+                        "pid {pid} ({}) has no memory map (a kernel thread or a zombie)",
+                        process::comm(pid)
+                    ),
+                });
             }
-            Outcome::Vanished => {
+            Err(Gone::Vanished) => {
                 counts.vanished += 1;
-                errors.push(PidError {
-                    pid,
-                    message: Error::NoSuchProcess { pid }.to_string(),
-                });
+                errors.push(PidError::new(pid, &Error::NoSuchProcess { pid }));
             }
-            Outcome::Unreadable(e) => {
+            Err(Gone::Unreadable(e)) => {
                 counts.unreadable += 1;
-                errors.push(PidError {
-                    pid,
-                    message: format!("pid {pid}: {e}"),
-                });
+                errors.push(PidError::new(pid, &e));
             }
         }
         if let Some(b) = &bar {
@@ -725,8 +678,8 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
 
 fn finish(
     mut s: Scanner,
-    privilege: proc::Privilege,
-    scope: &'static str,
+    privilege: kernel::Privilege,
+    scope: ScopeName,
     processes: ProcessCounts,
     errors: Vec<PidError>,
 ) -> Result<LibsReport> {
@@ -749,14 +702,14 @@ fn finish(
     // non-exclusive frames of ELF objects: an exclusive frame is mapped once. When every
     // process was scanned, the mappings of a frame are the ones seen: no need to ask.
     let pss_source = match (privileged, scope) {
-        (false, _) => "smaps",
-        (true, "all") => "frames",
-        (true, _) => "kpagecount",
+        (false, _) => PssSource::Smaps,
+        (true, ScopeName::All) => PssSource::Frames,
+        (true, ScopeName::Pids) => PssSource::Kpagecount,
     };
-    let mapcounts: Vec<Vec<u64>> = if pss_source == "kpagecount" {
+    let mapcounts: Vec<Vec<u64>> = if pss_source == PssSource::Kpagecount {
         per_obj
             .iter()
-            .map(|(_, d)| proc::read_kpagecounts(d))
+            .map(|(_, d)| kpage::counts(&d.iter().map(|&p| Pfn(p)).collect::<Vec<_>>()))
             .collect::<Result<_>>()?
     } else {
         vec![Vec::new(); per_obj.len()]
@@ -781,7 +734,7 @@ fn finish(
             est.private_pages += acc.smaps.private as f64 / page;
             if acc.resident > 0 || acc.private > 0 {
                 segments.insert(
-                    kind.name(),
+                    *kind,
                     KindFigures {
                         resident_pages: acc.resident,
                         frames: privileged.then_some(acc.exclusive + d.len() as u64),
@@ -885,12 +838,17 @@ fn finish(
         }
     };
     Ok(LibsReport {
-        schema: LIBS_SCHEMA,
+        schema: LIBS_SCHEMA.into(),
         privileged,
         privilege_note: privilege.note,
-        mode: if privileged { "frames" } else { "estimate" },
+        mode: if privileged {
+            Mode::Frames
+        } else {
+            Mode::Estimate
+        },
         pss_source,
         scope,
+        kernel: kernel::config::kernel_facts(),
         page_size: PAGE_SIZE,
         processes,
         errors,
@@ -903,7 +861,7 @@ fn finish(
             zero_page_mappings: s.zero_mappings,
         },
         objects: rows,
-        skipped: s.skipped,
+        skipped: s.cache.skipped,
     })
 }
 
@@ -926,20 +884,32 @@ fn pss_of(pages: &[u64], distinct: &[u64], counts: &[u64]) -> f64 {
 impl LibsReport {
     /// Orders the objects by `key`, largest first (ties by path), and keeps the first
     /// `top` (0 keeps all).
-    pub fn sort(&mut self, key: SortKey, top: usize) {
+    pub fn sort(&mut self, key: SortKey, reverse: bool, top: usize) {
         let value = |r: &LibRow| -> f64 {
             match key {
                 SortKey::Saved => r.saved_pages,
-                SortKey::Rss => r.resident_pages as f64,
+                SortKey::Resident => r.resident_pages as f64,
                 SortKey::Frames => r.frames.map_or(r.pss_pages, |f| f as f64),
+                SortKey::Pss => r.pss_pages,
                 SortKey::Procs => r.procs as f64,
                 SortKey::Private => r.private.total() as f64,
+                SortKey::Object => 0.0,
             }
         };
+        // Largest first (paths alphabetically), or the other way with --reverse.
         self.objects.sort_by(|a, b| {
-            value(b)
-                .total_cmp(&value(a))
-                .then_with(|| a.path.cmp(&b.path))
+            let order = if key == SortKey::Object {
+                b.path.cmp(&a.path)
+            } else {
+                value(b)
+                    .total_cmp(&value(a))
+                    .then_with(|| a.path.cmp(&b.path))
+            };
+            if reverse != (key == SortKey::Object) {
+                order.reverse()
+            } else {
+                order
+            }
         });
         if top > 0 {
             self.objects.truncate(top);
@@ -987,7 +957,7 @@ pub fn render(r: &LibsReport, hidden: usize) -> String {
         let _ = writeln!(
             o,
             "frames compared by PFN; PSS from {}; sizes in {}-byte pages summed over processes",
-            if r.pss_source == "kpagecount" {
+            if r.pss_source == PssSource::Kpagecount {
                 "/proc/kpagecount"
             } else {
                 "the frames seen in every process"

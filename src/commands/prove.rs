@@ -47,8 +47,9 @@ pub struct ProveReport {
     pub claims: Vec<Claim>,
 }
 
-/// Processes of one fork family: one is the other's ancestor, or both descend by fork
-/// from a common ancestor (not init) and run the same executable.
+/// Processes of one fork family: both descend by fork from a common ancestor (or one is
+/// the other's ancestor), and every process on the way runs the same executable (init
+/// and kthreadd never count).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Family {
     /// The oldest given process of the family, or their nearest common ancestor.
@@ -217,7 +218,19 @@ pub fn fork_families(pids: &[i32]) -> Vec<Family> {
             .map(|m| (m.dev(), m.ino()))
     };
     let chains: Vec<Vec<i32>> = pids.iter().map(|&p| chain(p)).collect();
-    let exes: Vec<_> = pids.iter().map(|&p| exe(p)).collect();
+    let mut exes: BTreeMap<i32, Option<(u64, u64)>> = BTreeMap::new();
+    // Whether every process from `pids[a]` up to ancestor `c` runs the same executable:
+    // nothing on the way exec'd another program, which would have replaced the memory
+    // fork shares.
+    let mut same_program_up_to = |a: usize, c: i32| -> bool {
+        let mine = *exes.entry(pids[a]).or_insert_with(|| exe(pids[a]));
+        mine.is_some()
+            && chains[a]
+                .iter()
+                .take_while(|&&p| p != c)
+                .chain(std::iter::once(&c))
+                .all(|&p| *exes.entry(p).or_insert_with(|| exe(p)) == mine)
+    };
     let mut family: Vec<usize> = (0..pids.len()).collect();
     fn find(f: &mut [usize], i: usize) -> usize {
         let mut r = i;
@@ -229,15 +242,10 @@ pub fn fork_families(pids: &[i32]) -> Vec<Family> {
     }
     for a in 0..pids.len() {
         for b in a + 1..pids.len() {
-            let common = chains[a].iter().find(|p| chains[b].contains(p)).copied();
-            let related = match common {
-                Some(c) if c == pids[a] || c == pids[b] => true,
-                // Siblings and cousins: a common ancestor that is not init or kthreadd, and
-                // the same program (exec replaces the memory that fork shares).
-                Some(c) if c > 2 => exes[a].is_some() && exes[a] == exes[b],
-                _ => false,
+            let Some(c) = chains[a].iter().find(|p| chains[b].contains(p)).copied() else {
+                continue;
             };
-            if related {
+            if c > 2 && same_program_up_to(a, c) && same_program_up_to(b, c) {
                 let (ra, rb) = (find(&mut family, a), find(&mut family, b));
                 family[rb] = ra;
             }

@@ -464,3 +464,27 @@ fn libs_cmd(
         code,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference page's vocabulary tables say exactly what the code says.
+    #[test]
+    fn reference_tables_match_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/reference.md");
+        let page = std::fs::read_to_string(path).expect("reference.md");
+        for s in PageState::ALL {
+            let row = format!("| `{}` | {} |", s.name(), s.meaning());
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+        }
+        for v in Verdict::ALL {
+            let row = format!("| `{}` | {} |", v.name(), v.meaning());
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+        }
+        let help = vocabulary();
+        for s in PageState::ALL {
+            assert!(help.contains(s.meaning()));
+        }
+    }
+}

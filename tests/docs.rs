@@ -247,13 +247,17 @@ fn slug(heading: &str) -> String {
 
 #[test]
 fn every_link_and_image_in_the_book_resolves() {
-    let link = Regex::new(r"!?\[[^\]]*\]\(([^)\s]+)\)").unwrap();
+    // Markdown links and images, and the HTML the book embeds pictures with
+    // (`<object data=...>`, `<img src=...>`), so that their tooltips work.
+    let link =
+        Regex::new(r#"!?\[[^\]]*\]\(([^)\s]+)\)|<(?:object|img)\b[^>]*\b(?:data|src)="([^"]+)""#)
+            .unwrap();
     let mut bad = Vec::new();
     let mut checked = 0;
     for md in markdown_files() {
         let text = std::fs::read_to_string(&md).unwrap();
         for c in link.captures_iter(&text) {
-            let target = &c[1];
+            let target = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
             if target.starts_with("http://")
                 || target.starts_with("https://")
                 || target.starts_with("mailto:")

@@ -1,5 +1,5 @@
 # needs: root
 hosts A -- touch
 # ANCHOR: cmd
-grep -E 'libsolib|solib-u' /proc/$A/maps
+grep -A1 -E 'libsolib|solib-u' /proc/$A/maps
 # ANCHOR_END: cmd

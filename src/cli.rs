@@ -458,7 +458,7 @@ fn libs_cmd(
         stdout: if as_json {
             output::json(&report)
         } else {
-            libs::render(&report, total - report.objects.len())
+            text::render_libs(&report, total - report.objects.len())
         },
         stderr,
         code,

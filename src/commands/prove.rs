@@ -252,9 +252,9 @@ pub fn fork_families(pids: &[i32]) -> Vec<Family> {
         }
     }
     let mut groups: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
-    for i in 0..pids.len() {
+    for (i, &pid) in pids.iter().enumerate() {
         let r = find(&mut family, i);
-        groups.entry(r).or_default().push(pids[i]);
+        groups.entry(r).or_default().push(pid);
     }
     groups
         .into_iter()

@@ -1,6 +1,8 @@
 //! Human-readable output of the commands. JSON output is the serde form of the report
 //! structs ([`crate::report`], [`crate::commands::prove`], [`ElfReport`]).
 
+use crate::PAGE_SIZE;
+use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::commands::prove::{ProveReport, Status};
 use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
 use crate::report::{InspectReport, ObjectReport};
@@ -364,5 +366,142 @@ pub fn render_prove(r: &ProveReport) -> String {
             (false, _) => "a claim fails",
         }
     );
+    o
+}
+
+/// Pages as a human size.
+fn size(pages: f64) -> String {
+    let bytes = pages * PAGE_SIZE as f64;
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} {}", units[u])
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+fn short_path(p: &str, width: usize) -> String {
+    let n = p.chars().count();
+    if n <= width {
+        p.to_string()
+    } else {
+        let tail: String = p.chars().skip(n - (width - 1)).collect();
+        format!("…{tail}")
+    }
+}
+
+/// The human table. `hidden` is how many objects `--top` left out.
+pub fn render_libs(r: &LibsReport, hidden: usize) -> String {
+    let mut o = String::new();
+    let p = &r.processes;
+    let _ = writeln!(
+        o,
+        "solab libs: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        p.scanned, p.vanished, p.unreadable, p.no_memory_map
+    );
+    if r.privileged {
+        let _ = writeln!(
+            o,
+            "frames compared by PFN; PSS from {}; sizes in {}-byte pages summed over processes",
+            if r.pss_source == PssSource::Kpagecount {
+                "/proc/kpagecount"
+            } else {
+                "the frames seen in every process"
+            },
+            r.page_size
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "ESTIMATES: {}\n  SAVED and PSS are smaps figures (Rss - Pss, Pss), FRAMES are unknown; \
+             PRIVATE counts exclusive anonymous pages from pagemap bits",
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    }
+    let _ = writeln!(o);
+    let width = r
+        .objects
+        .iter()
+        .map(|x| x.path.chars().count())
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 48);
+    let saved_head = if r.privileged { "SAVED" } else { "SAVED~" };
+    let pss_head = if r.privileged { "PSS" } else { "PSS~" };
+    let _ = writeln!(
+        o,
+        "{:<width$} {:>5} {:>10} {:>10} {:>10} {:>10}  PRIVATE text/relro/data",
+        "OBJECT", "PROCS", "RESIDENT", "FRAMES", saved_head, pss_head
+    );
+    for x in &r.objects {
+        let _ = writeln!(
+            o,
+            "{:<width$} {:>5} {:>10} {:>10} {:>10} {:>10}  {}/{}/{}{}",
+            short_path(&x.path, width),
+            x.procs,
+            size(x.resident_pages as f64),
+            x.frames.map_or("?".to_string(), |f| size(f as f64)),
+            size(x.saved_pages),
+            size(x.pss_pages),
+            x.private.text,
+            x.private.relro,
+            x.private.data,
+            if x.textrel { "  TEXTREL" } else { "" }
+        );
+    }
+    if hidden > 0 {
+        let _ = writeln!(o, "({hidden} more objects; --top 0 shows them all)");
+    }
+    let t = &r.totals;
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<24} {:>10} {:>10} {:>10}",
+        "TOTALS", "RESIDENT", "FRAMES", saved_head
+    );
+    let line = |o: &mut String, name: &str, t: &Totals| {
+        let _ = writeln!(
+            o,
+            "{:<24} {:>10} {:>10} {:>10}",
+            name,
+            size(t.resident_pages as f64),
+            t.frames.map_or("?".to_string(), |f| size(f as f64)),
+            size(t.saved_pages)
+        );
+    };
+    line(
+        &mut o,
+        &format!("ELF objects ({})", t.objects),
+        &t.elf_objects,
+    );
+    line(&mut o, "anonymous memory", &t.anonymous);
+    line(&mut o, "other files", &t.other_files);
+    line(&mut o, "all", &t.all);
+    if t.zero_page_mappings > 0 {
+        let _ = writeln!(
+            o,
+            "({} mappings of the kernel's zero page are not counted: nobody holds that memory)",
+            t.zero_page_mappings
+        );
+    }
+    for x in r.objects.iter().filter(|x| x.textrel) {
+        let _ = writeln!(
+            o,
+            "TEXTREL: {} has text relocations: the loader patches its text, making {} private text page(s) over {} process(es)",
+            x.path, x.private.text, x.procs
+        );
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(o, "not analyzed:");
+        for s in &r.skipped {
+            let _ = writeln!(o, "  {}: {}", s.path, s.reason);
+        }
+    }
     o
 }

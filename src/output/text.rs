@@ -505,3 +505,15 @@ pub fn render_libs(r: &LibsReport, hidden: usize) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(0.0), "0 B");
+        assert_eq!(size(1.0), "4.0 KiB");
+        assert_eq!(size(256.0), "1.0 MiB");
+    }
+}

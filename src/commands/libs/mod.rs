@@ -168,17 +168,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes() {
-        assert_eq!(size(0.0), "0 B");
-        assert_eq!(size(1.0), "4.0 KiB");
-        assert_eq!(size(256.0), "1.0 MiB");
-    }
-
-    #[test]
     fn slices_of_a_mapping() {
         let w: Vec<u64> = (0..4).collect();
-        assert_eq!(slice(&w, 0x1000, 0x2000, 0x4000), &[1, 2]);
-        assert_eq!(slice(&w, 0x1000, 0x4000, 0x9000), &[3]);
+        assert_eq!(scanner::slice(&w, 0x1000, 0x2000, 0x4000), &[1, 2]);
+        assert_eq!(scanner::slice(&w, 0x1000, 0x4000, 0x9000), &[3]);
     }
 
     #[test]

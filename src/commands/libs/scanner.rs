@@ -358,7 +358,7 @@ fn owner(placed: &[Placed], addr: u64) -> Option<&Placed> {
 }
 
 /// The words of pages `[from, to)` of a mapping that starts at `start`.
-fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
+pub(super) fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
     let a = ((from - start) / PAGE_SIZE) as usize;
     let b = ((to - start) / PAGE_SIZE) as usize;
     words.get(a..b.min(words.len())).unwrap_or(&[])

@@ -408,13 +408,12 @@ pub fn render_libs(r: &LibsReport, hidden: usize) -> String {
     if r.privileged {
         let _ = writeln!(
             o,
-            "frames compared by PFN; PSS from {}; sizes in {}-byte pages summed over processes",
+            "frames compared by PFN; PSS from {}; sizes summed over the processes",
             if r.pss_source == PssSource::Kpagecount {
                 "/proc/kpagecount"
             } else {
                 "the frames seen in every process"
             },
-            r.page_size
         );
     } else {
         let _ = writeln!(

@@ -43,13 +43,13 @@ pub struct SmapsEstimate {
     pub private_pages: f64,
 }
 
-/// One ELF object, tied by (device, inode).
+/// One ELF object, tied by (device, inode), or one vdso image (tied by its bytes).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LibRow {
     pub path: String,
     /// `major:minor` in hex, as /proc/PID/maps prints it.
-    pub dev: String,
-    pub inode: u64,
+    pub dev: Option<String>,
+    pub inode: Option<u64>,
     pub soname: Option<String>,
     pub procs: u32,
     /// Present pages of the object's mappings (file, .bss tail, MAP_SHARED window),

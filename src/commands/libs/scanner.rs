@@ -78,7 +78,8 @@ impl Acc {
 
 /// An object's plan reduced to what the scan needs: runs of segment kinds by `p_vaddr`.
 pub(super) struct Obj {
-    pub(super) id: FileId,
+    /// `None` for a vdso image.
+    pub(super) id: Option<FileId>,
     pub(super) path: String,
     pub(super) soname: Option<String>,
     pub(super) textrel: bool,
@@ -90,7 +91,7 @@ pub(super) struct Obj {
 }
 
 impl Obj {
-    fn new(id: FileId, path: String, object: &std::sync::Arc<crate::scan::Object>) -> Obj {
+    fn new(id: Option<FileId>, path: String, object: &std::sync::Arc<crate::scan::Object>) -> Obj {
         let plan: &ElfPlan = &object.plan;
         let mut runs: Vec<(u64, u64, SegmentKind)> = Vec::new();
         for r in &plan.runs {
@@ -144,9 +145,9 @@ pub(super) struct Scanner {
 }
 
 impl Scanner {
-    /// The object of file mapping `entry` of `pid`, planned once for the run.
-    fn slot(&mut self, pid: i32, entry: &MapEntry, id: FileId) -> Result<Option<usize>> {
-        let Lookup::Elf(c) = self.cache.file(pid, entry)? else {
+    /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
+    fn slot(&mut self, pid: i32, entry: &MapEntry, id: Option<FileId>) -> Result<Option<usize>> {
+        let Lookup::Elf(c) = self.cache.lookup(pid, entry)? else {
             return Ok(None);
         };
         if let Some(&i) = self.obj_of.get(&c) {
@@ -164,17 +165,24 @@ impl Scanner {
         let mut placed: Vec<Placed> = Vec::new();
         let mut seen: Vec<FileId> = Vec::new();
         for m in &maps {
-            let Some(id) = m.file_id() else { continue };
-            if seen.contains(&id) {
-                continue;
+            let vdso = m.is_pseudo("[vdso]");
+            let id = m.file_id();
+            match id {
+                Some(id) if !seen.contains(&id) => seen.push(id),
+                None if vdso => {}
+                _ => continue,
             }
-            seen.push(id);
             let obj = match self.slot(pid, m, id) {
                 Ok(Some(i)) => i,
                 Ok(None) => continue,
                 Err(e) => return Err(process::classify(pid, e)),
             };
-            match attribute::place(&self.objs[obj].plan.plan, &maps, id) {
+            let plan = &self.objs[obj].plan.plan;
+            let placement = match id {
+                Some(id) => attribute::place(plan, &maps, id),
+                None => Ok(attribute::place_at(plan, m.start)),
+            };
+            match placement {
                 Ok(p) => placed.push(Placed {
                     base: p.base.0,
                     end: p.end.0,
@@ -284,7 +292,11 @@ impl Scanner {
             if cursor < s {
                 self.account_plain(m, slice(words, start, cursor, s));
             }
-            let own = m.file_id() == Some(self.objs[p.obj].id) && !m.perms.shared;
+            let own = !m.perms.shared
+                && match self.objs[p.obj].id {
+                    Some(id) => m.file_id() == Some(id),
+                    None => m.is_pseudo("[vdso]"),
+                };
             self.account_object(p, own, s, slice(words, start, s, e));
             cursor = e;
         }

@@ -108,8 +108,8 @@ pub(super) fn finish(
         }
         rows.push(LibRow {
             path: o.path.clone(),
-            dev: format!("{:02x}:{:02x}", o.id.dev.0, o.id.dev.1),
-            inode: o.id.inode,
+            dev: o.id.map(|id| format!("{:02x}:{:02x}", id.dev.0, id.dev.1)),
+            inode: o.id.map(|id| id.inode),
             soname: o.soname.clone(),
             procs: o.procs,
             resident_pages: resident,

@@ -338,7 +338,10 @@ fn inspect_cmd(
 fn no_match(pattern: &str, report: &crate::report::InspectReport) -> Error {
     let mut why = String::new();
     for s in &report.skipped {
-        why.push_str(&format!("\n  skipped: {}", s.reason));
+        why.push_str(&format!(
+            "\n  skipped: pid {} {}: {}",
+            s.pid, s.path, s.reason
+        ));
     }
     Error::Object(format!(
         "--object {pattern:?} matches no ELF object mapped in pids {:?}{why}",

@@ -7,6 +7,7 @@ mod analyzer;
 mod book_facts;
 mod churn;
 mod docs;
+mod hostile;
 mod lab;
 mod libs;
 mod odd_maps;

@@ -194,7 +194,7 @@ pub fn render_inspect(r: &InspectReport, pages: bool) -> String {
         render_object(&mut o, obj, pages);
     }
     for s in &r.skipped {
-        let _ = writeln!(o, "skipped: {}", s.reason);
+        let _ = writeln!(o, "skipped: pid {} {}: {}", s.pid, s.path, s.reason);
     }
     o
 }

@@ -29,7 +29,8 @@ pub struct Object {
     pub plan: ElfPlan,
 }
 
-/// A mapped file or vdso that is not analyzed, and why.
+/// A mapped file or vdso that is not analyzed, and why (`reason` does not repeat the pid
+/// or the path).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Skipped {
     /// The process it was seen in.
@@ -93,11 +94,16 @@ impl ObjectCache {
     }
 
     fn skip(&mut self, pid: i32, path: String, e: &Error) {
+        // The entry names the pid and the path; the reason is what is left.
+        let reason = match e {
+            Error::MappedFile { reason, .. } | Error::Elf { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
         self.skipped.push(Skipped {
             pid,
             path,
             kind: e.kind(),
-            reason: e.to_string(),
+            reason,
         });
     }
 

@@ -5,6 +5,7 @@ mod util;
 
 mod analyzer;
 mod churn;
+mod cli;
 mod docs;
 mod lab;
 mod libs;

@@ -467,7 +467,7 @@ impl Drop for Children {
     }
 }
 
-fn page_in<'a>(page: &'a Value, pid: i32) -> &'a Value {
+fn page_in(page: &Value, pid: i32) -> &Value {
     page["procs"]
         .as_array()
         .expect("procs")

@@ -6,6 +6,7 @@ mod util;
 mod analyzer;
 mod book_facts;
 mod churn;
+mod cli;
 mod docs;
 mod hostile;
 mod lab;

@@ -257,6 +257,43 @@ pub fn run(cli: Cli) -> Outcome {
     }
 }
 
+/// A command line clap refused (or `--help`, `--version`): clap's text as usual, and with
+/// `--json` among the arguments also the one JSON error document, so scripts get JSON.
+pub fn usage_error(e: clap::Error) -> Outcome {
+    use clap::error::ErrorKind as Clap;
+    let code = e.exit_code();
+    if matches!(e.kind(), Clap::DisplayHelp | Clap::DisplayVersion)
+        || !std::env::args().any(|a| a == "--json")
+    {
+        let _ = e.print();
+        return Outcome {
+            stdout: String::new(),
+            stderr: Vec::new(),
+            code,
+        };
+    }
+    let rendered = e.render().to_string();
+    let message = rendered
+        .trim_end()
+        .strip_prefix("error: ")
+        .unwrap_or(rendered.trim_end())
+        .to_string();
+    let command = std::env::args().nth(1).unwrap_or_default();
+    Outcome {
+        stdout: output::json(&ErrorReport {
+            schema: output::ERROR_SCHEMA,
+            command,
+            exit_code: EXIT_ERROR,
+            errors: vec![ErrorEntry {
+                kind: ErrorKind::Usage,
+                message: message.clone(),
+            }],
+        }),
+        stderr: vec![message],
+        code: EXIT_ERROR,
+    }
+}
+
 fn elf_cmd(file: &Path, as_json: bool) -> anyhow::Result<Outcome> {
     let f = files::open_named_file(file)?;
     let plan = elf::plan_file(&f, elf::Detail::Full).map_err(|e| {

@@ -5,8 +5,10 @@ use clap::Parser;
 use std::io::Write;
 
 fn main() {
-    let cli = solab::cli::Cli::parse();
-    let out = solab::cli::run(cli);
+    let out = match solab::cli::Cli::try_parse() {
+        Ok(cli) => solab::cli::run(cli),
+        Err(e) => solab::cli::usage_error(e),
+    };
     // Write errors (a closed pipe) are ignored: the exit code says how the run went.
     let mut stdout = std::io::stdout().lock();
     let _ = stdout

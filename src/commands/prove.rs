@@ -512,16 +512,27 @@ fn data_claim(object: &ObjectReport, weak: bool, families: &[Family]) -> Claim {
         Status::Fails
     };
     let mut summary = format!(
-        "{} of {} data/.bss pages were written by at least one process; {} of those are each \
-         writer's own frame",
-        counts.written, counts.pages, counts.written_private
+        "{} of {} data/.bss pages were written by at least one process; {} of those {}",
+        counts.written,
+        counts.pages,
+        counts.written_private,
+        if weak {
+            "look like each writer's own copy (bit 56 set)"
+        } else {
+            "are each writer's own frame"
+        }
     );
     if counts.inherited > 0 {
         summary.push_str(&format!(
-            ", {} {} inherited through fork (one frame in a fork family at the same address: \
-             copy-on-write pending)",
+            ", {} {}",
             counts.inherited,
-            if weak { "look" } else { "are" }
+            if weak {
+                "look inherited through fork (bit 56 clear, only in a fork family at the same \
+                 address)"
+            } else {
+                "are inherited through fork (one frame in a fork family at the same address: \
+                 copy-on-write pending)"
+            }
         ));
     }
     if counts.ksm_merged > 0 {

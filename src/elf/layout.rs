@@ -179,7 +179,9 @@ impl Layout<'_> {
                     i
                 }
             };
-            let file_offset = (loader != LoaderAction::MapAnonymous)
+            // Beyond the file part of its segment a page is zero-filled memory whatever its
+            // kind: no file offset backs it (a read-only segment with p_filesz 0, too).
+            let file_offset = (from < page_up(seg.p_vaddr + seg.p_filesz))
                 .then(|| page_down(seg.p_offset) + (from - page_down(seg.p_vaddr)));
             let run = PageRun {
                 offset: from - image_start,

@@ -433,10 +433,11 @@ fn draw_object(
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let page_count: u64 = pages.iter().map(|p| p.pages).sum();
     let mut facts = format!(
         "{} pages ({} KiB), {} process(es); pages by verdict: {verdicts}",
-        pages.len(),
-        pages.len() as u64 * crate::PAGE_SIZE / 1024,
+        page_count,
+        page_count * crate::PAGE_SIZE / 1024,
         nrows
     );
     if let Some(b) = &obj.build_id {

@@ -193,7 +193,18 @@ pub fn render_inspect(r: &InspectReport, pages: bool) -> String {
     for obj in &r.objects {
         render_object(&mut o, obj, pages);
     }
-    for s in &r.skipped {
+    let (not_elf, other): (Vec<_>, Vec<_>) = r
+        .skipped
+        .iter()
+        .partition(|s| s.kind == crate::error::ErrorKind::NotElf);
+    if !not_elf.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nskipped {} mapped file(s) that are not ELF objects (listed in --json)",
+            not_elf.len()
+        );
+    }
+    for s in other {
         let _ = writeln!(o, "skipped: pid {} {}: {}", s.pid, s.path, s.reason);
     }
     o

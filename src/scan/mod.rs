@@ -146,7 +146,9 @@ impl ObjectCache {
         });
         Ok(match planned {
             Ok(plan) => Lookup::Elf(self.insert(key, path, plan)),
-            Err(Error::NotElf { .. }) => {
+            Err(e @ Error::NotElf { .. }) => {
+                // Listed (kind `not-elf`), so a reader sees every mapped file accounted for.
+                self.skip(pid, path, &e);
                 self.slots.insert(key, Slot::NotElf);
                 Lookup::NotElf
             }

@@ -195,7 +195,14 @@ pub(super) fn finish(
             zero_page_mappings: s.zero_mappings,
         },
         objects: rows,
-        skipped: s.cache.skipped,
+        // Data files mapped by programs (locale archives, caches) are counted as other
+        // files, not listed as skipped objects.
+        skipped: s
+            .cache
+            .skipped
+            .into_iter()
+            .filter(|k| k.kind != crate::error::ErrorKind::NotElf)
+            .collect(),
     })
 }
 

@@ -20,7 +20,7 @@ _docs_cleanup() {
     for p in "${_docs_pids[@]}"; do kill -9 "$p"; done
     wait
     rm -rf "$_docs_dir"
-    rm -f /dev/shm/solib-u*-v*-"$SOLIB_NAMESPACE"
+    rm -f /dev/shm/solib-u*-v*-"$SOLIB_NAMESPACE" /dev/shm/solibc-u*-"$SOLIB_NAMESPACE"
 }
 trap _docs_cleanup EXIT
 
@@ -54,12 +54,13 @@ hosts() {
 }
 
 tell() {
-    local n=$1 action=$2 fd before
-    eval "fd=\$_docs_fd_$n"
+    local n=$1 action=$2 fd pid before
+    eval "fd=\$_docs_fd_$n; pid=\$$n"
     before=$(wc -l <"$_docs_dir/$n.out")
     echo "$action" >&"$fd"
     for _ in $(seq 1 1000); do
         [ "$(wc -l <"$_docs_dir/$n.out")" -gt "$before" ] && break
+        kill -0 "$pid" 2>/dev/null || break # it died: no answer will come
         sleep 0.01
     done
     tail -n +"$((before + 1))" "$_docs_dir/$n.out"

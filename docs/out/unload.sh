@@ -1,0 +1,22 @@
+# needs: root
+# compare: shape
+# ANCHOR: cmd
+text_frame() {  # PID: the frame of the page of solib_add (offset 0x18000) in that process
+    solab inspect --json --object libsolib.so "$1" | python3 -c 'import json, sys
+pages = json.load(sys.stdin)["objects"][0]["pages"]
+print(next(p["procs"][0]["pfn"] for p in pages if p["offset"] == 0x18000))'
+}
+maps_it() { grep -q libsolib.so /proc/$1/maps && echo "maps libsolib.so" || echo "maps no libsolib.so"; }
+hosts A B -- touch
+fincore target/release/libsolib.so
+before=$(text_frame $A)
+tell A open:target/release/libsolib.so   # a second dlopen of the same file
+tell A unload                            # one dlclose: one reference is left
+echo "A $(maps_it $A)"
+tell B unload                            # B's only reference
+echo "B $(maps_it $B)"
+tell A exit                              # now no process maps the file
+fincore target/release/libsolib.so
+hosts C -- touch
+[ "$(text_frame $C)" = "$before" ] && echo "C's page of solib_add is the frame A used"
+# ANCHOR_END: cmd

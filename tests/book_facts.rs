@@ -154,11 +154,11 @@ fn the_pic_build_has_no_relocation_in_its_code_and_two_got_entries() {
         .filter(|n| n.starts_with("textrel_"))
         .collect();
     assert_eq!(got, BTreeSet::from(["textrel_counter", "textrel_table"]));
-    assert!(
-        elf.dynamic
-            .as_ref()
-            .is_some_and(|d| d.dyns.iter().all(|d| d.d_tag != goblin::elf::dynamic::DT_TEXTREL))
-    );
+    assert!(elf.dynamic.as_ref().is_some_and(|d| {
+        d.dyns
+            .iter()
+            .all(|d| d.d_tag != goblin::elf::dynamic::DT_TEXTREL)
+    }));
 }
 
 /// The pages glibc makes read-only after relocation: `_dl_protect_relro` rounds the start
@@ -254,7 +254,8 @@ fn the_o_flag_of_shared_is_shf_gnu_retain_and_the_book_says_so() {
     let out = std::fs::read_to_string(artifacts().repo.join("docs/src/out/readelf-shared.txt"))
         .expect("readelf-shared.txt");
     assert!(
-        out.lines().any(|l| l.contains(".shared") && l.contains(" WAo ")),
+        out.lines()
+            .any(|l| l.contains(".shared") && l.contains(" WAo ")),
         "readelf shows WAo for .shared:\n{out}"
     );
     let ch = chapter("ch02-anatomy.md");
@@ -268,7 +269,11 @@ fn bench_row(name: &str) -> (u64, String, String, String) {
     let text = std::fs::read_to_string(&p).expect("bench-results.md");
     let line = text
         .lines()
-        .find(|l| l.split_whitespace().next().is_some_and(|o| o.ends_with(name)))
+        .find(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|o| o.ends_with(name))
+        })
         .unwrap_or_else(|| panic!("no row for {name} in {}", p.display()));
     let w: Vec<&str> = line.split_whitespace().collect();
     (
@@ -362,10 +367,8 @@ fn the_c_shared_section_is_one_frame_in_two_processes() {
         .as_array()
         .expect("pages")
         .clone();
-    let shared: Vec<&serde_json::Value> = pages
-        .iter()
-        .filter(|p| p["segment"] == "shared")
-        .collect();
+    let shared: Vec<&serde_json::Value> =
+        pages.iter().filter(|p| p["segment"] == "shared").collect();
     assert_eq!(shared.len(), 1, "one .shared page");
     let procs = shared[0]["procs"].as_array().expect("procs");
     assert_eq!(procs.len(), 2);

@@ -1,5 +1,6 @@
 # needs: root
 # ANCHOR: cmd
+fresh
 readelf -SW target/release/libsolib-c.so | grep -E 'Nr\]|\.data |\.shared|\.bss'
 hosts A B -- open:target/release/libsolib-c.so touch-all
 grep -E 'libsolib-c|solibc' /proc/$A/maps

@@ -1,4 +1,5 @@
 # ANCHOR: cmd
+fresh
 cp target/release/libsolib.so target/lab/libcopy.so
 hosts D -- --lib target/lab/libcopy.so touch
 # Install a new version by rename: a new file (a new inode) takes the name.

@@ -1,6 +1,7 @@
 # needs: root
 # compare: shape
 # ANCHOR: cmd
+fresh
 text_frame() {  # PID: the frame of the page of solib_add (offset 0x18000) in that process
     solab inspect --json --object libsolib.so "$1" | python3 -c 'import json, sys
 pages = json.load(sys.stdin)["objects"][0]["pages"]

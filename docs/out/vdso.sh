@@ -1,5 +1,6 @@
 # needs: root
 # ANCHOR: cmd
+fresh
 hosts A B -- touch
 grep -E 'vdso|vvar' /proc/$A/maps
 LD_SHOW_AUXV=1 /bin/true | grep SYSINFO_EHDR     # where the kernel told ld.so the vDSO is

@@ -11,8 +11,16 @@
 //!   process that can take it exclusively knows nobody else uses the region, so it resets
 //!   the object to the section's initial values from the `.so` file: no stale state
 //!   survives a crash. The last process to unload removes the object.
-//! - byte 2 serializes clipboard writers (see `region`), through a descriptor of each
-//!   process's own so that processes related by fork(2) still exclude each other.
+//!
+//! Byte 2 serializes clipboard writers (see `region`) with a *process* lock (fcntl(2)
+//! `F_SETLK`, a "POSIX record lock"), taken through the descriptor the constructor opened.
+//! A process lock belongs to the process, not to the descriptor, so a child made by fork(2)
+//! excludes its parent although they share the descriptor; and it needs no new descriptor
+//! (the library once reopened /proc/self/fd/N per process for a lock of its own, which
+//! fails at RLIMIT_NOFILE or after setuid(2), and then wrote without any lock). The catch
+//! of process locks, that closing *any* descriptor of the file drops them, does not bite:
+//! the lock is held only for the few microseconds of one write, and the library closes its
+//! descriptor only at unload.
 //!
 //! Security: the object belongs to the user and has mode 0600; an object with another
 //! owner, mode, size, magic or layout version, a symbolic link (O_NOFOLLOW) or anything not
@@ -29,16 +37,21 @@ use std::time::{Duration, Instant};
 
 const INIT_BYTE: i64 = 0;
 const USER_BYTE: i64 = 1;
-pub const WRITER_BYTE: i64 = 2;
+const WRITER_BYTE: i64 = 2;
 /// The longest the constructor waits for another process that is attaching or detaching.
 const INIT_PATIENCE: Duration = Duration::from_secs(5);
 /// Attach attempts when the object is replaced under us (the last user removed it).
 const ATTEMPTS: u32 = 20;
+/// The longest `solib_clipboard_set` waits for the writer lock (documented in solib.h): a
+/// writer stopped (SIGSTOP, a debugger) while it holds the lock must not block the others
+/// for ever. Writes take microseconds, so a second means the holder is not running.
+pub const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 
 /// A region this process has mapped over its `.shared` section.
 pub struct Attached {
     pub path: String,
-    /// Holds the shared user lock for as long as the process keeps the library.
+    /// Holds the shared user lock for as long as the process keeps the library, and the
+    /// clipboard writer's process lock while it writes.
     pub fd: OwnedFd,
     pub dev: u64,
     pub ino: u64,
@@ -138,7 +151,7 @@ fn check_object(path: &str, st: &libc::stat) -> Result<(), String> {
 }
 
 /// fcntl(2) open-file-description lock on one byte.
-pub fn ofd_lock(fd: &OwnedFd, byte: i64, kind: i32, wait: bool) -> io::Result<()> {
+fn ofd_lock(fd: &OwnedFd, byte: i64, kind: i32, wait: bool) -> io::Result<()> {
     // SAFETY: flock is plain data; l_pid must be 0 for OFD locks.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = kind as libc::c_short;
@@ -381,13 +394,71 @@ pub fn detach(section: &'static SharedRegion, att: Attached) {
     }
 }
 
-/// A descriptor of this process's own for the clipboard writer lock (see the module docs):
-/// opening /proc/self/fd/N makes a new open file description of the very object mapped,
-/// even if its name was removed meanwhile.
-pub fn reopen_own(fd: &OwnedFd) -> Option<OwnedFd> {
-    let c = cstr(&format!("/proc/self/fd/{}", fd.as_raw_fd()));
-    // SAFETY: valid C string; the fd is owned below.
-    let raw = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    // SAFETY: raw was just opened by us.
-    (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+/// Why the clipboard writer lock could not be had.
+pub enum WriterLockError {
+    /// Another process held it for all of [`WRITER_PATIENCE`].
+    Busy,
+    /// The library's descriptor no longer refers to the region (the host closed it, and
+    /// the number may now be another file's), or fcntl(2) failed: the errno.
+    Failed(i32),
+}
+
+/// Takes this process's clipboard writer lock (byte 2, a process lock: see the module
+/// docs), retrying until `deadline`. The caller serializes this process's threads.
+pub fn lock_writer(att: &Attached, deadline: Instant) -> Result<(), WriterLockError> {
+    // A host may close descriptors it did not open (a daemon does after fork); a lock on
+    // whatever file now has the number would exclude nobody.
+    match fstat(&att.fd) {
+        Ok(st) if st.st_dev == att.dev && st.st_ino == att.ino => {}
+        Ok(_) => return Err(WriterLockError::Failed(libc::EBADF)),
+        Err(e) => {
+            return Err(WriterLockError::Failed(
+                e.raw_os_error().unwrap_or(libc::EBADF),
+            ));
+        }
+    }
+    // Polling, not F_SETLKW: a blocking wait cannot be bounded without a signal. The naps
+    // grow to 1 ms, so a waiter costs little and still comes back soon after a release.
+    let mut nap = Duration::from_micros(20);
+    loop {
+        match process_lock(&att.fd, WRITER_BYTE, libc::F_WRLCK) {
+            Ok(()) => return Ok(()),
+            Err(e) if is_busy(&e) => {}
+            Err(e) => {
+                return Err(WriterLockError::Failed(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                ));
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(WriterLockError::Busy);
+        }
+        std::thread::sleep(nap.min(deadline - now));
+        nap = (nap * 2).min(Duration::from_millis(1));
+    }
+}
+
+pub fn unlock_writer(att: &Attached) {
+    let _ = process_lock(&att.fd, WRITER_BYTE, libc::F_UNLCK);
+}
+
+/// fcntl(2) `F_SETLK` on one byte: a lock owned by the calling process. Never waits.
+fn process_lock(fd: &OwnedFd, byte: i64, kind: i32) -> io::Result<()> {
+    // SAFETY: flock is plain data.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = byte;
+    fl.l_len = 1;
+    loop {
+        // SAFETY: fd is open and fl is a valid flock.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLK, &fl) } == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }

@@ -788,3 +788,22 @@ fn a_writer_stopped_holding_the_lock_makes_other_writers_fail_in_a_second_not_ha
          returned -1 after {waited:?}; a reader read for 300 ms meanwhile in {read_took:?}: {read}"
     );
 }
+
+/// Another file of the user at `victim`, hard-linked at the region's name.
+fn hard_link_at(region: &Path, victim_bytes: &[u8]) {
+    let name = region.file_name().unwrap().to_string_lossy();
+    // Ends with the namespace, so the namespace's Drop removes it.
+    let victim = region.with_file_name(format!("victim-{name}"));
+    write_object(&victim, victim_bytes, 0o600);
+    std::fs::hard_link(&victim, region).unwrap();
+}
+
+#[test]
+fn a_hard_link_at_the_regions_name_is_refused_and_its_file_left_untouched() {
+    // An empty file would have been "created" (overwritten with a header)...
+    refuses_bad_object("link-empty", |p| hard_link_at(p, b""), "has 2 links");
+    // ...and a valid region of another namespace reset to the initial values.
+    let mut busy = valid_image();
+    busy[16..24].copy_from_slice(&42u64.to_le_bytes());
+    refuses_bad_object("link-region", |p| hard_link_at(p, &busy), "has 2 links");
+}

@@ -22,9 +22,9 @@
 //! the lock is held only for the few microseconds of one write, and the library closes its
 //! descriptor only at unload.
 //!
-//! Security: the object belongs to the user and has mode 0600; an object with another
-//! owner, mode, size, magic or layout version, a symbolic link (O_NOFOLLOW) or anything not
-//! a regular file is never used nor changed, and the library keeps working with its
+//! Security: the object belongs to the user, has mode 0600 and one link; an object with
+//! another owner, mode, link count, size, magic or layout version, a symbolic link
+//! (O_NOFOLLOW) or anything not a regular file is never used nor changed, and the library keeps working with its
 //! private section. Everything here is libc-level and returns errors as values: the
 //! constructor never panics, unwinds or blocks for long.
 
@@ -130,7 +130,8 @@ fn open_or_create(path: &str) -> Result<(OwnedFd, bool), String> {
     Ok((unsafe { OwnedFd::from_raw_fd(fd) }, false))
 }
 
-/// Owner, type and mode must be exactly this user's 0600 regular file.
+/// Owner, type, mode and link count must be exactly this user's 0600 regular file with
+/// one name.
 fn check_object(path: &str, st: &libc::stat) -> Result<(), String> {
     // SAFETY: geteuid never fails.
     let uid = unsafe { libc::geteuid() };
@@ -146,6 +147,14 @@ fn check_object(path: &str, st: &libc::stat) -> Result<(), String> {
     let mode = st.st_mode & 0o7777;
     if mode != 0o600 {
         return Err(format!("{path} has mode {mode:04o}, not 0600: not used"));
+    }
+    // A second name means a hard link: `ln ~/notes /dev/shm/solib-u...` would make the
+    // library write its header over another file of the user's, or two namespaces share.
+    if st.st_nlink != 1 {
+        return Err(format!(
+            "{path} has {} links (a hard link to another file?), not 1: not used",
+            st.st_nlink
+        ));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use crate::util::{
     self, Namespace, Proc, artifacts, as_nobody, field, field_u64, is_root, lab_host, spawn_host,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -806,4 +806,129 @@ fn a_hard_link_at_the_regions_name_is_refused_and_its_file_left_untouched() {
     let mut busy = valid_image();
     busy[16..24].copy_from_slice(&42u64.to_le_bytes());
     refuses_bad_object("link-region", |p| hard_link_at(p, &busy), "has 2 links");
+}
+
+#[test]
+fn with_a_runtime_directory_the_region_is_created_there_and_shared() {
+    let ns = Namespace::with_runtime_dir("rundir");
+    let run = ns.runtime_dir.clone().unwrap();
+    let path = run.join(ns.region_name(uid()));
+    let mut a = spawn_host("a", &ns, &["clip-set:in the runtime dir", "add:1,1"]);
+    let mut b = spawn_host("b", &ns, &["add:1,1"]);
+    let (shared, reason) = status(&mut a);
+    assert!(shared, "{reason}");
+    assert!(
+        reason.contains(&format!("shared: {}: created", path.display())),
+        "{reason}"
+    );
+    assert!(reason.contains("in the runtime directory"), "{reason}");
+    let meta = std::fs::symlink_metadata(&path).expect("the region is in the runtime dir");
+    assert!(meta.is_file());
+    assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, uid()));
+    assert!(
+        !ns.region_path(uid()).exists(),
+        "a region was made in /dev/shm too"
+    );
+    assert!(b.act("clip-get").ends_with("text=in the runtime dir"));
+    assert_eq!(counters(&mut b), (1, 2));
+    a.act("unload");
+    b.act("unload");
+    assert!(
+        !path.exists(),
+        "the last unload removes it from the runtime dir"
+    );
+}
+
+#[test]
+fn another_user_who_takes_the_name_in_dev_shm_cannot_stop_sharing_in_a_runtime_dir() {
+    if !is_root() {
+        eprintln!("skipped: creating a file as uid 65534 needs root");
+        return;
+    }
+    let ns = Namespace::with_runtime_dir("squat");
+    let squatted = ns.region_path(uid());
+    let out = as_nobody(Path::new("/usr/bin/touch"))
+        .arg(&squatted)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let before = std::fs::symlink_metadata(&squatted).unwrap();
+    assert_eq!(before.uid(), 65534);
+    // Without a runtime directory the squatter wins, and the status says why.
+    let mut plain = lab_host(&ns, &["status", "serve"]);
+    plain.env_remove("XDG_RUNTIME_DIR");
+    let mut victim = Proc::spawn("host without a runtime dir", plain, "action=serve");
+    let (shared, reason) = status(&mut victim);
+    assert!(!shared, "{reason}");
+    assert!(reason.contains("belongs to uid 65534"), "{reason}");
+    assert!(
+        reason.contains("XDG_RUNTIME_DIR is not set") && reason.contains("another user"),
+        "{reason}"
+    );
+    // With one, this user's processes share as if nobody had.
+    let mut a = spawn_host("a", &ns, &["clip-set:squatter or not"]);
+    let mut b = spawn_host("b", &ns, &[]);
+    for h in [&mut a, &mut b] {
+        let (shared, reason) = status(h);
+        assert!(shared && reason.contains("runtime directory"), "{reason}");
+    }
+    assert!(b.act("clip-get").ends_with("text=squatter or not"));
+    let after = std::fs::symlink_metadata(&squatted).unwrap();
+    assert_eq!(
+        (before.ino(), before.uid(), before.size()),
+        (after.ino(), after.uid(), after.size()),
+        "the other user's file was changed"
+    );
+}
+
+#[test]
+fn a_runtime_directory_not_private_or_not_ours_is_refused_for_dev_shm() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut ns = Namespace::with_runtime_dir("badrun");
+    let good = ns.runtime_dir.clone().unwrap();
+    let scratch = ns.scratch().to_path_buf();
+    let open = scratch.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let link = scratch.join("link");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    let file = scratch.join("file");
+    std::fs::write(&file, b"").unwrap();
+    let mut cases = vec![
+        (open.clone(), "has mode 0755, not 0700".to_string()),
+        (link, "is a symbolic link".to_string()),
+        (file, "is not a directory".to_string()),
+        (PathBuf::from("run"), "is not an absolute path".to_string()),
+    ];
+    if is_root() {
+        let theirs = scratch.join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        cases.push((theirs, "belongs to uid 65534".to_string()));
+    } else {
+        eprintln!("skipped the other-owner case: making another user's directory needs root");
+    }
+    let fallback = ns.region_path(uid());
+    for (dir, expect) in cases {
+        ns.runtime_dir = Some(dir.clone());
+        let mut h = spawn_host("host", &ns, &[]);
+        let (shared, reason) = status(&mut h);
+        assert!(shared, "{}: {reason}", dir.display());
+        assert!(
+            reason.contains(&format!("shared: {}:", fallback.display())),
+            "{}: {reason}",
+            dir.display()
+        );
+        assert!(
+            reason.contains(&expect) && reason.contains("in /dev/shm"),
+            "{}: the reason does not say {expect:?}: {reason}",
+            dir.display()
+        );
+        h.act("unload");
+    }
+    // Nothing was created in the refused directories.
+    assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(&good).unwrap().count(), 0);
+    ns.runtime_dir = Some(good);
 }

@@ -5,6 +5,9 @@
  * MAP_SHARED by the library's load-time constructor. Everything else in the library is
  * ordinary: its code is shared read-only, its data is private (copy-on-write).
  *
+ * The region is solib-u<UID>-v<LAYOUT>[-<SOLIB_NAMESPACE>], mode 0600, one link, in
+ * $XDG_RUNTIME_DIR or /dev/shm (see solib_status).
+ *
  * Link with -lsolib (DT_SONAME libsolib.so), or dlopen("libsolib.so") and dlsym.
  * All functions are thread-safe and may be called from any number of processes.
  */
@@ -56,8 +59,12 @@ size_t solib_clipboard_capacity(void);
 
 /* 1 if the .shared section is shared with other processes, 0 if it is private to this
  * process (the library still works). Writes the reason, NUL-terminated and truncated to
- * cap bytes, to reason unless it is NULL; after a refused solib_clipboard_set it adds why
- * that write was refused. */
+ * cap bytes, to reason unless it is NULL: the backing object's path, what was done with
+ * it, and where it is: in the runtime directory $XDG_RUNTIME_DIR when that is set and is
+ * this user's own directory of mode 0700 (not a symbolic link), else in /dev/shm, where
+ * another user can create the name first and so keep this user's processes private.
+ * Processes share a region only if they agree on the location. After a refused
+ * solib_clipboard_set it also says why that write was refused. */
 int solib_status(char *reason, size_t cap);
 
 /* The start of the .shared section in this process: the shared page itself. */

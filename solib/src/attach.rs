@@ -1,8 +1,10 @@
 //! Making the `.shared` section shared: the load-time constructor's work.
 //!
-//! The backing object is `/dev/shm/solib-u<UID>-v<LAYOUT_VERSION>[-<SOLIB_NAMESPACE>]`
-//! (shm_open(3)). Two open-file-description locks on it (fcntl(2), `F_OFD_SETLK`) give the
-//! Windows lifetime without a daemon, because the kernel drops them when a process dies:
+//! The backing object is `solib-u<UID>-v<LAYOUT_VERSION>[-<SOLIB_NAMESPACE>]` in the
+//! user's runtime directory (`$XDG_RUNTIME_DIR`) when it is set and checked (a directory,
+//! not a symbolic link, owned by the user, mode 0700), else in /dev/shm (see [`locate`]).
+//! Two open-file-description locks on it (fcntl(2), `F_OFD_SETLK`) give the Windows
+//! lifetime without a daemon, because the kernel drops them when a process dies:
 //!
 //! - byte 0, the *init lock*, held exclusively while a process attaches or detaches, so two
 //!   processes loading at the same instant never both initialize or see a half-initialized
@@ -24,15 +26,15 @@
 //!
 //! Security: the object belongs to the user, has mode 0600 and one link; an object with
 //! another owner, mode, link count, size, magic or layout version, a symbolic link
-//! (O_NOFOLLOW) or anything not a regular file is never used nor changed, and the library keeps working with its
-//! private section. Everything here is libc-level and returns errors as values: the
-//! constructor never panics, unwinds or blocks for long.
+//! (O_NOFOLLOW) or anything not a regular file is never used nor changed, and the library
+//! keeps working with its private section. Everything here is libc-level and returns
+//! errors as values: the constructor never panics, unwinds or blocks for long.
 
 use crate::region::{REGION_SIZE, SharedRegion, check_header};
-use std::ffi::CString;
-use std::fmt::Write as _;
+use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 const INIT_BYTE: i64 = 0;
@@ -50,6 +52,10 @@ pub const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 /// A region this process has mapped over its `.shared` section.
 pub struct Attached {
     pub path: String,
+    /// The runtime directory the object is in (None: /dev/shm), and its name there, so
+    /// that unloading finds the very same place whatever the environment says by then.
+    runtime_dir: Option<CString>,
+    name: CString,
     /// Holds the shared user lock for as long as the process keeps the library, and the
     /// clipboard writer's process lock while it writes.
     pub fd: OwnedFd,
@@ -58,10 +64,10 @@ pub struct Attached {
 }
 
 /// The name of the backing object for this user, or why there is none.
-pub fn region_path() -> Result<String, String> {
+fn region_name() -> Result<String, String> {
     // SAFETY: geteuid never fails.
     let uid = unsafe { libc::geteuid() };
-    let mut path = format!("/dev/shm/solib-u{uid}-v{}", crate::region::LAYOUT_VERSION);
+    let mut name = format!("solib-u{uid}-v{}", crate::region::LAYOUT_VERSION);
     if let Some(ns) = std::env::var_os("SOLIB_NAMESPACE") {
         let ns = ns.to_string_lossy();
         let ok = !ns.is_empty()
@@ -74,13 +80,137 @@ pub fn region_path() -> Result<String, String> {
                 "SOLIB_NAMESPACE={ns:?} is not 1-64 characters of [A-Za-z0-9_-]"
             ));
         }
-        let _ = write!(path, "-{ns}");
+        name.push('-');
+        name.push_str(&ns);
     }
-    Ok(path)
+    Ok(name)
+}
+
+/// Where the backing object is, for the time of one attach or detach.
+struct Location {
+    /// The runtime directory, opened and checked: the object is opened relative to this
+    /// descriptor, so the directory checked is the directory used. None: /dev/shm, by
+    /// absolute path (root's, sticky: nothing there to check).
+    dir: Option<OwnedFd>,
+    runtime_dir: Option<CString>,
+    name: CString,
+    /// The object's name relative to `dirfd()`.
+    at: CString,
+    path: String,
+    /// Which location, and why, for `solib_status`.
+    note: String,
+}
+
+const SHM_LIMIT: &str = "another user could create this name first";
+
+impl Location {
+    fn dirfd(&self) -> libc::c_int {
+        self.dir.as_ref().map_or(libc::AT_FDCWD, |d| d.as_raw_fd())
+    }
+
+    fn in_shm(name: CString, why: &str) -> Location {
+        let path = format!("/dev/shm/{}", name.to_string_lossy());
+        Location {
+            dir: None,
+            runtime_dir: None,
+            at: cstr(&path),
+            name,
+            path,
+            note: format!("in /dev/shm ({why}): {SHM_LIMIT}"),
+        }
+    }
+
+    fn in_runtime_dir(dir: &CStr, name: CString) -> Result<Location, String> {
+        let fd = open_runtime_dir(dir)?;
+        let path = format!("{}/{}", dir.to_string_lossy(), name.to_string_lossy());
+        Ok(Location {
+            dir: Some(fd),
+            runtime_dir: Some(dir.to_owned()),
+            at: name.clone(),
+            name,
+            path,
+            note:
+                "in the runtime directory ($XDG_RUNTIME_DIR): only this user can create names there"
+                    .to_string(),
+        })
+    }
+}
+
+/// Where this process's region is: in the runtime directory when `XDG_RUNTIME_DIR` names
+/// one that only this user can write to, else in /dev/shm, where any user can create names
+/// (it is world-writable) and so can take the region's name first: the library then refuses
+/// the object, and this user's processes run privately. Processes share only when they
+/// agree on the location (the same runtime directory, or none).
+fn locate() -> Result<Location, String> {
+    let name = cstr(&region_name()?);
+    let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) else {
+        return Ok(Location::in_shm(name, "XDG_RUNTIME_DIR is not set"));
+    };
+    // A trailing slash would make the kernel follow a symbolic link despite O_NOFOLLOW.
+    let mut bytes = dir.as_bytes();
+    while bytes.len() > 1 && bytes.ends_with(b"/") {
+        bytes = &bytes[..bytes.len() - 1];
+    }
+    let shown = OsStr::from_bytes(bytes).to_string_lossy().into_owned();
+    let refused = |why: String| {
+        Location::in_shm(
+            name.clone(),
+            &format!("XDG_RUNTIME_DIR={shown} {why}: not used"),
+        )
+    };
+    if !bytes.starts_with(b"/") {
+        return Ok(refused("is not an absolute path".to_string()));
+    }
+    let Ok(dir) = CString::new(bytes) else {
+        return Ok(refused("contains a NUL byte".to_string()));
+    };
+    Ok(Location::in_runtime_dir(&dir, name.clone()).unwrap_or_else(refused))
+}
+
+/// Opens a runtime directory and checks what was opened: a directory (not a symbolic link:
+/// O_NOFOLLOW), owned by this user, mode 0700, so that nobody else can create, replace or
+/// remove names in it.
+fn open_runtime_dir(dir: &CStr) -> Result<OwnedFd, String> {
+    // SAFETY: stat is plain data; dir is a valid C string.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above. lstat only words the refusal; the checks below are on the fd.
+    if unsafe { libc::lstat(dir.as_ptr(), &mut st) } != 0 {
+        return Err(format!("cannot be used: {}", io::Error::last_os_error()));
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => return Err("is a symbolic link".to_string()),
+        libc::S_IFDIR => {}
+        _ => return Err("is not a directory".to_string()),
+    }
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: valid C string; the fd is owned below.
+    let raw = unsafe { libc::open(dir.as_ptr(), flags) };
+    if raw < 0 {
+        return Err(format!("cannot be opened: {}", io::Error::last_os_error()));
+    }
+    // SAFETY: raw was just opened by us.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let st = fstat(&fd).map_err(|e| format!("cannot be checked: {e}"))?;
+    // SAFETY: geteuid never fails.
+    let uid = unsafe { libc::geteuid() };
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err("is not a directory".to_string());
+    }
+    if st.st_uid != uid {
+        return Err(format!(
+            "belongs to uid {}, not to this user (uid {uid})",
+            st.st_uid
+        ));
+    }
+    let mode = st.st_mode & 0o777;
+    if mode != 0o700 {
+        return Err(format!("has mode {mode:04o}, not 0700"));
+    }
+    Ok(fd)
 }
 
 fn cstr(path: &str) -> CString {
-    // region_path() builds names without NUL bytes.
+    // Names built here have no NUL bytes (environment strings cannot hold one).
     CString::new(path).unwrap_or_default()
 }
 
@@ -101,11 +231,18 @@ fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
 
 /// Opens an existing object, or creates it with mode 0600 whatever the umask.
 /// O_NOFOLLOW: a symbolic link at the name is refused (ELOOP), never followed.
-fn open_or_create(path: &str) -> Result<(OwnedFd, bool), String> {
-    let c = cstr(path);
+fn open_or_create(loc: &Location) -> Result<(OwnedFd, bool), String> {
+    let path = &loc.path;
     let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    // SAFETY: c is a valid C string; the returned fd is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CREAT | libc::O_EXCL, 0o600) };
+    // SAFETY: loc.at is a valid C string; the returned fd is owned below.
+    let fd = unsafe {
+        libc::openat(
+            loc.dirfd(),
+            loc.at.as_ptr(),
+            flags | libc::O_CREAT | libc::O_EXCL,
+            0o600,
+        )
+    };
     if fd >= 0 {
         // SAFETY: fd was just opened by us.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -118,7 +255,7 @@ fn open_or_create(path: &str) -> Result<(OwnedFd, bool), String> {
         return Err(format!("cannot create {path}: {err}"));
     }
     // SAFETY: as above.
-    let fd = unsafe { libc::open(c.as_ptr(), flags) };
+    let fd = unsafe { libc::openat(loc.dirfd(), loc.at.as_ptr(), flags) };
     if fd < 0 {
         let err = io::Error::last_os_error();
         return Err(match err.raw_os_error() {
@@ -206,13 +343,20 @@ fn lock_within(fd: &OwnedFd, byte: i64, kind: i32, patience: Duration) -> io::Re
     }
 }
 
-/// Does `path` still name the object `fd` has open? (The last user may have removed it.)
-fn still_named(path: &str, st: &libc::stat) -> bool {
-    let c = cstr(path);
-    // SAFETY: stat is plain data; c is a valid C string.
+/// Does the location still name the object `fd` has open? (The last user may have removed
+/// it.)
+fn still_named(loc: &Location, st: &libc::stat) -> bool {
+    // SAFETY: stat is plain data; loc.at is a valid C string.
     unsafe {
         let mut now: libc::stat = std::mem::zeroed();
-        libc::lstat(c.as_ptr(), &mut now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino
+        libc::fstatat(
+            loc.dirfd(),
+            loc.at.as_ptr(),
+            &mut now,
+            libc::AT_SYMLINK_NOFOLLOW,
+        ) == 0
+            && now.st_dev == st.st_dev
+            && now.st_ino == st.st_ino
     }
 }
 
@@ -227,13 +371,20 @@ fn read_image(fd: &OwnedFd) -> io::Result<[u8; REGION_SIZE]> {
 }
 
 /// Maps the backing object over the section, in place. Returns a description of what was
-/// done, for `solib_status`.
+/// done, for `solib_status`, which says where the object is in either case.
 pub fn attach(section: &'static SharedRegion) -> Result<(Attached, String), String> {
-    let path = region_path()?;
+    let loc = locate()?;
+    attach_at(section, &loc)
+        .map(|(att, how)| (att, format!("{how}; {}", loc.note)))
+        .map_err(|why| format!("{why}; {}", loc.note))
+}
+
+fn attach_at(section: &'static SharedRegion, loc: &Location) -> Result<(Attached, String), String> {
+    let path = &loc.path;
     for _ in 0..ATTEMPTS {
-        let (fd, created) = open_or_create(&path)?;
+        let (fd, created) = open_or_create(loc)?;
         let st = fstat(&fd).map_err(|e| format!("cannot stat {path}: {e}"))?;
-        check_object(&path, &st)?;
+        check_object(path, &st)?;
         match lock_within(&fd, INIT_BYTE, libc::F_WRLCK, INIT_PATIENCE) {
             Ok(true) => {}
             Ok(false) => {
@@ -243,15 +394,17 @@ pub fn attach(section: &'static SharedRegion) -> Result<(Attached, String), Stri
             }
             Err(e) => return Err(format!("cannot lock {path}: {e}")),
         }
-        if !still_named(&path, &st) {
+        if !still_named(loc, &st) {
             continue; // removed by its last user while we waited: start again
         }
-        let result = attach_locked(section, &path, &fd, &st, created);
+        let result = attach_locked(section, path, &fd, &st, created);
         let _ = ofd_lock(&fd, INIT_BYTE, libc::F_UNLCK, false);
         let how = result?;
         return Ok((
             Attached {
-                path,
+                path: path.clone(),
+                runtime_dir: loc.runtime_dir.clone(),
+                name: loc.name.clone(),
                 fd,
                 dev: st.st_dev,
                 ino: st.st_ino,
@@ -353,7 +506,14 @@ fn attach_locked(
 /// by fork(2) shares our description through its copy of the descriptor and the mapping:
 /// it keeps the region alive, as it should.
 pub fn detach(section: &'static SharedRegion, att: Attached) {
-    let Attached { path, fd, dev, ino } = att;
+    let Attached {
+        path,
+        runtime_dir,
+        name,
+        fd,
+        dev,
+        ino,
+    } = att;
     let addr = section as *const SharedRegion as *mut libc::c_void;
     let mut snapshot = [0u8; REGION_SIZE];
     // SAFETY: `addr` is our REGION_SIZE-byte section; the anonymous private mapping that
@@ -374,11 +534,19 @@ pub fn detach(section: &'static SharedRegion, att: Attached) {
         std::ptr::copy_nonoverlapping(snapshot.as_ptr(), addr as *mut u8, REGION_SIZE);
     }
     drop(fd);
-    let c = cstr(&path);
+    // The same place as at attach, checked again (a runtime directory is reopened).
+    let loc = match &runtime_dir {
+        Some(dir) => match Location::in_runtime_dir(dir, name) {
+            Ok(loc) => loc,
+            Err(_) => return,
+        },
+        None => Location::in_shm(name, ""),
+    };
     // SAFETY: valid C string; the fd is owned below.
     let raw = unsafe {
-        libc::open(
-            c.as_ptr(),
+        libc::openat(
+            loc.dirfd(),
+            loc.at.as_ptr(),
             libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
         )
     };
@@ -397,9 +565,9 @@ pub fn detach(section: &'static SharedRegion, att: Attached) {
     ) {
         return;
     }
-    if ofd_lock(&fd, USER_BYTE, libc::F_WRLCK, false).is_ok() && still_named(&path, &st) {
-        // SAFETY: valid C string.
-        unsafe { libc::unlink(c.as_ptr()) };
+    if ofd_lock(&fd, USER_BYTE, libc::F_WRLCK, false).is_ok() && still_named(&loc, &st) {
+        // SAFETY: valid C string, relative to the directory checked above.
+        unsafe { libc::unlinkat(loc.dirfd(), loc.at.as_ptr(), 0) };
     }
 }
 

@@ -25,7 +25,7 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
 die() { echo "bench: $*" >&2; exit 2; }
-for f in "$SOLAB" "$MINREADER" "$BIN/lab-host" "$BIN/libsolib.so"; do
+for f in "$SOLAB" "$MINREADER" "$BIN/solab-lab-host" "$BIN/libsolib.so"; do
     [ -e "$f" ] || die "$f is missing: run make build and cargo build --release --example minreader"
 done
 [ "$HOSTS" -le 1000 ] && [ "$PYTHONS" -le 1000 ] || die "HOSTS and PYTHONS are bounded to 1000 each"
@@ -60,7 +60,7 @@ echo "bench: starting $HOSTS lab-hosts and $PYTHONS python3 interpreters"
 i=0
 while [ $i -lt $HOSTS ] || [ $i -lt $PYTHONS ]; do
     if [ $i -lt $HOSTS ]; then
-        SOLIB_NAMESPACE=$NS "$BIN/lab-host" --lib "$BIN/libsolib.so" touch sleep:100000000 \
+        SOLIB_NAMESPACE=$NS "$BIN/solab-lab-host" --lib "$BIN/libsolib.so" touch sleep:100000000 \
             >"$TMP/host.$i" </dev/null &
         PIDS+=($!)
     fi

@@ -21,7 +21,7 @@ exec 3<>"$fifo_dir/go"
 
 echo "== Three processes load libsolib.so: a Rust host (dlopen), a C program (-lsolib), Python (ctypes)"
 echo
-"$out/lab-host" --lib "$out/libsolib.so" status add:10,20 clip-set:"hello from the Rust host" wait <&3 &
+"$out/solab-lab-host" --lib "$out/libsolib.so" status add:10,20 clip-set:"hello from the Rust host" wait <&3 &
 pids+=($!)
 sleep 0.3
 "$out/solib-client" add:30,40 add:1,1 clip-get status
@@ -33,4 +33,4 @@ wait "${pids[0]}"
 echo
 echo "The shared counter counted every process's calls; each private counter only its own."
 echo "With every process gone, a new one starts from the section's initial values:"
-"$out/lab-host" --lib "$out/libsolib.so" clip-get status
+"$out/solab-lab-host" --lib "$out/libsolib.so" clip-get status

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 fn lab_cmd(out: &Path) -> Command {
     let a = artifacts();
-    let lab = a.bin_dir.join("lab");
+    let lab = a.bin_dir.join("solab-lab");
     util::require(&lab);
     util::require(&out.join("libtextrel-textrel.so"));
     let mut c = Command::new(lab);
@@ -158,7 +158,7 @@ fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
     std::fs::create_dir_all(&out).unwrap();
     std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
     let a = artifacts();
-    let mut cmd = util::as_nobody(&a.bin_dir.join("lab"));
+    let mut cmd = util::as_nobody(&a.bin_dir.join("solab-lab"));
     cmd.current_dir(&a.repo)
         .args(["--color", "never", "--fixtures"])
         .arg(lab_dir())

@@ -1,3 +1,3 @@
 # ANCHOR: cmd
-lab-host --help
+solab-lab-host --help
 # ANCHOR_END: cmd

@@ -1,4 +1,4 @@
 # needs: root
 # ANCHOR: cmd
-target/release/lab -e 5 --color never
+target/release/solab-lab -e 5 --color never
 # ANCHOR_END: cmd

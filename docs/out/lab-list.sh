@@ -1,3 +1,3 @@
 # ANCHOR: cmd
-target/release/lab --list
+target/release/solab-lab --list
 # ANCHOR_END: cmd

@@ -34,9 +34,10 @@ pub struct Artifacts {
 pub fn artifacts() -> &'static Artifacts {
     static A: OnceLock<Artifacts> = OnceLock::new();
     A.get_or_init(|| {
-        let lab_host = PathBuf::from(env!("CARGO_BIN_EXE_lab-host"));
         let solab = PathBuf::from(env!("CARGO_BIN_EXE_solab"));
-        let bin_dir = lab_host.parent().expect("bin dir").to_path_buf();
+        let bin_dir = solab.parent().expect("bin dir").to_path_buf();
+        // The lab crate's binary: another workspace package, built by `make build`.
+        let lab_host = bin_dir.join("solab-lab-host");
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let a = Artifacts {
             libsolib: bin_dir.join("libsolib.so"),
@@ -48,6 +49,7 @@ pub fn artifacts() -> &'static Artifacts {
             repo,
         };
         require(&a.libsolib);
+        require(&a.lab_host);
         require_fresh(&a.libsolib, &a.repo.join("solib"));
         a
     })

@@ -17,7 +17,7 @@ use std::time::Instant;
 /// shared between processes.
 #[derive(Parser, Debug)]
 #[command(
-    name = "lab",
+    name = "solab-lab",
     version,
     after_help = "EXAMPLES:\n  make lab            every experiment\n  make lab E=3        experiment 3 alone\n  lab --list          the experiments and their questions"
 )]
@@ -33,7 +33,7 @@ struct Cli {
     /// List the experiments and exit
     #[arg(long)]
     list: bool,
-    /// Where lab-host, solab and libsolib.so are [default: this program's directory]
+    /// Where solab-lab-host, solab and libsolib.so are [default: this program's directory]
     #[arg(long, value_name = "DIR")]
     bin: Option<PathBuf>,
     /// Where to write report.json

@@ -44,7 +44,7 @@ EXAMPLES:
 
 /// Load libsolib.so with dlopen and run actions on it, one output line per action.
 #[derive(Parser, Debug)]
-#[command(name = "lab-host", version, after_help = ACTIONS)]
+#[command(name = "solab-lab-host", version, after_help = ACTIONS)]
 struct Cli {
     /// The library to load [default: $SOLIB_PATH, else libsolib.so beside this program]
     #[arg(long, value_name = "PATH")]

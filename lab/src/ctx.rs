@@ -128,7 +128,7 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(bin: PathBuf, out: PathBuf, fixtures: PathBuf, style: Style) -> Result<Lab> {
-        for f in ["lab-host", "solab", "libsolib.so"] {
+        for f in ["solab-lab-host", "solab", "libsolib.so"] {
             let p = bin.join(f);
             if !p.exists() {
                 bail!("{} is missing: run `make build` first", p.display());
@@ -192,7 +192,7 @@ impl Lab {
         let mut args: Vec<String> = vec!["--lib".into(), self.rel(&self.bin.join("libsolib.so"))];
         args.extend(actions.iter().map(|s| s.to_string()));
         args.push("serve".into());
-        let program = self.bin.join("lab-host");
+        let program = self.bin.join("solab-lab-host");
         let line = format!(
             "SOLIB_NAMESPACE={} {} &   # {name}",
             self.ns,

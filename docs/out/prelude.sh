@@ -11,7 +11,9 @@
 set -uo pipefail
 export PATH="$PWD/target/release:$PATH"
 export SOLIB_NAMESPACE="docs$$"
-_docs_dir=$(mktemp -d)
+# In /tmp, not $TMPDIR, which may be private to this user (pam_tmpdir): uid 65534 runs
+# programs from here (see _docs_for_nobody).
+_docs_dir=$(mktemp -d /tmp/solab-docs-XXXXXX)
 chmod 755 "$_docs_dir"
 _docs_pids=()
 
@@ -28,6 +30,20 @@ as_nobody() {
     setpriv --reuid 65534 --regid 65534 --clear-groups -- "$@"
 }
 
+# The programs uid 65534 runs, copied where it can reach them: it may not be able to search
+# the directories above this checkout (a 0700 home). Below target/release/ as in the
+# checkout, so the paths solab prints compare equal to the book's (tests/docs.rs elides
+# what comes before target/release/).
+_docs_for_nobody() {
+    local d="$_docs_dir/target/release"
+    if [ ! -d "$d" ]; then
+        install -d -m 0755 "$_docs_dir/target" "$d"
+        install -m 0755 target/release/solab-lab-host target/release/libsolib.so \
+            target/release/solab "$d/"
+    fi
+    echo "$d"
+}
+
 hosts() {
     local names=()
     while [ "$1" != "--" ]; do names+=("$1"); shift; done
@@ -38,7 +54,7 @@ hosts() {
         : >"$_docs_dir/$n.out"
         if [ "${HOSTS_AS:-}" = nobody ]; then
             setpriv --reuid 65534 --regid 65534 --clear-groups -- \
-                "$PWD/target/release/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+                "$(_docs_for_nobody)/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         else
             solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         fi

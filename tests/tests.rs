@@ -4,6 +4,7 @@
 mod util;
 
 mod analyzer;
+mod checkout;
 mod churn;
 mod docs;
 mod lab;

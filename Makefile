@@ -19,7 +19,7 @@ help:
 	@echo "make lab E=3  only experiment 3"
 	@echo "make demo   Rust, C and Python processes sharing one counter and clipboard"
 	@echo "make test   build everything, then run every test with real processes"
-	@echo "make build  build libsolib.so, solab, solab-lab, solab-lab-host and the C client into $(OUT)/"
+	@echo "make build  build libsolib.so, solab, solab-lab, solab-lab-host, the C client and libsolib-c.so into $(OUT)/"
 	@echo "make soak   64 processes hammer the shared section for SOAK_SECONDS (600)"
 	@echo "make docs   build the tutorial book into docs/book (installs mdbook $(MDBOOK_VERSION) in .tools)"
 	@echo "make docs-outputs   regenerate the outputs the book shows"
@@ -33,11 +33,19 @@ build:
 	$(CARGO) build --workspace --$(PROFILE)
 	$(CC) $(CFLAGS) -Isolib/include clients/c/solib_client.c -o $(OUT)/solib-client \
 	    -L$(OUT) -lsolib -Wl,-rpath,'$$ORIGIN'
+	@# The shared section again, in C (docs: "The shared section in C").
+	$(CC) $(CFLAGS) -fPIC -shared solib-c/shared.c -o $(OUT)/libsolib-c.so
+	$(CC) $(CFLAGS) -Isolib-c solib-c/hit.c -o $(OUT)/solibc-hit \
+	    -L$(OUT) -lsolib-c -Wl,-rpath,'$$ORIGIN'
 	@mkdir -p target/lab
-	$(CC) -O2 -fPIC -shared lab/textrel/textrel.c -o target/lab/libtextrel-pic.so
+	@# -fno-toplevel-reorder: gcc emits functions and top-level asm in source order (GCC
+	@# manual, Optimize Options), so the filler pages really surround the two functions
+	@# that use data; by default gcc emits every top-level asm first.
+	$(CC) -O2 -fno-toplevel-reorder -fPIC -shared lab/textrel/textrel.c \
+	    -o target/lab/libtextrel-pic.so
 	@# -fno-pic -mcmodel=large: absolute addresses in the code, hence DT_TEXTREL (the
 	@# linker's warning about it is the point of the experiment).
-	$(CC) -O2 -fno-pic -mcmodel=large -shared lab/textrel/textrel.c \
+	$(CC) -O2 -fno-toplevel-reorder -fno-pic -mcmodel=large -shared lab/textrel/textrel.c \
 	    -o target/lab/libtextrel-textrel.so 2>/dev/null
 
 # make lab E=3 runs experiment 3 alone; make demo runs the short cross-process demo.

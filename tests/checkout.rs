@@ -37,14 +37,24 @@ impl Drop for PrivateDir {
     }
 }
 
-fn copy_into(from_dir: &Path, names: &[&str], to_dir: &Path) {
+/// Copies the files directly in `from_dir` whose names `keep` accepts into `to_dir`: every
+/// program and library `make build` leaves there, whatever it builds next.
+fn copy_files(from_dir: &Path, keep: impl Fn(&str) -> bool, to_dir: &Path) -> usize {
     std::fs::create_dir_all(to_dir).expect("create the clone's target dir");
-    for n in names {
-        let from = from_dir.join(n);
-        util::require(&from);
-        std::fs::copy(&from, to_dir.join(n))
-            .unwrap_or_else(|e| panic!("copy {} into {}: {e}", from.display(), to_dir.display()));
+    let mut n = 0;
+    for e in std::fs::read_dir(from_dir)
+        .expect("read the build dir")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !e.file_type().is_ok_and(|t| t.is_file()) || name.starts_with('.') || !keep(&name) {
+            continue;
+        }
+        std::fs::copy(e.path(), to_dir.join(&name))
+            .unwrap_or_else(|err| panic!("copy {} into {}: {err}", name, to_dir.display()));
+        n += 1;
     }
+    n
 }
 
 #[test]
@@ -115,22 +125,20 @@ fn a_clone_below_a_private_directory_runs_the_lab_and_the_other_user_tests() {
         probe.stdout,
         probe.stderr
     );
-    copy_into(
+    for f in ["solab", "solab-lab", "solab-lab-host", "libsolib.so"] {
+        util::require(&a.bin_dir.join(f));
+    }
+    copy_files(
         &a.bin_dir,
-        &[
-            "solab",
-            "solab-lab",
-            "solab-lab-host",
-            "libsolib.so",
-            "solib-client",
-        ],
+        |n| !n.ends_with(".d") && !n.ends_with(".rlib"),
         &clone.join("target/release"),
     );
-    copy_into(
+    let fixtures = copy_files(
         &a.fixtures,
-        &["libtextrel-pic.so", "libtextrel-textrel.so"],
+        |n| n.starts_with("libtextrel-") && n.ends_with(".so"),
         &clone.join("target/lab"),
     );
+    assert_eq!(fixtures, 2, "libtextrel-*.so in {}", a.fixtures.display());
 
     // `make lab` without its build step (-o: take `build` as done). The variables of the
     // `make test` this may run under belong to that make, not to this one.

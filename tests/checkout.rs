@@ -3,15 +3,15 @@
 //! 0700 home failed both).
 //!
 //! The cheapest design that still exercises it for real: `git clone` into a fresh 0700
-//! directory, then copies of this build's programs and fixtures into the clone's target/.
-//! Building in the clone would take minutes on a small machine: the compiler flags name the
-//! checkout's path (--remap-path-prefix), so nothing of this build could be reused. With the
-//! copies in place, `make -o build lab` runs the very recipe of `make lab` minus its build
-//! step, and this test binary runs its other-user tests again with SOLAB_TEST_CHECKOUT
-//! pointing `artifacts()` at the clone. Both go through the clone's paths, which uid 65534
-//! cannot reach (checked first), so they pass only because nothing that uid 65534 runs or
-//! reads is taken from the checkout. Cost: about 15 s of the suite's time (the full lab
-//! once and the unprivileged lab once more).
+//! directory (with this working tree's changes to tracked files), then copies of this
+//! build's programs and fixtures into the clone's target/. Building in the clone would take
+//! about 4 minutes on a 2-core machine: the compiler flags name the checkout's path
+//! (--remap-path-prefix), so nothing of this build could be reused. With the copies in
+//! place, `make -o build lab` runs the very recipe of `make lab` minus its build step, and
+//! this test binary runs its other-user tests again with SOLAB_TEST_CHECKOUT pointing
+//! `artifacts()` at the clone. Both go through the clone's paths, which uid 65534 cannot
+//! reach (checked first), so they pass only because nothing uid 65534 runs or reads is
+//! taken from the checkout. Cost: about 1 s (the lab itself runs in 0.4 s).
 
 use crate::util::{self, CHECKOUT_ENV, artifacts, as_nobody, finish, is_root};
 use std::io::Write;
@@ -24,7 +24,7 @@ const OTHER_USER_TESTS: [&str; 4] = [
     "lab::an_unprivileged_lab_passes_on_weak_evidence_and_says_so",
     "libs::unprivileged_scan_gives_labelled_estimates",
     "solib::another_uid_can_neither_open_the_region_nor_share_it",
-    // The book's snippets: chapter 11's hosts run as uid 65534.
+    // The book's pages with commands of uid 65534 (the others depend on nothing of this).
     "docs::every_output_in_the_book_is_what_the_program_prints_now",
 ];
 

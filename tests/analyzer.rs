@@ -629,10 +629,8 @@ fn a_mapped_file_out_of_reach_is_named_as_such_not_called_replaced() {
     std::fs::copy(&staged.libsolib, &lib).expect("copy the library");
     let ns = Namespace::new("reach");
     let mut cmd = as_nobody(&staged.lab_host);
-    cmd.arg("--lib")
-        .arg(&lib)
-        .args(["touch", "serve"])
-        .env("SOLIB_NAMESPACE", &ns.name);
+    cmd.arg("--lib").arg(&lib).args(["touch", "serve"]);
+    ns.env(&mut cmd);
     let host = Proc::spawn("uid 65534 host", cmd, "action=serve");
     let pid = host.pid().to_string();
     // solab skips an object it cannot read and says why: the reason, or None if analyzed.

@@ -28,6 +28,8 @@ fn normalize(text: &str) -> String {
             // The book was generated in one checkout, the test may run in another.
             (r"[^\s\[]*/?\btarget/(release|lab)/", "[repo]/target/${1}/"),
             (r"\b(docs|lab)\d+\b", "${1}[N]"),
+            // Directories made by mktemp -d (a snippet's runtime directory).
+            (r"/tmp/tmp\.[A-Za-z0-9]{6,}", "/tmp/tmp.[dir]"),
             (r"\b[0-9a-f]{40}\b", "[build-id]"),
             (r"\bpfn 0x[0-9a-f]+", "pfn 0x[pfn]"),
             (r"([:/])0x[0-9a-f]+", "${1}0x[pfn]"),
@@ -121,6 +123,9 @@ fn run_page(page: &str, img_dir: &Path) -> Vec<(String, String)> {
         .env("NO_COLOR", "1")
         .env("DOCS_RUN_MARKERS", "1")
         .env("DOCS_IMG_DIR", img_dir)
+        // The book shows regions in /dev/shm, as on a machine without a login session; a
+        // snippet that wants a runtime directory makes its own.
+        .env_remove("XDG_RUNTIME_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -17,6 +17,9 @@ export PATH="$PWD/target/release:$PATH"
 # tell A ACTION      send one more action to lab-host A and print its answer
 # as_nobody CMD      run a command as uid 65534 (root only; HOSTS_AS=nobody hosts ...
 #                    starts lab-hosts as that user)
+# HOSTS_RUNTIME_DIR=DIR hosts ...
+#                    gives the lab-hosts DIR as their runtime directory, XDG_RUNTIME_DIR;
+#                    by default they have none, as when the book's outputs were made
 # $IMG               where pictures go (target/img)
 # ANCHOR_END: helpers
 
@@ -54,6 +57,8 @@ _docs_cleanup() {
     rm -rf "$_docs_dir"
     for ns in "${_docs_namespaces[@]}"; do
         rm -f /dev/shm/solib-u*-v*-"$ns" /dev/shm/solibc-u*-"$ns"
+        # libsolib.so puts its region in the runtime directory when the session has one.
+        [ -z "${XDG_RUNTIME_DIR:-}" ] || rm -f "$XDG_RUNTIME_DIR"/solib-u*-v*-"$ns"
     done
 }
 trap _docs_cleanup EXIT
@@ -86,11 +91,13 @@ hosts() {
         rm -f "$_docs_dir/$n.in"
         mkfifo "$_docs_dir/$n.in"
         : >"$_docs_dir/$n.out"
+        # An empty XDG_RUNTIME_DIR counts as none for libsolib.so: the region goes to
+        # /dev/shm, whatever the reader's session has.
         if [ "${HOSTS_AS:-}" = nobody ]; then
-            setpriv --reuid 65534 --regid 65534 --clear-groups -- \
+            XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" setpriv --reuid 65534 --regid 65534 --clear-groups -- \
                 "$(_docs_for_nobody)/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         else
-            solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+            XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         fi
         pid=$!
         _docs_pids+=("$pid")

@@ -1,10 +1,12 @@
 # needs: root
 # ANCHOR: cmd
 fresh
-text_frame() {  # PID: the frame of the page of solib_add (offset 0x18000) in that process
+text_frame() {  # PID: the frame of the page of solib_add (its address, from nm) in that process
     solab inspect --json --object libsolib.so "$1" | python3 -c 'import json, sys
+page = int(sys.argv[1], 16) & ~0xfff
 pages = json.load(sys.stdin)["objects"][0]["pages"]
-print(next(p["procs"][0]["pfn"] for p in pages if p["offset"] == 0x18000))'
+print(next(p["procs"][0]["pfn"] for p in pages if p["offset"] == page))' \
+        "$(nm -D target/release/libsolib.so | awk '$3 == "solib_add" {print $1}')"
 }
 maps_it() { echo "$(grep -c libsolib.so /proc/$1/maps) mappings of libsolib.so"; }
 cat target/release/libsolib.so > /dev/null   # every page of the file in the page cache

@@ -61,24 +61,6 @@ pub fn open_named_file(path: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// The first directory on `path` that this process may not search (`faccessat` with the
-/// effective ids), if that is why the path cannot be reached.
-pub fn unsearchable_dir(path: &Path) -> Option<PathBuf> {
-    path.ancestors()
-        .skip(1)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .find_map(|dir| {
-            let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
-            // SAFETY: a valid NUL-terminated path; faccessat only reads it.
-            let rc = unsafe {
-                libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS)
-            };
-            (rc != 0).then(|| dir.to_path_buf())
-        })
-}
-
 /// Opens the file behind a file mapping of `pid`: through /proc/PID/map_files when this
 /// process may read it, otherwise through the path when a regular file of the mapping's
 /// (device, inode) is still there.
@@ -123,27 +105,15 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
     }
     let found = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Err(refuse(match unsearchable_dir(path) {
-                Some(dir) => format!(
-                    "this user cannot reach it: directory {} is not searchable (and {} is \
-                     unreadable)",
-                    dir.display(),
-                    via.display()
-                ),
-                None => format!("permission denied ({} is unreadable too)", via.display()),
-            }));
+        // Unreachable (a directory this user cannot search), missing, or another error:
+        // the caller's own permissions decide, and the message says which.
+        Err(_) => {
+            return Err(refuse(format!(
+                "{} (and {} is unreadable)",
+                super::reach::why_unopenable(path, id),
+                via.display()
+            )));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(refuse(match unsearchable_dir(path) {
-                Some(dir) => format!(
-                    "this user cannot reach it: directory {} is not searchable",
-                    dir.display()
-                ),
-                None => "no file is at that path any more (renamed or removed)".into(),
-            }));
-        }
-        Err(e) => return Err(refuse(e.to_string())),
     };
     if !found.file_type().is_file() {
         return Err(refuse(format!(
@@ -166,7 +136,7 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
     }
     let f = open_flags(false)
         .open(path)
-        .map_err(|e| refuse(format!("cannot open it: {e}")))?;
+        .map_err(|_| refuse(super::reach::why_unopenable(path, id).to_string()))?;
     match f.metadata() {
         Ok(m) if m.file_type().is_file() && same(&m, id) => Ok((f, path.clone())),
         _ => Err(refuse("the file changed while it was opened".into())),

@@ -10,6 +10,7 @@
 //! - [`smaps`]: /proc/PID/smaps via `procfs`, the unprivileged fallback;
 //! - [`files`]: a file another process maps, opened without following links or blocking,
 //!   and the vdso image read from /proc/PID/mem;
+//! - [`reach`]: why a mapped file's path does not open as that file;
 //! - [`config`]: which mapcount semantics the running kernel has.
 
 pub mod config;
@@ -17,6 +18,7 @@ pub mod files;
 pub mod kpage;
 pub mod pagemap;
 pub mod process;
+pub mod reach;
 pub mod smaps;
 
 use crate::addr::PAGE_SIZE;

@@ -335,8 +335,11 @@ fn inspect_cmd(
         pids,
         object: object.clone(),
     })?;
+    // A pattern that matched only objects solab had to skip is not "no match": the report
+    // lists them with the reason.
     if let Some(pat) = &object
         && report.objects.is_empty()
+        && report.skipped.is_empty()
         && !report.processes.is_empty()
     {
         return Err(no_match(pat, &report).into());

@@ -380,21 +380,21 @@ pub fn render_prove(r: &ProveReport) -> String {
     o
 }
 
-/// Pages as a human size.
+/// Pages as a human size. Sizes are counted in pages, so anything that is not zero is
+/// given in KiB at least (a PSS share of a page is "0.1 KiB", not "102 B").
 fn size(pages: f64) -> String {
     let bytes = pages * PAGE_SIZE as f64;
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes;
+    if bytes == 0.0 {
+        return "0 B".into();
+    }
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes / 1024.0;
     let mut u = 0;
     while v >= 1024.0 && u + 1 < units.len() {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{v:.0} {}", units[u])
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
+    format!("{v:.1} {}", units[u])
 }
 
 fn short_path(p: &str, width: usize) -> String {
@@ -524,6 +524,7 @@ mod tests {
     fn sizes() {
         assert_eq!(size(0.0), "0 B");
         assert_eq!(size(1.0), "4.0 KiB");
+        assert_eq!(size(0.025), "0.1 KiB");
         assert_eq!(size(256.0), "1.0 MiB");
     }
 }

@@ -109,6 +109,8 @@ pub enum As {
 
 pub struct Lab {
     pub bin: PathBuf,
+    /// libsolib.so: in `bin`, or in `bin`/../lib when installed.
+    pub lib: PathBuf,
     pub out: PathBuf,
     /// Where `make build` put the lab's C libraries (target/lab).
     pub fixtures: PathBuf,
@@ -126,18 +128,31 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(bin: PathBuf, out: PathBuf, fixtures: PathBuf, style: Style) -> Result<Lab> {
-        for f in ["solab-lab-host", "solab", "libsolib.so"] {
+        for f in ["solab-lab-host", "solab"] {
             let p = bin.join(f);
             if !p.exists() {
                 bail!("{} is missing: run `make build` first", p.display());
             }
         }
+        // Beside the programs in a build directory; in ../lib once installed (make install
+        // puts the programs in $PREFIX/bin and the library in $PREFIX/lib).
+        let installed = bin.parent().map(|d| d.join("lib/libsolib.so"));
+        let lib = std::iter::once(bin.join("libsolib.so"))
+            .chain(installed)
+            .find(|p| p.exists())
+            .with_context(|| {
+                format!(
+                    "{} is missing: run `make build` first",
+                    bin.join("libsolib.so").display()
+                )
+            })?;
         std::fs::create_dir_all(&out)
             .with_context(|| format!("cannot create {}", out.display()))?;
         let ns = format!("lab{}", std::process::id());
         let _ = NAMESPACE.set(ns.clone());
         Ok(Lab {
             bin,
+            lib,
             out,
             fixtures,
             ns,
@@ -187,7 +202,7 @@ impl Lab {
 
     /// Starts a lab-host named `name` that runs `actions`, then serves actions from stdin.
     pub fn host(&mut self, name: &str, who: As, actions: &[&str]) -> Result<Host> {
-        let mut args: Vec<String> = vec!["--lib".into(), self.rel(&self.bin.join("libsolib.so"))];
+        let mut args: Vec<String> = vec!["--lib".into(), self.rel(&self.lib)];
         args.extend(actions.iter().map(|s| s.to_string()));
         args.push("serve".into());
         let program = self.bin.join("solab-lab-host");

@@ -5,7 +5,8 @@
  * MAP_SHARED by the library's load-time constructor. Everything else in the library is
  * ordinary: its code is shared read-only, its data is private (copy-on-write).
  *
- * Link with -lsolib (DT_SONAME libsolib.so), or dlopen("libsolib.so") and dlsym.
+ * Link with -lsolib (`pkg-config --cflags --libs solib`; DT_SONAME libsolib.so.0), or
+ * dlopen("libsolib.so.0") and dlsym.
  * All functions are thread-safe and may be called from any number of processes.
  */
 #ifndef SOLIB_H

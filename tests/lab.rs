@@ -10,16 +10,18 @@ fn lab_cmd(out: &Path) -> Command {
     let a = artifacts();
     let lab = a.bin_dir.join("solab-lab");
     util::require(&lab);
-    util::require(&out.join("libtextrel-textrel.so"));
+    util::require(&lab_dir().join("libtextrel-textrel.so"));
     let mut c = Command::new(lab);
     c.current_dir(&a.repo)
-        .args(["--color", "never", "--out"])
+        .args(["--color", "never", "--fixtures"])
+        .arg(lab_dir())
+        .arg("--out")
         .arg(out);
     c
 }
 
 fn lab_dir() -> PathBuf {
-    artifacts().repo.join("target/lab")
+    artifacts().lab_dir.clone()
 }
 
 /// Processes whose environment names the lab's namespace, and its /dev/shm objects.
@@ -88,9 +90,6 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
 fn one_experiment_runs_alone() {
     let out = std::env::temp_dir().join(format!("solab-lab-one-{}", std::process::id()));
     std::fs::create_dir_all(&out).unwrap();
-    for f in ["libtextrel-textrel.so", "libtextrel-pic.so"] {
-        std::fs::copy(lab_dir().join(f), out.join(f)).unwrap();
-    }
     let run = lab_cmd(&out).args(["-e", "5"]).output().unwrap();
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
@@ -116,9 +115,6 @@ fn one_experiment_runs_alone() {
 fn an_interrupted_lab_leaves_nothing_behind() {
     let out = std::env::temp_dir().join(format!("solab-lab-int-{}", std::process::id()));
     std::fs::create_dir_all(&out).unwrap();
-    for f in ["libtextrel-textrel.so", "libtextrel-pic.so"] {
-        std::fs::copy(lab_dir().join(f), out.join(f)).unwrap();
-    }
     let mut lab = Proc::spawn("lab", lab_cmd(&out), "namespace ");
     let ns = lab.seen[0].split_whitespace().nth(1).unwrap().to_string();
     // Mid-experiment: the hosts of experiment 5 are running.

@@ -9,7 +9,9 @@
 #   HOSTS_AS=nobody hosts ...  the same, as uid 65534 (setpriv)
 #   as_nobody CMD...           run a command as uid 65534
 set -uo pipefail
-export PATH="$PWD/target/release:$PATH"
+# The docs test says where the programs are (CARGO_TARGET_DIR may move them).
+SOLAB_BIN_DIR=${SOLAB_BIN_DIR:-$PWD/target/release}
+export PATH="$SOLAB_BIN_DIR:$PATH"
 export SOLIB_NAMESPACE="docs$$"
 _docs_dir=$(mktemp -d)
 chmod 755 "$_docs_dir"
@@ -38,7 +40,7 @@ hosts() {
         : >"$_docs_dir/$n.out"
         if [ "${HOSTS_AS:-}" = nobody ]; then
             setpriv --reuid 65534 --regid 65534 --clear-groups -- \
-                "$PWD/target/release/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+                "$SOLAB_BIN_DIR/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         else
             solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         fi

@@ -28,6 +28,9 @@ pub struct Artifacts {
     pub libsolib: PathBuf,
     pub c_client: PathBuf,
     pub python_client: PathBuf,
+    /// The lab's C libraries (libtextrel-*.so): `make build` puts them in lab/ beside the
+    /// profile's directory, in the target directory (CARGO_TARGET_DIR or target/).
+    pub lab_dir: PathBuf,
     pub repo: PathBuf,
 }
 
@@ -43,6 +46,7 @@ pub fn artifacts() -> &'static Artifacts {
             libsolib: bin_dir.join("libsolib.so"),
             c_client: bin_dir.join("solib-client"),
             python_client: repo.join("clients/python/solib_client.py"),
+            lab_dir: bin_dir.parent().expect("target dir").join("lab"),
             bin_dir,
             lab_host,
             solab,

@@ -6,6 +6,7 @@ mod util;
 mod analyzer;
 mod churn;
 mod docs;
+mod install;
 mod lab;
 mod libs;
 mod odd_maps;

@@ -105,7 +105,7 @@ uninstall)
         echo "uninstall: nothing to do: no $DESTDIR$manifest (solab is not installed there)" >&2
         exit 0
     fi
-    n=$(wc -l <"$DESTDIR$manifest")
+    n=$(($(wc -l <"$DESTDIR$manifest") - 1)) # the manifest lists itself last
     remove_listed
     echo "removed $n files under $DESTDIR$PREFIX"
     ;;

@@ -198,7 +198,12 @@ fn make_install_puts_every_file_in_place_and_uninstall_removes_them() {
     make(&["install", &destdir]);
 
     let prefix = dest.join("usr/local");
-    let lib_version = "0.1.0"; // solib/Cargo.toml
+    let manifest = std::fs::read_to_string(a.repo.join("solib/Cargo.toml")).unwrap();
+    let lib_version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("version in solib/Cargo.toml");
     let mut want: BTreeSet<String> = [
         "bin/solab",
         "bin/solab-lab",

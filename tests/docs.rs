@@ -49,8 +49,20 @@ fn normalize(text: &str) -> String {
         .map(|(re, to)| (Regex::new(re).expect("rule"), to))
         .collect()
     });
-    let repo = artifacts().repo.display().to_string();
+    let a = artifacts();
+    let repo = a.repo.display().to_string();
     let mut s = text.to_string();
+    // A build elsewhere (CARGO_TARGET_DIR, PROFILE) prints its own paths where the book
+    // shows target/release and target/lab: written back as the book's.
+    let target = a.bin_dir.parent().expect("target dir");
+    if target != a.repo.join("target") || !a.bin_dir.ends_with("release") {
+        s = s
+            .replace(
+                &a.bin_dir.display().to_string(),
+                &format!("{repo}/target/release"),
+            )
+            .replace(&target.display().to_string(), &format!("{repo}/target"));
+    }
     for (re, to) in rules {
         s = re.replace_all(&s, *to).into_owned();
     }

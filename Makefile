@@ -30,8 +30,8 @@ help:
 	@echo "make lab E=3  only experiment 3"
 	@echo "make demo   Rust, C and Python processes sharing one counter and clipboard"
 	@echo "make test   build everything, then run every test with real processes"
-	@echo "make build  build libsolib.so, solab, solab-lab, solab-lab-host, the C client, the man"
-	@echo "            pages and the completions into $(OUT)/"
+	@echo "make build  build libsolib.so, solab, solab-lab, solab-lab-host, the C client,"
+	@echo "            libsolib-c.so, the man pages and the completions into $(OUT)/"
 	@echo "make install   after make build: install under PREFIX ($(PREFIX)), staged in DESTDIR"
 	@echo "make uninstall remove what make install installed (same PREFIX and DESTDIR)"
 	@echo "make deb    build, then a Debian package $(TARGET)/solab_$(VERSION)_ARCH.deb"
@@ -53,11 +53,19 @@ build:
 	ln -sf libsolib.so $(OUT)/$$(readelf -d $(OUT)/libsolib.so | sed -n 's/.*soname: \[\(.*\)\]/\1/p')
 	$(CC) $(CFLAGS) -Isolib/include clients/c/solib_client.c -o $(OUT)/solib-client \
 	    -L$(OUT) -lsolib -Wl,-rpath,'$$ORIGIN'
+	@# The shared section again, in C (docs: "The shared section in C").
+	$(CC) $(CFLAGS) -fPIC -shared solib-c/shared.c -o $(OUT)/libsolib-c.so
+	$(CC) $(CFLAGS) -Isolib-c solib-c/hit.c -o $(OUT)/solibc-hit \
+	    -L$(OUT) -lsolib-c -Wl,-rpath,'$$ORIGIN'
 	@mkdir -p $(LABDIR)
-	$(CC) -O2 -fPIC -shared lab/textrel/textrel.c -o $(LABDIR)/libtextrel-pic.so
+	@# -fno-toplevel-reorder: gcc emits functions and top-level asm in source order (GCC
+	@# manual, Optimize Options), so the filler pages really surround the two functions
+	@# that use data; by default gcc emits every top-level asm first.
+	$(CC) -O2 -fno-toplevel-reorder -fPIC -shared lab/textrel/textrel.c \
+	    -o $(LABDIR)/libtextrel-pic.so
 	@# -fno-pic -mcmodel=large: absolute addresses in the code, hence DT_TEXTREL (the
 	@# linker's warning about it is the point of the experiment).
-	$(CC) -O2 -fno-pic -mcmodel=large -shared lab/textrel/textrel.c \
+	$(CC) -O2 -fno-toplevel-reorder -fno-pic -mcmodel=large -shared lab/textrel/textrel.c \
 	    -o $(LABDIR)/libtextrel-textrel.so 2>/dev/null
 	@# Man pages and completions, from the clap definitions the programs parse with.
 	$(OUT)/solab-gen $(OUT)

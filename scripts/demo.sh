@@ -10,6 +10,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -f /dev/shm/solib-u"$(id -u)"-v*-"$SOLIB_NAMESPACE"
+    [ -z "${XDG_RUNTIME_DIR:-}" ] || rm -f "$XDG_RUNTIME_DIR"/solib-u"$(id -u)"-v*-"$SOLIB_NAMESPACE"
 }
 trap cleanup EXIT INT TERM
 

@@ -1,6 +1,8 @@
 //! The book cannot drift from the program:
 //! - every output shown in docs/ is `docs/src/out/NAME.txt`, produced by `docs/out/NAME.sh`;
-//!   this test runs every snippet again and fails when its output differs from the book's,
+//!   this test runs every page's commands the way the book tells the reader to, with
+//!   `docs/run PAGE` (one shell per page, the blocks in order), and fails when a block's
+//!   output differs from the book's,
 //!   after eliding what changes from run to run (pids, addresses, frame numbers, build-ids,
 //!   inode numbers, timings, the repository's path). `make docs-outputs` rewrites them.
 //! - every `{{#include FILE:ANCHOR}}` names an existing file and anchor;
@@ -26,6 +28,8 @@ fn normalize(text: &str) -> String {
             // The book was generated in one checkout, the test may run in another.
             (r"[^\s\[]*/?\btarget/(release|lab)/", "[repo]/target/${1}/"),
             (r"\b(docs|lab)\d+\b", "${1}[N]"),
+            // Directories made by mktemp -d (a snippet's runtime directory).
+            (r"/tmp/tmp\.[A-Za-z0-9]{6,}", "/tmp/tmp.[dir]"),
             (r"\b[0-9a-f]{40}\b", "[build-id]"),
             (r"\bpfn 0x[0-9a-f]+", "pfn 0x[pfn]"),
             (r"([:/])0x[0-9a-f]+", "${1}0x[pfn]"),
@@ -87,38 +91,83 @@ fn snippets() -> Vec<PathBuf> {
     v
 }
 
-/// Runs one snippet as the book's generator does and returns what it printed. Pictures go
-/// to `img_dir`: docs/src/img when updating, a scratch directory when only checking.
-fn run_snippet(sh: &Path, img_dir: &Path) -> String {
+/// The pages of the book in the order of SUMMARY.md (file stems under docs/src).
+fn pages_in_order() -> Vec<String> {
+    let summary = std::fs::read_to_string(docs().join("src/SUMMARY.md")).expect("SUMMARY.md");
+    let link = Regex::new(r"\(([a-z0-9-]+)\.md\)").unwrap();
+    let mut v: Vec<String> = Vec::new();
+    for c in link.captures_iter(&summary) {
+        if !v.contains(&c[1].to_string()) {
+            v.push(c[1].to_string());
+        }
+    }
+    v
+}
+
+/// The snippets a page shows, in order, once each (what `docs/run` runs).
+fn blocks_of(page: &str) -> Vec<String> {
+    let md = std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap();
+    let include = Regex::new(r"\{\{#include \.\./out/([A-Za-z0-9_-]+)\.sh:cmd\}\}").unwrap();
+    let mut v: Vec<String> = Vec::new();
+    for c in include.captures_iter(&md) {
+        if !v.contains(&c[1].to_string()) {
+            v.push(c[1].to_string());
+        }
+    }
+    v
+}
+
+/// Runs a page's commands exactly as the book tells the reader to, `docs/run PAGE`, and
+/// returns what each block printed, by snippet name. Pictures go to `img_dir`:
+/// docs/src/img when updating, a scratch directory when only checking.
+fn run_page(page: &str, img_dir: &Path) -> Vec<(String, String)> {
     let repo = &artifacts().repo;
-    let script = format!(
-        "source docs/out/prelude.sh\nsource {}",
-        sh.strip_prefix(repo).unwrap_or(sh).display()
-    );
-    let mut child = Command::new("bash")
-        .arg("-c")
-        .arg(script)
+    let mut child = Command::new(repo.join("docs/run"))
+        .arg(page)
         .current_dir(repo)
         .env("NO_COLOR", "1")
+        .env("DOCS_RUN_MARKERS", "1")
         .env("SOLAB_BIN_DIR", &artifacts().bin_dir)
         .env("DOCS_IMG_DIR", img_dir)
+        // The book shows regions in /dev/shm, as on a machine without a login session; a
+        // snippet that wants a runtime directory makes its own.
+        .env_remove("XDG_RUNTIME_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("bash");
-    let deadline = Instant::now() + Duration::from_secs(120);
+        .expect("docs/run");
+    // Read while it runs: a full pipe would stop it.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).map(|_| s)
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("{} ran for over 2 minutes", sh.display());
+            panic!("docs/run {page} ran for over 5 minutes");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = child.wait_with_output().expect("output");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    text
+    let status = child.wait().expect("status");
+    let text = reader.join().expect("reader").unwrap_or_default();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert!(
+        status.success(),
+        "docs/run {page} failed ({status}):\n{stderr}\n{text}"
+    );
+    let mut blocks = Vec::new();
+    for part in text.split('\u{1e}').skip(1) {
+        let part = part.strip_prefix("docs-block ").expect("a block marker");
+        let (name, out) = part.split_once('\n').unwrap_or((part, ""));
+        blocks.push((name.to_string(), out.to_string()));
+    }
+    blocks
 }
 
 fn first_difference(want: &str, got: &str) -> String {
@@ -150,54 +199,84 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
     };
     let all = snippets();
     assert!(!all.is_empty(), "no snippets in docs/out");
+    // Every snippet is shown by some page: an output nobody reads is not checked either.
+    let pages = pages_in_order();
+    let shown: Vec<String> = pages.iter().flat_map(|p| blocks_of(p)).collect();
+    for sh in &all {
+        let name = sh.file_stem().unwrap().to_string_lossy().into_owned();
+        if !shown.contains(&name) {
+            failures.push(format!(
+                "{}: no page of SUMMARY.md includes it",
+                sh.display()
+            ));
+        }
+    }
     // The book shows the default layout, target/release and target/lab; a build elsewhere
-    // (CARGO_TARGET_DIR, another PROFILE) checks the snippets that do not name them.
+    // (CARGO_TARGET_DIR, another PROFILE) checks the pages whose commands do not name them.
     let a = artifacts();
     let default_layout =
         a.bin_dir.canonicalize().ok() == a.repo.join("target/release").canonicalize().ok();
-    for sh in &all {
-        let body = std::fs::read_to_string(sh).unwrap();
-        if body.contains("# needs: root") && !is_root() {
-            eprintln!("skipped {} (needs root)", sh.display());
+    for page in &pages {
+        let want_blocks = blocks_of(page);
+        if want_blocks.is_empty() {
             continue;
         }
-        if body.contains("target/") && !default_layout {
+        let names_target = want_blocks.iter().any(|b| {
+            std::fs::read_to_string(docs().join("out").join(format!("{b}.sh")))
+                .is_ok_and(|body| body.contains("target/"))
+        });
+        if names_target && !default_layout {
             eprintln!(
-                "skipped {} (it names target/, the build is in {})",
-                sh.display(),
+                "not run: docs/run {page} (it names target/, the build is in {})",
                 a.bin_dir.display()
             );
             continue;
         }
-        let txt = docs()
-            .join("src/out")
-            .join(sh.file_stem().unwrap())
-            .with_extension("txt");
-        let got = run_snippet(sh, &img_dir);
-        let want = std::fs::read_to_string(&txt).unwrap_or_default();
-        let (mut nw, mut ng) = (normalize(&want), normalize(&got));
-        // Outputs that depend on the whole machine (what other processes run, what the page
-        // cache holds) are compared by shape: every number elided, and with
-        // `# compare: lines N` only their first N lines.
-        if body.contains("# compare: shape") {
-            nw = digits.replace_all(&nw, "#").into_owned();
-            ng = digits.replace_all(&ng, "#").into_owned();
-        }
-        if let Some(n) = body
-            .lines()
-            .find_map(|l| l.strip_prefix("# compare: lines "))
-            .and_then(|n| n.trim().parse::<usize>().ok())
-        {
-            nw = nw.lines().take(n).collect::<Vec<_>>().join("\n");
-            ng = ng.lines().take(n).collect::<Vec<_>>().join("\n");
-        }
-        if nw != ng {
-            if update {
-                // Only outputs that really changed are rewritten: the diff stays reviewable.
-                std::fs::write(&txt, &got).unwrap();
-                eprintln!("rewrote {}", txt.display());
-            } else {
-                failures.push(format!("{}: {}", txt.display(), first_difference(&nw, &ng)));
+        let ran = run_page(page, &img_dir);
+        let names: Vec<&String> = ran.iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            want_blocks.iter().collect::<Vec<_>>(),
+            "docs/run {page} ran other blocks than the page shows"
+        );
+        for (name, got) in &ran {
+            let sh = docs().join("out").join(format!("{name}.sh"));
+            let body = std::fs::read_to_string(&sh).unwrap();
+            if body.contains("# needs: root") && !is_root() {
+                eprintln!("not compared: {} (needs root)", sh.display());
+                continue;
+            }
+            let txt = docs().join("src/out").join(format!("{name}.txt"));
+            let want = std::fs::read_to_string(&txt).unwrap_or_default();
+            let (mut nw, mut ng) = (normalize(&want), normalize(got));
+            // Outputs that depend on the whole machine (what other processes run, what the
+            // page cache holds) are compared by shape: every number elided, and with
+            // `# compare: lines N` only their first N lines.
+            if body.contains("# compare: shape") {
+                nw = digits.replace_all(&nw, "#").into_owned();
+                ng = digits.replace_all(&ng, "#").into_owned();
+            }
+            if let Some(n) = body
+                .lines()
+                .find_map(|l| l.strip_prefix("# compare: lines "))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+            {
+                nw = nw.lines().take(n).collect::<Vec<_>>().join("\n");
+                ng = ng.lines().take(n).collect::<Vec<_>>().join("\n");
+            }
+            if nw != ng {
+                if update {
+                    // Only outputs that really changed are rewritten: the diff stays
+                    // reviewable.
+                    std::fs::write(&txt, got).unwrap();
+                    eprintln!("rewrote {}", txt.display());
+                } else {
+                    failures.push(format!(
+                        "{} (docs/run {page}): {}",
+                        txt.display(),
+                        first_difference(&nw, &ng)
+                    ));
+                }
             }
         }
     }
@@ -207,6 +286,68 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
         "the book no longer matches the program (run `make docs-outputs`, then review the diff):\n{}",
         failures.join("\n\n")
     );
+}
+
+/// A reader runs what the book shows: every command of a snippet is inside its `cmd`
+/// anchor, which the chapter includes. Only the comments that steer the test (`# needs:`,
+/// `# runs only as:`, `# compare:`) may stand outside it.
+#[test]
+fn every_command_of_a_block_is_shown_in_the_book() {
+    let mut bad = Vec::new();
+    for sh in snippets() {
+        let body = std::fs::read_to_string(&sh).unwrap();
+        let mut inside = false;
+        for line in body.lines() {
+            match line.trim() {
+                "# ANCHOR: cmd" => inside = true,
+                "# ANCHOR_END: cmd" => inside = false,
+                l if inside
+                    || l.is_empty()
+                    || l.starts_with("# needs:")
+                    || l.starts_with("# runs only as:")
+                    || l.starts_with("# compare:") => {}
+                l => bad.push(format!("{}: not shown: {l}", sh.display())),
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// Every chapter with commands names the one command that runs them all, `docs/run X`, and
+/// X picks that chapter and no other (as docs/run resolves it: the exact name, else the one
+/// page whose name starts with X).
+#[test]
+fn every_chapter_says_how_to_run_it() {
+    let named = Regex::new(r"`docs/run ([a-z0-9-]+)`").unwrap();
+    let all: Vec<String> = markdown_files()
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let mut bad = Vec::new();
+    for page in pages_in_order() {
+        if blocks_of(&page).is_empty()
+            || ["introduction", "lab", "reference"].contains(&page.as_str())
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap();
+        let Some(c) = named.captures(&text) else {
+            bad.push(format!("{page}.md does not say `docs/run ...`"));
+            continue;
+        };
+        let x = &c[1];
+        let picks: Vec<&String> = if all.iter().any(|a| a == x) {
+            all.iter().filter(|a| *a == x).collect()
+        } else {
+            all.iter().filter(|a| a.starts_with(x)).collect()
+        };
+        if picks != vec![&page] {
+            bad.push(format!(
+                "{page}.md says `docs/run {x}`, which picks {picks:?}"
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
 fn markdown_files() -> Vec<PathBuf> {
@@ -273,13 +414,17 @@ fn slug(heading: &str) -> String {
 
 #[test]
 fn every_link_and_image_in_the_book_resolves() {
-    let link = Regex::new(r"!?\[[^\]]*\]\(([^)\s]+)\)").unwrap();
+    // Markdown links and images, and the HTML the book embeds pictures with
+    // (`<object data=...>`, `<img src=...>`), so that their tooltips work.
+    let link =
+        Regex::new(r#"!?\[[^\]]*\]\(([^)\s]+)\)|<(?:object|img)\b[^>]*\b(?:data|src)="([^"]+)""#)
+            .unwrap();
     let mut bad = Vec::new();
     let mut checked = 0;
     for md in markdown_files() {
         let text = std::fs::read_to_string(&md).unwrap();
         for c in link.captures_iter(&text) {
-            let target = &c[1];
+            let target = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
             if target.starts_with("http://")
                 || target.starts_with("https://")
                 || target.starts_with("mailto:")

@@ -6,7 +6,7 @@ use crate::util::{
     self, Namespace, Proc, artifacts, as_nobody, field, field_u64, is_root, lab_host, spawn_host,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -46,9 +46,8 @@ fn rust_c_and_python_share_one_counter_and_one_clipboard_but_not_private_counter
     );
 
     let mut c_cmd = Command::new(&a.c_client);
-    c_cmd
-        .args(["add:30,40", "add:1,1", "clip-get", "status", "wait"])
-        .env("SOLIB_NAMESPACE", &ns.name);
+    c_cmd.args(["add:30,40", "add:1,1", "clip-get", "status", "wait"]);
+    ns.env(&mut c_cmd);
     let mut c = Proc::spawn("C client", c_cmd, "action=wait");
 
     let mut py_cmd = Command::new("python3");
@@ -62,8 +61,8 @@ fn rust_c_and_python_share_one_counter_and_one_clipboard_but_not_private_counter
             "clip-set:from python",
             "status",
             "wait",
-        ])
-        .env("SOLIB_NAMESPACE", &ns.name);
+        ]);
+    ns.env(&mut py_cmd);
     let mut py = Proc::spawn("Python client", py_cmd, "action=wait");
 
     let c_lines = c.seen.clone();
@@ -390,8 +389,8 @@ fn another_uid_can_neither_open_the_region_nor_share_it() {
     let mut cmd = as_nobody(&a.lab_host);
     cmd.arg("--lib")
         .arg(&a.libsolib)
-        .args(["status", "clip-get", "add:1,1", "serve"])
-        .env("SOLIB_NAMESPACE", &ns.name);
+        .args(["status", "clip-get", "add:1,1", "serve"]);
+    ns.env(&mut cmd);
     let mut theirs = Proc::spawn("uid 65534 host", cmd, "action=serve");
     let seen = theirs.seen.join("\n");
     assert!(seen.contains("shared=1"), "{seen}");
@@ -459,10 +458,7 @@ int main(void) {
         String::from_utf8_lossy(&cc.stderr)
     );
     let ns = Namespace::new("header");
-    let run = Command::new(&exe)
-        .env("SOLIB_NAMESPACE", &ns.name)
-        .output()
-        .unwrap();
+    let run = ns.env(&mut Command::new(&exe)).output().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         run.status.success(),
@@ -576,4 +572,363 @@ fn a_region_truncated_by_another_process_does_not_crash_its_users() {
     let mut b = spawn_host("b", &ns, &[]);
     let (shared, reason) = status(&mut b);
     assert!(!shared && reason.contains("size 0"), "{reason}");
+}
+
+// ---- Issue 12: writers that cannot lock, stopped writers, hard links, squatted names ----
+
+/// Reads `clip-read` and `clip-write` results: (messages written, reads, torn reads).
+fn clip_figures(writers: Vec<Proc>, readers: Vec<Proc>) -> (u64, u64, u64) {
+    let mut written = 0;
+    for mut w in writers {
+        let line = w.expect("action=clip-write");
+        let n = field_u64(&line, "written");
+        assert!(n > 0, "{} wrote nothing: {line}", w.name);
+        assert_eq!(field_u64(&line, "refused"), 0, "{}: {line}", w.name);
+        written += n;
+    }
+    let (mut reads, mut torn) = (0, 0);
+    for mut r in readers {
+        let line = r.expect("action=clip-read");
+        reads += field_u64(&line, "reads");
+        torn += field_u64(&line, "torn");
+    }
+    (written, reads, torn)
+}
+
+/// Takes the clipboard writer lock (byte 2 of the region) for the test itself, with a lock
+/// of an open file description, which conflicts with both kinds of fcntl lock; held until
+/// the returned file is closed.
+fn take_writer_lock(path: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    // SAFETY: flock is plain data; l_pid must be 0 for OFD locks.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 2;
+    fl.l_len = 1;
+    // SAFETY: f is open; fl is a valid flock. Waits for a writer that holds it.
+    let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLKW, &fl) };
+    assert_eq!(r, 0, "F_OFD_SETLKW: {}", std::io::Error::last_os_error());
+    f
+}
+
+/// While writers write, the test holds the writer lock for 300 ms: a writer that respects
+/// the lock publishes nothing meanwhile, so the clipboard must not change. (Torn reads
+/// need two writers truly in parallel, which a loaded machine may not give; this does not.)
+fn clipboard_still_while_the_lock_is_held(ns: &Namespace, keeper: &mut Proc) {
+    std::thread::sleep(Duration::from_millis(300));
+    let lock = take_writer_lock(&ns.region_path(uid()));
+    let before = keeper.act("clip-get");
+    std::thread::sleep(Duration::from_millis(300));
+    let after = keeper.act("clip-get");
+    drop(lock);
+    assert_eq!(
+        before, after,
+        "a message was published while the test held the writer lock"
+    );
+}
+
+#[test]
+fn a_writer_that_cannot_open_another_descriptor_never_tears_a_message() {
+    let ns = Namespace::new("nofile");
+    let mut keeper = spawn_host("keeper", &ns, &[]);
+    let reader = Proc::spawn("reader", lab_host(&ns, &["clip-read:2500"]), "");
+    let plain = Proc::spawn("writer", lab_host(&ns, &["clip-write:2000"]), "");
+    // Descriptors 0-2 are stdio and the region's takes 3: with RLIMIT_NOFILE 4 the library
+    // can open nothing more once attached.
+    let limited = Proc::spawn(
+        "writer with --nofile=4",
+        util::wrapped(
+            "prlimit",
+            &["--nofile=4", "--"],
+            &lab_host(&ns, &["status", "clip-write:2000"]),
+        ),
+        "action=status",
+    );
+    let line = limited.seen.join("\n");
+    assert!(
+        line.contains("shared=1"),
+        "the limited writer must share the region for this test to mean anything: {line}"
+    );
+    clipboard_still_while_the_lock_is_held(&ns, &mut keeper);
+    let (written, reads, torn) = clip_figures(vec![plain, limited], vec![reader]);
+    eprintln!(
+        "prlimit --nofile=4 writer and a plain one: {written} messages, {reads} reads, {torn} torn"
+    );
+    assert_eq!(torn, 0, "{torn} torn reads of {reads}");
+    assert!(reads > 100, "too few reads: {reads}");
+}
+
+#[test]
+fn a_forked_child_that_changed_user_never_tears_a_message() {
+    if !is_root() {
+        eprintln!("skipped: setuid in the child needs root");
+        return;
+    }
+    let ns = Namespace::new("forkuid");
+    let mut keeper = spawn_host("keeper", &ns, &[]);
+    let reader = Proc::spawn("reader", lab_host(&ns, &["clip-read:2500"]), "");
+    let plain = Proc::spawn("writer", lab_host(&ns, &["clip-write:2000"]), "");
+    // The parent loads the library as root; its child becomes uid 65534 and writes: it can
+    // no longer open anything of root's, /proc/self/fd included.
+    let mut parent = Proc::spawn(
+        "forking writer",
+        lab_host(&ns, &["status", "fork-as:65534:clip-write:2000"]),
+        "action=status",
+    );
+    clipboard_still_while_the_lock_is_held(&ns, &mut keeper);
+    let child = parent.expect("action=clip-write");
+    let done = parent.expect("action=fork-as");
+    assert_eq!(field(&done, "exit"), Some("0"), "{done}");
+    assert_ne!(field(&child, "pid"), field(&done, "pid"), "{child}");
+    let child_written = field_u64(&child, "written");
+    assert!(child_written > 0, "{child}");
+    assert_eq!(field_u64(&child, "refused"), 0, "{child}");
+    let (written, reads, torn) = clip_figures(vec![plain], vec![reader]);
+    eprintln!(
+        "fork + setuid child writer and a plain one: {} messages, {reads} reads, {torn} torn",
+        written + child_written
+    );
+    assert_eq!(torn, 0, "{torn} torn reads of {reads}");
+}
+
+/// Is byte 2 of the region (the clipboard writer lock) locked by any process? F_GETLK
+/// reports a conflicting lock of either kind (a process's or an open file description's).
+fn writer_lock_held(path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    // SAFETY: flock is plain data.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 2;
+    fl.l_len = 1;
+    // SAFETY: f is open; fl is a valid flock.
+    let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut fl) };
+    assert_eq!(r, 0, "F_GETLK: {}", std::io::Error::last_os_error());
+    fl.l_type != libc::F_UNLCK as libc::c_short
+}
+
+/// The state letter of /proc/PID/stat (after the `)` that closes the command name).
+fn proc_state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .unwrap_or('?')
+}
+
+#[test]
+fn a_writer_stopped_holding_the_lock_makes_other_writers_fail_in_a_second_not_hang() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::time::Instant;
+    let ns = Namespace::new("stopped");
+    let mut other = spawn_host("other writer", &ns, &[]);
+    let mut writer = Proc::spawn(
+        "writer",
+        lab_host(&ns, &["status", "clip-write:30000"]),
+        "action=status",
+    );
+    let path = ns.region_path(uid());
+    let pid = Pid::from_raw(writer.pid());
+    // Stop the writer until it is caught holding the lock (it spends a good part of each
+    // message inside it).
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        kill(pid, Signal::SIGSTOP).unwrap();
+        let until = Instant::now() + Duration::from_secs(2);
+        while proc_state(writer.pid()) != 'T' {
+            assert!(Instant::now() < until, "the writer did not stop");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        if writer_lock_held(&path) {
+            break;
+        }
+        assert!(tries < 1000, "never caught the writer holding the lock");
+        kill(pid, Signal::SIGCONT).unwrap();
+        std::thread::sleep(Duration::from_micros(200 + (tries % 7) * 150));
+    }
+    let start = Instant::now();
+    other.send("clip-set:while the writer is stopped");
+    let line = other.expect_within("action=clip-set", Duration::from_secs(5));
+    let waited = start.elapsed();
+    assert_eq!(field(&line, "rc"), Some("-1"), "{line}");
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(3)).contains(&waited),
+        "solib_clipboard_set returned after {waited:?}, not after about one second"
+    );
+    let (shared, reason) = status(&mut other);
+    assert!(
+        shared && reason.contains("writer lock") && reason.contains("1 s"),
+        "{reason}"
+    );
+    // Readers are not blocked: they read the last complete message meanwhile.
+    let start = Instant::now();
+    let mut reader = Proc::spawn("reader", lab_host(&ns, &["clip-read:300"]), "");
+    let read = reader.expect_within("action=clip-read", Duration::from_secs(5));
+    let read_took = start.elapsed();
+    assert_eq!(field_u64(&read, "torn"), 0, "{read}");
+    assert!(field_u64(&read, "reads") > 100, "{read}");
+    // When the stopped writer dies, the kernel drops its lock and writing works again.
+    writer.kill();
+    let after = other.act("clip-set:after the stopped writer died");
+    assert_eq!(field(&after, "rc"), Some("0"), "{after}");
+    eprintln!(
+        "stopped writer (caught holding the lock after {tries} stops): another writer's set \
+         returned -1 after {waited:?}; a reader read for 300 ms meanwhile in {read_took:?}: {read}"
+    );
+}
+
+/// Another file of the user at `victim`, hard-linked at the region's name.
+fn hard_link_at(region: &Path, victim_bytes: &[u8]) {
+    let name = region.file_name().unwrap().to_string_lossy();
+    // Ends with the namespace, so the namespace's Drop removes it.
+    let victim = region.with_file_name(format!("victim-{name}"));
+    write_object(&victim, victim_bytes, 0o600);
+    std::fs::hard_link(&victim, region).unwrap();
+}
+
+#[test]
+fn a_hard_link_at_the_regions_name_is_refused_and_its_file_left_untouched() {
+    // An empty file would have been "created" (overwritten with a header)...
+    refuses_bad_object("link-empty", |p| hard_link_at(p, b""), "has 2 links");
+    // ...and a valid region of another namespace reset to the initial values.
+    let mut busy = valid_image();
+    busy[16..24].copy_from_slice(&42u64.to_le_bytes());
+    refuses_bad_object("link-region", |p| hard_link_at(p, &busy), "has 2 links");
+}
+
+#[test]
+fn with_a_runtime_directory_the_region_is_created_there_and_shared() {
+    let ns = Namespace::with_runtime_dir("rundir");
+    let run = ns.runtime_dir.clone().unwrap();
+    let path = run.join(ns.region_name(uid()));
+    let mut a = spawn_host("a", &ns, &["clip-set:in the runtime dir", "add:1,1"]);
+    let mut b = spawn_host("b", &ns, &["add:1,1"]);
+    let (shared, reason) = status(&mut a);
+    assert!(shared, "{reason}");
+    assert!(
+        reason.contains(&format!("shared: {}: created", path.display())),
+        "{reason}"
+    );
+    assert!(reason.contains("in the runtime directory"), "{reason}");
+    let meta = std::fs::symlink_metadata(&path).expect("the region is in the runtime dir");
+    assert!(meta.is_file());
+    assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, uid()));
+    assert!(
+        !ns.region_path(uid()).exists(),
+        "a region was made in /dev/shm too"
+    );
+    assert!(b.act("clip-get").ends_with("text=in the runtime dir"));
+    assert_eq!(counters(&mut b), (1, 2));
+    a.act("unload");
+    b.act("unload");
+    assert!(
+        !path.exists(),
+        "the last unload removes it from the runtime dir"
+    );
+}
+
+#[test]
+fn another_user_who_takes_the_name_in_dev_shm_cannot_stop_sharing_in_a_runtime_dir() {
+    if !is_root() {
+        eprintln!("skipped: creating a file as uid 65534 needs root");
+        return;
+    }
+    let ns = Namespace::with_runtime_dir("squat");
+    let squatted = ns.region_path(uid());
+    let out = as_nobody(Path::new("/usr/bin/touch"))
+        .arg(&squatted)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let before = std::fs::symlink_metadata(&squatted).unwrap();
+    assert_eq!(before.uid(), 65534);
+    // Without a runtime directory the squatter wins, and the status says why.
+    let mut plain = lab_host(&ns, &["status", "serve"]);
+    plain.env_remove("XDG_RUNTIME_DIR");
+    let mut victim = Proc::spawn("host without a runtime dir", plain, "action=serve");
+    let (shared, reason) = status(&mut victim);
+    assert!(!shared, "{reason}");
+    assert!(reason.contains("belongs to uid 65534"), "{reason}");
+    assert!(
+        reason.contains("XDG_RUNTIME_DIR is not set") && reason.contains("another user"),
+        "{reason}"
+    );
+    // With one, this user's processes share as if nobody had.
+    let mut a = spawn_host("a", &ns, &["clip-set:squatter or not"]);
+    let mut b = spawn_host("b", &ns, &[]);
+    for h in [&mut a, &mut b] {
+        let (shared, reason) = status(h);
+        assert!(shared && reason.contains("runtime directory"), "{reason}");
+    }
+    assert!(b.act("clip-get").ends_with("text=squatter or not"));
+    let after = std::fs::symlink_metadata(&squatted).unwrap();
+    assert_eq!(
+        (before.ino(), before.uid(), before.size()),
+        (after.ino(), after.uid(), after.size()),
+        "the other user's file was changed"
+    );
+}
+
+#[test]
+fn a_runtime_directory_not_private_or_not_ours_is_refused_for_dev_shm() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut ns = Namespace::with_runtime_dir("badrun");
+    let good = ns.runtime_dir.clone().unwrap();
+    let scratch = ns.scratch().to_path_buf();
+    let open = scratch.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let link = scratch.join("link");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    let file = scratch.join("file");
+    std::fs::write(&file, b"").unwrap();
+    let mut cases = vec![
+        (open.clone(), "has mode 0755, not 0700".to_string()),
+        (link, "is a symbolic link".to_string()),
+        (file, "is not a directory".to_string()),
+        (PathBuf::from("run"), "is not an absolute path".to_string()),
+    ];
+    if is_root() {
+        let theirs = scratch.join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        cases.push((theirs, "belongs to uid 65534".to_string()));
+    } else {
+        eprintln!("skipped the other-owner case: making another user's directory needs root");
+    }
+    let fallback = ns.region_path(uid());
+    for (dir, expect) in cases {
+        ns.runtime_dir = Some(dir.clone());
+        let mut h = spawn_host("host", &ns, &[]);
+        let (shared, reason) = status(&mut h);
+        assert!(shared, "{}: {reason}", dir.display());
+        assert!(
+            reason.contains(&format!("shared: {}:", fallback.display())),
+            "{}: {reason}",
+            dir.display()
+        );
+        assert!(
+            reason.contains(&expect) && reason.contains("in /dev/shm"),
+            "{}: the reason does not say {expect:?}: {reason}",
+            dir.display()
+        );
+        h.act("unload");
+    }
+    // Nothing was created in the refused directories.
+    assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(&good).unwrap().count(), 0);
+    ns.runtime_dir = Some(good);
 }

@@ -4,6 +4,7 @@
 mod util;
 
 mod analyzer;
+mod book_facts;
 mod churn;
 mod docs;
 mod install;

@@ -1,6 +1,7 @@
 # needs: root
 # compare: shape
-hosts A B C -- touch add:1,2
 # ANCHOR: cmd
+fresh
+hosts A B C -- touch add:1,2
 solab libs $A $B $C
 # ANCHOR_END: cmd

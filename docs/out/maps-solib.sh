@@ -1,5 +1,6 @@
 # needs: root
-hosts A -- touch
 # ANCHOR: cmd
-grep -E 'libsolib|solib-u' /proc/$A/maps
+fresh
+hosts A -- touch
+grep -A1 -E 'libsolib|solib-u' /proc/$A/maps
 # ANCHOR_END: cmd

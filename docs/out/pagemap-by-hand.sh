@@ -1,8 +1,9 @@
 # needs: root
+# ANCHOR: cmd
+fresh
 hosts A B -- touch
 tell A addrs
 tell B addrs
-# ANCHOR: cmd
 # One little-endian u64 per page at offset (address / 4096) * 8; bit 63 present,
 # bits 0-54 the frame number (Documentation/admin-guide/mm/pagemap.rst).
 pfn_of() {  # PID ADDRESS

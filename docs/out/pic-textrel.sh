@@ -1,5 +1,6 @@
 # needs: root
-hosts P Q -- open:target/lab/libtextrel-textrel.so touch-all
 # ANCHOR: cmd
+fresh
+hosts P Q -- open:target/lab/libtextrel-textrel.so touch-all
 solab inspect --object libtextrel-textrel.so $P $Q --svg $IMG/textrel.svg
 # ANCHOR_END: cmd

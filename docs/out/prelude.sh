@@ -1,30 +1,69 @@
-# Sourced before every snippet in docs/out/, from the repository's root, by the docs test
-# (tests/docs.rs): `make docs-outputs` rewrites docs/src/out/NAME.txt from NAME.sh, and
-# `make test` fails when the program's output no longer matches the book's.
+# The book's shell helpers. From the repository's root, after `make build`:
 #
-# Snippets may use:
-#   hosts A B C -- ACTION...   start lab-hosts named A, B, C that run ACTIONs, then wait
-#                              for more on stdin; $A, $B, $C are their pids
-#   tell A ACTION              send one more action to A and print its answer
-#   HOSTS_AS=nobody hosts ...  the same, as uid 65534 (setpriv)
-#   as_nobody CMD...           run a command as uid 65534
-set -uo pipefail
-# The docs test says where the programs are (CARGO_TARGET_DIR may move them).
-SOLAB_BIN_DIR=${SOLAB_BIN_DIR:-$PWD/target/release}
-export PATH="$SOLAB_BIN_DIR:$PATH"
-export SOLIB_NAMESPACE="docs$$"
+#   source docs/out/prelude.sh     in your own shell, to type a chapter's commands by hand
+#   docs/run CHAPTER               to run all of a chapter's commands (it sources this file)
+#
+# The docs test (tests/docs.rs) runs every chapter with docs/run and compares each block's
+# output with the book's (docs/src/out/NAME.txt); `make docs-outputs` rewrites them.
+#
+# ANCHOR: helpers
+# solab, solab-lab-host and the other programs of `make build`, by name:
+export PATH="$PWD/target/release:$PATH"
+
+# fresh              stop the lab-hosts started so far, and give the next ones a new, empty
+#                    shared section (a new SOLIB_NAMESPACE: see the shared-section chapter)
+# hosts A B -- ACT   start one lab-host per name, each running the actions ACT..., then
+#                    waiting for more on its standard input; $A, $B are their pids
+# tell A ACTION      send one more action to lab-host A and print its answer
+# as_nobody CMD      run a command as uid 65534 (root only; HOSTS_AS=nobody hosts ...
+#                    starts lab-hosts as that user)
+# HOSTS_RUNTIME_DIR=DIR hosts ...
+#                    gives the lab-hosts DIR as their runtime directory, XDG_RUNTIME_DIR;
+#                    by default they have none, as when the book's outputs were made
+# $IMG               where pictures go (target/img)
+# ANCHOR_END: helpers
+
+# Inside scripts (docs/run), stop at unset variables and failed pipelines; an interactive
+# shell keeps its own settings.
+[[ $- == *i* ]] || set -uo pipefail
+# The docs test says where the build it checks is (CARGO_TARGET_DIR or PROFILE may move it
+# from target/release); it goes first on PATH.
+[ -z "${SOLAB_BIN_DIR:-}" ] || export PATH="$SOLAB_BIN_DIR:$PATH"
 _docs_dir=$(mktemp -d)
 chmod 755 "$_docs_dir"
 _docs_pids=()
+_docs_names=()
+_docs_namespaces=()
+_docs_round=0
+
+fresh() {
+    local p n
+    {
+        for p in "${_docs_pids[@]}"; do kill -9 "$p"; done
+        for p in "${_docs_pids[@]}"; do wait "$p"; done
+    } 2>/dev/null # no job-control notices
+    for n in "${_docs_names[@]}"; do eval "exec {_docs_fd_$n}>&-"; done
+    _docs_pids=()
+    _docs_names=()
+    _docs_round=$((_docs_round + 1))
+    export SOLIB_NAMESPACE="docs$$-$_docs_round"
+    _docs_namespaces+=("$SOLIB_NAMESPACE")
+}
 
 _docs_cleanup() {
+    local ns
     exec 2>/dev/null # no job-control notices in the book
     for p in "${_docs_pids[@]}"; do kill -9 "$p"; done
     wait
     rm -rf "$_docs_dir"
-    rm -f /dev/shm/solib-u*-v*-"$SOLIB_NAMESPACE"
+    for ns in "${_docs_namespaces[@]}"; do
+        rm -f /dev/shm/solib-u*-v*-"$ns" /dev/shm/solibc-u*-"$ns"
+        # libsolib.so puts its region in the runtime directory when the session has one.
+        [ -z "${XDG_RUNTIME_DIR:-}" ] || rm -f "$XDG_RUNTIME_DIR"/solib-u*-v*-"$ns"
+    done
 }
 trap _docs_cleanup EXIT
+fresh
 
 as_nobody() {
     setpriv --reuid 65534 --regid 65534 --clear-groups -- "$@"
@@ -36,36 +75,44 @@ hosts() {
     shift
     local n pid fd
     for n in "${names[@]}"; do
+        rm -f "$_docs_dir/$n.in"
         mkfifo "$_docs_dir/$n.in"
         : >"$_docs_dir/$n.out"
+        # An empty XDG_RUNTIME_DIR counts as none for libsolib.so: the region goes to
+        # /dev/shm, whatever the reader's session has.
         if [ "${HOSTS_AS:-}" = nobody ]; then
-            setpriv --reuid 65534 --regid 65534 --clear-groups -- \
-                "$SOLAB_BIN_DIR/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+            XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" setpriv --reuid 65534 --regid 65534 --clear-groups -- \
+                "${SOLAB_BIN_DIR:-$PWD/target/release}/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         else
-            solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+            XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         fi
         pid=$!
         _docs_pids+=("$pid")
+        _docs_names+=("$n")
         exec {fd}>"$_docs_dir/$n.in"
         eval "_docs_fd_$n=$fd; $n=$pid"
         for _ in $(seq 1 1000); do
             grep -q 'action=serve' "$_docs_dir/$n.out" && break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.01
         done
     done
 }
 
 tell() {
-    local n=$1 action=$2 fd before
-    eval "fd=\$_docs_fd_$n"
+    local n=$1 action=$2 fd pid before
+    eval "fd=\$_docs_fd_$n; pid=\$$n"
     before=$(wc -l <"$_docs_dir/$n.out")
     echo "$action" >&"$fd"
     for _ in $(seq 1 1000); do
         [ "$(wc -l <"$_docs_dir/$n.out")" -gt "$before" ] && break
+        kill -0 "$pid" 2>/dev/null || break # it died: no answer will come
         sleep 0.01
     done
     tail -n +"$((before + 1))" "$_docs_dir/$n.out"
 }
 
-# Pictures go to docs/src/img, or where the docs test says while it only checks.
-IMG=${DOCS_IMG_DIR:-docs/src/img}
+# Pictures go to target/img, or where the docs test says (docs/src/img when it updates the
+# book, a scratch directory when it only checks).
+IMG=${DOCS_IMG_DIR:-target/img}
+mkdir -p "$IMG"

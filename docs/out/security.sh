@@ -1,6 +1,8 @@
 # needs: root
+# runs only as: root
 # ANCHOR: cmd
-region=/dev/shm/solib-u0-v1-$SOLIB_NAMESPACE
+fresh
+region=/dev/shm/solib-u$(id -u)-v1-$SOLIB_NAMESPACE
 install -m 0644 /dev/null $region        # an object with the wrong mode is already there
 hosts A --
 tell A status

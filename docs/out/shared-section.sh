@@ -1,6 +1,7 @@
 # needs: root
-hosts A B C --
 # ANCHOR: cmd
+fresh
+hosts A B C --
 tell A 'clip-set:Hello from A'
 tell B clip-get
 tell C clip-get

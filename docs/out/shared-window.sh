@@ -1,7 +1,8 @@
 # needs: root
-hosts A B C -- touch
 # ANCHOR: cmd
-grep -E 'solib' /proc/$A/maps
-ls -l /dev/shm/ | grep "solib-u0-v1-$SOLIB_NAMESPACE"
+fresh
+hosts A B C -- touch
+grep -E 'libsolib|solib-u' /proc/$A/maps
+ls -l /dev/shm/ | grep "solib-u$(id -u)-v1-$SOLIB_NAMESPACE"
 solab inspect --pages --object libsolib.so $A $B $C | awk '$1 == "offset" || $2 == "shared"'
 # ANCHOR_END: cmd

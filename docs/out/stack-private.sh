@@ -1,6 +1,7 @@
 # needs: root
-hosts A B -- touch
 # ANCHOR: cmd
+fresh
+hosts A B -- touch
 tell A add:10,20
 tell B add:30,40
 tell A counters

@@ -44,11 +44,13 @@ fn stop_and_remove(pids: &[i32]) {
     }
 }
 
-/// Removes `/dev/shm/solib-u*-v*-NS` (regions of any uid in the lab's namespace).
+/// Removes `solib-u*-v*-NS` (regions of any uid in the lab's namespace) from /dev/shm and
+/// from the runtime directory, where libsolib.so puts them when XDG_RUNTIME_DIR is set.
 pub fn remove_regions(ns: &str) {
     let suffix = format!("-{ns}");
-    if let Ok(dir) = std::fs::read_dir("/dev/shm") {
-        for e in dir.flatten() {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    for dir in std::iter::once(PathBuf::from("/dev/shm")).chain(runtime) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with("solib-u") && name.ends_with(&suffix) {
                 let _ = std::fs::remove_file(e.path());

@@ -19,9 +19,13 @@ ACTIONS (run in order; each prints one line `lab-host pid=N action=VERB key=valu
   clip-set:TEXT     put TEXT on the shared clipboard
   clip-get          read the clipboard
   clip-write:MS     write self-checking messages (length and checksum inside) for MS
-                    milliseconds
+                    milliseconds; counts those written and those refused (-1)
   counters          the .data, .bss and .shared counters
   clip-read:MS      read the clipboard for MS milliseconds, checking every message
+  fork-as:UID:ACTION
+                    fork; the child becomes UID (setuid, as root), runs ACTION, prints
+                    its line with its own pid and exits; then this process prints
+                    `action=fork-as child=PID exit=CODE`
   wait              print `action=wait`, then wait for one line on stdin
   serve             print `action=serve`, then run actions read from stdin, one per
                     line, until end of input or `exit`

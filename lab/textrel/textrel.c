@@ -1,11 +1,20 @@
 /* A small C library for the lab's text-relocation experiment, built twice by the Makefile:
- *   -fPIC                                    code reaches data through the GOT: no text
- *                                            relocations, every text page can be shared;
- *   -fno-pic -mcmodel=large -shared          code holds absolute addresses of data, so the
- *                                            loader must patch the code itself (DT_TEXTREL)
- *                                            and every patched page becomes a private copy.
- * Pages of filler code with no references at all surround the functions that use data, so
- * the experiment can show exactly which text pages the loader patched.
+ *   -fPIC                                    the two functions load the addresses of the
+ *                                            (default-visibility, so preemptible) data
+ *                                            from the GOT: no text relocations, every
+ *                                            text page can be shared;
+ *   -fno-pic -mcmodel=large -shared          the code holds 64-bit absolute addresses of
+ *                                            the data (movabs), so the loader must patch
+ *                                            the code itself (R_X86_64_64 relocations in
+ *                                            .text, DT_TEXTREL) and every patched page
+ *                                            becomes a private copy.
+ * Three pages of filler code with no references at all come before the two functions and
+ * three after them, so the experiment can show exactly which text page the loader patched.
+ * Both builds use -fno-toplevel-reorder: without it gcc emits every top-level asm statement
+ * before the functions ("-fno-toplevel-reorder: Do not reorder top-level functions,
+ * variables, and asm statements. Output them in the same order that they appear in the
+ * input file", GCC manual, Optimize Options), and both fillers would end up before them.
+ * tests/book_facts.rs checks the layout the book describes.
  */
 #include <stdint.h>
 

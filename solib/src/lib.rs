@@ -22,9 +22,9 @@ mod guard;
 pub mod region;
 
 use region::{CLIP_CAPACITY, SharedRegion};
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use std::time::{Duration, Instant};
 
 // ANCHOR: shared_section
 /// The shared section: one page, page-aligned, alone in the `.shared` ELF section.
@@ -71,10 +71,14 @@ struct Status {
 }
 
 static STATUS: OnceLock<Status> = OnceLock::new();
+/// The region, when attached. Its mutex is also what serializes this process's threads
+/// when they write the clipboard (the file lock only excludes other processes).
 static ATTACHED: Mutex<Option<attach::Attached>> = Mutex::new(None);
 
-/// This process's descriptor for the clipboard writer lock, and the pid that opened it.
-static WRITER: Mutex<Option<(u32, Option<OwnedFd>)>> = Mutex::new(None);
+/// Why the last `solib_clipboard_set` was refused (an errno), 0 if it was not, for
+/// `solib_status`. An atomic, not a string behind a lock: nothing can be left locked in a
+/// child made by fork(2).
+static LAST_REFUSAL: AtomicI32 = AtomicI32::new(0);
 
 // ANCHOR: constructor
 /// Runs when the library is loaded (dlopen or program start), before any of its functions
@@ -121,25 +125,70 @@ fn solib_unload() {
     });
 }
 
-fn with_writer_lock<R>(f: impl FnOnce() -> R) -> R {
-    let mut writer = WRITER.lock().unwrap_or_else(|e| e.into_inner());
-    let pid = std::process::id();
-    if writer.as_ref().map(|(p, _)| *p) != Some(pid) {
-        let fd = ATTACHED
-            .lock()
-            .ok()
-            .and_then(|a| a.as_ref().and_then(|a| attach::reopen_own(&a.fd)));
-        *writer = Some((pid, fd));
+/// Locks `m` by `deadline`, or returns None. Polls rather than blocks: a thread of ours
+/// cannot hold it long, but a child made by fork(2) while another thread held it would
+/// wait for ever otherwise.
+fn lock_by<T>(m: &Mutex<T>, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+    let mut nap = Duration::from_micros(20);
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            // Nothing done under this lock can panic halfway; the data is whole.
+            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::sleep(nap.min(deadline - now));
+        nap = (nap * 2).min(Duration::from_millis(1));
     }
-    let fd = writer.as_ref().and_then(|(_, fd)| fd.as_ref());
-    if let Some(fd) = fd {
-        let _ = attach::ofd_lock(fd, attach::WRITER_BYTE, libc::F_WRLCK, true);
+}
+
+/// Runs `f` holding the clipboard writer lock, or returns the errno that says why it could
+/// not be had within [`attach::WRITER_PATIENCE`]. Never writes without the lock: a message
+/// written by two writers at once could be published torn.
+fn with_writer_lock<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
+    let deadline = Instant::now() + attach::WRITER_PATIENCE;
+    let attached = lock_by(&ATTACHED, deadline).ok_or(libc::ETIMEDOUT)?;
+    let Some(att) = attached.as_ref() else {
+        // Private section: only this process's threads write it, and they hold ATTACHED.
+        return Ok(f());
+    };
+    match attach::lock_writer(att, deadline) {
+        Ok(()) => {
+            let r = f();
+            attach::unlock_writer(att);
+            Ok(r)
+        }
+        Err(attach::WriterLockError::Busy) => Err(libc::ETIMEDOUT),
+        Err(attach::WriterLockError::Failed(errno)) => Err(errno),
     }
-    let r = f();
-    if let Some(fd) = fd {
-        let _ = attach::ofd_lock(fd, attach::WRITER_BYTE, libc::F_UNLCK, false);
+}
+
+fn set_errno(e: i32) {
+    // SAFETY: errno is this thread's own.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// What `solib_status` adds after a refused `solib_clipboard_set`.
+fn refusal_text(errno: i32) -> String {
+    match errno {
+        0 => String::new(),
+        libc::ETIMEDOUT => format!(
+            "; the last clipboard write was refused: the writer lock was held by another \
+             process (stopped?) for over {} s",
+            attach::WRITER_PATIENCE.as_secs()
+        ),
+        libc::EBADF => "; the last clipboard write was refused: the library's descriptor of the \
+                        region was closed by its host, so the writer lock cannot be taken"
+            .to_string(),
+        e => format!(
+            "; the last clipboard write was refused: cannot take the writer lock: {}",
+            std::io::Error::from_raw_os_error(e)
+        ),
     }
-    r
 }
 
 // ANCHOR: abi
@@ -170,14 +219,21 @@ pub extern "C" fn solib_shared_calls() -> u64 {
     solib_shared.shared_calls.load(Ordering::Relaxed)
 }
 
-/// Publishes a message on the clipboard. Returns 0, or -1 if it is longer than
-/// `solib_clipboard_capacity()` or `msg` is NULL with a non-zero length.
+/// Publishes a message on the clipboard. Returns 0, or -1 with errno set: EMSGSIZE if it
+/// is longer than `solib_clipboard_capacity()`, EINVAL if `msg` is NULL with a non-zero
+/// length, ETIMEDOUT if another process held the writer lock for over a second, or the
+/// error that kept the lock from being taken (the reason also goes to `solib_status`).
 ///
 /// # Safety
 /// `msg` must point at `len` readable bytes (or be NULL when `len` is 0).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solib_clipboard_set(msg: *const u8, len: usize) -> i32 {
-    if len > CLIP_CAPACITY || (msg.is_null() && len > 0) {
+    if len > CLIP_CAPACITY {
+        set_errno(libc::EMSGSIZE);
+        return -1;
+    }
+    if msg.is_null() && len > 0 {
+        set_errno(libc::EINVAL);
         return -1;
     }
     let bytes: &[u8] = if len == 0 {
@@ -187,8 +243,19 @@ pub unsafe extern "C" fn solib_clipboard_set(msg: *const u8, len: usize) -> i32 
         unsafe { std::slice::from_raw_parts(msg, len) }
     };
     match with_writer_lock(|| solib_shared.clipboard_write_locked(bytes)) {
-        Ok(()) => 0,
-        Err(_) => -1,
+        Ok(Ok(())) => {
+            LAST_REFUSAL.store(0, Ordering::Relaxed);
+            0
+        }
+        Ok(Err(_)) => {
+            set_errno(libc::EMSGSIZE);
+            -1
+        }
+        Err(errno) => {
+            LAST_REFUSAL.store(errno, Ordering::Relaxed);
+            set_errno(errno);
+            -1
+        }
     }
 }
 
@@ -230,6 +297,10 @@ pub unsafe extern "C" fn solib_status(reason: *mut libc::c_char, cap: usize) -> 
         Some(s) => (s.shared, s.reason.as_str()),
         None => (false, "private: the load-time constructor did not run"),
     };
+    let text = format!(
+        "{text}{}",
+        refusal_text(LAST_REFUSAL.load(Ordering::Relaxed))
+    );
     if !reason.is_null() && cap > 0 {
         let n = text.len().min(cap - 1);
         // SAFETY: the caller promises `cap` writable bytes; we write n + 1 <= cap.

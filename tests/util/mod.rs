@@ -102,9 +102,19 @@ pub fn require_fresh(built: &Path, src_dir: &Path) {
 
 /// A unique suffix for the shared region's name, so tests running in parallel never share a
 /// region by accident. Passed to libsolib.so as `SOLIB_NAMESPACE`; Drop removes every
-/// `/dev/shm` object whose name ends with it.
+/// `/dev/shm` object whose name ends with it, and the namespace's runtime directory.
+///
+/// Processes started through [`Namespace::env`] get `XDG_RUNTIME_DIR` only when the test
+/// asked for a runtime directory ([`Namespace::with_runtime_dir`]); otherwise it is removed
+/// from their environment, so their region is in /dev/shm whatever the environment the
+/// tests run in.
 pub struct Namespace {
     pub name: String,
+    /// What processes of this namespace are told their runtime directory is; a test may
+    /// point it elsewhere inside [`Namespace::scratch`] to try bad ones.
+    pub runtime_dir: Option<PathBuf>,
+    /// A directory of this namespace's own that holds the runtime directory, removed on Drop.
+    scratch: Option<PathBuf>,
 }
 
 impl Namespace {
@@ -118,30 +128,74 @@ impl Namespace {
             .collect();
         Namespace {
             name: format!("t{}x{}{}", std::process::id(), n, short),
+            runtime_dir: None,
+            scratch: None,
         }
     }
 
-    /// The `/dev/shm` objects that belong to this namespace right now.
+    /// A namespace whose processes get a runtime directory of their own: `run/`, mode 0700,
+    /// owned by this user, inside a fresh scratch directory under the temp dir.
+    pub fn with_runtime_dir(test: &str) -> Namespace {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let mut ns = Namespace::new(test);
+        let scratch = std::env::temp_dir().join(format!("solab-{}", ns.name));
+        std::fs::create_dir(&scratch)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", scratch.display()));
+        ns.scratch = Some(scratch.clone());
+        let run = scratch.join("run");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&run)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", run.display()));
+        // The umask may have removed bits; the library wants exactly 0700.
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+        ns.runtime_dir = Some(run);
+        ns
+    }
+
+    /// The scratch directory of a namespace made by [`Namespace::with_runtime_dir`].
+    pub fn scratch(&self) -> &Path {
+        self.scratch
+            .as_deref()
+            .expect("a namespace made with Namespace::with_runtime_dir")
+    }
+
+    /// Sets `SOLIB_NAMESPACE`, and `XDG_RUNTIME_DIR` or its absence, on `cmd`.
+    pub fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        cmd.env("SOLIB_NAMESPACE", &self.name);
+        match &self.runtime_dir {
+            Some(d) => cmd.env("XDG_RUNTIME_DIR", d),
+            None => cmd.env_remove("XDG_RUNTIME_DIR"),
+        }
+    }
+
+    /// The objects that belong to this namespace right now: in /dev/shm, in its runtime
+    /// directory, and in the runtime directory the tests inherited (a process started
+    /// without [`Namespace::env`] uses that one).
     pub fn objects(&self) -> Vec<PathBuf> {
         let suffix = format!("-{}", self.name);
-        let mut v: Vec<PathBuf> = std::fs::read_dir("/dev/shm")
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
-                    .map(|e| e.path())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut dirs = vec![PathBuf::from("/dev/shm")];
+        dirs.extend(self.runtime_dir.clone());
+        dirs.extend(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from));
+        let mut v: Vec<PathBuf> = dirs
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+            .map(|e| e.path())
+            .collect();
         v.sort();
+        v.dedup();
         v
     }
 
-    /// The path the library will use for `uid` in this namespace.
+    /// The path the library will use for `uid` in this namespace in /dev/shm.
     pub fn region_path(&self, uid: u32) -> PathBuf {
-        PathBuf::from(format!(
-            "/dev/shm/solib-u{uid}-v{}-{}",
-            LAYOUT_VERSION, self.name
-        ))
+        PathBuf::from("/dev/shm").join(self.region_name(uid))
+    }
+
+    /// The region's name, in whichever directory.
+    pub fn region_name(&self, uid: u32) -> String {
+        format!("solib-u{uid}-v{}-{}", LAYOUT_VERSION, self.name)
     }
 }
 
@@ -152,6 +206,9 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         for p in self.objects() {
             let _ = std::fs::remove_file(p);
+        }
+        if let Some(s) = &self.scratch {
+            let _ = std::fs::remove_dir_all(s);
         }
     }
 }
@@ -294,7 +351,21 @@ pub fn lab_host(ns: &Namespace, actions: &[&str]) -> Command {
     let a = artifacts();
     let mut c = Command::new(&a.lab_host);
     c.arg("--lib").arg(&a.libsolib).args(actions);
-    c.env("SOLIB_NAMESPACE", &ns.name);
+    ns.env(&mut c);
+    c
+}
+
+/// `inner` run through a wrapper such as `prlimit --nofile=4 --`, with the same arguments and
+/// environment.
+pub fn wrapped(wrapper: &str, args: &[&str], inner: &Command) -> Command {
+    let mut c = Command::new(wrapper);
+    c.args(args).arg(inner.get_program()).args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
     c
 }
 

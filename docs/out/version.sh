@@ -1,0 +1,3 @@
+# ANCHOR: cmd
+solab --version
+# ANCHOR_END: cmd

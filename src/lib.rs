@@ -4,6 +4,7 @@
 //! - [`elf`]: the static page plan of an ELF file (pure);
 //! - [`maps`], [`pagemap`]: parsing /proc/PID/maps and decoding pagemap/kpage* words (pure);
 //! - [`proc`]: all reading of /proc and mapped files;
+//! - [`reach`]: why a mapped file's path does not open as that file;
 //! - [`attribute`]: placing an object in a process and tying mappings to it (pure);
 //! - [`verdict`]: per-process page state and the cross-process verdict (pure);
 //! - [`inspect`]: the scan that joins them into a [`report::InspectReport`];
@@ -24,6 +25,7 @@ pub mod output;
 pub mod pagemap;
 pub mod proc;
 pub mod prove;
+pub mod reach;
 pub mod report;
 pub mod svg;
 pub mod verdict;

@@ -535,11 +535,12 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
             pid,
             path: path.clone(),
             reason: format!(
-                "the file was {} and {} is unreadable ({e}; it needs CAP_SYS_ADMIN)",
+                "{} and {} is unreadable ({e}; it needs CAP_SYS_ADMIN)",
                 if *deleted {
-                    "deleted"
+                    "the file was deleted".to_string()
                 } else {
-                    "replaced (its device/inode differ from the mapping's)"
+                    // Unreachable, missing or really replaced: say which.
+                    crate::reach::why_unopenable(path, id).to_string()
                 },
                 via.display()
             ),

@@ -609,6 +609,77 @@ fn unprivileged_runs_are_weak_and_say_so() {
     }
 }
 
+/// Without CAP_SYS_ADMIN solab can reach a mapped file only through its path: when that
+/// fails it must say why (issue 17: a checkout below a 0700 home was called "replaced").
+#[test]
+fn a_mapped_file_out_of_reach_is_named_as_such_not_called_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    if !util::is_root() {
+        eprintln!("skipped: closing a directory to another user needs root");
+        return;
+    }
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    let staged = util::Staged::new();
+    let closed = staged.dir.join("closed");
+    std::fs::create_dir(&closed).expect("mkdir");
+    chmod(&closed, 0o755);
+    let lib = closed.join("libsolib.so");
+    std::fs::copy(&staged.libsolib, &lib).expect("copy the library");
+    let ns = Namespace::new("reach");
+    let mut cmd = as_nobody(&staged.lab_host);
+    cmd.arg("--lib").arg(&lib).args(["touch", "serve"]);
+    ns.env(&mut cmd);
+    let host = Proc::spawn("uid 65534 host", cmd, "action=serve");
+    let pid = host.pid().to_string();
+    // solab skips an object it cannot read and says why: the reason, or None if analyzed.
+    let why_skipped = || -> Option<String> {
+        let run = finish(
+            as_nobody(&staged.solab)
+                .args(["inspect", "--json", "--object", "libsolib.so", &pid])
+                .output()
+                .expect("run solab as nobody"),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let report = run.json();
+        let skipped = report["skipped"].as_array().expect("skipped");
+        assert!(skipped.len() <= 1, "{report:#}");
+        assert_eq!(
+            report["objects"].as_array().expect("objects").len(),
+            1 - skipped.len(),
+            "{report:#}"
+        );
+        skipped
+            .first()
+            .map(|s| s["reason"].as_str().expect("reason").to_string())
+    };
+    // Within reach, it is analyzed: what follows fails only for what the test changes.
+    assert_eq!(why_skipped(), None);
+
+    chmod(&closed, 0o700);
+    let unreachable = why_skipped();
+    chmod(&closed, 0o755);
+    let reason = unreachable.expect("analyzed although out of reach");
+    assert!(
+        reason.contains(&format!(
+            "this user cannot search the directory {}",
+            closed.display()
+        )) && !reason.contains("replaced"),
+        "{reason}"
+    );
+
+    chmod(&lib, 0o600);
+    let unreadable = why_skipped();
+    chmod(&lib, 0o755);
+    let reason = unreadable.expect("analyzed although unreadable");
+    assert!(
+        reason.contains("this user may not open the file (Permission denied")
+            && !reason.contains("replaced"),
+        "{reason}"
+    );
+}
+
 trait TapArg {
     fn tap_arg(self, a: &str) -> Command;
 }

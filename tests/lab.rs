@@ -21,7 +21,36 @@ fn lab_cmd(out: &Path) -> Command {
 }
 
 fn lab_dir() -> PathBuf {
-    artifacts().lab_dir.clone()
+    artifacts().fixtures.clone()
+}
+
+/// A lab's --out directory, removed on Drop (also when the test fails).
+struct OutDir(PathBuf);
+
+impl OutDir {
+    fn new(test: &str) -> OutDir {
+        let out = std::env::temp_dir().join(format!("solab-lab-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&out).unwrap();
+        OutDir(out)
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The directory of copies that the lab's experiment 8 says uid 65534 ran from.
+fn copies_of(experiment: &serde_json::Value) -> PathBuf {
+    let evidence = experiment["evidence"].as_array().unwrap();
+    let line = evidence
+        .iter()
+        .filter_map(|e| e.as_str())
+        .find_map(|e| e.split_once("from copies in "))
+        .unwrap_or_else(|| panic!("experiment 8 names no copies: {evidence:?}"))
+        .1;
+    PathBuf::from(line.split_whitespace().next().unwrap())
 }
 
 /// Processes whose environment names the lab's namespace, and its /dev/shm objects.
@@ -84,16 +113,37 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
     }
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(leftovers(ns), (vec![], vec![]), "left behind by the lab");
+    if util::is_root() {
+        // Experiment 8 ran uid 65534's processes from copies outside the checkout, and the
+        // lab removed them.
+        let e8 = &report["experiments"][7];
+        let copies = copies_of(e8);
+        assert!(
+            copies
+                .to_string_lossy()
+                .starts_with("/tmp/solab-lab-copies-"),
+            "{e8}"
+        );
+        assert!(
+            e8["commands"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c.as_str().unwrap().contains("setpriv"))
+                .all(|c| c.as_str().unwrap().contains(copies.to_str().unwrap())),
+            "a command of uid 65534 does not run from {}: {e8}",
+            copies.display()
+        );
+        assert!(!copies.exists(), "{} left behind", copies.display());
+    }
 }
 
 #[test]
 fn one_experiment_runs_alone() {
-    let out = std::env::temp_dir().join(format!("solab-lab-one-{}", std::process::id()));
-    std::fs::create_dir_all(&out).unwrap();
-    let run = lab_cmd(&out).args(["-e", "5"]).output().unwrap();
+    let out = OutDir::new("one");
+    let run = lab_cmd(&out.0).args(["-e", "5"]).output().unwrap();
     let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    let _ = std::fs::remove_dir_all(&out);
+        serde_json::from_slice(&std::fs::read(out.0.join("report.json")).unwrap()).unwrap();
     assert!(
         run.status.success(),
         "{}",
@@ -113,9 +163,8 @@ fn one_experiment_runs_alone() {
 
 #[test]
 fn an_interrupted_lab_leaves_nothing_behind() {
-    let out = std::env::temp_dir().join(format!("solab-lab-int-{}", std::process::id()));
-    std::fs::create_dir_all(&out).unwrap();
-    let mut lab = Proc::spawn("lab", lab_cmd(&out), "namespace ");
+    let out = OutDir::new("int");
+    let mut lab = Proc::spawn("lab", lab_cmd(&out.0), "namespace ");
     let ns = lab.seen[0].split_whitespace().nth(1).unwrap().to_string();
     // Mid-experiment: the hosts of experiment 5 are running.
     lab.expect("SOLIB_NAMESPACE=");
@@ -130,7 +179,6 @@ fn an_interrupted_lab_leaves_nothing_behind() {
     )
     .unwrap();
     let (status, _) = lab.finish();
-    let _ = std::fs::remove_dir_all(&out);
     assert_eq!(status.code(), Some(130));
     // Children die with the lab (PR_SET_PDEATHSIG) and are reaped by init: give it a moment.
     let mut left = leftovers(&ns);
@@ -145,27 +193,66 @@ fn an_interrupted_lab_leaves_nothing_behind() {
 }
 
 #[test]
+fn an_interrupted_experiment_8_removes_the_copies_it_made_for_uid_65534() {
+    if !util::is_root() {
+        eprintln!("skipped: experiment 8 switches to uid 65534 only as root");
+        return;
+    }
+    let out = OutDir::new("int8");
+    let mut cmd = lab_cmd(&out.0);
+    cmd.args(["-e", "8"]);
+    let mut lab = Proc::spawn("lab", cmd, "namespace ");
+    let said = lab.expect("from copies in ");
+    let copies = PathBuf::from(
+        said.split_once("from copies in ")
+            .unwrap()
+            .1
+            .split_whitespace()
+            .next()
+            .unwrap(),
+    );
+    // A host of uid 65534 runs from the copies when the lab is interrupted.
+    lab.expect("setpriv");
+    assert!(copies.join("libsolib.so").exists(), "{said}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(lab.pid()),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let (status, _) = lab.finish();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        !copies.exists(),
+        "{} left behind after Ctrl-C",
+        copies.display()
+    );
+}
+
+#[test]
 fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
     if !util::is_root() {
         eprintln!("skipped: the test switches to uid 65534, which needs root");
         return;
     }
-    let out = std::env::temp_dir().join(format!("solab-lab-nobody-{}", std::process::id()));
-    std::fs::create_dir_all(&out).unwrap();
-    std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
-    let a = artifacts();
-    let mut cmd = util::as_nobody(&a.bin_dir.join("solab-lab"));
-    cmd.current_dir(&a.repo)
+    // Everything uid 65534 runs or reads is a copy it can reach, wherever the checkout is;
+    // it starts in the checkout, as `make lab` does.
+    let staged = util::Staged::new();
+    let out = staged.writable_by_nobody("out");
+    let mut cmd = util::as_nobody(&staged.lab);
+    cmd.current_dir(&artifacts().repo)
         .args(["--color", "never", "--fixtures"])
-        .arg(lab_dir())
+        .arg(&staged.fixtures)
         .arg("--out")
         .arg(&out);
     let run = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    let _ = std::fs::remove_dir_all(&out);
-    assert!(run.status.success(), "{stdout}");
     assert_eq!(report["privileged"], false);
     assert!(stdout.contains("no CAP_SYS_ADMIN"), "{stdout}");
     for e in report["experiments"].as_array().unwrap() {

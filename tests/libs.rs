@@ -2,7 +2,7 @@
 //! come and go during `--all`, the unprivileged estimates, and bad pids.
 
 use crate::util::{
-    Namespace, Proc, Run, artifacts, as_nobody, finish, is_root, require, spawn_host,
+    Namespace, Proc, Run, Staged, artifacts, as_nobody, finish, is_root, require, spawn_host,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -125,7 +125,7 @@ fn text_relocations_are_flagged_with_their_private_copies() {
         eprintln!("skipped: frames need CAP_SYS_ADMIN");
         return;
     }
-    let lib: PathBuf = artifacts().lab_dir.join("libtextrel-textrel.so");
+    let lib: PathBuf = artifacts().fixtures.join("libtextrel-textrel.so");
     require(&lib);
     let ns = Namespace::new("libstextrel");
     let open = format!("open:{}", lib.display());
@@ -174,7 +174,8 @@ fn processes_vanishing_during_all_never_make_it_fail() {
 
 #[test]
 fn unprivileged_scan_gives_labelled_estimates() {
-    let a = artifacts();
+    // Copies uid 65534 can reach wherever the checkout is.
+    let a = Staged::new();
     let ns = Namespace::new("libsnobody");
     let mut cmd = as_nobody(&a.lab_host);
     cmd.arg("--lib")

@@ -3,7 +3,8 @@
 //! the region's name; another uid; and the physical frames behind it all.
 
 use crate::util::{
-    self, Namespace, Proc, artifacts, as_nobody, field, field_u64, is_root, lab_host, spawn_host,
+    self, Namespace, Proc, Staged, artifacts, as_nobody, field, field_u64, is_root, lab_host,
+    spawn_host,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -373,7 +374,6 @@ fn another_uid_can_neither_open_the_region_nor_share_it() {
         eprintln!("skipped: switching to uid 65534 needs root");
         return;
     }
-    let a = artifacts();
     let ns = Namespace::new("uid");
     let mut mine = spawn_host("root host", &ns, &["adds:3", "clip-set:root secret"]);
     let path = ns.region_path(0);
@@ -385,10 +385,12 @@ fn another_uid_can_neither_open_the_region_nor_share_it() {
         .unwrap();
     assert!(!cat.status.success(), "uid 65534 read {}", path.display());
     assert!(String::from_utf8_lossy(&cat.stderr).contains("Permission denied"));
-    // ...and its own loads get a region of their own.
-    let mut cmd = as_nobody(&a.lab_host);
+    // ...and its own loads get a region of their own (from copies it can reach wherever
+    // the checkout is).
+    let staged = Staged::new();
+    let mut cmd = as_nobody(&staged.lab_host);
     cmd.arg("--lib")
-        .arg(&a.libsolib)
+        .arg(&staged.libsolib)
         .args(["status", "clip-get", "add:1,1", "serve"]);
     ns.env(&mut cmd);
     let mut theirs = Proc::spawn("uid 65534 host", cmd, "action=serve");

@@ -5,6 +5,7 @@ mod util;
 
 mod analyzer;
 mod book_facts;
+mod checkout;
 mod churn;
 mod docs;
 mod install;

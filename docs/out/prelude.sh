@@ -29,7 +29,9 @@ export PATH="$PWD/target/release:$PATH"
 # The docs test says where the build it checks is (CARGO_TARGET_DIR or PROFILE may move it
 # from target/release); it goes first on PATH.
 [ -z "${SOLAB_BIN_DIR:-}" ] || export PATH="$SOLAB_BIN_DIR:$PATH"
-_docs_dir=$(mktemp -d)
+# In /tmp, not $TMPDIR, which may be private to this user (pam_tmpdir): uid 65534 runs
+# programs from here (see _docs_for_nobody).
+_docs_dir=$(mktemp -d /tmp/solab-docs-XXXXXX)
 chmod 755 "$_docs_dir"
 _docs_pids=()
 _docs_names=()
@@ -69,6 +71,20 @@ as_nobody() {
     setpriv --reuid 65534 --regid 65534 --clear-groups -- "$@"
 }
 
+# The programs uid 65534 runs, copied where it can reach them: it may not be able to search
+# the directories above this checkout (a 0700 home). Below target/release/ as in the
+# checkout, so the paths solab prints compare equal to the book's (tests/docs.rs elides
+# what comes before target/release/).
+_docs_for_nobody() {
+    local d="$_docs_dir/target/release"
+    if [ ! -d "$d" ]; then
+        install -d -m 0755 "$_docs_dir/target" "$d"
+        local from=${SOLAB_BIN_DIR:-target/release}
+        install -m 0755 "$from/solab-lab-host" "$from/libsolib.so" "$from/solab" "$d/"
+    fi
+    echo "$d"
+}
+
 hosts() {
     local names=()
     while [ "$1" != "--" ]; do names+=("$1"); shift; done
@@ -82,7 +98,7 @@ hosts() {
         # /dev/shm, whatever the reader's session has.
         if [ "${HOSTS_AS:-}" = nobody ]; then
             XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" setpriv --reuid 65534 --regid 65534 --clear-groups -- \
-                "${SOLAB_BIN_DIR:-$PWD/target/release}/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+                "$(_docs_for_nobody)/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         else
             XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         fi

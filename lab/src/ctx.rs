@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -14,6 +15,9 @@ use std::time::Duration;
 /// for the Ctrl-C handler.
 static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 static NAMESPACE: OnceLock<String> = OnceLock::new();
+/// The copies that processes of uid 65534 run (see [`stage_for_others`]), for the Ctrl-C
+/// handler.
+static STAGED: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Kills every process the lab started, waits until they are gone, and removes the
 /// regions of the lab's namespace. Holds the list of live processes throughout, so no host
@@ -42,6 +46,44 @@ fn stop_and_remove(pids: &[i32]) {
     if let Some(ns) = NAMESPACE.get() {
         remove_regions(ns);
     }
+    // After the kill: no process of the lab runs from the copies any more.
+    if let Some(dir) = STAGED.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The programs a process of another user runs: solab-lab-host, libsolib.so and solab.
+const STAGED_FILES: [&str; 3] = ["solab-lab-host", "libsolib.so", "solab"];
+
+/// Copies of [`STAGED_FILES`] that uid 65534 can reach, made once per run in a mode 0755
+/// directory under /tmp and removed by [`cleanup_everything`] (also on Ctrl-C).
+///
+/// The checkout may lie below a directory uid 65534 cannot search (a 0700 home): it could
+/// not dlopen the library there, and solab could not open the file the hosts map. /tmp,
+/// not $TMPDIR: a per-user TMPDIR (pam_tmpdir) is private too. Copies, not symbolic links,
+/// which would lead back into the checkout.
+fn stage_for_others(bin: &Path, lib: &Path) -> Result<PathBuf> {
+    let mut staged = STAGED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = staged.as_ref() {
+        return Ok(dir.clone());
+    }
+    let dir = nix::unistd::mkdtemp("/tmp/solab-lab-copies-XXXXXX")
+        .context("cannot create a directory for uid 65534 in /tmp")?;
+    // Recorded before the copies, so an interruption while copying removes them too.
+    *staged = Some(dir.clone());
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} readable to others", dir.display()))?;
+    for f in STAGED_FILES {
+        // The library may not be in `bin` (installed: ../lib); the copy is beside the others.
+        let from = if f == "libsolib.so" {
+            lib.to_path_buf()
+        } else {
+            bin.join(f)
+        };
+        std::fs::copy(from, dir.join(f))
+            .with_context(|| format!("cannot copy {} into {}", f, dir.display()))?;
+    }
+    Ok(dir)
 }
 
 /// Removes `solib-u*-v*-NS` (regions of any uid in the lab's namespace) from /dev/shm and
@@ -167,6 +209,15 @@ impl Lab {
         })
     }
 
+    /// Where the programs that `who` runs are: this lab's own directory, or for uid 65534
+    /// copies it can reach (see [`stage_for_others`]).
+    pub fn bin_for(&self, who: As) -> Result<PathBuf> {
+        match who {
+            As::Me => Ok(self.bin.clone()),
+            As::Nobody => stage_for_others(&self.bin, &self.lib),
+        }
+    }
+
     pub fn rel(&self, p: &Path) -> String {
         let cwd = std::env::current_dir().unwrap_or_default();
         p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
@@ -204,10 +255,15 @@ impl Lab {
 
     /// Starts a lab-host named `name` that runs `actions`, then serves actions from stdin.
     pub fn host(&mut self, name: &str, who: As, actions: &[&str]) -> Result<Host> {
-        let mut args: Vec<String> = vec!["--lib".into(), self.rel(&self.lib)];
+        let bin = self.bin_for(who)?;
+        let lib = match who {
+            As::Me => self.lib.clone(),
+            As::Nobody => bin.join("libsolib.so"),
+        };
+        let mut args: Vec<String> = vec!["--lib".into(), self.rel(&lib)];
         args.extend(actions.iter().map(|s| s.to_string()));
         args.push("serve".into());
-        let program = self.bin.join("solab-lab-host");
+        let program = bin.join("solab-lab-host");
         let line = format!(
             "SOLIB_NAMESPACE={} {} &   # {name}",
             self.ns,
@@ -235,7 +291,7 @@ impl Lab {
     /// Runs the solab binary with `args` (as `who`) and parses its JSON output. Exit code 1
     /// (a claim did not hold) still returns the JSON.
     pub fn solab_json(&mut self, who: As, args: &[String]) -> Result<Value> {
-        let program = self.bin.join("solab");
+        let program = self.bin_for(who)?.join("solab");
         self.note_command(self.command_line(who, &program, args));
         let mut cmd = command_as(who, &program);
         let out = cmd

@@ -572,7 +572,12 @@ fn zero_page_and_bss(lab: &mut Lab) -> Result<Outcome> {
 fn without_root(lab: &mut Lab) -> Result<Outcome> {
     let who = if lab.privileged { As::Nobody } else { As::Me };
     if who == As::Nobody {
-        lab.see("the lab runs as root: these processes and solab run as uid 65534 instead".into());
+        let copies = lab.bin_for(who)?;
+        lab.see(format!(
+            "the lab runs as root: these processes and solab run as uid 65534 instead, from copies in {} made for this run (uid 65534 may not be able to reach {})",
+            copies.display(),
+            lab.bin.display()
+        ));
     } else {
         lab.see(
             "the lab runs unprivileged: every experiment above used this weaker evidence too"

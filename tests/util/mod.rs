@@ -23,30 +23,41 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// the command that makes it.
 pub struct Artifacts {
     pub bin_dir: PathBuf,
+    /// The lab's C libraries (libtextrel-*.so): `make build` puts them in lab/ beside the
+    /// profile's directory, in the target directory (CARGO_TARGET_DIR or target/).
+    pub fixtures: PathBuf,
     pub lab_host: PathBuf,
     pub solab: PathBuf,
     pub libsolib: PathBuf,
     pub c_client: PathBuf,
     pub python_client: PathBuf,
-    /// The lab's C libraries (libtextrel-*.so): `make build` puts them in lab/ beside the
-    /// profile's directory, in the target directory (CARGO_TARGET_DIR or target/).
-    pub lab_dir: PathBuf,
     pub repo: PathBuf,
 }
 
 pub fn artifacts() -> &'static Artifacts {
     static A: OnceLock<Artifacts> = OnceLock::new();
     A.get_or_init(|| {
-        let solab = PathBuf::from(env!("CARGO_BIN_EXE_solab"));
-        let bin_dir = solab.parent().expect("bin dir").to_path_buf();
+        // tests/checkout.rs runs some tests again against a clone of the repository with
+        // copies of this build in its target/release: CHECKOUT_ENV names that clone.
+        let (repo, bin_dir) = match std::env::var_os(CHECKOUT_ENV) {
+            Some(clone) => {
+                let clone = PathBuf::from(clone);
+                (clone.clone(), clone.join("target/release"))
+            }
+            None => {
+                let solab = PathBuf::from(env!("CARGO_BIN_EXE_solab"));
+                let bin_dir = solab.parent().expect("bin dir").to_path_buf();
+                (PathBuf::from(env!("CARGO_MANIFEST_DIR")), bin_dir)
+            }
+        };
+        let solab = bin_dir.join("solab");
         // The lab crate's binary: another workspace package, built by `make build`.
         let lab_host = bin_dir.join("solab-lab-host");
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let a = Artifacts {
+            fixtures: bin_dir.parent().expect("target dir").join("lab"),
             libsolib: bin_dir.join("libsolib.so"),
             c_client: bin_dir.join("solib-client"),
             python_client: repo.join("clients/python/solib_client.py"),
-            lab_dir: bin_dir.parent().expect("target dir").join("lab"),
             bin_dir,
             lab_host,
             solab,
@@ -58,6 +69,9 @@ pub fn artifacts() -> &'static Artifacts {
         a
     })
 }
+
+/// The variable that points [`artifacts`] at another checkout (see tests/checkout.rs).
+pub const CHECKOUT_ENV: &str = "SOLAB_TEST_CHECKOUT";
 
 /// Panics with the command that builds `p` when it is missing.
 pub fn require(p: &Path) {
@@ -404,6 +418,82 @@ pub fn as_nobody(program: &Path) -> Command {
     ])
     .arg(program);
     c
+}
+
+/// Copies of the built programs and the lab's fixtures that uid 65534 can reach, in a
+/// mode 0755 directory under /tmp made for one test and removed on Drop (also when the test
+/// fails).
+///
+/// The checkout may lie below a directory uid 65534 cannot search (a 0700 home): there it
+/// could neither exec the programs nor dlopen the library, and solab run as uid 65534 could
+/// not open the file its hosts map. /tmp, not $TMPDIR, which may be private to root
+/// (pam_tmpdir); copies, not symbolic links, which would lead back into the checkout.
+pub struct Staged {
+    pub dir: PathBuf,
+    pub lab_host: PathBuf,
+    pub libsolib: PathBuf,
+    pub solab: PathBuf,
+    pub lab: PathBuf,
+    /// libtextrel-*.so, for `solab-lab --fixtures`.
+    pub fixtures: PathBuf,
+}
+
+impl Staged {
+    pub fn new() -> Staged {
+        let a = artifacts();
+        let dir = nix::unistd::mkdtemp("/tmp/solab-stage-XXXXXX").expect("mkdtemp in /tmp");
+        let staged = Staged {
+            lab_host: dir.join("solab-lab-host"),
+            libsolib: dir.join("libsolib.so"),
+            solab: dir.join("solab"),
+            lab: dir.join("solab-lab"),
+            fixtures: dir.join("fixtures"),
+            dir,
+        };
+        // From here on Drop removes whatever was made, also if a copy fails.
+        set_mode(&staged.dir, 0o755);
+        for p in [
+            &staged.lab_host,
+            &staged.libsolib,
+            &staged.solab,
+            &staged.lab,
+        ] {
+            let name = p.file_name().expect("file name");
+            copy(&a.bin_dir.join(name), p);
+        }
+        std::fs::create_dir(&staged.fixtures).expect("fixtures dir");
+        set_mode(&staged.fixtures, 0o755);
+        for f in ["libtextrel-pic.so", "libtextrel-textrel.so"] {
+            copy(&a.fixtures.join(f), &staged.fixtures.join(f));
+        }
+        staged
+    }
+
+    /// A new directory inside the staged one that uid 65534 may write (the lab's --out).
+    pub fn writable_by_nobody(&self, name: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::create_dir(&p).expect("create dir");
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).expect("chown to 65534");
+        p
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", p.display()));
+}
+
+fn copy(from: &Path, to: &Path) {
+    require(from);
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
 }
 
 pub fn is_root() -> bool {

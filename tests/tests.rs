@@ -8,6 +8,7 @@ mod book_facts;
 mod checkout;
 mod churn;
 mod docs;
+mod install;
 mod lab;
 mod libs;
 mod odd_maps;

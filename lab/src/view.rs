@@ -13,7 +13,12 @@ pub fn object<'a>(report: &'a Value, name: &str) -> Result<&'a Value> {
         .find(|o| {
             o["path"]
                 .as_str()
-                .is_some_and(|p| p.rsplit('/').next() == Some(name))
+                .and_then(|p| p.rsplit('/').next())
+                // An installed libsolib.so is a link: processes map its target,
+                // libsolib.so.0.1.0 (make install), which is the same library.
+                .is_some_and(|f| {
+                    f == name || f.strip_prefix(name).is_some_and(|v| v.starts_with('.'))
+                })
         })
         .ok_or_else(|| anyhow!("solab inspect reported no object named {name}"))
 }

@@ -27,7 +27,10 @@ while read -r size path; do
     n=$((n + 1)); [ $n -lt 24 ] || break
 done < <(find /usr/lib /lib -xdev -type f -name '*.so*' -size -128k -size +1k \
              -printf '%s %p\n' 2>/dev/null | sort -n | awk 'NR % 7 == 1' )
-for f in target/release/libsolib.so target/lab/libtextrel-pic.so target/lab/libtextrel-textrel.so; do
+# make fuzz says where the build is (CARGO_TARGET_DIR, PROFILE); these are the defaults.
+OUT=${OUT:-target/release}
+LABDIR=${LABDIR:-target/lab}
+for f in "$OUT/libsolib.so" "$LABDIR/libtextrel-pic.so" "$LABDIR/libtextrel-textrel.so"; do
     [ -f "$f" ] && cp "$f" "$out/elf_plan/$(basename "$f")"
 done
 
@@ -56,10 +59,10 @@ for name in ("kpagecount", "kpageflags"):
         pass
 PY
 
-if [ -f target/release/libsolib.so ] && command -v objcopy >/dev/null; then
+if [ -f "$OUT/libsolib.so" ] && command -v objcopy >/dev/null; then
     # The target reads its first byte as the reader's buffer size (times 9).
     tmp=$(mktemp)
-    if objcopy -O binary --only-section=.shared target/release/libsolib.so "$tmp"; then
+    if objcopy -O binary --only-section=.shared "$OUT/libsolib.so" "$tmp"; then
         { printf '\377'; cat "$tmp"; } > "$out/clipboard_read/initial-region"
     fi
     rm -f "$tmp"

@@ -36,7 +36,7 @@ fn flat(text: &str) -> String {
 }
 
 fn lab_lib(name: &str) -> PathBuf {
-    artifacts().repo.join("target/lab").join(name)
+    artifacts().fixtures.join(name)
 }
 
 /// The half-open virtual address ranges of the executable PT_LOAD segments.

@@ -47,7 +47,19 @@ fn copy_files(from_dir: &Path, keep: impl Fn(&str) -> bool, to_dir: &Path) -> us
         .flatten()
     {
         let name = e.file_name().to_string_lossy().into_owned();
-        if !e.file_type().is_ok_and(|t| t.is_file()) || name.starts_with('.') || !keep(&name) {
+        if name.starts_with('.') || !keep(&name) {
+            continue;
+        }
+        // Links too: libsolib.so.0 -> libsolib.so, the soname programs linked with -lsolib
+        // load.
+        if e.file_type().is_ok_and(|t| t.is_symlink()) {
+            let target = std::fs::read_link(e.path()).expect("read link");
+            std::os::unix::fs::symlink(&target, to_dir.join(&name))
+                .unwrap_or_else(|err| panic!("link {} in {}: {err}", name, to_dir.display()));
+            n += 1;
+            continue;
+        }
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
         std::fs::copy(e.path(), to_dir.join(&name))
@@ -146,6 +158,8 @@ fn a_clone_below_a_private_directory_runs_the_lab_and_the_other_user_tests() {
         Command::new("make")
             .current_dir(&clone)
             .args(["--no-print-directory", "-o", "build", "lab"])
+            // The copies are in the clone's target/, wherever this build is.
+            .env_remove("CARGO_TARGET_DIR")
             .env_remove("MAKEFLAGS")
             .env_remove("MFLAGS")
             .env_remove("MAKELEVEL")

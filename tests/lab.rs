@@ -10,10 +10,12 @@ fn lab_cmd(out: &Path) -> Command {
     let a = artifacts();
     let lab = a.bin_dir.join("solab-lab");
     util::require(&lab);
-    util::require(&out.join("libtextrel-textrel.so"));
+    util::require(&lab_dir().join("libtextrel-textrel.so"));
     let mut c = Command::new(lab);
     c.current_dir(&a.repo)
-        .args(["--color", "never", "--out"])
+        .args(["--color", "never", "--fixtures"])
+        .arg(lab_dir())
+        .arg("--out")
         .arg(out);
     c
 }
@@ -22,19 +24,14 @@ fn lab_dir() -> PathBuf {
     artifacts().fixtures.clone()
 }
 
-/// A lab's --out directory with the fixtures it checks for, removed on Drop (also when the
-/// test fails).
+/// A lab's --out directory, removed on Drop (also when the test fails).
 struct OutDir(PathBuf);
 
 impl OutDir {
     fn new(test: &str) -> OutDir {
         let out = std::env::temp_dir().join(format!("solab-lab-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&out).unwrap();
-        let dir = OutDir(out);
-        for f in ["libtextrel-textrel.so", "libtextrel-pic.so"] {
-            std::fs::copy(lab_dir().join(f), dir.0.join(f)).unwrap();
-        }
-        dir
+        OutDir(out)
     }
 }
 

@@ -126,7 +126,7 @@ fn text_relocations_are_flagged_with_their_private_copies() {
         eprintln!("skipped: frames need CAP_SYS_ADMIN");
         return;
     }
-    let lib: PathBuf = artifacts().repo.join("target/lab/libtextrel-textrel.so");
+    let lib: PathBuf = artifacts().fixtures.join("libtextrel-textrel.so");
     require(&lib);
     let ns = Namespace::new("libstextrel");
     let open = format!("open:{}", lib.display());

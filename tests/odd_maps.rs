@@ -132,8 +132,8 @@ struct Case {
 #[test]
 fn odd_mappings_are_analyzed_or_skipped_with_a_reason() {
     let a = artifacts();
-    let base = a.repo.join("target/lab/libtextrel-pic.so");
-    let other = a.repo.join("target/lab/libtextrel-textrel.so");
+    let base = a.fixtures.join("libtextrel-pic.so");
+    let other = a.fixtures.join("libtextrel-textrel.so");
     util::require(&base);
     util::require(&other);
     let base_id = build_id(&base);

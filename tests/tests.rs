@@ -10,6 +10,7 @@ mod churn;
 mod cli;
 mod docs;
 mod hostile;
+mod install;
 mod lab;
 mod libs;
 mod odd_maps;

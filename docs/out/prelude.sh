@@ -26,6 +26,9 @@ export PATH="$PWD/target/release:$PATH"
 # Inside scripts (docs/run), stop at unset variables and failed pipelines; an interactive
 # shell keeps its own settings.
 [[ $- == *i* ]] || set -uo pipefail
+# The docs test says where the build it checks is (CARGO_TARGET_DIR or PROFILE may move it
+# from target/release); it goes first on PATH.
+[ -z "${SOLAB_BIN_DIR:-}" ] || export PATH="$SOLAB_BIN_DIR:$PATH"
 # In /tmp, not $TMPDIR, which may be private to this user (pam_tmpdir): uid 65534 runs
 # programs from here (see _docs_for_nobody).
 _docs_dir=$(mktemp -d /tmp/solab-docs-XXXXXX)
@@ -76,8 +79,8 @@ _docs_for_nobody() {
     local d="$_docs_dir/target/release"
     if [ ! -d "$d" ]; then
         install -d -m 0755 "$_docs_dir/target" "$d"
-        install -m 0755 target/release/solab-lab-host target/release/libsolib.so \
-            target/release/solab "$d/"
+        local from=${SOLAB_BIN_DIR:-target/release}
+        install -m 0755 "$from/solab-lab-host" "$from/libsolib.so" "$from/solab" "$d/"
     fi
     echo "$d"
 }

@@ -63,7 +63,7 @@ const STAGED_FILES: [&str; 3] = ["solab-lab-host", "libsolib.so", "solab"];
 /// not dlopen the library there, and solab could not open the file the hosts map. /tmp,
 /// not $TMPDIR: a per-user TMPDIR (pam_tmpdir) is private too. Copies, not symbolic links,
 /// which would lead back into the checkout.
-fn stage_for_others(bin: &Path) -> Result<PathBuf> {
+fn stage_for_others(bin: &Path, lib: &Path) -> Result<PathBuf> {
     let mut staged = STAGED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(dir) = staged.as_ref() {
         return Ok(dir.clone());
@@ -75,7 +75,13 @@ fn stage_for_others(bin: &Path) -> Result<PathBuf> {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
         .with_context(|| format!("cannot make {} readable to others", dir.display()))?;
     for f in STAGED_FILES {
-        std::fs::copy(bin.join(f), dir.join(f))
+        // The library may not be in `bin` (installed: ../lib); the copy is beside the others.
+        let from = if f == "libsolib.so" {
+            lib.to_path_buf()
+        } else {
+            bin.join(f)
+        };
+        std::fs::copy(from, dir.join(f))
             .with_context(|| format!("cannot copy {} into {}", f, dir.display()))?;
     }
     Ok(dir)
@@ -148,6 +154,8 @@ pub enum As {
 
 pub struct Lab {
     pub bin: PathBuf,
+    /// libsolib.so: in `bin`, or in `bin`/../lib when installed.
+    pub lib: PathBuf,
     pub out: PathBuf,
     /// Where `make build` put the lab's C libraries (target/lab).
     pub fixtures: PathBuf,
@@ -165,18 +173,31 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(bin: PathBuf, out: PathBuf, fixtures: PathBuf, style: Style) -> Result<Lab> {
-        for f in ["solab-lab-host", "solab", "libsolib.so"] {
+        for f in ["solab-lab-host", "solab"] {
             let p = bin.join(f);
             if !p.exists() {
                 bail!("{} is missing: run `make build` first", p.display());
             }
         }
+        // Beside the programs in a build directory; in ../lib once installed (make install
+        // puts the programs in $PREFIX/bin and the library in $PREFIX/lib).
+        let installed = bin.parent().map(|d| d.join("lib/libsolib.so"));
+        let lib = std::iter::once(bin.join("libsolib.so"))
+            .chain(installed)
+            .find(|p| p.exists())
+            .with_context(|| {
+                format!(
+                    "{} is missing: run `make build` first",
+                    bin.join("libsolib.so").display()
+                )
+            })?;
         std::fs::create_dir_all(&out)
             .with_context(|| format!("cannot create {}", out.display()))?;
         let ns = format!("lab{}", std::process::id());
         let _ = NAMESPACE.set(ns.clone());
         Ok(Lab {
             bin,
+            lib,
             out,
             fixtures,
             ns,
@@ -194,7 +215,7 @@ impl Lab {
     pub fn bin_for(&self, who: As) -> Result<PathBuf> {
         match who {
             As::Me => Ok(self.bin.clone()),
-            As::Nobody => stage_for_others(&self.bin),
+            As::Nobody => stage_for_others(&self.bin, &self.lib),
         }
     }
 
@@ -236,7 +257,11 @@ impl Lab {
     /// Starts a lab-host named `name` that runs `actions`, then serves actions from stdin.
     pub fn host(&mut self, name: &str, who: As, actions: &[&str]) -> Result<Host> {
         let bin = self.bin_for(who)?;
-        let mut args: Vec<String> = vec!["--lib".into(), self.rel(&bin.join("libsolib.so"))];
+        let lib = match who {
+            As::Me => self.lib.clone(),
+            As::Nobody => bin.join("libsolib.so"),
+        };
+        let mut args: Vec<String> = vec!["--lib".into(), self.rel(&lib)];
         args.extend(actions.iter().map(|s| s.to_string()));
         args.push("serve".into());
         let program = bin.join("solab-lab-host");

@@ -2,50 +2,18 @@
 //! runs (so a reader can repeat them by hand) and the evidence solab found, and says PASS
 //! or FAIL. Writes target/lab/report.json; exits 0 only when every experiment passed.
 
+mod cli;
 mod ctx;
 mod experiments;
 mod view;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use cli::Cli;
 use ctx::{Lab, Style};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Run the solab lab: experiments that prove, on this machine, how a shared library is
-/// shared between processes.
-#[derive(Parser, Debug)]
-#[command(
-    name = "solab-lab",
-    version,
-    after_help = "EXAMPLES:\n  make lab            every experiment\n  make lab E=3        experiment 3 alone\n  lab --list          the experiments and their questions"
-)]
-struct Cli {
-    /// Run only these experiments (e.g. -e 3 -e 5, or -e 3,5)
-    #[arg(
-        short = 'e',
-        long = "experiment",
-        value_delimiter = ',',
-        value_name = "N"
-    )]
-    only: Vec<u32>,
-    /// List the experiments and exit
-    #[arg(long)]
-    list: bool,
-    /// Where solab-lab-host, solab and libsolib.so are [default: this program's directory]
-    #[arg(long, value_name = "DIR")]
-    bin: Option<PathBuf>,
-    /// Where to write report.json
-    #[arg(long, value_name = "DIR", default_value = "target/lab")]
-    out: PathBuf,
-    /// Where `make build` put the lab's C libraries (libtextrel-*.so)
-    #[arg(long, value_name = "DIR", default_value = "target/lab")]
-    fixtures: PathBuf,
-    /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never
-    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
-    color: String,
-}
 
 fn main() {
     let code = match run() {

@@ -12,7 +12,16 @@ pub fn object<'a>(report: &'a InspectReport, name: &str) -> Result<&'a ObjectRep
     report
         .objects
         .iter()
-        .find(|o| o.path.rsplit('/').next() == Some(name))
+        .find(|o| {
+            o.path
+                .rsplit('/')
+                .next()
+                // An installed libsolib.so is a link: processes map its target,
+                // libsolib.so.0.1.0 (make install), which is the same library.
+                .is_some_and(|f| {
+                    f == name || f.strip_prefix(name).is_some_and(|v| v.starts_with('.'))
+                })
+        })
         .ok_or_else(|| anyhow!("solab inspect reported no object named {name}"))
 }
 

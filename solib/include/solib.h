@@ -8,7 +8,8 @@
  * The region is solib-u<UID>-v<LAYOUT>[-<SOLIB_NAMESPACE>], mode 0600, one link, in
  * $XDG_RUNTIME_DIR or /dev/shm (see solib_status).
  *
- * Link with -lsolib (DT_SONAME libsolib.so), or dlopen("libsolib.so") and dlsym.
+ * Link with -lsolib (`pkg-config --cflags --libs solib`; DT_SONAME libsolib.so.0), or
+ * dlopen("libsolib.so.0") and dlsym.
  * All functions are thread-safe and may be called from any number of processes.
  */
 #ifndef SOLIB_H

@@ -23,7 +23,8 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// the command that makes it.
 pub struct Artifacts {
     pub bin_dir: PathBuf,
-    /// The lab's C libraries (libtextrel-*.so), built by `make build` into target/lab.
+    /// The lab's C libraries (libtextrel-*.so): `make build` puts them in lab/ beside the
+    /// profile's directory, in the target directory (CARGO_TARGET_DIR or target/).
     pub fixtures: PathBuf,
     pub lab_host: PathBuf,
     pub solab: PathBuf,
@@ -53,7 +54,7 @@ pub fn artifacts() -> &'static Artifacts {
         // The lab crate's binary: another workspace package, built by `make build`.
         let lab_host = bin_dir.join("solab-lab-host");
         let a = Artifacts {
-            fixtures: repo.join("target/lab"),
+            fixtures: bin_dir.parent().expect("target dir").join("lab"),
             libsolib: bin_dir.join("libsolib.so"),
             c_client: bin_dir.join("solib-client"),
             python_client: repo.join("clients/python/solib_client.py"),

@@ -2,57 +2,16 @@
 //! LoadLibrary/GetProcAddress), and runs the actions named on its command line in order,
 //! printing one line per action, so that the lab, the tests and `solab` can watch it.
 
+#[path = "../host_cli.rs"]
+mod host_cli;
+
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
+use host_cli::Cli;
 use std::ffi::{CStr, c_char, c_void};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-const ACTIONS: &str = "\
-ACTIONS (run in order; each prints one line `lab-host pid=N action=VERB key=value ...`):
-  status            is the .shared section shared? and why (solib_status)
-  addrs             addresses in this process: load base, solib_add, its page, the
-                    .shared, .data and .bss pages (ASLR makes them differ per process)
-  touch             read one byte of every page of libsolib.so's segments, so every page
-                    has a frame that solab can compare (untouched pages have none)
-  touch-all         the same for every object loaded in this process (libc, ld.so...)
-  open:PATH         also dlopen another library (the lab's text-relocation experiment)
-  add:A,B           solib_add(A, B): writes the .data, .bss and .shared counters
-  adds:N            N calls of solib_add(i, 1)
-  clip-set:TEXT     put TEXT on the shared clipboard
-  clip-get          read the clipboard
-  clip-write:MS     write self-checking messages (length and checksum inside) for MS
-                    milliseconds; counts those written and those refused (-1)
-  counters          the .data, .bss and .shared counters
-  clip-read:MS      read the clipboard for MS milliseconds, checking every message
-  fork-as:UID:ACTION
-                    fork; the child becomes UID (setuid, as root), runs ACTION, prints
-                    its line with its own pid and exits; then this process prints
-                    `action=fork-as child=PID exit=CODE`
-  wait              print `action=wait`, then wait for one line on stdin
-  serve             print `action=serve`, then run actions read from stdin, one per
-                    line, until end of input or `exit`
-  sleep:MS          sleep MS milliseconds
-  unload            dlclose the library (the last process to unload removes the region)
-  exit              exit now (normally: the library's destructor runs)
-
-EXAMPLES:
-  lab-host touch add:10,20 status wait
-  lab-host clip-set:'hello from A' serve
-  SOLIB_NAMESPACE=demo lab-host clip-get";
-
-/// Load libsolib.so with dlopen and run actions on it, one output line per action.
-#[derive(Parser, Debug)]
-#[command(name = "solab-lab-host", version, after_help = ACTIONS)]
-struct Cli {
-    /// The library to load [default: $SOLIB_PATH, else libsolib.so beside this program]
-    #[arg(long, value_name = "PATH")]
-    lib: Option<PathBuf>,
-    /// Actions to run, in order (see ACTIONS below)
-    #[arg(value_name = "ACTION")]
-    actions: Vec<String>,
-}
 
 type AddFn = unsafe extern "C" fn(i64, i64) -> i64;
 type CountFn = unsafe extern "C" fn() -> u64;
@@ -559,10 +518,19 @@ fn default_lib() -> PathBuf {
     if let Some(p) = std::env::var_os("SOLIB_PATH") {
         return PathBuf::from(p);
     }
-    std::env::current_exe()
+    // Beside this program in a build directory; in ../lib once installed (make install puts
+    // the programs in $PREFIX/bin and the library in $PREFIX/lib).
+    let Some(dir) = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("libsolib.so")))
-        .unwrap_or_else(|| PathBuf::from("libsolib.so"))
+        .and_then(|exe| exe.parent().map(PathBuf::from))
+    else {
+        return PathBuf::from("libsolib.so");
+    };
+    let beside = dir.join("libsolib.so");
+    match dir.parent().map(|d| d.join("lib/libsolib.so")) {
+        Some(installed) if !beside.exists() && installed.exists() => installed,
+        _ => beside,
+    }
 }
 
 fn run() -> Result<()> {

@@ -1,0 +1,76 @@
+//! `solab-gen DIR`: writes the man pages of solab (one per subcommand), solab-lab and
+//! solab-lab-host into DIR/man/man1/, and solab's bash, zsh and fish completions into
+//! DIR/completions/, from the clap definitions the programs themselves parse with, so the
+//! pages cannot drift from the flags. `make build` runs it into the profile's directory;
+//! `make install` copies the results.
+
+use clap::{Command, CommandFactory};
+use clap_complete::Shell;
+use std::path::{Path, PathBuf};
+
+// The lab's command lines live in the lab crate's binaries, which no library exports: the
+// generator compiles the same source files. The fields are read by the lab, not here.
+#[allow(dead_code)]
+#[path = "../../../lab/src/host_cli.rs"]
+mod host_cli;
+#[allow(dead_code)]
+#[path = "../../../lab/src/cli.rs"]
+mod lab_cli;
+
+/// The NAME line of a man page (what `whatis` and `apropos` show) is the command's `about`:
+/// one line. solab's `about` is its whole introduction (for `--help`), which stays in
+/// DESCRIPTION through `long_about`; NAME gets its first sentence.
+fn one_line_about(cmd: Command) -> Command {
+    let about = cmd.get_about().map(|a| a.to_string());
+    let long = cmd.get_long_about().map(|a| a.to_string());
+    let cmd = match about {
+        Some(a) if a.contains('\n') => {
+            let first = a.lines().next().unwrap_or_default().trim_end_matches('.');
+            cmd.about(first.to_string()).long_about(long.unwrap_or(a))
+        }
+        _ => cmd,
+    };
+    cmd.mut_subcommands(one_line_about)
+}
+
+fn generate(dir: &Path) -> std::io::Result<()> {
+    let man = dir.join("man/man1");
+    // A fresh directory: a page of a subcommand that no longer exists must not be installed.
+    match std::fs::remove_dir_all(&man) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::create_dir_all(&man)?;
+    // generate_to writes NAME.1 and NAME-SUBCOMMAND.1 for every subcommand (not `help`).
+    for cmd in [
+        solab::cli::Cli::command(),
+        lab_cli::Cli::command(),
+        host_cli::Cli::command(),
+    ] {
+        clap_mangen::generate_to(one_line_about(cmd), &man)?;
+    }
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&completions)?;
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(
+            shell,
+            &mut solab::cli::Cli::command(),
+            "solab",
+            &completions,
+        )?;
+    }
+    Ok(())
+}
+
+fn main() {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(dir), None) = (args.next(), args.next()) else {
+        eprintln!("usage: solab-gen DIR   (writes DIR/man/man1/*.1 and DIR/completions/*)");
+        std::process::exit(2);
+    };
+    let dir = PathBuf::from(dir);
+    if let Err(e) = generate(&dir) {
+        eprintln!("solab-gen: cannot write into {}: {e}", dir.display());
+        std::process::exit(1);
+    }
+}

@@ -30,7 +30,7 @@ gzip -9n "$stage"/usr/share/man/man1/*.1
 maint=${DEB_MAINTAINER:-$(git log -1 --format='%an <%ae>' 2>/dev/null || echo 'solab maintainers <root@localhost>')}
 date=$(git log -1 --format=%aD 2>/dev/null || date -R)
 doc=$stage/usr/share/doc/solab
-first=$(git log --reverse --format=%ad --date=format:%Y 2>/dev/null | head -1)
+first=$(git log --max-parents=0 --format=%ad --date=format:%Y 2>/dev/null | tail -n 1)  # tail reads all: no SIGPIPE under pipefail
 last=$(git log -1 --format=%ad --date=format:%Y 2>/dev/null || date +%Y)
 years=${first:-$last}
 [ "$years" = "$last" ] || years="$years-$last"

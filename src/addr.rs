@@ -1,20 +1,20 @@
 //! Address and frame newtypes, so a page frame number never passes for a virtual address.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The page size this analyzer works in. Checked against `sysconf(_SC_PAGESIZE)` at run
-/// time by [`crate::proc::check_page_size`].
+/// time by [`crate::kernel::check_page_size`].
 pub const PAGE_SIZE: u64 = 4096;
 
 /// A physical page frame number, as /proc/PID/pagemap bits 0-54 give it and as
 /// /proc/kpagecount and /proc/kpageflags are indexed by.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Pfn(pub u64);
 
 /// A virtual address in one process.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VirtAddr(pub u64);
 

@@ -10,7 +10,7 @@
 use crate::addr::{PAGE_SIZE, VirtAddr, page_down, page_up};
 use crate::elf::{ElfPlan, LoadSegment};
 use crate::maps::{FileId, MapEntry};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where an object sits in one process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl Placement {
 }
 
 /// How a mapping inside the object's range relates to the object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MappingKind {
     /// A private mapping of the object's own file.
@@ -160,7 +160,6 @@ pub fn window_at<'a, 'm>(windows: &'a [Window<'m>], addr: VirtAddr) -> Option<&'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elf::{LoaderAction, PlannedPage, SegmentKind};
     use crate::maps::parse_maps;
 
     fn lld_plan() -> ElfPlan {
@@ -169,7 +168,7 @@ mod tests {
             p_vaddr: v,
             p_filesz: f,
             p_memsz: m,
-            p_flags: fl.into(),
+            p_flags: crate::elf::SegmentFlags::parse(fl).expect("flags"),
         };
         let segments = vec![
             seg(0, 0, 0x1500, 0x1500, "R--"),
@@ -177,33 +176,7 @@ mod tests {
             seg(0x3500, 0x5500, 0x1b00, 0x1b00, "RW-"),
             seg(0x5000, 0x8000, 0x2000, 0x4000, "RW-"),
         ];
-        let pages = vec![PlannedPage {
-            offset: 0,
-            vaddr: 0,
-            segment: SegmentKind::Rodata,
-            sections: vec![],
-            load: 0,
-            file_offset: Some(0),
-            relocations: 0,
-            loader: LoaderAction::MapReadOnly,
-        }];
-        ElfPlan {
-            e_type: "dyn".into(),
-            machine: 62,
-            class64: true,
-            soname: None,
-            needed: vec![],
-            build_id: None,
-            textrel: false,
-            bind_now: false,
-            relro: None,
-            has_shared_section: false,
-            image_start: 0,
-            image_end: 0xc000,
-            segments,
-            sections: vec![],
-            pages,
-        }
+        crate::elf::plan_from_headers(segments, vec![], None, &[], false).expect("plan")
     }
 
     const LLD_MAPS: &str = "\

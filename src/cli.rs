@@ -1,15 +1,18 @@
-//! The command line: flags are parsed by clap, resolved into an inspect/prove/elf run, and
-//! the result printed. `run` returns the exit code; errors go back to `main`.
+//! The command line: flags parsed by clap, then one small function per command that runs
+//! it and hands the result to [`crate::output`]. `run` returns the exit code and whatever
+//! is printed; `main` prints it and treats closed pipes as success.
 
+use crate::commands::inspect::{InspectOptions, inspect};
+use crate::commands::libs::{self, LibsOptions, Scope, SortKey};
+use crate::commands::prove;
+use crate::commands::{check_pattern, matches_pattern};
 use crate::elf;
-use crate::error::Error;
-use crate::inspect::{InspectOptions, inspect};
-use crate::output;
-use crate::prove;
-use anyhow::Context;
+use crate::error::{Error, ErrorKind};
+use crate::kernel::files;
+use crate::output::{self, ErrorEntry, ErrorReport, text};
+use crate::sharing::{PageState, Verdict};
 use clap::{Parser, Subcommand};
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const ABOUT: &str = "See and prove how Linux shares an ELF shared object between processes.
 
@@ -19,7 +22,7 @@ writable. solab reads the ELF headers, /proc/PID/maps, /proc/PID/pagemap and (as
 /proc/kpagecount and /proc/kpageflags to show it page by page.
 
 Without CAP_SYS_ADMIN the kernel hides frame numbers: solab then says so and marks its
-verdicts weak (based on pagemap bits 56 and 61 and smaps).";
+verdicts weak (looks-shared, looks-private: based on pagemap bits 56 and 61 and smaps).";
 
 const LIBS_ABOUT: &str = "Memory saved by sharing, per ELF object.
 
@@ -34,6 +37,22 @@ As root (CAP_SYS_ADMIN) every figure is counted from page frame numbers. Without
 kernel hides them: solab says so and falls back to smaps (Pss, Shared/Private), marking
 those figures as estimates (SAVED~, PSS~).";
 
+const OBJECT_HELP: &str = "Only objects whose path matches PATTERN: a glob on the full path when it has * ? or [ \
+     (e.g. '*/libc.so*'), otherwise a part of the file name (or of the path when it has /)";
+
+/// The words solab prints for a page, with their one definition.
+pub fn vocabulary() -> String {
+    let mut s = String::from("Page states (one page in one process):\n");
+    for st in PageState::ALL {
+        s.push_str(&format!("  {:<19} {}\n", st.name(), st.meaning()));
+    }
+    s.push_str("\nVerdicts (one page across the processes):\n");
+    for v in Verdict::ALL {
+        s.push_str(&format!("  {:<19} {}\n", v.name(), v.meaning()));
+    }
+    s
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "solab", version, about = ABOUT, long_about = ABOUT)]
 pub struct Cli {
@@ -43,36 +62,38 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// The static page plan of an ELF file: segment kind, sections and loader action per page
+    /// The static page plan of an ELF file: segment kind, sections and loader action per
+    /// run of pages
     #[command(
         after_help = "Examples:\n  solab elf /lib/x86_64-linux-gnu/libc.so.6\n  \
-                            solab elf --json target/release/libsolib.so"
+                            solab elf --json target/release/libsolib.so\n\n\
+                            Exit status: 0 on success, 2 on error (not a regular file, not ELF, corrupt)."
     )]
     Elf {
         file: PathBuf,
-        /// Print JSON (schema solab.elf.v1)
+        /// Print JSON (schema solab.elf.v2)
         #[arg(long)]
         json: bool,
     },
-    /// Per-page sharing of the ELF objects mapped in processes, and the vdso
+    /// Per-page sharing of the ELF objects mapped in processes, and their vdso
     #[command(
-        after_help = "Examples:\n  solab inspect $(pgrep -d' ' sleep) --object libc.so.6\n  \
-                            solab inspect 1234 5678 --object libsolib.so --pages\n  \
+        after_help = "Examples:\n  solab inspect $(pgrep -d' ' sleep) -o libc.so.6\n  \
+                            solab inspect 1234 5678 -o libsolib.so --pages\n  \
                             solab inspect 1234 5678 --json\n  \
-                            solab inspect 1234 5678 --object libsolib.so --svg pages.svg\n\n\
+                            solab inspect 1234 5678 -o libsolib.so --svg pages.svg\n\n\
                             Exit status: 0 when every pid was inspected, 2 when one could not be \
-                            (the others are still reported) or on error."
+                            (the others are still reported), when --object matches nothing, or on error.",
+        after_long_help = vocabulary()
     )]
     Inspect {
         #[arg(required = true, value_name = "PID")]
         pids: Vec<i32>,
-        /// Only objects whose path or file name matches (equal, or contained in the file name)
-        #[arg(long, value_name = "PATTERN")]
+        #[arg(short = 'o', long, value_name = "PATTERN", help = OBJECT_HELP)]
         object: Option<String>,
         /// One row per page with its sections, states and frames
         #[arg(long)]
         pages: bool,
-        /// Print JSON (schema solab.inspect.v1)
+        /// Print JSON (schema solab.inspect.v2)
         #[arg(long)]
         json: bool,
         /// Also draw the page map as SVG into FILE (`-`: to stdout, instead of the text),
@@ -82,211 +103,431 @@ pub enum Command {
     },
     /// Check the three sharing claims for one object across processes, with evidence
     #[command(
-        after_help = "Examples:\n  solab prove --object libsolib.so 1234 5678 9012\n  \
-                            solab prove --object libc.so.6 --json 1234 5678\n\n\
-                            Exit status: 0 all claims hold, 1 a claim fails, 2 on error."
+        after_help = "Examples:\n  solab prove -o libsolib.so 1234 5678 9012\n  \
+                            solab prove -o libc.so.6 --json 1234 5678\n  \
+                            solab prove -o nginx --strict $(pgrep nginx)\n\n\
+                            Exit status: 0 all claims hold, 1 a claim fails, 2 on error or bad \
+                            input (fewer than two distinct pids, no or several matching objects), \
+                            3 with --strict when the evidence is weak (no frame numbers).",
+        after_long_help = vocabulary()
     )]
     Prove {
-        /// The object (path or file name); it must match exactly one mapped object
-        #[arg(long, value_name = "PATTERN", required = true)]
+        /// The object (see PATTERN in inspect --help); it must match exactly one mapped object
+        #[arg(short = 'o', long, value_name = "PATTERN", required = true)]
         object: String,
-        #[arg(required = true, num_args = 2.., value_name = "PID")]
+        /// Two or more distinct processes
+        #[arg(required = true, value_name = "PID")]
         pids: Vec<i32>,
-        /// Print JSON (schema solab.prove.v1)
+        /// Exit 3 ("inconclusive") instead of 0 when only pagemap bits were seen
+        #[arg(long)]
+        strict: bool,
+        /// Print JSON (schema solab.prove.v2)
         #[arg(long)]
         json: bool,
     },
     /// Memory saved by sharing, per ELF object: processes, resident pages, distinct frames
     #[command(
         long_about = LIBS_ABOUT,
-        after_help = "Examples:\n  solab libs --all\n  \
-                            solab libs --all --sort private --top 10\n  \
+        after_help = "Examples:\n  solab libs -a\n  \
+                            solab libs -a -s private -n 10\n  \
                             solab libs $(pgrep -d' ' python3) --json\n  \
-                            solab libs --all --json | jq '.objects[] | select(.textrel)'\n\n\
+                            solab libs -a --json | jq '.objects[] | select(.textrel)'\n\n\
                             Exit status: 0 on success; 2 when a given pid could not be read \
                             (the others are still reported) or on error. With --all, processes \
                             that vanish or cannot be read are counted, not an error."
     )]
     Libs {
         /// Scan every process on the machine (except solab itself)
-        #[arg(long, conflicts_with = "pids")]
+        #[arg(short = 'a', long, conflicts_with = "pids")]
         all: bool,
         /// The processes to scan
         #[arg(value_name = "PID", required_unless_present = "all")]
         pids: Vec<i32>,
-        /// Order of the objects, largest first
-        #[arg(long, value_enum, default_value = "saved")]
-        sort: crate::libs::SortKey,
+        #[arg(short = 'o', long, value_name = "PATTERN", help = OBJECT_HELP)]
+        object: Option<String>,
+        /// Order of the objects by a column, largest first
+        #[arg(short = 's', long, value_enum, default_value = "saved")]
+        sort: SortKey,
+        /// Smallest first
+        #[arg(short = 'r', long)]
+        reverse: bool,
         /// Show only the first N objects (0: all) [default: 25 for the table, all for JSON]
-        #[arg(long, value_name = "N")]
+        #[arg(short = 'n', long, value_name = "N")]
         top: Option<usize>,
-        /// Print JSON (schema solab.libs.v1)
+        /// Print JSON (schema solab.libs.v2)
         #[arg(long)]
         json: bool,
     },
 }
 
-fn print(text: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
-}
-
-fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
-    let mut s = serde_json::to_string_pretty(v).context("serializing the report")?;
-    s.push('\n');
-    Ok(s)
-}
-
-/// Runs the command and returns the exit code. A closed stdout is not an error.
-pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let (text, code) = match cli.command {
-        Command::Elf {
-            file,
-            json: as_json,
-        } => {
-            let f = std::fs::File::open(&file).map_err(|e| Error::io(&file, None, e))?;
-            let bytes = crate::proc::read_elf_file(f, &file)?;
-            let plan = elf::plan(&bytes).map_err(|e| Error::Elf {
-                path: file.clone(),
-                reason: e.0,
-            })?;
-            let path = file.display().to_string();
-            let text = if as_json {
-                json(&output::ElfReport {
-                    schema: output::ELF_SCHEMA,
-                    path,
-                    plan: &plan,
-                })?
-            } else {
-                output::render_elf(&path, &plan)
-            };
-            (text, 0)
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Elf { .. } => "elf",
+            Command::Inspect { .. } => "inspect",
+            Command::Prove { .. } => "prove",
+            Command::Libs { .. } => "libs",
         }
+    }
+
+    fn json(&self) -> bool {
+        match self {
+            Command::Elf { json, .. }
+            | Command::Inspect { json, .. }
+            | Command::Prove { json, .. }
+            | Command::Libs { json, .. } => *json,
+        }
+    }
+}
+
+/// What a command produced: text for stdout, messages for stderr, an exit code.
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: Vec<String>,
+    pub code: i32,
+}
+
+impl Outcome {
+    fn ok(stdout: String, code: i32) -> Outcome {
+        Outcome {
+            stdout,
+            stderr: Vec::new(),
+            code,
+        }
+    }
+}
+
+pub const EXIT_FAILS: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+pub const EXIT_INCONCLUSIVE: i32 = 3;
+
+/// Runs the command. An error is printed once on stderr and, with `--json`, as one JSON
+/// document on stdout; the exit code is the same either way.
+pub fn run(cli: Cli) -> Outcome {
+    let name = cli.command.name();
+    let as_json = cli.command.json();
+    let result = match cli.command {
+        Command::Elf { file, json } => elf_cmd(&file, json),
         Command::Inspect {
             pids,
             object,
             pages,
-            json: as_json,
+            json,
             svg,
-        } => {
-            if as_json && svg.as_deref() == Some(std::path::Path::new("-")) {
-                return Err(anyhow::anyhow!(
-                    "--json and --svg - both write to stdout; give --svg a file"
-                ));
-            }
-            let report = inspect(&InspectOptions { pids, object })?;
-            for e in &report.errors {
-                eprintln!("solab: {}", e.message);
-            }
-            let code = if report.errors.is_empty() { 0 } else { 2 };
-            let text = match svg.as_deref() {
-                Some(path) if path == std::path::Path::new("-") => crate::svg::render(&report),
-                picture => {
-                    if let Some(path) = picture {
-                        std::fs::write(path, crate::svg::render(&report))
-                            .with_context(|| format!("cannot write {}", path.display()))?;
-                    }
-                    if as_json {
-                        json(&report)?
-                    } else {
-                        output::render_inspect(&report, pages)
-                    }
-                }
-            };
-            (text, code)
-        }
+        } => inspect_cmd(pids, object, pages, json, svg),
         Command::Prove {
             object,
             pids,
-            json: as_json,
-        } => {
-            let report = inspect(&InspectOptions {
-                pids: pids.clone(),
-                object: Some(object.clone()),
-            })?;
-            if let Some(e) = report.errors.first() {
-                return Err(anyhow::anyhow!("{}", e.message))
-                    .context("cannot prove: a process could not be inspected");
-            }
-            let obj = match report.objects.as_slice() {
-                [one] => one,
-                [] => {
-                    let why = report
-                        .skipped
-                        .iter()
-                        .map(|s| format!("\n  {}: {}", s.path, s.reason))
-                        .collect::<String>();
-                    return Err(Error::Object(format!(
-                        "no ELF object matching {object:?} is mapped in pids {pids:?}{why}"
-                    ))
-                    .into());
-                }
-                many => {
-                    let names: Vec<&str> = many.iter().map(|o| o.path.as_str()).collect();
-                    return Err(Error::Object(format!(
-                        "{object:?} matches {} objects ({}); give the full path or file name",
-                        many.len(),
-                        names.join(", ")
-                    ))
-                    .into());
-                }
-            };
-            if obj.procs.len() != report.pids.len() {
-                let missing: Vec<i32> = report
-                    .pids
-                    .iter()
-                    .copied()
-                    .filter(|p| !obj.procs.iter().any(|q| q.pid == *p))
-                    .collect();
-                return Err(Error::Object(format!(
-                    "{} is not mapped (or not analyzable) in pid(s) {missing:?}",
-                    obj.path
-                ))
-                .into());
-            }
-            let proof = prove::prove(obj, report.privileged, report.privilege_note.clone());
-            let code = if proof.holds { 0 } else { 1 };
-            let text = if as_json {
-                json(&proof)?
-            } else {
-                output::render_prove(&proof)
-            };
-            (text, code)
-        }
+            strict,
+            json,
+        } => prove_cmd(object, pids, strict, json),
         Command::Libs {
             all,
             pids,
+            object,
             sort,
+            reverse,
             top,
-            json: as_json,
-        } => {
-            use std::io::IsTerminal;
-            let scope = if all {
-                crate::libs::Scope::All
-            } else {
-                crate::libs::Scope::Pids(pids)
-            };
-            let progress = all && !as_json && std::io::stderr().is_terminal();
-            let mut report = crate::libs::libs(&crate::libs::LibsOptions { scope, progress })?;
-            for e in &report.errors {
-                eprintln!("solab: {}", e.message);
+            json,
+        } => libs_cmd(all, pids, object, sort, reverse, top, json),
+    };
+    match result {
+        Ok(o) => o,
+        Err(e) => {
+            let message = format!("{e:#}");
+            let kind = e.downcast_ref::<Error>().map_or(ErrorKind::Io, Error::kind);
+            Outcome {
+                stdout: if as_json {
+                    output::json(&ErrorReport {
+                        schema: output::ERROR_SCHEMA,
+                        command: name.into(),
+                        exit_code: EXIT_ERROR,
+                        errors: vec![ErrorEntry {
+                            kind,
+                            message: message.clone(),
+                        }],
+                    })
+                } else {
+                    String::new()
+                },
+                stderr: vec![message],
+                code: EXIT_ERROR,
             }
-            let code = if report.errors.is_empty() { 0 } else { 2 };
-            let total = report.objects.len();
-            let top = top.unwrap_or(if as_json { 0 } else { 25 });
-            report.sort(sort, top);
-            let text = if as_json {
-                json(&report)?
+        }
+    }
+}
+
+/// A command line clap refused (or `--help`, `--version`): clap's text as usual, and with
+/// `--json` among the arguments also the one JSON error document, so scripts get JSON.
+pub fn usage_error(e: clap::Error) -> Outcome {
+    use clap::error::ErrorKind as Clap;
+    let code = e.exit_code();
+    if matches!(e.kind(), Clap::DisplayHelp | Clap::DisplayVersion)
+        || !std::env::args().any(|a| a == "--json")
+    {
+        let _ = e.print();
+        return Outcome {
+            stdout: String::new(),
+            stderr: Vec::new(),
+            code,
+        };
+    }
+    let rendered = e.render().to_string();
+    let message = rendered
+        .trim_end()
+        .strip_prefix("error: ")
+        .unwrap_or(rendered.trim_end())
+        .to_string();
+    let command = std::env::args().nth(1).unwrap_or_default();
+    Outcome {
+        stdout: output::json(&ErrorReport {
+            schema: output::ERROR_SCHEMA,
+            command,
+            exit_code: EXIT_ERROR,
+            errors: vec![ErrorEntry {
+                kind: ErrorKind::Usage,
+                message: message.clone(),
+            }],
+        }),
+        stderr: vec![message],
+        code: EXIT_ERROR,
+    }
+}
+
+fn elf_cmd(file: &Path, as_json: bool) -> anyhow::Result<Outcome> {
+    let f = files::open_named_file(file)?;
+    let plan = elf::plan_file(&f, elf::Detail::Full).map_err(|e| {
+        if e.0.starts_with("no ELF magic") {
+            Error::NotElf { path: file.into() }
+        } else {
+            Error::Elf {
+                path: file.into(),
+                reason: e.0,
+            }
+        }
+    })?;
+    let path = file.display().to_string();
+    Ok(Outcome::ok(
+        if as_json {
+            output::json(&text::ElfReport::new(path, &plan))
+        } else {
+            text::render_elf(&path, &plan)
+        },
+        0,
+    ))
+}
+
+fn inspect_cmd(
+    pids: Vec<i32>,
+    object: Option<String>,
+    pages: bool,
+    as_json: bool,
+    svg: Option<PathBuf>,
+) -> anyhow::Result<Outcome> {
+    let to_stdout = svg.as_deref() == Some(Path::new("-"));
+    if as_json && to_stdout {
+        return Err(Error::Usage(
+            "--json and --svg - both write to stdout; give --svg a file".into(),
+        )
+        .into());
+    }
+    let report = inspect(&InspectOptions {
+        pids,
+        object: object.clone(),
+    })?;
+    // A pattern that matched only objects solab had to skip is not "no match": the report
+    // lists them with the reason.
+    if let Some(pat) = &object
+        && report.objects.is_empty()
+        && report.skipped.is_empty()
+        && !report.processes.is_empty()
+    {
+        return Err(no_match(pat, &report).into());
+    }
+    let mut code = if report.errors.is_empty() {
+        0
+    } else {
+        EXIT_ERROR
+    };
+    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
+    if report.processes.is_empty() {
+        code = EXIT_ERROR;
+    }
+    let stdout = match svg.as_deref() {
+        Some(_) if to_stdout => output::svg::render(&report),
+        picture => {
+            if let Some(path) = picture {
+                std::fs::write(path, output::svg::render(&report))
+                    .map_err(|e| Error::io(path, e))?;
+            }
+            if as_json {
+                output::json(&report)
             } else {
-                crate::libs::render(&report, total - report.objects.len())
-            };
-            (text, code)
+                text::render_inspect(&report, pages)
+            }
         }
     };
-    match print(&text) {
-        Ok(()) => Ok(code),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code),
-        Err(e) => Err(e).context("writing to stdout"),
+    Ok(Outcome {
+        stdout,
+        stderr,
+        code,
+    })
+}
+
+/// "no object matches": names the pattern and what the processes do map.
+fn no_match(pattern: &str, report: &crate::report::InspectReport) -> Error {
+    let mut why = String::new();
+    for s in &report.skipped {
+        why.push_str(&format!(
+            "\n  skipped: pid {} {}: {}",
+            s.pid, s.path, s.reason
+        ));
+    }
+    Error::Object(format!(
+        "--object {pattern:?} matches no ELF object mapped in pids {:?}{why}",
+        report.pids
+    ))
+}
+
+fn prove_cmd(
+    object: String,
+    pids: Vec<i32>,
+    strict: bool,
+    as_json: bool,
+) -> anyhow::Result<Outcome> {
+    check_pattern(&object)?;
+    let mut distinct: Vec<i32> = Vec::new();
+    for p in pids {
+        if !distinct.contains(&p) {
+            distinct.push(p);
+        }
+    }
+    if distinct.len() < 2 {
+        return Err(Error::Usage(format!(
+            "prove compares processes: it needs two or more distinct pids, got {distinct:?}"
+        ))
+        .into());
+    }
+    let report = inspect(&InspectOptions {
+        pids: distinct.clone(),
+        object: Some(object.clone()),
+    })?;
+    if let Some(e) = report.errors.first() {
+        return Err(anyhow::anyhow!("{}", e.message)
+            .context("cannot prove: a process could not be inspected"));
+    }
+    let obj = match report.objects.as_slice() {
+        [one] => one,
+        [] => return Err(no_match(&object, &report).into()),
+        many => {
+            let names: Vec<&str> = many.iter().map(|o| o.path.as_str()).collect();
+            return Err(Error::Object(format!(
+                "--object {object:?} matches {} objects ({}); give one that matches exactly one",
+                many.len(),
+                names.join(", ")
+            ))
+            .into());
+        }
+    };
+    if obj.procs.len() != report.pids.len() {
+        let missing: Vec<i32> = report
+            .pids
+            .iter()
+            .copied()
+            .filter(|p| !obj.procs.iter().any(|q| q.pid == *p))
+            .collect();
+        return Err(Error::Object(format!(
+            "{} is not mapped (or not analyzable) in pid(s) {missing:?}",
+            obj.path
+        ))
+        .into());
+    }
+    let families = prove::fork_families(&report.pids);
+    let proof = prove::prove(&report, obj, families);
+    let code = if !proof.holds {
+        EXIT_FAILS
+    } else if strict && !proof.conclusive {
+        EXIT_INCONCLUSIVE
+    } else {
+        0
+    };
+    let mut out = Outcome::ok(
+        if as_json {
+            output::json(&proof)
+        } else {
+            text::render_prove(&proof)
+        },
+        code,
+    );
+    if code == EXIT_INCONCLUSIVE {
+        out.stderr.push(
+            "inconclusive (--strict): no frame numbers were seen, the claims rest on pagemap bits"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn libs_cmd(
+    all: bool,
+    pids: Vec<i32>,
+    object: Option<String>,
+    sort: SortKey,
+    reverse: bool,
+    top: Option<usize>,
+    as_json: bool,
+) -> anyhow::Result<Outcome> {
+    use std::io::IsTerminal;
+    if let Some(p) = &object {
+        check_pattern(p)?;
+    }
+    let scope = if all { Scope::All } else { Scope::Pids(pids) };
+    let progress = all && !as_json && std::io::stderr().is_terminal();
+    let mut report = libs::libs(&LibsOptions { scope, progress })?;
+    if let Some(pat) = &object {
+        report.objects.retain(|o| matches_pattern(pat, &o.path));
+    }
+    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
+    let code = if report.errors.is_empty() {
+        0
+    } else {
+        EXIT_ERROR
+    };
+    let total = report.objects.len();
+    let top = top.unwrap_or(if as_json { 0 } else { 25 });
+    report.sort(sort, reverse, top);
+    Ok(Outcome {
+        stdout: if as_json {
+            output::json(&report)
+        } else {
+            text::render_libs(&report, total - report.objects.len())
+        },
+        stderr,
+        code,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference page's vocabulary tables say exactly what the code says.
+    #[test]
+    fn reference_tables_match_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/reference.md");
+        let page = std::fs::read_to_string(path).expect("reference.md");
+        for s in PageState::ALL {
+            let row = format!("| `{}` | {} |", s.name(), s.meaning());
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+        }
+        for v in Verdict::ALL {
+            let row = format!("| `{}` | {} |", v.name(), v.meaning());
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+        }
+        let help = vocabulary();
+        for s in PageState::ALL {
+            assert!(help.contains(s.meaning()));
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! The one error type of the analyzer. Every variant names what it was about: the pid, the
-//! path or the field, so a message is never "no such file" without saying which.
+//! path or the field, so a message is never "no such file" without saying which. Each
+//! variant has a [`ErrorKind`], the word scripts read in `--json` output.
 
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The process does not exist (any more): it was never there or exited during the scan.
-    #[error("pid {pid}: no such process (it does not exist or exited during the scan)")]
+    #[error("pid {pid}: no such process")]
     NoSuchProcess { pid: i32 },
 
     /// The kernel refused to let us read a /proc file or a mapped file.
@@ -34,12 +36,20 @@ pub enum Error {
         text: String,
     },
 
-    /// A file that is not an ELF object, or whose headers are truncated or corrupt.
+    /// A file that does not start with the ELF magic.
+    #[error("{}: not an ELF file (no \\x7fELF magic)", path.display())]
+    NotElf { path: PathBuf },
+
+    /// An ELF file whose headers are truncated, corrupt or beyond solab's bounds.
     #[error("{}: not a usable ELF object: {reason}", path.display())]
     Elf { path: PathBuf, reason: String },
 
-    /// A mapped file we could not get hold of (deleted or replaced, and map_files unreadable).
-    #[error("pid {pid}: cannot open the file mapped as {}: {reason}", path.display())]
+    /// A FIFO, socket, device or directory where a regular file is needed.
+    #[error("{}: {what}, not a regular file", path.display())]
+    NotRegular { path: PathBuf, what: &'static str },
+
+    /// A mapped file solab would not or could not open, with what it found.
+    #[error("pid {pid}: {}: {reason}", path.display())]
     MappedFile {
         pid: i32,
         path: PathBuf,
@@ -59,21 +69,48 @@ pub enum Error {
     Usage(String),
 }
 
+/// What kind of error: a closed set of words for scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    NoSuchProcess,
+    PermissionDenied,
+    KernelThread,
+    Io,
+    MapsLine,
+    NotElf,
+    BadElf,
+    NotRegular,
+    MappedFile,
+    Object,
+    Unsupported,
+    Usage,
+}
+
 impl Error {
-    /// Wraps an I/O error on `path`, turning ENOENT/ESRCH on a /proc/PID path into
-    /// [`Error::NoSuchProcess`] and EACCES/EPERM into [`Error::PermissionDenied`].
-    pub fn io(path: impl Into<PathBuf>, pid: Option<i32>, source: std::io::Error) -> Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         let path = path.into();
-        match (source.kind(), source.raw_os_error(), pid) {
-            (_, Some(libc::ESRCH), Some(pid)) | (std::io::ErrorKind::NotFound, _, Some(pid)) => {
-                Error::NoSuchProcess { pid }
-            }
-            (std::io::ErrorKind::PermissionDenied, _, _) => Error::PermissionDenied {
-                path,
-                hint: pid
-                    .map(|_| "another user's process needs root or CAP_SYS_PTRACE".to_string()),
-            },
+        match source.kind() {
+            std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { path, hint: None },
             _ => Error::Io { path, source },
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NoSuchProcess { .. } => ErrorKind::NoSuchProcess,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::KernelThread { .. } => ErrorKind::KernelThread,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::MapsLine { .. } => ErrorKind::MapsLine,
+            Error::NotElf { .. } => ErrorKind::NotElf,
+            Error::Elf { .. } => ErrorKind::BadElf,
+            Error::NotRegular { .. } => ErrorKind::NotRegular,
+            Error::MappedFile { .. } => ErrorKind::MappedFile,
+            Error::Object(_) => ErrorKind::Object,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Usage(_) => ErrorKind::Usage,
         }
     }
 

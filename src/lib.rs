@@ -1,34 +1,30 @@
 //! solab: see and prove how Linux shares an ELF shared object between processes.
 //!
-//! Layers, from bytes to claims:
-//! - [`elf`]: the static page plan of an ELF file (pure);
-//! - [`maps`], [`pagemap`]: parsing /proc/PID/maps and decoding pagemap/kpage* words (pure);
-//! - [`proc`]: all reading of /proc and mapped files;
-//! - [`reach`]: why a mapped file's path does not open as that file;
+//! Layers, from bytes to claims (ARCHITECTURE.md draws the flow):
+//! - [`addr`], [`error`]: newtypes and the one error type;
+//! - [`elf`], [`maps`], [`pagemap`]: the ELF page plan, /proc/PID/maps lines and pagemap /
+//!   kpage* words, parsed and decoded (pure);
+//! - [`kernel`]: every read of /proc and of mapped files, one module per source;
 //! - [`attribute`]: placing an object in a process and tying mappings to it (pure);
-//! - [`verdict`]: per-process page state and the cross-process verdict (pure);
-//! - [`inspect`]: the scan that joins them into a [`report::InspectReport`];
-//! - [`prove`]: the three claims over a report (pure);
-//! - [`libs`]: memory saved by sharing, per ELF object, over many processes;
-//! - [`output`], [`cli`]: printing and the command line;
-//! - [`svg`]: the page-map picture of a report (pure).
+//! - [`sharing`]: the rules: page states, "one frame", "written", verdicts (pure);
+//! - [`scan`]: objects planned once per (device, inode), processes read once;
+//! - [`commands`]: `inspect`, `prove`, `libs`, each from options to a report;
+//! - [`report`]: the inspect report other commands and the lab read;
+//! - [`output`]: text, JSON and SVG; [`cli`]: the command line.
 
 pub mod addr;
 pub mod attribute;
 pub mod cli;
+pub mod commands;
 pub mod elf;
 pub mod error;
-pub mod inspect;
-pub mod libs;
+pub mod kernel;
 pub mod maps;
 pub mod output;
 pub mod pagemap;
-pub mod proc;
-pub mod prove;
-pub mod reach;
 pub mod report;
-pub mod svg;
-pub mod verdict;
+pub mod scan;
+pub mod sharing;
 
 pub use addr::{PAGE_SIZE, Pfn, VirtAddr};
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 //! include/uapi/linux/kernel-page-flags.h).
 //!
 //! Pure: the functions here take the u64 words the kernel wrote. Reading the files is in
-//! [`crate::proc`]. Privilege: without CAP_SYS_ADMIN the PFN field of pagemap reads 0
+//! [`crate::kernel`]. Privilege: without CAP_SYS_ADMIN the PFN field of pagemap reads 0
 //! (since 4.2) and kpagecount/kpageflags cannot be opened; bits 56, 61, 62, 63 stay.
 
 use crate::addr::Pfn;
@@ -133,7 +133,7 @@ impl std::fmt::Debug for KpageFlags {
 
 /// What the kernel says about one frame: kpagecount (page-table mappings, not processes)
 /// and kpageflags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FrameInfo {
     pub mapcount: u64,
     #[serde(skip)]

@@ -1,20 +1,35 @@
-//! The inspect report: what `solab inspect --json` prints (schema `solab.inspect.v1`) and
-//! what `prove`, the human output and later commands read. Field names are a contract:
-//! add fields, do not rename or remove them.
+//! The inspect report: what `solab inspect --json` prints (schema `solab.inspect.v2`) and
+//! what `prove`, the text and SVG output and the lab read. Field names are a contract:
+//! add fields; a renamed or removed field or a changed word gets a new schema version,
+//! listed in the reference page.
+//!
+//! v2 (from v1): verdicts `one-process`, `not-present` and the weak `looks-*` replace
+//! `untouched`; states `not-present`, `anon-exclusive`, `anon-cow`, `ksm`,
+//! `anon-not-exclusive` replace `untouched`, `private-anon`, `shared-anon`; `evidence`
+//! and `kernel` added; `errors` and `skipped` carry a `kind`; pages absent from every
+//! process are merged (`pages` > 1); the object's `kind` is `elf` or `vdso`.
 
+use crate::addr::{Pfn, VirtAddr};
+use crate::attribute::MappingKind;
 use crate::elf::{LoaderAction, SegmentKind};
-use crate::verdict::{PageState, Verdict};
-use serde::Serialize;
+use crate::kernel::Evidence;
+use crate::kernel::config::KernelFacts;
+use crate::scan::{PidError, Skipped};
+use crate::sharing::{PageState, Verdict};
+use serde::{Deserialize, Serialize};
 
-pub const INSPECT_SCHEMA: &str = "solab.inspect.v1";
+pub const INSPECT_SCHEMA: &str = "solab.inspect.v2";
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InspectReport {
-    pub schema: &'static str,
-    /// Frames were compared by PFN (CAP_SYS_ADMIN). When false, every verdict is weak.
+    pub schema: String,
+    /// `frames` (PFNs compared) or `bits` (pagemap bits only: every verdict weak).
+    pub evidence: Evidence,
+    /// Frames were compared by PFN (CAP_SYS_ADMIN); the same as `evidence == frames`.
     pub privileged: bool,
     /// Why not privileged, once.
     pub privilege_note: Option<String>,
+    pub kernel: KernelFacts,
     /// The pids that were inspected.
     pub pids: Vec<i32>,
     pub processes: Vec<ProcessInfo>,
@@ -25,32 +40,30 @@ pub struct InspectReport {
     pub objects: Vec<ObjectReport>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProcessInfo {
     pub pid: i32,
     pub comm: String,
     pub uid: Option<u32>,
+    /// Field 4 of /proc/PID/stat.
+    pub ppid: Option<i32>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct PidError {
-    pub pid: i32,
-    pub message: String,
+/// What kind of object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    /// A mapped ELF file.
+    Elf,
+    /// The kernel's vdso image.
+    Vdso,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Skipped {
-    pub pid: i32,
-    pub path: String,
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ObjectReport {
     /// The path as the first process maps it; `[vdso]` for the vdso.
     pub path: String,
-    /// `elf` for a mapped file, `vdso` for the kernel's vdso image.
-    pub kind: &'static str,
+    pub kind: ObjectKind,
     /// `major:minor` in hex, as /proc/PID/maps prints it; null for the vdso.
     pub dev: Option<String>,
     pub inode: Option<u64>,
@@ -66,26 +79,26 @@ pub struct ObjectReport {
     pub pages: Vec<PageReport>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ObjectInProcess {
     pub pid: i32,
     pub path: String,
     pub deleted: bool,
     /// Address of offset 0 of the load image.
-    pub load_base: u64,
+    pub load_base: VirtAddr,
     /// Added to ELF `p_vaddr` to get the address in this process.
     pub load_bias: u64,
     pub mappings: Vec<MappingReport>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MappingReport {
-    pub start: u64,
-    pub end: u64,
+    pub start: VirtAddr,
+    pub end: VirtAddr,
     pub perms: String,
     pub offset: u64,
     /// `file`, `anonymous` (the `.bss` tail), `shared-window`, `other`.
-    pub kind: crate::attribute::MappingKind,
+    pub kind: MappingKind,
     /// The mapped path when it is not the object's own file (e.g. the shared window).
     pub target: Option<String>,
     /// smaps figures for the whole mapping, in bytes; null when smaps was unreadable.
@@ -95,22 +108,59 @@ pub struct MappingReport {
     pub private: Option<u64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// Pages of one segment kind, counted by verdict.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SegmentSummary {
-    pub segment: SegmentKind,
+    pub segment: Option<SegmentKind>,
     pub pages: u64,
     /// Present in at least one process.
     pub present: u64,
     pub shared: u64,
     pub private: u64,
     pub mixed: u64,
-    pub untouched: u64,
+    pub one_process: u64,
+    pub not_present: u64,
+    pub looks_shared: u64,
+    pub looks_private: u64,
+    pub looks_mixed: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+impl SegmentSummary {
+    pub fn count(&self, v: Verdict) -> u64 {
+        match v {
+            Verdict::Shared => self.shared,
+            Verdict::Private => self.private,
+            Verdict::Mixed => self.mixed,
+            Verdict::OneProcess => self.one_process,
+            Verdict::NotPresent => self.not_present,
+            Verdict::LooksShared => self.looks_shared,
+            Verdict::LooksPrivate => self.looks_private,
+            Verdict::LooksMixed => self.looks_mixed,
+        }
+    }
+
+    fn add(&mut self, v: Verdict, n: u64) {
+        let c = match v {
+            Verdict::Shared => &mut self.shared,
+            Verdict::Private => &mut self.private,
+            Verdict::Mixed => &mut self.mixed,
+            Verdict::OneProcess => &mut self.one_process,
+            Verdict::NotPresent => &mut self.not_present,
+            Verdict::LooksShared => &mut self.looks_shared,
+            Verdict::LooksPrivate => &mut self.looks_private,
+            Verdict::LooksMixed => &mut self.looks_mixed,
+        };
+        *c += n;
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PageReport {
     /// Bytes from the object's load base.
     pub offset: u64,
+    /// Consecutive pages this entry stands for: 1, or more for pages present in no
+    /// process that nothing else tells apart.
+    pub pages: u64,
     pub segment: SegmentKind,
     pub sections: Vec<String>,
     pub loader: LoaderAction,
@@ -119,13 +169,13 @@ pub struct PageReport {
     pub procs: Vec<PageInProcess>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PageInProcess {
     pub pid: i32,
-    pub vaddr: u64,
+    pub vaddr: VirtAddr,
     pub state: PageState,
     pub present: bool,
-    pub pfn: Option<u64>,
+    pub pfn: Option<Pfn>,
     /// kpagecount: page-table mappings of the frame (not processes); null unprivileged.
     pub mapcount: Option<u64>,
     /// pagemap bit 56.
@@ -133,7 +183,7 @@ pub struct PageInProcess {
     /// pagemap bit 61.
     pub file: bool,
     /// Named kpageflags bits; empty unprivileged.
-    pub flags: Vec<&'static str>,
+    pub flags: Vec<String>,
 }
 
 /// Counts verdicts per segment kind, in the order of [`SegmentKind::ALL`], leaving out
@@ -142,23 +192,18 @@ pub fn summarize(pages: &[PageReport]) -> Vec<SegmentSummary> {
     SegmentKind::ALL
         .iter()
         .filter_map(|&kind| {
-            let of_kind: Vec<&PageReport> = pages.iter().filter(|p| p.segment == kind).collect();
-            if of_kind.is_empty() {
-                return None;
+            let mut s = SegmentSummary {
+                segment: Some(kind),
+                ..SegmentSummary::default()
+            };
+            for p in pages.iter().filter(|p| p.segment == kind) {
+                s.pages += p.pages;
+                if p.procs.iter().any(|q| q.present) {
+                    s.present += p.pages;
+                }
+                s.add(p.verdict, p.pages);
             }
-            let count = |v: Verdict| of_kind.iter().filter(|p| p.verdict == v).count() as u64;
-            Some(SegmentSummary {
-                segment: kind,
-                pages: of_kind.len() as u64,
-                present: of_kind
-                    .iter()
-                    .filter(|p| p.procs.iter().any(|q| q.present))
-                    .count() as u64,
-                shared: count(Verdict::Shared),
-                private: count(Verdict::Private),
-                mixed: count(Verdict::Mixed),
-                untouched: count(Verdict::Untouched),
-            })
+            (s.pages > 0).then_some(s)
         })
         .collect()
 }

@@ -133,6 +133,24 @@ fn agrees_with_pagemap(report: &Value) -> usize {
                     )
                 };
                 assert_eq!(p["present"].as_bool(), Some(present), "{}", ctx());
+                // A merged entry stands for pages present in no process: every one of them.
+                let n = page["pages"].as_u64().expect("pages");
+                assert!(n >= 1, "{}", ctx());
+                if n > 1 {
+                    assert!(!present, "a merged run with a present page: {}", ctx());
+                    assert_eq!(page["verdict"], "not-present", "{}", ctx());
+                    for i in 1..n {
+                        let mut w = [0u8; 8];
+                        f.read_exact_at(&mut w, (vaddr / 4096 + i) * 8)
+                            .expect("read pagemap");
+                        assert_eq!(
+                            u64::from_le_bytes(w) >> 63,
+                            0,
+                            "page {i} of a merged run present: {}",
+                            ctx()
+                        );
+                    }
+                }
                 if report["privileged"] == true {
                     let expected_pfn = (present && pfn != 0).then_some(pfn);
                     assert_eq!(p["pfn"].as_u64(), expected_pfn, "{}", ctx());
@@ -158,7 +176,8 @@ fn agrees_with_pagemap(report: &Value) -> usize {
                 distinct.sort();
                 distinct.dedup();
                 let verdict = match (frames.len(), distinct.len()) {
-                    (n, _) if n < 2 => "untouched",
+                    (0, _) => "not-present",
+                    (1, _) => "one-process",
                     (_, 1) => "shared",
                     (n, d) if n == d => "private",
                     _ => "mixed",
@@ -182,7 +201,7 @@ fn two_sleeps_share_libc_text_page_for_page() {
     let run = solab(&args(&["inspect", "--json", "--object", "libc.so.6"], &p));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = run.json();
-    assert_eq!(report["schema"], "solab.inspect.v1");
+    assert_eq!(report["schema"], "solab.inspect.v2");
     assert_eq!(report["privileged"], util::is_root());
     let libc = object(&report, "libc.so.6");
     let text = pages_of(libc, "text");
@@ -203,6 +222,27 @@ fn two_sleeps_share_libc_text_page_for_page() {
     let prove = solab(&args(&["prove", "--object", "libc.so.6"], &p));
     assert_eq!(prove.code, 0, "{}{}", prove.stdout, prove.stderr);
     assert!(prove.stdout.contains("HOLDS"), "{}", prove.stdout);
+}
+
+/// The pages of `solab elf --json`'s runs, one JSON object per page (offset, vaddr and
+/// file_offset of that page; the run's segment, loader and sections).
+fn elf_pages(plan: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for run in plan["runs"].as_array().expect("runs") {
+        let n = run["pages"].as_u64().expect("run pages");
+        assert!(n >= 1, "an empty run: {run}");
+        for i in 0..n {
+            let mut p = run.clone();
+            p["pages"] = 1.into();
+            p["offset"] = (run["offset"].as_u64().expect("offset") + i * 4096).into();
+            p["vaddr"] = (run["vaddr"].as_u64().expect("vaddr") + i * 4096).into();
+            if let Some(f) = run["file_offset"].as_u64() {
+                p["file_offset"] = (f + i * 4096).into();
+            }
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Checks a page plan against goblin, an independent ELF parser: the PT_LOAD headers, the
@@ -251,8 +291,8 @@ fn agrees_with_goblin(path: &Path, plan: &Value) {
             (name, s.sh_addr, s.sh_size)
         })
         .collect();
-    let pages = plan["pages"].as_array().expect("pages");
-    for page in pages {
+    let pages = elf_pages(plan);
+    for page in &pages {
         let vaddr = page["vaddr"].as_u64().expect("vaddr");
         let expected: Vec<&str> = sections
             .iter()
@@ -281,7 +321,7 @@ fn libc_page_plan_known_facts() {
     let run = solab(&["elf", "--json", LIBC]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan = run.json();
-    assert_eq!(plan["schema"], "solab.elf.v1");
+    assert_eq!(plan["schema"], "solab.elf.v2");
     assert_eq!(plan["soname"], "libc.so.6");
     assert_eq!(plan["textrel"], false);
     assert_eq!(plan["has_shared_section"], false);
@@ -290,22 +330,14 @@ fn libc_page_plan_known_facts() {
         n.iter()
             .any(|x| x.as_str().is_some_and(|s| s.starts_with("ld-linux")))
     }));
-    let kinds = |k: &str| {
-        plan["pages"]
-            .as_array()
-            .expect("pages")
-            .iter()
-            .filter(|p| p["segment"] == k)
-            .count()
-    };
+    let pages = elf_pages(&plan);
+    let kinds = |k: &str| pages.iter().filter(|p| p["segment"] == k).count();
     assert!(kinds("text") > 100, "libc has hundreds of text pages");
     assert!(kinds("rodata") > 10);
     assert!(kinds("relro") >= 1);
     assert!(kinds("data") >= 1);
     assert_eq!(kinds("shared"), 0);
-    let text_sections = plan["pages"]
-        .as_array()
-        .expect("pages")
+    let text_sections = pages
         .iter()
         .filter(|p| p["segment"] == "text")
         .all(|p| p["loader"] == "map-read-only");
@@ -321,7 +353,7 @@ fn libsolib_page_plan_known_facts() {
     let run = solab(&["elf", "--json", lib.to_str().expect("utf-8 path")]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan = run.json();
-    let pages = plan["pages"].as_array().expect("pages");
+    let pages = elf_pages(&plan);
     let shared: Vec<&Value> = pages.iter().filter(|p| p["segment"] == "shared").collect();
     assert_eq!(shared.len(), 1, "one .shared page");
     assert_eq!(shared[0]["sections"], serde_json::json!([".shared"]));
@@ -358,7 +390,7 @@ fn lab_hosts_prove_text_shared_data_private_shared_section_shared() {
     let run = solab(&args(&["prove", "--json", "--object", "libsolib.so"], &p));
     let proof = run.json();
     assert_eq!(run.code, 0, "{:#}\n{}", proof, run.stderr);
-    assert_eq!(proof["schema"], "solab.prove.v1");
+    assert_eq!(proof["schema"], "solab.prove.v2");
     assert_eq!(proof["holds"], true);
     let claim = |id: &str| {
         proof["claims"]
@@ -529,7 +561,9 @@ fn bad_pids_exit_2_and_are_named() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("kernel thread"), "{}", run.stderr);
 
-    let run = solab(&["prove", "--object", "no-such-object.so", &good, &good]);
+    let b = sleeper(sleep_cmd());
+    let other = b.pid().to_string();
+    let run = solab(&["prove", "--object", "no-such-object.so", &good, &other]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no-such-object.so"), "{}", run.stderr);
 
@@ -576,14 +610,26 @@ fn unprivileged_runs_are_weak_and_say_so() {
     let libc = object(&report, "libc.so.6");
     assert_eq!(libc["weak"], true);
     let text = pages_of(libc, "text");
-    assert!(text.iter().filter(|p| p["verdict"] == "shared").count() >= 20);
+    assert!(
+        text.iter()
+            .filter(|p| p["verdict"] == "looks-shared")
+            .count()
+            >= 20
+    );
+    // Without frame numbers no verdict claims one frame.
+    for page in libc["pages"].as_array().expect("pages") {
+        assert!(
+            !["shared", "private", "mixed"].contains(&page["verdict"].as_str().unwrap_or("")),
+            "a strong verdict without frames: {page}"
+        );
+    }
     for page in libc["pages"].as_array().expect("pages") {
         for q in page["procs"].as_array().expect("procs") {
             assert!(q["pfn"].is_null() && q["mapcount"].is_null(), "{q}");
         }
     }
     let written = pages_of(libc, "data");
-    assert!(written.iter().any(|p| p["verdict"] == "private"));
+    assert!(written.iter().any(|p| p["verdict"] == "looks-private"));
     agrees_with_pagemap(&report);
 
     let human = solab_as_nobody(&args(&["inspect", "--object", "libc.so.6"], &p));

@@ -36,7 +36,7 @@ fn normalize(text: &str) -> String {
             (r"\b([A-Z]) 0x[0-9a-f]+ \(", "${1} 0x[pfn] ("),
             (r"0x[0-9a-f]{6,}", "0x[addr]"),
             (
-                r"\b\d+:(0x|\?|file|private|shared|zero|untouched|unmapped|swapped)",
+                r"\b\d+:(0x|\?|file|private|shared|zero|untouched|unmapped|swapped|anon|ksm|not-present)",
                 "[pid]:${1}",
             ),
             (r"/0x\[pfn\]/\d+", "/0x[pfn]/[n]"),
@@ -44,6 +44,9 @@ fn normalize(text: &str) -> String {
             (r"\b\d+ \(([\w.-]+)\)", "[pid] (${1})"),
             (r"\bin pids( \d+)+", "in pids [pids]"),
             (r"(--object \S+)( \d+)+", "${1} [pids]"),
+            (r"(-o \S+)( \d+)+", "${1} [pids]"),
+            (r"\bfork family of \d+", "fork family of [pid]"),
+            (r"\bin pids \[[\d, ]+\]", "in pids [pids]"),
             (r"\b[A-Z], pid \d+", "[name], pid [pid]"),
             (r"( [0-9a-f]{2,3}:[0-9a-f]{2,3} +)\d+", "${1}[inode]"),
             (r"\b\d+(\.\d+)? ?(s|ms|µs|us|ns)\b", "[time]"),

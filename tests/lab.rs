@@ -259,6 +259,22 @@ fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
         assert_eq!(e["pass"], true, "{e}");
         assert_eq!(e["weak"], true, "experiment {} not labelled weak", e["id"]);
     }
+    // Bits cannot say which frame: the unprivileged experiment calls its claims weak and
+    // never says "one frame".
+    let e8 = report["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == 8)
+        .unwrap();
+    let lines: Vec<&str> = e8["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("(weak)")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("one frame")), "{lines:?}");
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(
         leftovers(ns),

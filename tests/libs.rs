@@ -50,12 +50,13 @@ fn planned(file: &std::path::Path, kind: &str) -> u64 {
         "--json".into(),
         file.to_string_lossy().into_owned(),
     ]);
-    run.json()["pages"]
+    run.json()["runs"]
         .as_array()
-        .expect("pages")
+        .expect("runs")
         .iter()
-        .filter(|p| p["segment"] == kind)
-        .count() as u64
+        .filter(|r| r["segment"] == kind)
+        .map(|r| r["pages"].as_u64().expect("run pages"))
+        .sum()
 }
 
 #[test]
@@ -75,7 +76,7 @@ fn libsolib_row_counts_processes_frames_and_savings() {
     let run = solab(&libs_args(&["--json"], &procs));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
-    assert_eq!(r["schema"], "solab.libs.v1");
+    assert_eq!(r["schema"], "solab.libs.v2");
     assert_eq!(r["mode"], "frames");
     assert_eq!(u(&r["processes"]["scanned"]), 3);
     let row = row_of(&r, lib);

@@ -11,7 +11,7 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use solab::addr::{PAGE_SIZE, page_down, page_up};
-use solab::elf::{self, LoadSegment, Section};
+use solab::elf::{self, LoadSegment, Section, SegmentFlags};
 use solab::maps::{self, MapTarget, Perms};
 use solab::pagemap::{PagemapEntry, decode_words, pfn_windows};
 use solab::{Pfn, VirtAddr};
@@ -218,9 +218,14 @@ fn small_object() -> &'static [u8] {
 
 /// The invariants every plan keeps, checked against its own segments.
 fn check_plan(plan: &elf::ElfPlan) -> Result<(), TestCaseError> {
-    check_pages(&plan.segments, &plan.pages)?;
+    let pages: Vec<elf::PlannedPage> = plan.pages().collect();
+    check_pages(&plan.segments, &pages)?;
+    prop_assert_eq!(plan.page_count(), pages.len() as u64);
+    for p in &pages {
+        prop_assert_eq!(plan.page_at_vaddr(p.vaddr), Some(*p));
+    }
     prop_assert!(plan.image_start <= plan.image_end);
-    if let (Some(first), Some(last)) = (plan.pages.first(), plan.pages.last()) {
+    if let (Some(first), Some(last)) = (pages.first(), pages.last()) {
         prop_assert!(first.vaddr >= plan.image_start && last.vaddr < plan.image_end);
     }
     Ok(())
@@ -228,9 +233,15 @@ fn check_plan(plan: &elf::ElfPlan) -> Result<(), TestCaseError> {
 
 /// The pages are exactly the union of the page ranges of the loadable segments, sorted,
 /// one per offset, each attributed to the last segment that covers it.
-fn check_pages(segments: &[LoadSegment], pages: &[elf::PlannedPage]) -> Result<(), TestCaseError> {
+fn check_pages(
+    segments: &[LoadSegment],
+    pages: &[elf::PlannedPage<'_>],
+) -> Result<(), TestCaseError> {
     let mut expected: BTreeSet<u64> = BTreeSet::new();
-    for s in segments.iter().filter(|s| s.p_flags != "---") {
+    // A segment with none of PF_R, PF_W, PF_X (other p_flags bits may be set) maps nothing
+    // the plan shows.
+    let any = |f: SegmentFlags| f.readable() || f.writable() || f.executable();
+    for s in segments.iter().filter(|s| any(s.p_flags)) {
         let mut v = page_down(s.p_vaddr);
         while v < page_up(s.p_vaddr + s.p_memsz) {
             expected.insert(v);
@@ -253,16 +264,16 @@ fn check_pages(segments: &[LoadSegment], pages: &[elf::PlannedPage]) -> Result<(
     for p in pages {
         prop_assert_eq!(p.vaddr % PAGE_SIZE, 0);
         prop_assert_eq!(p.offset, p.vaddr - image_start);
-        let seg = &segments[p.load];
+        let seg = &segments[p.load as usize];
         prop_assert!(
             p.vaddr >= page_down(seg.p_vaddr) && p.vaddr < page_up(seg.p_vaddr + seg.p_memsz)
         );
         let last_cover = segments.iter().rposition(|s| {
-            s.p_flags != "---"
+            s.p_flags != SegmentFlags(0)
                 && p.vaddr >= page_down(s.p_vaddr)
                 && p.vaddr < page_up(s.p_vaddr + s.p_memsz)
         });
-        prop_assert_eq!(Some(p.load), last_cover);
+        prop_assert_eq!(Some(p.load as usize), last_cover);
         match p.file_offset {
             Some(off) => {
                 prop_assert!(p.vaddr < page_up(seg.p_vaddr + seg.p_filesz));
@@ -292,7 +303,7 @@ fn segment() -> impl Strategy<Value = LoadSegment> {
                 p_vaddr: vpage * PAGE_SIZE + in_page,
                 p_filesz: filesz,
                 p_memsz: filesz + extra,
-                p_flags: flags.to_string(),
+                p_flags: SegmentFlags::parse(flags).expect("readelf flags"),
             },
         )
 }
@@ -346,7 +357,7 @@ proptest! {
         }
         if let Ok(plan) = elf::plan(&bytes) {
             check_plan(&plan)?;
-            let _ = solab::output::render_elf("mutated", &plan);
+            let _ = solab::output::text::render_elf("mutated", &plan);
         }
     }
 
@@ -359,8 +370,11 @@ proptest! {
         textrel in any::<bool>(),
     ) {
         let relro = relro.map(|(s, n)| (s, s + n));
-        let pages = elf::plan_pages(&segments, &sections, relro, &relocs, textrel);
+        let plan = elf::plan_from_headers(segments.clone(), sections, relro, &relocs, textrel)
+            .expect("small headers plan");
+        let pages: Vec<elf::PlannedPage> = plan.pages().collect();
         check_pages(&segments, &pages)?;
+        check_plan(&plan)?;
     }
 }
 
@@ -368,7 +382,7 @@ proptest! {
 fn real_object_plan_covers_its_image() {
     let plan = elf::plan(small_object()).expect("plan of a system library");
     check_plan(&plan).expect("plan invariants");
-    assert!(!plan.pages.is_empty());
+    assert!(plan.pages().next().is_some());
 }
 
 // ---- pagemap, kpagecount, kpageflags -----------------------------------------------------

@@ -107,7 +107,7 @@ fn tied(page: &Value, q: &Value) -> bool {
                 .count()
                 > 1
         }
-        None => page["verdict"] == "shared",
+        None => page["verdict"] == "looks-shared",
     }
 }
 
@@ -140,7 +140,8 @@ fn agrees(report: &Value, picture: &str) -> BTreeMap<String, u64> {
                     *groups.entry(q["pfn"].as_u64().unwrap_or(0)).or_default() += 1;
                 }
             }
-            let weak_tie = procs.iter().any(|q| q["pfn"].is_null()) && page["verdict"] == "shared";
+            let weak_tie =
+                procs.iter().any(|q| q["pfn"].is_null()) && page["verdict"] == "looks-shared";
             bridges += if weak_tie {
                 procs.iter().filter(|q| q["present"] == true).count() as u64 - 1
             } else if procs
@@ -227,7 +228,7 @@ fn three_hosts_picture_matches_the_json_of_the_same_scan() {
     if util::is_root() {
         assert!(!text.contains("WEAK MODE"));
         // The three claims, as colours: text shared, written data private, .shared shared.
-        assert!(per_state.get("private-anon").copied().unwrap_or(0) > 0);
+        assert!(per_state.get("anon-exclusive").copied().unwrap_or(0) > 0);
         assert!(per_state.get("shared-window").copied().unwrap_or(0) >= 3);
         let text_cells = cells(&doc)
             .into_iter()

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         let f = KpageFlags(w);
         let _ = (f.names(), f.anon(), f.thp(), f.ksm(), f.zero_page(), format!("{f:?}"));
     }
-    // Windows over the PFNs the words name, as proc::read_frames builds them.
+    // Windows over the PFNs the words name, as kernel::kpage reads them.
     let (gap, len) = match words.first() {
         Some(&w) => ((w & 0xffff), ((w >> 16) & 0xffff).max(1)),
         None => (64, 4096),

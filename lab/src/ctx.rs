@@ -1,7 +1,8 @@
 //! The lab's bench: starting lab-hosts, running solab, printing what was done, cleaning up.
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use solab::report::InspectReport;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -288,9 +289,10 @@ impl Lab {
         Ok(line)
     }
 
-    /// Runs the solab binary with `args` (as `who`) and parses its JSON output. Exit code 1
-    /// (a claim did not hold) still returns the JSON.
-    pub fn solab_json(&mut self, who: As, args: &[String]) -> Result<Value> {
+    /// Runs the solab binary with `args` (as `who`) and parses its JSON output into `T`
+    /// (the analyzer's own report type, or `serde_json::Value` where it has none). Exit
+    /// code 1 (a claim did not hold) still returns the JSON.
+    pub fn solab_json<T: DeserializeOwned>(&mut self, who: As, args: &[String]) -> Result<T> {
         let program = self.bin_for(who)?.join("solab");
         self.note_command(self.command_line(who, &program, args));
         let mut cmd = command_as(who, &program);
@@ -309,7 +311,7 @@ impl Lab {
         }
         serde_json::from_slice(&out.stdout).with_context(|| {
             format!(
-                "solab {} printed no JSON: {}",
+                "solab {} printed no JSON the lab can read: {}",
                 args.join(" "),
                 String::from_utf8_lossy(&out.stdout)
             )
@@ -317,7 +319,7 @@ impl Lab {
     }
 
     /// `solab inspect --json --object PATTERN PIDS...`
-    pub fn inspect(&mut self, who: As, object: &str, hosts: &[&Host]) -> Result<Value> {
+    pub fn inspect(&mut self, who: As, object: &str, hosts: &[&Host]) -> Result<InspectReport> {
         let mut args: Vec<String> = vec![
             "inspect".into(),
             "--json".into(),

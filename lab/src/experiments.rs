@@ -5,6 +5,10 @@ use crate::ctx::{As, Host, Lab, field, field_u64};
 use crate::view::{self, Tally};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use solab::commands::prove::{ProveReport, Status};
+use solab::elf::SegmentKind;
+use solab::report::{InspectReport, PageReport};
+use solab::sharing::PageState;
 
 pub struct Outcome {
     pub pass: bool,
@@ -79,8 +83,14 @@ fn refs(hosts: &[Host]) -> Vec<&Host> {
     hosts.iter().collect()
 }
 
-fn weak(report: &Value) -> bool {
-    report["privileged"].as_bool() == Some(false)
+/// The report rests on pagemap bits only (no frame numbers): its verdicts are `looks-*`.
+fn weak(report: &InspectReport) -> bool {
+    !report.privileged
+}
+
+/// "one frame" with frame numbers; without them the bits only say a page looks shared.
+fn one_frame_words(weak: bool) -> &'static str {
+    if weak { "look shared" } else { "one frame" }
 }
 
 fn kib(pages: usize) -> String {
@@ -88,8 +98,9 @@ fn kib(pages: usize) -> String {
 }
 
 fn text_row(lab: &mut Lab, name: &str, t: &Tally, n: usize) {
+    let words = one_frame_words(t.weak);
     lab.see(format!(
-        "{name:<14} text: {} pages, {} present in all {n}, {} one frame, {} not one frame{}",
+        "{name:<14} text: {} pages, {} present in all {n}, {} {words}, {} do not{}",
         t.pages,
         t.present_in_all,
         t.shared,
@@ -112,26 +123,30 @@ fn one_copy_of_the_code(lab: &mut Lab) -> Result<Outcome> {
         let report = lab.inspect(As::Me, name, &r)?;
         is_weak |= weak(&report);
         let obj = view::object(&report, name)?;
-        let t = view::tally(obj, "text", hs.len());
+        let t = view::tally(obj, SegmentKind::Text, hs.len());
         text_row(lab, name, &t, hs.len());
-        if let Some(p) =
-            view::pages(obj).find(|p| view::segment(p) == "text" && view::verdict(p) == "shared")
-        {
+        if let Some(p) = view::pages_of(obj, SegmentKind::Text).find(|p| p.verdict.is_shared()) {
             lab.see(format!(
-                "{:<14} e.g. text page at offset {:#x}: {}",
+                "{:<14} e.g. text page at offset {:#x}: {}, verdict {}",
                 "",
-                view::offset(p),
-                view::frames(p, &r)
+                p.offset,
+                view::frames(p, &r),
+                p.verdict.name()
             ));
         }
-        saved_pages += view::pages(obj)
-            .filter(|p| view::segment(p) == "text" && view::verdict(p) == "shared")
+        saved_pages += view::pages_of(obj, SegmentKind::Text)
+            .filter(|p| p.verdict.is_shared())
             .map(|p| view::present_count(p).saturating_sub(1))
             .sum::<usize>();
         pass &= t.shared > 0 && t.not_shared.is_empty();
     }
     lab.see(format!(
-        "one copy instead of three: {} of text not duplicated in these two objects alone",
+        "one copy instead of three{}: {} of text not duplicated in these two objects alone",
+        if is_weak {
+            " (as far as pagemap bits can tell)"
+        } else {
+            ""
+        },
         kib(saved_pages)
     ));
     Ok(Outcome {
@@ -139,11 +154,23 @@ fn one_copy_of_the_code(lab: &mut Lab) -> Result<Outcome> {
         weak: is_weak,
         why: if pass {
             format!(
-                "every text page present in two or more processes is one frame; sharing saved {}",
+                "every text page present in two or more processes {}; sharing saved {}",
+                if is_weak {
+                    "looks shared (bit 56 clear in each)"
+                } else {
+                    "is one frame"
+                },
                 kib(saved_pages)
             )
         } else {
-            "some text pages are not one frame (see the offsets above)".into()
+            format!(
+                "some text pages do not {} (see the offsets above)",
+                if is_weak {
+                    "look shared"
+                } else {
+                    "share one frame"
+                }
+            )
         },
     })
 }
@@ -171,10 +198,10 @@ fn same_frame_different_addresses(lab: &mut Lab) -> Result<Outcome> {
     }
     lab.see(format!(
         "libsolib.so offset {:#x} (the page of solib_add, sections {}): {}, verdict {}",
-        view::offset(page),
-        view::sections(page).join(" "),
+        page.offset,
+        page.sections.join(" "),
         view::frames(page, &r),
-        view::verdict(page)
+        page.verdict.name()
     ));
     let distinct = {
         let mut a: Vec<u64> = addrs.iter().map(|a| a.0).collect();
@@ -186,7 +213,8 @@ fn same_frame_different_addresses(lab: &mut Lab) -> Result<Outcome> {
         .map(|s| s.trim() != "0")
         .unwrap_or(true);
     let same_offset = addrs.iter().all(|a| a.1 == addrs[0].1);
-    let one_frame = view::verdict(page) == "shared";
+    let is_weak = weak(&report);
+    let one_frame = page.verdict == view::shared_verdict(is_weak);
     let pass = one_frame && same_offset && (distinct || !aslr);
     lab.see(
         "on Windows a DLL keeps one base address in every process (the text this lab starts from); \
@@ -196,15 +224,25 @@ fn same_frame_different_addresses(lab: &mut Lab) -> Result<Outcome> {
     );
     Ok(Outcome {
         pass,
-        weak: weak(&report),
-        why: match (pass, distinct) {
-            (true, true) => "three different addresses, one frame behind them".into(),
-            (true, false) => {
-                "ASLR is off on this machine (randomize_va_space=0): same addresses, one frame"
+        weak: is_weak,
+        why: match (pass, distinct, is_weak) {
+            (true, true, false) => "three different addresses, one frame behind them".into(),
+            (true, true, true) => {
+                "three different addresses; the page behind them looks shared (bit 56 clear in each)"
                     .into()
             }
+            (true, false, _) => format!(
+                "ASLR is off on this machine (randomize_va_space=0): same addresses, {}",
+                if is_weak {
+                    "the page looks shared"
+                } else {
+                    "one frame"
+                }
+            ),
             _ => format!(
-                "addresses distinct: {distinct}, same offset: {same_offset}, one frame: {one_frame}"
+                "addresses distinct: {distinct}, same offset: {same_offset}, verdict {} (wanted {})",
+                page.verdict.name(),
+                view::shared_verdict(is_weak).name()
             ),
         },
     })
@@ -230,16 +268,17 @@ fn data_is_private(lab: &mut Lab) -> Result<Outcome> {
     let page = view::page_at(view::object(&before, "libsolib.so")?, data_off)?;
     let r = refs(&hs);
     lab.see(format!(
-        "before any write: .data page at offset {data_off:#x} ({}): {}; states {}",
-        view::sections(page).join(" "),
+        "before any write: .data page at offset {data_off:#x} ({}): {}; states {}, verdict {}",
+        page.sections.join(" "),
         view::frames(page, &r),
         r.iter()
             .map(|h| view::state(page, h))
             .collect::<Vec<_>>()
-            .join("/")
+            .join("/"),
+        page.verdict.name()
     ));
-    let untouched_shared =
-        view::verdict(page) == "shared" && r.iter().all(|h| view::state(page, h) == "file");
+    let untouched_shared = page.verdict == view::shared_verdict(weak(&before))
+        && r.iter().all(|h| view::state_is(page, h, PageState::File));
 
     let a = lab.act(&mut hs[0], "add:10,20")?;
     let after = lab.inspect(As::Me, "libsolib.so", &refs(&hs))?;
@@ -259,9 +298,9 @@ fn data_is_private(lab: &mut Lab) -> Result<Outcome> {
         view::pfn(page, r[1]),
         view::pfn(page, r[2]),
     );
-    let copied = sa == "private-anon"
-        && sb == "file"
-        && sc == "file"
+    let copied = view::state_is(page, r[0], PageState::AnonExclusive)
+        && view::state_is(page, r[1], PageState::File)
+        && view::state_is(page, r[2], PageState::File)
         && (weak(&after) || (pa != pb && pb == pc));
 
     let b = lab.act(&mut hs[1], "add:30,40")?;
@@ -302,7 +341,11 @@ fn data_is_private(lab: &mut Lab) -> Result<Outcome> {
         pass,
         weak: weak(&after),
         why: if pass {
-            "the unwritten .data page was the file's frame in all three; A's write gave A alone a private copy; stacks and private counters are each process's own".into()
+            if weak(&after) {
+                "the unwritten .data page was a file page in all three (looks shared); A's write gave A alone an exclusive anonymous copy; stacks and private counters are each process's own".into()
+            } else {
+                "the unwritten .data page was the file's frame in all three; A's write gave A alone a private copy; stacks and private counters are each process's own".into()
+            }
         } else {
             format!(
                 "shared before writing: {untouched_shared}; copied on write: {copied} ({sa}/{sb}/{sc}); private stacks: {stacks_private}; counters right: {counted}"
@@ -320,20 +363,24 @@ fn relro_is_private(lab: &mut Lab) -> Result<Outcome> {
         let report = lab.inspect(As::Me, name, &r)?;
         is_weak |= weak(&report);
         let obj = view::object(&report, name)?;
-        let relro: Vec<&Value> = view::pages(obj)
-            .filter(|p| view::segment(p) == "relro")
-            .collect();
-        let mut names: Vec<String> = relro.iter().flat_map(|p| view::sections(p)).collect();
+        let relro: Vec<&PageReport> = view::pages_of(obj, SegmentKind::Relro).collect();
+        let mut names: Vec<String> = relro.iter().flat_map(|p| p.sections.clone()).collect();
         names.sort();
         names.dedup();
         let private = relro
             .iter()
-            .filter(|p| r.iter().all(|h| view::state(p, h) == "private-anon"))
+            .filter(|p| {
+                r.iter()
+                    .all(|h| view::state_is(p, h, PageState::AnonExclusive))
+            })
             .count();
         let not: Vec<u64> = relro
             .iter()
-            .filter(|p| !r.iter().all(|h| view::state(p, h) == "private-anon"))
-            .map(|p| view::offset(p))
+            .filter(|p| {
+                !r.iter()
+                    .all(|h| view::state_is(p, h, PageState::AnonExclusive))
+            })
+            .map(|p| p.offset)
             .collect();
         lab.see(format!(
             "{name:<14} relro: {} pages ({}), {} private copies in A, B and C{}",
@@ -348,10 +395,11 @@ fn relro_is_private(lab: &mut Lab) -> Result<Outcome> {
         ));
         if let Some(p) = relro.first() {
             lab.see(format!(
-                "{:<14} e.g. offset {:#x}: {}",
+                "{:<14} e.g. offset {:#x}: {}, verdict {}",
                 "",
-                view::offset(p),
-                view::frames(p, &r)
+                p.offset,
+                view::frames(p, &r),
+                p.verdict.name()
             ));
         }
         if !not.is_empty() {
@@ -397,23 +445,23 @@ fn shared_section(lab: &mut Lab) -> Result<Outcome> {
     let report = lab.inspect(As::Me, "libsolib.so", &refs(&hs))?;
     let obj = view::object(&report, "libsolib.so")?;
     let r = refs(&hs);
-    let shared_pages: Vec<&Value> = view::pages(obj)
-        .filter(|p| view::segment(p) == "shared")
-        .collect();
+    let shared_pages: Vec<&PageReport> = view::pages_of(obj, SegmentKind::Shared).collect();
+    let want = view::shared_verdict(weak(&report));
     let mut frame_ok = !shared_pages.is_empty();
     for p in &shared_pages {
         lab.see(format!(
             ".shared page at offset {:#x} (writable): {}, states {}, verdict {}",
-            view::offset(p),
+            p.offset,
             view::frames(p, &r),
             r.iter()
                 .map(|h| view::state(p, h))
                 .collect::<Vec<_>>()
                 .join("/"),
-            view::verdict(p)
+            p.verdict.name()
         ));
-        frame_ok &=
-            view::verdict(p) == "shared" && r.iter().all(|h| view::state(p, h) == "shared-window");
+        frame_ok &= p.verdict == want
+            && r.iter()
+                .all(|h| view::state_is(p, h, PageState::SharedWindow));
     }
     drop(r);
     lab.note_command("kill -9 A B C".into());
@@ -434,10 +482,18 @@ fn shared_section(lab: &mut Lab) -> Result<Outcome> {
         pass,
         weak: weak(&report),
         why: if pass {
-            "one clipboard and one counter for all three, on one frame although writable; gone with the last process".into()
+            format!(
+                "one clipboard and one counter for all three, {} although writable; gone with the last process",
+                if weak(&report) {
+                    "on a MAP_SHARED window that looks shared (bit 56 clear in each)"
+                } else {
+                    "on one frame"
+                }
+            )
         } else {
             format!(
-                "clipboard read back: {clip_ok}; counter summed: {sum_ok}; one frame: {frame_ok}; fresh start: {fresh}"
+                "clipboard read back: {clip_ok}; counter summed: {sum_ok}; {} and shared-window in each: {frame_ok}; fresh start: {fresh}",
+                want.name()
             )
         },
     })
@@ -454,14 +510,25 @@ fn text_relocations(lab: &mut Lab) -> Result<Outcome> {
         if !lib.exists() {
             bail!("{} is missing: run `make build`", lib.display());
         }
-        let plan = lab.solab_json(As::Me, &["elf".into(), "--json".into(), lab.rel(&lib)])?;
+        // solab.elf.v2 has no Deserialize type in the analyzer: read its `runs` as JSON. A
+        // text run with relocations > 0 is relocated on every page (runs split where that
+        // changes).
+        let plan: Value =
+            lab.solab_json(As::Me, &["elf".into(), "--json".into(), lab.rel(&lib)])?;
+        if plan["schema"] != "solab.elf.v2" {
+            bail!(
+                "solab elf printed schema {}, not solab.elf.v2",
+                plan["schema"]
+            );
+        }
         let textrel = plan["textrel"].as_bool() == Some(true);
-        let patched: Vec<u64> = plan["pages"]
+        let patched: Vec<u64> = plan["runs"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|p| p["segment"] == "text" && p["relocations"].as_u64().unwrap_or(0) > 0)
-            .filter_map(|p| p["offset"].as_u64())
+            .filter(|run| run["segment"] == "text" && run["relocations"].as_u64().unwrap_or(0) > 0)
+            .filter_map(|run| Some((run["offset"].as_u64()?, run["pages"].as_u64()?)))
+            .flat_map(|(offset, pages)| (0..pages).map(move |i| offset + i * 4096))
             .collect();
         let open = format!("open:{}", lab.rel(&lib));
         let hs = hosts(lab, As::Me, &["P", "Q"], &[&open, "touch-all"])?;
@@ -469,7 +536,7 @@ fn text_relocations(lab: &mut Lab) -> Result<Outcome> {
         let report = lab.inspect(As::Me, variant, &r)?;
         is_weak |= weak(&report);
         let obj = view::object(&report, variant)?;
-        let t = view::tally(obj, "text", hs.len());
+        let t = view::tally(obj, SegmentKind::Text, hs.len());
         let mut private: Vec<u64> = t.not_shared.clone();
         private.sort();
         lab.see(format!(
@@ -482,10 +549,16 @@ fn text_relocations(lab: &mut Lab) -> Result<Outcome> {
             }
         ));
         lab.see(format!(
-            "{:<22} text {} pages: {} one frame, private copies at {}",
+            "{:<22} text {} pages: {} {}, {} at {}",
             "",
             t.pages,
             t.shared,
+            one_frame_words(t.weak),
+            if t.weak {
+                "looking private (bit 56 set)"
+            } else {
+                "private copies"
+            },
             if private.is_empty() {
                 "none".to_string()
             } else {
@@ -511,7 +584,11 @@ fn text_relocations(lab: &mut Lab) -> Result<Outcome> {
         pass,
         weak: is_weak,
         why: if pass {
-            "with DT_TEXTREL exactly the patched text pages became private copies; the -fPIC build shares every text page".into()
+            if is_weak {
+                "with DT_TEXTREL exactly the patched text pages look private (bit 56 set); in the -fPIC build every text page looks shared".into()
+            } else {
+                "with DT_TEXTREL exactly the patched text pages became private copies; the -fPIC build shares every text page".into()
+            }
         } else {
             "the private text pages do not match the pages the loader had to patch (see above)"
                 .into()
@@ -528,19 +605,24 @@ fn zero_page_and_bss(lab: &mut Lab) -> Result<Outcome> {
     let r = refs(&hs);
     let is_weak = weak(&before);
     // Without kpageflags the zero page cannot be named: it is an anonymous page mapped by
-    // many (bits 61 and 56 clear), which is what the weak reading calls shared-anon.
-    let zero = if is_weak { "shared-anon" } else { "zero-page" };
+    // many (bits 61 and 56 clear), which is what the weak reading calls anon-not-exclusive.
+    let zero = if is_weak {
+        PageState::AnonNotExclusive
+    } else {
+        PageState::ZeroPage
+    };
     lab.see(format!(
-        ".bss page at offset {bss_off:#x} ({}), only read: {}; states {}",
-        view::sections(page).join(" "),
+        ".bss page at offset {bss_off:#x} ({}), only read: {}; states {}, verdict {}",
+        page.sections.join(" "),
         view::frames(page, &r),
         r.iter()
             .map(|h| view::state(page, h))
             .collect::<Vec<_>>()
-            .join("/")
+            .join("/"),
+        page.verdict.name()
     ));
-    let read_zero =
-        r.iter().all(|h| view::state(page, h) == zero) && view::verdict(page) == "shared";
+    let read_zero = r.iter().all(|h| view::state_is(page, h, zero))
+        && page.verdict == view::shared_verdict(is_weak);
     drop(r);
     lab.act(&mut hs[0], "add:1,1")?;
     let after = lab.inspect(As::Me, "libsolib.so", &refs(&hs))?;
@@ -550,9 +632,9 @@ fn zero_page_and_bss(lab: &mut Lab) -> Result<Outcome> {
         "after A wrote its .bss counter: {}",
         view::frames(page, &r)
     ));
-    let written = view::state(page, r[0]) == "private-anon"
-        && view::state(page, r[1]) == zero
-        && view::state(page, r[2]) == zero;
+    let written = view::state_is(page, r[0], PageState::AnonExclusive)
+        && view::state_is(page, r[1], zero)
+        && view::state_is(page, r[2], zero);
     let pass = read_zero && written;
     Ok(Outcome {
         pass,
@@ -594,31 +676,40 @@ fn without_root(lab: &mut Lab) -> Result<Outcome> {
         "libsolib.so".into(),
     ];
     args.extend(hs.iter().map(|h| h.pid.to_string()));
-    let report = lab.solab_json(who, &args)?;
-    let claims: Vec<&Value> = report["claims"].as_array().into_iter().flatten().collect();
-    let mut all_hold = !claims.is_empty() && report["holds"].as_bool() == Some(true);
-    for c in &claims {
-        let status = c["status"].as_str().unwrap_or("?");
-        all_hold &= status != "fails";
+    let report: ProveReport = lab.solab_json(who, &args)?;
+    let mut all_hold = !report.claims.is_empty() && report.holds;
+    let mut all_weak = !report.conclusive;
+    let first_line = lab.evidence.len();
+    for c in &report.claims {
+        all_hold &= c.status != Status::Fails;
+        all_weak &= c.weak || c.status == Status::NotApplicable;
+        let status = match c.status {
+            Status::Holds => "holds",
+            Status::Fails => "fails",
+            Status::NotApplicable => "not-applicable",
+        };
+        let id = serde_json::to_value(c.id)?;
         lab.see(format!(
             "{status}{} {}: {}",
-            if c["weak"].as_bool() == Some(true) {
-                " (weak)"
-            } else {
-                ""
-            },
-            c["id"].as_str().unwrap_or("?"),
-            c["summary"].as_str().unwrap_or("")
+            if c.weak { " (weak)" } else { "" },
+            id.as_str().unwrap_or("?"),
+            c.summary
         ));
     }
-    let privileged = report["privileged"].as_bool().unwrap_or(true);
+    let privileged = report.privileged;
     lab.see(format!(
-        "solab says privileged={privileged}: no frame numbers, no kpagecount/kpageflags; it reads bits 61 (file or shared) and 56 (exclusive) and smaps instead, and marks every verdict weak"
+        "solab says privileged={privileged}, evidence {}, conclusive={}: no frame numbers, no kpagecount/kpageflags; it reads bits 61 (file or shared) and 56 (exclusive) and smaps instead, and marks every verdict weak",
+        serde_json::to_value(report.evidence)?.as_str().unwrap_or("?"),
+        report.conclusive
     ));
+    // Bits cannot say which frame: weak evidence never claims "one frame".
+    let no_frame_claims = !lab.evidence[first_line..]
+        .iter()
+        .any(|l| l.contains("one frame"));
     if who == As::Nobody {
         lab.see("what root adds: frame numbers to compare across processes, mapping counts, the zero-page and THP flags".into());
     }
-    let pass = all_hold && !privileged;
+    let pass = all_hold && !privileged && all_weak && no_frame_claims;
     Ok(Outcome {
         pass,
         weak: true,
@@ -626,7 +717,7 @@ fn without_root(lab: &mut Lab) -> Result<Outcome> {
             "the three claims hold on the weaker evidence, and solab labels it weak".into()
         } else {
             format!(
-                "claims hold: {all_hold}; labelled unprivileged: {}",
+                "claims hold: {all_hold}; labelled unprivileged: {}; every claim weak and the report not conclusive: {all_weak}; no \"one frame\" said on weak evidence: {no_frame_claims}",
                 !privileged
             )
         },

@@ -397,6 +397,15 @@ fn attach_at(section: &'static SharedRegion, loc: &Location) -> Result<(Attached
         if !still_named(loc, &st) {
             continue; // removed by its last user while we waited: start again
         }
+        // Stat again under the lock: the size seen before it may be that of a region its
+        // creator had not written yet (found by eight loaders racing).
+        let st = match fstat(&fd) {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = ofd_lock(&fd, INIT_BYTE, libc::F_UNLCK, false);
+                return Err(format!("cannot stat {path}: {e}"));
+            }
+        };
         let result = attach_locked(section, path, &fd, &st, created);
         let _ = ofd_lock(&fd, INIT_BYTE, libc::F_UNLCK, false);
         let how = result?;

@@ -14,7 +14,7 @@
 
 use crate::elf::SegmentKind;
 use crate::report::{InspectReport, ObjectReport, PageInProcess, PageReport};
-use crate::verdict::{PageState, Verdict};
+use crate::sharing::{PageState, Verdict};
 use ::svg::Document;
 use ::svg::Node;
 use ::svg::node::element::{Element, Group, Line, Rectangle, Title};
@@ -46,30 +46,29 @@ fn style(look: Look) -> (&'static str, &'static str) {
     match (look.state, tied) {
         (PageState::File, true) => ("#1f6fd1", "file frame, one frame in these processes"),
         (PageState::File, false) => ("#a9c8f0", "file frame, not shared with the others here"),
-        (PageState::PrivateAnon, _) => ("#e8590c", "private copy (written: copy-on-write)"),
+        (PageState::AnonExclusive, _) => ("#e8590c", "anon-exclusive: this process's own copy"),
         (PageState::SharedWindow, true) => ("#1b9e4b", "MAP_SHARED window, one frame"),
         (PageState::SharedWindow, false) => ("#9fdcb2", "MAP_SHARED window, only here"),
-        (PageState::SharedAnon, true) => ("#8e44ad", "anonymous, one frame (e.g. after fork)"),
-        (PageState::SharedAnon, false) => ("#d2b4de", "anonymous, mapped elsewhere too"),
+        (PageState::AnonCow, true) => ("#8e44ad", "anon-cow: one frame, copy-on-write pending"),
+        (PageState::AnonCow, false) => ("#d2b4de", "anon-cow: mapped elsewhere too"),
+        (PageState::Ksm, _) => ("#b7950b", "ksm: merged by the kernel from equal pages"),
+        (PageState::AnonNotExclusive, true) => {
+            ("#a569bd", "anon-not-exclusive, looks shared (weak)")
+        }
+        (PageState::AnonNotExclusive, false) => (
+            "#e8daef",
+            "anon-not-exclusive (weak: fork, KSM or zero page)",
+        ),
         (PageState::ZeroPage, true) => ("#7f8c99", "the kernel's zero page (read, not written)"),
         (PageState::ZeroPage, false) => ("#c5ccd3", "the kernel's zero page, only here"),
-        (PageState::Untouched, _) => ("#ffffff", "untouched: no frame yet"),
+        (PageState::NotPresent, _) => ("#ffffff", "not-present: no page-table entry here"),
         (PageState::Swapped, _) => ("#4a4a4a", "swapped out"),
         (PageState::Unmapped, _) => ("none", "not mapped in this process"),
     }
 }
 
 fn describe_state(state: PageState) -> &'static str {
-    match state {
-        PageState::Unmapped => "not mapped",
-        PageState::Untouched => "untouched (mapped, no frame yet)",
-        PageState::Swapped => "swapped out",
-        PageState::File => "the file's page-cache frame",
-        PageState::PrivateAnon => "a private anonymous copy, mapped only here",
-        PageState::SharedAnon => "an anonymous frame mapped more than once",
-        PageState::SharedWindow => "a frame of the MAP_SHARED window",
-        PageState::ZeroPage => "the kernel's shared zero page",
-    }
+    state.meaning()
 }
 
 /// Keeps text valid XML 1.0: control characters other than tab and newline become U+FFFD.
@@ -148,7 +147,7 @@ fn looks(page: &PageReport) -> Vec<Look> {
     let present: Vec<&PageInProcess> = page.procs.iter().filter(|p| p.present).collect();
     let mut tie_of_pid: BTreeMap<i32, usize> = BTreeMap::new();
     if !present.is_empty() && present.iter().all(|p| p.pfn.is_some()) {
-        let mut groups: Vec<(u64, Vec<i32>)> = Vec::new();
+        let mut groups: Vec<(crate::Pfn, Vec<i32>)> = Vec::new();
         for p in &present {
             let pfn = p.pfn.unwrap_or_default();
             match groups.iter_mut().find(|g| g.0 == pfn) {
@@ -161,7 +160,7 @@ fn looks(page: &PageReport) -> Vec<Look> {
                 tie_of_pid.insert(*pid, i);
             }
         }
-    } else if page.verdict == Verdict::Shared {
+    } else if page.verdict == Verdict::LooksShared {
         for p in &present {
             tie_of_pid.insert(p.pid, 0);
         }
@@ -287,9 +286,9 @@ fn frames_text(pages: &[PageReport], first: usize, count: usize, row: usize) -> 
                 .mapcount
                 .map(|m| format!(", {m} page-table mapping(s) system-wide"))
                 .unwrap_or_default();
-            format!("frame {}{mc}", hex(pfn))
+            format!("frame {pfn}{mc}")
         }
-        (Some(pfn), _) => format!("frames from {} (first page)", hex(pfn)),
+        (Some(pfn), _) => format!("frames from {pfn} (first page)"),
     }
 }
 
@@ -422,23 +421,23 @@ fn draw_object(
 
     g = g.add(text(MARGIN, y, 14.0, &obj.path).set("font-weight", "bold"));
     y += 16.0;
-    let verdicts = [
-        Verdict::Shared,
-        Verdict::Private,
-        Verdict::Mixed,
-        Verdict::Untouched,
-    ]
-    .iter()
-    .map(|v| {
-        let n = pages.iter().filter(|p| p.verdict == *v).count();
-        format!("{} {n}", v.name())
-    })
-    .collect::<Vec<_>>()
-    .join(", ");
+    let verdicts = Verdict::ALL
+        .iter()
+        .filter_map(|v| {
+            let n: u64 = pages
+                .iter()
+                .filter(|p| p.verdict == *v)
+                .map(|p| p.pages)
+                .sum();
+            (n > 0).then(|| format!("{} {n}", v.name()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let page_count: u64 = pages.iter().map(|p| p.pages).sum();
     let mut facts = format!(
         "{} pages ({} KiB), {} process(es); pages by verdict: {verdicts}",
-        pages.len(),
-        pages.len() as u64 * crate::PAGE_SIZE / 1024,
+        page_count,
+        page_count * crate::PAGE_SIZE / 1024,
         nrows
     );
     if let Some(b) = &obj.build_id {
@@ -571,8 +570,10 @@ fn draw_object(
                     rows.iter().map(|&r| obj.procs[r].pid.to_string()).collect();
                 let frame = pages[run.first].procs[rows[0]]
                     .pfn
-                    .map(|p| format!("frame {}", hex(p)))
-                    .unwrap_or_else(|| "one frame (weak: assumed from pagemap bit 56)".into());
+                    .map(|p| format!("frame {p}"))
+                    .unwrap_or_else(|| {
+                        "looks shared (weak: pagemap bit 56 clear, no frame numbers)".into()
+                    });
                 for pair in rows.windows(2) {
                     let (a, b) = (pair[0], pair[1]);
                     let (fill, _) = style(look[a]);
@@ -627,7 +628,7 @@ fn draw_object(
                     .set("data-state", q.state.name())
                     .set("data-verdict", page.verdict.name())
                     .set("data-tied", if look.tie.is_some() { 1 } else { 0 });
-                if matches!(q.state, PageState::Untouched | PageState::Unmapped) {
+                if matches!(q.state, PageState::NotPresent | PageState::Unmapped) {
                     cell = cell.set("stroke", "#c8c8c8").set("stroke-width", 0.6);
                     if q.state == PageState::Unmapped {
                         cell = cell.set("stroke-dasharray", "2,2");
@@ -712,7 +713,7 @@ fn draw_legend(used: &[Look], top: f64) -> (Group, f64) {
             tie: Some(0),
         },
         Look {
-            state: PageState::PrivateAnon,
+            state: PageState::AnonExclusive,
             tie: None,
         },
         Look {
@@ -720,7 +721,7 @@ fn draw_legend(used: &[Look], top: f64) -> (Group, f64) {
             tie: Some(0),
         },
         Look {
-            state: PageState::Untouched,
+            state: PageState::NotPresent,
             tie: None,
         },
     ];
@@ -803,50 +804,63 @@ mod tests {
                     .map(|(k, &pid)| {
                         let (state, pfn) = match (segment, i % 7) {
                             (SegmentKind::Text | SegmentKind::Rodata, 6) if k == 1 => {
-                                (PageState::Untouched, None)
+                                (PageState::NotPresent, None)
                             }
                             (SegmentKind::Text | SegmentKind::Rodata, _) => {
                                 (PageState::File, Some(1000 + i as u64))
                             }
                             (SegmentKind::Data, _) => {
-                                (PageState::PrivateAnon, Some(50_000 + (i * 3 + k) as u64))
+                                (PageState::AnonExclusive, Some(50_000 + (i * 3 + k) as u64))
                             }
                             _ => (PageState::ZeroPage, Some(7)),
                         };
                         PageInProcess {
                             pid,
-                            vaddr: 0x7f00_0000_0000 + ((k as u64) << 32) + ((i as u64) << 12),
+                            vaddr: crate::VirtAddr(
+                                0x7f00_0000_0000 + ((k as u64) << 32) + ((i as u64) << 12),
+                            ),
                             state,
                             present: state.is_present(),
-                            pfn: pfn.filter(|_| privileged),
+                            pfn: pfn.filter(|_| privileged).map(crate::Pfn),
                             mapcount: None,
-                            exclusive: state == PageState::PrivateAnon,
+                            exclusive: state == PageState::AnonExclusive,
                             file: state == PageState::File,
                             flags: Vec::new(),
                         }
                     })
                     .collect::<Vec<_>>();
-                let evidence: Vec<crate::verdict::Evidence> = procs
+                let evidence: Vec<crate::sharing::Copy> = procs
                     .iter()
-                    .map(|p| crate::verdict::Evidence {
+                    .map(|p| crate::sharing::Copy {
                         state: p.state,
-                        pfn: p.pfn.map(crate::Pfn),
+                        pfn: p.pfn,
                         exclusive: p.exclusive,
                     })
                     .collect();
                 PageReport {
                     offset: i as u64 * crate::PAGE_SIZE,
+                    pages: 1,
                     segment,
                     sections: vec![format!(".{}", segment.name())],
                     loader: LoaderAction::MapReadOnly,
                     relocations: 0,
-                    verdict: crate::verdict::verdict(&evidence),
+                    verdict: crate::sharing::verdict(&evidence),
                     procs,
                 }
             })
             .collect();
         InspectReport {
-            schema: crate::report::INSPECT_SCHEMA,
+            schema: crate::report::INSPECT_SCHEMA.into(),
+            evidence: if privileged {
+                crate::kernel::Evidence::Frames
+            } else {
+                crate::kernel::Evidence::Bits
+            },
+            kernel: crate::kernel::config::KernelFacts {
+                release: "test".into(),
+                mapcount: crate::kernel::config::Mapcount::PerPage,
+                source: None,
+            },
             privileged,
             privilege_note: (!privileged).then(|| "not privileged".into()),
             pids: pids.to_vec(),
@@ -856,13 +870,14 @@ mod tests {
                     pid,
                     comm: "host".into(),
                     uid: Some(0),
+                    ppid: None,
                 })
                 .collect(),
             errors: Vec::new(),
             skipped: Vec::new(),
             objects: vec![ObjectReport {
                 path: "/lib/big <&> \"quoted\".so".into(),
-                kind: "elf",
+                kind: crate::report::ObjectKind::Elf,
                 dev: None,
                 inode: None,
                 build_id: None,
@@ -878,7 +893,7 @@ mod tests {
                         pid,
                         path: String::new(),
                         deleted: false,
-                        load_base: 0,
+                        load_base: crate::VirtAddr(0),
                         load_bias: 0,
                         mappings: Vec::new(),
                     })

@@ -1,0 +1,385 @@
+//! Reading each process's maps and pagemap once and adding its present pages to buckets:
+//! per object and segment kind, anonymous memory, other files.
+
+use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
+use crate::attribute;
+use crate::elf::{ElfPlan, SegmentKind};
+use crate::error::Result;
+use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
+use crate::kernel::process::{self, Gone};
+use crate::kernel::smaps::{SmapsFigures, read_smaps};
+use crate::maps::{FileId, MapEntry, MapTarget};
+use crate::pagemap::PagemapEntry;
+use crate::scan::{Lookup, ObjectCache, Skipped};
+use std::collections::HashMap;
+
+pub(super) const KINDS: usize = SegmentKind::ALL.len();
+
+pub(super) fn kind_index(k: SegmentKind) -> usize {
+    SegmentKind::ALL.iter().position(|x| *x == k).unwrap_or(0)
+}
+
+/// Present pages, private copies and frames of one bucket.
+///
+/// A page whose pagemap bit 56 (exclusive) is set has a frame mapped exactly once: it is
+/// a distinct frame by itself and only counted. Only the frames of the other pages are
+/// kept, to be sorted and deduplicated at the end.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Acc {
+    pub(super) resident: u64,
+    pub(super) private: u64,
+    pub(super) exclusive: u64,
+    pub(super) pfns: Vec<u64>,
+    pub(super) smaps: SmapsFigures,
+}
+
+#[derive(Clone, Copy)]
+struct Mark {
+    resident: u64,
+    private: u64,
+    exclusive: u64,
+    len: usize,
+    smaps: SmapsFigures,
+}
+
+impl Acc {
+    fn mark(&self) -> Mark {
+        Mark {
+            resident: self.resident,
+            private: self.private,
+            exclusive: self.exclusive,
+            len: self.pfns.len(),
+            smaps: self.smaps,
+        }
+    }
+    fn restore(&mut self, m: Mark) {
+        self.resident = m.resident;
+        self.private = m.private;
+        self.exclusive = m.exclusive;
+        self.pfns.truncate(m.len);
+        self.smaps = m.smaps;
+    }
+    /// Counts a present page with a visible frame.
+    fn frame(&mut self, e: PagemapEntry, pfn: u64) {
+        self.resident += 1;
+        if e.exclusive() {
+            self.exclusive += 1;
+        } else {
+            self.pfns.push(pfn);
+        }
+    }
+    fn add_smaps(&mut self, f: &SmapsFigures) {
+        self.smaps.rss += f.rss;
+        self.smaps.pss += f.pss;
+        self.smaps.shared += f.shared;
+        self.smaps.private += f.private;
+    }
+}
+
+/// An object's plan reduced to what the scan needs: runs of segment kinds by `p_vaddr`.
+pub(super) struct Obj {
+    /// `None` for a vdso image.
+    pub(super) id: Option<FileId>,
+    pub(super) path: String,
+    pub(super) soname: Option<String>,
+    pub(super) textrel: bool,
+    /// The plan (placement needs its segments).
+    pub(super) plan: std::sync::Arc<crate::scan::Object>,
+    pub(super) runs: Vec<(u64, u64, SegmentKind)>,
+    pub(super) kinds: [Acc; KINDS],
+    pub(super) procs: u32,
+}
+
+impl Obj {
+    fn new(id: Option<FileId>, path: String, object: &std::sync::Arc<crate::scan::Object>) -> Obj {
+        let plan: &ElfPlan = &object.plan;
+        let mut runs: Vec<(u64, u64, SegmentKind)> = Vec::new();
+        for r in &plan.runs {
+            match runs.last_mut() {
+                Some((_, end, k)) if *end == r.vaddr && *k == r.segment => *end = r.end_vaddr(),
+                _ => runs.push((r.vaddr, r.end_vaddr(), r.segment)),
+            }
+        }
+        Obj {
+            id,
+            path,
+            soname: plan.soname.clone(),
+            textrel: plan.textrel,
+            plan: std::sync::Arc::clone(object),
+            runs,
+            kinds: Default::default(),
+            procs: 0,
+        }
+    }
+
+    /// The segment kind of the page at ELF address `vaddr`; pages the plan does not cover
+    /// count as data.
+    fn kind_at(&self, vaddr: u64) -> SegmentKind {
+        let i = self.runs.partition_point(|r| r.1 <= vaddr);
+        match self.runs.get(i) {
+            Some(&(s, _, k)) if s <= vaddr => k,
+            _ => SegmentKind::Data,
+        }
+    }
+}
+
+/// Where a process's memory goes, by address range.
+struct Placed {
+    base: u64,
+    end: u64,
+    obj: usize,
+    bias: u64,
+}
+
+pub(super) struct Scanner {
+    pub(super) privileged: bool,
+    pub(super) zero_pfn: Option<u64>,
+    pub(super) cache: ObjectCache,
+    /// Cache index -> index into `objs`.
+    pub(super) obj_of: HashMap<usize, usize>,
+    pub(super) objs: Vec<Obj>,
+    pub(super) anon: Acc,
+    pub(super) files: Acc,
+    pub(super) zero_mappings: u64,
+    pub(super) entries: Vec<PagemapEntry>,
+}
+
+impl Scanner {
+    /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
+    fn slot(&mut self, pid: i32, entry: &MapEntry, id: Option<FileId>) -> Result<Option<usize>> {
+        let Lookup::Elf(c) = self.cache.lookup(pid, entry)? else {
+            return Ok(None);
+        };
+        if let Some(&i) = self.obj_of.get(&c) {
+            return Ok(Some(i));
+        }
+        let object = self.cache.get(c).clone();
+        self.objs.push(Obj::new(id, object.path.clone(), &object));
+        self.obj_of.insert(c, self.objs.len() - 1);
+        Ok(Some(self.objs.len() - 1))
+    }
+
+    pub(super) fn scan(&mut self, pid: i32) -> Result<(), Gone> {
+        let maps = process::read_maps(pid).map_err(|e| process::classify(pid, e))?;
+        // Objects of this process and where they sit.
+        let mut placed: Vec<Placed> = Vec::new();
+        let mut seen: Vec<FileId> = Vec::new();
+        for m in &maps {
+            let vdso = m.is_pseudo("[vdso]");
+            let id = m.file_id();
+            match id {
+                Some(id) if !seen.contains(&id) => seen.push(id),
+                None if vdso => {}
+                _ => continue,
+            }
+            let obj = match self.slot(pid, m, id) {
+                Ok(Some(i)) => i,
+                Ok(None) => continue,
+                Err(e) => return Err(process::classify(pid, e)),
+            };
+            let plan = &self.objs[obj].plan.plan;
+            let placement = match id {
+                Some(id) => attribute::place(plan, &maps, id),
+                None => Ok(attribute::place_at(plan, m.start)),
+            };
+            match placement {
+                Ok(p) => placed.push(Placed {
+                    base: p.base.0,
+                    end: p.end.0,
+                    obj,
+                    bias: p.bias,
+                }),
+                Err(reason) => {
+                    let path = self.objs[obj].path.clone();
+                    if !self.cache.skipped.iter().any(|s| s.path == path) {
+                        self.cache.skipped.push(Skipped {
+                            pid,
+                            path,
+                            kind: crate::error::ErrorKind::BadElf,
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        placed.sort_by_key(|p| p.base);
+        let marks: Vec<(usize, [Mark; KINDS])> = placed
+            .iter()
+            .map(|p| (p.obj, self.objs[p.obj].kinds.each_ref().map(Acc::mark)))
+            .collect();
+        let (anon_mark, files_mark, zero_mark) =
+            (self.anon.mark(), self.files.mark(), self.zero_mappings);
+        match self.read_pages(pid, &maps, &placed) {
+            Ok(()) => {
+                let mut counted: Vec<usize> = placed.iter().map(|p| p.obj).collect();
+                counted.sort_unstable();
+                counted.dedup();
+                for i in counted {
+                    self.objs[i].procs += 1;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                for (obj, m) in marks {
+                    for (acc, mark) in self.objs[obj].kinds.iter_mut().zip(m) {
+                        acc.restore(mark);
+                    }
+                }
+                self.anon.restore(anon_mark);
+                self.files.restore(files_mark);
+                self.zero_mappings = zero_mark;
+                Err(process::classify(pid, e))
+            }
+        }
+    }
+
+    fn read_pages(&mut self, pid: i32, maps: &[MapEntry], placed: &[Placed]) -> Result<()> {
+        let mut pm = Pagemap::open(pid)?;
+        for m in maps {
+            if m.is_pseudo("[vsyscall]") || m.is_empty() {
+                continue;
+            }
+            for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0)? {
+                let mut at = from;
+                while at < to {
+                    let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
+                    let mut entries = std::mem::take(&mut self.entries);
+                    let read = pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut entries);
+                    if let Err(e) = read {
+                        self.entries = entries;
+                        return Err(e);
+                    }
+                    self.account(m, at, until, &entries, placed);
+                    self.entries = entries;
+                    at = until;
+                }
+            }
+        }
+        if !self.privileged {
+            let smaps = read_smaps(pid)?;
+            for m in maps {
+                let Some(fig) = smaps.get(&m.start.0) else {
+                    continue;
+                };
+                match owner(placed, m.start.0) {
+                    Some(p) => {
+                        let k = self.objs[p.obj].kind_at(m.start.0.wrapping_sub(p.bias));
+                        self.objs[p.obj].kinds[kind_index(k)].add_smaps(fig);
+                    }
+                    None if is_file(m) => self.files.add_smaps(fig),
+                    None => self.anon.add_smaps(fig),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the present pages of `[start, end)`, part of mapping `m`, whose pagemap words
+    /// are `words`, to their buckets.
+    fn account(
+        &mut self,
+        m: &MapEntry,
+        start: u64,
+        end: u64,
+        words: &[PagemapEntry],
+        placed: &[Placed],
+    ) {
+        let first = placed.partition_point(|p| p.end <= start);
+        let overlapping = placed[first..].iter().take_while(|p| p.base < end);
+        let mut cursor = start;
+        for p in overlapping {
+            let (s, e) = (p.base.max(start), p.end.min(end));
+            if cursor < s {
+                self.account_plain(m, slice(words, start, cursor, s));
+            }
+            let own = !m.perms.shared
+                && match self.objs[p.obj].id {
+                    Some(id) => m.file_id() == Some(id),
+                    None => m.is_pseudo("[vdso]"),
+                };
+            self.account_object(p, own, s, slice(words, start, s, e));
+            cursor = e;
+        }
+        if cursor < end {
+            self.account_plain(m, slice(words, start, cursor, end));
+        }
+    }
+
+    /// Memory outside every object: anonymous, or a file that is not an ELF object.
+    fn account_plain(&mut self, m: &MapEntry, words: &[PagemapEntry]) {
+        let (zero, privileged) = (self.zero_pfn, self.privileged);
+        let acc = if is_file(m) {
+            &mut self.files
+        } else {
+            &mut self.anon
+        };
+        let mut zero_seen = 0;
+        for &e in words {
+            if !e.present() {
+                continue;
+            }
+            match e.pfn() {
+                Some(Pfn(p)) if Some(p) == zero => zero_seen += 1,
+                Some(Pfn(p)) => acc.frame(e, p),
+                None if !privileged => acc.resident += 1,
+                None => {}
+            }
+        }
+        self.zero_mappings += zero_seen;
+    }
+
+    fn account_object(&mut self, p: &Placed, own: bool, from: u64, words: &[PagemapEntry]) {
+        let (zero, privileged) = (self.zero_pfn, self.privileged);
+        let obj = &mut self.objs[p.obj];
+        for (i, &e) in words.iter().enumerate() {
+            if !e.present() {
+                continue;
+            }
+            let vaddr = (from + i as u64 * PAGE_SIZE).wrapping_sub(p.bias);
+            let pfn = e.pfn().map(|p| p.0);
+            if pfn.is_some() && pfn == zero {
+                self.zero_mappings += 1;
+                continue;
+            }
+            if privileged && pfn.is_none() {
+                continue;
+            }
+            let acc = &mut obj.kinds[kind_index(obj.kind_at(vaddr))];
+            match pfn {
+                Some(p) => acc.frame(e, p),
+                None => acc.resident += 1,
+            }
+            // An anonymous page in a private mapping of the object's own file is a copy
+            // made by a write. Without frame numbers, a non-exclusive one may be the zero
+            // page: only exclusive ones are counted then.
+            let anon = !e.file_or_shared_anon();
+            if own && anon && (privileged || e.exclusive()) {
+                acc.private += 1;
+            }
+        }
+    }
+}
+
+fn is_file(m: &MapEntry) -> bool {
+    matches!(m.target, MapTarget::File { .. })
+}
+
+fn owner(placed: &[Placed], addr: u64) -> Option<&Placed> {
+    let i = placed.partition_point(|p| p.end <= addr);
+    placed.get(i).filter(|p| p.base <= addr)
+}
+
+/// The words of pages `[from, to)` of a mapping that starts at `start`.
+pub(super) fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
+    let a = ((from - start) / PAGE_SIZE) as usize;
+    let b = ((to - start) / PAGE_SIZE) as usize;
+    words.get(a..b.min(words.len())).unwrap_or(&[])
+}
+
+/// Sorts `v` and returns its distinct values.
+pub(super) fn sort_dedup(v: &mut [u64]) -> Vec<u64> {
+    v.sort_unstable();
+    let mut d = v.to_vec();
+    d.dedup();
+    d
+}

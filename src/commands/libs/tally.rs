@@ -1,0 +1,223 @@
+//! From buckets to figures: distinct frames, memory saved and PSS per object and for the
+//! machine.
+
+use super::LIBS_SCHEMA;
+use super::report::*;
+use super::scanner::{Acc, Scanner, kind_index, sort_dedup};
+use crate::addr::{PAGE_SIZE, Pfn};
+use crate::elf::SegmentKind;
+use crate::error::Result;
+use crate::kernel::{self, kpage};
+use crate::scan::PidError;
+
+pub(super) fn finish(
+    mut s: Scanner,
+    privilege: kernel::Privilege,
+    scope: ScopeName,
+    processes: ProcessCounts,
+    errors: Vec<PidError>,
+) -> Result<LibsReport> {
+    let privileged = s.privileged;
+    let page = PAGE_SIZE as f64;
+    // Non-exclusive frames of each object, sorted (for PSS) and distinct; and of
+    // everything (for the machine's distinct frames).
+    let mut shared_frames: Vec<u64> = Vec::new();
+    let mut per_obj: Vec<(Vec<u64>, Vec<u64>)> = Vec::new();
+    for o in &mut s.objs {
+        let mut pages: Vec<u64> = Vec::new();
+        for k in &mut o.kinds {
+            pages.extend_from_slice(&k.pfns);
+        }
+        let distinct = sort_dedup(&mut pages);
+        shared_frames.extend_from_slice(&distinct);
+        per_obj.push((pages, distinct));
+    }
+    // kpagecount (page-table mappings of a frame, in every process) for PSS, only for the
+    // non-exclusive frames of ELF objects: an exclusive frame is mapped once. When every
+    // process was scanned, the mappings of a frame are the ones seen: no need to ask.
+    let pss_source = match (privileged, scope) {
+        (false, _) => PssSource::Smaps,
+        (true, ScopeName::All) => PssSource::Frames,
+        (true, ScopeName::Pids) => PssSource::Kpagecount,
+    };
+    let mapcounts: Vec<Vec<u64>> = if pss_source == PssSource::Kpagecount {
+        per_obj
+            .iter()
+            .map(|(_, d)| kpage::counts(&d.iter().map(|&p| Pfn(p)).collect::<Vec<_>>()))
+            .collect::<Result<_>>()?
+    } else {
+        vec![Vec::new(); per_obj.len()]
+    };
+    let mut rows = Vec::new();
+    let mut obj_totals = Totals {
+        frames: privileged.then_some(0),
+        pss_pages: Some(0.0),
+        ..Totals::default()
+    };
+    for ((o, (pages, distinct)), counts) in s.objs.iter_mut().zip(per_obj).zip(mapcounts) {
+        if o.procs == 0 {
+            continue;
+        }
+        let mut segments = std::collections::BTreeMap::new();
+        let mut est = SmapsEstimate::default();
+        for (kind, acc) in SegmentKind::ALL.iter().zip(o.kinds.iter_mut()) {
+            let d = sort_dedup(&mut acc.pfns);
+            est.rss_pages += acc.smaps.rss as f64 / page;
+            est.pss_pages += acc.smaps.pss as f64 / page;
+            est.shared_pages += acc.smaps.shared as f64 / page;
+            est.private_pages += acc.smaps.private as f64 / page;
+            if acc.resident > 0 || acc.private > 0 {
+                segments.insert(
+                    *kind,
+                    KindFigures {
+                        resident_pages: acc.resident,
+                        frames: privileged.then_some(acc.exclusive + d.len() as u64),
+                        private_pages: acc.private,
+                    },
+                );
+            }
+        }
+        let private_of = |k: SegmentKind| o.kinds[kind_index(k)].private;
+        let private = PrivateCopies {
+            text: private_of(SegmentKind::Text) + private_of(SegmentKind::Rodata),
+            relro: private_of(SegmentKind::Relro),
+            data: private_of(SegmentKind::Data)
+                + private_of(SegmentKind::Bss)
+                + private_of(SegmentKind::Shared),
+        };
+        let resident: u64 = o.kinds.iter().map(|k| k.resident).sum();
+        let exclusive: u64 = o.kinds.iter().map(|k| k.exclusive).sum();
+        let (frames, saved, pss) = if privileged {
+            let f = exclusive + distinct.len() as u64;
+            let pss = exclusive as f64 + pss_of(&pages, &distinct, &counts);
+            (Some(f), resident.saturating_sub(f) as f64, pss)
+        } else {
+            (
+                None,
+                (est.rss_pages - est.pss_pages).max(0.0),
+                est.pss_pages,
+            )
+        };
+        obj_totals.resident_pages += resident;
+        if let (Some(t), Some(f)) = (obj_totals.frames.as_mut(), frames) {
+            *t += f;
+        }
+        obj_totals.saved_pages += saved;
+        if let Some(p) = obj_totals.pss_pages.as_mut() {
+            *p += pss;
+        }
+        rows.push(LibRow {
+            path: o.path.clone(),
+            dev: o.id.map(|id| format!("{:02x}:{:02x}", id.dev.0, id.dev.1)),
+            inode: o.id.map(|id| id.inode),
+            soname: o.soname.clone(),
+            procs: o.procs,
+            resident_pages: resident,
+            frames,
+            saved_pages: saved,
+            pss_pages: pss,
+            private,
+            textrel: o.textrel,
+            segments,
+            estimate: (!privileged).then_some(est),
+        });
+    }
+    let obj_exclusive: u64 = s
+        .objs
+        .iter()
+        .flat_map(|o| o.kinds.iter())
+        .map(|k| k.exclusive)
+        .sum();
+    let bucket = |acc: &mut Acc, all: &mut Vec<u64>| -> Totals {
+        if privileged {
+            let d = sort_dedup(&mut acc.pfns);
+            all.extend_from_slice(&d);
+            let f = acc.exclusive + d.len() as u64;
+            Totals {
+                resident_pages: acc.resident,
+                frames: Some(f),
+                saved_pages: acc.resident.saturating_sub(f) as f64,
+                pss_pages: None,
+            }
+        } else {
+            let (rss, pss) = (acc.smaps.rss as f64 / page, acc.smaps.pss as f64 / page);
+            Totals {
+                resident_pages: acc.resident,
+                frames: None,
+                saved_pages: (rss - pss).max(0.0),
+                pss_pages: Some(pss),
+            }
+        }
+    };
+    let anonymous = bucket(&mut s.anon, &mut shared_frames);
+    let other_files = bucket(&mut s.files, &mut shared_frames);
+    let resident =
+        obj_totals.resident_pages + anonymous.resident_pages + other_files.resident_pages;
+    let all = if privileged {
+        shared_frames.sort_unstable();
+        shared_frames.dedup();
+        let f = obj_exclusive + s.anon.exclusive + s.files.exclusive + shared_frames.len() as u64;
+        Totals {
+            resident_pages: resident,
+            frames: Some(f),
+            saved_pages: resident.saturating_sub(f) as f64,
+            pss_pages: None,
+        }
+    } else {
+        Totals {
+            resident_pages: resident,
+            frames: None,
+            saved_pages: obj_totals.saved_pages + anonymous.saved_pages + other_files.saved_pages,
+            pss_pages: None,
+        }
+    };
+    Ok(LibsReport {
+        schema: LIBS_SCHEMA.into(),
+        privileged,
+        privilege_note: privilege.note,
+        mode: if privileged {
+            Mode::Frames
+        } else {
+            Mode::Estimate
+        },
+        pss_source,
+        scope,
+        kernel: kernel::config::kernel_facts(),
+        page_size: PAGE_SIZE,
+        processes,
+        errors,
+        totals: MachineTotals {
+            objects: rows.len() as u32,
+            elf_objects: obj_totals,
+            anonymous,
+            other_files,
+            all,
+            zero_page_mappings: s.zero_mappings,
+        },
+        objects: rows,
+        // Data files mapped by programs (locale archives, caches) are counted as other
+        // files, not listed as skipped objects.
+        skipped: s
+            .cache
+            .skipped
+            .into_iter()
+            .filter(|k| k.kind != crate::error::ErrorKind::NotElf)
+            .collect(),
+    })
+}
+
+/// PSS of the non-exclusive pages: each of the `pages` (sorted frame numbers, one per
+/// mapping) counts 1/mapcount of its frame. `counts[i]` is the kpagecount of
+/// `distinct[i]`; a frame seen more often than the kernel counts (it changed during the
+/// scan) counts as mapped that often.
+fn pss_of(pages: &[u64], distinct: &[u64], counts: &[u64]) -> f64 {
+    let mut pss = 0.0;
+    let mut i = 0;
+    for (k, &frame) in distinct.iter().enumerate() {
+        let run = pages[i..].iter().take_while(|&&p| p == frame).count() as u64;
+        i += run as usize;
+        let count = counts.get(k).copied().unwrap_or(run).max(run).max(1);
+        pss += run as f64 / count as f64;
+    }
+    pss
+}

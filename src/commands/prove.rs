@@ -1,0 +1,640 @@
+//! `solab prove`: the three claims about a shared object, checked page by page against an
+//! [`InspectReport`], each with counts and example frames. Pure but for
+//! [`fork_families`], which reads the parent chain of the pids.
+//!
+//! 1. text: every text page present in all processes is one frame;
+//! 2. data: no written data/.bss page is one frame with a process outside the writer's
+//!    fork family. A written page is either the writer's own copy, or (after fork, before
+//!    either side wrote again) one frame inherited by a process of the same fork family at
+//!    the same address: copy-on-write pending, which is sharing, not a leak. A KSM-merged
+//!    frame is equal content merged by the kernel: said so, not a failure either. Unwritten
+//!    data pages still share the file's frame.
+//! 3. shared: the pages of a `.shared` section are one frame in all processes although
+//!    they are writable.
+//!
+//! Without frame numbers the claims rest on pagemap bits: counted pages "look shared",
+//! never "are one frame", and the claim is weak.
+
+use crate::addr::{Pfn, VirtAddr};
+use crate::elf::{LoaderAction, SegmentKind};
+use crate::kernel::process;
+use crate::report::{InspectReport, ObjectReport, PageInProcess, PageReport};
+use crate::sharing::{self, PageState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const PROVE_SCHEMA: &str = "solab.prove.v2";
+
+/// How many example pages a claim shows.
+const EXAMPLES: usize = 3;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProveReport {
+    pub schema: String,
+    pub privileged: bool,
+    pub evidence: crate::kernel::Evidence,
+    pub privilege_note: Option<String>,
+    pub kernel: crate::kernel::config::KernelFacts,
+    pub object: String,
+    pub build_id: Option<String>,
+    pub pids: Vec<i32>,
+    /// The fork families among the pids: processes related by fork.
+    pub families: Vec<Family>,
+    /// All claims hold (not-applicable claims count as holding).
+    pub holds: bool,
+    /// Every claim rests on frame numbers (false: some or all are weak).
+    pub conclusive: bool,
+    pub claims: Vec<Claim>,
+}
+
+/// Processes of one fork family: both descend by fork from a common ancestor (or one is
+/// the other's ancestor), and every process on the way runs the same executable (init
+/// and kthreadd never count).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Family {
+    /// The oldest given process of the family, or their nearest common ancestor.
+    pub root: i32,
+    pub root_comm: String,
+    pub pids: Vec<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Holds,
+    Fails,
+    NotApplicable,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimId {
+    TextShared,
+    DataPrivate,
+    SharedSection,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claim {
+    pub id: ClaimId,
+    pub statement: String,
+    pub status: Status,
+    /// Based on pagemap bits only, not frame numbers.
+    pub weak: bool,
+    /// One sentence with the counts.
+    pub summary: String,
+    pub counts: Counts,
+    pub examples: Vec<PageEvidence>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// Pages of the claim's segment kinds.
+    pub pages: u64,
+    /// Pages present in every process.
+    pub present_in_all: u64,
+    /// Pages with one frame in every process that has them (weak: bit 56 clear in each,
+    /// they look shared).
+    pub one_frame: u64,
+    /// Pages written by at least one process (data claim).
+    pub written: u64,
+    /// Written pages that are each writer's own frame (data claim).
+    pub written_private: u64,
+    /// Written pages one frame within a fork family at the same address: inherited
+    /// through fork, copy-on-write pending (data claim).
+    pub inherited: u64,
+    /// Written pages KSM merged with equal pages (data claim).
+    pub ksm_merged: u64,
+    /// Unwritten pages still on one file frame in two or more processes (data claim).
+    pub unwritten_shared: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PageEvidence {
+    pub offset: u64,
+    pub segment: SegmentKind,
+    pub sections: Vec<String>,
+    pub frames: Vec<FrameEvidence>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FrameEvidence {
+    pub pid: i32,
+    pub vaddr: VirtAddr,
+    pub state: PageState,
+    pub pfn: Option<Pfn>,
+    pub mapcount: Option<u64>,
+    pub exclusive: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Failure {
+    pub offset: u64,
+    pub segment: SegmentKind,
+    pub sections: Vec<String>,
+    pub reason: String,
+    pub frames: Vec<FrameEvidence>,
+}
+
+fn frames(page: &PageReport) -> Vec<FrameEvidence> {
+    page.procs
+        .iter()
+        .map(|p| FrameEvidence {
+            pid: p.pid,
+            vaddr: p.vaddr,
+            state: p.state,
+            pfn: p.pfn,
+            mapcount: p.mapcount,
+            exclusive: p.exclusive,
+        })
+        .collect()
+}
+
+fn evidence(page: &PageReport) -> PageEvidence {
+    PageEvidence {
+        offset: page.offset,
+        segment: page.segment,
+        sections: page.sections.clone(),
+        frames: frames(page),
+    }
+}
+
+fn failure(page: &PageReport, reason: String) -> Failure {
+    Failure {
+        offset: page.offset,
+        segment: page.segment,
+        sections: page.sections.clone(),
+        reason,
+        frames: frames(page),
+    }
+}
+
+fn present(page: &PageReport) -> Vec<&PageInProcess> {
+    page.procs.iter().filter(|p| p.state.is_present()).collect()
+}
+
+/// Whether the present copies are one frame: `Some` from frame numbers, `None` when
+/// only bits were seen.
+fn one_frame(here: &[&PageInProcess]) -> Option<bool> {
+    let copies: Vec<sharing::Copy> = here
+        .iter()
+        .map(|p| sharing::Copy {
+            state: p.state,
+            pfn: p.pfn,
+            exclusive: p.exclusive,
+        })
+        .collect();
+    let v = sharing::verdict(&copies);
+    (!v.is_weak()).then(|| v == sharing::Verdict::Shared)
+}
+
+/// One frame, or (weak) looks like one: bit 56 clear in every copy.
+fn shared_or_looks(here: &[&PageInProcess]) -> bool {
+    one_frame(here).unwrap_or_else(|| here.iter().all(|p| !p.exclusive))
+}
+
+/// Fork families among `pids`, from the parent chain in /proc/PID/stat and the
+/// executable's identity.
+pub fn fork_families(pids: &[i32]) -> Vec<Family> {
+    let chain = |pid: i32| -> Vec<i32> {
+        let mut c = vec![pid];
+        let mut at = pid;
+        while c.len() < 4096 {
+            match process::stat(at) {
+                Ok(s) if s.ppid > 0 && !c.contains(&s.ppid) => {
+                    c.push(s.ppid);
+                    at = s.ppid;
+                }
+                _ => break,
+            }
+        }
+        c
+    };
+    let exe = |pid: i32| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let chains: Vec<Vec<i32>> = pids.iter().map(|&p| chain(p)).collect();
+    let mut exes: BTreeMap<i32, Option<(u64, u64)>> = BTreeMap::new();
+    // Whether every process from `pids[a]` up to ancestor `c` runs the same executable:
+    // nothing on the way exec'd another program, which would have replaced the memory
+    // fork shares.
+    let mut same_program_up_to = |a: usize, c: i32| -> bool {
+        let mine = *exes.entry(pids[a]).or_insert_with(|| exe(pids[a]));
+        mine.is_some()
+            && chains[a]
+                .iter()
+                .take_while(|&&p| p != c)
+                .chain(std::iter::once(&c))
+                .all(|&p| *exes.entry(p).or_insert_with(|| exe(p)) == mine)
+    };
+    let mut family: Vec<usize> = (0..pids.len()).collect();
+    fn find(f: &mut [usize], i: usize) -> usize {
+        let mut r = i;
+        while f[r] != r {
+            r = f[r];
+        }
+        f[i] = r;
+        r
+    }
+    for a in 0..pids.len() {
+        for b in a + 1..pids.len() {
+            let Some(c) = chains[a].iter().find(|p| chains[b].contains(p)).copied() else {
+                continue;
+            };
+            if c > 2 && same_program_up_to(a, c) && same_program_up_to(b, c) {
+                let (ra, rb) = (find(&mut family, a), find(&mut family, b));
+                family[rb] = ra;
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+    for (i, &pid) in pids.iter().enumerate() {
+        let r = find(&mut family, i);
+        groups.entry(r).or_default().push(pid);
+    }
+    groups
+        .into_iter()
+        .filter(|(_, g)| g.len() > 1)
+        .map(|(_, g)| {
+            // The nearest process every member descends from (or is).
+            let first = &chains[pids.iter().position(|&p| p == g[0]).unwrap_or(0)];
+            let root = first
+                .iter()
+                .copied()
+                .find(|c| {
+                    g.iter().all(|m| {
+                        pids.iter()
+                            .position(|p| p == m)
+                            .is_some_and(|i| chains[i].contains(c))
+                    })
+                })
+                .unwrap_or(g[0]);
+            Family {
+                root,
+                root_comm: process::comm(root),
+                pids: g,
+            }
+        })
+        .collect()
+}
+
+fn same_family(families: &[Family], a: i32, b: i32) -> bool {
+    families
+        .iter()
+        .any(|f| f.pids.contains(&a) && f.pids.contains(&b))
+}
+
+/// Checks the three claims for `object` of `report`, with the fork families found.
+pub fn prove(report: &InspectReport, object: &ObjectReport, families: Vec<Family>) -> ProveReport {
+    let pids: Vec<i32> = object.procs.iter().map(|p| p.pid).collect();
+    let weak = !report.privileged;
+    let claims = vec![
+        text_claim(object, weak),
+        data_claim(object, weak, &families),
+        shared_claim(object, weak),
+    ];
+    ProveReport {
+        schema: PROVE_SCHEMA.into(),
+        privileged: report.privileged,
+        evidence: report.evidence,
+        privilege_note: report.privilege_note.clone(),
+        kernel: report.kernel.clone(),
+        object: object.path.clone(),
+        build_id: object.build_id.clone(),
+        pids,
+        families,
+        holds: claims.iter().all(|c| c.status != Status::Fails),
+        conclusive: !claims
+            .iter()
+            .any(|c| c.weak && c.status != Status::NotApplicable),
+        claims,
+    }
+}
+
+fn pages_where(object: &ObjectReport, keep: impl Fn(&PageReport) -> bool) -> Vec<&PageReport> {
+    object.pages.iter().filter(|p| keep(p)).collect()
+}
+
+/// "are one frame" or, weak, "look shared (bit 56 clear in each)".
+fn one_frame_words(weak: bool) -> &'static str {
+    if weak {
+        "look shared (pagemap bit 56 clear in each; no frame numbers seen)"
+    } else {
+        "are one frame"
+    }
+}
+
+fn text_claim(object: &ObjectReport, weak: bool) -> Claim {
+    let pages = pages_where(object, |p| p.segment == SegmentKind::Text);
+    let mut counts = Counts {
+        pages: pages.iter().map(|p| p.pages).sum(),
+        ..Counts::default()
+    };
+    let mut examples = Vec::new();
+    let mut failures = Vec::new();
+    for page in &pages {
+        let here = present(page);
+        if here.len() != page.procs.len() {
+            continue;
+        }
+        counts.present_in_all += 1;
+        if shared_or_looks(&here) {
+            counts.one_frame += 1;
+            if examples.len() < EXAMPLES {
+                examples.push(evidence(page));
+            }
+        } else {
+            let why = if page.loader == LoaderAction::PatchText {
+                format!(
+                    "a text relocation ({} on this page) made the page a private copy",
+                    page.relocations
+                )
+            } else if here
+                .iter()
+                .any(|p| sharing::written(p.state, false) == Some(true))
+            {
+                "a process wrote the page (a private copy: text relocation, debugger \
+                 breakpoint or mprotect+write)"
+                    .to_string()
+            } else {
+                "the processes map different frames of the file (was it replaced?)".into()
+            };
+            failures.push(failure(page, why));
+        }
+    }
+    let status = if counts.present_in_all == 0 {
+        failures.push(Failure {
+            offset: 0,
+            segment: SegmentKind::Text,
+            sections: vec![],
+            reason: "no text page is present in every process: nothing to compare".into(),
+            frames: vec![],
+        });
+        Status::Fails
+    } else if failures.is_empty() {
+        Status::Holds
+    } else {
+        Status::Fails
+    };
+    Claim {
+        id: ClaimId::TextShared,
+        statement: "every text page present in all processes is one physical frame".into(),
+        status,
+        weak,
+        summary: format!(
+            "{} of {} text pages are present in all {} processes; {} of them {}, {} do not",
+            counts.present_in_all,
+            counts.pages,
+            object.procs.len(),
+            counts.one_frame,
+            one_frame_words(weak),
+            counts.present_in_all - counts.one_frame
+        ),
+        counts,
+        examples,
+        failures,
+    }
+}
+
+/// What a written page shared by more than one process is.
+enum SharedWrite {
+    /// One frame within a fork family at the same address.
+    Inherited,
+    /// KSM merged equal pages.
+    Ksm,
+    /// A frame seen by a process outside the writer's family, or at another address.
+    Leak(String),
+}
+
+fn classify_shared_write(
+    writers: &[&&PageInProcess],
+    here: &[&PageInProcess],
+    families: &[Family],
+    weak: bool,
+) -> Option<SharedWrite> {
+    if writers.iter().any(|w| w.state == PageState::Ksm) {
+        return Some(SharedWrite::Ksm);
+    }
+    let mut sharers: Vec<(i32, i32, bool)> = Vec::new(); // (writer, other, same address)
+    for w in writers {
+        for o in here.iter().filter(|o| o.pid != w.pid) {
+            let same = match (w.pfn, o.pfn) {
+                (Some(a), Some(b)) => a == b,
+                // Weak: a non-exclusive written copy is mapped more than once; bits cannot
+                // say by whom, so every other non-exclusive copy is a candidate.
+                _ => weak && !w.exclusive && !o.exclusive,
+            };
+            if same {
+                sharers.push((w.pid, o.pid, w.vaddr == o.vaddr));
+            }
+        }
+    }
+    if sharers.is_empty() {
+        if weak && writers.iter().any(|w| !w.exclusive) {
+            // Bit 56 clear but no other given process looks like the sharer: a process
+            // outside the set maps it (its family, or an unrelated one: bits cannot say).
+            return Some(SharedWrite::Leak(
+                "a written copy is not exclusive (bit 56 clear) and no other given process \
+                 shares it: a process outside the given ones maps it"
+                    .into(),
+            ));
+        }
+        return None;
+    }
+    for &(w, o, same_addr) in &sharers {
+        if !same_family(families, w, o) {
+            return Some(SharedWrite::Leak(format!(
+                "pid {w} wrote the page but its frame is also mapped by pid {o}, which is not \
+                 of its fork family"
+            )));
+        }
+        if !same_addr {
+            return Some(SharedWrite::Leak(format!(
+                "pid {w} wrote the page and its frame is mapped by pid {o} at another address: \
+                 not inherited through fork"
+            )));
+        }
+    }
+    Some(SharedWrite::Inherited)
+}
+
+fn data_claim(object: &ObjectReport, weak: bool, families: &[Family]) -> Claim {
+    let pages = pages_where(object, |p| {
+        matches!(p.segment, SegmentKind::Data | SegmentKind::Bss)
+    });
+    let mut counts = Counts {
+        pages: pages.iter().map(|p| p.pages).sum(),
+        ..Counts::default()
+    };
+    let mut examples = Vec::new();
+    let mut shared_examples = Vec::new();
+    let mut failures = Vec::new();
+    for page in &pages {
+        let here = present(page);
+        if here.len() == page.procs.len() {
+            counts.present_in_all += 1;
+        }
+        let in_bss = page.segment == SegmentKind::Bss;
+        let writers: Vec<&&PageInProcess> = here
+            .iter()
+            .filter(|p| sharing::written(p.state, in_bss) == Some(true))
+            .collect();
+        if writers.is_empty() {
+            if here.len() >= 2 && shared_or_looks(&here) {
+                counts.unwritten_shared += 1;
+                if shared_examples.len() < EXAMPLES {
+                    shared_examples.push(evidence(page));
+                }
+            }
+            continue;
+        }
+        counts.written += 1;
+        match classify_shared_write(&writers, &here, families, weak) {
+            None => {
+                counts.written_private += 1;
+                if examples.len() < EXAMPLES {
+                    examples.push(evidence(page));
+                }
+            }
+            Some(SharedWrite::Inherited) => counts.inherited += 1,
+            Some(SharedWrite::Ksm) => counts.ksm_merged += 1,
+            Some(SharedWrite::Leak(why)) => failures.push(failure(page, why)),
+        }
+    }
+    examples.extend(shared_examples);
+    let status = if failures.is_empty() {
+        Status::Holds
+    } else {
+        Status::Fails
+    };
+    let mut summary = format!(
+        "{} of {} data/.bss pages were written by at least one process; {} of those {}",
+        counts.written,
+        counts.pages,
+        counts.written_private,
+        if weak {
+            "look like each writer's own copy (bit 56 set)"
+        } else {
+            "are each writer's own frame"
+        }
+    );
+    if counts.inherited > 0 {
+        summary.push_str(&format!(
+            ", {} {}",
+            counts.inherited,
+            if weak {
+                "look inherited through fork (bit 56 clear, only in a fork family at the same \
+                 address)"
+            } else {
+                "are inherited through fork (one frame in a fork family at the same address: \
+                 copy-on-write pending)"
+            }
+        ));
+    }
+    if counts.ksm_merged > 0 {
+        summary.push_str(&format!(
+            ", {} are KSM-merged (equal content merged by the kernel)",
+            counts.ksm_merged
+        ));
+    }
+    summary.push_str(&format!(
+        "; {} pages nobody wrote {}",
+        counts.unwritten_shared,
+        if weak {
+            "look shared (bit 56 clear)"
+        } else {
+            "are still one shared frame"
+        }
+    ));
+    Claim {
+        id: ClaimId::DataPrivate,
+        statement: "no written data page is one frame with a process outside the writer's fork \
+                    family: each is the writer's own copy, or inherited through fork \
+                    (copy-on-write pending); data pages nobody wrote still share the file's \
+                    frame"
+            .into(),
+        status,
+        weak,
+        summary,
+        counts,
+        examples,
+        failures,
+    }
+}
+
+fn shared_claim(object: &ObjectReport, weak: bool) -> Claim {
+    let pages = pages_where(object, |p| p.segment == SegmentKind::Shared);
+    let mut counts = Counts {
+        pages: pages.iter().map(|p| p.pages).sum(),
+        ..Counts::default()
+    };
+    let mut examples = Vec::new();
+    let mut failures = Vec::new();
+    for page in &pages {
+        let here = present(page);
+        if here.len() == page.procs.len() {
+            counts.present_in_all += 1;
+        }
+        let windows = here.iter().all(|p| p.state == PageState::SharedWindow);
+        if here.len() < page.procs.len() || here.len() < 2 {
+            failures.push(failure(
+                page,
+                format!(
+                    "present in only {} of {} processes: touch the page in every process",
+                    here.len(),
+                    page.procs.len()
+                ),
+            ));
+        } else if !windows {
+            failures.push(failure(
+                page,
+                "not mapped MAP_SHARED in every process (the library's constructor did not \
+                 map the shared object over it)"
+                    .into(),
+            ));
+        } else if shared_or_looks(&here) {
+            counts.one_frame += 1;
+            if examples.len() < EXAMPLES {
+                examples.push(evidence(page));
+            }
+        } else {
+            failures.push(failure(
+                page,
+                "the processes map different frames: different shared objects (namespace?)".into(),
+            ));
+        }
+    }
+    let status = if pages.is_empty() {
+        Status::NotApplicable
+    } else if failures.is_empty() {
+        Status::Holds
+    } else {
+        Status::Fails
+    };
+    Claim {
+        id: ClaimId::SharedSection,
+        statement: "the pages of the .shared section are one frame in all processes although \
+                    writable"
+            .into(),
+        status,
+        weak,
+        summary: if pages.is_empty() {
+            "the object has no .shared section".to_string()
+        } else {
+            format!(
+                "{} of {} .shared pages {} in all {} processes",
+                counts.one_frame,
+                counts.pages,
+                one_frame_words(weak),
+                object.procs.len()
+            )
+        },
+        counts,
+        examples,
+        failures,
+    }
+}

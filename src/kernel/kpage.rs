@@ -1,0 +1,99 @@
+//! Reading /proc/kpagecount and /proc/kpageflags (Documentation/admin-guide/mm/pagemap.rst):
+//! one u64 per PFN at offset `PFN * 8`, read in windows of nearby sorted frames. Root with
+//! CAP_SYS_ADMIN only. Decoding the words is [`crate::pagemap`].
+
+use super::pagemap::Pagemap;
+use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
+use crate::error::{Error, Result};
+use crate::pagemap::{FrameInfo, KpageFlags, pfn_windows};
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+pub const KPAGECOUNT: &str = "/proc/kpagecount";
+pub const KPAGEFLAGS: &str = "/proc/kpageflags";
+
+/// A gap of more PFNs than this starts a new read window.
+const MAX_GAP: u64 = 64;
+/// The most PFNs read with one `pread`.
+const MAX_WINDOW: u64 = 4096;
+
+fn open(path: &'static str) -> Result<File> {
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads one kernel table for `sorted` (ascending, distinct) PFNs, calling `each(i, word)`
+/// for the i-th of them.
+fn read_table(path: &'static str, sorted: &[Pfn], mut each: impl FnMut(usize, u64)) -> Result<()> {
+    let file = open(path)?;
+    let mut buf = Vec::new();
+    let mut i = 0;
+    for (first, last) in pfn_windows(sorted, MAX_GAP, MAX_WINDOW) {
+        let n = (last.0 - first.0 + 1) as usize;
+        buf.resize(n * 8, 0);
+        file.read_exact_at(&mut buf, first.0 * 8)
+            .map_err(|e| Error::io(path, e))?;
+        while i < sorted.len() && sorted[i] <= last {
+            let k = ((sorted[i].0 - first.0) * 8) as usize;
+            each(
+                i,
+                u64::from_le_bytes(buf[k..k + 8].try_into().unwrap_or_default()),
+            );
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// kpagecount of `sorted` (ascending, distinct) PFNs, in the same order.
+pub fn counts(sorted: &[Pfn]) -> Result<Vec<u64>> {
+    let mut out = vec![0; sorted.len()];
+    read_table(KPAGECOUNT, sorted, |i, w| out[i] = w)?;
+    Ok(out)
+}
+
+/// kpagecount and kpageflags for `pfns` (any order, repeats allowed).
+pub fn frames(pfns: &[Pfn]) -> Result<HashMap<Pfn, FrameInfo>> {
+    let mut sorted = pfns.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut info = vec![FrameInfo::default(); sorted.len()];
+    read_table(KPAGECOUNT, &sorted, |i, w| info[i].mapcount = w)?;
+    read_table(KPAGEFLAGS, &sorted, |i, w| info[i].flags = KpageFlags(w))?;
+    Ok(sorted.into_iter().zip(info).collect())
+}
+
+/// The frame of the kernel's shared zero page: read (never written) fresh anonymous
+/// memory maps it. Found by reading one such page of this process and checked with
+/// /proc/kpageflags; `None` without CAP_SYS_ADMIN or if the check fails.
+pub fn zero_page_pfn() -> Option<Pfn> {
+    let len = PAGE_SIZE as usize;
+    // SAFETY: a fresh private anonymous mapping that only this function uses, unmapped
+    // before returning; reading it is defined (zero-filled).
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: `addr` is a readable mapping of `len` bytes.
+    let _ = unsafe { std::ptr::read_volatile(addr as *const u8) };
+    let pfn = Pagemap::open(std::process::id() as i32)
+        .and_then(|mut pm| pm.read(VirtAddr(addr as u64), 1))
+        .ok()
+        .and_then(|e| e.first().and_then(|e| e.pfn()));
+    // SAFETY: unmapping the mapping made above.
+    unsafe { libc::munmap(addr, len) };
+    let pfn = pfn?;
+    let info = frames(&[pfn]).ok()?;
+    info.get(&pfn)
+        .is_some_and(|f| f.flags.zero_page())
+        .then_some(pfn)
+}

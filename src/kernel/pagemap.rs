@@ -1,0 +1,176 @@
+//! Reading /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst): one
+//! little-endian u64 per virtual page at offset `(vaddr / 4096) * 8`, read with one `pread`
+//! per range of at most [`CHUNK_PAGES`] pages into a buffer the caller reuses, and the
+//! PAGEMAP_SCAN ioctl (6.7+) to skip unpopulated ranges of huge mappings. Access: the
+//! same as maps; PFNs read 0 without CAP_SYS_ADMIN. Decoding the words is
+//! [`crate::pagemap`].
+
+use super::process;
+use crate::addr::{PAGE_SIZE, VirtAddr};
+use crate::error::{Error, Result};
+use crate::pagemap::PagemapEntry;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+/// Pages read with one `pread`: bounds memory whatever a mapping's size.
+pub const CHUNK_PAGES: u64 = 1 << 16;
+
+/// An open /proc/PID/pagemap.
+pub struct Pagemap {
+    pid: i32,
+    path: PathBuf,
+    file: File,
+    bytes: Vec<u8>,
+}
+
+impl Pagemap {
+    pub fn open(pid: i32) -> Result<Pagemap> {
+        let path = process::proc_path(pid, "pagemap");
+        let file = File::open(&path).map_err(|e| process::error(pid, &path, e))?;
+        Ok(Pagemap {
+            pid,
+            path,
+            file,
+            bytes: Vec::new(),
+        })
+    }
+
+    /// Reads the entries of `pages` pages from `start` into `out` (cleared first), in
+    /// one `pread` per [`CHUNK_PAGES`].
+    pub fn read_into(
+        &mut self,
+        start: VirtAddr,
+        pages: u64,
+        out: &mut Vec<PagemapEntry>,
+    ) -> Result<()> {
+        out.clear();
+        let mut done = 0;
+        while done < pages {
+            let n = (pages - done).min(CHUNK_PAGES);
+            self.bytes.resize((n * 8) as usize, 0);
+            if let Err(e) = self
+                .file
+                .read_exact_at(&mut self.bytes, (start.page_index() + done) * 8)
+            {
+                // The kernel returns 0 bytes once the process has no mm any more: it
+                // exited after pagemap was opened (found by the churn test).
+                return Err(match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof if process::exited(self.pid) => {
+                        Error::NoSuchProcess { pid: self.pid }
+                    }
+                    _ => process::error(self.pid, &self.path, e),
+                });
+            }
+            out.extend(
+                self.bytes
+                    .chunks_exact(8)
+                    .map(|w| PagemapEntry(u64::from_le_bytes(w.try_into().unwrap_or_default()))),
+            );
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// The entries of `pages` pages from `start` in a new vector.
+    pub fn read(&mut self, start: VirtAddr, pages: u64) -> Result<Vec<PagemapEntry>> {
+        let mut out = Vec::with_capacity(pages.min(CHUNK_PAGES) as usize);
+        self.read_into(start, pages, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// `struct pm_scan_arg` of the PAGEMAP_SCAN ioctl (include/uapi/linux/fs.h, Linux 6.7+).
+#[repr(C)]
+#[derive(Default)]
+struct PmScanArg {
+    size: u64,
+    flags: u64,
+    start: u64,
+    end: u64,
+    walk_end: u64,
+    vec: u64,
+    vec_len: u64,
+    max_pages: u64,
+    category_inverted: u64,
+    category_mask: u64,
+    category_anyof_mask: u64,
+    return_mask: u64,
+}
+
+/// `struct page_region`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct PageRegion {
+    start: u64,
+    end: u64,
+    categories: u64,
+}
+
+const PAGE_IS_PRESENT: u64 = 1 << 3;
+const PAGE_IS_SWAPPED: u64 = 1 << 4;
+/// `_IOWR('f', 16, struct pm_scan_arg)`.
+const PAGEMAP_SCAN: u64 =
+    (3 << 30) | ((std::mem::size_of::<PmScanArg>() as u64) << 16) | (0x66 << 8) | 16;
+
+impl Pagemap {
+    /// The ranges of `[start, end)` that hold present or swapped pages, from the
+    /// PAGEMAP_SCAN ioctl, which skips unpopulated page tables instead of reporting every
+    /// empty page: a sanitizer's or a runtime's terabytes of reserved address space cost
+    /// nothing. `None` when the kernel does not have the ioctl (before 6.7).
+    pub fn populated_ranges(&self, start: u64, end: u64) -> Result<Option<Vec<(u64, u64)>>> {
+        use std::os::fd::AsRawFd;
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut regions = vec![PageRegion::default(); 1024];
+        let mut from = start;
+        while from < end {
+            let mut arg = PmScanArg {
+                size: std::mem::size_of::<PmScanArg>() as u64,
+                start: from,
+                end,
+                vec: regions.as_mut_ptr() as u64,
+                vec_len: regions.len() as u64,
+                category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                ..PmScanArg::default()
+            };
+            // SAFETY: `arg` is a valid pm_scan_arg whose `vec` points at `vec_len` regions
+            // that live across the call.
+            let n = unsafe { libc::ioctl(self.file.as_raw_fd(), PAGEMAP_SCAN as _, &mut arg) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::ENOTTY) | Some(libc::EINVAL) if out.is_empty() && from == start => {
+                        Ok(None)
+                    }
+                    _ => Err(process::error(self.pid, &self.path, e)),
+                };
+            }
+            for r in &regions[..n as usize] {
+                match out.last_mut() {
+                    Some(last) if last.1 == r.start => last.1 = r.end,
+                    _ => out.push((r.start, r.end)),
+                }
+            }
+            if arg.walk_end <= from {
+                break;
+            }
+            from = arg.walk_end;
+        }
+        Ok(Some(out))
+    }
+}
+
+/// The ranges of a mapping `[start, end)` worth reading: all of it, or for mappings over
+/// [`SPARSE_PAGES`] pages only what PAGEMAP_SCAN reports populated.
+pub fn ranges_to_read(pm: &Pagemap, start: u64, end: u64) -> Result<Vec<(u64, u64)>> {
+    if (end - start) / PAGE_SIZE > SPARSE_PAGES
+        && let Some(r) = pm.populated_ranges(start, end)?
+    {
+        return Ok(r);
+    }
+    Ok(vec![(start, end)])
+}
+
+/// Above this many pages, a mapping's populated ranges are asked for first.
+pub const SPARSE_PAGES: u64 = 1 << 18;

@@ -1,0 +1,51 @@
+//! /proc/PID/smaps (Documentation/filesystems/proc.rst), parsed by `procfs`: per-mapping
+//! Rss, Pss and the Shared/Private split (by mapcount), the unprivileged fallback.
+
+use super::process;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+
+/// Per-mapping smaps figures in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SmapsFigures {
+    pub rss: u64,
+    pub pss: u64,
+    pub shared: u64,
+    pub private: u64,
+}
+
+/// The figures of every mapping of `pid`, keyed by mapping start.
+pub fn read_smaps(pid: i32) -> Result<HashMap<u64, SmapsFigures>> {
+    let path = process::proc_path(pid, "smaps");
+    let to_err = |e: procfs::ProcError| match e {
+        procfs::ProcError::NotFound(_) => Error::NoSuchProcess { pid },
+        procfs::ProcError::PermissionDenied(_) => process::error(
+            pid,
+            &path,
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        ),
+        other => Error::Io {
+            path: path.clone(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    };
+    let maps = procfs::process::Process::new(pid)
+        .and_then(|p| p.smaps())
+        .map_err(to_err)?;
+    let get =
+        |m: &procfs::process::MemoryMap, k: &str| m.extension.map.get(k).copied().unwrap_or(0);
+    Ok(maps
+        .iter()
+        .map(|m| {
+            (
+                m.address.0,
+                SmapsFigures {
+                    rss: get(m, "Rss"),
+                    pss: get(m, "Pss"),
+                    shared: get(m, "Shared_Clean") + get(m, "Shared_Dirty"),
+                    private: get(m, "Private_Clean") + get(m, "Private_Dirty"),
+                },
+            )
+        })
+        .collect())
+}

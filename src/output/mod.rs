@@ -1,0 +1,38 @@
+//! Printing: the text renderers ([`text`]), the page-map pictures ([`svg`]) and JSON
+//! ([`json`]: the serde form of the reports, and the one document printed on error).
+
+pub mod svg;
+pub mod text;
+
+use serde::Serialize;
+
+/// Pretty JSON with a final newline.
+pub fn json<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|e| {
+        format!(
+            "{{\"schema\":\"solab.error.v1\",\"errors\":[{{\"message\":{:?}}}]}}",
+            e.to_string()
+        )
+    });
+    s.push('\n');
+    s
+}
+
+pub const ERROR_SCHEMA: &str = "solab.error.v1";
+
+/// What a `--json` command prints when it fails as a whole: exactly one document, so a
+/// script reading stdout always gets JSON.
+#[derive(Serialize)]
+pub struct ErrorReport {
+    pub schema: &'static str,
+    /// The command that failed.
+    pub command: String,
+    pub exit_code: i32,
+    pub errors: Vec<ErrorEntry>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorEntry {
+    pub kind: crate::error::ErrorKind,
+    pub message: String,
+}

@@ -1,0 +1,530 @@
+//! Human-readable output of the commands. JSON output is the serde form of the report
+//! structs ([`crate::report`], [`crate::commands::prove`], [`ElfReport`]).
+
+use crate::PAGE_SIZE;
+use crate::commands::libs::{LibsReport, PssSource, Totals};
+use crate::commands::prove::{ProveReport, Status};
+use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
+use crate::report::{InspectReport, ObjectReport};
+use crate::sharing::Verdict;
+use serde::Serialize;
+use std::fmt::Write;
+
+pub const ELF_SCHEMA: &str = "solab.elf.v2";
+
+/// What `solab elf --json` prints: the plan with its pages as runs.
+#[derive(Serialize)]
+pub struct ElfReport<'a> {
+    pub schema: &'static str,
+    pub path: String,
+    pub e_type: String,
+    pub machine: u16,
+    pub class64: bool,
+    pub soname: &'a Option<String>,
+    pub needed: &'a [String],
+    pub build_id: &'a Option<String>,
+    pub textrel: bool,
+    pub bind_now: bool,
+    pub relro: Option<(u64, u64)>,
+    pub has_shared_section: bool,
+    pub image_start: u64,
+    pub image_end: u64,
+    pub segments: &'a [LoadSegment],
+    pub sections: &'a [Section],
+    /// Why relocations were not counted, when they were not.
+    pub relocations_not_counted: &'a Option<String>,
+    pub runs: Vec<RunReport>,
+}
+
+/// Consecutive pages the plan cannot tell apart.
+#[derive(Serialize)]
+pub struct RunReport {
+    pub offset: u64,
+    pub vaddr: u64,
+    pub pages: u64,
+    pub segment: SegmentKind,
+    pub loader: LoaderAction,
+    pub load: u32,
+    pub file_offset: Option<u64>,
+    pub sections: Vec<String>,
+    /// Relocations on these pages, in all.
+    pub relocations: u64,
+}
+
+impl<'a> ElfReport<'a> {
+    pub fn new(path: String, plan: &'a ElfPlan) -> ElfReport<'a> {
+        ElfReport {
+            schema: ELF_SCHEMA,
+            path,
+            e_type: plan.e_type.to_string(),
+            machine: plan.machine,
+            class64: plan.class64,
+            soname: &plan.soname,
+            needed: &plan.needed,
+            build_id: &plan.build_id,
+            textrel: plan.textrel,
+            bind_now: plan.bind_now,
+            relro: plan.relro,
+            has_shared_section: plan.has_shared_section,
+            image_start: plan.image_start,
+            image_end: plan.image_end,
+            segments: &plan.segments,
+            sections: &plan.sections,
+            relocations_not_counted: &plan.relocations_not_counted,
+            runs: plan
+                .runs
+                .iter()
+                .map(|r| RunReport {
+                    offset: r.offset,
+                    vaddr: r.vaddr,
+                    pages: r.pages,
+                    segment: r.segment,
+                    loader: r.loader,
+                    load: r.load,
+                    file_offset: r.file_offset,
+                    sections: plan.section_names(plan.section_set(r)),
+                    relocations: run_relocations(plan, r),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn run_relocations(plan: &ElfPlan, r: &crate::elf::PageRun) -> u64 {
+    let first = ((r.vaddr - plan.image_start) / crate::PAGE_SIZE) as usize;
+    plan.reloc_counts
+        .get(first..first + r.pages as usize)
+        .map_or(0, |c| c.iter().map(|&n| u64::from(n)).sum())
+}
+
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("-")
+}
+
+pub fn render_elf(path: &str, plan: &ElfPlan) -> String {
+    let mut o = String::new();
+    let relro = plan
+        .relro
+        .map(|(s, e)| format!("{s:#x}..{e:#x}"))
+        .unwrap_or_else(|| "none".into());
+    let _ = writeln!(o, "{path}");
+    let _ = writeln!(
+        o,
+        "  type {}  soname {}  build-id {}",
+        plan.e_type,
+        opt(&plan.soname),
+        opt(&plan.build_id)
+    );
+    let _ = writeln!(
+        o,
+        "  TEXTREL {}  BIND_NOW {}  PT_GNU_RELRO {}  .shared {}",
+        yes(plan.textrel),
+        yes(plan.bind_now),
+        relro,
+        yes(plan.has_shared_section)
+    );
+    let _ = writeln!(
+        o,
+        "  NEEDED {}",
+        if plan.needed.is_empty() {
+            "-".to_string()
+        } else {
+            plan.needed.join(" ")
+        }
+    );
+    let _ = writeln!(o, "  PT_LOAD:");
+    for s in &plan.segments {
+        let _ = writeln!(
+            o,
+            "    {} p_offset {:#8x} p_vaddr {:#8x} p_filesz {:#8x} p_memsz {:#8x}",
+            s.p_flags, s.p_offset, s.p_vaddr, s.p_filesz, s.p_memsz
+        );
+    }
+    if let Some(why) = &plan.relocations_not_counted {
+        let _ = writeln!(o, "  relocations not counted: {why}");
+    }
+    let _ = writeln!(
+        o,
+        "  {} pages in {} runs:",
+        plan.page_count(),
+        plan.runs.len()
+    );
+    let _ = writeln!(
+        o,
+        "    {:>8}  {:>5}  {:>8}  {:<6}  {:>6}  {:<50}  sections",
+        "offset", "pages", "file", "kind", "relocs", "loader"
+    );
+    for r in &plan.runs {
+        let _ = writeln!(
+            o,
+            "    {:#8x}  {:>5}  {:>8}  {:<6}  {:>6}  {:<50}  {}",
+            r.offset,
+            r.pages,
+            r.file_offset
+                .map(|f| format!("{f:#x}"))
+                .unwrap_or_else(|| "anon".into()),
+            r.segment.name(),
+            run_relocations(plan, r),
+            r.loader.describe(),
+            plan.section_names(plan.section_set(r)).join(" ")
+        );
+    }
+    o
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+pub fn render_inspect(r: &InspectReport, pages: bool) -> String {
+    let mut o = String::new();
+    if let Some(note) = &r.privilege_note {
+        let _ = writeln!(o, "note: {note}");
+    }
+    let procs: Vec<String> = r
+        .processes
+        .iter()
+        .map(|p| format!("{} ({})", p.pid, p.comm))
+        .collect();
+    let _ = writeln!(o, "processes: {}", procs.join(", "));
+    for e in &r.errors {
+        let _ = writeln!(o, "not inspected: {}", e.message);
+    }
+    for obj in &r.objects {
+        render_object(&mut o, obj, pages);
+    }
+    let (not_elf, other): (Vec<_>, Vec<_>) = r
+        .skipped
+        .iter()
+        .partition(|s| s.kind == crate::error::ErrorKind::NotElf);
+    if !not_elf.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nskipped {} mapped file(s) that are not ELF objects (listed in --json)",
+            not_elf.len()
+        );
+    }
+    for s in other {
+        let _ = writeln!(o, "skipped: pid {} {}: {}", s.pid, s.path, s.reason);
+    }
+    o
+}
+
+fn render_object(o: &mut String, obj: &ObjectReport, pages: bool) {
+    let _ = writeln!(o);
+    let weak = if obj.weak {
+        "  [weak: no frame numbers]"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        o,
+        "{}  (build-id {}{}){weak}",
+        obj.path,
+        opt(&obj.build_id),
+        if obj.textrel { ", TEXTREL" } else { "" }
+    );
+    for p in &obj.procs {
+        let _ = writeln!(
+            o,
+            "  pid {:<7} base {}{}",
+            p.pid,
+            p.load_base,
+            if p.deleted { "  (file deleted)" } else { "" }
+        );
+    }
+    // Frames give shared/private/mixed; bits give the looks-* verdicts: the columns say
+    // which, never both.
+    let compared: [Verdict; 3] = if obj.weak {
+        [
+            Verdict::LooksShared,
+            Verdict::LooksPrivate,
+            Verdict::LooksMixed,
+        ]
+    } else {
+        [Verdict::Shared, Verdict::Private, Verdict::Mixed]
+    };
+    let _ = writeln!(
+        o,
+        "  {:<7} {:>6} {:>8} {:>13} {:>13} {:>11} {:>11} {:>11}",
+        "segment",
+        "pages",
+        "present",
+        compared[0].name(),
+        compared[1].name(),
+        compared[2].name(),
+        "one-process",
+        "not-present"
+    );
+    for s in &obj.summary {
+        let _ = writeln!(
+            o,
+            "  {:<7} {:>6} {:>8} {:>13} {:>13} {:>11} {:>11} {:>11}",
+            s.segment.map_or("?", |k| k.name()),
+            s.pages,
+            s.present,
+            s.count(compared[0]),
+            s.count(compared[1]),
+            s.count(compared[2]),
+            s.one_process,
+            s.not_present
+        );
+    }
+    if pages {
+        let _ = writeln!(
+            o,
+            "  {:>8}  {:<6}  {:<13}  per pid: state/frame/mapcount  sections",
+            "offset", "kind", "verdict"
+        );
+        for p in &obj.pages {
+            let per: Vec<String> = p
+                .procs
+                .iter()
+                .map(|q| {
+                    let pfn = q.pfn.map(|f| f.to_string()).unwrap_or_else(|| "-".into());
+                    let mc = q
+                        .mapcount
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| "-".into());
+                    format!("{}:{}/{}/{}", q.pid, q.state.name(), pfn, mc)
+                })
+                .collect();
+            let count = if p.pages > 1 {
+                format!(" (x{})", p.pages)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                o,
+                "  {:#8x}  {:<6}  {:<13}  {}  {}{count}",
+                p.offset,
+                p.segment.name(),
+                p.verdict.name(),
+                per.join(" "),
+                p.sections.join(" ")
+            );
+        }
+    }
+}
+
+pub fn render_prove(r: &ProveReport) -> String {
+    let mut o = String::new();
+    if let Some(note) = &r.privilege_note {
+        let _ = writeln!(o, "note: {note}");
+    }
+    let pids: Vec<String> = r.pids.iter().map(|p| p.to_string()).collect();
+    let _ = writeln!(
+        o,
+        "{} (build-id {}) in pids {}",
+        r.object,
+        opt(&r.build_id),
+        pids.join(" ")
+    );
+    for f in &r.families {
+        let members: Vec<String> = f.pids.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(
+            o,
+            "fork family of {} ({}): {}",
+            f.root,
+            f.root_comm,
+            members.join(" ")
+        );
+    }
+    for (i, c) in r.claims.iter().enumerate() {
+        let status = match c.status {
+            Status::Holds => "HOLDS",
+            Status::Fails => "FAILS",
+            Status::NotApplicable => "N/A",
+        };
+        let weak = if c.weak { " (weak)" } else { "" };
+        let _ = writeln!(o, "\n({}) {}: {status}{weak}", i + 1, c.statement);
+        let _ = writeln!(o, "    {}", c.summary);
+        for e in &c.examples {
+            let fr: Vec<String> = e
+                .frames
+                .iter()
+                .map(|f| {
+                    let pfn = f.pfn.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+                    format!("{}:{} {}", f.pid, pfn, f.state.name())
+                })
+                .collect();
+            let _ = writeln!(
+                o,
+                "    e.g. page {:#x} {} [{}]: {}",
+                e.offset,
+                e.segment.name(),
+                e.sections.join(" "),
+                fr.join(", ")
+            );
+        }
+        for f in &c.failures {
+            let _ = writeln!(
+                o,
+                "    FAIL page {:#x} {} [{}]: {}",
+                f.offset,
+                f.segment.name(),
+                f.sections.join(" "),
+                f.reason
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n{}",
+        match (r.holds, r.conclusive) {
+            (true, true) => "all claims hold",
+            (true, false) => "all claims hold, on weak evidence (no frame numbers)",
+            (false, _) => "a claim fails",
+        }
+    );
+    o
+}
+
+/// Pages as a human size. Sizes are counted in pages, so anything that is not zero is
+/// given in KiB at least (a PSS share of a page is "0.1 KiB", not "102 B").
+fn size(pages: f64) -> String {
+    let bytes = pages * PAGE_SIZE as f64;
+    if bytes == 0.0 {
+        return "0 B".into();
+    }
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", units[u])
+}
+
+fn short_path(p: &str, width: usize) -> String {
+    let n = p.chars().count();
+    if n <= width {
+        p.to_string()
+    } else {
+        let tail: String = p.chars().skip(n - (width - 1)).collect();
+        format!("…{tail}")
+    }
+}
+
+/// The human table. `hidden` is how many objects `--top` left out.
+pub fn render_libs(r: &LibsReport, hidden: usize) -> String {
+    let mut o = String::new();
+    let p = &r.processes;
+    let _ = writeln!(
+        o,
+        "solab libs: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        p.scanned, p.vanished, p.unreadable, p.no_memory_map
+    );
+    if r.privileged {
+        let _ = writeln!(
+            o,
+            "frames compared by PFN; PSS from {}; sizes summed over the processes",
+            if r.pss_source == PssSource::Kpagecount {
+                "/proc/kpagecount"
+            } else {
+                "the frames seen in every process"
+            },
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "ESTIMATES: {}\n  SAVED and PSS are smaps figures (Rss - Pss, Pss), FRAMES are unknown; \
+             PRIVATE counts exclusive anonymous pages from pagemap bits",
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    }
+    let _ = writeln!(o);
+    let width = r
+        .objects
+        .iter()
+        .map(|x| x.path.chars().count())
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 48);
+    let saved_head = if r.privileged { "SAVED" } else { "SAVED~" };
+    let pss_head = if r.privileged { "PSS" } else { "PSS~" };
+    let _ = writeln!(
+        o,
+        "{:<width$} {:>5} {:>10} {:>10} {:>10} {:>10}  PRIVATE text/relro/data",
+        "OBJECT", "PROCS", "RESIDENT", "FRAMES", saved_head, pss_head
+    );
+    for x in &r.objects {
+        let _ = writeln!(
+            o,
+            "{:<width$} {:>5} {:>10} {:>10} {:>10} {:>10}  {}/{}/{}{}",
+            short_path(&x.path, width),
+            x.procs,
+            size(x.resident_pages as f64),
+            x.frames.map_or("?".to_string(), |f| size(f as f64)),
+            size(x.saved_pages),
+            size(x.pss_pages),
+            x.private.text,
+            x.private.relro,
+            x.private.data,
+            if x.textrel { "  TEXTREL" } else { "" }
+        );
+    }
+    if hidden > 0 {
+        let _ = writeln!(o, "({hidden} more objects; --top 0 shows them all)");
+    }
+    let t = &r.totals;
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<24} {:>10} {:>10} {:>10}",
+        "TOTALS", "RESIDENT", "FRAMES", saved_head
+    );
+    let line = |o: &mut String, name: &str, t: &Totals| {
+        let _ = writeln!(
+            o,
+            "{:<24} {:>10} {:>10} {:>10}",
+            name,
+            size(t.resident_pages as f64),
+            t.frames.map_or("?".to_string(), |f| size(f as f64)),
+            size(t.saved_pages)
+        );
+    };
+    line(
+        &mut o,
+        &format!("ELF objects ({})", t.objects),
+        &t.elf_objects,
+    );
+    line(&mut o, "anonymous memory", &t.anonymous);
+    line(&mut o, "other files", &t.other_files);
+    line(&mut o, "all", &t.all);
+    if t.zero_page_mappings > 0 {
+        let _ = writeln!(
+            o,
+            "({} mappings of the kernel's zero page are not counted: nobody holds that memory)",
+            t.zero_page_mappings
+        );
+    }
+    for x in r.objects.iter().filter(|x| x.textrel) {
+        let _ = writeln!(
+            o,
+            "TEXTREL: {} has text relocations: the loader patches its text, making {} private text page(s) over {} process(es)",
+            x.path, x.private.text, x.procs
+        );
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(o, "not analyzed:");
+        for s in &r.skipped {
+            let _ = writeln!(o, "  {}: {}", s.path, s.reason);
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(0.0), "0 B");
+        assert_eq!(size(1.0), "4.0 KiB");
+        assert_eq!(size(0.025), "0.1 KiB");
+        assert_eq!(size(256.0), "1.0 MiB");
+    }
+}

@@ -1,0 +1,451 @@
+//! The sharing rules, decided once: the state of a page in one process, whether two copies
+//! are one frame, whether a page was written, and the verdict across processes. Pure. Every
+//! word here has one definition, repeated in the reference's vocabulary table and in
+//! `solab --help`.
+//!
+//! The reading of the pagemap bits follows Documentation/admin-guide/mm/pagemap.rst: bit
+//! 61 set is a file page or a shared anonymous (shmem) page, clear is private anonymous;
+//! bit 56 set means the page is exclusively mapped (by this page-table entry only). With
+//! CAP_SYS_ADMIN the PFNs are compared and /proc/kpageflags names anonymous, KSM and zero
+//! pages; without it only the bits remain, and the states and verdicts that rest on them
+//! are the weak ones (`anon-not-exclusive`, `looks-*`).
+
+use crate::addr::Pfn;
+use crate::attribute::MappingKind;
+use crate::pagemap::{KpageFlags, PagemapEntry};
+use serde::{Deserialize, Serialize};
+
+/// The state of one page of an object in one process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageState {
+    /// No mapping covers the page in this process.
+    Unmapped,
+    /// Mapped, but no page-table entry in this process (bit 63 clear): never faulted in
+    /// here, or reclaimed. A file page may still be in the page cache.
+    NotPresent,
+    /// In swap (bit 62).
+    Swapped,
+    /// The file's page-cache frame (kpageflags ANON clear; weak: bit 61 set).
+    File,
+    /// An anonymous frame mapped only here (bit 56): this process's own copy.
+    AnonExclusive,
+    /// An anonymous frame mapped more than once and not KSM-merged: copy-on-write pending,
+    /// as after fork before either side wrote. Needs frame numbers.
+    AnonCow,
+    /// A frame KSM merged from equal pages (kpageflags KSM): sharing of equal content, not
+    /// of inherited memory.
+    Ksm,
+    /// The kernel's shared zero page (kpageflags ZERO_PAGE): anonymous memory read, never
+    /// written.
+    ZeroPage,
+    /// Weak only: an anonymous page (bit 61 clear) with bit 56 clear: shared after fork,
+    /// KSM-merged, or the zero page; only frame data tells which.
+    AnonNotExclusive,
+    /// A frame of a `MAP_SHARED` mapping laid over the object (its `.shared` section).
+    SharedWindow,
+}
+
+impl PageState {
+    pub const ALL: [PageState; 10] = [
+        PageState::Unmapped,
+        PageState::NotPresent,
+        PageState::Swapped,
+        PageState::File,
+        PageState::AnonExclusive,
+        PageState::AnonCow,
+        PageState::Ksm,
+        PageState::ZeroPage,
+        PageState::AnonNotExclusive,
+        PageState::SharedWindow,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PageState::Unmapped => "unmapped",
+            PageState::NotPresent => "not-present",
+            PageState::Swapped => "swapped",
+            PageState::File => "file",
+            PageState::AnonExclusive => "anon-exclusive",
+            PageState::AnonCow => "anon-cow",
+            PageState::Ksm => "ksm",
+            PageState::ZeroPage => "zero-page",
+            PageState::AnonNotExclusive => "anon-not-exclusive",
+            PageState::SharedWindow => "shared-window",
+        }
+    }
+
+    /// One line for the reference table and `--help`.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            PageState::Unmapped => "no mapping covers the page in this process",
+            PageState::NotPresent => {
+                "mapped, but no page-table entry here (bit 63 clear); the file page may \
+                 still be in the page cache"
+            }
+            PageState::Swapped => "in swap (bit 62)",
+            PageState::File => "the file's page-cache frame",
+            PageState::AnonExclusive => {
+                "an anonymous frame mapped only here (bit 56): this process's own copy"
+            }
+            PageState::AnonCow => {
+                "an anonymous frame mapped more than once, not KSM: copy-on-write pending \
+                 (as after fork)"
+            }
+            PageState::Ksm => "a frame KSM merged from equal pages",
+            PageState::ZeroPage => "the kernel's zero page: read, never written",
+            PageState::AnonNotExclusive => {
+                "weak: anonymous with bit 56 clear: shared after fork, KSM or the zero page"
+            }
+            PageState::SharedWindow => "a frame of a MAP_SHARED mapping over the object",
+        }
+    }
+
+    /// A frame (or, weak, a page-table entry) is there to compare.
+    pub fn is_present(self) -> bool {
+        !matches!(
+            self,
+            PageState::Unmapped | PageState::NotPresent | PageState::Swapped
+        )
+    }
+}
+
+/// Decides the state of one page. `frame` is kpageflags and kpagecount when privileged.
+pub fn page_state(
+    mapping: Option<MappingKind>,
+    entry: PagemapEntry,
+    frame: Option<(KpageFlags, u64)>,
+) -> PageState {
+    let Some(mapping) = mapping else {
+        return PageState::Unmapped;
+    };
+    if !entry.present() {
+        return if entry.swapped() {
+            PageState::Swapped
+        } else {
+            PageState::NotPresent
+        };
+    }
+    if mapping == MappingKind::SharedWindow {
+        return PageState::SharedWindow;
+    }
+    match frame {
+        Some((flags, mapcount)) => {
+            if flags.zero_page() {
+                PageState::ZeroPage
+            } else if !flags.anon() {
+                PageState::File
+            } else if flags.ksm() {
+                PageState::Ksm
+            } else if entry.exclusive() || mapcount <= 1 {
+                PageState::AnonExclusive
+            } else {
+                PageState::AnonCow
+            }
+        }
+        None => match (entry.file_or_shared_anon(), entry.exclusive()) {
+            (true, _) => PageState::File,
+            (false, true) => PageState::AnonExclusive,
+            (false, false) => PageState::AnonNotExclusive,
+        },
+    }
+}
+
+/// Whether the page holds an anonymous copy: someone (this process, or an ancestor before
+/// fork) wrote it. `None` where the evidence cannot tell: without frames, a non-exclusive
+/// anonymous page in the `.bss` tail may be the zero page (read, never written).
+pub fn written(state: PageState, in_bss: bool) -> Option<bool> {
+    match state {
+        PageState::AnonExclusive | PageState::AnonCow | PageState::Ksm => Some(true),
+        PageState::AnonNotExclusive if in_bss => None,
+        PageState::AnonNotExclusive => Some(true),
+        _ => Some(false),
+    }
+}
+
+/// What the verdict needs from one process's page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Copy {
+    pub state: PageState,
+    pub pfn: Option<Pfn>,
+    pub exclusive: bool,
+}
+
+/// Whether two copies are one frame: `Some` when both frame numbers are known, `None`
+/// otherwise (the bits cannot say which frame).
+pub fn same_frame(a: &Copy, b: &Copy) -> Option<bool> {
+    Some(a.pfn? == b.pfn?)
+}
+
+/// The verdict on one page across the processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Present in at least two processes, one frame.
+    Shared,
+    /// Present in at least two processes, every frame different.
+    Private,
+    /// Present in at least two processes, some frames the same and some different.
+    Mixed,
+    /// Present in exactly one process: nothing to compare.
+    OneProcess,
+    /// Present in no process.
+    NotPresent,
+    /// Weak: present in at least two processes, bit 56 clear in every one (mapped more
+    /// than once; no frame numbers seen).
+    LooksShared,
+    /// Weak: present in at least two processes, bit 56 set in every one.
+    LooksPrivate,
+    /// Weak: present in at least two processes, bit 56 set in some.
+    LooksMixed,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 8] = [
+        Verdict::Shared,
+        Verdict::Private,
+        Verdict::Mixed,
+        Verdict::OneProcess,
+        Verdict::NotPresent,
+        Verdict::LooksShared,
+        Verdict::LooksPrivate,
+        Verdict::LooksMixed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Shared => "shared",
+            Verdict::Private => "private",
+            Verdict::Mixed => "mixed",
+            Verdict::OneProcess => "one-process",
+            Verdict::NotPresent => "not-present",
+            Verdict::LooksShared => "looks-shared",
+            Verdict::LooksPrivate => "looks-private",
+            Verdict::LooksMixed => "looks-mixed",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Verdict::Shared => "present in two or more processes, one frame",
+            Verdict::Private => "present in two or more processes, every frame different",
+            Verdict::Mixed => "present in two or more processes, some frames the same",
+            Verdict::OneProcess => "present in exactly one process: nothing compared",
+            Verdict::NotPresent => "present in no process",
+            Verdict::LooksShared => {
+                "weak: present in two or more, bit 56 clear in each (no frame numbers seen)"
+            }
+            Verdict::LooksPrivate => "weak: present in two or more, bit 56 set in each",
+            Verdict::LooksMixed => "weak: present in two or more, bit 56 set in some",
+        }
+    }
+
+    /// The verdict rests on pagemap bits, not frame numbers.
+    pub fn is_weak(self) -> bool {
+        matches!(
+            self,
+            Verdict::LooksShared | Verdict::LooksPrivate | Verdict::LooksMixed
+        )
+    }
+
+    /// One frame (or, weak, looks like one).
+    pub fn is_shared(self) -> bool {
+        matches!(self, Verdict::Shared | Verdict::LooksShared)
+    }
+}
+
+/// Decides the verdict. With PFNs (privileged) it compares frames; without them it reads
+/// bit 56 and says so (`looks-*`): bits cannot see which frame, nor a frame shared with a
+/// process outside the set.
+pub fn verdict(copies: &[Copy]) -> Verdict {
+    let present: Vec<&Copy> = copies.iter().filter(|c| c.state.is_present()).collect();
+    match present.len() {
+        0 => return Verdict::NotPresent,
+        1 => return Verdict::OneProcess,
+        _ => {}
+    }
+    if present.iter().all(|c| c.pfn.is_some()) {
+        let mut frames: Vec<Pfn> = present.iter().filter_map(|c| c.pfn).collect();
+        frames.sort();
+        frames.dedup();
+        return if frames.len() == 1 {
+            Verdict::Shared
+        } else if frames.len() == present.len() {
+            Verdict::Private
+        } else {
+            Verdict::Mixed
+        };
+    }
+    if present.iter().all(|c| !c.exclusive) {
+        Verdict::LooksShared
+    } else if present.iter().all(|c| c.exclusive) {
+        Verdict::LooksPrivate
+    } else {
+        Verdict::LooksMixed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRESENT: u64 = 1 << 63;
+    const FILE: u64 = 1 << 61;
+    const EXCL: u64 = 1 << 56;
+
+    fn ev(state: PageState, pfn: Option<u64>, exclusive: bool) -> Copy {
+        Copy {
+            state,
+            pfn: pfn.map(Pfn),
+            exclusive,
+        }
+    }
+
+    #[test]
+    fn states_from_bits() {
+        let f = Some(MappingKind::File);
+        assert_eq!(
+            page_state(None, PagemapEntry(PRESENT), None),
+            PageState::Unmapped
+        );
+        assert_eq!(page_state(f, PagemapEntry(0), None), PageState::NotPresent);
+        assert_eq!(
+            page_state(f, PagemapEntry(1 << 62), None),
+            PageState::Swapped
+        );
+        assert_eq!(
+            page_state(f, PagemapEntry(PRESENT | FILE), None),
+            PageState::File
+        );
+        assert_eq!(
+            page_state(f, PagemapEntry(PRESENT | EXCL), None),
+            PageState::AnonExclusive
+        );
+        // Bit 61 clear and bit 56 clear: not "shared anonymous" (that is bit 61 set).
+        assert_eq!(
+            page_state(f, PagemapEntry(PRESENT), None),
+            PageState::AnonNotExclusive
+        );
+        assert_eq!(
+            page_state(
+                Some(MappingKind::SharedWindow),
+                PagemapEntry(PRESENT | FILE),
+                None
+            ),
+            PageState::SharedWindow
+        );
+    }
+
+    #[test]
+    fn states_from_frames() {
+        let f = Some(MappingKind::File);
+        let a = Some(MappingKind::Anonymous);
+        let zero = KpageFlags(1 << 24);
+        assert_eq!(
+            page_state(a, PagemapEntry(PRESENT | 5), Some((zero, 300))),
+            PageState::ZeroPage
+        );
+        let anon = KpageFlags(1 << 12);
+        // kpageflags overrides bit 61 when known.
+        assert_eq!(
+            page_state(f, PagemapEntry(PRESENT | FILE | EXCL | 9), Some((anon, 1))),
+            PageState::AnonExclusive
+        );
+        assert_eq!(
+            page_state(f, PagemapEntry(PRESENT | 9), Some((anon, 2))),
+            PageState::AnonCow
+        );
+        let ksm = KpageFlags((1 << 12) | (1 << 21));
+        assert_eq!(
+            page_state(f, PagemapEntry(PRESENT | 9), Some((ksm, 2))),
+            PageState::Ksm
+        );
+        assert_eq!(
+            page_state(
+                f,
+                PagemapEntry(PRESENT | FILE | 9),
+                Some((KpageFlags(0), 3))
+            ),
+            PageState::File
+        );
+    }
+
+    #[test]
+    fn verdicts_with_frames() {
+        use PageState::*;
+        assert_eq!(
+            verdict(&[ev(File, Some(1), false), ev(File, Some(1), false)]),
+            Verdict::Shared
+        );
+        assert_eq!(
+            verdict(&[
+                ev(AnonExclusive, Some(1), true),
+                ev(AnonExclusive, Some(2), true)
+            ]),
+            Verdict::Private
+        );
+        assert_eq!(
+            verdict(&[
+                ev(File, Some(1), false),
+                ev(File, Some(1), false),
+                ev(AnonExclusive, Some(3), true)
+            ]),
+            Verdict::Mixed
+        );
+        // One process: a resident page is not called untouched.
+        assert_eq!(verdict(&[ev(File, Some(1), true)]), Verdict::OneProcess);
+        assert_eq!(
+            verdict(&[ev(File, Some(1), true), ev(NotPresent, None, false)]),
+            Verdict::OneProcess
+        );
+        assert_eq!(
+            verdict(&[ev(NotPresent, None, false), ev(Unmapped, None, false)]),
+            Verdict::NotPresent
+        );
+    }
+
+    #[test]
+    fn weak_verdicts_say_looks() {
+        use PageState::*;
+        let v = verdict(&[ev(File, None, false), ev(File, None, false)]);
+        assert_eq!(v, Verdict::LooksShared);
+        assert!(v.is_weak() && v.is_shared());
+        assert_eq!(
+            verdict(&[ev(AnonExclusive, None, true), ev(AnonExclusive, None, true)]),
+            Verdict::LooksPrivate
+        );
+        assert_eq!(
+            verdict(&[ev(File, None, false), ev(AnonExclusive, None, true)]),
+            Verdict::LooksMixed
+        );
+        assert_eq!(
+            same_frame(&ev(File, None, false), &ev(File, Some(1), false)),
+            None
+        );
+    }
+
+    #[test]
+    fn written_rule() {
+        assert_eq!(written(PageState::AnonCow, false), Some(true));
+        assert_eq!(written(PageState::ZeroPage, true), Some(false));
+        assert_eq!(written(PageState::AnonNotExclusive, true), None);
+        assert_eq!(written(PageState::AnonNotExclusive, false), Some(true));
+        assert_eq!(written(PageState::File, false), Some(false));
+    }
+
+    #[test]
+    fn every_word_is_distinct() {
+        let mut words: Vec<&str> = PageState::ALL.iter().map(|s| s.name()).collect();
+        words.sort();
+        words.dedup();
+        assert_eq!(words.len(), PageState::ALL.len());
+        for v in Verdict::ALL {
+            let json = serde_json::to_string(&v).expect("json");
+            assert_eq!(json, format!("\"{}\"", v.name()));
+        }
+        for s in PageState::ALL {
+            let json = serde_json::to_string(&s).expect("json");
+            assert_eq!(json, format!("\"{}\"", s.name()));
+        }
+    }
+}

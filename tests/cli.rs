@@ -1,0 +1,562 @@
+//! The command line's contract with real processes: exit codes for bad input (2), weak
+//! evidence under `--strict` (3), one JSON document on stdout for every `--json` error, the
+//! `one-process` verdict, FIFOs, closed pipes, and fork families in `prove`.
+
+use crate::util::{Namespace, Proc, Run, artifacts, as_nobody, field, finish, is_root, spawn_host};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn solab(args: &[&str]) -> Run {
+    finish(
+        Command::new(&artifacts().solab)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run solab"),
+    )
+}
+
+fn solab_as_nobody(args: &[&str]) -> Run {
+    finish(
+        as_nobody(&artifacts().solab)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run solab as nobody"),
+    )
+}
+
+/// Exactly one JSON document on stdout (serde_json's stream reader sees one value, then the
+/// end), with a non-empty `errors` array.
+fn one_json_document_with_errors(run: &Run, what: &str) -> Value {
+    let mut docs = serde_json::Deserializer::from_str(&run.stdout).into_iter::<Value>();
+    let first = docs
+        .next()
+        .unwrap_or_else(|| panic!("{what}: nothing on stdout; stderr:\n{}", run.stderr))
+        .unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{}", run.stdout));
+    assert!(
+        docs.next().is_none(),
+        "{what}: more than one JSON document on stdout:\n{}",
+        run.stdout
+    );
+    let errors = first["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no errors array in {first:#}"));
+    assert!(!errors.is_empty(), "{what}: empty errors in {first:#}");
+    for e in errors {
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    }
+    first
+}
+
+fn no_panic(run: &Run, what: &str) {
+    assert!(
+        !run.stderr.contains("panicked") && !run.stdout.contains("panicked"),
+        "{what} panicked:\n{}",
+        run.stderr
+    );
+}
+
+fn host_pid(h: &Proc) -> String {
+    h.pid().to_string()
+}
+
+#[test]
+fn prove_with_the_same_pid_twice_or_one_pid_is_a_usage_error() {
+    let ns = Namespace::new("cli-pids");
+    let h = spawn_host("h", &ns, &["touch"]);
+    let p = host_pid(&h);
+    let run = solab(&["prove", "-o", "libsolib.so", &p, &p]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("two or more distinct pids"),
+        "the rule is not named: {}",
+        run.stderr
+    );
+    no_panic(&run, "prove PID PID");
+    let run = solab(&["prove", "-o", "libsolib.so", &p]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("two or more distinct pids"),
+        "{}",
+        run.stderr
+    );
+    no_panic(&run, "prove PID");
+}
+
+#[test]
+fn object_patterns_that_match_nothing_or_are_empty_exit_2() {
+    let ns = Namespace::new("cli-pattern");
+    let h = spawn_host("h", &ns, &["touch"]);
+    let p = host_pid(&h);
+    let run = solab(&["inspect", "-o", "nosuch", &p]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("nosuch"),
+        "pattern not named: {}",
+        run.stderr
+    );
+    no_panic(&run, "inspect -o nosuch");
+
+    for args in [
+        vec!["inspect", "-o", "", p.as_str()],
+        vec!["prove", "-o", "", p.as_str(), "1"],
+        vec!["libs", "-o", "", p.as_str()],
+    ] {
+        let run = solab(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("empty"),
+            "{args:?}: the empty pattern is not named: {}",
+            run.stderr
+        );
+        no_panic(&run, "-o ''");
+    }
+}
+
+#[test]
+fn strict_prove_without_frames_exits_3_and_says_look_shared() {
+    let ns = Namespace::new("cli-strict");
+    let host = |name: &str| {
+        let mut cmd = as_nobody(&artifacts().lab_host);
+        cmd.arg("--lib")
+            .arg(&artifacts().libsolib)
+            .args(["touch", "add:1,2", "serve"])
+            .env("SOLIB_NAMESPACE", &ns.name);
+        Proc::spawn(name, cmd, "action=serve")
+    };
+    let a = host("A");
+    let b = host("B");
+    let (pa, pb) = (host_pid(&a), host_pid(&b));
+
+    let run = solab_as_nobody(&["prove", "--strict", "-o", "libsolib.so", &pa, &pb]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("look shared"),
+        "weak evidence not said as 'look shared':\n{}",
+        run.stdout
+    );
+    // The summaries (the indented lines under each claim, not its statement or examples)
+    // never say frames are one.
+    for line in run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.contains("e.g."))
+    {
+        assert!(
+            !line.contains("one frame"),
+            "weak evidence said as frames: {line}\n{}",
+            run.stdout
+        );
+    }
+    assert!(run.stderr.contains("--strict"), "{}", run.stderr);
+    no_panic(&run, "prove --strict");
+
+    // Without --strict the same weak proof holds: exit 0.
+    let run = solab_as_nobody(&["prove", "-o", "libsolib.so", &pa, &pb]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    // The JSON agrees: not conclusive, every claim weak, no summary speaks of frames.
+    let run = solab_as_nobody(&["prove", "--strict", "--json", "-o", "libsolib.so", &pa, &pb]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let proof = run.json();
+    assert_eq!(proof["conclusive"], false, "{proof:#}");
+    assert_eq!(proof["privileged"], false);
+    for c in proof["claims"].as_array().expect("claims") {
+        assert_eq!(c["weak"], true, "{c:#}");
+        let summary = c["summary"].as_str().expect("summary");
+        assert!(!summary.contains("one frame"), "weak summary: {summary}");
+    }
+    let shared = proof["claims"]
+        .as_array()
+        .expect("claims")
+        .iter()
+        .find(|c| c["id"] == "text-shared")
+        .expect("text claim");
+    assert!(
+        shared["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("look shared")),
+        "{shared:#}"
+    );
+}
+
+/// A FIFO in a fresh temporary directory, removed on Drop.
+struct Fifo {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl Fifo {
+    fn new() -> Fifo {
+        let dir = std::env::temp_dir().join(format!("solab-cli-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("pipe.so");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o644))
+            .expect("mkfifo");
+        Fifo { dir, path }
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn elf_on_a_fifo_errors_at_once() {
+    let fifo = Fifo::new();
+    let mut child = Command::new(&artifacts().solab)
+        .arg("elf")
+        .arg(&fifo.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run solab elf FIFO");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("solab elf on a FIFO blocked (no writer) for 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let run = finish(child.wait_with_output().expect("output"));
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("a FIFO"), "{}", run.stderr);
+    no_panic(&run, "elf FIFO");
+}
+
+#[test]
+fn every_json_error_is_one_document_with_the_same_exit_code() {
+    let fifo = Fifo::new();
+    let fifo_path = fifo.path.to_string_lossy().into_owned();
+    let ns = Namespace::new("cli-json");
+    let h = spawn_host("h", &ns, &["touch"]);
+    let p = host_pid(&h);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("elf /nonexistent", vec!["elf", "/nonexistent"]),
+        ("elf FIFO", vec!["elf", &fifo_path]),
+        ("inspect bad pid", vec!["inspect", "2147483647"]),
+        ("prove one pid", vec!["prove", "-o", "libsolib.so", &p]),
+        ("libs bad pid", vec!["libs", "2147483647"]),
+        ("inspect -o nosuch", vec!["inspect", "-o", "nosuch", &p]),
+    ];
+    for (what, args) in cases {
+        let plain = solab(&args);
+        assert_ne!(plain.code, 0, "{what}: no error: {}", plain.stdout);
+        no_panic(&plain, what);
+        let mut with_json = args.clone();
+        with_json.insert(1, "--json");
+        let json = solab(&with_json);
+        no_panic(&json, what);
+        assert_eq!(
+            json.code, plain.code,
+            "{what}: exit code with --json differs\nstdout:\n{}\nstderr:\n{}",
+            json.stdout, json.stderr
+        );
+        let doc = one_json_document_with_errors(&json, what);
+        if doc["schema"] == "solab.error.v1" {
+            assert_eq!(doc["exit_code"], plain.code, "{what}: {doc:#}");
+            for e in doc["errors"].as_array().expect("errors") {
+                assert!(e["kind"].is_string(), "{what}: error without kind: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn one_process_pages_are_one_process_not_not_present() {
+    let ns = Namespace::new("cli-oneproc");
+    let h = spawn_host("h", &ns, &["touch", "add:1,2"]);
+    let run = solab(&["inspect", "--json", "-o", "libsolib.so", &host_pid(&h)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    let obj = &report["objects"][0];
+    assert!(
+        obj["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("libsolib.so"))
+    );
+    let mut present = 0;
+    for page in obj["pages"].as_array().expect("pages") {
+        let v = page["verdict"].as_str().expect("verdict");
+        assert_ne!(v, "untouched", "the old word: {page}");
+        let is_present = page["procs"][0]["present"] == true;
+        if is_present {
+            present += 1;
+            assert_eq!(v, "one-process", "a present page of one process: {page}");
+        } else {
+            assert_eq!(v, "not-present", "{page}");
+        }
+    }
+    assert!(present > 10, "touch made only {present} pages present");
+    // The text output uses the same word.
+    let text = solab(&["inspect", "-o", "libsolib.so", &host_pid(&h)]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(!text.stdout.contains("untouched"), "{}", text.stdout);
+}
+
+#[test]
+fn a_closed_pipe_after_an_error_exits_2_without_a_panic() {
+    let cmd = format!(
+        "{} prove -o xx 999999 999998 2>&1 | head -c0; echo \"rc=${{PIPESTATUS[0]}}\"",
+        artifacts().solab.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &cmd])
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rc=2"), "{stdout}");
+    // And with stderr kept, nothing panicked.
+    let cmd = format!(
+        "{} prove -o xx 999999 999998 | head -c0; echo \"rc=${{PIPESTATUS[0]}}\"",
+        artifacts().solab.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &cmd])
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("rc=2"), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let cmd = format!(
+        "{} prove --json -o xx 999999 999998 | head -c0; echo \"rc=${{PIPESTATUS[0]}}\"",
+        artifacts().solab.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &cmd])
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("rc=2"), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+// ---- fork families (issue 19) ------------------------------------------------------------
+
+const FORKER_C: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+typedef int64_t (*add_fn)(int64_t, int64_t);
+
+static volatile char sink;
+
+/* Reads one byte of every page of the object holding `add`, so every page has a frame. */
+static int touch_one(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    Dl_info *want = data;
+    if ((void *)info->dlpi_addr != want->dli_fbase) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)4095;
+        uintptr_t end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        for (uintptr_t a = start; a < end; a += 4096) sink = *(volatile char *)a;
+    }
+    return 1;
+}
+
+static void touch(add_fn add) {
+    Dl_info di;
+    if (!dladdr((void *)add, &di)) { fprintf(stderr, "dladdr failed\n"); exit(1); }
+    dl_iterate_phdr(touch_one, &di);
+}
+
+static pid_t child(int fd, add_fn add, int writes) {
+    pid_t pid = fork();
+    if (pid < 0) { perror("fork"); exit(1); }
+    if (pid > 0) return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(1);
+    touch(add);
+    if (writes) add(5, 6);
+    if (write(fd, "x", 1) != 1) _exit(1);
+    for (;;) pause();
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: forker LIBSOLIB\n"); return 2; }
+    void *h = dlopen(argv[1], RTLD_NOW);
+    if (!h) { fprintf(stderr, "dlopen: %s\n", dlerror()); return 1; }
+    add_fn add = (add_fn)dlsym(h, "solib_add");
+    if (!add) { fprintf(stderr, "dlsym: %s\n", dlerror()); return 1; }
+    add(1, 2);
+    touch(add);
+    int fds[2];
+    if (pipe(fds) != 0) { perror("pipe"); return 1; }
+    pid_t c1 = child(fds[1], add, 0);
+    pid_t c2 = child(fds[1], add, 1);
+    char buf[2];
+    size_t got = 0;
+    while (got < 2) {
+        ssize_t n = read(fds[0], buf + got, 2 - got);
+        if (n <= 0) { perror("read"); return 1; }
+        got += (size_t)n;
+    }
+    printf("forker parent=%d reader=%d writer=%d ready\n", (int)getpid(), (int)c1, (int)c2);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// Builds the forker into a temporary directory.
+struct Forker {
+    dir: PathBuf,
+    exe: PathBuf,
+}
+
+impl Forker {
+    fn build() -> Forker {
+        let dir = std::env::temp_dir().join(format!("solab-cli-forker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let src = dir.join("forker.c");
+        std::fs::write(&src, FORKER_C).expect("write forker.c");
+        let exe = dir.join("forker");
+        let out = Command::new("cc")
+            .args(["-O2", "-Wall", "-Werror"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&exe)
+            .arg("-ldl")
+            .output()
+            .expect("run cc");
+        assert!(
+            out.status.success(),
+            "cc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Forker { dir, exe }
+    }
+}
+
+impl Drop for Forker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The children die with the parent (PR_SET_PDEATHSIG); this makes sure they are gone.
+struct Children(Vec<i32>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+fn page_in(page: &Value, pid: i32) -> &Value {
+    page["procs"]
+        .as_array()
+        .expect("procs")
+        .iter()
+        .find(|q| q["pid"] == pid)
+        .unwrap_or_else(|| panic!("pid {pid} not in {page}"))
+}
+
+#[test]
+fn a_fork_family_shares_inherited_data_until_a_child_writes() {
+    if !is_root() {
+        eprintln!("skipped: frames need CAP_SYS_ADMIN");
+        return;
+    }
+    let forker = Forker::build();
+    let ns = Namespace::new("cli-fork");
+    let mut cmd = Command::new(&forker.exe);
+    cmd.arg(&artifacts().libsolib)
+        .env("SOLIB_NAMESPACE", &ns.name);
+    let mut parent = Proc::spawn("forker", cmd, "");
+    let line = parent.expect("ready");
+    let num = |k: &str| -> i32 {
+        field(&line, k)
+            .unwrap_or_else(|| panic!("no {k}= in {line:?}"))
+            .parse()
+            .expect("pid")
+    };
+    let (pp, reader, writer) = (num("parent"), num("reader"), num("writer"));
+    assert_eq!(pp, parent.pid());
+    let _children = Children(vec![reader, writer]);
+    let pids: Vec<String> = [pp, reader, writer].iter().map(i32::to_string).collect();
+    let mut args = vec!["prove", "--json", "-o", "libsolib.so"];
+    args.extend(pids.iter().map(String::as_str));
+    let run = solab(&args);
+    let proof = run.json();
+    assert_eq!(run.code, 0, "{proof:#}\n{}", run.stderr);
+    assert_eq!(proof["holds"], true, "{proof:#}");
+    assert_eq!(proof["conclusive"], true);
+    let families = proof["families"].as_array().expect("families");
+    assert_eq!(families.len(), 1, "one fork family: {families:#?}");
+    let mut fam: Vec<i64> = families[0]["pids"]
+        .as_array()
+        .expect("family pids")
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    fam.sort();
+    let mut want = vec![pp as i64, reader as i64, writer as i64];
+    want.sort();
+    assert_eq!(fam, want, "{families:#?}");
+    let data = proof["claims"]
+        .as_array()
+        .expect("claims")
+        .iter()
+        .find(|c| c["id"] == "data-private")
+        .expect("data claim");
+    assert_eq!(data["status"], "holds", "{data:#}");
+    assert!(
+        data["counts"]["inherited"].as_u64() > Some(0),
+        "nothing inherited through fork: {data:#}"
+    );
+
+    // The page of the .data counter: the writer has its own copy, the parent and the
+    // reader still share the frame the parent wrote before fork.
+    let run = solab(&{
+        let mut a = vec!["inspect", "--json", "-o", "libsolib.so"];
+        a.extend(pids.iter().map(String::as_str));
+        a
+    });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    let obj = &report["objects"][0];
+    let data_pages: Vec<&Value> = obj["pages"]
+        .as_array()
+        .expect("pages")
+        .iter()
+        .filter(|p| p["segment"] == "data")
+        .filter(|p| page_in(p, writer)["state"] == "anon-exclusive")
+        .collect();
+    let split = data_pages.iter().find(|p| {
+        page_in(p, pp)["state"] == "anon-cow"
+            && page_in(p, reader)["state"] == "anon-cow"
+            && page_in(p, pp)["pfn"] == page_in(p, reader)["pfn"]
+            && page_in(p, pp)["pfn"] != page_in(p, writer)["pfn"]
+    });
+    assert!(
+        split.is_some(),
+        "no data page where the writer has its own copy and the others share one: {:#}",
+        serde_json::json!(data_pages)
+    );
+    drop(parent);
+}

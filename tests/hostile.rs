@@ -1,0 +1,168 @@
+//! Hostile input to the analyzer (issue 12): files and processes another user controls
+//! must not make root's solab hang or take unbounded memory. Peak memory is each solab
+//! child's own `ru_maxrss` (wait4), so other tests running at the same time do not count.
+
+use crate::util::{Proc, artifacts};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The most a `solab elf` or `solab inspect` of the hostile file may take, beyond the
+/// ~10 MiB the program itself needs.
+const LIMIT_KIB: i64 = 64 * 1024;
+
+/// Runs `cmd` to completion and returns its exit code and peak resident memory in KiB.
+/// The child is reaped by `wait4` itself, which is what gives its own rusage.
+#[allow(clippy::zombie_processes)]
+fn run_measured(mut cmd: Command) -> (i32, i64) {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn solab");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid out-pointers.
+    let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(rc, child.id() as i32, "wait4");
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+/// A 5 KB ELF file: one PT_LOAD of almost 4 GiB, and eight SHF_ALLOC NOBITS sections over
+/// all of it that share one 1 KB name (the file of issue 12, case 3).
+fn hostile_elf(dir: &Path) -> PathBuf {
+    let name = vec![b'a'; 1024];
+    let mut strtab = vec![0u8];
+    strtab.extend_from_slice(&name);
+    strtab.push(0);
+    let shstrtab_name = strtab.len() as u32;
+    strtab.extend_from_slice(b".shstrtab\0");
+    let strtab_off = 0x1000u64;
+    let shoff = strtab_off + strtab.len() as u64 + 8 - (strtab.len() as u64 % 8);
+    let nsec = 10u16;
+    let mut f = vec![0u8; shoff as usize + nsec as usize * 64];
+    let put =
+        |f: &mut Vec<u8>, at: usize, bytes: &[u8]| f[at..at + bytes.len()].copy_from_slice(bytes);
+    // ELF header (elf(5)).
+    put(&mut f, 0, b"\x7fELF\x02\x01\x01");
+    put(&mut f, 16, &3u16.to_le_bytes()); // ET_DYN
+    put(&mut f, 18, &62u16.to_le_bytes()); // EM_X86_64
+    put(&mut f, 20, &1u32.to_le_bytes());
+    put(&mut f, 32, &64u64.to_le_bytes()); // e_phoff
+    put(&mut f, 40, &shoff.to_le_bytes());
+    put(&mut f, 52, &64u16.to_le_bytes());
+    put(&mut f, 54, &56u16.to_le_bytes());
+    put(&mut f, 56, &1u16.to_le_bytes());
+    put(&mut f, 58, &64u16.to_le_bytes());
+    put(&mut f, 60, &nsec.to_le_bytes());
+    put(&mut f, 62, &(nsec - 1).to_le_bytes());
+    // PT_LOAD, RW, p_filesz one page, p_memsz almost 4 GiB.
+    let ph = 64;
+    put(&mut f, ph, &1u32.to_le_bytes());
+    put(&mut f, ph + 4, &6u32.to_le_bytes());
+    put(&mut f, ph + 32, &0x1000u64.to_le_bytes());
+    put(&mut f, ph + 40, &0xffff_0000u64.to_le_bytes());
+    put(&mut f, ph + 48, &0x1000u64.to_le_bytes());
+    put(&mut f, strtab_off as usize, &strtab);
+    for i in 1..=8usize {
+        let sh = shoff as usize + i * 64;
+        put(&mut f, sh, &1u32.to_le_bytes()); // the shared long name
+        put(&mut f, sh + 4, &8u32.to_le_bytes()); // SHT_NOBITS
+        put(&mut f, sh + 8, &3u64.to_le_bytes()); // SHF_WRITE | SHF_ALLOC
+        put(&mut f, sh + 16, &0x1000u64.to_le_bytes());
+        put(&mut f, sh + 24, &0x1000u64.to_le_bytes());
+        put(&mut f, sh + 32, &0xfffe_0000u64.to_le_bytes());
+    }
+    let sh = shoff as usize + 9 * 64;
+    put(&mut f, sh, &shstrtab_name.to_le_bytes());
+    put(&mut f, sh + 4, &3u32.to_le_bytes()); // SHT_STRTAB
+    put(&mut f, sh + 24, &strtab_off.to_le_bytes());
+    put(&mut f, sh + 32, &(strtab.len() as u64).to_le_bytes());
+    let path = dir.join("hostile.so");
+    std::fs::write(&path, &f).expect("write hostile ELF");
+    path
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
+    let d = std::env::temp_dir().join(format!("solab-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    TempDir(d)
+}
+
+#[test]
+fn a_small_elf_asking_for_4_gib_costs_bounded_memory() {
+    let a = artifacts();
+    let dir = temp_dir("hostile-elf");
+    let file = hostile_elf(&dir.0);
+    assert!(std::fs::metadata(&file).expect("size").len() < 8 * 1024);
+    for json in [false, true] {
+        let mut cmd = Command::new(&a.solab);
+        cmd.arg("elf").arg(&file);
+        if json {
+            cmd.arg("--json");
+        }
+        let (code, kib) = run_measured(cmd);
+        assert_eq!(code, 0, "solab elf of the hostile file (json {json})");
+        assert!(kib < LIMIT_KIB, "solab elf took {kib} KiB (json {json})");
+    }
+    // Mapped by a process, the same file goes through inspect's whole path.
+    let script = format!(
+        "import mmap,sys\nf=open({:?},'rb')\nm=mmap.mmap(f.fileno(),4096,flags=mmap.MAP_PRIVATE,prot=mmap.PROT_READ)\nm[0]\nprint('ready',flush=True)\nsys.stdin.read()\n",
+        file.display().to_string()
+    );
+    let mut py = Command::new("python3");
+    py.arg("-c").arg(script);
+    let host = Proc::spawn("python3 mapping the hostile file", py, "ready");
+    for args in [vec!["inspect"], vec!["inspect", "--pages", "--json"]] {
+        let mut cmd = Command::new(&a.solab);
+        cmd.args(&args)
+            .arg(host.pid().to_string())
+            .args(["-o", "hostile.so"]);
+        let (code, kib) = run_measured(cmd);
+        assert_eq!(
+            code, 0,
+            "solab {args:?} of a process mapping the hostile file"
+        );
+        assert!(kib < LIMIT_KIB, "solab {args:?} took {kib} KiB");
+    }
+}
+
+/// `solab elf` on a FIFO, a directory or a device returns at once naming what it found.
+#[test]
+fn elf_refuses_what_is_not_a_regular_file() {
+    let a = artifacts();
+    let dir = temp_dir("not-regular");
+    let fifo = dir.0.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    for (path, word) in [
+        (fifo.as_path(), "a FIFO"),
+        (dir.0.as_path(), "a directory"),
+        (Path::new("/dev/null"), "a character device"),
+    ] {
+        let out = Command::new("timeout")
+            .arg("10")
+            .arg(&a.solab)
+            .arg("elf")
+            .arg(path)
+            .output()
+            .expect("run solab elf");
+        assert_eq!(out.status.code(), Some(2), "{}", path.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(word), "{}: {err}", path.display());
+        assert_eq!(err.lines().count(), 1, "the error is printed once: {err}");
+    }
+}

@@ -15,6 +15,7 @@ mod lab;
 mod libs;
 mod odd_maps;
 mod props;
+mod ps;
 mod soak;
 mod solib;
 mod svg;

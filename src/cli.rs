@@ -197,6 +197,7 @@ pub enum Command {
         after_help = "Examples:\n  solab ps -a\n  \
                             solab ps -a -s uss -n 10\n  \
                             solab ps -a -u www-data -c '^nginx'\n  \
+                            solab ps -a --by cgroup -n 10\n  \
                             solab ps 1234 5678 --json\n\n\
                             Exit status: 0 on success; 2 when a given pid could not be read \
                             (the others are still reported) or on error. With --all, processes \
@@ -224,6 +225,9 @@ pub enum Command {
         /// Only processes whose command name (comm) matches this regular expression
         #[arg(short = 'c', long, value_name = "REGEX")]
         command: Option<String>,
+        /// One row per user, command name or cgroup, summed over its processes
+        #[arg(long, value_enum, value_name = "WHAT")]
+        by: Option<ps::GroupBy>,
         /// Print JSON (schema solab.ps.v1)
         #[arg(long)]
         json: bool,
@@ -233,7 +237,8 @@ pub enum Command {
     #[command(
         long_about = FAMILY_ABOUT,
         after_help = "Examples:\n  solab family $(pgrep -o nginx)\n  \
-                            solab family 1234 --json\n\n\
+                            solab family 1234 --json\n  \
+                            solab family --watch 2 $(pgrep -o nginx)\n\n\
                             Exit status: 0 on success; 2 when the process cannot be read, or \
                             a descendant could not be (the others are still reported).",
         after_long_help = inheritance_words()
@@ -243,8 +248,12 @@ pub enum Command {
         #[arg(value_name = "PID")]
         pid: i32,
         /// Print JSON (schema solab.family.v1)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Read and print the family again every SECONDS until Ctrl-C, which prints the
+        /// last table once more and exits with status 0
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        watch: Option<u64>,
     },
 }
 
@@ -330,6 +339,7 @@ pub fn run(cli: Cli) -> Outcome {
             top,
             user,
             command,
+            by,
             json,
         } => ps_cmd(PsArgs {
             all,
@@ -339,9 +349,13 @@ pub fn run(cli: Cli) -> Outcome {
             top,
             user,
             command,
+            by,
             json,
         }),
-        Command::Family { pid, json } => family_cmd(pid, json),
+        Command::Family { pid, json, watch } => match watch {
+            Some(secs) => family_watch(pid, secs),
+            None => family_cmd(pid, json),
+        },
     };
     match result {
         Ok(o) => o,
@@ -629,6 +643,7 @@ struct PsArgs {
     top: usize,
     user: Option<String>,
     command: Option<String>,
+    by: Option<ps::GroupBy>,
     json: bool,
 }
 
@@ -652,13 +667,24 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
     } else {
         EXIT_ERROR
     };
-    let total = report.processes.len();
-    report.sort(a.sort, a.reverse, a.top);
+    let hidden = match a.by {
+        Some(by) => {
+            report.group(by);
+            let total = report.groups.len();
+            report.sort_groups(a.sort, a.reverse, a.top);
+            total - report.groups.len()
+        }
+        None => {
+            let total = report.processes.len();
+            report.sort(a.sort, a.reverse, a.top);
+            total - report.processes.len()
+        }
+    };
     Ok(Outcome {
         stdout: if a.json {
             output::json(&report)
         } else {
-            text::render_ps(&report, total - report.processes.len())
+            text::render_ps(&report, hidden)
         },
         stderr,
         code,
@@ -682,6 +708,57 @@ fn family_cmd(pid: i32, as_json: bool) -> anyhow::Result<Outcome> {
         stderr,
         code,
     })
+}
+
+/// Set by SIGINT while `family --watch` runs.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `family --watch SECONDS`: a table every SECONDS on stdout; Ctrl-C (SIGINT) ends it, and
+/// the last table is printed once more as the outcome. A closed stdout ends it too.
+fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { sigaction(Signal::SIGINT, &action) }
+        .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
+    let mut last = String::new();
+    loop {
+        let report = match family::family(pid) {
+            Ok(r) => r,
+            // The root exited while watched: the last table is the answer, with the error.
+            Err(e) if !last.is_empty() => {
+                return Ok(Outcome {
+                    stdout: last,
+                    stderr: vec![e.to_string()],
+                    code: EXIT_ERROR,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        last = text::render_family(&report);
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{last}").and_then(|_| out.flush()).is_err() {
+            return Ok(Outcome::ok(String::new(), 0));
+        }
+        drop(out);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < until {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Ok(Outcome::ok(last, 0));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 #[cfg(test)]

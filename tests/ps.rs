@@ -172,6 +172,16 @@ fn filters_sorting_and_errors() {
     let rev = solab(&["ps", "--json", "-s", "rss", "-r", &pids[0], &pids[1]]).json();
     assert_eq!(rev["processes"][0]["pid"], all["processes"][1]["pid"]);
 
+    // --by sums the rows per command name (or user, or cgroup).
+    let by = solab(&["ps", "--json", "--by", "comm", &pids[0], &pids[1]]).json();
+    let groups = by["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 1, "{by:#}");
+    assert_eq!(groups[0]["key"], "solab-lab-host");
+    assert_eq!(u(&groups[0]["processes"]), 2);
+    assert_eq!(u(&groups[0]["rss"]), u(&by["totals"]["rss"]));
+    let cg = solab(&["ps", "--by", "cgroup", &pids[0], &pids[1]]);
+    assert!(cg.stdout.contains("CGROUP"), "{}", cg.stdout);
+
     // The text table ends with the totals.
     let text = solab(&["ps", &pids[0], &pids[1]]);
     assert_eq!(text.code, 0, "{}", text.stderr);
@@ -416,6 +426,25 @@ fn family_sees_what_each_child_still_shares() {
     }
     let text = solab(&["family", &parent.pid().to_string()]);
     assert!(text.stdout.contains("PARENTS-FRAME"), "{}", text.stdout);
+
+    // --watch: a table every second; Ctrl-C prints the last one again and exits with 0.
+    let mut cmd = Command::new(&artifacts().solab);
+    cmd.args(["family", "--watch", "1", &parent.pid().to_string()]);
+    let mut watch = Proc::spawn("family --watch", cmd, "");
+    watch.expect("still the parent's frames");
+    watch.expect("still the parent's frames");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(watch.pid()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let (status, lines) = watch.finish();
+    assert!(status.success(), "{status:?}: {lines:#?}");
+    let summaries: Vec<&String> = lines.iter().filter(|l| l.starts_with("family:")).collect();
+    assert!(
+        summaries.len() >= 3 && summaries[summaries.len() - 1] == summaries[summaries.len() - 2],
+        "tables, then the last again: {lines:#?}"
+    );
     drop(parent);
 }
 

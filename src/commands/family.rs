@@ -251,7 +251,11 @@ pub fn family(root: i32) -> Result<FamilyReport> {
                     },
                     Gone::Unreadable(e) => e,
                 };
-                errors.push(PidError::new(pid, &e));
+                let mut pe = PidError::new(pid, &e);
+                if !pe.message.contains(&format!("pid {pid}")) {
+                    pe.message = format!("pid {pid}: {}", pe.message);
+                }
+                errors.push(pe);
             }
         }
     }

@@ -81,6 +81,8 @@ pub struct PsRow {
     pub uid: u32,
     pub user: String,
     pub comm: String,
+    /// The cgroup path (cgroup v2), empty if unreadable.
+    pub cgroup: String,
     /// The whole process (PSS is the sum of the classes' exact values, rounded once).
     #[serde(flatten)]
     pub cost: Cost,
@@ -138,6 +140,30 @@ pub struct PsReport {
     pub processes: Vec<PsRow>,
     /// Over every process that matched (also those cut by --top).
     pub totals: PsTotals,
+    /// With --by: what the rows are grouped by.
+    pub by: Option<GroupBy>,
+    /// With --by: one entry per user, command name or cgroup, over every process that
+    /// matched (--top then keeps the first groups, and `processes` is emptied).
+    pub groups: Vec<PsGroup>,
+}
+
+/// What `--by` groups the processes by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupBy {
+    User,
+    Comm,
+    Cgroup,
+}
+
+/// The processes of one user, command name or cgroup, summed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PsGroup {
+    pub key: String,
+    pub processes: u32,
+    #[serde(flatten)]
+    pub cost: Cost,
+    pub classes: ByClass,
 }
 
 /// The columns of the table, and the sort keys.
@@ -337,6 +363,7 @@ fn row(pid: i32, uid: u32, user: String, comm: String, acc: [Acc; 4]) -> PsRow {
         pid,
         uid,
         user,
+        cgroup: process::cgroup(pid).unwrap_or_default(),
         comm,
         cost,
         classes,
@@ -441,10 +468,63 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         errors,
         processes: rows,
         totals,
+        by: None,
+        groups: Vec::new(),
     })
 }
 
 impl PsReport {
+    /// Sums the rows into groups (ordered by key); the rows are then dropped.
+    pub fn group(&mut self, by: GroupBy) {
+        let mut groups: std::collections::BTreeMap<String, PsGroup> = Default::default();
+        for r in self.processes.drain(..) {
+            let key = match by {
+                GroupBy::User => r.user.clone(),
+                GroupBy::Comm => r.comm.clone(),
+                GroupBy::Cgroup => r.cgroup.clone(),
+            };
+            let g = groups.entry(key.clone()).or_insert_with(|| PsGroup {
+                key,
+                processes: 0,
+                cost: Cost::default(),
+                classes: ByClass::default(),
+            });
+            g.processes += 1;
+            g.cost.add(&r.cost);
+            g.classes.add(&r.classes);
+        }
+        self.by = Some(by);
+        self.groups = groups.into_values().collect();
+    }
+
+    /// Orders the groups like [`PsReport::sort`] orders rows (pid, user and command sort
+    /// by the group's key) and keeps the first `top`.
+    pub fn sort_groups(&mut self, key: PsKey, reverse: bool, top: usize) {
+        let size = |g: &PsGroup| -> u64 {
+            match key {
+                PsKey::Rss => g.cost.rss,
+                PsKey::Pss => g.cost.pss,
+                PsKey::Uss => g.cost.uss,
+                PsKey::Swap => g.cost.swap,
+                PsKey::Elf => g.classes.elf.pss,
+                PsKey::Anon => g.classes.anon.pss,
+                PsKey::Shared => g.classes.shared.pss,
+                PsKey::Files => g.classes.files.pss,
+                PsKey::Pid | PsKey::User | PsKey::Command => 0,
+            }
+        };
+        self.groups.sort_by(|a, b| {
+            let order = match key {
+                PsKey::Pid | PsKey::User | PsKey::Command => a.key.cmp(&b.key),
+                _ => size(b).cmp(&size(a)).then(a.key.cmp(&b.key)),
+            };
+            if reverse { order.reverse() } else { order }
+        });
+        if top > 0 {
+            self.groups.truncate(top);
+        }
+    }
+
     /// Orders the rows by `key` (sizes largest first, names and pids ascending), reversed
     /// with `reverse`, and keeps the first `top` (0 keeps all). Totals are not changed.
     pub fn sort(&mut self, key: PsKey, reverse: bool, top: usize) {

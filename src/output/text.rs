@@ -5,7 +5,7 @@ use crate::PAGE_SIZE;
 use crate::commands::family::{FamilyReport, Inherited};
 use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::commands::prove::{ProveReport, Status};
-use crate::commands::ps::{ByClass, Cost, PsReport};
+use crate::commands::ps::{ByClass, Cost, GroupBy, PsReport};
 use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
 use crate::report::{InspectReport, ObjectReport};
 use crate::sharing::Verdict;
@@ -551,8 +551,8 @@ pub fn render_ps(r: &PsReport, hidden: usize) -> String {
     let head = |n: &str| format!("{n}{mark}");
     let _ = writeln!(
         o,
-        "{:>8} {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  COMMAND",
-        "PID",
+        "{:>8} {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
+        if r.by.is_some() { "PROCS" } else { "PID" },
         "USER",
         head("RSS"),
         head("PSS"),
@@ -561,7 +561,12 @@ pub fn render_ps(r: &PsReport, hidden: usize) -> String {
         head("ELF"),
         head("ANON"),
         head("SHARED"),
-        head("FILES")
+        head("FILES"),
+        match r.by {
+            Some(GroupBy::Cgroup) => "CGROUP",
+            Some(GroupBy::User) => "",
+            Some(GroupBy::Comm) | None => "COMMAND",
+        }
     );
     let line = |o: &mut String, pid: &str, user: &str, x: &Cost, k: &ByClass, comm: &str| {
         let _ = writeln!(
@@ -590,8 +595,31 @@ pub fn render_ps(r: &PsReport, hidden: usize) -> String {
             &p.comm,
         );
     }
+    if let Some(by) = r.by {
+        for g in &r.groups {
+            let user = if by == GroupBy::User {
+                g.key.as_str()
+            } else {
+                ""
+            };
+            let key = if by == GroupBy::User {
+                ""
+            } else {
+                g.key.as_str()
+            };
+            // A command name goes where a process's does; a user in USER.
+            line(
+                &mut o,
+                &g.processes.to_string(),
+                user,
+                &g.cost,
+                &g.classes,
+                key,
+            );
+        }
+    }
     if hidden > 0 {
-        let _ = writeln!(o, "({hidden} more processes; --top 0 shows them all)");
+        let _ = writeln!(o, "({hidden} more rows; --top 0 shows them all)");
     }
     let t = &r.totals;
     line(

@@ -41,7 +41,7 @@ fn rollup(pid: i32) -> (u64, u64, u64) {
     )
 }
 
-fn row<'a>(r: &'a Value, pid: i32) -> &'a Value {
+fn row(r: &Value, pid: i32) -> &Value {
     r["processes"]
         .as_array()
         .expect("processes")
@@ -149,8 +149,8 @@ fn filters_sorting_and_errors() {
         row(&r, h.pid());
     }
     assert!(
-        rows.iter()
-            .all(|p| p["comm"] == "solab-lab-host" && p["uid"].to_string() == me),
+        rows.iter().all(|p| p["comm"] == "solab-lab-host"
+            && p["uid"].as_u64().map(|x| x.to_string()) == Some(me.clone())),
         "{r:#}"
     );
     let order: Vec<i64> = rows
@@ -370,7 +370,7 @@ fn start_family(prog: &FamilyProgram, nobody: bool) -> (Proc, Children, [i32; 3]
 }
 
 /// The figures of the mapping holding `area` in the child `pid`.
-fn area_of<'a>(r: &'a Value, pid: i32, area: u64) -> &'a Value {
+fn area_of(r: &Value, pid: i32, area: u64) -> &Value {
     let p = row(r, pid);
     p["mappings"]
         .as_array()

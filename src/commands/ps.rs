@@ -240,6 +240,9 @@ fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::File
     )
 }
 
+/// The address ranges of a process's ELF objects, and the ELF files it maps.
+type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
+
 struct Scanner {
     frames: bool,
     zero: Option<Pfn>,
@@ -249,11 +252,7 @@ struct Scanner {
 
 impl Scanner {
     /// The ranges of the process's ELF objects and the ELF files it maps.
-    fn objects(
-        &mut self,
-        pid: i32,
-        maps: &[MapEntry],
-    ) -> Result<(Vec<(u64, u64)>, Vec<crate::maps::FileId>)> {
+    fn objects(&mut self, pid: i32, maps: &[MapEntry]) -> Result<ObjectsOf> {
         let mut ranges = Vec::new();
         let mut files = Vec::new();
         for m in maps {

@@ -95,14 +95,14 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
         "experiments failed:\n{}\n\nlab output:\n{stdout}",
         failed.join("\n")
     );
-    assert_eq!(report["passed"], 8, "{stdout}");
+    assert_eq!(report["passed"], 9, "{stdout}");
     assert_eq!(report["schema"], "solab.lab.v1");
     assert!(
         run.status.success(),
         "lab exited {:?}\n{stdout}",
         run.status
     );
-    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
     for e in report["experiments"].as_array().unwrap() {
         assert!(
             !e["commands"].as_array().unwrap().is_empty()
@@ -156,9 +156,9 @@ fn one_experiment_runs_alone() {
         .map(|e| e["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, vec![5]);
-    let bad = lab_cmd(&lab_dir()).args(["-e", "9"]).output().unwrap();
+    let bad = lab_cmd(&lab_dir()).args(["-e", "10"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 9"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 10"));
 }
 
 #[test]

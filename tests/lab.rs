@@ -111,6 +111,26 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
             e["id"]
         );
     }
+    // Experiment 9 shows every step of the unloading story; as root, on frame numbers.
+    let e9 = evidence_of(&report, 9);
+    for step in ["1. ", "2. ", "3. ", "4. ", "5. "] {
+        assert!(
+            e9.iter().any(|l| l.starts_with(step)),
+            "experiment 9 shows no step {step}: {e9:?}"
+        );
+    }
+    assert!(
+        e9.iter()
+            .any(|l| l.contains("the loader's reference count in A reached zero")),
+        "{e9:?}"
+    );
+    if report["privileged"] == true {
+        assert!(
+            e9.iter()
+                .any(|l| l.contains("pages on the very frames A, B and C used")),
+            "{e9:?}"
+        );
+    }
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(leftovers(ns), (vec![], vec![]), "left behind by the lab");
     if util::is_root() {
@@ -136,6 +156,21 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
         );
         assert!(!copies.exists(), "{} left behind", copies.display());
     }
+}
+
+/// The evidence lines of experiment `id` in a lab report.
+fn evidence_of(report: &serde_json::Value, id: u64) -> Vec<String> {
+    report["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no experiment {id} in the report"))["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str().map(String::from))
+        .collect()
 }
 
 #[test]
@@ -275,6 +310,15 @@ fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
         .collect();
     assert!(lines.iter().any(|l| l.contains("(weak)")), "{lines:?}");
     assert!(!lines.iter().any(|l| l.contains("one frame")), "{lines:?}");
+    // Nor does the unloading experiment: it compares pages by their states and asks the
+    // page cache with mincore, and says weak.
+    let e9 = evidence_of(&report, 9);
+    assert!(
+        !e9.iter()
+            .any(|l| l.contains("one frame") || l.contains("very frames")),
+        "{e9:?}"
+    );
+    assert!(e9.iter().any(|l| l.contains("weak")), "{e9:?}");
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(
         leftovers(ns),

@@ -332,7 +332,7 @@ fn nginx_master_and_workers_are_one_fork_family_that_inherits_data() {
             .as_array()
             .expect("procs")
             .iter()
-            .find(|q| q["pid"].to_string() == pid)
+            .find(|q| q["pid"].as_i64() == pid.parse::<i64>().ok())
             .and_then(|q| q["state"].as_str())
             .unwrap_or_else(|| panic!("pid {pid} not in {page}"))
             .to_string()

@@ -152,7 +152,13 @@ impl Nginx {
                 );
             }
             let kids = children_of(self.master());
-            if kids.len() == workers && self.get().is_some() {
+            // Every worker asleep in its event loop (epoll_wait): each has run its start-up
+            // and faulted in its text, so the pages compared are present in all of them.
+            let idle = kids.iter().all(|w| {
+                std::fs::read_to_string(format!("/proc/{w}/wchan"))
+                    .is_ok_and(|c| c.contains("epoll"))
+            });
+            if kids.len() == workers && idle && self.get().is_some() {
                 self.workers = kids;
                 return;
             }

@@ -5,7 +5,9 @@
 //! ("Per-process cost from frames"): every present page of every mapping but `[vsyscall]`
 //! is looked up in /proc/kpagecount; the zero page and frames whose count is 0 (PFN-mapped
 //! pages such as `[vvar]`) are not memory the process holds and are skipped; PSS adds
-//! `page_size / kpagecount`, USS counts the frames mapped once. Swap is pagemap bit 62.
+//! `page_size / kpagecount`, USS counts the frames mapped once. solab's own mappings of a
+//! frame (it maps libc too) are taken off its kpagecount: the figures are the machine's
+//! without solab. Swap is pagemap bit 62.
 //! Without the capability the figures are the kernel's smaps ones (Rss, Pss,
 //! Private_Clean + Private_Dirty, Swap), labelled weak.
 
@@ -243,7 +245,33 @@ fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::File
 /// The address ranges of a process's ELF objects, and the ELF files it maps.
 type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
 
+/// How often solab itself maps each frame of its file mappings (libc, ld.so, libgcc_s:
+/// solab is a program too). While it runs those frames' kpagecount is that much higher,
+/// which would lower every scanned process's PSS: the figures are the machine's without
+/// solab.
+fn own_file_frames() -> Result<std::collections::HashMap<u64, u64>> {
+    let own = std::process::id() as i32;
+    let mut seen = std::collections::HashMap::new();
+    let mut pm = Pagemap::open(own)?;
+    let mut words = Vec::new();
+    for m in process::read_maps(own)? {
+        if !matches!(m.target, MapTarget::File { .. }) || m.is_empty() {
+            continue;
+        }
+        pm.read_into(m.start, (m.end.0 - m.start.0) / PAGE_SIZE, &mut words)?;
+        for e in &words {
+            if let Some(p) = e.pfn().filter(|_| e.file_or_shared_anon()) {
+                *seen.entry(p.0).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok(seen)
+}
+
 struct Scanner {
+    me: i32,
+    /// solab's own mappings of file frames, subtracted from kpagecount.
+    own: std::collections::HashMap<u64, u64>,
     frames: bool,
     zero: Option<Pfn>,
     cache: ObjectCache,
@@ -330,6 +358,10 @@ impl Scanner {
             if count == 0 {
                 continue;
             }
+            let count = match (pid == self.me, self.own.get(&pfn)) {
+                (false, Some(&mine)) => count.saturating_sub(mine).max(1),
+                _ => count,
+            };
             let a = &mut acc[class as usize];
             a.rss += PAGE_SIZE;
             a.pss += PAGE_SIZE as f64 / count as f64;
@@ -389,6 +421,12 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .collect()
     };
     let mut s = Scanner {
+        me: own,
+        own: if frames {
+            own_file_frames()?
+        } else {
+            Default::default()
+        },
         frames,
         zero: if frames { kpage::zero_page_pfn() } else { None },
         cache: ObjectCache::new(Detail::Kinds),

@@ -299,12 +299,12 @@ fn piece(pages: &[PageReport], cols: &Columns, first: usize, c0: usize, c1: usiz
         pages[b].offset + (c1 - cols.start[b]) as u64 * crate::PAGE_SIZE
     };
     let mut n = 0u64;
-    for j in a..=b {
+    for (j, page) in pages.iter().enumerate().take(b + 1).skip(a) {
         let lo = c0.max(cols.start[j]);
         let hi = c1.min(cols.end(j));
         n += (hi - lo) as u64;
         if hi == cols.end(j) {
-            n += pages[j].pages.saturating_sub(cols.width[j] as u64);
+            n += page.pages.saturating_sub(cols.width[j] as u64);
         }
     }
     Piece {

@@ -679,6 +679,7 @@ fn draw_object(
             let x = px(xof(pc.c0) + inset);
             let w = px(((pc.c1 - pc.c0) as f64 * geo.cell - 2.0 * inset).max(0.5));
             let range = range_text(pc.pages, pc.start, pc.end);
+            let secs = sections_text(pages, pc.first, cols.entry_at(pc.c1 - 1) + 1 - pc.first);
             // One column: the page's facts on the group, so that cells carry only their own.
             let mut col = Group::new()
                 .set("class", "page")
@@ -716,7 +717,7 @@ fn draw_object(
                         .add(title(&format!(
                             "{range}, segment {}, sections {}: {what} in {} of the {nrows} processes\nverdict {}: {}",
                             page.segment.name(),
-                            sections_text(pages, pc.first, cols.entry_at(pc.c1 - 1) + 1 - pc.first),
+                            secs,
                             rows.len(),
                             page.verdict.name(),
                             page.verdict.meaning(),
@@ -739,7 +740,7 @@ fn draw_object(
                     None => String::new(),
                 };
                 let tip = format!(
-                    "pid {}, {range}, segment {}: state {}{tie}; {}; verdict {}",
+                    "pid {}, {range}, segment {} ({secs}): state {}{tie}; {}; verdict {}",
                     q.pid,
                     page.segment.name(),
                     q.state.name(),

@@ -42,7 +42,7 @@ help:
 	@echo "make docs-outputs   regenerate the outputs the book shows"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 	@echo "make bench  solab libs vs smem -m and a minimal pagemap reader (HOSTS=200 PYTHONS=200)"
-	@echo "make fuzz   fuzz each analyzer parser for FUZZ_SECONDS (default 60) with cargo fuzz"
+	@echo "make fuzz   fuzz each analyzer parser and the inspect path for FUZZ_SECONDS (default 60)"
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
 
 build:

@@ -15,6 +15,9 @@ command -v readelf >/dev/null || need+=(binutils)
 command -v man >/dev/null || need+=(man-db)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+# A real pre-fork server for tests/nginx.rs and the book's nginx chapter (a master and its
+# forked workers). nginx is in /usr/sbin, which an ordinary user's PATH may lack.
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 if [ "${1:-}" = lintian ]; then
     command -v lintian >/dev/null || need+=(lintian)
 fi

@@ -8,10 +8,11 @@ use crate::commands::prove;
 use crate::commands::{check_pattern, matches_pattern};
 use crate::elf;
 use crate::error::{Error, ErrorKind};
-use crate::kernel::files;
-use crate::output::{self, ErrorEntry, ErrorReport, text};
+use crate::kernel::{files, process};
+use crate::output::terminal::{self, Style};
+use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
 use crate::sharing::{PageState, Verdict};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 const ABOUT: &str = "See and prove how Linux shares an ELF shared object between processes.
@@ -58,6 +59,135 @@ pub fn vocabulary() -> String {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// No colours (also when NO_COLOR is set; text is coloured only on a terminal)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// The processes a command looks at, the same in every command: PIDs (as arguments or
+/// with -p), narrowed to one user's with -u; -u alone selects every process of the user.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProcessArgs {
+    /// The processes (the same as -p PID)
+    #[arg(value_name = "PID")]
+    pub pids: Vec<i32>,
+    /// A process (repeatable, or a comma-separated list, as `pgrep -d,` prints)
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
+    pub pid: Vec<i32>,
+    /// Only processes whose real uid is USER's (a name or a number); without PIDs, every
+    /// process of USER
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+}
+
+/// The processes selected by [`ProcessArgs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub pids: Vec<i32>,
+    /// The pids were given (as arguments or -p), not found by -u.
+    pub listed: bool,
+    /// The uid of -u.
+    pub uid: Option<u32>,
+}
+
+impl ProcessArgs {
+    /// The pids given, first seen first, each once.
+    pub fn listed(&self) -> Vec<i32> {
+        let mut out: Vec<i32> = Vec::new();
+        for &p in self.pids.iter().chain(&self.pid) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The pids given, those of -u's user among them; or, with -u and no pids, every
+    /// process of the user. `None`: neither pids nor -u (the command decides). A given pid
+    /// whose owner cannot be read (it exited) is kept, for the command to report.
+    pub fn select(&self) -> crate::Result<Option<Selection>> {
+        let listed = self.listed();
+        let uid = self.user.as_deref().map(user_id).transpose()?;
+        let who = || self.user.clone().unwrap_or_default();
+        match (listed.is_empty(), uid) {
+            (true, None) => Ok(None),
+            (false, None) => Ok(Some(Selection {
+                pids: listed,
+                listed: true,
+                uid,
+            })),
+            (false, Some(u)) => {
+                let pids: Vec<i32> = listed
+                    .iter()
+                    .copied()
+                    .filter(|&p| process::uid(p).map_or(true, |o| o == u))
+                    .collect();
+                if pids.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "--user {}: none of the pids {listed:?} is a process of uid {u}",
+                        who()
+                    )));
+                }
+                Ok(Some(Selection {
+                    pids,
+                    listed: true,
+                    uid,
+                }))
+            }
+            (true, Some(u)) => {
+                let pids = process::of_user(u)?;
+                if pids.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "--user {}: uid {u} has no processes",
+                        who()
+                    )));
+                }
+                Ok(Some(Selection {
+                    pids,
+                    listed: false,
+                    uid,
+                }))
+            }
+        }
+    }
+}
+
+/// A user name or a uid.
+fn user_id(user: &str) -> crate::Result<u32> {
+    if let Ok(uid) = user.parse::<u32>() {
+        return Ok(uid);
+    }
+    match nix::unistd::User::from_name(user) {
+        Ok(Some(u)) => Ok(u.uid.as_raw()),
+        _ => Err(Error::Usage(format!(
+            "--user {user:?}: no such user (give a name from the password database or a uid)"
+        ))),
+    }
+}
+
+/// How a table is drawn, the same in every command that prints one.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TableArgs {
+    /// Smallest first
+    #[arg(short = 'r', long)]
+    pub reverse: bool,
+    /// Show only the first N rows (0: all) [default: 25 for the table, all for JSON]
+    #[arg(short = 'n', long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Sizes as byte counts, not KiB/MiB/GiB (JSON counts pages: multiply by page_size)
+    #[arg(short = 'b', long)]
+    pub bytes: bool,
+    /// Never shorten paths. Without it, paths are shortened to fit the terminal; output
+    /// that is not a terminal (a pipe, a file) is never shortened
+    #[arg(short = 'w', long)]
+    pub wide: bool,
+}
+
+impl TableArgs {
+    /// The width to fit, if any: the terminal's, unless --wide.
+    pub fn width(&self) -> Option<usize> {
+        if self.wide { None } else { terminal::width() }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,8 +216,8 @@ pub enum Command {
         after_long_help = vocabulary()
     )]
     Inspect {
-        #[arg(required = true, value_name = "PID")]
-        pids: Vec<i32>,
+        #[command(flatten)]
+        procs: ProcessArgs,
         #[arg(short = 'o', long, value_name = "PATTERN", help = OBJECT_HELP)]
         object: Option<String>,
         /// One row per page with its sections, states and frames
@@ -103,9 +233,14 @@ pub enum Command {
     },
     /// Check the three sharing claims for one object across processes, with evidence
     #[command(
+        long_about = "Check the three sharing claims for one object across processes, with \
+                      evidence.\n\n\
+                      Two or more distinct processes: PIDs, -p PID, or -u USER alone for the \
+                      processes of USER that map the object.",
         after_help = "Examples:\n  solab prove -o libsolib.so 1234 5678 9012\n  \
                             solab prove -o libc.so.6 --json 1234 5678\n  \
-                            solab prove -o nginx --strict $(pgrep nginx)\n\n\
+                            solab prove -o nginx --strict $(pgrep nginx)\n  \
+                            solab prove -o libsolib.so -u nobody\n\n\
                             Exit status: 0 all claims hold, 1 a claim fails, 2 on error or bad \
                             input (fewer than two distinct pids, no or several matching objects), \
                             3 with --strict when the evidence is weak (no frame numbers).",
@@ -115,9 +250,8 @@ pub enum Command {
         /// The object (see PATTERN in inspect --help); it must match exactly one mapped object
         #[arg(short = 'o', long, value_name = "PATTERN", required = true)]
         object: String,
-        /// Two or more distinct processes
-        #[arg(required = true, value_name = "PID")]
-        pids: Vec<i32>,
+        #[command(flatten)]
+        procs: ProcessArgs,
         /// Exit 3 ("inconclusive") instead of 0 when only pagemap bits were seen
         #[arg(long)]
         strict: bool,
@@ -130,30 +264,32 @@ pub enum Command {
         long_about = LIBS_ABOUT,
         after_help = "Examples:\n  solab libs -a\n  \
                             solab libs -a -s private -n 10\n  \
+                            solab libs -u www-data -o libssl -b\n  \
                             solab libs $(pgrep -d' ' python3) --json\n  \
+                            solab libs -p $(pgrep -d, python3) -w\n  \
                             solab libs -a --json | jq '.objects[] | select(.textrel)'\n\n\
+                            Sizes are in KiB, MiB, GiB (powers of 1024), or bytes with -b; JSON \
+                            counts pages of page_size bytes. On a terminal, paths are shortened \
+                            from the left to fit its width (COLUMNS overrides it); with -w, or \
+                            when stdout is not a terminal, never.\n\n\
                             Exit status: 0 on success; 2 when a given pid could not be read \
-                            (the others are still reported) or on error. With --all, processes \
-                            that vanish or cannot be read are counted, not an error."
+                            (the others are still reported) or on error. With --all or -u alone, \
+                            processes that vanish or cannot be read are counted, not an error."
     )]
     Libs {
-        /// Scan every process on the machine (except solab itself)
-        #[arg(short = 'a', long, conflicts_with = "pids")]
+        /// Scan every process on the machine (except solab itself); with -u, every process
+        /// of the user
+        #[arg(short = 'a', long, conflicts_with_all = ["pids", "pid"])]
         all: bool,
-        /// The processes to scan
-        #[arg(value_name = "PID", required_unless_present = "all")]
-        pids: Vec<i32>,
+        #[command(flatten)]
+        procs: ProcessArgs,
         #[arg(short = 'o', long, value_name = "PATTERN", help = OBJECT_HELP)]
         object: Option<String>,
         /// Order of the objects by a column, largest first
         #[arg(short = 's', long, value_enum, default_value = "saved")]
         sort: SortKey,
-        /// Smallest first
-        #[arg(short = 'r', long)]
-        reverse: bool,
-        /// Show only the first N objects (0: all) [default: 25 for the table, all for JSON]
-        #[arg(short = 'n', long, value_name = "N")]
-        top: Option<usize>,
+        #[command(flatten)]
+        table: TableArgs,
         /// Print JSON (schema solab.libs.v2)
         #[arg(long)]
         json: bool,
@@ -206,30 +342,32 @@ pub const EXIT_INCONCLUSIVE: i32 = 3;
 pub fn run(cli: Cli) -> Outcome {
     let name = cli.command.name();
     let as_json = cli.command.json();
+    let style = Style {
+        color: terminal::color_wanted(cli.no_color),
+    };
     let result = match cli.command {
         Command::Elf { file, json } => elf_cmd(&file, json),
         Command::Inspect {
-            pids,
+            procs,
             object,
             pages,
             json,
             svg,
-        } => inspect_cmd(pids, object, pages, json, svg),
+        } => inspect_cmd(&procs, object, pages, json, svg, style),
         Command::Prove {
             object,
-            pids,
+            procs,
             strict,
             json,
-        } => prove_cmd(object, pids, strict, json),
+        } => prove_cmd(object, &procs, strict, json, style),
         Command::Libs {
             all,
-            pids,
+            procs,
             object,
             sort,
-            reverse,
-            top,
+            table,
             json,
-        } => libs_cmd(all, pids, object, sort, reverse, top, json),
+        } => libs_cmd(all, &procs, object, sort, &table, json, style),
     };
     match result {
         Ok(o) => o,
@@ -317,12 +455,60 @@ fn elf_cmd(file: &Path, as_json: bool) -> anyhow::Result<Outcome> {
     ))
 }
 
+/// The pids of inspect and prove: those given or found by -u; with -u alone and a
+/// pattern, only the processes that map a matching object.
+fn inspected_pids(procs: &ProcessArgs, object: Option<&str>) -> anyhow::Result<Selection> {
+    if let Some(p) = object {
+        check_pattern(p)?;
+    }
+    let Some(mut sel) = procs.select()? else {
+        return Err(Error::Usage("give the processes: PID..., -p PID or -u USER".into()).into());
+    };
+    if let Some(pat) = object
+        && !sel.listed
+    {
+        sel.pids.retain(|&p| maps_object(p, pat));
+        if sel.pids.is_empty() {
+            return Err(Error::Object(format!(
+                "--object {pat:?} matches no object mapped by a process of --user {}",
+                procs.user.as_deref().unwrap_or_default()
+            ))
+            .into());
+        }
+    }
+    Ok(sel)
+}
+
+/// Whether `pid` maps a file (or the vdso) whose path matches `pattern`.
+fn maps_object(pid: i32, pattern: &str) -> bool {
+    process::read_maps(pid).is_ok_and(|maps| {
+        maps.iter().any(|m| match &m.target {
+            crate::maps::MapTarget::File { path, .. } => {
+                matches_pattern(pattern, &path.to_string_lossy())
+            }
+            crate::maps::MapTarget::Pseudo(p) => p == "[vdso]" && matches_pattern(pattern, p),
+            crate::maps::MapTarget::Anonymous => false,
+        })
+    })
+}
+
+/// Processes found by -u that exited, or turned out kernel threads or zombies, before
+/// they were read: the machine moved on, not an error (as with libs --all).
+fn drop_gone(sel: &Selection, report: &mut crate::report::InspectReport) {
+    if !sel.listed {
+        report
+            .errors
+            .retain(|e| !matches!(e.kind, ErrorKind::NoSuchProcess | ErrorKind::KernelThread));
+    }
+}
+
 fn inspect_cmd(
-    pids: Vec<i32>,
+    procs: &ProcessArgs,
     object: Option<String>,
     pages: bool,
     as_json: bool,
     svg: Option<PathBuf>,
+    style: Style,
 ) -> anyhow::Result<Outcome> {
     let to_stdout = svg.as_deref() == Some(Path::new("-"));
     if as_json && to_stdout {
@@ -331,10 +517,12 @@ fn inspect_cmd(
         )
         .into());
     }
-    let report = inspect(&InspectOptions {
-        pids,
+    let sel = inspected_pids(procs, object.as_deref())?;
+    let mut report = inspect(&InspectOptions {
+        pids: sel.pids.clone(),
         object: object.clone(),
     })?;
+    drop_gone(&sel, &mut report);
     // A pattern that matched only objects solab had to skip is not "no match": the report
     // lists them with the reason.
     if let Some(pat) = &object
@@ -360,10 +548,27 @@ fn inspect_cmd(
                 std::fs::write(path, output::svg::render(&report))
                     .map_err(|e| Error::io(path, e))?;
             }
+            let mut matched: Vec<String> = Vec::new();
+            for o in &report.objects {
+                if !matched.contains(&o.path) {
+                    matched.push(o.path.clone());
+                }
+            }
             if as_json {
-                output::json(&report)
+                output::json(&WithMatched {
+                    report: &report,
+                    matched: object.is_some().then_some(matched.as_slice()),
+                })
             } else {
-                text::render_inspect(&report, pages)
+                text::render_inspect(
+                    &report,
+                    pages,
+                    style,
+                    object.as_deref().map(|pattern| text::Matched {
+                        pattern,
+                        paths: &matched,
+                    }),
+                )
             }
         }
     };
@@ -391,27 +596,24 @@ fn no_match(pattern: &str, report: &crate::report::InspectReport) -> Error {
 
 fn prove_cmd(
     object: String,
-    pids: Vec<i32>,
+    procs: &ProcessArgs,
     strict: bool,
     as_json: bool,
+    style: Style,
 ) -> anyhow::Result<Outcome> {
-    check_pattern(&object)?;
-    let mut distinct: Vec<i32> = Vec::new();
-    for p in pids {
-        if !distinct.contains(&p) {
-            distinct.push(p);
-        }
-    }
+    let sel = inspected_pids(procs, Some(&object))?;
+    let distinct = sel.pids.clone();
     if distinct.len() < 2 {
         return Err(Error::Usage(format!(
             "prove compares processes: it needs two or more distinct pids, got {distinct:?}"
         ))
         .into());
     }
-    let report = inspect(&InspectOptions {
+    let mut report = inspect(&InspectOptions {
         pids: distinct.clone(),
         object: Some(object.clone()),
     })?;
+    drop_gone(&sel, &mut report);
     if let Some(e) = report.errors.first() {
         return Err(anyhow::anyhow!("{}", e.message)
             .context("cannot prove: a process could not be inspected"));
@@ -455,7 +657,7 @@ fn prove_cmd(
         if as_json {
             output::json(&proof)
         } else {
-            text::render_prove(&proof)
+            text::render_prove(&proof, style)
         },
         code,
     );
@@ -468,25 +670,38 @@ fn prove_cmd(
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn libs_cmd(
     all: bool,
-    pids: Vec<i32>,
+    procs: &ProcessArgs,
     object: Option<String>,
     sort: SortKey,
-    reverse: bool,
-    top: Option<usize>,
+    table: &TableArgs,
     as_json: bool,
+    style: Style,
 ) -> anyhow::Result<Outcome> {
     use std::io::IsTerminal;
     if let Some(p) = &object {
         check_pattern(p)?;
     }
-    let scope = if all { Scope::All } else { Scope::Pids(pids) };
-    let progress = all && !as_json && std::io::stderr().is_terminal();
+    let scope = match (procs.select()?, all) {
+        (Some(sel), _) if sel.listed => Scope::Pids(sel.pids),
+        (Some(sel), _) => Scope::User(sel.uid.unwrap_or_default()),
+        (None, true) => Scope::All,
+        (None, false) => {
+            return Err(Error::Usage(
+                "give the processes: PID..., -p PID, -u USER or -a (every process)".into(),
+            )
+            .into());
+        }
+    };
+    let progress = !matches!(scope, Scope::Pids(_)) && !as_json && std::io::stderr().is_terminal();
     let mut report = libs::libs(&LibsOptions { scope, progress })?;
+    let mut matched: Vec<String> = Vec::new();
     if let Some(pat) = &object {
         report.objects.retain(|o| matches_pattern(pat, &o.path));
+        matched = report.objects.iter().map(|o| o.path.clone()).collect();
+        matched.sort();
+        matched.dedup();
     }
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
@@ -495,13 +710,28 @@ fn libs_cmd(
         EXIT_ERROR
     };
     let total = report.objects.len();
-    let top = top.unwrap_or(if as_json { 0 } else { 25 });
-    report.sort(sort, reverse, top);
+    let top = table.top.unwrap_or(if as_json { 0 } else { 25 });
+    report.sort(sort, table.reverse, top);
     Ok(Outcome {
         stdout: if as_json {
-            output::json(&report)
+            output::json(&WithMatched {
+                report: &report,
+                matched: object.is_some().then_some(matched.as_slice()),
+            })
         } else {
-            text::render_libs(&report, total - report.objects.len())
+            text::render_libs(
+                &report,
+                &text::LibsView {
+                    hidden: total - report.objects.len(),
+                    bytes: table.bytes,
+                    width: table.width(),
+                    style,
+                    matched: object.as_deref().map(|pattern| text::Matched {
+                        pattern,
+                        paths: &matched,
+                    }),
+                },
+            )
         },
         stderr,
         code,

@@ -560,3 +560,355 @@ fn a_fork_family_shares_inherited_data_until_a_child_writes() {
     );
     drop(parent);
 }
+
+// ---- the flags every command shares (issue 15) ---------------------------------------------
+
+/// Runs solab in a pseudo-terminal (`script`), with `env` set: what a user at a terminal
+/// sees. Line ends are the terminal's `\r\n`, turned back into `\n`.
+fn solab_on_a_terminal(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut line = artifacts().solab.display().to_string();
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-qefc", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
+        .env("TERM", "xterm");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut run = finish(cmd.output().expect("run script"));
+    run.stdout = run.stdout.replace("\r\n", "\n");
+    run
+}
+
+/// The row of `path` in libs' table (paths whole: not a terminal), split into columns.
+fn libs_row(table: &str, path: &str) -> Vec<String> {
+    table
+        .lines()
+        .find(|l| l.starts_with(path) && l[path.len()..].starts_with(' '))
+        .unwrap_or_else(|| panic!("no row for {path} in:\n{table}"))[path.len()..]
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+fn libsolib_row(report: &Value) -> &Value {
+    report["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .find(|o| {
+            o["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("libsolib.so"))
+        })
+        .unwrap_or_else(|| panic!("no libsolib.so row: {report:#}"))
+}
+
+#[test]
+fn pid_flags_select_what_positional_pids_select() {
+    let ns = Namespace::new("cli-pflag");
+    let a = spawn_host("a", &ns, &["touch"]);
+    let b = spawn_host("b", &ns, &["touch"]);
+    let (pa, pb) = (host_pid(&a), host_pid(&b));
+    let comma = format!("{pa},{pb}");
+    let positional = solab(&["inspect", "--json", "-o", "libsolib.so", &pa, &pb]);
+    assert_eq!(positional.code, 0, "{}", positional.stderr);
+    let want = positional.json();
+    for args in [
+        vec![
+            "inspect",
+            "--json",
+            "-o",
+            "libsolib.so",
+            "-p",
+            &pa,
+            "-p",
+            &pb,
+        ],
+        vec!["inspect", "--json", "-o", "libsolib.so", "--pid", &comma],
+        vec![
+            "inspect",
+            "--json",
+            "-o",
+            "libsolib.so",
+            &pa,
+            "-p",
+            &pb,
+            "-p",
+            &pa,
+        ],
+    ] {
+        let run = solab(&args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let got = run.json();
+        assert_eq!(got["pids"], want["pids"], "{args:?}");
+        assert_eq!(
+            got["objects"][0]["path"], want["objects"][0]["path"],
+            "{args:?}"
+        );
+        assert_eq!(
+            got["objects"][0]["summary"], want["objects"][0]["summary"],
+            "{args:?}"
+        );
+    }
+    let run = solab(&["prove", "-o", "libsolib.so", "-p", &comma]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let libs_pos = solab(&["libs", "--json", "-o", "libsolib.so", &pa]).json();
+    let libs_p = solab(&["libs", "--json", "-o", "libsolib.so", "-p", &pa]).json();
+    assert_eq!(libs_p["processes"]["scanned"], 1);
+    assert_eq!(libsolib_row(&libs_p)["procs"], 1);
+    assert_eq!(
+        libsolib_row(&libs_p)["resident_pages"],
+        libsolib_row(&libs_pos)["resident_pages"]
+    );
+    // No processes at all is a usage error, as before.
+    for args in [
+        vec!["inspect"],
+        vec!["libs"],
+        vec!["prove", "-o", "libsolib.so"],
+    ] {
+        let run = solab(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
+        no_panic(&run, "no pids");
+    }
+    // -a with pids is refused.
+    let run = solab(&["libs", "-a", "-p", &pa]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn user_selects_only_that_users_processes() {
+    if !is_root() {
+        eprintln!("skipped: starting processes as uid 65534 needs root");
+        return;
+    }
+    let ns = Namespace::new("cli-user");
+    let mut cmd = as_nobody(&artifacts().lab_host);
+    cmd.arg("--lib")
+        .arg(&artifacts().libsolib)
+        .args(["touch", "serve"])
+        .env("SOLIB_NAMESPACE", &ns.name);
+    let nobody = Proc::spawn("nobody", cmd, "action=serve");
+    let mine = spawn_host("root", &ns, &["touch"]);
+    let (pn, pr) = (host_pid(&nobody), host_pid(&mine));
+
+    // -u alone: every process of the user (that maps the object, for inspect and prove).
+    for user in ["65534", "nobody"] {
+        let run = solab(&["inspect", "--json", "-u", user, "-o", "libsolib.so"]);
+        assert_eq!(run.code, 0, "-u {user}: {}", run.stderr);
+        let report = run.json();
+        let procs = report["processes"].as_array().expect("processes");
+        assert!(
+            procs.iter().any(|p| p["pid"] == nobody.pid()),
+            "-u {user}: nobody's host {pn} not selected: {procs:#?}"
+        );
+        for p in procs {
+            assert_eq!(p["uid"], 65534, "-u {user} selected {p}");
+        }
+    }
+    // -u with pids keeps the user's among them.
+    let run = solab(&[
+        "libs",
+        "--json",
+        "-u",
+        "65534",
+        "-o",
+        "libsolib.so",
+        &pn,
+        &pr,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["scope"], "pids");
+    assert_eq!(
+        report["processes"]["scanned"], 1,
+        "{:#}",
+        report["processes"]
+    );
+    assert_eq!(libsolib_row(&report)["procs"], 1);
+    let run = solab(&["inspect", "--json", "-u", "nobody", &pn, &pr]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["pids"], serde_json::json!([nobody.pid()]));
+    // libs -u, with or without -a: the user's processes only.
+    for args in [
+        vec!["libs", "--json", "-u", "65534", "-o", "libsolib.so"],
+        vec!["libs", "--json", "-a", "-u", "nobody", "-o", "libsolib.so"],
+    ] {
+        let run = solab(&args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let report = run.json();
+        assert_eq!(report["scope"], "user", "{args:?}");
+        assert!(libsolib_row(&report)["procs"].as_u64() >= Some(1));
+        let all = solab(&["libs", "--json", "-a", "-n", "1"]).json();
+        assert!(
+            report["processes"]["scanned"].as_u64() < all["processes"]["scanned"].as_u64(),
+            "{args:?} scanned as many processes as -a"
+        );
+    }
+    // None of the pids is the user's, and an unknown user: exit 2, named.
+    let run = solab(&["libs", "-u", "65534", &pr]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("uid 65534"), "{}", run.stderr);
+    let run = solab(&["inspect", "-u", "no-such-user-solab", &pr]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("no such user"), "{}", run.stderr);
+    drop(mine);
+    drop(nobody);
+}
+
+#[test]
+fn bytes_are_pages_times_the_page_size() {
+    let ns = Namespace::new("cli-bytes");
+    let h = spawn_host("h", &ns, &["touch", "add:1,2"]);
+    let p = host_pid(&h);
+    let json = solab(&["libs", "--json", "-o", "libsolib.so", &p]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let report = json.json();
+    let page = report["page_size"].as_u64().expect("page_size");
+    let row = libsolib_row(&report);
+    let path = row["path"].as_str().expect("path");
+    let text = solab(&["libs", "-b", "-o", "libsolib.so", &p]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    // PROCS RESIDENT FRAMES SAVED PSS PRIVATE
+    let cols = libs_row(&text.stdout, path);
+    let resident = row["resident_pages"].as_u64().expect("resident");
+    assert!(resident > 0);
+    assert_eq!(cols[1], (resident * page).to_string(), "RESIDENT: {cols:?}");
+    if report["privileged"] == true {
+        let frames = row["frames"].as_u64().expect("frames");
+        assert_eq!(cols[2], (frames * page).to_string(), "FRAMES: {cols:?}");
+        assert_eq!(
+            cols[3],
+            ((resident - frames) * page).to_string(),
+            "SAVED: {cols:?}"
+        );
+    }
+    for c in &cols[1..5] {
+        assert!(c == "?" || c.parse::<u64>().is_ok(), "not bytes: {cols:?}");
+    }
+    // Without -b the same row is human.
+    let human = solab(&["libs", "-o", "libsolib.so", &p]);
+    let cols = libs_row(&human.stdout, path).join(" ");
+    assert!(cols.contains(" KiB") || cols.contains(" MiB"), "{cols}");
+}
+
+#[test]
+fn paths_are_whole_unless_a_terminal_is_narrow_and_wide_keeps_them() {
+    let ns = Namespace::new("cli-wide");
+    let h = spawn_host("h", &ns, &["touch"]);
+    let p = host_pid(&h);
+    let report = solab(&["libs", "--json", "-o", "libsolib.so", &p]).json();
+    let path = libsolib_row(&report)["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    assert!(path.chars().count() > 20, "{path}");
+    // Piped: whole, as scripts expect.
+    let piped = solab(&["libs", "-o", "libsolib.so", &p]);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    libs_row(&piped.stdout, &path);
+    // A narrow terminal: shortened from the left, the file name kept.
+    let narrow = solab_on_a_terminal(&["libs", "-o", "libsolib.so", &p], &[("COLUMNS", "60")]);
+    assert_eq!(narrow.code, 0, "{}{}", narrow.stdout, narrow.stderr);
+    let row = narrow
+        .stdout
+        .lines()
+        .find(|l| l.starts_with('…'))
+        .unwrap_or_else(|| panic!("nothing shortened:\n{}", narrow.stdout));
+    assert!(
+        row.split_whitespace()
+            .next()
+            .is_some_and(|c| c.ends_with("libsolib.so")),
+        "{row}"
+    );
+    assert!(
+        !narrow.stdout.lines().any(|l| l.starts_with(&path)),
+        "{}",
+        narrow.stdout
+    );
+    assert!(
+        row.split_whitespace()
+            .next()
+            .is_some_and(|c| c.chars().count() == 20),
+        "not 20 columns wide (the narrowest): {row}"
+    );
+    // -w: whole on the same terminal.
+    let wide = solab_on_a_terminal(
+        &["libs", "-w", "-o", "libsolib.so", &p],
+        &[("COLUMNS", "60")],
+    );
+    assert_eq!(wide.code, 0, "{}{}", wide.stdout, wide.stderr);
+    libs_row(&wide.stdout, &path);
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let ns = Namespace::new("cli-color");
+    let a = spawn_host("a", &ns, &["touch"]);
+    let b = spawn_host("b", &ns, &["touch"]);
+    let (pa, pb) = (host_pid(&a), host_pid(&b));
+    let args = ["prove", "-o", "libsolib.so", pa.as_str(), pb.as_str()];
+    let piped = solab(&args);
+    assert_eq!(piped.code, 0, "{}{}", piped.stdout, piped.stderr);
+    assert!(piped.stdout.contains("HOLDS"), "{}", piped.stdout);
+    assert!(!piped.stdout.contains('\x1b'), "escape codes in a pipe");
+    let tty = solab_on_a_terminal(&args, &[]);
+    assert_eq!(tty.code, 0, "{}{}", tty.stdout, tty.stderr);
+    assert!(
+        tty.stdout.contains("\x1b[32mHOLDS\x1b[0m"),
+        "HOLDS not green on a terminal:\n{:?}",
+        tty.stdout
+    );
+    // Without the escape codes, the same text as in a pipe.
+    assert_eq!(
+        tty.stdout
+            .replace("\x1b[32m", "")
+            .replace("\x1b[33m", "")
+            .replace("\x1b[0m", ""),
+        piped.stdout
+    );
+    let no_color = solab_on_a_terminal(&args, &[("NO_COLOR", "1")]);
+    assert_eq!(no_color.stdout, piped.stdout, "NO_COLOR=1 still coloured");
+    let mut flagged = args.to_vec();
+    flagged.insert(1, "--no-color");
+    let flag = solab_on_a_terminal(&flagged, &[]);
+    assert_eq!(flag.stdout, piped.stdout, "--no-color still coloured");
+    // An empty NO_COLOR is unset (no-color.org).
+    let empty = solab_on_a_terminal(&args, &[("NO_COLOR", "")]);
+    assert!(empty.stdout.contains('\x1b'), "{:?}", empty.stdout);
+    // --no-color is accepted by every command.
+    let run = solab(&["libs", "--no-color", &pa]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn object_names_what_it_matched() {
+    let ns = Namespace::new("cli-matched");
+    let h = spawn_host("h", &ns, &["touch"]);
+    let p = host_pid(&h);
+    for cmd in ["inspect", "libs"] {
+        let report = solab(&[cmd, "--json", "-o", "libsolib", &p]).json();
+        let path = libsolib_row(&report)["path"]
+            .as_str()
+            .expect("path")
+            .to_string();
+        assert_eq!(report["matched"], serde_json::json!([path]), "{cmd}");
+        let text = solab(&[cmd, "-o", "libsolib", &p]);
+        assert_eq!(text.code, 0, "{cmd}: {}", text.stderr);
+        let line = format!("--object libsolib matched: {path}\n");
+        assert!(
+            text.stdout.contains(&line),
+            "{cmd}: no {line:?} in\n{}",
+            text.stdout
+        );
+        // Without --object: no line, no key.
+        let report = solab(&[cmd, "--json", &p]).json();
+        assert!(report.get("matched").is_none(), "{cmd}: matched without -o");
+        let text = solab(&[cmd, &p]);
+        assert!(!text.stdout.contains("matched:"), "{cmd}");
+    }
+}

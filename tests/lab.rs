@@ -95,20 +95,40 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
         "experiments failed:\n{}\n\nlab output:\n{stdout}",
         failed.join("\n")
     );
-    assert_eq!(report["passed"], 8, "{stdout}");
+    assert_eq!(report["passed"], 9, "{stdout}");
     assert_eq!(report["schema"], "solab.lab.v1");
     assert!(
         run.status.success(),
         "lab exited {:?}\n{stdout}",
         run.status
     );
-    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
     for e in report["experiments"].as_array().unwrap() {
         assert!(
             !e["commands"].as_array().unwrap().is_empty()
                 && !e["evidence"].as_array().unwrap().is_empty(),
             "experiment {} shows no commands or no evidence",
             e["id"]
+        );
+    }
+    // Experiment 9 shows every step of the unloading story; as root, on frame numbers.
+    let e9 = evidence_of(&report, 9);
+    for step in ["1. ", "2. ", "3. ", "4. ", "5. "] {
+        assert!(
+            e9.iter().any(|l| l.starts_with(step)),
+            "experiment 9 shows no step {step}: {e9:?}"
+        );
+    }
+    assert!(
+        e9.iter()
+            .any(|l| l.contains("the loader's reference count in A reached zero")),
+        "{e9:?}"
+    );
+    if report["privileged"] == true {
+        assert!(
+            e9.iter()
+                .any(|l| l.contains("pages on the very frames A, B and C used")),
+            "{e9:?}"
         );
     }
     let ns = report["namespace"].as_str().unwrap();
@@ -138,6 +158,21 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
     }
 }
 
+/// The evidence lines of experiment `id` in a lab report.
+fn evidence_of(report: &serde_json::Value, id: u64) -> Vec<String> {
+    report["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no experiment {id} in the report"))["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str().map(String::from))
+        .collect()
+}
+
 #[test]
 fn one_experiment_runs_alone() {
     let out = OutDir::new("one");
@@ -156,9 +191,9 @@ fn one_experiment_runs_alone() {
         .map(|e| e["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, vec![5]);
-    let bad = lab_cmd(&lab_dir()).args(["-e", "9"]).output().unwrap();
+    let bad = lab_cmd(&lab_dir()).args(["-e", "10"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 9"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 10"));
 }
 
 #[test]
@@ -275,6 +310,15 @@ fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
         .collect();
     assert!(lines.iter().any(|l| l.contains("(weak)")), "{lines:?}");
     assert!(!lines.iter().any(|l| l.contains("one frame")), "{lines:?}");
+    // Nor does the unloading experiment: it compares pages by their states and asks the
+    // page cache with mincore, and says weak.
+    let e9 = evidence_of(&report, 9);
+    assert!(
+        !e9.iter()
+            .any(|l| l.contains("one frame") || l.contains("very frames")),
+        "{e9:?}"
+    );
+    assert!(e9.iter().any(|l| l.contains("weak")), "{e9:?}");
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(
         leftovers(ns),

@@ -13,6 +13,7 @@ mod hostile;
 mod install;
 mod lab;
 mod libs;
+mod nginx;
 mod odd_maps;
 mod props;
 mod soak;

@@ -87,18 +87,27 @@ fn stage_for_others(bin: &Path, lib: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Removes `solib-u*-v*-NS` (regions of any uid in the lab's namespace) from /dev/shm and
-/// from the runtime directory, where libsolib.so puts them when XDG_RUNTIME_DIR is set.
-pub fn remove_regions(ns: &str) {
+/// The regions `solib-u*-v*-NS` (of any uid in the lab's namespace) in /dev/shm and in the
+/// runtime directory, where libsolib.so puts them when XDG_RUNTIME_DIR is set.
+pub fn regions(ns: &str) -> Vec<PathBuf> {
     let suffix = format!("-{ns}");
     let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let mut found = Vec::new();
     for dir in std::iter::once(PathBuf::from("/dev/shm")).chain(runtime) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with("solib-u") && name.ends_with(&suffix) {
-                let _ = std::fs::remove_file(e.path());
+                found.push(e.path());
             }
         }
+    }
+    found
+}
+
+/// Removes the lab's [`regions`].
+pub fn remove_regions(ns: &str) {
+    for path in regions(ns) {
+        let _ = std::fs::remove_file(path);
     }
 }
 

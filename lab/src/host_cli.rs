@@ -30,7 +30,9 @@ ACTIONS (run in order; each prints one line `lab-host pid=N action=VERB key=valu
   serve             print `action=serve`, then run actions read from stdin, one per
                     line, until end of input or `exit`
   sleep:MS          sleep MS milliseconds
-  unload            dlclose the library (the last process to unload removes the region)
+  unload            dlclose the library (the last process to unload removes the region);
+                    still_loaded= says whether dlopen(RTLD_NOLOAD) still finds it (no: the
+                    loader's reference count reached zero and it was unmapped)
   exit              exit now (normally: the library's destructor runs)
 
 EXAMPLES:

@@ -434,6 +434,12 @@ fn classify_shared_write(
         }
     }
     if sharers.is_empty() {
+        // With frames, an anonymous frame mapped more than once that no given process
+        // shares is shared with a process not given: only fork (or KSM, handled above)
+        // shares an anonymous frame, so it is inherited, not the writer's own.
+        if writers.iter().any(|w| w.state == PageState::AnonCow) {
+            return Some(SharedWrite::Inherited);
+        }
         if weak && writers.iter().any(|w| !w.exclusive) {
             // Bit 56 clear but no other given process looks like the sharer: a process
             // outside the set maps it (its family, or an unrelated one: bits cannot say).

@@ -109,6 +109,16 @@ pub fn list_pids() -> Result<Vec<i32>> {
     Ok(pids)
 }
 
+/// The processes whose real uid is `uid`, ascending, without this one. A process that
+/// exits while its status is read is left out.
+pub fn of_user(uid: u32) -> Result<Vec<i32>> {
+    let own = std::process::id() as i32;
+    Ok(list_pids()?
+        .into_iter()
+        .filter(|&p| p != own && self::uid(p).is_ok_and(|u| u == uid))
+        .collect())
+}
+
 /// The most bytes of /proc/PID/maps read: a process with a million mappings.
 const MAX_MAPS_BYTES: u64 = 256 << 20;
 

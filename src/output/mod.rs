@@ -2,6 +2,7 @@
 //! ([`json`]: the serde form of the reports, and the one document printed on error).
 
 pub mod svg;
+pub mod terminal;
 pub mod text;
 
 use serde::Serialize;
@@ -35,4 +36,14 @@ pub struct ErrorReport {
 pub struct ErrorEntry {
     pub kind: crate::error::ErrorKind,
     pub message: String,
+}
+
+/// A report with, after its own fields, the paths `--object PATTERN` matched (`matched`,
+/// only when a pattern was given).
+#[derive(Serialize)]
+pub struct WithMatched<'a, T: Serialize> {
+    #[serde(flatten)]
+    pub report: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched: Option<&'a [String]>,
 }

@@ -5,6 +5,7 @@ use crate::PAGE_SIZE;
 use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::commands::prove::{ProveReport, Status};
 use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
+use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
 use crate::report::{InspectReport, ObjectReport};
 use crate::sharing::Verdict;
 use serde::Serialize;
@@ -176,7 +177,39 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-pub fn render_inspect(r: &InspectReport, pages: bool) -> String {
+/// What `--object PATTERN` matched: the pattern and the paths, in the order shown.
+pub struct Matched<'a> {
+    pub pattern: &'a str,
+    pub paths: &'a [String],
+}
+
+/// The line `--object PATTERN matched: a, b`, naming at most `limit` paths.
+fn matched_line(o: &mut String, m: &Matched, limit: usize) {
+    let shown: Vec<&str> = m.paths.iter().take(limit).map(String::as_str).collect();
+    let more = m.paths.len().saturating_sub(limit);
+    let _ = writeln!(
+        o,
+        "--object {} matched: {}{}",
+        m.pattern,
+        if shown.is_empty() {
+            "nothing".to_string()
+        } else {
+            shown.join(", ")
+        },
+        if more > 0 {
+            format!(" and {more} more (all in --json)")
+        } else {
+            String::new()
+        }
+    );
+}
+
+pub fn render_inspect(
+    r: &InspectReport,
+    pages: bool,
+    style: Style,
+    matched: Option<Matched>,
+) -> String {
     let mut o = String::new();
     if let Some(note) = &r.privilege_note {
         let _ = writeln!(o, "note: {note}");
@@ -187,11 +220,14 @@ pub fn render_inspect(r: &InspectReport, pages: bool) -> String {
         .map(|p| format!("{} ({})", p.pid, p.comm))
         .collect();
     let _ = writeln!(o, "processes: {}", procs.join(", "));
+    if let Some(m) = &matched {
+        matched_line(&mut o, m, usize::MAX);
+    }
     for e in &r.errors {
         let _ = writeln!(o, "not inspected: {}", e.message);
     }
     for obj in &r.objects {
-        render_object(&mut o, obj, pages);
+        render_object(&mut o, obj, pages, style);
     }
     let (not_elf, other): (Vec<_>, Vec<_>) = r
         .skipped
@@ -210,12 +246,12 @@ pub fn render_inspect(r: &InspectReport, pages: bool) -> String {
     o
 }
 
-fn render_object(o: &mut String, obj: &ObjectReport, pages: bool) {
+fn render_object(o: &mut String, obj: &ObjectReport, pages: bool, style: Style) {
     let _ = writeln!(o);
     let weak = if obj.weak {
-        "  [weak: no frame numbers]"
+        format!("  {}", paint(style, YELLOW, "[weak: no frame numbers]"))
     } else {
-        ""
+        String::new()
     };
     let _ = writeln!(
         o,
@@ -307,7 +343,7 @@ fn render_object(o: &mut String, obj: &ObjectReport, pages: bool) {
     }
 }
 
-pub fn render_prove(r: &ProveReport) -> String {
+pub fn render_prove(r: &ProveReport, style: Style) -> String {
     let mut o = String::new();
     if let Some(note) = &r.privilege_note {
         let _ = writeln!(o, "note: {note}");
@@ -332,11 +368,15 @@ pub fn render_prove(r: &ProveReport) -> String {
     }
     for (i, c) in r.claims.iter().enumerate() {
         let status = match c.status {
-            Status::Holds => "HOLDS",
-            Status::Fails => "FAILS",
-            Status::NotApplicable => "N/A",
+            Status::Holds => paint(style, GREEN, "HOLDS"),
+            Status::Fails => paint(style, RED, "FAILS"),
+            Status::NotApplicable => "N/A".to_string(),
         };
-        let weak = if c.weak { " (weak)" } else { "" };
+        let weak = if c.weak {
+            format!(" {}", paint(style, YELLOW, "(weak)"))
+        } else {
+            String::new()
+        };
         let _ = writeln!(o, "\n({}) {}: {status}{weak}", i + 1, c.statement);
         let _ = writeln!(o, "    {}", c.summary);
         for e in &c.examples {
@@ -360,7 +400,8 @@ pub fn render_prove(r: &ProveReport) -> String {
         for f in &c.failures {
             let _ = writeln!(
                 o,
-                "    FAIL page {:#x} {} [{}]: {}",
+                "    {} page {:#x} {} [{}]: {}",
+                paint(style, RED, "FAIL"),
                 f.offset,
                 f.segment.name(),
                 f.sections.join(" "),
@@ -372,9 +413,13 @@ pub fn render_prove(r: &ProveReport) -> String {
         o,
         "\n{}",
         match (r.holds, r.conclusive) {
-            (true, true) => "all claims hold",
-            (true, false) => "all claims hold, on weak evidence (no frame numbers)",
-            (false, _) => "a claim fails",
+            (true, true) => paint(style, GREEN, "all claims hold"),
+            (true, false) => paint(
+                style,
+                YELLOW,
+                "all claims hold, on weak evidence (no frame numbers)"
+            ),
+            (false, _) => paint(style, RED, "a claim fails"),
         }
     );
     o
@@ -397,9 +442,18 @@ fn size(pages: f64) -> String {
     format!("{v:.1} {}", units[u])
 }
 
+/// A size in pages as text: human (KiB, MiB, ...) or, with `bytes`, the byte count.
+fn amount(pages: f64, bytes: bool) -> String {
+    if bytes {
+        format!("{}", (pages * PAGE_SIZE as f64).round() as u64)
+    } else {
+        size(pages)
+    }
+}
+
 fn short_path(p: &str, width: usize) -> String {
     let n = p.chars().count();
-    if n <= width {
+    if n <= width || width < 2 {
         p.to_string()
     } else {
         let tail: String = p.chars().skip(n - (width - 1)).collect();
@@ -407,8 +461,25 @@ fn short_path(p: &str, width: usize) -> String {
     }
 }
 
-/// The human table. `hidden` is how many objects `--top` left out.
-pub fn render_libs(r: &LibsReport, hidden: usize) -> String {
+/// The narrowest the OBJECT column gets to fit a terminal.
+const MIN_PATH_WIDTH: usize = 20;
+
+/// How `solab libs` draws its table.
+#[derive(Default)]
+pub struct LibsView<'a> {
+    /// How many objects `--top` left out.
+    pub hidden: usize,
+    /// Sizes as byte counts (`--bytes`).
+    pub bytes: bool,
+    /// The terminal's width: paths are shortened (from the left) so that rows fit, down to
+    /// [`MIN_PATH_WIDTH`]. `None` (`--wide`, or not a terminal): never shortened.
+    pub width: Option<usize>,
+    pub style: Style,
+    pub matched: Option<Matched<'a>>,
+}
+
+/// The human table.
+pub fn render_libs(r: &LibsReport, view: &LibsView) -> String {
     let mut o = String::new();
     let p = &r.processes;
     let _ = writeln!(
@@ -429,70 +500,124 @@ pub fn render_libs(r: &LibsReport, hidden: usize) -> String {
     } else {
         let _ = writeln!(
             o,
-            "ESTIMATES: {}\n  SAVED and PSS are smaps figures (Rss - Pss, Pss), FRAMES are unknown; \
+            "{}: {}\n  SAVED and PSS are smaps figures (Rss - Pss, Pss), FRAMES are unknown; \
              PRIVATE counts exclusive anonymous pages from pagemap bits",
+            paint(view.style, YELLOW, "ESTIMATES"),
             r.privilege_note.as_deref().unwrap_or("not privileged")
         );
     }
+    if let Some(m) = &view.matched {
+        matched_line(&mut o, m, 10);
+    }
     let _ = writeln!(o);
-    let width = r
+    let b = view.bytes;
+    let cells: Vec<[String; 4]> = r
+        .objects
+        .iter()
+        .map(|x| {
+            [
+                amount(x.resident_pages as f64, b),
+                x.frames.map_or("?".to_string(), |f| amount(f as f64, b)),
+                amount(x.saved_pages, b),
+                amount(x.pss_pages, b),
+            ]
+        })
+        .collect();
+    let private: Vec<String> = r
+        .objects
+        .iter()
+        .map(|x| format!("{}/{}/{}", x.private.text, x.private.relro, x.private.data))
+        .collect();
+    let vw = cells
+        .iter()
+        .flatten()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    const PRIVATE_HEAD: &str = "PRIVATE text/relro/data";
+    let last = r
+        .objects
+        .iter()
+        .zip(&private)
+        .map(|(x, p)| p.len() + if x.textrel { "  TEXTREL".len() } else { 0 })
+        .max()
+        .unwrap_or(0)
+        .max(PRIVATE_HEAD.len());
+    let longest = r
         .objects
         .iter()
         .map(|x| x.path.chars().count())
         .max()
         .unwrap_or(6)
-        .clamp(6, 48);
+        .max(6);
+    let width = match view.width {
+        None => longest,
+        Some(term) => {
+            let rest = 1 + 5 + 4 * (1 + vw) + 2 + last;
+            longest.min(term.saturating_sub(rest).max(MIN_PATH_WIDTH))
+        }
+    };
     let saved_head = if r.privileged { "SAVED" } else { "SAVED~" };
     let pss_head = if r.privileged { "PSS" } else { "PSS~" };
     let _ = writeln!(
         o,
-        "{:<width$} {:>5} {:>10} {:>10} {:>10} {:>10}  PRIVATE text/relro/data",
+        "{:<width$} {:>5} {:>vw$} {:>vw$} {:>vw$} {:>vw$}  {PRIVATE_HEAD}",
         "OBJECT", "PROCS", "RESIDENT", "FRAMES", saved_head, pss_head
     );
-    for x in &r.objects {
+    for ((x, c), private) in r.objects.iter().zip(&cells).zip(&private) {
         let _ = writeln!(
             o,
-            "{:<width$} {:>5} {:>10} {:>10} {:>10} {:>10}  {}/{}/{}{}",
+            "{:<width$} {:>5} {:>vw$} {:>vw$} {:>vw$} {:>vw$}  {private}{}",
             short_path(&x.path, width),
             x.procs,
-            size(x.resident_pages as f64),
-            x.frames.map_or("?".to_string(), |f| size(f as f64)),
-            size(x.saved_pages),
-            size(x.pss_pages),
-            x.private.text,
-            x.private.relro,
-            x.private.data,
-            if x.textrel { "  TEXTREL" } else { "" }
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            if x.textrel {
+                format!("  {}", paint(view.style, YELLOW, "TEXTREL"))
+            } else {
+                String::new()
+            }
         );
     }
-    if hidden > 0 {
-        let _ = writeln!(o, "({hidden} more objects; --top 0 shows them all)");
+    if view.hidden > 0 {
+        let _ = writeln!(o, "({} more objects; --top 0 shows them all)", view.hidden);
     }
     let t = &r.totals;
+    let rows: [(String, &Totals); 4] = [
+        (format!("ELF objects ({})", t.objects), &t.elf_objects),
+        ("anonymous memory".to_string(), &t.anonymous),
+        ("other files".to_string(), &t.other_files),
+        ("all".to_string(), &t.all),
+    ];
+    let totals: Vec<[String; 3]> = rows
+        .iter()
+        .map(|(_, t)| {
+            [
+                amount(t.resident_pages as f64, b),
+                t.frames.map_or("?".to_string(), |f| amount(f as f64, b)),
+                amount(t.saved_pages, b),
+            ]
+        })
+        .collect();
+    let tw = totals
+        .iter()
+        .flatten()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "{:<24} {:>10} {:>10} {:>10}",
+        "{:<24} {:>tw$} {:>tw$} {:>tw$}",
         "TOTALS", "RESIDENT", "FRAMES", saved_head
     );
-    let line = |o: &mut String, name: &str, t: &Totals| {
-        let _ = writeln!(
-            o,
-            "{:<24} {:>10} {:>10} {:>10}",
-            name,
-            size(t.resident_pages as f64),
-            t.frames.map_or("?".to_string(), |f| size(f as f64)),
-            size(t.saved_pages)
-        );
-    };
-    line(
-        &mut o,
-        &format!("ELF objects ({})", t.objects),
-        &t.elf_objects,
-    );
-    line(&mut o, "anonymous memory", &t.anonymous);
-    line(&mut o, "other files", &t.other_files);
-    line(&mut o, "all", &t.all);
+    for ((name, _), c) in rows.iter().zip(&totals) {
+        let _ = writeln!(o, "{:<24} {:>tw$} {:>tw$} {:>tw$}", name, c[0], c[1], c[2]);
+    }
     if t.zero_page_mappings > 0 {
         let _ = writeln!(
             o,
@@ -503,8 +628,11 @@ pub fn render_libs(r: &LibsReport, hidden: usize) -> String {
     for x in r.objects.iter().filter(|x| x.textrel) {
         let _ = writeln!(
             o,
-            "TEXTREL: {} has text relocations: the loader patches its text, making {} private text page(s) over {} process(es)",
-            x.path, x.private.text, x.procs
+            "{}: {} has text relocations: the loader patches its text, making {} private text page(s) over {} process(es)",
+            paint(view.style, YELLOW, "TEXTREL"),
+            x.path,
+            x.private.text,
+            x.procs
         );
     }
     if !r.skipped.is_empty() {
@@ -526,5 +654,20 @@ mod tests {
         assert_eq!(size(1.0), "4.0 KiB");
         assert_eq!(size(0.025), "0.1 KiB");
         assert_eq!(size(256.0), "1.0 MiB");
+        assert_eq!(amount(256.0, true), "1048576");
+        assert_eq!(amount(0.5, true), "2048");
+    }
+
+    #[test]
+    fn paths_shortened_only_when_asked() {
+        let p = "/a/very/long/directory/name/libthing.so.1";
+        assert_eq!(short_path(p, 100), p);
+        let s = short_path(p, 20);
+        assert_eq!(s.chars().count(), 20);
+        assert!(s.starts_with('…') && s.ends_with("libthing.so.1"));
+        let plain = Style { color: false };
+        let red = Style { color: true };
+        assert_eq!(paint(plain, RED, "FAILS"), "FAILS");
+        assert_eq!(paint(red, RED, "FAILS"), "\x1b[31mFAILS\x1b[0m");
     }
 }

@@ -445,11 +445,21 @@ impl Host {
                 self.say(verb, "")?;
             }
             "unload" => {
-                let lib = self.solib.lib.take();
-                if let Some(lib) = lib {
-                    lib.close().context("dlclose failed")?;
-                }
-                self.say(verb, &format!("path={}", self.solib.path.display()))?;
+                let lib =
+                    self.solib.lib.take().ok_or_else(|| {
+                        anyhow!("{} is already unloaded", self.solib.path.display())
+                    })?;
+                // libloading returns dlclose's error when it does not return 0.
+                lib.close().context("dlclose failed")?;
+                let still = still_loaded(&self.solib.path)?;
+                self.say(
+                    verb,
+                    &format!(
+                        "dlclose=0 still_loaded={} path={}",
+                        if still { "yes" } else { "no" },
+                        self.solib.path.display()
+                    ),
+                )?;
             }
             "exit" => {
                 self.say(verb, "")?;
@@ -512,6 +522,24 @@ impl Host {
         };
         Ok((child, code))
     }
+}
+
+/// Whether the loader still has `path` loaded in this process: dlopen(3) with RTLD_NOLOAD
+/// returns a handle only for an object that is loaded (and counts one more reference, given
+/// back at once). After dlclose, "no" means the loader's reference count reached zero and
+/// the object was unloaded.
+fn still_loaded(path: &Path) -> Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .with_context(|| format!("{} has a NUL byte", path.display()))?;
+    // SAFETY: a valid C string; RTLD_NOLOAD loads nothing and runs no constructor.
+    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
+    if handle.is_null() {
+        return Ok(false);
+    }
+    // SAFETY: gives back the reference the dlopen above took.
+    unsafe { libc::dlclose(handle) };
+    Ok(true)
 }
 
 fn default_lib() -> PathBuf {

@@ -32,6 +32,8 @@ pub const LIBS_SCHEMA: &str = "solab.libs.v2";
 pub enum Scope {
     /// Every process in /proc except this one.
     All,
+    /// Every process of this real uid except this one.
+    User(u32),
     Pids(Vec<i32>),
 }
 
@@ -81,6 +83,7 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
                 .collect::<Vec<_>>(),
             ScopeName::All,
         ),
+        Scope::User(uid) => (process::of_user(*uid)?, ScopeName::User),
         Scope::Pids(p) => {
             let mut p = p.clone();
             let mut seen = std::collections::HashSet::new();
@@ -147,7 +150,7 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if matches!(opts.scope, Scope::All) {
+    if matches!(opts.scope, Scope::All | Scope::User(_)) {
         // Processes come and go on a live machine: counted, not reported one by one.
         errors.clear();
     } else if counts.scanned == 0 && !errors.is_empty() {

@@ -121,6 +121,8 @@ pub enum Mode {
 #[serde(rename_all = "kebab-case")]
 pub enum ScopeName {
     All,
+    /// Every process of one user (`--user` without pids).
+    User,
     Pids,
 }
 
@@ -145,7 +147,7 @@ pub struct LibsReport {
     pub privilege_note: Option<String>,
     /// `frames` (privileged) or `estimate` (smaps).
     pub mode: Mode,
-    /// `all` or `pids`.
+    /// `all`, `user` (every process of `--user`) or `pids`.
     pub scope: ScopeName,
     /// Where PSS comes from: `kpagecount` (some processes), `frames` (every process was
     /// scanned, so a frame's mappings are the ones seen), or `smaps` (estimate).

@@ -38,7 +38,7 @@ pub(super) fn finish(
     let pss_source = match (privileged, scope) {
         (false, _) => PssSource::Smaps,
         (true, ScopeName::All) => PssSource::Frames,
-        (true, ScopeName::Pids) => PssSource::Kpagecount,
+        (true, ScopeName::Pids | ScopeName::User) => PssSource::Kpagecount,
     };
     let mapcounts: Vec<Vec<u64>> = if pss_source == PssSource::Kpagecount {
         per_obj

@@ -1,0 +1,3 @@
+# ANCHOR: cmd
+solab libs --help
+# ANCHOR_END: cmd

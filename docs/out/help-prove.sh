@@ -1,0 +1,3 @@
+# ANCHOR: cmd
+solab prove --help
+# ANCHOR_END: cmd

@@ -42,7 +42,7 @@ help:
 	@echo "make docs-outputs   regenerate the outputs the book shows"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 	@echo "make bench  solab libs vs smem -m and a minimal pagemap reader (HOSTS=200 PYTHONS=200)"
-	@echo "make fuzz   fuzz each analyzer parser for FUZZ_SECONDS (default 60) with cargo fuzz"
+	@echo "make fuzz   fuzz each analyzer parser and the inspect path for FUZZ_SECONDS (default 60)"
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
 
 build:
@@ -135,7 +135,7 @@ clean:
 # Coverage-guided fuzzing (issue 8): every parser of outside bytes, FUZZ_SECONDS each.
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= maps_parse elf_plan pagemap_decode clipboard_read
+FUZZ_TARGETS ?= maps_parse elf_plan pagemap_decode clipboard_read inspect_path
 fuzz: build
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	OUT=$(OUT) LABDIR=$(LABDIR) scripts/fuzz-seeds.sh

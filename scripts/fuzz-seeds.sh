@@ -8,10 +8,12 @@
 #   pagemap_decode  this script's own pagemap words (PFNs visible as root) and, as root,
 #                   a window of /proc/kpagecount and /proc/kpageflags
 #   clipboard_read  the .shared section of libsolib.so (a valid, empty region image)
+#   inspect_path    the same ELF objects as elf_plan (the target reads its pagemap words
+#                   from the object's own bytes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=fuzz/corpus
-mkdir -p "$out"/{maps_parse,elf_plan,pagemap_decode,clipboard_read}
+mkdir -p "$out"/{maps_parse,elf_plan,pagemap_decode,clipboard_read,inspect_path}
 
 n=0
 for m in /proc/[0-9]*/maps; do
@@ -67,7 +69,8 @@ if [ -f "$OUT/libsolib.so" ] && command -v objcopy >/dev/null; then
     fi
     rm -f "$tmp"
 fi
-for t in maps_parse elf_plan pagemap_decode clipboard_read; do
+cp "$out"/elf_plan/* "$out/inspect_path/"
+for t in maps_parse elf_plan pagemap_decode clipboard_read inspect_path; do
     printf '%-16s %4d files %8d bytes\n' "$t" "$(ls "$out/$t" | wc -l)" \
         "$(cat "$out/$t"/* 2>/dev/null | wc -c)"
 done

@@ -112,21 +112,24 @@ fn tied(page: &Value, q: &Value) -> bool {
 }
 
 /// Checks the picture against the report, cell by cell class: pages per (pid, state,
-/// tied), one fill colour per class, pages per verdict, ties, titles. Returns the page
-/// count per state over every process.
+/// tied), one fill colour per class, pages per verdict (on each cell's column), tie bars
+/// (one per group of processes sharing a frame, holding exactly the tied cells), titles.
+/// Returns the page count per state over every process.
 fn agrees(report: &Value, picture: &str) -> BTreeMap<String, u64> {
     let doc = parse(picture);
     let cells = cells(&doc);
     let mut expected: BTreeMap<(i64, String, bool), u64> = BTreeMap::new();
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut bridges = 0u64;
+    let mut tie_bars = 0u64;
+    let mut tied_pages = 0u64;
     let mut first_pids = Vec::new();
     for obj in report["objects"].as_array().expect("objects") {
         first_pids.push(obj["procs"][0]["pid"].as_i64().expect("pid"));
         for page in obj["pages"].as_array().expect("pages") {
+            let n = page["pages"].as_u64().expect("pages");
             *verdicts
                 .entry(page["verdict"].as_str().expect("verdict").into())
-                .or_default() += 1;
+                .or_default() += n;
             let procs = page["procs"].as_array().expect("procs");
             let mut groups: BTreeMap<u64, u64> = BTreeMap::new();
             for q in procs {
@@ -135,20 +138,21 @@ fn agrees(report: &Value, picture: &str) -> BTreeMap<String, u64> {
                     q["state"].as_str().expect("state").to_string(),
                     tied(page, q),
                 );
-                *expected.entry(key).or_default() += 1;
+                tied_pages += n * u64::from(key.2);
+                *expected.entry(key).or_default() += n;
                 if q["present"] == true {
                     *groups.entry(q["pfn"].as_u64().unwrap_or(0)).or_default() += 1;
                 }
             }
             let weak_tie =
                 procs.iter().any(|q| q["pfn"].is_null()) && page["verdict"] == "looks-shared";
-            bridges += if weak_tie {
-                procs.iter().filter(|q| q["present"] == true).count() as u64 - 1
+            tie_bars += n * if weak_tie {
+                1
             } else if procs
                 .iter()
                 .all(|q| q["present"] != true || q["pfn"].is_u64())
             {
-                groups.values().map(|n| n - 1).sum::<u64>()
+                groups.values().filter(|&&k| k > 1).count() as u64
             } else {
                 0
             };
@@ -174,8 +178,11 @@ fn agrees(report: &Value, picture: &str) -> BTreeMap<String, u64> {
             "fill {fill} stands for two kinds of page: {before:?} and {class:?}"
         );
         if first_pids.contains(&pid) {
+            let column = c.parent().expect("a cell's column");
+            assert_eq!(column.attribute("class"), Some("page"));
+            assert_eq!(pages_of(&column), n, "a cell counts its column's pages");
             *seen_verdicts
-                .entry(attr(c, "data-verdict").into())
+                .entry(attr(&column, "data-verdict").into())
                 .or_default() += n;
         }
         let tip = title_of(c);
@@ -191,12 +198,30 @@ fn agrees(report: &Value, picture: &str) -> BTreeMap<String, u64> {
         seen_verdicts, verdicts,
         "pages per verdict: picture vs JSON"
     );
-    let ties: u64 = doc
+    let bars: Vec<_> = doc
         .descendants()
         .filter(|n| n.attribute("class") == Some("tie"))
-        .map(|n| pages_of(&n))
+        .collect();
+    let ties: u64 = bars.iter().map(pages_of).sum();
+    assert_eq!(
+        ties, tie_bars,
+        "tie bars (pages): one per group sharing a frame"
+    );
+    let procs_in_ties: u64 = bars
+        .iter()
+        .map(|b| pages_of(b) * attr(b, "data-procs").parse::<u64>().expect("data-procs"))
         .sum();
-    assert_eq!(ties, bridges, "bridges between rows sharing one frame");
+    assert_eq!(
+        procs_in_ties, tied_pages,
+        "tie bars hold exactly the tied cells"
+    );
+    for b in &bars {
+        let tip = title_of(b);
+        assert!(
+            tip.contains(" of the ") && tip.contains("processes"),
+            "{tip}"
+        );
+    }
     per_state
 }
 
@@ -235,11 +260,8 @@ fn three_hosts_picture_matches_the_json_of_the_same_scan() {
             .filter(|c| title_of(c).contains("segment text"))
             .collect::<Vec<_>>();
         assert!(!text_cells.is_empty());
-        assert!(
-            text_cells
-                .iter()
-                .all(|c| attr(c, "data-tied") == "1" && attr(c, "data-verdict") == "shared")
-        );
+        assert!(text_cells.iter().all(|c| attr(c, "data-tied") == "1"
+            && c.parent().map(|col| attr(&col, "data-verdict")) == Some("shared")));
     }
 
     // `--svg -` writes the same kind of picture to stdout.
@@ -378,4 +400,43 @@ fn the_book_example_is_a_picture_of_three_hosts() {
         std::fs::read_to_string(&img).unwrap_or_else(|e| panic!("{}: {e}", img.display()));
     let doc = parse(&picture);
     assert!(cells(&doc).len() > 10);
+}
+
+/// Issue 12: the picture grows as pages × processes. 25 real hosts (SOLAB_SVG_HOSTS=N for
+/// more) of libsolib.so, touched alike, plus the first one's written data: the picture
+/// agrees with the JSON and its bytes per cell stay those of a small picture. The size at
+/// 200 processes is asserted by the unit test `output::svg::tests`; times are printed,
+/// not asserted.
+#[test]
+fn many_hosts_picture_grows_linearly() {
+    let n: usize = std::env::var("SOLAB_SVG_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25);
+    let ns = Namespace::new("svg-many");
+    let mut hosts = vec![spawn_host("H0", &ns, &["touch", "add:1,2"])];
+    for i in 1..n {
+        hosts.push(spawn_host(&format!("H{i}"), &ns, &["touch"]));
+    }
+    let refs: Vec<&Proc> = hosts.iter().collect();
+    let dir = TempDir::new("solab-svg-many");
+    let t = std::time::Instant::now();
+    let (report, picture) = scan("libsolib.so", &refs, &dir.0);
+    let took = t.elapsed();
+    agrees(&report, &picture);
+    let entries = report["objects"][0]["pages"]
+        .as_array()
+        .expect("pages")
+        .len();
+    let cells = entries * n;
+    let per_cell = picture.len() as f64 / cells as f64;
+    eprintln!(
+        "svg: libsolib.so, {entries} entries x {n} hosts: {} bytes ({per_cell:.0} per cell), \
+         inspect --json --svg in {:.0} ms",
+        picture.len(),
+        took.as_secs_f64() * 1e3
+    );
+    // A cell, its tooltip and its share of its column and tie bar: about 300 bytes
+    // (ties naming every pid made it grow with n: 8.8 MB at 25 processes).
+    assert!(per_cell < 450.0, "{per_cell:.0} bytes per cell");
 }

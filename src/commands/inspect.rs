@@ -249,6 +249,33 @@ fn sample(
     })
 }
 
+/// The pure half of a scan, for fuzzing: the page reports of the object `plan` (file
+/// `id`, or the vdso) in processes given as (pid, maps, placement, pagemap words of the
+/// image from `placement.base`), with `frames` as kpagecount/kpageflags would give them.
+/// The scan reads those from the kernel, then does exactly this.
+pub fn pages_from_words(
+    plan: &ElfPlan,
+    id: Option<crate::maps::FileId>,
+    procs: &[(i32, &[MapEntry], Placement, Vec<PagemapEntry>)],
+    frames: &HashMap<Pfn, FrameInfo>,
+) -> Vec<PageReport> {
+    let samples: Vec<Sample> = procs
+        .iter()
+        .map(|(pid, maps, placement, entries)| Sample {
+            pid: *pid,
+            path: String::new(),
+            deleted: false,
+            windows: attribute::windows(maps, placement, id)
+                .iter()
+                .map(|w| (w.start, w.end, w.kind, w.entry.clone()))
+                .collect(),
+            placement: placement.clone(),
+            entries: entries.clone(),
+        })
+        .collect();
+    page_reports(plan, &samples, frames)
+}
+
 /// The copies of the page at ELF address `vaddr` in each sampled process.
 fn page_in_processes(
     vaddr: u64,

@@ -3,10 +3,15 @@
 //!
 //! One band per object, one row per process, one cell per page. A line of the band holds
 //! up to 256 pages; longer objects wrap onto further lines. Cells are coloured by the
-//! page's state in that process; cells of processes that map one frame are tied by a
-//! bridge of the same colour across the gap between their rows, so a page shared by every
-//! process reads as one solid column. Objects of more than [`PER_PAGE_LIMIT`] pages merge
-//! runs of identical columns into one wider cell whose tooltip gives the count.
+//! page's state in that process; the processes that map one frame are tied by one bar of
+//! the same colour behind their cells, spanning their rows, so a page shared by every
+//! process reads as one solid column. An entry of the report that stands for several
+//! untouched pages is that many pages wide. Objects of more than [`PER_PAGE_LIMIT`] pages
+//! merge runs of identical columns into one wider cell whose tooltip gives the count.
+//!
+//! The picture grows as pages × processes, not faster: a tooltip counts the processes of a
+//! tie instead of naming them, and a page's facts (offset, verdict) sit once on its column
+//! (`<g class="page">`), not on every cell.
 //!
 //! The XML is built by the `svg` crate, which escapes text content. Every string that
 //! comes from outside the program (paths, section names, process names) goes into text
@@ -65,10 +70,6 @@ fn style(look: Look) -> (&'static str, &'static str) {
         (PageState::Swapped, _) => ("#4a4a4a", "swapped out"),
         (PageState::Unmapped, _) => ("none", "not mapped in this process"),
     }
-}
-
-fn describe_state(state: PageState) -> &'static str {
-    state.meaning()
 }
 
 /// Keeps text valid XML 1.0: control characters other than tab and newline become U+FFFD.
@@ -174,12 +175,6 @@ fn looks(page: &PageReport) -> Vec<Look> {
         .collect()
 }
 
-/// Consecutive pages of one line drawn as one column (one page unless merging).
-struct Run {
-    first: usize,
-    count: usize,
-}
-
 /// Where cells go: columns per line, cell width and row height.
 struct Geometry {
     cols: usize,
@@ -189,14 +184,15 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn for_pages(n: usize) -> Geometry {
+    /// For `n` page columns.
+    fn for_columns(n: usize) -> Geometry {
         let n = n.max(1);
         let per_line = if n <= PER_PAGE_LIMIT {
             64
         } else if n <= 2560 {
             128
         } else {
-            256
+            MAX_ENTRY_COLUMNS
         };
         let cols = n.min(per_line);
         let cell = (GRID_WIDTH / cols as f64).clamp(3.75, 36.0);
@@ -212,16 +208,58 @@ impl Geometry {
     }
 }
 
-/// Splits the pages of one line into runs of identical columns (or single pages).
-fn runs(
-    pages: &[PageReport],
-    looks: &[Vec<Look>],
-    from: usize,
-    to: usize,
-    merge: bool,
-) -> Vec<Run> {
+/// The widest a report entry standing for several pages is drawn: one line of the widest
+/// geometry. A multi-gigabyte untouched `.bss` is one entry; drawn page by page it would
+/// be thousands of lines saying nothing. Its cells say the true count.
+const MAX_ENTRY_COLUMNS: usize = 256;
+
+/// The grid columns of each report entry: an entry is as many columns wide as the pages it
+/// stands for ([`PageReport::pages`]), up to [`MAX_ENTRY_COLUMNS`].
+struct Columns {
+    start: Vec<usize>,
+    width: Vec<usize>,
+    total: usize,
+}
+
+impl Columns {
+    fn of(pages: &[PageReport]) -> Columns {
+        let mut start = Vec::with_capacity(pages.len());
+        let mut width = Vec::with_capacity(pages.len());
+        let mut total = 0usize;
+        for p in pages {
+            let w = usize::try_from(p.pages)
+                .unwrap_or(usize::MAX)
+                .clamp(1, MAX_ENTRY_COLUMNS);
+            start.push(total);
+            width.push(w);
+            total += w;
+        }
+        Columns {
+            start,
+            width,
+            total,
+        }
+    }
+    fn end(&self, i: usize) -> usize {
+        self.start[i] + self.width[i]
+    }
+    /// The entry drawn at column `c`.
+    fn entry_at(&self, c: usize) -> usize {
+        self.start.partition_point(|&s| s <= c).saturating_sub(1)
+    }
+}
+
+/// Consecutive entries drawn alike (one entry unless merging): one tooltip, one tie bar per
+/// tie group.
+struct Run {
+    first: usize,
+    count: usize,
+}
+
+/// Splits the entries into runs of identical columns (or single entries).
+fn runs(pages: &[PageReport], looks: &[Vec<Look>], merge: bool) -> Vec<Run> {
     let mut out: Vec<Run> = Vec::new();
-    for i in from..to {
+    for i in 0..pages.len() {
         if let Some(last) = out.last_mut() {
             let j = last.first;
             if merge
@@ -238,10 +276,71 @@ fn runs(
     out
 }
 
-/// Consecutive runs of pages in `from..to` with the same key.
-fn spans<K: PartialEq>(from: usize, to: usize, key: impl Fn(usize) -> K) -> Vec<(usize, usize)> {
+/// The part of a run on one line: columns `c0..c1`.
+struct Piece {
+    /// The run's first entry (every entry of a run looks the same).
+    first: usize,
+    c0: usize,
+    c1: usize,
+    /// Pages it stands for: its columns, plus what a clipped entry ending here leaves out.
+    pages: u64,
+    /// Offsets from the load base, `start..end`.
+    start: u64,
+    end: u64,
+}
+
+fn piece(pages: &[PageReport], cols: &Columns, first: usize, c0: usize, c1: usize) -> Piece {
+    let a = cols.entry_at(c0);
+    let b = cols.entry_at(c1 - 1);
+    let start = pages[a].offset + (c0 - cols.start[a]) as u64 * crate::PAGE_SIZE;
+    let end = if c1 == cols.end(b) {
+        pages[b].offset + pages[b].pages.max(1) * crate::PAGE_SIZE
+    } else {
+        pages[b].offset + (c1 - cols.start[b]) as u64 * crate::PAGE_SIZE
+    };
+    let mut n = 0u64;
+    for (j, page) in pages.iter().enumerate().take(b + 1).skip(a) {
+        let lo = c0.max(cols.start[j]);
+        let hi = c1.min(cols.end(j));
+        n += (hi - lo) as u64;
+        if hi == cols.end(j) {
+            n += page.pages.saturating_sub(cols.width[j] as u64);
+        }
+    }
+    Piece {
+        first,
+        c0,
+        c1,
+        pages: n,
+        start,
+        end,
+    }
+}
+
+/// The pieces of every run on the line of columns `from..to`.
+fn pieces(
+    pages: &[PageReport],
+    cols: &Columns,
+    runs: &[Run],
+    from: usize,
+    to: usize,
+) -> Vec<Piece> {
+    let first_run = runs.partition_point(|r| cols.end(r.first + r.count - 1) <= from);
+    runs[first_run..]
+        .iter()
+        .take_while(|r| cols.start[r.first] < to)
+        .map(|r| {
+            let c0 = cols.start[r.first].max(from);
+            let c1 = cols.end(r.first + r.count - 1).min(to);
+            piece(pages, cols, r.first, c0, c1)
+        })
+        .collect()
+}
+
+/// Consecutive pieces with the same key, as index ranges.
+fn spans<K: PartialEq>(n: usize, key: impl Fn(usize) -> K) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
-    for i in from..to {
+    for i in 0..n {
         match out.last_mut() {
             Some((s, e)) if key(*s) == key(i) => *e = i + 1,
             _ => out.push((i, i + 1)),
@@ -250,13 +349,11 @@ fn spans<K: PartialEq>(from: usize, to: usize, key: impl Fn(usize) -> K) -> Vec<
     out
 }
 
-fn range_text(pages: &[PageReport], first: usize, count: usize) -> String {
-    let start = pages[first].offset;
-    if count == 1 {
+fn range_text(pages: u64, start: u64, end: u64) -> String {
+    if pages == 1 {
         format!("page at offset {}", hex(start))
     } else {
-        let end = pages[first + count - 1].offset + crate::PAGE_SIZE - 1;
-        format!("{count} pages, offsets {}..{}", hex(start), hex(end))
+        format!("{pages} pages, offsets {}..{}", hex(start), hex(end - 1))
     }
 }
 
@@ -276,9 +373,9 @@ fn sections_text(pages: &[PageReport], first: usize, count: usize) -> String {
     }
 }
 
-fn frames_text(pages: &[PageReport], first: usize, count: usize, row: usize) -> String {
-    let q = &pages[first].procs[row];
-    match (q.pfn, count) {
+fn frames_text(page: &PageReport, pages: u64, row: usize) -> String {
+    let q = &page.procs[row];
+    match (q.pfn, pages) {
         (None, _) if q.present => "frame number hidden (weak mode)".into(),
         (None, _) => "no frame".into(),
         (Some(pfn), 1) => {
@@ -292,6 +389,11 @@ fn frames_text(pages: &[PageReport], first: usize, count: usize, row: usize) -> 
     }
 }
 
+/// A coordinate rounded to 1/100 px: `0.1 * 3.0` would otherwise print 17 digits, and the
+/// picture holds one coordinate pair per page per process.
+fn px(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
 /// Draws the whole report. `pictures` of several objects stack vertically.
 pub fn render(report: &InspectReport) -> String {
     let mut body = Group::new().set("font-family", FONT).set("fill", "#212529");
@@ -406,6 +508,10 @@ pub fn render(report: &InspectReport) -> String {
 }
 
 /// One object's band at height `top`; returns it, its height and its width.
+///
+/// Its size is linear in pages × processes: per page run, one cell per process and one
+/// tie bar per group of processes that map one frame (spanning the group's rows, behind
+/// the cells), each with a tooltip that counts the processes instead of naming them.
 fn draw_object(
     obj: &ObjectReport,
     report: &InspectReport,
@@ -413,7 +519,8 @@ fn draw_object(
     used: &mut Vec<Look>,
 ) -> (Group, f64, f64) {
     let pages = &obj.pages;
-    let geo = Geometry::for_pages(pages.len());
+    let cols = Columns::of(pages);
+    let geo = Geometry::for_columns(cols.total);
     let all_looks: Vec<Vec<Look>> = pages.iter().map(looks).collect();
     let nrows = obj.procs.len();
     let mut g = Group::new().set("class", "object");
@@ -485,11 +592,16 @@ fn draw_object(
 
     let x0 = MARGIN + LABEL_WIDTH;
     let label_rows = if geo.cell >= 12.0 { 2 } else { 1 };
-    let lines = pages.len().div_ceil(geo.cols);
+    let all_runs = runs(pages, &all_looks, geo.merge);
+    let lines = cols.total.div_ceil(geo.cols);
     for line in 0..lines {
         let from = line * geo.cols;
-        let to = (from + geo.cols).min(pages.len());
-        let xof = |i: usize| x0 + (i - from) as f64 * geo.cell;
+        let to = (from + geo.cols).min(cols.total);
+        let xof = |c: usize| px(x0 + (c - from) as f64 * geo.cell);
+        let line_pieces = pieces(pages, &cols, &all_runs, from, to);
+        if line_pieces.is_empty() {
+            continue;
+        }
         y += 6.0;
 
         // Segment bar, with section names underneath where they fit.
@@ -498,43 +610,51 @@ fn draw_object(
                 MARGIN,
                 y + 10.0,
                 10.0,
-                &format!("offset {}", hex(pages[from].offset)),
+                &format!("offset {}", hex(line_pieces[0].start)),
             )
             .set("fill", "#6c757d"),
         );
         // Names of segments too narrow for their bar go under the rows.
         let mut narrow: Vec<(f64, &str, &str)> = Vec::new();
-        for (s, e) in spans(from, to, |i| pages[i].segment) {
-            let w = (e - s) as f64 * geo.cell;
-            let seg = pages[s].segment.name();
-            let mut bar = Rectangle::new()
-                .set("x", xof(s) + 0.5)
+        let seg_of = |k: usize| pages[line_pieces[k].first].segment;
+        for (s, e) in spans(line_pieces.len(), seg_of) {
+            let (a, b) = (&line_pieces[s], &line_pieces[e - 1]);
+            let w = (b.c1 - a.c0) as f64 * geo.cell;
+            let seg = seg_of(s).name();
+            let n: u64 = line_pieces[s..e].iter().map(|p| p.pages).sum();
+            let first = a.first;
+            let last = cols.entry_at(b.c1 - 1);
+            let bar = Rectangle::new()
+                .set("x", px(xof(a.c0) + 0.5))
                 .set("y", y)
-                .set("width", (w - 1.0).max(0.5))
+                .set("width", px((w - 1.0).max(0.5)))
                 .set("height", 13.0)
-                .set("fill", segment_fill(pages[s].segment))
-                .set("class", "segment");
-            bar = bar.add(title(&format!(
-                "segment {seg}: {}",
-                range_text(pages, s, e - s)
-            )));
+                .set("fill", segment_fill(seg_of(s)))
+                .set("class", "segment")
+                .add(title(&format!(
+                    "segment {seg}: {}; sections {}",
+                    range_text(n, a.start, b.end),
+                    sections_text(pages, first, last + 1 - first)
+                )));
             g = g.add(bar);
             if text_width(seg, 10.0) + 4.0 <= w {
                 g = g.add(
-                    text(xof(s) + 3.0, y + 10.0, 10.0, seg)
+                    text(xof(a.c0) + 3.0, y + 10.0, 10.0, seg)
                         .set("fill", "#ffffff")
                         .set("font-weight", "bold"),
                 );
             } else {
-                narrow.push((xof(s), seg, segment_fill(pages[s].segment)));
+                narrow.push((xof(a.c0), seg, segment_fill(seg_of(s))));
             }
         }
         y += 13.0;
         if label_rows == 2 {
-            for (s, e) in spans(from, to, |i| pages[i].sections.clone()) {
-                let w = (e - s) as f64 * geo.cell;
-                let full = pages[s].sections.join(" ");
-                let first = pages[s].sections.first().cloned().unwrap_or_default();
+            let secs_of = |k: usize| &pages[line_pieces[k].first].sections;
+            for (s, e) in spans(line_pieces.len(), secs_of) {
+                let (a, b) = (&line_pieces[s], &line_pieces[e - 1]);
+                let w = (b.c1 - a.c0) as f64 * geo.cell;
+                let full = secs_of(s).join(" ");
+                let first = secs_of(s).first().cloned().unwrap_or_default();
                 let label = if text_width(&full, 9.0) + 2.0 <= w {
                     full
                 } else if text_width(&first, 9.0) + 2.0 <= w {
@@ -542,77 +662,89 @@ fn draw_object(
                 } else {
                     continue;
                 };
-                g = g.add(text(xof(s) + 1.0, y + 10.0, 9.0, &label).set("fill", "#495057"));
+                g = g.add(text(xof(a.c0) + 1.0, y + 10.0, 9.0, &label).set("fill", "#495057"));
             }
             y += 13.0;
         }
         y += 3.0;
 
-        let row_y = |r: usize| y + r as f64 * (geo.row + ROW_GAP);
+        let row_y = |r: usize| px(y + r as f64 * (geo.row + ROW_GAP));
         for (r, name) in row_names.iter().enumerate() {
             g = g.add(text(MARGIN, row_y(r) + geo.row * 0.75, 11.0, name));
         }
         let inset = geo.inset();
-        let line_runs = runs(pages, &all_looks, from, to, geo.merge);
-        // Bridges first, so that cells lie on top of them.
-        for run in &line_runs {
-            let look = &all_looks[run.first];
-            let x = xof(run.first) + inset;
-            let w = (run.count as f64 * geo.cell - 2.0 * inset).max(0.5);
+        for pc in &line_pieces {
+            let page = &pages[pc.first];
+            let look = &all_looks[pc.first];
+            let x = px(xof(pc.c0) + inset);
+            let w = px(((pc.c1 - pc.c0) as f64 * geo.cell - 2.0 * inset).max(0.5));
+            let range = range_text(pc.pages, pc.start, pc.end);
+            let secs = sections_text(pages, pc.first, cols.entry_at(pc.c1 - 1) + 1 - pc.first);
+            // One column: the page's facts on the group, so that cells carry only their own.
+            let mut col = Group::new()
+                .set("class", "page")
+                .set("data-offset", hex(pc.start))
+                .set("data-pages", pc.pages)
+                .set("data-verdict", page.verdict.name());
             let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
             for (r, l) in look.iter().enumerate() {
                 if let Some(t) = l.tie {
                     groups.entry(t).or_default().push(r);
                 }
             }
-            for rows in groups.values() {
-                let pids: Vec<String> =
-                    rows.iter().map(|&r| obj.procs[r].pid.to_string()).collect();
-                let frame = pages[run.first].procs[rows[0]]
-                    .pfn
-                    .map(|p| format!("frame {p}"))
-                    .unwrap_or_else(|| {
-                        "looks shared (weak: pagemap bit 56 clear, no frame numbers)".into()
-                    });
-                for pair in rows.windows(2) {
-                    let (a, b) = (pair[0], pair[1]);
-                    let (fill, _) = style(look[a]);
-                    g = g.add(
-                        Rectangle::new()
-                            .set("x", x)
-                            .set("y", row_y(a) + geo.row)
-                            .set("width", w)
-                            .set("height", row_y(b) - row_y(a) - geo.row)
-                            .set("fill", fill)
-                            .set("class", "tie")
-                            .set("data-pages", run.count)
-                            .add(title(&format!(
-                                "{}: {frame} in pids {}",
-                                range_text(pages, run.first, run.count),
-                                pids.join(", ")
-                            ))),
-                    );
-                }
+            // Tie bars first, so that cells lie on top of them: each spans its group's rows
+            // and shows in the gaps between them. Several groups in one column share its
+            // width side by side.
+            let k = groups.len().max(1) as f64;
+            for (j, rows) in groups.values().enumerate() {
+                let (a, b) = (rows[0], rows[rows.len() - 1]);
+                let (fill, _) = style(look[a]);
+                let what = match page.procs[a].pfn {
+                    Some(p) if pc.pages == 1 => format!("one frame ({p})"),
+                    Some(p) => format!("one frame each (from {p})"),
+                    None => "looks shared (weak: pagemap bit 56 clear, no frame numbers)".into(),
+                };
+                col = col.add(
+                    Rectangle::new()
+                        .set("x", px(x + j as f64 * w / k))
+                        .set("y", row_y(a))
+                        .set("width", px(w / k))
+                        .set("height", px(row_y(b) + geo.row - row_y(a)))
+                        .set("fill", fill)
+                        .set("class", "tie")
+                        .set("data-pages", pc.pages)
+                        .set("data-procs", rows.len())
+                        .add(title(&format!(
+                            "{range}, segment {}, sections {}: {what} in {} of the {nrows} processes\nverdict {}: {}",
+                            page.segment.name(),
+                            secs,
+                            rows.len(),
+                            page.verdict.name(),
+                            page.verdict.meaning(),
+                        ))),
+                );
             }
-        }
-        for run in &line_runs {
-            let page = &pages[run.first];
-            let x = xof(run.first) + inset;
-            let w = (run.count as f64 * geo.cell - 2.0 * inset).max(0.5);
-            for (r, (&look, q)) in all_looks[run.first].iter().zip(&page.procs).enumerate() {
+            for (r, (&look, q)) in look.iter().zip(&page.procs).enumerate() {
                 if !used.contains(&look) {
                     used.push(look);
                 }
-                let (fill, legend) = style(look);
+                let (fill, _) = style(look);
+                let tie = match look.tie.and_then(|t| groups.get(&t)) {
+                    Some(rows) if q.pfn.is_some() => {
+                        format!(", one frame with {} other process(es)", rows.len() - 1)
+                    }
+                    Some(rows) => format!(
+                        ", looks shared (weak) with {} other process(es)",
+                        rows.len() - 1
+                    ),
+                    None => String::new(),
+                };
                 let tip = format!(
-                    "pid {}: {}\nsegment {}, sections {}\nstate {}: {} ({legend})\n{}\nverdict across the processes: {}",
+                    "pid {}, {range}, segment {} ({secs}): state {}{tie}; {}; verdict {}",
                     q.pid,
-                    range_text(pages, run.first, run.count),
                     page.segment.name(),
-                    sections_text(pages, run.first, run.count),
                     q.state.name(),
-                    describe_state(q.state),
-                    frames_text(pages, run.first, run.count, r),
+                    frames_text(page, pc.pages, r),
                     page.verdict.name(),
                 );
                 let mut cell = Rectangle::new()
@@ -623,10 +755,8 @@ fn draw_object(
                     .set("fill", fill)
                     .set("class", "cell")
                     .set("data-pid", q.pid)
-                    .set("data-offset", hex(page.offset))
-                    .set("data-pages", run.count)
+                    .set("data-pages", pc.pages)
                     .set("data-state", q.state.name())
-                    .set("data-verdict", page.verdict.name())
                     .set("data-tied", if look.tie.is_some() { 1 } else { 0 });
                 if matches!(q.state, PageState::NotPresent | PageState::Unmapped) {
                     cell = cell.set("stroke", "#c8c8c8").set("stroke-width", 0.6);
@@ -634,11 +764,13 @@ fn draw_object(
                         cell = cell.set("stroke-dasharray", "2,2");
                     }
                 }
-                g = g.add(cell.add(title(&tip)));
+                col = col.add(cell.add(title(&tip)));
             }
-            if geo.merge && run.count > 1 {
-                let label = format!("×{}", run.count);
-                let w = run.count as f64 * geo.cell;
+            g = g.add(col);
+            let drawn = (pc.c1 - pc.c0) as u64;
+            if pc.pages > 1 && (geo.merge || pc.pages > drawn) {
+                let label = format!("×{}", pc.pages);
+                let w = drawn as f64 * geo.cell;
                 if text_width(&label, 8.0) + 2.0 <= w {
                     g = g.add(
                         text(x + 1.0, row_y(nrows) - ROW_GAP + 9.0, 8.0, &label)
@@ -649,11 +781,12 @@ fn draw_object(
         }
         // Segment boundaries as thin lines through the rows.
         let rows_end = row_y(nrows) - ROW_GAP;
-        for (s, _) in spans(from, to, |i| pages[i].segment).iter().skip(1) {
+        for (s, _) in spans(line_pieces.len(), seg_of).iter().skip(1) {
+            let x = xof(line_pieces[*s].c0);
             g = g.add(
                 Line::new()
-                    .set("x1", xof(*s))
-                    .set("x2", xof(*s))
+                    .set("x1", x)
+                    .set("x2", x)
                     .set("y1", y - 3.0)
                     .set("y2", rows_end + 2.0)
                     .set("stroke", "#343a40")
@@ -789,7 +922,13 @@ mod tests {
     /// untouched in one process (a worst case for merging: runs of at most 6 pages), then
     /// private data and zero-page .bss.
     fn report(n: usize, privileged: bool) -> InspectReport {
-        let pids = [101, 102, 103];
+        report_of(n, 3, privileged)
+    }
+
+    /// The same with `nprocs` processes; the second one leaves every 7th text page
+    /// untouched.
+    fn report_of(n: usize, nprocs: i32, privileged: bool) -> InspectReport {
+        let pids: Vec<i32> = (101..101 + nprocs).collect();
         let pages = (0..n)
             .map(|i| {
                 let segment = match i * 6 / n.max(1) {
@@ -863,7 +1002,7 @@ mod tests {
             },
             privileged,
             privilege_note: (!privileged).then(|| "not privileged".into()),
-            pids: pids.to_vec(),
+            pids: pids.clone(),
             processes: pids
                 .iter()
                 .map(|&pid| ProcessInfo {
@@ -954,6 +1093,144 @@ mod tests {
                 assert!(height <= max_height, "{n} pages: {height} px high");
                 assert_eq!(picture.contains("WEAK MODE"), !privileged);
                 assert!(picture.contains("big &lt;&amp;&gt; \"quoted\".so"));
+            }
+        }
+    }
+
+    /// Issue 12: a bridge per process pair, each naming every pid, made 200 processes of
+    /// one library 143 MB. Now the size is linear in pages × processes. libsolib.so is
+    /// 98 report entries. Times are printed (`--nocapture`), not asserted.
+    #[test]
+    fn two_hundred_processes_of_one_library_stay_under_ten_megabytes() {
+        let mut per_cell: Vec<f64> = Vec::new();
+        for nprocs in [25, 100, 200] {
+            for privileged in [true, false] {
+                let r = report_of(98, nprocs, privileged);
+                let t = std::time::Instant::now();
+                let picture = render(&r);
+                let took = t.elapsed();
+                let (per_pid, _) = drawn(&picture);
+                assert_eq!(per_pid.len(), nprocs as usize);
+                assert!(per_pid.values().all(|&n| n == 98));
+                let doc = roxmltree::Document::parse(&picture).expect("XML");
+                // Weak: one tie group per shared column; privileged: one per frame.
+                let tie_procs: u64 = doc
+                    .descendants()
+                    .filter(|n| n.attribute("class") == Some("tie"))
+                    .map(|n| {
+                        n.attribute("data-procs")
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .expect("data-procs")
+                    })
+                    .sum();
+                let tied_cells = doc
+                    .descendants()
+                    .filter(|n| n.attribute("data-tied") == Some("1"))
+                    .count() as u64;
+                assert_eq!(tie_procs, tied_cells, "every tied cell in one tie bar");
+                eprintln!(
+                    "svg: 98 pages x {nprocs} processes (privileged {privileged}): {} bytes in {:.1} ms",
+                    picture.len(),
+                    took.as_secs_f64() * 1e3
+                );
+                if nprocs == 200 {
+                    assert!(
+                        picture.len() < 10_000_000,
+                        "200 processes: {} bytes",
+                        picture.len()
+                    );
+                }
+                per_cell.push(picture.len() as f64 / (98.0 * nprocs as f64));
+            }
+        }
+        // Linear: bytes per cell do not grow with the number of processes.
+        let (lo, hi) = per_cell
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        assert!(hi < lo * 1.5, "bytes per cell from {lo:.0} to {hi:.0}");
+    }
+
+    /// An entry standing for several pages present nowhere is that many pages wide, up to
+    /// one widest line; its cells and tooltip give the true count and range.
+    #[test]
+    fn merged_entries_are_as_wide_as_their_pages() {
+        for (merged, drawn_cols) in [(5u64, 5usize), (1_000_000, MAX_ENTRY_COLUMNS)] {
+            let mut r = report(20, true);
+            let pages = &mut r.objects[0].pages;
+            // Entry 10 stands for `merged` untouched pages; the ones after move along.
+            for q in &mut pages[10].procs {
+                q.state = PageState::NotPresent;
+                q.present = false;
+                q.pfn = None;
+            }
+            pages[10].pages = merged;
+            pages[10].verdict = Verdict::NotPresent;
+            for p in &mut pages[11..] {
+                p.offset += (merged - 1) * crate::PAGE_SIZE;
+            }
+            let picture = render(&r);
+            let (per_pid, _) = drawn(&picture);
+            assert_eq!(
+                per_pid.values().copied().collect::<Vec<_>>(),
+                vec![19 + merged; 3]
+            );
+            let doc = roxmltree::Document::parse(&picture).expect("XML");
+            let cells: Vec<_> = doc
+                .descendants()
+                .filter(|n| {
+                    n.attribute("class") == Some("cell") && n.attribute("data-pid") == Some("101")
+                })
+                .collect();
+            let geo = Geometry::for_columns(19 + drawn_cols);
+            let one: f64 = cells[0]
+                .attribute("width")
+                .and_then(|w| w.parse().ok())
+                .expect("width");
+            // The merged entry's cells, maybe over several lines, cover its columns.
+            let wide: Vec<_> = cells
+                .iter()
+                .filter(|c| {
+                    c.children().any(|t| {
+                        t.text().is_some_and(|t| {
+                            t.contains("not-present") && t.contains("pages, offsets")
+                        })
+                    })
+                })
+                .collect();
+            let pages_drawn: u64 = wide
+                .iter()
+                .map(|c| {
+                    c.attribute("data-pages")
+                        .and_then(|p| p.parse::<u64>().ok())
+                        .expect("pages")
+                })
+                .sum();
+            assert_eq!(pages_drawn, merged, "{merged}");
+            let width: f64 = wide
+                .iter()
+                .map(|c| {
+                    c.attribute("width")
+                        .and_then(|w| w.parse::<f64>().ok())
+                        .expect("width")
+                })
+                .sum();
+            let expected = drawn_cols as f64 * geo.cell - 2.0 * geo.inset() * wide.len() as f64;
+            assert!(
+                (width - expected).abs() < 0.1 * wide.len() as f64,
+                "{merged} pages drawn {width} px wide, not {expected} (one page {one})"
+            );
+            let first = hex(10 * crate::PAGE_SIZE);
+            assert!(wide.iter().any(|c| c.children().any(|t| {
+                t.text()
+                    .is_some_and(|t| t.contains(&format!("offsets {first}..")))
+            })));
+            if merged > drawn_cols as u64 {
+                // The last piece of the clipped entry counts what its columns leave out.
+                let labelled = doc
+                    .descendants()
+                    .filter_map(|n| n.text()?.strip_prefix('×')?.parse::<u64>().ok())
+                    .max();
+                assert!(labelled > Some(drawn_cols as u64), "{labelled:?}");
             }
         }
     }

@@ -2,16 +2,18 @@
 //! it and hands the result to [`crate::output`]. `run` returns the exit code and whatever
 //! is printed; `main` prints it and treats closed pipes as success.
 
+use crate::commands::family;
 use crate::commands::inspect::{InspectOptions, inspect};
 use crate::commands::libs::{self, LibsOptions, Scope, SortKey};
 use crate::commands::prove;
+use crate::commands::ps::{self, PsKey, PsOptions};
 use crate::commands::{check_pattern, matches_pattern};
 use crate::elf;
 use crate::error::{Error, ErrorKind};
 use crate::kernel::{files, process};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
-use crate::sharing::{PageState, Verdict};
+use crate::sharing::{Inheritance, PageState, Verdict};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -37,6 +39,36 @@ TEXTREL object is flagged. Totals cover all objects, anonymous memory and other 
 As root (CAP_SYS_ADMIN) every figure is counted from page frame numbers. Without it the
 kernel hides them: solab says so and falls back to smaps (Pss, Shared/Private), marking
 those figures as estimates (SAVED~, PSS~).";
+
+const PS_ABOUT: &str = "What each process costs.
+
+One row per process: RSS (resident pages), PSS (each page divided among the page-table
+entries that map its frame), USS (pages whose frame is mapped only here: what exiting would
+free) and swap, and the PSS split into ELF objects (file mappings, .bss tails, the vdso),
+anonymous memory (heap, stacks, arenas), MAP_SHARED memory (the shared section, /dev/shm)
+and other files. Totals at the end cover every process that matched.
+
+As root (CAP_SYS_ADMIN) the figures are counted from page frame numbers and
+/proc/kpagecount (the zero page and PFN-mapped pages are not counted). Without it they are
+the kernel's smaps figures, marked weak (~).";
+
+const FAMILY_ABOUT: &str = "A process and its descendants: what fork still shares.
+
+For each child, per private mapping it has at the same address as its parent (heap,
+anonymous arenas, each object's data, stacks), its anonymous pages: still the parent's
+frame, copied since fork (one side wrote), or new. Totals per child and for the family.
+
+As root the frames are compared; without CAP_SYS_ADMIN only pagemap bit 56 is seen, and
+pages with the bit clear in child and parent are counted as looks-inherited (weak).";
+
+/// The words of `solab family`, with their one definition.
+pub fn inheritance_words() -> String {
+    let mut s = String::from("Pages of a child (solab family):\n");
+    for i in Inheritance::ALL {
+        s.push_str(&format!("  {:<16} {}\n", i.name(), i.meaning()));
+    }
+    s
+}
 
 const OBJECT_HELP: &str = "Only objects whose path matches PATTERN: a glob on the full path when it has * ? or [ \
      (e.g. '*/libc.so*'), otherwise a part of the file name (or of the path when it has /)";
@@ -294,6 +326,71 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What each process costs: RSS, PSS, USS and swap, split by ELF objects, anonymous
+    /// memory, MAP_SHARED memory and other files
+    #[command(
+        long_about = PS_ABOUT,
+        after_help = "Examples:\n  solab ps -a\n  \
+                            solab ps -a -s uss -n 10\n  \
+                            solab ps -a -u www-data -c '^nginx'\n  \
+                            solab ps -a --by cgroup -n 10\n  \
+                            solab ps 1234 5678 --json\n\n\
+                            Exit status: 0 on success; 2 when a given pid could not be read \
+                            (the others are still reported) or on error. With --all, processes \
+                            that vanish or cannot be read are counted, not an error."
+    )]
+    Ps {
+        /// Scan every process on the machine (except solab itself)
+        #[arg(short = 'a', long, conflicts_with = "pids")]
+        all: bool,
+        /// The processes to scan
+        #[arg(value_name = "PID", required_unless_present = "all")]
+        pids: Vec<i32>,
+        /// Order by a column, sizes largest first, names and pids ascending
+        #[arg(short = 's', long, value_enum, default_value = "pss")]
+        sort: PsKey,
+        /// The other way round
+        #[arg(short = 'r', long)]
+        reverse: bool,
+        /// Show only the first N processes (0: all); totals still cover every one
+        #[arg(short = 'n', long, value_name = "N", default_value = "0")]
+        top: usize,
+        /// Only processes of this user (a name or a uid)
+        #[arg(short = 'u', long, value_name = "USER")]
+        user: Option<String>,
+        /// Only processes whose command name (comm) matches this regular expression
+        #[arg(short = 'c', long, value_name = "REGEX")]
+        command: Option<String>,
+        /// One row per user, command name or cgroup, summed over its processes
+        #[arg(long, value_enum, value_name = "WHAT")]
+        by: Option<ps::GroupBy>,
+        /// Print JSON (schema solab.ps.v1)
+        #[arg(long)]
+        json: bool,
+    },
+    /// A process and its descendants: per child and inherited mapping, the anonymous
+    /// pages still the parent's frame, copied since fork, or new
+    #[command(
+        long_about = FAMILY_ABOUT,
+        after_help = "Examples:\n  solab family $(pgrep -o nginx)\n  \
+                            solab family 1234 --json\n  \
+                            solab family --watch 2 $(pgrep -o nginx)\n\n\
+                            Exit status: 0 on success; 2 when the process cannot be read, or \
+                            a descendant could not be (the others are still reported).",
+        after_long_help = inheritance_words()
+    )]
+    Family {
+        /// The root process
+        #[arg(value_name = "PID")]
+        pid: i32,
+        /// Print JSON (schema solab.family.v1)
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
+        /// Read and print the family again every SECONDS until Ctrl-C, which prints the
+        /// last table once more and exits with status 0
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        watch: Option<u64>,
+    },
 }
 
 impl Command {
@@ -303,6 +400,8 @@ impl Command {
             Command::Inspect { .. } => "inspect",
             Command::Prove { .. } => "prove",
             Command::Libs { .. } => "libs",
+            Command::Ps { .. } => "ps",
+            Command::Family { .. } => "family",
         }
     }
 
@@ -311,7 +410,9 @@ impl Command {
             Command::Elf { json, .. }
             | Command::Inspect { json, .. }
             | Command::Prove { json, .. }
-            | Command::Libs { json, .. } => *json,
+            | Command::Libs { json, .. }
+            | Command::Ps { json, .. }
+            | Command::Family { json, .. } => *json,
         }
     }
 }
@@ -368,6 +469,31 @@ pub fn run(cli: Cli) -> Outcome {
             table,
             json,
         } => libs_cmd(all, &procs, object, sort, &table, json, style),
+        Command::Ps {
+            all,
+            pids,
+            sort,
+            reverse,
+            top,
+            user,
+            command,
+            by,
+            json,
+        } => ps_cmd(PsArgs {
+            all,
+            pids,
+            sort,
+            reverse,
+            top,
+            user,
+            command,
+            by,
+            json,
+        }),
+        Command::Family { pid, json, watch } => match watch {
+            Some(secs) => family_watch(pid, secs),
+            None => family_cmd(pid, json),
+        },
     };
     match result {
         Ok(o) => o,
@@ -738,6 +864,133 @@ fn libs_cmd(
     })
 }
 
+/// `solab ps`'s flags.
+struct PsArgs {
+    all: bool,
+    pids: Vec<i32>,
+    sort: PsKey,
+    reverse: bool,
+    top: usize,
+    user: Option<String>,
+    command: Option<String>,
+    by: Option<ps::GroupBy>,
+    json: bool,
+}
+
+fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
+    let command = a
+        .command
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--command: {e}")))?;
+    let uid = a.user.as_deref().map(ps::resolve_user).transpose()?;
+    let mut report = ps::ps(&PsOptions {
+        all: a.all,
+        pids: a.pids,
+        uid,
+        command,
+    })?;
+    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
+    let code = if report.errors.is_empty() {
+        0
+    } else {
+        EXIT_ERROR
+    };
+    let hidden = match a.by {
+        Some(by) => {
+            report.group(by);
+            let total = report.groups.len();
+            report.sort_groups(a.sort, a.reverse, a.top);
+            total - report.groups.len()
+        }
+        None => {
+            let total = report.processes.len();
+            report.sort(a.sort, a.reverse, a.top);
+            total - report.processes.len()
+        }
+    };
+    Ok(Outcome {
+        stdout: if a.json {
+            output::json(&report)
+        } else {
+            text::render_ps(&report, hidden)
+        },
+        stderr,
+        code,
+    })
+}
+
+fn family_cmd(pid: i32, as_json: bool) -> anyhow::Result<Outcome> {
+    let report = family::family(pid)?;
+    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
+    let code = if report.errors.is_empty() {
+        0
+    } else {
+        EXIT_ERROR
+    };
+    Ok(Outcome {
+        stdout: if as_json {
+            output::json(&report)
+        } else {
+            text::render_family(&report)
+        },
+        stderr,
+        code,
+    })
+}
+
+/// Set by SIGINT while `family --watch` runs.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `family --watch SECONDS`: a table every SECONDS on stdout; Ctrl-C (SIGINT) ends it, and
+/// the last table is printed once more as the outcome. A closed stdout ends it too.
+fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { sigaction(Signal::SIGINT, &action) }
+        .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
+    let mut last = String::new();
+    loop {
+        let report = match family::family(pid) {
+            Ok(r) => r,
+            // The root exited while watched: the last table is the answer, with the error.
+            Err(e) if !last.is_empty() => {
+                return Ok(Outcome {
+                    stdout: last,
+                    stderr: vec![e.to_string()],
+                    code: EXIT_ERROR,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        last = text::render_family(&report);
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{last}").and_then(|_| out.flush()).is_err() {
+            return Ok(Outcome::ok(String::new(), 0));
+        }
+        drop(out);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < until {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Ok(Outcome::ok(last, 0));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,6 +1011,19 @@ mod tests {
         let help = vocabulary();
         for s in PageState::ALL {
             assert!(help.contains(s.meaning()));
+        }
+        for c in crate::sharing::MemClass::ALL {
+            let row = format!("| `{}` | {} |", c.name(), c.meaning());
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+        }
+        for (word, meaning) in crate::sharing::COST_WORDS {
+            let row = format!("| `{word}` | {meaning} |");
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+        }
+        for i in Inheritance::ALL {
+            let row = format!("| `{}` | {} |", i.name(), i.meaning());
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+            assert!(inheritance_words().contains(i.meaning()));
         }
     }
 }

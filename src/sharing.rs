@@ -285,6 +285,158 @@ pub fn verdict(copies: &[Copy]) -> Verdict {
     }
 }
 
+/// Where a page of a process's memory belongs, for `solab ps`: decided per mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemClass {
+    /// The mappings of an ELF object (its file mappings, its `.bss` tail, the vdso).
+    Elf,
+    /// Private anonymous memory outside every object: heap, stacks, arenas.
+    Anon,
+    /// `MAP_SHARED` mappings: the shared section, /dev/shm, shared anonymous memory.
+    Shared,
+    /// Private mappings of files that are not ELF objects (locale archives, caches).
+    Files,
+}
+
+impl MemClass {
+    pub const ALL: [MemClass; 4] = [
+        MemClass::Elf,
+        MemClass::Anon,
+        MemClass::Shared,
+        MemClass::Files,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MemClass::Elf => "elf",
+            MemClass::Anon => "anon",
+            MemClass::Shared => "shared",
+            MemClass::Files => "files",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            MemClass::Elf => "an ELF object's mappings: its file, its .bss tail, the vdso",
+            MemClass::Anon => "private anonymous memory outside every object: heap, stacks, arenas",
+            MemClass::Shared => {
+                "MAP_SHARED mappings: the shared section, /dev/shm, shared anonymous memory"
+            }
+            MemClass::Files => "private mappings of files that are not ELF objects",
+        }
+    }
+}
+
+/// The class of a mapping: `MAP_SHARED` first (a shared section inside an object is
+/// shared memory), then an object's own range, then other files, then anonymous memory.
+pub fn mem_class(map_shared: bool, in_object: bool, is_file: bool) -> MemClass {
+    if map_shared {
+        MemClass::Shared
+    } else if in_object {
+        MemClass::Elf
+    } else if is_file {
+        MemClass::Files
+    } else {
+        MemClass::Anon
+    }
+}
+
+/// The per-process cost words of `solab ps`, with their one definition.
+pub const COST_WORDS: [(&str, &str); 4] = [
+    (
+        "RSS",
+        "resident set: present pages of the process (not the zero page nor PFN-mapped pages)",
+    ),
+    (
+        "PSS",
+        "proportional set: each present page counts page_size / kpagecount of its frame",
+    ),
+    (
+        "USS",
+        "unique set: present pages whose frame is mapped once (kpagecount 1): freed if the process exits",
+    ),
+    ("SWAP", "pages of the process in swap (pagemap bit 62)"),
+];
+
+/// What became of an anonymous page a child has at an address it inherited from its
+/// parent through fork (`solab family`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Inheritance {
+    /// The parent's frame at the same address: not copied since fork.
+    ParentsFrame,
+    /// Parent and child both have an anonymous page there, different frames: one of them
+    /// wrote after fork.
+    Copied,
+    /// The parent has no anonymous page there: the child made it after fork.
+    New,
+    /// Weak: anonymous with bit 56 clear in child and parent: the parent's frame, or one
+    /// shared with a sibling, KSM or the zero page; only frame numbers tell.
+    LooksInherited,
+}
+
+impl Inheritance {
+    pub const ALL: [Inheritance; 4] = [
+        Inheritance::ParentsFrame,
+        Inheritance::Copied,
+        Inheritance::New,
+        Inheritance::LooksInherited,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Inheritance::ParentsFrame => "parents-frame",
+            Inheritance::Copied => "copied",
+            Inheritance::New => "new",
+            Inheritance::LooksInherited => "looks-inherited",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Inheritance::ParentsFrame => {
+                "the parent's frame at the same address: not copied since fork"
+            }
+            Inheritance::Copied => {
+                "parent and child have an anonymous page there, different frames: one wrote after fork"
+            }
+            Inheritance::New => "the parent has no anonymous page there: made after fork",
+            Inheritance::LooksInherited => {
+                "weak: anonymous, bit 56 clear in child and parent: not copied, or shared with a sibling, KSM or the zero page"
+            }
+        }
+    }
+}
+
+/// Whether a state is an anonymous page someone holds (not the zero page, not a file).
+fn anonymous(state: PageState) -> bool {
+    matches!(
+        state,
+        PageState::AnonExclusive
+            | PageState::AnonCow
+            | PageState::Ksm
+            | PageState::AnonNotExclusive
+    )
+}
+
+/// Decides what became of the child's page at an inherited address, given the parent's
+/// page at the same address. `None` when the child holds no anonymous page there.
+pub fn inheritance(child: &Copy, parent: Option<&Copy>) -> Option<Inheritance> {
+    if !anonymous(child.state) {
+        return None;
+    }
+    let Some(parent) = parent.filter(|p| anonymous(p.state)) else {
+        return Some(Inheritance::New);
+    };
+    Some(match same_frame(child, parent) {
+        Some(true) => Inheritance::ParentsFrame,
+        Some(false) => Inheritance::Copied,
+        None if !child.exclusive && !parent.exclusive => Inheritance::LooksInherited,
+        None => Inheritance::Copied,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +554,50 @@ mod tests {
             verdict(&[ev(NotPresent, None, false), ev(Unmapped, None, false)]),
             Verdict::NotPresent
         );
+    }
+
+    #[test]
+    fn inheritance_rules() {
+        use PageState::*;
+        let c = ev(AnonCow, Some(7), false);
+        assert_eq!(
+            inheritance(&c, Some(&ev(AnonCow, Some(7), false))),
+            Some(Inheritance::ParentsFrame)
+        );
+        assert_eq!(
+            inheritance(&ev(AnonExclusive, Some(8), true), Some(&c)),
+            Some(Inheritance::Copied)
+        );
+        assert_eq!(
+            inheritance(&ev(AnonExclusive, Some(8), true), None),
+            Some(Inheritance::New)
+        );
+        assert_eq!(
+            inheritance(
+                &ev(AnonExclusive, Some(8), true),
+                Some(&ev(File, Some(3), false))
+            ),
+            Some(Inheritance::New)
+        );
+        assert_eq!(inheritance(&ev(ZeroPage, Some(1), false), Some(&c)), None);
+        assert_eq!(inheritance(&ev(File, Some(3), false), Some(&c)), None);
+        let weak = ev(AnonNotExclusive, None, false);
+        assert_eq!(
+            inheritance(&weak, Some(&weak)),
+            Some(Inheritance::LooksInherited)
+        );
+        assert_eq!(
+            inheritance(&ev(AnonExclusive, None, true), Some(&weak)),
+            Some(Inheritance::Copied)
+        );
+    }
+
+    #[test]
+    fn classes_of_mappings() {
+        assert_eq!(mem_class(true, true, true), MemClass::Shared);
+        assert_eq!(mem_class(false, true, false), MemClass::Elf);
+        assert_eq!(mem_class(false, false, true), MemClass::Files);
+        assert_eq!(mem_class(false, false, false), MemClass::Anon);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The commands: each turns options into a report, reading its evidence through
 //! [`crate::scan`] and deciding with [`crate::sharing`]. Printing is [`crate::output`].
 
+pub mod family;
 pub mod inspect;
 pub mod libs;
 pub mod prove;
+pub mod ps;
 
 /// How `--object PATTERN` matches an object's path: a pattern with a glob character (`*`,
 /// `?`, `[`) is a glob on the full path; otherwise it is a substring of the file name, or of

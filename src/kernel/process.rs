@@ -57,6 +57,22 @@ pub fn uid(pid: i32) -> Result<u32> {
         })
 }
 
+/// The control group of a process: the path of the cgroup v2 line (`0::/path`) of
+/// /proc/PID/cgroup, or on a cgroup v1 system the lines joined with `;`.
+pub fn cgroup(pid: i32) -> Result<String> {
+    let path = proc_path(pid, "cgroup");
+    let text = std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))?;
+    Ok(cgroup_in(&text))
+}
+
+/// Parses /proc/PID/cgroup text.
+pub fn cgroup_in(text: &str) -> String {
+    match text.lines().find_map(|l| l.strip_prefix("0::")) {
+        Some(p) => p.to_string(),
+        None => text.lines().collect::<Vec<_>>().join(";"),
+    }
+}
+
 /// The fields of /proc/PID/stat solab uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
@@ -232,6 +248,16 @@ mod tests {
         assert_eq!((z.state, z.ppid, z.kernel_thread()), ('Z', 15398, false));
         assert_eq!(parse_stat(odd).map(|s| (s.state, s.ppid)), Some(('R', 1)));
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn cgroup_lines() {
+        assert_eq!(
+            cgroup_in("0::/system.slice/nginx.service\n"),
+            "/system.slice/nginx.service"
+        );
+        assert_eq!(cgroup_in("12:pids:/a\n11:cpu:/b\n"), "12:pids:/a;11:cpu:/b");
+        assert!(cgroup(std::process::id() as i32).is_ok());
     }
 
     #[test]

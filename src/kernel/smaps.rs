@@ -1,5 +1,5 @@
 //! /proc/PID/smaps (Documentation/filesystems/proc.rst), parsed by `procfs`: per-mapping
-//! Rss, Pss and the Shared/Private split (by mapcount), the unprivileged fallback.
+//! Rss, Pss, the Shared/Private split (by mapcount) and Swap, the unprivileged fallback.
 
 use super::process;
 use crate::error::{Error, Result};
@@ -12,6 +12,7 @@ pub struct SmapsFigures {
     pub pss: u64,
     pub shared: u64,
     pub private: u64,
+    pub swap: u64,
 }
 
 /// The figures of every mapping of `pid`, keyed by mapping start.
@@ -44,6 +45,7 @@ pub fn read_smaps(pid: i32) -> Result<HashMap<u64, SmapsFigures>> {
                     pss: get(m, "Pss"),
                     shared: get(m, "Shared_Clean") + get(m, "Shared_Dirty"),
                     private: get(m, "Private_Clean") + get(m, "Private_Dirty"),
+                    swap: get(m, "Swap"),
                 },
             )
         })

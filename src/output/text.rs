@@ -2,8 +2,10 @@
 //! structs ([`crate::report`], [`crate::commands::prove`], [`ElfReport`]).
 
 use crate::PAGE_SIZE;
+use crate::commands::family::{FamilyReport, Inherited};
 use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::commands::prove::{ProveReport, Status};
+use crate::commands::ps::{ByClass, Cost, GroupBy, PsReport};
 use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
 use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
 use crate::report::{InspectReport, ObjectReport};
@@ -640,6 +642,212 @@ pub fn render_libs(r: &LibsReport, view: &LibsView) -> String {
         for s in &r.skipped {
             let _ = writeln!(o, "  {}: {}", s.path, s.reason);
         }
+    }
+    o
+}
+
+fn bytes(b: u64) -> String {
+    size(b as f64 / PAGE_SIZE as f64)
+}
+
+/// `solab ps`: one row per process, totals at the end.
+pub fn render_ps(r: &PsReport, hidden: usize) -> String {
+    let mut o = String::new();
+    let c = &r.counts;
+    let _ = writeln!(
+        o,
+        "solab ps: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map, {} filtered out)",
+        c.scanned, c.vanished, c.unreadable, c.no_memory_map, c.filtered_out
+    );
+    let mark = if r.weak { "~" } else { "" };
+    if r.weak {
+        let _ = writeln!(
+            o,
+            "WEAK: {}\n  figures marked ~ are the kernel's smaps figures (Rss, Pss, Private, Swap), not frames",
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "frames: PSS and USS from page frame numbers and /proc/kpagecount"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "ELF, ANON, SHARED and FILES split PSS{mark}: ELF objects, anonymous memory, MAP_SHARED memory, other files\n"
+    );
+    let head = |n: &str| format!("{n}{mark}");
+    let _ = writeln!(
+        o,
+        "{:>8} {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
+        if r.by.is_some() { "PROCS" } else { "PID" },
+        "USER",
+        head("RSS"),
+        head("PSS"),
+        head("USS"),
+        head("SWAP"),
+        head("ELF"),
+        head("ANON"),
+        head("SHARED"),
+        head("FILES"),
+        match r.by {
+            Some(GroupBy::Cgroup) => "CGROUP",
+            Some(GroupBy::User) => "",
+            Some(GroupBy::Comm) | None => "COMMAND",
+        }
+    );
+    let line = |o: &mut String, pid: &str, user: &str, x: &Cost, k: &ByClass, comm: &str| {
+        let _ = writeln!(
+            o,
+            "{:>8} {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
+            pid,
+            user.chars().take(10).collect::<String>(),
+            bytes(x.rss),
+            bytes(x.pss),
+            bytes(x.uss),
+            bytes(x.swap),
+            bytes(k.elf.pss),
+            bytes(k.anon.pss),
+            bytes(k.shared.pss),
+            bytes(k.files.pss),
+            comm
+        );
+    };
+    for p in &r.processes {
+        line(
+            &mut o,
+            &p.pid.to_string(),
+            &p.user,
+            &p.cost,
+            &p.classes,
+            &p.comm,
+        );
+    }
+    if let Some(by) = r.by {
+        for g in &r.groups {
+            let user = if by == GroupBy::User {
+                g.key.as_str()
+            } else {
+                ""
+            };
+            let key = if by == GroupBy::User {
+                ""
+            } else {
+                g.key.as_str()
+            };
+            // A command name goes where a process's does; a user in USER.
+            line(
+                &mut o,
+                &g.processes.to_string(),
+                user,
+                &g.cost,
+                &g.classes,
+                key,
+            );
+        }
+    }
+    if hidden > 0 {
+        let _ = writeln!(o, "({hidden} more rows; --top 0 shows them all)");
+    }
+    let t = &r.totals;
+    line(
+        &mut o,
+        "TOTAL",
+        "",
+        &t.cost,
+        &t.classes,
+        &format!("{} processes", t.processes),
+    );
+    o
+}
+
+/// `solab family`: per child, per inherited mapping, what became of its anonymous pages.
+pub fn render_family(r: &FamilyReport) -> String {
+    let mut o = String::new();
+    let shared_head = if r.weak {
+        "LOOKS-INHERITED"
+    } else {
+        "PARENTS-FRAME"
+    };
+    let _ = writeln!(
+        o,
+        "solab family {}: {} processes",
+        r.root,
+        r.processes.len()
+    );
+    if r.weak {
+        let _ = writeln!(
+            o,
+            "WEAK: {}\n  LOOKS-INHERITED: anonymous, bit 56 clear in child and parent (the parent's frame, \
+             or one shared with a sibling, KSM or the zero page)",
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "frames compared at the same address: PARENTS-FRAME not copied since fork, COPIED \
+             written by one side after fork, NEW made after fork"
+        );
+    }
+    for p in &r.processes {
+        let indent = "  ".repeat(p.depth as usize);
+        let _ = writeln!(o, "\n{indent}{} {} (parent {})", p.pid, p.comm, p.ppid);
+        if p.depth == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "{indent}  {:>15} {:>10} {:>10}  MAPPING",
+            shared_head, "COPIED", "NEW"
+        );
+        let shown = |x: &Inherited| {
+            if r.weak {
+                x.looks_inherited
+            } else {
+                x.parents_frame
+            }
+        };
+        for m in &p.mappings {
+            let _ = writeln!(
+                o,
+                "{indent}  {:>15} {:>10} {:>10}  {:x}-{:x} {} {}{}",
+                bytes(shown(&m.pages)),
+                bytes(m.pages.copied),
+                bytes(m.pages.new),
+                m.start,
+                m.end,
+                m.perms,
+                m.name,
+                if m.inherited { "" } else { " (not inherited)" }
+            );
+        }
+        let _ = writeln!(
+            o,
+            "{indent}  {:>15} {:>10} {:>10}  total",
+            bytes(shown(&p.totals)),
+            bytes(p.totals.copied),
+            bytes(p.totals.new)
+        );
+    }
+    let t = &r.totals;
+    let _ = writeln!(
+        o,
+        "\nfamily: {} {}, {} copied, {} new",
+        bytes(if r.weak {
+            t.looks_inherited
+        } else {
+            t.parents_frame
+        }),
+        if r.weak {
+            "looks inherited"
+        } else {
+            "still the parent's frames"
+        },
+        bytes(t.copied),
+        bytes(t.new)
+    );
+    for e in &r.errors {
+        let _ = writeln!(o, "not read: {}", e.message);
     }
     o
 }

@@ -490,10 +490,24 @@ fn set_mode(p: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", p.display()));
 }
 
+/// Copies with `cp`, in a process of its own: a copy written by this (multithreaded) test
+/// process holds the new file open for writing, and a child another test forks meanwhile
+/// inherits that descriptor until it execs; an exec of the copy then fails with "Text file
+/// busy" (ETXTBSY), as seen in `make test`.
 fn copy(from: &Path, to: &Path) {
     require(from);
-    std::fs::copy(from, to)
-        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+    let status = Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap_or_else(|e| panic!("cp {} {}: {e}", from.display(), to.display()));
+    assert!(
+        status.success(),
+        "cp {} {}: {status}",
+        from.display(),
+        to.display()
+    );
 }
 
 pub fn is_root() -> bool {

@@ -1,0 +1,622 @@
+//! `solab ps`: what each process costs, one row per process: RSS, PSS, USS and swap, split
+//! by [`MemClass`] (ELF objects, anonymous memory, `MAP_SHARED` memory, other files).
+//!
+//! As root (CAP_SYS_ADMIN) the figures come from frames, the method of KERNEL.md
+//! ("Per-process cost from frames"): every present page of every mapping but `[vsyscall]`
+//! is looked up in /proc/kpagecount; the zero page and frames whose count is 0 (PFN-mapped
+//! pages such as `[vvar]`) are not memory the process holds and are skipped; PSS adds
+//! `page_size / kpagecount`, USS counts the frames mapped once. solab's own mappings of a
+//! frame (it maps libc too) are taken off its kpagecount: the figures are the machine's
+//! without solab. Swap is pagemap bit 62.
+//! Without the capability the figures are the kernel's smaps ones (Rss, Pss,
+//! Private_Clean + Private_Dirty, Swap), labelled weak.
+
+use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
+use crate::attribute;
+use crate::elf::Detail;
+use crate::error::{Error, Result};
+use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
+use crate::kernel::process::{self, Gone};
+use crate::kernel::{self, Evidence, kpage, smaps};
+use crate::maps::{MapEntry, MapTarget};
+use crate::scan::{Lookup, ObjectCache, PidError};
+use crate::sharing::{MemClass, mem_class};
+use serde::{Deserialize, Serialize};
+
+pub const PS_SCHEMA: &str = "solab.ps.v1";
+
+/// The cost of some memory, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cost {
+    pub rss: u64,
+    pub pss: u64,
+    pub uss: u64,
+    pub swap: u64,
+}
+
+impl Cost {
+    fn add(&mut self, o: &Cost) {
+        self.rss += o.rss;
+        self.pss += o.pss;
+        self.uss += o.uss;
+        self.swap += o.swap;
+    }
+}
+
+/// A [`Cost`] per [`MemClass`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByClass {
+    pub elf: Cost,
+    pub anon: Cost,
+    pub shared: Cost,
+    pub files: Cost,
+}
+
+impl ByClass {
+    pub fn get(&self, c: MemClass) -> &Cost {
+        match c {
+            MemClass::Elf => &self.elf,
+            MemClass::Anon => &self.anon,
+            MemClass::Shared => &self.shared,
+            MemClass::Files => &self.files,
+        }
+    }
+    fn get_mut(&mut self, c: MemClass) -> &mut Cost {
+        match c {
+            MemClass::Elf => &mut self.elf,
+            MemClass::Anon => &mut self.anon,
+            MemClass::Shared => &mut self.shared,
+            MemClass::Files => &mut self.files,
+        }
+    }
+    fn add(&mut self, o: &ByClass) {
+        for c in MemClass::ALL {
+            self.get_mut(c).add(o.get(c));
+        }
+    }
+}
+
+/// One process.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PsRow {
+    pub pid: i32,
+    pub uid: u32,
+    pub user: String,
+    pub comm: String,
+    /// The cgroup path (cgroup v2), empty if unreadable.
+    pub cgroup: String,
+    /// The whole process (PSS is the sum of the classes' exact values, rounded once).
+    #[serde(flatten)]
+    pub cost: Cost,
+    pub classes: ByClass,
+}
+
+/// Sums over the processes listed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PsTotals {
+    pub processes: u32,
+    #[serde(flatten)]
+    pub cost: Cost,
+    pub classes: ByClass,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PsCounts {
+    /// Processes whose memory was read.
+    pub scanned: u32,
+    /// Exited between listing and reading.
+    pub vanished: u32,
+    /// Refused (another user's process without CAP_SYS_PTRACE).
+    pub unreadable: u32,
+    /// Kernel threads and zombies.
+    pub no_memory_map: u32,
+    /// Left out by --user or --command.
+    pub filtered_out: u32,
+}
+
+/// Where the figures come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CostSource {
+    /// PFNs from pagemap and /proc/kpagecount (root).
+    Frames,
+    /// /proc/PID/smaps (weak: the kernel's own estimates, unprivileged).
+    Smaps,
+}
+
+/// What `solab ps --json` prints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PsReport {
+    pub schema: String,
+    pub evidence: Evidence,
+    pub privileged: bool,
+    /// True when the figures are smaps figures (no frame numbers).
+    pub weak: bool,
+    pub privilege_note: Option<String>,
+    pub source: CostSource,
+    pub kernel: kernel::config::KernelFacts,
+    pub page_size: u64,
+    pub counts: PsCounts,
+    /// For explicit pids: the ones that could not be read, by name.
+    pub errors: Vec<PidError>,
+    pub processes: Vec<PsRow>,
+    /// Over every process that matched (also those cut by --top).
+    pub totals: PsTotals,
+    /// With --by: what the rows are grouped by.
+    pub by: Option<GroupBy>,
+    /// With --by: one entry per user, command name or cgroup, over every process that
+    /// matched (--top then keeps the first groups, and `processes` is emptied).
+    pub groups: Vec<PsGroup>,
+}
+
+/// What `--by` groups the processes by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupBy {
+    User,
+    Comm,
+    Cgroup,
+}
+
+/// The processes of one user, command name or cgroup, summed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PsGroup {
+    pub key: String,
+    pub processes: u32,
+    #[serde(flatten)]
+    pub cost: Cost,
+    pub classes: ByClass,
+}
+
+/// The columns of the table, and the sort keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PsKey {
+    Pid,
+    User,
+    Rss,
+    Pss,
+    Uss,
+    Swap,
+    /// PSS of ELF objects
+    Elf,
+    /// PSS of anonymous memory
+    Anon,
+    /// PSS of MAP_SHARED memory
+    Shared,
+    /// PSS of other files
+    Files,
+    #[value(alias = "comm")]
+    Command,
+}
+
+/// Which processes, and which of them to keep.
+#[derive(Clone, Debug, Default)]
+pub struct PsOptions {
+    /// Every process but this one.
+    pub all: bool,
+    pub pids: Vec<i32>,
+    /// Only processes of this real uid.
+    pub uid: Option<u32>,
+    /// Only processes whose command name matches.
+    pub command: Option<regex::Regex>,
+}
+
+/// Resolves `--user`: a user name or a numeric uid.
+pub fn resolve_user(user: &str) -> Result<u32> {
+    if let Ok(uid) = user.parse::<u32>() {
+        return Ok(uid);
+    }
+    match nix::unistd::User::from_name(user) {
+        Ok(Some(u)) => Ok(u.uid.as_raw()),
+        _ => Err(Error::Usage(format!("--user {user:?}: no such user"))),
+    }
+}
+
+/// The name of a uid, or the number.
+pub fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
+}
+
+/// Exact (fractional) figures of one class while scanning.
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    rss: u64,
+    pss: f64,
+    uss: u64,
+    swap: u64,
+}
+
+fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::FileId]) -> MemClass {
+    let in_object = m.is_pseudo("[vdso]")
+        || m.file_id().is_some_and(|id| elf_files.contains(&id))
+        || objects
+            .iter()
+            .any(|&(b, e)| b <= m.start.0 && m.start.0 < e);
+    mem_class(
+        m.perms.shared,
+        in_object,
+        matches!(m.target, MapTarget::File { .. }),
+    )
+}
+
+/// The address ranges of a process's ELF objects, and the ELF files it maps.
+type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
+
+/// How often solab itself maps each frame of its file mappings (libc, ld.so, libgcc_s:
+/// solab is a program too). While it runs those frames' kpagecount is that much higher,
+/// which would lower every scanned process's PSS: the figures are the machine's without
+/// solab.
+fn own_file_frames() -> Result<std::collections::HashMap<u64, u64>> {
+    let own = std::process::id() as i32;
+    let mut seen = std::collections::HashMap::new();
+    let mut pm = Pagemap::open(own)?;
+    let mut words = Vec::new();
+    for m in process::read_maps(own)? {
+        if !matches!(m.target, MapTarget::File { .. }) || m.is_empty() {
+            continue;
+        }
+        pm.read_into(m.start, (m.end.0 - m.start.0) / PAGE_SIZE, &mut words)?;
+        for e in &words {
+            if let Some(p) = e.pfn().filter(|_| e.file_or_shared_anon()) {
+                *seen.entry(p.0).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok(seen)
+}
+
+struct Scanner {
+    me: i32,
+    /// solab's own mappings of file frames, subtracted from kpagecount.
+    own: std::collections::HashMap<u64, u64>,
+    frames: bool,
+    zero: Option<Pfn>,
+    cache: ObjectCache,
+    words: Vec<crate::pagemap::PagemapEntry>,
+}
+
+impl Scanner {
+    /// The ranges of the process's ELF objects and the ELF files it maps.
+    fn objects(&mut self, pid: i32, maps: &[MapEntry]) -> Result<ObjectsOf> {
+        let mut ranges = Vec::new();
+        let mut files = Vec::new();
+        for m in maps {
+            let Some(id) = m.file_id() else { continue };
+            if files.contains(&id) {
+                continue;
+            }
+            let Lookup::Elf(i) = self.cache.file(pid, m)? else {
+                continue;
+            };
+            files.push(id);
+            if let Ok(p) = attribute::place(&self.cache.get(i).plan, maps, id) {
+                ranges.push((p.base.0, p.end.0));
+            }
+        }
+        Ok((ranges, files))
+    }
+
+    fn scan(&mut self, pid: i32) -> Result<[Acc; 4]> {
+        let maps = process::read_maps(pid)?;
+        let (objects, elf_files) = self.objects(pid, &maps)?;
+        let mut acc = [Acc::default(); 4];
+        let idx = |c: MemClass| MemClass::ALL.iter().position(|x| *x == c).unwrap_or(0);
+        if !self.frames {
+            let figures = smaps::read_smaps(pid)?;
+            for m in &maps {
+                if let Some(f) = figures.get(&m.start.0) {
+                    let a = &mut acc[idx(class_of(m, &objects, &elf_files))];
+                    a.rss += f.rss;
+                    a.pss += f.pss as f64;
+                    a.uss += f.private;
+                    a.swap += f.swap;
+                }
+            }
+            return Ok(acc);
+        }
+        // (frame, class index) of every present page.
+        let mut pages: Vec<(u64, u8)> = Vec::new();
+        let mut pm = Pagemap::open(pid)?;
+        for m in &maps {
+            if m.is_pseudo("[vsyscall]") || m.is_empty() {
+                continue;
+            }
+            let class = idx(class_of(m, &objects, &elf_files));
+            for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0)? {
+                let mut at = from;
+                while at < to {
+                    let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
+                    pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut self.words)?;
+                    for e in &self.words {
+                        if e.swapped() && !e.present() {
+                            acc[class].swap += PAGE_SIZE;
+                        }
+                        match e.pfn() {
+                            Some(p) if e.present() && Some(p) != self.zero => {
+                                pages.push((p.0, class as u8))
+                            }
+                            _ => {}
+                        }
+                    }
+                    at = until;
+                }
+            }
+        }
+        pages.sort_unstable();
+        let mut distinct: Vec<Pfn> = pages.iter().map(|p| Pfn(p.0)).collect();
+        distinct.dedup();
+        let counts = kpage::counts(&distinct)?;
+        let mut k = 0;
+        for &(pfn, class) in &pages {
+            while distinct[k].0 != pfn {
+                k += 1;
+            }
+            let count = counts[k];
+            if count == 0 {
+                continue;
+            }
+            let count = match (pid == self.me, self.own.get(&pfn)) {
+                (false, Some(&mine)) => count.saturating_sub(mine).max(1),
+                _ => count,
+            };
+            let a = &mut acc[class as usize];
+            a.rss += PAGE_SIZE;
+            a.pss += PAGE_SIZE as f64 / count as f64;
+            if count == 1 {
+                a.uss += PAGE_SIZE;
+            }
+        }
+        Ok(acc)
+    }
+}
+
+fn row(pid: i32, uid: u32, user: String, comm: String, acc: [Acc; 4]) -> PsRow {
+    let mut classes = ByClass::default();
+    let mut pss = 0.0;
+    for (c, a) in MemClass::ALL.iter().zip(acc) {
+        *classes.get_mut(*c) = Cost {
+            rss: a.rss,
+            pss: a.pss.round() as u64,
+            uss: a.uss,
+            swap: a.swap,
+        };
+        pss += a.pss;
+    }
+    let mut cost = Cost::default();
+    for c in MemClass::ALL {
+        cost.add(classes.get(c));
+    }
+    cost.pss = pss.round() as u64;
+    PsRow {
+        pid,
+        uid,
+        user,
+        cgroup: process::cgroup(pid).unwrap_or_default(),
+        comm,
+        cost,
+        classes,
+    }
+}
+
+/// Scans the processes.
+pub fn ps(opts: &PsOptions) -> Result<PsReport> {
+    kernel::check_page_size()?;
+    let privilege = kernel::detect_privilege();
+    let frames = privilege.frames();
+    let own = std::process::id() as i32;
+    let pids: Vec<i32> = if opts.all {
+        process::list_pids()?
+            .into_iter()
+            .filter(|&p| p != own)
+            .collect()
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        opts.pids
+            .iter()
+            .copied()
+            .filter(|p| seen.insert(*p))
+            .collect()
+    };
+    let mut s = Scanner {
+        me: own,
+        own: if frames {
+            own_file_frames()?
+        } else {
+            Default::default()
+        },
+        frames,
+        zero: if frames { kpage::zero_page_pfn() } else { None },
+        cache: ObjectCache::new(Detail::Kinds),
+        words: Vec::new(),
+    };
+    let mut counts = PsCounts::default();
+    let mut errors = Vec::new();
+    let mut rows = Vec::new();
+    let mut users: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
+    for pid in pids {
+        let read = process::uid(pid).map(|uid| (uid, process::comm(pid)));
+        let result = read.and_then(|(uid, comm)| {
+            let keep = opts.uid.is_none_or(|u| u == uid)
+                && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
+            if !keep {
+                return Ok(None);
+            }
+            let user = users.entry(uid).or_insert_with(|| user_name(uid)).clone();
+            s.scan(pid).map(|acc| Some(row(pid, uid, user, comm, acc)))
+        });
+        match result.map_err(|e| process::classify(pid, e)) {
+            Ok(Some(r)) => {
+                counts.scanned += 1;
+                rows.push(r);
+            }
+            Ok(None) => counts.filtered_out += 1,
+            Err(Gone::Vanished) => {
+                counts.vanished += 1;
+                errors.push(PidError::new(pid, &Error::NoSuchProcess { pid }));
+            }
+            Err(Gone::NoMemoryMap) => {
+                counts.no_memory_map += 1;
+                errors.push(PidError {
+                    pid,
+                    kind: crate::error::ErrorKind::KernelThread,
+                    message: format!(
+                        "pid {pid} ({}) has no memory map (a kernel thread or a zombie)",
+                        process::comm(pid)
+                    ),
+                });
+            }
+            Err(Gone::Unreadable(e)) => {
+                counts.unreadable += 1;
+                let mut pe = PidError::new(pid, &e);
+                if !pe.message.contains(&format!("pid {pid}")) {
+                    pe.message = format!("pid {pid}: {}", pe.message);
+                }
+                errors.push(pe);
+            }
+        }
+    }
+    if opts.all {
+        // Processes come and go on a live machine: counted, not reported one by one.
+        errors.clear();
+    }
+    let mut totals = PsTotals::default();
+    for r in &rows {
+        totals.processes += 1;
+        totals.cost.add(&r.cost);
+        totals.classes.add(&r.classes);
+    }
+    Ok(PsReport {
+        schema: PS_SCHEMA.into(),
+        evidence: privilege.evidence,
+        privileged: frames,
+        weak: !frames,
+        privilege_note: privilege.note,
+        source: if frames {
+            CostSource::Frames
+        } else {
+            CostSource::Smaps
+        },
+        kernel: kernel::config::kernel_facts(),
+        page_size: PAGE_SIZE,
+        counts,
+        errors,
+        processes: rows,
+        totals,
+        by: None,
+        groups: Vec::new(),
+    })
+}
+
+impl PsReport {
+    /// Sums the rows into groups (ordered by key); the rows are then dropped.
+    pub fn group(&mut self, by: GroupBy) {
+        let mut groups: std::collections::BTreeMap<String, PsGroup> = Default::default();
+        for r in self.processes.drain(..) {
+            let key = match by {
+                GroupBy::User => r.user.clone(),
+                GroupBy::Comm => r.comm.clone(),
+                GroupBy::Cgroup => r.cgroup.clone(),
+            };
+            let g = groups.entry(key.clone()).or_insert_with(|| PsGroup {
+                key,
+                processes: 0,
+                cost: Cost::default(),
+                classes: ByClass::default(),
+            });
+            g.processes += 1;
+            g.cost.add(&r.cost);
+            g.classes.add(&r.classes);
+        }
+        self.by = Some(by);
+        self.groups = groups.into_values().collect();
+    }
+
+    /// Orders the groups like [`PsReport::sort`] orders rows (pid, user and command sort
+    /// by the group's key) and keeps the first `top`.
+    pub fn sort_groups(&mut self, key: PsKey, reverse: bool, top: usize) {
+        let size = |g: &PsGroup| -> u64 {
+            match key {
+                PsKey::Rss => g.cost.rss,
+                PsKey::Pss => g.cost.pss,
+                PsKey::Uss => g.cost.uss,
+                PsKey::Swap => g.cost.swap,
+                PsKey::Elf => g.classes.elf.pss,
+                PsKey::Anon => g.classes.anon.pss,
+                PsKey::Shared => g.classes.shared.pss,
+                PsKey::Files => g.classes.files.pss,
+                PsKey::Pid | PsKey::User | PsKey::Command => 0,
+            }
+        };
+        self.groups.sort_by(|a, b| {
+            let order = match key {
+                PsKey::Pid | PsKey::User | PsKey::Command => a.key.cmp(&b.key),
+                _ => size(b).cmp(&size(a)).then(a.key.cmp(&b.key)),
+            };
+            if reverse { order.reverse() } else { order }
+        });
+        if top > 0 {
+            self.groups.truncate(top);
+        }
+    }
+
+    /// Orders the rows by `key` (sizes largest first, names and pids ascending), reversed
+    /// with `reverse`, and keeps the first `top` (0 keeps all). Totals are not changed.
+    pub fn sort(&mut self, key: PsKey, reverse: bool, top: usize) {
+        let size = |r: &PsRow| -> u64 {
+            match key {
+                PsKey::Rss => r.cost.rss,
+                PsKey::Pss => r.cost.pss,
+                PsKey::Uss => r.cost.uss,
+                PsKey::Swap => r.cost.swap,
+                PsKey::Elf => r.classes.elf.pss,
+                PsKey::Anon => r.classes.anon.pss,
+                PsKey::Shared => r.classes.shared.pss,
+                PsKey::Files => r.classes.files.pss,
+                PsKey::Pid | PsKey::User | PsKey::Command => 0,
+            }
+        };
+        self.processes.sort_by(|a, b| {
+            let order = match key {
+                PsKey::Pid => a.pid.cmp(&b.pid),
+                PsKey::User => a.user.cmp(&b.user).then(a.pid.cmp(&b.pid)),
+                PsKey::Command => a.comm.cmp(&b.comm).then(a.pid.cmp(&b.pid)),
+                _ => size(b).cmp(&size(a)).then(a.pid.cmp(&b.pid)),
+            };
+            if reverse { order.reverse() } else { order }
+        });
+        if top > 0 {
+            self.processes.truncate(top);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_has_elf_and_anon() {
+        let r = ps(&PsOptions {
+            pids: vec![std::process::id() as i32],
+            ..PsOptions::default()
+        })
+        .expect("ps self");
+        let row = &r.processes[0];
+        assert!(
+            row.classes.elf.rss > 0 && row.classes.anon.rss > 0,
+            "{row:?}"
+        );
+        assert!(row.cost.uss <= row.cost.pss && row.cost.pss <= row.cost.rss);
+        assert_eq!(r.totals.cost, row.cost);
+    }
+
+    #[test]
+    fn a_user_is_a_name_or_a_number() {
+        assert_eq!(resolve_user("0").ok(), Some(0));
+        assert_eq!(resolve_user("root").ok(), Some(0));
+        assert!(resolve_user("no-such-user-solab").is_err());
+    }
+}

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -448,51 +448,20 @@ fn lab_hosts_prove_text_shared_data_private_shared_section_shared() {
     agrees_with_pagemap(&report);
 }
 
-/// Builds the lab's text-relocation fixture into a temporary directory.
-struct TextrelLib {
-    dir: PathBuf,
-    path: PathBuf,
-}
-
-impl TextrelLib {
-    fn build() -> TextrelLib {
-        TextrelLib::build_as("libtextrel-textrel.so")
-    }
-
-    fn build_as(name: &str) -> TextrelLib {
-        let dir = std::env::temp_dir().join(format!(
-            "solab-textrel-{}-{}",
-            std::process::id(),
-            name.len()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join(name);
-        let src = artifacts().repo.join("lab/textrel/textrel.c");
-        let out = Command::new("cc")
-            .args(["-O2", "-fno-pic", "-mcmodel=large", "-shared"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&path)
-            .output()
-            .expect("run cc");
-        assert!(
-            out.status.success(),
-            "cc failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        TextrelLib { dir, path }
-    }
-}
-
-impl Drop for TextrelLib {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The lab's text-relocation fixture, built as `name` into a temporary directory.
+fn textrel_lib(name: &str) -> util::Compiled {
+    let src = artifacts().repo.join("lab/textrel/textrel.c");
+    util::Compiled::from_file(
+        &src,
+        name,
+        &["-O2", "-fno-pic", "-mcmodel=large", "-shared"],
+        &[],
+    )
 }
 
 #[test]
 fn prove_fails_when_a_text_relocation_makes_text_private() {
-    let lib = TextrelLib::build();
+    let lib = textrel_lib("libtextrel-textrel.so");
     let plan = solab(&["elf", "--json", lib.path.to_str().expect("utf-8")]).json();
     assert_eq!(plan["textrel"], true);
     let ns = Namespace::new("textrel");
@@ -742,7 +711,7 @@ fn deleted_file_with_spaces_in_its_path_is_still_analyzed() {
     if !util::is_root() {
         return; // map_files needs CAP_SYS_ADMIN
     }
-    let lib = TextrelLib::build_as("lib with space.so");
+    let lib = textrel_lib("lib with space.so");
     let ns = Namespace::new("deleted");
     let open = format!("open:{}", lib.path.display());
     let host = spawn_host("deleted", &ns, &[&open]);

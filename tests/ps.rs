@@ -2,11 +2,11 @@
 //! against the kernel's own smaps_rollup, totals, filters and sorting, the unprivileged
 //! (weak) figures, and a fork family whose children share, copy and keep memory.
 
+use crate::util;
 use crate::util::{
     Namespace, Proc, Run, Staged, artifacts, as_nobody, field, finish, is_root, spawn_host,
 };
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 fn solab(args: &[&str]) -> Run {
@@ -336,66 +336,16 @@ int main(void) {
 }
 "#;
 
-/// The family program, compiled into a directory uid 65534 can reach, removed on Drop.
-struct FamilyProgram {
-    dir: PathBuf,
-    exe: PathBuf,
-}
-
-impl FamilyProgram {
-    fn build() -> FamilyProgram {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = nix::unistd::mkdtemp("/tmp/solab-family-XXXXXX").expect("mkdtemp");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let src = dir.join("family.c");
-        std::fs::write(&src, FAMILY_C).expect("write family.c");
-        let exe = dir.join("family");
-        let out = Command::new("cc")
-            .args(["-O2", "-Wall", "-Werror"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&exe)
-            .output()
-            .expect("run cc");
-        assert!(
-            out.status.success(),
-            "cc failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        FamilyProgram { dir, exe }
-    }
-}
-
-impl Drop for FamilyProgram {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The children die with the parent (PR_SET_PDEATHSIG); this makes sure they are gone.
-struct Children(Vec<i32>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for &p in &self.0 {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(p),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
 const MIB: u64 = 1 << 20;
 /// "Within a few pages".
 const FEW: u64 = 16 * 4096;
 
 /// Starts the family (as uid 65534 with `nobody`) and returns it with its pids and area.
-fn start_family(prog: &FamilyProgram, nobody: bool) -> (Proc, Children, [i32; 3], u64) {
+fn start_family(prog: &util::Compiled, nobody: bool) -> (Proc, util::KillOnDrop, [i32; 3], u64) {
     let cmd = if nobody {
-        as_nobody(&prog.exe)
+        as_nobody(&prog.path)
     } else {
-        Command::new(&prog.exe)
+        Command::new(&prog.path)
     };
     let mut parent = Proc::spawn("family", cmd, "");
     let line = parent.expect("ready");
@@ -410,7 +360,7 @@ fn start_family(prog: &FamilyProgram, nobody: bool) -> (Proc, Children, [i32; 3]
         num("reader1") as i32,
         num("reader2") as i32,
     ];
-    (parent, Children(kids.to_vec()), kids, num("area"))
+    (parent, util::KillOnDrop(kids.to_vec()), kids, num("area"))
 }
 
 /// The figures of the mapping holding `area` in the child `pid`.
@@ -437,7 +387,7 @@ fn family_sees_what_each_child_still_shares() {
         eprintln!("skipped: frames need CAP_SYS_ADMIN");
         return;
     }
-    let prog = FamilyProgram::build();
+    let prog = util::Compiled::from_source("family", FAMILY_C, &["-O2", "-Wall", "-Werror"], &[]);
     let (parent, _kids, [writer, r1, r2], area) = start_family(&prog, false);
     let run = solab(&["family", "--json", &parent.pid().to_string()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -498,7 +448,7 @@ fn family_without_frames_is_weak() {
         eprintln!("skipped: running the family as uid 65534 needs root");
         return;
     }
-    let prog = FamilyProgram::build();
+    let prog = util::Compiled::from_source("family", FAMILY_C, &["-O2", "-Wall", "-Werror"], &[]);
     let staged = Staged::new();
     let (parent, _kids, [writer, r1, _], area) = start_family(&prog, true);
     let run = finish(

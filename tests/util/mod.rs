@@ -540,3 +540,68 @@ pub fn finish(out: std::process::Output) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A C program or library built by `cc` for a test, in its own temporary directory (mode
+/// 0755, so uid 65534 can run it too), removed on Drop.
+pub struct Compiled {
+    pub dir: PathBuf,
+    /// The built file.
+    pub path: PathBuf,
+}
+
+impl Compiled {
+    /// Compiles the C file `src` into `name` with `args` (before the source) and
+    /// `libs` (after the output, e.g. `-ldl`).
+    pub fn from_file(src: &Path, name: &str, args: &[&str], libs: &[&str]) -> Compiled {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = nix::unistd::mkdtemp("/tmp/solab-cc-XXXXXX").expect("mkdtemp");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = dir.join(name);
+        let out = Command::new("cc")
+            .args(args)
+            .arg(src)
+            .arg("-o")
+            .arg(&path)
+            .args(libs)
+            .output()
+            .expect("run cc");
+        let built = Compiled { dir, path };
+        assert!(
+            out.status.success(),
+            "cc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        built
+    }
+
+    /// Compiles C source text into the program `name`.
+    pub fn from_source(name: &str, source: &str, args: &[&str], libs: &[&str]) -> Compiled {
+        let tmp = nix::unistd::mkdtemp("/tmp/solab-src-XXXXXX").expect("mkdtemp");
+        let src = tmp.join(format!("{name}.c"));
+        std::fs::write(&src, source).expect("write the C source");
+        let built = Compiled::from_file(&src, name, args, libs);
+        let _ = std::fs::remove_dir_all(&tmp);
+        built
+    }
+}
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Pids killed with SIGKILL on Drop (children that should die with their parent, made
+/// sure of).
+pub struct KillOnDrop(pub Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}

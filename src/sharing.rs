@@ -359,6 +359,23 @@ pub const COST_WORDS: [(&str, &str); 4] = [
     ("SWAP", "pages of the process in swap (pagemap bit 62)"),
 ];
 
+/// The words of a group of processes (`--by`), with their one definition. Each counts a
+/// frame once however many of the group's processes map it; only frame numbers show them.
+pub const GROUP_WORDS: [(&str, &str); 3] = [
+    (
+        "ALONE",
+        "distinct frames the group's processes map, each counted once: what the group would cost alone",
+    ),
+    (
+        "ONLY",
+        "frames of the group that no process outside it maps (kpagecount no higher than the group's own mappings): freed if the group exited",
+    ),
+    (
+        "WITH-REST",
+        "frames of the group that a process outside it maps too (kpagecount higher than the group's own mappings)",
+    ),
+];
+
 /// What became of an anonymous page a child has at an address it inherited from its
 /// parent through fork (`solab family`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

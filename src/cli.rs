@@ -380,8 +380,13 @@ pub enum Command {
         after_help = "Examples:\n  solab family $(pgrep -o nginx)\n  \
                             solab family 1234 --json\n  \
                             solab family --watch 2 $(pgrep -o nginx)\n\n\
-                            Exit status: 0 on success; 2 when the process cannot be read, or \
-                            a descendant could not be (the others are still reported).",
+                            Exit status: 0 on success (with --watch: ended by Ctrl-C); 2 when \
+                            the process cannot be read (it does not exist, or exited: a family \
+                            whose root exited is no family), when a descendant could not be \
+                            (the others are still reported), or with --watch when the process \
+                            exits while watched (the last table is printed again, and a \
+                            message says so). A descendant that exits while watched leaves the \
+                            next table.",
         after_long_help = inheritance_words()
     )]
     Family {
@@ -392,7 +397,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "watch")]
         json: bool,
         /// Read and print the family again every SECONDS until Ctrl-C, which prints the
-        /// last table once more and exits with status 0
+        /// last table once more and exits with status 0; if PID exits meanwhile, the last
+        /// table is printed once more and the exit status is 2
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         watch: Option<u64>,
     },
@@ -987,19 +993,34 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
     unsafe { sigaction(Signal::SIGINT, &action) }
         .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
     let mut last = String::new();
+    let mut comm = String::new();
     loop {
         let report = match family::family(pid) {
             Ok(r) => r,
-            // The root exited while watched: the last table is the answer, with the error.
+            // The root exited (or could no longer be read) while watched: the last table is
+            // the answer, printed again, with what happened.
             Err(e) if !last.is_empty() => {
+                let message = match e {
+                    Error::NoSuchProcess { .. } => format!(
+                        "pid {pid} ({comm}) exited while watched: the last table, printed again \
+                         above, is its family's last reading"
+                    ),
+                    e => format!(
+                        "pid {pid} ({comm}) can no longer be read ({e}): the last table is \
+                         printed again above"
+                    ),
+                };
                 return Ok(Outcome {
                     stdout: last,
-                    stderr: vec![e.to_string()],
+                    stderr: vec![message],
                     code: EXIT_ERROR,
                 });
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(root) = report.processes.first() {
+            comm.clone_from(&root.comm);
+        }
         last = text::render_family(&report);
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{last}").and_then(|_| out.flush()).is_err() {

@@ -578,8 +578,10 @@ int main(void) {
         pid_t pid = fork();
         if (pid < 0) { perror("fork"); return 1; }
         if (pid == 0) {
+#ifndef ORPHANS
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() == 1) _exit(1);
+#endif
             if (i == 0) memset(area, 2, len / 2);
             if (write(fds[1], "x", 1) != 1) _exit(1);
             for (;;) pause();
@@ -740,4 +742,75 @@ fn family_without_frames_is_weak() {
         "reader: looks inherited",
     );
     drop(parent);
+}
+
+/// The watched process exits: the watch ends by itself with a message, the last table
+/// printed again and exit status 2. Its children, orphans now, are no family of it: `family`
+/// on the parent's pid names it as gone (exit 2, no panic), and on a child shows the child
+/// alone.
+#[test]
+fn family_watch_ends_when_the_parent_exits_and_orphans_stand_alone() {
+    let prog = util::Compiled::from_source(
+        "orphans",
+        FAMILY_C,
+        &["-O2", "-Wall", "-Werror", "-DORPHANS"],
+        &[],
+    );
+    let (mut parent, _kids, [writer, _, _], _) = start_family(&prog, false);
+    let pid = parent.pid();
+    let dir = nix::unistd::mkdtemp("/tmp/solab-watch-XXXXXX").expect("mkdtemp");
+    let stderr_path = dir.join("stderr");
+    let mut cmd = Command::new(&artifacts().solab);
+    cmd.args(["family", "--watch", "1", &pid.to_string()])
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
+    let head = format!("solab family {pid}: 4 processes");
+    let mut watch = Proc::spawn("family --watch", cmd, "");
+    watch.expect(&head);
+    parent.kill();
+    let (status, lines) = watch.finish();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(status.code(), Some(2), "{lines:#?}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {pid} (orphans) exited while watched"))
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    // Every table it printed was the whole family, and the last is printed again.
+    let heads: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("solab family"))
+        .collect();
+    assert!(
+        heads.len() >= 2 && heads.iter().all(|l| **l == head),
+        "{lines:#?}"
+    );
+
+    // The parent is gone: its family cannot be read, with its pid named.
+    for json in [false, true] {
+        let p = pid.to_string();
+        let run = if json {
+            solab(&["family", "--json", &p])
+        } else {
+            solab(&["family", &p])
+        };
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(&format!("pid {pid}: no such process"))
+                && !run.stderr.contains("panicked"),
+            "{}",
+            run.stderr
+        );
+        if json {
+            assert_eq!(run.json()["schema"], "solab.error.v1");
+        }
+    }
+    // A child lives on, its parent gone: it is a family of one, compared with nobody.
+    let run = solab(&["family", "--json", &writer.to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.json();
+    let members = r["processes"].as_array().expect("processes");
+    assert_eq!(members.len(), 1, "{r:#}");
+    assert_ne!(members[0]["ppid"], pid);
+    assert_eq!(members[0]["mappings"].as_array().map(Vec::len), Some(0));
 }

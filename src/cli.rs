@@ -320,9 +320,17 @@ pub enum Command {
         /// Order of the objects by a column, largest first
         #[arg(short = 's', long, value_enum, default_value = "saved")]
         sort: SortKey,
+        /// One row per user, command name, cgroup (v2) or container (cgroup and mount
+        /// namespace), to see whether the same libraries really share memory across them:
+        /// per group FRAMES (its objects' distinct frames: their cost alone), WITH-OTHERS
+        /// (those another group maps too) and SAME-LIBS (its objects whose library, by
+        /// build-id, another group maps too). Without CAP_SYS_ADMIN only SAME-LIBS and
+        /// smaps sums (weak). JSON schema solab.libs-groups.v1
+        #[arg(long, value_enum, value_name = "WHAT", conflicts_with = "object")]
+        by: Option<ps::GroupBy>,
         #[command(flatten)]
         table: TableArgs,
-        /// Print JSON (schema solab.libs.v2)
+        /// Print JSON (schema solab.libs.v2; with --by solab.libs-groups.v1)
         #[arg(long)]
         json: bool,
     },
@@ -477,9 +485,13 @@ pub fn run(cli: Cli) -> Outcome {
             procs,
             object,
             sort,
+            by,
             table,
             json,
-        } => libs_cmd(all, &procs, object, sort, &table, json, style),
+        } => match by {
+            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, json),
+            None => libs_cmd(all, &procs, object, sort, &table, json, style),
+        },
         Command::Ps {
             all,
             procs,
@@ -871,6 +883,68 @@ fn libs_cmd(
     })
 }
 
+/// The scope of `libs`: the pids given, -u's user, or every process.
+fn libs_scope(all: bool, procs: &ProcessArgs) -> anyhow::Result<Scope> {
+    Ok(match (procs.select()?, all) {
+        (Some(sel), _) if sel.listed => Scope::Pids(sel.pids),
+        (Some(sel), _) => Scope::User(sel.uid.unwrap_or_default()),
+        (None, true) => Scope::All,
+        (None, false) => {
+            return Err(Error::Usage(
+                "give the processes: PID..., -p PID, -u USER or -a (every process)".into(),
+            )
+            .into());
+        }
+    })
+}
+
+/// `solab libs --by WHAT`.
+fn libs_by_cmd(
+    all: bool,
+    procs: &ProcessArgs,
+    by: ps::GroupBy,
+    sort: SortKey,
+    table: &TableArgs,
+    as_json: bool,
+) -> anyhow::Result<Outcome> {
+    let scope = libs_scope(all, procs)?;
+    let mut report = libs::groups::libs_by(
+        &LibsOptions {
+            scope,
+            progress: false,
+        },
+        by,
+    )?;
+    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
+    let code = if report.errors.is_empty() {
+        0
+    } else {
+        EXIT_ERROR
+    };
+    let total = report.groups.len();
+    report.sort(
+        sort,
+        table.reverse,
+        table.top.unwrap_or(if as_json { 0 } else { 25 }),
+    );
+    Ok(Outcome {
+        stdout: if as_json {
+            output::json(&report)
+        } else {
+            text::render_libs_groups(
+                &report,
+                &text::PsView {
+                    hidden: total - report.groups.len(),
+                    bytes: table.bytes,
+                    width: table.width(),
+                },
+            )
+        },
+        stderr,
+        code,
+    })
+}
+
 /// `solab ps`'s flags.
 struct PsArgs {
     all: bool,
@@ -1065,6 +1139,7 @@ mod tests {
         for (word, meaning) in crate::sharing::COST_WORDS
             .iter()
             .chain(&crate::sharing::GROUP_WORDS)
+            .chain(&crate::sharing::LIBS_GROUP_WORDS)
         {
             let row = format!("| `{word}` | {meaning} |");
             assert!(page.contains(&row), "reference.md lacks the row {row}");

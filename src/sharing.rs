@@ -376,6 +376,22 @@ pub const GROUP_WORDS: [(&str, &str); 3] = [
     ),
 ];
 
+/// The words of `solab libs --by`, per group of processes, with their one definition.
+pub const LIBS_GROUP_WORDS: [(&str, &str); 3] = [
+    (
+        "FRAMES",
+        "distinct frames of the ELF objects the group's processes map, each counted once: what its libraries would cost it alone",
+    ),
+    (
+        "WITH-OTHERS",
+        "of those frames, the ones a process of another group maps too (among the processes scanned): library memory really shared across the groups",
+    ),
+    (
+        "SAME-LIBS",
+        "the group's ELF objects whose library (the same build-id, or path without one) a process of another group maps too",
+    ),
+];
+
 /// What became of an anonymous page a child has at an address it inherited from its
 /// parent through fork (`solab family`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

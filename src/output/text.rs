@@ -3,9 +3,11 @@
 
 use crate::PAGE_SIZE;
 use crate::commands::family::{FamilyReport, Inherited};
+use crate::commands::group::GroupBy;
+use crate::commands::libs::groups::LibsGroupsReport;
 use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::commands::prove::{ProveReport, Status};
-use crate::commands::ps::{ByClass, Cost, GroupBy, PsReport};
+use crate::commands::ps::{ByClass, Cost, PsReport};
 use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
 use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
 use crate::report::{InspectReport, ObjectReport};
@@ -803,6 +805,94 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
         let _ = writeln!(o, "({} more rows; --top 0 shows them all)", view.hidden);
     }
     line(&mut o, &total.0, &total.1, &total.2, &total.3);
+    o
+}
+
+/// `solab libs --by`: one row per group of processes: its libraries' frames, and how many
+/// another group maps too.
+pub fn render_libs_groups(r: &LibsGroupsReport, view: &PsView) -> String {
+    let mut o = String::new();
+    let p = &r.processes;
+    let _ = writeln!(
+        o,
+        "solab libs --by {}: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        r.by.name(),
+        p.scanned,
+        p.vanished,
+        p.unreadable,
+        p.no_memory_map
+    );
+    if r.weak {
+        let _ = writeln!(
+            o,
+            "WEAK: {}\n  RESIDENT and PSS~ are sums of smaps figures; FRAMES and WITH-OTHERS need frame numbers",
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "ELF objects only: FRAMES counts each frame once per group (what its libraries would cost it alone), \
+             WITH-OTHERS those a process of another group maps too, SAME-LIBS its objects whose library another group maps"
+        );
+    }
+    let _ = writeln!(o);
+    let amount = |pages: f64| amount(pages, view.bytes);
+    let unknown = || "?".to_string();
+    let rows: Vec<([String; 6], String)> = r
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                [
+                    g.procs.to_string(),
+                    g.objects.to_string(),
+                    amount(g.resident_pages as f64),
+                    amount(g.pss_pages),
+                    g.frames.map_or_else(unknown, |f| amount(f as f64)),
+                    g.with_others.map_or_else(unknown, |f| amount(f as f64)),
+                ],
+                g.container
+                    .as_ref()
+                    .map_or_else(|| g.key.clone(), |c| c.label()),
+            )
+        })
+        .collect();
+    let pss = if r.weak { "PSS~" } else { "PSS" };
+    let heads = ["PROCS", "OBJECTS", "RESIDENT", pss, "FRAMES", "WITH-OTHERS"];
+    let vw = rows
+        .iter()
+        .flat_map(|r| r.0.iter().map(|c| c.chars().count()))
+        .chain(heads.iter().map(|h| h.len()))
+        .max()
+        .unwrap_or(0);
+    let last_width = view
+        .width
+        .map(|term| term.saturating_sub(7 * (vw + 1) + 2).max(MIN_PATH_WIDTH));
+    let last_head = match r.by {
+        GroupBy::User => "USER",
+        GroupBy::Comm => "COMMAND",
+        GroupBy::Cgroup => "CGROUP",
+        GroupBy::Container => "CONTAINER",
+    };
+    let line = |o: &mut String, cells: &[&str], same: &str, last: &str| {
+        let mut l = String::new();
+        for c in cells {
+            let _ = write!(l, "{c:>vw$} ");
+        }
+        let last = match last_width {
+            Some(w) => short_path(last, w),
+            None => last.to_string(),
+        };
+        let _ = writeln!(o, "{}", format!("{l}{same:>vw$}  {last}").trim_end());
+    };
+    line(&mut o, &heads, "SAME-LIBS", last_head);
+    for (g, (cells, last)) in r.groups.iter().zip(&rows) {
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        line(&mut o, &cells, &g.same_libs.to_string(), last);
+    }
+    if view.hidden > 0 {
+        let _ = writeln!(o, "({} more groups; --top 0 shows them all)", view.hidden);
+    }
     o
 }
 

@@ -665,6 +665,12 @@ impl Cgroups {
             .arg(self.dirs[i].join("cgroup.procs"))
             .arg(inner.get_program())
             .args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
         c
     }
 }

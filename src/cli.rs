@@ -299,13 +299,15 @@ pub enum Command {
                             solab libs -u www-data -o libssl -b\n  \
                             solab libs $(pgrep -d' ' python3) --json\n  \
                             solab libs -p $(pgrep -d, python3) -w\n  \
-                            solab libs -a --json | jq '.objects[] | select(.textrel)'\n\n\
+                            solab libs -a --json | jq '.objects[] | select(.textrel)'\n  \
+                            solab libs -a --by container\n\n\
                             Sizes are in KiB, MiB, GiB (powers of 1024), or bytes with -b; JSON \
                             counts pages of page_size bytes. On a terminal, paths are shortened \
                             from the left to fit its width (COLUMNS overrides it); with -w, or \
                             when stdout is not a terminal, never.\n\n\
                             Exit status: 0 on success; 2 when a given pid could not be read \
-                            (the others are still reported) or on error. With --all or -u alone, \
+                            (the others are still reported), on bad input (--by cgroup or \
+                            container without cgroup v2) or on error. With --all or -u alone, \
                             processes that vanish or cannot be read are counted, not an error."
     )]
     Libs {

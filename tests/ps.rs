@@ -230,6 +230,21 @@ fn filters_sorting_and_errors() {
         text.stdout
     );
 
+    // -b: byte counts, the same as JSON's.
+    let b = solab(&["ps", "-b", "-s", "pid", &pids[0], &pids[1]]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let total = b.stdout.lines().last().unwrap_or_default();
+    let by_pid = solab(&["ps", "--json", &pids[0], &pids[1]]).json();
+    assert!(
+        !b.stdout.contains("KiB")
+            && total
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|rss| rss == u(&by_pid["totals"]["rss"]).to_string()),
+        "{}",
+        b.stdout
+    );
+
     // A pid that does not exist is named, and the others are still reported.
     let bad = solab(&["ps", "--json", "2147483646", &pids[0]]);
     assert_eq!(bad.code, 2);

@@ -19,7 +19,7 @@
 #   INSPECT="50 200"        solab inspect --json over the first N processes, for its peak
 #                           memory (empty skips it)
 #   PERF=1                  profile solab libs and ps --all with perf, when perf works
-#   RESULTS=docs/src/bench-results.md   where the results page is written
+#   RESULTS=docs/src/bench-results.md   where the results page is written, TITLE its title
 # Everything started here is killed at the end, also on failure or Ctrl-C.
 set -euo pipefail
 
@@ -137,6 +137,7 @@ mem() {
 fact started_at "$(date -u '+%Y-%m-%d %H:%M UTC')"
 fact loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 fact threads "$P"
+fact title "${TITLE:-Benchmark results}"
 fact rounds "$ROUNDS"
 fact runs "$RUNS"
 fact family_runs "$FAMILY_RUNS"

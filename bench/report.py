@@ -207,7 +207,7 @@ scanned = libs_all.get("processes", {}).get("scanned", "?")
 mp = pages["machine"]
 
 L = [
-    "# Benchmark results",
+    "# " + (facts.get("title") or "Benchmark results"),
     "",
     "Written by `make bench` (bench/bench.sh, bench/report.py); do not edit by hand. It starts",
     "lab-hosts and python3 interpreters, then times `solab libs` and `solab ps` against `smem`",

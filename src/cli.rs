@@ -222,6 +222,15 @@ impl TableArgs {
     }
 }
 
+/// How a scan of many processes runs, the same in every command that does one.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScanArgs {
+    /// Scan processes on N threads at once (0: one per CPU; 1: one after the other). The
+    /// figures are the same whatever N
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub threads: usize,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The static page plan of an ELF file: segment kind, sections and loader action per
@@ -322,6 +331,8 @@ pub enum Command {
         sort: SortKey,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Print JSON (schema solab.libs.v2)
         #[arg(long)]
         json: bool,
@@ -364,6 +375,8 @@ pub enum Command {
         /// One row per user, command name or cgroup, summed over its processes
         #[arg(long, value_enum, value_name = "WHAT")]
         by: Option<ps::GroupBy>,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Print JSON (schema solab.ps.v1)
         #[arg(long)]
         json: bool,
@@ -467,8 +480,20 @@ pub fn run(cli: Cli) -> Outcome {
             object,
             sort,
             table,
+            scan,
             json,
-        } => libs_cmd(all, &procs, object, sort, &table, json, style),
+        } => libs_cmd(
+            LibsScan {
+                all,
+                procs: &procs,
+                scan: &scan,
+            },
+            object,
+            sort,
+            &table,
+            json,
+            style,
+        ),
         Command::Ps {
             all,
             pids,
@@ -478,6 +503,7 @@ pub fn run(cli: Cli) -> Outcome {
             user,
             command,
             by,
+            scan,
             json,
         } => ps_cmd(PsArgs {
             all,
@@ -488,6 +514,7 @@ pub fn run(cli: Cli) -> Outcome {
             user,
             command,
             by,
+            threads: scan.threads,
             json,
         }),
         Command::Family { pid, json, watch } => match watch {
@@ -796,9 +823,15 @@ fn prove_cmd(
     Ok(out)
 }
 
-fn libs_cmd(
+/// Which processes `solab libs` scans, and how.
+struct LibsScan<'a> {
     all: bool,
-    procs: &ProcessArgs,
+    procs: &'a ProcessArgs,
+    scan: &'a ScanArgs,
+}
+
+fn libs_cmd(
+    LibsScan { all, procs, scan }: LibsScan,
     object: Option<String>,
     sort: SortKey,
     table: &TableArgs,
@@ -821,7 +854,11 @@ fn libs_cmd(
         }
     };
     let progress = !matches!(scope, Scope::Pids(_)) && !as_json && std::io::stderr().is_terminal();
-    let mut report = libs::libs(&LibsOptions { scope, progress })?;
+    let mut report = libs::libs(&LibsOptions {
+        scope,
+        progress,
+        threads: scan.threads,
+    })?;
     let mut matched: Vec<String> = Vec::new();
     if let Some(pat) = &object {
         report.objects.retain(|o| matches_pattern(pat, &o.path));
@@ -874,6 +911,7 @@ struct PsArgs {
     user: Option<String>,
     command: Option<String>,
     by: Option<ps::GroupBy>,
+    threads: usize,
     json: bool,
 }
 
@@ -890,6 +928,7 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         pids: a.pids,
         uid,
         command,
+        threads: a.threads,
     })?;
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {

@@ -19,7 +19,7 @@ use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process::{self, Gone};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
-use crate::scan::{Lookup, ObjectCache, PidError};
+use crate::scan::{self, Lookup, ObjectCache, PidError, SharedCache};
 use crate::sharing::{MemClass, mem_class};
 use serde::{Deserialize, Serialize};
 
@@ -199,6 +199,9 @@ pub struct PsOptions {
     pub uid: Option<u32>,
     /// Only processes whose command name matches.
     pub command: Option<regex::Regex>,
+    /// Workers scanning processes in parallel: 0 one per CPU, 1 one (in order, on this
+    /// thread). The report is the same whatever the number.
+    pub threads: usize,
 }
 
 /// Resolves `--user`: a user name or a numeric uid.
@@ -268,17 +271,21 @@ fn own_file_frames() -> Result<std::collections::HashMap<u64, u64>> {
     Ok(seen)
 }
 
-struct Scanner {
+/// One worker of the scan: the cache and solab's own frames are shared.
+struct Scanner<'a> {
     me: i32,
     /// solab's own mappings of file frames, subtracted from kpagecount.
-    own: std::collections::HashMap<u64, u64>,
+    own: &'a std::collections::HashMap<u64, u64>,
     frames: bool,
     zero: Option<Pfn>,
-    cache: ObjectCache,
+    cache: &'a SharedCache,
+    /// The scan position of the process being read.
+    position: usize,
     words: Vec<crate::pagemap::PagemapEntry>,
+    users: std::collections::HashMap<u32, String>,
 }
 
-impl Scanner {
+impl Scanner<'_> {
     /// The ranges of the process's ELF objects and the ELF files it maps.
     fn objects(&mut self, pid: i32, maps: &[MapEntry]) -> Result<ObjectsOf> {
         let mut ranges = Vec::new();
@@ -288,11 +295,11 @@ impl Scanner {
             if files.contains(&id) {
                 continue;
             }
-            let Lookup::Elf(i) = self.cache.file(pid, m)? else {
+            let Lookup::Elf(i) = self.cache.file(self.position, pid, m)? else {
                 continue;
             };
             files.push(id);
-            if let Ok(p) = attribute::place(&self.cache.get(i).plan, maps, id) {
+            if let Ok(p) = attribute::place(&self.cache.object(i).plan, maps, id) {
                 ranges.push((p.base.0, p.end.0));
             }
         }
@@ -420,33 +427,44 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .filter(|p| seen.insert(*p))
             .collect()
     };
-    let mut s = Scanner {
-        me: own,
-        own: if frames {
-            own_file_frames()?
-        } else {
-            Default::default()
-        },
-        frames,
-        zero: if frames { kpage::zero_page_pfn() } else { None },
-        cache: ObjectCache::new(Detail::Kinds),
-        words: Vec::new(),
+    let own_frames = if frames {
+        own_file_frames()?
+    } else {
+        Default::default()
     };
+    let zero = if frames { kpage::zero_page_pfn() } else { None };
+    let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
+    let (_, results) = scan::each_process(
+        &pids,
+        scan::threads(opts.threads),
+        || Scanner {
+            me: own,
+            own: &own_frames,
+            frames,
+            zero,
+            cache: &cache,
+            position: 0,
+            words: Vec::new(),
+            users: Default::default(),
+        },
+        |s, position, pid| {
+            s.position = position;
+            let read = process::uid(pid).map(|uid| (uid, process::comm(pid)));
+            read.and_then(|(uid, comm)| {
+                let keep = opts.uid.is_none_or(|u| u == uid)
+                    && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
+                if !keep {
+                    return Ok(None);
+                }
+                let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
+                s.scan(pid).map(|acc| Some(row(pid, uid, user, comm, acc)))
+            })
+        },
+    );
     let mut counts = PsCounts::default();
     let mut errors = Vec::new();
     let mut rows = Vec::new();
-    let mut users: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
-    for pid in pids {
-        let read = process::uid(pid).map(|uid| (uid, process::comm(pid)));
-        let result = read.and_then(|(uid, comm)| {
-            let keep = opts.uid.is_none_or(|u| u == uid)
-                && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
-            if !keep {
-                return Ok(None);
-            }
-            let user = users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-            s.scan(pid).map(|acc| Some(row(pid, uid, user, comm, acc)))
-        });
+    for (pid, result) in pids.into_iter().zip(results) {
         match result.map_err(|e| process::classify(pid, e)) {
             Ok(Some(r)) => {
                 counts.scanned += 1;

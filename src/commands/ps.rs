@@ -248,34 +248,11 @@ fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::File
 /// The address ranges of a process's ELF objects, and the ELF files it maps.
 type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
 
-/// How often solab itself maps each frame of its file mappings (libc, ld.so, libgcc_s:
-/// solab is a program too). While it runs those frames' kpagecount is that much higher,
-/// which would lower every scanned process's PSS: the figures are the machine's without
-/// solab.
-fn own_file_frames() -> Result<std::collections::HashMap<u64, u64>> {
-    let own = std::process::id() as i32;
-    let mut seen = std::collections::HashMap::new();
-    let mut pm = Pagemap::open(own)?;
-    let mut words = Vec::new();
-    for m in process::read_maps(own)? {
-        if !matches!(m.target, MapTarget::File { .. }) || m.is_empty() {
-            continue;
-        }
-        pm.read_into(m.start, (m.end.0 - m.start.0) / PAGE_SIZE, &mut words)?;
-        for e in &words {
-            if let Some(p) = e.pfn().filter(|_| e.file_or_shared_anon()) {
-                *seen.entry(p.0).or_insert(0) += 1;
-            }
-        }
-    }
-    Ok(seen)
-}
-
 /// One worker of the scan: the cache and solab's own frames are shared.
 struct Scanner<'a> {
     me: i32,
     /// solab's own mappings of file frames, subtracted from kpagecount.
-    own: &'a std::collections::HashMap<u64, u64>,
+    own: &'a kpage::OwnFrames,
     frames: bool,
     zero: Option<Pfn>,
     cache: &'a SharedCache,
@@ -365,9 +342,10 @@ impl Scanner<'_> {
             if count == 0 {
                 continue;
             }
-            let count = match (pid == self.me, self.own.get(&pfn)) {
-                (false, Some(&mine)) => count.saturating_sub(mine).max(1),
-                _ => count,
+            let count = if pid == self.me {
+                count
+            } else {
+                self.own.others(pfn, count)
             };
             let a = &mut acc[class as usize];
             a.rss += PAGE_SIZE;
@@ -428,9 +406,9 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .collect()
     };
     let own_frames = if frames {
-        own_file_frames()?
+        kpage::OwnFrames::read()?
     } else {
-        Default::default()
+        kpage::OwnFrames::default()
     };
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));

@@ -8,7 +8,10 @@
 //!   of segment kinds;
 //! - frames collected in plain `Vec<u64>`s (one per object and segment kind, one for
 //!   anonymous memory, one for other files), sorted once at the end;
-//! - /proc/kpagecount (for PSS) read in sorted windows, only for the frames of ELF objects.
+//! - /proc/kpagecount (for PSS) read in sorted windows, only for the frames of ELF objects,
+//!   less solab's own mappings of them (it maps libc too) unless solab is scanned itself;
+//! - processes scanned by a fixed pool of workers (`--threads`), each with its own buckets,
+//!   merged at the end: the report is the same whatever the number of workers.
 //!
 //! [`scanner`] reads each process and adds its pages to per-object buckets; [`tally`]
 //! turns the buckets into the [`report`] (distinct frames, memory saved, PSS).
@@ -166,12 +169,14 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
                 .join("; ")
         )));
     }
+    let self_scanned = pids.contains(&own);
     tally::finish(
         scanner::merge(workers, cache),
         privilege,
         scope,
         counts,
         errors,
+        self_scanned,
     )
 }
 

@@ -16,6 +16,7 @@ pub(super) fn finish(
     scope: ScopeName,
     processes: ProcessCounts,
     errors: Vec<PidError>,
+    self_scanned: bool,
 ) -> Result<LibsReport> {
     let privileged = s.privileged;
     let page = PAGE_SIZE as f64;
@@ -49,10 +50,22 @@ pub(super) fn finish(
         (true, ScopeName::All) => PssSource::Frames,
         (true, ScopeName::Pids | ScopeName::User) => PssSource::Kpagecount,
     };
+    // solab's own mappings are taken off, unless solab is one of the processes scanned.
     let mapcounts: Vec<Vec<u64>> = if pss_source == PssSource::Kpagecount {
+        let own = if self_scanned {
+            kpage::OwnFrames::default()
+        } else {
+            kpage::OwnFrames::read()?
+        };
         per_obj
             .iter()
-            .map(|(_, d)| kpage::counts(&d.iter().map(|&p| Pfn(p)).collect::<Vec<_>>()))
+            .map(|(_, d)| {
+                let counts = kpage::counts(&d.iter().map(|&p| Pfn(p)).collect::<Vec<_>>())?;
+                Ok(d.iter()
+                    .zip(counts)
+                    .map(|(&p, c)| own.others(p, c))
+                    .collect())
+            })
             .collect::<Result<_>>()?
     } else {
         vec![Vec::new(); per_obj.len()]

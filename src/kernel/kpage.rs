@@ -93,6 +93,11 @@ impl OwnFrames {
         Ok(OwnFrames(seen))
     }
 
+    /// How often solab maps frame `pfn`.
+    pub fn mapped(&self, pfn: u64) -> u64 {
+        self.0.get(&pfn).copied().unwrap_or(0)
+    }
+
     /// The mappings of frame `pfn` by processes other than solab, out of its kpagecount
     /// `count` (at least 1: the scanned process maps it).
     pub fn others(&self, pfn: u64, count: u64) -> u64 {

@@ -143,6 +143,8 @@ pub(super) fn finish(
             textrel: info.textrel,
             segments,
             estimate: (!privileged).then_some(est),
+            build_id: info.plan.plan.build_id.clone(),
+            shared_frames: distinct,
         });
     }
     let obj_exclusive: u64 = s

@@ -223,6 +223,15 @@ impl TableArgs {
     }
 }
 
+/// How a scan of many processes runs, the same in every command that does one.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScanArgs {
+    /// Scan processes on N threads at once (0: one per CPU; 1: one after the other). The
+    /// figures are the same whatever N
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub threads: usize,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The static page plan of an ELF file: segment kind, sections and loader action per
@@ -333,6 +342,8 @@ pub enum Command {
         by: Option<ps::GroupBy>,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Print JSON (schema solab.libs.v2; with --by solab.libs-groups.v1)
         #[arg(long)]
         json: bool,
@@ -380,6 +391,8 @@ pub enum Command {
         by: Option<ps::GroupBy>,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Print JSON (schema solab.ps.v2)
         #[arg(long)]
         json: bool,
@@ -491,10 +504,22 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            scan,
             json,
         } => match by {
-            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, json),
-            None => libs_cmd(all, &procs, object, sort, &table, json, style),
+            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, scan.threads, json),
+            None => libs_cmd(
+                LibsScan {
+                    all,
+                    procs: &procs,
+                    scan: &scan,
+                },
+                object,
+                sort,
+                &table,
+                json,
+                style,
+            ),
         },
         Command::Ps {
             all,
@@ -503,6 +528,7 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            scan,
             json,
         } => ps_cmd(PsArgs {
             all,
@@ -511,6 +537,7 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            threads: scan.threads,
             json,
         }),
         Command::Family { pid, json, watch } => match watch {
@@ -819,9 +846,15 @@ fn prove_cmd(
     Ok(out)
 }
 
-fn libs_cmd(
+/// Which processes `solab libs` scans, and how.
+struct LibsScan<'a> {
     all: bool,
-    procs: &ProcessArgs,
+    procs: &'a ProcessArgs,
+    scan: &'a ScanArgs,
+}
+
+fn libs_cmd(
+    LibsScan { all, procs, scan }: LibsScan,
     object: Option<String>,
     sort: SortKey,
     table: &TableArgs,
@@ -844,7 +877,11 @@ fn libs_cmd(
         }
     };
     let progress = !matches!(scope, Scope::Pids(_)) && !as_json && std::io::stderr().is_terminal();
-    let mut report = libs::libs(&LibsOptions { scope, progress })?;
+    let mut report = libs::libs(&LibsOptions {
+        scope,
+        progress,
+        threads: scan.threads,
+    })?;
     let mut matched: Vec<String> = Vec::new();
     if let Some(pat) = &object {
         report.objects.retain(|o| matches_pattern(pat, &o.path));
@@ -909,6 +946,7 @@ fn libs_by_cmd(
     by: ps::GroupBy,
     sort: SortKey,
     table: &TableArgs,
+    threads: usize,
     as_json: bool,
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
@@ -916,6 +954,7 @@ fn libs_by_cmd(
         &LibsOptions {
             scope,
             progress: false,
+            threads,
         },
         by,
     )?;
@@ -957,6 +996,7 @@ struct PsArgs {
     sort: PsKey,
     by: Option<ps::GroupBy>,
     table: TableArgs,
+    threads: usize,
     json: bool,
 }
 
@@ -991,6 +1031,7 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         uid,
         command,
         keep_frames: a.by.is_some() && kernel::detect_privilege().frames(),
+        threads: a.threads,
     })?;
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {

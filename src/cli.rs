@@ -420,7 +420,8 @@ pub enum Command {
         /// Print JSON (schema solab.family.v1)
         #[arg(long, conflicts_with = "watch")]
         json: bool,
-        /// Read and print the family again every SECONDS until Ctrl-C, which prints the
+        /// Read and print the family again every SECONDS, each table after the first
+        /// followed by what changed since the one before, until Ctrl-C, which prints the
         /// last table once more and exits with status 0; if PID exits meanwhile, the last
         /// table is printed once more and the exit status is 2
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -1112,6 +1113,7 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
     let mut last = String::new();
     let mut comm = String::new();
+    let mut previous: Option<family::FamilyReport> = None;
     loop {
         let report = match family::family(pid) {
             Ok(r) => r,
@@ -1140,6 +1142,11 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
             comm.clone_from(&root.comm);
         }
         last = text::render_family(&report);
+        if let Some(prev) = &previous {
+            last.push('\n');
+            last.push_str(&text::render_family_change(prev, &report, secs));
+        }
+        previous = Some(report);
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{last}").and_then(|_| out.flush()).is_err() {
             return Ok(Outcome::ok(String::new(), 0));

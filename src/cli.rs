@@ -224,6 +224,15 @@ impl TableArgs {
     }
 }
 
+/// How a scan of many processes runs, the same in every command that does one.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScanArgs {
+    /// Scan processes on N threads at once (0: one per CPU; 1: one after the other). The
+    /// figures are the same whatever N
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub threads: usize,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The static page plan of an ELF file: segment kind, sections and loader action per
@@ -334,6 +343,8 @@ pub enum Command {
         by: Option<ps::GroupBy>,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Print JSON (schema solab.libs.v2; with --by solab.libs-groups.v1)
         #[arg(long)]
         json: bool,
@@ -381,6 +392,8 @@ pub enum Command {
         by: Option<ps::GroupBy>,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Print JSON (schema solab.ps.v2)
         #[arg(long)]
         json: bool,
@@ -408,7 +421,8 @@ pub enum Command {
         /// Print JSON (schema solab.family.v1)
         #[arg(long, conflicts_with = "watch")]
         json: bool,
-        /// Read and print the family again every SECONDS until Ctrl-C, which prints the
+        /// Read and print the family again every SECONDS, each table after the first
+        /// followed by what changed since the one before, until Ctrl-C, which prints the
         /// last table once more and exits with status 0; if PID exits meanwhile, the last
         /// table is printed once more and the exit status is 2
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -491,10 +505,22 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            scan,
             json,
         } => match by {
-            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, json),
-            None => libs_cmd(all, &procs, object, sort, &table, json, style),
+            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, scan.threads, json),
+            None => libs_cmd(
+                LibsScan {
+                    all,
+                    procs: &procs,
+                    scan: &scan,
+                },
+                object,
+                sort,
+                &table,
+                json,
+                style,
+            ),
         },
         Command::Ps {
             all,
@@ -503,6 +529,7 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            scan,
             json,
         } => ps_cmd(PsArgs {
             all,
@@ -511,6 +538,7 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            threads: scan.threads,
             json,
         }),
         Command::Family { pid, json, watch } => match watch {
@@ -835,9 +863,15 @@ fn prove_cmd(
     Ok(out)
 }
 
-fn libs_cmd(
+/// Which processes `solab libs` scans, and how.
+struct LibsScan<'a> {
     all: bool,
-    procs: &ProcessArgs,
+    procs: &'a ProcessArgs,
+    scan: &'a ScanArgs,
+}
+
+fn libs_cmd(
+    LibsScan { all, procs, scan }: LibsScan,
     object: Option<String>,
     sort: SortKey,
     table: &TableArgs,
@@ -860,7 +894,11 @@ fn libs_cmd(
         }
     };
     let progress = !matches!(scope, Scope::Pids(_)) && !as_json && std::io::stderr().is_terminal();
-    let mut report = libs::libs(&LibsOptions { scope, progress })?;
+    let mut report = libs::libs(&LibsOptions {
+        scope,
+        progress,
+        threads: scan.threads,
+    })?;
     let mut matched: Vec<String> = Vec::new();
     if let Some(pat) = &object {
         report.objects.retain(|o| matches_pattern(pat, &o.path));
@@ -925,6 +963,7 @@ fn libs_by_cmd(
     by: ps::GroupBy,
     sort: SortKey,
     table: &TableArgs,
+    threads: usize,
     as_json: bool,
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
@@ -932,6 +971,7 @@ fn libs_by_cmd(
         &LibsOptions {
             scope,
             progress: false,
+            threads,
         },
         by,
     )?;
@@ -973,6 +1013,7 @@ struct PsArgs {
     sort: PsKey,
     by: Option<ps::GroupBy>,
     table: TableArgs,
+    threads: usize,
     json: bool,
 }
 
@@ -1007,6 +1048,7 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         uid,
         command,
         keep_frames: a.by.is_some() && kernel::detect_privilege().frames(),
+        threads: a.threads,
     })?;
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
@@ -1088,6 +1130,7 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
     let mut last = String::new();
     let mut comm = String::new();
+    let mut previous: Option<family::FamilyReport> = None;
     loop {
         let report = match family::family(pid) {
             Ok(r) => r,
@@ -1116,6 +1159,11 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
             comm.clone_from(&root.comm);
         }
         last = text::render_family(&report);
+        if let Some(prev) = &previous {
+            last.push('\n');
+            last.push_str(&text::render_family_change(prev, &report, secs));
+        }
+        previous = Some(report);
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{last}").and_then(|_| out.flush()).is_err() {
             return Ok(Outcome::ok(String::new(), 0));

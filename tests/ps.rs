@@ -756,6 +756,17 @@ fn family_sees_what_each_child_still_shares() {
     let mut watch = Proc::spawn("family --watch", cmd, "");
     watch.expect("still the parent's frames");
     watch.expect("still the parent's frames");
+    // Each table after the first says what changed since the one before: a reader that
+    // exits takes its 64 MiB of the parent's frames out of the family.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(r2),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill a reader");
+    let gone = watch.expect(": exited");
+    assert!(gone.trim_start().starts_with(&format!("{r2} ")), "{gone}");
+    let change = watch.expect("  family: PARENTS-FRAME -");
+    assert!(change.contains("PARENTS-FRAME -64.0 MiB"), "{change}");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(watch.pid()),
         nix::sys::signal::Signal::SIGINT,

@@ -643,15 +643,21 @@ fn a_writer_that_cannot_open_another_descriptor_never_tears_a_message() {
     let plain = Proc::spawn("writer", lab_host(&ns, &["clip-write:2000"]), "");
     // Descriptors 0-2 are stdio and the region's takes 3: with RLIMIT_NOFILE 4 the library
     // can open nothing more once attached.
-    let limited = Proc::spawn(
-        "writer with --nofile=4",
-        util::wrapped(
-            "prlimit",
-            &["--nofile=4", "--"],
-            &lab_host(&ns, &["status", "clip-write:2000"]),
-        ),
-        "action=status",
+    let mut cmd = util::wrapped(
+        "prlimit",
+        &["--nofile=4", "--"],
+        &lab_host(&ns, &["status", "clip-write:2000"]),
     );
+    // Only stdio may be open in the writer: a descriptor this test inherited (a make
+    // wrapped in flock(1) passes its lock's) would take the one left for the region.
+    // SAFETY: close_range is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::close_range(3, libc::c_uint::MAX, 0);
+            Ok(())
+        });
+    }
+    let limited = Proc::spawn("writer with --nofile=4", cmd, "action=status");
     let line = limited.seen.join("\n");
     assert!(
         line.contains("shared=1"),

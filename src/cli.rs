@@ -3,7 +3,7 @@
 //! is printed; `main` prints it and treats closed pipes as success.
 
 use crate::commands::family;
-use crate::commands::inspect::{InspectOptions, inspect};
+use crate::commands::inspect::{self, InspectOptions, inspect};
 use crate::commands::libs::{self, LibsOptions, Scope, SortKey};
 use crate::commands::prove;
 use crate::commands::ps::{self, PsKey, PsOptions};
@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind};
 use crate::kernel::{self, files, process};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
+use crate::scan::PidError;
 use crate::sharing::{Inheritance, PageState, Verdict};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -668,14 +669,19 @@ fn maps_object(pid: i32, pattern: &str) -> bool {
     })
 }
 
-/// Processes found by -u that exited, or turned out kernel threads or zombies, before
-/// they were read: the machine moved on, not an error (as with libs --all).
-fn drop_gone(sel: &Selection, report: &mut crate::report::InspectReport) {
-    if !sel.listed {
-        report
-            .errors
-            .retain(|e| !matches!(e.kind, ErrorKind::NoSuchProcess | ErrorKind::KernelThread));
+/// Processes found by -u (not listed) that are kernel threads or zombies (no memory map:
+/// nothing of the user's to inspect) are left out. Those that exited before they were read
+/// stay in `errors` (kind `no-such-process`), but the machine moved on: as with libs --all,
+/// they do not make the run fail. Returns the errors that do.
+fn settle_gone<'e>(sel: &Selection, errors: &'e mut Vec<PidError>) -> Vec<&'e PidError> {
+    if sel.listed {
+        return errors.iter().collect();
     }
+    errors.retain(|e| e.kind != ErrorKind::KernelThread);
+    errors
+        .iter()
+        .filter(|e| e.kind != ErrorKind::NoSuchProcess)
+        .collect()
 }
 
 fn inspect_cmd(
@@ -694,29 +700,47 @@ fn inspect_cmd(
         .into());
     }
     let sel = inspected_pids(procs, object.as_deref())?;
-    let mut report = inspect(&InspectOptions {
+    let scan = inspect::scan(&InspectOptions {
         pids: sel.pids.clone(),
         object: object.clone(),
     })?;
-    drop_gone(&sel, &mut report);
+    let (mut head, objects) = (scan.head, scan.objects);
+    let failed = settle_gone(&sel, &mut head.errors);
+    let stderr: Vec<String> = failed.iter().map(|e| e.message.clone()).collect();
+    let mut code = if failed.is_empty() { 0 } else { EXIT_ERROR };
     // A pattern that matched only objects solab had to skip is not "no match": the report
     // lists them with the reason.
     if let Some(pat) = &object
-        && report.objects.is_empty()
-        && report.skipped.is_empty()
-        && !report.processes.is_empty()
+        && objects.is_empty()
+        && head.skipped.is_empty()
+        && !head.processes.is_empty()
     {
-        return Err(no_match(pat, &report).into());
+        return Err(no_match(pat, &head).into());
     }
-    let mut code = if report.errors.is_empty() {
-        0
-    } else {
-        EXIT_ERROR
-    };
-    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
-    if report.processes.is_empty() {
+    if head.processes.is_empty() {
         code = EXIT_ERROR;
     }
+    let matched = objects.paths();
+    let matched = object.is_some().then_some(matched.as_slice());
+    if as_json && svg.is_none() {
+        // Written as it is built: everything that can fail was read by now, so stdout gets
+        // exactly one document (a closed stdout ends the writing, quietly).
+        let report = head.with_objects(objects);
+        let _ = output::write_json(
+            std::io::stdout().lock(),
+            &WithMatched {
+                report: &report,
+                matched,
+            },
+        );
+        return Ok(Outcome {
+            stdout: String::new(),
+            stderr,
+            code,
+        });
+    }
+    // The picture needs every page at once: the report is built whole.
+    let report = crate::commands::inspect::Scan { head, objects }.into_report();
     let stdout = match svg.as_deref() {
         Some(_) if to_stdout => output::svg::render(&report),
         picture => {
@@ -724,16 +748,10 @@ fn inspect_cmd(
                 std::fs::write(path, output::svg::render(&report))
                     .map_err(|e| Error::io(path, e))?;
             }
-            let mut matched: Vec<String> = Vec::new();
-            for o in &report.objects {
-                if !matched.contains(&o.path) {
-                    matched.push(o.path.clone());
-                }
-            }
             if as_json {
                 output::json(&WithMatched {
                     report: &report,
-                    matched: object.is_some().then_some(matched.as_slice()),
+                    matched,
                 })
             } else {
                 text::render_inspect(
@@ -742,7 +760,7 @@ fn inspect_cmd(
                     style,
                     object.as_deref().map(|pattern| text::Matched {
                         pattern,
-                        paths: &matched,
+                        paths: matched.unwrap_or_default(),
                     }),
                 )
             }
@@ -756,7 +774,7 @@ fn inspect_cmd(
 }
 
 /// "no object matches": names the pattern and what the processes do map.
-fn no_match(pattern: &str, report: &crate::report::InspectReport) -> Error {
+fn no_match<O>(pattern: &str, report: &crate::report::InspectReport<O>) -> Error {
     let mut why = String::new();
     for s in &report.skipped {
         why.push_str(&format!(
@@ -789,8 +807,7 @@ fn prove_cmd(
         pids: distinct.clone(),
         object: Some(object.clone()),
     })?;
-    drop_gone(&sel, &mut report);
-    if let Some(e) = report.errors.first() {
+    if let Some(e) = settle_gone(&sel, &mut report.errors).first() {
         return Err(anyhow::anyhow!("{}", e.message)
             .context("cannot prove: a process could not be inspected"));
     }

@@ -308,8 +308,8 @@ fn draw_band(band: &Band, top: f64, used: &mut Vec<(&'static str, String)>) -> (
         y += 16.0;
         let row_y = |r: usize| px(y + r as f64 * (geo.row + ROW_GAP));
         for (r, (m, _)) in band.rows.iter().enumerate() {
-            let role = if m.depth == 0 { " (parent)" } else { "" };
-            let name: String = format!("pid {} {}{role}", m.pid, m.comm)
+            let role = if m.depth == 0 { "parent" } else { "pid" };
+            let name: String = format!("{role} {} {}", m.pid, m.comm)
                 .chars()
                 .take(28)
                 .collect();

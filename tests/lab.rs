@@ -134,7 +134,12 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
     // Experiment 10: the child's .data page at the parent's address, one frame (as root)
     // until the child wrote, then its own copy; solab family drew both moments.
     let e10 = evidence_of(&report, 10);
-    for step in ["1. ", "2. solab family", "3. after the child's", "4. one address"] {
+    for step in [
+        "1. ",
+        "2. solab family",
+        "3. after the child's",
+        "4. one address",
+    ] {
         assert!(
             e10.iter().any(|l| l.starts_with(step)),
             "experiment 10 shows no step {step}: {e10:?}"
@@ -154,7 +159,10 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
         .unwrap()["pictures"]
         .as_array()
         .map_or(0, Vec::len);
-    assert_eq!(e10_pictures, 2, "the family before and after the child wrote");
+    assert_eq!(
+        e10_pictures, 2,
+        "the family before and after the child wrote"
+    );
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(leftovers(ns), (vec![], vec![]), "left behind by the lab");
     if util::is_root() {
@@ -345,10 +353,7 @@ fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
     assert!(e9.iter().any(|l| l.contains("weak")), "{e9:?}");
     // Nor does the fork experiment: it reads bit 56, and says weak.
     let e10 = evidence_of(&report, 10);
-    assert!(
-        !e10.iter().any(|l| l.contains("one frame")),
-        "{e10:?}"
-    );
+    assert!(!e10.iter().any(|l| l.contains("one frame")), "{e10:?}");
     assert!(e10.iter().any(|l| l.contains("weak")), "{e10:?}");
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(

@@ -1282,7 +1282,9 @@ fn family_mapping(report: &FamilyReport, child: i32, addr: u64) -> Result<Mappin
         .iter()
         .find(|m| m.start <= addr && addr < m.end)
         .cloned()
-        .ok_or_else(|| anyhow!("solab family shows no anonymous page of child {child} at {addr:#x}"))
+        .ok_or_else(|| {
+            anyhow!("solab family shows no anonymous page of child {child} at {addr:#x}")
+        })
 }
 
 /// "mapping 7f..-7f.. rw-p libsolib.so: 2 pages parents-frame, 0 copied, 0 new"

@@ -473,7 +473,9 @@ impl Host {
                     .forked
                     .as_mut()
                     .ok_or_else(|| anyhow!("action {action:?}: no child (run fork first)"))?;
-                let to = f.to.as_mut().ok_or_else(|| anyhow!("child {} is gone", f.pid))?;
+                let to =
+                    f.to.as_mut()
+                        .ok_or_else(|| anyhow!("child {} is gone", f.pid))?;
                 writeln!(to, "{inner}")
                     .with_context(|| format!("cannot talk to child {}", f.pid))?;
                 let mut line = String::new();

@@ -11,7 +11,7 @@
 
 use super::{
     Columns, Entry, Geometry, Look, MARGIN, Outline, ROW_GAP, Run, cell, count_label, draw_legend,
-    heading, hex, pieces, px, style, text, text_width, tie_bar, title,
+    heading, hex, line_label, pieces, px, style, text, text_width, tie_bar, title,
 };
 use crate::addr::PAGE_SIZE;
 use crate::commands::family::{FamilyReport, Member, PageLook, PageRun};
@@ -296,15 +296,7 @@ fn draw_band(band: &Band, top: f64, used: &mut Vec<(&'static str, String)>) -> (
             continue;
         };
         y += 6.0;
-        g = g.add(
-            text(
-                MARGIN,
-                y + 10.0,
-                10.0,
-                &format!("address {}", hex(first.start)),
-            )
-            .set("fill", "#6c757d"),
-        );
+        g = g.add(line_label(&format!("address {}", hex(first.start)), y));
         y += 16.0;
         let row_y = |r: usize| px(y + r as f64 * (geo.row + ROW_GAP));
         for (r, (m, _)) in band.rows.iter().enumerate() {

@@ -646,15 +646,10 @@ fn draw_object(
         y += 6.0;
 
         // Segment bar, with section names underneath where they fit.
-        g = g.add(
-            text(
-                MARGIN,
-                y + 10.0,
-                10.0,
-                &format!("offset {}", hex(line_pieces[0].start)),
-            )
-            .set("fill", "#6c757d"),
-        );
+        g = g.add(line_label(
+            &format!("offset {}", hex(line_pieces[0].start)),
+            y,
+        ));
         // Names of segments too narrow for their bar go under the rows.
         let mut narrow: Vec<(f64, &str, &str)> = Vec::new();
         let seg_of = |k: usize| pages[line_pieces[k].first].segment;
@@ -841,6 +836,11 @@ fn draw_object(
         width = width.max(xof(to) + MARGIN);
     }
     (g, y - top, width)
+}
+
+/// What a line of cells starts at, left of it at height `y`.
+fn line_label(what: &str, y: f64) -> Label {
+    text(MARGIN, y + 10.0, 10.0, what).set("fill", "#6c757d")
 }
 
 /// How a cell with no page is outlined.

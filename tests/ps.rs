@@ -458,6 +458,20 @@ fn family_sees_what_each_child_still_shares() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
     picture_agrees(&std::fs::read_to_string(&svg).expect("the SVG"), &r);
+    let pid = parent.pid().to_string();
+    let to_stdout = solab(&["family", "--svg", "-", &pid]);
+    assert_eq!(to_stdout.code, 0, "{}", to_stdout.stderr);
+    assert!(to_stdout.stdout.starts_with("<svg"), "{}", to_stdout.stdout);
+    let both = solab(&["family", "--json", "--svg", "-", &pid]);
+    assert_eq!(both.code, 2, "--json and --svg - both want stdout");
+    assert_eq!(both.json()["schema"], "solab.error.v1");
+    let nowhere = solab(&["family", "--svg", "/nonexistent-dir/family.svg", &pid]);
+    assert_eq!(nowhere.code, 2);
+    assert!(
+        nowhere.stderr.contains("/nonexistent-dir/family.svg"),
+        "{}",
+        nowhere.stderr
+    );
     assert_eq!(r["schema"], "solab.family.v1");
     assert_eq!(r["weak"], false);
     assert_eq!(r["processes"].as_array().map(Vec::len), Some(4), "{r:#}");

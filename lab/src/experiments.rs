@@ -1296,7 +1296,7 @@ fn family_words(m: &MappingFigures, weak: bool) -> String {
         (m.pages.parents_frame, "parents-frame")
     };
     format!(
-        "mapping {:x}-{:x} {} {name}: {} page(s) {word}, {} copied, {} new",
+        "mapping {:#x}-{:#x} {} {name}: {} page(s) {word}, {} copied, {} new",
         m.start,
         m.end,
         m.perms,

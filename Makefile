@@ -41,7 +41,7 @@ help:
 	@echo "make docs   build the tutorial book into docs/book (installs mdbook $(MDBOOK_VERSION) in .tools)"
 	@echo "make docs-outputs   regenerate the outputs the book shows"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
-	@echo "make bench  solab libs vs smem -m and a minimal pagemap reader (HOSTS=200 PYTHONS=200)"
+	@echo "make bench  solab libs/ps/family vs smem and minimal pagemap readers (HOSTS=200 PYTHONS=200)"
 	@echo "make fuzz   fuzz each analyzer parser and the inspect path for FUZZ_SECONDS (default 60)"
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
 
@@ -118,8 +118,10 @@ docs-outputs: build
 	UPDATE_DOCS=1 $(CARGO) test --profile $(PROFILE) --test tests docs::every_output -- --nocapture
 
 # Writes docs/src/bench-results.md; installs smem and hyperfine if missing. Needs root.
+# HOSTS=1000 PYTHONS=1000 grows it to 2,000 processes; FAMILY_GIB=0 skips the family.
 bench: build
 	$(CARGO) build --profile $(PROFILE) --example minreader
+	$(CC) $(CFLAGS) bench/family.c -o $(OUT)/bench-family
 	bench/bench.sh $(OUT)
 
 lint:

@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# make bench: solab libs against smem -m and against the minimal pagemap reader, its peak
-# memory, and its time per present page at 50/100/200/400 processes.
+# make bench: solab libs and solab ps against smem and against the minimal pagemap readers
+# (one thread and a pool of nproc threads), time per present page and peak memory as the
+# number of processes grows, and solab family on a parent with forked children.
 #
-# Usage: bench/bench.sh [BIN_DIR]   (BIN_DIR holds solab, lab-host, libsolib.so and
-#                                    examples/minreader; default target/release)
-# Environment (bounded defaults):
-#   HOSTS=200 PYTHONS=200   lab-hosts and python3 interpreters to start (each <= 1000)
-#   SCALE="50 100 200 400"  process counts of the scaling series (<= HOSTS + PYTHONS)
-#   ROUNDS=3 RUNS=3         hyperfine rounds (alternating the commands) and runs per round
+# Usage: bench/bench.sh [BIN_DIR]   (BIN_DIR holds solab, solab-lab-host, libsolib.so,
+#                                    bench-family and examples/minreader; default
+#                                    target/release)
+# Environment (bounded defaults; a plain run takes a few minutes):
+#   HOSTS=200 PYTHONS=200   lab-hosts and python3 interpreters to start (each <= 1000;
+#                           HOSTS=1000 PYTHONS=1000 is the 2,000-process run)
+#   SCALE="100 200 400"     process counts of the scaling series (default: those of
+#                           100 200 400 1000 2000 that were started, and all of them)
+#   ROUNDS=5 RUNS=2         hyperfine rounds (the order of the commands alternates from one
+#                           round to the next) and runs per command per round
+#   FAMILY_RUNS=1           runs per round of solab family (seconds each at 16 GiB)
+#   FAMILY_GIB=1 FAMILY_CHILDREN=16   the family bench: GiB the parent writes before it
+#                           forks, and its children (0 GiB skips the family bench)
+#   INSPECT="50 200"        solab inspect --json over the first N processes, for its peak
+#                           memory (empty skips it)
 #   RESULTS=docs/src/bench-results.md   where the results page is written
 # Everything started here is killed at the end, also on failure or Ctrl-C.
 set -euo pipefail
@@ -15,21 +25,29 @@ set -euo pipefail
 BIN=${1:-target/release}
 HOSTS=${HOSTS:-200}
 PYTHONS=${PYTHONS:-200}
-SCALE=${SCALE:-50 100 200 400}
-ROUNDS=${ROUNDS:-3}
-RUNS=${RUNS:-3}
+ROUNDS=${ROUNDS:-5}
+RUNS=${RUNS:-2}
+FAMILY_RUNS=${FAMILY_RUNS:-1}
+FAMILY_GIB=${FAMILY_GIB:-1}
+FAMILY_CHILDREN=${FAMILY_CHILDREN:-16}
+INSPECT=${INSPECT-50 200}
 RESULTS=${RESULTS:-docs/src/bench-results.md}
 SOLAB=$BIN/solab
 MINREADER=$BIN/examples/minreader
+FAMILY=$BIN/bench-family
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "bench: $*" >&2; exit 2; }
-for f in "$SOLAB" "$MINREADER" "$BIN/solab-lab-host" "$BIN/libsolib.so"; do
-    [ -e "$f" ] || die "$f is missing: run make build and cargo build --release --example minreader"
+for f in "$SOLAB" "$MINREADER" "$FAMILY" "$BIN/solab-lab-host" "$BIN/libsolib.so"; do
+    [ -e "$f" ] || die "$f is missing: run make bench (it builds them)"
 done
 [ "$HOSTS" -le 1000 ] && [ "$PYTHONS" -le 1000 ] || die "HOSTS and PYTHONS are bounded to 1000 each"
-[ "$(id -u)" -eq 0 ] || die "run as root: solab libs compares frames only with CAP_SYS_ADMIN"
+[ "$FAMILY_CHILDREN" -le 64 ] || die "FAMILY_CHILDREN is bounded to 64"
+[ "$FAMILY_GIB" -le 4 ] || die "FAMILY_GIB is bounded to 4"
+[ "$(id -u)" -eq 0 ] || die "run as root: solab compares frames only with CAP_SYS_ADMIN"
+"$SOLAB" ps --help >/dev/null 2>&1 || die "$SOLAB has no ps command"
 
 # Tools from the distribution, installed only when missing.
 missing=()
@@ -44,27 +62,96 @@ fi
 TMP=$(mktemp -d /tmp/solab-bench.XXXXXX)
 NS=bench$$
 PIDS=()
+FAMS=()
 cleanup() {
-    local p
+    local p c
+    # A family parent kills and reaps its children on SIGTERM; then it is killed for sure,
+    # its children by pid too (they also die with it: PR_SET_PDEATHSIG).
+    for p in "${FAMS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${FAMS[@]}"; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do [ -d /proc/"$p"/task ] && [ "$(cut -d' ' -f3 /proc/"$p"/stat 2>/dev/null)" != Z ] || break; sleep 0.1; done
+        for c in $(cat /proc/"$p"/task/"$p"/children 2>/dev/null); do kill -9 "$c" 2>/dev/null || true; done
+        kill -9 "$p" 2>/dev/null || true
+    done
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    for p in "${FAMS[@]}" "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     rm -f /dev/shm/*-"$NS"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# solab's pool is available_parallelism; nproc is the same count on this machine (both
+# follow the CPU affinity). The parallel reader gets the same pool.
+P=$(nproc)
+# --threads exists once the parallel scan has landed: then solab also runs with one thread.
+THREADS1=()
+if "$SOLAB" libs --help 2>/dev/null | grep -q -- '--threads'; then THREADS1+=(libs); fi
+if "$SOLAB" ps --help 2>/dev/null | grep -q -- '--threads'; then THREADS1+=(ps); fi
+has_threads() { [[ " ${THREADS1[*]} " == *" $1 "* ]]; }
+
+# The manifest tells report.py what each measurement is: TAB-separated lines.
+#   time TAG LABEL COMMAND       hyperfine results of COMMAND in $TMP/TAG.*.json
+#   mem  TAG LABEL COMMAND       /usr/bin/time -v of COMMAND in $TMP/mem.TAG.LABEL
+#   pages TAG N                  minreader's counts over the processes of TAG in $TMP/pages.TAG
+#   set KEY VALUE                a fact for the page
+MANIFEST=$TMP/manifest
+: >"$MANIFEST"
+fact() { printf 'set\t%s\t%s\n' "$1" "$2" >>"$MANIFEST"; }
+
+# time TAG LABEL=COMMAND...: ROUNDS hyperfine rounds, the order reversed every other round.
+time_group() {
+    local tag=$1 r i
+    shift
+    local labels=() cmds=()
+    for a in "$@"; do labels+=("${a%%=*}"); cmds+=("${a#*=}"); done
+    for i in "${!cmds[@]}"; do
+        printf 'time\t%s\t%s\t%s\n' "$tag" "${labels[$i]}" "${cmds[$i]}" >>"$MANIFEST"
+    done
+    for r in $(seq "$ROUNDS"); do
+        local order=()
+        if [ $((r % 2)) -eq 1 ]; then
+            order=("${cmds[@]}")
+        else
+            for ((i = ${#cmds[@]} - 1; i >= 0; i--)); do order+=("${cmds[$i]}"); done
+        fi
+        # One warm-up run per command before the first round only: the page cache and
+        # dentries are warm for the rounds after it.
+        hyperfine -N --style basic --warmup $((r == 1 ? 1 : 0)) --runs "$RUNS" --export-json "$TMP/$tag.$r.json" \
+            "${order[@]}" >"$TMP/$tag.$r.log" 2>&1 || { cat "$TMP/$tag.$r.log"; die "hyperfine failed ($tag)"; }
+    done
+}
+
+# mem TAG LABEL COMMAND...: one run under /usr/bin/time -v, stdout discarded.
+mem() {
+    local tag=$1 label=$2
+    shift 2
+    printf 'mem\t%s\t%s\t%s\n' "$tag" "$label" "$*" >>"$MANIFEST"
+    /usr/bin/time -v "$@" >/dev/null 2>"$TMP/mem.$tag.$label" || {
+        cat "$TMP/mem.$tag.$label"
+        die "$* failed"
+    }
+}
+
+fact started_at "$(date -u '+%Y-%m-%d %H:%M UTC')"
+fact loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+fact threads "$P"
+fact rounds "$ROUNDS"
+fact runs "$RUNS"
+fact family_runs "$FAMILY_RUNS"
+fact threads1 "${THREADS1[*]:-}"
+
 # Start the processes, alternating lab-hosts and python3 so that every prefix of PIDS is a
 # similar mix. Each signals readiness by writing its file.
 echo "bench: starting $HOSTS lab-hosts and $PYTHONS python3 interpreters"
 i=0
-while [ $i -lt $HOSTS ] || [ $i -lt $PYTHONS ]; do
-    if [ $i -lt $HOSTS ]; then
+while [ $i -lt "$HOSTS" ] || [ $i -lt "$PYTHONS" ]; do
+    if [ $i -lt "$HOSTS" ]; then
         SOLIB_NAMESPACE=$NS "$BIN/solab-lab-host" --lib "$BIN/libsolib.so" touch sleep:100000000 \
             >"$TMP/host.$i" </dev/null &
         PIDS+=($!)
     fi
-    if [ $i -lt $PYTHONS ]; then
+    if [ $i -lt "$PYTHONS" ]; then
         "$PY" -c 'import sys, json, re, collections, decimal, time
 open(sys.argv[1], "w").close()
 time.sleep(1e6)' "$TMP/py.$i" </dev/null >/dev/null &
@@ -72,131 +159,102 @@ time.sleep(1e6)' "$TMP/py.$i" </dev/null >/dev/null &
     fi
     i=$((i + 1))
 done
-deadline=$((SECONDS + 120))
+deadline=$((SECONDS + 120 + ${#PIDS[@]} / 4))
 while :; do
     ready=$( (grep -l action=touch "$TMP"/host.* 2>/dev/null || true) | wc -l)
     ready=$((ready + $(ls "$TMP" | grep -c '^py\.' || true)))
     [ "$ready" -ge ${#PIDS[@]} ] && break
     [ $SECONDS -lt $deadline ] || die "only $ready of ${#PIDS[@]} processes became ready"
-    sleep 0.2
+    sleep 0.5
 done
 sleep 1
+N=${#PIDS[@]}
+if [ -z "${SCALE:-}" ]; then
+    SCALE=""
+    for n in 100 200 400 1000 2000; do [ "$n" -le "$N" ] && SCALE="$SCALE $n"; done
+    [[ " $SCALE " == *" $N "* ]] || SCALE="$SCALE $N"
+fi
+fact hosts "$HOSTS"
+fact pythons "$PYTHONS"
+fact processes "$(ls /proc | grep -c '^[0-9]')"
 
-mean_of() { # hyperfine JSON files, command index -> mean seconds over all runs
-    "$PY" - "$@" <<'EOF'
-import json, sys
-idx, files = int(sys.argv[1]), sys.argv[2:]
-times = [t for f in files for t in json.load(open(f))["results"][idx]["times"]]
-print(sum(times) / len(times))
-EOF
-}
+# 1. The whole machine: libs and ps against smem and the minimal readers.
+echo "bench: the whole machine ($(ls /proc | grep -c '^[0-9]') processes), $ROUNDS rounds of $RUNS runs"
+"$MINREADER" >"$TMP/pages.machine"
+printf 'pages\tmachine\t%s\n' "$(ls /proc | grep -c '^[0-9]')" >>"$MANIFEST"
+cmds=("solab libs=$SOLAB libs --all --json" "solab ps=$SOLAB ps --all --json")
+has_threads libs && cmds+=("solab libs --threads 1=$SOLAB libs --all --json --threads 1")
+has_threads ps && cmds+=("solab ps --threads 1=$SOLAB ps --all --json --threads 1")
+cmds+=("smem -m=smem -m" "smem=smem" "minreader=$MINREADER" "minreader parallel=$MINREADER --threads $P")
+time_group machine "${cmds[@]}"
+mem machine "solab libs" "$SOLAB" libs --all --json
+mem machine "solab ps" "$SOLAB" ps --all --json
+has_threads libs && mem machine "solab libs --threads 1" "$SOLAB" libs --all --json --threads 1
+has_threads ps && mem machine "solab ps --threads 1" "$SOLAB" ps --all --json --threads 1
+"$SOLAB" libs --all --json >"$TMP/libs-all.json"
+"$SOLAB" libs --all --top 12 >"$TMP/libs-all.txt"
 
-TOTAL=$(ls /proc | grep -c '^[0-9]')
-echo "bench: $TOTAL processes on the machine; comparing (hyperfine, $ROUNDS alternating rounds of $RUNS runs)"
-cmp=()
-for r in $(seq "$ROUNDS"); do
-    # Alternate the order each round so no command always runs first.
-    if [ $((r % 2)) -eq 1 ]; then
-        order=("$SOLAB libs --all --json" "smem -m" "$MINREADER")
-    else
-        order=("$MINREADER" "smem -m" "$SOLAB libs --all --json")
-    fi
-    hyperfine -N --style basic --warmup 1 --runs "$RUNS" --export-json "$TMP/cmp.$r.json" \
-        "${order[@]}" >"$TMP/hyperfine.$r.log" 2>&1 || { cat "$TMP/hyperfine.$r.log"; die "hyperfine failed"; }
-    cmp+=("$TMP/cmp.$r.json")
-done
-# Means by command name across rounds.
-read -r T_SOLAB T_SMEM T_MIN < <("$PY" - "${cmp[@]}" <<'EOF'
-import json, sys
-acc = {}
-for f in sys.argv[1:]:
-    for res in json.load(open(f))["results"]:
-        acc.setdefault(res["command"].split()[0].rsplit("/", 1)[-1] + (" libs" if "libs" in res["command"] else ""), []).extend(res["times"])
-mean = lambda k: sum(acc[k]) / len(acc[k])
-print(mean("solab libs"), mean("smem"), mean("minreader"))
-EOF
-)
-
-# Peak memory and pages scanned, from one run.
-/usr/bin/time -v "$SOLAB" libs --all --json >"$TMP/all.json" 2>"$TMP/time.log"
-PEAK_KB=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$TMP/time.log")
-read -r PAGES SCANNED < <("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["totals"]["all"]["resident_pages"] + d["totals"]["zero_page_mappings"], d["processes"]["scanned"])' "$TMP/all.json")
-"$SOLAB" libs --all --top 12 >"$TMP/all.txt"
-
-# Scaling: the first N of the started processes.
-scale_rows=()
+# 2. Scaling: the first N of the started processes, given by pid.
 for n in $SCALE; do
-    [ "$n" -le ${#PIDS[@]} ] || { echo "bench: skipping $n processes (only ${#PIDS[@]} started)"; continue; }
-    pids="${PIDS[*]:0:$n}"
-    hyperfine -N --style basic --warmup 1 --runs $((RUNS * ROUNDS)) --export-json "$TMP/scale.$n.json" \
-        "$SOLAB libs --json $pids" >"$TMP/scale.$n.log" 2>&1 || { cat "$TMP/scale.$n.log"; die "hyperfine failed"; }
-    t=$(mean_of 0 "$TMP/scale.$n.json")
-    # shellcheck disable=SC2086
-    p=$("$SOLAB" libs --json $pids | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["totals"]["all"]["resident_pages"] + d["totals"]["zero_page_mappings"])')
-    scale_rows+=("$n $t $p")
+    [ "$n" -le "$N" ] || { echo "bench: skipping $n processes (only $N started)"; continue; }
+    echo "bench: $n processes"
+    pids=("${PIDS[@]:0:$n}")
+    "$MINREADER" "${pids[@]}" >"$TMP/pages.scale$n"
+    printf 'pages\tscale%s\t%s\n' "$n" "$n" >>"$MANIFEST"
+    cmds=("solab libs=$SOLAB libs --json ${pids[*]}" "solab ps=$SOLAB ps --json ${pids[*]}")
+    has_threads libs && cmds+=("solab libs --threads 1=$SOLAB libs --json --threads 1 ${pids[*]}")
+    has_threads ps && cmds+=("solab ps --threads 1=$SOLAB ps --json --threads 1 ${pids[*]}")
+    cmds+=("minreader=$MINREADER ${pids[*]}" "minreader parallel=$MINREADER --threads $P ${pids[*]}")
+    time_group "scale$n" "${cmds[@]}"
+    mem "scale$n" "solab libs" "$SOLAB" libs --json "${pids[@]}"
+    mem "scale$n" "solab ps" "$SOLAB" ps --json "${pids[@]}"
 done
 
-CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# 3. solab inspect --json over the first N processes: does its peak memory grow with the
+# document it prints?
+for n in $INSPECT; do
+    [ "$n" -le "$N" ] || continue
+    echo "bench: solab inspect --json over $n processes"
+    pids=("${PIDS[@]:0:$n}")
+    "$MINREADER" "${pids[@]}" >"$TMP/pages.inspect$n"
+    printf 'pages\tinspect%s\t%s\n' "$n" "$n" >>"$MANIFEST"
+    mem "inspect$n" "solab inspect" "$SOLAB" inspect --json "${pids[@]}"
+    "$SOLAB" inspect --json "${pids[@]}" | wc -c >"$TMP/bytes.inspect$n"
+done
+fact loadavg_end_scans "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# 4. solab family: a parent that wrote FAMILY_GIB GiB before forking FAMILY_CHILDREN
+# children, against one child, and against a quarter of the memory. All three families
+# live at once so that the rounds alternate between them.
+if [ "$FAMILY_GIB" -gt 0 ]; then
+    big=$((FAMILY_GIB * 1024))
+    small=$((big / 4))
+    echo "bench: families of ${big} MiB x 1 child, ${big} MiB x $FAMILY_CHILDREN, ${small} MiB x $FAMILY_CHILDREN"
+    fams=("$big 1" "$big $FAMILY_CHILDREN" "$small $FAMILY_CHILDREN")
+    cmds=()
+    for f in "${fams[@]}"; do
+        read -r mib kids <<<"$f"
+        "$FAMILY" "$mib" "$kids" "$TMP/family.$mib.$kids" </dev/null >/dev/null &
+        FAMS+=($!)
+        deadline=$((SECONDS + 120))
+        until [ -e "$TMP/family.$mib.$kids" ]; do
+            kill -0 "${FAMS[-1]}" 2>/dev/null || die "bench-family $mib $kids exited"
+            [ $SECONDS -lt $deadline ] || die "bench-family $mib $kids did not become ready"
+            sleep 0.2
+        done
+        cmds+=("family ${mib} MiB x ${kids}=$SOLAB family ${FAMS[-1]} --json")
+    done
+    RUNS=$FAMILY_RUNS time_group family "${cmds[@]}"
+    for i in "${!fams[@]}"; do
+        read -r mib kids <<<"${fams[$i]}"
+        mem family "family ${mib} MiB x ${kids}" "$SOLAB" family "${FAMS[$i]}" --json
+        "$SOLAB" family "${FAMS[$i]}" --json >"$TMP/family-$mib-$kids.json"
+        printf 'family\t%s\t%s\t%s\n' "$mib" "$kids" "$TMP/family-$mib-$kids.json" >>"$MANIFEST"
+    done
+fi
+fact loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+fact commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src bench 2>/dev/null || echo ' (with local changes)')"
+fact bin "$BIN"
+
 mkdir -p "$(dirname "$RESULTS")"
-"$PY" - "$RESULTS" "$T_SOLAB" "$T_SMEM" "$T_MIN" "$PEAK_KB" "$PAGES" "$SCANNED" "$TOTAL" \
-    "$HOSTS" "$PYTHONS" "$ROUNDS" "$RUNS" "$(uname -r)" "$(nproc)" "$CPU" "$MEM" "$COMMIT" \
-    "$(hyperfine --version)" "$(dpkg-query -W -f='${Version}' smem 2>/dev/null || echo '?')" \
-    "$TMP/all.txt" "${scale_rows[@]}" <<'EOF'
-import sys, datetime
-(out, t_solab, t_smem, t_min, peak_kb, pages, scanned, total, hosts, pythons, rounds, runs,
- kernel, cores, cpu, mem, commit, hf, smem_v, table) = sys.argv[1:21]
-scale = [r.split() for r in sys.argv[21:]]
-t_solab, t_smem, t_min = float(t_solab), float(t_smem), float(t_min)
-peak_mib, pages = int(peak_kb) / 1024, int(pages)
-per_m = peak_mib / (pages / 1e6)
-speedup, floor = t_smem / t_solab, t_solab / t_min
-lines = [
-    "# Benchmark: `solab libs`",
-    "",
-    "Written by `make bench` (bench/bench.sh); do not edit by hand. It starts lab-hosts and",
-    "python3 interpreters, then times `solab libs --all --json` against `smem -m` and against",
-    "a minimal reader that only reads every maps file and preads pagemap for every mapping",
-    "(bench/minreader.rs), with hyperfine, alternating the commands over rounds.",
-    "",
-    "## Machine",
-    "",
-    f"- {cpu}, {cores} cores, {mem} RAM, Linux {kernel}",
-    f"- {total} processes on the machine during the run ({hosts} lab-hosts and {pythons} python3 started by the bench), {scanned} with a memory map scanned",
-    f"- solab commit {commit}; {hf}; smem {smem_v}",
-    f"- {rounds} rounds x {runs} runs per command, {datetime.date.today().isoformat()}",
-    "",
-    "## Whole machine",
-    "",
-    "| command | mean time | ratio |",
-    "|---|---:|---:|",
-    f"| `solab libs --all --json` | {t_solab*1000:.0f} ms | 1 |",
-    f"| `smem -m` | {t_smem*1000:.0f} ms | {speedup:.1f}x slower (solab is {speedup:.1f}x faster) |",
-    f"| minimal reader (maps + pagemap only) | {t_min*1000:.0f} ms | solab takes {floor:.2f}x its time |",
-    "",
-    f"- Present pages scanned (summed over processes): {pages:,}",
-    f"- Peak memory of `solab libs --all`: {peak_mib:.1f} MiB, that is {per_m:.1f} MiB per million present pages",
-    "",
-    "## Time per present page",
-    "",
-    "`solab libs --json PID...` over the first N processes the bench started (half lab-hosts,",
-    "half python3):",
-    "",
-    "| processes | mean time | present pages | time per page |",
-    "|---:|---:|---:|---:|",
-]
-for n, t, p in scale:
-    t, p = float(t), int(p)
-    lines.append(f"| {n} | {t*1000:.1f} ms | {p:,} | {t/p*1e9:.0f} ns |")
-lines += ["", "## The output it timed", "", "```text", "$ solab libs --all --top 12"]
-lines += open(table).read().rstrip("\n").split("\n")
-lines += ["```", ""]
-open(out, "w").write("\n".join(lines))
-print(f"solab libs --all: {t_solab*1000:.0f} ms; smem -m: {t_smem*1000:.0f} ms -> {speedup:.1f}x faster than smem")
-print(f"minimal reader: {t_min*1000:.0f} ms -> solab takes {floor:.2f}x the floor")
-print(f"peak memory: {peak_mib:.1f} MiB for {pages:,} present pages -> {per_m:.1f} MiB per million pages")
-for n, t, p in scale:
-    print(f"{n:>4} processes: {float(t)*1000:.1f} ms, {int(p):,} pages, {float(t)/int(p)*1e9:.0f} ns per page")
-print(f"written to {out}")
-EOF
+"$PY" "$HERE/report.py" "$TMP" "$RESULTS"

@@ -10,7 +10,7 @@ use crate::commands::ps::{self, PsKey, PsOptions};
 use crate::commands::{check_pattern, matches_pattern};
 use crate::elf;
 use crate::error::{Error, ErrorKind};
-use crate::kernel::{files, process};
+use crate::kernel::{self, files, process};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
 use crate::sharing::{Inheritance, PageState, Verdict};
@@ -299,13 +299,15 @@ pub enum Command {
                             solab libs -u www-data -o libssl -b\n  \
                             solab libs $(pgrep -d' ' python3) --json\n  \
                             solab libs -p $(pgrep -d, python3) -w\n  \
-                            solab libs -a --json | jq '.objects[] | select(.textrel)'\n\n\
+                            solab libs -a --json | jq '.objects[] | select(.textrel)'\n  \
+                            solab libs -a --by container\n\n\
                             Sizes are in KiB, MiB, GiB (powers of 1024), or bytes with -b; JSON \
                             counts pages of page_size bytes. On a terminal, paths are shortened \
                             from the left to fit its width (COLUMNS overrides it); with -w, or \
                             when stdout is not a terminal, never.\n\n\
                             Exit status: 0 on success; 2 when a given pid could not be read \
-                            (the others are still reported) or on error. With --all or -u alone, \
+                            (the others are still reported), on bad input (--by cgroup or \
+                            container without cgroup v2) or on error. With --all or -u alone, \
                             processes that vanish or cannot be read are counted, not an error."
     )]
     Libs {
@@ -320,9 +322,17 @@ pub enum Command {
         /// Order of the objects by a column, largest first
         #[arg(short = 's', long, value_enum, default_value = "saved")]
         sort: SortKey,
+        /// One row per user, command name, cgroup (v2) or container (cgroup and mount
+        /// namespace), to see whether the same libraries really share memory across them:
+        /// per group FRAMES (its objects' distinct frames: their cost alone), WITH-OTHERS
+        /// (those another group maps too) and SAME-LIBS (its objects whose library, by
+        /// build-id, another group maps too). Without CAP_SYS_ADMIN only SAME-LIBS and
+        /// smaps sums (weak). JSON schema solab.libs-groups.v1
+        #[arg(long, value_enum, value_name = "WHAT", conflicts_with = "object")]
+        by: Option<ps::GroupBy>,
         #[command(flatten)]
         table: TableArgs,
-        /// Print JSON (schema solab.libs.v2)
+        /// Print JSON (schema solab.libs.v2; with --by solab.libs-groups.v1)
         #[arg(long)]
         json: bool,
     },
@@ -333,38 +343,43 @@ pub enum Command {
         after_help = "Examples:\n  solab ps -a\n  \
                             solab ps -a -s uss -n 10\n  \
                             solab ps -a -u www-data -c '^nginx'\n  \
-                            solab ps -a --by cgroup -n 10\n  \
-                            solab ps 1234 5678 --json\n\n\
+                            solab ps -a --by container -s alone\n  \
+                            solab ps -u nobody --by comm -b\n  \
+                            solab ps -p $(pgrep -d, nginx) --json\n\n\
+                            Sizes are in KiB, MiB, GiB (powers of 1024), or bytes with -b; JSON \
+                            counts bytes. On a terminal the last column (command, cgroup, \
+                            container) is shortened from the left to fit its width; with -w, or \
+                            when stdout is not a terminal, never.\n\n\
                             Exit status: 0 on success; 2 when a given pid could not be read \
-                            (the others are still reported) or on error. With --all, processes \
-                            that vanish or cannot be read are counted, not an error."
+                            (the others are still reported), on bad input (--by cgroup or \
+                            container without cgroup v2) or on error. With --all or -u alone, \
+                            processes that vanish or cannot be read are counted, not an error."
     )]
     Ps {
-        /// Scan every process on the machine (except solab itself)
-        #[arg(short = 'a', long, conflicts_with = "pids")]
+        /// Scan every process on the machine (except solab itself); with -u, every process
+        /// of the user
+        #[arg(short = 'a', long, conflicts_with_all = ["pids", "pid"])]
         all: bool,
-        /// The processes to scan
-        #[arg(value_name = "PID", required_unless_present = "all")]
-        pids: Vec<i32>,
-        /// Order by a column, sizes largest first, names and pids ascending
-        #[arg(short = 's', long, value_enum, default_value = "pss")]
-        sort: PsKey,
-        /// The other way round
-        #[arg(short = 'r', long)]
-        reverse: bool,
-        /// Show only the first N processes (0: all); totals still cover every one
-        #[arg(short = 'n', long, value_name = "N", default_value = "0")]
-        top: usize,
-        /// Only processes of this user (a name or a uid)
-        #[arg(short = 'u', long, value_name = "USER")]
-        user: Option<String>,
+        #[command(flatten)]
+        procs: ProcessArgs,
         /// Only processes whose command name (comm) matches this regular expression
         #[arg(short = 'c', long, value_name = "REGEX")]
         command: Option<String>,
-        /// One row per user, command name or cgroup, summed over its processes
+        /// Order by a column, sizes largest first, names and pids ascending (alone, only
+        /// and with-rest need --by)
+        #[arg(short = 's', long, value_enum, default_value = "pss")]
+        sort: PsKey,
+        /// One row per user, command name, cgroup (v2) or container (cgroup and mount
+        /// namespace, named docker, podman, containerd, flatpak or systemd unit where the
+        /// cgroup path says it). As root each group's frames are counted once: ALONE (what
+        /// it would cost alone), ONLY (freed if it exited) and WITH-REST (shared with
+        /// processes outside it); without CAP_SYS_ADMIN the rows only sum smaps figures
+        /// (weak)
         #[arg(long, value_enum, value_name = "WHAT")]
         by: Option<ps::GroupBy>,
-        /// Print JSON (schema solab.ps.v1)
+        #[command(flatten)]
+        table: TableArgs,
+        /// Print JSON (schema solab.ps.v2)
         #[arg(long)]
         json: bool,
     },
@@ -376,8 +391,13 @@ pub enum Command {
                             solab family 1234 --json\n  \
                             solab family --watch 2 $(pgrep -o nginx)\n  \
                             solab family 1234 --svg family.svg\n\n\
-                            Exit status: 0 on success; 2 when the process cannot be read, or \
-                            a descendant could not be (the others are still reported).",
+                            Exit status: 0 on success (with --watch: ended by Ctrl-C); 2 when \
+                            the process cannot be read (it does not exist, or exited: a family \
+                            whose root exited is no family), when a descendant could not be \
+                            (the others are still reported), or with --watch when the process \
+                            exits while watched (the last table is printed again, and a \
+                            message says so). A descendant that exits while watched leaves the \
+                            next table.",
         after_long_help = inheritance_words()
     )]
     Family {
@@ -388,7 +408,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "watch")]
         json: bool,
         /// Read and print the family again every SECONDS until Ctrl-C, which prints the
-        /// last table once more and exits with status 0
+        /// last table once more and exits with status 0; if PID exits meanwhile, the last
+        /// table is printed once more and the exit status is 2
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         watch: Option<u64>,
         /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one
@@ -472,28 +493,28 @@ pub fn run(cli: Cli) -> Outcome {
             procs,
             object,
             sort,
+            by,
             table,
             json,
-        } => libs_cmd(all, &procs, object, sort, &table, json, style),
+        } => match by {
+            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, json),
+            None => libs_cmd(all, &procs, object, sort, &table, json, style),
+        },
         Command::Ps {
             all,
-            pids,
-            sort,
-            reverse,
-            top,
-            user,
+            procs,
             command,
+            sort,
             by,
+            table,
             json,
         } => ps_cmd(PsArgs {
             all,
-            pids,
-            sort,
-            reverse,
-            top,
-            user,
+            procs,
             command,
+            sort,
             by,
+            table,
             json,
         }),
         Command::Family {
@@ -880,19 +901,81 @@ fn libs_cmd(
     })
 }
 
+/// The scope of `libs`: the pids given, -u's user, or every process.
+fn libs_scope(all: bool, procs: &ProcessArgs) -> anyhow::Result<Scope> {
+    Ok(match (procs.select()?, all) {
+        (Some(sel), _) if sel.listed => Scope::Pids(sel.pids),
+        (Some(sel), _) => Scope::User(sel.uid.unwrap_or_default()),
+        (None, true) => Scope::All,
+        (None, false) => {
+            return Err(Error::Usage(
+                "give the processes: PID..., -p PID, -u USER or -a (every process)".into(),
+            )
+            .into());
+        }
+    })
+}
+
+/// `solab libs --by WHAT`.
+fn libs_by_cmd(
+    all: bool,
+    procs: &ProcessArgs,
+    by: ps::GroupBy,
+    sort: SortKey,
+    table: &TableArgs,
+    as_json: bool,
+) -> anyhow::Result<Outcome> {
+    let scope = libs_scope(all, procs)?;
+    let mut report = libs::groups::libs_by(
+        &LibsOptions {
+            scope,
+            progress: false,
+        },
+        by,
+    )?;
+    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
+    let code = if report.errors.is_empty() {
+        0
+    } else {
+        EXIT_ERROR
+    };
+    let total = report.groups.len();
+    report.sort(
+        sort,
+        table.reverse,
+        table.top.unwrap_or(if as_json { 0 } else { 25 }),
+    );
+    Ok(Outcome {
+        stdout: if as_json {
+            output::json(&report)
+        } else {
+            text::render_libs_groups(
+                &report,
+                &text::PsView {
+                    hidden: total - report.groups.len(),
+                    bytes: table.bytes,
+                    width: table.width(),
+                },
+            )
+        },
+        stderr,
+        code,
+    })
+}
+
 /// `solab ps`'s flags.
 struct PsArgs {
     all: bool,
-    pids: Vec<i32>,
-    sort: PsKey,
-    reverse: bool,
-    top: usize,
-    user: Option<String>,
+    procs: ProcessArgs,
     command: Option<String>,
+    sort: PsKey,
     by: Option<ps::GroupBy>,
+    table: TableArgs,
     json: bool,
 }
 
+/// `solab ps`. `-u` keeps ps's meaning: a filter, its leftovers counted as filtered out;
+/// alone (or with -a) it scans every process and keeps the user's.
 fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
     let command = a
         .command
@@ -900,12 +983,28 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| Error::Usage(format!("--command: {e}")))?;
-    let uid = a.user.as_deref().map(ps::resolve_user).transpose()?;
+    if a.sort.group_only() && a.by.is_none() {
+        return Err(Error::Usage(format!(
+            "--sort {}: a group's column; give --by too",
+            clap::ValueEnum::to_possible_value(&a.sort)
+                .map_or(String::new(), |v| v.get_name().to_string())
+        ))
+        .into());
+    }
+    let uid = a.procs.user.as_deref().map(user_id).transpose()?;
+    let pids = a.procs.listed();
+    if pids.is_empty() && !a.all && uid.is_none() {
+        return Err(Error::Usage(
+            "give the processes: PID..., -p PID, -u USER or -a (every process)".into(),
+        )
+        .into());
+    }
     let mut report = ps::ps(&PsOptions {
-        all: a.all,
-        pids: a.pids,
+        all: pids.is_empty(),
+        pids,
         uid,
         command,
+        keep_frames: a.by.is_some() && kernel::detect_privilege().frames(),
     })?;
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
@@ -913,16 +1012,17 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
     } else {
         EXIT_ERROR
     };
+    let top = a.table.top.unwrap_or(if a.json { 0 } else { 25 });
     let hidden = match a.by {
         Some(by) => {
-            report.group(by);
+            report.group(by)?;
             let total = report.groups.len();
-            report.sort_groups(a.sort, a.reverse, a.top);
+            report.sort_groups(a.sort, a.table.reverse, top);
             total - report.groups.len()
         }
         None => {
             let total = report.processes.len();
-            report.sort(a.sort, a.reverse, a.top);
+            report.sort(a.sort, a.table.reverse, top);
             total - report.processes.len()
         }
     };
@@ -930,7 +1030,14 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         stdout: if a.json {
             output::json(&report)
         } else {
-            text::render_ps(&report, hidden)
+            text::render_ps(
+                &report,
+                &text::PsView {
+                    hidden,
+                    bytes: a.table.bytes,
+                    width: a.table.width(),
+                },
+            )
         },
         stderr,
         code,
@@ -988,19 +1095,34 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
     unsafe { sigaction(Signal::SIGINT, &action) }
         .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
     let mut last = String::new();
+    let mut comm = String::new();
     loop {
         let report = match family::family(pid) {
             Ok(r) => r,
-            // The root exited while watched: the last table is the answer, with the error.
+            // The root exited (or could no longer be read) while watched: the last table is
+            // the answer, printed again, with what happened.
             Err(e) if !last.is_empty() => {
+                let message = match e {
+                    Error::NoSuchProcess { .. } => format!(
+                        "pid {pid} ({comm}) exited while watched: the last table, printed again \
+                         above, is its family's last reading"
+                    ),
+                    e => format!(
+                        "pid {pid} ({comm}) can no longer be read ({e}): the last table is \
+                         printed again above"
+                    ),
+                };
                 return Ok(Outcome {
                     stdout: last,
-                    stderr: vec![e.to_string()],
+                    stderr: vec![message],
                     code: EXIT_ERROR,
                 });
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(root) = report.processes.first() {
+            comm.clone_from(&root.comm);
+        }
         last = text::render_family(&report);
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{last}").and_then(|_| out.flush()).is_err() {
@@ -1042,7 +1164,11 @@ mod tests {
             let row = format!("| `{}` | {} |", c.name(), c.meaning());
             assert!(page.contains(&row), "reference.md lacks the row {row}");
         }
-        for (word, meaning) in crate::sharing::COST_WORDS {
+        for (word, meaning) in crate::sharing::COST_WORDS
+            .iter()
+            .chain(&crate::sharing::GROUP_WORDS)
+            .chain(&crate::sharing::LIBS_GROUP_WORDS)
+        {
             let row = format!("| `{word}` | {meaning} |");
             assert!(page.contains(&row), "reference.md lacks the row {row}");
         }

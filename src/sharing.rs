@@ -359,6 +359,39 @@ pub const COST_WORDS: [(&str, &str); 4] = [
     ("SWAP", "pages of the process in swap (pagemap bit 62)"),
 ];
 
+/// The words of a group of processes (`--by`), with their one definition. Each counts a
+/// frame once however many of the group's processes map it; only frame numbers show them.
+pub const GROUP_WORDS: [(&str, &str); 3] = [
+    (
+        "ALONE",
+        "distinct frames the group's processes map, each counted once: what the group would cost alone",
+    ),
+    (
+        "ONLY",
+        "frames of the group that no process outside it maps (kpagecount no higher than the group's own mappings): freed if the group exited",
+    ),
+    (
+        "WITH-REST",
+        "frames of the group that a process outside it maps too (kpagecount higher than the group's own mappings)",
+    ),
+];
+
+/// The words of `solab libs --by`, per group of processes, with their one definition.
+pub const LIBS_GROUP_WORDS: [(&str, &str); 3] = [
+    (
+        "FRAMES",
+        "distinct frames of the ELF objects the group's processes map, each counted once: what its libraries would cost it alone",
+    ),
+    (
+        "WITH-OTHERS",
+        "of those frames, the ones a process of another group maps too (among the processes scanned): library memory really shared across the groups",
+    ),
+    (
+        "SAME-LIBS",
+        "the group's ELF objects whose library (the same build-id, or path without one) a process of another group maps too",
+    ),
+];
+
 /// What became of an anonymous page a child has at an address it inherited from its
 /// parent through fork (`solab family`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

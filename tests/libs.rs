@@ -292,3 +292,90 @@ sys.stdin.readline()
         "implausible anonymous resident pages: {anon}"
     );
 }
+
+/// `libs --by cgroup`: two cgroups made by the test, a lab-host of root in one and one of
+/// uid 65534 in the other, mapping a copy of libsolib (another file, the same build-id).
+/// libc is one file: its frames are one set in both groups (WITH-OTHERS); the copy is the
+/// same library (SAME-LIBS) in frames of its own. The groups' frames add up to the frames
+/// of a scan of both processes, less those they share.
+#[test]
+fn groups_share_the_same_file_but_not_a_copy() {
+    if !is_root() {
+        eprintln!("skipped: making cgroups and running as uid 65534 need root");
+        return;
+    }
+    let Some(cg) = crate::util::Cgroups::new("libs", &["a", "b"]) else {
+        eprintln!("skipped: no writable cgroup v2 mount");
+        return;
+    };
+    let ns = Namespace::new("libsby");
+    let staged = Staged::new();
+    let mine = Proc::spawn(
+        "root host",
+        cg.run_in(0, &crate::util::lab_host(&ns, &["touch", "serve"])),
+        "action=serve",
+    );
+    let mut theirs = as_nobody(&staged.lab_host);
+    theirs
+        .arg("--lib")
+        .arg(&staged.libsolib)
+        .args(["touch", "serve"]);
+    ns.env(&mut theirs);
+    let theirs = Proc::spawn("nobody host", cg.run_in(1, &theirs), "action=serve");
+    let pids = format!("{},{}", mine.pid(), theirs.pid());
+    let run = solab(&["libs", "--json", "--by", "cgroup", "-p", &pids].map(String::from));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.json();
+    assert_eq!(r["schema"], "solab.libs-groups.v1");
+    assert_eq!(r["weak"], false);
+    let groups = r["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 2, "{r:#}");
+    let group = |i: usize, pid: i32| -> &Value {
+        let g = groups
+            .iter()
+            .find(|g| g["key"] == cg.path(i).as_str())
+            .unwrap_or_else(|| panic!("no group {}: {r:#}", cg.path(i)));
+        assert_eq!(g["pids"], serde_json::json!([pid]), "{g:#}");
+        g
+    };
+    let (a, b) = (group(0, mine.pid()), group(1, theirs.pid()));
+    // libc, libsolib (a copy) and the lab-host (a copy): the same libraries.
+    for g in [a, b] {
+        assert!(u(&g["same_libs"]) >= 3, "{g:#}");
+        assert!(u(&g["with_others"]) > 0, "libc is one file: {g:#}");
+        assert!(u(&g["with_others"]) < u(&g["frames"]), "{g:#}");
+    }
+    // Two groups: what one shares with the other, the other shares with it.
+    assert_eq!(a["with_others"], b["with_others"], "{r:#}");
+    // The groups' frames, less the shared ones counted twice, are the frames of both.
+    let both = solab(&["libs", "--json", "-p", &pids].map(String::from)).json();
+    let union = u(&both["totals"]["elf_objects"]["frames"]);
+    let sum = u(&a["frames"]) + u(&b["frames"]) - u(&a["with_others"]);
+    assert!(
+        union.abs_diff(sum) <= 16,
+        "groups {sum} pages, both {union}: {r:#}"
+    );
+    // The libsolib copy is a library of its own in frames of its own: with the same file
+    // in both groups, they would share more.
+    let text = solab(&["libs", "--by", "cgroup", "-p", &pids].map(String::from));
+    assert!(
+        text.stdout.contains("WITH-OTHERS") && text.stdout.contains(&cg.path(1)),
+        "{}",
+        text.stdout
+    );
+    // Without frame numbers: weak, no frames claimed, SAME-LIBS still known.
+    let weak = finish(
+        as_nobody(&staged.solab)
+            .args(["libs", "--json", "--by", "comm", "-p"])
+            .arg(theirs.pid().to_string())
+            .output()
+            .expect("run solab as nobody"),
+    );
+    assert_eq!(weak.code, 0, "{}", weak.stderr);
+    let w = weak.json();
+    assert_eq!(w["weak"], true);
+    assert_eq!(w["groups"][0]["frames"], Value::Null, "{w:#}");
+    assert_eq!(w["groups"][0]["with_others"], Value::Null, "{w:#}");
+    drop(mine);
+    drop(theirs);
+}

@@ -148,7 +148,7 @@ fn root_pss_and_uss_agree_with_smaps_rollup() {
         },
         |_| 1024,
     );
-    assert_eq!(r["schema"], "solab.ps.v1");
+    assert_eq!(r["schema"], "solab.ps.v2");
     assert_eq!(r["source"], "frames");
     assert_eq!(r["weak"], false);
     for h in &hosts {
@@ -230,6 +230,21 @@ fn filters_sorting_and_errors() {
         text.stdout
     );
 
+    // -b: byte counts, the same as JSON's.
+    let b = solab(&["ps", "-b", "-s", "pid", &pids[0], &pids[1]]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let total = b.stdout.lines().last().unwrap_or_default();
+    let by_pid = solab(&["ps", "--json", &pids[0], &pids[1]]).json();
+    assert!(
+        !b.stdout.contains("KiB")
+            && total
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|rss| rss == u(&by_pid["totals"]["rss"]).to_string()),
+        "{}",
+        b.stdout
+    );
+
     // A pid that does not exist is named, and the others are still reported.
     let bad = solab(&["ps", "--json", "2147483646", &pids[0]]);
     assert_eq!(bad.code, 2);
@@ -288,6 +303,270 @@ fn unprivileged_figures_are_smaps_and_weak() {
     );
 }
 
+// ---- groups ----------------------------------------------------------------------------------
+
+/// A parent that writes 8 MiB of anonymous memory, then forks a child that only sleeps: the
+/// 8 MiB are one set of frames in both.
+const PAIR_C: &str = r#"
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+int main(void) {
+    size_t len = 8 << 20;
+    char *area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED) { perror("mmap"); return 1; }
+    memset(area, 7, len);
+    int fds[2];
+    if (pipe(fds) != 0) { perror("pipe"); return 1; }
+    pid_t child = fork();
+    if (child < 0) { perror("fork"); return 1; }
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (write(fds[1], "x", 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    char c;
+    if (read(fds[0], &c, 1) != 1) { perror("read"); return 1; }
+    printf("pair parent=%d child=%d ready\n", (int)getpid(), (int)child);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// A pair started by `cmd`: the parent (killed on Drop) and its child's pid.
+fn start_pair(name: &str, cmd: Command) -> (Proc, util::KillOnDrop, i32) {
+    let mut parent = Proc::spawn(name, cmd, "");
+    let line = parent.expect("ready");
+    let child: i32 = field(&line, "child")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no child= in {line:?}"));
+    (parent, util::KillOnDrop(vec![child]), child)
+}
+
+fn groups(r: &Value) -> &Vec<Value> {
+    r["groups"].as_array().expect("groups")
+}
+
+/// The group whose pids are exactly `pids` (in any order).
+fn group_of<'a>(r: &'a Value, pids: &[i32]) -> &'a Value {
+    let mut want = pids.to_vec();
+    want.sort_unstable();
+    groups(r)
+        .iter()
+        .find(|g| {
+            let mut got: Vec<i32> = g["pids"]
+                .as_array()
+                .expect("pids")
+                .iter()
+                .map(|p| p.as_i64().expect("pid") as i32)
+                .collect();
+            got.sort_unstable();
+            got == want
+        })
+        .unwrap_or_else(|| panic!("no group of exactly {pids:?}: {r:#}"))
+}
+
+#[test]
+fn groups_by_user_cgroup_and_container_count_frames_once() {
+    if !is_root() {
+        eprintln!("skipped: making cgroups and running as uid 65534 need root");
+        return;
+    }
+    let Some(cg) = util::Cgroups::new("groups", &["a", "b"]) else {
+        eprintln!("skipped: no writable cgroup v2 mount");
+        return;
+    };
+    let prog = util::Compiled::from_source("pair", PAIR_C, &["-O2", "-Wall", "-Werror"], &[]);
+    // Root's pair in cgroup a, uid 65534's pair in cgroup b, and in cgroup a also a
+    // process of root in a mount namespace of its own.
+    let (root_parent, _k1, root_child) =
+        start_pair("root pair", cg.run_in(0, &Command::new(&prog.path)));
+    let (nobody_parent, _k2, nobody_child) =
+        start_pair("nobody pair", cg.run_in(1, &as_nobody(&prog.path)));
+    let mut unshared = Command::new("unshare");
+    unshared
+        .args(["-m", "--propagation", "private"])
+        .arg(&prog.path);
+    let (other_ns, _k3, other_ns_child) = start_pair("unshared pair", cg.run_in(0, &unshared));
+    let (rp, np, op) = (root_parent.pid(), nobody_parent.pid(), other_ns.pid());
+    let pids = [rp, root_child, np, nobody_child, op, other_ns_child]
+        .map(|p| p.to_string())
+        .join(",");
+    let by = |what: &str| -> Value {
+        let run = solab(&["ps", "--json", "--by", what, "-p", &pids]);
+        assert_eq!(run.code, 0, "--by {what}: {}", run.stderr);
+        let r = run.json();
+        assert_eq!(r["schema"], "solab.ps.v2");
+        assert_eq!(r["by"], what);
+        assert_eq!(r["processes"].as_array().map(Vec::len), Some(0));
+        r
+    };
+
+    let users = by("user");
+    assert_eq!(groups(&users).len(), 2, "{users:#}");
+    assert_eq!(
+        group_of(&users, &[rp, root_child, op, other_ns_child])["key"],
+        "root"
+    );
+    let nobody = group_of(&users, &[np, nobody_child]);
+    assert_ne!(nobody["key"], "root");
+
+    let cgroups = by("cgroup");
+    assert_eq!(groups(&cgroups).len(), 2, "{cgroups:#}");
+    let a = group_of(&cgroups, &[rp, root_child, op, other_ns_child]);
+    assert_eq!(a["key"], cg.path(0).as_str());
+    assert_eq!(
+        group_of(&cgroups, &[np, nobody_child])["key"],
+        cg.path(1).as_str()
+    );
+
+    // Containers: the cgroup and the mount namespace; the unshared pair is apart.
+    let containers = by("container");
+    assert_eq!(groups(&containers).len(), 3, "{containers:#}");
+    let mine = &group_of(&containers, &[rp, root_child])["container"];
+    let theirs = &group_of(&containers, &[op, other_ns_child])["container"];
+    assert_eq!(
+        (&mine["kind"], &mine["name"]),
+        (&Value::from("cgroup"), &Value::from(cg.path(0)))
+    );
+    assert_eq!(mine["cgroup"], theirs["cgroup"]);
+    assert_ne!(mine["mnt_ns"], theirs["mnt_ns"], "{containers:#}");
+
+    // Frames counted once: the 8 MiB the parent wrote before fork are one set of frames
+    // in parent and child, counted twice in the summed RSS and once in ALONE; nobody
+    // outside the pair maps them (ONLY), while libc's code is mapped by others too.
+    for g in [
+        group_of(&containers, &[rp, root_child]),
+        group_of(&containers, &[np, nobody_child]),
+    ] {
+        let f = &g["frames"];
+        let (alone, only, rest) = (u(&f["alone"]), u(&f["only"]), u(&f["with_rest"]));
+        assert_eq!(alone, only + rest, "{g:#}");
+        assert!(alone + 7 * MIB < u(&g["rss"]), "not counted once: {g:#}");
+        assert!(only >= 8 * MIB && rest > 0, "{g:#}");
+        assert!(
+            alone <= u(&g["rss"]) && u(&g["pss"]) <= u(&g["rss"]),
+            "{g:#}"
+        );
+    }
+    // The groups' sums are the totals'.
+    for f in FIGURES {
+        let sum: u64 = groups(&cgroups).iter().map(|g| u(&g[f])).sum();
+        assert_eq!(sum, u(&cgroups["totals"][f]), "{f}");
+    }
+
+    // The table: one row per group, the frames' columns, and -s alone orders by them.
+    let text = solab(&["ps", "--by", "container", "-s", "alone", "-p", &pids]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("ALONE") && text.stdout.contains("WITH-REST"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!("cgroup {}", cg.path(1))),
+        "{}",
+        text.stdout
+    );
+    let no_by = solab(&["ps", "-s", "alone", "-p", &pids]);
+    assert_eq!(no_by.code, 2);
+    assert!(no_by.stderr.contains("--by"), "{}", no_by.stderr);
+
+    // Without frame numbers the groups only sum smaps figures, and say so.
+    let staged = Staged::new();
+    let weak = finish(
+        as_nobody(&staged.solab)
+            .args(["ps", "--json", "--by", "cgroup", "-u", "65534"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run solab as nobody"),
+    );
+    assert_eq!(weak.code, 0, "{}", weak.stderr);
+    let w = weak.json();
+    assert_eq!(w["weak"], true);
+    let g = group_of(&w, &[np, nobody_child]);
+    assert_eq!(g["frames"], Value::Null, "{g:#}");
+    let text = finish(
+        as_nobody(&staged.solab)
+            .args(["ps", "--by", "cgroup", "-p"])
+            .arg(format!("{np},{nobody_child}"))
+            .output()
+            .expect("run solab as nobody"),
+    );
+    assert!(
+        text.stdout.contains("WEAK: groups by cgroup sum") && !text.stdout.contains("ALONE"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// `--by cgroup` and `--by container` need cgroup v2. No machine without it is at hand: the
+/// test shows solab a process whose /proc/PID/cgroup has only cgroup v1 lines, by bind-
+/// mounting such a file over it in a mount namespace of solab's own.
+#[test]
+fn grouping_by_cgroup_without_cgroup_v2_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: the bind mount needs root");
+        return;
+    }
+    let mut sleeper = Proc::spawn(
+        "sleep",
+        {
+            let mut c = Command::new("sleep");
+            c.arg("600");
+            c
+        },
+        "",
+    );
+    let dir = nix::unistd::mkdtemp("/tmp/solab-cgv1-XXXXXX").expect("mkdtemp");
+    let fake = dir.join("cgroup");
+    std::fs::write(
+        &fake,
+        "12:pids:/system.slice/ssh.service\n4:memory:/system.slice/ssh.service\n1:name=systemd:/system.slice/ssh.service\n",
+    )
+    .expect("write");
+    let pid = sleeper.pid().to_string();
+    let run = |by: &str, json: bool| -> Run {
+        let script = format!(
+            "mount --bind \"$1\" /proc/$2/cgroup && exec \"$3\" ps --by {by} {} $2",
+            if json { "--json" } else { "" }
+        );
+        finish(
+            Command::new("unshare")
+                .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+                .arg(&fake)
+                .arg(&pid)
+                .arg(&artifacts().solab)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run unshare"),
+        )
+    };
+    for by in ["cgroup", "container"] {
+        let r = run(by, false);
+        assert_eq!(r.code, 2, "--by {by}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(&format!("--by {by} needs cgroup v2"))
+                && r.stderr.contains(&format!("/proc/{pid}/cgroup")),
+            "{}",
+            r.stderr
+        );
+    }
+    let j = run("cgroup", true);
+    assert_eq!(j.code, 2);
+    assert_eq!(j.json()["schema"], "solab.error.v1");
+    // Grouping by user needs no cgroup.
+    let u = run("user", false);
+    assert_eq!(u.code, 0, "{}", u.stderr);
+    sleeper.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // ---- solab family ---------------------------------------------------------------------------
 
 const FAMILY_C: &str = r#"
@@ -314,8 +593,10 @@ int main(void) {
         pid_t pid = fork();
         if (pid < 0) { perror("fork"); return 1; }
         if (pid == 0) {
+#ifndef ORPHANS
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() == 1) _exit(1);
+#endif
             if (i == 0) memset(area, 2, len / 2);
             if (write(fds[1], "x", 1) != 1) _exit(1);
             for (;;) pause();
@@ -560,4 +841,75 @@ fn family_without_frames_is_weak() {
         "reader: looks inherited",
     );
     drop(parent);
+}
+
+/// The watched process exits: the watch ends by itself with a message, the last table
+/// printed again and exit status 2. Its children, orphans now, are no family of it: `family`
+/// on the parent's pid names it as gone (exit 2, no panic), and on a child shows the child
+/// alone.
+#[test]
+fn family_watch_ends_when_the_parent_exits_and_orphans_stand_alone() {
+    let prog = util::Compiled::from_source(
+        "orphans",
+        FAMILY_C,
+        &["-O2", "-Wall", "-Werror", "-DORPHANS"],
+        &[],
+    );
+    let (mut parent, _kids, [writer, _, _], _) = start_family(&prog, false);
+    let pid = parent.pid();
+    let dir = nix::unistd::mkdtemp("/tmp/solab-watch-XXXXXX").expect("mkdtemp");
+    let stderr_path = dir.join("stderr");
+    let mut cmd = Command::new(&artifacts().solab);
+    cmd.args(["family", "--watch", "1", &pid.to_string()])
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
+    let head = format!("solab family {pid}: 4 processes");
+    let mut watch = Proc::spawn("family --watch", cmd, "");
+    watch.expect(&head);
+    parent.kill();
+    let (status, lines) = watch.finish();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(status.code(), Some(2), "{lines:#?}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {pid} (orphans) exited while watched"))
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    // Every table it printed was the whole family, and the last is printed again.
+    let heads: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("solab family"))
+        .collect();
+    assert!(
+        heads.len() >= 2 && heads.iter().all(|l| **l == head),
+        "{lines:#?}"
+    );
+
+    // The parent is gone: its family cannot be read, with its pid named.
+    for json in [false, true] {
+        let p = pid.to_string();
+        let run = if json {
+            solab(&["family", "--json", &p])
+        } else {
+            solab(&["family", &p])
+        };
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(&format!("pid {pid}: no such process"))
+                && !run.stderr.contains("panicked"),
+            "{}",
+            run.stderr
+        );
+        if json {
+            assert_eq!(run.json()["schema"], "solab.error.v1");
+        }
+    }
+    // A child lives on, its parent gone: it is a family of one, compared with nobody.
+    let run = solab(&["family", "--json", &writer.to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.json();
+    let members = r["processes"].as_array().expect("processes");
+    assert_eq!(members.len(), 1, "{r:#}");
+    assert_ne!(members[0]["ppid"], pid);
+    assert_eq!(members[0]["mappings"].as_array().map(Vec::len), Some(0));
 }

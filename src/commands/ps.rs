@@ -23,7 +23,7 @@ use crate::scan::{Lookup, ObjectCache, PidError};
 use crate::sharing::{MemClass, mem_class};
 use serde::{Deserialize, Serialize};
 
-pub const PS_SCHEMA: &str = "solab.ps.v1";
+pub const PS_SCHEMA: &str = "solab.ps.v2";
 
 /// The cost of some memory, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,8 +83,18 @@ pub struct PsRow {
     pub uid: u32,
     pub user: String,
     pub comm: String,
-    /// The cgroup path (cgroup v2), empty if unreadable.
+    /// The cgroup path (cgroup v2; on a cgroup v1 machine its lines joined with `;`),
+    /// empty if unreadable.
     pub cgroup: String,
+    /// The inode of /proc/PID/ns/mnt, null if unreadable.
+    pub mnt_ns: Option<u64>,
+    /// The process has no cgroup v2 path (a cgroup v1 machine).
+    #[serde(skip)]
+    pub cgroup_v1: bool,
+    /// With groups, as root: the frame of every present page, with its class in the low
+    /// two bits (`pfn << 2 | class`), sorted.
+    #[serde(skip)]
+    pub frames: Vec<u64>,
     /// The whole process (PSS is the sum of the classes' exact values, rounded once).
     #[serde(flatten)]
     pub cost: Cost,
@@ -144,28 +154,43 @@ pub struct PsReport {
     pub totals: PsTotals,
     /// With --by: what the rows are grouped by.
     pub by: Option<GroupBy>,
-    /// With --by: one entry per user, command name or cgroup, over every process that
-    /// matched (--top then keeps the first groups, and `processes` is emptied).
+    /// With --by: one entry per user, command name, cgroup or container, over every
+    /// process that matched (--top then keeps the first groups, and `processes` is
+    /// emptied).
     pub groups: Vec<PsGroup>,
 }
 
-/// What `--by` groups the processes by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum GroupBy {
-    User,
-    Comm,
-    Cgroup,
+pub use super::group::GroupBy;
+use super::group::{Container, no_cgroup_v2};
+
+/// The frames of a group, each counted once however many of its processes map it, in
+/// bytes (the words are defined in [`crate::sharing::GROUP_WORDS`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupFrames {
+    /// Distinct frames the group's processes map: what the group would cost alone.
+    pub alone: u64,
+    /// Of those, the frames no process outside the group maps: freed if the group exited.
+    pub only: u64,
+    /// Of those, the frames a process outside the group maps too.
+    pub with_rest: u64,
 }
 
-/// The processes of one user, command name or cgroup, summed.
+/// The processes of one user, command name, cgroup or container. `cost` and `classes`
+/// are sums over the processes (PSS adds up; RSS and USS count a frame once per process);
+/// `frames` counts each frame once (null without frame numbers: weak).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PsGroup {
+    /// The user name, the command name, the cgroup path, or for a container
+    /// `CGROUP mnt:INODE`.
     pub key: String,
+    /// With --by container: its name and kind.
+    pub container: Option<Container>,
     pub processes: u32,
+    pub pids: Vec<i32>,
     #[serde(flatten)]
     pub cost: Cost,
     pub classes: ByClass,
+    pub frames: Option<GroupFrames>,
 }
 
 /// The columns of the table, and the sort keys.
@@ -187,6 +212,19 @@ pub enum PsKey {
     Files,
     #[value(alias = "comm")]
     Command,
+    /// With --by: ALONE, the group's distinct frames
+    Alone,
+    /// With --by: ONLY, the group's frames no other process maps
+    Only,
+    /// With --by: WITH-REST, the group's frames other processes map too
+    WithRest,
+}
+
+impl PsKey {
+    /// The keys only groups have (frames counted once per group).
+    pub fn group_only(self) -> bool {
+        matches!(self, PsKey::Alone | PsKey::Only | PsKey::WithRest)
+    }
 }
 
 /// Which processes, and which of them to keep.
@@ -199,17 +237,8 @@ pub struct PsOptions {
     pub uid: Option<u32>,
     /// Only processes whose command name matches.
     pub command: Option<regex::Regex>,
-}
-
-/// Resolves `--user`: a user name or a numeric uid.
-pub fn resolve_user(user: &str) -> Result<u32> {
-    if let Ok(uid) = user.parse::<u32>() {
-        return Ok(uid);
-    }
-    match nix::unistd::User::from_name(user) {
-        Ok(Some(u)) => Ok(u.uid.as_raw()),
-        _ => Err(Error::Usage(format!("--user {user:?}: no such user"))),
-    }
+    /// Keep each process's frames (for groups counted from frames).
+    pub keep_frames: bool,
 }
 
 /// The name of a uid, or the number.
@@ -299,7 +328,8 @@ impl Scanner {
         Ok((ranges, files))
     }
 
-    fn scan(&mut self, pid: i32) -> Result<[Acc; 4]> {
+    /// The figures of `pid` by class and, with `keep`, its frames (see [`PsRow::frames`]).
+    fn scan(&mut self, pid: i32, keep: bool) -> Result<([Acc; 4], Vec<u64>)> {
         let maps = process::read_maps(pid)?;
         let (objects, elf_files) = self.objects(pid, &maps)?;
         let mut acc = [Acc::default(); 4];
@@ -315,7 +345,7 @@ impl Scanner {
                     a.swap += f.swap;
                 }
             }
-            return Ok(acc);
+            return Ok((acc, Vec::new()));
         }
         // (frame, class index) of every present page.
         let mut pages: Vec<(u64, u8)> = Vec::new();
@@ -350,6 +380,7 @@ impl Scanner {
         distinct.dedup();
         let counts = kpage::counts(&distinct)?;
         let mut k = 0;
+        let mut frames = Vec::new();
         for &(pfn, class) in &pages {
             while distinct[k].0 != pfn {
                 k += 1;
@@ -357,6 +388,9 @@ impl Scanner {
             let count = counts[k];
             if count == 0 {
                 continue;
+            }
+            if keep {
+                frames.push(pfn << 2 | class as u64);
             }
             let count = match (pid == self.me, self.own.get(&pfn)) {
                 (false, Some(&mine)) => count.saturating_sub(mine).max(1),
@@ -369,11 +403,12 @@ impl Scanner {
                 a.uss += PAGE_SIZE;
             }
         }
-        Ok(acc)
+        Ok((acc, frames))
     }
 }
 
-fn row(pid: i32, uid: u32, user: String, comm: String, acc: [Acc; 4]) -> PsRow {
+fn row(pid: i32, uid: u32, user: String, comm: String, scanned: ([Acc; 4], Vec<u64>)) -> PsRow {
+    let (acc, frames) = scanned;
     let mut classes = ByClass::default();
     let mut pss = 0.0;
     for (c, a) in MemClass::ALL.iter().zip(acc) {
@@ -390,15 +425,61 @@ fn row(pid: i32, uid: u32, user: String, comm: String, acc: [Acc; 4]) -> PsRow {
         cost.add(classes.get(c));
     }
     cost.pss = pss.round() as u64;
+    let cgroup = process::cgroup(pid).unwrap_or_default();
     PsRow {
         pid,
         uid,
         user,
-        cgroup: process::cgroup(pid).unwrap_or_default(),
+        cgroup_v1: process::cgroup_v2(pid).is_ok_and(|v2| v2.is_none()),
+        cgroup,
+        mnt_ns: process::mnt_ns(pid).ok(),
         comm,
         cost,
         classes,
+        frames,
     }
+}
+
+/// Counts the frames of a group once: `frames` are the frames of every present page of
+/// its processes (one per page-table entry, unsorted); `own` solab's mappings of frames,
+/// taken off their kpagecount (None when solab is in the group).
+fn group_frames(
+    frames: &mut [u64],
+    own: Option<&std::collections::HashMap<u64, u64>>,
+) -> Result<GroupFrames> {
+    frames.sort_unstable();
+    let mut distinct: Vec<Pfn> = Vec::new();
+    let mut mine: Vec<u64> = Vec::new();
+    for &f in frames.iter() {
+        match distinct.last() {
+            Some(d) if d.0 == f => {
+                if let Some(m) = mine.last_mut() {
+                    *m += 1;
+                }
+            }
+            _ => {
+                distinct.push(Pfn(f));
+                mine.push(1);
+            }
+        }
+    }
+    let counts = kpage::counts(&distinct)?;
+    let mut g = GroupFrames::default();
+    for ((pfn, &inside), &count) in distinct.iter().zip(&mine).zip(&counts) {
+        let count = match own.and_then(|o| o.get(&pfn.0)) {
+            Some(&solab) => count.saturating_sub(solab),
+            None => count,
+        };
+        g.alone += PAGE_SIZE;
+        // A frame mapped more often inside than the kernel counted changed during the
+        // scan: it counts as the group's alone.
+        if count > inside {
+            g.with_rest += PAGE_SIZE;
+        } else {
+            g.only += PAGE_SIZE;
+        }
+    }
+    Ok(g)
 }
 
 /// Scans the processes.
@@ -445,7 +526,8 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                 return Ok(None);
             }
             let user = users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-            s.scan(pid).map(|acc| Some(row(pid, uid, user, comm, acc)))
+            s.scan(pid, opts.keep_frames)
+                .map(|scanned| Some(row(pid, uid, user, comm, scanned)))
         });
         match result.map_err(|e| process::classify(pid, e)) {
             Ok(Some(r)) => {
@@ -511,33 +593,75 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
 }
 
 impl PsReport {
-    /// Sums the rows into groups (ordered by key); the rows are then dropped.
-    pub fn group(&mut self, by: GroupBy) {
-        let mut groups: std::collections::BTreeMap<String, PsGroup> = Default::default();
+    /// Groups the rows (ordered by key); the rows are then dropped. The costs are summed;
+    /// as root each group's frames are also counted once ([`GroupFrames`]): each distinct
+    /// frame its processes map is looked up in /proc/kpagecount (less solab's own
+    /// mappings of it), and a count above the group's own mappings means a process outside
+    /// the group maps it too. Grouping by cgroup or container needs cgroup v2.
+    pub fn group(&mut self, by: GroupBy) -> Result<()> {
+        if by.needs_cgroup()
+            && let Some(r) = self.processes.iter().find(|r| r.cgroup_v1)
+        {
+            return Err(no_cgroup_v2(by, r.pid));
+        }
+        let mut groups: std::collections::BTreeMap<String, (PsGroup, Vec<u64>)> =
+            Default::default();
         for r in self.processes.drain(..) {
-            let key = match by {
-                GroupBy::User => r.user.clone(),
-                GroupBy::Comm => r.comm.clone(),
-                GroupBy::Cgroup => r.cgroup.clone(),
+            let container = (by == GroupBy::Container).then(|| Container::of(&r.cgroup, r.mnt_ns));
+            let key = match (by, &container) {
+                (GroupBy::User, _) => r.user.clone(),
+                (GroupBy::Comm, _) => r.comm.clone(),
+                (_, Some(c)) => c.key(),
+                (_, None) => r.cgroup.clone(),
             };
-            let g = groups.entry(key.clone()).or_insert_with(|| PsGroup {
-                key,
-                processes: 0,
-                cost: Cost::default(),
-                classes: ByClass::default(),
+            let (g, frames) = groups.entry(key.clone()).or_insert_with(|| {
+                (
+                    PsGroup {
+                        key,
+                        container,
+                        processes: 0,
+                        pids: Vec::new(),
+                        cost: Cost::default(),
+                        classes: ByClass::default(),
+                        frames: None,
+                    },
+                    Vec::new(),
+                )
             });
             g.processes += 1;
+            g.pids.push(r.pid);
             g.cost.add(&r.cost);
             g.classes.add(&r.classes);
+            frames.extend(r.frames.iter().map(|f| f >> 2));
         }
         self.by = Some(by);
-        self.groups = groups.into_values().collect();
+        self.groups = Vec::with_capacity(groups.len());
+        let own = if self.privileged {
+            own_file_frames()?
+        } else {
+            Default::default()
+        };
+        let me = std::process::id() as i32;
+        for (_, (mut g, mut frames)) in groups {
+            if self.privileged {
+                g.pids.sort_unstable();
+                let own = if g.pids.contains(&me) {
+                    None
+                } else {
+                    Some(&own)
+                };
+                g.frames = Some(group_frames(&mut frames, own)?);
+            }
+            self.groups.push(g);
+        }
+        Ok(())
     }
 
     /// Orders the groups like [`PsReport::sort`] orders rows (pid, user and command sort
     /// by the group's key) and keeps the first `top`.
     pub fn sort_groups(&mut self, key: PsKey, reverse: bool, top: usize) {
         let size = |g: &PsGroup| -> u64 {
+            let f = g.frames.unwrap_or_default();
             match key {
                 PsKey::Rss => g.cost.rss,
                 PsKey::Pss => g.cost.pss,
@@ -547,6 +671,9 @@ impl PsReport {
                 PsKey::Anon => g.classes.anon.pss,
                 PsKey::Shared => g.classes.shared.pss,
                 PsKey::Files => g.classes.files.pss,
+                PsKey::Alone => f.alone,
+                PsKey::Only => f.only,
+                PsKey::WithRest => f.with_rest,
                 PsKey::Pid | PsKey::User | PsKey::Command => 0,
             }
         };
@@ -576,6 +703,8 @@ impl PsReport {
                 PsKey::Shared => r.classes.shared.pss,
                 PsKey::Files => r.classes.files.pss,
                 PsKey::Pid | PsKey::User | PsKey::Command => 0,
+                // Groups only (refused by the command line without --by).
+                PsKey::Alone | PsKey::Only | PsKey::WithRest => r.cost.rss,
             }
         };
         self.processes.sort_by(|a, b| {
@@ -611,12 +740,5 @@ mod tests {
         );
         assert!(row.cost.uss <= row.cost.pss && row.cost.pss <= row.cost.rss);
         assert_eq!(r.totals.cost, row.cost);
-    }
-
-    #[test]
-    fn a_user_is_a_name_or_a_number() {
-        assert_eq!(resolve_user("0").ok(), Some(0));
-        assert_eq!(resolve_user("root").ok(), Some(0));
-        assert!(resolve_user("no-such-user-solab").is_err());
     }
 }

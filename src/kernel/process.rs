@@ -67,10 +67,47 @@ pub fn cgroup(pid: i32) -> Result<String> {
 
 /// Parses /proc/PID/cgroup text.
 pub fn cgroup_in(text: &str) -> String {
-    match text.lines().find_map(|l| l.strip_prefix("0::")) {
-        Some(p) => p.to_string(),
+    match cgroup_v2_in(text) {
+        Some(p) => p,
         None => text.lines().collect::<Vec<_>>().join(";"),
     }
+}
+
+/// The cgroup v2 path in /proc/PID/cgroup text: the `0::PATH` line (cgroups(7)). `None`
+/// when there is none: the machine mounts only cgroup v1 hierarchies (`ID:CONTROLLERS:PATH`
+/// lines), whose paths differ per controller and name no single group.
+pub fn cgroup_v2_in(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
+}
+
+/// The cgroup v2 path of a process; `Ok(None)` on a cgroup v1 machine.
+pub fn cgroup_v2(pid: i32) -> Result<Option<String>> {
+    let path = proc_path(pid, "cgroup");
+    let text = std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))?;
+    Ok(cgroup_v2_in(&text))
+}
+
+/// The mount namespace of a process: the inode in the `mnt:[INODE]` link
+/// /proc/PID/ns/mnt (namespaces(7)). Reading it needs the same access as reading the
+/// process's memory.
+pub fn mnt_ns(pid: i32) -> Result<u64> {
+    let path = proc_path(pid, "ns/mnt");
+    let link = std::fs::read_link(&path).map_err(|e| error(pid, &path, e))?;
+    ns_inode(&link.to_string_lossy(), "mnt").ok_or_else(|| Error::Io {
+        path,
+        source: std::io::Error::other(format!("unexpected link {link:?}")),
+    })
+}
+
+/// The inode of a namespace link's text, `KIND:[INODE]`.
+pub fn ns_inode(link: &str, kind: &str) -> Option<u64> {
+    link.strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// The fields of /proc/PID/stat solab uses.
@@ -258,6 +295,25 @@ mod tests {
         );
         assert_eq!(cgroup_in("12:pids:/a\n11:cpu:/b\n"), "12:pids:/a;11:cpu:/b");
         assert!(cgroup(std::process::id() as i32).is_ok());
+        // A hybrid machine has both kinds of lines: the v2 one names the group.
+        let hybrid = "9:name=systemd:/init.scope\n4:memory:/x\n0::/system.slice/cron.service\n";
+        assert_eq!(
+            cgroup_v2_in(hybrid).as_deref(),
+            Some("/system.slice/cron.service")
+        );
+        // A machine with only cgroup v1 hierarchies (written in their format): no 0:: line.
+        let v1 = "12:pids:/system.slice/ssh.service\n11:memory:/system.slice/ssh.service\n\
+                  1:name=systemd:/system.slice/ssh.service\n";
+        assert_eq!(cgroup_v2_in(v1), None);
+        assert_eq!(cgroup_v2_in(""), None);
+    }
+
+    #[test]
+    fn namespace_links() {
+        assert_eq!(ns_inode("mnt:[4026531841]", "mnt"), Some(4026531841));
+        assert_eq!(ns_inode("net:[4026531840]", "mnt"), None);
+        assert_eq!(ns_inode("mnt:4026531841", "mnt"), None);
+        assert!(mnt_ns(std::process::id() as i32).is_ok_and(|n| n > 0));
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 use crate::PAGE_SIZE;
 use crate::commands::family::{FamilyReport, Inherited};
+use crate::commands::group::GroupBy;
+use crate::commands::libs::groups::LibsGroupsReport;
 use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::commands::prove::{ProveReport, Status};
-use crate::commands::ps::{ByClass, Cost, GroupBy, PsReport};
+use crate::commands::ps::{ByClass, Cost, PsReport};
 use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
 use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
 use crate::report::{InspectReport, ObjectReport};
@@ -650,8 +652,20 @@ fn bytes(b: u64) -> String {
     size(b as f64 / PAGE_SIZE as f64)
 }
 
-/// `solab ps`: one row per process, totals at the end.
-pub fn render_ps(r: &PsReport, hidden: usize) -> String {
+/// How `solab ps` draws its table.
+#[derive(Default)]
+pub struct PsView {
+    /// How many rows (processes or groups) `--top` left out.
+    pub hidden: usize,
+    /// Sizes as byte counts (`--bytes`).
+    pub bytes: bool,
+    /// The terminal's width: the last column (command, cgroup, container) is shortened
+    /// from the left so that rows fit, down to [`MIN_PATH_WIDTH`]. `None`: never.
+    pub width: Option<usize>,
+}
+
+/// `solab ps`: one row per process, or per group with `--by`; totals at the end.
+pub fn render_ps(r: &PsReport, view: &PsView) -> String {
     let mut o = String::new();
     let c = &r.counts;
     let _ = writeln!(
@@ -672,92 +686,213 @@ pub fn render_ps(r: &PsReport, hidden: usize) -> String {
             "frames: PSS and USS from page frame numbers and /proc/kpagecount"
         );
     }
+    // Groups counted from frames show ALONE, ONLY and WITH-REST instead of USS.
+    let frames = r.by.is_some() && !r.weak;
+    if let Some(by) = r.by {
+        if r.weak {
+            let _ = writeln!(
+                o,
+                "WEAK: groups by {} sum their processes' smaps figures: a frame two of them map is counted in each, and what a group shares with the rest is not seen",
+                by.name()
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "groups by {}: RSS, PSS and SWAP summed over the processes; ALONE (what the group would cost alone), ONLY (freed if it exited) and WITH-REST (shared with processes outside it) count each frame once",
+                by.name()
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "ELF, ANON, SHARED and FILES split PSS{mark}: ELF objects, anonymous memory, MAP_SHARED memory, other files\n"
     );
+    let amount = |b: u64| -> String { if view.bytes { b.to_string() } else { bytes(b) } };
     let head = |n: &str| format!("{n}{mark}");
-    let _ = writeln!(
-        o,
-        "{:>8} {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
-        if r.by.is_some() { "PROCS" } else { "PID" },
-        "USER",
-        head("RSS"),
-        head("PSS"),
-        head("USS"),
-        head("SWAP"),
-        head("ELF"),
-        head("ANON"),
-        head("SHARED"),
-        head("FILES"),
-        match r.by {
-            Some(GroupBy::Cgroup) => "CGROUP",
-            Some(GroupBy::User) => "",
-            Some(GroupBy::Comm) | None => "COMMAND",
+    let mut heads: Vec<String> = vec![head("RSS"), head("PSS")];
+    if frames {
+        heads.extend(["ALONE", "ONLY", "WITH-REST"].map(String::from));
+    } else {
+        heads.push(head("USS"));
+    }
+    for h in ["SWAP", "ELF", "ANON", "SHARED", "FILES"] {
+        heads.push(head(h));
+    }
+    // (first column, user, cells, last column)
+    let mut rows: Vec<(String, String, Vec<String>, String)> = Vec::new();
+    let cells = |x: &Cost, k: &ByClass, f: Option<&crate::commands::ps::GroupFrames>| {
+        let mut v = vec![amount(x.rss), amount(x.pss)];
+        match (frames, f) {
+            (true, Some(f)) => v.extend([f.alone, f.only, f.with_rest].map(amount)),
+            (true, None) => v.extend(["-", "-", "-"].map(String::from)),
+            (false, _) => v.push(amount(x.uss)),
         }
-    );
-    let line = |o: &mut String, pid: &str, user: &str, x: &Cost, k: &ByClass, comm: &str| {
-        let _ = writeln!(
-            o,
-            "{:>8} {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
-            pid,
-            user.chars().take(10).collect::<String>(),
-            bytes(x.rss),
-            bytes(x.pss),
-            bytes(x.uss),
-            bytes(x.swap),
-            bytes(k.elf.pss),
-            bytes(k.anon.pss),
-            bytes(k.shared.pss),
-            bytes(k.files.pss),
-            comm
-        );
+        v.extend([x.swap, k.elf.pss, k.anon.pss, k.shared.pss, k.files.pss].map(amount));
+        v
     };
     for p in &r.processes {
-        line(
-            &mut o,
-            &p.pid.to_string(),
-            &p.user,
-            &p.cost,
-            &p.classes,
-            &p.comm,
-        );
+        rows.push((
+            p.pid.to_string(),
+            p.user.clone(),
+            cells(&p.cost, &p.classes, None),
+            p.comm.clone(),
+        ));
     }
-    if let Some(by) = r.by {
-        for g in &r.groups {
-            let user = if by == GroupBy::User {
-                g.key.as_str()
-            } else {
-                ""
-            };
-            let key = if by == GroupBy::User {
-                ""
-            } else {
-                g.key.as_str()
-            };
-            // A command name goes where a process's does; a user in USER.
-            line(
-                &mut o,
-                &g.processes.to_string(),
-                user,
-                &g.cost,
-                &g.classes,
-                key,
-            );
-        }
-    }
-    if hidden > 0 {
-        let _ = writeln!(o, "({hidden} more rows; --top 0 shows them all)");
+    for g in &r.groups {
+        let (user, last) = match (r.by, &g.container) {
+            (Some(GroupBy::User), _) => (g.key.clone(), String::new()),
+            (_, Some(c)) => (String::new(), c.label()),
+            _ => (String::new(), g.key.clone()),
+        };
+        rows.push((
+            g.processes.to_string(),
+            user,
+            cells(&g.cost, &g.classes, g.frames.as_ref()),
+            last,
+        ));
     }
     let t = &r.totals;
+    let total = (
+        "TOTAL".to_string(),
+        String::new(),
+        cells(&t.cost, &t.classes, None),
+        format!("{} processes", t.processes),
+    );
+    let vw = rows
+        .iter()
+        .chain(std::iter::once(&total))
+        .flat_map(|r| r.2.iter())
+        .chain(&heads)
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let last_head = match r.by {
+        Some(GroupBy::Cgroup) => "CGROUP",
+        Some(GroupBy::Container) => "CONTAINER",
+        Some(GroupBy::User) => "",
+        Some(GroupBy::Comm) | None => "COMMAND",
+    };
+    let fixed = 8 + 1 + 10 + heads.len() * (1 + vw) + 2;
+    let last_width = view
+        .width
+        .map(|term| term.saturating_sub(fixed).max(MIN_PATH_WIDTH));
+    let line = |o: &mut String, first: &str, user: &str, cells: &[String], last: &str| {
+        let mut l = format!(
+            "{first:>8} {:<10}",
+            user.chars().take(10).collect::<String>()
+        );
+        for c in cells {
+            let _ = write!(l, " {c:>vw$}");
+        }
+        let last = match last_width {
+            Some(w) => short_path(last, w),
+            None => last.to_string(),
+        };
+        let _ = writeln!(o, "{}", format!("{l}  {last}").trim_end());
+    };
     line(
         &mut o,
-        "TOTAL",
-        "",
-        &t.cost,
-        &t.classes,
-        &format!("{} processes", t.processes),
+        if r.by.is_some() { "PROCS" } else { "PID" },
+        "USER",
+        &heads,
+        last_head,
     );
+    for (first, user, c, last) in &rows {
+        line(&mut o, first, user, c, last);
+    }
+    if view.hidden > 0 {
+        let _ = writeln!(o, "({} more rows; --top 0 shows them all)", view.hidden);
+    }
+    line(&mut o, &total.0, &total.1, &total.2, &total.3);
+    o
+}
+
+/// `solab libs --by`: one row per group of processes: its libraries' frames, and how many
+/// another group maps too.
+pub fn render_libs_groups(r: &LibsGroupsReport, view: &PsView) -> String {
+    let mut o = String::new();
+    let p = &r.processes;
+    let _ = writeln!(
+        o,
+        "solab libs --by {}: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        r.by.name(),
+        p.scanned,
+        p.vanished,
+        p.unreadable,
+        p.no_memory_map
+    );
+    if r.weak {
+        let _ = writeln!(
+            o,
+            "WEAK: {}\n  RESIDENT and PSS~ are sums of smaps figures; FRAMES and WITH-OTHERS need frame numbers",
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "ELF objects only: FRAMES counts each frame once per group (what its libraries would cost it alone), \
+             WITH-OTHERS those a process of another group maps too, SAME-LIBS its objects whose library another group maps"
+        );
+    }
+    let _ = writeln!(o);
+    let amount = |pages: f64| amount(pages, view.bytes);
+    let unknown = || "?".to_string();
+    let rows: Vec<([String; 6], String)> = r
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                [
+                    g.procs.to_string(),
+                    g.objects.to_string(),
+                    amount(g.resident_pages as f64),
+                    amount(g.pss_pages),
+                    g.frames.map_or_else(unknown, |f| amount(f as f64)),
+                    g.with_others.map_or_else(unknown, |f| amount(f as f64)),
+                ],
+                g.container
+                    .as_ref()
+                    .map_or_else(|| g.key.clone(), |c| c.label()),
+            )
+        })
+        .collect();
+    let pss = if r.weak { "PSS~" } else { "PSS" };
+    let heads = ["PROCS", "OBJECTS", "RESIDENT", pss, "FRAMES", "WITH-OTHERS"];
+    let vw = rows
+        .iter()
+        .flat_map(|r| r.0.iter().map(|c| c.chars().count()))
+        .chain(heads.iter().map(|h| h.len()))
+        .max()
+        .unwrap_or(0);
+    let last_width = view
+        .width
+        .map(|term| term.saturating_sub(7 * (vw + 1) + 2).max(MIN_PATH_WIDTH));
+    let last_head = match r.by {
+        GroupBy::User => "USER",
+        GroupBy::Comm => "COMMAND",
+        GroupBy::Cgroup => "CGROUP",
+        GroupBy::Container => "CONTAINER",
+    };
+    let line = |o: &mut String, cells: &[&str], same: &str, last: &str| {
+        let mut l = String::new();
+        for c in cells {
+            let _ = write!(l, "{c:>vw$} ");
+        }
+        let last = match last_width {
+            Some(w) => short_path(last, w),
+            None => last.to_string(),
+        };
+        let _ = writeln!(o, "{}", format!("{l}{same:>vw$}  {last}").trim_end());
+    };
+    line(&mut o, &heads, "SAME-LIBS", last_head);
+    for (g, (cells, last)) in r.groups.iter().zip(&rows) {
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        line(&mut o, &cells, &g.same_libs.to_string(), last);
+    }
+    if view.hidden > 0 {
+        let _ = writeln!(o, "({} more groups; --top 0 shows them all)", view.hidden);
+    }
     o
 }
 

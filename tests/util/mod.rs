@@ -605,3 +605,88 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Cgroup v2 directories made by a test (`NAME-PID-SUFFIX` at the root of the cgroup2
+/// mount, /sys/fs/cgroup or /sys/fs/cgroup/unified on a hybrid machine), removed on Drop
+/// once the processes in them have exited (declare it before the processes, so that they
+/// are dropped first).
+pub struct Cgroups {
+    /// The cgroup2 mount point.
+    pub root: PathBuf,
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Cgroups {
+    /// Where cgroup2 is mounted, from /proc/self/mountinfo; `None` without cgroup v2.
+    pub fn mount_point() -> Option<PathBuf> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        info.lines().find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = left.split_whitespace().nth(4)?;
+            (right.split_whitespace().next() == Some("cgroup2")).then(|| PathBuf::from(point))
+        })
+    }
+
+    /// Makes `solab-NAME-PID-SUFFIX` for each suffix; `None` (the test skips) when there
+    /// is no cgroup2 mount or it cannot be written (not root).
+    pub fn new(name: &str, suffixes: &[&str]) -> Option<Cgroups> {
+        let root = Cgroups::mount_point()?;
+        let mut made = Cgroups {
+            root,
+            dirs: Vec::new(),
+        };
+        for s in suffixes {
+            let dir = made
+                .root
+                .join(format!("solab-{name}-{}-{s}", std::process::id()));
+            std::fs::create_dir(&dir).ok()?;
+            made.dirs.push(dir);
+        }
+        Some(made)
+    }
+
+    /// The path of cgroup `i` as /proc/PID/cgroup prints it (`/solab-...`).
+    pub fn path(&self, i: usize) -> String {
+        format!(
+            "/{}",
+            self.dirs[i]
+                .strip_prefix(&self.root)
+                .expect("under the root")
+                .display()
+        )
+    }
+
+    /// A command that runs `inner` inside cgroup `i`: a shell moves itself in by writing
+    /// cgroup.procs, then execs `inner` (which keeps the pid).
+    pub fn run_in(&self, i: usize, inner: &Command) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg("echo $$ > \"$0\" && exec \"$@\"")
+            .arg(self.dirs[i].join("cgroup.procs"))
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            // A killed process leaves its cgroup when it has exited: wait a little.
+            for _ in 0..100 {
+                match std::fs::remove_dir(d) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}

@@ -64,6 +64,7 @@ pub struct LibsOptions {
     pub progress: bool,
 }
 
+pub mod groups;
 pub mod report;
 mod scanner;
 mod tally;

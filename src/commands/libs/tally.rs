@@ -120,6 +120,8 @@ pub(super) fn finish(
             textrel: o.textrel,
             segments,
             estimate: (!privileged).then_some(est),
+            build_id: o.plan.plan.build_id.clone(),
+            shared_frames: distinct,
         });
     }
     let obj_exclusive: u64 = s

@@ -1,0 +1,265 @@
+//! `solab libs --by user|comm|cgroup|container`: do the same libraries really share memory
+//! across groups of processes (users, services, containers, sandboxes)?
+//!
+//! Each group's processes are scanned as their own `libs` scan (the buckets count a frame
+//! once per group); then the groups' frames are compared with each other by frame number.
+//! Per group: its ELF objects' distinct frames (what its libraries would cost it alone),
+//! how many of them a process of another group maps too (really shared across the groups),
+//! and how many of its objects are a library (by build-id) that another group maps too.
+//! Without frame numbers only the last, and the smaps figures summed, are known: weak.
+
+use super::{LibsOptions, ProcessCounts, Scope, SortKey, libs};
+use crate::addr::PAGE_SIZE;
+use crate::commands::group::{Container, GroupBy, no_cgroup_v2};
+use crate::commands::ps::user_name;
+use crate::error::{Error, Result};
+use crate::kernel::{self, process};
+use crate::scan::PidError;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub const LIBS_GROUPS_SCHEMA: &str = "solab.libs-groups.v1";
+
+/// One group's libraries (the words are defined in
+/// [`crate::sharing::LIBS_GROUP_WORDS`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LibsGroup {
+    /// The user name, the command name, the cgroup path, or `CGROUP mnt:INODE`.
+    pub key: String,
+    pub container: Option<Container>,
+    /// The processes of the group that were scanned.
+    pub pids: Vec<i32>,
+    pub procs: u32,
+    /// ELF objects its processes map.
+    pub objects: u32,
+    /// Present pages of those objects, summed over its processes.
+    pub resident_pages: u64,
+    /// PSS of those objects summed over its processes (smaps Pss when weak).
+    pub pss_pages: f64,
+    /// FRAMES: distinct frames of its objects; null when weak.
+    pub frames: Option<u64>,
+    /// WITH-OTHERS: of those frames, the ones a process of another group maps too; null
+    /// when weak.
+    pub with_others: Option<u64>,
+    /// SAME-LIBS: its objects whose library another group maps too.
+    pub same_libs: u32,
+}
+
+/// What `solab libs --by WHAT --json` prints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LibsGroupsReport {
+    pub schema: String,
+    pub privileged: bool,
+    /// True without frame numbers: frames and with_others are null, the rest are sums.
+    pub weak: bool,
+    pub privilege_note: Option<String>,
+    pub kernel: kernel::config::KernelFacts,
+    pub page_size: u64,
+    pub by: GroupBy,
+    pub processes: ProcessCounts,
+    /// For explicit pids: the ones that could not be read, by name.
+    pub errors: Vec<PidError>,
+    pub groups: Vec<LibsGroup>,
+}
+
+/// The processes of a scope, as `libs` lists them.
+fn pids_of(scope: &Scope) -> Result<Vec<i32>> {
+    let own = std::process::id() as i32;
+    Ok(match scope {
+        Scope::All => process::list_pids()?
+            .into_iter()
+            .filter(|&p| p != own)
+            .collect(),
+        Scope::User(uid) => process::of_user(*uid)?,
+        Scope::Pids(p) => {
+            let mut seen = HashSet::new();
+            p.iter().copied().filter(|x| seen.insert(*x)).collect()
+        }
+    })
+}
+
+/// The group key of `pid`, and its container with `--by container`. `Ok(None)`: it
+/// exited before it was read.
+fn key_of(
+    pid: i32,
+    by: GroupBy,
+    users: &mut HashMap<u32, String>,
+) -> Result<Option<(String, Option<Container>)>> {
+    // Kernel threads have no memory, and no libraries.
+    if process::stat(pid).is_ok_and(|s| s.kernel_thread()) {
+        return Ok(Some((String::new(), None)));
+    }
+    let uid = match process::uid(pid) {
+        Ok(u) => u,
+        Err(_) if !process::exists(pid) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(match by {
+        GroupBy::User => (
+            users.entry(uid).or_insert_with(|| user_name(uid)).clone(),
+            None,
+        ),
+        GroupBy::Comm => (process::comm(pid), None),
+        GroupBy::Cgroup | GroupBy::Container => {
+            let cgroup = match process::cgroup_v2(pid) {
+                Ok(Some(c)) => c,
+                Ok(None) => return Err(no_cgroup_v2(by, pid)),
+                Err(_) if !process::exists(pid) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if by == GroupBy::Cgroup {
+                (cgroup, None)
+            } else {
+                let c = Container::of(&cgroup, process::mnt_ns(pid).ok());
+                (c.key(), Some(c))
+            }
+        }
+    }))
+}
+
+/// Scans the scope's processes group by group and compares the groups.
+pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
+    kernel::check_page_size()?;
+    let privilege = kernel::detect_privilege();
+    let privileged = privilege.frames();
+    let listed = matches!(opts.scope, Scope::Pids(_));
+    let mut counts = ProcessCounts::default();
+    let mut errors = Vec::new();
+    let mut users = HashMap::new();
+    let mut members: BTreeMap<String, (Option<Container>, Vec<i32>)> = BTreeMap::new();
+    for pid in pids_of(&opts.scope)? {
+        match key_of(pid, by, &mut users) {
+            // A kernel thread (see key_of).
+            Ok(Some((key, _))) if key.is_empty() => counts.no_memory_map += 1,
+            Ok(Some((key, container))) => members
+                .entry(key)
+                .or_insert((container, vec![]))
+                .1
+                .push(pid),
+            Ok(None) => {
+                counts.vanished += 1;
+                if listed {
+                    errors.push(PidError::new(pid, &Error::NoSuchProcess { pid }));
+                }
+            }
+            Err(e @ Error::Usage(_)) => return Err(e),
+            Err(e) => {
+                counts.unreadable += 1;
+                if listed {
+                    errors.push(PidError::new(pid, &e));
+                }
+            }
+        }
+    }
+    // One libs scan per group.
+    let mut scanned = Vec::new();
+    for (key, (container, pids)) in members {
+        let report = match libs(&LibsOptions {
+            scope: Scope::Pids(pids.clone()),
+            progress: false,
+        }) {
+            Ok(r) => r,
+            // Every process of the group vanished or could not be read.
+            Err(Error::Usage(m)) if m.starts_with("no process could be read") => {
+                counts.vanished += pids.len() as u32;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let p = &report.processes;
+        counts.scanned += p.scanned;
+        counts.vanished += p.vanished;
+        counts.unreadable += p.unreadable;
+        counts.no_memory_map += p.no_memory_map;
+        if listed {
+            errors.extend(report.errors.iter().cloned());
+        }
+        let gone: HashSet<i32> = report.errors.iter().map(|e| e.pid).collect();
+        let pids: Vec<i32> = pids.into_iter().filter(|p| !gone.contains(p)).collect();
+        scanned.push((key, container, pids, report));
+    }
+    // Which frames, and which libraries, more than one group maps.
+    let mut frame_groups: HashMap<u64, u32> = HashMap::new();
+    let mut lib_groups: HashMap<String, u32> = HashMap::new();
+    let lib = |o: &super::LibRow| o.build_id.clone().unwrap_or_else(|| o.path.clone());
+    for (_, _, _, r) in &scanned {
+        let mut libs_here = HashSet::new();
+        for o in &r.objects {
+            for &f in &o.shared_frames {
+                *frame_groups.entry(f).or_insert(0) += 1;
+            }
+            libs_here.insert(lib(o));
+        }
+        for l in libs_here {
+            *lib_groups.entry(l).or_insert(0) += 1;
+        }
+    }
+    let groups = scanned
+        .into_iter()
+        .map(|(key, container, pids, r)| {
+            let elf = &r.totals.elf_objects;
+            let with_others = r
+                .objects
+                .iter()
+                .flat_map(|o| &o.shared_frames)
+                .filter(|f| frame_groups.get(f).is_some_and(|&n| n > 1))
+                .count() as u64;
+            LibsGroup {
+                key,
+                container,
+                procs: pids.len() as u32,
+                pids,
+                objects: r.objects.len() as u32,
+                resident_pages: elf.resident_pages,
+                pss_pages: elf.pss_pages.unwrap_or_default(),
+                frames: privileged.then_some(elf.frames.unwrap_or_default()),
+                with_others: privileged.then_some(with_others),
+                same_libs: r
+                    .objects
+                    .iter()
+                    .filter(|o| lib_groups.get(&lib(o)).is_some_and(|&n| n > 1))
+                    .count() as u32,
+            }
+        })
+        .collect();
+    Ok(LibsGroupsReport {
+        schema: LIBS_GROUPS_SCHEMA.into(),
+        privileged,
+        weak: !privileged,
+        privilege_note: privilege.note,
+        kernel: kernel::config::kernel_facts(),
+        page_size: PAGE_SIZE,
+        by,
+        processes: counts,
+        errors,
+        groups,
+    })
+}
+
+impl LibsGroupsReport {
+    /// Orders the groups by a libs sort key (saved: RESIDENT - FRAMES; frames and private:
+    /// FRAMES; PSS instead of FRAMES when weak), largest first, ties and `object` by key;
+    /// keeps the first `top` (0: all).
+    pub fn sort(&mut self, key: SortKey, reverse: bool, top: usize) {
+        let value = |g: &LibsGroup| -> f64 {
+            let frames = g.frames.map_or(g.pss_pages, |f| f as f64);
+            match key {
+                SortKey::Saved => g.resident_pages as f64 - frames,
+                SortKey::Resident => g.resident_pages as f64,
+                SortKey::Frames | SortKey::Private => frames,
+                SortKey::Pss => g.pss_pages,
+                SortKey::Procs => g.procs as f64,
+                SortKey::Object => 0.0,
+            }
+        };
+        self.groups.sort_by(|a, b| {
+            let order = value(b)
+                .total_cmp(&value(a))
+                .then_with(|| a.key.cmp(&b.key));
+            if reverse { order.reverse() } else { order }
+        });
+        if top > 0 {
+            self.groups.truncate(top);
+        }
+    }
+}

@@ -7,6 +7,7 @@ use crate::util::{
     spawn_host,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -643,15 +644,21 @@ fn a_writer_that_cannot_open_another_descriptor_never_tears_a_message() {
     let plain = Proc::spawn("writer", lab_host(&ns, &["clip-write:2000"]), "");
     // Descriptors 0-2 are stdio and the region's takes 3: with RLIMIT_NOFILE 4 the library
     // can open nothing more once attached.
-    let limited = Proc::spawn(
-        "writer with --nofile=4",
-        util::wrapped(
-            "prlimit",
-            &["--nofile=4", "--"],
-            &lab_host(&ns, &["status", "clip-write:2000"]),
-        ),
-        "action=status",
+    let mut cmd = util::wrapped(
+        "prlimit",
+        &["--nofile=4", "--"],
+        &lab_host(&ns, &["status", "clip-write:2000"]),
     );
+    // Only stdio: a descriptor this test inherited would take 3 (`flock LOCK make test`
+    // leaves the lock's open, and the loader then cannot open libgcc_s: EMFILE, exit 127).
+    // SAFETY: close_range is async-signal-safe; it closes only descriptors from 3 up.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    let limited = Proc::spawn("writer with --nofile=4", cmd, "action=status");
     let line = limited.seen.join("\n");
     assert!(
         line.contains("shared=1"),

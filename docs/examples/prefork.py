@@ -2,7 +2,7 @@
 # that inherit it. On SIGUSR1 each worker does its job once:
 #   idle   nothing
 #   gc     gc.collect(): a full collection visits every object the collector tracks
-#   touch  reads every record and every value in it (no assignment: reads only)
+#   touch  reads every record and every value in it, changing none of them
 # then tells the parent, which prints "acted" when all have.
 #
 #   python3 prefork.py [--freeze]     N=300000 records by default (environment N)

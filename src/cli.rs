@@ -206,7 +206,8 @@ pub struct TableArgs {
     /// Show only the first N rows (0: all) [default: 25 for the table, all for JSON]
     #[arg(short = 'n', long, value_name = "N")]
     pub top: Option<usize>,
-    /// Sizes as byte counts, not KiB/MiB/GiB (JSON counts pages: multiply by page_size)
+    /// Sizes as byte counts, not KiB/MiB/GiB (JSON is the same either way: libs counts
+    /// pages, multiply by page_size; ps counts bytes)
     #[arg(short = 'b', long)]
     pub bytes: bool,
     /// Never shorten paths. Without it, paths are shortened to fit the terminal; output

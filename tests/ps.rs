@@ -523,8 +523,15 @@ fn grouping_by_cgroup_without_cgroup_v2_is_refused() {
         },
         "",
     );
-    let dir = nix::unistd::mkdtemp("/tmp/solab-cgv1-XXXXXX").expect("mkdtemp");
-    let fake = dir.join("cgroup");
+    /// A directory removed on Drop, also when an assertion fails.
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = Scratch(nix::unistd::mkdtemp("/tmp/solab-cgv1-XXXXXX").expect("mkdtemp"));
+    let fake = dir.0.join("cgroup");
     std::fs::write(
         &fake,
         "12:pids:/system.slice/ssh.service\n4:memory:/system.slice/ssh.service\n1:name=systemd:/system.slice/ssh.service\n",
@@ -564,7 +571,6 @@ fn grouping_by_cgroup_without_cgroup_v2_is_refused() {
     let u = run("user", false);
     assert_eq!(u.code, 0, "{}", u.stderr);
     sleeper.kill();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- solab family ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ use crate::util::{
     spawn_host,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -649,12 +648,12 @@ fn a_writer_that_cannot_open_another_descriptor_never_tears_a_message() {
         &["--nofile=4", "--"],
         &lab_host(&ns, &["status", "clip-write:2000"]),
     );
-    // Only stdio: a descriptor this test inherited would take 3 (`flock LOCK make test`
-    // leaves the lock's open, and the loader then cannot open libgcc_s: EMFILE, exit 127).
-    // SAFETY: close_range is async-signal-safe; it closes only descriptors from 3 up.
+    // Only stdio may be open in the writer: a descriptor this test inherited (a make
+    // wrapped in flock(1) passes its lock's) would take the one left for the region.
+    // SAFETY: close_range is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::close_range(3, libc::c_uint::MAX, 0);
             Ok(())
         });
     }

@@ -18,7 +18,8 @@
 #                           forks, and its children (0 GiB skips the family bench)
 #   INSPECT="50 200"        solab inspect --json over the first N processes, for its peak
 #                           memory (empty skips it)
-#   RESULTS=docs/src/bench-results.md   where the results page is written
+#   PERF=1                  profile solab libs and ps --all with perf, when perf works
+#   RESULTS=docs/src/bench-results.md   where the results page is written, TITLE its title
 # Everything started here is killed at the end, also on failure or Ctrl-C.
 set -euo pipefail
 
@@ -136,6 +137,7 @@ mem() {
 fact started_at "$(date -u '+%Y-%m-%d %H:%M UTC')"
 fact loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 fact threads "$P"
+fact title "${TITLE:-Benchmark results}"
 fact rounds "$ROUNDS"
 fact runs "$RUNS"
 fact family_runs "$FAMILY_RUNS"
@@ -193,6 +195,23 @@ has_threads libs && mem machine "solab libs --threads 1" "$SOLAB" libs --all --j
 has_threads ps && mem machine "solab ps --threads 1" "$SOLAB" ps --all --json --threads 1
 "$SOLAB" libs --all --json >"$TMP/libs-all.json"
 "$SOLAB" libs --all --top 12 >"$TMP/libs-all.txt"
+
+# Where the time goes: perf over a few runs of each command on the whole machine.
+if [ "${PERF:-1}" != 0 ] && command -v perf >/dev/null; then
+    for c in libs ps; do
+        if perf record -q -F 2999 -o "$TMP/perf.$c.data" -- \
+            bash -c 'for i in 1 2 3 4 5; do "$0" "$1" --all --json >/dev/null; done' "$SOLAB" "$c" \
+            >/dev/null 2>"$TMP/perf.$c.log"; then
+            perf report -i "$TMP/perf.$c.data" --no-children --sort comm,dso --stdio \
+                >"$TMP/perf.$c.dso" 2>/dev/null
+            perf report -i "$TMP/perf.$c.data" --no-children --sort comm,dso,sym --stdio \
+                >"$TMP/perf.$c.sym" 2>/dev/null
+            printf 'perf\t%s\t%s\n' "$c" "perf record -F 2999 -- solab $c --all --json (5 runs)" >>"$MANIFEST"
+        else
+            echo "bench: perf record failed, no profile of solab $c: $(tail -1 "$TMP/perf.$c.log")"
+        fi
+    done
+fi
 
 # 2. Scaling: the first N of the started processes, given by pid.
 for n in $SCALE; do

@@ -29,6 +29,7 @@ pages = {}  # tag -> dict(processes, vmas, read, present, given)
 facts = {}
 families = []  # (mib, kids, report)
 order = {}  # tag -> labels in manifest order
+profiles = []  # (command, how)
 
 for line in open(os.path.join(tmp, "manifest")):
     kind, *f = line.rstrip("\n").split("\t")
@@ -56,6 +57,8 @@ for line in open(os.path.join(tmp, "manifest")):
     elif kind == "family":
         mib, kids, path = f
         families.append((int(mib), int(kids), json.load(open(path))))
+    elif kind == "perf":
+        profiles.append((f[0], f[1]))
     elif kind == "set":
         facts[f[0]] = f[1] if len(f) > 1 else ""
 
@@ -204,7 +207,7 @@ scanned = libs_all.get("processes", {}).get("scanned", "?")
 mp = pages["machine"]
 
 L = [
-    "# Benchmark results",
+    "# " + (facts.get("title") or "Benchmark results"),
     "",
     "Written by `make bench` (bench/bench.sh, bench/report.py); do not edit by hand. It starts",
     "lab-hosts and python3 interpreters, then times `solab libs` and `solab ps` against `smem`",
@@ -271,6 +274,29 @@ for (tag, label), kib in mems.items():
     if tag == "machine":
         L.append(f"| {show(mem_cmds[(tag, label)], tag)} | {mib(kib):.1f} MiB | "
                  f"{per_million(tag, label):.1f} MiB |")
+
+def perf_rows(path, n):
+    """The first n `  12.34%  solab  dso  [k] symbol` rows of a perf report."""
+    rows = []
+    for line in open(path):
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+(\S+)(?:\s+\[[.k]\]\s+(.*\S))?", line)
+        if m and not line.startswith("#") and m[2] == "solab":
+            rows.append((float(m[1]), m[3], m[4] or ""))
+    return rows[:n]
+
+
+if profiles:
+    L += ["", "## Where the time goes", "",
+          "`perf record -F 2999` over five runs of each command on the whole machine, samples of",
+          "the solab process only (user and kernel), by binary and then by function (self time):"]
+    for c, how in profiles:
+        L += ["", f"`solab {c} --all --json`: " + ", ".join(
+            f"{pct:.1f}% in {'the kernel' if dso == '[kernel.kallsyms]' else dso}"
+            for pct, dso, _ in perf_rows(os.path.join(tmp, f"perf.{c}.dso"), 4)),
+              "", "| share | where | function |", "|---:|---|---|"]
+        for pct, dso, sym in perf_rows(os.path.join(tmp, f"perf.{c}.sym"), 12):
+            sym = (sym if len(sym) <= 90 else sym[:87] + "...").replace("|", "\\|")
+            L.append(f"| {pct:.1f}% | {dso} | `{sym}` |")
 
 if scale_ns:
     labels = [l for l in order.get(f"scale{scale_ns[0]}", [])]

@@ -3,7 +3,7 @@
 //! is printed; `main` prints it and treats closed pipes as success.
 
 use crate::commands::family;
-use crate::commands::inspect::{InspectOptions, inspect};
+use crate::commands::inspect::{self, InspectOptions, inspect};
 use crate::commands::libs::{self, LibsOptions, Scope, SortKey};
 use crate::commands::prove;
 use crate::commands::ps::{self, PsKey, PsOptions};
@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind};
 use crate::kernel::{self, files, process};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
+use crate::scan::PidError;
 use crate::sharing::{Inheritance, PageState, Verdict};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -223,6 +224,15 @@ impl TableArgs {
     }
 }
 
+/// How a scan of many processes runs, the same in every command that does one.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScanArgs {
+    /// Scan processes on N threads at once (0: one per CPU; 1: one after the other). The
+    /// figures are the same whatever N
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub threads: usize,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The static page plan of an ELF file: segment kind, sections and loader action per
@@ -333,6 +343,8 @@ pub enum Command {
         by: Option<ps::GroupBy>,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Print JSON (schema solab.libs.v2; with --by solab.libs-groups.v1)
         #[arg(long)]
         json: bool,
@@ -380,6 +392,8 @@ pub enum Command {
         by: Option<ps::GroupBy>,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Print JSON (schema solab.ps.v2)
         #[arg(long)]
         json: bool,
@@ -408,7 +422,8 @@ pub enum Command {
         /// Print JSON (schema solab.family.v1)
         #[arg(long, conflicts_with = "watch")]
         json: bool,
-        /// Read and print the family again every SECONDS until Ctrl-C, which prints the
+        /// Read and print the family again every SECONDS, each table after the first
+        /// followed by what changed since the one before, until Ctrl-C, which prints the
         /// last table once more and exits with status 0; if PID exits meanwhile, the last
         /// table is printed once more and the exit status is 2
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -496,10 +511,22 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            scan,
             json,
         } => match by {
-            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, json),
-            None => libs_cmd(all, &procs, object, sort, &table, json, style),
+            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, scan.threads, json),
+            None => libs_cmd(
+                LibsScan {
+                    all,
+                    procs: &procs,
+                    scan: &scan,
+                },
+                object,
+                sort,
+                &table,
+                json,
+                style,
+            ),
         },
         Command::Ps {
             all,
@@ -508,6 +535,7 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            scan,
             json,
         } => ps_cmd(PsArgs {
             all,
@@ -516,6 +544,7 @@ pub fn run(cli: Cli) -> Outcome {
             sort,
             by,
             table,
+            threads: scan.threads,
             json,
         }),
         Command::Family {
@@ -651,14 +680,19 @@ fn maps_object(pid: i32, pattern: &str) -> bool {
     })
 }
 
-/// Processes found by -u that exited, or turned out kernel threads or zombies, before
-/// they were read: the machine moved on, not an error (as with libs --all).
-fn drop_gone(sel: &Selection, report: &mut crate::report::InspectReport) {
-    if !sel.listed {
-        report
-            .errors
-            .retain(|e| !matches!(e.kind, ErrorKind::NoSuchProcess | ErrorKind::KernelThread));
+/// Processes found by -u (not listed) that are kernel threads or zombies (no memory map:
+/// nothing of the user's to inspect) are left out. Those that exited before they were read
+/// stay in `errors` (kind `no-such-process`), but the machine moved on: as with libs --all,
+/// they do not make the run fail. Returns the errors that do.
+fn settle_gone<'e>(sel: &Selection, errors: &'e mut Vec<PidError>) -> Vec<&'e PidError> {
+    if sel.listed {
+        return errors.iter().collect();
     }
+    errors.retain(|e| e.kind != ErrorKind::KernelThread);
+    errors
+        .iter()
+        .filter(|e| e.kind != ErrorKind::NoSuchProcess)
+        .collect()
 }
 
 /// Whether `--svg` writes the picture to stdout (`--svg -`), which `--json` cannot share.
@@ -682,29 +716,47 @@ fn inspect_cmd(
 ) -> anyhow::Result<Outcome> {
     let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
     let sel = inspected_pids(procs, object.as_deref())?;
-    let mut report = inspect(&InspectOptions {
+    let scan = inspect::scan(&InspectOptions {
         pids: sel.pids.clone(),
         object: object.clone(),
     })?;
-    drop_gone(&sel, &mut report);
+    let (mut head, objects) = (scan.head, scan.objects);
+    let failed = settle_gone(&sel, &mut head.errors);
+    let stderr: Vec<String> = failed.iter().map(|e| e.message.clone()).collect();
+    let mut code = if failed.is_empty() { 0 } else { EXIT_ERROR };
     // A pattern that matched only objects solab had to skip is not "no match": the report
     // lists them with the reason.
     if let Some(pat) = &object
-        && report.objects.is_empty()
-        && report.skipped.is_empty()
-        && !report.processes.is_empty()
+        && objects.is_empty()
+        && head.skipped.is_empty()
+        && !head.processes.is_empty()
     {
-        return Err(no_match(pat, &report).into());
+        return Err(no_match(pat, &head).into());
     }
-    let mut code = if report.errors.is_empty() {
-        0
-    } else {
-        EXIT_ERROR
-    };
-    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
-    if report.processes.is_empty() {
+    if head.processes.is_empty() {
         code = EXIT_ERROR;
     }
+    let matched = objects.paths();
+    let matched = object.is_some().then_some(matched.as_slice());
+    if as_json && svg.is_none() {
+        // Written as it is built: everything that can fail was read by now, so stdout gets
+        // exactly one document (a closed stdout ends the writing, quietly).
+        let report = head.with_objects(objects);
+        let _ = output::write_json(
+            std::io::stdout().lock(),
+            &WithMatched {
+                report: &report,
+                matched,
+            },
+        );
+        return Ok(Outcome {
+            stdout: String::new(),
+            stderr,
+            code,
+        });
+    }
+    // The picture needs every page at once: the report is built whole.
+    let report = crate::commands::inspect::Scan { head, objects }.into_report();
     let stdout = match svg.as_deref() {
         Some(_) if to_stdout => output::svg::render(&report),
         picture => {
@@ -712,16 +764,10 @@ fn inspect_cmd(
                 std::fs::write(path, output::svg::render(&report))
                     .map_err(|e| Error::io(path, e))?;
             }
-            let mut matched: Vec<String> = Vec::new();
-            for o in &report.objects {
-                if !matched.contains(&o.path) {
-                    matched.push(o.path.clone());
-                }
-            }
             if as_json {
                 output::json(&WithMatched {
                     report: &report,
-                    matched: object.is_some().then_some(matched.as_slice()),
+                    matched,
                 })
             } else {
                 text::render_inspect(
@@ -730,7 +776,7 @@ fn inspect_cmd(
                     style,
                     object.as_deref().map(|pattern| text::Matched {
                         pattern,
-                        paths: &matched,
+                        paths: matched.unwrap_or_default(),
                     }),
                 )
             }
@@ -744,7 +790,7 @@ fn inspect_cmd(
 }
 
 /// "no object matches": names the pattern and what the processes do map.
-fn no_match(pattern: &str, report: &crate::report::InspectReport) -> Error {
+fn no_match<O>(pattern: &str, report: &crate::report::InspectReport<O>) -> Error {
     let mut why = String::new();
     for s in &report.skipped {
         why.push_str(&format!(
@@ -777,8 +823,7 @@ fn prove_cmd(
         pids: distinct.clone(),
         object: Some(object.clone()),
     })?;
-    drop_gone(&sel, &mut report);
-    if let Some(e) = report.errors.first() {
+    if let Some(e) = settle_gone(&sel, &mut report.errors).first() {
         return Err(anyhow::anyhow!("{}", e.message)
             .context("cannot prove: a process could not be inspected"));
     }
@@ -834,9 +879,15 @@ fn prove_cmd(
     Ok(out)
 }
 
-fn libs_cmd(
+/// Which processes `solab libs` scans, and how.
+struct LibsScan<'a> {
     all: bool,
-    procs: &ProcessArgs,
+    procs: &'a ProcessArgs,
+    scan: &'a ScanArgs,
+}
+
+fn libs_cmd(
+    LibsScan { all, procs, scan }: LibsScan,
     object: Option<String>,
     sort: SortKey,
     table: &TableArgs,
@@ -859,7 +910,11 @@ fn libs_cmd(
         }
     };
     let progress = !matches!(scope, Scope::Pids(_)) && !as_json && std::io::stderr().is_terminal();
-    let mut report = libs::libs(&LibsOptions { scope, progress })?;
+    let mut report = libs::libs(&LibsOptions {
+        scope,
+        progress,
+        threads: scan.threads,
+    })?;
     let mut matched: Vec<String> = Vec::new();
     if let Some(pat) = &object {
         report.objects.retain(|o| matches_pattern(pat, &o.path));
@@ -924,6 +979,7 @@ fn libs_by_cmd(
     by: ps::GroupBy,
     sort: SortKey,
     table: &TableArgs,
+    threads: usize,
     as_json: bool,
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
@@ -931,6 +987,7 @@ fn libs_by_cmd(
         &LibsOptions {
             scope,
             progress: false,
+            threads,
         },
         by,
     )?;
@@ -972,6 +1029,7 @@ struct PsArgs {
     sort: PsKey,
     by: Option<ps::GroupBy>,
     table: TableArgs,
+    threads: usize,
     json: bool,
 }
 
@@ -1006,6 +1064,7 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         uid,
         command,
         keep_frames: a.by.is_some() && kernel::detect_privilege().frames(),
+        threads: a.threads,
     })?;
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
@@ -1097,6 +1156,7 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
     let mut last = String::new();
     let mut comm = String::new();
+    let mut previous: Option<family::FamilyReport> = None;
     loop {
         let report = match family::family(pid) {
             Ok(r) => r,
@@ -1125,6 +1185,11 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
             comm.clone_from(&root.comm);
         }
         last = text::render_family(&report);
+        if let Some(prev) = &previous {
+            last.push('\n');
+            last.push_str(&text::render_family_change(prev, &report, secs));
+        }
+        previous = Some(report);
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{last}").and_then(|_| out.flush()).is_err() {
             return Ok(Outcome::ok(String::new(), 0));

@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 
 pub const INSPECT_SCHEMA: &str = "solab.inspect.v2";
 
+/// `O` is how the objects are held: a vector (the default, what readers deserialize), or
+/// [`crate::commands::inspect::ObjectStream`], which builds each object as it is written.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct InspectReport {
+pub struct InspectReport<O = Vec<ObjectReport>> {
     pub schema: String,
     /// `frames` (PFNs compared) or `bits` (pagemap bits only: every verdict weak).
     pub evidence: Evidence,
@@ -37,7 +39,25 @@ pub struct InspectReport {
     pub errors: Vec<PidError>,
     /// Mapped files that are not analyzed, with the reason.
     pub skipped: Vec<Skipped>,
-    pub objects: Vec<ObjectReport>,
+    pub objects: O,
+}
+
+impl<O> InspectReport<O> {
+    /// The same report with its objects held as `objects`.
+    pub fn with_objects<P>(self, objects: P) -> InspectReport<P> {
+        InspectReport {
+            schema: self.schema,
+            evidence: self.evidence,
+            privileged: self.privileged,
+            privilege_note: self.privilege_note,
+            kernel: self.kernel,
+            pids: self.pids,
+            processes: self.processes,
+            errors: self.errors,
+            skipped: self.skipped,
+            objects,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,8 +79,10 @@ pub enum ObjectKind {
     Vdso,
 }
 
+/// `P` is how the pages are held: a vector (the default), or an iterator serialized as it is
+/// pulled ([`crate::output::SeqOf`]) when the report is streamed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ObjectReport {
+pub struct ObjectReport<P = Vec<PageReport>> {
     /// The path as the first process maps it; `[vdso]` for the vdso.
     pub path: String,
     pub kind: ObjectKind,
@@ -76,7 +98,7 @@ pub struct ObjectReport {
     pub weak: bool,
     pub summary: Vec<SegmentSummary>,
     pub procs: Vec<ObjectInProcess>,
-    pub pages: Vec<PageReport>,
+    pub pages: P,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -139,7 +161,7 @@ impl SegmentSummary {
         }
     }
 
-    fn add(&mut self, v: Verdict, n: u64) {
+    fn count_verdict(&mut self, v: Verdict, n: u64) {
         let c = match v {
             Verdict::Shared => &mut self.shared,
             Verdict::Private => &mut self.private,
@@ -189,21 +211,51 @@ pub struct PageInProcess {
 /// Counts verdicts per segment kind, in the order of [`SegmentKind::ALL`], leaving out
 /// kinds with no pages.
 pub fn summarize(pages: &[PageReport]) -> Vec<SegmentSummary> {
-    SegmentKind::ALL
-        .iter()
-        .filter_map(|&kind| {
-            let mut s = SegmentSummary {
-                segment: Some(kind),
-                ..SegmentSummary::default()
-            };
-            for p in pages.iter().filter(|p| p.segment == kind) {
-                s.pages += p.pages;
-                if p.procs.iter().any(|q| q.present) {
-                    s.present += p.pages;
-                }
-                s.add(p.verdict, p.pages);
+    let mut s = Summarizer::default();
+    for p in pages {
+        s.add(p);
+    }
+    s.finish()
+}
+
+/// [`summarize`] one page report at a time, for pages that are not held together.
+#[derive(Default)]
+pub struct Summarizer {
+    by_kind: Vec<SegmentSummary>,
+}
+
+impl Summarizer {
+    pub fn add(&mut self, p: &PageReport) {
+        let s = match self
+            .by_kind
+            .iter_mut()
+            .position(|s| s.segment == Some(p.segment))
+        {
+            Some(i) => &mut self.by_kind[i],
+            None => {
+                self.by_kind.push(SegmentSummary {
+                    segment: Some(p.segment),
+                    ..SegmentSummary::default()
+                });
+                self.by_kind.last_mut().expect("just pushed")
             }
-            (s.pages > 0).then_some(s)
-        })
-        .collect()
+        };
+        s.pages += p.pages;
+        if p.procs.iter().any(|q| q.present) {
+            s.present += p.pages;
+        }
+        s.count_verdict(p.verdict, p.pages);
+    }
+
+    pub fn finish(self) -> Vec<SegmentSummary> {
+        SegmentKind::ALL
+            .iter()
+            .filter_map(|&kind| {
+                self.by_kind
+                    .iter()
+                    .find(|s| s.segment == Some(kind) && s.pages > 0)
+                    .cloned()
+            })
+            .collect()
+    }
 }

@@ -5,7 +5,7 @@
 use crate::util;
 use crate::util::{Namespace, Proc, Run, artifacts, as_nobody, field, finish, is_root, spawn_host};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -659,14 +659,49 @@ fn user_selects_only_that_users_processes() {
             "-u {user}: nobody's host {pn} not selected: {procs:#?}"
         );
         // Other tests start and stop uid 65534 processes meanwhile: one that exits between
-        // the selection and the uid read has no uid (null); none may have another uid.
+        // the selection and its reading is in `errors`, never a process without a uid.
         for p in procs {
-            assert!(
-                p["uid"] == 65534 || p["uid"].is_null(),
-                "-u {user} selected {p}"
-            );
+            assert_eq!(p["uid"], 65534, "-u {user} selected {p}");
         }
     }
+    // A process of the user that exited after -u selected it (here a zombie: selected by
+    // its uid, gone by the time its memory map is read) is an error of kind
+    // no-such-process, with its pid; the machine moved on, so the status stays 0.
+    let mut py = as_nobody(Path::new("/usr/bin/python3"));
+    py.args([
+        "-c",
+        "import os,sys\npid=os.fork()\nif pid==0: os._exit(0)\nprint(f'zombie={pid}',flush=True)\nsys.stdin.read()",
+    ]);
+    let mut parent = Proc::spawn("a zombie's parent", py, "");
+    let line = parent.expect("zombie=");
+    let zombie: i32 = util::field_u64(&line, "zombie") as i32;
+    let is_zombie = || {
+        std::fs::read_to_string(format!("/proc/{zombie}/stat"))
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !is_zombie() {
+        assert!(Instant::now() < deadline, "{zombie} is not a zombie");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let run = solab(&["inspect", "--json", "-u", "65534"]);
+    let report = run.json();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for p in report["processes"].as_array().expect("processes") {
+        assert_eq!(p["uid"], 65534, "-u 65534 selected {p}");
+        assert_ne!(
+            p["pid"], zombie,
+            "the zombie {zombie} reported as a process"
+        );
+    }
+    let errors = report["errors"].as_array().expect("errors");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["pid"] == zombie && e["kind"] == "no-such-process"),
+        "the zombie {zombie} is not in errors: {errors:#?}"
+    );
+    drop(parent);
     // -u with pids keeps the user's among them.
     let run = solab(&[
         "libs",

@@ -202,11 +202,9 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
     let digits = Regex::new(r"\d+").unwrap();
     let scratch = std::env::temp_dir().join(format!("solab-docs-img-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
-    let img_dir = if update {
-        docs().join("src/img")
-    } else {
-        scratch.clone()
-    };
+    // Pictures are drawn into the scratch directory; updating copies one into the book
+    // only when it differs from the book's in more than what changes from run to run.
+    let img_dir = scratch.clone();
     let all = snippets();
     assert!(!all.is_empty(), "no snippets in docs/out");
     // Every snippet is shown by some page: an output nobody reads is not checked either.
@@ -295,12 +293,58 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
             }
         }
     }
+    if update {
+        update_pictures(&scratch, &docs().join("src/img"));
+    }
     let _ = std::fs::remove_dir_all(&scratch);
     assert!(
         failures.is_empty(),
         "the book no longer matches the program (run `make docs-outputs`, then review the diff):\n{}",
         failures.join("\n\n")
     );
+}
+
+/// A picture with what changes from one drawing to the next elided: what [`normalize`]
+/// elides in text (pids, frame numbers, addresses, build-ids, the checkout's path), and the
+/// pids of `data-pid` and the kpagecount of a frame, which other processes move.
+fn normalize_picture(svg: &str) -> String {
+    static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r#"data-pid="\d+""#, r#"data-pid="[pid]""#),
+            (r"\b\d+ page-table mapping", "[n] page-table mapping"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (Regex::new(re).expect("rule"), to))
+        .collect()
+    });
+    let mut s = normalize(svg);
+    for (re, to) in rules {
+        s = re.replace_all(&s, *to).into_owned();
+    }
+    s
+}
+
+/// Copies each picture drawn into `drawn` over the book's in `book` when it is new, or
+/// differs in more than [`normalize_picture`] elides: drawn again with other pids and
+/// frames, an unchanged picture leaves the book (and its diff) alone.
+fn update_pictures(drawn: &Path, book: &Path) {
+    let Ok(dir) = std::fs::read_dir(drawn) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "svg") {
+            continue;
+        }
+        let target = book.join(entry.file_name());
+        let new = std::fs::read_to_string(&path).expect("a drawn picture");
+        let old = std::fs::read_to_string(&target).unwrap_or_default();
+        if normalize_picture(&new) != normalize_picture(&old) {
+            std::fs::write(&target, new).expect("write the picture into the book");
+            eprintln!("rewrote {}", target.display());
+        }
+    }
 }
 
 /// A reader runs what the book shows: every command of a snippet is inside its `cmd`

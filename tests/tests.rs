@@ -15,6 +15,7 @@ mod lab;
 mod libs;
 mod nginx;
 mod odd_maps;
+mod parallel;
 mod props;
 mod ps;
 mod soak;

@@ -13,8 +13,9 @@ use crate::elf::ElfPlan;
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
-use crate::kernel::{self, Privilege, config, kpage, process};
+use crate::kernel::{self, config, kpage, process};
 use crate::maps::{MapEntry, MapTarget};
+use crate::output::SeqOf;
 use crate::pagemap::{FrameInfo, PagemapEntry};
 use crate::report::*;
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
@@ -30,23 +31,71 @@ pub struct InspectOptions {
     pub object: Option<String>,
 }
 
-/// One object in one process, sampled.
+/// One object in one process, sampled: its placement, its mappings (with their smaps
+/// figures) and the pagemap words of its pages, 8 bytes a page, all that is kept of a
+/// process once it has been read.
 struct Sample {
     pid: i32,
     path: String,
     deleted: bool,
     placement: Placement,
-    windows: Vec<(VirtAddr, VirtAddr, MappingKind, MapEntry)>,
+    windows: Vec<SampledWindow>,
     /// One entry per page of the image, from `placement.base`.
     entries: Vec<PagemapEntry>,
+}
+
+/// A mapping over an object's range, clipped to it: what its [`MappingReport`] says.
+struct SampledWindow {
+    start: VirtAddr,
+    end: VirtAddr,
+    kind: MappingKind,
+    /// The whole mapping's.
+    map_start: VirtAddr,
+    perms: crate::maps::Perms,
+    offset: u64,
+    /// The mapped path when it is not the object's own file.
+    target: Option<String>,
+    fig: Option<SmapsFigures>,
+}
+
+impl SampledWindow {
+    fn new(w: &attribute::Window<'_>) -> SampledWindow {
+        SampledWindow {
+            start: w.start,
+            end: w.end,
+            kind: w.kind,
+            map_start: w.entry.start,
+            perms: w.entry.perms,
+            offset: w.entry.offset,
+            target: (w.kind != MappingKind::File)
+                .then(|| display_path(w.entry))
+                .filter(|p| !p.is_empty()),
+            fig: None,
+        }
+    }
+
+    fn report(&self) -> MappingReport {
+        MappingReport {
+            start: self.start,
+            end: self.end,
+            perms: self.perms.to_string(),
+            offset: self.offset,
+            kind: self.kind,
+            target: self.target.clone(),
+            rss: self.fig.map(|f| f.rss),
+            pss: self.fig.map(|f| f.pss),
+            shared: self.fig.map(|f| f.shared),
+            private: self.fig.map(|f| f.private),
+        }
+    }
 }
 
 impl Sample {
     fn kind_at(&self, addr: VirtAddr) -> Option<MappingKind> {
         self.windows
             .iter()
-            .find(|(s, e, _, _)| *s <= addr && addr < *e)
-            .map(|w| w.2)
+            .find(|w| w.start <= addr && addr < w.end)
+            .map(|w| w.kind)
     }
     fn entry_at(&self, addr: VirtAddr) -> PagemapEntry {
         let idx = addr.0.wrapping_sub(self.placement.base.0) / PAGE_SIZE;
@@ -62,158 +111,266 @@ fn display_path(m: &MapEntry) -> String {
     }
 }
 
-/// Runs the scan. Per-process failures (a pid that vanished, a kernel thread, another
-/// user's process) are reported in [`InspectReport::errors`] while the other processes
-/// are still reported; only system-wide failures and usage errors are an `Err`.
+/// An inspection whose reading is done: the report without its objects (`head`), and the
+/// objects, built one at a time from what was read ([`ObjectStream`]).
+///
+/// Everything that can fail is read before this exists: each process's maps, pagemap
+/// words, smaps figures, uid and parent, one process at a time (its maps are dropped once
+/// it is read), then kpagecount and kpageflags of every frame seen. So a report can be
+/// written as it is built: once its first byte is out, nothing but the writing can fail,
+/// and a process that is gone by then was read before it went.
+pub struct Scan {
+    /// The report without its objects (`objects` is empty).
+    pub head: InspectReport,
+    pub objects: ObjectStream,
+}
+
+/// The objects of a [`Scan`], in order of first appearance. Serialized, each object's
+/// report is built, written and dropped before the next, and its pages are built as they
+/// are written: memory holds the pagemap words and one page report at a time, not the
+/// report. Iterated, it gives each object's report whole.
+pub struct ObjectStream {
+    pending: std::cell::RefCell<std::collections::VecDeque<(Arc<Object>, Vec<Sample>)>>,
+    frames: HashMap<Pfn, FrameInfo>,
+    weak: bool,
+}
+
+impl ObjectStream {
+    pub fn len(&self) -> usize {
+        self.pending.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The objects' paths, in order, each once.
+    pub fn paths(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (o, _) in self.pending.borrow().iter() {
+            if !out.contains(&o.path) {
+                out.push(o.path.clone());
+            }
+        }
+        out
+    }
+}
+
+impl Iterator for ObjectStream {
+    type Item = ObjectReport;
+    fn next(&mut self) -> Option<ObjectReport> {
+        let (obj, samples) = self.pending.get_mut().pop_front()?;
+        let pages: Vec<PageReport> = PageReports::new(&obj.plan, &samples, &self.frames).collect();
+        let summary = summarize(&pages);
+        Some(object_report(&obj, &samples, self.weak, summary, pages))
+    }
+}
+
+impl serde::Serialize for ObjectStream {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        loop {
+            let Some((obj, samples)) = self.pending.borrow_mut().pop_front() else {
+                break;
+            };
+            // The summary comes first in the document: one pass counts, a second writes.
+            let mut summary = Summarizer::default();
+            for p in PageReports::new(&obj.plan, &samples, &self.frames) {
+                summary.add(&p);
+            }
+            let pages = SeqOf::new(PageReports::new(&obj.plan, &samples, &self.frames));
+            seq.serialize_element(&object_report(
+                &obj,
+                &samples,
+                self.weak,
+                summary.finish(),
+                pages,
+            ))?;
+        }
+        seq.end()
+    }
+}
+
+impl Scan {
+    /// The whole report, every object built.
+    pub fn into_report(self) -> InspectReport {
+        let objects: Vec<ObjectReport> = self.objects.collect();
+        self.head.with_objects(objects)
+    }
+}
+
+/// Runs the scan and builds the whole report. See [`scan`].
 pub fn inspect(opts: &InspectOptions) -> Result<InspectReport> {
+    Ok(scan(opts)?.into_report())
+}
+
+/// Reads what the report needs. Per-process failures (a pid that vanished, a kernel
+/// thread, another user's process) are reported in [`InspectReport::errors`] while the
+/// other processes are still reported; only system-wide failures and usage errors are an
+/// `Err`.
+pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     kernel::check_page_size()?;
     if let Some(p) = &opts.object {
         check_pattern(p)?;
     }
     let privilege = kernel::detect_privilege();
     let mut errors: Vec<PidError> = Vec::new();
-    let mut procs: Vec<Process> = Vec::new();
+    let mut processes: Vec<ProcessInfo> = Vec::new();
+    let mut cache = ObjectCache::new(crate::elf::Detail::Full);
+    // Per object, in order of first appearance: its cache index and its samples.
+    let mut slots: Vec<(usize, Vec<Sample>)> = Vec::new();
+    // Objects solab could not place in a process, by slot: listed after the files the
+    // cache skipped, object by object.
+    let mut unplaced: Vec<(usize, crate::scan::Skipped)> = Vec::new();
     let mut seen = BTreeSet::new();
     for &pid in &opts.pids {
         if !seen.insert(pid) {
             continue;
         }
-        match Process::read(pid) {
-            Ok(p) => procs.push(p),
+        let read = Process::read(pid)
+            .and_then(|p| read_process(&p, opts, &mut cache, &mut slots, &mut unplaced));
+        match read {
+            Ok((info, samples)) => {
+                processes.push(info);
+                for (slot, s) in samples {
+                    slots[slot].1.push(s);
+                }
+            }
             Err(e) => errors.push(PidError::new(pid, &e)),
         }
     }
-
-    // Objects in order of first appearance.
-    let mut cache = ObjectCache::new(crate::elf::Detail::Full);
-    let mut order: Vec<usize> = Vec::new();
-    let mut dead: BTreeSet<i32> = BTreeSet::new();
-    // (object index, pid) -> the mapping that starts it in that process
-    let mut starts: HashMap<(usize, i32), MapEntry> = HashMap::new();
-    for p in &procs {
-        for m in p.object_mappings() {
-            let path = display_path(m);
-            if opts
-                .object
-                .as_deref()
-                .is_some_and(|pat| !matches_pattern(pat, &path))
-            {
-                continue;
-            }
-            match cache.lookup(p.pid, m) {
-                Ok(Lookup::Elf(i)) => {
-                    if !order.contains(&i) {
-                        order.push(i);
-                    }
-                    starts.entry((i, p.pid)).or_insert_with(|| m.clone());
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    dead.insert(p.pid);
-                    errors.push(PidError::new(p.pid, &e));
-                    break;
-                }
-            }
-        }
-    }
-
-    let mut pagemaps: HashMap<i32, Pagemap> = HashMap::new();
-    let mut sampled: Vec<(Arc<Object>, Vec<Sample>)> = Vec::new();
-    for &i in &order {
-        let obj = cache.get(i).clone();
-        let mut samples = Vec::new();
-        for p in &procs {
-            if dead.contains(&p.pid) {
-                continue;
-            }
-            let Some(first) = starts.get(&(i, p.pid)) else {
-                continue;
-            };
-            let (placement, id) = match obj.key {
-                ObjKey::File(id) => match attribute::place(&obj.plan, &p.maps, id) {
-                    Ok(pl) => (pl, Some(id)),
-                    Err(reason) => {
-                        cache.skipped.push(crate::scan::Skipped {
-                            pid: p.pid,
-                            path: display_path(first),
-                            kind: crate::error::ErrorKind::BadElf,
-                            reason,
-                        });
-                        continue;
-                    }
-                },
-                ObjKey::Vdso(_) => (attribute::place_at(&obj.plan, first.start), None),
-            };
-            match sample(p, first, placement, id, &mut pagemaps) {
-                Ok(s) => samples.push(s),
-                Err(e) => {
-                    dead.insert(p.pid);
-                    errors.push(PidError::new(p.pid, &e));
-                }
-            }
-        }
-        if !samples.is_empty() {
-            sampled.push((obj, samples));
-        }
-    }
-    for (_, samples) in &mut sampled {
-        samples.retain(|s| !dead.contains(&s.pid));
-    }
-    sampled.retain(|(_, samples)| !samples.is_empty());
+    slots.retain(|(_, samples)| !samples.is_empty());
 
     let frames: HashMap<Pfn, FrameInfo> = if privilege.frames() {
-        let pfns: Vec<Pfn> = sampled
-            .iter()
-            .flat_map(|(_, s)| s.iter())
-            .flat_map(|s| s.entries.iter().filter_map(|e| e.pfn()))
-            .collect();
+        // Distinct frames object by object first: most are shared by many processes.
+        let mut pfns: Vec<Pfn> = Vec::new();
+        for (_, samples) in &slots {
+            let mut of_object: Vec<Pfn> = samples
+                .iter()
+                .flat_map(|s| s.entries.iter().filter_map(|e| e.pfn()))
+                .collect();
+            of_object.sort_unstable();
+            of_object.dedup();
+            pfns.extend(of_object);
+        }
         kpage::frames(&pfns)?
     } else {
         HashMap::new()
     };
 
-    let mut smaps: HashMap<i32, HashMap<u64, SmapsFigures>> = HashMap::new();
-    for p in &procs {
-        if dead.contains(&p.pid) {
+    unplaced.sort_by_key(|(slot, _)| *slot);
+    let mut skipped = cache.skipped;
+    skipped.extend(unplaced.into_iter().map(|(_, s)| s));
+    let pending = slots
+        .into_iter()
+        .map(|(i, samples)| (cache.objects[i].clone(), samples))
+        .collect();
+    Ok(Scan {
+        head: InspectReport {
+            schema: INSPECT_SCHEMA.into(),
+            evidence: privilege.evidence,
+            privileged: privilege.frames(),
+            privilege_note: privilege.note.clone(),
+            kernel: config::kernel_facts(),
+            pids: processes.iter().map(|p| p.pid).collect(),
+            processes,
+            errors,
+            skipped,
+            objects: Vec::new(),
+        },
+        objects: ObjectStream {
+            pending: std::cell::RefCell::new(pending),
+            frames,
+            weak: !privilege.frames(),
+        },
+    })
+}
+
+/// Reads one process: the objects it maps (planned by `cache`, given a slot in `slots`
+/// the first time), their pagemap words, smaps figures, then its uid and parent. Any
+/// failure is the process's: nothing of it is kept.
+fn read_process(
+    p: &Process,
+    opts: &InspectOptions,
+    cache: &mut ObjectCache,
+    slots: &mut Vec<(usize, Vec<Sample>)>,
+    unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
+) -> Result<(ProcessInfo, Vec<(usize, Sample)>)> {
+    // (slot, the mapping that starts the object here)
+    let mut starts: Vec<(usize, &MapEntry)> = Vec::new();
+    for m in p.object_mappings() {
+        let path = display_path(m);
+        if opts
+            .object
+            .as_deref()
+            .is_some_and(|pat| !matches_pattern(pat, &path))
+        {
             continue;
         }
-        match read_smaps(p.pid) {
-            Ok(s) => {
-                smaps.insert(p.pid, s);
+        if let Lookup::Elf(i) = cache.lookup(p.pid, m)? {
+            let slot = match slots.iter().position(|(j, _)| *j == i) {
+                Some(k) => k,
+                None => {
+                    slots.push((i, Vec::new()));
+                    slots.len() - 1
+                }
+            };
+            if !starts.iter().any(|(k, _)| *k == slot) {
+                starts.push((slot, m));
             }
-            Err(e @ Error::NoSuchProcess { .. }) => {
-                dead.insert(p.pid);
-                errors.push(PidError::new(p.pid, &e));
-            }
-            Err(_) => {} // figures stay null
         }
     }
-
-    let objects = sampled
-        .iter()
-        .map(|(obj, samples)| build_object(obj, samples, &frames, &smaps, &privilege))
-        .collect();
-    let live: Vec<&Process> = procs.iter().filter(|p| !dead.contains(&p.pid)).collect();
-    Ok(InspectReport {
-        schema: INSPECT_SCHEMA.into(),
-        evidence: privilege.evidence,
-        privileged: privilege.frames(),
-        privilege_note: privilege.note.clone(),
-        kernel: config::kernel_facts(),
-        pids: live.iter().map(|p| p.pid).collect(),
-        processes: live
-            .iter()
-            .map(|p| ProcessInfo {
-                pid: p.pid,
-                comm: process::comm(p.pid),
-                uid: process::uid(p.pid).ok(),
-                ppid: process::stat(p.pid).ok().map(|s| s.ppid),
-            })
-            .collect(),
-        errors,
-        skipped: cache.skipped,
-        objects,
-    })
+    let mut pagemap: Option<Pagemap> = None;
+    let mut samples: Vec<(usize, Sample)> = Vec::new();
+    for (slot, first) in starts {
+        let obj = cache.get(slots[slot].0).clone();
+        let (placement, id) = match obj.key {
+            ObjKey::File(id) => match attribute::place(&obj.plan, &p.maps, id) {
+                Ok(pl) => (pl, Some(id)),
+                Err(reason) => {
+                    unplaced.push((
+                        slot,
+                        crate::scan::Skipped {
+                            pid: p.pid,
+                            path: display_path(first),
+                            kind: crate::error::ErrorKind::BadElf,
+                            reason,
+                        },
+                    ));
+                    continue;
+                }
+            },
+            ObjKey::Vdso(_) => (attribute::place_at(&obj.plan, first.start), None),
+        };
+        let pm = match &mut pagemap {
+            Some(pm) => pm,
+            None => pagemap.insert(Pagemap::open(p.pid)?),
+        };
+        samples.push((slot, sample(p, first, placement, id, pm)?));
+    }
+    match read_smaps(p.pid) {
+        Ok(figures) => {
+            for (_, s) in &mut samples {
+                for w in &mut s.windows {
+                    w.fig = figures.get(&w.map_start.0).copied();
+                }
+            }
+        }
+        Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
+        Err(_) => {} // figures stay null
+    }
+    // A process that exits now was read whole: it is reported. One that is gone before
+    // its uid or parent is read is an error like any other, never a process without uid.
+    let uid = process::uid(p.pid)?;
+    let ppid = process::stat(p.pid)?.ppid;
+    let info = ProcessInfo {
+        pid: p.pid,
+        comm: process::comm(p.pid),
+        uid: Some(uid),
+        ppid: Some(ppid),
+    };
+    Ok((info, samples))
 }
 
 fn sample(
@@ -221,15 +378,11 @@ fn sample(
     first: &MapEntry,
     placement: Placement,
     id: Option<crate::maps::FileId>,
-    pagemaps: &mut HashMap<i32, Pagemap>,
+    pm: &mut Pagemap,
 ) -> Result<Sample> {
     let windows = attribute::windows(&p.maps, &placement, id);
     let pages = (placement.end.0 - placement.base.0) / PAGE_SIZE;
     let mut entries = vec![PagemapEntry::default(); pages as usize];
-    let pm = match pagemaps.entry(p.pid) {
-        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-        std::collections::hash_map::Entry::Vacant(v) => v.insert(Pagemap::open(p.pid)?),
-    };
     let mut got = Vec::new();
     for w in &windows {
         pm.read_into(w.start, w.pages(), &mut got)?;
@@ -240,10 +393,7 @@ fn sample(
         pid: p.pid,
         path: display_path(first),
         deleted: matches!(first.target, MapTarget::File { deleted: true, .. }),
-        windows: windows
-            .iter()
-            .map(|w| (w.start, w.end, w.kind, w.entry.clone()))
-            .collect(),
+        windows: windows.iter().map(SampledWindow::new).collect(),
         placement,
         entries,
     })
@@ -267,13 +417,13 @@ pub fn pages_from_words(
             deleted: false,
             windows: attribute::windows(maps, placement, id)
                 .iter()
-                .map(|w| (w.start, w.end, w.kind, w.entry.clone()))
+                .map(SampledWindow::new)
                 .collect(),
             placement: placement.clone(),
             entries: entries.clone(),
         })
         .collect();
-    page_reports(plan, &samples, frames)
+    PageReports::new(plan, &samples, frames).collect()
 }
 
 /// The copies of the page at ELF address `vaddr` in each sampled process.
@@ -307,21 +457,73 @@ fn page_in_processes(
         .collect()
 }
 
-/// The page reports of one object: one per page, except that consecutive pages of one
-/// plan run that are present in no process and alike in every process are one entry, so
-/// a huge, mostly untouched image costs memory for what is there, not for its size.
-fn page_reports(
-    plan: &ElfPlan,
-    samples: &[Sample],
-    frames: &HashMap<Pfn, FrameInfo>,
-) -> Vec<PageReport> {
-    let mut out: Vec<PageReport> = Vec::new();
-    for run in &plan.runs {
-        let sections = plan.section_names(plan.section_set(run));
-        let mut absent_from: Option<usize> = None;
-        for i in 0..run.pages {
+/// The page reports of one object, built one at a time: one per page, except that
+/// consecutive pages of one plan run that are present in no process and alike in every
+/// process are one entry, so a huge, mostly untouched image costs memory for what is
+/// there, not for its size. Holds one report back, the one the next page may extend.
+struct PageReports<'a> {
+    plan: &'a ElfPlan,
+    samples: &'a [Sample],
+    frames: &'a HashMap<Pfn, FrameInfo>,
+    /// The next page: run, page in the run.
+    run: usize,
+    page: u64,
+    /// The section names of the current run.
+    sections: Vec<String>,
+    held: Option<PageReport>,
+    /// `held` is absent from every process and in the current run: the next page may
+    /// extend it.
+    extendable: bool,
+}
+
+impl<'a> PageReports<'a> {
+    fn new(
+        plan: &'a ElfPlan,
+        samples: &'a [Sample],
+        frames: &'a HashMap<Pfn, FrameInfo>,
+    ) -> PageReports<'a> {
+        PageReports {
+            plan,
+            samples,
+            frames,
+            run: 0,
+            page: 0,
+            sections: Vec::new(),
+            held: None,
+            extendable: false,
+        }
+    }
+}
+
+impl Iterator for PageReports<'_> {
+    type Item = PageReport;
+    fn next(&mut self) -> Option<PageReport> {
+        loop {
+            let Some(run) = self.plan.runs.get(self.run) else {
+                return self.held.take();
+            };
+            if self.page >= run.pages {
+                self.run += 1;
+                self.page = 0;
+                continue;
+            }
+            if self.page == 0 {
+                self.sections = self.plan.section_names(self.plan.section_set(run));
+                self.extendable = false;
+            }
+            let i = self.page;
+            self.page += 1;
             let page_vaddr = run.vaddr + i * PAGE_SIZE;
-            let procs = page_in_processes(page_vaddr, samples, frames);
+            let procs = page_in_processes(page_vaddr, self.samples, self.frames);
+            let absent = !procs.iter().any(|p| p.present);
+            if absent
+                && self.extendable
+                && let Some(h) = &mut self.held
+                && h.procs.iter().zip(&procs).all(|(a, b)| a.state == b.state)
+            {
+                h.pages += 1;
+                continue;
+            }
             let copies: Vec<Copy> = procs
                 .iter()
                 .map(|p| Copy {
@@ -330,45 +532,33 @@ fn page_reports(
                     exclusive: p.exclusive,
                 })
                 .collect();
-            let verdict = sharing::verdict(&copies);
-            let absent = !procs.iter().any(|p| p.present);
-            if absent
-                && let Some(k) = absent_from
-                && out[k]
-                    .procs
-                    .iter()
-                    .zip(&procs)
-                    .all(|(a, b)| a.state == b.state)
-            {
-                out[k].pages += 1;
-                continue;
-            }
-            absent_from = absent.then_some(out.len());
-            let page = plan.page_at_vaddr(page_vaddr);
-            out.push(PageReport {
+            let page = self.plan.page_at_vaddr(page_vaddr);
+            let report = PageReport {
                 offset: run.offset + i * PAGE_SIZE,
                 pages: 1,
                 segment: run.segment,
-                sections: sections.clone(),
+                sections: self.sections.clone(),
                 loader: run.loader,
                 relocations: page.map_or(0, |p| p.relocations),
-                verdict,
+                verdict: sharing::verdict(&copies),
                 procs,
-            });
+            };
+            self.extendable = absent;
+            if let Some(done) = self.held.replace(report) {
+                return Some(done);
+            }
         }
     }
-    out
 }
 
-fn build_object(
+fn object_report<P>(
     obj: &Object,
     samples: &[Sample],
-    frames: &HashMap<Pfn, FrameInfo>,
-    smaps: &HashMap<i32, HashMap<u64, SmapsFigures>>,
-    privilege: &Privilege,
-) -> ObjectReport {
+    weak: bool,
+    summary: Vec<SegmentSummary>,
+    pages: P,
+) -> ObjectReport<P> {
     let plan = &obj.plan;
-    let pages = page_reports(plan, samples, frames);
     let (kind, dev, inode) = match obj.key {
         ObjKey::File(id) => (
             ObjectKind::Elf,
@@ -385,27 +575,7 @@ fn build_object(
             deleted: s.deleted,
             load_base: s.placement.base,
             load_bias: s.placement.bias,
-            mappings: s
-                .windows
-                .iter()
-                .map(|(start, end, kind, entry)| {
-                    let fig = smaps.get(&s.pid).and_then(|m| m.get(&entry.start.0));
-                    MappingReport {
-                        start: *start,
-                        end: *end,
-                        perms: entry.perms.to_string(),
-                        offset: entry.offset,
-                        kind: *kind,
-                        target: (*kind != MappingKind::File)
-                            .then(|| display_path(entry))
-                            .filter(|p| !p.is_empty()),
-                        rss: fig.map(|f| f.rss),
-                        pss: fig.map(|f| f.pss),
-                        shared: fig.map(|f| f.shared),
-                        private: fig.map(|f| f.private),
-                    }
-                })
-                .collect(),
+            mappings: s.windows.iter().map(SampledWindow::report).collect(),
         })
         .collect();
     ObjectReport {
@@ -418,8 +588,8 @@ fn build_object(
         textrel: plan.textrel,
         bind_now: plan.bind_now,
         has_shared_section: plan.has_shared_section,
-        weak: !privilege.frames(),
-        summary: summarize(&pages),
+        weak,
+        summary,
         procs,
         pages,
     }

@@ -19,7 +19,7 @@ use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process::{self, Gone};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
-use crate::scan::{Lookup, ObjectCache, PidError};
+use crate::scan::{self, Lookup, ObjectCache, PidError, SharedCache};
 use crate::sharing::{MemClass, mem_class};
 use serde::{Deserialize, Serialize};
 
@@ -239,6 +239,9 @@ pub struct PsOptions {
     pub command: Option<regex::Regex>,
     /// Keep each process's frames (for groups counted from frames).
     pub keep_frames: bool,
+    /// Workers scanning processes in parallel: 0 one per CPU, 1 one (in order, on this
+    /// thread). The report is the same whatever the number.
+    pub threads: usize,
 }
 
 /// The name of a uid, or the number.
@@ -274,40 +277,21 @@ fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::File
 /// The address ranges of a process's ELF objects, and the ELF files it maps.
 type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
 
-/// How often solab itself maps each frame of its file mappings (libc, ld.so, libgcc_s:
-/// solab is a program too). While it runs those frames' kpagecount is that much higher,
-/// which would lower every scanned process's PSS: the figures are the machine's without
-/// solab.
-fn own_file_frames() -> Result<std::collections::HashMap<u64, u64>> {
-    let own = std::process::id() as i32;
-    let mut seen = std::collections::HashMap::new();
-    let mut pm = Pagemap::open(own)?;
-    let mut words = Vec::new();
-    for m in process::read_maps(own)? {
-        if !matches!(m.target, MapTarget::File { .. }) || m.is_empty() {
-            continue;
-        }
-        pm.read_into(m.start, (m.end.0 - m.start.0) / PAGE_SIZE, &mut words)?;
-        for e in &words {
-            if let Some(p) = e.pfn().filter(|_| e.file_or_shared_anon()) {
-                *seen.entry(p.0).or_insert(0) += 1;
-            }
-        }
-    }
-    Ok(seen)
-}
-
-struct Scanner {
+/// One worker of the scan: the cache and solab's own frames are shared.
+struct Scanner<'a> {
     me: i32,
     /// solab's own mappings of file frames, subtracted from kpagecount.
-    own: std::collections::HashMap<u64, u64>,
+    own: &'a kpage::OwnFrames,
     frames: bool,
     zero: Option<Pfn>,
-    cache: ObjectCache,
+    cache: &'a SharedCache,
+    /// The scan position of the process being read.
+    position: usize,
     words: Vec<crate::pagemap::PagemapEntry>,
+    users: std::collections::HashMap<u32, String>,
 }
 
-impl Scanner {
+impl Scanner<'_> {
     /// The ranges of the process's ELF objects and the ELF files it maps.
     fn objects(&mut self, pid: i32, maps: &[MapEntry]) -> Result<ObjectsOf> {
         let mut ranges = Vec::new();
@@ -317,11 +301,11 @@ impl Scanner {
             if files.contains(&id) {
                 continue;
             }
-            let Lookup::Elf(i) = self.cache.file(pid, m)? else {
+            let Lookup::Elf(i) = self.cache.file(self.position, pid, m)? else {
                 continue;
             };
             files.push(id);
-            if let Ok(p) = attribute::place(&self.cache.get(i).plan, maps, id) {
+            if let Ok(p) = attribute::place(&self.cache.object(i).plan, maps, id) {
                 ranges.push((p.base.0, p.end.0));
             }
         }
@@ -392,9 +376,10 @@ impl Scanner {
             if keep {
                 frames.push(pfn << 2 | class as u64);
             }
-            let count = match (pid == self.me, self.own.get(&pfn)) {
-                (false, Some(&mine)) => count.saturating_sub(mine).max(1),
-                _ => count,
+            let count = if pid == self.me {
+                count
+            } else {
+                self.own.others(pfn, count)
             };
             let a = &mut acc[class as usize];
             a.rss += PAGE_SIZE;
@@ -443,10 +428,7 @@ fn row(pid: i32, uid: u32, user: String, comm: String, scanned: ([Acc; 4], Vec<u
 /// Counts the frames of a group once: `frames` are the frames of every present page of
 /// its processes (one per page-table entry, unsorted); `own` solab's mappings of frames,
 /// taken off their kpagecount (None when solab is in the group).
-fn group_frames(
-    frames: &mut [u64],
-    own: Option<&std::collections::HashMap<u64, u64>>,
-) -> Result<GroupFrames> {
+fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<GroupFrames> {
     frames.sort_unstable();
     let mut distinct: Vec<Pfn> = Vec::new();
     let mut mine: Vec<u64> = Vec::new();
@@ -466,10 +448,7 @@ fn group_frames(
     let counts = kpage::counts(&distinct)?;
     let mut g = GroupFrames::default();
     for ((pfn, &inside), &count) in distinct.iter().zip(&mine).zip(&counts) {
-        let count = match own.and_then(|o| o.get(&pfn.0)) {
-            Some(&solab) => count.saturating_sub(solab),
-            None => count,
-        };
+        let count = own.map_or(count, |o| count.saturating_sub(o.mapped(pfn.0)));
         g.alone += PAGE_SIZE;
         // A frame mapped more often inside than the kernel counted changed during the
         // scan: it counts as the group's alone.
@@ -501,34 +480,45 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .filter(|p| seen.insert(*p))
             .collect()
     };
-    let mut s = Scanner {
-        me: own,
-        own: if frames {
-            own_file_frames()?
-        } else {
-            Default::default()
-        },
-        frames,
-        zero: if frames { kpage::zero_page_pfn() } else { None },
-        cache: ObjectCache::new(Detail::Kinds),
-        words: Vec::new(),
+    let own_frames = if frames {
+        kpage::OwnFrames::read()?
+    } else {
+        kpage::OwnFrames::default()
     };
+    let zero = if frames { kpage::zero_page_pfn() } else { None };
+    let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
+    let (_, results) = scan::each_process(
+        &pids,
+        scan::threads(opts.threads),
+        || Scanner {
+            me: own,
+            own: &own_frames,
+            frames,
+            zero,
+            cache: &cache,
+            position: 0,
+            words: Vec::new(),
+            users: Default::default(),
+        },
+        |s, position, pid| {
+            s.position = position;
+            let read = process::uid(pid).map(|uid| (uid, process::comm(pid)));
+            read.and_then(|(uid, comm)| {
+                let keep = opts.uid.is_none_or(|u| u == uid)
+                    && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
+                if !keep {
+                    return Ok(None);
+                }
+                let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
+                s.scan(pid, opts.keep_frames)
+                    .map(|scanned| Some(row(pid, uid, user, comm, scanned)))
+            })
+        },
+    );
     let mut counts = PsCounts::default();
     let mut errors = Vec::new();
     let mut rows = Vec::new();
-    let mut users: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
-    for pid in pids {
-        let read = process::uid(pid).map(|uid| (uid, process::comm(pid)));
-        let result = read.and_then(|(uid, comm)| {
-            let keep = opts.uid.is_none_or(|u| u == uid)
-                && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
-            if !keep {
-                return Ok(None);
-            }
-            let user = users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-            s.scan(pid, opts.keep_frames)
-                .map(|scanned| Some(row(pid, uid, user, comm, scanned)))
-        });
+    for (pid, result) in pids.into_iter().zip(results) {
         match result.map_err(|e| process::classify(pid, e)) {
             Ok(Some(r)) => {
                 counts.scanned += 1;
@@ -637,9 +627,9 @@ impl PsReport {
         self.by = Some(by);
         self.groups = Vec::with_capacity(groups.len());
         let own = if self.privileged {
-            own_file_frames()?
+            kpage::OwnFrames::read()?
         } else {
-            Default::default()
+            kpage::OwnFrames::default()
         };
         let me = std::process::id() as i32;
         for (_, (mut g, mut frames)) in groups {

@@ -63,6 +63,51 @@ pub fn frames(pfns: &[Pfn]) -> Result<HashMap<Pfn, FrameInfo>> {
     Ok(sorted.into_iter().zip(info).collect())
 }
 
+/// How often solab itself maps each frame of its file mappings (libc, ld.so, libm,
+/// libgcc_s: solab is a program too). While it runs, those frames' kpagecount is that much
+/// higher, which would lower the PSS of every process scanned: [`OwnFrames::others`] takes
+/// solab's mappings off, so the figures are the machine's without solab. Used by every
+/// command that divides by kpagecount (`ps`, `libs` with given pids).
+#[derive(Clone, Debug, Default)]
+pub struct OwnFrames(HashMap<u64, u64>);
+
+impl OwnFrames {
+    /// Reads solab's own file mappings' frames from its pagemap.
+    pub fn read() -> Result<OwnFrames> {
+        use crate::maps::MapTarget;
+        let own = std::process::id() as i32;
+        let mut seen = HashMap::new();
+        let mut pm = Pagemap::open(own)?;
+        let mut words = Vec::new();
+        for m in super::process::read_maps(own)? {
+            if !matches!(m.target, MapTarget::File { .. }) || m.is_empty() {
+                continue;
+            }
+            pm.read_into(m.start, (m.end.0 - m.start.0) / PAGE_SIZE, &mut words)?;
+            for e in &words {
+                if let Some(p) = e.pfn().filter(|_| e.file_or_shared_anon()) {
+                    *seen.entry(p.0).or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(OwnFrames(seen))
+    }
+
+    /// How often solab maps frame `pfn`.
+    pub fn mapped(&self, pfn: u64) -> u64 {
+        self.0.get(&pfn).copied().unwrap_or(0)
+    }
+
+    /// The mappings of frame `pfn` by processes other than solab, out of its kpagecount
+    /// `count` (at least 1: the scanned process maps it).
+    pub fn others(&self, pfn: u64, count: u64) -> u64 {
+        match self.0.get(&pfn) {
+            Some(&mine) => count.saturating_sub(mine).max(1),
+            None => count,
+        }
+    }
+}
+
 /// The frame of the kernel's shared zero page: read (never written) fresh anonymous
 /// memory maps it. Found by reading one such page of this process and checked with
 /// /proc/kpageflags; `None` without CAP_SYS_ADMIN or if the check fails.

@@ -652,6 +652,68 @@ fn bytes(b: u64) -> String {
     size(b as f64 / PAGE_SIZE as f64)
 }
 
+/// A change in bytes, signed: `+32.0 MiB`, `-4.0 KiB`, `0 B`.
+fn bytes_change(before: u64, after: u64) -> String {
+    match after.cmp(&before) {
+        std::cmp::Ordering::Equal => "0 B".to_string(),
+        std::cmp::Ordering::Greater => format!("+{}", bytes(after - before)),
+        std::cmp::Ordering::Less => format!("-{}", bytes(before - after)),
+    }
+}
+
+/// What changed in a family since the previous reading (`family --watch`): per process
+/// whose figures moved, and for the family; processes that appeared or exited by pid.
+pub fn render_family_change(prev: &FamilyReport, cur: &FamilyReport, secs: u64) -> String {
+    let shared = |x: &Inherited| {
+        if cur.weak {
+            x.looks_inherited
+        } else {
+            x.parents_frame
+        }
+    };
+    let head = if cur.weak {
+        "LOOKS-INHERITED"
+    } else {
+        "PARENTS-FRAME"
+    };
+    let line = |a: &Inherited, b: &Inherited| {
+        format!(
+            "{head} {}, COPIED {}, NEW {}",
+            bytes_change(shared(a), shared(b)),
+            bytes_change(a.copied, b.copied),
+            bytes_change(a.new, b.new)
+        )
+    };
+    let mut o = String::new();
+    let _ = writeln!(o, "since the last reading ({secs} s before):");
+    let mut moved = false;
+    for p in cur.processes.iter().filter(|p| p.depth > 0) {
+        match prev.processes.iter().find(|q| q.pid == p.pid) {
+            Some(q) if q.totals != p.totals => {
+                moved = true;
+                let _ = writeln!(o, "  {} {}: {}", p.pid, p.comm, line(&q.totals, &p.totals));
+            }
+            Some(_) => {}
+            None => {
+                moved = true;
+                let _ = writeln!(o, "  {} {}: new in the family", p.pid, p.comm);
+            }
+        }
+    }
+    for q in &prev.processes {
+        if !cur.processes.iter().any(|p| p.pid == q.pid) {
+            moved = true;
+            let _ = writeln!(o, "  {} {}: exited", q.pid, q.comm);
+        }
+    }
+    if moved {
+        let _ = writeln!(o, "  family: {}", line(&prev.totals, &cur.totals));
+    } else {
+        let _ = writeln!(o, "  no change");
+    }
+    o
+}
+
 /// How `solab ps` draws its table.
 #[derive(Default)]
 pub struct PsView {

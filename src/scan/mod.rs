@@ -9,10 +9,11 @@ use crate::kernel::{files, process};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Which object a mapping belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ObjKey {
     /// A mapped ELF file, by (device, inode).
     File(FileId),
@@ -44,8 +45,9 @@ pub struct Skipped {
 enum Slot {
     Elf(usize),
     /// Not an ELF file (no magic): data files mapped by programs, counted as other files.
-    NotElf,
-    Skipped,
+    /// The index of its `skipped` entry.
+    NotElf(usize),
+    Skipped(usize),
 }
 
 /// What the cache says about one mapping.
@@ -55,13 +57,27 @@ pub enum Lookup {
     Skipped,
 }
 
+/// A vdso image read from a process (outside any lock), with the hash that tells it apart.
+pub struct VdsoImage(Result<(Vec<u8>, u64)>);
+
 /// Opens and plans each object once for the whole run.
+///
+/// What is recorded "as first seen" (an object's path, the pid of a skipped file) is what
+/// the process earliest in the scan order saw: a scan that looks at processes out of order
+/// (in parallel) sets each process's [`ObjectCache::position`] and reports what a
+/// sequential scan does.
 pub struct ObjectCache {
     detail: Detail,
     slots: HashMap<ObjKey, Slot>,
-    /// Vdso images by start address and pid, so each process's vdso is read once.
+    /// The planned objects, by index.
     pub objects: Vec<Arc<Object>>,
     pub skipped: Vec<Skipped>,
+    /// The position of the process each `skipped` entry was seen in.
+    skipped_at: Vec<usize>,
+    /// For each object, the position of the process its path is from, and the path.
+    paths: Vec<(usize, String)>,
+    /// The scan position of the process being looked up (0 unless set).
+    pub position: usize,
 }
 
 fn display_path(m: &MapEntry) -> String {
@@ -72,11 +88,16 @@ fn display_path(m: &MapEntry) -> String {
     }
 }
 
-/// FNV-1a: a stable hash of a vdso image, to tell different vdsos apart.
+/// FNV-1a over 8-byte words (and the tail bytes): a stable hash of a vdso image, to tell
+/// different vdsos apart. Word by word: it runs once per process.
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let step = |h: u64, w: u64| (h ^ w).wrapping_mul(0x0100_0000_01b3);
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    let h = words.fold(0xcbf2_9ce4_8422_2325, |h, w| {
+        step(h, u64::from_le_bytes(w.try_into().unwrap_or_default()))
+    });
+    tail.iter().fold(h, |h, &b| step(h, u64::from(b)))
 }
 
 impl ObjectCache {
@@ -86,6 +107,9 @@ impl ObjectCache {
             slots: HashMap::new(),
             objects: Vec::new(),
             skipped: Vec::new(),
+            skipped_at: Vec::new(),
+            paths: Vec::new(),
+            position: 0,
         }
     }
 
@@ -93,21 +117,73 @@ impl ObjectCache {
         &self.objects[i]
     }
 
-    fn skip(&mut self, pid: i32, path: String, e: &Error) {
+    /// The path of object `i` as the earliest process in the scan order maps it.
+    pub fn first_path(&self, i: usize) -> &str {
+        &self.paths[i].1
+    }
+
+    fn push_skipped(&mut self, s: Skipped) -> usize {
+        self.skipped.push(s);
+        self.skipped_at.push(self.position);
+        self.skipped.len() - 1
+    }
+
+    /// Entry `k` of `skipped`, seen again by `pid` at the current position: the earliest
+    /// process keeps it.
+    fn seen_again(&mut self, k: usize, pid: i32, path: impl FnOnce() -> String) {
+        if let Some(at) = self.skipped_at.get_mut(k)
+            && self.position < *at
+        {
+            *at = self.position;
+            self.skipped[k].pid = pid;
+            self.skipped[k].path = path();
+        }
+    }
+
+    fn skip(&mut self, pid: i32, path: String, e: &Error) -> usize {
         // The entry names the pid and the path; the reason is what is left.
         let reason = match e {
             Error::MappedFile { reason, .. } | Error::Elf { reason, .. } => reason.clone(),
             other => other.to_string(),
         };
-        self.skipped.push(Skipped {
+        self.push_skipped(Skipped {
             pid,
             path,
             kind: e.kind(),
             reason,
-        });
+        })
+    }
+
+    /// Lists `path` as skipped once: a second sighting only moves the entry to the earliest
+    /// process.
+    pub fn skip_once(&mut self, pid: i32, path: &str, kind: ErrorKind, reason: String) {
+        match self.skipped.iter().position(|s| s.path == path) {
+            Some(k) => self.seen_again(k, pid, || path.to_string()),
+            None => {
+                self.push_skipped(Skipped {
+                    pid,
+                    path: path.to_string(),
+                    kind,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// The skipped files and vdsos in scan order (as a sequential scan lists them).
+    pub fn take_skipped(&mut self) -> Vec<Skipped> {
+        let mut all: Vec<(usize, Skipped)> = std::mem::take(&mut self.skipped)
+            .into_iter()
+            .enumerate()
+            .map(|(k, s)| (self.skipped_at.get(k).copied().unwrap_or(usize::MAX), s))
+            .collect();
+        self.skipped_at.clear();
+        all.sort_by_key(|(at, _)| *at);
+        all.into_iter().map(|(_, s)| s).collect()
     }
 
     fn insert(&mut self, key: ObjKey, path: String, plan: ElfPlan) -> usize {
+        self.paths.push((self.position, path.clone()));
         self.objects.push(Arc::new(Object { key, path, plan }));
         let i = self.objects.len() - 1;
         self.slots.insert(key, Slot::Elf(i));
@@ -122,11 +198,22 @@ impl ObjectCache {
             return Ok(Lookup::NotElf);
         };
         let key = ObjKey::File(id);
-        if let Some(s) = self.slots.get(&key) {
+        if let Some(s) = self.slots.get(&key).cloned() {
             return Ok(match s {
-                Slot::Elf(i) => Lookup::Elf(*i),
-                Slot::NotElf => Lookup::NotElf,
-                Slot::Skipped => Lookup::Skipped,
+                Slot::Elf(i) => {
+                    if self.position < self.paths[i].0 {
+                        self.paths[i] = (self.position, display_path(entry));
+                    }
+                    Lookup::Elf(i)
+                }
+                Slot::NotElf(k) => {
+                    self.seen_again(k, pid, || display_path(entry));
+                    Lookup::NotElf
+                }
+                Slot::Skipped(k) => {
+                    self.seen_again(k, pid, || display_path(entry));
+                    Lookup::Skipped
+                }
             });
         }
         let path = display_path(entry);
@@ -148,22 +235,36 @@ impl ObjectCache {
             Ok(plan) => Lookup::Elf(self.insert(key, path, plan)),
             Err(e @ Error::NotElf { .. }) => {
                 // Listed (kind `not-elf`), so a reader sees every mapped file accounted for.
-                self.skip(pid, path, &e);
-                self.slots.insert(key, Slot::NotElf);
+                let k = self.skip(pid, path, &e);
+                self.slots.insert(key, Slot::NotElf(k));
                 Lookup::NotElf
             }
             Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
             Err(e) => {
-                self.skip(pid, path, &e);
-                self.slots.insert(key, Slot::Skipped);
+                let k = self.skip(pid, path, &e);
+                self.slots.insert(key, Slot::Skipped(k));
                 Lookup::Skipped
             }
         })
     }
 
+    /// Reads the vdso of `pid` and hashes it: the part of a vdso lookup that needs no
+    /// cache (done outside the lock when the cache is shared).
+    pub fn read_vdso(pid: i32, entry: &MapEntry) -> VdsoImage {
+        VdsoImage(files::read_vdso(pid, entry).map(|b| {
+            let h = fnv(&b);
+            (b, h)
+        }))
+    }
+
     /// The vdso of `pid`, read from its own memory and planned once per distinct image.
     pub fn vdso(&mut self, pid: i32, entry: &MapEntry) -> Result<Lookup> {
-        let bytes = match files::read_vdso(pid, entry) {
+        self.vdso_image(pid, Self::read_vdso(pid, entry))
+    }
+
+    /// A vdso image read by [`ObjectCache::read_vdso`], planned once per distinct image.
+    pub fn vdso_image(&mut self, pid: i32, image: VdsoImage) -> Result<Lookup> {
+        let (bytes, hash) = match image.0 {
             Ok(b) => b,
             Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
             Err(e) => {
@@ -171,7 +272,7 @@ impl ObjectCache {
                 return Ok(Lookup::Skipped);
             }
         };
-        let key = ObjKey::Vdso(fnv(&bytes));
+        let key = ObjKey::Vdso(hash);
         if let Some(Slot::Elf(i)) = self.slots.get(&key) {
             return Ok(Lookup::Elf(*i));
         }
@@ -196,6 +297,125 @@ impl ObjectCache {
             self.file(pid, entry)
         }
     }
+}
+
+/// An [`ObjectCache`] shared by the workers of a parallel scan: each object is still opened
+/// and planned once per run (under the lock), and each process's vdso is read outside it.
+pub struct SharedCache(Mutex<ObjectCache>);
+
+impl SharedCache {
+    pub fn new(cache: ObjectCache) -> SharedCache {
+        SharedCache(Mutex::new(cache))
+    }
+
+    /// The cache, locked (a worker that panicked left nothing half-written that matters:
+    /// the cache is still used).
+    pub fn lock(&self) -> MutexGuard<'_, ObjectCache> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`ObjectCache::lookup`] for the process at scan position `position`.
+    pub fn lookup(&self, position: usize, pid: i32, entry: &MapEntry) -> Result<Lookup> {
+        if entry.is_pseudo("[vdso]") {
+            let image = ObjectCache::read_vdso(pid, entry);
+            let mut c = self.lock();
+            c.position = position;
+            c.vdso_image(pid, image)
+        } else {
+            let mut c = self.lock();
+            c.position = position;
+            c.file(pid, entry)
+        }
+    }
+
+    /// [`ObjectCache::file`] for the process at scan position `position`.
+    pub fn file(&self, position: usize, pid: i32, entry: &MapEntry) -> Result<Lookup> {
+        let mut c = self.lock();
+        c.position = position;
+        c.file(pid, entry)
+    }
+
+    /// Object `i`.
+    pub fn object(&self, i: usize) -> Arc<Object> {
+        self.lock().get(i).clone()
+    }
+
+    /// [`ObjectCache::skip_once`] for the process at scan position `position`.
+    pub fn skip_once(
+        &self,
+        position: usize,
+        pid: i32,
+        path: &str,
+        kind: ErrorKind,
+        reason: String,
+    ) {
+        let mut c = self.lock();
+        c.position = position;
+        c.skip_once(pid, path, kind, reason);
+    }
+
+    pub fn into_inner(self) -> ObjectCache {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The number of workers for `--threads N`: N, or with 0 one per CPU the process may run on.
+pub fn threads(n: usize) -> usize {
+    match n {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Scans `pids` with `threads` workers (1: on this thread, in order). Each worker takes the
+/// next pid from a shared index and calls `scan(state, position, pid)` with its own state
+/// from `state()`; returns the workers' states and the results in the order of `pids`.
+pub fn each_process<W: Send, R: Send>(
+    pids: &[i32],
+    threads: usize,
+    state: impl Fn() -> W + Sync,
+    scan: impl Fn(&mut W, usize, i32) -> R + Sync,
+) -> (Vec<W>, Vec<R>) {
+    let threads = threads.clamp(1, pids.len().max(1));
+    if threads == 1 {
+        let mut w = state();
+        let results = pids
+            .iter()
+            .enumerate()
+            .map(|(i, &pid)| scan(&mut w, i, pid))
+            .collect();
+        return (vec![w], results);
+    }
+    let next = AtomicUsize::new(0);
+    let done: Vec<(W, Vec<(usize, R)>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut w = state();
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&pid) = pids.get(i) else { break };
+                        out.push((i, scan(&mut w, i, pid)));
+                    }
+                    (w, out)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut states = Vec::with_capacity(done.len());
+    let mut slots: Vec<Option<R>> = (0..pids.len()).map(|_| None).collect();
+    for (w, out) in done {
+        states.push(w);
+        for (i, r) in out {
+            slots[i] = Some(r);
+        }
+    }
+    (states, slots.into_iter().flatten().collect())
 }
 
 /// A process whose memory map was read.

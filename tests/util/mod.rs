@@ -606,6 +606,48 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Processes stopped with SIGSTOP, so two scans of them read the same pages; resumed with
+/// SIGCONT on Drop (their owners still kill them).
+pub struct Frozen(pub Vec<i32>);
+
+impl Frozen {
+    pub fn new(pids: Vec<i32>) -> Frozen {
+        use nix::sys::signal::{Signal, kill};
+        let frozen = Frozen(pids);
+        for &p in &frozen.0 {
+            kill(nix::unistd::Pid::from_raw(p), Signal::SIGSTOP).expect("SIGSTOP");
+        }
+        // Stopped means the state in /proc/PID/stat says so (SIGSTOP is asynchronous).
+        for &p in &frozen.0 {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+                let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+                if state == Some('T') {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "pid {p} did not stop: {stat}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        frozen
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGCONT,
+            );
+        }
+    }
+}
+
 /// Cgroup v2 directories made by a test (`NAME-PID-SUFFIX` at the root of the cgroup2
 /// mount, /sys/fs/cgroup or /sys/fs/cgroup/unified on a hybrid machine), removed on Drop
 /// once the processes in them have exited (declare it before the processes, so that they

@@ -157,6 +157,7 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
         let report = match libs(&LibsOptions {
             scope: Scope::Pids(pids.clone()),
             progress: false,
+            threads: opts.threads,
         }) {
             Ok(r) => r,
             // Every process of the group vanished or could not be read.

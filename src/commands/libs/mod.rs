@@ -8,7 +8,10 @@
 //!   of segment kinds;
 //! - frames collected in plain `Vec<u64>`s (one per object and segment kind, one for
 //!   anonymous memory, one for other files), sorted once at the end;
-//! - /proc/kpagecount (for PSS) read in sorted windows, only for the frames of ELF objects.
+//! - /proc/kpagecount (for PSS) read in sorted windows, only for the frames of ELF objects,
+//!   less solab's own mappings of them (it maps libc too) unless solab is scanned itself;
+//! - processes scanned by a fixed pool of workers (`--threads`), each with its own buckets,
+//!   merged at the end: the report is the same whatever the number of workers.
 //!
 //! [`scanner`] reads each process and adds its pages to per-object buckets; [`tally`]
 //! turns the buckets into the [`report`] (distinct frames, memory saved, PSS).
@@ -21,9 +24,8 @@ use crate::elf::Detail;
 use crate::error::{Error, Result};
 use crate::kernel::process::{self, Gone};
 use crate::kernel::{self, kpage};
-use crate::scan::{ObjectCache, PidError};
-use scanner::{Acc, Scanner};
-use std::collections::HashMap;
+use crate::scan::{self, ObjectCache, PidError, SharedCache};
+use scanner::Worker;
 
 pub const LIBS_SCHEMA: &str = "solab.libs.v2";
 
@@ -62,6 +64,9 @@ pub struct LibsOptions {
     pub scope: Scope,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Workers scanning processes in parallel: 0 one per CPU, 1 one (in order, on this
+    /// thread). The report is the same whatever the number.
+    pub threads: usize,
 }
 
 pub mod groups;
@@ -92,21 +97,13 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
             (p, ScopeName::Pids)
         }
     };
-    let mut s = Scanner {
-        privileged: privilege.frames(),
-        zero_pfn: if privilege.frames() {
-            kpage::zero_page_pfn().map(|p| p.0)
-        } else {
-            None
-        },
-        cache: ObjectCache::new(Detail::Kinds),
-        obj_of: HashMap::new(),
-        objs: Vec::new(),
-        anon: Acc::default(),
-        files: Acc::default(),
-        zero_mappings: 0,
-        entries: Vec::new(),
+    let privileged = privilege.frames();
+    let zero_pfn = if privileged {
+        kpage::zero_page_pfn().map(|p| p.0)
+    } else {
+        None
     };
+    let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::with_draw_target(
             Some(pids.len() as u64),
@@ -119,10 +116,22 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         }
         b
     });
+    let (workers, results) = scan::each_process(
+        &pids,
+        scan::threads(opts.threads),
+        || Worker::new(privileged, zero_pfn),
+        |w, position, pid| {
+            let r = w.scan(&cache, position, pid);
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            r
+        },
+    );
     let mut counts = ProcessCounts::default();
     let mut errors = Vec::new();
-    for &pid in &pids {
-        match s.scan(pid) {
+    for (&pid, result) in pids.iter().zip(results) {
+        match result {
             Ok(()) => counts.scanned += 1,
             Err(Gone::NoMemoryMap) => {
                 counts.no_memory_map += 1;
@@ -144,9 +153,6 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
                 errors.push(PidError::new(pid, &e));
             }
         }
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
     }
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -164,7 +170,15 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
                 .join("; ")
         )));
     }
-    tally::finish(s, privilege, scope, counts, errors)
+    let self_scanned = pids.contains(&own);
+    tally::finish(
+        scanner::merge(workers, cache),
+        privilege,
+        scope,
+        counts,
+        errors,
+        self_scanned,
+    )
 }
 
 #[cfg(test)]
@@ -183,6 +197,7 @@ mod tests {
         let r = libs(&LibsOptions {
             scope: Scope::Pids(vec![std::process::id() as i32]),
             progress: false,
+            threads: 1,
         })
         .expect("scan self");
         assert_eq!(r.processes.scanned, 1);

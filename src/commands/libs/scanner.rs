@@ -10,8 +10,8 @@ use crate::kernel::process::{self, Gone};
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::pagemap::PagemapEntry;
-use crate::scan::{Lookup, ObjectCache, Skipped};
-use std::collections::HashMap;
+use crate::scan::{Lookup, ObjKey, Object, SharedCache};
+use std::sync::Arc;
 
 pub(super) const KINDS: usize = SegmentKind::ALL.len();
 
@@ -68,6 +68,24 @@ impl Acc {
             self.pfns.push(pfn);
         }
     }
+    /// Sorts the frames: each worker sorts its own, in parallel, before they are merged.
+    pub(super) fn sort(&mut self) {
+        self.pfns.sort_unstable();
+    }
+    /// Adds `o`'s figures; both frame lists sorted, the result sorted.
+    pub(super) fn merge(&mut self, o: Acc) {
+        self.resident += o.resident;
+        self.private += o.private;
+        self.exclusive += o.exclusive;
+        self.add_smaps(&o.smaps);
+        if self.pfns.is_empty() {
+            self.pfns = o.pfns;
+        } else if !o.pfns.is_empty() {
+            self.pfns.extend_from_slice(&o.pfns);
+            // Two sorted runs: the stable sort finds them and merges them in one pass.
+            self.pfns.sort();
+        }
+    }
     fn add_smaps(&mut self, f: &SmapsFigures) {
         self.smaps.rss += f.rss;
         self.smaps.pss += f.pss;
@@ -77,21 +95,18 @@ impl Acc {
 }
 
 /// An object's plan reduced to what the scan needs: runs of segment kinds by `p_vaddr`.
-pub(super) struct Obj {
+pub(super) struct ObjInfo {
     /// `None` for a vdso image.
     pub(super) id: Option<FileId>,
-    pub(super) path: String,
     pub(super) soname: Option<String>,
     pub(super) textrel: bool,
     /// The plan (placement needs its segments).
-    pub(super) plan: std::sync::Arc<crate::scan::Object>,
+    pub(super) plan: Arc<Object>,
     pub(super) runs: Vec<(u64, u64, SegmentKind)>,
-    pub(super) kinds: [Acc; KINDS],
-    pub(super) procs: u32,
 }
 
-impl Obj {
-    fn new(id: Option<FileId>, path: String, object: &std::sync::Arc<crate::scan::Object>) -> Obj {
+impl ObjInfo {
+    fn new(object: &Arc<Object>) -> ObjInfo {
         let plan: &ElfPlan = &object.plan;
         let mut runs: Vec<(u64, u64, SegmentKind)> = Vec::new();
         for r in &plan.runs {
@@ -100,15 +115,15 @@ impl Obj {
                 _ => runs.push((r.vaddr, r.end_vaddr(), r.segment)),
             }
         }
-        Obj {
-            id,
-            path,
+        ObjInfo {
+            id: match object.key {
+                ObjKey::File(id) => Some(id),
+                ObjKey::Vdso(_) => None,
+            },
             soname: plan.soname.clone(),
             textrel: plan.textrel,
-            plan: std::sync::Arc::clone(object),
+            plan: Arc::clone(object),
             runs,
-            kinds: Default::default(),
-            procs: 0,
         }
     }
 
@@ -123,6 +138,13 @@ impl Obj {
     }
 }
 
+/// What the processes scanned so far have of one object.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ObjAcc {
+    pub(super) kinds: [Acc; KINDS],
+    pub(super) procs: u32,
+}
+
 /// Where a process's memory goes, by address range.
 struct Placed {
     base: u64,
@@ -131,35 +153,88 @@ struct Placed {
     bias: u64,
 }
 
-pub(super) struct Scanner {
+/// One worker of the scan: its own buckets, the objects shared through the cache.
+pub(super) struct Worker {
     pub(super) privileged: bool,
     pub(super) zero_pfn: Option<u64>,
-    pub(super) cache: ObjectCache,
-    /// Cache index -> index into `objs`.
-    pub(super) obj_of: HashMap<usize, usize>,
-    pub(super) objs: Vec<Obj>,
+    /// By cache index: the objects this worker has seen, and their buckets.
+    pub(super) infos: Vec<Option<Arc<ObjInfo>>>,
+    pub(super) accs: Vec<ObjAcc>,
     pub(super) anon: Acc,
     pub(super) files: Acc,
     pub(super) zero_mappings: u64,
-    pub(super) entries: Vec<PagemapEntry>,
+    entries: Vec<PagemapEntry>,
 }
 
-impl Scanner {
-    /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
-    fn slot(&mut self, pid: i32, entry: &MapEntry, id: Option<FileId>) -> Result<Option<usize>> {
-        let Lookup::Elf(c) = self.cache.lookup(pid, entry)? else {
-            return Ok(None);
-        };
-        if let Some(&i) = self.obj_of.get(&c) {
-            return Ok(Some(i));
+/// Everything the workers saw, merged: what the tally reads.
+pub(super) struct Merged {
+    pub(super) privileged: bool,
+    /// By cache index: the object (`None` if no worker placed it), its path as the first
+    /// process maps it, its buckets.
+    pub(super) objs: Vec<(Option<Arc<ObjInfo>>, String, ObjAcc)>,
+    pub(super) anon: Acc,
+    pub(super) files: Acc,
+    pub(super) zero_mappings: u64,
+    pub(super) skipped: Vec<crate::scan::Skipped>,
+}
+
+impl Worker {
+    pub(super) fn new(privileged: bool, zero_pfn: Option<u64>) -> Worker {
+        Worker {
+            privileged,
+            zero_pfn,
+            infos: Vec::new(),
+            accs: Vec::new(),
+            anon: Acc::default(),
+            files: Acc::default(),
+            zero_mappings: 0,
+            entries: Vec::new(),
         }
-        let object = self.cache.get(c).clone();
-        self.objs.push(Obj::new(id, object.path.clone(), &object));
-        self.obj_of.insert(c, self.objs.len() - 1);
-        Ok(Some(self.objs.len() - 1))
     }
 
-    pub(super) fn scan(&mut self, pid: i32) -> Result<(), Gone> {
+    /// Sorts every bucket's frames.
+    pub(super) fn sort(&mut self) {
+        for a in &mut self.accs {
+            a.kinds.iter_mut().for_each(Acc::sort);
+        }
+        self.anon.sort();
+        self.files.sort();
+    }
+
+    /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
+    fn slot(
+        &mut self,
+        cache: &SharedCache,
+        position: usize,
+        pid: i32,
+        entry: &MapEntry,
+    ) -> Result<Option<usize>> {
+        let Lookup::Elf(c) = cache.lookup(position, pid, entry)? else {
+            return Ok(None);
+        };
+        if self.infos.len() <= c {
+            self.infos.resize(c + 1, None);
+            self.accs.resize(c + 1, ObjAcc::default());
+        }
+        if self.infos[c].is_none() {
+            self.infos[c] = Some(Arc::new(ObjInfo::new(&cache.object(c))));
+        }
+        Ok(Some(c))
+    }
+
+    fn info(&self, obj: usize) -> &ObjInfo {
+        self.infos[obj]
+            .as_deref()
+            .expect("placed objects have their info")
+    }
+
+    /// Scans process `pid`, at `position` in the scan order.
+    pub(super) fn scan(
+        &mut self,
+        cache: &SharedCache,
+        position: usize,
+        pid: i32,
+    ) -> Result<(), Gone> {
         let maps = process::read_maps(pid).map_err(|e| process::classify(pid, e))?;
         // Objects of this process and where they sit.
         let mut placed: Vec<Placed> = Vec::new();
@@ -172,12 +247,12 @@ impl Scanner {
                 None if vdso => {}
                 _ => continue,
             }
-            let obj = match self.slot(pid, m, id) {
+            let obj = match self.slot(cache, position, pid, m) {
                 Ok(Some(i)) => i,
                 Ok(None) => continue,
                 Err(e) => return Err(process::classify(pid, e)),
             };
-            let plan = &self.objs[obj].plan.plan;
+            let plan = &self.info(obj).plan.plan;
             let placement = match id {
                 Some(id) => attribute::place(plan, &maps, id),
                 None => Ok(attribute::place_at(plan, m.start)),
@@ -190,22 +265,24 @@ impl Scanner {
                     bias: p.bias,
                 }),
                 Err(reason) => {
-                    let path = self.objs[obj].path.clone();
-                    if !self.cache.skipped.iter().any(|s| s.path == path) {
-                        self.cache.skipped.push(Skipped {
-                            pid,
-                            path,
-                            kind: crate::error::ErrorKind::BadElf,
-                            reason,
-                        });
-                    }
+                    let path = m.path().map_or_else(
+                        || self.info(obj).plan.path.clone(),
+                        |p| p.to_string_lossy().into_owned(),
+                    );
+                    cache.skip_once(
+                        position,
+                        pid,
+                        &path,
+                        crate::error::ErrorKind::BadElf,
+                        reason,
+                    );
                 }
             }
         }
         placed.sort_by_key(|p| p.base);
         let marks: Vec<(usize, [Mark; KINDS])> = placed
             .iter()
-            .map(|p| (p.obj, self.objs[p.obj].kinds.each_ref().map(Acc::mark)))
+            .map(|p| (p.obj, self.accs[p.obj].kinds.each_ref().map(Acc::mark)))
             .collect();
         let (anon_mark, files_mark, zero_mark) =
             (self.anon.mark(), self.files.mark(), self.zero_mappings);
@@ -215,13 +292,13 @@ impl Scanner {
                 counted.sort_unstable();
                 counted.dedup();
                 for i in counted {
-                    self.objs[i].procs += 1;
+                    self.accs[i].procs += 1;
                 }
                 Ok(())
             }
             Err(e) => {
                 for (obj, m) in marks {
-                    for (acc, mark) in self.objs[obj].kinds.iter_mut().zip(m) {
+                    for (acc, mark) in self.accs[obj].kinds.iter_mut().zip(m) {
                         acc.restore(mark);
                     }
                 }
@@ -263,8 +340,8 @@ impl Scanner {
                 };
                 match owner(placed, m.start.0) {
                     Some(p) => {
-                        let k = self.objs[p.obj].kind_at(m.start.0.wrapping_sub(p.bias));
-                        self.objs[p.obj].kinds[kind_index(k)].add_smaps(fig);
+                        let k = self.info(p.obj).kind_at(m.start.0.wrapping_sub(p.bias));
+                        self.accs[p.obj].kinds[kind_index(k)].add_smaps(fig);
                     }
                     None if is_file(m) => self.files.add_smaps(fig),
                     None => self.anon.add_smaps(fig),
@@ -293,7 +370,7 @@ impl Scanner {
                 self.account_plain(m, slice(words, start, cursor, s));
             }
             let own = !m.perms.shared
-                && match self.objs[p.obj].id {
+                && match self.info(p.obj).id {
                     Some(id) => m.file_id() == Some(id),
                     None => m.is_pseudo("[vdso]"),
                 };
@@ -330,7 +407,10 @@ impl Scanner {
 
     fn account_object(&mut self, p: &Placed, own: bool, from: u64, words: &[PagemapEntry]) {
         let (zero, privileged) = (self.zero_pfn, self.privileged);
-        let obj = &mut self.objs[p.obj];
+        let Some(info) = self.infos[p.obj].as_deref() else {
+            return;
+        };
+        let obj = &mut self.accs[p.obj];
         for (i, &e) in words.iter().enumerate() {
             if !e.present() {
                 continue;
@@ -344,7 +424,7 @@ impl Scanner {
             if privileged && pfn.is_none() {
                 continue;
             }
-            let acc = &mut obj.kinds[kind_index(obj.kind_at(vaddr))];
+            let acc = &mut obj.kinds[kind_index(info.kind_at(vaddr))];
             match pfn {
                 Some(p) => acc.frame(e, p),
                 None => acc.resident += 1,
@@ -376,10 +456,52 @@ pub(super) fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
     words.get(a..b.min(words.len())).unwrap_or(&[])
 }
 
-/// Sorts `v` and returns its distinct values.
-pub(super) fn sort_dedup(v: &mut [u64]) -> Vec<u64> {
-    v.sort_unstable();
-    let mut d = v.to_vec();
-    d.dedup();
-    d
+/// The number of distinct values of sorted `v`.
+pub(super) fn count_distinct(v: &[u64]) -> usize {
+    if v.is_empty() {
+        return 0;
+    }
+    1 + v.windows(2).filter(|w| w[0] != w[1]).count()
+}
+
+/// Merges the workers: their buckets (each sorted first, in parallel) and the cache's
+/// objects, in cache order.
+pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache) -> Merged {
+    if workers.len() == 1 {
+        workers[0].sort();
+    } else {
+        std::thread::scope(|s| {
+            for w in &mut workers {
+                s.spawn(|| w.sort());
+            }
+        });
+    }
+    let mut cache = cache.into_inner();
+    let privileged = workers.first().is_some_and(|w| w.privileged);
+    let mut objs: Vec<(Option<Arc<ObjInfo>>, String, ObjAcc)> = (0..cache.objects.len())
+        .map(|c| (None, cache.first_path(c).to_string(), ObjAcc::default()))
+        .collect();
+    let (mut anon, mut files, mut zero_mappings) = (Acc::default(), Acc::default(), 0);
+    for w in workers {
+        for (c, (info, acc)) in w.infos.into_iter().zip(w.accs).enumerate() {
+            let Some(info) = info else { continue };
+            let o = &mut objs[c];
+            o.0.get_or_insert(info);
+            o.2.procs += acc.procs;
+            for (k, a) in o.2.kinds.iter_mut().zip(acc.kinds) {
+                k.merge(a);
+            }
+        }
+        anon.merge(w.anon);
+        files.merge(w.files);
+        zero_mappings += w.zero_mappings;
+    }
+    Merged {
+        privileged,
+        objs,
+        anon,
+        files,
+        zero_mappings,
+        skipped: cache.take_skipped(),
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::LIBS_SCHEMA;
 use super::report::*;
-use super::scanner::{Acc, Scanner, kind_index, sort_dedup};
+use super::scanner::{Acc, Merged, count_distinct, kind_index};
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::elf::SegmentKind;
 use crate::error::Result;
@@ -11,24 +11,34 @@ use crate::kernel::{self, kpage};
 use crate::scan::PidError;
 
 pub(super) fn finish(
-    mut s: Scanner,
+    mut s: Merged,
     privilege: kernel::Privilege,
     scope: ScopeName,
     processes: ProcessCounts,
     errors: Vec<PidError>,
+    self_scanned: bool,
 ) -> Result<LibsReport> {
     let privileged = s.privileged;
     let page = PAGE_SIZE as f64;
     // Non-exclusive frames of each object, sorted (for PSS) and distinct; and of
     // everything (for the machine's distinct frames).
+    // Objects in a canonical order (path, then device and inode or vdso image), whatever
+    // order the workers met them in; objects no process could place are left out.
+    s.objs.retain(|o| o.0.is_some() && o.2.procs > 0);
+    s.objs.sort_by(|a, b| {
+        (&a.1, a.0.as_ref().map(|i| i.plan.key)).cmp(&(&b.1, b.0.as_ref().map(|i| i.plan.key)))
+    });
     let mut shared_frames: Vec<u64> = Vec::new();
     let mut per_obj: Vec<(Vec<u64>, Vec<u64>)> = Vec::new();
-    for o in &mut s.objs {
+    for (_, _, o) in &s.objs {
+        // Each kind's frames are sorted: the stable sort merges the runs.
         let mut pages: Vec<u64> = Vec::new();
-        for k in &mut o.kinds {
+        for k in &o.kinds {
             pages.extend_from_slice(&k.pfns);
         }
-        let distinct = sort_dedup(&mut pages);
+        pages.sort();
+        let mut distinct = pages.clone();
+        distinct.dedup();
         shared_frames.extend_from_slice(&distinct);
         per_obj.push((pages, distinct));
     }
@@ -40,10 +50,22 @@ pub(super) fn finish(
         (true, ScopeName::All) => PssSource::Frames,
         (true, ScopeName::Pids | ScopeName::User) => PssSource::Kpagecount,
     };
+    // solab's own mappings are taken off, unless solab is one of the processes scanned.
     let mapcounts: Vec<Vec<u64>> = if pss_source == PssSource::Kpagecount {
+        let own = if self_scanned {
+            kpage::OwnFrames::default()
+        } else {
+            kpage::OwnFrames::read()?
+        };
         per_obj
             .iter()
-            .map(|(_, d)| kpage::counts(&d.iter().map(|&p| Pfn(p)).collect::<Vec<_>>()))
+            .map(|(_, d)| {
+                let counts = kpage::counts(&d.iter().map(|&p| Pfn(p)).collect::<Vec<_>>())?;
+                Ok(d.iter()
+                    .zip(counts)
+                    .map(|(&p, c)| own.others(p, c))
+                    .collect())
+            })
             .collect::<Result<_>>()?
     } else {
         vec![Vec::new(); per_obj.len()]
@@ -54,14 +76,13 @@ pub(super) fn finish(
         pss_pages: Some(0.0),
         ..Totals::default()
     };
-    for ((o, (pages, distinct)), counts) in s.objs.iter_mut().zip(per_obj).zip(mapcounts) {
-        if o.procs == 0 {
-            continue;
-        }
+    for (((info, path, o), (pages, distinct)), counts) in s.objs.iter().zip(per_obj).zip(mapcounts)
+    {
+        let Some(info) = info else { continue };
         let mut segments = std::collections::BTreeMap::new();
         let mut est = SmapsEstimate::default();
-        for (kind, acc) in SegmentKind::ALL.iter().zip(o.kinds.iter_mut()) {
-            let d = sort_dedup(&mut acc.pfns);
+        for (kind, acc) in SegmentKind::ALL.iter().zip(o.kinds.iter()) {
+            let d = count_distinct(&acc.pfns);
             est.rss_pages += acc.smaps.rss as f64 / page;
             est.pss_pages += acc.smaps.pss as f64 / page;
             est.shared_pages += acc.smaps.shared as f64 / page;
@@ -71,7 +92,7 @@ pub(super) fn finish(
                     *kind,
                     KindFigures {
                         resident_pages: acc.resident,
-                        frames: privileged.then_some(acc.exclusive + d.len() as u64),
+                        frames: privileged.then_some(acc.exclusive + d as u64),
                         private_pages: acc.private,
                     },
                 );
@@ -107,34 +128,37 @@ pub(super) fn finish(
             *p += pss;
         }
         rows.push(LibRow {
-            path: o.path.clone(),
-            dev: o.id.map(|id| format!("{:02x}:{:02x}", id.dev.0, id.dev.1)),
-            inode: o.id.map(|id| id.inode),
-            soname: o.soname.clone(),
+            path: path.clone(),
+            dev: info
+                .id
+                .map(|id| format!("{:02x}:{:02x}", id.dev.0, id.dev.1)),
+            inode: info.id.map(|id| id.inode),
+            soname: info.soname.clone(),
             procs: o.procs,
             resident_pages: resident,
             frames,
             saved_pages: saved,
             pss_pages: pss,
             private,
-            textrel: o.textrel,
+            textrel: info.textrel,
             segments,
             estimate: (!privileged).then_some(est),
-            build_id: o.plan.plan.build_id.clone(),
+            build_id: info.plan.plan.build_id.clone(),
             shared_frames: distinct,
         });
     }
     let obj_exclusive: u64 = s
         .objs
         .iter()
-        .flat_map(|o| o.kinds.iter())
+        .flat_map(|o| o.2.kinds.iter())
         .map(|k| k.exclusive)
         .sum();
     let bucket = |acc: &mut Acc, all: &mut Vec<u64>| -> Totals {
         if privileged {
-            let d = sort_dedup(&mut acc.pfns);
-            all.extend_from_slice(&d);
-            let f = acc.exclusive + d.len() as u64;
+            // Sorted by the workers and the merge.
+            acc.pfns.dedup();
+            all.extend_from_slice(&acc.pfns);
+            let f = acc.exclusive + acc.pfns.len() as u64;
             Totals {
                 resident_pages: acc.resident,
                 frames: Some(f),
@@ -156,7 +180,8 @@ pub(super) fn finish(
     let resident =
         obj_totals.resident_pages + anonymous.resident_pages + other_files.resident_pages;
     let all = if privileged {
-        shared_frames.sort_unstable();
+        // Sorted runs, one per object and bucket: the stable sort merges them.
+        shared_frames.sort();
         shared_frames.dedup();
         let f = obj_exclusive + s.anon.exclusive + s.files.exclusive + shared_frames.len() as u64;
         Totals {
@@ -200,7 +225,6 @@ pub(super) fn finish(
         // Data files mapped by programs (locale archives, caches) are counted as other
         // files, not listed as skipped objects.
         skipped: s
-            .cache
             .skipped
             .into_iter()
             .filter(|k| k.kind != crate::error::ErrorKind::NotElf)

@@ -770,13 +770,19 @@ fn draw_object(
                     ),
                     None => String::new(),
                 };
+                // A tie bar explains the verdict of its column; a column without one says
+                // it in each cell.
+                let verdict = if groups.is_empty() {
+                    format!("{}: {}", page.verdict.name(), page.verdict.meaning())
+                } else {
+                    page.verdict.name().to_string()
+                };
                 let tip = format!(
-                    "pid {}, {range}, segment {} ({secs}): state {}{tie}; {}; verdict {}",
+                    "pid {}, {range}, segment {} ({secs}): state {}{tie}; {}; verdict {verdict}",
                     q.pid,
                     page.segment.name(),
                     q.state.name(),
                     frames_text(page, pc.pages, r),
-                    page.verdict.name(),
                 );
                 let outline = match q.state {
                     PageState::NotPresent => Outline::Solid,
@@ -1191,6 +1197,57 @@ mod tests {
                 assert_eq!(picture.contains("WEAK MODE"), !privileged);
                 assert!(picture.contains("big &lt;&amp;&gt; \"quoted\".so"));
             }
+        }
+    }
+
+    /// A column without a tie bar (private data, a page in one process) explains its
+    /// verdict in each cell's tooltip, with the word's one meaning from sharing.rs; a
+    /// column with one explains it on the bar.
+    #[test]
+    fn every_column_says_what_its_verdict_means() {
+        for privileged in [true, false] {
+            let picture = render(&report(95, privileged));
+            let doc = roxmltree::Document::parse(&picture).expect("XML");
+            let mut untied = 0;
+            for col in doc
+                .descendants()
+                .filter(|n| n.attribute("class") == Some("page"))
+            {
+                let word = col.attribute("data-verdict").expect("data-verdict");
+                let verdict = Verdict::ALL
+                    .into_iter()
+                    .find(|v| v.name() == word)
+                    .expect("a verdict word");
+                let explained = format!("verdict {word}: {}", verdict.meaning());
+                let tip = |n: roxmltree::Node| {
+                    n.children()
+                        .find(|t| t.has_tag_name("title"))
+                        .and_then(|t| t.text())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let bars: Vec<_> = col
+                    .children()
+                    .filter(|n| n.attribute("class") == Some("tie"))
+                    .collect();
+                if bars.is_empty() {
+                    untied += 1;
+                    for cell in col
+                        .children()
+                        .filter(|n| n.attribute("class") == Some("cell"))
+                    {
+                        assert!(tip(cell).ends_with(&explained), "{}", tip(cell));
+                    }
+                } else {
+                    for bar in bars {
+                        assert!(tip(bar).ends_with(&explained), "{}", tip(bar));
+                    }
+                }
+            }
+            assert!(
+                untied > 0,
+                "no untied column to check (privileged {privileged})"
+            );
         }
     }
 

@@ -1,0 +1,158 @@
+//! The parallel scan reports what the sequential one does: `libs` and `ps` with
+//! `--threads 1` and `--threads 4` over the same frozen processes, as root and as uid 65534.
+//!
+//! Frozen processes keep their pages, but the machine around them does not: PSS divides a
+//! page among every process that maps its frame (kpagecount, or smaps' mapcount), and
+//! other processes start and exit while the tests run. So PSS (and, from smaps, what
+//! depends on mapcount) is compared exactly only where the frames are the frozen
+//! processes' alone: the staged copy of libsolib.so and its host program. Everything else is
+//! compared exactly everywhere.
+
+use crate::util::{Frozen, Namespace, Proc, Run, Staged, as_nobody, finish, is_root};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// Eight lab-hosts (staged copies, uid 65534) that touch and write the library in
+/// different ways, and four `sleep`s.
+fn start(a: &Staged, ns: &Namespace) -> Vec<Proc> {
+    let mut procs = Vec::new();
+    for i in 0..8 {
+        let mut cmd = as_nobody(&a.lab_host);
+        cmd.arg("--lib").arg(&a.libsolib);
+        match i % 3 {
+            0 => cmd.args(["touch", "serve"]),
+            1 => cmd.args(["touch", "add:1,2", "serve"]),
+            _ => cmd.args(["serve"]),
+        };
+        cmd.env("SOLIB_NAMESPACE", &ns.name);
+        procs.push(Proc::spawn(&format!("host{i}"), cmd, "action=serve"));
+    }
+    for i in 0..4 {
+        // Ready once setpriv has switched to uid 65534 and run the shell.
+        let mut cmd = as_nobody(Path::new("/bin/sh"));
+        cmd.args(["-c", "echo ready; exec sleep 1000"]);
+        procs.push(Proc::spawn(&format!("sleep{i}"), cmd, "ready"));
+    }
+    procs
+}
+
+fn run(solab: &Path, nobody: bool, args: &[&str], pids: &[i32]) -> Value {
+    let mut cmd = if nobody {
+        as_nobody(solab)
+    } else {
+        Command::new(solab)
+    };
+    cmd.args(args).args(pids.iter().map(|p| p.to_string()));
+    let r: Run = finish(cmd.output().expect("run solab"));
+    assert_eq!(r.code, 0, "solab {args:?}: {}", r.stderr);
+    r.json()
+}
+
+fn inode(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).expect("stat").ino()
+}
+
+/// A libs report without the figures other processes move (see the module comment).
+fn libs_comparable(mut r: Value, own: &[u64]) -> Value {
+    let estimate = r["mode"] == "estimate";
+    for o in r["objects"].as_array_mut().expect("objects") {
+        if o["inode"].as_u64().is_some_and(|i| own.contains(&i)) {
+            continue;
+        }
+        o["pss_pages"] = Value::Null;
+        if estimate {
+            o["saved_pages"] = Value::Null;
+            o["estimate"] = Value::Null;
+        }
+    }
+    for t in ["elf_objects", "anonymous", "other_files", "all"] {
+        let t = &mut r["totals"][t];
+        t["pss_pages"] = Value::Null;
+        if estimate {
+            t["saved_pages"] = Value::Null;
+        }
+    }
+    r
+}
+
+/// A ps report without the figures other processes move: PSS of ELF objects and other
+/// files (shared with the machine's libc and locale users), and from smaps their USS too.
+fn ps_comparable(mut r: Value) -> Value {
+    let weak = r["weak"] == true;
+    let clear = |v: &mut Value| {
+        v["pss"] = Value::Null;
+        for c in ["elf", "files"] {
+            v["classes"][c]["pss"] = Value::Null;
+            if weak {
+                v["classes"][c]["uss"] = Value::Null;
+                v["uss"] = Value::Null;
+            }
+        }
+    };
+    for p in r["processes"].as_array_mut().expect("processes") {
+        clear(p);
+    }
+    clear(&mut r["totals"]);
+    r
+}
+
+fn compare(nobody: bool) {
+    let a = Staged::new();
+    let ns = Namespace::new(if nobody { "parnobody" } else { "parroot" });
+    let procs = start(&a, &ns);
+    let pids: Vec<i32> = procs.iter().map(Proc::pid).collect();
+    let _frozen = Frozen::new(pids.clone());
+    let own = [inode(&a.libsolib), inode(&a.lab_host)];
+    let libs = |threads: &str| {
+        let r = run(
+            &a.solab,
+            nobody,
+            &["libs", "--json", "-s", "object", "--threads", threads],
+            &pids,
+        );
+        assert_eq!(r["processes"]["scanned"], pids.len(), "{r:#}");
+        r
+    };
+    let (one, four) = (libs("1"), libs("4"));
+    assert_eq!(one["privileged"], !nobody, "{one:#}");
+    let lib = one["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .find(|o| o["inode"].as_u64() == Some(own[0]))
+        .unwrap_or_else(|| panic!("no libsolib row in {one:#}"));
+    assert_eq!(lib["procs"], 8, "{lib:#}");
+    assert_eq!(
+        libs_comparable(one, &own),
+        libs_comparable(four, &own),
+        "libs --threads 1 and --threads 4 differ"
+    );
+
+    let ps = |threads: &str| {
+        run(
+            &a.solab,
+            nobody,
+            &["ps", "--json", "-s", "pid", "--threads", threads],
+            &pids,
+        )
+    };
+    let (one, four) = (ps("1"), ps("4"));
+    assert_eq!(one["counts"]["scanned"], pids.len(), "{one:#}");
+    assert_eq!(
+        ps_comparable(one),
+        ps_comparable(four),
+        "ps --threads 1 and --threads 4 differ"
+    );
+}
+
+#[test]
+fn libs_and_ps_report_the_same_on_one_thread_and_on_four() {
+    if !is_root() {
+        eprintln!("skipped: frames need CAP_SYS_ADMIN, and uid 65534 needs root to switch to");
+        return;
+    }
+    compare(false);
+    compare(true);
+}

@@ -233,6 +233,9 @@ fn trim_start(b: &[u8]) -> &[u8] {
 /// an escape is at most `\377`; a literal `\777` in a path stays as it is (found by
 /// fuzzing: it overflowed the byte).
 fn unescape(p: &[u8]) -> Vec<u8> {
+    if !p.contains(&b'\\') {
+        return p.to_vec();
+    }
     let mut out = Vec::with_capacity(p.len());
     let mut i = 0;
     while i < p.len() {

@@ -9,8 +9,10 @@
 use crate::addr::Pfn;
 use serde::Serialize;
 
-/// One pagemap word: what the page table says about one virtual page.
+/// One pagemap word: what the page table says about one virtual page. Transparent, so
+/// pagemap is read straight into a buffer of them.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
+#[repr(transparent)]
 pub struct PagemapEntry(pub u64);
 
 const PFN_MASK: u64 = (1 << 55) - 1;

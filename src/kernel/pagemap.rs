@@ -1,6 +1,7 @@
-//! Reading /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst): one
-//! little-endian u64 per virtual page at offset `(vaddr / 4096) * 8`, read with one `pread`
-//! per range of at most [`CHUNK_PAGES`] pages into a buffer the caller reuses, and the
+//! Reading /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst): one u64 (in
+//! the machine's byte order) per virtual page at offset `(vaddr / 4096) * 8`, read with one
+//! `pread` per range of at most [`CHUNK_PAGES`] pages straight into a buffer the caller
+//! reuses, and the
 //! PAGEMAP_SCAN ioctl (6.7+) to skip unpopulated ranges of huge mappings. Access: the
 //! same as maps; PFNs read 0 without CAP_SYS_ADMIN. Decoding the words is
 //! [`crate::pagemap`].
@@ -21,23 +22,17 @@ pub struct Pagemap {
     pid: i32,
     path: PathBuf,
     file: File,
-    bytes: Vec<u8>,
 }
 
 impl Pagemap {
     pub fn open(pid: i32) -> Result<Pagemap> {
         let path = process::proc_path(pid, "pagemap");
         let file = File::open(&path).map_err(|e| process::error(pid, &path, e))?;
-        Ok(Pagemap {
-            pid,
-            path,
-            file,
-            bytes: Vec::new(),
-        })
+        Ok(Pagemap { pid, path, file })
     }
 
     /// Reads the entries of `pages` pages from `start` into `out` (cleared first), in
-    /// one `pread` per [`CHUNK_PAGES`].
+    /// one `pread` per [`CHUNK_PAGES`], straight into `out`'s memory.
     pub fn read_into(
         &mut self,
         start: VirtAddr,
@@ -45,14 +40,22 @@ impl Pagemap {
         out: &mut Vec<PagemapEntry>,
     ) -> Result<()> {
         out.clear();
+        out.resize(pages as usize, PagemapEntry(0));
         let mut done = 0;
         while done < pages {
             let n = (pages - done).min(CHUNK_PAGES);
-            self.bytes.resize((n * 8) as usize, 0);
+            let words = &mut out[done as usize..(done + n) as usize];
+            // SAFETY: PagemapEntry is a transparent u64, so `words` is `8 * n` initialized
+            // bytes, which any bytes the kernel writes leave valid (the kernel writes each
+            // word in native byte order, as a u64 reads it).
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8)
+            };
             if let Err(e) = self
                 .file
-                .read_exact_at(&mut self.bytes, (start.page_index() + done) * 8)
+                .read_exact_at(bytes, (start.page_index() + done) * 8)
             {
+                out.clear();
                 // The kernel returns 0 bytes once the process has no mm any more: it
                 // exited after pagemap was opened (found by the churn test).
                 return Err(match e.kind() {
@@ -62,11 +65,6 @@ impl Pagemap {
                     _ => process::error(self.pid, &self.path, e),
                 });
             }
-            out.extend(
-                self.bytes
-                    .chunks_exact(8)
-                    .map(|w| PagemapEntry(u64::from_le_bytes(w.try_into().unwrap_or_default()))),
-            );
             done += n;
         }
         Ok(())

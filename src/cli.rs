@@ -404,7 +404,8 @@ pub enum Command {
         long_about = FAMILY_ABOUT,
         after_help = "Examples:\n  solab family $(pgrep -o nginx)\n  \
                             solab family 1234 --json\n  \
-                            solab family --watch 2 $(pgrep -o nginx)\n\n\
+                            solab family --watch 2 $(pgrep -o nginx)\n  \
+                            solab family 1234 --svg family.svg\n\n\
                             Exit status: 0 on success (with --watch: ended by Ctrl-C); 2 when \
                             the process cannot be read (it does not exist, or exited: a family \
                             whose root exited is no family), when a descendant could not be \
@@ -427,6 +428,11 @@ pub enum Command {
         /// table is printed once more and the exit status is 2
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         watch: Option<u64>,
+        /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one
+        /// band per inherited mapping, one row per process, each page coloured by what
+        /// became of it since fork, from the same scan as the text or JSON
+        #[arg(long, value_name = "FILE", conflicts_with = "watch")]
+        svg: Option<PathBuf>,
     },
 }
 
@@ -541,9 +547,14 @@ pub fn run(cli: Cli) -> Outcome {
             threads: scan.threads,
             json,
         }),
-        Command::Family { pid, json, watch } => match watch {
+        Command::Family {
+            pid,
+            json,
+            watch,
+            svg,
+        } => match watch {
             Some(secs) => family_watch(pid, secs),
-            None => family_cmd(pid, json),
+            None => family_cmd(pid, json, svg),
         },
     };
     match result {
@@ -684,6 +695,17 @@ fn settle_gone<'e>(sel: &Selection, errors: &'e mut Vec<PidError>) -> Vec<&'e Pi
         .collect()
 }
 
+/// Whether `--svg` writes the picture to stdout (`--svg -`), which `--json` cannot share.
+fn svg_to_stdout(as_json: bool, svg: Option<&Path>) -> Result<bool, Error> {
+    let to_stdout = svg == Some(Path::new("-"));
+    if as_json && to_stdout {
+        return Err(Error::Usage(
+            "--json and --svg - both write to stdout; give --svg a file".into(),
+        ));
+    }
+    Ok(to_stdout)
+}
+
 fn inspect_cmd(
     procs: &ProcessArgs,
     object: Option<String>,
@@ -692,13 +714,7 @@ fn inspect_cmd(
     svg: Option<PathBuf>,
     style: Style,
 ) -> anyhow::Result<Outcome> {
-    let to_stdout = svg.as_deref() == Some(Path::new("-"));
-    if as_json && to_stdout {
-        return Err(Error::Usage(
-            "--json and --svg - both write to stdout; give --svg a file".into(),
-        )
-        .into());
-    }
+    let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
     let sel = inspected_pids(procs, object.as_deref())?;
     let scan = inspect::scan(&InspectOptions {
         pids: sel.pids.clone(),
@@ -1088,16 +1104,26 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-fn family_cmd(pid: i32, as_json: bool) -> anyhow::Result<Outcome> {
-    let report = family::family(pid)?;
+fn family_cmd(pid: i32, as_json: bool, svg: Option<PathBuf>) -> anyhow::Result<Outcome> {
+    let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
+    let report = match svg {
+        Some(_) => family::family_pictured(pid)?,
+        None => family::family(pid)?,
+    };
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
         0
     } else {
         EXIT_ERROR
     };
+    if let Some(path) = svg.as_deref().filter(|_| !to_stdout) {
+        std::fs::write(path, output::svg::render_family(&report))
+            .map_err(|e| Error::io(path, e))?;
+    }
     Ok(Outcome {
-        stdout: if as_json {
+        stdout: if to_stdout {
+            output::svg::render_family(&report)
+        } else if as_json {
             output::json(&report)
         } else {
             text::render_family(&report)

@@ -167,7 +167,7 @@ fn a_clone_below_a_private_directory_runs_the_lab_and_the_other_user_tests() {
             .expect("run make"),
     );
     assert!(
-        lab.code == 0 && lab.stdout.contains("9 passed, 0 failed"),
+        lab.code == 0 && lab.stdout.contains("10 passed, 0 failed"),
         "make lab in {} exited {}:\n{}\n{}",
         clone.display(),
         lab.code,

@@ -95,14 +95,14 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
         "experiments failed:\n{}\n\nlab output:\n{stdout}",
         failed.join("\n")
     );
-    assert_eq!(report["passed"], 9, "{stdout}");
+    assert_eq!(report["passed"], 10, "{stdout}");
     assert_eq!(report["schema"], "solab.lab.v1");
     assert!(
         run.status.success(),
         "lab exited {:?}\n{stdout}",
         run.status
     );
-    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("10 passed, 0 failed"), "{stdout}");
     for e in report["experiments"].as_array().unwrap() {
         assert!(
             !e["commands"].as_array().unwrap().is_empty()
@@ -131,6 +131,38 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
             "{e9:?}"
         );
     }
+    // Experiment 10: the child's .data page at the parent's address, one frame (as root)
+    // until the child wrote, then its own copy; solab family drew both moments.
+    let e10 = evidence_of(&report, 10);
+    for step in [
+        "1. ",
+        "2. solab family",
+        "3. after the child's",
+        "4. one address",
+    ] {
+        assert!(
+            e10.iter().any(|l| l.starts_with(step)),
+            "experiment 10 shows no step {step}: {e10:?}"
+        );
+    }
+    if report["privileged"] == true {
+        assert!(
+            e10.iter().any(|l| l.contains("first one frame, then two")),
+            "{e10:?}"
+        );
+    }
+    let e10_pictures = report["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == 10)
+        .unwrap()["pictures"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(
+        e10_pictures, 2,
+        "the family before and after the child wrote"
+    );
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(leftovers(ns), (vec![], vec![]), "left behind by the lab");
     if util::is_root() {
@@ -191,9 +223,9 @@ fn one_experiment_runs_alone() {
         .map(|e| e["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, vec![5]);
-    let bad = lab_cmd(&lab_dir()).args(["-e", "10"]).output().unwrap();
+    let bad = lab_cmd(&lab_dir()).args(["-e", "11"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 10"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 11"));
 }
 
 #[test]
@@ -319,6 +351,10 @@ fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
         "{e9:?}"
     );
     assert!(e9.iter().any(|l| l.contains("weak")), "{e9:?}");
+    // Nor does the fork experiment: it reads bit 56, and says weak.
+    let e10 = evidence_of(&report, 10);
+    assert!(!e10.iter().any(|l| l.contains("one frame")), "{e10:?}");
+    assert!(e10.iter().any(|l| l.contains("weak")), "{e10:?}");
     let ns = report["namespace"].as_str().unwrap();
     assert_eq!(
         leftovers(ns),

@@ -710,6 +710,62 @@ fn near(got: u64, want: u64, what: &str) {
     );
 }
 
+/// `family --svg`: per descendant and word, the pages its cells stand for are the pages
+/// the JSON of the same scan counts in its inherited mappings; every tied cell is in one
+/// tie bar; the weak banner is there exactly when the evidence is weak.
+fn picture_agrees(picture: &str, r: &Value) {
+    let doc = roxmltree::Document::parse(picture).expect("the SVG is XML");
+    let mut drawn: std::collections::BTreeMap<(i64, String), u64> = Default::default();
+    for c in doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("cell"))
+    {
+        let num = |k: &str| -> u64 { c.attribute(k).and_then(|v| v.parse().ok()).expect(k) };
+        let pid = num("data-pid") as i64;
+        let word = c.attribute("data-word").expect("data-word").to_string();
+        if row(r, pid as i32)["depth"] != 0 && word != "not-present" {
+            *drawn.entry((pid, word)).or_default() += num("data-pages");
+        }
+    }
+    let mut counted: std::collections::BTreeMap<(i64, String), u64> = Default::default();
+    for p in r["processes"].as_array().expect("processes") {
+        for m in p["mappings"].as_array().expect("mappings") {
+            if m["inherited"] != true {
+                continue;
+            }
+            for (key, word) in [
+                ("parents_frame", "parents-frame"),
+                ("copied", "copied"),
+                ("new", "new"),
+                ("looks_inherited", "looks-inherited"),
+            ] {
+                let pages = u(&m[key]) / 4096;
+                if pages > 0 {
+                    *counted
+                        .entry((p["pid"].as_i64().expect("pid"), word.to_string()))
+                        .or_default() += pages;
+                }
+            }
+        }
+    }
+    assert!(!counted.is_empty());
+    assert_eq!(drawn, counted, "cells per pid and word, against the JSON");
+    let sum = |class: &str, key: &str| -> u64 {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .filter_map(|n| n.attribute(key)?.parse::<u64>().ok())
+            .sum()
+    };
+    let tie_procs = sum("tie", "data-procs");
+    assert!(tie_procs > 0, "no tie bar");
+    assert_eq!(
+        tie_procs,
+        sum("cell", "data-tied"),
+        "every tied cell in one tie bar"
+    );
+    assert_eq!(picture.contains("WEAK MODE"), r["weak"] == true);
+}
+
 #[test]
 fn family_sees_what_each_child_still_shares() {
     if !is_root() {
@@ -718,9 +774,33 @@ fn family_sees_what_each_child_still_shares() {
     }
     let prog = util::Compiled::from_source("family", FAMILY_C, &["-O2", "-Wall", "-Werror"], &[]);
     let (parent, _kids, [writer, r1, r2], area) = start_family(&prog, false);
-    let run = solab(&["family", "--json", &parent.pid().to_string()]);
+    let staged = Staged::new();
+    let svg = staged.dir.join("family.svg");
+    let svg_arg = svg.to_string_lossy().into_owned();
+    let run = solab(&[
+        "family",
+        "--json",
+        "--svg",
+        &svg_arg,
+        &parent.pid().to_string(),
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
+    picture_agrees(&std::fs::read_to_string(&svg).expect("the SVG"), &r);
+    let pid = parent.pid().to_string();
+    let to_stdout = solab(&["family", "--svg", "-", &pid]);
+    assert_eq!(to_stdout.code, 0, "{}", to_stdout.stderr);
+    assert!(to_stdout.stdout.starts_with("<svg"), "{}", to_stdout.stdout);
+    let both = solab(&["family", "--json", "--svg", "-", &pid]);
+    assert_eq!(both.code, 2, "--json and --svg - both want stdout");
+    assert_eq!(both.json()["schema"], "solab.error.v1");
+    let nowhere = solab(&["family", "--svg", "/nonexistent-dir/family.svg", &pid]);
+    assert_eq!(nowhere.code, 2);
+    assert!(
+        nowhere.stderr.contains("/nonexistent-dir/family.svg"),
+        "{}",
+        nowhere.stderr
+    );
     assert_eq!(r["schema"], "solab.family.v1");
     assert_eq!(r["weak"], false);
     assert_eq!(r["processes"].as_array().map(Vec::len), Some(4), "{r:#}");
@@ -791,9 +871,12 @@ fn family_without_frames_is_weak() {
     let prog = util::Compiled::from_source("family", FAMILY_C, &["-O2", "-Wall", "-Werror"], &[]);
     let staged = Staged::new();
     let (parent, _kids, [writer, r1, _], area) = start_family(&prog, true);
+    let svg = staged.writable_by_nobody("out").join("family.svg");
     let run = finish(
         as_nobody(&staged.solab)
-            .args(["family", "--json", &parent.pid().to_string()])
+            .args(["family", "--json", "--svg"])
+            .arg(&svg)
+            .arg(parent.pid().to_string())
             .stdin(Stdio::null())
             .output()
             .expect("run solab as nobody"),
@@ -801,6 +884,7 @@ fn family_without_frames_is_weak() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
     assert_eq!(r["weak"], true);
+    picture_agrees(&std::fs::read_to_string(&svg).expect("the SVG"), &r);
     let w = area_of(&r, writer, area);
     assert_eq!(u(&w["parents_frame"]), 0, "no frames seen: {w:#}");
     near(

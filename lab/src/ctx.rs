@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
+use solab::commands::family::FamilyReport;
 use solab::report::InspectReport;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -342,7 +343,16 @@ impl Lab {
         self.solab_json(who, &args)
     }
 
-    /// From now on every [`Lab::inspect`] also draws the page map (`solab inspect --svg`)
+    /// `solab family --json PID`: `host` and its descendants.
+    pub fn family(&mut self, who: As, host: &Host) -> Result<FamilyReport> {
+        let mut args: Vec<String> = vec!["family".into(), "--json".into(), host.pid.to_string()];
+        if let Some(svg) = self.next_picture(who) {
+            args.extend(["--svg".into(), svg]);
+        }
+        self.solab_json(who, &args)
+    }
+
+    /// From now on every [`Lab::inspect`] and [`Lab::family`] also draws the page map (`solab inspect --svg`)
     /// into `OUT/eN-SLUG.svg`, `OUT/eN-SLUG-2.svg`, ... from the same scan.
     pub fn start_pictures(&mut self, id: u32, title: &str) {
         const SMALL: [&str; 6] = ["the", "a", "is", "of", "and", "when"];

@@ -26,6 +26,11 @@ ACTIONS (run in order; each prints one line `lab-host pid=N action=VERB key=valu
                     fork; the child becomes UID (setuid, as root), runs ACTION, prints
                     its line with its own pid and exits; then this process prints
                     `action=fork-as child=PID exit=CODE`
+  fork              fork a child that keeps this process's memory (the library at the
+                    same address, its pages on the same frames until one side writes)
+                    and dies with it; prints `action=fork child=PID`
+  child:ACTION      run ACTION in that child; prints `action=child child=PID said
+                    action=VERB ...` with the child's own line
   wait              print `action=wait`, then wait for one line on stdin
   serve             print `action=serve`, then run actions read from stdin, one per
                     line, until end of input or `exit`

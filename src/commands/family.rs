@@ -17,7 +17,7 @@ use crate::kernel::{self, Evidence, kpage};
 use crate::maps::{MapEntry, MapTarget};
 use crate::pagemap::PagemapEntry;
 use crate::scan::PidError;
-use crate::sharing::{self, Copy, Inheritance};
+use crate::sharing::{self, Copy, Inheritance, PageState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -58,6 +58,44 @@ impl Inherited {
     }
 }
 
+/// What one page of a process is in a picture of the family (`--svg`): the root's own
+/// page, by its state, or a descendant's page, by what became of it since fork.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageLook {
+    Own(PageState),
+    Inherited(Inheritance),
+}
+
+/// Consecutive pages (`start` is an address) that look alike, for pictures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRun {
+    pub start: u64,
+    pub pages: u64,
+    pub look: PageLook,
+}
+
+impl PageRun {
+    pub fn end(&self) -> u64 {
+        self.start + self.pages * PAGE_SIZE
+    }
+}
+
+/// Adds the page at `addr` to `runs`, extending the last run when it continues it.
+fn push_run(runs: &mut Vec<PageRun>, addr: u64, look: PageLook) {
+    if let Some(last) = runs.last_mut()
+        && last.end() == addr
+        && last.look == look
+    {
+        last.pages += 1;
+        return;
+    }
+    runs.push(PageRun {
+        start: addr,
+        pages: 1,
+        look,
+    });
+}
+
 /// One private mapping of a child.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MappingFigures {
@@ -71,6 +109,10 @@ pub struct MappingFigures {
     pub inherited: bool,
     #[serde(flatten)]
     pub pages: Inherited,
+    /// Page by page, only when asked for a picture ([`family_pictured`]); not in the JSON,
+    /// whose size stays bounded by the number of mappings.
+    #[serde(skip)]
+    pub runs: Vec<PageRun>,
 }
 
 /// A process of the family and, but for the root, its comparison with its parent.
@@ -84,6 +126,10 @@ pub struct Member {
     /// Private mappings holding anonymous pages (none for the root).
     pub mappings: Vec<MappingFigures>,
     pub totals: Inherited,
+    /// The root's own anonymous pages in its private mappings, only when asked for a
+    /// picture; not in the JSON.
+    #[serde(skip)]
+    pub own: Vec<PageRun>,
 }
 
 /// What `solab family --json` prints.
@@ -190,6 +236,7 @@ fn compare(
     parent: &Snapshot,
     frames: &HashMap<Pfn, crate::pagemap::FrameInfo>,
     privileged: bool,
+    pictured: bool,
 ) -> Vec<MappingFigures> {
     let mut out = Vec::new();
     for m in &child.maps {
@@ -201,6 +248,7 @@ fn compare(
             .iter()
             .find(|p| p.start == m.start && !p.perms.shared && p.target == m.target);
         let mut pages = Inherited::default();
+        let mut runs = Vec::new();
         for (&addr, &e) in child.words.range(m.start.0..m.end.0) {
             let mine = copy_of(e, frames, privileged);
             let at_parent = theirs
@@ -209,6 +257,9 @@ fn compare(
                 .map(|&w| copy_of(w, frames, privileged));
             if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
                 pages.count(i);
+                if pictured {
+                    push_run(&mut runs, addr, PageLook::Inherited(i));
+                }
             }
         }
         if !pages.is_empty() {
@@ -219,6 +270,7 @@ fn compare(
                 name: name(m),
                 inherited: theirs.is_some(),
                 pages,
+                runs,
             });
         }
     }
@@ -227,6 +279,16 @@ fn compare(
 
 /// Reads the family of `root` and compares each child with its parent.
 pub fn family(root: i32) -> Result<FamilyReport> {
+    read_family(root, false)
+}
+
+/// The same, keeping every page (as runs) for a picture: memory grows with the number of
+/// runs of alike pages, where [`family`] keeps only counts.
+pub fn family_pictured(root: i32) -> Result<FamilyReport> {
+    read_family(root, true)
+}
+
+fn read_family(root: i32, pictured: bool) -> Result<FamilyReport> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let privileged = privilege.frames();
@@ -274,8 +336,18 @@ pub fn family(root: i32) -> Result<FamilyReport> {
         let Some(me) = snaps.get(&pid) else { continue };
         let mappings = match (depth, snaps.get(&ppid)) {
             (0, _) | (_, None) => Vec::new(),
-            (_, Some(parent)) => compare(me, parent, &frames, privileged),
+            (_, Some(parent)) => compare(me, parent, &frames, privileged, pictured),
         };
+        let mut own = Vec::new();
+        if pictured && depth == 0 {
+            for (&addr, &e) in &me.words {
+                let c = copy_of(e, &frames, privileged);
+                // An anonymous page (what a child could inherit): not the zero page, no file.
+                if sharing::inheritance(&c, None).is_some() {
+                    push_run(&mut own, addr, PageLook::Own(c.state));
+                }
+            }
+        }
         let mut t = Inherited::default();
         for m in &mappings {
             t.add(&m.pages);
@@ -288,6 +360,7 @@ pub fn family(root: i32) -> Result<FamilyReport> {
             depth,
             mappings,
             totals: t,
+            own,
         });
     }
     Ok(FamilyReport {

@@ -225,6 +225,46 @@ struct Host {
     /// Libraries loaded with `open:PATH`, kept loaded.
     extra: Vec<libloading::Library>,
     out: std::io::Stdout,
+    /// In a child made by `fork`: where its lines go (the pipe back to its parent).
+    reply: Option<std::fs::File>,
+    /// The last child made by `fork`, which `child:ACTION` talks to.
+    forked: Option<Forked>,
+}
+
+/// A child made by `fork`: it runs the actions its parent sends down one pipe and answers
+/// each with one line up the other. It dies with its parent (PR_SET_PDEATHSIG).
+struct Forked {
+    pid: i32,
+    to: Option<std::fs::File>,
+    from: std::io::BufReader<std::fs::File>,
+}
+
+impl Drop for Forked {
+    /// Closes the child's pipe, which ends it, and reaps it (in a child made later by
+    /// `fork`, whose sibling this is, there is nothing to reap).
+    fn drop(&mut self) {
+        self.to = None;
+        let mut status = 0;
+        // SAFETY: waits for this pid only; ECHILD when it is not our child.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+/// A pipe as (read end, write end), both close-on-exec.
+fn pipe() -> Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 returns.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        bail!("pipe: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and owned by nothing else.
+    Ok(unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    })
 }
 
 enum Flow {
@@ -234,6 +274,10 @@ enum Flow {
 
 impl Host {
     fn say(&mut self, verb: &str, rest: &str) -> Result<()> {
+        if let Some(reply) = &mut self.reply {
+            writeln!(reply, "lab-host pid={} action={verb} {rest}", self.pid)?;
+            return Ok(());
+        }
         let mut out = self.out.lock();
         writeln!(out, "lab-host pid={} action={verb} {rest}", self.pid)?;
         out.flush()?;
@@ -419,6 +463,30 @@ impl Host {
                 let (child, code) = self.fork_as(uid, inner)?;
                 self.say(verb, &format!("child={child} exit={code}"))?;
             }
+            "fork" => {
+                let child = self.fork()?;
+                self.say(verb, &format!("child={child}"))?;
+            }
+            "child" => {
+                let inner = need("ACTION")?;
+                let f = self
+                    .forked
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("action {action:?}: no child (run fork first)"))?;
+                let to =
+                    f.to.as_mut()
+                        .ok_or_else(|| anyhow!("child {} is gone", f.pid))?;
+                writeln!(to, "{inner}")
+                    .with_context(|| format!("cannot talk to child {}", f.pid))?;
+                let mut line = String::new();
+                f.from.read_line(&mut line)?;
+                let said = line.trim().strip_prefix("lab-host ").unwrap_or(line.trim());
+                if said.is_empty() {
+                    bail!("child {} exited without answering {inner:?}", f.pid);
+                }
+                let said = said.to_string();
+                self.say(verb, &format!("child={} said {said}", self.forked_pid()))?;
+            }
             "wait" => {
                 self.say(verb, "waiting for a line on stdin")?;
                 let mut line = String::new();
@@ -472,6 +540,56 @@ impl Host {
 }
 
 impl Host {
+    fn forked_pid(&self) -> i32 {
+        self.forked.as_ref().map_or(0, |f| f.pid)
+    }
+
+    /// Forks a child that keeps everything this process has (the library at the same
+    /// address, its written pages on the same frames until one side writes) and serves
+    /// `child:ACTION` from here on. Returns its pid.
+    fn fork(&mut self) -> Result<i32> {
+        use std::io::BufReader;
+        let (down_r, down_w) = pipe()?;
+        let (up_r, up_w) = pipe()?;
+        self.out.lock().flush()?;
+        let parent = std::process::id() as i32;
+        // SAFETY: fork(2) in a single-threaded process.
+        let child = unsafe { libc::fork() };
+        if child < 0 {
+            bail!("fork: {}", std::io::Error::last_os_error());
+        }
+        if child == 0 {
+            // SAFETY: plain calls; the child never returns from this block.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            // SAFETY: as above.
+            if unsafe { libc::getppid() } != parent {
+                unsafe { libc::_exit(1) };
+            }
+            drop((down_w, up_r));
+            self.pid = std::process::id();
+            self.forked = None;
+            self.reply = Some(up_w);
+            for line in BufReader::new(down_r).lines() {
+                let Ok(line) = line else { break };
+                let flow = self.run(line.trim());
+                if let Err(e) = &flow {
+                    let _ = self.say("error", &format!("{e:#}"));
+                }
+                if matches!(flow, Ok(Flow::Exit)) {
+                    break;
+                }
+            }
+            // SAFETY: leaves the child without running the parent's exit handlers.
+            unsafe { libc::_exit(0) };
+        }
+        self.forked = Some(Forked {
+            pid: child,
+            to: Some(down_w),
+            from: BufReader::new(up_r),
+        });
+        Ok(child)
+    }
+
     /// Forks; the child drops to `uid` (a process that changed user after loading the
     /// library, as a privilege-dropping server does), runs `action` and exits without
     /// running destructors, which belong to the parent. Returns the child's pid and exit
@@ -570,6 +688,8 @@ fn run() -> Result<()> {
         solib,
         extra: Vec::new(),
         out: std::io::stdout(),
+        reply: None,
+        forked: None,
     };
     for action in &cli.actions {
         if let Flow::Exit = host.run(action)? {

@@ -25,6 +25,9 @@ use ::svg::Node;
 use ::svg::node::element::{Element, Group, Line, Rectangle, Title};
 use std::collections::BTreeMap;
 
+mod family;
+pub use family::render_family;
+
 /// Above this many pages, runs of identical columns are drawn as one cell with a count.
 pub const PER_PAGE_LIMIT: usize = 640;
 
@@ -221,13 +224,28 @@ struct Columns {
     total: usize,
 }
 
+/// A report entry drawn as columns: where it starts and how many pages it stands for.
+trait Entry {
+    fn offset(&self) -> u64;
+    fn pages(&self) -> u64;
+}
+
+impl Entry for PageReport {
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+    fn pages(&self) -> u64 {
+        self.pages
+    }
+}
+
 impl Columns {
-    fn of(pages: &[PageReport]) -> Columns {
+    fn of<E: Entry>(pages: &[E]) -> Columns {
         let mut start = Vec::with_capacity(pages.len());
         let mut width = Vec::with_capacity(pages.len());
         let mut total = 0usize;
         for p in pages {
-            let w = usize::try_from(p.pages)
+            let w = usize::try_from(p.pages())
                 .unwrap_or(usize::MAX)
                 .clamp(1, MAX_ENTRY_COLUMNS);
             start.push(total);
@@ -289,14 +307,14 @@ struct Piece {
     end: u64,
 }
 
-fn piece(pages: &[PageReport], cols: &Columns, first: usize, c0: usize, c1: usize) -> Piece {
+fn piece<E: Entry>(pages: &[E], cols: &Columns, first: usize, c0: usize, c1: usize) -> Piece {
     let a = cols.entry_at(c0);
     let b = cols.entry_at(c1 - 1);
-    let start = pages[a].offset + (c0 - cols.start[a]) as u64 * crate::PAGE_SIZE;
+    let start = pages[a].offset() + (c0 - cols.start[a]) as u64 * crate::PAGE_SIZE;
     let end = if c1 == cols.end(b) {
-        pages[b].offset + pages[b].pages.max(1) * crate::PAGE_SIZE
+        pages[b].offset() + pages[b].pages().max(1) * crate::PAGE_SIZE
     } else {
-        pages[b].offset + (c1 - cols.start[b]) as u64 * crate::PAGE_SIZE
+        pages[b].offset() + (c1 - cols.start[b]) as u64 * crate::PAGE_SIZE
     };
     let mut n = 0u64;
     for (j, page) in pages.iter().enumerate().take(b + 1).skip(a) {
@@ -304,7 +322,7 @@ fn piece(pages: &[PageReport], cols: &Columns, first: usize, c0: usize, c1: usiz
         let hi = c1.min(cols.end(j));
         n += (hi - lo) as u64;
         if hi == cols.end(j) {
-            n += page.pages.saturating_sub(cols.width[j] as u64);
+            n += page.pages().saturating_sub(cols.width[j] as u64);
         }
     }
     Piece {
@@ -318,8 +336,8 @@ fn piece(pages: &[PageReport], cols: &Columns, first: usize, c0: usize, c1: usiz
 }
 
 /// The pieces of every run on the line of columns `from..to`.
-fn pieces(
-    pages: &[PageReport],
+fn pieces<E: Entry>(
+    pages: &[E],
     cols: &Columns,
     runs: &[Run],
     from: usize,
@@ -394,32 +412,30 @@ fn frames_text(page: &PageReport, pages: u64, row: usize) -> String {
 fn px(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
-/// Draws the whole report. `pictures` of several objects stack vertically.
-pub fn render(report: &InspectReport) -> String {
+/// The top of a picture: its title, what it shows, and how the evidence was read (the
+/// weak banner without frame numbers, explaining `weak_ties`: what a tie means then).
+/// Returns the picture's body group with it, the height used and the width it needs.
+fn heading(
+    title: &str,
+    subtitle: &str,
+    privileged: bool,
+    note: Option<&str>,
+    weak_ties: &str,
+) -> (Group, f64, f64) {
     let mut body = Group::new().set("font-family", FONT).set("fill", "#212529");
     let mut y = MARGIN;
     let mut width: f64 = 760.0;
 
     y += 18.0;
-    let pids: Vec<String> = report
-        .processes
-        .iter()
-        .map(|p| format!("{} ({})", p.pid, p.comm))
-        .collect();
     body = body.add(
-        text(MARGIN, y, 16.0, "solab inspect: page map")
+        text(MARGIN, y, 16.0, title)
             .set("font-weight", "bold")
             .set("class", "heading"),
     );
     y += 18.0;
-    body = body.add(text(
-        MARGIN,
-        y,
-        11.0,
-        &format!("processes: {}", pids.join(", ")),
-    ));
+    body = body.add(text(MARGIN, y, 11.0, subtitle));
     y += 8.0;
-    if report.privileged {
+    if privileged {
         y += 12.0;
         body = body.add(
             text(
@@ -431,18 +447,9 @@ pub fn render(report: &InspectReport) -> String {
             .set("fill", "#495057"),
         );
     } else {
-        let note = report
-            .privilege_note
-            .clone()
-            .unwrap_or_else(|| "frame numbers are hidden".into());
+        let note = note.unwrap_or("frame numbers are hidden");
         let mut lines = vec!["WEAK MODE: no frame numbers (not CAP_SYS_ADMIN).".to_string()];
-        lines.extend(wrap(
-            &format!(
-                "States come from pagemap bits 56 and 61; cells tied across rows are \
-                 \"not exclusive in every process\", not a compared frame. Note: {note}"
-            ),
-            120,
-        ));
+        lines.extend(wrap(&format!("{weak_ties} Note: {note}"), 120));
         let h = 10.0 + lines.len() as f64 * 15.0;
         let longest = lines
             .iter()
@@ -473,6 +480,42 @@ pub fn render(report: &InspectReport) -> String {
         y += h + 4.0;
     }
     y += 10.0;
+    (body, y, width)
+}
+
+/// The SVG document around `body`, `width` by `height`.
+fn document(body: Group, width: f64, height: f64) -> String {
+    let doc = Document::new()
+        .set("width", width.ceil())
+        .set("height", height.ceil())
+        .set("viewBox", (0, 0, width.ceil(), height.ceil()))
+        .add(
+            Rectangle::new()
+                .set("width", "100%")
+                .set("height", "100%")
+                .set("fill", "#ffffff"),
+        )
+        .add(body);
+    let mut s = doc.to_string();
+    s.push('\n');
+    s
+}
+
+/// Draws the whole report. `pictures` of several objects stack vertically.
+pub fn render(report: &InspectReport) -> String {
+    let pids: Vec<String> = report
+        .processes
+        .iter()
+        .map(|p| format!("{} ({})", p.pid, p.comm))
+        .collect();
+    let (mut body, mut y, mut width) = heading(
+        "solab inspect: page map",
+        &format!("processes: {}", pids.join(", ")),
+        report.privileged,
+        report.privilege_note.as_deref(),
+        "States come from pagemap bits 56 and 61; cells tied across rows are \
+         \"not exclusive in every process\", not a compared frame.",
+    );
 
     let mut used: Vec<Look> = Vec::new();
     for obj in &report.objects {
@@ -487,24 +530,22 @@ pub fn render(report: &InspectReport) -> String {
         y += 10.0;
     }
 
-    let (legend, h) = draw_legend(&used, y);
+    let (legend, h) = draw_legend(
+        &legend_entries(&used),
+        y,
+        2,
+        (
+            style(Look {
+                state: PageState::File,
+                tie: Some(0),
+            })
+            .0,
+            TIE_TEXT,
+        ),
+    );
     body = body.add(legend);
     y += h + MARGIN;
-
-    let doc = Document::new()
-        .set("width", width.ceil())
-        .set("height", y.ceil())
-        .set("viewBox", (0, 0, width.ceil(), y.ceil()))
-        .add(
-            Rectangle::new()
-                .set("width", "100%")
-                .set("height", "100%")
-                .set("fill", "#ffffff"),
-        )
-        .add(body);
-    let mut s = doc.to_string();
-    s.push('\n');
-    s
+    document(body, width, y)
 }
 
 /// One object's band at height `top`; returns it, its height and its width.
@@ -605,15 +646,10 @@ fn draw_object(
         y += 6.0;
 
         // Segment bar, with section names underneath where they fit.
-        g = g.add(
-            text(
-                MARGIN,
-                y + 10.0,
-                10.0,
-                &format!("offset {}", hex(line_pieces[0].start)),
-            )
-            .set("fill", "#6c757d"),
-        );
+        g = g.add(line_label(
+            &format!("offset {}", hex(line_pieces[0].start)),
+            y,
+        ));
         // Names of segments too narrow for their bar go under the rows.
         let mut narrow: Vec<(f64, &str, &str)> = Vec::new();
         let seg_of = |k: usize| pages[line_pieces[k].first].segment;
@@ -704,25 +740,20 @@ fn draw_object(
                     Some(p) => format!("one frame each (from {p})"),
                     None => "looks shared (weak: pagemap bit 56 clear, no frame numbers)".into(),
                 };
-                col = col.add(
-                    Rectangle::new()
-                        .set("x", px(x + j as f64 * w / k))
-                        .set("y", row_y(a))
-                        .set("width", px(w / k))
-                        .set("height", px(row_y(b) + geo.row - row_y(a)))
-                        .set("fill", fill)
-                        .set("class", "tie")
-                        .set("data-pages", pc.pages)
-                        .set("data-procs", rows.len())
-                        .add(title(&format!(
-                            "{range}, segment {}, sections {}: {what} in {} of the {nrows} processes\nverdict {}: {}",
-                            page.segment.name(),
-                            secs,
-                            rows.len(),
-                            page.verdict.name(),
-                            page.verdict.meaning(),
-                        ))),
-                );
+                col = col.add(tie_bar(
+                    (px(x + j as f64 * w / k), px(w / k)),
+                    (row_y(a), px(row_y(b) + geo.row - row_y(a))),
+                    fill,
+                    (pc.pages, rows.len()),
+                    &format!(
+                        "{range}, segment {}, sections {}: {what} in {} of the {nrows} processes\nverdict {}: {}",
+                        page.segment.name(),
+                        secs,
+                        rows.len(),
+                        page.verdict.name(),
+                        page.verdict.meaning(),
+                    ),
+                ));
             }
             for (r, (&look, q)) in look.iter().zip(&page.procs).enumerate() {
                 if !used.contains(&look) {
@@ -753,36 +784,19 @@ fn draw_object(
                     q.state.name(),
                     frames_text(page, pc.pages, r),
                 );
-                let mut cell = Rectangle::new()
-                    .set("x", x)
-                    .set("y", row_y(r))
-                    .set("width", w)
-                    .set("height", geo.row)
-                    .set("fill", fill)
-                    .set("class", "cell")
-                    .set("data-pid", q.pid)
-                    .set("data-pages", pc.pages)
+                let outline = match q.state {
+                    PageState::NotPresent => Outline::Solid,
+                    PageState::Unmapped => Outline::Dashed,
+                    _ => Outline::None,
+                };
+                let cell = cell((x, w), (row_y(r), geo.row), fill, q.pid, pc.pages, outline)
                     .set("data-state", q.state.name())
                     .set("data-tied", if look.tie.is_some() { 1 } else { 0 });
-                if matches!(q.state, PageState::NotPresent | PageState::Unmapped) {
-                    cell = cell.set("stroke", "#c8c8c8").set("stroke-width", 0.6);
-                    if q.state == PageState::Unmapped {
-                        cell = cell.set("stroke-dasharray", "2,2");
-                    }
-                }
                 col = col.add(cell.add(title(&tip)));
             }
             g = g.add(col);
-            let drawn = (pc.c1 - pc.c0) as u64;
-            if pc.pages > 1 && (geo.merge || pc.pages > drawn) {
-                let label = format!("×{}", pc.pages);
-                let w = drawn as f64 * geo.cell;
-                if text_width(&label, 8.0) + 2.0 <= w {
-                    g = g.add(
-                        text(x + 1.0, row_y(nrows) - ROW_GAP + 9.0, 8.0, &label)
-                            .set("fill", "#6c757d"),
-                    );
-                }
+            if let Some(label) = count_label(pc, &geo, x, row_y(nrows) - ROW_GAP) {
+                g = g.add(label);
             }
         }
         // Segment boundaries as thin lines through the rows.
@@ -830,6 +844,84 @@ fn draw_object(
     (g, y - top, width)
 }
 
+/// What a line of cells starts at, left of it at height `y`.
+fn line_label(what: &str, y: f64) -> Label {
+    text(MARGIN, y + 10.0, 10.0, what).set("fill", "#6c757d")
+}
+
+/// How a cell with no page is outlined.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outline {
+    /// A page: no outline.
+    None,
+    /// Mapped, no page: a thin grey outline.
+    Solid,
+    /// Not mapped at all: dashed.
+    Dashed,
+}
+
+/// One process's cell, `x` and `w` across, `y` and `h` down, standing for `pages` pages.
+fn cell(
+    (x, w): (f64, f64),
+    (y, h): (f64, f64),
+    fill: &str,
+    pid: i32,
+    pages: u64,
+    outline: Outline,
+) -> Rectangle {
+    let mut cell = Rectangle::new()
+        .set("x", x)
+        .set("y", y)
+        .set("width", w)
+        .set("height", h)
+        .set("fill", fill)
+        .set("class", "cell")
+        .set("data-pid", pid)
+        .set("data-pages", pages);
+    if outline != Outline::None {
+        cell = cell.set("stroke", "#c8c8c8").set("stroke-width", 0.6);
+        if outline == Outline::Dashed {
+            cell = cell.set("stroke-dasharray", "2,2");
+        }
+    }
+    cell
+}
+
+/// A tie bar behind the cells of `procs` processes that map one frame for `pages` pages,
+/// spanning their rows (`y`, `h`), with the tooltip `tip`.
+fn tie_bar(
+    (x, w): (f64, f64),
+    (y, h): (f64, f64),
+    fill: &str,
+    (pages, procs): (u64, usize),
+    tip: &str,
+) -> Rectangle {
+    Rectangle::new()
+        .set("x", x)
+        .set("y", y)
+        .set("width", w)
+        .set("height", h)
+        .set("fill", fill)
+        .set("class", "tie")
+        .set("data-pages", pages)
+        .set("data-procs", procs)
+        .add(title(tip))
+}
+
+/// The `×N` under a piece standing for more pages than it has columns (or merged), at
+/// `x` under the rows ending at `rows_end`, when it fits.
+fn count_label(pc: &Piece, geo: &Geometry, x: f64, rows_end: f64) -> Option<Label> {
+    let drawn = (pc.c1 - pc.c0) as u64;
+    if pc.pages > 1 && (geo.merge || pc.pages > drawn) {
+        let label = format!("×{}", pc.pages);
+        let w = drawn as f64 * geo.cell;
+        if text_width(&label, 8.0) + 2.0 <= w {
+            return Some(text(x + 1.0, rows_end + 9.0, 8.0, &label).set("fill", "#6c757d"));
+        }
+    }
+    None
+}
+
 fn segment_fill(kind: SegmentKind) -> &'static str {
     match kind {
         SegmentKind::Text => "#343a40",
@@ -841,11 +933,11 @@ fn segment_fill(kind: SegmentKind) -> &'static str {
     }
 }
 
-fn draw_legend(used: &[Look], top: f64) -> (Group, f64) {
-    let mut g = Group::new().set("class", "legend");
-    let mut y = top + 12.0;
-    g = g.add(text(MARGIN, y, 12.0, "Legend").set("font-weight", "bold"));
-    y += 6.0;
+/// What cells tied across rows mean, in the legend of `inspect`.
+const TIE_TEXT: &str = "cells joined across rows: one physical frame in those processes (hover a cell for offset, sections, state and frame)";
+
+/// The legend entries of `inspect`: the usual looks, then the ones drawn.
+fn legend_entries(used: &[Look]) -> Vec<(&'static str, &'static str)> {
     let always = [
         Look {
             state: PageState::File,
@@ -875,9 +967,24 @@ fn draw_legend(used: &[Look], top: f64) -> (Group, f64) {
             entries.push(e);
         }
     }
+    entries
+}
+
+/// The legend at height `top`: a swatch per (fill, label) entry, `per_line` to a line,
+/// then the tie in `tie_fill` and `tie_text` saying what it means.
+fn draw_legend(
+    entries: &[(&str, &str)],
+    top: f64,
+    per_line: usize,
+    (tie_fill, tie_text): (&str, &str),
+) -> (Group, f64) {
+    let mut g = Group::new().set("class", "legend");
+    let mut y = top + 12.0;
+    g = g.add(text(MARGIN, y, 12.0, "Legend").set("font-weight", "bold"));
+    y += 6.0;
     for (i, (fill, label)) in entries.iter().enumerate() {
-        let col = (i % 2) as f64;
-        let ry = y + (i / 2) as f64 * 18.0;
+        let col = (i % per_line) as f64;
+        let ry = y + (i / per_line) as f64 * 18.0;
         let x = MARGIN + col * 380.0;
         g = g.add(
             Rectangle::new()
@@ -891,13 +998,8 @@ fn draw_legend(used: &[Look], top: f64) -> (Group, f64) {
         );
         g = g.add(text(x + 20.0, ry + 10.0, 11.0, label));
     }
-    y += entries.len().div_ceil(2) as f64 * 18.0 + 6.0;
+    y += entries.len().div_ceil(per_line) as f64 * 18.0 + 6.0;
     // The tie: two cells and the bridge between them.
-    let tie_fill = style(Look {
-        state: PageState::File,
-        tie: Some(0),
-    })
-    .0;
     for (dy, h) in [(0.0, 8.0), (8.0, 4.0), (12.0, 8.0)] {
         g = g.add(
             Rectangle::new()
@@ -908,12 +1010,7 @@ fn draw_legend(used: &[Look], top: f64) -> (Group, f64) {
                 .set("fill", tie_fill),
         );
     }
-    g = g.add(text(
-        MARGIN + 20.0,
-        y + 14.0,
-        11.0,
-        "cells joined across rows: one physical frame in those processes (hover a cell for offset, sections, state and frame)",
-    ));
+    g = g.add(text(MARGIN + 20.0, y + 14.0, 11.0, tie_text));
     y += 24.0;
     (g, y - top)
 }

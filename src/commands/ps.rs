@@ -331,8 +331,9 @@ impl Scanner<'_> {
             }
             return Ok((acc, Vec::new()));
         }
-        // (frame, class index) of every present page.
+        // (frame, class index) of every present page not known to be mapped once.
         let mut pages: Vec<(u64, u8)> = Vec::new();
+        let mut frames = Vec::new();
         let mut pm = Pagemap::open(pid)?;
         for m in &maps {
             if m.is_pseudo("[vsyscall]") || m.is_empty() {
@@ -349,6 +350,18 @@ impl Scanner<'_> {
                             acc[class].swap += PAGE_SIZE;
                         }
                         match e.pfn() {
+                            // Bit 56: mapped exactly once, by this entry (the kernel's
+                            // PageAnonExclusive): a count of 1 without reading kpagecount,
+                            // which most of the time of `ps --all` was spent in.
+                            Some(p) if e.present() && e.exclusive() => {
+                                let a = &mut acc[class];
+                                a.rss += PAGE_SIZE;
+                                a.pss += PAGE_SIZE as f64;
+                                a.uss += PAGE_SIZE;
+                                if keep {
+                                    frames.push(p.0 << 2 | class as u64);
+                                }
+                            }
                             Some(p) if e.present() && Some(p) != self.zero => {
                                 pages.push((p.0, class as u8))
                             }
@@ -364,7 +377,6 @@ impl Scanner<'_> {
         distinct.dedup();
         let counts = kpage::counts(&distinct)?;
         let mut k = 0;
-        let mut frames = Vec::new();
         for &(pfn, class) in &pages {
             while distinct[k].0 != pfn {
                 k += 1;
@@ -388,6 +400,7 @@ impl Scanner<'_> {
                 a.uss += PAGE_SIZE;
             }
         }
+        frames.sort_unstable();
         Ok((acc, frames))
     }
 }

@@ -14,7 +14,7 @@
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute;
 use crate::elf::Detail;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process::{self, Gone};
 use crate::kernel::{self, Evidence, kpage, smaps};
@@ -538,28 +538,13 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                 rows.push(r);
             }
             Ok(None) => counts.filtered_out += 1,
-            Err(Gone::Vanished) => {
-                counts.vanished += 1;
-                errors.push(PidError::new(pid, &Error::NoSuchProcess { pid }));
-            }
-            Err(Gone::NoMemoryMap) => {
-                counts.no_memory_map += 1;
-                errors.push(PidError {
-                    pid,
-                    kind: crate::error::ErrorKind::KernelThread,
-                    message: format!(
-                        "pid {pid} ({}) has no memory map (a kernel thread or a zombie)",
-                        process::comm(pid)
-                    ),
-                });
-            }
-            Err(Gone::Unreadable(e)) => {
-                counts.unreadable += 1;
-                let mut pe = PidError::new(pid, &e);
-                if !pe.message.contains(&format!("pid {pid}")) {
-                    pe.message = format!("pid {pid}: {}", pe.message);
+            Err(gone) => {
+                match gone {
+                    Gone::Vanished => counts.vanished += 1,
+                    Gone::NoMemoryMap => counts.no_memory_map += 1,
+                    Gone::Unreadable(_) => counts.unreadable += 1,
                 }
-                errors.push(pe);
+                errors.push(PidError::gone(pid, &gone));
             }
         }
     }

@@ -471,4 +471,28 @@ impl PidError {
             message: e.to_string(),
         }
     }
+
+    /// Why `pid` could not be scanned, in the words every command uses; the message
+    /// always names the pid.
+    pub fn gone(pid: i32, gone: &crate::kernel::process::Gone) -> PidError {
+        use crate::kernel::process::{self, Gone};
+        match gone {
+            Gone::Vanished => PidError::new(pid, &Error::NoSuchProcess { pid }),
+            Gone::NoMemoryMap => PidError {
+                pid,
+                kind: crate::error::ErrorKind::KernelThread,
+                message: format!(
+                    "pid {pid} ({}) has no memory map (a kernel thread or a zombie)",
+                    process::comm(pid)
+                ),
+            },
+            Gone::Unreadable(e) => {
+                let mut pe = PidError::new(pid, e);
+                if !pe.message.contains(&format!("pid {pid}")) {
+                    pe.message = format!("pid {pid}: {}", pe.message);
+                }
+                pe
+            }
+        }
+    }
 }

@@ -131,28 +131,19 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     let mut counts = ProcessCounts::default();
     let mut errors = Vec::new();
     for (&pid, result) in pids.iter().zip(results) {
-        match result {
-            Ok(()) => counts.scanned += 1,
-            Err(Gone::NoMemoryMap) => {
-                counts.no_memory_map += 1;
-                errors.push(PidError {
-                    pid,
-                    kind: crate::error::ErrorKind::KernelThread,
-                    message: format!(
-                        "pid {pid} ({}) has no memory map (a kernel thread or a zombie)",
-                        process::comm(pid)
-                    ),
-                });
+        let gone = match result {
+            Ok(()) => {
+                counts.scanned += 1;
+                continue;
             }
-            Err(Gone::Vanished) => {
-                counts.vanished += 1;
-                errors.push(PidError::new(pid, &Error::NoSuchProcess { pid }));
-            }
-            Err(Gone::Unreadable(e)) => {
-                counts.unreadable += 1;
-                errors.push(PidError::new(pid, &e));
-            }
+            Err(gone) => gone,
+        };
+        match gone {
+            Gone::NoMemoryMap => counts.no_memory_map += 1,
+            Gone::Vanished => counts.vanished += 1,
+            Gone::Unreadable(_) => counts.unreadable += 1,
         }
+        errors.push(PidError::gone(pid, &gone));
     }
     if let Some(b) = bar {
         b.finish_and_clear();

@@ -93,6 +93,30 @@ fn hosts(lab: &mut Lab, who: As, names: &[&str], actions: &[&str]) -> Result<Vec
     names.iter().map(|n| lab.host(n, who, actions)).collect()
 }
 
+/// Says what `.shared` page `p` is in hosts `r` (frames, states, verdict); true when its
+/// verdict is `want` and it is the shared window in every host.
+fn see_shared_page(
+    lab: &mut Lab,
+    (label, note): (&str, &str),
+    p: &PageReport,
+    r: &[&Host],
+    want: solab::sharing::Verdict,
+) -> bool {
+    lab.see(format!(
+        "{label} at offset {:#x}{note}: {}, states {}, verdict {}",
+        p.offset,
+        view::frames(p, r),
+        r.iter()
+            .map(|h| view::state(p, h))
+            .collect::<Vec<_>>()
+            .join("/"),
+        p.verdict.name()
+    ));
+    p.verdict == want
+        && r.iter()
+            .all(|h| view::state_is(p, h, PageState::SharedWindow))
+}
+
 fn refs(hosts: &[Host]) -> Vec<&Host> {
     hosts.iter().collect()
 }
@@ -463,19 +487,7 @@ fn shared_section(lab: &mut Lab) -> Result<Outcome> {
     let want = view::shared_verdict(weak(&report));
     let mut frame_ok = !shared_pages.is_empty();
     for p in &shared_pages {
-        lab.see(format!(
-            ".shared page at offset {:#x} (writable): {}, states {}, verdict {}",
-            p.offset,
-            view::frames(p, &r),
-            r.iter()
-                .map(|h| view::state(p, h))
-                .collect::<Vec<_>>()
-                .join("/"),
-            p.verdict.name()
-        ));
-        frame_ok &= p.verdict == want
-            && r.iter()
-                .all(|h| view::state_is(p, h, PageState::SharedWindow));
+        frame_ok &= see_shared_page(lab, (".shared page", " (writable)"), p, &r, want);
     }
     drop(r);
     lab.note_command("kill -9 A B C".into());
@@ -927,19 +939,7 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
     let mut shared_ok = shared_page.is_some();
     let shared_before = shared_page.map(|p| (p.offset, view::pfn(p, &hs[0])));
     if let Some(p) = shared_page {
-        lab.see(format!(
-            "{LIB:<14} .shared page at offset {:#x}: {}, states {}, verdict {}",
-            p.offset,
-            view::frames(p, &r),
-            r.iter()
-                .map(|h| view::state(p, h))
-                .collect::<Vec<_>>()
-                .join("/"),
-            p.verdict.name()
-        ));
-        shared_ok &= p.verdict == want
-            && r.iter()
-                .all(|h| view::state_is(p, h, PageState::SharedWindow));
+        shared_ok &= see_shared_page(lab, (&format!("{LIB:<14} .shared page"), ""), p, &r, want);
     }
     drop(r);
     let region = ctx::regions(&lab.ns);

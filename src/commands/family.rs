@@ -15,11 +15,11 @@ use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process::{self, Gone};
 use crate::kernel::{self, Evidence, kpage};
 use crate::maps::{MapEntry, MapTarget};
-use crate::pagemap::PagemapEntry;
-use crate::scan::PidError;
+use crate::pagemap::{FrameInfo, PagemapEntry};
+use crate::scan::{self, PidError};
 use crate::sharing::{self, Copy, Inheritance, PageState};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 pub const FAMILY_SCHEMA: &str = "solab.family.v1";
 
@@ -173,37 +173,24 @@ fn descendants(root: i32) -> Result<Vec<(i32, i32, u32)>> {
     Ok(out)
 }
 
-/// One process: its private mappings and their present pages that are not file pages.
-struct Snapshot {
-    maps: Vec<MapEntry>,
-    /// Page address -> pagemap word, for present pages of private mappings.
-    words: BTreeMap<u64, PagemapEntry>,
+/// A member of the family as first read: its memory map (small), read once.
+struct Read {
+    pid: i32,
+    ppid: i32,
+    depth: u32,
+    /// `None`: it could not be read (its error is recorded).
+    maps: Option<Vec<MapEntry>>,
 }
 
-fn snapshot(pid: i32) -> Result<Snapshot> {
-    let maps = process::read_maps(pid)?;
-    let mut pm = Pagemap::open(pid)?;
-    let mut words = BTreeMap::new();
-    let mut buf = Vec::new();
-    for m in &maps {
-        if m.perms.shared || m.is_empty() || m.is_pseudo("[vsyscall]") || m.is_pseudo("[vvar]") {
-            continue;
-        }
-        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0)? {
-            let mut at = from;
-            while at < to {
-                let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
-                pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut buf)?;
-                for (i, e) in buf.iter().enumerate() {
-                    if e.present() && !e.file_or_shared_anon() {
-                        words.insert(at + i as u64 * PAGE_SIZE, *e);
-                    }
-                }
-                at = until;
-            }
-        }
-    }
-    Ok(Snapshot { maps, words })
+/// Whether a mapping may hold pages a child inherited: private, not empty, not the
+/// kernel's `[vsyscall]` or `[vvar]`.
+fn holds_private_pages(m: &MapEntry) -> bool {
+    !(m.perms.shared || m.is_empty() || m.is_pseudo("[vsyscall]") || m.is_pseudo("[vvar]"))
+}
+
+/// A pagemap word that can be an anonymous copy: present, not a file page.
+fn anon_word(e: PagemapEntry) -> bool {
+    e.present() && !e.file_or_shared_anon()
 }
 
 fn name(m: &MapEntry) -> String {
@@ -214,54 +201,167 @@ fn name(m: &MapEntry) -> String {
     }
 }
 
-/// The decided copy of the page at `addr`.
-fn copy_of(
-    e: PagemapEntry,
-    frames: &HashMap<Pfn, crate::pagemap::FrameInfo>,
+/// One chunk of at most [`CHUNK_PAGES`] pages: a process's words, its parent's at the
+/// same addresses, and what kpagecount/kpageflags say about their frames. One per worker,
+/// reused chunk after chunk: a worker's memory is bounded by the chunk, whatever the
+/// family's size.
+struct Chunk {
     privileged: bool,
-) -> Copy {
-    let pfn = e.pfn().filter(|_| privileged);
-    let frame = pfn
-        .and_then(|p| frames.get(&p))
-        .map(|f| (f.flags, f.mapcount));
-    Copy {
-        state: sharing::page_state(Some(MappingKind::Anonymous), e, frame),
-        pfn,
-        exclusive: e.exclusive(),
+    /// Opened on first use (root only).
+    tables: Option<kpage::FrameTables>,
+    mine: Vec<PagemapEntry>,
+    /// The parent's words, only over the part of the chunk its mapping covers.
+    theirs: Vec<PagemapEntry>,
+    /// The frames of `mine` and `theirs`, sorted and distinct, and their kernel words.
+    pfns: Vec<Pfn>,
+    info: Vec<FrameInfo>,
+}
+
+impl Chunk {
+    fn new(privileged: bool) -> Chunk {
+        Chunk {
+            privileged,
+            tables: None,
+            mine: Vec::new(),
+            theirs: Vec::new(),
+            pfns: Vec::new(),
+            info: Vec::new(),
+        }
+    }
+
+    /// Reads kpagecount and kpageflags for the frames of the anonymous words of `mine` and
+    /// `theirs` (privileged only).
+    fn read_frames(&mut self) -> Result<()> {
+        self.pfns.clear();
+        self.info.clear();
+        if !self.privileged {
+            return Ok(());
+        }
+        for (i, &e) in self.mine.iter().enumerate() {
+            let Some(p) = e.pfn().filter(|_| anon_word(e)) else {
+                continue;
+            };
+            self.pfns.push(p);
+            // The parent's frame, unless it is the same (the common case, once for both).
+            if let Some(q) = self.theirs.get(i).filter(|w| anon_word(**w)).and_then(|w| w.pfn())
+                && q != p
+            {
+                self.pfns.push(q);
+            }
+        }
+        self.pfns.sort_unstable();
+        self.pfns.dedup();
+        let tables = match &mut self.tables {
+            Some(t) => t,
+            None => self.tables.insert(kpage::FrameTables::open()?),
+        };
+        tables.read_into(&self.pfns, &mut self.info)
+    }
+
+    /// The decided copy of a page whose word is `e`, with the frames of this chunk.
+    fn copy_of(&self, e: PagemapEntry) -> Copy {
+        let pfn = e.pfn().filter(|_| self.privileged);
+        let frame = pfn
+            .and_then(|p| kpage::FrameTables::find(&self.pfns, &self.info, p))
+            .map(|f| (f.flags, f.mapcount));
+        Copy {
+            state: sharing::page_state(Some(MappingKind::Anonymous), e, frame),
+            pfn,
+            exclusive: e.exclusive(),
+        }
     }
 }
 
+/// Why a comparison stopped: a process could not be read (which one), or the kernel's
+/// frame tables could not be.
+enum Failure {
+    Member(i32, Error),
+    Fatal(Error),
+}
+
+/// Calls `each(chunk, at)` for each chunk of the mapping `m` of `pm`'s process worth
+/// reading, with `chunk.mine` holding the words from address `at` on; `theirs` (the
+/// parent's pagemap and the end of its mapping at the same start) fills `chunk.theirs`
+/// over the same addresses up to that end.
+fn each_chunk(
+    chunk: &mut Chunk,
+    (pm, pid): (&mut Pagemap, i32),
+    m: &MapEntry,
+    mut theirs: Option<(&mut Pagemap, i32, u64)>,
+    mut each: impl FnMut(&Chunk, u64),
+) -> std::result::Result<(), Failure> {
+    let mine = |e| Failure::Member(pid, e);
+    for (from, to) in ranges_to_read(pm, m.start.0, m.end.0).map_err(mine)? {
+        let mut at = from;
+        while at < to {
+            let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
+            pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut chunk.mine)
+                .map_err(mine)?;
+            chunk.theirs.clear();
+            if let Some((ppm, ppid, end)) = theirs.as_mut() {
+                let end = until.min(*end);
+                if end > at {
+                    ppm.read_into(VirtAddr(at), (end - at) / PAGE_SIZE, &mut chunk.theirs)
+                        .map_err(|e| Failure::Member(*ppid, e))?;
+                }
+            }
+            chunk.read_frames().map_err(Failure::Fatal)?;
+            each(chunk, at);
+            at = until;
+        }
+    }
+    Ok(())
+}
+
+/// Compares `child` with `parent` page by page, chunk by chunk, at the same addresses.
 fn compare(
-    child: &Snapshot,
-    parent: &Snapshot,
-    frames: &HashMap<Pfn, crate::pagemap::FrameInfo>,
-    privileged: bool,
+    chunk: &mut Chunk,
+    child: (i32, &[MapEntry]),
+    parent: (i32, &[MapEntry]),
     pictured: bool,
-) -> Vec<MappingFigures> {
+) -> std::result::Result<Vec<MappingFigures>, Failure> {
+    let mut pm = Pagemap::open(child.0).map_err(|e| Failure::Member(child.0, e))?;
+    let mut ppm = Pagemap::open(parent.0).map_err(|e| Failure::Member(parent.0, e))?;
     let mut out = Vec::new();
-    for m in &child.maps {
-        if m.perms.shared {
+    for m in child.1 {
+        if !holds_private_pages(m) {
             continue;
         }
         let theirs = parent
-            .maps
+            .1
             .iter()
             .find(|p| p.start == m.start && !p.perms.shared && p.target == m.target);
         let mut pages = Inherited::default();
         let mut runs = Vec::new();
-        for (&addr, &e) in child.words.range(m.start.0..m.end.0) {
-            let mine = copy_of(e, frames, privileged);
-            let at_parent = theirs
-                .filter(|p| addr < p.end.0)
-                .and_then(|_| parent.words.get(&addr))
-                .map(|&w| copy_of(w, frames, privileged));
-            if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
-                pages.count(i);
-                if pictured {
-                    push_run(&mut runs, addr, PageLook::Inherited(i));
+        each_chunk(
+            chunk,
+            (&mut pm, child.0),
+            m,
+            theirs.map(|p| (&mut ppm, parent.0, p.end.0)),
+            |c, at| {
+                for (i, &e) in c.mine.iter().enumerate() {
+                    if !anon_word(e) {
+                        continue;
+                    }
+                    let mine = c.copy_of(e);
+                    let at_parent = c
+                        .theirs
+                        .get(i)
+                        .filter(|w| anon_word(**w))
+                        .map(|&w| c.copy_of(w));
+                    if let Some(inh) = sharing::inheritance(&mine, at_parent.as_ref()) {
+                        pages.count(inh);
+                        if pictured {
+                            push_run(
+                                &mut runs,
+                                at + i as u64 * PAGE_SIZE,
+                                PageLook::Inherited(inh),
+                            );
+                        }
+                    }
                 }
-            }
-        }
+            },
+        )?;
         if !pages.is_empty() {
             out.push(MappingFigures {
                 start: m.start.0,
@@ -274,7 +374,49 @@ fn compare(
             });
         }
     }
-    out
+    Ok(out)
+}
+
+/// The root's own anonymous pages (what a child could inherit), as runs for a picture.
+fn own_runs(
+    chunk: &mut Chunk,
+    pid: i32,
+    maps: &[MapEntry],
+) -> std::result::Result<Vec<PageRun>, Failure> {
+    let mut pm = Pagemap::open(pid).map_err(|e| Failure::Member(pid, e))?;
+    let mut own = Vec::new();
+    for m in maps.iter().filter(|m| holds_private_pages(m)) {
+        each_chunk(chunk, (&mut pm, pid), m, None, |c, at| {
+            for (i, &e) in c.mine.iter().enumerate() {
+                if !anon_word(e) {
+                    continue;
+                }
+                let copy = c.copy_of(e);
+                // An anonymous page: not the zero page, no file.
+                if sharing::inheritance(&copy, None).is_some() {
+                    push_run(&mut own, at + i as u64 * PAGE_SIZE, PageLook::Own(copy.state));
+                }
+            }
+        })?;
+    }
+    Ok(own)
+}
+
+/// Why `pid` could not be read, naming it.
+fn member_error(pid: i32, e: Error) -> PidError {
+    let e = match process::classify(pid, e) {
+        Gone::Vanished => Error::NoSuchProcess { pid },
+        Gone::NoMemoryMap => Error::KernelThread {
+            pid,
+            comm: process::comm(pid),
+        },
+        Gone::Unreadable(e) => e,
+    };
+    let mut pe = PidError::new(pid, &e);
+    if !pe.message.contains(&format!("pid {pid}")) {
+        pe.message = format!("pid {pid}: {}", pe.message);
+    }
+    pe
 }
 
 /// Reads the family of `root` and compares each child with its parent.
@@ -295,69 +437,96 @@ fn read_family(root: i32, pictured: bool) -> Result<FamilyReport> {
     if !process::exists(root) {
         return Err(Error::NoSuchProcess { pid: root });
     }
-    let tree = descendants(root)?;
-    let mut snaps: HashMap<i32, Snapshot> = HashMap::new();
-    let mut errors = Vec::new();
-    for &(pid, _, _) in &tree {
-        match snapshot(pid) {
-            Ok(s) => {
-                snaps.insert(pid, s);
-            }
+    // Every member's memory map first (small): a member that cannot be read is an error of
+    // its own, and its children are compared with nobody.
+    let mut failed: Vec<Option<PidError>> = Vec::new();
+    let mut read = Vec::new();
+    for (pid, ppid, depth) in descendants(root)? {
+        let maps = process::read_maps(pid).and_then(|m| Pagemap::open(pid).map(|_| m));
+        let maps = match maps {
+            Ok(m) => Some(m),
             Err(e) if pid == root => return Err(e),
             Err(e) => {
-                let e = match process::classify(pid, e) {
-                    Gone::Vanished => Error::NoSuchProcess { pid },
-                    Gone::NoMemoryMap => Error::KernelThread {
-                        pid,
-                        comm: process::comm(pid),
-                    },
-                    Gone::Unreadable(e) => e,
-                };
-                let mut pe = PidError::new(pid, &e);
-                if !pe.message.contains(&format!("pid {pid}")) {
-                    pe.message = format!("pid {pid}: {}", pe.message);
-                }
-                errors.push(pe);
+                failed.push(Some(member_error(pid, e)));
+                None
             }
+        };
+        if maps.is_some() {
+            failed.push(None);
         }
+        read.push(Read {
+            pid,
+            ppid,
+            depth,
+            maps,
+        });
     }
-    let frames = if privileged {
-        let pfns: Vec<Pfn> = snaps
-            .values()
-            .flat_map(|s| s.words.values().filter_map(|e| e.pfn()))
-            .collect();
-        kpage::frames(&pfns)?
-    } else {
-        HashMap::new()
-    };
+    let index: HashMap<i32, usize> = read.iter().enumerate().map(|(i, r)| (r.pid, i)).collect();
+    // Then each child with its parent (and, for a picture, the root alone), chunk by chunk,
+    // on every core: children do not depend on one another.
+    let pids: Vec<i32> = read.iter().map(|r| r.pid).collect();
+    let (_, results) = scan::each_process(
+        &pids,
+        scan::threads(0),
+        || Chunk::new(privileged),
+        |chunk, i, _| {
+            let me = &read[i];
+            let Some(maps) = &me.maps else {
+                return Ok((Vec::new(), Vec::new()));
+            };
+            if me.depth == 0 {
+                return match pictured {
+                    true => own_runs(chunk, me.pid, maps).map(|own| (Vec::new(), own)),
+                    false => Ok((Vec::new(), Vec::new())),
+                };
+            }
+            let parent = index.get(&me.ppid).map(|&k| &read[k]);
+            match parent.and_then(|p| Some((p.pid, p.maps.as_deref()?))) {
+                Some(parent) => {
+                    compare(chunk, (me.pid, maps), parent, pictured).map(|m| (m, Vec::new()))
+                }
+                None => Ok((Vec::new(), Vec::new())),
+            }
+        },
+    );
+    let mut found = Vec::with_capacity(read.len());
+    for (i, result) in results.into_iter().enumerate() {
+        found.push(match result {
+            Ok(r) => Some(r),
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Member(pid, e)) if pid == root => return Err(e),
+            Err(Failure::Member(pid, e)) => {
+                // The member itself, or its parent, could not be read any more: that one
+                // is an error, and a child whose parent it is compares with nobody.
+                let k = index.get(&pid).copied().unwrap_or(i);
+                if failed[k].is_none() {
+                    failed[k] = Some(member_error(pid, e));
+                }
+                (k != i).then(|| (Vec::new(), Vec::new()))
+            }
+        });
+    }
     let mut processes = Vec::new();
     let mut totals = Inherited::default();
-    for &(pid, ppid, depth) in &tree {
-        let Some(me) = snaps.get(&pid) else { continue };
-        let mappings = match (depth, snaps.get(&ppid)) {
-            (0, _) | (_, None) => Vec::new(),
-            (_, Some(parent)) => compare(me, parent, &frames, privileged, pictured),
-        };
-        let mut own = Vec::new();
-        if pictured && depth == 0 {
-            for (&addr, &e) in &me.words {
-                let c = copy_of(e, &frames, privileged);
-                // An anonymous page (what a child could inherit): not the zero page, no file.
-                if sharing::inheritance(&c, None).is_some() {
-                    push_run(&mut own, addr, PageLook::Own(c.state));
-                }
-            }
+    let mut errors = Vec::new();
+    for (i, (r, result)) in read.iter().zip(found).enumerate() {
+        if let Some(e) = failed[i].take() {
+            errors.push(e);
+            continue;
         }
+        let Some((mappings, own)) = result else {
+            continue;
+        };
         let mut t = Inherited::default();
         for m in &mappings {
             t.add(&m.pages);
         }
         totals.add(&t);
         processes.push(Member {
-            pid,
-            ppid,
-            comm: process::comm(pid),
-            depth,
+            pid: r.pid,
+            ppid: r.ppid,
+            comm: process::comm(r.pid),
+            depth: r.depth,
             mappings,
             totals: t,
             own,

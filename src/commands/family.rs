@@ -201,203 +201,429 @@ fn name(m: &MapEntry) -> String {
     }
 }
 
-/// One chunk of at most [`CHUNK_PAGES`] pages: a process's words, its parent's at the
-/// same addresses, and what kpagecount/kpageflags say about their frames. One per worker,
-/// reused chunk after chunk: a worker's memory is bounded by the chunk, whatever the
-/// family's size.
-struct Chunk {
-    privileged: bool,
-    /// Opened on first use (root only).
-    tables: Option<kpage::FrameTables>,
-    mine: Vec<PagemapEntry>,
-    /// The parent's words, only over the part of the chunk its mapping covers.
-    theirs: Vec<PagemapEntry>,
-    /// The frames of `mine` and `theirs`, sorted and distinct, and their kernel words.
+/// Pages are read in windows of this many bytes, aligned: every child of a parent reads
+/// the same window of an inherited mapping, so the parent's words and frames for it are
+/// read once for all the children a worker compares.
+const WINDOW: u64 = CHUNK_PAGES * PAGE_SIZE;
+
+/// A parent's words over part of one window, and what kpagecount/kpageflags say about the
+/// frame of each (privileged only).
+#[derive(Default)]
+struct ParentWindow {
+    /// The start of the mapping and the window the words are for.
+    key: Option<(u64, u64)>,
+    /// The address of `words[0]`.
+    base: u64,
+    words: Vec<PagemapEntry>,
+    /// The frame of each word (default where it has none).
+    frames: Vec<FrameInfo>,
+    /// The distinct frames of `words`, sorted, and theirs kernel words, to fill `frames`.
     pfns: Vec<Pfn>,
     info: Vec<FrameInfo>,
 }
 
-impl Chunk {
-    fn new(privileged: bool) -> Chunk {
-        Chunk {
+/// What one worker reuses from chunk to chunk: its memory is bounded by the window (a
+/// parent's and a child's chunk of words and their frames), whatever the family's size.
+struct Worker {
+    privileged: bool,
+    /// Opened on first use (privileged only).
+    tables: Option<kpage::FrameTables>,
+    parent: ParentWindow,
+    /// A child's chunk, and the frames of it that are not its parent's at the same address.
+    mine: Vec<PagemapEntry>,
+    pfns: Vec<Pfn>,
+    info: Vec<FrameInfo>,
+}
+
+impl Worker {
+    fn new(privileged: bool) -> Worker {
+        Worker {
             privileged,
             tables: None,
+            parent: ParentWindow::default(),
             mine: Vec::new(),
-            theirs: Vec::new(),
             pfns: Vec::new(),
             info: Vec::new(),
         }
     }
 
-    /// Reads kpagecount and kpageflags for the frames of the anonymous words of `mine` and
-    /// `theirs` (privileged only).
-    fn read_frames(&mut self) -> Result<()> {
-        self.pfns.clear();
-        self.info.clear();
-        if !self.privileged {
-            return Ok(());
-        }
-        for (i, &e) in self.mine.iter().enumerate() {
-            let Some(p) = e.pfn().filter(|_| anon_word(e)) else {
-                continue;
-            };
-            self.pfns.push(p);
-            // The parent's frame, unless it is the same (the common case, once for both).
-            if let Some(q) = self.theirs.get(i).filter(|w| anon_word(**w)).and_then(|w| w.pfn())
-                && q != p
-            {
-                self.pfns.push(q);
-            }
-        }
-        self.pfns.sort_unstable();
-        self.pfns.dedup();
-        let tables = match &mut self.tables {
+    /// kpagecount and kpageflags of the sorted, distinct `pfns` into `info`.
+    fn read_frames(
+        tables: &mut Option<kpage::FrameTables>,
+        pfns: &[Pfn],
+        info: &mut Vec<FrameInfo>,
+    ) -> Result<()> {
+        let tables = match tables {
             Some(t) => t,
-            None => self.tables.insert(kpage::FrameTables::open()?),
+            None => tables.insert(kpage::FrameTables::open()?),
         };
-        tables.read_into(&self.pfns, &mut self.info)
+        tables.read_into(pfns, info)
     }
 
-    /// The decided copy of a page whose word is `e`, with the frames of this chunk.
-    fn copy_of(&self, e: PagemapEntry) -> Copy {
-        let pfn = e.pfn().filter(|_| self.privileged);
-        let frame = pfn
-            .and_then(|p| kpage::FrameTables::find(&self.pfns, &self.info, p))
-            .map(|f| (f.flags, f.mapcount));
-        Copy {
-            state: sharing::page_state(Some(MappingKind::Anonymous), e, frame),
-            pfn,
-            exclusive: e.exclusive(),
+    /// Reads the parent's words over `[from, to)` of the window `key`, and their frames,
+    /// unless they are what it holds already.
+    fn read_parent(
+        &mut self,
+        pm: &mut Pagemap,
+        key: (u64, u64),
+        from: u64,
+        to: u64,
+    ) -> std::result::Result<(), Failure> {
+        let w = &mut self.parent;
+        if w.key == Some(key) && w.base <= from && to <= w.base + w.words.len() as u64 * PAGE_SIZE {
+            return Ok(());
         }
+        w.key = None;
+        pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, &mut w.words)
+            .map_err(Failure::Member)?;
+        w.base = from;
+        w.frames.clear();
+        if self.privileged {
+            w.pfns.clear();
+            w.pfns.extend(
+                w.words
+                    .iter()
+                    .filter(|e| anon_word(**e))
+                    .filter_map(|e| e.pfn()),
+            );
+            w.pfns.sort_unstable();
+            w.pfns.dedup();
+            Worker::read_frames(&mut self.tables, &w.pfns, &mut w.info).map_err(Failure::Fatal)?;
+            w.frames.extend(w.words.iter().map(|e| {
+                e.pfn()
+                    .filter(|_| anon_word(*e))
+                    .and_then(|p| kpage::FrameTables::find(&w.pfns, &w.info, p))
+                    .copied()
+                    .unwrap_or_default()
+            }));
+        }
+        w.key = Some(key);
+        Ok(())
+    }
+
+    /// Reads a child's words over `[from, to)` (the parent's window already read when
+    /// `with_parent`), then the frames of its words that are not the parent's frame at
+    /// the same address; calls `each(address, child's copy, parent's copy)` for each of its
+    /// anonymous words.
+    fn read_child(
+        &mut self,
+        pm: &mut Pagemap,
+        from: u64,
+        to: u64,
+        with_parent: bool,
+        mut each: impl FnMut(u64, Copy, Option<Copy>),
+    ) -> std::result::Result<(), Failure> {
+        let Worker {
+            privileged,
+            tables,
+            parent,
+            mine,
+            pfns,
+            info,
+        } = self;
+        let privileged = *privileged;
+        pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, mine)
+            .map_err(Failure::Member)?;
+        let parent_end = parent.base + parent.words.len() as u64 * PAGE_SIZE;
+        // The parent's word at `addr`, if it is an anonymous one, and its index.
+        let theirs = |addr: u64| -> Option<(usize, PagemapEntry)> {
+            if !with_parent || addr < parent.base || addr >= parent_end {
+                return None;
+            }
+            let i = ((addr - parent.base) / PAGE_SIZE) as usize;
+            Some((i, parent.words[i])).filter(|(_, w)| anon_word(*w))
+        };
+        pfns.clear();
+        if privileged {
+            for (k, &e) in mine.iter().enumerate() {
+                let Some(p) = e.pfn().filter(|_| anon_word(e)) else {
+                    continue;
+                };
+                let addr = from + k as u64 * PAGE_SIZE;
+                if !theirs(addr).is_some_and(|(_, w)| w.pfn() == Some(p)) {
+                    pfns.push(p);
+                }
+            }
+            pfns.sort_unstable();
+            pfns.dedup();
+            Worker::read_frames(tables, pfns, info).map_err(Failure::Fatal)?;
+        }
+        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> Copy {
+            let pfn = e.pfn().filter(|_| privileged);
+            Copy {
+                state: sharing::page_state(
+                    Some(MappingKind::Anonymous),
+                    e,
+                    pfn.and(frame).map(|f| (f.flags, f.mapcount)),
+                ),
+                pfn,
+                exclusive: e.exclusive(),
+            }
+        };
+        for (k, &e) in mine.iter().enumerate() {
+            if !anon_word(e) {
+                continue;
+            }
+            let addr = from + k as u64 * PAGE_SIZE;
+            let at_parent = theirs(addr);
+            let frame = match (e.pfn(), at_parent) {
+                (Some(p), Some((i, w))) if w.pfn() == Some(p) => parent.frames.get(i),
+                (p, _) => p.and_then(|p| kpage::FrameTables::find(pfns, info, p)),
+            };
+            each(
+                addr,
+                copy(e, frame),
+                at_parent.map(|(i, w)| copy(w, parent.frames.get(i))),
+            );
+        }
+        Ok(())
     }
 }
 
-/// Why a comparison stopped: a process could not be read (which one), or the kernel's
+/// What one worker's job gave: the root's own pages, or a litter compared.
+enum Job {
+    Own(Vec<PageRun>),
+    Litter(Litter),
+}
+
+/// The most children of one parent a worker compares together (each has its pagemap open).
+const LITTER: usize = 64;
+
+/// Why reading stopped: the process read could not be (it exited), or the kernel's
 /// frame tables could not be.
 enum Failure {
-    Member(i32, Error),
+    Member(Error),
     Fatal(Error),
 }
 
-/// Calls `each(chunk, at)` for each chunk of the mapping `m` of `pm`'s process worth
-/// reading, with `chunk.mine` holding the words from address `at` on; `theirs` (the
-/// parent's pagemap and the end of its mapping at the same start) fills `chunk.theirs`
-/// over the same addresses up to that end.
-fn each_chunk(
-    chunk: &mut Chunk,
-    (pm, pid): (&mut Pagemap, i32),
-    m: &MapEntry,
-    mut theirs: Option<(&mut Pagemap, i32, u64)>,
-    mut each: impl FnMut(&Chunk, u64),
-) -> std::result::Result<(), Failure> {
-    let mine = |e| Failure::Member(pid, e);
-    for (from, to) in ranges_to_read(pm, m.start.0, m.end.0).map_err(mine)? {
-        let mut at = from;
-        while at < to {
-            let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
-            pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut chunk.mine)
-                .map_err(mine)?;
-            chunk.theirs.clear();
-            if let Some((ppm, ppid, end)) = theirs.as_mut() {
-                let end = until.min(*end);
-                if end > at {
-                    ppm.read_into(VirtAddr(at), (end - at) / PAGE_SIZE, &mut chunk.theirs)
-                        .map_err(|e| Failure::Member(*ppid, e))?;
-                }
-            }
-            chunk.read_frames().map_err(Failure::Fatal)?;
-            each(chunk, at);
-            at = until;
-        }
-    }
-    Ok(())
+/// One private mapping of a child being compared: the ranges of it worth reading, where
+/// the walk is, and the figures so far.
+struct Walk<'a> {
+    /// The child's index in the litter.
+    kid: usize,
+    m: &'a MapEntry,
+    /// The parent's mapping at the same start with the same target.
+    theirs: Option<&'a MapEntry>,
+    ranges: Vec<(u64, u64)>,
+    next: usize,
+    at: u64,
+    pages: Inherited,
+    runs: Vec<PageRun>,
 }
 
-/// Compares `child` with `parent` page by page, chunk by chunk, at the same addresses.
-fn compare(
-    chunk: &mut Chunk,
-    child: (i32, &[MapEntry]),
-    parent: (i32, &[MapEntry]),
-    pictured: bool,
-) -> std::result::Result<Vec<MappingFigures>, Failure> {
-    let mut pm = Pagemap::open(child.0).map_err(|e| Failure::Member(child.0, e))?;
-    let mut ppm = Pagemap::open(parent.0).map_err(|e| Failure::Member(parent.0, e))?;
-    let mut out = Vec::new();
-    for m in child.1 {
-        if !holds_private_pages(m) {
-            continue;
-        }
-        let theirs = parent
-            .1
-            .iter()
-            .find(|p| p.start == m.start && !p.perms.shared && p.target == m.target);
-        let mut pages = Inherited::default();
-        let mut runs = Vec::new();
-        each_chunk(
-            chunk,
-            (&mut pm, child.0),
-            m,
-            theirs.map(|p| (&mut ppm, parent.0, p.end.0)),
-            |c, at| {
-                for (i, &e) in c.mine.iter().enumerate() {
-                    if !anon_word(e) {
-                        continue;
-                    }
-                    let mine = c.copy_of(e);
-                    let at_parent = c
-                        .theirs
-                        .get(i)
-                        .filter(|w| anon_word(**w))
-                        .map(|&w| c.copy_of(w));
-                    if let Some(inh) = sharing::inheritance(&mine, at_parent.as_ref()) {
-                        pages.count(inh);
-                        if pictured {
-                            push_run(
-                                &mut runs,
-                                at + i as u64 * PAGE_SIZE,
-                                PageLook::Inherited(inh),
-                            );
-                        }
-                    }
-                }
-            },
-        )?;
-        if !pages.is_empty() {
-            out.push(MappingFigures {
-                start: m.start.0,
-                end: m.end.0,
-                perms: m.perms.to_string(),
-                name: name(m),
-                inherited: theirs.is_some(),
-                pages,
-                runs,
-            });
+impl Walk<'_> {
+    /// The next piece to read, within the window ending at `end`.
+    fn piece(&self, end: u64) -> Option<(u64, u64)> {
+        let &(_, to) = self.ranges.get(self.next)?;
+        (self.at < end).then(|| (self.at, to.min(end)))
+    }
+    fn advance(&mut self, to: u64) {
+        self.at = to;
+        if self.ranges.get(self.next).is_some_and(|r| r.1 <= to) {
+            self.next += 1;
+            if let Some(r) = self.ranges.get(self.next) {
+                self.at = r.0;
+            }
         }
     }
-    Ok(out)
+    fn window(&self) -> Option<u64> {
+        self.ranges.get(self.next).map(|_| self.at / WINDOW)
+    }
+    /// Where the parent's words are worth reading for this walk's pieces in the window
+    /// ending at `end`: from `at` to the end of its last piece there, within the parent's
+    /// mapping.
+    fn parent_span(&self, end: u64) -> Option<(u64, u64)> {
+        let theirs = self.theirs?;
+        let last = self.ranges[self.next..]
+            .iter()
+            .take_while(|r| r.0 < end)
+            .last()?;
+        let to = last.1.min(end).min(theirs.end.0);
+        (self.at < to).then_some((self.at, to))
+    }
+}
+
+/// A child being compared in a litter.
+struct Kid<'a> {
+    maps: &'a [MapEntry],
+    pm: Option<Pagemap>,
+    failed: Option<Error>,
+    mappings: Vec<MappingFigures>,
+}
+
+/// What comparing some children of one parent gave: each child's mappings or why it could
+/// not be read, or why the parent could not be.
+enum Litter {
+    Kids(Vec<std::result::Result<Vec<MappingFigures>, Error>>),
+    ParentFailed(Error),
+}
+
+/// Compares `kids` (children of `parent`) with it page by page, window by window at the
+/// same addresses: for each window of an inherited mapping the parent's words and frames
+/// are read once, then each child's; only a child's frames that are not its parent's at
+/// the same address are read again.
+fn litter(
+    w: &mut Worker,
+    parent: (i32, &[MapEntry]),
+    kids: &[(i32, &[MapEntry])],
+    pictured: bool,
+) -> std::result::Result<Litter, Error> {
+    let mut ppm = match Pagemap::open(parent.0) {
+        Ok(pm) => pm,
+        Err(e) => return Ok(Litter::ParentFailed(e)),
+    };
+    let mut kids: Vec<Kid> = kids
+        .iter()
+        .map(|&(pid, maps)| {
+            let (pm, failed) = match Pagemap::open(pid) {
+                Ok(pm) => (Some(pm), None),
+                Err(e) => (None, Some(e)),
+            };
+            Kid {
+                maps,
+                pm,
+                failed,
+                mappings: Vec::new(),
+            }
+        })
+        .collect();
+    // Every child's private mappings, start by start: the ones at one start are walked
+    // together.
+    let mut starts: Vec<u64> = kids
+        .iter()
+        .flat_map(|k| {
+            k.maps
+                .iter()
+                .filter(|m| holds_private_pages(m))
+                .map(|m| m.start.0)
+        })
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut walks: Vec<Walk> = Vec::new();
+    for start in starts {
+        walks.clear();
+        for (n, kid) in kids.iter_mut().enumerate() {
+            let (Some(pm), None) = (&kid.pm, &kid.failed) else {
+                continue;
+            };
+            let Some(m) = kid
+                .maps
+                .iter()
+                .find(|m| m.start.0 == start && holds_private_pages(m))
+            else {
+                continue;
+            };
+            let theirs = parent
+                .1
+                .iter()
+                .find(|p| p.start == m.start && !p.perms.shared && p.target == m.target);
+            match ranges_to_read(pm, m.start.0, m.end.0) {
+                Ok(ranges) => walks.push(Walk {
+                    kid: n,
+                    m,
+                    theirs,
+                    at: ranges.first().map_or(0, |r| r.0),
+                    ranges,
+                    next: 0,
+                    pages: Inherited::default(),
+                    runs: Vec::new(),
+                }),
+                Err(e) => kid.failed = Some(e),
+            }
+        }
+        while let Some(window) = walks.iter().filter_map(Walk::window).min() {
+            let end = (window + 1) * WINDOW;
+            // The parent's words over what the children read of this window.
+            let span = walks
+                .iter()
+                .filter(|k| k.window() == Some(window) && kids[k.kid].failed.is_none())
+                .filter_map(|k| k.parent_span(end))
+                .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+            if let Some((from, to)) = span {
+                match w.read_parent(&mut ppm, (start, window), from, to) {
+                    Ok(()) => {}
+                    Err(Failure::Member(e)) => return Ok(Litter::ParentFailed(e)),
+                    Err(Failure::Fatal(e)) => return Err(e),
+                }
+            }
+            for walk in walks.iter_mut().filter(|k| k.window() == Some(window)) {
+                let kid = &mut kids[walk.kid];
+                while let Some((from, to)) = walk.piece(end) {
+                    walk.advance(to);
+                    let (Some(pm), None) = (kid.pm.as_mut(), &kid.failed) else {
+                        continue;
+                    };
+                    let (pages, runs) = (&mut walk.pages, &mut walk.runs);
+                    let read = w.read_child(
+                        pm,
+                        from,
+                        to,
+                        walk.theirs.is_some() && span.is_some(),
+                        |addr, mine, at_parent| {
+                            if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
+                                pages.count(i);
+                                if pictured {
+                                    push_run(runs, addr, PageLook::Inherited(i));
+                                }
+                            }
+                        },
+                    );
+                    match read {
+                        Ok(()) => {}
+                        Err(Failure::Member(e)) => kid.failed = Some(e),
+                        Err(Failure::Fatal(e)) => return Err(e),
+                    }
+                }
+            }
+        }
+        for walk in walks.drain(..) {
+            if !walk.pages.is_empty() {
+                let m = walk.m;
+                kids[walk.kid].mappings.push(MappingFigures {
+                    start: m.start.0,
+                    end: m.end.0,
+                    perms: m.perms.to_string(),
+                    name: name(m),
+                    inherited: walk.theirs.is_some(),
+                    pages: walk.pages,
+                    runs: walk.runs,
+                });
+            }
+        }
+    }
+    Ok(Litter::Kids(
+        kids.into_iter()
+            .map(|k| match k.failed {
+                Some(e) => Err(e),
+                None => Ok(k.mappings),
+            })
+            .collect(),
+    ))
 }
 
 /// The root's own anonymous pages (what a child could inherit), as runs for a picture.
 fn own_runs(
-    chunk: &mut Chunk,
+    w: &mut Worker,
     pid: i32,
     maps: &[MapEntry],
 ) -> std::result::Result<Vec<PageRun>, Failure> {
-    let mut pm = Pagemap::open(pid).map_err(|e| Failure::Member(pid, e))?;
+    let mut pm = Pagemap::open(pid).map_err(Failure::Member)?;
     let mut own = Vec::new();
     for m in maps.iter().filter(|m| holds_private_pages(m)) {
-        each_chunk(chunk, (&mut pm, pid), m, None, |c, at| {
-            for (i, &e) in c.mine.iter().enumerate() {
-                if !anon_word(e) {
-                    continue;
-                }
-                let copy = c.copy_of(e);
-                // An anonymous page: not the zero page, no file.
-                if sharing::inheritance(&copy, None).is_some() {
-                    push_run(&mut own, at + i as u64 * PAGE_SIZE, PageLook::Own(copy.state));
-                }
+        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Failure::Member)? {
+            let mut at = from;
+            while at < to {
+                let until = to.min((at / WINDOW + 1) * WINDOW);
+                w.read_child(&mut pm, at, until, false, |addr, copy, _| {
+                    // An anonymous page: not the zero page, no file.
+                    if sharing::inheritance(&copy, None).is_some() {
+                        push_run(&mut own, addr, PageLook::Own(copy.state));
+                    }
+                })?;
+                at = until;
             }
-        })?;
+        }
     }
     Ok(own)
 }
@@ -461,61 +687,82 @@ fn read_family(root: i32, pictured: bool) -> Result<FamilyReport> {
             maps,
         });
     }
-    let index: HashMap<i32, usize> = read.iter().enumerate().map(|(i, r)| (r.pid, i)).collect();
-    // Then each child with its parent (and, for a picture, the root alone), chunk by chunk,
-    // on every core: children do not depend on one another.
-    let pids: Vec<i32> = read.iter().map(|r| r.pid).collect();
+    // Then the children of each parent with it (and, for a picture, the root alone), on
+    // every core: a litter of a parent's children per worker, so that the parent's words
+    // and frames of a window are read once for all the children that worker compares.
+    let threads = scan::threads(0);
+    let mut litters: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (k, r) in read.iter().enumerate().skip(1) {
+        if r.maps.is_some() {
+            litters.entry(r.ppid).or_default().push(k);
+        }
+    }
+    let mut jobs: Vec<(usize, Vec<usize>)> = Vec::new();
+    if pictured {
+        jobs.push((0, Vec::new()));
+    }
+    for (p, r) in read.iter().enumerate() {
+        let Some(kids) = litters.get(&r.pid).filter(|_| r.maps.is_some()) else {
+            continue;
+        };
+        let per = kids.len().div_ceil(threads).clamp(1, LITTER);
+        jobs.extend(kids.chunks(per).map(|c| (p, c.to_vec())));
+    }
+    let job_pids: Vec<i32> = jobs.iter().map(|(p, _)| read[*p].pid).collect();
+    let maps_of = |k: usize| read[k].maps.as_deref().unwrap_or_default();
     let (_, results) = scan::each_process(
-        &pids,
-        scan::threads(0),
-        || Chunk::new(privileged),
-        |chunk, i, _| {
-            let me = &read[i];
-            let Some(maps) = &me.maps else {
-                return Ok((Vec::new(), Vec::new()));
-            };
-            if me.depth == 0 {
-                return match pictured {
-                    true => own_runs(chunk, me.pid, maps).map(|own| (Vec::new(), own)),
-                    false => Ok((Vec::new(), Vec::new())),
-                };
+        &job_pids,
+        threads,
+        || Worker::new(privileged),
+        |w, j, pid| {
+            let (parent, kids) = &jobs[j];
+            if kids.is_empty() {
+                return own_runs(w, pid, maps_of(*parent)).map(Job::Own);
             }
-            let parent = index.get(&me.ppid).map(|&k| &read[k]);
-            match parent.and_then(|p| Some((p.pid, p.maps.as_deref()?))) {
-                Some(parent) => {
-                    compare(chunk, (me.pid, maps), parent, pictured).map(|m| (m, Vec::new()))
-                }
-                None => Ok((Vec::new(), Vec::new())),
-            }
+            let kids: Vec<(i32, &[MapEntry])> =
+                kids.iter().map(|&k| (read[k].pid, maps_of(k))).collect();
+            litter(w, (pid, maps_of(*parent)), &kids, pictured)
+                .map(Job::Litter)
+                .map_err(Failure::Fatal)
         },
     );
-    let mut found = Vec::with_capacity(read.len());
-    for (i, result) in results.into_iter().enumerate() {
-        found.push(match result {
-            Ok(r) => Some(r),
-            Err(Failure::Fatal(e)) => return Err(e),
-            Err(Failure::Member(pid, e)) if pid == root => return Err(e),
-            Err(Failure::Member(pid, e)) => {
-                // The member itself, or its parent, could not be read any more: that one
-                // is an error, and a child whose parent it is compares with nobody.
-                let k = index.get(&pid).copied().unwrap_or(i);
-                if failed[k].is_none() {
-                    failed[k] = Some(member_error(pid, e));
+    // Each member's mappings (none for the root, or where the parent could not be read).
+    let mut found: Vec<Vec<MappingFigures>> = read.iter().map(|_| Vec::new()).collect();
+    let mut own = Vec::new();
+    for ((parent, kids), result) in jobs.iter().zip(results) {
+        match result {
+            Ok(Job::Own(runs)) => own = runs,
+            Ok(Job::Litter(Litter::Kids(figures))) => {
+                for (&k, f) in kids.iter().zip(figures) {
+                    match f {
+                        Ok(m) => found[k] = m,
+                        Err(e) => failed[k] = Some(member_error(read[k].pid, e)),
+                    }
                 }
-                (k != i).then(|| (Vec::new(), Vec::new()))
             }
-        });
+            // The parent could not be read any more: it is an error, and its children
+            // compare with nobody.
+            Ok(Job::Litter(Litter::ParentFailed(e))) if *parent == 0 => return Err(e),
+            Ok(Job::Litter(Litter::ParentFailed(e))) => {
+                if failed[*parent].is_none() {
+                    failed[*parent] = Some(member_error(read[*parent].pid, e));
+                }
+            }
+            Err(Failure::Member(e) | Failure::Fatal(e)) => return Err(e),
+        }
     }
     let mut processes = Vec::new();
     let mut totals = Inherited::default();
     let mut errors = Vec::new();
-    for (i, (r, result)) in read.iter().zip(found).enumerate() {
+    for (i, (r, mappings)) in read.iter().zip(found).enumerate() {
         if let Some(e) = failed[i].take() {
             errors.push(e);
             continue;
         }
-        let Some((mappings, own)) = result else {
-            continue;
+        let own = if i == 0 {
+            std::mem::take(&mut own)
+        } else {
+            Vec::new()
         };
         let mut t = Inherited::default();
         for m in &mappings {

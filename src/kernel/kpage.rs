@@ -56,9 +56,13 @@ fn read_table(
 /// kpagecount of `sorted` (ascending, distinct) PFNs, in the same order.
 pub fn counts(sorted: &[Pfn]) -> Result<Vec<u64>> {
     let mut out = vec![0; sorted.len()];
-    read_table(&open(KPAGECOUNT)?, KPAGECOUNT, sorted, &mut Vec::new(), |i, w| {
-        out[i] = w
-    })?;
+    read_table(
+        &open(KPAGECOUNT)?,
+        KPAGECOUNT,
+        sorted,
+        &mut Vec::new(),
+        |i, w| out[i] = w,
+    )?;
     Ok(out)
 }
 

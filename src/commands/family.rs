@@ -217,7 +217,7 @@ struct ParentWindow {
     words: Vec<PagemapEntry>,
     /// The frame of each word (default where it has none).
     frames: Vec<FrameInfo>,
-    /// The distinct frames of `words`, sorted, and theirs kernel words, to fill `frames`.
+    /// The distinct frames of `words`, sorted, and their kernel words, to fill `frames`.
     pfns: Vec<Pfn>,
     info: Vec<FrameInfo>,
 }
@@ -340,7 +340,7 @@ impl Worker {
                     continue;
                 };
                 let addr = from + k as u64 * PAGE_SIZE;
-                if !theirs(addr).is_some_and(|(_, w)| w.pfn() == Some(p)) {
+                if theirs(addr).is_none_or(|(_, w)| w.pfn() != Some(p)) {
                     pfns.push(p);
                 }
             }
@@ -645,18 +645,20 @@ fn member_error(pid: i32, e: Error) -> PidError {
     pe
 }
 
-/// Reads the family of `root` and compares each child with its parent.
-pub fn family(root: i32) -> Result<FamilyReport> {
-    read_family(root, false)
+/// Reads the family of `root` and compares each child with its parent, on `threads`
+/// workers ([`scan::threads`]: 0 is one per CPU). Memory is bounded by the workers' windows
+/// (about 5 MiB each), not by the family's size.
+pub fn family(root: i32, threads: usize) -> Result<FamilyReport> {
+    read_family(root, threads, false)
 }
 
 /// The same, keeping every page (as runs) for a picture: memory grows with the number of
 /// runs of alike pages, where [`family`] keeps only counts.
-pub fn family_pictured(root: i32) -> Result<FamilyReport> {
-    read_family(root, true)
+pub fn family_pictured(root: i32, threads: usize) -> Result<FamilyReport> {
+    read_family(root, threads, true)
 }
 
-fn read_family(root: i32, pictured: bool) -> Result<FamilyReport> {
+fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let privileged = privilege.frames();
@@ -690,7 +692,7 @@ fn read_family(root: i32, pictured: bool) -> Result<FamilyReport> {
     // Then the children of each parent with it (and, for a picture, the root alone), on
     // every core: a litter of a parent's children per worker, so that the parent's words
     // and frames of a window are read once for all the children that worker compares.
-    let threads = scan::threads(0);
+    let threads = scan::threads(threads);
     let mut litters: HashMap<i32, Vec<usize>> = HashMap::new();
     for (k, r) in read.iter().enumerate().skip(1) {
         if r.maps.is_some() {

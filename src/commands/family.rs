@@ -7,6 +7,14 @@
 //! without CAP_SYS_ADMIN only pagemap bit 56 remains: a page with the bit clear in child
 //! and parent "looks inherited" (weak), as a frame shared with a sibling, KSM or the zero
 //! page looks the same.
+//!
+//! Memory is bounded by a window of [`CHUNK_PAGES`] pages per worker, not by the family:
+//! a worker takes a litter of one parent's children and walks their private mappings start
+//! by start, window by window (aligned, so every child of the parent reads the same
+//! windows); for each window the parent's pagemap words and their frames' kpagecount and
+//! kpageflags are read once for the litter, then each child's words, and the frames of only
+//! those child pages that are not the parent's frame at the same address. Litters run on
+//! `--threads` workers, and the report comes out in tree order whichever finished first.
 
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute::MappingKind;

@@ -69,6 +69,7 @@ pub struct LibsOptions {
     pub threads: usize,
 }
 
+mod frames;
 pub mod groups;
 pub mod report;
 mod scanner;

@@ -50,6 +50,16 @@ impl Frames {
         self.high.sort_unstable();
     }
 
+    /// Sorts the frames and drops repeats: when only distinct frames are counted. A list
+    /// that is dense enough (its frame numbers no more than 64 times its length) goes
+    /// through `scratch`, a bitmap of frame numbers (all clear before and after): one
+    /// pass sets the bits, one reads them back in order; no sort at all.
+    pub(super) fn sort_dedup(&mut self, scratch: &mut Vec<u64>) {
+        dedup_by_bitmap(&mut self.low, scratch);
+        self.high.sort_unstable();
+        self.high.dedup();
+    }
+
     /// Adds the frames of `o`, both sorted, in one linear merge.
     pub(super) fn merge(&mut self, o: Frames) {
         merge_sorted(&mut self.low, o.low);
@@ -131,6 +141,31 @@ fn merge_sorted<T: Copy + Ord + Default>(a: &mut Vec<T>, b: Vec<T>) {
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
     *a = out;
+}
+
+/// [`Frames::sort_dedup`] of the `u32` frames.
+fn dedup_by_bitmap(v: &mut Vec<u32>, scratch: &mut Vec<u64>) {
+    let max = v.iter().copied().max().unwrap_or(0);
+    let words = max as usize / 64 + 1;
+    if v.len() < SMALL || words > v.len() {
+        radix_sort(v);
+        v.dedup();
+        return;
+    }
+    if scratch.len() < words {
+        scratch.resize(words, 0);
+    }
+    for &p in v.iter() {
+        scratch[p as usize / 64] |= 1 << (p % 64);
+    }
+    v.clear();
+    for (i, w) in scratch[..words].iter_mut().enumerate() {
+        let mut bits = std::mem::take(w);
+        while bits != 0 {
+            v.push((i * 64) as u32 + bits.trailing_zeros());
+            bits &= bits - 1;
+        }
+    }
 }
 
 /// Sorts `v` ascending: least significant digit first, with as few passes (of at most 11
@@ -244,6 +279,31 @@ mod tests {
             let mut b = v;
             b.sort_unstable();
             assert_eq!(a, b, "n={n} max={max}");
+        }
+    }
+
+    #[test]
+    fn dedup_by_bitmap_and_by_sort() {
+        let mut scratch = Vec::new();
+        for (n, max) in [
+            (10, 100),
+            (5000, 1 << 12),
+            (5000, 1 << 30),
+            (20000, 1 << 16),
+        ] {
+            let mut f = Frames::default();
+            for p in values(n, max, 3 + n as u64) {
+                f.push(p);
+            }
+            let mut g = f.clone();
+            f.sort_dedup(&mut scratch);
+            g.sort();
+            assert_eq!(
+                f.iter().collect::<Vec<_>>(),
+                g.distinct(),
+                "n={n} max={max}"
+            );
+            assert!(scratch.iter().all(|&w| w == 0), "the bitmap is left clear");
         }
     }
 

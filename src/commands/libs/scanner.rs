@@ -69,10 +69,6 @@ impl Acc {
             self.pfns.push(pfn);
         }
     }
-    /// Sorts the frames: each worker sorts its own, in parallel, before they are merged.
-    pub(super) fn sort(&mut self) {
-        self.pfns.sort();
-    }
     /// Adds `o`'s figures; both frame lists sorted, the result sorted.
     pub(super) fn merge(&mut self, o: Acc) {
         self.resident += o.resident;
@@ -187,13 +183,22 @@ impl Worker {
         }
     }
 
-    /// Sorts every bucket's frames.
-    pub(super) fn sort(&mut self) {
+    /// Sorts every bucket's frames; with `dedup`, drops repeats too (when only distinct
+    /// frames are counted, not how often each is mapped).
+    pub(super) fn sort(&mut self, dedup: bool) {
+        let mut scratch = Vec::new();
+        let mut sort = |a: &mut Acc| {
+            if dedup {
+                a.pfns.sort_dedup(&mut scratch);
+            } else {
+                a.pfns.sort();
+            }
+        };
         for a in &mut self.accs {
-            a.kinds.iter_mut().for_each(Acc::sort);
+            a.kinds.iter_mut().for_each(&mut sort);
         }
-        self.anon.sort();
-        self.files.sort();
+        sort(&mut self.anon);
+        sort(&mut self.files);
     }
 
     /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
@@ -494,15 +499,15 @@ pub(super) fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
     words.get(a..b.min(words.len())).unwrap_or(&[])
 }
 
-/// Merges the workers: their buckets (each sorted first, in parallel) and the cache's
-/// objects, in cache order.
-pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache) -> Merged {
+/// Merges the workers: their buckets (each sorted first, in parallel, and without
+/// repeats with `dedup`) and the cache's objects, in cache order.
+pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache, dedup: bool) -> Merged {
     if workers.len() == 1 {
-        workers[0].sort();
+        workers[0].sort(dedup);
     } else {
         std::thread::scope(|s| {
             for w in &mut workers {
-                s.spawn(|| w.sort());
+                s.spawn(move || w.sort(dedup));
             }
         });
     }

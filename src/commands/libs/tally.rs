@@ -42,11 +42,7 @@ pub(super) fn finish(
     // kpagecount (page-table mappings of a frame, in every process) for PSS, only for the
     // non-exclusive frames of ELF objects: an exclusive frame is mapped once. When every
     // process was scanned, the mappings of a frame are the ones seen: no need to ask.
-    let pss_source = match (privileged, scope) {
-        (false, _) => PssSource::Smaps,
-        (true, ScopeName::All) => PssSource::Frames,
-        (true, ScopeName::Pids | ScopeName::User) => PssSource::Kpagecount,
-    };
+    let pss_source = pss_source(privileged, scope);
     // solab's own mappings are taken off, unless solab is one of the processes scanned.
     let mapcounts: Vec<Vec<u64>> = if pss_source == PssSource::Kpagecount {
         let own = if self_scanned {
@@ -225,6 +221,17 @@ pub(super) fn finish(
             .filter(|k| k.kind != crate::error::ErrorKind::NotElf)
             .collect(),
     })
+}
+
+/// Where PSS comes from: smaps without frame numbers; with them, the frames seen when every
+/// process was scanned (each frame then counts 1 in all, so only distinct frames matter),
+/// /proc/kpagecount otherwise.
+pub(super) fn pss_source(privileged: bool, scope: ScopeName) -> PssSource {
+    match (privileged, scope) {
+        (false, _) => PssSource::Smaps,
+        (true, ScopeName::All) => PssSource::Frames,
+        (true, ScopeName::Pids | ScopeName::User) => PssSource::Kpagecount,
+    }
 }
 
 /// PSS of the non-exclusive pages: each of the `pages` (sorted frame numbers, one per

@@ -192,7 +192,7 @@ pub(super) fn radix_sort(v: &mut Vec<u32>) {
             counts[((x >> shift) & mask) as usize] += 1;
         }
         // A digit every value shares moves nothing.
-        if counts.iter().any(|&c| c == v.len()) {
+        if counts.contains(&v.len()) {
             continue;
         }
         let mut at = 0;

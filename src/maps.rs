@@ -4,6 +4,8 @@
 //! Pure: [`parse_maps`] takes the file's bytes. The path field is everything after the
 //! inode column, so paths with spaces survive; the kernel escapes a newline in a path as
 //! `\012` (`seq_file_path(m, file, "\n")`) and appends ` (deleted)` to unlinked files.
+//! [`raw_target`] applies the same rules to a name the PROCMAP_QUERY ioctl returns
+//! (raw bytes, nothing escaped; [`crate::kernel::process::read_maps`] uses it).
 
 use crate::addr::VirtAddr;
 use std::ffi::OsString;
@@ -340,6 +342,36 @@ mod tests {
         assert_eq!(unescape(b"/a\\400"), b"/a\\400");
         assert_eq!(unescape(b"/a\\377\\000\\012"), b"/a\xff\x00\n");
         assert_eq!(unescape(b"/a\\01"), b"/a\\01");
+    }
+
+    #[test]
+    fn raw_names_follow_the_text_rules() {
+        let file = |p: &str, deleted| MapTarget::File {
+            path: p.into(),
+            deleted,
+        };
+        assert_eq!(raw_target(b"", 0), MapTarget::Anonymous);
+        assert_eq!(raw_target(b"[heap]", 0), MapTarget::Pseudo("[heap]".into()));
+        assert_eq!(
+            raw_target(b"[anon:a b]", 0),
+            MapTarget::Pseudo("[anon:a b]".into())
+        );
+        // A file named in brackets has an inode.
+        assert_eq!(
+            raw_target(b"[anon_shmem:x]", 7),
+            file("[anon_shmem:x]", false)
+        );
+        assert_eq!(
+            raw_target(b"/dev/zero (deleted)", 4),
+            file("/dev/zero", true)
+        );
+        // Nothing is unescaped: the bytes are the name.
+        assert_eq!(raw_target(b"/a\\012b", 3), file("/a\\012b", false));
+        assert_eq!(raw_target(b"/new\nline", 3), file("/new\nline", false));
+        // The same entry as the text line gives.
+        let line = parse_line(b"7f00-7f10 r--p 0 fe:00 13   /tmp/new\\012line.so (deleted)")
+            .expect("line");
+        assert_eq!(raw_target(b"/tmp/new\nline.so (deleted)", 13), line.target);
     }
 
     #[test]

@@ -258,6 +258,50 @@ fn the_ioctl_gives_the_entries_the_text_gives() {
     helper.kill();
 }
 
+/// Maps a file whose path is longer than PATH_MAX (made by walking down with chdir): the
+/// ioctl cannot give its name, and read_maps reads the text instead.
+const DEEP: &str = r#"
+import mmap, os, sys
+os.chdir(sys.argv[1])
+for i in range(20):
+    name = f"{i:02}" + "d" * 240
+    os.mkdir(name)
+    os.chdir(name)
+with open("deep.bin", "wb") as f:
+    f.write(b"x" * 4096)
+with open("deep.bin", "rb") as f:
+    m = mmap.mmap(f.fileno(), 4096, prot=mmap.PROT_READ)
+print("ready", flush=True)
+sys.stdin.read()
+"#;
+
+#[test]
+fn a_name_longer_than_path_max_is_read_from_the_text() {
+    if !kernel_has_query() {
+        eprintln!("skipped: no PROCMAP_QUERY on this kernel");
+        return;
+    }
+    let dir = TempDir(nix::unistd::mkdtemp("/tmp/solab-deep-XXXXXX").expect("mkdtemp"));
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(DEEP).arg(&dir.0);
+    let mut deep = Proc::spawn("deep path helper", cmd, "ready");
+    let pid = deep.pid();
+    let via_query = process::read_maps_from(pid, MapsSource::Query).expect("no error");
+    assert!(
+        via_query.is_none(),
+        "the ioctl gave a name longer than PATH_MAX"
+    );
+    let maps = process::read_maps(pid).expect("read_maps");
+    let long = maps
+        .iter()
+        .filter_map(|m| m.path())
+        .find(|p| p.ends_with("deep.bin"))
+        .expect("the deep file, from the text");
+    assert!(long.as_os_str().len() > 4096, "{}", long.as_os_str().len());
+    assert_eq!(maps, text(pid));
+    deep.kill();
+}
+
 #[test]
 fn empty_and_vanished_maps_give_the_text_path_errors() {
     // A kernel thread (kthreadd, pid 2, where it exists) and a pid that does not exist.

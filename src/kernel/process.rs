@@ -60,9 +60,13 @@ pub fn uid(pid: i32) -> Result<u32> {
 /// The control group of a process: the path of the cgroup v2 line (`0::/path`) of
 /// /proc/PID/cgroup, or on a cgroup v1 system the lines joined with `;`.
 pub fn cgroup(pid: i32) -> Result<String> {
+    Ok(cgroup_in(&cgroup_text(pid)?))
+}
+
+/// The text of /proc/PID/cgroup, for [`cgroup_in`] and [`cgroup_v2_in`].
+pub fn cgroup_text(pid: i32) -> Result<String> {
     let path = proc_path(pid, "cgroup");
-    let text = std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))?;
-    Ok(cgroup_in(&text))
+    std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))
 }
 
 /// Parses /proc/PID/cgroup text.
@@ -84,9 +88,7 @@ pub fn cgroup_v2_in(text: &str) -> Option<String> {
 
 /// The cgroup v2 path of a process; `Ok(None)` on a cgroup v1 machine.
 pub fn cgroup_v2(pid: i32) -> Result<Option<String>> {
-    let path = proc_path(pid, "cgroup");
-    let text = std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))?;
-    Ok(cgroup_v2_in(&text))
+    Ok(cgroup_v2_in(&cgroup_text(pid)?))
 }
 
 /// The mount namespace of a process: the inode in the `mnt:[INODE]` link

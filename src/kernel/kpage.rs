@@ -26,16 +26,20 @@ fn open(path: &'static str) -> Result<File> {
     File::open(path).map_err(|e| Error::io(path, e))
 }
 
-/// Reads one kernel table for `sorted` (ascending, distinct) PFNs, calling `each(i, word)`
-/// for the i-th of them.
-fn read_table(path: &'static str, sorted: &[Pfn], mut each: impl FnMut(usize, u64)) -> Result<()> {
-    let file = open(path)?;
-    let mut buf = Vec::new();
+/// Reads one kernel table for `sorted` (ascending, distinct) PFNs through `file` (opened
+/// from `path`) and `buf` (reused), calling `each(i, word)` for the i-th of them.
+fn read_table(
+    file: &File,
+    path: &'static str,
+    sorted: &[Pfn],
+    buf: &mut Vec<u8>,
+    mut each: impl FnMut(usize, u64),
+) -> Result<()> {
     let mut i = 0;
     for (first, last) in pfn_windows(sorted, MAX_GAP, MAX_WINDOW) {
         let n = (last.0 - first.0 + 1) as usize;
         buf.resize(n * 8, 0);
-        file.read_exact_at(&mut buf, first.0 * 8)
+        file.read_exact_at(buf, first.0 * 8)
             .map_err(|e| Error::io(path, e))?;
         while i < sorted.len() && sorted[i] <= last {
             let k = ((sorted[i].0 - first.0) * 8) as usize;
@@ -52,7 +56,13 @@ fn read_table(path: &'static str, sorted: &[Pfn], mut each: impl FnMut(usize, u6
 /// kpagecount of `sorted` (ascending, distinct) PFNs, in the same order.
 pub fn counts(sorted: &[Pfn]) -> Result<Vec<u64>> {
     let mut out = vec![0; sorted.len()];
-    read_table(KPAGECOUNT, sorted, |i, w| out[i] = w)?;
+    read_table(
+        &open(KPAGECOUNT)?,
+        KPAGECOUNT,
+        sorted,
+        &mut Vec::new(),
+        |i, w| out[i] = w,
+    )?;
     Ok(out)
 }
 
@@ -61,10 +71,46 @@ pub fn frames(pfns: &[Pfn]) -> Result<HashMap<Pfn, FrameInfo>> {
     let mut sorted = pfns.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut info = vec![FrameInfo::default(); sorted.len()];
-    read_table(KPAGECOUNT, &sorted, |i, w| info[i].mapcount = w)?;
-    read_table(KPAGEFLAGS, &sorted, |i, w| info[i].flags = KpageFlags(w))?;
+    let mut info = Vec::new();
+    FrameTables::open()?.read_into(&sorted, &mut info)?;
     Ok(sorted.into_iter().zip(info).collect())
+}
+
+/// /proc/kpagecount and /proc/kpageflags opened once, for a reader that asks about a few
+/// frames at a time (one chunk of pages after another) into vectors it reuses: its memory
+/// is bounded by the largest request, not by all the frames it ever asks about.
+pub struct FrameTables {
+    count: File,
+    flags: File,
+    buf: Vec<u8>,
+}
+
+impl FrameTables {
+    pub fn open() -> Result<FrameTables> {
+        Ok(FrameTables {
+            count: open(KPAGECOUNT)?,
+            flags: open(KPAGEFLAGS)?,
+            buf: Vec::new(),
+        })
+    }
+
+    /// kpagecount and kpageflags of `sorted` (ascending, distinct) PFNs into `out`
+    /// (cleared first), in the same order: look one up with [`FrameTables::find`].
+    pub fn read_into(&mut self, sorted: &[Pfn], out: &mut Vec<FrameInfo>) -> Result<()> {
+        out.clear();
+        out.resize(sorted.len(), FrameInfo::default());
+        read_table(&self.count, KPAGECOUNT, sorted, &mut self.buf, |i, w| {
+            out[i].mapcount = w
+        })?;
+        read_table(&self.flags, KPAGEFLAGS, sorted, &mut self.buf, |i, w| {
+            out[i].flags = KpageFlags(w)
+        })
+    }
+
+    /// The frame `pfn` in what [`FrameTables::read_into`] read for `sorted` (binary search).
+    pub fn find<'a>(sorted: &[Pfn], info: &'a [FrameInfo], pfn: Pfn) -> Option<&'a FrameInfo> {
+        sorted.binary_search(&pfn).ok().and_then(|i| info.get(i))
+    }
 }
 
 /// How often solab itself maps each frame of its file mappings (libc, ld.so, libm,

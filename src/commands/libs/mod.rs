@@ -69,6 +69,7 @@ pub struct LibsOptions {
     pub threads: usize,
 }
 
+mod frames;
 pub mod groups;
 pub mod report;
 mod scanner;
@@ -162,8 +163,10 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         )));
     }
     let self_scanned = pids.contains(&own);
+    // How often each frame is mapped matters only for PSS from kpagecount.
+    let dedup = tally::pss_source(privileged, scope) != PssSource::Kpagecount;
     tally::finish(
-        scanner::merge(workers, cache),
+        scanner::merge(workers, cache, dedup),
         privilege,
         scope,
         counts,

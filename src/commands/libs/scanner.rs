@@ -1,6 +1,7 @@
 //! Reading each process's maps and pagemap once and adding its present pages to buckets:
 //! per object and segment kind, anonymous memory, other files.
 
+use super::frames::{Frames, FramesMark};
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute;
 use crate::elf::{ElfPlan, SegmentKind};
@@ -29,7 +30,7 @@ pub(super) struct Acc {
     pub(super) resident: u64,
     pub(super) private: u64,
     pub(super) exclusive: u64,
-    pub(super) pfns: Vec<u64>,
+    pub(super) pfns: Frames,
     pub(super) smaps: SmapsFigures,
 }
 
@@ -38,7 +39,7 @@ struct Mark {
     resident: u64,
     private: u64,
     exclusive: u64,
-    len: usize,
+    len: FramesMark,
     smaps: SmapsFigures,
 }
 
@@ -48,7 +49,7 @@ impl Acc {
             resident: self.resident,
             private: self.private,
             exclusive: self.exclusive,
-            len: self.pfns.len(),
+            len: self.pfns.mark(),
             smaps: self.smaps,
         }
     }
@@ -68,23 +69,13 @@ impl Acc {
             self.pfns.push(pfn);
         }
     }
-    /// Sorts the frames: each worker sorts its own, in parallel, before they are merged.
-    pub(super) fn sort(&mut self) {
-        self.pfns.sort_unstable();
-    }
     /// Adds `o`'s figures; both frame lists sorted, the result sorted.
     pub(super) fn merge(&mut self, o: Acc) {
         self.resident += o.resident;
         self.private += o.private;
         self.exclusive += o.exclusive;
         self.add_smaps(&o.smaps);
-        if self.pfns.is_empty() {
-            self.pfns = o.pfns;
-        } else if !o.pfns.is_empty() {
-            self.pfns.extend_from_slice(&o.pfns);
-            // Two sorted runs: the stable sort finds them and merges them in one pass.
-            self.pfns.sort();
-        }
+        self.pfns.merge(o.pfns);
     }
     fn add_smaps(&mut self, f: &SmapsFigures) {
         self.smaps.rss += f.rss;
@@ -192,13 +183,22 @@ impl Worker {
         }
     }
 
-    /// Sorts every bucket's frames.
-    pub(super) fn sort(&mut self) {
+    /// Sorts every bucket's frames; with `dedup`, drops repeats too (when only distinct
+    /// frames are counted, not how often each is mapped).
+    pub(super) fn sort(&mut self, dedup: bool) {
+        let mut scratch = Vec::new();
+        let mut sort = |a: &mut Acc| {
+            if dedup {
+                a.pfns.sort_dedup(&mut scratch);
+            } else {
+                a.pfns.sort();
+            }
+        };
         for a in &mut self.accs {
-            a.kinds.iter_mut().for_each(Acc::sort);
+            a.kinds.iter_mut().for_each(&mut sort);
         }
-        self.anon.sort();
-        self.files.sort();
+        sort(&mut self.anon);
+        sort(&mut self.files);
     }
 
     /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
@@ -411,33 +411,76 @@ impl Worker {
             return;
         };
         let obj = &mut self.accs[p.obj];
-        for (i, &e) in words.iter().enumerate() {
-            if !e.present() {
-                continue;
+        // The ELF address of the first page; the pages go by runs of one segment kind.
+        let base = from.wrapping_sub(p.bias);
+        let n = words.len();
+        if base.checked_add(n as u64 * PAGE_SIZE).is_none() {
+            // Addresses that wrap around: page by page.
+            for (i, &e) in words.iter().enumerate() {
+                let k = info.kind_at(base.wrapping_add(i as u64 * PAGE_SIZE));
+                let acc = &mut obj.kinds[kind_index(k)];
+                self.zero_mappings += account_pages(acc, &[e], zero, privileged, own);
             }
-            let vaddr = (from + i as u64 * PAGE_SIZE).wrapping_sub(p.bias);
-            let pfn = e.pfn().map(|p| p.0);
-            if pfn.is_some() && pfn == zero {
-                self.zero_mappings += 1;
-                continue;
+            return;
+        }
+        let runs = &info.runs;
+        let mut r = runs.partition_point(|r| r.1 <= base);
+        let mut i = 0;
+        while i < n {
+            let v = base + i as u64 * PAGE_SIZE;
+            while r < runs.len() && runs[r].1 <= v {
+                r += 1;
             }
-            if privileged && pfn.is_none() {
-                continue;
-            }
-            let acc = &mut obj.kinds[kind_index(info.kind_at(vaddr))];
-            match pfn {
-                Some(p) => acc.frame(e, p),
-                None => acc.resident += 1,
-            }
-            // An anonymous page in a private mapping of the object's own file is a copy
-            // made by a write. Without frame numbers, a non-exclusive one may be the zero
-            // page: only exclusive ones are counted then.
-            let anon = !e.file_or_shared_anon();
-            if own && anon && (privileged || e.exclusive()) {
-                acc.private += 1;
-            }
+            // The kind of page `i` (as `kind_at` says) and the address where it changes.
+            let (kind, until) = match runs.get(r) {
+                Some(&(s, e, k)) if s <= v => (k, e),
+                Some(&(s, _, _)) => (SegmentKind::Data, s),
+                None => (SegmentKind::Data, u64::MAX),
+            };
+            let pages = (until - v).div_ceil(PAGE_SIZE);
+            let j = n.min(i.saturating_add(usize::try_from(pages).unwrap_or(usize::MAX)));
+            let acc = &mut obj.kinds[kind_index(kind)];
+            self.zero_mappings += account_pages(acc, &words[i..j], zero, privileged, own);
+            i = j;
         }
     }
+}
+
+/// Adds the present pages among `words`, all of one object's segment kind, to `acc`;
+/// returns how many map the zero page.
+fn account_pages(
+    acc: &mut Acc,
+    words: &[PagemapEntry],
+    zero: Option<u64>,
+    privileged: bool,
+    own: bool,
+) -> u64 {
+    let mut zero_seen = 0;
+    for &e in words {
+        if !e.present() {
+            continue;
+        }
+        let pfn = e.pfn().map(|p| p.0);
+        if pfn.is_some() && pfn == zero {
+            zero_seen += 1;
+            continue;
+        }
+        if privileged && pfn.is_none() {
+            continue;
+        }
+        match pfn {
+            Some(p) => acc.frame(e, p),
+            None => acc.resident += 1,
+        }
+        // An anonymous page in a private mapping of the object's own file is a copy made
+        // by a write. Without frame numbers, a non-exclusive one may be the zero page: only
+        // exclusive ones are counted then.
+        let anon = !e.file_or_shared_anon();
+        if own && anon && (privileged || e.exclusive()) {
+            acc.private += 1;
+        }
+    }
+    zero_seen
 }
 
 fn is_file(m: &MapEntry) -> bool {
@@ -456,23 +499,15 @@ pub(super) fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
     words.get(a..b.min(words.len())).unwrap_or(&[])
 }
 
-/// The number of distinct values of sorted `v`.
-pub(super) fn count_distinct(v: &[u64]) -> usize {
-    if v.is_empty() {
-        return 0;
-    }
-    1 + v.windows(2).filter(|w| w[0] != w[1]).count()
-}
-
-/// Merges the workers: their buckets (each sorted first, in parallel) and the cache's
-/// objects, in cache order.
-pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache) -> Merged {
+/// Merges the workers: their buckets (each sorted first, in parallel, and without
+/// repeats with `dedup`) and the cache's objects, in cache order.
+pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache, dedup: bool) -> Merged {
     if workers.len() == 1 {
-        workers[0].sort();
+        workers[0].sort(dedup);
     } else {
         std::thread::scope(|s| {
             for w in &mut workers {
-                s.spawn(|| w.sort());
+                s.spawn(move || w.sort(dedup));
             }
         });
     }

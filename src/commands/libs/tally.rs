@@ -2,8 +2,9 @@
 //! machine.
 
 use super::LIBS_SCHEMA;
+use super::frames::{Frames, count_union};
 use super::report::*;
-use super::scanner::{Acc, Merged, count_distinct, kind_index};
+use super::scanner::{Acc, Merged, kind_index};
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::elf::SegmentKind;
 use crate::error::Result;
@@ -28,28 +29,20 @@ pub(super) fn finish(
     s.objs.sort_by(|a, b| {
         (&a.1, a.0.as_ref().map(|i| i.plan.key)).cmp(&(&b.1, b.0.as_ref().map(|i| i.plan.key)))
     });
-    let mut shared_frames: Vec<u64> = Vec::new();
-    let mut per_obj: Vec<(Vec<u64>, Vec<u64>)> = Vec::new();
+    let mut per_obj: Vec<(Frames, Vec<u64>)> = Vec::new();
     for (_, _, o) in &s.objs {
-        // Each kind's frames are sorted: the stable sort merges the runs.
-        let mut pages: Vec<u64> = Vec::new();
+        let mut pages = Frames::default();
         for k in &o.kinds {
-            pages.extend_from_slice(&k.pfns);
+            pages.extend(&k.pfns);
         }
         pages.sort();
-        let mut distinct = pages.clone();
-        distinct.dedup();
-        shared_frames.extend_from_slice(&distinct);
+        let distinct = pages.distinct();
         per_obj.push((pages, distinct));
     }
     // kpagecount (page-table mappings of a frame, in every process) for PSS, only for the
     // non-exclusive frames of ELF objects: an exclusive frame is mapped once. When every
     // process was scanned, the mappings of a frame are the ones seen: no need to ask.
-    let pss_source = match (privileged, scope) {
-        (false, _) => PssSource::Smaps,
-        (true, ScopeName::All) => PssSource::Frames,
-        (true, ScopeName::Pids | ScopeName::User) => PssSource::Kpagecount,
-    };
+    let pss_source = pss_source(privileged, scope);
     // solab's own mappings are taken off, unless solab is one of the processes scanned.
     let mapcounts: Vec<Vec<u64>> = if pss_source == PssSource::Kpagecount {
         let own = if self_scanned {
@@ -82,7 +75,7 @@ pub(super) fn finish(
         let mut segments = std::collections::BTreeMap::new();
         let mut est = SmapsEstimate::default();
         for (kind, acc) in SegmentKind::ALL.iter().zip(o.kinds.iter()) {
-            let d = count_distinct(&acc.pfns);
+            let d = acc.pfns.count_distinct();
             est.rss_pages += acc.smaps.rss as f64 / page;
             est.pss_pages += acc.smaps.pss as f64 / page;
             est.shared_pages += acc.smaps.shared as f64 / page;
@@ -153,12 +146,10 @@ pub(super) fn finish(
         .flat_map(|o| o.2.kinds.iter())
         .map(|k| k.exclusive)
         .sum();
-    let bucket = |acc: &mut Acc, all: &mut Vec<u64>| -> Totals {
+    let bucket = |acc: &Acc| -> Totals {
         if privileged {
             // Sorted by the workers and the merge.
-            acc.pfns.dedup();
-            all.extend_from_slice(&acc.pfns);
-            let f = acc.exclusive + acc.pfns.len() as u64;
+            let f = acc.exclusive + acc.pfns.count_distinct() as u64;
             Totals {
                 resident_pages: acc.resident,
                 frames: Some(f),
@@ -175,15 +166,15 @@ pub(super) fn finish(
             }
         }
     };
-    let anonymous = bucket(&mut s.anon, &mut shared_frames);
-    let other_files = bucket(&mut s.files, &mut shared_frames);
+    let anonymous = bucket(&s.anon);
+    let other_files = bucket(&s.files);
     let resident =
         obj_totals.resident_pages + anonymous.resident_pages + other_files.resident_pages;
     let all = if privileged {
-        // Sorted runs, one per object and bucket: the stable sort merges them.
-        shared_frames.sort();
-        shared_frames.dedup();
-        let f = obj_exclusive + s.anon.exclusive + s.files.exclusive + shared_frames.len() as u64;
+        // The frames mapped more than once, of every object and bucket, counted once.
+        let lists: Vec<&[u64]> = rows.iter().map(|r| r.shared_frames.as_slice()).collect();
+        let shared = count_union(&lists, &[&s.anon.pfns, &s.files.pfns]);
+        let f = obj_exclusive + s.anon.exclusive + s.files.exclusive + shared;
         Totals {
             resident_pages: resident,
             frames: Some(f),
@@ -232,16 +223,33 @@ pub(super) fn finish(
     })
 }
 
+/// Where PSS comes from: smaps without frame numbers; with them, the frames seen when every
+/// process was scanned (each frame then counts 1 in all, so only distinct frames matter),
+/// /proc/kpagecount otherwise.
+pub(super) fn pss_source(privileged: bool, scope: ScopeName) -> PssSource {
+    match (privileged, scope) {
+        (false, _) => PssSource::Smaps,
+        (true, ScopeName::All) => PssSource::Frames,
+        (true, ScopeName::Pids | ScopeName::User) => PssSource::Kpagecount,
+    }
+}
+
 /// PSS of the non-exclusive pages: each of the `pages` (sorted frame numbers, one per
 /// mapping) counts 1/mapcount of its frame. `counts[i]` is the kpagecount of
 /// `distinct[i]`; a frame seen more often than the kernel counts (it changed during the
 /// scan) counts as mapped that often.
-fn pss_of(pages: &[u64], distinct: &[u64], counts: &[u64]) -> f64 {
+fn pss_of(pages: &Frames, distinct: &[u64], counts: &[u64]) -> f64 {
+    if counts.is_empty() {
+        // Each frame's mappings are the ones seen: it counts 1 in all.
+        return distinct.len() as f64;
+    }
     let mut pss = 0.0;
-    let mut i = 0;
+    let mut pages = pages.iter().peekable();
     for (k, &frame) in distinct.iter().enumerate() {
-        let run = pages[i..].iter().take_while(|&&p| p == frame).count() as u64;
-        i += run as usize;
+        let mut run = 0u64;
+        while pages.next_if_eq(&frame).is_some() {
+            run += 1;
+        }
         let count = counts.get(k).copied().unwrap_or(run).max(run).max(1);
         pss += run as f64 / count as f64;
     }

@@ -51,6 +51,7 @@ enum Slot {
 }
 
 /// What the cache says about one mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
     Elf(usize),
     NotElf,

@@ -6,12 +6,14 @@ use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute;
 use crate::elf::{ElfPlan, SegmentKind};
 use crate::error::Result;
+use crate::kernel::files;
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process::{self, Gone};
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::pagemap::PagemapEntry;
 use crate::scan::{Lookup, ObjKey, Object, SharedCache};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(super) const KINDS: usize = SegmentKind::ALL.len();
@@ -155,6 +157,12 @@ pub(super) struct Worker {
     pub(super) files: Acc,
     pub(super) zero_mappings: u64,
     entries: Vec<PagemapEntry>,
+    /// What the shared cache said of each file this worker met. The worker scans in
+    /// ascending scan position, so asking the cache again could change nothing: what is
+    /// kept "as first seen" is already from this worker's earlier process or an earlier one.
+    looked_up: HashMap<FileId, Lookup>,
+    /// vdso images by the frames behind their pages (0 where a page is not present).
+    vdsos: HashMap<Vec<u64>, usize>,
 }
 
 /// Everything the workers saw, merged: what the tally reads.
@@ -180,6 +188,8 @@ impl Worker {
             files: Acc::default(),
             zero_mappings: 0,
             entries: Vec::new(),
+            looked_up: HashMap::new(),
+            vdsos: HashMap::new(),
         }
     }
 
@@ -202,14 +212,30 @@ impl Worker {
     }
 
     /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
+    /// `pm` is the process's pagemap, opened here if the vdso's frames are looked at.
     fn slot(
         &mut self,
         cache: &SharedCache,
         position: usize,
         pid: i32,
         entry: &MapEntry,
+        pm: &mut Option<Pagemap>,
     ) -> Result<Option<usize>> {
-        let Lookup::Elf(c) = cache.lookup(position, pid, entry)? else {
+        let found = if entry.is_pseudo("[vdso]") {
+            self.vdso(cache, position, pid, entry, pm)?
+        } else if let Some(id) = entry.file_id() {
+            match self.looked_up.get(&id) {
+                Some(&l) => l,
+                None => {
+                    let l = cache.lookup(position, pid, entry)?;
+                    self.looked_up.insert(id, l);
+                    l
+                }
+            }
+        } else {
+            cache.lookup(position, pid, entry)?
+        };
+        let Lookup::Elf(c) = found else {
             return Ok(None);
         };
         if self.infos.len() <= c {
@@ -220,6 +246,55 @@ impl Worker {
             self.infos[c] = Some(Arc::new(ObjInfo::new(&cache.object(c))));
         }
         Ok(Some(c))
+    }
+
+    /// The vdso image of `pid`. As root the frames behind a vdso tell its image (the
+    /// kernel maps the same frames of one image into every process): its bytes are read
+    /// from /proc/PID/mem only the first time those frames are seen, and always without
+    /// frame numbers.
+    fn vdso(
+        &mut self,
+        cache: &SharedCache,
+        position: usize,
+        pid: i32,
+        entry: &MapEntry,
+        pm: &mut Option<Pagemap>,
+    ) -> Result<Lookup> {
+        let frames = if self.privileged && entry.len() <= files::MAX_VDSO_BYTES {
+            self.vdso_frames(pid, entry, pm)
+        } else {
+            None
+        };
+        if let Some(&i) = frames.as_ref().and_then(|f| self.vdsos.get(f)) {
+            return Ok(Lookup::Elf(i));
+        }
+        let found = cache.lookup(position, pid, entry)?;
+        if let (Some(f), Lookup::Elf(i)) = (frames, found) {
+            self.vdsos.insert(f, i);
+        }
+        Ok(found)
+    }
+
+    /// The frames behind the pages of vdso mapping `entry` (0 where none), or `None` when
+    /// none is visible.
+    fn vdso_frames(
+        &mut self,
+        pid: i32,
+        entry: &MapEntry,
+        pm: &mut Option<Pagemap>,
+    ) -> Option<Vec<u64>> {
+        if pm.is_none() {
+            *pm = Pagemap::open(pid).ok();
+        }
+        let pm = pm.as_mut()?;
+        pm.read_into(entry.start, entry.len() / PAGE_SIZE, &mut self.entries)
+            .ok()?;
+        let frames: Vec<u64> = self
+            .entries
+            .iter()
+            .map(|e| e.pfn().map_or(0, |p| p.0))
+            .collect();
+        frames.iter().any(|&p| p != 0).then_some(frames)
     }
 
     fn info(&self, obj: usize) -> &ObjInfo {
@@ -239,6 +314,7 @@ impl Worker {
         // Objects of this process and where they sit.
         let mut placed: Vec<Placed> = Vec::new();
         let mut seen: Vec<FileId> = Vec::new();
+        let mut pm: Option<Pagemap> = None;
         for m in &maps {
             let vdso = m.is_pseudo("[vdso]");
             let id = m.file_id();
@@ -247,7 +323,7 @@ impl Worker {
                 None if vdso => {}
                 _ => continue,
             }
-            let obj = match self.slot(cache, position, pid, m) {
+            let obj = match self.slot(cache, position, pid, m, &mut pm) {
                 Ok(Some(i)) => i,
                 Ok(None) => continue,
                 Err(e) => return Err(process::classify(pid, e)),
@@ -286,7 +362,7 @@ impl Worker {
             .collect();
         let (anon_mark, files_mark, zero_mark) =
             (self.anon.mark(), self.files.mark(), self.zero_mappings);
-        match self.read_pages(pid, &maps, &placed) {
+        match self.read_pages(pid, &maps, &placed, pm) {
             Ok(()) => {
                 let mut counted: Vec<usize> = placed.iter().map(|p| p.obj).collect();
                 counted.sort_unstable();
@@ -310,8 +386,17 @@ impl Worker {
         }
     }
 
-    fn read_pages(&mut self, pid: i32, maps: &[MapEntry], placed: &[Placed]) -> Result<()> {
-        let mut pm = Pagemap::open(pid)?;
+    fn read_pages(
+        &mut self,
+        pid: i32,
+        maps: &[MapEntry],
+        placed: &[Placed],
+        pm: Option<Pagemap>,
+    ) -> Result<()> {
+        let mut pm = match pm {
+            Some(pm) => pm,
+            None => Pagemap::open(pid)?,
+        };
         for m in maps {
             if m.is_pseudo("[vsyscall]") || m.is_empty() {
                 continue;

@@ -329,6 +329,22 @@ impl SharedCache {
         }
     }
 
+    /// The vdso image of this process (mapping `entry` of it), planned like any other but
+    /// never listed as skipped: what other processes' vdsos are known by.
+    pub fn vdso_of_self(&self, entry: &MapEntry) -> Option<usize> {
+        let pid = std::process::id() as i32;
+        let VdsoImage(Ok((bytes, hash))) = ObjectCache::read_vdso(pid, entry) else {
+            return None;
+        };
+        let mut c = self.lock();
+        let key = ObjKey::Vdso(hash);
+        if let Some(Slot::Elf(i)) = c.slots.get(&key) {
+            return Some(*i);
+        }
+        let plan = elf::plan_bytes(&bytes, c.detail).ok()?;
+        Some(c.insert(key, "[vdso]".into(), plan))
+    }
+
     /// [`ObjectCache::file`] for the process at scan position `position`.
     pub fn file(&self, position: usize, pid: i32, entry: &MapEntry) -> Result<Lookup> {
         let mut c = self.lock();

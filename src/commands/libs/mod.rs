@@ -105,6 +105,11 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         None
     };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
+    let vdsos = if privileged {
+        scanner::own_vdso(&cache)
+    } else {
+        scanner::VdsoFrames::new()
+    };
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::with_draw_target(
             Some(pids.len() as u64),
@@ -120,7 +125,7 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     let (workers, results) = scan::each_process(
         &pids,
         scan::threads(opts.threads),
-        || Worker::new(privileged, zero_pfn),
+        || Worker::new(privileged, zero_pfn, vdsos.clone()),
         |w, position, pid| {
             let r = w.scan(&cache, position, pid);
             if let Some(b) = &bar {

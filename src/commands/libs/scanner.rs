@@ -161,8 +161,8 @@ pub(super) struct Worker {
     /// ascending scan position, so asking the cache again could change nothing: what is
     /// kept "as first seen" is already from this worker's earlier process or an earlier one.
     looked_up: HashMap<FileId, Lookup>,
-    /// vdso images by the frames behind their pages (0 where a page is not present).
-    vdsos: HashMap<Vec<u64>, usize>,
+    /// vdso images by the frames behind their pages: (page index, frame) to the image.
+    vdsos: VdsoFrames,
 }
 
 /// Everything the workers saw, merged: what the tally reads.
@@ -178,7 +178,7 @@ pub(super) struct Merged {
 }
 
 impl Worker {
-    pub(super) fn new(privileged: bool, zero_pfn: Option<u64>) -> Worker {
+    pub(super) fn new(privileged: bool, zero_pfn: Option<u64>, vdsos: VdsoFrames) -> Worker {
         Worker {
             privileged,
             zero_pfn,
@@ -189,7 +189,7 @@ impl Worker {
             zero_mappings: 0,
             entries: Vec::new(),
             looked_up: HashMap::new(),
-            vdsos: HashMap::new(),
+            vdsos,
         }
     }
 
@@ -248,10 +248,13 @@ impl Worker {
         Ok(Some(c))
     }
 
-    /// The vdso image of `pid`. As root the frames behind a vdso tell its image (the
-    /// kernel maps the same frames of one image into every process): its bytes are read
-    /// from /proc/PID/mem only the first time those frames are seen, and always without
-    /// frame numbers.
+    /// The vdso image of `pid`. As root the frames behind a vdso tell its image: the kernel
+    /// maps the same frames of one image into every process, so a page of the vdso whose
+    /// frame is a known image's page at the same place is that image. Its bytes are read
+    /// from /proc/PID/mem only when no present page is known (another ABI's vdso, none of
+    /// its pages present, or no frame numbers). Reading them makes every page of it
+    /// present, which the scan then counts (as it always did); a vdso known by its frames
+    /// is not touched, and the scan counts the pages the process itself made present.
     fn vdso(
         &mut self,
         cache: &SharedCache,
@@ -260,41 +263,42 @@ impl Worker {
         entry: &MapEntry,
         pm: &mut Option<Pagemap>,
     ) -> Result<Lookup> {
-        let frames = if self.privileged && entry.len() <= files::MAX_VDSO_BYTES {
+        let frames = if entry.len() <= files::MAX_VDSO_BYTES {
             self.vdso_frames(pid, entry, pm)
         } else {
-            None
+            Vec::new()
         };
-        if let Some(&i) = frames.as_ref().and_then(|f| self.vdsos.get(f)) {
+        if let Some(&i) = frames.iter().find_map(|f| self.vdsos.get(f)) {
             return Ok(Lookup::Elf(i));
         }
         let found = cache.lookup(position, pid, entry)?;
-        if let (Some(f), Lookup::Elf(i)) = (frames, found) {
-            self.vdsos.insert(f, i);
+        if let Lookup::Elf(i) = found {
+            self.vdsos.extend(frames.into_iter().map(|f| (f, i)));
         }
         Ok(found)
     }
 
-    /// The frames behind the pages of vdso mapping `entry` (0 where none), or `None` when
-    /// none is visible.
+    /// The (page index, frame) of the present pages of vdso mapping `entry` (none without
+    /// frame numbers).
     fn vdso_frames(
         &mut self,
         pid: i32,
         entry: &MapEntry,
         pm: &mut Option<Pagemap>,
-    ) -> Option<Vec<u64>> {
+    ) -> Vec<(usize, u64)> {
+        if !self.privileged {
+            return Vec::new();
+        }
         if pm.is_none() {
             *pm = Pagemap::open(pid).ok();
         }
-        let pm = pm.as_mut()?;
-        pm.read_into(entry.start, entry.len() / PAGE_SIZE, &mut self.entries)
-            .ok()?;
-        let frames: Vec<u64> = self
-            .entries
-            .iter()
-            .map(|e| e.pfn().map_or(0, |p| p.0))
-            .collect();
-        frames.iter().any(|&p| p != 0).then_some(frames)
+        let Some(pm) = pm.as_mut() else {
+            return Vec::new();
+        };
+        match pm.read_into(entry.start, entry.len() / PAGE_SIZE, &mut self.entries) {
+            Ok(()) => frames_of(&self.entries),
+            Err(_) => Vec::new(),
+        }
     }
 
     fn info(&self, obj: usize) -> &ObjInfo {
@@ -566,6 +570,42 @@ fn account_pages(
         }
     }
     zero_seen
+}
+
+/// vdso images by the frames of their pages: (page index, frame) to the cache's index.
+pub(super) type VdsoFrames = HashMap<(usize, u64), usize>;
+
+/// The (page index, frame) of each page of `words` with a visible frame.
+fn frames_of(words: &[PagemapEntry]) -> Vec<(usize, u64)> {
+    words
+        .iter()
+        .enumerate()
+        .filter_map(|(k, e)| e.pfn().map(|p| (k, p.0)))
+        .collect()
+}
+
+/// The frames of solab's own vdso (as root): the image every process of its ABI maps,
+/// known without reading those processes' memory. Empty when they cannot be read.
+pub(super) fn own_vdso(cache: &SharedCache) -> VdsoFrames {
+    let own = std::process::id() as i32;
+    let Ok(maps) = process::read_maps(own) else {
+        return VdsoFrames::new();
+    };
+    let Some(entry) = maps
+        .iter()
+        .find(|m| m.is_pseudo("[vdso]") && m.len() <= files::MAX_VDSO_BYTES)
+    else {
+        return VdsoFrames::new();
+    };
+    // Reading its bytes made every page of it present.
+    let Some(i) = cache.vdso_of_self(entry) else {
+        return VdsoFrames::new();
+    };
+    let words = Pagemap::open(own).and_then(|mut pm| pm.read(entry.start, entry.len() / PAGE_SIZE));
+    match words {
+        Ok(w) => frames_of(&w).into_iter().map(|f| (f, i)).collect(),
+        Err(_) => VdsoFrames::new(),
+    }
 }
 
 fn is_file(m: &MapEntry) -> bool {

@@ -433,6 +433,8 @@ pub enum Command {
         /// became of it since fork, from the same scan as the text or JSON
         #[arg(long, value_name = "FILE", conflicts_with = "watch")]
         svg: Option<PathBuf>,
+        #[command(flatten)]
+        scan: ScanArgs,
     },
 }
 
@@ -552,9 +554,10 @@ pub fn run(cli: Cli) -> Outcome {
             json,
             watch,
             svg,
+            scan,
         } => match watch {
-            Some(secs) => family_watch(pid, secs),
-            None => family_cmd(pid, json, svg),
+            Some(secs) => family_watch(pid, secs, scan.threads),
+            None => family_cmd(pid, json, svg, scan.threads),
         },
     };
     match result {
@@ -1104,11 +1107,16 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-fn family_cmd(pid: i32, as_json: bool, svg: Option<PathBuf>) -> anyhow::Result<Outcome> {
+fn family_cmd(
+    pid: i32,
+    as_json: bool,
+    svg: Option<PathBuf>,
+    threads: usize,
+) -> anyhow::Result<Outcome> {
     let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
     let report = match svg {
-        Some(_) => family::family_pictured(pid)?,
-        None => family::family(pid)?,
+        Some(_) => family::family_pictured(pid, threads)?,
+        None => family::family(pid, threads)?,
     };
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
@@ -1142,7 +1150,7 @@ extern "C" fn on_interrupt(_: libc::c_int) {
 
 /// `family --watch SECONDS`: a table every SECONDS on stdout; Ctrl-C (SIGINT) ends it, and
 /// the last table is printed once more as the outcome. A closed stdout ends it too.
-fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
+fn family_watch(pid: i32, secs: u64, threads: usize) -> anyhow::Result<Outcome> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     use std::io::Write;
     use std::sync::atomic::Ordering;
@@ -1158,7 +1166,7 @@ fn family_watch(pid: i32, secs: u64) -> anyhow::Result<Outcome> {
     let mut comm = String::new();
     let mut previous: Option<family::FamilyReport> = None;
     loop {
-        let report = match family::family(pid) {
+        let report = match family::family(pid, threads) {
             Ok(r) => r,
             // The root exited (or could no longer be read) while watched: the last table is
             // the answer, printed again, with what happened.

@@ -4,6 +4,8 @@
 //! Pure: [`parse_maps`] takes the file's bytes. The path field is everything after the
 //! inode column, so paths with spaces survive; the kernel escapes a newline in a path as
 //! `\012` (`seq_file_path(m, file, "\n")`) and appends ` (deleted)` to unlinked files.
+//! [`raw_target`] applies the same rules to a name the PROCMAP_QUERY ioctl returns
+//! (raw bytes, nothing escaped; [`crate::kernel::process::read_maps`] uses it).
 
 use crate::addr::VirtAddr;
 use std::ffi::OsString;
@@ -198,21 +200,7 @@ pub fn parse_line(line: &[u8]) -> Result<MapEntry, &'static str> {
         u32::from_str_radix(minor, 16).map_err(|_| "bad device minor")?,
     );
     let inode: u64 = inode.parse().map_err(|_| "bad inode")?;
-    let path = trim_start(rest);
-    let target = if path.is_empty() {
-        MapTarget::Anonymous
-    } else if path.starts_with(b"[") && path.ends_with(b"]") && inode == 0 {
-        MapTarget::Pseudo(String::from_utf8_lossy(path).into_owned())
-    } else {
-        let (path, deleted) = match path.strip_suffix(b" (deleted)") {
-            Some(p) => (p, true),
-            None => (path, false),
-        };
-        MapTarget::File {
-            path: PathBuf::from(OsString::from_vec(unescape(path))),
-            deleted,
-        }
-    };
+    let target = target_of(rest, inode, unescape);
     Ok(MapEntry {
         start: VirtAddr(start),
         end: VirtAddr(end),
@@ -222,6 +210,36 @@ pub fn parse_line(line: &[u8]) -> Result<MapEntry, &'static str> {
         inode,
         target,
     })
+}
+
+/// What a mapping with this name and inode maps. The name is the kernel's `get_vma_name`
+/// (fs/proc/task_mmu.c): a file's path (`d_path`, with ` (deleted)` when unlinked), or a
+/// bracketed pseudo-name for memory without a file; nothing for anonymous memory. The text
+/// escapes a newline in a path as `\012` ([`parse_line`] undoes it); the PROCMAP_QUERY
+/// ioctl gives the bytes as they are ([`raw_target`]). Both are classified here, the same
+/// way.
+fn target_of(name: &[u8], inode: u64, decode: fn(&[u8]) -> Vec<u8>) -> MapTarget {
+    let name = trim_start(name);
+    if name.is_empty() {
+        MapTarget::Anonymous
+    } else if name.starts_with(b"[") && name.ends_with(b"]") && inode == 0 {
+        MapTarget::Pseudo(String::from_utf8_lossy(name).into_owned())
+    } else {
+        let (path, deleted) = match name.strip_suffix(b" (deleted)") {
+            Some(p) => (p, true),
+            None => (name, false),
+        };
+        MapTarget::File {
+            path: PathBuf::from(OsString::from_vec(decode(path))),
+            deleted,
+        }
+    }
+}
+
+/// What a mapping maps, from its name as the PROCMAP_QUERY ioctl returns it: raw bytes,
+/// without the terminating NUL, nothing escaped. The same rules as a maps line's name.
+pub fn raw_target(name: &[u8], inode: u64) -> MapTarget {
+    target_of(name, inode, <[u8]>::to_vec)
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
@@ -324,6 +342,36 @@ mod tests {
         assert_eq!(unescape(b"/a\\400"), b"/a\\400");
         assert_eq!(unescape(b"/a\\377\\000\\012"), b"/a\xff\x00\n");
         assert_eq!(unescape(b"/a\\01"), b"/a\\01");
+    }
+
+    #[test]
+    fn raw_names_follow_the_text_rules() {
+        let file = |p: &str, deleted| MapTarget::File {
+            path: p.into(),
+            deleted,
+        };
+        assert_eq!(raw_target(b"", 0), MapTarget::Anonymous);
+        assert_eq!(raw_target(b"[heap]", 0), MapTarget::Pseudo("[heap]".into()));
+        assert_eq!(
+            raw_target(b"[anon:a b]", 0),
+            MapTarget::Pseudo("[anon:a b]".into())
+        );
+        // A file named in brackets has an inode.
+        assert_eq!(
+            raw_target(b"[anon_shmem:x]", 7),
+            file("[anon_shmem:x]", false)
+        );
+        assert_eq!(
+            raw_target(b"/dev/zero (deleted)", 4),
+            file("/dev/zero", true)
+        );
+        // Nothing is unescaped: the bytes are the name.
+        assert_eq!(raw_target(b"/a\\012b", 3), file("/a\\012b", false));
+        assert_eq!(raw_target(b"/new\nline", 3), file("/new\nline", false));
+        // The same entry as the text line gives.
+        let line = parse_line(b"7f00-7f10 r--p 0 fe:00 13   /tmp/new\\012line.so (deleted)")
+            .expect("line");
+        assert_eq!(raw_target(b"/tmp/new\nline.so (deleted)", 13), line.target);
     }
 
     #[test]

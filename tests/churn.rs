@@ -403,10 +403,19 @@ fn solab_survives_processes_that_come_and_go() {
         tally.unexpected.len(),
         tally.unexpected.join("\n---\n")
     );
+    // The budget bounds the test's time, so how many runs fit depends on the machine's
+    // load (47 of 50 fitted once beside other builds): what must hold is that each kind
+    // of run happened several times while processes churned.
     assert!(
-        tally.runs >= runs.min(50),
-        "only {} runs within {budget:?}",
-        tally.runs
+        tally.runs >= runs.min(12)
+            && tally.inspect_runs >= 2
+            && tally.prove_runs >= 2
+            && tally.libs_runs >= 2,
+        "only {} runs within {budget:?} ({} inspect, {} prove, {} libs)",
+        tally.runs,
+        tally.inspect_runs,
+        tally.prove_runs,
+        tally.libs_runs
     );
     assert!(
         tally.vanished > 0,

@@ -140,7 +140,7 @@ fn a_small_elf_asking_for_4_gib_costs_bounded_memory() {
 /// printed there, and exits with the child's status. A child of the test binary itself
 /// would count the test binary's memory: exec records the high-water mark of the memory it
 /// replaces (exec_mmap), and the test binary's grows with the tests it runs.
-const PEAK_SOURCE: &str = r#"
+pub(crate) const PEAK_SOURCE: &str = r#"
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/wait.h>

@@ -16,6 +16,7 @@ mod libs;
 mod nginx;
 mod odd_maps;
 mod parallel;
+mod procmap;
 mod props;
 mod ps;
 mod soak;

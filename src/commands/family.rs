@@ -7,6 +7,14 @@
 //! without CAP_SYS_ADMIN only pagemap bit 56 remains: a page with the bit clear in child
 //! and parent "looks inherited" (weak), as a frame shared with a sibling, KSM or the zero
 //! page looks the same.
+//!
+//! Memory is bounded by a window of [`CHUNK_PAGES`] pages per worker, not by the family:
+//! a worker takes a litter of one parent's children and walks their private mappings start
+//! by start, window by window (aligned, so every child of the parent reads the same
+//! windows); for each window the parent's pagemap words and their frames' kpagecount and
+//! kpageflags are read once for the litter, then each child's words, and the frames of only
+//! those child pages that are not the parent's frame at the same address. Litters run on
+//! `--threads` workers, and the report comes out in tree order whichever finished first.
 
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute::MappingKind;
@@ -15,11 +23,11 @@ use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process::{self, Gone};
 use crate::kernel::{self, Evidence, kpage};
 use crate::maps::{MapEntry, MapTarget};
-use crate::pagemap::PagemapEntry;
-use crate::scan::PidError;
+use crate::pagemap::{FrameInfo, PagemapEntry};
+use crate::scan::{self, PidError};
 use crate::sharing::{self, Copy, Inheritance, PageState};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 pub const FAMILY_SCHEMA: &str = "solab.family.v1";
 
@@ -173,37 +181,24 @@ fn descendants(root: i32) -> Result<Vec<(i32, i32, u32)>> {
     Ok(out)
 }
 
-/// One process: its private mappings and their present pages that are not file pages.
-struct Snapshot {
-    maps: Vec<MapEntry>,
-    /// Page address -> pagemap word, for present pages of private mappings.
-    words: BTreeMap<u64, PagemapEntry>,
+/// A member of the family as first read: its memory map (small), read once.
+struct Read {
+    pid: i32,
+    ppid: i32,
+    depth: u32,
+    /// `None`: it could not be read (its error is recorded).
+    maps: Option<Vec<MapEntry>>,
 }
 
-fn snapshot(pid: i32) -> Result<Snapshot> {
-    let maps = process::read_maps(pid)?;
-    let mut pm = Pagemap::open(pid)?;
-    let mut words = BTreeMap::new();
-    let mut buf = Vec::new();
-    for m in &maps {
-        if m.perms.shared || m.is_empty() || m.is_pseudo("[vsyscall]") || m.is_pseudo("[vvar]") {
-            continue;
-        }
-        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0)? {
-            let mut at = from;
-            while at < to {
-                let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
-                pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut buf)?;
-                for (i, e) in buf.iter().enumerate() {
-                    if e.present() && !e.file_or_shared_anon() {
-                        words.insert(at + i as u64 * PAGE_SIZE, *e);
-                    }
-                }
-                at = until;
-            }
-        }
-    }
-    Ok(Snapshot { maps, words })
+/// Whether a mapping may hold pages a child inherited: private, not empty, not the
+/// kernel's `[vsyscall]` or `[vvar]`.
+fn holds_private_pages(m: &MapEntry) -> bool {
+    !(m.perms.shared || m.is_empty() || m.is_pseudo("[vsyscall]") || m.is_pseudo("[vvar]"))
+}
+
+/// A pagemap word that can be an anonymous copy: present, not a file page.
+fn anon_word(e: PagemapEntry) -> bool {
+    e.present() && !e.file_or_shared_anon()
 }
 
 fn name(m: &MapEntry) -> String {
@@ -214,150 +209,581 @@ fn name(m: &MapEntry) -> String {
     }
 }
 
-/// The decided copy of the page at `addr`.
-fn copy_of(
-    e: PagemapEntry,
-    frames: &HashMap<Pfn, crate::pagemap::FrameInfo>,
+/// Pages are read in windows of this many bytes, aligned: every child of a parent reads
+/// the same window of an inherited mapping, so the parent's words and frames for it are
+/// read once for all the children a worker compares.
+const WINDOW: u64 = CHUNK_PAGES * PAGE_SIZE;
+
+/// A parent's words over part of one window, and what kpagecount/kpageflags say about the
+/// frame of each (privileged only).
+#[derive(Default)]
+struct ParentWindow {
+    /// The start of the mapping and the window the words are for.
+    key: Option<(u64, u64)>,
+    /// The address of `words[0]`.
+    base: u64,
+    words: Vec<PagemapEntry>,
+    /// The frame of each word (default where it has none).
+    frames: Vec<FrameInfo>,
+    /// The distinct frames of `words`, sorted, and their kernel words, to fill `frames`.
+    pfns: Vec<Pfn>,
+    info: Vec<FrameInfo>,
+}
+
+/// What one worker reuses from chunk to chunk: its memory is bounded by the window (a
+/// parent's and a child's chunk of words and their frames), whatever the family's size.
+struct Worker {
     privileged: bool,
-) -> Copy {
-    let pfn = e.pfn().filter(|_| privileged);
-    let frame = pfn
-        .and_then(|p| frames.get(&p))
-        .map(|f| (f.flags, f.mapcount));
-    Copy {
-        state: sharing::page_state(Some(MappingKind::Anonymous), e, frame),
-        pfn,
-        exclusive: e.exclusive(),
+    /// Opened on first use (privileged only).
+    tables: Option<kpage::FrameTables>,
+    parent: ParentWindow,
+    /// A child's chunk, and the frames of it that are not its parent's at the same address.
+    mine: Vec<PagemapEntry>,
+    pfns: Vec<Pfn>,
+    info: Vec<FrameInfo>,
+}
+
+impl Worker {
+    fn new(privileged: bool) -> Worker {
+        Worker {
+            privileged,
+            tables: None,
+            parent: ParentWindow::default(),
+            mine: Vec::new(),
+            pfns: Vec::new(),
+            info: Vec::new(),
+        }
+    }
+
+    /// kpagecount and kpageflags of the sorted, distinct `pfns` into `info`.
+    fn read_frames(
+        tables: &mut Option<kpage::FrameTables>,
+        pfns: &[Pfn],
+        info: &mut Vec<FrameInfo>,
+    ) -> Result<()> {
+        let tables = match tables {
+            Some(t) => t,
+            None => tables.insert(kpage::FrameTables::open()?),
+        };
+        tables.read_into(pfns, info)
+    }
+
+    /// Reads the parent's words over `[from, to)` of the window `key`, and their frames,
+    /// unless they are what it holds already.
+    fn read_parent(
+        &mut self,
+        pm: &mut Pagemap,
+        key: (u64, u64),
+        from: u64,
+        to: u64,
+    ) -> std::result::Result<(), Failure> {
+        let w = &mut self.parent;
+        if w.key == Some(key) && w.base <= from && to <= w.base + w.words.len() as u64 * PAGE_SIZE {
+            return Ok(());
+        }
+        w.key = None;
+        pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, &mut w.words)
+            .map_err(Failure::Member)?;
+        w.base = from;
+        w.frames.clear();
+        if self.privileged {
+            w.pfns.clear();
+            w.pfns.extend(
+                w.words
+                    .iter()
+                    .filter(|e| anon_word(**e))
+                    .filter_map(|e| e.pfn()),
+            );
+            w.pfns.sort_unstable();
+            w.pfns.dedup();
+            Worker::read_frames(&mut self.tables, &w.pfns, &mut w.info).map_err(Failure::Fatal)?;
+            w.frames.extend(w.words.iter().map(|e| {
+                e.pfn()
+                    .filter(|_| anon_word(*e))
+                    .and_then(|p| kpage::FrameTables::find(&w.pfns, &w.info, p))
+                    .copied()
+                    .unwrap_or_default()
+            }));
+        }
+        w.key = Some(key);
+        Ok(())
+    }
+
+    /// Reads a child's words over `[from, to)` (the parent's window already read when
+    /// `with_parent`), then the frames of its words that are not the parent's frame at
+    /// the same address; calls `each(address, child's copy, parent's copy)` for each of its
+    /// anonymous words.
+    fn read_child(
+        &mut self,
+        pm: &mut Pagemap,
+        from: u64,
+        to: u64,
+        with_parent: bool,
+        mut each: impl FnMut(u64, Copy, Option<Copy>),
+    ) -> std::result::Result<(), Failure> {
+        let Worker {
+            privileged,
+            tables,
+            parent,
+            mine,
+            pfns,
+            info,
+        } = self;
+        let privileged = *privileged;
+        pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, mine)
+            .map_err(Failure::Member)?;
+        let parent_end = parent.base + parent.words.len() as u64 * PAGE_SIZE;
+        // The parent's word at `addr`, if it is an anonymous one, and its index.
+        let theirs = |addr: u64| -> Option<(usize, PagemapEntry)> {
+            if !with_parent || addr < parent.base || addr >= parent_end {
+                return None;
+            }
+            let i = ((addr - parent.base) / PAGE_SIZE) as usize;
+            Some((i, parent.words[i])).filter(|(_, w)| anon_word(*w))
+        };
+        pfns.clear();
+        if privileged {
+            for (k, &e) in mine.iter().enumerate() {
+                let Some(p) = e.pfn().filter(|_| anon_word(e)) else {
+                    continue;
+                };
+                let addr = from + k as u64 * PAGE_SIZE;
+                if theirs(addr).is_none_or(|(_, w)| w.pfn() != Some(p)) {
+                    pfns.push(p);
+                }
+            }
+            pfns.sort_unstable();
+            pfns.dedup();
+            Worker::read_frames(tables, pfns, info).map_err(Failure::Fatal)?;
+        }
+        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> Copy {
+            let pfn = e.pfn().filter(|_| privileged);
+            Copy {
+                state: sharing::page_state(
+                    Some(MappingKind::Anonymous),
+                    e,
+                    pfn.and(frame).map(|f| (f.flags, f.mapcount)),
+                ),
+                pfn,
+                exclusive: e.exclusive(),
+            }
+        };
+        for (k, &e) in mine.iter().enumerate() {
+            if !anon_word(e) {
+                continue;
+            }
+            let addr = from + k as u64 * PAGE_SIZE;
+            let at_parent = theirs(addr);
+            let frame = match (e.pfn(), at_parent) {
+                (Some(p), Some((i, w))) if w.pfn() == Some(p) => parent.frames.get(i),
+                (p, _) => p.and_then(|p| kpage::FrameTables::find(pfns, info, p)),
+            };
+            each(
+                addr,
+                copy(e, frame),
+                at_parent.map(|(i, w)| copy(w, parent.frames.get(i))),
+            );
+        }
+        Ok(())
     }
 }
 
-fn compare(
-    child: &Snapshot,
-    parent: &Snapshot,
-    frames: &HashMap<Pfn, crate::pagemap::FrameInfo>,
-    privileged: bool,
-    pictured: bool,
-) -> Vec<MappingFigures> {
-    let mut out = Vec::new();
-    for m in &child.maps {
-        if m.perms.shared {
-            continue;
+/// What one worker's job gave: the root's own pages, or a litter compared.
+enum Job {
+    Own(Vec<PageRun>),
+    Litter(Litter),
+}
+
+/// The most children of one parent a worker compares together (each has its pagemap open).
+const LITTER: usize = 64;
+
+/// Why reading stopped: the process read could not be (it exited), or the kernel's
+/// frame tables could not be.
+enum Failure {
+    Member(Error),
+    Fatal(Error),
+}
+
+/// One private mapping of a child being compared: the ranges of it worth reading, where
+/// the walk is, and the figures so far.
+struct Walk<'a> {
+    /// The child's index in the litter.
+    kid: usize,
+    m: &'a MapEntry,
+    /// The parent's mapping at the same start with the same target.
+    theirs: Option<&'a MapEntry>,
+    ranges: Vec<(u64, u64)>,
+    next: usize,
+    at: u64,
+    pages: Inherited,
+    runs: Vec<PageRun>,
+}
+
+impl Walk<'_> {
+    /// The next piece to read, within the window ending at `end`.
+    fn piece(&self, end: u64) -> Option<(u64, u64)> {
+        let &(_, to) = self.ranges.get(self.next)?;
+        (self.at < end).then(|| (self.at, to.min(end)))
+    }
+    fn advance(&mut self, to: u64) {
+        self.at = to;
+        if self.ranges.get(self.next).is_some_and(|r| r.1 <= to) {
+            self.next += 1;
+            if let Some(r) = self.ranges.get(self.next) {
+                self.at = r.0;
+            }
         }
-        let theirs = parent
-            .maps
+    }
+    fn window(&self) -> Option<u64> {
+        self.ranges.get(self.next).map(|_| self.at / WINDOW)
+    }
+    /// Where the parent's words are worth reading for this walk's pieces in the window
+    /// ending at `end`: from `at` to the end of its last piece there, within the parent's
+    /// mapping.
+    fn parent_span(&self, end: u64) -> Option<(u64, u64)> {
+        let theirs = self.theirs?;
+        let last = self.ranges[self.next..]
             .iter()
-            .find(|p| p.start == m.start && !p.perms.shared && p.target == m.target);
-        let mut pages = Inherited::default();
-        let mut runs = Vec::new();
-        for (&addr, &e) in child.words.range(m.start.0..m.end.0) {
-            let mine = copy_of(e, frames, privileged);
-            let at_parent = theirs
-                .filter(|p| addr < p.end.0)
-                .and_then(|_| parent.words.get(&addr))
-                .map(|&w| copy_of(w, frames, privileged));
-            if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
-                pages.count(i);
-                if pictured {
-                    push_run(&mut runs, addr, PageLook::Inherited(i));
+            .take_while(|r| r.0 < end)
+            .last()?;
+        let to = last.1.min(end).min(theirs.end.0);
+        (self.at < to).then_some((self.at, to))
+    }
+}
+
+/// A child being compared in a litter.
+struct Kid<'a> {
+    maps: &'a [MapEntry],
+    pm: Option<Pagemap>,
+    failed: Option<Error>,
+    mappings: Vec<MappingFigures>,
+}
+
+/// What comparing some children of one parent gave: each child's mappings or why it could
+/// not be read, or why the parent could not be.
+enum Litter {
+    Kids(Vec<std::result::Result<Vec<MappingFigures>, Error>>),
+    ParentFailed(Error),
+}
+
+/// Compares `kids` (children of `parent`) with it page by page, window by window at the
+/// same addresses: for each window of an inherited mapping the parent's words and frames
+/// are read once, then each child's; only a child's frames that are not its parent's at
+/// the same address are read again.
+fn litter(
+    w: &mut Worker,
+    parent: (i32, &[MapEntry]),
+    kids: &[(i32, &[MapEntry])],
+    pictured: bool,
+) -> std::result::Result<Litter, Error> {
+    let mut ppm = match Pagemap::open(parent.0) {
+        Ok(pm) => pm,
+        Err(e) => return Ok(Litter::ParentFailed(e)),
+    };
+    let mut kids: Vec<Kid> = kids
+        .iter()
+        .map(|&(pid, maps)| {
+            let (pm, failed) = match Pagemap::open(pid) {
+                Ok(pm) => (Some(pm), None),
+                Err(e) => (None, Some(e)),
+            };
+            Kid {
+                maps,
+                pm,
+                failed,
+                mappings: Vec::new(),
+            }
+        })
+        .collect();
+    // Every child's private mappings, start by start: the ones at one start are walked
+    // together.
+    let mut starts: Vec<u64> = kids
+        .iter()
+        .flat_map(|k| {
+            k.maps
+                .iter()
+                .filter(|m| holds_private_pages(m))
+                .map(|m| m.start.0)
+        })
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut walks: Vec<Walk> = Vec::new();
+    for start in starts {
+        walks.clear();
+        for (n, kid) in kids.iter_mut().enumerate() {
+            let (Some(pm), None) = (&kid.pm, &kid.failed) else {
+                continue;
+            };
+            let Some(m) = kid
+                .maps
+                .iter()
+                .find(|m| m.start.0 == start && holds_private_pages(m))
+            else {
+                continue;
+            };
+            let theirs = parent
+                .1
+                .iter()
+                .find(|p| p.start == m.start && !p.perms.shared && p.target == m.target);
+            match ranges_to_read(pm, m.start.0, m.end.0) {
+                Ok(ranges) => walks.push(Walk {
+                    kid: n,
+                    m,
+                    theirs,
+                    at: ranges.first().map_or(0, |r| r.0),
+                    ranges,
+                    next: 0,
+                    pages: Inherited::default(),
+                    runs: Vec::new(),
+                }),
+                Err(e) => kid.failed = Some(e),
+            }
+        }
+        while let Some(window) = walks.iter().filter_map(Walk::window).min() {
+            let end = (window + 1) * WINDOW;
+            // The parent's words over what the children read of this window.
+            let span = walks
+                .iter()
+                .filter(|k| k.window() == Some(window) && kids[k.kid].failed.is_none())
+                .filter_map(|k| k.parent_span(end))
+                .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+            if let Some((from, to)) = span {
+                match w.read_parent(&mut ppm, (start, window), from, to) {
+                    Ok(()) => {}
+                    Err(Failure::Member(e)) => return Ok(Litter::ParentFailed(e)),
+                    Err(Failure::Fatal(e)) => return Err(e),
+                }
+            }
+            for walk in walks.iter_mut().filter(|k| k.window() == Some(window)) {
+                let kid = &mut kids[walk.kid];
+                while let Some((from, to)) = walk.piece(end) {
+                    walk.advance(to);
+                    let (Some(pm), None) = (kid.pm.as_mut(), &kid.failed) else {
+                        continue;
+                    };
+                    let (pages, runs) = (&mut walk.pages, &mut walk.runs);
+                    let read = w.read_child(
+                        pm,
+                        from,
+                        to,
+                        walk.theirs.is_some() && span.is_some(),
+                        |addr, mine, at_parent| {
+                            if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
+                                pages.count(i);
+                                if pictured {
+                                    push_run(runs, addr, PageLook::Inherited(i));
+                                }
+                            }
+                        },
+                    );
+                    match read {
+                        Ok(()) => {}
+                        Err(Failure::Member(e)) => kid.failed = Some(e),
+                        Err(Failure::Fatal(e)) => return Err(e),
+                    }
                 }
             }
         }
-        if !pages.is_empty() {
-            out.push(MappingFigures {
-                start: m.start.0,
-                end: m.end.0,
-                perms: m.perms.to_string(),
-                name: name(m),
-                inherited: theirs.is_some(),
-                pages,
-                runs,
-            });
+        for walk in walks.drain(..) {
+            if !walk.pages.is_empty() {
+                let m = walk.m;
+                kids[walk.kid].mappings.push(MappingFigures {
+                    start: m.start.0,
+                    end: m.end.0,
+                    perms: m.perms.to_string(),
+                    name: name(m),
+                    inherited: walk.theirs.is_some(),
+                    pages: walk.pages,
+                    runs: walk.runs,
+                });
+            }
         }
     }
-    out
+    Ok(Litter::Kids(
+        kids.into_iter()
+            .map(|k| match k.failed {
+                Some(e) => Err(e),
+                None => Ok(k.mappings),
+            })
+            .collect(),
+    ))
 }
 
-/// Reads the family of `root` and compares each child with its parent.
-pub fn family(root: i32) -> Result<FamilyReport> {
-    read_family(root, false)
+/// The root's own anonymous pages (what a child could inherit), as runs for a picture.
+fn own_runs(
+    w: &mut Worker,
+    pid: i32,
+    maps: &[MapEntry],
+) -> std::result::Result<Vec<PageRun>, Failure> {
+    let mut pm = Pagemap::open(pid).map_err(Failure::Member)?;
+    let mut own = Vec::new();
+    for m in maps.iter().filter(|m| holds_private_pages(m)) {
+        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Failure::Member)? {
+            let mut at = from;
+            while at < to {
+                let until = to.min((at / WINDOW + 1) * WINDOW);
+                w.read_child(&mut pm, at, until, false, |addr, copy, _| {
+                    // An anonymous page: not the zero page, no file.
+                    if sharing::inheritance(&copy, None).is_some() {
+                        push_run(&mut own, addr, PageLook::Own(copy.state));
+                    }
+                })?;
+                at = until;
+            }
+        }
+    }
+    Ok(own)
+}
+
+/// Why `pid` could not be read, naming it.
+fn member_error(pid: i32, e: Error) -> PidError {
+    let e = match process::classify(pid, e) {
+        Gone::Vanished => Error::NoSuchProcess { pid },
+        Gone::NoMemoryMap => Error::KernelThread {
+            pid,
+            comm: process::comm(pid),
+        },
+        Gone::Unreadable(e) => e,
+    };
+    let mut pe = PidError::new(pid, &e);
+    if !pe.message.contains(&format!("pid {pid}")) {
+        pe.message = format!("pid {pid}: {}", pe.message);
+    }
+    pe
+}
+
+/// Reads the family of `root` and compares each child with its parent, on `threads`
+/// workers ([`scan::threads`]: 0 is one per CPU). Memory is bounded by the workers' windows
+/// (about 5 MiB each), not by the family's size.
+pub fn family(root: i32, threads: usize) -> Result<FamilyReport> {
+    read_family(root, threads, false)
 }
 
 /// The same, keeping every page (as runs) for a picture: memory grows with the number of
 /// runs of alike pages, where [`family`] keeps only counts.
-pub fn family_pictured(root: i32) -> Result<FamilyReport> {
-    read_family(root, true)
+pub fn family_pictured(root: i32, threads: usize) -> Result<FamilyReport> {
+    read_family(root, threads, true)
 }
 
-fn read_family(root: i32, pictured: bool) -> Result<FamilyReport> {
+fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let privileged = privilege.frames();
     if !process::exists(root) {
         return Err(Error::NoSuchProcess { pid: root });
     }
-    let tree = descendants(root)?;
-    let mut snaps: HashMap<i32, Snapshot> = HashMap::new();
-    let mut errors = Vec::new();
-    for &(pid, _, _) in &tree {
-        match snapshot(pid) {
-            Ok(s) => {
-                snaps.insert(pid, s);
-            }
+    // Every member's memory map first (small): a member that cannot be read is an error of
+    // its own, and its children are compared with nobody.
+    let mut failed: Vec<Option<PidError>> = Vec::new();
+    let mut read = Vec::new();
+    for (pid, ppid, depth) in descendants(root)? {
+        let maps = process::read_maps(pid).and_then(|m| Pagemap::open(pid).map(|_| m));
+        let maps = match maps {
+            Ok(m) => Some(m),
             Err(e) if pid == root => return Err(e),
             Err(e) => {
-                let e = match process::classify(pid, e) {
-                    Gone::Vanished => Error::NoSuchProcess { pid },
-                    Gone::NoMemoryMap => Error::KernelThread {
-                        pid,
-                        comm: process::comm(pid),
-                    },
-                    Gone::Unreadable(e) => e,
-                };
-                let mut pe = PidError::new(pid, &e);
-                if !pe.message.contains(&format!("pid {pid}")) {
-                    pe.message = format!("pid {pid}: {}", pe.message);
-                }
-                errors.push(pe);
+                failed.push(Some(member_error(pid, e)));
+                None
             }
+        };
+        if maps.is_some() {
+            failed.push(None);
+        }
+        read.push(Read {
+            pid,
+            ppid,
+            depth,
+            maps,
+        });
+    }
+    // Then the children of each parent with it (and, for a picture, the root alone), on
+    // every core: a litter of a parent's children per worker, so that the parent's words
+    // and frames of a window are read once for all the children that worker compares.
+    let threads = scan::threads(threads);
+    let mut litters: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (k, r) in read.iter().enumerate().skip(1) {
+        if r.maps.is_some() {
+            litters.entry(r.ppid).or_default().push(k);
         }
     }
-    let frames = if privileged {
-        let pfns: Vec<Pfn> = snaps
-            .values()
-            .flat_map(|s| s.words.values().filter_map(|e| e.pfn()))
-            .collect();
-        kpage::frames(&pfns)?
-    } else {
-        HashMap::new()
-    };
-    let mut processes = Vec::new();
-    let mut totals = Inherited::default();
-    for &(pid, ppid, depth) in &tree {
-        let Some(me) = snaps.get(&pid) else { continue };
-        let mappings = match (depth, snaps.get(&ppid)) {
-            (0, _) | (_, None) => Vec::new(),
-            (_, Some(parent)) => compare(me, parent, &frames, privileged, pictured),
+    let mut jobs: Vec<(usize, Vec<usize>)> = Vec::new();
+    if pictured {
+        jobs.push((0, Vec::new()));
+    }
+    for (p, r) in read.iter().enumerate() {
+        let Some(kids) = litters.get(&r.pid).filter(|_| r.maps.is_some()) else {
+            continue;
         };
-        let mut own = Vec::new();
-        if pictured && depth == 0 {
-            for (&addr, &e) in &me.words {
-                let c = copy_of(e, &frames, privileged);
-                // An anonymous page (what a child could inherit): not the zero page, no file.
-                if sharing::inheritance(&c, None).is_some() {
-                    push_run(&mut own, addr, PageLook::Own(c.state));
+        let per = kids.len().div_ceil(threads).clamp(1, LITTER);
+        jobs.extend(kids.chunks(per).map(|c| (p, c.to_vec())));
+    }
+    let job_pids: Vec<i32> = jobs.iter().map(|(p, _)| read[*p].pid).collect();
+    let maps_of = |k: usize| read[k].maps.as_deref().unwrap_or_default();
+    let (_, results) = scan::each_process(
+        &job_pids,
+        threads,
+        || Worker::new(privileged),
+        |w, j, pid| {
+            let (parent, kids) = &jobs[j];
+            if kids.is_empty() {
+                return own_runs(w, pid, maps_of(*parent)).map(Job::Own);
+            }
+            let kids: Vec<(i32, &[MapEntry])> =
+                kids.iter().map(|&k| (read[k].pid, maps_of(k))).collect();
+            litter(w, (pid, maps_of(*parent)), &kids, pictured)
+                .map(Job::Litter)
+                .map_err(Failure::Fatal)
+        },
+    );
+    // Each member's mappings (none for the root, or where the parent could not be read).
+    let mut found: Vec<Vec<MappingFigures>> = read.iter().map(|_| Vec::new()).collect();
+    let mut own = Vec::new();
+    for ((parent, kids), result) in jobs.iter().zip(results) {
+        match result {
+            Ok(Job::Own(runs)) => own = runs,
+            Ok(Job::Litter(Litter::Kids(figures))) => {
+                for (&k, f) in kids.iter().zip(figures) {
+                    match f {
+                        Ok(m) => found[k] = m,
+                        Err(e) => failed[k] = Some(member_error(read[k].pid, e)),
+                    }
                 }
             }
+            // The parent could not be read any more: it is an error, and its children
+            // compare with nobody.
+            Ok(Job::Litter(Litter::ParentFailed(e))) if *parent == 0 => return Err(e),
+            Ok(Job::Litter(Litter::ParentFailed(e))) => {
+                if failed[*parent].is_none() {
+                    failed[*parent] = Some(member_error(read[*parent].pid, e));
+                }
+            }
+            Err(Failure::Member(e) | Failure::Fatal(e)) => return Err(e),
         }
+    }
+    let mut processes = Vec::new();
+    let mut totals = Inherited::default();
+    let mut errors = Vec::new();
+    for (i, (r, mappings)) in read.iter().zip(found).enumerate() {
+        if let Some(e) = failed[i].take() {
+            errors.push(e);
+            continue;
+        }
+        let own = if i == 0 {
+            std::mem::take(&mut own)
+        } else {
+            Vec::new()
+        };
         let mut t = Inherited::default();
         for m in &mappings {
             t.add(&m.pages);
         }
         totals.add(&t);
         processes.push(Member {
-            pid,
-            ppid,
-            comm: process::comm(pid),
-            depth,
+            pid: r.pid,
+            ppid: r.ppid,
+            comm: process::comm(r.pid),
+            depth: r.depth,
             mappings,
             totals: t,
             own,

@@ -3,7 +3,9 @@
 //!
 //! As root (CAP_SYS_ADMIN) the figures come from frames, the method of KERNEL.md
 //! ("Per-process cost from frames"): every present page of every mapping but `[vsyscall]`
-//! is looked up in /proc/kpagecount; the zero page and frames whose count is 0 (PFN-mapped
+//! is looked up in /proc/kpagecount, each distinct frame read once for the whole run after
+//! every process's pagemap (a page whose pagemap bit 56 says it is mapped once counts 1
+//! without a read); the zero page and frames whose count is 0 (PFN-mapped
 //! pages such as `[vvar]`) are not memory the process holds and are skipped; PSS adds
 //! `page_size / kpagecount`, USS counts the frames mapped once. solab's own mappings of a
 //! frame (it maps libc too) are taken off its kpagecount: the figures are the machine's
@@ -277,11 +279,8 @@ fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::File
 /// The address ranges of a process's ELF objects, and the ELF files it maps.
 type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
 
-/// One worker of the scan: the cache and solab's own frames are shared.
+/// One worker of the scan: the object cache is shared.
 struct Scanner<'a> {
-    me: i32,
-    /// solab's own mappings of file frames, subtracted from kpagecount.
-    own: &'a kpage::OwnFrames,
     frames: bool,
     zero: Option<Pfn>,
     cache: &'a SharedCache,
@@ -312,8 +311,10 @@ impl Scanner<'_> {
         Ok((ranges, files))
     }
 
-    /// The figures of `pid` by class and, with `keep`, its frames (see [`PsRow::frames`]).
-    fn scan(&mut self, pid: i32, keep: bool) -> Result<([Acc; 4], Vec<u64>)> {
+    /// The figures of `pid` by class, but for the pages whose frame may be mapped more
+    /// than once: those are left in [`Partial::shared`] for [`Partial::finish`], once
+    /// every process's kpagecount is known.
+    fn scan(&mut self, pid: i32, keep: bool) -> Result<Partial> {
         let maps = process::read_maps(pid)?;
         let (objects, elf_files) = self.objects(pid, &maps)?;
         let mut acc = [Acc::default(); 4];
@@ -329,10 +330,13 @@ impl Scanner<'_> {
                     a.swap += f.swap;
                 }
             }
-            return Ok((acc, Vec::new()));
+            return Ok(Partial {
+                pid,
+                acc,
+                ..Partial::default()
+            });
         }
-        // (frame, class index) of every present page not known to be mapped once.
-        let mut pages: Vec<(u64, u8)> = Vec::new();
+        let mut shared = Vec::new();
         let mut frames = Vec::new();
         let mut pm = Pagemap::open(pid)?;
         for m in &maps {
@@ -363,7 +367,7 @@ impl Scanner<'_> {
                                 }
                             }
                             Some(p) if e.present() && Some(p) != self.zero => {
-                                pages.push((p.0, class as u8))
+                                shared.push(p.0 << 2 | class as u64)
                             }
                             _ => {}
                         }
@@ -372,40 +376,92 @@ impl Scanner<'_> {
                 }
             }
         }
-        pages.sort_unstable();
-        let mut distinct: Vec<Pfn> = pages.iter().map(|p| Pfn(p.0)).collect();
-        distinct.dedup();
-        let counts = kpage::counts(&distinct)?;
-        let mut k = 0;
-        for &(pfn, class) in &pages {
-            while distinct[k].0 != pfn {
-                k += 1;
-            }
-            let count = counts[k];
+        Ok(Partial {
+            pid,
+            acc,
+            frames,
+            shared,
+            keep,
+        })
+    }
+}
+
+/// One process as its worker leaves it: the pages mapped once counted, the others waiting
+/// for kpagecount, which is read once for every process's frames ([`kpage::FrameCounts`]).
+#[derive(Default)]
+struct Partial {
+    pid: i32,
+    acc: [Acc; 4],
+    /// With groups: `pfn << 2 | class` of the pages already counted.
+    frames: Vec<u64>,
+    /// `pfn << 2 | class` of every present page not known to be mapped once.
+    shared: Vec<u64>,
+    /// Keep the frames of every page (groups need them).
+    keep: bool,
+}
+
+impl Partial {
+    /// Counts the pages left in `shared` by their frame's kpagecount (less solab's own
+    /// mappings of it, unless this is solab). Frames whose count is 0 (PFN-mapped pages,
+    /// or freed since the scan) are not memory the process holds.
+    fn finish(
+        mut self,
+        counts: &kpage::FrameCounts,
+        me: i32,
+        own: &kpage::OwnFrames,
+    ) -> ([Acc; 4], Vec<u64>) {
+        for &f in &self.shared {
+            let (pfn, class) = (f >> 2, (f & 3) as usize);
+            let count = counts.count(pfn).unwrap_or(0);
             if count == 0 {
                 continue;
             }
-            if keep {
-                frames.push(pfn << 2 | class as u64);
+            if self.keep {
+                self.frames.push(f);
             }
-            let count = if pid == self.me {
+            let count = if self.pid == me {
                 count
             } else {
-                self.own.others(pfn, count)
+                own.others(pfn, count)
             };
-            let a = &mut acc[class as usize];
+            let a = &mut self.acc[class];
             a.rss += PAGE_SIZE;
             a.pss += PAGE_SIZE as f64 / count as f64;
             if count == 1 {
                 a.uss += PAGE_SIZE;
             }
         }
-        frames.sort_unstable();
-        Ok((acc, frames))
+        self.frames.sort_unstable();
+        (self.acc, self.frames)
     }
 }
 
-fn row(pid: i32, uid: u32, user: String, comm: String, scanned: ([Acc; 4], Vec<u64>)) -> PsRow {
+/// Who a process is, read by its worker: the row's fields but the figures.
+struct Who {
+    uid: u32,
+    user: String,
+    comm: String,
+    cgroup: String,
+    cgroup_v1: bool,
+    mnt_ns: Option<u64>,
+}
+
+impl Who {
+    fn read(pid: i32, uid: u32, user: String, comm: String) -> Who {
+        // One read of /proc/PID/cgroup for both the path and whether it is a v2 one.
+        let text = process::cgroup_text(pid).ok();
+        Who {
+            uid,
+            user,
+            comm,
+            cgroup: text.as_deref().map(process::cgroup_in).unwrap_or_default(),
+            cgroup_v1: text.is_some_and(|t| process::cgroup_v2_in(&t).is_none()),
+            mnt_ns: process::mnt_ns(pid).ok(),
+        }
+    }
+}
+
+fn row(pid: i32, who: Who, scanned: ([Acc; 4], Vec<u64>)) -> PsRow {
     let (acc, frames) = scanned;
     let mut classes = ByClass::default();
     let mut pss = 0.0;
@@ -423,15 +479,14 @@ fn row(pid: i32, uid: u32, user: String, comm: String, scanned: ([Acc; 4], Vec<u
         cost.add(classes.get(c));
     }
     cost.pss = pss.round() as u64;
-    let cgroup = process::cgroup(pid).unwrap_or_default();
     PsRow {
         pid,
-        uid,
-        user,
-        cgroup_v1: process::cgroup_v2(pid).is_ok_and(|v2| v2.is_none()),
-        cgroup,
-        mnt_ns: process::mnt_ns(pid).ok(),
-        comm,
+        uid: who.uid,
+        user: who.user,
+        cgroup_v1: who.cgroup_v1,
+        cgroup: who.cgroup,
+        mnt_ns: who.mnt_ns,
+        comm: who.comm,
         cost,
         classes,
         frames,
@@ -500,12 +555,11 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
     };
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
+    let threads = scan::threads(opts.threads);
     let (_, results) = scan::each_process(
         &pids,
-        scan::threads(opts.threads),
+        threads,
         || Scanner {
-            me: own,
-            own: &own_frames,
             frames,
             zero,
             cache: &cache,
@@ -523,26 +577,37 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                     return Ok(None);
                 }
                 let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-                s.scan(pid, opts.keep_frames)
-                    .map(|scanned| Some(row(pid, uid, user, comm, scanned)))
+                let scanned = s.scan(pid, opts.keep_frames)?;
+                Ok(Some((Who::read(pid, uid, user, comm), scanned)))
             })
         },
     );
-    let mut counts = PsCounts::default();
+    // Every frame some process may share, its kpagecount read once for the whole run.
+    let counts = if frames {
+        let all: Vec<u64> = results
+            .iter()
+            .flat_map(|r| r.as_ref().ok().and_then(Option::as_ref))
+            .flat_map(|(_, p)| p.shared.iter().map(|f| f >> 2))
+            .collect();
+        kpage::FrameCounts::read(&all, threads)?
+    } else {
+        kpage::FrameCounts::default()
+    };
+    let mut counted = PsCounts::default();
     let mut errors = Vec::new();
     let mut rows = Vec::new();
     for (pid, result) in pids.into_iter().zip(results) {
         match result.map_err(|e| process::classify(pid, e)) {
-            Ok(Some(r)) => {
-                counts.scanned += 1;
-                rows.push(r);
+            Ok(Some((who, partial))) => {
+                counted.scanned += 1;
+                rows.push(row(pid, who, partial.finish(&counts, own, &own_frames)));
             }
-            Ok(None) => counts.filtered_out += 1,
+            Ok(None) => counted.filtered_out += 1,
             Err(gone) => {
                 match gone {
-                    Gone::Vanished => counts.vanished += 1,
-                    Gone::NoMemoryMap => counts.no_memory_map += 1,
-                    Gone::Unreadable(_) => counts.unreadable += 1,
+                    Gone::Vanished => counted.vanished += 1,
+                    Gone::NoMemoryMap => counted.no_memory_map += 1,
+                    Gone::Unreadable(_) => counted.unreadable += 1,
                 }
                 errors.push(PidError::gone(pid, &gone));
             }
@@ -571,7 +636,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         },
         kernel: kernel::config::kernel_facts(),
         page_size: PAGE_SIZE,
-        counts,
+        counts: counted,
         errors,
         processes: rows,
         totals,

@@ -26,16 +26,20 @@ fn open(path: &'static str) -> Result<File> {
     File::open(path).map_err(|e| Error::io(path, e))
 }
 
-/// Reads one kernel table for `sorted` (ascending, distinct) PFNs, calling `each(i, word)`
-/// for the i-th of them.
-fn read_table(path: &'static str, sorted: &[Pfn], mut each: impl FnMut(usize, u64)) -> Result<()> {
-    let file = open(path)?;
-    let mut buf = Vec::new();
+/// Reads one kernel table for `sorted` (ascending, distinct) PFNs through `file` (opened
+/// from `path`) and `buf` (reused), calling `each(i, word)` for the i-th of them.
+fn read_table(
+    file: &File,
+    path: &'static str,
+    sorted: &[Pfn],
+    buf: &mut Vec<u8>,
+    mut each: impl FnMut(usize, u64),
+) -> Result<()> {
     let mut i = 0;
     for (first, last) in pfn_windows(sorted, MAX_GAP, MAX_WINDOW) {
         let n = (last.0 - first.0 + 1) as usize;
         buf.resize(n * 8, 0);
-        file.read_exact_at(&mut buf, first.0 * 8)
+        file.read_exact_at(buf, first.0 * 8)
             .map_err(|e| Error::io(path, e))?;
         while i < sorted.len() && sorted[i] <= last {
             let k = ((sorted[i].0 - first.0) * 8) as usize;
@@ -52,7 +56,13 @@ fn read_table(path: &'static str, sorted: &[Pfn], mut each: impl FnMut(usize, u6
 /// kpagecount of `sorted` (ascending, distinct) PFNs, in the same order.
 pub fn counts(sorted: &[Pfn]) -> Result<Vec<u64>> {
     let mut out = vec![0; sorted.len()];
-    read_table(KPAGECOUNT, sorted, |i, w| out[i] = w)?;
+    read_table(
+        &open(KPAGECOUNT)?,
+        KPAGECOUNT,
+        sorted,
+        &mut Vec::new(),
+        |i, w| out[i] = w,
+    )?;
     Ok(out)
 }
 
@@ -61,10 +71,46 @@ pub fn frames(pfns: &[Pfn]) -> Result<HashMap<Pfn, FrameInfo>> {
     let mut sorted = pfns.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut info = vec![FrameInfo::default(); sorted.len()];
-    read_table(KPAGECOUNT, &sorted, |i, w| info[i].mapcount = w)?;
-    read_table(KPAGEFLAGS, &sorted, |i, w| info[i].flags = KpageFlags(w))?;
+    let mut info = Vec::new();
+    FrameTables::open()?.read_into(&sorted, &mut info)?;
     Ok(sorted.into_iter().zip(info).collect())
+}
+
+/// /proc/kpagecount and /proc/kpageflags opened once, for a reader that asks about a few
+/// frames at a time (one chunk of pages after another) into vectors it reuses: its memory
+/// is bounded by the largest request, not by all the frames it ever asks about.
+pub struct FrameTables {
+    count: File,
+    flags: File,
+    buf: Vec<u8>,
+}
+
+impl FrameTables {
+    pub fn open() -> Result<FrameTables> {
+        Ok(FrameTables {
+            count: open(KPAGECOUNT)?,
+            flags: open(KPAGEFLAGS)?,
+            buf: Vec::new(),
+        })
+    }
+
+    /// kpagecount and kpageflags of `sorted` (ascending, distinct) PFNs into `out`
+    /// (cleared first), in the same order: look one up with [`FrameTables::find`].
+    pub fn read_into(&mut self, sorted: &[Pfn], out: &mut Vec<FrameInfo>) -> Result<()> {
+        out.clear();
+        out.resize(sorted.len(), FrameInfo::default());
+        read_table(&self.count, KPAGECOUNT, sorted, &mut self.buf, |i, w| {
+            out[i].mapcount = w
+        })?;
+        read_table(&self.flags, KPAGEFLAGS, sorted, &mut self.buf, |i, w| {
+            out[i].flags = KpageFlags(w)
+        })
+    }
+
+    /// The frame `pfn` in what [`FrameTables::read_into`] read for `sorted` (binary search).
+    pub fn find<'a>(sorted: &[Pfn], info: &'a [FrameInfo], pfn: Pfn) -> Option<&'a FrameInfo> {
+        sorted.binary_search(&pfn).ok().and_then(|i| info.get(i))
+    }
 }
 
 /// How often solab itself maps each frame of its file mappings (libc, ld.so, libm,
@@ -145,4 +191,142 @@ pub fn zero_page_pfn() -> Option<Pfn> {
     info.get(&pfn)
         .is_some_and(|f| f.flags.zero_page())
         .then_some(pfn)
+}
+
+/// The kpagecount of a set of frames, each read once for a whole run: a machine-wide
+/// command sees libc's frames in every process, and reading them once instead of once per
+/// process is most of what `ps --all` saves. Looked up by PFN in constant time when the
+/// frames are dense enough for a bitmap over `0..=max PFN` (every machine with a
+/// contiguous physical memory), else by binary search.
+#[derive(Debug, Default)]
+pub struct FrameCounts {
+    /// Ascending, distinct.
+    pfns: Vec<u64>,
+    counts: Vec<u64>,
+    /// Bit `p` set when frame `p` is in `pfns`, and for each 64-bit word the number of
+    /// bits set before it: the rank of a frame is its index in `pfns`.
+    bits: Vec<u64>,
+    ranks: Vec<u32>,
+}
+
+impl FrameCounts {
+    /// Reads the kpagecount of every frame in `pfns` (any order, repeats allowed), with
+    /// `threads` threads each reading its own part of the sorted frames.
+    pub fn read(pfns: &[u64], threads: usize) -> Result<FrameCounts> {
+        let mut fc = FrameCounts::index(pfns);
+        let parts = threads.clamp(1, fc.pfns.len().div_ceil(4096).max(1));
+        let per = fc.pfns.len().div_ceil(parts).max(1);
+        let read = |part: &[u64]| counts(&part.iter().map(|&p| Pfn(p)).collect::<Vec<_>>());
+        fc.counts = if parts == 1 {
+            read(&fc.pfns)?
+        } else {
+            let done: Vec<Result<Vec<u64>>> = std::thread::scope(|s| {
+                let handles: Vec<_> = fc
+                    .pfns
+                    .chunks(per)
+                    .map(|part| s.spawn(move || read(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            });
+            let mut all = Vec::with_capacity(fc.pfns.len());
+            for part in done {
+                all.extend(part?);
+            }
+            all
+        };
+        Ok(fc)
+    }
+
+    /// The distinct frames of `pfns`, sorted, with the lookup structure; no counts yet.
+    fn index(pfns: &[u64]) -> FrameCounts {
+        let mut fc = FrameCounts::default();
+        let Some(&max) = pfns.iter().max() else {
+            return fc;
+        };
+        let words = max / 64 + 1;
+        // A bitmap costs one bit per PFN up to the highest: used while it is no bigger than
+        // four times the list it replaces (24 GiB of RAM: 768 KiB).
+        if words <= (pfns.len() as u64).max(1 << 16) * 4 && words <= u32::MAX as u64 {
+            let mut bits = vec![0u64; words as usize];
+            for &p in pfns {
+                bits[(p / 64) as usize] |= 1 << (p % 64);
+            }
+            let mut ranks = Vec::with_capacity(bits.len());
+            let mut n = 0u32;
+            for (w, &word) in bits.iter().enumerate() {
+                ranks.push(n);
+                n += word.count_ones();
+                let mut rest = word;
+                while rest != 0 {
+                    fc.pfns
+                        .push(w as u64 * 64 + u64::from(rest.trailing_zeros()));
+                    rest &= rest - 1;
+                }
+            }
+            fc.bits = bits;
+            fc.ranks = ranks;
+        } else {
+            fc.pfns = pfns.to_vec();
+            fc.pfns.sort_unstable();
+            fc.pfns.dedup();
+        }
+        fc
+    }
+
+    /// The kpagecount read for frame `pfn`, `None` if it was not in the set.
+    pub fn count(&self, pfn: u64) -> Option<u64> {
+        let i = if self.bits.is_empty() {
+            self.pfns.binary_search(&pfn).ok()?
+        } else {
+            let (w, b) = ((pfn / 64) as usize, pfn % 64);
+            let word = *self.bits.get(w)?;
+            if word & (1 << b) == 0 {
+                return None;
+            }
+            self.ranks[w] as usize + (word & ((1 << b) - 1)).count_ones() as usize
+        };
+        self.counts.get(i).copied()
+    }
+
+    /// The number of distinct frames read.
+    pub fn len(&self) -> usize {
+        self.pfns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pfns.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameCounts;
+
+    /// The lookup finds each frame's own count and nothing for frames not in the set,
+    /// with the bitmap (dense frames) and with binary search (sparse ones).
+    #[test]
+    fn frame_counts_look_up_each_frame() {
+        let dense: Vec<u64> = (0..5000u64).map(|i| (i * 7919) % 100_003).collect();
+        let sparse: Vec<u64> = (0..500u64).map(|i| i * (1 << 40) + i % 3).collect();
+        for pfns in [dense, sparse] {
+            let mut fc = FrameCounts::index(&pfns);
+            // Counts that name their frame, to check each lookup lands on its own.
+            fc.counts = fc.pfns.iter().map(|p| p + 1).collect();
+            let mut sorted = pfns.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(fc.pfns, sorted);
+            for &p in &pfns {
+                assert_eq!(fc.count(p), Some(p + 1), "frame {p}");
+            }
+            for p in [1u64 << 50, 100_004, 3] {
+                if !sorted.contains(&p) {
+                    assert_eq!(fc.count(p), None, "frame {p} is not in the set");
+                }
+            }
+        }
+    }
 }

@@ -60,9 +60,13 @@ pub fn uid(pid: i32) -> Result<u32> {
 /// The control group of a process: the path of the cgroup v2 line (`0::/path`) of
 /// /proc/PID/cgroup, or on a cgroup v1 system the lines joined with `;`.
 pub fn cgroup(pid: i32) -> Result<String> {
+    Ok(cgroup_in(&cgroup_text(pid)?))
+}
+
+/// The text of /proc/PID/cgroup, for [`cgroup_in`] and [`cgroup_v2_in`].
+pub fn cgroup_text(pid: i32) -> Result<String> {
     let path = proc_path(pid, "cgroup");
-    let text = std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))?;
-    Ok(cgroup_in(&text))
+    std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))
 }
 
 /// Parses /proc/PID/cgroup text.
@@ -84,9 +88,7 @@ pub fn cgroup_v2_in(text: &str) -> Option<String> {
 
 /// The cgroup v2 path of a process; `Ok(None)` on a cgroup v1 machine.
 pub fn cgroup_v2(pid: i32) -> Result<Option<String>> {
-    let path = proc_path(pid, "cgroup");
-    let text = std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))?;
-    Ok(cgroup_v2_in(&text))
+    Ok(cgroup_v2_in(&cgroup_text(pid)?))
 }
 
 /// The mount namespace of a process: the inode in the `mnt:[INODE]` link
@@ -175,24 +177,66 @@ pub fn of_user(uid: u32) -> Result<Vec<i32>> {
 /// The most bytes of /proc/PID/maps read: a process with a million mappings.
 const MAX_MAPS_BYTES: u64 = 256 << 20;
 
-/// Reads and parses /proc/PID/maps. An empty map is a kernel thread or a process that
-/// has exited; [`Error::KernelThread`] and [`Error::NoSuchProcess`] tell which.
+/// The most mappings read through PROCMAP_QUERY: the million [`MAX_MAPS_BYTES`] allows
+/// for (vm.max_map_count is 65,530 by default). A process with more is an error naming it.
+const MAX_MAPS: usize = 1 << 20;
+
+/// How [`read_maps`] reads a memory map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapsSource {
+    /// The PROCMAP_QUERY ioctl where the kernel has it (6.11+, x86-64), else the text.
+    Auto,
+    /// The text the kernel formats, parsed by [`crate::maps`].
+    Text,
+    /// Only the ioctl: `Ok(None)` from [`read_maps_from`] when it cannot give the map.
+    Query,
+}
+
+/// The environment variable that makes [`read_maps`] read the text even where the ioctl
+/// works: `SOLAB_MAPS=text`. For comparing the two, and for a kernel whose ioctl
+/// misbehaves.
+pub const MAPS_ENV: &str = "SOLAB_MAPS";
+
+fn text_forced() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os(MAPS_ENV).is_some_and(|v| v == "text"))
+}
+
+/// Reads /proc/PID/maps: through the PROCMAP_QUERY ioctl where the kernel has it, else
+/// its text (both give the same entries: [`read_maps_from`]). An empty map is a kernel
+/// thread or a process that has exited; [`Error::KernelThread`] and
+/// [`Error::NoSuchProcess`] tell which.
 pub fn read_maps(pid: i32) -> Result<Vec<MapEntry>> {
-    use std::io::Read;
+    let how = if text_forced() {
+        MapsSource::Text
+    } else {
+        MapsSource::Auto
+    };
+    read_maps_from(pid, how).map(|m| m.unwrap_or_default())
+}
+
+/// Reads /proc/PID/maps the way `how` says; `Ok(None)` only for [`MapsSource::Query`] when
+/// the ioctl cannot give the map (a kernel without it, a name longer than `PATH_MAX`).
+///
+/// The ioctl and the text give the same entries: the same fields, and names classified by
+/// the same rules ([`maps::raw_target`]), with one difference: a path holding a backslash
+/// and three octal digits (a literal `\012`) reads, in the text, like an escaped byte, and
+/// comes out as that byte; the ioctl gives the real name.
+pub fn read_maps_from(pid: i32, how: MapsSource) -> Result<Option<Vec<MapEntry>>> {
     if pid <= 0 {
         return Err(Error::NoSuchProcess { pid });
     }
     let path = proc_path(pid, "maps");
-    let mut bytes = Vec::new();
-    std::fs::File::open(&path)
-        .and_then(|f| f.take(MAX_MAPS_BYTES).read_to_end(&mut bytes))
-        .map_err(|e| error(pid, &path, e))?;
-    let mut entries = maps::parse_maps(&bytes).map_err(|b| Error::MapsLine {
-        path: path.clone(),
-        line: b.line,
-        reason: b.reason,
-        text: b.text,
-    })?;
+    let file = std::fs::File::open(&path).map_err(|e| error(pid, &path, e))?;
+    let queried = match how {
+        MapsSource::Text => None,
+        MapsSource::Auto | MapsSource::Query => query::read(pid, &path, &file)?,
+    };
+    let mut entries = match (queried, how) {
+        (Some(entries), _) => entries,
+        (None, MapsSource::Query) => return Ok(None),
+        (None, _) => read_text(pid, &path, file)?,
+    };
     for e in &mut entries {
         undo_literal_deleted_suffix(e);
     }
@@ -207,7 +251,175 @@ pub fn read_maps(pid: i32) -> Result<Vec<MapEntry>> {
             _ => Error::NoSuchProcess { pid },
         });
     }
-    Ok(entries)
+    Ok(Some(entries))
+}
+
+/// The text of /proc/PID/maps, parsed.
+fn read_text(pid: i32, path: &Path, file: std::fs::File) -> Result<Vec<MapEntry>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    file.take(MAX_MAPS_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| error(pid, path, e))?;
+    maps::parse_maps(&bytes).map_err(|b| Error::MapsLine {
+        path: path.to_path_buf(),
+        line: b.line,
+        reason: b.reason,
+        text: b.text,
+    })
+}
+
+/// The PROCMAP_QUERY ioctl on an open /proc/PID/maps (include/uapi/linux/fs.h and
+/// fs/proc/task_mmu.c `do_procmap_query`, Linux 6.11): one mapping per call, as a binary
+/// struct, the kernel formatting nothing. Access is the file's: whoever could open it
+/// (PTRACE_MODE_READ at open) may ask.
+mod query {
+    use super::{Error, MAX_MAPS, MapEntry, Path, Result, error};
+    use crate::addr::VirtAddr;
+    use crate::maps::{self, Perms};
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// `struct procmap_query`, 104 bytes.
+    #[repr(C)]
+    #[derive(Default)]
+    struct ProcmapQuery {
+        size: u64,
+        query_flags: u64,
+        query_addr: u64,
+        vma_start: u64,
+        vma_end: u64,
+        vma_flags: u64,
+        vma_page_size: u64,
+        vma_offset: u64,
+        inode: u64,
+        dev_major: u32,
+        dev_minor: u32,
+        vma_name_size: u32,
+        build_id_size: u32,
+        vma_name_addr: u64,
+        build_id_addr: u64,
+    }
+    const _: () = assert!(std::mem::size_of::<ProcmapQuery>() == 104);
+
+    /// `_IOWR(PROCFS_IOCTL_MAGIC = 'f', 17, struct procmap_query)`.
+    const PROCMAP_QUERY: u64 =
+        (3 << 30) | ((std::mem::size_of::<ProcmapQuery>() as u64) << 16) | (0x66 << 8) | 17;
+    const VMA_READABLE: u64 = 0x01;
+    const VMA_WRITABLE: u64 = 0x02;
+    const VMA_EXECUTABLE: u64 = 0x04;
+    /// `VM_MAYSHARE`, what the text prints as `s`.
+    const VMA_SHARED: u64 = 0x08;
+    /// The mapping covering `query_addr`, or the next one above it.
+    const COVERING_OR_NEXT_VMA: u64 = 0x10;
+    /// The name buffer: `PATH_MAX`, the most the kernel writes (it caps the buffer there
+    /// and fails with ENAMETOOLONG beyond).
+    const NAME_BYTES: usize = 4096;
+
+    /// Set once a kernel answered ENOTTY or EINVAL: every later read takes the text.
+    static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+    /// Every mapping of the open maps `file`, in address order, or `None` where the ioctl
+    /// cannot give them (the text then reads the same file).
+    pub(super) fn read(
+        pid: i32,
+        path: &Path,
+        file: &std::fs::File,
+    ) -> Result<Option<Vec<MapEntry>>> {
+        if !cfg!(target_arch = "x86_64") || UNSUPPORTED.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut name = vec![0u8; NAME_BYTES];
+        let mut entries: Vec<MapEntry> = Vec::new();
+        let mut addr = 0u64;
+        loop {
+            let mut q = ProcmapQuery {
+                size: std::mem::size_of::<ProcmapQuery>() as u64,
+                query_flags: COVERING_OR_NEXT_VMA,
+                query_addr: addr,
+                vma_name_size: NAME_BYTES as u32,
+                vma_name_addr: name.as_mut_ptr() as u64,
+                ..ProcmapQuery::default()
+            };
+            // SAFETY: `q` is a valid procmap_query whose name buffer holds `vma_name_size`
+            // bytes and lives across the call; the kernel writes no more than that.
+            let rc = unsafe { libc::ioctl(file.as_raw_fd(), PROCMAP_QUERY as _, &mut q) };
+            if rc < 0 {
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    // No mapping at or above `addr`: the end of the map.
+                    Some(libc::ENOENT) => break,
+                    Some(libc::ENOTTY | libc::EINVAL) if entries.is_empty() => {
+                        UNSUPPORTED.store(true, Ordering::Relaxed);
+                        return Ok(None);
+                    }
+                    // A name longer than PATH_MAX: the text prints it whole.
+                    Some(libc::ENAMETOOLONG | libc::E2BIG) => return Ok(None),
+                    // No address space (a kernel thread, a zombie, an exited process):
+                    // the empty map the text shows.
+                    Some(libc::ESRCH) if entries.is_empty() => break,
+                    _ => return Err(error(pid, path, e)),
+                }
+            }
+            // The kernel returns a mapping ending above `addr`; anything else would loop.
+            if q.vma_end <= addr || q.vma_start >= q.vma_end {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(format!(
+                        "PROCMAP_QUERY at {addr:#x} returned {:#x}-{:#x}",
+                        q.vma_start, q.vma_end
+                    )),
+                });
+            }
+            if entries.len() == MAX_MAPS {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(format!("more than {MAX_MAPS} mappings")),
+                });
+            }
+            // The size counts the terminating NUL; 0 means no name.
+            let len = (q.vma_name_size as usize).min(NAME_BYTES).saturating_sub(1);
+            entries.push(MapEntry {
+                start: VirtAddr(q.vma_start),
+                end: VirtAddr(q.vma_end),
+                perms: Perms {
+                    read: q.vma_flags & VMA_READABLE != 0,
+                    write: q.vma_flags & VMA_WRITABLE != 0,
+                    exec: q.vma_flags & VMA_EXECUTABLE != 0,
+                    shared: q.vma_flags & VMA_SHARED != 0,
+                },
+                offset: q.vma_offset,
+                dev: (q.dev_major, q.dev_minor),
+                inode: q.inode,
+                target: maps::raw_target(&name[..len], q.inode),
+            });
+            addr = q.vma_end;
+        }
+        if let (Some(gate), Some(last)) = (gate(), entries.last()) {
+            // A 64-bit address space (its stack lies above 4 GiB) has the gate area.
+            if last.end.0 > 1 << 32 {
+                entries.push(gate.clone());
+            }
+        }
+        Ok(Some(entries))
+    }
+
+    /// The gate area, `[vsyscall]` on x86-64: the text prints it after the last mapping
+    /// (fs/proc/task_mmu.c `proc_get_vma` ends with `get_gate_vma`), but it is not in the
+    /// process's tree of mappings and the ioctl never returns it. One fixed page in the
+    /// kernel's half of the address space, the same in every 64-bit process (none in a
+    /// 32-bit one, none with vsyscall=none): read once from solab's own text map.
+    fn gate() -> Option<&'static MapEntry> {
+        static GATE: std::sync::OnceLock<Option<MapEntry>> = std::sync::OnceLock::new();
+        GATE.get_or_init(|| {
+            let own = std::process::id() as i32;
+            let path = super::proc_path(own, "maps");
+            let file = std::fs::File::open(&path).ok()?;
+            let text = super::read_text(own, &path, file).ok()?;
+            text.into_iter().find(|m| m.start.0 >= 1 << 63)
+        })
+        .as_ref()
+    }
 }
 
 /// Whether `pid` is gone, or has no memory map any more while not being a kernel thread.

@@ -404,26 +404,21 @@ impl Partial {
     /// Counts the pages left in `shared` by their frame's kpagecount (less solab's own
     /// mappings of it, unless this is solab). Frames whose count is 0 (PFN-mapped pages,
     /// or freed since the scan) are not memory the process holds.
-    fn finish(
-        mut self,
-        counts: &kpage::FrameCounts,
-        me: i32,
-        own: &kpage::OwnFrames,
-    ) -> ([Acc; 4], Vec<u64>) {
+    fn finish(mut self, counts: &kpage::FrameCounts, me: i32) -> ([Acc; 4], Vec<u64>) {
         for &f in &self.shared {
             let (pfn, class) = (f >> 2, (f & 3) as usize);
-            let count = counts.count(pfn).unwrap_or(0);
+            let count = if self.pid == me {
+                counts.count(pfn)
+            } else {
+                counts.others(pfn)
+            };
+            let count = count.unwrap_or(0);
             if count == 0 {
                 continue;
             }
             if self.keep {
                 self.frames.push(f);
             }
-            let count = if self.pid == me {
-                count
-            } else {
-                own.others(pfn, count)
-            };
             let a = &mut self.acc[class];
             a.rss += PAGE_SIZE;
             a.pss += PAGE_SIZE as f64 / count as f64;
@@ -584,12 +579,13 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
     );
     // Every frame some process may share, its kpagecount read once for the whole run.
     let counts = if frames {
-        let all: Vec<u64> = results
+        let all = results
             .iter()
             .flat_map(|r| r.as_ref().ok().and_then(Option::as_ref))
-            .flat_map(|(_, p)| p.shared.iter().map(|f| f >> 2))
-            .collect();
-        kpage::FrameCounts::read(&all, threads)?
+            .flat_map(|(_, p)| p.shared.iter().map(|f| f >> 2));
+        let mut c = kpage::FrameCounts::read(all, threads)?;
+        c.take_off(&own_frames);
+        c
     } else {
         kpage::FrameCounts::default()
     };
@@ -600,7 +596,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         match result.map_err(|e| process::classify(pid, e)) {
             Ok(Some((who, partial))) => {
                 counted.scanned += 1;
-                rows.push(row(pid, who, partial.finish(&counts, own, &own_frames)));
+                rows.push(row(pid, who, partial.finish(&counts, own)));
             }
             Ok(None) => counted.filtered_out += 1,
             Err(gone) => {

@@ -203,6 +203,8 @@ pub struct FrameCounts {
     /// Ascending, distinct.
     pfns: Vec<u64>,
     counts: Vec<u64>,
+    /// The counts less solab's own mappings ([`FrameCounts::take_off`]); empty before.
+    others: Vec<u64>,
     /// Bit `p` set when frame `p` is in `pfns`, and for each 64-bit word the number of
     /// bits set before it: the rank of a frame is its index in `pfns`.
     bits: Vec<u64>,
@@ -212,7 +214,7 @@ pub struct FrameCounts {
 impl FrameCounts {
     /// Reads the kpagecount of every frame in `pfns` (any order, repeats allowed), with
     /// `threads` threads each reading its own part of the sorted frames.
-    pub fn read(pfns: &[u64], threads: usize) -> Result<FrameCounts> {
+    pub fn read(pfns: impl Iterator<Item = u64> + Clone, threads: usize) -> Result<FrameCounts> {
         let mut fc = FrameCounts::index(pfns);
         let parts = threads.clamp(1, fc.pfns.len().div_ceil(4096).max(1));
         let per = fc.pfns.len().div_ceil(parts).max(1);
@@ -241,17 +243,20 @@ impl FrameCounts {
     }
 
     /// The distinct frames of `pfns`, sorted, with the lookup structure; no counts yet.
-    fn index(pfns: &[u64]) -> FrameCounts {
+    fn index(pfns: impl Iterator<Item = u64> + Clone) -> FrameCounts {
         let mut fc = FrameCounts::default();
-        let Some(&max) = pfns.iter().max() else {
+        let (n, max) = pfns.clone().fold((0u64, None), |(n, m), p| {
+            (n + 1, Some(m.map_or(p, |m: u64| m.max(p))))
+        });
+        let Some(max) = max else {
             return fc;
         };
         let words = max / 64 + 1;
         // A bitmap costs one bit per PFN up to the highest: used while it is no bigger than
         // four times the list it replaces (24 GiB of RAM: 768 KiB).
-        if words <= (pfns.len() as u64).max(1 << 16) * 4 && words <= u32::MAX as u64 {
+        if words <= n.max(1 << 16) * 4 && words <= u32::MAX as u64 {
             let mut bits = vec![0u64; words as usize];
-            for &p in pfns {
+            for p in pfns {
                 bits[(p / 64) as usize] |= 1 << (p % 64);
             }
             let mut ranks = Vec::with_capacity(bits.len());
@@ -269,7 +274,7 @@ impl FrameCounts {
             fc.bits = bits;
             fc.ranks = ranks;
         } else {
-            fc.pfns = pfns.to_vec();
+            fc.pfns = pfns.collect();
             fc.pfns.sort_unstable();
             fc.pfns.dedup();
         }
@@ -278,7 +283,33 @@ impl FrameCounts {
 
     /// The kpagecount read for frame `pfn`, `None` if it was not in the set.
     pub fn count(&self, pfn: u64) -> Option<u64> {
-        let i = if self.bits.is_empty() {
+        self.counts.get(self.position(pfn)?).copied()
+    }
+
+    /// The mappings of frame `pfn` by processes other than solab: its kpagecount less
+    /// solab's own mappings of it, once [`FrameCounts::take_off`] was called (at least 1
+    /// for a frame that is mapped at all), else its kpagecount.
+    pub fn others(&self, pfn: u64) -> Option<u64> {
+        let i = self.position(pfn)?;
+        self.others.get(i).or(self.counts.get(i)).copied()
+    }
+
+    /// Takes solab's own mappings off the counts [`FrameCounts::others`] gives: once per
+    /// frame solab maps, instead of a lookup per page scanned.
+    pub fn take_off(&mut self, own: &OwnFrames) {
+        self.others = self.counts.clone();
+        for (&pfn, &mine) in &own.0 {
+            if let Some(i) = self.position(pfn)
+                && self.others[i] > 0
+            {
+                self.others[i] = self.others[i].saturating_sub(mine).max(1);
+            }
+        }
+    }
+
+    /// The index of frame `pfn` in `pfns`.
+    fn position(&self, pfn: u64) -> Option<usize> {
+        Some(if self.bits.is_empty() {
             self.pfns.binary_search(&pfn).ok()?
         } else {
             let (w, b) = ((pfn / 64) as usize, pfn % 64);
@@ -287,8 +318,7 @@ impl FrameCounts {
                 return None;
             }
             self.ranks[w] as usize + (word & ((1 << b) - 1)).count_ones() as usize
-        };
-        self.counts.get(i).copied()
+        })
     }
 
     /// The number of distinct frames read.
@@ -312,7 +342,7 @@ mod tests {
         let dense: Vec<u64> = (0..5000u64).map(|i| (i * 7919) % 100_003).collect();
         let sparse: Vec<u64> = (0..500u64).map(|i| i * (1 << 40) + i % 3).collect();
         for pfns in [dense, sparse] {
-            let mut fc = FrameCounts::index(&pfns);
+            let mut fc = FrameCounts::index(pfns.iter().copied());
             // Counts that name their frame, to check each lookup lands on its own.
             fc.counts = fc.pfns.iter().map(|p| p + 1).collect();
             let mut sorted = pfns.clone();

@@ -161,8 +161,9 @@ pub(super) struct Worker {
     /// ascending scan position, so asking the cache again could change nothing: what is
     /// kept "as first seen" is already from this worker's earlier process or an earlier one.
     looked_up: HashMap<FileId, Lookup>,
-    /// vdso images by the frames behind their pages: (page index, frame) to the image.
-    vdsos: VdsoFrames,
+    /// vdso images by the frames behind their pages: (page index, frame) to the image;
+    /// `None` when vdsos are not known by their frames (each one's bytes are read).
+    vdsos: Option<VdsoFrames>,
 }
 
 /// Everything the workers saw, merged: what the tally reads.
@@ -178,7 +179,11 @@ pub(super) struct Merged {
 }
 
 impl Worker {
-    pub(super) fn new(privileged: bool, zero_pfn: Option<u64>, vdsos: VdsoFrames) -> Worker {
+    pub(super) fn new(
+        privileged: bool,
+        zero_pfn: Option<u64>,
+        vdsos: Option<VdsoFrames>,
+    ) -> Worker {
         Worker {
             privileged,
             zero_pfn,
@@ -248,7 +253,8 @@ impl Worker {
         Ok(Some(c))
     }
 
-    /// The vdso image of `pid`. As root the frames behind a vdso tell its image: the kernel
+    /// The vdso image of `pid`. As root, with every process scanned (`--all`: PSS from the
+    /// frames seen, not kpagecount), the frames behind a vdso tell its image: the kernel
     /// maps the same frames of one image into every process, so a page of the vdso whose
     /// frame is a known image's page at the same place is that image. Its bytes are read
     /// from /proc/PID/mem only when no present page is known (another ABI's vdso, none of
@@ -263,17 +269,24 @@ impl Worker {
         entry: &MapEntry,
         pm: &mut Option<Pagemap>,
     ) -> Result<Lookup> {
+        if self.vdsos.is_none() {
+            return cache.lookup(position, pid, entry);
+        }
         let frames = if entry.len() <= files::MAX_VDSO_BYTES {
             self.vdso_frames(pid, entry, pm)
         } else {
             Vec::new()
         };
-        if let Some(&i) = frames.iter().find_map(|f| self.vdsos.get(f)) {
+        let known = self
+            .vdsos
+            .as_ref()
+            .and_then(|v| frames.iter().find_map(|f| v.get(f)));
+        if let Some(&i) = known {
             return Ok(Lookup::Elf(i));
         }
         let found = cache.lookup(position, pid, entry)?;
-        if let Lookup::Elf(i) = found {
-            self.vdsos.extend(frames.into_iter().map(|f| (f, i)));
+        if let (Lookup::Elf(i), Some(v)) = (found, self.vdsos.as_mut()) {
+            v.extend(frames.into_iter().map(|f| (f, i)));
         }
         Ok(found)
     }

@@ -144,7 +144,7 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
 }
 
 /// The most bytes of a vdso image read: real ones are two to four pages.
-const MAX_VDSO_BYTES: u64 = 1 << 20;
+pub const MAX_VDSO_BYTES: u64 = 1 << 20;
 
 /// The vdso image of process `pid`, read from /proc/PID/mem at its `[vdso]` mapping: each
 /// process's own, since a 32-bit process has another vdso than a 64-bit one.

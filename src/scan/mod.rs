@@ -51,6 +51,7 @@ enum Slot {
 }
 
 /// What the cache says about one mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
     Elf(usize),
     NotElf,
@@ -326,6 +327,22 @@ impl SharedCache {
             c.position = position;
             c.file(pid, entry)
         }
+    }
+
+    /// The vdso image of this process (mapping `entry` of it), planned like any other but
+    /// never listed as skipped: what other processes' vdsos are known by.
+    pub fn vdso_of_self(&self, entry: &MapEntry) -> Option<usize> {
+        let pid = std::process::id() as i32;
+        let VdsoImage(Ok((bytes, hash))) = ObjectCache::read_vdso(pid, entry) else {
+            return None;
+        };
+        let mut c = self.lock();
+        let key = ObjKey::Vdso(hash);
+        if let Some(Slot::Elf(i)) = c.slots.get(&key) {
+            return Some(*i);
+        }
+        let plan = elf::plan_bytes(&bytes, c.detail).ok()?;
+        Some(c.insert(key, "[vdso]".into(), plan))
     }
 
     /// [`ObjectCache::file`] for the process at scan position `position`.

@@ -6,12 +6,14 @@ use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute;
 use crate::elf::{ElfPlan, SegmentKind};
 use crate::error::Result;
+use crate::kernel::files;
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process::{self, Gone};
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::pagemap::PagemapEntry;
 use crate::scan::{Lookup, ObjKey, Object, SharedCache};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(super) const KINDS: usize = SegmentKind::ALL.len();
@@ -155,6 +157,13 @@ pub(super) struct Worker {
     pub(super) files: Acc,
     pub(super) zero_mappings: u64,
     entries: Vec<PagemapEntry>,
+    /// What the shared cache said of each file this worker met. The worker scans in
+    /// ascending scan position, so asking the cache again could change nothing: what is
+    /// kept "as first seen" is already from this worker's earlier process or an earlier one.
+    looked_up: HashMap<FileId, Lookup>,
+    /// vdso images by the frames behind their pages: (page index, frame) to the image;
+    /// `None` when vdsos are not known by their frames (each one's bytes are read).
+    vdsos: Option<VdsoFrames>,
 }
 
 /// Everything the workers saw, merged: what the tally reads.
@@ -170,7 +179,11 @@ pub(super) struct Merged {
 }
 
 impl Worker {
-    pub(super) fn new(privileged: bool, zero_pfn: Option<u64>) -> Worker {
+    pub(super) fn new(
+        privileged: bool,
+        zero_pfn: Option<u64>,
+        vdsos: Option<VdsoFrames>,
+    ) -> Worker {
         Worker {
             privileged,
             zero_pfn,
@@ -180,6 +193,8 @@ impl Worker {
             files: Acc::default(),
             zero_mappings: 0,
             entries: Vec::new(),
+            looked_up: HashMap::new(),
+            vdsos,
         }
     }
 
@@ -202,14 +217,30 @@ impl Worker {
     }
 
     /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
+    /// `pm` is the process's pagemap, opened here if the vdso's frames are looked at.
     fn slot(
         &mut self,
         cache: &SharedCache,
         position: usize,
         pid: i32,
         entry: &MapEntry,
+        pm: &mut Option<Pagemap>,
     ) -> Result<Option<usize>> {
-        let Lookup::Elf(c) = cache.lookup(position, pid, entry)? else {
+        let found = if entry.is_pseudo("[vdso]") {
+            self.vdso(cache, position, pid, entry, pm)?
+        } else if let Some(id) = entry.file_id() {
+            match self.looked_up.get(&id) {
+                Some(&l) => l,
+                None => {
+                    let l = cache.lookup(position, pid, entry)?;
+                    self.looked_up.insert(id, l);
+                    l
+                }
+            }
+        } else {
+            cache.lookup(position, pid, entry)?
+        };
+        let Lookup::Elf(c) = found else {
             return Ok(None);
         };
         if self.infos.len() <= c {
@@ -220,6 +251,67 @@ impl Worker {
             self.infos[c] = Some(Arc::new(ObjInfo::new(&cache.object(c))));
         }
         Ok(Some(c))
+    }
+
+    /// The vdso image of `pid`. As root, with every process scanned (`--all`: PSS from the
+    /// frames seen, not kpagecount), the frames behind a vdso tell its image: the kernel
+    /// maps the same frames of one image into every process, so a page of the vdso whose
+    /// frame is a known image's page at the same place is that image. Its bytes are read
+    /// from /proc/PID/mem only when no present page is known (another ABI's vdso, none of
+    /// its pages present, or no frame numbers). Reading them makes every page of it
+    /// present, which the scan then counts (as it always did); a vdso known by its frames
+    /// is not touched, and the scan counts the pages the process itself made present.
+    fn vdso(
+        &mut self,
+        cache: &SharedCache,
+        position: usize,
+        pid: i32,
+        entry: &MapEntry,
+        pm: &mut Option<Pagemap>,
+    ) -> Result<Lookup> {
+        if self.vdsos.is_none() {
+            return cache.lookup(position, pid, entry);
+        }
+        let frames = if entry.len() <= files::MAX_VDSO_BYTES {
+            self.vdso_frames(pid, entry, pm)
+        } else {
+            Vec::new()
+        };
+        let known = self
+            .vdsos
+            .as_ref()
+            .and_then(|v| frames.iter().find_map(|f| v.get(f)));
+        if let Some(&i) = known {
+            return Ok(Lookup::Elf(i));
+        }
+        let found = cache.lookup(position, pid, entry)?;
+        if let (Lookup::Elf(i), Some(v)) = (found, self.vdsos.as_mut()) {
+            v.extend(frames.into_iter().map(|f| (f, i)));
+        }
+        Ok(found)
+    }
+
+    /// The (page index, frame) of the present pages of vdso mapping `entry` (none without
+    /// frame numbers).
+    fn vdso_frames(
+        &mut self,
+        pid: i32,
+        entry: &MapEntry,
+        pm: &mut Option<Pagemap>,
+    ) -> Vec<(usize, u64)> {
+        if !self.privileged {
+            return Vec::new();
+        }
+        if pm.is_none() {
+            *pm = Pagemap::open(pid).ok();
+        }
+        let Some(pm) = pm.as_mut() else {
+            return Vec::new();
+        };
+        match pm.read_into(entry.start, entry.len() / PAGE_SIZE, &mut self.entries) {
+            Ok(()) => frames_of(&self.entries),
+            Err(_) => Vec::new(),
+        }
     }
 
     fn info(&self, obj: usize) -> &ObjInfo {
@@ -239,6 +331,7 @@ impl Worker {
         // Objects of this process and where they sit.
         let mut placed: Vec<Placed> = Vec::new();
         let mut seen: Vec<FileId> = Vec::new();
+        let mut pm: Option<Pagemap> = None;
         for m in &maps {
             let vdso = m.is_pseudo("[vdso]");
             let id = m.file_id();
@@ -247,7 +340,7 @@ impl Worker {
                 None if vdso => {}
                 _ => continue,
             }
-            let obj = match self.slot(cache, position, pid, m) {
+            let obj = match self.slot(cache, position, pid, m, &mut pm) {
                 Ok(Some(i)) => i,
                 Ok(None) => continue,
                 Err(e) => return Err(process::classify(pid, e)),
@@ -286,7 +379,7 @@ impl Worker {
             .collect();
         let (anon_mark, files_mark, zero_mark) =
             (self.anon.mark(), self.files.mark(), self.zero_mappings);
-        match self.read_pages(pid, &maps, &placed) {
+        match self.read_pages(pid, &maps, &placed, pm) {
             Ok(()) => {
                 let mut counted: Vec<usize> = placed.iter().map(|p| p.obj).collect();
                 counted.sort_unstable();
@@ -310,8 +403,17 @@ impl Worker {
         }
     }
 
-    fn read_pages(&mut self, pid: i32, maps: &[MapEntry], placed: &[Placed]) -> Result<()> {
-        let mut pm = Pagemap::open(pid)?;
+    fn read_pages(
+        &mut self,
+        pid: i32,
+        maps: &[MapEntry],
+        placed: &[Placed],
+        pm: Option<Pagemap>,
+    ) -> Result<()> {
+        let mut pm = match pm {
+            Some(pm) => pm,
+            None => Pagemap::open(pid)?,
+        };
         for m in maps {
             if m.is_pseudo("[vsyscall]") || m.is_empty() {
                 continue;
@@ -481,6 +583,42 @@ fn account_pages(
         }
     }
     zero_seen
+}
+
+/// vdso images by the frames of their pages: (page index, frame) to the cache's index.
+pub(super) type VdsoFrames = HashMap<(usize, u64), usize>;
+
+/// The (page index, frame) of each page of `words` with a visible frame.
+fn frames_of(words: &[PagemapEntry]) -> Vec<(usize, u64)> {
+    words
+        .iter()
+        .enumerate()
+        .filter_map(|(k, e)| e.pfn().map(|p| (k, p.0)))
+        .collect()
+}
+
+/// The frames of solab's own vdso (as root): the image every process of its ABI maps,
+/// known without reading those processes' memory. Empty when they cannot be read.
+pub(super) fn own_vdso(cache: &SharedCache) -> VdsoFrames {
+    let own = std::process::id() as i32;
+    let Ok(maps) = process::read_maps(own) else {
+        return VdsoFrames::new();
+    };
+    let Some(entry) = maps
+        .iter()
+        .find(|m| m.is_pseudo("[vdso]") && m.len() <= files::MAX_VDSO_BYTES)
+    else {
+        return VdsoFrames::new();
+    };
+    // Reading its bytes made every page of it present.
+    let Some(i) = cache.vdso_of_self(entry) else {
+        return VdsoFrames::new();
+    };
+    let words = Pagemap::open(own).and_then(|mut pm| pm.read(entry.start, entry.len() / PAGE_SIZE));
+    match words {
+        Ok(w) => frames_of(&w).into_iter().map(|f| (f, i)).collect(),
+        Err(_) => VdsoFrames::new(),
+    }
 }
 
 fn is_file(m: &MapEntry) -> bool {

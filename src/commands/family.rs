@@ -20,7 +20,7 @@ use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::attribute::MappingKind;
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
-use crate::kernel::process::{self, Gone};
+use crate::kernel::process;
 use crate::kernel::{self, Evidence, kpage};
 use crate::maps::{MapEntry, MapTarget};
 use crate::pagemap::{FrameInfo, PagemapEntry};
@@ -641,21 +641,9 @@ fn own_runs(
     Ok(own)
 }
 
-/// Why `pid` could not be read, naming it.
+/// Why `pid` could not be read, naming it, in the words of every command.
 fn member_error(pid: i32, e: Error) -> PidError {
-    let e = match process::classify(pid, e) {
-        Gone::Vanished => Error::NoSuchProcess { pid },
-        Gone::NoMemoryMap => Error::KernelThread {
-            pid,
-            comm: process::comm(pid),
-        },
-        Gone::Unreadable(e) => e,
-    };
-    let mut pe = PidError::new(pid, &e);
-    if !pe.message.contains(&format!("pid {pid}")) {
-        pe.message = format!("pid {pid}: {}", pe.message);
-    }
-    pe
+    PidError::gone(pid, &process::classify(pid, e))
 }
 
 /// Reads the family of `root` and compares each child with its parent, on `threads`

@@ -140,7 +140,7 @@ fn a_small_elf_asking_for_4_gib_costs_bounded_memory() {
 /// printed there, and exits with the child's status. A child of the test binary itself
 /// would count the test binary's memory: exec records the high-water mark of the memory it
 /// replaces (exec_mmap), and the test binary's grows with the tests it runs.
-pub(crate) const PEAK_SOURCE: &str = r#"
+const PEAK_SOURCE: &str = r#"
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -156,6 +156,43 @@ int main(int argc, char **argv) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
 }
 "#;
+
+/// The program built from [`PEAK_SOURCE`], to run solab under it.
+pub(crate) struct Peak(crate::util::Compiled);
+
+impl Peak {
+    pub(crate) fn new() -> Peak {
+        Peak(crate::util::Compiled::from_source(
+            "peak",
+            PEAK_SOURCE,
+            &["-O2"],
+            &[],
+        ))
+    }
+
+    /// Runs solab with `args` (stdin empty): what it printed, and its own peak resident
+    /// memory in KiB.
+    pub(crate) fn solab<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: impl IntoIterator<Item = S>,
+    ) -> (crate::util::Run, i64) {
+        let run = crate::util::finish(
+            Command::new(&self.0.path)
+                .arg(&artifacts().solab)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run solab under peak"),
+        );
+        let kib = run
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("peak_kib="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no peak_kib= from peak: {}", run.stderr));
+        (run, kib)
+    }
+}
 
 /// `n` sleeping processes, each past its exec and its loader (libc mapped, asleep).
 fn sleepers(n: usize) -> Vec<Proc> {
@@ -196,26 +233,13 @@ fn sleepers(n: usize) -> Vec<Proc> {
 /// more output, 13 MB more peak memory; streamed: 0.5 MB more, the pagemap words).
 #[test]
 fn inspect_json_memory_does_not_grow_with_the_output() {
-    let a = artifacts();
-    let peak = crate::util::Compiled::from_source("peak", PEAK_SOURCE, &["-O2"], &[]);
+    let peak = Peak::new();
     let measure = |n: usize| -> (i64, u64) {
         let procs = sleepers(n);
-        let run = crate::util::finish(
-            Command::new(&peak.path)
-                .arg(&a.solab)
-                .args(["inspect", "--json"])
-                .args(procs.iter().map(|p| p.pid().to_string()))
-                .stdin(Stdio::null())
-                .output()
-                .expect("run solab under peak"),
-        );
+        let mut args = vec!["inspect".to_string(), "--json".into()];
+        args.extend(procs.iter().map(|p| p.pid().to_string()));
+        let (run, kib) = peak.solab(&args);
         let (code, text) = (run.code, run.stdout);
-        let kib: i64 = run
-            .stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("peak_kib="))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no peak_kib= from peak: {}", run.stderr));
         let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
             panic!("inspect --json of {n} processes: not one JSON document: {e}")
         });

@@ -1028,7 +1028,7 @@ int main(int argc, char **argv) {
 #[test]
 fn family_memory_does_not_grow_with_the_children() {
     let prog = util::Compiled::from_source("litter", LITTER_C, &["-O2", "-Wall", "-Werror"], &[]);
-    let peak = util::Compiled::from_source("peak", crate::hostile::PEAK_SOURCE, &["-O2"], &[]);
+    let peak = crate::hostile::Peak::new();
     let start = |children: usize| {
         let mut cmd = Command::new(&prog.path);
         cmd.args(["128", &children.to_string()]);
@@ -1045,21 +1045,8 @@ fn family_memory_does_not_grow_with_the_children() {
         (p, guard, kids)
     };
     let measure = |pid: i32, threads: &str| -> (i64, Value) {
-        let run = finish(
-            Command::new(&peak.path)
-                .arg(&artifacts().solab)
-                .args(["family", "--json", "--threads", threads, &pid.to_string()])
-                .stdin(Stdio::null())
-                .output()
-                .expect("run solab under peak"),
-        );
+        let (run, kib) = peak.solab(["family", "--json", "--threads", threads, &pid.to_string()]);
         assert_eq!(run.code, 0, "family {pid}: {}", run.stderr);
-        let kib: i64 = run
-            .stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("peak_kib="))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no peak_kib= from peak: {}", run.stderr));
         (
             kib,
             serde_json::from_str(&run.stdout).expect("one JSON document"),

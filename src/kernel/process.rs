@@ -339,17 +339,18 @@ mod query {
         let mut name = vec![0u8; NAME_BYTES];
         let mut entries: Vec<MapEntry> = Vec::new();
         let mut addr = 0u64;
-        // Whether the last entry's name may be reused (see `reusable`).
-        let mut reuse = false;
+        // Whether the last entry's name may serve the next one (see `reusable`), and
+        // whether the next one is asked without its name, expected to continue the last.
+        let (mut reuse, mut predict) = (false, false);
         loop {
             // After a file mapping, the next one is most often the same file's next part:
             // asked without its name first, and asked again with it if it is not.
-            let mut asked = ask(file, addr, (!reuse).then_some(&mut name[..]));
+            let mut asked = ask(file, addr, (!predict).then_some(&mut name[..]));
             let reused = match (&asked, entries.last()) {
-                (Ok(q), Some(last)) => reuse && continues(last, q),
+                (Ok(q), Some(last)) => predict && continues(last, q),
                 _ => false,
             };
-            if reuse && !reused && asked.is_ok() {
+            if predict && !reused && asked.is_ok() {
                 asked = ask(file, addr, Some(&mut name[..]));
             }
             let q = match asked {
@@ -409,6 +410,11 @@ mod query {
                 target,
             });
             addr = q.vma_end;
+            // An ELF object's last piece is its writable data: what follows it (its .bss,
+            // another object) is not the same file, and asking it without its name would
+            // only ask twice (3,600 times more for 400 processes). The same after shared
+            // memory.
+            predict = reuse && q.vma_flags & (VMA_WRITABLE | VMA_SHARED) == 0;
         }
         if let (Some(gate), Some(last)) = (gate(), entries.last()) {
             // A 64-bit address space (its stack lies above 4 GiB) has the gate area.

@@ -111,6 +111,8 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     // A vdso is known by its frames only when PSS comes from the frames seen: reading
     // solab's own vdso makes its pages present, which kpagecount would count.
     let vdsos = (pss_source == PssSource::Frames).then(|| scanner::own_vdso(&cache));
+    // How often each frame is mapped matters only for PSS from kpagecount.
+    let dedup = pss_source != PssSource::Kpagecount;
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::with_draw_target(
             Some(pids.len() as u64),
@@ -126,7 +128,7 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     let (workers, results) = scan::each_process(
         &pids,
         scan::threads(opts.threads),
-        || Worker::new(privileged, zero_pfn, vdsos.clone()),
+        || Worker::new(privileged, zero_pfn, vdsos.clone(), dedup),
         |w, position, pid| {
             let r = w.scan(&cache, position, pid);
             if let Some(b) = &bar {
@@ -169,8 +171,6 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         )));
     }
     let self_scanned = pids.contains(&own);
-    // How often each frame is mapped matters only for PSS from kpagecount.
-    let dedup = pss_source != PssSource::Kpagecount;
     tally::finish(
         scanner::merge(workers, cache, dedup),
         privilege,

@@ -28,6 +28,8 @@ use crate::kernel::process::{self, Gone};
 use crate::kernel::{self, kpage};
 use crate::scan::{self, ObjectCache, PidError, SharedCache};
 use scanner::Worker;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const LIBS_SCHEMA: &str = "solab.libs.v2";
 
@@ -125,18 +127,30 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         }
         b
     });
+    // The kernel's configuration (a decompressed /proc/config.gz) is read by the first
+    // worker left without a process to take, while the others finish theirs: not after
+    // the scan, where it was most of the time between the scan and the report.
+    let started = AtomicUsize::new(0);
+    let facts = OnceLock::new();
     let (workers, results) = scan::each_process(
         &pids,
         scan::threads(opts.threads),
         || Worker::new(privileged, zero_pfn, vdsos.clone(), dedup),
         |w, position, pid| {
+            started.fetch_add(1, Ordering::Relaxed);
             let r = w.scan(&cache, position, pid);
             if let Some(b) = &bar {
                 b.inc(1);
             }
+            if started.load(Ordering::Relaxed) == pids.len() {
+                facts.get_or_init(kernel::config::kernel_facts);
+            }
             r
         },
     );
+    let facts = facts
+        .into_inner()
+        .unwrap_or_else(kernel::config::kernel_facts);
     let mut counts = ProcessCounts::default();
     let mut errors = Vec::new();
     for (&pid, result) in pids.iter().zip(results) {
@@ -178,6 +192,7 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         counts,
         errors,
         self_scanned,
+        facts,
     )
 }
 

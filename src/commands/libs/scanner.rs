@@ -241,6 +241,17 @@ impl Worker {
         }
     }
 
+    /// How many frames the worker's buckets hold.
+    fn frames(&self) -> usize {
+        let objects: usize = self
+            .accs
+            .iter()
+            .flat_map(|a| a.kinds.iter())
+            .map(|k| k.pfns.len())
+            .sum();
+        objects + self.anon.pfns.len() + self.files.pfns.len()
+    }
+
     /// Sorts every bucket's frames; with `dedup`, drops repeats too (when only distinct
     /// frames are counted, not how often each is mapped).
     pub(super) fn sort(&mut self, dedup: bool) {
@@ -700,11 +711,17 @@ pub(super) fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
     words.get(a..b.min(words.len())).unwrap_or(&[])
 }
 
+/// Below this many frames in all, the workers' buckets are sorted on one thread.
+const PARALLEL_SORT: usize = 1 << 16;
+
 /// Merges the workers: their buckets (each sorted first, in parallel, and without
 /// repeats with `dedup`) and the cache's objects, in cache order.
 pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache, dedup: bool) -> Merged {
-    if workers.len() == 1 {
-        workers[0].sort(dedup);
+    // Starting a thread costs more than sorting a few thousand frames: with `dedup` the
+    // workers' lists are about the objects' pages.
+    let frames: usize = workers.iter().map(Worker::frames).sum();
+    if workers.len() == 1 || frames < PARALLEL_SORT {
+        workers.iter_mut().for_each(|w| w.sort(dedup));
     } else {
         std::thread::scope(|s| {
             for w in &mut workers {

@@ -3,8 +3,10 @@
 //! [`InspectReport`].
 //!
 //! Evidence comes through [`crate::scan`] (objects planned once, processes read once),
-//! pagemap through one reader per process, frames through one windowed kpage read; states
-//! and verdicts are [`crate::sharing`]'s.
+//! pagemap through one reader per process, frames through a windowed kpage read after
+//! each process (its new frames only); states and verdicts are [`crate::sharing`]'s. The
+//! words are kept against each object's common words (see [`Scan`]), so memory grows with
+//! what is private to each process, not with its pages.
 
 use super::{check_pattern, matches_pattern};
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
@@ -241,9 +243,18 @@ fn display_path(m: &MapEntry) -> String {
 ///
 /// Everything that can fail is read before this exists: each process's maps, pagemap
 /// words, smaps figures, uid and parent, one process at a time (its maps are dropped once
-/// it is read), then kpagecount and kpageflags of every frame seen. So a report can be
-/// written as it is built: once its first byte is out, nothing but the writing can fail,
-/// and a process that is gone by then was read before it went.
+/// it is read), then kpagecount and kpageflags of the frames its words name that no
+/// process before named. So a report can be written as it is built: once its first byte
+/// is out, nothing but the writing can fail, and a process that is gone by then was read
+/// before it went.
+///
+/// What is kept of a process until then is what is its own: its objects' placements and
+/// mappings (with smaps figures), two bits a page of its objects, and 16 bytes for each
+/// word no process before had at that page (mostly its private copies). A page every
+/// process has the same word for (a shared frame) is kept once per object
+/// ([`Sampled::common`]), and a frame's counts and flags once per distinct pair
+/// ([`Frames`]): the peak grows with the processes by their mappings and private pages, not
+/// by 8 bytes a page and process.
 pub struct Scan {
     /// The report without its objects (`objects` is empty).
     pub head: InspectReport,
@@ -252,7 +263,7 @@ pub struct Scan {
 
 /// The objects of a [`Scan`], in order of first appearance. Serialized, each object's
 /// report is built, written and dropped before the next, and its pages are built as they
-/// are written: memory holds the pagemap words and one page report at a time, not the
+/// are written: memory holds what [`Scan`] kept and one page report at a time, not the
 /// report. Iterated, it gives each object's report whole.
 pub struct ObjectStream {
     pending: std::cell::RefCell<std::collections::VecDeque<(Arc<Object>, Sampled)>>,

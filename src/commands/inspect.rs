@@ -488,6 +488,10 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     })
 }
 
+/// One object of a process just read: its slot, its sample, and its words (one per page
+/// of its image) until they are kept against the object's common words.
+type Read = (usize, Sample, Vec<PagemapEntry>);
+
 /// Reads one process: the objects it maps (planned by `cache`, given a slot in `slots`
 /// the first time), their pagemap words, smaps figures, then its uid and parent. Any
 /// failure is the process's: nothing of it is kept.
@@ -497,7 +501,7 @@ fn read_process(
     cache: &mut ObjectCache,
     slots: &mut Vec<(usize, Sampled)>,
     unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
-) -> Result<(ProcessInfo, Vec<(usize, Sample, Vec<PagemapEntry>)>)> {
+) -> Result<(ProcessInfo, Vec<Read>)> {
     // (slot, the mapping that starts the object here)
     let mut starts: Vec<(usize, &MapEntry)> = Vec::new();
     for m in p.object_mappings() {
@@ -525,7 +529,7 @@ fn read_process(
     let mut pagemap: Option<Pagemap> = None;
     // What this process's objects are, until it is read whole: its own words, 8 bytes a
     // page of its images.
-    let mut samples: Vec<(usize, Sample, Vec<PagemapEntry>)> = Vec::new();
+    let mut samples: Vec<Read> = Vec::new();
     for (slot, first) in starts {
         let obj = cache.get(slots[slot].0).clone();
         let (placement, id) = match obj.key {

@@ -18,7 +18,7 @@ use crate::attribute;
 use crate::elf::Detail;
 use crate::error::Result;
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
-use crate::kernel::process::{self, Gone};
+use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
 use crate::scan::{self, Lookup, ObjectCache, PidError, SharedCache};
@@ -287,6 +287,8 @@ struct Scanner<'a> {
     /// The scan position of the process being read.
     position: usize,
     words: Vec<crate::pagemap::PagemapEntry>,
+    /// The text of a /proc file being read, reused.
+    text: Vec<u8>,
     users: std::collections::HashMap<u32, String>,
 }
 
@@ -314,8 +316,9 @@ impl Scanner<'_> {
     /// The figures of `pid` by class, but for the pages whose frame may be mapped more
     /// than once: those are left in [`Partial::shared`] for [`Partial::finish`], once
     /// every process's kpagecount is known.
-    fn scan(&mut self, pid: i32, keep: bool) -> Result<Partial> {
-        let maps = process::read_maps(pid)?;
+    fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<Partial> {
+        let pid = dir.pid();
+        let maps = process::read_maps_in(dir)?;
         let (objects, elf_files) = self.objects(pid, &maps)?;
         let mut acc = [Acc::default(); 4];
         let idx = |c: MemClass| MemClass::ALL.iter().position(|x| *x == c).unwrap_or(0);
@@ -338,7 +341,7 @@ impl Scanner<'_> {
         }
         let mut shared = Vec::new();
         let mut frames = Vec::new();
-        let mut pm = Pagemap::open(pid)?;
+        let mut pm = Pagemap::open_in(dir)?;
         for m in &maps {
             if m.is_pseudo("[vsyscall]") || m.is_empty() {
                 continue;
@@ -442,16 +445,18 @@ struct Who {
 }
 
 impl Who {
-    fn read(pid: i32, uid: u32, user: String, comm: String) -> Who {
+    /// The rest of the row's fields, read through the process's directory: the same
+    /// process as its status and its memory (`buf` is reused for the text).
+    fn read(dir: &ProcDir, status: process::Status, user: String, buf: &mut Vec<u8>) -> Who {
         // One read of /proc/PID/cgroup for both the path and whether it is a v2 one.
-        let text = process::cgroup_text(pid).ok();
+        let text = dir.cgroup_text(buf).ok();
         Who {
-            uid,
+            uid: status.uid,
             user,
-            comm,
-            cgroup: text.as_deref().map(process::cgroup_in).unwrap_or_default(),
-            cgroup_v1: text.is_some_and(|t| process::cgroup_v2_in(&t).is_none()),
-            mnt_ns: process::mnt_ns(pid).ok(),
+            comm: status.comm,
+            cgroup: text.map(process::cgroup_in).unwrap_or_default(),
+            cgroup_v1: text.is_some_and(|t| process::cgroup_v2_in(t).is_none()),
+            mnt_ns: dir.mnt_ns().ok(),
         }
     }
 }
@@ -560,21 +565,25 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             cache: &cache,
             position: 0,
             words: Vec::new(),
+            text: Vec::new(),
             users: Default::default(),
         },
         |s, position, pid| {
             s.position = position;
-            let read = process::uid(pid).map(|uid| (uid, process::comm(pid)));
-            read.and_then(|(uid, comm)| {
-                let keep = opts.uid.is_none_or(|u| u == uid)
-                    && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
-                if !keep {
-                    return Ok(None);
-                }
-                let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-                let scanned = s.scan(pid, opts.keep_frames)?;
-                Ok(Some((Who::read(pid, uid, user, comm), scanned)))
-            })
+            // Every file of the process through one directory: one path walk, and all of
+            // this process even if its number is reused meanwhile.
+            let dir = ProcDir::open(pid)?;
+            // The uid and the name from one read of status.
+            let status = dir.status(&mut s.text)?;
+            let keep = opts.uid.is_none_or(|u| u == status.uid)
+                && opts.command.as_ref().is_none_or(|r| r.is_match(&status.comm));
+            if !keep {
+                return Ok(None);
+            }
+            let uid = status.uid;
+            let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
+            let scanned = s.scan(&dir, opts.keep_frames)?;
+            Ok(Some((Who::read(&dir, status, user, &mut s.text), scanned)))
         },
     );
     // Every frame some process may share, its kpagecount read once for the whole run.

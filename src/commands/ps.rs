@@ -289,7 +289,12 @@ struct Scanner<'a> {
     words: Vec<crate::pagemap::PagemapEntry>,
     /// The text of a /proc file being read, reused.
     text: Vec<u8>,
+    /// The frames of one read waiting for kpagecount ([`tally`]), reused.
+    scratch: Vec<u64>,
     users: std::collections::HashMap<u32, String>,
+    /// The frames this worker saw that may be mapped more than once, their kpagecount
+    /// read once for the whole run after the scan.
+    set: kpage::FrameSet,
 }
 
 impl Scanner<'_> {
@@ -352,29 +357,16 @@ impl Scanner<'_> {
                 while at < to {
                     let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
                     pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut self.words)?;
-                    for e in &self.words {
-                        if e.swapped() && !e.present() {
-                            acc[class].swap += PAGE_SIZE;
-                        }
-                        match e.pfn() {
-                            // Bit 56: mapped exactly once, by this entry (the kernel's
-                            // PageAnonExclusive): a count of 1 without reading kpagecount,
-                            // which most of the time of `ps --all` was spent in.
-                            Some(p) if e.present() && e.exclusive() => {
-                                let a = &mut acc[class];
-                                a.rss += PAGE_SIZE;
-                                a.pss += PAGE_SIZE as f64;
-                                a.uss += PAGE_SIZE;
-                                if keep {
-                                    frames.push(p.0 << 2 | class as u64);
-                                }
-                            }
-                            Some(p) if e.present() && Some(p) != self.zero => {
-                                shared.push(p.0 << 2 | class as u64)
-                            }
-                            _ => {}
-                        }
-                    }
+                    tally(
+                        &self.words,
+                        class,
+                        self.zero,
+                        &mut acc,
+                        &mut self.scratch,
+                        &mut shared,
+                        keep.then_some(&mut frames),
+                        &mut self.set,
+                    );
                     at = until;
                 }
             }
@@ -387,6 +379,66 @@ impl Scanner<'_> {
             keep,
         })
     }
+}
+
+/// Counts the pagemap words of pages of one class: a page whose frame is mapped once is
+/// counted in `acc` (and its frame kept in `frames` with groups), one whose frame may be
+/// mapped more than once waits in `shared`, its frame in `set`. Swapped pages add swap.
+/// `scratch` is the worker's, reused.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn tally(
+    words: &[crate::pagemap::PagemapEntry],
+    class: usize,
+    zero: Option<Pfn>,
+    acc: &mut [Acc; 4],
+    scratch: &mut Vec<u64>,
+    shared: &mut Vec<u64>,
+    mut frames: Option<&mut Vec<u64>>,
+    set: &mut kpage::FrameSet,
+) {
+    // The frame 0 is no frame (pfn() is None for it): it stands for "no zero page".
+    let zero = zero.map_or(0, |p| p.0);
+    // Swapped pages in a pass of their own, which the compiler makes a vector loop.
+    let swapped = words
+        .iter()
+        .filter(|e| !e.present() && e.swapped())
+        .count() as u64;
+    if scratch.len() < words.len() {
+        scratch.resize(words.len(), 0);
+    }
+    // The frames waiting for kpagecount are written at a local index, then appended at
+    // once: a push per page keeps the vector's length in memory, a dependency from page
+    // to page.
+    let out = &mut scratch[..words.len()];
+    let (mut once, mut n) = (0u64, 0usize);
+    for e in words {
+        let Some(p) = e.pfn() else { continue };
+        if e.exclusive() {
+            // Bit 56: mapped exactly once, by this entry (the kernel's PageAnonExclusive):
+            // a count of 1 without reading kpagecount, which most of the time of
+            // `ps --all` was spent in.
+            once += 1;
+            if let Some(f) = frames.as_deref_mut() {
+                f.push(p.0 << 2 | class as u64);
+            }
+        } else if p.0 != zero
+            && let Some(slot) = out.get_mut(n)
+        {
+            *slot = p.0 << 2 | class as u64;
+            n += 1;
+        }
+    }
+    let waiting = &out[..n];
+    set.insert_all(waiting.iter().map(|f| f >> 2));
+    shared.extend_from_slice(waiting);
+    // Whole pages: the sum is exact in any order (PSS holds only multiples of the page
+    // size until [`Partial::finish`] adds fractions).
+    let a = &mut acc[class];
+    a.rss += once * PAGE_SIZE;
+    a.pss += (once * PAGE_SIZE) as f64;
+    a.uss += once * PAGE_SIZE;
+    a.swap += swapped * PAGE_SIZE;
 }
 
 /// One process as its worker leaves it: the pages mapped once counted, the others waiting
@@ -408,26 +460,40 @@ impl Partial {
     /// mappings of it, unless this is solab). Frames whose count is 0 (PFN-mapped pages,
     /// or freed since the scan) are not memory the process holds.
     fn finish(mut self, counts: &kpage::FrameCounts, me: i32) -> ([Acc; 4], Vec<u64>) {
-        for &f in &self.shared {
-            let (pfn, class) = (f >> 2, (f & 3) as usize);
-            let count = if self.pid == me {
-                counts.count(pfn)
-            } else {
-                counts.others(pfn)
-            };
-            let count = count.unwrap_or(0);
-            if count == 0 {
-                continue;
-            }
-            if self.keep {
-                self.frames.push(f);
+        let mine = self.pid == me;
+        let shared = &self.shared;
+        let mut i = 0;
+        // By runs of one class (the pages are in address order, the class is the
+        // mapping's): each class's PSS gets the same additions in the same order as page
+        // by page, summed in a register.
+        while i < shared.len() {
+            let class = (shared[i] & 3) as usize;
+            let (mut rss, mut pss, mut uss) = (0, self.acc[class].pss, 0);
+            while let Some(&f) = shared.get(i).filter(|&&f| (f & 3) as usize == class) {
+                i += 1;
+                let pfn = f >> 2;
+                let count = if mine {
+                    counts.count(pfn)
+                } else {
+                    counts.others(pfn)
+                };
+                let count = count.unwrap_or(0);
+                if count == 0 {
+                    continue;
+                }
+                if self.keep {
+                    self.frames.push(f);
+                }
+                rss += PAGE_SIZE;
+                pss += PAGE_SIZE as f64 / count as f64;
+                if count == 1 {
+                    uss += PAGE_SIZE;
+                }
             }
             let a = &mut self.acc[class];
-            a.rss += PAGE_SIZE;
-            a.pss += PAGE_SIZE as f64 / count as f64;
-            if count == 1 {
-                a.uss += PAGE_SIZE;
-            }
+            a.rss += rss;
+            a.pss = pss;
+            a.uss += uss;
         }
         self.frames.sort_unstable();
         (self.acc, self.frames)
@@ -529,6 +595,52 @@ fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<Gr
     Ok(g)
 }
 
+/// What a worker makes of one process.
+type PsScan = Result<Option<(Who, Partial)>>;
+
+/// `f` over `items` on up to `threads` threads, each taking a contiguous part of about
+/// the same total `weight`; the results in the order of `items`.
+fn in_parts<T: Send, U: Send>(
+    mut items: Vec<T>,
+    threads: usize,
+    weight: impl Fn(&T) -> usize,
+    f: impl Fn(T) -> U + Sync,
+) -> Vec<U> {
+    let total: usize = items.iter().map(&weight).sum();
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    // Where each part starts: where the weight so far passes its share.
+    let mut starts = vec![0];
+    let mut sum = 0;
+    for (i, t) in items.iter().enumerate() {
+        if sum >= total * starts.len() / threads && i > *starts.last().unwrap_or(&0) {
+            starts.push(i);
+            if starts.len() == threads {
+                break;
+            }
+        }
+        sum += weight(t);
+    }
+    let mut parts = Vec::with_capacity(starts.len());
+    for &at in starts.iter().rev() {
+        parts.push(items.split_off(at));
+    }
+    parts.reverse();
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| s.spawn(move || part.into_iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Scans the processes.
 pub fn ps(opts: &PsOptions) -> Result<PsReport> {
     kernel::check_page_size()?;
@@ -548,15 +660,20 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .filter(|p| seen.insert(*p))
             .collect()
     };
-    let own_frames = if frames {
-        kpage::OwnFrames::read()?
-    } else {
-        kpage::OwnFrames::default()
-    };
+    // What the report needs but the scan does not, read beside it: the kernel's
+    // configuration (a gzip file) and solab's own frames.
+    let side = std::thread::spawn(move || {
+        let own_frames = if frames {
+            kpage::OwnFrames::read()
+        } else {
+            Ok(kpage::OwnFrames::default())
+        };
+        (kernel::config::kernel_facts(), own_frames)
+    });
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
     let threads = scan::threads(opts.threads);
-    let (_, results) = scan::each_process(
+    let (workers, results) = scan::each_process(
         &pids,
         threads,
         || Scanner {
@@ -566,7 +683,9 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             position: 0,
             words: Vec::new(),
             text: Vec::new(),
+            scratch: Vec::new(),
             users: Default::default(),
+            set: kpage::FrameSet::default(),
         },
         |s, position, pid| {
             s.position = position;
@@ -586,26 +705,39 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             Ok(Some((Who::read(&dir, status, user, &mut s.text), scanned)))
         },
     );
-    // Every frame some process may share, its kpagecount read once for the whole run.
+    let (kernel_facts, own_frames) = side
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+    let own_frames = own_frames?;
+    // Every frame some process may share (the workers' sets), its kpagecount read once
+    // for the whole run.
     let counts = if frames {
-        let all = results
-            .iter()
-            .flat_map(|r| r.as_ref().ok().and_then(Option::as_ref))
-            .flat_map(|(_, p)| p.shared.iter().map(|f| f >> 2));
-        let mut c = kpage::FrameCounts::read(all, threads)?;
+        let set = kpage::FrameSet::merge(workers.into_iter().map(|w| w.set));
+        let mut c = kpage::FrameCounts::read_set(set, threads)?;
         c.take_off(&own_frames);
         c
     } else {
         kpage::FrameCounts::default()
     };
+    // The rows, finished on every worker (each page waiting for its kpagecount is one
+    // lookup), in the order of the pids.
+    let weight = |r: &PsScan| {
+        r.as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map_or(1, |(_, p)| p.shared.len() + 1)
+    };
+    let finished = in_parts(results, threads, weight, |r| {
+        r.map(|o| o.map(|(who, partial)| row(partial.pid, who, partial.finish(&counts, own))))
+    });
     let mut counted = PsCounts::default();
     let mut errors = Vec::new();
-    let mut rows = Vec::new();
-    for (pid, result) in pids.into_iter().zip(results) {
+    let mut rows = Vec::with_capacity(finished.len());
+    for (pid, result) in pids.into_iter().zip(finished) {
         match result.map_err(|e| process::classify(pid, e)) {
-            Ok(Some((who, partial))) => {
+            Ok(Some(r)) => {
                 counted.scanned += 1;
-                rows.push(row(pid, who, partial.finish(&counts, own)));
+                rows.push(r);
             }
             Ok(None) => counted.filtered_out += 1,
             Err(gone) => {
@@ -639,7 +771,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         } else {
             CostSource::Smaps
         },
-        kernel: kernel::config::kernel_facts(),
+        kernel: kernel_facts,
         page_size: PAGE_SIZE,
         counts: counted,
         errors,

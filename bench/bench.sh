@@ -191,6 +191,8 @@ cmds=("solab libs=$SOLAB libs --all --json" "solab ps=$SOLAB ps --all --json")
 has_threads libs && cmds+=("solab libs --threads 1=$SOLAB libs --all --json --threads 1")
 has_threads ps && cmds+=("solab ps --threads 1=$SOLAB ps --all --json --threads 1")
 cmds+=("smem -m=smem -m" "smem=smem" "minreader=$MINREADER" "minreader parallel=$MINREADER --threads $P")
+# Not the floor: the same reads with one pread per run of adjacent mappings, as solab does.
+cmds+=("minreader coalesced=$MINREADER --coalesce" "minreader coalesced parallel=$MINREADER --coalesce --threads $P")
 time_group machine "${cmds[@]}"
 mem machine "solab libs" "$SOLAB" libs --all --json
 mem machine "solab ps" "$SOLAB" ps --all --json

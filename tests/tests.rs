@@ -15,6 +15,7 @@ mod lab;
 mod libs;
 mod nginx;
 mod odd_maps;
+mod pagemap;
 mod parallel;
 mod procmap;
 mod props;

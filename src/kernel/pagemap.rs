@@ -2,13 +2,16 @@
 //! the machine's byte order) per virtual page at offset `(vaddr / 4096) * 8`, read with one
 //! `pread` per range of at most [`CHUNK_PAGES`] pages straight into a buffer the caller
 //! reuses, and the
-//! PAGEMAP_SCAN ioctl (6.7+) to skip unpopulated ranges of huge mappings. Access: the
-//! same as maps; PFNs read 0 without CAP_SYS_ADMIN. Decoding the words is
-//! [`crate::pagemap`].
+//! PAGEMAP_SCAN ioctl (6.7+) to skip unpopulated ranges of huge mappings. A whole memory
+//! map is read by [`Pagemap::read_maps`]: one `pread` per run of adjacent mappings rather
+//! than one per mapping (a process's mappings mostly touch: an ELF object's segments, its
+//! `.bss`, the heap after the program). Access: the same as maps; PFNs read 0 without
+//! CAP_SYS_ADMIN. Decoding the words is [`crate::pagemap`].
 
 use super::process;
 use crate::addr::{PAGE_SIZE, VirtAddr};
 use crate::error::{Error, Result};
+use crate::maps::MapEntry;
 use crate::pagemap::PagemapEntry;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -75,6 +78,89 @@ impl Pagemap {
                 });
             }
             done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads the pagemap words of every mapping of `maps` (a memory map as
+    /// [`process::read_maps`] gives it: ascending, not overlapping) but the gate area
+    /// (`[vsyscall]`, which has no page tables) and calls `each(i, start, words)` with the
+    /// words of the pages of `maps[i]` from `start` on, in address order: each mapping in
+    /// one call, or in several for one larger than [`CHUNK_PAGES`] pages.
+    ///
+    /// A run of adjacent mappings (each starting where the one before ends) is read as one
+    /// range, in one `pread` per [`CHUNK_PAGES`] pages: the kernel walks the same page
+    /// tables and writes the same words as with one `pread` per mapping, at a fraction of
+    /// the calls. A mapping over [`SPARSE_PAGES`] pages is read alone, only over what
+    /// [`ranges_to_read`] reports populated. `buf` is the buffer the words are read into,
+    /// reused from call to call. Errors are [`Pagemap::read_into`]'s and
+    /// [`ranges_to_read`]'s; the mappings before the failing read have been handed out.
+    pub fn read_maps(
+        &mut self,
+        maps: &[MapEntry],
+        buf: &mut Vec<PagemapEntry>,
+        mut each: impl FnMut(usize, VirtAddr, &[PagemapEntry]),
+    ) -> Result<()> {
+        let skipped = |m: &MapEntry| m.is_empty() || m.is_pseudo("[vsyscall]");
+        let sparse = |m: &MapEntry| m.len() / PAGE_SIZE > SPARSE_PAGES;
+        let mut i = 0;
+        while i < maps.len() {
+            let m = &maps[i];
+            if skipped(m) {
+                i += 1;
+            } else if sparse(m) {
+                for (from, to) in ranges_to_read(self, m.start.0, m.end.0)? {
+                    self.read_span(maps, i, from, to, buf, &mut each)?;
+                }
+                i += 1;
+            } else {
+                let mut j = i + 1;
+                while j < maps.len()
+                    && maps[j].start == maps[j - 1].end
+                    && !skipped(&maps[j])
+                    && !sparse(&maps[j])
+                {
+                    j += 1;
+                }
+                self.read_span(maps, i, m.start.0, maps[j - 1].end.0, buf, &mut each)?;
+                i = j;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `[from, to)`, which lies in the mappings from `maps[first]` on, in pieces of
+    /// [`CHUNK_PAGES`], and hands each mapping its part of each piece.
+    fn read_span(
+        &mut self,
+        maps: &[MapEntry],
+        first: usize,
+        from: u64,
+        to: u64,
+        buf: &mut Vec<PagemapEntry>,
+        each: &mut impl FnMut(usize, VirtAddr, &[PagemapEntry]),
+    ) -> Result<()> {
+        let mut k = first;
+        let mut at = from;
+        while at < to {
+            let until = to.min(at.saturating_add(CHUNK_PAGES * PAGE_SIZE));
+            self.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, buf)?;
+            let mut part = at;
+            while part < until {
+                while maps.get(k).is_some_and(|m| m.end.0 <= part) {
+                    k += 1;
+                }
+                // The span lies in the mappings; past them (never), nothing to hand out.
+                let Some(m) = maps.get(k).filter(|m| m.start.0 <= part) else {
+                    break;
+                };
+                let end = m.end.0.min(until);
+                let words =
+                    &buf[((part - at) / PAGE_SIZE) as usize..((end - at) / PAGE_SIZE) as usize];
+                each(k, VirtAddr(part), words);
+                part = end;
+            }
+            at = until;
         }
         Ok(())
     }

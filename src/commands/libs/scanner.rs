@@ -2,12 +2,12 @@
 //! per object and segment kind, anonymous memory, other files.
 
 use super::frames::{Frames, FramesMark};
-use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
+use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;
 use crate::elf::{ElfPlan, SegmentKind};
 use crate::error::Result;
 use crate::kernel::files;
-use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
+use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone};
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
@@ -414,26 +414,13 @@ impl Worker {
             Some(pm) => pm,
             None => Pagemap::open(pid)?,
         };
-        for m in maps {
-            if m.is_pseudo("[vsyscall]") || m.is_empty() {
-                continue;
-            }
-            for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0)? {
-                let mut at = from;
-                while at < to {
-                    let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
-                    let mut entries = std::mem::take(&mut self.entries);
-                    let read = pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut entries);
-                    if let Err(e) = read {
-                        self.entries = entries;
-                        return Err(e);
-                    }
-                    self.account(m, at, until, &entries, placed);
-                    self.entries = entries;
-                    at = until;
-                }
-            }
-        }
+        let mut entries = std::mem::take(&mut self.entries);
+        let read = pm.read_maps(maps, &mut entries, |i, at, words| {
+            let end = at.0 + words.len() as u64 * PAGE_SIZE;
+            self.account(&maps[i], at.0, end, words, placed);
+        });
+        self.entries = entries;
+        read?;
         if !self.privileged {
             let smaps = read_smaps(pid)?;
             for m in maps {

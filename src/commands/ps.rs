@@ -13,11 +13,11 @@
 //! Without the capability the figures are the kernel's smaps ones (Rss, Pss,
 //! Private_Clean + Private_Dirty, Swap), labelled weak.
 
-use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
+use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;
 use crate::elf::Detail;
 use crate::error::Result;
-use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
+use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
@@ -347,30 +347,26 @@ impl Scanner<'_> {
         let mut shared = Vec::new();
         let mut frames = Vec::new();
         let mut pm = Pagemap::open_in(dir)?;
-        for m in &maps {
-            if m.is_pseudo("[vsyscall]") || m.is_empty() {
-                continue;
-            }
-            let class = idx(class_of(m, &objects, &elf_files));
-            for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0)? {
-                let mut at = from;
-                while at < to {
-                    let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
-                    pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut self.words)?;
-                    tally(
-                        &self.words,
-                        class,
-                        self.zero,
-                        &mut acc,
-                        &mut self.scratch,
-                        &mut shared,
-                        keep.then_some(&mut frames),
-                        &mut self.set,
-                    );
-                    at = until;
-                }
-            }
-        }
+        let classes: Vec<usize> = maps
+            .iter()
+            .map(|m| idx(class_of(m, &objects, &elf_files)))
+            .collect();
+        // One pread per run of adjacent mappings, each mapping's words tallied in its class.
+        let mut words = std::mem::take(&mut self.words);
+        let read = pm.read_maps(&maps, &mut words, |i, _, w| {
+            tally(
+                w,
+                classes[i],
+                self.zero,
+                &mut acc,
+                &mut self.scratch,
+                &mut shared,
+                keep.then_some(&mut frames),
+                &mut self.set,
+            )
+        });
+        self.words = words;
+        read?;
         Ok(Partial {
             pid,
             acc,

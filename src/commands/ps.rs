@@ -451,45 +451,86 @@ struct Partial {
     keep: bool,
 }
 
+/// What a page of each frame of the set adds to PSS: `PAGE_SIZE / kpagecount` (less
+/// solab's own mappings, but for solab's own row), 0 for a count of 0; computed once per
+/// frame instead of once per page, the same division.
+struct Shares<'a> {
+    counts: &'a kpage::FrameCounts,
+    /// Other processes' pages.
+    others: Vec<f64>,
+    /// solab's own pages (empty unless solab is scanned).
+    own: Vec<f64>,
+    me: i32,
+}
+
+impl<'a> Shares<'a> {
+    fn new(counts: &'a kpage::FrameCounts, me: i32, me_scanned: bool) -> Shares<'a> {
+        let of = |count: Option<u64>| match count {
+            Some(c) if c > 0 => PAGE_SIZE as f64 / c as f64,
+            _ => 0.0,
+        };
+        Shares {
+            counts,
+            others: (0..counts.len()).map(|i| of(counts.others_at(i))).collect(),
+            own: if me_scanned {
+                (0..counts.len()).map(|i| of(counts.count_at(i))).collect()
+            } else {
+                Vec::new()
+            },
+            me,
+        }
+    }
+}
+
 impl Partial {
     /// Counts the pages left in `shared` by their frame's kpagecount (less solab's own
     /// mappings of it, unless this is solab). Frames whose count is 0 (PFN-mapped pages,
     /// or freed since the scan) are not memory the process holds.
-    fn finish(mut self, counts: &kpage::FrameCounts, me: i32) -> ([Acc; 4], Vec<u64>) {
-        let mine = self.pid == me;
-        let shared = &self.shared;
-        let mut i = 0;
+    fn finish(mut self, shares: &Shares) -> ([Acc; 4], Vec<u64>) {
+        let of = if self.pid == shares.me {
+            &shares.own
+        } else {
+            &shares.others
+        };
+        let counts = shares.counts;
+        // The frame looked up last and its index: a file's pages often lie in consecutive
+        // frames, and the next frame of the set is the next index (every frame here is in
+        // the set), without a lookup.
+        let mut last: Option<(u64, usize)> = None;
+        let mut share = |f: u64| {
+            let pfn = f >> 2;
+            let at = match last {
+                Some((p, at)) if p == pfn => Some(at),
+                Some((p, at)) if p + 1 == pfn => Some(at + 1),
+                _ => counts.position(pfn),
+            };
+            last = at.map(|at| (pfn, at));
+            at.and_then(|at| of.get(at)).copied().unwrap_or(0.0)
+        };
+        let full = PAGE_SIZE as f64;
         // By runs of one class (the pages are in address order, the class is the
         // mapping's): each class's PSS gets the same additions in the same order as page
         // by page, summed in a register.
-        while i < shared.len() {
-            let class = (shared[i] & 3) as usize;
-            let (mut rss, mut pss, mut uss) = (0, self.acc[class].pss, 0);
-            while let Some(&f) = shared.get(i).filter(|&&f| (f & 3) as usize == class) {
-                i += 1;
-                let pfn = f >> 2;
-                let count = if mine {
-                    counts.count(pfn)
-                } else {
-                    counts.others(pfn)
-                };
-                let count = count.unwrap_or(0);
-                if count == 0 {
+        for run in self.shared.chunk_by(|a, b| a & 3 == b & 3) {
+            let class = (run[0] & 3) as usize;
+            let (mut pages, mut once, mut pss) = (0u64, 0u64, self.acc[class].pss);
+            for &f in run {
+                let s = share(f);
+                if s == 0.0 {
                     continue;
                 }
                 if self.keep {
                     self.frames.push(f);
                 }
-                rss += PAGE_SIZE;
-                pss += PAGE_SIZE as f64 / count as f64;
-                if count == 1 {
-                    uss += PAGE_SIZE;
-                }
+                pages += 1;
+                pss += s;
+                // PAGE_SIZE / count is PAGE_SIZE only for a count of 1.
+                once += u64::from(s == full);
             }
             let a = &mut self.acc[class];
-            a.rss += rss;
+            a.rss += pages * PAGE_SIZE;
             a.pss = pss;
-            a.uss += uss;
+            a.uss += once * PAGE_SIZE;
         }
         self.frames.sort_unstable();
         (self.acc, self.frames)
@@ -723,8 +764,9 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .and_then(Option::as_ref)
             .map_or(1, |(_, p)| p.shared.len() + 1)
     };
+    let shares = Shares::new(&counts, own, pids.contains(&own));
     let finished = in_parts(results, threads, weight, |r| {
-        r.map(|o| o.map(|(who, partial)| row(partial.pid, who, partial.finish(&counts, own))))
+        r.map(|o| o.map(|(who, partial)| row(partial.pid, who, partial.finish(&shares))))
     });
     let mut counted = PsCounts::default();
     let mut errors = Vec::new();

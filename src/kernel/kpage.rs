@@ -430,8 +430,20 @@ impl FrameCounts {
         }
     }
 
-    /// The index of frame `pfn` in `pfns`.
-    fn position(&self, pfn: u64) -> Option<usize> {
+    /// The count of the `i`-th frame of the set ([`FrameCounts::position`]): what
+    /// [`FrameCounts::count`] gives for it.
+    pub fn count_at(&self, i: usize) -> Option<u64> {
+        self.counts.get(i).copied()
+    }
+
+    /// What [`FrameCounts::others`] gives for the `i`-th frame of the set.
+    pub fn others_at(&self, i: usize) -> Option<u64> {
+        self.others.get(i).or(self.counts.get(i)).copied()
+    }
+
+    /// The index of frame `pfn` in the set (ascending): frame `pfn + 1`, when in the set
+    /// too, is the next one.
+    pub fn position(&self, pfn: u64) -> Option<usize> {
         Some(if self.bits.is_empty() {
             self.pfns.binary_search(&pfn).ok()?
         } else {

@@ -12,6 +12,23 @@
 //! without solab. Swap is pagemap bit 62.
 //! Without the capability the figures are the kernel's smaps ones (Rss, Pss,
 //! Private_Clean + Private_Dirty, Swap), labelled weak.
+//!
+//! How a run goes (`--threads N` workers, 1: all on the calling thread, in order):
+//! - Each worker takes the next pid and opens /proc/PID once as a directory
+//!   ([`ProcDir`]); status (the real uid and the name, one read), maps, pagemap, cgroup
+//!   and ns/mnt are opened relative to it: one path walk per process, and every field of
+//!   a row comes from the same process, since a directory whose process exited opens
+//!   nothing more even when a new process gets its number (the process is counted as
+//!   vanished, or a field read after its exit is left empty: never another process's).
+//! - The pagemap is read with one `pread` per run of adjacent mappings
+//!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, the frame of any
+//!   other page is kept in the process's list and in the worker's [`kpage::FrameSet`].
+//! - Beside the workers, a thread reads the kernel's configuration and solab's own frames.
+//! - After the scan the workers' sets are merged and each distinct frame's kpagecount is
+//!   read once ([`kpage::FrameCounts`], in parts on every worker); each frame's share of a
+//!   page (`page_size / count`) is computed once, and the rows are finished on every
+//!   worker, each taking a contiguous part of the processes: the same additions in the
+//!   same order as one thread, so the report does not depend on the number of workers.
 
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;
@@ -396,10 +413,7 @@ fn tally(
     // The frame 0 is no frame (pfn() is None for it): it stands for "no zero page".
     let zero = zero.map_or(0, |p| p.0);
     // Swapped pages in a pass of their own, which the compiler makes a vector loop.
-    let swapped = words
-        .iter()
-        .filter(|e| !e.present() && e.swapped())
-        .count() as u64;
+    let swapped = words.iter().filter(|e| !e.present() && e.swapped()).count() as u64;
     if scratch.len() < words.len() {
         scratch.resize(words.len(), 0);
     }
@@ -732,7 +746,10 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             // The uid and the name from one read of status.
             let status = dir.status(&mut s.text)?;
             let keep = opts.uid.is_none_or(|u| u == status.uid)
-                && opts.command.as_ref().is_none_or(|r| r.is_match(&status.comm));
+                && opts
+                    .command
+                    .as_ref()
+                    .is_none_or(|r| r.is_match(&status.comm));
             if !keep {
                 return Ok(None);
             }
@@ -742,9 +759,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             Ok(Some((Who::read(&dir, status, user, &mut s.text), scanned)))
         },
     );
-    let (kernel_facts, own_frames) = side
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+    let (kernel_facts, own_frames) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
     let own_frames = own_frames?;
     // Every frame some process may share (the workers' sets), its kpagecount read once
     // for the whole run.

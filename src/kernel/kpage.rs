@@ -314,7 +314,14 @@ impl FrameCounts {
 
     /// [`FrameCounts::read`] for the frames of a [`FrameSet`].
     pub fn read_set(set: FrameSet, threads: usize) -> Result<FrameCounts> {
-        let mut fc = if set.far.is_empty() {
+        let mut fc = FrameCounts::of_set(set);
+        fc.read_counts(threads)?;
+        Ok(fc)
+    }
+
+    /// The frames of `set`, with the lookup structure; no counts yet.
+    fn of_set(set: FrameSet) -> FrameCounts {
+        if set.far.is_empty() {
             FrameCounts::of_bits(set.bits)
         } else {
             let bits = &set.bits;
@@ -324,9 +331,7 @@ impl FrameCounts {
                     .map(move |b| w as u64 * 64 + b)
             });
             FrameCounts::index(listed.chain(set.far.iter().copied()))
-        };
-        fc.read_counts(threads)?;
-        Ok(fc)
+        }
     }
 
     /// Reads the counts of the indexed frames.
@@ -469,6 +474,42 @@ impl FrameCounts {
 #[cfg(test)]
 mod tests {
     use super::FrameCounts;
+
+    /// A set gathered by several workers (runs of neighbours, repeats, frames above the
+    /// bitmap) indexes the same frames as the list of them, and consecutive frames of the
+    /// set have consecutive positions.
+    #[test]
+    fn frame_sets_merge_to_the_same_frames() {
+        let far = super::bitmap_words() as u64 * 64 + 5;
+        let parts: [Vec<u64>; 3] = [
+            (100..300).chain(100..110).collect(),
+            vec![7, 64, 63, 65, 5000, 299, 1 << 20],
+            vec![far, far + 1, 8, far],
+        ];
+        let mut sets = Vec::new();
+        for p in &parts {
+            let mut s = super::FrameSet::default();
+            s.insert_all(p.iter().copied());
+            sets.push(s);
+        }
+        let mut one = super::FrameSet::default();
+        one.insert(12_345);
+        sets.push(one);
+        let all: Vec<u64> = parts.iter().flatten().copied().chain([12_345]).collect();
+        let merged = FrameCounts::of_set(super::FrameSet::merge(sets.clone()));
+        let listed = FrameCounts::index(all.iter().copied());
+        assert_eq!(merged.pfns, listed.pfns);
+        for &p in &all {
+            assert!(merged.position(p).is_some(), "frame {p}");
+        }
+        assert_eq!(merged.position(6), None);
+        assert_eq!(merged.position(101), merged.position(100).map(|i| i + 1));
+        // Without far frames the bitmap itself is the index.
+        let near = FrameCounts::of_set(super::FrameSet::merge(sets.into_iter().take(2)));
+        assert!(!near.bits.is_empty());
+        assert_eq!(near.position(65), near.position(64).map(|i| i + 1));
+        assert_eq!(near.len(), 200 + 6);
+    }
 
     /// The lookup finds each frame's own count and nothing for frames not in the set,
     /// with the bitmap (dense frames) and with binary search (sparse ones).

@@ -787,6 +787,41 @@ mod tests {
     }
 
     #[test]
+    fn status_names_are_unescaped() {
+        let text = b"Name:\ta\\nb\\\\c \nUmask:\t0022\nState:\tS\nUid:\t65534\t0\t0\t0\n";
+        let s = parse_status(text).expect("status");
+        assert_eq!((s.uid, s.comm.as_str()), (65534, "a\nb\\c"));
+        // Not UTF-8: `?`, as comm() gives.
+        let s = parse_status(b"Name:\t\xff\nUid:\t1\t1\t1\t1\n").expect("status");
+        assert_eq!((s.uid, s.comm.as_str()), (1, "?"));
+        assert_eq!(parse_status(b"Name:\tx\n"), None);
+        let own = std::process::id() as i32;
+        let dir = ProcDir::open(own).expect("own dir");
+        let s = dir.status(&mut Vec::new()).expect("own status");
+        assert_eq!((s.uid, s.comm), (uid(own).expect("uid"), comm(own)));
+    }
+
+    /// A directory opened while the process ran reads nothing once it has exited: never
+    /// the files of a process that gets its number later.
+    #[test]
+    fn dir_of_an_exited_process_reads_nothing() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id() as i32;
+        let dir = ProcDir::open(pid).expect("dir");
+        assert!(dir.status(&mut Vec::new()).is_ok());
+        assert!(dir.mnt_ns().is_ok());
+        let _ = child.kill();
+        let _ = child.wait();
+        let gone = |e: Error| matches!(e, Error::NoSuchProcess { pid: p } if p == pid);
+        assert!(dir.status(&mut Vec::new()).is_err_and(gone));
+        assert!(read_maps_in(&dir).is_err_and(gone));
+        assert!(dir.mnt_ns().is_err_and(gone));
+    }
+
+    #[test]
     fn missing_pid_is_named() {
         let e = read_maps(i32::MAX).expect_err("no such pid");
         assert!(

@@ -3,8 +3,10 @@
 //! [`InspectReport`].
 //!
 //! Evidence comes through [`crate::scan`] (objects planned once, processes read once),
-//! pagemap through one reader per process, frames through one windowed kpage read; states
-//! and verdicts are [`crate::sharing`]'s.
+//! pagemap through one reader per process, frames through a windowed kpage read after
+//! each process (its new frames only); states and verdicts are [`crate::sharing`]'s. The
+//! words are kept against each object's common words (see [`Scan`]), so memory grows with
+//! what is private to each process, not with its pages.
 
 use super::{check_pattern, matches_pattern};
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
@@ -32,16 +34,126 @@ pub struct InspectOptions {
 }
 
 /// One object in one process, sampled: its placement, its mappings (with their smaps
-/// figures) and the pagemap words of its pages, 8 bytes a page, all that is kept of a
-/// process once it has been read.
+/// figures) and the pagemap words of its pages with their frames, all that is kept of a
+/// process once it has been read. The words are kept against the object's
+/// [`Sampled::common`] words: two bits a page, and 16 bytes more only for a word no process
+/// before had there (a private copy's frame, a swap entry), so what a process adds is what
+/// is its own.
 struct Sample {
     pid: i32,
     path: String,
     deleted: bool,
     placement: Placement,
     windows: Vec<SampledWindow>,
-    /// One entry per page of the image, from `placement.base`.
-    entries: Vec<PagemapEntry>,
+    /// Each page's word, four pages a byte from `placement.base`: [`ABSENT`] (the word
+    /// is 0), [`COMMON`] (the object's common word there) or [`OWN`] (in `own`).
+    classes: Vec<u8>,
+    /// The words that are neither 0 nor the common word, by page index, ascending.
+    own: Vec<Own>,
+}
+
+/// A word of a process that is not its object's common word there.
+struct Own {
+    page: u32,
+    /// Its frame in [`Frames`], or [`NO_FRAME`].
+    frame: u32,
+    word: PagemapEntry,
+}
+
+/// A word without a frame read: not present, no PFN (unprivileged), or not read yet.
+const NO_FRAME: u32 = u32::MAX;
+
+const ABSENT: u8 = 0;
+const COMMON: u8 = 1;
+const OWN: u8 = 2;
+
+/// One object's samples, in the order the processes were read, and the word its pages
+/// have in most processes: for each page of the image, the first word other than 0 any
+/// process had there (the page-cache frame a shared page is, in every process that maps
+/// it). Its memory is the object's size, whatever the number of processes.
+#[derive(Default)]
+struct Sampled {
+    common: Vec<PagemapEntry>,
+    /// The frame of each common word, in [`Frames`], or [`NO_FRAME`].
+    common_frame: Vec<u32>,
+    samples: Vec<Sample>,
+}
+
+impl Sampled {
+    /// Keeps `s`, whose words are `words` (one per page of its image), against the common
+    /// words (which the first word of a page other than 0 becomes).
+    fn push(&mut self, mut s: Sample, words: &[PagemapEntry]) {
+        if self.common.len() < words.len() {
+            self.common.resize(words.len(), PagemapEntry::default());
+            self.common_frame.resize(words.len(), NO_FRAME);
+        }
+        let mut own = 0;
+        for (i, &w) in words.iter().enumerate() {
+            let c = &mut self.common[i];
+            if *c == PagemapEntry::default() {
+                *c = w;
+            } else if w != PagemapEntry::default() && w != *c {
+                own += 1;
+            }
+        }
+        s.classes = vec![0; words.len().div_ceil(4)];
+        s.own = Vec::with_capacity(own);
+        for (i, &w) in words.iter().enumerate() {
+            let class = if w == PagemapEntry::default() {
+                ABSENT
+            } else if w == self.common[i] {
+                COMMON
+            } else {
+                s.own.push(Own {
+                    page: i as u32,
+                    frame: NO_FRAME,
+                    word: w,
+                });
+                OWN
+            };
+            s.classes[i / 4] |= class << (2 * (i % 4));
+        }
+        self.samples.push(s);
+    }
+
+    /// The PFNs of the words whose frames are not read yet: the common words and the words
+    /// of the last sample.
+    fn unread(&self) -> impl Iterator<Item = Pfn> + '_ {
+        let common = self
+            .common
+            .iter()
+            .zip(&self.common_frame)
+            .filter(|(_, f)| **f == NO_FRAME)
+            .filter_map(|(e, _)| e.pfn());
+        let own = self.samples.last().into_iter().flat_map(|s| {
+            s.own
+                .iter()
+                .filter(|o| o.frame == NO_FRAME)
+                .filter_map(|o| o.word.pfn())
+        });
+        common.chain(own)
+    }
+
+    /// Gives the words of [`Sampled::unread`] their frames: `frame` of a PFN is its index
+    /// in [`Frames`], or [`NO_FRAME`] when it is not known.
+    fn set_frames(&mut self, mut frame: impl FnMut(Pfn) -> u32) {
+        for (e, f) in self.common.iter().zip(&mut self.common_frame) {
+            if *f == NO_FRAME
+                && let Some(pfn) = e.pfn()
+            {
+                *f = frame(pfn);
+            }
+        }
+        if let Some(s) = self.samples.last_mut() {
+            for o in &mut s.own {
+                if o.frame == NO_FRAME
+                    && let Some(pfn) = o.word.pfn()
+                {
+                    o.frame = frame(pfn);
+                }
+            }
+        }
+    }
 }
 
 /// A mapping over an object's range, clipped to it: what its [`MappingReport`] says.
@@ -97,9 +209,24 @@ impl Sample {
             .find(|w| w.start <= addr && addr < w.end)
             .map(|w| w.kind)
     }
-    fn entry_at(&self, addr: VirtAddr) -> PagemapEntry {
+    /// The word at `addr` and its frame in [`Frames`] (or [`NO_FRAME`]).
+    fn entry_at(&self, addr: VirtAddr, of: &Sampled) -> (PagemapEntry, u32) {
+        let none = (PagemapEntry::default(), NO_FRAME);
         let idx = addr.0.wrapping_sub(self.placement.base.0) / PAGE_SIZE;
-        self.entries.get(idx as usize).copied().unwrap_or_default()
+        let Some(byte) = usize::try_from(idx / 4)
+            .ok()
+            .and_then(|b| self.classes.get(b))
+        else {
+            return none;
+        };
+        match (byte >> (2 * (idx % 4))) & 3 {
+            COMMON => (of.common[idx as usize], of.common_frame[idx as usize]),
+            OWN => self
+                .own
+                .binary_search_by_key(&(idx as u32), |o| o.page)
+                .map_or(none, |k| (self.own[k].word, self.own[k].frame)),
+            _ => none,
+        }
     }
 }
 
@@ -116,9 +243,18 @@ fn display_path(m: &MapEntry) -> String {
 ///
 /// Everything that can fail is read before this exists: each process's maps, pagemap
 /// words, smaps figures, uid and parent, one process at a time (its maps are dropped once
-/// it is read), then kpagecount and kpageflags of every frame seen. So a report can be
-/// written as it is built: once its first byte is out, nothing but the writing can fail,
-/// and a process that is gone by then was read before it went.
+/// it is read), then kpagecount and kpageflags of the frames its words name that no
+/// process before named. So a report can be written as it is built: once its first byte
+/// is out, nothing but the writing can fail, and a process that is gone by then was read
+/// before it went.
+///
+/// What is kept of a process until then is what is its own: its objects' placements and
+/// mappings (with smaps figures), two bits a page of its objects, and 16 bytes for each
+/// word no process before had at that page (mostly its private copies). A page every
+/// process has the same word for (a shared frame) is kept once per object
+/// ([`Sampled::common`]), and a frame's counts and flags once per distinct pair
+/// ([`Frames`]): the peak grows with the processes by their mappings and private pages, not
+/// by 8 bytes a page and process.
 pub struct Scan {
     /// The report without its objects (`objects` is empty).
     pub head: InspectReport,
@@ -127,12 +263,66 @@ pub struct Scan {
 
 /// The objects of a [`Scan`], in order of first appearance. Serialized, each object's
 /// report is built, written and dropped before the next, and its pages are built as they
-/// are written: memory holds the pagemap words and one page report at a time, not the
+/// are written: memory holds what [`Scan`] kept and one page report at a time, not the
 /// report. Iterated, it gives each object's report whole.
 pub struct ObjectStream {
-    pending: std::cell::RefCell<std::collections::VecDeque<(Arc<Object>, Vec<Sample>)>>,
-    frames: HashMap<Pfn, FrameInfo>,
+    pending: std::cell::RefCell<std::collections::VecDeque<(Arc<Object>, Sampled)>>,
+    frames: Frames,
     weak: bool,
+}
+
+/// What kpagecount and kpageflags said of the frames seen, each (mapcount, flags) once: a
+/// word keeps its frame's index here (4 bytes), not its PFN's entry in a table of every
+/// frame. Private copies are alike (mapcount 1, the same flags), so this stays small
+/// however many processes are read.
+#[derive(Default)]
+struct Frames {
+    info: Vec<FrameInfo>,
+    index: HashMap<(u64, u64), u32>,
+}
+
+impl Frames {
+    fn get(&self, frame: u32) -> Option<&FrameInfo> {
+        self.info.get(frame as usize)
+    }
+
+    fn intern(&mut self, f: FrameInfo) -> u32 {
+        *self
+            .index
+            .entry((f.mapcount, f.flags.0))
+            .or_insert_with(|| {
+                self.info.push(f);
+                (self.info.len() - 1) as u32
+            })
+    }
+}
+
+/// Reads the frames of one process's words, as soon as the process is read: only its PFNs
+/// (and the objects' new common ones) are held while they are read.
+struct FrameReader {
+    tables: kpage::FrameTables,
+    pfns: Vec<Pfn>,
+    info: Vec<FrameInfo>,
+}
+
+impl FrameReader {
+    /// Reads the frames the words of `slots` (those a process just added to) still lack.
+    fn read(&mut self, frames: &mut Frames, slots: &mut [&mut Sampled]) -> Result<()> {
+        self.pfns.clear();
+        for s in slots.iter() {
+            self.pfns.extend(s.unread());
+        }
+        self.pfns.sort_unstable();
+        self.pfns.dedup();
+        self.tables.read_into(&self.pfns, &mut self.info)?;
+        for s in slots.iter_mut() {
+            s.set_frames(|pfn| {
+                kpage::FrameTables::find(&self.pfns, &self.info, pfn)
+                    .map_or(NO_FRAME, |f| frames.intern(*f))
+            });
+        }
+        Ok(())
+    }
 }
 
 impl ObjectStream {
@@ -159,10 +349,16 @@ impl ObjectStream {
 impl Iterator for ObjectStream {
     type Item = ObjectReport;
     fn next(&mut self) -> Option<ObjectReport> {
-        let (obj, samples) = self.pending.get_mut().pop_front()?;
-        let pages: Vec<PageReport> = PageReports::new(&obj.plan, &samples, &self.frames).collect();
+        let (obj, sampled) = self.pending.get_mut().pop_front()?;
+        let pages: Vec<PageReport> = PageReports::new(&obj.plan, &sampled, &self.frames).collect();
         let summary = summarize(&pages);
-        Some(object_report(&obj, &samples, self.weak, summary, pages))
+        Some(object_report(
+            &obj,
+            &sampled.samples,
+            self.weak,
+            summary,
+            pages,
+        ))
     }
 }
 
@@ -171,18 +367,18 @@ impl serde::Serialize for ObjectStream {
         use serde::ser::SerializeSeq;
         let mut seq = s.serialize_seq(None)?;
         loop {
-            let Some((obj, samples)) = self.pending.borrow_mut().pop_front() else {
+            let Some((obj, sampled)) = self.pending.borrow_mut().pop_front() else {
                 break;
             };
             // The summary comes first in the document: one pass counts, a second writes.
             let mut summary = Summarizer::default();
-            for p in PageReports::new(&obj.plan, &samples, &self.frames) {
+            for p in PageReports::new(&obj.plan, &sampled, &self.frames) {
                 summary.add(&p);
             }
-            let pages = SeqOf::new(PageReports::new(&obj.plan, &samples, &self.frames));
+            let pages = SeqOf::new(PageReports::new(&obj.plan, &sampled, &self.frames));
             seq.serialize_element(&object_report(
                 &obj,
-                &samples,
+                &sampled.samples,
                 self.weak,
                 summary.finish(),
                 pages,
@@ -219,11 +415,21 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     let mut processes: Vec<ProcessInfo> = Vec::new();
     let mut cache = ObjectCache::new(crate::elf::Detail::Full);
     // Per object, in order of first appearance: its cache index and its samples.
-    let mut slots: Vec<(usize, Vec<Sample>)> = Vec::new();
+    let mut slots: Vec<(usize, Sampled)> = Vec::new();
     // Objects solab could not place in a process, by slot: listed after the files the
     // cache skipped, object by object.
     let mut unplaced: Vec<(usize, crate::scan::Skipped)> = Vec::new();
     let mut seen = BTreeSet::new();
+    // Frames are read process by process, after each one's words.
+    let mut frames = Frames::default();
+    let mut reader = match privilege.frames() {
+        true => Some(FrameReader {
+            tables: kpage::FrameTables::open()?,
+            pfns: Vec::new(),
+            info: Vec::new(),
+        }),
+        false => None,
+    };
     for &pid in &opts.pids {
         if !seen.insert(pid) {
             continue;
@@ -233,31 +439,26 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         match read {
             Ok((info, samples)) => {
                 processes.push(info);
-                for (slot, s) in samples {
-                    slots[slot].1.push(s);
+                let mut added: Vec<usize> = Vec::with_capacity(samples.len());
+                for (slot, s, words) in samples {
+                    slots[slot].1.push(s, &words);
+                    added.push(slot);
+                }
+                // Not the process's failure: kpagecount and kpageflags are the machine's.
+                if let Some(reader) = &mut reader {
+                    let mut of_process: Vec<&mut Sampled> = slots
+                        .iter_mut()
+                        .enumerate()
+                        .filter(|(k, _)| added.contains(k))
+                        .map(|(_, (_, s))| s)
+                        .collect();
+                    reader.read(&mut frames, &mut of_process)?;
                 }
             }
             Err(e) => errors.push(PidError::new(pid, &e)),
         }
     }
-    slots.retain(|(_, samples)| !samples.is_empty());
-
-    let frames: HashMap<Pfn, FrameInfo> = if privilege.frames() {
-        // Distinct frames object by object first: most are shared by many processes.
-        let mut pfns: Vec<Pfn> = Vec::new();
-        for (_, samples) in &slots {
-            let mut of_object: Vec<Pfn> = samples
-                .iter()
-                .flat_map(|s| s.entries.iter().filter_map(|e| e.pfn()))
-                .collect();
-            of_object.sort_unstable();
-            of_object.dedup();
-            pfns.extend(of_object);
-        }
-        kpage::frames(&pfns)?
-    } else {
-        HashMap::new()
-    };
+    slots.retain(|(_, sampled)| !sampled.samples.is_empty());
 
     unplaced.sort_by_key(|(slot, _)| *slot);
     let mut skipped = cache.skipped;
@@ -287,6 +488,10 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     })
 }
 
+/// One object of a process just read: its slot, its sample, and its words (one per page
+/// of its image) until they are kept against the object's common words.
+type Read = (usize, Sample, Vec<PagemapEntry>);
+
 /// Reads one process: the objects it maps (planned by `cache`, given a slot in `slots`
 /// the first time), their pagemap words, smaps figures, then its uid and parent. Any
 /// failure is the process's: nothing of it is kept.
@@ -294,9 +499,9 @@ fn read_process(
     p: &Process,
     opts: &InspectOptions,
     cache: &mut ObjectCache,
-    slots: &mut Vec<(usize, Vec<Sample>)>,
+    slots: &mut Vec<(usize, Sampled)>,
     unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
-) -> Result<(ProcessInfo, Vec<(usize, Sample)>)> {
+) -> Result<(ProcessInfo, Vec<Read>)> {
     // (slot, the mapping that starts the object here)
     let mut starts: Vec<(usize, &MapEntry)> = Vec::new();
     for m in p.object_mappings() {
@@ -312,7 +517,7 @@ fn read_process(
             let slot = match slots.iter().position(|(j, _)| *j == i) {
                 Some(k) => k,
                 None => {
-                    slots.push((i, Vec::new()));
+                    slots.push((i, Sampled::default()));
                     slots.len() - 1
                 }
             };
@@ -322,7 +527,9 @@ fn read_process(
         }
     }
     let mut pagemap: Option<Pagemap> = None;
-    let mut samples: Vec<(usize, Sample)> = Vec::new();
+    // What this process's objects are, until it is read whole: its own words, 8 bytes a
+    // page of its images.
+    let mut samples: Vec<Read> = Vec::new();
     for (slot, first) in starts {
         let obj = cache.get(slots[slot].0).clone();
         let (placement, id) = match obj.key {
@@ -347,11 +554,12 @@ fn read_process(
             Some(pm) => pm,
             None => pagemap.insert(Pagemap::open(p.pid)?),
         };
-        samples.push((slot, sample(p, first, placement, id, pm)?));
+        let (s, words) = sample(p, first, placement, id, pm)?;
+        samples.push((slot, s, words));
     }
     match read_smaps(p.pid) {
         Ok(figures) => {
-            for (_, s) in &mut samples {
+            for (_, s, _) in &mut samples {
                 for w in &mut s.windows {
                     w.fig = figures.get(&w.map_start.0).copied();
                 }
@@ -379,7 +587,7 @@ fn sample(
     placement: Placement,
     id: Option<crate::maps::FileId>,
     pm: &mut Pagemap,
-) -> Result<Sample> {
+) -> Result<(Sample, Vec<PagemapEntry>)> {
     let windows = attribute::windows(&p.maps, &placement, id);
     let pages = (placement.end.0 - placement.base.0) / PAGE_SIZE;
     let mut entries = vec![PagemapEntry::default(); pages as usize];
@@ -389,14 +597,16 @@ fn sample(
         let from = ((w.start.0 - placement.base.0) / PAGE_SIZE) as usize;
         entries[from..from + got.len()].copy_from_slice(&got);
     }
-    Ok(Sample {
+    let s = Sample {
         pid: p.pid,
         path: display_path(first),
         deleted: matches!(first.target, MapTarget::File { deleted: true, .. }),
         windows: windows.iter().map(SampledWindow::new).collect(),
         placement,
-        entries,
-    })
+        classes: Vec::new(),
+        own: Vec::new(),
+    };
+    Ok((s, entries))
 }
 
 /// The pure half of a scan, for fuzzing: the page reports of the object `plan` (file
@@ -409,9 +619,10 @@ pub fn pages_from_words(
     procs: &[(i32, &[MapEntry], Placement, Vec<PagemapEntry>)],
     frames: &HashMap<Pfn, FrameInfo>,
 ) -> Vec<PageReport> {
-    let samples: Vec<Sample> = procs
-        .iter()
-        .map(|(pid, maps, placement, entries)| Sample {
+    let mut sampled = Sampled::default();
+    let mut interned = Frames::default();
+    for (pid, maps, placement, entries) in procs {
+        let s = Sample {
             pid: *pid,
             path: String::new(),
             deleted: false,
@@ -420,24 +631,24 @@ pub fn pages_from_words(
                 .map(SampledWindow::new)
                 .collect(),
             placement: placement.clone(),
-            entries: entries.clone(),
-        })
-        .collect();
-    PageReports::new(plan, &samples, frames).collect()
+            classes: Vec::new(),
+            own: Vec::new(),
+        };
+        sampled.push(s, entries);
+        sampled.set_frames(|pfn| frames.get(&pfn).map_or(NO_FRAME, |f| interned.intern(*f)));
+    }
+    PageReports::new(plan, &sampled, &interned).collect()
 }
 
 /// The copies of the page at ELF address `vaddr` in each sampled process.
-fn page_in_processes(
-    vaddr: u64,
-    samples: &[Sample],
-    frames: &HashMap<Pfn, FrameInfo>,
-) -> Vec<PageInProcess> {
-    samples
+fn page_in_processes(vaddr: u64, sampled: &Sampled, frames: &Frames) -> Vec<PageInProcess> {
+    sampled
+        .samples
         .iter()
         .map(|s| {
             let addr = s.placement.runtime(vaddr);
-            let entry = s.entry_at(addr);
-            let frame = entry.pfn().and_then(|p| frames.get(&p));
+            let (entry, frame) = s.entry_at(addr, sampled);
+            let frame = frames.get(frame);
             let state =
                 sharing::page_state(s.kind_at(addr), entry, frame.map(|f| (f.flags, f.mapcount)));
             PageInProcess {
@@ -463,8 +674,8 @@ fn page_in_processes(
 /// there, not for its size. Holds one report back, the one the next page may extend.
 struct PageReports<'a> {
     plan: &'a ElfPlan,
-    samples: &'a [Sample],
-    frames: &'a HashMap<Pfn, FrameInfo>,
+    sampled: &'a Sampled,
+    frames: &'a Frames,
     /// The next page: run, page in the run.
     run: usize,
     page: u64,
@@ -477,14 +688,10 @@ struct PageReports<'a> {
 }
 
 impl<'a> PageReports<'a> {
-    fn new(
-        plan: &'a ElfPlan,
-        samples: &'a [Sample],
-        frames: &'a HashMap<Pfn, FrameInfo>,
-    ) -> PageReports<'a> {
+    fn new(plan: &'a ElfPlan, sampled: &'a Sampled, frames: &'a Frames) -> PageReports<'a> {
         PageReports {
             plan,
-            samples,
+            sampled,
             frames,
             run: 0,
             page: 0,
@@ -514,7 +721,7 @@ impl Iterator for PageReports<'_> {
             let i = self.page;
             self.page += 1;
             let page_vaddr = run.vaddr + i * PAGE_SIZE;
-            let procs = page_in_processes(page_vaddr, self.samples, self.frames);
+            let procs = page_in_processes(page_vaddr, self.sampled, self.frames);
             let absent = !procs.iter().any(|p| p.present);
             if absent
                 && self.extendable

@@ -256,6 +256,40 @@ fn filters_sorting_and_errors() {
     assert!(re.stderr.contains("--command"), "{}", re.stderr);
 }
 
+/// The uid and the name of a row come from one read of /proc/PID/status: the real uid
+/// (not the effective one), and the name as /proc/PID/comm holds it although status
+/// escapes a newline and a backslash in it (`\n`, `\\`).
+#[test]
+fn real_uid_and_odd_names_from_status() {
+    // A name with a newline, a backslash and a trailing space (trimmed, as from comm);
+    // as root also a real uid (65534) other than the effective one (0).
+    let script = "import os, ctypes, sys\n\
+                  if os.getuid() == 0: os.setresuid(65534, 0, 0)\n\
+                  ctypes.CDLL(None).prctl(15, b'a\\nb\\\\c ', 0, 0, 0)\n\
+                  print('ready', flush=True)\n\
+                  sys.stdin.read()\n";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]);
+    let p = Proc::spawn("odd-name", cmd, "ready");
+    let pid = p.pid();
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).expect("comm");
+    assert_eq!(comm, b"a\nb\\c \n", "the name was not set");
+    let run = solab(&["ps", "--json", &pid.to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.json();
+    let row = row(&r, pid);
+    assert_eq!(row["comm"], "a\nb\\c", "{row:#}");
+    let want_uid = if is_root() {
+        65534
+    } else {
+        nix::unistd::getuid().as_raw()
+    };
+    assert_eq!(u(&row["uid"]), u64::from(want_uid), "{row:#}");
+    // The table prints the same name (its escaping is the renderer's, not the reader's).
+    let table = solab(&["ps", &pid.to_string()]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+}
+
 #[test]
 fn unprivileged_figures_are_smaps_and_weak() {
     let a = Staged::new();

@@ -3,8 +3,10 @@
 //! [`InspectReport`].
 //!
 //! Evidence comes through [`crate::scan`] (objects planned once, processes read once),
-//! pagemap through one reader per process, frames through one windowed kpage read; states
-//! and verdicts are [`crate::sharing`]'s.
+//! pagemap through one reader per process, frames through a windowed kpage read after
+//! each process (its new frames only); states and verdicts are [`crate::sharing`]'s. The
+//! words are kept against each object's common words (see [`Scan`]), so memory grows with
+//! what is private to each process, not with its pages.
 
 use super::{check_pattern, matches_pattern};
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
@@ -32,19 +34,218 @@ pub struct InspectOptions {
 }
 
 /// One object in one process, sampled: its placement, its mappings (with their smaps
-/// figures) and the pagemap words of its pages, 8 bytes a page, all that is kept of a
-/// process once it has been read.
+/// figures) and the pagemap words of its pages with their frames, all that is kept of a
+/// process once it has been read. The words are kept against the object's
+/// [`Sampled::common`] words: two bits a page, and 16 bytes more only for a word no process
+/// before had there (a private copy's frame, a swap entry), so what a process adds is what
+/// is its own. Its path and its mappings' shapes are the object's ([`Sampled`]), its
+/// mappings' figures are [`Kept::figures`]: 8 bytes a mapping.
 struct Sample {
     pid: i32,
-    path: String,
+    /// In [`Sampled::paths`].
+    path: u32,
     deleted: bool,
     placement: Placement,
-    windows: Vec<SampledWindow>,
-    /// One entry per page of the image, from `placement.base`.
-    entries: Vec<PagemapEntry>,
+    /// Each mapping over the object: its shape in [`Sampled::shapes`], its figures in
+    /// [`Kept::figures`] (or [`NONE`]).
+    windows: Box<[(u32, u32)]>,
+    /// Each page's word, four pages a byte from `placement.base`: [`ABSENT`] (the word
+    /// is 0), [`COMMON`] (the object's common word there) or [`OWN`] (in `own`).
+    classes: Box<[u8]>,
+    /// The words that are neither 0 nor the common word, by page index, ascending.
+    own: Box<[Own]>,
 }
 
-/// A mapping over an object's range, clipped to it: what its [`MappingReport`] says.
+/// A word of a process that is not its object's common word there.
+struct Own {
+    page: u32,
+    /// Its frame in [`Kept::frames`], or [`NO_FRAME`].
+    frame: u32,
+    word: PagemapEntry,
+}
+
+/// A word without a frame read: not present, no PFN (unprivileged), or not read yet.
+const NO_FRAME: u32 = u32::MAX;
+/// A mapping without smaps figures.
+const NONE: u32 = u32::MAX;
+
+/// Values kept once each, by index: a table that grows with the distinct values (a few
+/// mapping shapes per object, a few frame counts and flags), not with the processes.
+struct Intern<T> {
+    values: Vec<T>,
+    index: HashMap<T, u32>,
+}
+
+impl<T> Default for Intern<T> {
+    fn default() -> Self {
+        Intern {
+            values: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Intern<T> {
+    fn intern(&mut self, v: T) -> u32 {
+        if let Some(&i) = self.index.get(&v) {
+            return i;
+        }
+        self.values.push(v.clone());
+        let i = (self.values.len() - 1) as u32;
+        self.index.insert(v, i);
+        i
+    }
+
+    fn get(&self, i: u32) -> Option<&T> {
+        self.values.get(i as usize)
+    }
+}
+
+/// What the objects share: the frames' counts and flags, and the mappings' smaps figures
+/// (rss, pss, shared, private), each distinct value once.
+#[derive(Default)]
+struct Kept {
+    frames: Intern<(u64, u64)>,
+    figures: Intern<[u64; 4]>,
+}
+
+impl Kept {
+    fn frame(&self, i: u32) -> Option<FrameInfo> {
+        self.frames.get(i).map(|&(mapcount, flags)| FrameInfo {
+            mapcount,
+            flags: crate::pagemap::KpageFlags(flags),
+        })
+    }
+
+    fn intern_frame(&mut self, f: &FrameInfo) -> u32 {
+        self.frames.intern((f.mapcount, f.flags.0))
+    }
+}
+
+const ABSENT: u8 = 0;
+const COMMON: u8 = 1;
+const OWN: u8 = 2;
+
+/// One object's samples, in the order the processes were read, and the word its pages
+/// have in most processes: for each page of the image, the first word other than 0 any
+/// process had there (the page-cache frame a shared page is, in every process that maps
+/// it). Its memory is the object's size, whatever the number of processes.
+#[derive(Default)]
+struct Sampled {
+    common: Vec<PagemapEntry>,
+    /// The frame of each common word, in [`Kept::frames`], or [`NO_FRAME`].
+    common_frame: Vec<u32>,
+    /// The paths the object is mapped by and the shapes of its mappings, relative to
+    /// its base: the same in every process that maps it alike.
+    paths: Intern<String>,
+    shapes: Intern<Shape>,
+    samples: Vec<Sample>,
+}
+
+impl Sampled {
+    /// Keeps `read` (its words against the common words, which the first word of a page
+    /// other than 0 becomes; its path, mappings' shapes and figures interned).
+    fn push(&mut self, read: ReadSample, kept: &mut Kept) {
+        let ReadSample {
+            pid,
+            path,
+            deleted,
+            placement,
+            windows,
+            words,
+        } = read;
+        let base = placement.base;
+        if self.common.len() < words.len() {
+            self.common.resize(words.len(), PagemapEntry::default());
+            self.common_frame.resize(words.len(), NO_FRAME);
+        }
+        let mut own = 0;
+        for (i, &w) in words.iter().enumerate() {
+            let c = &mut self.common[i];
+            if *c == PagemapEntry::default() {
+                *c = w;
+            } else if w != PagemapEntry::default() && w != *c {
+                own += 1;
+            }
+        }
+        let mut classes = vec![0u8; words.len().div_ceil(4)];
+        let mut owned = Vec::with_capacity(own);
+        for (i, &w) in words.iter().enumerate() {
+            let class = if w == PagemapEntry::default() {
+                ABSENT
+            } else if w == self.common[i] {
+                COMMON
+            } else {
+                owned.push(Own {
+                    page: i as u32,
+                    frame: NO_FRAME,
+                    word: w,
+                });
+                OWN
+            };
+            classes[i / 4] |= class << (2 * (i % 4));
+        }
+        self.samples.push(Sample {
+            pid,
+            path: self.paths.intern(path),
+            deleted,
+            windows: windows
+                .into_iter()
+                .map(|w| {
+                    let fig = w.fig.map_or(NONE, |f| {
+                        kept.figures.intern([f.rss, f.pss, f.shared, f.private])
+                    });
+                    (self.shapes.intern(Shape::new(w, base)), fig)
+                })
+                .collect(),
+            placement,
+            classes: classes.into_boxed_slice(),
+            own: owned.into_boxed_slice(),
+        });
+    }
+
+    /// The PFNs of the words whose frames are not read yet: the common words and the words
+    /// of the last sample.
+    fn unread(&self) -> impl Iterator<Item = Pfn> + '_ {
+        let common = self
+            .common
+            .iter()
+            .zip(&self.common_frame)
+            .filter(|(_, f)| **f == NO_FRAME)
+            .filter_map(|(e, _)| e.pfn());
+        let own = self.samples.last().into_iter().flat_map(|s| {
+            s.own
+                .iter()
+                .filter(|o| o.frame == NO_FRAME)
+                .filter_map(|o| o.word.pfn())
+        });
+        common.chain(own)
+    }
+
+    /// Gives the words of [`Sampled::unread`] their frames: `frame` of a PFN is its index
+    /// in [`Kept::frames`], or [`NO_FRAME`] when it is not known.
+    fn set_frames(&mut self, mut frame: impl FnMut(Pfn) -> u32) {
+        for (e, f) in self.common.iter().zip(&mut self.common_frame) {
+            if *f == NO_FRAME
+                && let Some(pfn) = e.pfn()
+            {
+                *f = frame(pfn);
+            }
+        }
+        if let Some(s) = self.samples.last_mut() {
+            for o in s.own.iter_mut() {
+                if o.frame == NO_FRAME
+                    && let Some(pfn) = o.word.pfn()
+                {
+                    o.frame = frame(pfn);
+                }
+            }
+        }
+    }
+}
+
+/// A mapping over an object's range, clipped to it, as read: what its [`MappingReport`]
+/// says.
 struct SampledWindow {
     start: VirtAddr,
     end: VirtAddr,
@@ -73,33 +274,95 @@ impl SampledWindow {
             fig: None,
         }
     }
+}
 
-    fn report(&self) -> MappingReport {
+/// A [`SampledWindow`] without its figures, its addresses from the object's base: what
+/// every process that maps the object alike (ASLR only moves it) has in common, kept once
+/// per object.
+#[derive(Clone, PartialEq, Eq)]
+struct Shape {
+    start: u64,
+    end: u64,
+    map_start: u64,
+    kind: MappingKind,
+    perms: crate::maps::Perms,
+    offset: u64,
+    target: Option<String>,
+}
+
+impl std::hash::Hash for Shape {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let p = self.perms;
+        let perms = [p.read, p.write, p.exec, p.shared];
+        (self.start, self.end, self.map_start, self.kind as u8, perms).hash(h);
+        (self.offset, &self.target).hash(h);
+    }
+}
+
+impl Shape {
+    fn new(w: SampledWindow, base: VirtAddr) -> Shape {
+        Shape {
+            start: w.start.0.wrapping_sub(base.0),
+            end: w.end.0.wrapping_sub(base.0),
+            map_start: w.map_start.0.wrapping_sub(base.0),
+            kind: w.kind,
+            perms: w.perms,
+            offset: w.offset,
+            target: w.target,
+        }
+    }
+
+    fn start(&self, base: VirtAddr) -> VirtAddr {
+        VirtAddr(base.0.wrapping_add(self.start))
+    }
+
+    fn end(&self, base: VirtAddr) -> VirtAddr {
+        VirtAddr(base.0.wrapping_add(self.end))
+    }
+
+    fn report(&self, base: VirtAddr, fig: Option<&[u64; 4]>) -> MappingReport {
         MappingReport {
-            start: self.start,
-            end: self.end,
+            start: self.start(base),
+            end: self.end(base),
             perms: self.perms.to_string(),
             offset: self.offset,
             kind: self.kind,
             target: self.target.clone(),
-            rss: self.fig.map(|f| f.rss),
-            pss: self.fig.map(|f| f.pss),
-            shared: self.fig.map(|f| f.shared),
-            private: self.fig.map(|f| f.private),
+            rss: fig.map(|f| f[0]),
+            pss: fig.map(|f| f[1]),
+            shared: fig.map(|f| f[2]),
+            private: fig.map(|f| f[3]),
         }
     }
 }
 
 impl Sample {
-    fn kind_at(&self, addr: VirtAddr) -> Option<MappingKind> {
+    fn kind_at(&self, addr: VirtAddr, of: &Sampled) -> Option<MappingKind> {
+        let base = self.placement.base;
         self.windows
             .iter()
-            .find(|w| w.start <= addr && addr < w.end)
+            .filter_map(|&(w, _)| of.shapes.get(w))
+            .find(|w| w.start(base) <= addr && addr < w.end(base))
             .map(|w| w.kind)
     }
-    fn entry_at(&self, addr: VirtAddr) -> PagemapEntry {
+    /// The word at `addr` and its frame in [`Kept::frames`] (or [`NO_FRAME`]).
+    fn entry_at(&self, addr: VirtAddr, of: &Sampled) -> (PagemapEntry, u32) {
+        let none = (PagemapEntry::default(), NO_FRAME);
         let idx = addr.0.wrapping_sub(self.placement.base.0) / PAGE_SIZE;
-        self.entries.get(idx as usize).copied().unwrap_or_default()
+        let Some(byte) = usize::try_from(idx / 4)
+            .ok()
+            .and_then(|b| self.classes.get(b))
+        else {
+            return none;
+        };
+        match (byte >> (2 * (idx % 4))) & 3 {
+            COMMON => (of.common[idx as usize], of.common_frame[idx as usize]),
+            OWN => self
+                .own
+                .binary_search_by_key(&(idx as u32), |o| o.page)
+                .map_or(none, |k| (self.own[k].word, self.own[k].frame)),
+            _ => none,
+        }
     }
 }
 
@@ -116,9 +379,20 @@ fn display_path(m: &MapEntry) -> String {
 ///
 /// Everything that can fail is read before this exists: each process's maps, pagemap
 /// words, smaps figures, uid and parent, one process at a time (its maps are dropped once
-/// it is read), then kpagecount and kpageflags of every frame seen. So a report can be
-/// written as it is built: once its first byte is out, nothing but the writing can fail,
-/// and a process that is gone by then was read before it went.
+/// it is read), then kpagecount and kpageflags of the frames its words name that no
+/// process before named. So a report can be written as it is built: once its first byte
+/// is out, nothing but the writing can fail, and a process that is gone by then was read
+/// before it went.
+///
+/// What is kept of a process until then is what is its own: its objects' placements, 8
+/// bytes a mapping, two bits a page of its objects, and 16 bytes for each word no process
+/// before had at that page (mostly its private copies). A page every process has the same
+/// word for (a shared frame) is kept once per object ([`Sampled::common`]), as are the
+/// shapes of the object's mappings ([`Sampled::shapes`]); a frame's counts and flags and a
+/// mapping's smaps figures are kept once per distinct value ([`Kept`]). So the peak grows
+/// with the processes by their private pages and little else, not by 8 bytes a page and
+/// process. While it is written, an object's processes and pages are built one at a
+/// time.
 pub struct Scan {
     /// The report without its objects (`objects` is empty).
     pub head: InspectReport,
@@ -127,12 +401,40 @@ pub struct Scan {
 
 /// The objects of a [`Scan`], in order of first appearance. Serialized, each object's
 /// report is built, written and dropped before the next, and its pages are built as they
-/// are written: memory holds the pagemap words and one page report at a time, not the
+/// are written: memory holds what [`Scan`] kept and one page report at a time, not the
 /// report. Iterated, it gives each object's report whole.
 pub struct ObjectStream {
-    pending: std::cell::RefCell<std::collections::VecDeque<(Arc<Object>, Vec<Sample>)>>,
-    frames: HashMap<Pfn, FrameInfo>,
+    pending: std::cell::RefCell<std::collections::VecDeque<(Arc<Object>, Sampled)>>,
+    kept: Kept,
     weak: bool,
+}
+
+/// Reads the frames of one process's words, as soon as the process is read: only its PFNs
+/// (and the objects' new common ones) are held while they are read.
+struct FrameReader {
+    tables: kpage::FrameTables,
+    pfns: Vec<Pfn>,
+    info: Vec<FrameInfo>,
+}
+
+impl FrameReader {
+    /// Reads the frames the words of `slots` (those a process just added to) still lack.
+    fn read(&mut self, kept: &mut Kept, slots: &mut [&mut Sampled]) -> Result<()> {
+        self.pfns.clear();
+        for s in slots.iter() {
+            self.pfns.extend(s.unread());
+        }
+        self.pfns.sort_unstable();
+        self.pfns.dedup();
+        self.tables.read_into(&self.pfns, &mut self.info)?;
+        for s in slots.iter_mut() {
+            s.set_frames(|pfn| {
+                kpage::FrameTables::find(&self.pfns, &self.info, pfn)
+                    .map_or(NO_FRAME, |f| kept.intern_frame(f))
+            });
+        }
+        Ok(())
+    }
 }
 
 impl ObjectStream {
@@ -159,10 +461,11 @@ impl ObjectStream {
 impl Iterator for ObjectStream {
     type Item = ObjectReport;
     fn next(&mut self) -> Option<ObjectReport> {
-        let (obj, samples) = self.pending.get_mut().pop_front()?;
-        let pages: Vec<PageReport> = PageReports::new(&obj.plan, &samples, &self.frames).collect();
+        let (obj, sampled) = self.pending.get_mut().pop_front()?;
+        let pages: Vec<PageReport> = PageReports::new(&obj.plan, &sampled, &self.kept).collect();
         let summary = summarize(&pages);
-        Some(object_report(&obj, &samples, self.weak, summary, pages))
+        let procs = object_procs(&sampled, &self.kept).collect();
+        Some(object_report(&obj, self.weak, summary, procs, pages))
     }
 }
 
@@ -171,20 +474,21 @@ impl serde::Serialize for ObjectStream {
         use serde::ser::SerializeSeq;
         let mut seq = s.serialize_seq(None)?;
         loop {
-            let Some((obj, samples)) = self.pending.borrow_mut().pop_front() else {
+            let Some((obj, sampled)) = self.pending.borrow_mut().pop_front() else {
                 break;
             };
             // The summary comes first in the document: one pass counts, a second writes.
             let mut summary = Summarizer::default();
-            for p in PageReports::new(&obj.plan, &samples, &self.frames) {
+            for p in PageReports::new(&obj.plan, &sampled, &self.kept) {
                 summary.add(&p);
             }
-            let pages = SeqOf::new(PageReports::new(&obj.plan, &samples, &self.frames));
+            let pages = SeqOf::new(PageReports::new(&obj.plan, &sampled, &self.kept));
+            let procs = SeqOf::new(object_procs(&sampled, &self.kept));
             seq.serialize_element(&object_report(
                 &obj,
-                &samples,
                 self.weak,
                 summary.finish(),
+                procs,
                 pages,
             ))?;
         }
@@ -219,11 +523,21 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     let mut processes: Vec<ProcessInfo> = Vec::new();
     let mut cache = ObjectCache::new(crate::elf::Detail::Full);
     // Per object, in order of first appearance: its cache index and its samples.
-    let mut slots: Vec<(usize, Vec<Sample>)> = Vec::new();
+    let mut slots: Vec<(usize, Sampled)> = Vec::new();
     // Objects solab could not place in a process, by slot: listed after the files the
     // cache skipped, object by object.
     let mut unplaced: Vec<(usize, crate::scan::Skipped)> = Vec::new();
     let mut seen = BTreeSet::new();
+    // Frames are read process by process, after each one's words.
+    let mut kept = Kept::default();
+    let mut reader = match privilege.frames() {
+        true => Some(FrameReader {
+            tables: kpage::FrameTables::open()?,
+            pfns: Vec::new(),
+            info: Vec::new(),
+        }),
+        false => None,
+    };
     for &pid in &opts.pids {
         if !seen.insert(pid) {
             continue;
@@ -233,31 +547,29 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         match read {
             Ok((info, samples)) => {
                 processes.push(info);
-                for (slot, s) in samples {
-                    slots[slot].1.push(s);
+                let mut added: Vec<usize> = Vec::with_capacity(samples.len());
+                for (slot, read) in samples {
+                    slots[slot].1.push(read, &mut kept);
+                    added.push(slot);
+                }
+                // Not the process's failure: kpagecount and kpageflags are the machine's.
+                if let Some(reader) = &mut reader {
+                    let mut of_process: Vec<&mut Sampled> = slots
+                        .iter_mut()
+                        .enumerate()
+                        .filter(|(k, _)| added.contains(k))
+                        .map(|(_, (_, s))| s)
+                        .collect();
+                    reader.read(&mut kept, &mut of_process)?;
                 }
             }
             Err(e) => errors.push(PidError::new(pid, &e)),
         }
     }
-    slots.retain(|(_, samples)| !samples.is_empty());
-
-    let frames: HashMap<Pfn, FrameInfo> = if privilege.frames() {
-        // Distinct frames object by object first: most are shared by many processes.
-        let mut pfns: Vec<Pfn> = Vec::new();
-        for (_, samples) in &slots {
-            let mut of_object: Vec<Pfn> = samples
-                .iter()
-                .flat_map(|s| s.entries.iter().filter_map(|e| e.pfn()))
-                .collect();
-            of_object.sort_unstable();
-            of_object.dedup();
-            pfns.extend(of_object);
-        }
-        kpage::frames(&pfns)?
-    } else {
-        HashMap::new()
-    };
+    slots.retain(|(_, sampled)| !sampled.samples.is_empty());
+    for (_, sampled) in &mut slots {
+        sampled.samples.shrink_to_fit();
+    }
 
     unplaced.sort_by_key(|(slot, _)| *slot);
     let mut skipped = cache.skipped;
@@ -281,11 +593,26 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         },
         objects: ObjectStream {
             pending: std::cell::RefCell::new(pending),
-            frames,
+            kept,
             weak: !privilege.frames(),
         },
     })
 }
+
+/// One object of a process just read, whole, until the process is read and it is kept
+/// ([`Sampled::push`]).
+struct ReadSample {
+    pid: i32,
+    path: String,
+    deleted: bool,
+    placement: Placement,
+    windows: Vec<SampledWindow>,
+    /// One per page of the image, from `placement.base`.
+    words: Vec<PagemapEntry>,
+}
+
+/// One object of a process just read, and its slot.
+type Read = (usize, ReadSample);
 
 /// Reads one process: the objects it maps (planned by `cache`, given a slot in `slots`
 /// the first time), their pagemap words, smaps figures, then its uid and parent. Any
@@ -294,9 +621,9 @@ fn read_process(
     p: &Process,
     opts: &InspectOptions,
     cache: &mut ObjectCache,
-    slots: &mut Vec<(usize, Vec<Sample>)>,
+    slots: &mut Vec<(usize, Sampled)>,
     unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
-) -> Result<(ProcessInfo, Vec<(usize, Sample)>)> {
+) -> Result<(ProcessInfo, Vec<Read>)> {
     // (slot, the mapping that starts the object here)
     let mut starts: Vec<(usize, &MapEntry)> = Vec::new();
     for m in p.object_mappings() {
@@ -312,7 +639,7 @@ fn read_process(
             let slot = match slots.iter().position(|(j, _)| *j == i) {
                 Some(k) => k,
                 None => {
-                    slots.push((i, Vec::new()));
+                    slots.push((i, Sampled::default()));
                     slots.len() - 1
                 }
             };
@@ -322,7 +649,9 @@ fn read_process(
         }
     }
     let mut pagemap: Option<Pagemap> = None;
-    let mut samples: Vec<(usize, Sample)> = Vec::new();
+    // What this process's objects are, until it is read whole: its own words, 8 bytes a
+    // page of its images.
+    let mut samples: Vec<Read> = Vec::new();
     for (slot, first) in starts {
         let obj = cache.get(slots[slot].0).clone();
         let (placement, id) = match obj.key {
@@ -379,7 +708,7 @@ fn sample(
     placement: Placement,
     id: Option<crate::maps::FileId>,
     pm: &mut Pagemap,
-) -> Result<Sample> {
+) -> Result<ReadSample> {
     let windows = attribute::windows(&p.maps, &placement, id);
     let pages = (placement.end.0 - placement.base.0) / PAGE_SIZE;
     let mut entries = vec![PagemapEntry::default(); pages as usize];
@@ -389,13 +718,13 @@ fn sample(
         let from = ((w.start.0 - placement.base.0) / PAGE_SIZE) as usize;
         entries[from..from + got.len()].copy_from_slice(&got);
     }
-    Ok(Sample {
+    Ok(ReadSample {
         pid: p.pid,
         path: display_path(first),
         deleted: matches!(first.target, MapTarget::File { deleted: true, .. }),
         windows: windows.iter().map(SampledWindow::new).collect(),
         placement,
-        entries,
+        words: entries,
     })
 }
 
@@ -409,9 +738,10 @@ pub fn pages_from_words(
     procs: &[(i32, &[MapEntry], Placement, Vec<PagemapEntry>)],
     frames: &HashMap<Pfn, FrameInfo>,
 ) -> Vec<PageReport> {
-    let samples: Vec<Sample> = procs
-        .iter()
-        .map(|(pid, maps, placement, entries)| Sample {
+    let mut sampled = Sampled::default();
+    let mut kept = Kept::default();
+    for (pid, maps, placement, entries) in procs {
+        let read = ReadSample {
             pid: *pid,
             path: String::new(),
             deleted: false,
@@ -420,26 +750,28 @@ pub fn pages_from_words(
                 .map(SampledWindow::new)
                 .collect(),
             placement: placement.clone(),
-            entries: entries.clone(),
-        })
-        .collect();
-    PageReports::new(plan, &samples, frames).collect()
+            words: entries.clone(),
+        };
+        sampled.push(read, &mut kept);
+        sampled.set_frames(|pfn| frames.get(&pfn).map_or(NO_FRAME, |f| kept.intern_frame(f)));
+    }
+    PageReports::new(plan, &sampled, &kept).collect()
 }
 
 /// The copies of the page at ELF address `vaddr` in each sampled process.
-fn page_in_processes(
-    vaddr: u64,
-    samples: &[Sample],
-    frames: &HashMap<Pfn, FrameInfo>,
-) -> Vec<PageInProcess> {
-    samples
+fn page_in_processes(vaddr: u64, sampled: &Sampled, kept: &Kept) -> Vec<PageInProcess> {
+    sampled
+        .samples
         .iter()
         .map(|s| {
             let addr = s.placement.runtime(vaddr);
-            let entry = s.entry_at(addr);
-            let frame = entry.pfn().and_then(|p| frames.get(&p));
-            let state =
-                sharing::page_state(s.kind_at(addr), entry, frame.map(|f| (f.flags, f.mapcount)));
+            let (entry, frame) = s.entry_at(addr, sampled);
+            let frame = kept.frame(frame);
+            let state = sharing::page_state(
+                s.kind_at(addr, sampled),
+                entry,
+                frame.map(|f| (f.flags, f.mapcount)),
+            );
             PageInProcess {
                 pid: s.pid,
                 vaddr: addr,
@@ -463,8 +795,8 @@ fn page_in_processes(
 /// there, not for its size. Holds one report back, the one the next page may extend.
 struct PageReports<'a> {
     plan: &'a ElfPlan,
-    samples: &'a [Sample],
-    frames: &'a HashMap<Pfn, FrameInfo>,
+    sampled: &'a Sampled,
+    kept: &'a Kept,
     /// The next page: run, page in the run.
     run: usize,
     page: u64,
@@ -477,15 +809,11 @@ struct PageReports<'a> {
 }
 
 impl<'a> PageReports<'a> {
-    fn new(
-        plan: &'a ElfPlan,
-        samples: &'a [Sample],
-        frames: &'a HashMap<Pfn, FrameInfo>,
-    ) -> PageReports<'a> {
+    fn new(plan: &'a ElfPlan, sampled: &'a Sampled, kept: &'a Kept) -> PageReports<'a> {
         PageReports {
             plan,
-            samples,
-            frames,
+            sampled,
+            kept,
             run: 0,
             page: 0,
             sections: Vec::new(),
@@ -514,7 +842,7 @@ impl Iterator for PageReports<'_> {
             let i = self.page;
             self.page += 1;
             let page_vaddr = run.vaddr + i * PAGE_SIZE;
-            let procs = page_in_processes(page_vaddr, self.samples, self.frames);
+            let procs = page_in_processes(page_vaddr, self.sampled, self.kept);
             let absent = !procs.iter().any(|p| p.present);
             if absent
                 && self.extendable
@@ -551,13 +879,35 @@ impl Iterator for PageReports<'_> {
     }
 }
 
-fn object_report<P>(
+/// The object's report in each process, built as it is pulled.
+fn object_procs<'a>(
+    sampled: &'a Sampled,
+    kept: &'a Kept,
+) -> impl Iterator<Item = ObjectInProcess> + 'a {
+    sampled.samples.iter().map(|s| ObjectInProcess {
+        pid: s.pid,
+        path: sampled.paths.get(s.path).cloned().unwrap_or_default(),
+        deleted: s.deleted,
+        load_base: s.placement.base,
+        load_bias: s.placement.bias,
+        mappings: s
+            .windows
+            .iter()
+            .filter_map(|&(shape, fig)| {
+                let shape = sampled.shapes.get(shape)?;
+                Some(shape.report(s.placement.base, kept.figures.get(fig)))
+            })
+            .collect(),
+    })
+}
+
+fn object_report<P, Q>(
     obj: &Object,
-    samples: &[Sample],
     weak: bool,
     summary: Vec<SegmentSummary>,
+    procs: Q,
     pages: P,
-) -> ObjectReport<P> {
+) -> ObjectReport<P, Q> {
     let plan = &obj.plan;
     let (kind, dev, inode) = match obj.key {
         ObjKey::File(id) => (
@@ -567,17 +917,6 @@ fn object_report<P>(
         ),
         ObjKey::Vdso(_) => (ObjectKind::Vdso, None, None),
     };
-    let procs = samples
-        .iter()
-        .map(|s| ObjectInProcess {
-            pid: s.pid,
-            path: s.path.clone(),
-            deleted: s.deleted,
-            load_base: s.placement.base,
-            load_bias: s.placement.bias,
-            mappings: s.windows.iter().map(SampledWindow::report).collect(),
-        })
-        .collect();
     ObjectReport {
         path: obj.path.clone(),
         kind,

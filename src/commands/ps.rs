@@ -12,13 +12,30 @@
 //! without solab. Swap is pagemap bit 62.
 //! Without the capability the figures are the kernel's smaps ones (Rss, Pss,
 //! Private_Clean + Private_Dirty, Swap), labelled weak.
+//!
+//! How a run goes (`--threads N` workers, 1: all on the calling thread, in order):
+//! - Each worker takes the next pid and opens /proc/PID once as a directory
+//!   ([`ProcDir`]); status (the real uid and the name, one read), maps, pagemap, cgroup
+//!   and ns/mnt are opened relative to it: one path walk per process, and every field of
+//!   a row comes from the same process, since a directory whose process exited opens
+//!   nothing more even when a new process gets its number (the process is counted as
+//!   vanished, or a field read after its exit is left empty: never another process's).
+//! - The pagemap is read with one `pread` per run of adjacent mappings
+//!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, the frame of any
+//!   other page is kept in the process's list and in the worker's [`kpage::FrameSet`].
+//! - Beside the workers, a thread reads the kernel's configuration and solab's own frames.
+//! - After the scan the workers' sets are merged and each distinct frame's kpagecount is
+//!   read once ([`kpage::FrameCounts`], in parts on every worker); each frame's share of a
+//!   page (`page_size / count`) is computed once, and the rows are finished on every
+//!   worker, each taking a contiguous part of the processes: the same additions in the
+//!   same order as one thread, so the report does not depend on the number of workers.
 
-use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
+use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;
 use crate::elf::Detail;
 use crate::error::Result;
-use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
-use crate::kernel::process::{self, Gone};
+use crate::kernel::pagemap::Pagemap;
+use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
 use crate::scan::{self, Lookup, ObjectCache, PidError, SharedCache};
@@ -287,7 +304,14 @@ struct Scanner<'a> {
     /// The scan position of the process being read.
     position: usize,
     words: Vec<crate::pagemap::PagemapEntry>,
+    /// The text of a /proc file being read, reused.
+    text: Vec<u8>,
+    /// The frames of one read waiting for kpagecount ([`tally`]), reused.
+    scratch: Vec<u64>,
     users: std::collections::HashMap<u32, String>,
+    /// The frames this worker saw that may be mapped more than once, their kpagecount
+    /// read once for the whole run after the scan.
+    set: kpage::FrameSet,
 }
 
 impl Scanner<'_> {
@@ -314,8 +338,9 @@ impl Scanner<'_> {
     /// The figures of `pid` by class, but for the pages whose frame may be mapped more
     /// than once: those are left in [`Partial::shared`] for [`Partial::finish`], once
     /// every process's kpagecount is known.
-    fn scan(&mut self, pid: i32, keep: bool) -> Result<Partial> {
-        let maps = process::read_maps(pid)?;
+    fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<Partial> {
+        let pid = dir.pid();
+        let maps = process::read_maps_in(dir)?;
         let (objects, elf_files) = self.objects(pid, &maps)?;
         let mut acc = [Acc::default(); 4];
         let idx = |c: MemClass| MemClass::ALL.iter().position(|x| *x == c).unwrap_or(0);
@@ -338,44 +363,27 @@ impl Scanner<'_> {
         }
         let mut shared = Vec::new();
         let mut frames = Vec::new();
-        let mut pm = Pagemap::open(pid)?;
-        for m in &maps {
-            if m.is_pseudo("[vsyscall]") || m.is_empty() {
-                continue;
-            }
-            let class = idx(class_of(m, &objects, &elf_files));
-            for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0)? {
-                let mut at = from;
-                while at < to {
-                    let until = to.min(at + CHUNK_PAGES * PAGE_SIZE);
-                    pm.read_into(VirtAddr(at), (until - at) / PAGE_SIZE, &mut self.words)?;
-                    for e in &self.words {
-                        if e.swapped() && !e.present() {
-                            acc[class].swap += PAGE_SIZE;
-                        }
-                        match e.pfn() {
-                            // Bit 56: mapped exactly once, by this entry (the kernel's
-                            // PageAnonExclusive): a count of 1 without reading kpagecount,
-                            // which most of the time of `ps --all` was spent in.
-                            Some(p) if e.present() && e.exclusive() => {
-                                let a = &mut acc[class];
-                                a.rss += PAGE_SIZE;
-                                a.pss += PAGE_SIZE as f64;
-                                a.uss += PAGE_SIZE;
-                                if keep {
-                                    frames.push(p.0 << 2 | class as u64);
-                                }
-                            }
-                            Some(p) if e.present() && Some(p) != self.zero => {
-                                shared.push(p.0 << 2 | class as u64)
-                            }
-                            _ => {}
-                        }
-                    }
-                    at = until;
-                }
-            }
-        }
+        let mut pm = Pagemap::open_in(dir)?;
+        let classes: Vec<usize> = maps
+            .iter()
+            .map(|m| idx(class_of(m, &objects, &elf_files)))
+            .collect();
+        // One pread per run of adjacent mappings, each mapping's words tallied in its class.
+        let mut words = std::mem::take(&mut self.words);
+        let read = pm.read_maps(&maps, &mut words, |i, _, w| {
+            tally(
+                w,
+                classes[i],
+                self.zero,
+                &mut acc,
+                &mut self.scratch,
+                &mut shared,
+                keep.then_some(&mut frames),
+                &mut self.set,
+            )
+        });
+        self.words = words;
+        read?;
         Ok(Partial {
             pid,
             acc,
@@ -384,6 +392,63 @@ impl Scanner<'_> {
             keep,
         })
     }
+}
+
+/// Counts the pagemap words of pages of one class: a page whose frame is mapped once is
+/// counted in `acc` (and its frame kept in `frames` with groups), one whose frame may be
+/// mapped more than once waits in `shared`, its frame in `set`. Swapped pages add swap.
+/// `scratch` is the worker's, reused.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn tally(
+    words: &[crate::pagemap::PagemapEntry],
+    class: usize,
+    zero: Option<Pfn>,
+    acc: &mut [Acc; 4],
+    scratch: &mut Vec<u64>,
+    shared: &mut Vec<u64>,
+    mut frames: Option<&mut Vec<u64>>,
+    set: &mut kpage::FrameSet,
+) {
+    // The frame 0 is no frame (pfn() is None for it): it stands for "no zero page".
+    let zero = zero.map_or(0, |p| p.0);
+    // Swapped pages in a pass of their own, which the compiler makes a vector loop.
+    let swapped = words.iter().filter(|e| !e.present() && e.swapped()).count() as u64;
+    if scratch.len() < words.len() {
+        scratch.resize(words.len(), 0);
+    }
+    // The frames waiting for kpagecount are written at a local index, then appended at
+    // once: a push per page keeps the vector's length in memory, a dependency from page
+    // to page.
+    let out = &mut scratch[..words.len()];
+    let (mut once, mut n) = (0u64, 0usize);
+    for e in words {
+        let Some(p) = e.pfn() else { continue };
+        if e.exclusive() {
+            // Bit 56: mapped exactly once, by this entry (the kernel's PageAnonExclusive):
+            // a count of 1 without reading kpagecount, which most of the time of
+            // `ps --all` was spent in.
+            once += 1;
+            if let Some(f) = frames.as_deref_mut() {
+                f.push(p.0 << 2 | class as u64);
+            }
+        } else if p.0 != zero
+            && let Some(slot) = out.get_mut(n)
+        {
+            *slot = p.0 << 2 | class as u64;
+            n += 1;
+        }
+    }
+    let waiting = &out[..n];
+    set.insert_all(waiting.iter().map(|f| f >> 2));
+    shared.extend_from_slice(waiting);
+    // Whole pages: the sum is exact in any order (PSS holds only multiples of the page
+    // size until [`Partial::finish`] adds fractions).
+    let a = &mut acc[class];
+    a.rss += once * PAGE_SIZE;
+    a.pss += (once * PAGE_SIZE) as f64;
+    a.uss += once * PAGE_SIZE;
+    a.swap += swapped * PAGE_SIZE;
 }
 
 /// One process as its worker leaves it: the pages mapped once counted, the others waiting
@@ -400,31 +465,86 @@ struct Partial {
     keep: bool,
 }
 
+/// What a page of each frame of the set adds to PSS: `PAGE_SIZE / kpagecount` (less
+/// solab's own mappings, but for solab's own row), 0 for a count of 0; computed once per
+/// frame instead of once per page, the same division.
+struct Shares<'a> {
+    counts: &'a kpage::FrameCounts,
+    /// Other processes' pages.
+    others: Vec<f64>,
+    /// solab's own pages (empty unless solab is scanned).
+    own: Vec<f64>,
+    me: i32,
+}
+
+impl<'a> Shares<'a> {
+    fn new(counts: &'a kpage::FrameCounts, me: i32, me_scanned: bool) -> Shares<'a> {
+        let of = |count: Option<u64>| match count {
+            Some(c) if c > 0 => PAGE_SIZE as f64 / c as f64,
+            _ => 0.0,
+        };
+        Shares {
+            counts,
+            others: (0..counts.len()).map(|i| of(counts.others_at(i))).collect(),
+            own: if me_scanned {
+                (0..counts.len()).map(|i| of(counts.count_at(i))).collect()
+            } else {
+                Vec::new()
+            },
+            me,
+        }
+    }
+}
+
 impl Partial {
     /// Counts the pages left in `shared` by their frame's kpagecount (less solab's own
     /// mappings of it, unless this is solab). Frames whose count is 0 (PFN-mapped pages,
     /// or freed since the scan) are not memory the process holds.
-    fn finish(mut self, counts: &kpage::FrameCounts, me: i32) -> ([Acc; 4], Vec<u64>) {
-        for &f in &self.shared {
-            let (pfn, class) = (f >> 2, (f & 3) as usize);
-            let count = if self.pid == me {
-                counts.count(pfn)
-            } else {
-                counts.others(pfn)
+    fn finish(mut self, shares: &Shares) -> ([Acc; 4], Vec<u64>) {
+        let of = if self.pid == shares.me {
+            &shares.own
+        } else {
+            &shares.others
+        };
+        let counts = shares.counts;
+        // The frame looked up last and its index: a file's pages often lie in consecutive
+        // frames, and the next frame of the set is the next index (every frame here is in
+        // the set), without a lookup.
+        let mut last: Option<(u64, usize)> = None;
+        let mut share = |f: u64| {
+            let pfn = f >> 2;
+            let at = match last {
+                Some((p, at)) if p == pfn => Some(at),
+                Some((p, at)) if p + 1 == pfn => Some(at + 1),
+                _ => counts.position(pfn),
             };
-            let count = count.unwrap_or(0);
-            if count == 0 {
-                continue;
-            }
-            if self.keep {
-                self.frames.push(f);
+            last = at.map(|at| (pfn, at));
+            at.and_then(|at| of.get(at)).copied().unwrap_or(0.0)
+        };
+        let full = PAGE_SIZE as f64;
+        // By runs of one class (the pages are in address order, the class is the
+        // mapping's): each class's PSS gets the same additions in the same order as page
+        // by page, summed in a register.
+        for run in self.shared.chunk_by(|a, b| a & 3 == b & 3) {
+            let class = (run[0] & 3) as usize;
+            let (mut pages, mut once, mut pss) = (0u64, 0u64, self.acc[class].pss);
+            for &f in run {
+                let s = share(f);
+                if s == 0.0 {
+                    continue;
+                }
+                if self.keep {
+                    self.frames.push(f);
+                }
+                pages += 1;
+                pss += s;
+                // PAGE_SIZE / count is PAGE_SIZE only for a count of 1.
+                once += u64::from(s == full);
             }
             let a = &mut self.acc[class];
-            a.rss += PAGE_SIZE;
-            a.pss += PAGE_SIZE as f64 / count as f64;
-            if count == 1 {
-                a.uss += PAGE_SIZE;
-            }
+            a.rss += pages * PAGE_SIZE;
+            a.pss = pss;
+            a.uss += once * PAGE_SIZE;
         }
         self.frames.sort_unstable();
         (self.acc, self.frames)
@@ -442,16 +562,18 @@ struct Who {
 }
 
 impl Who {
-    fn read(pid: i32, uid: u32, user: String, comm: String) -> Who {
+    /// The rest of the row's fields, read through the process's directory: the same
+    /// process as its status and its memory (`buf` is reused for the text).
+    fn read(dir: &ProcDir, status: process::Status, user: String, buf: &mut Vec<u8>) -> Who {
         // One read of /proc/PID/cgroup for both the path and whether it is a v2 one.
-        let text = process::cgroup_text(pid).ok();
+        let text = dir.cgroup_text(buf).ok();
         Who {
-            uid,
+            uid: status.uid,
             user,
-            comm,
-            cgroup: text.as_deref().map(process::cgroup_in).unwrap_or_default(),
-            cgroup_v1: text.is_some_and(|t| process::cgroup_v2_in(&t).is_none()),
-            mnt_ns: process::mnt_ns(pid).ok(),
+            comm: status.comm,
+            cgroup: text.map(process::cgroup_in).unwrap_or_default(),
+            cgroup_v1: text.is_some_and(|t| process::cgroup_v2_in(t).is_none()),
+            mnt_ns: dir.mnt_ns().ok(),
         }
     }
 }
@@ -524,6 +646,52 @@ fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<Gr
     Ok(g)
 }
 
+/// What a worker makes of one process.
+type PsScan = Result<Option<(Who, Partial)>>;
+
+/// `f` over `items` on up to `threads` threads, each taking a contiguous part of about
+/// the same total `weight`; the results in the order of `items`.
+fn in_parts<T: Send, U: Send>(
+    mut items: Vec<T>,
+    threads: usize,
+    weight: impl Fn(&T) -> usize,
+    f: impl Fn(T) -> U + Sync,
+) -> Vec<U> {
+    let total: usize = items.iter().map(&weight).sum();
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    // Where each part starts: where the weight so far passes its share.
+    let mut starts = vec![0];
+    let mut sum = 0;
+    for (i, t) in items.iter().enumerate() {
+        if sum >= total * starts.len() / threads && i > *starts.last().unwrap_or(&0) {
+            starts.push(i);
+            if starts.len() == threads {
+                break;
+            }
+        }
+        sum += weight(t);
+    }
+    let mut parts = Vec::with_capacity(starts.len());
+    for &at in starts.iter().rev() {
+        parts.push(items.split_off(at));
+    }
+    parts.reverse();
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| s.spawn(move || part.into_iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Scans the processes.
 pub fn ps(opts: &PsOptions) -> Result<PsReport> {
     kernel::check_page_size()?;
@@ -543,15 +711,20 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .filter(|p| seen.insert(*p))
             .collect()
     };
-    let own_frames = if frames {
-        kpage::OwnFrames::read()?
-    } else {
-        kpage::OwnFrames::default()
-    };
+    // What the report needs but the scan does not, read beside it: the kernel's
+    // configuration (a gzip file) and solab's own frames.
+    let side = std::thread::spawn(move || {
+        let own_frames = if frames {
+            kpage::OwnFrames::read()
+        } else {
+            Ok(kpage::OwnFrames::default())
+        };
+        (kernel::config::kernel_facts(), own_frames)
+    });
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
     let threads = scan::threads(opts.threads);
-    let (_, results) = scan::each_process(
+    let (workers, results) = scan::each_process(
         &pids,
         threads,
         || Scanner {
@@ -560,43 +733,64 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             cache: &cache,
             position: 0,
             words: Vec::new(),
+            text: Vec::new(),
+            scratch: Vec::new(),
             users: Default::default(),
+            set: kpage::FrameSet::default(),
         },
         |s, position, pid| {
             s.position = position;
-            let read = process::uid(pid).map(|uid| (uid, process::comm(pid)));
-            read.and_then(|(uid, comm)| {
-                let keep = opts.uid.is_none_or(|u| u == uid)
-                    && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
-                if !keep {
-                    return Ok(None);
-                }
-                let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-                let scanned = s.scan(pid, opts.keep_frames)?;
-                Ok(Some((Who::read(pid, uid, user, comm), scanned)))
-            })
+            // Every file of the process through one directory: one path walk, and all of
+            // this process even if its number is reused meanwhile.
+            let dir = ProcDir::open(pid)?;
+            // The uid and the name from one read of status.
+            let status = dir.status(&mut s.text)?;
+            let keep = opts.uid.is_none_or(|u| u == status.uid)
+                && opts
+                    .command
+                    .as_ref()
+                    .is_none_or(|r| r.is_match(&status.comm));
+            if !keep {
+                return Ok(None);
+            }
+            let uid = status.uid;
+            let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
+            let scanned = s.scan(&dir, opts.keep_frames)?;
+            Ok(Some((Who::read(&dir, status, user, &mut s.text), scanned)))
         },
     );
-    // Every frame some process may share, its kpagecount read once for the whole run.
+    let (kernel_facts, own_frames) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    let own_frames = own_frames?;
+    // Every frame some process may share (the workers' sets), its kpagecount read once
+    // for the whole run.
     let counts = if frames {
-        let all = results
-            .iter()
-            .flat_map(|r| r.as_ref().ok().and_then(Option::as_ref))
-            .flat_map(|(_, p)| p.shared.iter().map(|f| f >> 2));
-        let mut c = kpage::FrameCounts::read(all, threads)?;
+        let set = kpage::FrameSet::merge(workers.into_iter().map(|w| w.set));
+        let mut c = kpage::FrameCounts::read_set(set, threads)?;
         c.take_off(&own_frames);
         c
     } else {
         kpage::FrameCounts::default()
     };
+    // The rows, finished on every worker (each page waiting for its kpagecount is one
+    // lookup), in the order of the pids.
+    let weight = |r: &PsScan| {
+        r.as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map_or(1, |(_, p)| p.shared.len() + 1)
+    };
+    let shares = Shares::new(&counts, own, pids.contains(&own));
+    let finished = in_parts(results, threads, weight, |r| {
+        r.map(|o| o.map(|(who, partial)| row(partial.pid, who, partial.finish(&shares))))
+    });
     let mut counted = PsCounts::default();
     let mut errors = Vec::new();
-    let mut rows = Vec::new();
-    for (pid, result) in pids.into_iter().zip(results) {
+    let mut rows = Vec::with_capacity(finished.len());
+    for (pid, result) in pids.into_iter().zip(finished) {
         match result.map_err(|e| process::classify(pid, e)) {
-            Ok(Some((who, partial))) => {
+            Ok(Some(r)) => {
                 counted.scanned += 1;
-                rows.push(row(pid, who, partial.finish(&counts, own)));
+                rows.push(r);
             }
             Ok(None) => counted.filtered_out += 1,
             Err(gone) => {
@@ -630,7 +824,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         } else {
             CostSource::Smaps
         },
-        kernel: kernel::config::kernel_facts(),
+        kernel: kernel_facts,
         page_size: PAGE_SIZE,
         counts: counted,
         errors,

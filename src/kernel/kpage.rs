@@ -211,11 +211,132 @@ pub struct FrameCounts {
     ranks: Vec<u32>,
 }
 
+/// A set of frames gathered while scanning, one per worker, merged at the end
+/// ([`FrameSet::merge`]) and read by [`FrameCounts::read_set`]: a frame mapped by every
+/// process is kept once, not once per page, and the set is built by the workers instead of
+/// after them. A bitmap over the PFNs of the machine's memory (twice its RAM: holes), and
+/// a list for any frame above (device memory mapped by its PFN).
+#[derive(Clone, Debug, Default)]
+pub struct FrameSet {
+    bits: Vec<u64>,
+    /// Above the bitmap's bound, repeats allowed.
+    far: Vec<u64>,
+}
+
+/// The most 64-bit words a [`FrameSet`]'s bitmap holds: one bit per PFN up to twice the
+/// machine's RAM, at least 2^22 PFNs (16 GiB; the bitmap 512 KiB).
+fn bitmap_words() -> usize {
+    static WORDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WORDS.get_or_init(|| {
+        // SAFETY: sysinfo writes into the struct it is given.
+        let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+        let ram = if unsafe { libc::sysinfo(&mut info) } == 0 {
+            (info.totalram as u64).saturating_mul(u64::from(info.mem_unit.max(1)))
+        } else {
+            0
+        };
+        let pfns = (ram / PAGE_SIZE).saturating_mul(2).max(1 << 22);
+        usize::try_from(pfns.div_ceil(64)).unwrap_or(usize::MAX)
+    })
+}
+
+impl FrameSet {
+    /// Adds frame `pfn`.
+    pub fn insert(&mut self, pfn: u64) {
+        self.insert_word(pfn / 64, 1 << (pfn % 64));
+    }
+
+    /// Adds the frames of `pfns`; neighbours in one word of the bitmap are set with one
+    /// write (a file's pages often lie in consecutive frames).
+    pub fn insert_all(&mut self, pfns: impl Iterator<Item = u64>) {
+        let (mut word, mut bits) = (u64::MAX, 0u64);
+        for p in pfns {
+            if p / 64 != word {
+                if bits != 0 {
+                    self.insert_word(word, bits);
+                }
+                (word, bits) = (p / 64, 0);
+            }
+            bits |= 1 << (p % 64);
+        }
+        if bits != 0 {
+            self.insert_word(word, bits);
+        }
+    }
+
+    /// Sets `bits` in word `w`: frames `w * 64 + b` for each bit `b`.
+    fn insert_word(&mut self, w: u64, bits: u64) {
+        let limit = bitmap_words();
+        let Ok(i) = usize::try_from(w) else {
+            return self.insert_far(w, bits);
+        };
+        if i >= self.bits.len() {
+            if i >= limit {
+                return self.insert_far(w, bits);
+            }
+            self.bits.resize((i + 1).next_power_of_two().min(limit), 0);
+        }
+        self.bits[i] |= bits;
+    }
+
+    fn insert_far(&mut self, w: u64, bits: u64) {
+        let mut rest = bits;
+        while rest != 0 {
+            self.far.push(w * 64 + u64::from(rest.trailing_zeros()));
+            rest &= rest - 1;
+        }
+    }
+
+    /// The union of `sets`.
+    pub fn merge(sets: impl IntoIterator<Item = FrameSet>) -> FrameSet {
+        let mut all = FrameSet::default();
+        for s in sets {
+            if s.bits.len() > all.bits.len() {
+                all.bits.resize(s.bits.len(), 0);
+            }
+            for (a, b) in all.bits.iter_mut().zip(&s.bits) {
+                *a |= b;
+            }
+            all.far.extend(s.far);
+        }
+        all
+    }
+}
+
 impl FrameCounts {
     /// Reads the kpagecount of every frame in `pfns` (any order, repeats allowed), with
     /// `threads` threads each reading its own part of the sorted frames.
     pub fn read(pfns: impl Iterator<Item = u64> + Clone, threads: usize) -> Result<FrameCounts> {
         let mut fc = FrameCounts::index(pfns);
+        fc.read_counts(threads)?;
+        Ok(fc)
+    }
+
+    /// [`FrameCounts::read`] for the frames of a [`FrameSet`].
+    pub fn read_set(set: FrameSet, threads: usize) -> Result<FrameCounts> {
+        let mut fc = FrameCounts::of_set(set);
+        fc.read_counts(threads)?;
+        Ok(fc)
+    }
+
+    /// The frames of `set`, with the lookup structure; no counts yet.
+    fn of_set(set: FrameSet) -> FrameCounts {
+        if set.far.is_empty() {
+            FrameCounts::of_bits(set.bits)
+        } else {
+            let bits = &set.bits;
+            let listed = (0..bits.len()).flat_map(|w| {
+                (0..64)
+                    .filter(move |b| bits[w] & (1 << b) != 0)
+                    .map(move |b| w as u64 * 64 + b)
+            });
+            FrameCounts::index(listed.chain(set.far.iter().copied()))
+        }
+    }
+
+    /// Reads the counts of the indexed frames.
+    fn read_counts(&mut self, threads: usize) -> Result<()> {
+        let fc = self;
         let parts = threads.clamp(1, fc.pfns.len().div_ceil(4096).max(1));
         let per = fc.pfns.len().div_ceil(parts).max(1);
         let read = |part: &[u64]| counts(&part.iter().map(|&p| Pfn(p)).collect::<Vec<_>>());
@@ -239,7 +360,7 @@ impl FrameCounts {
             }
             all
         };
-        Ok(fc)
+        Ok(())
     }
 
     /// The distinct frames of `pfns`, sorted, with the lookup structure; no counts yet.
@@ -259,25 +380,32 @@ impl FrameCounts {
             for p in pfns {
                 bits[(p / 64) as usize] |= 1 << (p % 64);
             }
-            let mut ranks = Vec::with_capacity(bits.len());
-            let mut n = 0u32;
-            for (w, &word) in bits.iter().enumerate() {
-                ranks.push(n);
-                n += word.count_ones();
-                let mut rest = word;
-                while rest != 0 {
-                    fc.pfns
-                        .push(w as u64 * 64 + u64::from(rest.trailing_zeros()));
-                    rest &= rest - 1;
-                }
-            }
-            fc.bits = bits;
-            fc.ranks = ranks;
+            fc = FrameCounts::of_bits(bits);
         } else {
             fc.pfns = pfns.collect();
             fc.pfns.sort_unstable();
             fc.pfns.dedup();
         }
+        fc
+    }
+
+    /// The frames whose bits `bits` sets, with the lookup structure; no counts yet.
+    fn of_bits(bits: Vec<u64>) -> FrameCounts {
+        let mut fc = FrameCounts::default();
+        let mut ranks = Vec::with_capacity(bits.len());
+        let mut n = 0u32;
+        for (w, &word) in bits.iter().enumerate() {
+            ranks.push(n);
+            n += word.count_ones();
+            let mut rest = word;
+            while rest != 0 {
+                fc.pfns
+                    .push(w as u64 * 64 + u64::from(rest.trailing_zeros()));
+                rest &= rest - 1;
+            }
+        }
+        fc.bits = bits;
+        fc.ranks = ranks;
         fc
     }
 
@@ -307,8 +435,20 @@ impl FrameCounts {
         }
     }
 
-    /// The index of frame `pfn` in `pfns`.
-    fn position(&self, pfn: u64) -> Option<usize> {
+    /// The count of the `i`-th frame of the set ([`FrameCounts::position`]): what
+    /// [`FrameCounts::count`] gives for it.
+    pub fn count_at(&self, i: usize) -> Option<u64> {
+        self.counts.get(i).copied()
+    }
+
+    /// What [`FrameCounts::others`] gives for the `i`-th frame of the set.
+    pub fn others_at(&self, i: usize) -> Option<u64> {
+        self.others.get(i).or(self.counts.get(i)).copied()
+    }
+
+    /// The index of frame `pfn` in the set (ascending): frame `pfn + 1`, when in the set
+    /// too, is the next one.
+    pub fn position(&self, pfn: u64) -> Option<usize> {
         Some(if self.bits.is_empty() {
             self.pfns.binary_search(&pfn).ok()?
         } else {
@@ -334,6 +474,42 @@ impl FrameCounts {
 #[cfg(test)]
 mod tests {
     use super::FrameCounts;
+
+    /// A set gathered by several workers (runs of neighbours, repeats, frames above the
+    /// bitmap) indexes the same frames as the list of them, and consecutive frames of the
+    /// set have consecutive positions.
+    #[test]
+    fn frame_sets_merge_to_the_same_frames() {
+        let far = super::bitmap_words() as u64 * 64 + 5;
+        let parts: [Vec<u64>; 3] = [
+            (100..300).chain(100..110).collect(),
+            vec![7, 64, 63, 65, 5000, 299, 1 << 20],
+            vec![far, far + 1, 8, far],
+        ];
+        let mut sets = Vec::new();
+        for p in &parts {
+            let mut s = super::FrameSet::default();
+            s.insert_all(p.iter().copied());
+            sets.push(s);
+        }
+        let mut one = super::FrameSet::default();
+        one.insert(12_345);
+        sets.push(one);
+        let all: Vec<u64> = parts.iter().flatten().copied().chain([12_345]).collect();
+        let merged = FrameCounts::of_set(super::FrameSet::merge(sets.clone()));
+        let listed = FrameCounts::index(all.iter().copied());
+        assert_eq!(merged.pfns, listed.pfns);
+        for &p in &all {
+            assert!(merged.position(p).is_some(), "frame {p}");
+        }
+        assert_eq!(merged.position(6), None);
+        assert_eq!(merged.position(101), merged.position(100).map(|i| i + 1));
+        // Without far frames the bitmap itself is the index.
+        let near = FrameCounts::of_set(super::FrameSet::merge(sets.into_iter().take(2)));
+        assert!(!near.bits.is_empty());
+        assert_eq!(near.position(65), near.position(64).map(|i| i + 1));
+        assert_eq!(near.len(), 200 + 6);
+    }
 
     /// The lookup finds each frame's own count and nothing for frames not in the set,
     /// with the bitmap (dense frames) and with binary search (sparse ones).

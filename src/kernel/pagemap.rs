@@ -34,6 +34,15 @@ impl Pagemap {
         Ok(Pagemap { pid, path, file })
     }
 
+    /// Opens the pagemap of the process whose directory is `dir`.
+    pub fn open_in(dir: &process::ProcDir) -> Result<Pagemap> {
+        Ok(Pagemap {
+            pid: dir.pid(),
+            path: dir.path(c"pagemap"),
+            file: dir.open_file(c"pagemap")?,
+        })
+    }
+
     /// Reads the entries of `pages` pages from `start` into `out` (cleared first), in
     /// one `pread` per [`CHUNK_PAGES`], straight into `out`'s memory.
     pub fn read_into(

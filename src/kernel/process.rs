@@ -30,6 +30,240 @@ pub fn error(pid: i32, path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// /proc/PID opened once, as a directory (`O_PATH`): the files of the process are opened
+/// relative to it (`openat`), one path walk for all of them instead of one per file, and
+/// all of one process: the directory holds the kernel's `struct pid`, so once the process
+/// has exited every open through it fails (ENOENT, read as [`Error::NoSuchProcess`]) even
+/// when a new process got the same number. Errors name the file as `/proc/PID/FILE`.
+pub struct ProcDir {
+    pid: i32,
+    dir: std::os::fd::OwnedFd,
+}
+
+/// What /proc/PID/status says about a process, in one read ([`ProcDir::status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The real uid: the first of the `Uid:` line's four.
+    pub uid: u32,
+    /// The command name as [`comm`] gives it.
+    pub comm: String,
+}
+
+impl ProcDir {
+    /// Opens /proc/PID; a pid that is not there is [`Error::NoSuchProcess`].
+    pub fn open(pid: i32) -> Result<ProcDir> {
+        use std::os::fd::FromRawFd;
+        if pid <= 0 {
+            return Err(Error::NoSuchProcess { pid });
+        }
+        let mut path = [0u8; 24];
+        let text = format!("/proc/{pid}");
+        path[..text.len()].copy_from_slice(text.as_bytes());
+        // SAFETY: `path` is NUL-terminated (a pid has at most 10 digits); the fd returned
+        // is owned by nothing else.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr().cast(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(error(
+                pid,
+                Path::new(&text),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(ProcDir {
+            pid,
+            // SAFETY: `fd` was just opened and is owned here only.
+            dir: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The path an error names for `file`.
+    pub fn path(&self, file: &std::ffi::CStr) -> PathBuf {
+        proc_path(self.pid, &file.to_string_lossy())
+    }
+
+    /// Opens the process's `file` (`c"maps"`, `c"ns/mnt"`...) for reading.
+    pub fn open_file(&self, file: &std::ffi::CStr) -> Result<std::fs::File> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: `file` is NUL-terminated; the fd returned is owned by nothing else.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                file.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(error(
+                self.pid,
+                &self.path(file),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: `fd` was just opened and is owned here only.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+
+    /// Reads the whole of `file` into `buf` (cleared first), without asking its size:
+    /// /proc files have none.
+    pub fn read(&self, file: &std::ffi::CStr, buf: &mut Vec<u8>) -> Result<()> {
+        self.read_until(file, buf, |_| false)
+    }
+
+    /// Reads `file` into `buf` (cleared first) until its end, or until `enough` says the
+    /// bytes read so far are enough.
+    fn read_until(
+        &self,
+        file: &std::ffi::CStr,
+        buf: &mut Vec<u8>,
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<()> {
+        use std::io::Read;
+        let mut f = self.open_file(file)?;
+        buf.clear();
+        loop {
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(4096);
+            }
+            let len = buf.len();
+            let spare = buf.capacity() - len;
+            buf.resize(len + spare, 0);
+            let n = match f.read(&mut buf[len..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => {
+                    buf.truncate(len);
+                    return Err(error(self.pid, &self.path(file), e));
+                }
+            };
+            buf.truncate(len + n);
+            if n == 0 || enough(buf) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The real uid and the command name, from one read of /proc/PID/status (its first
+    /// lines: the kernel formats the whole file on the first read, the rest is not read).
+    pub fn status(&self, buf: &mut Vec<u8>) -> Result<Status> {
+        let has_uid = |b: &[u8]| {
+            b.windows(5)
+                .position(|w| w == b"\nUid:")
+                .is_some_and(|i| b[i + 1..].contains(&b'\n'))
+        };
+        self.read_until(c"status", buf, has_uid)?;
+        parse_status(buf).ok_or_else(|| Error::Io {
+            path: self.path(c"status"),
+            source: std::io::Error::other("no Name: or Uid: line"),
+        })
+    }
+
+    /// The text of /proc/PID/cgroup, for [`cgroup_in`] and [`cgroup_v2_in`].
+    pub fn cgroup_text<'b>(&self, buf: &'b mut Vec<u8>) -> Result<&'b str> {
+        self.read(c"cgroup", buf)?;
+        std::str::from_utf8(buf).map_err(|e| Error::Io {
+            path: self.path(c"cgroup"),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// [`mnt_ns`], through the directory.
+    pub fn mnt_ns(&self) -> Result<u64> {
+        use std::os::fd::AsRawFd;
+        let mut link = [0u8; 64];
+        // SAFETY: the name is NUL-terminated and `link` holds `link.len()` bytes.
+        let n = unsafe {
+            libc::readlinkat(
+                self.dir.as_raw_fd(),
+                c"ns/mnt".as_ptr(),
+                link.as_mut_ptr().cast(),
+                link.len(),
+            )
+        };
+        let path = || self.path(c"ns/mnt");
+        if n < 0 {
+            return Err(error(self.pid, &path(), std::io::Error::last_os_error()));
+        }
+        let link = String::from_utf8_lossy(&link[..n as usize]);
+        ns_inode(&link, "mnt").ok_or_else(|| Error::Io {
+            path: path(),
+            source: std::io::Error::other(format!("unexpected link {link:?}")),
+        })
+    }
+
+    /// [`stat`], through the directory.
+    pub fn stat(&self) -> Result<Stat> {
+        let mut buf = Vec::new();
+        self.read(c"stat", &mut buf)?;
+        parse_stat(&String::from_utf8_lossy(&buf)).ok_or_else(|| Error::Io {
+            path: self.path(c"stat"),
+            source: std::io::Error::other("unexpected format"),
+        })
+    }
+
+    /// [`comm`], through the directory.
+    pub fn comm(&self) -> String {
+        let mut buf = Vec::new();
+        match self.read(c"comm", &mut buf) {
+            Ok(()) => comm_of(buf),
+            Err(_) => "?".into(),
+        }
+    }
+}
+
+/// The command name as [`comm`] makes it of the bytes the kernel holds: `?` unless UTF-8,
+/// trailing white space trimmed.
+fn comm_of(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// The real uid and the command name in /proc/PID/status text. The `Name:` line holds the
+/// name /proc/PID/comm holds, with `\n` and `\` escaped as `\n` and `\\` (fs/proc/array.c
+/// `proc_task_name`: `ESCAPE_SPACE | ESCAPE_SPECIAL` limited to `"\n\\"`), which is undone
+/// here: the name is the one [`comm`] gives.
+pub fn parse_status(text: &[u8]) -> Option<Status> {
+    let line = |key: &[u8]| {
+        text.split(|&b| b == b'\n')
+            .find_map(|l| l.strip_prefix(key))
+    };
+    let name = line(b"Name:\t")?;
+    let uid = std::str::from_utf8(line(b"Uid:")?)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let mut raw = Vec::with_capacity(name.len());
+    let mut bytes = name.iter();
+    while let Some(&b) = bytes.next() {
+        raw.push(match (b, bytes.as_slice().first()) {
+            (b'\\', Some(b'n')) => {
+                bytes.next();
+                b'\n'
+            }
+            (b'\\', Some(b'\\')) => {
+                bytes.next();
+                b'\\'
+            }
+            _ => b,
+        });
+    }
+    Some(Status {
+        uid,
+        comm: comm_of(raw),
+    })
+}
+
 /// Whether a process exists at all: its /proc directory is there.
 pub fn exists(pid: i32) -> bool {
     pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
@@ -235,14 +469,41 @@ pub fn read_maps_from(pid: i32, how: MapsSource) -> Result<Option<Vec<MapEntry>>
     }
     let path = proc_path(pid, "maps");
     let file = std::fs::File::open(&path).map_err(|e| error(pid, &path, e))?;
+    maps_of(pid, &path, file, how, || stat(pid), || comm(pid))
+}
+
+/// [`read_maps`] through the process's directory: the map of that process, never of a
+/// process that got its number since.
+pub fn read_maps_in(dir: &ProcDir) -> Result<Vec<MapEntry>> {
+    let how = if text_forced() {
+        MapsSource::Text
+    } else {
+        MapsSource::Auto
+    };
+    let file = dir.open_file(c"maps")?;
+    let path = dir.path(c"maps");
+    maps_of(dir.pid(), &path, file, how, || dir.stat(), || dir.comm())
+        .map(|m| m.unwrap_or_default())
+}
+
+/// The entries of the open maps `file` of `pid`, read the way `how` says; `stat` and
+/// `comm` tell a kernel thread from an exited process when the map is empty.
+fn maps_of(
+    pid: i32,
+    path: &Path,
+    file: std::fs::File,
+    how: MapsSource,
+    stat: impl FnOnce() -> Result<Stat>,
+    comm: impl FnOnce() -> String,
+) -> Result<Option<Vec<MapEntry>>> {
     let queried = match how {
         MapsSource::Text => None,
-        MapsSource::Auto | MapsSource::Query => query::read(pid, &path, &file)?,
+        MapsSource::Auto | MapsSource::Query => query::read(pid, path, &file)?,
     };
     let mut entries = match (queried, how) {
         (Some(entries), _) => entries,
         (None, MapsSource::Query) => return Ok(None),
-        (None, _) => read_text(pid, &path, file)?,
+        (None, _) => read_text(pid, path, file)?,
     };
     for e in &mut entries {
         undo_literal_deleted_suffix(e);
@@ -250,11 +511,8 @@ pub fn read_maps_from(pid: i32, how: MapsSource) -> Result<Option<Vec<MapEntry>>
     if entries.is_empty() {
         // A kernel thread has no memory map, but so has a process that exited: a zombie
         // waiting to be reaped, or one gone between open and read. Only PF_KTHREAD tells.
-        return Err(match stat(pid) {
-            Ok(s) if s.kernel_thread() => Error::KernelThread {
-                pid,
-                comm: comm(pid),
-            },
+        return Err(match stat() {
+            Ok(s) if s.kernel_thread() => Error::KernelThread { pid, comm: comm() },
             _ => Error::NoSuchProcess { pid },
         });
     }
@@ -591,6 +849,41 @@ mod tests {
         assert_eq!(ns_inode("net:[4026531840]", "mnt"), None);
         assert_eq!(ns_inode("mnt:4026531841", "mnt"), None);
         assert!(mnt_ns(std::process::id() as i32).is_ok_and(|n| n > 0));
+    }
+
+    #[test]
+    fn status_names_are_unescaped() {
+        let text = b"Name:\ta\\nb\\\\c \nUmask:\t0022\nState:\tS\nUid:\t65534\t0\t0\t0\n";
+        let s = parse_status(text).expect("status");
+        assert_eq!((s.uid, s.comm.as_str()), (65534, "a\nb\\c"));
+        // Not UTF-8: `?`, as comm() gives.
+        let s = parse_status(b"Name:\t\xff\nUid:\t1\t1\t1\t1\n").expect("status");
+        assert_eq!((s.uid, s.comm.as_str()), (1, "?"));
+        assert_eq!(parse_status(b"Name:\tx\n"), None);
+        let own = std::process::id() as i32;
+        let dir = ProcDir::open(own).expect("own dir");
+        let s = dir.status(&mut Vec::new()).expect("own status");
+        assert_eq!((s.uid, s.comm), (uid(own).expect("uid"), comm(own)));
+    }
+
+    /// A directory opened while the process ran reads nothing once it has exited: never
+    /// the files of a process that gets its number later.
+    #[test]
+    fn dir_of_an_exited_process_reads_nothing() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id() as i32;
+        let dir = ProcDir::open(pid).expect("dir");
+        assert!(dir.status(&mut Vec::new()).is_ok());
+        assert!(dir.mnt_ns().is_ok());
+        let _ = child.kill();
+        let _ = child.wait();
+        let gone = |e: Error| matches!(e, Error::NoSuchProcess { pid: p } if p == pid);
+        assert!(dir.status(&mut Vec::new()).is_err_and(gone));
+        assert!(read_maps_in(&dir).is_err_and(gone));
+        assert!(dir.mnt_ns().is_err_and(gone));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! processes' alone: the staged copy of libsolib.so and its host program. Everything else is
 //! compared exactly everywhere.
 
-use crate::util::{Frozen, Namespace, Proc, Run, Staged, as_nobody, finish, is_root};
+use crate::util::{self, Frozen, Namespace, Proc, Run, Staged, as_nobody, finish, is_root};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -77,6 +77,22 @@ fn libs_comparable(mut r: Value, own: &[u64]) -> Value {
     r
 }
 
+/// The rows of the objects `own` (inodes) without PSS, by inode.
+fn own_rows(r: &Value, own: &[u64]) -> Vec<Value> {
+    let mut rows: Vec<Value> = r["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter(|o| o["inode"].as_u64().is_some_and(|i| own.contains(&i)))
+        .cloned()
+        .collect();
+    for o in &mut rows {
+        o["pss_pages"] = Value::Null;
+    }
+    rows.sort_by_key(|o| o["inode"].as_u64());
+    rows
+}
+
 /// A ps report without the figures other processes move: PSS of ELF objects and other
 /// files (shared with the machine's libc and locale users) and of shared memory, and from
 /// smaps their USS too.
@@ -127,6 +143,17 @@ fn compare(nobody: bool) {
         .find(|o| o["inode"].as_u64() == Some(own[0]))
         .unwrap_or_else(|| panic!("no libsolib row in {one:#}"));
     assert_eq!(lib["procs"], 8, "{lib:#}");
+    if !nobody {
+        // With every process scanned, PSS comes from the frames seen and only distinct
+        // frames are kept, a frame another process mapped at the same page of an object
+        // not kept again: the staged objects' rows (theirs alone, the processes frozen)
+        // are the ones the scan of the pids gives, which keeps every frame. PSS apart:
+        // kpagecount there, the frames seen here.
+        let all = run(&a.solab, false, &["libs", "--all", "--json"], &[]);
+        let (given, every) = (own_rows(&one, &own), own_rows(&all, &own));
+        assert_eq!(given.len(), 2, "{one:#}");
+        assert_eq!(given, every, "libs PID... and libs --all differ");
+    }
     assert_eq!(
         libs_comparable(one, &own),
         libs_comparable(four, &own),
@@ -158,4 +185,56 @@ fn libs_and_ps_report_the_same_on_one_thread_and_on_four() {
     }
     compare(false);
     compare(true);
+}
+
+/// `libs --all` keeps of each page of an object only a frame no process before it mapped
+/// there: two fork families of staged lab-hosts, each parent writing .data before forking,
+/// so that each family maps its own copy of those pages twice (one frame per family, not
+/// exclusive). The staged objects' rows are those of the scan of the pids, which keeps
+/// every frame.
+#[test]
+fn libs_all_keeps_the_frame_of_each_fork_family() {
+    if !is_root() {
+        eprintln!("skipped: frames need CAP_SYS_ADMIN");
+        return;
+    }
+    let a = Staged::new();
+    let ns = Namespace::new("parfork");
+    let mut procs = Vec::new();
+    let mut pids = Vec::new();
+    for i in 0..2 {
+        let mut cmd = Command::new(&a.lab_host);
+        cmd.arg("--lib")
+            .arg(&a.libsolib)
+            .args(["touch", "add:1,2", "fork", "serve"])
+            .env("SOLIB_NAMESPACE", &ns.name);
+        let p = Proc::spawn(&format!("family{i}"), cmd, "action=serve");
+        let forked = p.seen.iter().find(|l| l.contains("action=fork"));
+        let child = util::field_u64(forked.expect("the fork line"), "child");
+        pids.extend([p.pid(), child as i32]);
+        procs.push(p);
+    }
+    let _frozen = Frozen::new(pids.clone());
+    let own = [inode(&a.libsolib), inode(&a.lab_host)];
+    let given = run(&a.solab, false, &["libs", "--json"], &pids);
+    let all = run(&a.solab, false, &["libs", "--all", "--json"], &[]);
+    let rows = own_rows(&given, &own);
+    assert_eq!(rows.len(), 2, "{given:#}");
+    let lib = rows
+        .iter()
+        .find(|o| o["inode"] == own[0])
+        .expect("libsolib row");
+    assert_eq!(lib["procs"], 4, "{lib:#}");
+    // The written .data pages: a copy per family, each mapped by parent and child.
+    let data = &lib["segments"]["data"];
+    let (resident, frames) = (data["resident_pages"].as_u64(), data["frames"].as_u64());
+    assert!(
+        frames.is_some_and(|f| f >= 2) && resident.is_some_and(|r| r >= 4),
+        "{lib:#}"
+    );
+    assert_eq!(
+        rows,
+        own_rows(&all, &own),
+        "libs PID... and libs --all differ"
+    );
 }

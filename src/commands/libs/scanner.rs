@@ -71,6 +71,25 @@ impl Acc {
             self.pfns.push(pfn);
         }
     }
+
+    /// [`Acc::frame`] for a page of an object whose last frame seen at the same page of the
+    /// object is `slot`: the same frame again (another process mapping the same page of
+    /// the file) is counted but not kept a second time.
+    fn frame_once(&mut self, e: PagemapEntry, pfn: u64, slot: &mut u32) {
+        self.resident += 1;
+        if e.exclusive() {
+            self.exclusive += 1;
+            return;
+        }
+        match u32::try_from(pfn) {
+            Ok(p) if *slot == p => {}
+            Ok(p) => {
+                *slot = p;
+                self.pfns.push(pfn);
+            }
+            Err(_) => self.pfns.push(pfn),
+        }
+    }
     /// Adds `o`'s figures; both frame lists sorted, the result sorted.
     pub(super) fn merge(&mut self, o: Acc) {
         self.resident += o.resident;
@@ -138,6 +157,22 @@ pub(super) struct ObjAcc {
     pub(super) procs: u32,
 }
 
+/// The frame last kept at each page of one object, by its page number in the object's ELF
+/// addresses from `first` on (0: none): when only distinct frames are counted, a frame
+/// another process already mapped at the same page is not kept again. The pages of a
+/// library's file are one frame each in the page cache, mapped by every process: this
+/// keeps a worker's lists to about the object's pages rather than its pages times its
+/// processes, and the sort at the end short (issue 18).
+#[derive(Default)]
+struct Slots {
+    first: u64,
+    frames: Vec<u32>,
+}
+
+/// The most pages of an object [`Slots`] keeps (4 MiB of frames): a larger object's pages
+/// above are kept as they come, repeats sorted out at the end.
+const MAX_SLOTS: u64 = 1 << 20;
+
 /// Where a process's memory goes, by address range.
 struct Placed {
     base: u64,
@@ -157,6 +192,11 @@ pub(super) struct Worker {
     pub(super) files: Acc,
     pub(super) zero_mappings: u64,
     entries: Vec<PagemapEntry>,
+    /// By cache index, with `dedup`: the frame last kept at each page of the object.
+    slots: Vec<Slots>,
+    /// Only distinct frames are counted (not how often each is mapped): repeats need not
+    /// be kept.
+    dedup: bool,
     /// What the shared cache said of each file this worker met. The worker scans in
     /// ascending scan position, so asking the cache again could change nothing: what is
     /// kept "as first seen" is already from this worker's earlier process or an earlier one.
@@ -183,6 +223,7 @@ impl Worker {
         privileged: bool,
         zero_pfn: Option<u64>,
         vdsos: Option<VdsoFrames>,
+        dedup: bool,
     ) -> Worker {
         Worker {
             privileged,
@@ -193,9 +234,22 @@ impl Worker {
             files: Acc::default(),
             zero_mappings: 0,
             entries: Vec::new(),
+            slots: Vec::new(),
+            dedup,
             looked_up: HashMap::new(),
             vdsos,
         }
+    }
+
+    /// How many frames the worker's buckets hold.
+    fn frames(&self) -> usize {
+        let objects: usize = self
+            .accs
+            .iter()
+            .flat_map(|a| a.kinds.iter())
+            .map(|k| k.pfns.len())
+            .sum();
+        objects + self.anon.pfns.len() + self.files.pfns.len()
     }
 
     /// Sorts every bucket's frames; with `dedup`, drops repeats too (when only distinct
@@ -351,12 +405,17 @@ impl Worker {
                 None => Ok(attribute::place_at(plan, m.start)),
             };
             match placement {
-                Ok(p) => placed.push(Placed {
-                    base: p.base.0,
-                    end: p.end.0,
-                    obj,
-                    bias: p.bias,
-                }),
+                Ok(p) => {
+                    if self.dedup {
+                        self.make_slots(obj, p.base.0, p.end.0, p.bias);
+                    }
+                    placed.push(Placed {
+                        base: p.base.0,
+                        end: p.end.0,
+                        obj,
+                        bias: p.bias,
+                    })
+                }
                 Err(reason) => {
                     let path = m.path().map_or_else(
                         || self.info(obj).plan.path.clone(),
@@ -398,8 +457,27 @@ impl Worker {
                 self.anon.restore(anon_mark);
                 self.files.restore(files_mark);
                 self.zero_mappings = zero_mark;
+                // The frames this process left in its objects' slots were not kept.
+                for p in &placed {
+                    if let Some(s) = self.slots.get_mut(p.obj) {
+                        s.frames.fill(0);
+                    }
+                }
                 Err(process::classify(pid, e))
             }
+        }
+    }
+
+    /// The slots of object `obj`, placed at `[base, end)` with `bias`, the first time it is.
+    fn make_slots(&mut self, obj: usize, base: u64, end: u64, bias: u64) {
+        if self.slots.len() <= obj {
+            self.slots.resize_with(obj + 1, Slots::default);
+        }
+        let s = &mut self.slots[obj];
+        if s.frames.is_empty() {
+            s.first = base.wrapping_sub(bias) / PAGE_SIZE;
+            let pages = end.saturating_sub(base) / PAGE_SIZE;
+            s.frames = vec![0; pages.min(MAX_SLOTS) as usize];
         }
     }
 
@@ -508,10 +586,15 @@ impl Worker {
             for (i, &e) in words.iter().enumerate() {
                 let k = info.kind_at(base.wrapping_add(i as u64 * PAGE_SIZE));
                 let acc = &mut obj.kinds[kind_index(k)];
-                self.zero_mappings += account_pages(acc, &[e], zero, privileged, own);
+                self.zero_mappings += account_pages(acc, &[e], None, zero, privileged, own);
             }
             return;
         }
+        // The slots of these pages, when they all have one.
+        let mut slots = self.slots.get_mut(p.obj).and_then(|s| {
+            let at = usize::try_from((base / PAGE_SIZE).checked_sub(s.first)?).ok()?;
+            s.frames.get_mut(at..at.checked_add(n)?)
+        });
         let runs = &info.runs;
         let mut r = runs.partition_point(|r| r.1 <= base);
         let mut i = 0;
@@ -529,23 +612,26 @@ impl Worker {
             let pages = (until - v).div_ceil(PAGE_SIZE);
             let j = n.min(i.saturating_add(usize::try_from(pages).unwrap_or(usize::MAX)));
             let acc = &mut obj.kinds[kind_index(kind)];
-            self.zero_mappings += account_pages(acc, &words[i..j], zero, privileged, own);
+            let run_slots = slots.as_deref_mut().map(|s| &mut s[i..j]);
+            self.zero_mappings +=
+                account_pages(acc, &words[i..j], run_slots, zero, privileged, own);
             i = j;
         }
     }
 }
 
 /// Adds the present pages among `words`, all of one object's segment kind, to `acc`;
-/// returns how many map the zero page.
+/// returns how many map the zero page. `slots`: the object's [`Slots`] of these pages.
 fn account_pages(
     acc: &mut Acc,
     words: &[PagemapEntry],
+    mut slots: Option<&mut [u32]>,
     zero: Option<u64>,
     privileged: bool,
     own: bool,
 ) -> u64 {
     let mut zero_seen = 0;
-    for &e in words {
+    for (i, &e) in words.iter().enumerate() {
         if !e.present() {
             continue;
         }
@@ -557,9 +643,10 @@ fn account_pages(
         if privileged && pfn.is_none() {
             continue;
         }
-        match pfn {
-            Some(p) => acc.frame(e, p),
-            None => acc.resident += 1,
+        match (pfn, slots.as_deref_mut()) {
+            (Some(p), Some(s)) => acc.frame_once(e, p, &mut s[i]),
+            (Some(p), None) => acc.frame(e, p),
+            (None, _) => acc.resident += 1,
         }
         // An anonymous page in a private mapping of the object's own file is a copy made
         // by a write. Without frame numbers, a non-exclusive one may be the zero page: only
@@ -624,11 +711,17 @@ pub(super) fn slice<T>(words: &[T], start: u64, from: u64, to: u64) -> &[T] {
     words.get(a..b.min(words.len())).unwrap_or(&[])
 }
 
+/// Below this many frames in all, the workers' buckets are sorted on one thread.
+const PARALLEL_SORT: usize = 1 << 16;
+
 /// Merges the workers: their buckets (each sorted first, in parallel, and without
 /// repeats with `dedup`) and the cache's objects, in cache order.
 pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache, dedup: bool) -> Merged {
-    if workers.len() == 1 {
-        workers[0].sort(dedup);
+    // Starting a thread costs more than sorting a few thousand frames: with `dedup` the
+    // workers' lists are about the objects' pages.
+    let frames: usize = workers.iter().map(Worker::frames).sum();
+    if workers.len() == 1 || frames < PARALLEL_SORT {
+        workers.iter_mut().for_each(|w| w.sort(dedup));
     } else {
         std::thread::scope(|s| {
             for w in &mut workers {

@@ -18,6 +18,7 @@ pub(super) fn finish(
     processes: ProcessCounts,
     errors: Vec<PidError>,
     self_scanned: bool,
+    facts: kernel::config::KernelFacts,
 ) -> Result<LibsReport> {
     let privileged = s.privileged;
     let page = PAGE_SIZE as f64;
@@ -200,7 +201,7 @@ pub(super) fn finish(
         },
         pss_source,
         scope,
-        kernel: kernel::config::kernel_facts(),
+        kernel: facts,
         page_size: PAGE_SIZE,
         processes,
         errors,

@@ -66,12 +66,6 @@ impl Frames {
         merge_sorted(&mut self.high, o.high);
     }
 
-    /// Adds the frames of `o` (not kept sorted: call [`Frames::sort`] after).
-    pub(super) fn extend(&mut self, o: &Frames) {
-        self.low.extend_from_slice(&o.low);
-        self.high.extend_from_slice(&o.high);
-    }
-
     /// The frames, in ascending order once sorted.
     pub(super) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         self.low

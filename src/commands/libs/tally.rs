@@ -32,11 +32,13 @@ pub(super) fn finish(
     });
     let mut per_obj: Vec<(Frames, Vec<u64>)> = Vec::new();
     for (_, _, o) in &s.objs {
+        // Each kind's list is sorted (by the workers, and their merge): merged, not
+        // sorted again (a radix sort of every frame of every object was a tenth of
+        // `libs PID...`).
         let mut pages = Frames::default();
         for k in &o.kinds {
-            pages.extend(&k.pfns);
+            pages.merge(k.pfns.clone());
         }
-        pages.sort();
         let distinct = pages.distinct();
         per_obj.push((pages, distinct));
     }

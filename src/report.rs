@@ -79,10 +79,11 @@ pub enum ObjectKind {
     Vdso,
 }
 
-/// `P` is how the pages are held: a vector (the default), or an iterator serialized as it is
-/// pulled ([`crate::output::SeqOf`]) when the report is streamed.
+/// `P` is how the pages are held and `Q` how the processes are: vectors (the default), or
+/// iterators serialized as they are pulled ([`crate::output::SeqOf`]) when the report is
+/// streamed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ObjectReport<P = Vec<PageReport>> {
+pub struct ObjectReport<P = Vec<PageReport>, Q = Vec<ObjectInProcess>> {
     /// The path as the first process maps it; `[vdso]` for the vdso.
     pub path: String,
     pub kind: ObjectKind,
@@ -97,7 +98,7 @@ pub struct ObjectReport<P = Vec<PageReport>> {
     /// Verdicts rest on pagemap bits only (no PFNs).
     pub weak: bool,
     pub summary: Vec<SegmentSummary>,
-    pub procs: Vec<ObjectInProcess>,
+    pub procs: Q,
     pub pages: P,
 }
 

@@ -38,30 +38,89 @@ pub struct InspectOptions {
 /// process once it has been read. The words are kept against the object's
 /// [`Sampled::common`] words: two bits a page, and 16 bytes more only for a word no process
 /// before had there (a private copy's frame, a swap entry), so what a process adds is what
-/// is its own.
+/// is its own. Its path and its mappings' shapes are the object's ([`Sampled`]), its
+/// mappings' figures are [`Kept::figures`]: 8 bytes a mapping.
 struct Sample {
     pid: i32,
-    path: String,
+    /// In [`Sampled::paths`].
+    path: u32,
     deleted: bool,
     placement: Placement,
-    windows: Vec<SampledWindow>,
+    /// Each mapping over the object: its shape in [`Sampled::shapes`], its figures in
+    /// [`Kept::figures`] (or [`NONE`]).
+    windows: Box<[(u32, u32)]>,
     /// Each page's word, four pages a byte from `placement.base`: [`ABSENT`] (the word
     /// is 0), [`COMMON`] (the object's common word there) or [`OWN`] (in `own`).
-    classes: Vec<u8>,
+    classes: Box<[u8]>,
     /// The words that are neither 0 nor the common word, by page index, ascending.
-    own: Vec<Own>,
+    own: Box<[Own]>,
 }
 
 /// A word of a process that is not its object's common word there.
 struct Own {
     page: u32,
-    /// Its frame in [`Frames`], or [`NO_FRAME`].
+    /// Its frame in [`Kept::frames`], or [`NO_FRAME`].
     frame: u32,
     word: PagemapEntry,
 }
 
 /// A word without a frame read: not present, no PFN (unprivileged), or not read yet.
 const NO_FRAME: u32 = u32::MAX;
+/// A mapping without smaps figures.
+const NONE: u32 = u32::MAX;
+
+/// Values kept once each, by index: a table that grows with the distinct values (a few
+/// mapping shapes per object, a few frame counts and flags), not with the processes.
+struct Intern<T> {
+    values: Vec<T>,
+    index: HashMap<T, u32>,
+}
+
+impl<T> Default for Intern<T> {
+    fn default() -> Self {
+        Intern {
+            values: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Intern<T> {
+    fn intern(&mut self, v: T) -> u32 {
+        if let Some(&i) = self.index.get(&v) {
+            return i;
+        }
+        self.values.push(v.clone());
+        let i = (self.values.len() - 1) as u32;
+        self.index.insert(v, i);
+        i
+    }
+
+    fn get(&self, i: u32) -> Option<&T> {
+        self.values.get(i as usize)
+    }
+}
+
+/// What the objects share: the frames' counts and flags, and the mappings' smaps figures
+/// (rss, pss, shared, private), each distinct value once.
+#[derive(Default)]
+struct Kept {
+    frames: Intern<(u64, u64)>,
+    figures: Intern<[u64; 4]>,
+}
+
+impl Kept {
+    fn frame(&self, i: u32) -> Option<FrameInfo> {
+        self.frames.get(i).map(|&(mapcount, flags)| FrameInfo {
+            mapcount,
+            flags: crate::pagemap::KpageFlags(flags),
+        })
+    }
+
+    fn intern_frame(&mut self, f: &FrameInfo) -> u32 {
+        self.frames.intern((f.mapcount, f.flags.0))
+    }
+}
 
 const ABSENT: u8 = 0;
 const COMMON: u8 = 1;
@@ -74,15 +133,28 @@ const OWN: u8 = 2;
 #[derive(Default)]
 struct Sampled {
     common: Vec<PagemapEntry>,
-    /// The frame of each common word, in [`Frames`], or [`NO_FRAME`].
+    /// The frame of each common word, in [`Kept::frames`], or [`NO_FRAME`].
     common_frame: Vec<u32>,
+    /// The paths the object is mapped by and the shapes of its mappings, relative to
+    /// its base: the same in every process that maps it alike.
+    paths: Intern<String>,
+    shapes: Intern<Shape>,
     samples: Vec<Sample>,
 }
 
 impl Sampled {
-    /// Keeps `s`, whose words are `words` (one per page of its image), against the common
-    /// words (which the first word of a page other than 0 becomes).
-    fn push(&mut self, mut s: Sample, words: &[PagemapEntry]) {
+    /// Keeps `read` (its words against the common words, which the first word of a page
+    /// other than 0 becomes; its path, mappings' shapes and figures interned).
+    fn push(&mut self, read: ReadSample, kept: &mut Kept) {
+        let ReadSample {
+            pid,
+            path,
+            deleted,
+            placement,
+            windows,
+            words,
+        } = read;
+        let base = placement.base;
         if self.common.len() < words.len() {
             self.common.resize(words.len(), PagemapEntry::default());
             self.common_frame.resize(words.len(), NO_FRAME);
@@ -96,24 +168,40 @@ impl Sampled {
                 own += 1;
             }
         }
-        s.classes = vec![0; words.len().div_ceil(4)];
-        s.own = Vec::with_capacity(own);
+        let mut classes = vec![0u8; words.len().div_ceil(4)];
+        let mut owned = Vec::with_capacity(own);
         for (i, &w) in words.iter().enumerate() {
             let class = if w == PagemapEntry::default() {
                 ABSENT
             } else if w == self.common[i] {
                 COMMON
             } else {
-                s.own.push(Own {
+                owned.push(Own {
                     page: i as u32,
                     frame: NO_FRAME,
                     word: w,
                 });
                 OWN
             };
-            s.classes[i / 4] |= class << (2 * (i % 4));
+            classes[i / 4] |= class << (2 * (i % 4));
         }
-        self.samples.push(s);
+        self.samples.push(Sample {
+            pid,
+            path: self.paths.intern(path),
+            deleted,
+            windows: windows
+                .into_iter()
+                .map(|w| {
+                    let fig = w.fig.map_or(NONE, |f| {
+                        kept.figures.intern([f.rss, f.pss, f.shared, f.private])
+                    });
+                    (self.shapes.intern(Shape::new(w, base)), fig)
+                })
+                .collect(),
+            placement,
+            classes: classes.into_boxed_slice(),
+            own: owned.into_boxed_slice(),
+        });
     }
 
     /// The PFNs of the words whose frames are not read yet: the common words and the words
@@ -135,7 +223,7 @@ impl Sampled {
     }
 
     /// Gives the words of [`Sampled::unread`] their frames: `frame` of a PFN is its index
-    /// in [`Frames`], or [`NO_FRAME`] when it is not known.
+    /// in [`Kept::frames`], or [`NO_FRAME`] when it is not known.
     fn set_frames(&mut self, mut frame: impl FnMut(Pfn) -> u32) {
         for (e, f) in self.common.iter().zip(&mut self.common_frame) {
             if *f == NO_FRAME
@@ -145,7 +233,7 @@ impl Sampled {
             }
         }
         if let Some(s) = self.samples.last_mut() {
-            for o in &mut s.own {
+            for o in s.own.iter_mut() {
                 if o.frame == NO_FRAME
                     && let Some(pfn) = o.word.pfn()
                 {
@@ -156,7 +244,8 @@ impl Sampled {
     }
 }
 
-/// A mapping over an object's range, clipped to it: what its [`MappingReport`] says.
+/// A mapping over an object's range, clipped to it, as read: what its [`MappingReport`]
+/// says.
 struct SampledWindow {
     start: VirtAddr,
     end: VirtAddr,
@@ -185,31 +274,78 @@ impl SampledWindow {
             fig: None,
         }
     }
+}
 
-    fn report(&self) -> MappingReport {
+/// A [`SampledWindow`] without its figures, its addresses from the object's base: what
+/// every process that maps the object alike (ASLR only moves it) has in common, kept once
+/// per object.
+#[derive(Clone, PartialEq, Eq)]
+struct Shape {
+    start: u64,
+    end: u64,
+    map_start: u64,
+    kind: MappingKind,
+    perms: crate::maps::Perms,
+    offset: u64,
+    target: Option<String>,
+}
+
+impl std::hash::Hash for Shape {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let p = self.perms;
+        let perms = [p.read, p.write, p.exec, p.shared];
+        (self.start, self.end, self.map_start, self.kind as u8, perms).hash(h);
+        (self.offset, &self.target).hash(h);
+    }
+}
+
+impl Shape {
+    fn new(w: SampledWindow, base: VirtAddr) -> Shape {
+        Shape {
+            start: w.start.0.wrapping_sub(base.0),
+            end: w.end.0.wrapping_sub(base.0),
+            map_start: w.map_start.0.wrapping_sub(base.0),
+            kind: w.kind,
+            perms: w.perms,
+            offset: w.offset,
+            target: w.target,
+        }
+    }
+
+    fn start(&self, base: VirtAddr) -> VirtAddr {
+        VirtAddr(base.0.wrapping_add(self.start))
+    }
+
+    fn end(&self, base: VirtAddr) -> VirtAddr {
+        VirtAddr(base.0.wrapping_add(self.end))
+    }
+
+    fn report(&self, base: VirtAddr, fig: Option<&[u64; 4]>) -> MappingReport {
         MappingReport {
-            start: self.start,
-            end: self.end,
+            start: self.start(base),
+            end: self.end(base),
             perms: self.perms.to_string(),
             offset: self.offset,
             kind: self.kind,
             target: self.target.clone(),
-            rss: self.fig.map(|f| f.rss),
-            pss: self.fig.map(|f| f.pss),
-            shared: self.fig.map(|f| f.shared),
-            private: self.fig.map(|f| f.private),
+            rss: fig.map(|f| f[0]),
+            pss: fig.map(|f| f[1]),
+            shared: fig.map(|f| f[2]),
+            private: fig.map(|f| f[3]),
         }
     }
 }
 
 impl Sample {
-    fn kind_at(&self, addr: VirtAddr) -> Option<MappingKind> {
+    fn kind_at(&self, addr: VirtAddr, of: &Sampled) -> Option<MappingKind> {
+        let base = self.placement.base;
         self.windows
             .iter()
-            .find(|w| w.start <= addr && addr < w.end)
+            .filter_map(|&(w, _)| of.shapes.get(w))
+            .find(|w| w.start(base) <= addr && addr < w.end(base))
             .map(|w| w.kind)
     }
-    /// The word at `addr` and its frame in [`Frames`] (or [`NO_FRAME`]).
+    /// The word at `addr` and its frame in [`Kept::frames`] (or [`NO_FRAME`]).
     fn entry_at(&self, addr: VirtAddr, of: &Sampled) -> (PagemapEntry, u32) {
         let none = (PagemapEntry::default(), NO_FRAME);
         let idx = addr.0.wrapping_sub(self.placement.base.0) / PAGE_SIZE;
@@ -248,13 +384,15 @@ fn display_path(m: &MapEntry) -> String {
 /// is out, nothing but the writing can fail, and a process that is gone by then was read
 /// before it went.
 ///
-/// What is kept of a process until then is what is its own: its objects' placements and
-/// mappings (with smaps figures), two bits a page of its objects, and 16 bytes for each
-/// word no process before had at that page (mostly its private copies). A page every
-/// process has the same word for (a shared frame) is kept once per object
-/// ([`Sampled::common`]), and a frame's counts and flags once per distinct pair
-/// ([`Frames`]): the peak grows with the processes by their mappings and private pages, not
-/// by 8 bytes a page and process.
+/// What is kept of a process until then is what is its own: its objects' placements, 8
+/// bytes a mapping, two bits a page of its objects, and 16 bytes for each word no process
+/// before had at that page (mostly its private copies). A page every process has the same
+/// word for (a shared frame) is kept once per object ([`Sampled::common`]), as are the
+/// shapes of the object's mappings ([`Sampled::shapes`]); a frame's counts and flags and a
+/// mapping's smaps figures are kept once per distinct value ([`Kept`]). So the peak grows
+/// with the processes by their private pages and little else, not by 8 bytes a page and
+/// process. While it is written, an object's processes and pages are built one at a
+/// time.
 pub struct Scan {
     /// The report without its objects (`objects` is empty).
     pub head: InspectReport,
@@ -267,34 +405,8 @@ pub struct Scan {
 /// report. Iterated, it gives each object's report whole.
 pub struct ObjectStream {
     pending: std::cell::RefCell<std::collections::VecDeque<(Arc<Object>, Sampled)>>,
-    frames: Frames,
+    kept: Kept,
     weak: bool,
-}
-
-/// What kpagecount and kpageflags said of the frames seen, each (mapcount, flags) once: a
-/// word keeps its frame's index here (4 bytes), not its PFN's entry in a table of every
-/// frame. Private copies are alike (mapcount 1, the same flags), so this stays small
-/// however many processes are read.
-#[derive(Default)]
-struct Frames {
-    info: Vec<FrameInfo>,
-    index: HashMap<(u64, u64), u32>,
-}
-
-impl Frames {
-    fn get(&self, frame: u32) -> Option<&FrameInfo> {
-        self.info.get(frame as usize)
-    }
-
-    fn intern(&mut self, f: FrameInfo) -> u32 {
-        *self
-            .index
-            .entry((f.mapcount, f.flags.0))
-            .or_insert_with(|| {
-                self.info.push(f);
-                (self.info.len() - 1) as u32
-            })
-    }
 }
 
 /// Reads the frames of one process's words, as soon as the process is read: only its PFNs
@@ -307,7 +419,7 @@ struct FrameReader {
 
 impl FrameReader {
     /// Reads the frames the words of `slots` (those a process just added to) still lack.
-    fn read(&mut self, frames: &mut Frames, slots: &mut [&mut Sampled]) -> Result<()> {
+    fn read(&mut self, kept: &mut Kept, slots: &mut [&mut Sampled]) -> Result<()> {
         self.pfns.clear();
         for s in slots.iter() {
             self.pfns.extend(s.unread());
@@ -318,7 +430,7 @@ impl FrameReader {
         for s in slots.iter_mut() {
             s.set_frames(|pfn| {
                 kpage::FrameTables::find(&self.pfns, &self.info, pfn)
-                    .map_or(NO_FRAME, |f| frames.intern(*f))
+                    .map_or(NO_FRAME, |f| kept.intern_frame(f))
             });
         }
         Ok(())
@@ -350,15 +462,10 @@ impl Iterator for ObjectStream {
     type Item = ObjectReport;
     fn next(&mut self) -> Option<ObjectReport> {
         let (obj, sampled) = self.pending.get_mut().pop_front()?;
-        let pages: Vec<PageReport> = PageReports::new(&obj.plan, &sampled, &self.frames).collect();
+        let pages: Vec<PageReport> = PageReports::new(&obj.plan, &sampled, &self.kept).collect();
         let summary = summarize(&pages);
-        Some(object_report(
-            &obj,
-            &sampled.samples,
-            self.weak,
-            summary,
-            pages,
-        ))
+        let procs = object_procs(&sampled, &self.kept).collect();
+        Some(object_report(&obj, self.weak, summary, procs, pages))
     }
 }
 
@@ -372,15 +479,16 @@ impl serde::Serialize for ObjectStream {
             };
             // The summary comes first in the document: one pass counts, a second writes.
             let mut summary = Summarizer::default();
-            for p in PageReports::new(&obj.plan, &sampled, &self.frames) {
+            for p in PageReports::new(&obj.plan, &sampled, &self.kept) {
                 summary.add(&p);
             }
-            let pages = SeqOf::new(PageReports::new(&obj.plan, &sampled, &self.frames));
+            let pages = SeqOf::new(PageReports::new(&obj.plan, &sampled, &self.kept));
+            let procs = SeqOf::new(object_procs(&sampled, &self.kept));
             seq.serialize_element(&object_report(
                 &obj,
-                &sampled.samples,
                 self.weak,
                 summary.finish(),
+                procs,
                 pages,
             ))?;
         }
@@ -421,7 +529,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     let mut unplaced: Vec<(usize, crate::scan::Skipped)> = Vec::new();
     let mut seen = BTreeSet::new();
     // Frames are read process by process, after each one's words.
-    let mut frames = Frames::default();
+    let mut kept = Kept::default();
     let mut reader = match privilege.frames() {
         true => Some(FrameReader {
             tables: kpage::FrameTables::open()?,
@@ -440,8 +548,8 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
             Ok((info, samples)) => {
                 processes.push(info);
                 let mut added: Vec<usize> = Vec::with_capacity(samples.len());
-                for (slot, s, words) in samples {
-                    slots[slot].1.push(s, &words);
+                for (slot, read) in samples {
+                    slots[slot].1.push(read, &mut kept);
                     added.push(slot);
                 }
                 // Not the process's failure: kpagecount and kpageflags are the machine's.
@@ -452,13 +560,16 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
                         .filter(|(k, _)| added.contains(k))
                         .map(|(_, (_, s))| s)
                         .collect();
-                    reader.read(&mut frames, &mut of_process)?;
+                    reader.read(&mut kept, &mut of_process)?;
                 }
             }
             Err(e) => errors.push(PidError::new(pid, &e)),
         }
     }
     slots.retain(|(_, sampled)| !sampled.samples.is_empty());
+    for (_, sampled) in &mut slots {
+        sampled.samples.shrink_to_fit();
+    }
 
     unplaced.sort_by_key(|(slot, _)| *slot);
     let mut skipped = cache.skipped;
@@ -482,15 +593,26 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         },
         objects: ObjectStream {
             pending: std::cell::RefCell::new(pending),
-            frames,
+            kept,
             weak: !privilege.frames(),
         },
     })
 }
 
-/// One object of a process just read: its slot, its sample, and its words (one per page
-/// of its image) until they are kept against the object's common words.
-type Read = (usize, Sample, Vec<PagemapEntry>);
+/// One object of a process just read, whole, until the process is read and it is kept
+/// ([`Sampled::push`]).
+struct ReadSample {
+    pid: i32,
+    path: String,
+    deleted: bool,
+    placement: Placement,
+    windows: Vec<SampledWindow>,
+    /// One per page of the image, from `placement.base`.
+    words: Vec<PagemapEntry>,
+}
+
+/// One object of a process just read, and its slot.
+type Read = (usize, ReadSample);
 
 /// Reads one process: the objects it maps (planned by `cache`, given a slot in `slots`
 /// the first time), their pagemap words, smaps figures, then its uid and parent. Any
@@ -554,12 +676,11 @@ fn read_process(
             Some(pm) => pm,
             None => pagemap.insert(Pagemap::open(p.pid)?),
         };
-        let (s, words) = sample(p, first, placement, id, pm)?;
-        samples.push((slot, s, words));
+        samples.push((slot, sample(p, first, placement, id, pm)?));
     }
     match read_smaps(p.pid) {
         Ok(figures) => {
-            for (_, s, _) in &mut samples {
+            for (_, s) in &mut samples {
                 for w in &mut s.windows {
                     w.fig = figures.get(&w.map_start.0).copied();
                 }
@@ -587,7 +708,7 @@ fn sample(
     placement: Placement,
     id: Option<crate::maps::FileId>,
     pm: &mut Pagemap,
-) -> Result<(Sample, Vec<PagemapEntry>)> {
+) -> Result<ReadSample> {
     let windows = attribute::windows(&p.maps, &placement, id);
     let pages = (placement.end.0 - placement.base.0) / PAGE_SIZE;
     let mut entries = vec![PagemapEntry::default(); pages as usize];
@@ -597,16 +718,14 @@ fn sample(
         let from = ((w.start.0 - placement.base.0) / PAGE_SIZE) as usize;
         entries[from..from + got.len()].copy_from_slice(&got);
     }
-    let s = Sample {
+    Ok(ReadSample {
         pid: p.pid,
         path: display_path(first),
         deleted: matches!(first.target, MapTarget::File { deleted: true, .. }),
         windows: windows.iter().map(SampledWindow::new).collect(),
         placement,
-        classes: Vec::new(),
-        own: Vec::new(),
-    };
-    Ok((s, entries))
+        words: entries,
+    })
 }
 
 /// The pure half of a scan, for fuzzing: the page reports of the object `plan` (file
@@ -620,9 +739,9 @@ pub fn pages_from_words(
     frames: &HashMap<Pfn, FrameInfo>,
 ) -> Vec<PageReport> {
     let mut sampled = Sampled::default();
-    let mut interned = Frames::default();
+    let mut kept = Kept::default();
     for (pid, maps, placement, entries) in procs {
-        let s = Sample {
+        let read = ReadSample {
             pid: *pid,
             path: String::new(),
             deleted: false,
@@ -631,26 +750,28 @@ pub fn pages_from_words(
                 .map(SampledWindow::new)
                 .collect(),
             placement: placement.clone(),
-            classes: Vec::new(),
-            own: Vec::new(),
+            words: entries.clone(),
         };
-        sampled.push(s, entries);
-        sampled.set_frames(|pfn| frames.get(&pfn).map_or(NO_FRAME, |f| interned.intern(*f)));
+        sampled.push(read, &mut kept);
+        sampled.set_frames(|pfn| frames.get(&pfn).map_or(NO_FRAME, |f| kept.intern_frame(f)));
     }
-    PageReports::new(plan, &sampled, &interned).collect()
+    PageReports::new(plan, &sampled, &kept).collect()
 }
 
 /// The copies of the page at ELF address `vaddr` in each sampled process.
-fn page_in_processes(vaddr: u64, sampled: &Sampled, frames: &Frames) -> Vec<PageInProcess> {
+fn page_in_processes(vaddr: u64, sampled: &Sampled, kept: &Kept) -> Vec<PageInProcess> {
     sampled
         .samples
         .iter()
         .map(|s| {
             let addr = s.placement.runtime(vaddr);
             let (entry, frame) = s.entry_at(addr, sampled);
-            let frame = frames.get(frame);
-            let state =
-                sharing::page_state(s.kind_at(addr), entry, frame.map(|f| (f.flags, f.mapcount)));
+            let frame = kept.frame(frame);
+            let state = sharing::page_state(
+                s.kind_at(addr, sampled),
+                entry,
+                frame.map(|f| (f.flags, f.mapcount)),
+            );
             PageInProcess {
                 pid: s.pid,
                 vaddr: addr,
@@ -675,7 +796,7 @@ fn page_in_processes(vaddr: u64, sampled: &Sampled, frames: &Frames) -> Vec<Page
 struct PageReports<'a> {
     plan: &'a ElfPlan,
     sampled: &'a Sampled,
-    frames: &'a Frames,
+    kept: &'a Kept,
     /// The next page: run, page in the run.
     run: usize,
     page: u64,
@@ -688,11 +809,11 @@ struct PageReports<'a> {
 }
 
 impl<'a> PageReports<'a> {
-    fn new(plan: &'a ElfPlan, sampled: &'a Sampled, frames: &'a Frames) -> PageReports<'a> {
+    fn new(plan: &'a ElfPlan, sampled: &'a Sampled, kept: &'a Kept) -> PageReports<'a> {
         PageReports {
             plan,
             sampled,
-            frames,
+            kept,
             run: 0,
             page: 0,
             sections: Vec::new(),
@@ -721,7 +842,7 @@ impl Iterator for PageReports<'_> {
             let i = self.page;
             self.page += 1;
             let page_vaddr = run.vaddr + i * PAGE_SIZE;
-            let procs = page_in_processes(page_vaddr, self.sampled, self.frames);
+            let procs = page_in_processes(page_vaddr, self.sampled, self.kept);
             let absent = !procs.iter().any(|p| p.present);
             if absent
                 && self.extendable
@@ -758,13 +879,35 @@ impl Iterator for PageReports<'_> {
     }
 }
 
-fn object_report<P>(
+/// The object's report in each process, built as it is pulled.
+fn object_procs<'a>(
+    sampled: &'a Sampled,
+    kept: &'a Kept,
+) -> impl Iterator<Item = ObjectInProcess> + 'a {
+    sampled.samples.iter().map(|s| ObjectInProcess {
+        pid: s.pid,
+        path: sampled.paths.get(s.path).cloned().unwrap_or_default(),
+        deleted: s.deleted,
+        load_base: s.placement.base,
+        load_bias: s.placement.bias,
+        mappings: s
+            .windows
+            .iter()
+            .filter_map(|&(shape, fig)| {
+                let shape = sampled.shapes.get(shape)?;
+                Some(shape.report(s.placement.base, kept.figures.get(fig)))
+            })
+            .collect(),
+    })
+}
+
+fn object_report<P, Q>(
     obj: &Object,
-    samples: &[Sample],
     weak: bool,
     summary: Vec<SegmentSummary>,
+    procs: Q,
     pages: P,
-) -> ObjectReport<P> {
+) -> ObjectReport<P, Q> {
     let plan = &obj.plan;
     let (kind, dev, inode) = match obj.key {
         ObjKey::File(id) => (
@@ -774,17 +917,6 @@ fn object_report<P>(
         ),
         ObjKey::Vdso(_) => (ObjectKind::Vdso, None, None),
     };
-    let procs = samples
-        .iter()
-        .map(|s| ObjectInProcess {
-            pid: s.pid,
-            path: s.path.clone(),
-            deleted: s.deleted,
-            load_base: s.placement.base,
-            load_bias: s.placement.bias,
-            mappings: s.windows.iter().map(SampledWindow::report).collect(),
-        })
-        .collect();
     ObjectReport {
         path: obj.path.clone(),
         kind,

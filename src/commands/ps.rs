@@ -308,6 +308,8 @@ struct Scanner<'a> {
     text: Vec<u8>,
     /// The frames of one read waiting for kpagecount ([`tally`]), reused.
     scratch: Vec<u64>,
+    /// The frames of the process being read waiting for kpagecount, reused.
+    pending: Vec<u64>,
     users: std::collections::HashMap<u32, String>,
     /// The frames this worker saw that may be mapped more than once, their kpagecount
     /// read once for the whole run after the scan.
@@ -361,7 +363,10 @@ impl Scanner<'_> {
                 ..Partial::default()
             });
         }
-        let mut shared = Vec::new();
+        // Gathered in the worker's buffer, kept at its exact size: no vector of each
+        // process grown (copied, and its new pages faulted in) step by step.
+        let mut shared = std::mem::take(&mut self.pending);
+        shared.clear();
         let mut frames = Vec::new();
         let mut pm = Pagemap::open_in(dir)?;
         let classes: Vec<usize> = maps
@@ -383,12 +388,14 @@ impl Scanner<'_> {
             )
         });
         self.words = words;
+        let kept = shared.to_vec();
+        self.pending = shared;
         read?;
         Ok(Partial {
             pid,
             acc,
             frames,
-            shared,
+            shared: kept,
             keep,
         })
     }
@@ -735,6 +742,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             words: Vec::new(),
             text: Vec::new(),
             scratch: Vec::new(),
+            pending: Vec::new(),
             users: Default::default(),
             set: kpage::FrameSet::default(),
         },

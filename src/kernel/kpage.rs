@@ -287,9 +287,13 @@ impl FrameSet {
         }
     }
 
-    /// The union of `sets`.
+    /// The union of `sets`, in the largest of them.
     pub fn merge(sets: impl IntoIterator<Item = FrameSet>) -> FrameSet {
-        let mut all = FrameSet::default();
+        let mut sets: Vec<FrameSet> = sets.into_iter().collect();
+        let Some(largest) = (0..sets.len()).max_by_key(|&i| sets[i].bits.len()) else {
+            return FrameSet::default();
+        };
+        let mut all = sets.swap_remove(largest);
         for s in sets {
             if s.bits.len() > all.bits.len() {
                 all.bits.resize(s.bits.len(), 0);

@@ -188,7 +188,7 @@ fn libs_and_ps_report_the_same_on_one_thread_and_on_four() {
 }
 
 /// `libs --all` keeps of each page of an object only a frame no process before it mapped
-/// there: two fork families of staged lab-hosts, each parent writing .data before forking,
+/// there, `libs PID...` that frame with how often it was mapped: two fork families of staged lab-hosts, each parent writing .data before forking,
 /// so that each family maps its own copy of those pages twice (one frame per family, not
 /// exclusive). The staged objects' rows are those of the scan of the pids, which keeps
 /// every frame.
@@ -218,6 +218,14 @@ fn libs_all_keeps_the_frame_of_each_fork_family() {
     let own = [inode(&a.libsolib), inode(&a.lab_host)];
     let given = run(&a.solab, false, &["libs", "--json"], &pids);
     let all = run(&a.solab, false, &["libs", "--all", "--json"], &[]);
+    // Every mapping of the staged objects' frames is in the scan: each frame's kpagecount
+    // is the number of times it was seen, and PSS counts it 1 in all (one frame kept per
+    // page with how often it was mapped, not once per mapping).
+    for o in given["objects"].as_array().expect("objects") {
+        if o["inode"].as_u64().is_some_and(|i| own.contains(&i)) {
+            assert_eq!(o["pss_pages"].as_f64(), o["frames"].as_f64(), "{o:#}");
+        }
+    }
     let rows = own_rows(&given, &own);
     assert_eq!(rows.len(), 2, "{given:#}");
     let lib = rows

@@ -13,9 +13,15 @@
 const SMALL: usize = 256;
 
 /// Frame numbers, sorted by [`Frames::sort`] (and kept sorted by [`Frames::merge`]).
+///
+/// A `u32` frame may stand for several mappings of it: `reps[i]` more than `low[i]` once
+/// ([`Frames::repeat`]), so that a frame every process maps at the same page of a library
+/// is one entry rather than one per process; [`Frames::iter`] gives it that many times.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Frames {
     low: Vec<u32>,
+    /// Beside `low`: how many more times each frame was mapped.
+    reps: Vec<u32>,
     high: Vec<u64>,
 }
 
@@ -26,8 +32,30 @@ pub(super) struct FramesMark(usize, usize);
 impl Frames {
     pub(super) fn push(&mut self, pfn: u64) {
         match u32::try_from(pfn) {
-            Ok(p) => self.low.push(p),
+            Ok(p) => {
+                self.low.push(p);
+                self.reps.push(0);
+            }
             Err(_) => self.high.push(pfn),
+        }
+    }
+
+    /// How many `u32` frames the list holds: the index the next one pushed gets.
+    pub(super) fn low_len(&self) -> usize {
+        self.low.len()
+    }
+
+    /// Counts the `u32` frame at index `i` (before sorting) mapped once more.
+    pub(super) fn repeat(&mut self, i: u32) {
+        if let Some(r) = self.reps.get_mut(i as usize) {
+            *r += 1;
+        }
+    }
+
+    /// Undoes [`Frames::repeat`].
+    pub(super) fn unrepeat(&mut self, i: u32) {
+        if let Some(r) = self.reps.get_mut(i as usize) {
+            *r = r.saturating_sub(1);
         }
     }
 
@@ -42,11 +70,25 @@ impl Frames {
     /// Drops the frames pushed since `m` was taken.
     pub(super) fn truncate(&mut self, m: FramesMark) {
         self.low.truncate(m.0);
+        self.reps.truncate(m.0);
         self.high.truncate(m.1);
     }
 
     pub(super) fn sort(&mut self) {
-        radix_sort(&mut self.low);
+        if self.reps.iter().all(|&r| r == 0) {
+            radix_sort(&mut self.low);
+        } else {
+            // Frames with their repeats, as `frame << 32 | repeats`, sorted by frame.
+            let mut both: Vec<u64> = self
+                .low
+                .iter()
+                .zip(&self.reps)
+                .map(|(&p, &r)| u64::from(p) << 32 | u64::from(r))
+                .collect();
+            both.sort_unstable();
+            self.low = both.iter().map(|&x| (x >> 32) as u32).collect();
+            self.reps = both.iter().map(|&x| x as u32).collect();
+        }
         self.high.sort_unstable();
     }
 
@@ -56,21 +98,36 @@ impl Frames {
     /// pass sets the bits, one reads them back in order; no sort at all.
     pub(super) fn sort_dedup(&mut self, scratch: &mut Vec<u64>) {
         dedup_by_bitmap(&mut self.low, scratch);
+        self.reps.clear();
+        self.reps.resize(self.low.len(), 0);
         self.high.sort_unstable();
         self.high.dedup();
     }
 
     /// Adds the frames of `o`, both sorted, in one linear merge.
     pub(super) fn merge(&mut self, o: Frames) {
-        merge_sorted(&mut self.low, o.low);
+        if self.reps.iter().chain(&o.reps).all(|&r| r == 0) {
+            merge_sorted(&mut self.low, o.low);
+            self.reps.clear();
+            self.reps.resize(self.low.len(), 0);
+        } else {
+            let pairs = |f: &Frames| -> Vec<(u32, u32)> {
+                f.low.iter().copied().zip(f.reps.iter().copied()).collect()
+            };
+            let mut a = pairs(self);
+            merge_sorted(&mut a, pairs(&o));
+            self.low = a.iter().map(|x| x.0).collect();
+            self.reps = a.iter().map(|x| x.1).collect();
+        }
         merge_sorted(&mut self.high, o.high);
     }
 
-    /// The frames, in ascending order once sorted.
+    /// The frames, in ascending order once sorted, each as many times as it was mapped.
     pub(super) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         self.low
             .iter()
-            .map(|&p| u64::from(p))
+            .zip(&self.reps)
+            .flat_map(|(&p, &r)| std::iter::repeat_n(u64::from(p), r as usize + 1))
             .chain(self.high.iter().copied())
     }
 
@@ -329,6 +386,37 @@ mod tests {
             f.iter().collect::<Vec<_>>(),
             [2, 3, 4, 5, 5, u64::from(u32::MAX), big, big, big + 1]
         );
+    }
+
+    #[test]
+    fn repeated_frames_count_as_often() {
+        let mut f = Frames::default();
+        for p in [9, 4, 7] {
+            f.push(p);
+        }
+        f.repeat(0);
+        f.repeat(0);
+        f.repeat(2);
+        let mark = f.mark();
+        f.push(1);
+        f.repeat(3);
+        f.repeat(1);
+        f.unrepeat(1);
+        f.unrepeat(3);
+        f.truncate(mark);
+        f.sort();
+        assert_eq!(f.iter().collect::<Vec<_>>(), [4, 7, 7, 9, 9, 9]);
+        assert_eq!(f.count_distinct(), 3);
+        assert_eq!(f.distinct(), [4, 7, 9]);
+        let mut g = Frames::default();
+        for p in [7, 2] {
+            g.push(p);
+        }
+        g.repeat(1);
+        g.sort();
+        f.merge(g);
+        assert_eq!(f.iter().collect::<Vec<_>>(), [2, 2, 4, 7, 7, 7, 9, 9, 9]);
+        assert_eq!(f.distinct(), [2, 4, 7, 9]);
     }
 
     #[test]

@@ -13,11 +13,12 @@
 //! - each ELF file read and planned once per (device, inode), its page plan kept as runs
 //!   of segment kinds;
 //! - frames collected in plain vectors (one per object and segment kind, one for
-//!   anonymous memory, one for other files), sorted once at the end; with `--all`, where
-//!   only distinct frames count, a worker keeps a frame of an object's page only when the
-//!   last process it saw there mapped another one (the page cache's one frame per page of
-//!   a library is kept once, not once per process: 420,000 frames to sort became 5,000 for
-//!   400 processes, and the 4 to 6 ms between the scan and the tally 0.3 ms);
+//!   anonymous memory, one for other files), sorted once at the end; a worker keeps a
+//!   frame of an object's page only when the last process it saw there mapped another one,
+//!   else counts the kept one mapped once more (what PSS from kpagecount needs; with
+//!   `--all` only distinct frames count): the page cache's one frame per page of a library
+//!   is kept once, not once per process (420,000 frames to sort became 5,000 for 400
+//!   processes, and the 4 to 6 ms between the scan and the tally 0.3 ms);
 //! - /proc/kpagecount (for PSS) read in sorted windows, only for the frames of ELF objects,
 //!   less solab's own mappings of them (it maps libc too) unless solab is scanned itself;
 //! - processes scanned by a fixed pool of workers (`--threads`), each with its own buckets,

@@ -72,23 +72,37 @@ impl Acc {
         }
     }
 
-    /// [`Acc::frame`] for a page of an object whose last frame seen at the same page of the
-    /// object is `slot`: the same frame again (another process mapping the same page of
-    /// the file) is counted but not kept a second time.
-    fn frame_once(&mut self, e: PagemapEntry, pfn: u64, slot: &mut u32) {
+    /// [`Acc::frame`] for a page of an object whose last frame kept at the same page of
+    /// the object is `slot` (the frame, and its index in the list): the same frame again
+    /// (another process mapping the same page of the file) is counted but not kept a
+    /// second time; without `dedup` the kept one counts one mapping more. Returns the
+    /// index of the frame counted again.
+    fn frame_once(
+        &mut self,
+        e: PagemapEntry,
+        pfn: u64,
+        slot: &mut [u32; 2],
+        dedup: bool,
+    ) -> Option<u32> {
         self.resident += 1;
         if e.exclusive() {
             self.exclusive += 1;
-            return;
+            return None;
         }
-        match u32::try_from(pfn) {
-            Ok(p) if *slot == p => {}
-            Ok(p) => {
-                *slot = p;
-                self.pfns.push(pfn);
+        let index = u32::try_from(self.pfns.low_len()).ok();
+        match (u32::try_from(pfn), index) {
+            (Ok(p), _) if slot[0] == p => {
+                if dedup {
+                    return None;
+                }
+                self.pfns.repeat(slot[1]);
+                return Some(slot[1]);
             }
-            Err(_) => self.pfns.push(pfn),
+            (Ok(p), Some(i)) => *slot = [p, i],
+            _ => {}
         }
+        self.pfns.push(pfn);
+        None
     }
     /// Adds `o`'s figures; both frame lists sorted, the result sorted.
     pub(super) fn merge(&mut self, o: Acc) {
@@ -158,20 +172,23 @@ pub(super) struct ObjAcc {
 }
 
 /// The frame last kept at each page of one object, by its page number in the object's ELF
-/// addresses from `first` on (0: none): when only distinct frames are counted, a frame
-/// another process already mapped at the same page is not kept again. The pages of a
+/// addresses from `first` on (0: none), and its index in its bucket: a frame the process
+/// before already mapped at the same page is not kept again, the kept one counted once
+/// more ([`Frames::repeat`](super::frames::Frames::repeat)) unless only distinct frames
+/// count. The pages of a
 /// library's file are one frame each in the page cache, mapped by every process: this
 /// keeps a worker's lists to about the object's pages rather than its pages times its
 /// processes, and the sort at the end short (issue 18).
 #[derive(Default)]
 struct Slots {
     first: u64,
-    frames: Vec<u32>,
+    /// The frame and its index in its bucket's list.
+    frames: Vec<[u32; 2]>,
 }
 
-/// The most pages of an object [`Slots`] keeps (4 MiB of frames): a larger object's pages
-/// above are kept as they come, repeats sorted out at the end.
-const MAX_SLOTS: u64 = 1 << 20;
+/// The most pages of an object [`Slots`] keeps (4 MiB): a larger object's pages above are
+/// kept as they come, repeats sorted out at the end.
+const MAX_SLOTS: u64 = 1 << 19;
 
 /// Where a process's memory goes, by address range.
 struct Placed {
@@ -192,8 +209,11 @@ pub(super) struct Worker {
     pub(super) files: Acc,
     pub(super) zero_mappings: u64,
     entries: Vec<PagemapEntry>,
-    /// By cache index, with `dedup`: the frame last kept at each page of the object.
+    /// By cache index: the frame last kept at each page of the object.
     slots: Vec<Slots>,
+    /// (object, kind, index) of the frames the process being scanned counted again: undone
+    /// if its scan fails.
+    repeated: Vec<(usize, usize, u32)>,
     /// Only distinct frames are counted (not how often each is mapped): repeats need not
     /// be kept.
     dedup: bool,
@@ -235,6 +255,7 @@ impl Worker {
             zero_mappings: 0,
             entries: Vec::new(),
             slots: Vec::new(),
+            repeated: Vec::new(),
             dedup,
             looked_up: HashMap::new(),
             vdsos,
@@ -406,7 +427,7 @@ impl Worker {
             };
             match placement {
                 Ok(p) => {
-                    if self.dedup {
+                    if self.privileged {
                         self.make_slots(obj, p.base.0, p.end.0, p.bias);
                     }
                     placed.push(Placed {
@@ -438,6 +459,7 @@ impl Worker {
             .collect();
         let (anon_mark, files_mark, zero_mark) =
             (self.anon.mark(), self.files.mark(), self.zero_mappings);
+        self.repeated.clear();
         match self.read_pages(pid, &maps, &placed, pm) {
             Ok(()) => {
                 let mut counted: Vec<usize> = placed.iter().map(|p| p.obj).collect();
@@ -449,6 +471,9 @@ impl Worker {
                 Ok(())
             }
             Err(e) => {
+                for (obj, kind, i) in self.repeated.drain(..) {
+                    self.accs[obj].kinds[kind].pfns.unrepeat(i);
+                }
                 for (obj, m) in marks {
                     for (acc, mark) in self.accs[obj].kinds.iter_mut().zip(m) {
                         acc.restore(mark);
@@ -460,7 +485,7 @@ impl Worker {
                 // The frames this process left in its objects' slots were not kept.
                 for p in &placed {
                     if let Some(s) = self.slots.get_mut(p.obj) {
-                        s.frames.fill(0);
+                        s.frames.fill([0, 0]);
                     }
                 }
                 Err(process::classify(pid, e))
@@ -477,7 +502,7 @@ impl Worker {
         if s.frames.is_empty() {
             s.first = base.wrapping_sub(bias) / PAGE_SIZE;
             let pages = end.saturating_sub(base) / PAGE_SIZE;
-            s.frames = vec![0; pages.min(MAX_SLOTS) as usize];
+            s.frames = vec![[0, 0]; pages.min(MAX_SLOTS) as usize];
         }
     }
 
@@ -611,8 +636,14 @@ impl Worker {
             };
             let pages = (until - v).div_ceil(PAGE_SIZE);
             let j = n.min(i.saturating_add(usize::try_from(pages).unwrap_or(usize::MAX)));
-            let acc = &mut obj.kinds[kind_index(kind)];
-            let run_slots = slots.as_deref_mut().map(|s| &mut s[i..j]);
+            let k = kind_index(kind);
+            let acc = &mut obj.kinds[k];
+            let run_slots = slots.as_deref_mut().map(|s| Slotted {
+                slots: &mut s[i..j],
+                dedup: self.dedup,
+                repeated: &mut self.repeated,
+                at: (p.obj, k),
+            });
             self.zero_mappings +=
                 account_pages(acc, &words[i..j], run_slots, zero, privileged, own);
             i = j;
@@ -620,12 +651,21 @@ impl Worker {
     }
 }
 
+/// The object's [`Slots`] of a run of pages, for [`account_pages`].
+struct Slotted<'a> {
+    slots: &'a mut [[u32; 2]],
+    dedup: bool,
+    /// The worker's log of frames counted again, and the (object, kind) of the run.
+    repeated: &'a mut Vec<(usize, usize, u32)>,
+    at: (usize, usize),
+}
+
 /// Adds the present pages among `words`, all of one object's segment kind, to `acc`;
 /// returns how many map the zero page. `slots`: the object's [`Slots`] of these pages.
 fn account_pages(
     acc: &mut Acc,
     words: &[PagemapEntry],
-    mut slots: Option<&mut [u32]>,
+    mut slots: Option<Slotted<'_>>,
     zero: Option<u64>,
     privileged: bool,
     own: bool,
@@ -643,8 +683,12 @@ fn account_pages(
         if privileged && pfn.is_none() {
             continue;
         }
-        match (pfn, slots.as_deref_mut()) {
-            (Some(p), Some(s)) => acc.frame_once(e, p, &mut s[i]),
+        match (pfn, slots.as_mut()) {
+            (Some(p), Some(s)) => {
+                if let Some(again) = acc.frame_once(e, p, &mut s.slots[i], s.dedup) {
+                    s.repeated.push((s.at.0, s.at.1, again));
+                }
+            }
             (Some(p), None) => acc.frame(e, p),
             (None, _) => acc.resident += 1,
         }

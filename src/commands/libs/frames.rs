@@ -141,15 +141,26 @@ impl Frames {
 
     /// The distinct frames of the sorted list, in ascending order.
     pub(super) fn distinct(&self) -> Vec<u64> {
-        let mut out = Vec::with_capacity(self.len());
-        let mut last = None;
-        for p in self.iter() {
-            if last != Some(p) {
-                out.push(p);
-                last = Some(p);
+        self.runs().map(|(p, _)| p).collect()
+    }
+
+    /// The distinct frames of the sorted list, in ascending order, each with how many
+    /// times it was mapped: what [`Frames::iter`] gives, without repeating it.
+    pub(super) fn runs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let low = self
+            .low
+            .iter()
+            .zip(&self.reps)
+            .map(|(&p, &r)| (u64::from(p), u64::from(r) + 1));
+        let high = self.high.iter().map(|&p| (p, 1));
+        let mut all = low.chain(high).peekable();
+        std::iter::from_fn(move || {
+            let (p, mut n) = all.next()?;
+            while let Some((_, m)) = all.next_if(|&(q, _)| q == p) {
+                n += m;
             }
-        }
-        out
+            Some((p, n))
+        })
     }
 
     /// The number of distinct frames of the sorted list.
@@ -417,6 +428,10 @@ mod tests {
         f.merge(g);
         assert_eq!(f.iter().collect::<Vec<_>>(), [2, 2, 4, 7, 7, 7, 9, 9, 9]);
         assert_eq!(f.distinct(), [2, 4, 7, 9]);
+        assert_eq!(
+            f.runs().collect::<Vec<_>>(),
+            [(2, 2), (4, 1), (7, 3), (9, 3)]
+        );
     }
 
     #[test]

@@ -247,12 +247,9 @@ fn pss_of(pages: &Frames, distinct: &[u64], counts: &[u64]) -> f64 {
         return distinct.len() as f64;
     }
     let mut pss = 0.0;
-    let mut pages = pages.iter().peekable();
+    let mut pages = pages.runs().peekable();
     for (k, &frame) in distinct.iter().enumerate() {
-        let mut run = 0u64;
-        while pages.next_if_eq(&frame).is_some() {
-            run += 1;
-        }
+        let run = pages.next_if(|&(p, _)| p == frame).map_or(0, |(_, n)| n);
         let count = counts.get(k).copied().unwrap_or(run).max(run).max(1);
         pss += run as f64 / count as f64;
     }

@@ -66,16 +66,6 @@ pub fn counts(sorted: &[Pfn]) -> Result<Vec<u64>> {
     Ok(out)
 }
 
-/// kpagecount and kpageflags for `pfns` (any order, repeats allowed).
-pub fn frames(pfns: &[Pfn]) -> Result<HashMap<Pfn, FrameInfo>> {
-    let mut sorted = pfns.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut info = Vec::new();
-    FrameTables::open()?.read_into(&sorted, &mut info)?;
-    Ok(sorted.into_iter().zip(info).collect())
-}
-
 /// /proc/kpagecount and /proc/kpageflags opened once, for a reader that asks about a few
 /// frames at a time (one chunk of pages after another) into vectors it reuses: its memory
 /// is bounded by the largest request, not by all the frames it ever asks about.
@@ -187,8 +177,12 @@ pub fn zero_page_pfn() -> Option<Pfn> {
     // SAFETY: unmapping the mapping made above.
     unsafe { libc::munmap(addr, len) };
     let pfn = pfn?;
-    let info = frames(&[pfn]).ok()?;
-    info.get(&pfn)
+    let mut info = Vec::new();
+    FrameTables::open()
+        .ok()?
+        .read_into(&[pfn], &mut info)
+        .ok()?;
+    info.first()
         .is_some_and(|f| f.flags.zero_page())
         .then_some(pfn)
 }

@@ -33,7 +33,7 @@
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;
 use crate::elf::Detail;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
@@ -103,9 +103,9 @@ pub struct PsRow {
     pub user: String,
     pub comm: String,
     /// The cgroup path (cgroup v2; on a cgroup v1 machine its lines joined with `;`),
-    /// empty if unreadable.
+    /// empty if unreadable or not asked for ([`PsOptions::placement`]).
     pub cgroup: String,
-    /// The inode of /proc/PID/ns/mnt, null if unreadable.
+    /// The inode of /proc/PID/ns/mnt, null if unreadable or not asked for.
     pub mnt_ns: Option<u64>,
     /// The process has no cgroup v2 path (a cgroup v1 machine).
     #[serde(skip)]
@@ -258,6 +258,10 @@ pub struct PsOptions {
     pub command: Option<regex::Regex>,
     /// Keep each process's frames (for groups counted from frames).
     pub keep_frames: bool,
+    /// Read where each process runs: its cgroup and mount namespace ([`PsRow::cgroup`],
+    /// [`PsRow::mnt_ns`]), for JSON and for grouping by cgroup or container. Two more
+    /// files per process; the table does not show them.
+    pub placement: bool,
     /// Workers scanning processes in parallel: 0 one per CPU, 1 one (in order, on this
     /// thread). The report is the same whatever the number.
     pub threads: usize,
@@ -571,16 +575,22 @@ struct Who {
 impl Who {
     /// The rest of the row's fields, read through the process's directory: the same
     /// process as its status and its memory (`buf` is reused for the text).
-    fn read(dir: &ProcDir, status: process::Status, user: String, buf: &mut Vec<u8>) -> Who {
+    fn read(
+        dir: &ProcDir,
+        status: process::Status,
+        user: String,
+        placement: bool,
+        buf: &mut Vec<u8>,
+    ) -> Who {
         // One read of /proc/PID/cgroup for both the path and whether it is a v2 one.
-        let text = dir.cgroup_text(buf).ok();
+        let text = placement.then(|| dir.cgroup_text(buf).ok()).flatten();
         Who {
             uid: status.uid,
             user,
             comm: status.comm,
             cgroup: text.map(process::cgroup_in).unwrap_or_default(),
             cgroup_v1: text.is_some_and(|t| process::cgroup_v2_in(t).is_none()),
-            mnt_ns: dir.mnt_ns().ok(),
+            mnt_ns: placement.then(|| dir.mnt_ns().ok()).flatten(),
         }
     }
 }
@@ -753,6 +763,13 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             let dir = ProcDir::open(pid)?;
             // The uid and the name from one read of status.
             let status = dir.status(&mut s.text)?;
+            if status.kernel_thread {
+                // No memory map to read: told apart here, without opening maps.
+                return Err(Error::KernelThread {
+                    pid,
+                    comm: status.comm,
+                });
+            }
             let keep = opts.uid.is_none_or(|u| u == status.uid)
                 && opts
                     .command
@@ -764,7 +781,10 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             let uid = status.uid;
             let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
             let scanned = s.scan(&dir, opts.keep_frames)?;
-            Ok(Some((Who::read(&dir, status, user, &mut s.text), scanned)))
+            Ok(Some((
+                Who::read(&dir, status, user, opts.placement, &mut s.text),
+                scanned,
+            )))
         },
     );
     let (kernel_facts, own_frames) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -807,13 +827,13 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                     Gone::NoMemoryMap => counted.no_memory_map += 1,
                     Gone::Unreadable(_) => counted.unreadable += 1,
                 }
-                errors.push(PidError::gone(pid, &gone));
+                // Processes come and go on a live machine: with -a counted, not reported
+                // one by one (nor their names read).
+                if !opts.all {
+                    errors.push(PidError::gone(pid, &gone));
+                }
             }
         }
-    }
-    if opts.all {
-        // Processes come and go on a live machine: counted, not reported one by one.
-        errors.clear();
     }
     let mut totals = PsTotals::default();
     for r in &rows {

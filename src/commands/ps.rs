@@ -317,6 +317,9 @@ struct Scanner<'a> {
     /// The pages of the process being read waiting for kpagecount, reused.
     pending: Vec<u32>,
     users: std::collections::HashMap<u32, String>,
+    /// The files this worker met and the ELF object each is (None: not one), so that the
+    /// shared cache is locked once per file and worker, not once per mapping.
+    known: std::collections::HashMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
     /// This worker's number (its frame ids are its own).
     worker: usize,
     /// The frames this worker saw that may be mapped more than once, numbered; their
@@ -334,11 +337,20 @@ impl Scanner<'_> {
             if files.contains(&id) {
                 continue;
             }
-            let Lookup::Elf(i) = self.cache.file(self.position, pid, m)? else {
-                continue;
+            let object = match self.known.get(&id) {
+                Some(known) => known.clone(),
+                None => {
+                    let object = match self.cache.file(self.position, pid, m)? {
+                        Lookup::Elf(i) => Some(self.cache.object(i)),
+                        _ => None,
+                    };
+                    self.known.insert(id, object.clone());
+                    object
+                }
             };
+            let Some(object) = object else { continue };
             files.push(id);
-            if let Ok(p) = attribute::place(&self.cache.object(i).plan, maps, id) {
+            if let Ok(p) = attribute::place(&object.plan, maps, id) {
                 ranges.push((p.base.0, p.end.0));
             }
         }
@@ -780,6 +792,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             scratch: Vec::new(),
             pending: Vec::new(),
             users: Default::default(),
+            known: Default::default(),
             worker: worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ids: kpage::FrameIds::default(),
         },

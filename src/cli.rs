@@ -1067,6 +1067,7 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         uid,
         command,
         keep_frames: a.by.is_some() && kernel::detect_privilege().frames(),
+        placement: a.json || a.by.is_some_and(|b| b.needs_cgroup()),
         threads: a.threads,
     })?;
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();

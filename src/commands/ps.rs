@@ -15,25 +15,27 @@
 //!
 //! How a run goes (`--threads N` workers, 1: all on the calling thread, in order):
 //! - Each worker takes the next pid and opens /proc/PID once as a directory
-//!   ([`ProcDir`]); status (the real uid and the name, one read), maps, pagemap, cgroup
-//!   and ns/mnt are opened relative to it: one path walk per process, and every field of
+//!   ([`ProcDir`]); status (the real uid, the name and whether it is a kernel thread, one
+//!   read), maps, pagemap, and for JSON or `--by cgroup|container` cgroup and ns/mnt are
+//!   opened relative to it: one path walk per process, and every field of
 //!   a row comes from the same process, since a directory whose process exited opens
 //!   nothing more even when a new process gets its number (the process is counted as
 //!   vanished, or a field read after its exit is left empty: never another process's).
 //! - The pagemap is read with one `pread` per run of adjacent mappings
-//!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, the frame of any
-//!   other page is kept in the process's list and in the worker's [`kpage::FrameSet`].
+//!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, any other page is
+//!   kept in the process's list by its frame's id, the number its worker gave the frame
+//!   the first time ([`kpage::FrameIds`]: 4 bytes a page instead of a PFN's 8).
 //! - Beside the workers, a thread reads the kernel's configuration and solab's own frames.
-//! - After the scan the workers' sets are merged and each distinct frame's kpagecount is
-//!   read once ([`kpage::FrameCounts`], in parts on every worker); each frame's share of a
-//!   page (`page_size / count`) is computed once, and the rows are finished on every
-//!   worker, each taking a contiguous part of the processes: the same additions in the
+//! - After the scan each distinct frame of the workers' ids has its kpagecount read once
+//!   ([`kpage::FrameCounts`]); each frame's share of a page (`page_size / count`) is
+//!   computed once into an array per worker, indexed by id, and the rows are finished on
+//!   every worker, each taking a contiguous part of the processes: the same additions in the
 //!   same order as one thread, so the report does not depend on the number of workers.
 
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;
 use crate::elf::Detail;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
@@ -103,9 +105,9 @@ pub struct PsRow {
     pub user: String,
     pub comm: String,
     /// The cgroup path (cgroup v2; on a cgroup v1 machine its lines joined with `;`),
-    /// empty if unreadable.
+    /// empty if unreadable or not asked for ([`PsOptions::placement`]).
     pub cgroup: String,
-    /// The inode of /proc/PID/ns/mnt, null if unreadable.
+    /// The inode of /proc/PID/ns/mnt, null if unreadable or not asked for.
     pub mnt_ns: Option<u64>,
     /// The process has no cgroup v2 path (a cgroup v1 machine).
     #[serde(skip)]
@@ -258,6 +260,10 @@ pub struct PsOptions {
     pub command: Option<regex::Regex>,
     /// Keep each process's frames (for groups counted from frames).
     pub keep_frames: bool,
+    /// Read where each process runs: its cgroup and mount namespace ([`PsRow::cgroup`],
+    /// [`PsRow::mnt_ns`]), for JSON and for grouping by cgroup or container. Two more
+    /// files per process; the table does not show them.
+    pub placement: bool,
     /// Workers scanning processes in parallel: 0 one per CPU, 1 one (in order, on this
     /// thread). The report is the same whatever the number.
     pub threads: usize,
@@ -306,14 +312,19 @@ struct Scanner<'a> {
     words: Vec<crate::pagemap::PagemapEntry>,
     /// The text of a /proc file being read, reused.
     text: Vec<u8>,
-    /// The frames of one read waiting for kpagecount ([`tally`]), reused.
-    scratch: Vec<u64>,
-    /// The frames of the process being read waiting for kpagecount, reused.
-    pending: Vec<u64>,
+    /// The pages of one read waiting for kpagecount ([`tally`]), reused.
+    scratch: Vec<u32>,
+    /// The pages of the process being read waiting for kpagecount, reused.
+    pending: Vec<u32>,
     users: std::collections::HashMap<u32, String>,
-    /// The frames this worker saw that may be mapped more than once, their kpagecount
-    /// read once for the whole run after the scan.
-    set: kpage::FrameSet,
+    /// The files this worker met and the ELF object each is (None: not one), so that the
+    /// shared cache is locked once per file and worker, not once per mapping.
+    known: std::collections::HashMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
+    /// This worker's number (its frame ids are its own).
+    worker: usize,
+    /// The frames this worker saw that may be mapped more than once, numbered; their
+    /// kpagecount read once for the whole run after the scan.
+    ids: kpage::FrameIds,
 }
 
 impl Scanner<'_> {
@@ -326,11 +337,20 @@ impl Scanner<'_> {
             if files.contains(&id) {
                 continue;
             }
-            let Lookup::Elf(i) = self.cache.file(self.position, pid, m)? else {
-                continue;
+            let object = match self.known.get(&id) {
+                Some(known) => known.clone(),
+                None => {
+                    let object = match self.cache.file(self.position, pid, m)? {
+                        Lookup::Elf(i) => Some(self.cache.object(i)),
+                        _ => None,
+                    };
+                    self.known.insert(id, object.clone());
+                    object
+                }
             };
+            let Some(object) = object else { continue };
             files.push(id);
-            if let Ok(p) = attribute::place(&self.cache.object(i).plan, maps, id) {
+            if let Ok(p) = attribute::place(&object.plan, maps, id) {
                 ranges.push((p.base.0, p.end.0));
             }
         }
@@ -375,8 +395,9 @@ impl Scanner<'_> {
             .collect();
         // One pread per run of adjacent mappings, each mapping's words tallied in its class.
         let mut words = std::mem::take(&mut self.words);
+        let mut numbered = true;
         let read = pm.read_maps(&maps, &mut words, |i, _, w| {
-            tally(
+            numbered &= tally(
                 w,
                 classes[i],
                 self.zero,
@@ -384,15 +405,25 @@ impl Scanner<'_> {
                 &mut self.scratch,
                 &mut shared,
                 keep.then_some(&mut frames),
-                &mut self.set,
+                &mut self.ids,
             )
         });
         self.words = words;
         let kept = shared.to_vec();
         self.pending = shared;
         read?;
+        if !numbered {
+            return Err(Error::Io {
+                path: dir.path(c"pagemap"),
+                source: std::io::Error::other(format!(
+                    "more than {} distinct frames that may be shared met by one worker",
+                    kpage::MAX_FRAME_IDS
+                )),
+            });
+        }
         Ok(Partial {
             pid,
+            worker: self.worker,
             acc,
             frames,
             shared: kept,
@@ -403,8 +434,9 @@ impl Scanner<'_> {
 
 /// Counts the pagemap words of pages of one class: a page whose frame is mapped once is
 /// counted in `acc` (and its frame kept in `frames` with groups), one whose frame may be
-/// mapped more than once waits in `shared`, its frame in `set`. Swapped pages add swap.
-/// `scratch` is the worker's, reused.
+/// mapped more than once waits in `shared` as `id << 2 | class`, its frame numbered in
+/// `ids`. Swapped pages add swap. `scratch` is the worker's, reused. False when `ids` is
+/// full ([`kpage::MAX_FRAME_IDS`]): pages were left out.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn tally(
@@ -412,11 +444,11 @@ fn tally(
     class: usize,
     zero: Option<Pfn>,
     acc: &mut [Acc; 4],
-    scratch: &mut Vec<u64>,
-    shared: &mut Vec<u64>,
+    scratch: &mut Vec<u32>,
+    shared: &mut Vec<u32>,
     mut frames: Option<&mut Vec<u64>>,
-    set: &mut kpage::FrameSet,
-) {
+    ids: &mut kpage::FrameIds,
+) -> bool {
     // The frame 0 is no frame (pfn() is None for it): it stands for "no zero page".
     let zero = zero.map_or(0, |p| p.0);
     // Swapped pages in a pass of their own, which the compiler makes a vector loop.
@@ -428,7 +460,7 @@ fn tally(
     // once: a push per page keeps the vector's length in memory, a dependency from page
     // to page.
     let out = &mut scratch[..words.len()];
-    let (mut once, mut n) = (0u64, 0usize);
+    let (mut once, mut n, mut numbered) = (0u64, 0usize, true);
     for e in words {
         let Some(p) = e.pfn() else { continue };
         if e.exclusive() {
@@ -442,13 +474,15 @@ fn tally(
         } else if p.0 != zero
             && let Some(slot) = out.get_mut(n)
         {
-            *slot = p.0 << 2 | class as u64;
+            let Some(id) = ids.id(p.0) else {
+                numbered = false;
+                continue;
+            };
+            *slot = id << 2 | class as u32;
             n += 1;
         }
     }
-    let waiting = &out[..n];
-    set.insert_all(waiting.iter().map(|f| f >> 2));
-    shared.extend_from_slice(waiting);
+    shared.extend_from_slice(&out[..n]);
     // Whole pages: the sum is exact in any order (PSS holds only multiples of the page
     // size until [`Partial::finish`] adds fractions).
     let a = &mut acc[class];
@@ -456,6 +490,7 @@ fn tally(
     a.pss += (once * PAGE_SIZE) as f64;
     a.uss += once * PAGE_SIZE;
     a.swap += swapped * PAGE_SIZE;
+    numbered
 }
 
 /// One process as its worker leaves it: the pages mapped once counted, the others waiting
@@ -463,43 +498,58 @@ fn tally(
 #[derive(Default)]
 struct Partial {
     pid: i32,
+    /// The worker that read it: whose frame ids `shared` holds.
+    worker: usize,
     acc: [Acc; 4],
     /// With groups: `pfn << 2 | class` of the pages already counted.
     frames: Vec<u64>,
-    /// `pfn << 2 | class` of every present page not known to be mapped once.
-    shared: Vec<u64>,
+    /// `id << 2 | class` of every present page not known to be mapped once, its frame
+    /// numbered by the worker ([`kpage::FrameIds`]).
+    shared: Vec<u32>,
     /// Keep the frames of every page (groups need them).
     keep: bool,
 }
 
-/// What a page of each frame of the set adds to PSS: `PAGE_SIZE / kpagecount` (less
-/// solab's own mappings, but for solab's own row), 0 for a count of 0; computed once per
-/// frame instead of once per page, the same division.
+/// What a page of each frame a worker numbered adds to PSS: `PAGE_SIZE / kpagecount`
+/// (less solab's own mappings, but for solab's own row), 0 for a count of 0; computed once
+/// per frame instead of once per page, the same division, and looked up by the frame's id.
 struct Shares<'a> {
-    counts: &'a kpage::FrameCounts,
-    /// Other processes' pages.
-    others: Vec<f64>,
-    /// solab's own pages (empty unless solab is scanned).
-    own: Vec<f64>,
+    /// Per worker: its frames by id ([`kpage::FrameIds`]), other processes' share of a
+    /// page of each, and solab's own (empty unless solab is scanned).
+    workers: Vec<WorkerShares<'a>>,
     me: i32,
 }
 
+struct WorkerShares<'a> {
+    pfns: &'a [u64],
+    others: Vec<f64>,
+    own: Vec<f64>,
+}
+
 impl<'a> Shares<'a> {
-    fn new(counts: &'a kpage::FrameCounts, me: i32, me_scanned: bool) -> Shares<'a> {
+    fn new(
+        counts: &kpage::FrameCounts,
+        ids: &'a [kpage::FrameIds],
+        me: i32,
+        me_scanned: bool,
+    ) -> Shares<'a> {
         let of = |count: Option<u64>| match count {
             Some(c) if c > 0 => PAGE_SIZE as f64 / c as f64,
             _ => 0.0,
         };
-        Shares {
-            counts,
-            others: (0..counts.len()).map(|i| of(counts.others_at(i))).collect(),
-            own: if me_scanned {
-                (0..counts.len()).map(|i| of(counts.count_at(i))).collect()
-            } else {
-                Vec::new()
-            },
-            me,
-        }
+        let workers = ids
+            .iter()
+            .map(|w| WorkerShares {
+                pfns: w.pfns(),
+                others: w.pfns().iter().map(|&p| of(counts.others(p))).collect(),
+                own: if me_scanned {
+                    w.pfns().iter().map(|&p| of(counts.count(p))).collect()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        Shares { workers, me }
     }
 }
 
@@ -508,25 +558,13 @@ impl Partial {
     /// mappings of it, unless this is solab). Frames whose count is 0 (PFN-mapped pages,
     /// or freed since the scan) are not memory the process holds.
     fn finish(mut self, shares: &Shares) -> ([Acc; 4], Vec<u64>) {
-        let of = if self.pid == shares.me {
-            &shares.own
-        } else {
-            &shares.others
+        let Some(w) = shares.workers.get(self.worker) else {
+            return (self.acc, self.frames);
         };
-        let counts = shares.counts;
-        // The frame looked up last and its index: a file's pages often lie in consecutive
-        // frames, and the next frame of the set is the next index (every frame here is in
-        // the set), without a lookup.
-        let mut last: Option<(u64, usize)> = None;
-        let mut share = |f: u64| {
-            let pfn = f >> 2;
-            let at = match last {
-                Some((p, at)) if p == pfn => Some(at),
-                Some((p, at)) if p + 1 == pfn => Some(at + 1),
-                _ => counts.position(pfn),
-            };
-            last = at.map(|at| (pfn, at));
-            at.and_then(|at| of.get(at)).copied().unwrap_or(0.0)
+        let of = if self.pid == shares.me {
+            &w.own
+        } else {
+            &w.others
         };
         let full = PAGE_SIZE as f64;
         // By runs of one class (the pages are in address order, the class is the
@@ -535,13 +573,16 @@ impl Partial {
         for run in self.shared.chunk_by(|a, b| a & 3 == b & 3) {
             let class = (run[0] & 3) as usize;
             let (mut pages, mut once, mut pss) = (0u64, 0u64, self.acc[class].pss);
-            for &f in run {
-                let s = share(f);
+            for &e in run {
+                let id = (e >> 2) as usize;
+                let s = of.get(id).copied().unwrap_or(0.0);
                 if s == 0.0 {
                     continue;
                 }
-                if self.keep {
-                    self.frames.push(f);
+                if self.keep
+                    && let Some(&pfn) = w.pfns.get(id)
+                {
+                    self.frames.push(pfn << 2 | class as u64);
                 }
                 pages += 1;
                 pss += s;
@@ -571,16 +612,22 @@ struct Who {
 impl Who {
     /// The rest of the row's fields, read through the process's directory: the same
     /// process as its status and its memory (`buf` is reused for the text).
-    fn read(dir: &ProcDir, status: process::Status, user: String, buf: &mut Vec<u8>) -> Who {
+    fn read(
+        dir: &ProcDir,
+        status: process::Status,
+        user: String,
+        placement: bool,
+        buf: &mut Vec<u8>,
+    ) -> Who {
         // One read of /proc/PID/cgroup for both the path and whether it is a v2 one.
-        let text = dir.cgroup_text(buf).ok();
+        let text = placement.then(|| dir.cgroup_text(buf).ok()).flatten();
         Who {
             uid: status.uid,
             user,
             comm: status.comm,
             cgroup: text.map(process::cgroup_in).unwrap_or_default(),
             cgroup_v1: text.is_some_and(|t| process::cgroup_v2_in(t).is_none()),
-            mnt_ns: dir.mnt_ns().ok(),
+            mnt_ns: placement.then(|| dir.mnt_ns().ok()).flatten(),
         }
     }
 }
@@ -731,6 +778,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
     let threads = scan::threads(opts.threads);
+    let worker = std::sync::atomic::AtomicUsize::new(0);
     let (workers, results) = scan::each_process(
         &pids,
         threads,
@@ -744,7 +792,9 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             scratch: Vec::new(),
             pending: Vec::new(),
             users: Default::default(),
-            set: kpage::FrameSet::default(),
+            known: Default::default(),
+            worker: worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ids: kpage::FrameIds::default(),
         },
         |s, position, pid| {
             s.position = position;
@@ -753,6 +803,13 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             let dir = ProcDir::open(pid)?;
             // The uid and the name from one read of status.
             let status = dir.status(&mut s.text)?;
+            if status.kernel_thread {
+                // No memory map to read: told apart here, without opening maps.
+                return Err(Error::KernelThread {
+                    pid,
+                    comm: status.comm,
+                });
+            }
             let keep = opts.uid.is_none_or(|u| u == status.uid)
                 && opts
                     .command
@@ -764,16 +821,26 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             let uid = status.uid;
             let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
             let scanned = s.scan(&dir, opts.keep_frames)?;
-            Ok(Some((Who::read(&dir, status, user, &mut s.text), scanned)))
+            Ok(Some((
+                Who::read(&dir, status, user, opts.placement, &mut s.text),
+                scanned,
+            )))
         },
     );
     let (kernel_facts, own_frames) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
     let own_frames = own_frames?;
-    // Every frame some process may share (the workers' sets), its kpagecount read once
+    // Every frame some process may share (the workers' ids), its kpagecount read once
     // for the whole run.
+    let mut ids: Vec<kpage::FrameIds> = Vec::with_capacity(workers.len());
+    for w in workers {
+        let at = w.worker;
+        if ids.len() <= at {
+            ids.resize_with(at + 1, Default::default);
+        }
+        ids[at] = w.ids;
+    }
     let counts = if frames {
-        let set = kpage::FrameSet::merge(workers.into_iter().map(|w| w.set));
-        let mut c = kpage::FrameCounts::read_set(set, threads)?;
+        let mut c = kpage::FrameCounts::read_ids(&ids, threads)?;
         c.take_off(&own_frames);
         c
     } else {
@@ -787,7 +854,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .and_then(Option::as_ref)
             .map_or(1, |(_, p)| p.shared.len() + 1)
     };
-    let shares = Shares::new(&counts, own, pids.contains(&own));
+    let shares = Shares::new(&counts, &ids, own, pids.contains(&own));
     let finished = in_parts(results, threads, weight, |r| {
         r.map(|o| o.map(|(who, partial)| row(partial.pid, who, partial.finish(&shares))))
     });
@@ -807,13 +874,13 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                     Gone::NoMemoryMap => counted.no_memory_map += 1,
                     Gone::Unreadable(_) => counted.unreadable += 1,
                 }
-                errors.push(PidError::gone(pid, &gone));
+                // Processes come and go on a live machine: with -a counted, not reported
+                // one by one (nor their names read).
+                if !opts.all {
+                    errors.push(PidError::gone(pid, &gone));
+                }
             }
         }
-    }
-    if opts.all {
-        // Processes come and go on a live machine: counted, not reported one by one.
-        errors.clear();
     }
     let mut totals = PsTotals::default();
     for r in &rows {

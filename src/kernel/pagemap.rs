@@ -43,15 +43,17 @@ impl Pagemap {
         })
     }
 
-    /// Reads the entries of `pages` pages from `start` into `out` (cleared first), in
-    /// one `pread` per [`CHUNK_PAGES`], straight into `out`'s memory.
+    /// Reads the entries of `pages` pages from `start` into `out` (its length made
+    /// `pages`; empty on an error), in one `pread` per [`CHUNK_PAGES`], straight into
+    /// `out`'s memory.
     pub fn read_into(
         &mut self,
         start: VirtAddr,
         pages: u64,
         out: &mut Vec<PagemapEntry>,
     ) -> Result<()> {
-        out.clear();
+        // Words from an earlier read are overwritten, not zeroed first: only a longer
+        // buffer is zero-filled, where it grows.
         out.resize(pages as usize, PagemapEntry(0));
         let mut done = 0;
         while done < pages {

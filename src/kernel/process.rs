@@ -47,6 +47,9 @@ pub struct Status {
     pub uid: u32,
     /// The command name as [`comm`] gives it.
     pub comm: String,
+    /// `Kthread:\t1`: a kernel thread (PF_KTHREAD), which has no memory map. False when
+    /// the line is missing (kernels before 6.1 print none).
+    pub kernel_thread: bool,
 }
 
 impl ProcDir {
@@ -151,15 +154,17 @@ impl ProcDir {
         }
     }
 
-    /// The real uid and the command name, from one read of /proc/PID/status (its first
-    /// lines: the kernel formats the whole file on the first read, the rest is not read).
+    /// The real uid, the command name and whether it is a kernel thread, from one read of
+    /// /proc/PID/status (its lines up to `Kthread:`: the kernel formats the whole file on
+    /// the first read, the rest is not asked for; a kernel without that line is read to
+    /// the end).
     pub fn status(&self, buf: &mut Vec<u8>) -> Result<Status> {
-        let has_uid = |b: &[u8]| {
-            b.windows(5)
-                .position(|w| w == b"\nUid:")
+        let through_kthread = |b: &[u8]| {
+            b.windows(9)
+                .position(|w| w == b"\nKthread:")
                 .is_some_and(|i| b[i + 1..].contains(&b'\n'))
         };
-        self.read_until(c"status", buf, has_uid)?;
+        self.read_until(c"status", buf, through_kthread)?;
         parse_status(buf).ok_or_else(|| Error::Io {
             path: self.path(c"status"),
             source: std::io::Error::other("no Name: or Uid: line"),
@@ -237,6 +242,7 @@ pub fn parse_status(text: &[u8]) -> Option<Status> {
             .find_map(|l| l.strip_prefix(key))
     };
     let name = line(b"Name:\t")?;
+    let kernel_thread = line(b"Kthread:\t").is_some_and(|v| v == b"1");
     let uid = std::str::from_utf8(line(b"Uid:")?)
         .ok()?
         .split_whitespace()
@@ -261,6 +267,7 @@ pub fn parse_status(text: &[u8]) -> Option<Status> {
     Some(Status {
         uid,
         comm: comm_of(raw),
+        kernel_thread,
     })
 }
 
@@ -860,6 +867,14 @@ mod tests {
         let s = parse_status(b"Name:\t\xff\nUid:\t1\t1\t1\t1\n").expect("status");
         assert_eq!((s.uid, s.comm.as_str()), (1, "?"));
         assert_eq!(parse_status(b"Name:\tx\n"), None);
+        assert!(!parse_status(text).expect("status").kernel_thread);
+        let kthread = b"Name:\tkthreadd\nUid:\t0\t0\t0\t0\nKthread:\t1\nThreads:\t1\n";
+        assert!(parse_status(kthread).expect("status").kernel_thread);
+        // kthreadd (pid 2) is a kernel thread where /proc shows it (not in a pid namespace).
+        if comm(2) == "kthreadd" {
+            let s = ProcDir::open(2).expect("pid 2").status(&mut Vec::new());
+            assert!(s.expect("kthreadd status").kernel_thread);
+        }
         let own = std::process::id() as i32;
         let dir = ProcDir::open(own).expect("own dir");
         let s = dir.status(&mut Vec::new()).expect("own status");

@@ -101,6 +101,25 @@ fn fnv(bytes: &[u8]) -> u64 {
     tail.iter().fold(h, |h, &b| step(h, u64::from(b)))
 }
 
+/// Opens the file of file mapping `entry` of `pid` (as [`files::open_mapped_file`] does)
+/// and plans it: [`Error::NotElf`] for a file without the ELF magic. Touches no cache: a
+/// parallel scan plans outside its lock.
+fn plan_mapped(pid: i32, entry: &MapEntry, detail: Detail) -> Result<ElfPlan> {
+    let (f, opened) = files::open_mapped_file(pid, entry)?;
+    let mut magic = [0u8; 4];
+    use std::os::unix::fs::FileExt;
+    let n = f
+        .read_at(&mut magic, 0)
+        .map_err(|e| Error::io(&opened, e))?;
+    if !elf::has_elf_magic(&magic[..n]) {
+        return Err(Error::NotElf { path: opened });
+    }
+    elf::plan_file(&f, detail).map_err(|e| Error::Elf {
+        path: display_path(entry).into(),
+        reason: e.0,
+    })
+}
+
 impl ObjectCache {
     pub fn new(detail: Detail) -> ObjectCache {
         ObjectCache {
@@ -195,43 +214,51 @@ impl ObjectCache {
     /// time its (device, inode) is seen. `Err` only when the process is gone (the caller
     /// may try another process that maps the same file).
     pub fn file(&mut self, pid: i32, entry: &MapEntry) -> Result<Lookup> {
+        match self.known(pid, entry) {
+            Some(found) => Ok(found),
+            None => {
+                let planned = plan_mapped(pid, entry, self.detail);
+                self.record(pid, entry, planned)
+            }
+        }
+    }
+
+    /// What file mapping `entry` of `pid` maps, if its (device, inode) was seen before
+    /// (recorded as seen by this process when it is earlier in the scan).
+    fn known(&mut self, pid: i32, entry: &MapEntry) -> Option<Lookup> {
+        let Some(id) = entry.file_id() else {
+            return Some(Lookup::NotElf);
+        };
+        let s = self.slots.get(&ObjKey::File(id)).cloned()?;
+        Some(match s {
+            Slot::Elf(i) => {
+                if self.position < self.paths[i].0 {
+                    self.paths[i] = (self.position, display_path(entry));
+                }
+                Lookup::Elf(i)
+            }
+            Slot::NotElf(k) => {
+                self.seen_again(k, pid, || display_path(entry));
+                Lookup::NotElf
+            }
+            Slot::Skipped(k) => {
+                self.seen_again(k, pid, || display_path(entry));
+                Lookup::Skipped
+            }
+        })
+    }
+
+    /// Records what [`plan_mapped`] made of file mapping `entry` of `pid`; if its (device,
+    /// inode) was recorded meanwhile (another worker planned it too), that record stands.
+    fn record(&mut self, pid: i32, entry: &MapEntry, planned: Result<ElfPlan>) -> Result<Lookup> {
+        if let Some(found) = self.known(pid, entry) {
+            return Ok(found);
+        }
         let Some(id) = entry.file_id() else {
             return Ok(Lookup::NotElf);
         };
         let key = ObjKey::File(id);
-        if let Some(s) = self.slots.get(&key).cloned() {
-            return Ok(match s {
-                Slot::Elf(i) => {
-                    if self.position < self.paths[i].0 {
-                        self.paths[i] = (self.position, display_path(entry));
-                    }
-                    Lookup::Elf(i)
-                }
-                Slot::NotElf(k) => {
-                    self.seen_again(k, pid, || display_path(entry));
-                    Lookup::NotElf
-                }
-                Slot::Skipped(k) => {
-                    self.seen_again(k, pid, || display_path(entry));
-                    Lookup::Skipped
-                }
-            });
-        }
         let path = display_path(entry);
-        let planned = files::open_mapped_file(pid, entry).and_then(|(f, opened)| {
-            let mut magic = [0u8; 4];
-            use std::os::unix::fs::FileExt;
-            let n = f
-                .read_at(&mut magic, 0)
-                .map_err(|e| Error::io(&opened, e))?;
-            if !elf::has_elf_magic(&magic[..n]) {
-                return Err(Error::NotElf { path: opened });
-            }
-            elf::plan_file(&f, self.detail).map_err(|e| Error::Elf {
-                path: path.clone().into(),
-                reason: e.0,
-            })
-        });
         Ok(match planned {
             Ok(plan) => Lookup::Elf(self.insert(key, path, plan)),
             Err(e @ Error::NotElf { .. }) => {
@@ -300,8 +327,8 @@ impl ObjectCache {
     }
 }
 
-/// An [`ObjectCache`] shared by the workers of a parallel scan: each object is still opened
-/// and planned once per run (under the lock), and each process's vdso is read outside it.
+/// An [`ObjectCache`] shared by the workers of a parallel scan: each object is recorded once
+/// per run; files are opened and planned, and each process's vdso read, outside the lock.
 pub struct SharedCache(Mutex<ObjectCache>);
 
 impl SharedCache {
@@ -323,9 +350,7 @@ impl SharedCache {
             c.position = position;
             c.vdso_image(pid, image)
         } else {
-            let mut c = self.lock();
-            c.position = position;
-            c.file(pid, entry)
+            self.file(position, pid, entry)
         }
     }
 
@@ -345,11 +370,22 @@ impl SharedCache {
         Some(c.insert(key, "[vdso]".into(), plan))
     }
 
-    /// [`ObjectCache::file`] for the process at scan position `position`.
+    /// [`ObjectCache::file`] for the process at scan position `position`. A file not seen
+    /// before is opened and planned outside the lock (the other workers go on; a file two
+    /// workers meet at once is planned twice and recorded once).
     pub fn file(&self, position: usize, pid: i32, entry: &MapEntry) -> Result<Lookup> {
+        let detail = {
+            let mut c = self.lock();
+            c.position = position;
+            if let Some(found) = c.known(pid, entry) {
+                return Ok(found);
+            }
+            c.detail
+        };
+        let planned = plan_mapped(pid, entry, detail);
         let mut c = self.lock();
         c.position = position;
-        c.file(pid, entry)
+        c.record(pid, entry, planned)
     }
 
     /// Object `i`.

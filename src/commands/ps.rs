@@ -25,7 +25,8 @@
 //!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, any other page is
 //!   kept in the process's list by its frame's id, the number its worker gave the frame
 //!   the first time ([`kpage::FrameIds`]: 4 bytes a page instead of a PFN's 8).
-//! - Beside the workers, a thread reads the kernel's configuration and solab's own frames.
+//! - The first worker left without a process to take reads the kernel's configuration and
+//!   solab's own frames while the others finish theirs.
 //! - After the scan each distinct frame of the workers' ids has its kpagecount read once
 //!   ([`kpage::FrameCounts`]); each frame's share of a page (`page_size / count`) is
 //!   computed once into an array per worker, indexed by id, and the rows are finished on
@@ -820,15 +821,18 @@ fn in_parts<T: Send, U: Send>(
     }
     parts.reverse();
     let f = &f;
+    let mut parts = parts.into_iter();
+    let first = parts.next().unwrap_or_default();
     std::thread::scope(|s| {
+        // The first part on this thread: one thread fewer to start.
         let handles: Vec<_> = parts
-            .into_iter()
             .map(|part| s.spawn(move || part.into_iter().map(f).collect::<Vec<U>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+        let mut all: Vec<U> = first.into_iter().map(f).collect();
+        for h in handles {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
     })
 }
 
@@ -851,19 +855,52 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .filter(|p| seen.insert(*p))
             .collect()
     };
-    // What the report needs but the scan does not, read beside it: the kernel's
-    // configuration (a gzip file) and solab's own frames.
-    let side = std::thread::spawn(move || {
+    // What the report needs but the scan does not: the kernel's configuration (a gzip
+    // file) and solab's own frames, read by the first worker left without a process to
+    // take while the others finish theirs (a thread of its own took a core from them).
+    let read_side = || {
         let own_frames = if frames {
             kpage::OwnFrames::read()
         } else {
             Ok(kpage::OwnFrames::default())
         };
         (kernel::config::kernel_facts(), own_frames)
-    });
+    };
+    let started = std::sync::atomic::AtomicUsize::new(0);
+    let side = std::sync::OnceLock::new();
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
     let threads = scan::threads(opts.threads);
+    let scan_one = |s: &mut Scanner, position: usize, pid: i32| -> PsScan {
+        s.position = position;
+        // Every file of the process through one directory: one path walk, and all of
+        // this process even if its number is reused meanwhile.
+        let dir = ProcDir::open(pid)?;
+        // The uid and the name from one read of status.
+        let status = dir.status(&mut s.text)?;
+        if status.kernel_thread {
+            // No memory map to read: told apart here, without opening maps.
+            return Err(Error::KernelThread {
+                pid,
+                comm: status.comm,
+            });
+        }
+        let keep = opts.uid.is_none_or(|u| u == status.uid)
+            && opts
+                .command
+                .as_ref()
+                .is_none_or(|r| r.is_match(&status.comm));
+        if !keep {
+            return Ok(None);
+        }
+        let uid = status.uid;
+        let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
+        let scanned = s.scan(&dir, opts.keep_frames)?;
+        Ok(Some((
+            Who::read(&dir, status, user, opts.placement, &mut s.text),
+            scanned,
+        )))
+    };
     let worker = std::sync::atomic::AtomicUsize::new(0);
     let (workers, results) = scan::each_process(
         &pids,
@@ -884,37 +921,15 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             ids: kpage::FrameIds::default(),
         },
         |s, position, pid| {
-            s.position = position;
-            // Every file of the process through one directory: one path walk, and all of
-            // this process even if its number is reused meanwhile.
-            let dir = ProcDir::open(pid)?;
-            // The uid and the name from one read of status.
-            let status = dir.status(&mut s.text)?;
-            if status.kernel_thread {
-                // No memory map to read: told apart here, without opening maps.
-                return Err(Error::KernelThread {
-                    pid,
-                    comm: status.comm,
-                });
+            started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let r = scan_one(s, position, pid);
+            if started.load(std::sync::atomic::Ordering::Relaxed) >= pids.len() {
+                side.get_or_init(read_side);
             }
-            let keep = opts.uid.is_none_or(|u| u == status.uid)
-                && opts
-                    .command
-                    .as_ref()
-                    .is_none_or(|r| r.is_match(&status.comm));
-            if !keep {
-                return Ok(None);
-            }
-            let uid = status.uid;
-            let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-            let scanned = s.scan(&dir, opts.keep_frames)?;
-            Ok(Some((
-                Who::read(&dir, status, user, opts.placement, &mut s.text),
-                scanned,
-            )))
+            r
         },
     );
-    let (kernel_facts, own_frames) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    let (kernel_facts, own_frames) = side.into_inner().unwrap_or_else(read_side);
     let own_frames = own_frames?;
     // Every frame some process may share (the workers' ids), its kpagecount read once
     // for the whole run.

@@ -25,7 +25,8 @@
 //!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, any other page is
 //!   kept in the process's list by its frame's id, the number its worker gave the frame
 //!   the first time ([`kpage::FrameIds`]: 4 bytes a page instead of a PFN's 8).
-//! - Beside the workers, a thread reads the kernel's configuration and solab's own frames.
+//! - The first worker left without a process to take reads the kernel's configuration and
+//!   solab's own frames while the others finish theirs.
 //! - After the scan each distinct frame of the workers' ids has its kpagecount read once
 //!   ([`kpage::FrameCounts`]); each frame's share of a page (`page_size / count`) is
 //!   computed once into an array per worker, indexed by id, and the rows are finished on
@@ -302,6 +303,42 @@ fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::File
 /// The address ranges of a process's ELF objects, and the ELF files it maps.
 type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
 
+/// The frame a page of a file was last seen in, and that frame's id.
+#[derive(Clone, Copy)]
+struct Slot {
+    pfn: u64,
+    id: u32,
+}
+
+/// The largest file mapping whose pages get [`Slot`]s (16 bytes a page: 1 MiB of slots
+/// for this much mapped): a bigger one is numbered frame by frame.
+const MAX_SLOTTED: u64 = 256 << 20;
+
+/// Per file a worker met, the [`Slot`] of each page (by its page index in the file) it
+/// saw present and maybe shared: most of a machine-wide scan's such pages are the same
+/// frames of the same libraries, process after process.
+#[derive(Default)]
+struct Slots(scan::WordMap<crate::maps::FileId, Vec<Slot>>);
+
+impl Slots {
+    /// The slots of pages `page..page + n` of file `id` (made, empty, if new); None
+    /// beyond the 2^32nd page.
+    fn of(&mut self, id: crate::maps::FileId, page: u64, n: usize) -> Option<&mut [Slot]> {
+        let at = usize::try_from(page).ok().filter(|&p| p < 1 << 32)?;
+        let v = self.0.entry(id).or_default();
+        if v.len() < at + n {
+            v.resize(
+                at + n,
+                Slot {
+                    pfn: u64::MAX,
+                    id: 0,
+                },
+            );
+        }
+        v.get_mut(at..at + n)
+    }
+}
+
 /// One worker of the scan: the object cache is shared.
 struct Scanner<'a> {
     frames: bool,
@@ -319,7 +356,9 @@ struct Scanner<'a> {
     users: std::collections::HashMap<u32, String>,
     /// The files this worker met and the ELF object each is (None: not one), so that the
     /// shared cache is locked once per file and worker, not once per mapping.
-    known: std::collections::HashMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
+    known: scan::WordMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
+    /// The last frame and id of each page of each file met ([`Slots`]).
+    slots: Slots,
     /// This worker's number (its frame ids are its own).
     worker: usize,
     /// The frames this worker saw that may be mapped more than once, numbered; their
@@ -396,7 +435,14 @@ impl Scanner<'_> {
         // One pread per run of adjacent mappings, each mapping's words tallied in its class.
         let mut words = std::mem::take(&mut self.words);
         let mut numbered = true;
-        let read = pm.read_maps(&maps, &mut words, |i, _, w| {
+        let slots = &mut self.slots;
+        let read = pm.read_maps(&maps, &mut words, |i, start, w| {
+            let m = &maps[i];
+            let page = (m.offset / PAGE_SIZE).saturating_add((start.0 - m.start.0) / PAGE_SIZE);
+            let slots = match m.file_id() {
+                Some(id) if m.end.0 - m.start.0 <= MAX_SLOTTED => slots.of(id, page, w.len()),
+                _ => None,
+            };
             numbered &= tally(
                 w,
                 classes[i],
@@ -406,6 +452,7 @@ impl Scanner<'_> {
                 &mut shared,
                 keep.then_some(&mut frames),
                 &mut self.ids,
+                slots,
             )
         });
         self.words = words;
@@ -435,8 +482,9 @@ impl Scanner<'_> {
 /// Counts the pagemap words of pages of one class: a page whose frame is mapped once is
 /// counted in `acc` (and its frame kept in `frames` with groups), one whose frame may be
 /// mapped more than once waits in `shared` as `id << 2 | class`, its frame numbered in
-/// `ids`. Swapped pages add swap. `scratch` is the worker's, reused. False when `ids` is
-/// full ([`kpage::MAX_FRAME_IDS`]): pages were left out.
+/// `ids` (or found in `slots`, the file pages' last frames, when the words are of a file
+/// mapping). Swapped pages add swap. `scratch` is the worker's, reused. False when `ids`
+/// is full ([`kpage::MAX_FRAME_IDS`]): pages were left out.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn tally(
@@ -448,41 +496,60 @@ fn tally(
     shared: &mut Vec<u32>,
     mut frames: Option<&mut Vec<u64>>,
     ids: &mut kpage::FrameIds,
+    mut slots: Option<&mut [Slot]>,
 ) -> bool {
     // The frame 0 is no frame (pfn() is None for it): it stands for "no zero page".
     let zero = zero.map_or(0, |p| p.0);
-    // Swapped pages in a pass of their own, which the compiler makes a vector loop.
+    // Swapped pages, and pages whose frame is mapped once (bit 56: mapped exactly once, by
+    // this entry: a count of 1 without kpagecount), counted in passes of their own, which
+    // the compiler makes vector loops; the loop below then visits only the pages left.
     let swapped = words.iter().filter(|e| !e.present() && e.swapped()).count() as u64;
-    if scratch.len() < words.len() {
-        scratch.resize(words.len(), 0);
-    }
-    // The frames waiting for kpagecount are written at a local index, then appended at
-    // once: a push per page keeps the vector's length in memory, a dependency from page
-    // to page.
-    let out = &mut scratch[..words.len()];
-    let (mut once, mut n, mut numbered) = (0u64, 0usize, true);
-    for e in words {
-        let Some(p) = e.pfn() else { continue };
-        if e.exclusive() {
-            // Bit 56: mapped exactly once, by this entry (the kernel's PageAnonExclusive):
-            // a count of 1 without reading kpagecount, which most of the time of
-            // `ps --all` was spent in.
-            once += 1;
-            if let Some(f) = frames.as_deref_mut() {
-                f.push(p.0 << 2 | class as u64);
+    let (once, present) = words.iter().fold((0u64, 0u64), |(once, present), e| {
+        let p = u64::from(e.pfn().is_some());
+        (once + (p & u64::from(e.exclusive())), present + p)
+    });
+    let mut numbered = true;
+    let mut n = 0usize;
+    if present > once || frames.is_some() {
+        if scratch.len() < words.len() {
+            scratch.resize(words.len(), 0);
+        }
+        // The frames waiting for kpagecount are written at a local index, then appended
+        // at once: a push per page keeps the vector's length in memory, a dependency from
+        // page to page.
+        let out = &mut scratch[..words.len()];
+        for (k, e) in words.iter().enumerate() {
+            let Some(p) = e.pfn() else { continue };
+            if e.exclusive() {
+                if let Some(f) = frames.as_deref_mut() {
+                    f.push(p.0 << 2 | class as u64);
+                }
+            } else if p.0 != zero
+                && let Some(slot) = out.get_mut(n)
+            {
+                // The frame this file page had in the last process that mapped it: its id
+                // without a search (a library's pages are the same frames in every
+                // process).
+                let last = slots.as_deref_mut().and_then(|s| s.get_mut(k));
+                let id = match last {
+                    Some(last) if last.pfn == p.0 => last.id,
+                    last => {
+                        let Some(id) = ids.id(p.0) else {
+                            numbered = false;
+                            continue;
+                        };
+                        if let Some(last) = last {
+                            *last = Slot { pfn: p.0, id };
+                        }
+                        id
+                    }
+                };
+                *slot = id << 2 | class as u32;
+                n += 1;
             }
-        } else if p.0 != zero
-            && let Some(slot) = out.get_mut(n)
-        {
-            let Some(id) = ids.id(p.0) else {
-                numbered = false;
-                continue;
-            };
-            *slot = id << 2 | class as u32;
-            n += 1;
         }
     }
-    shared.extend_from_slice(&out[..n]);
+    shared.extend_from_slice(&scratch[..n]);
     // Whole pages: the sum is exact in any order (PSS holds only multiples of the page
     // size until [`Partial::finish`] adds fractions).
     let a = &mut acc[class];
@@ -573,21 +640,22 @@ impl Partial {
         for run in self.shared.chunk_by(|a, b| a & 3 == b & 3) {
             let class = (run[0] & 3) as usize;
             let (mut pages, mut once, mut pss) = (0u64, 0u64, self.acc[class].pss);
-            for &e in run {
-                let id = (e >> 2) as usize;
-                let s = of.get(id).copied().unwrap_or(0.0);
-                if s == 0.0 {
-                    continue;
+            if self.keep {
+                for &e in run {
+                    let id = (e >> 2) as usize;
+                    let s = of.get(id).copied().unwrap_or(0.0);
+                    if s == 0.0 {
+                        continue;
+                    }
+                    if let Some(&pfn) = w.pfns.get(id) {
+                        self.frames.push(pfn << 2 | class as u64);
+                    }
+                    pages += 1;
+                    pss += s;
+                    once += u64::from(s == full);
                 }
-                if self.keep
-                    && let Some(&pfn) = w.pfns.get(id)
-                {
-                    self.frames.push(pfn << 2 | class as u64);
-                }
-                pages += 1;
-                pss += s;
-                // PAGE_SIZE / count is PAGE_SIZE only for a count of 1.
-                once += u64::from(s == full);
+            } else {
+                (pages, once, pss) = sum_shares(run, of, pss);
             }
             let a = &mut self.acc[class];
             a.rss += pages * PAGE_SIZE;
@@ -597,6 +665,25 @@ impl Partial {
         self.frames.sort_unstable();
         (self.acc, self.frames)
     }
+}
+
+/// The pages of `run` (`id << 2 | class`) with a share in `of`, those whose frame is mapped
+/// once, and `pss` plus their shares added in order. A function of its own, so that the
+/// sum stays in a register: summed in memory (where the compiler put it inside
+/// [`Partial::finish`]) each addition waited for the store of the one before.
+#[inline(never)]
+fn sum_shares(run: &[u32], of: &[f64], mut pss: f64) -> (u64, u64, f64) {
+    let full = PAGE_SIZE as f64;
+    let (mut pages, mut once) = (0u64, 0u64);
+    for &e in run {
+        // Without branches: a share of 0 adds nothing to the sum (x + 0.0 == x).
+        let s = of.get((e >> 2) as usize).copied().unwrap_or(0.0);
+        pss += s;
+        pages += u64::from(s != 0.0);
+        // PAGE_SIZE / count is PAGE_SIZE only for a count of 1.
+        once += u64::from(s == full);
+    }
+    (pages, once, pss)
 }
 
 /// Who a process is, read by its worker: the row's fields but the figures.
@@ -734,15 +821,18 @@ fn in_parts<T: Send, U: Send>(
     }
     parts.reverse();
     let f = &f;
+    let mut parts = parts.into_iter();
+    let first = parts.next().unwrap_or_default();
     std::thread::scope(|s| {
+        // The first part on this thread: one thread fewer to start.
         let handles: Vec<_> = parts
-            .into_iter()
             .map(|part| s.spawn(move || part.into_iter().map(f).collect::<Vec<U>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+        let mut all: Vec<U> = first.into_iter().map(f).collect();
+        for h in handles {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
     })
 }
 
@@ -765,19 +855,52 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             .filter(|p| seen.insert(*p))
             .collect()
     };
-    // What the report needs but the scan does not, read beside it: the kernel's
-    // configuration (a gzip file) and solab's own frames.
-    let side = std::thread::spawn(move || {
+    // What the report needs but the scan does not: the kernel's configuration (a gzip
+    // file) and solab's own frames, read by the first worker left without a process to
+    // take while the others finish theirs (a thread of its own took a core from them).
+    let read_side = || {
         let own_frames = if frames {
             kpage::OwnFrames::read()
         } else {
             Ok(kpage::OwnFrames::default())
         };
         (kernel::config::kernel_facts(), own_frames)
-    });
+    };
+    let started = std::sync::atomic::AtomicUsize::new(0);
+    let side = std::sync::OnceLock::new();
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
     let threads = scan::threads(opts.threads);
+    let scan_one = |s: &mut Scanner, position: usize, pid: i32| -> PsScan {
+        s.position = position;
+        // Every file of the process through one directory: one path walk, and all of
+        // this process even if its number is reused meanwhile.
+        let dir = ProcDir::open(pid)?;
+        // The uid and the name from one read of status.
+        let status = dir.status(&mut s.text)?;
+        if status.kernel_thread {
+            // No memory map to read: told apart here, without opening maps.
+            return Err(Error::KernelThread {
+                pid,
+                comm: status.comm,
+            });
+        }
+        let keep = opts.uid.is_none_or(|u| u == status.uid)
+            && opts
+                .command
+                .as_ref()
+                .is_none_or(|r| r.is_match(&status.comm));
+        if !keep {
+            return Ok(None);
+        }
+        let uid = status.uid;
+        let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
+        let scanned = s.scan(&dir, opts.keep_frames)?;
+        Ok(Some((
+            Who::read(&dir, status, user, opts.placement, &mut s.text),
+            scanned,
+        )))
+    };
     let worker = std::sync::atomic::AtomicUsize::new(0);
     let (workers, results) = scan::each_process(
         &pids,
@@ -793,41 +916,20 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             pending: Vec::new(),
             users: Default::default(),
             known: Default::default(),
+            slots: Slots::default(),
             worker: worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ids: kpage::FrameIds::default(),
         },
         |s, position, pid| {
-            s.position = position;
-            // Every file of the process through one directory: one path walk, and all of
-            // this process even if its number is reused meanwhile.
-            let dir = ProcDir::open(pid)?;
-            // The uid and the name from one read of status.
-            let status = dir.status(&mut s.text)?;
-            if status.kernel_thread {
-                // No memory map to read: told apart here, without opening maps.
-                return Err(Error::KernelThread {
-                    pid,
-                    comm: status.comm,
-                });
+            started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let r = scan_one(s, position, pid);
+            if started.load(std::sync::atomic::Ordering::Relaxed) >= pids.len() {
+                side.get_or_init(read_side);
             }
-            let keep = opts.uid.is_none_or(|u| u == status.uid)
-                && opts
-                    .command
-                    .as_ref()
-                    .is_none_or(|r| r.is_match(&status.comm));
-            if !keep {
-                return Ok(None);
-            }
-            let uid = status.uid;
-            let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-            let scanned = s.scan(&dir, opts.keep_frames)?;
-            Ok(Some((
-                Who::read(&dir, status, user, opts.placement, &mut s.text),
-                scanned,
-            )))
+            r
         },
     );
-    let (kernel_facts, own_frames) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    let (kernel_facts, own_frames) = side.into_inner().unwrap_or_else(read_side);
     let own_frames = own_frames?;
     // Every frame some process may share (the workers' ids), its kpagecount read once
     // for the whole run.

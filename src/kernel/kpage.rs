@@ -348,15 +348,17 @@ impl FrameCounts {
             read(&fc.pfns)?
         } else {
             let done: Vec<Result<Vec<u64>>> = std::thread::scope(|s| {
-                let handles: Vec<_> = fc
-                    .pfns
-                    .chunks(per)
-                    .map(|part| s.spawn(move || read(part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
+                let mut chunks = fc.pfns.chunks(per);
+                let first = chunks.next().unwrap_or_default();
+                let handles: Vec<_> = chunks.map(|part| s.spawn(move || read(part))).collect();
+                // The first part on this thread: one thread fewer to start.
+                let mut done = vec![read(first)];
+                done.extend(
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+                );
+                done
             });
             let mut all = Vec::with_capacity(fc.pfns.len());
             for part in done {

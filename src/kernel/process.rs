@@ -601,8 +601,9 @@ mod query {
         if !cfg!(target_arch = "x86_64") || UNSUPPORTED.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let mut name = vec![0u8; NAME_BYTES];
-        let mut entries: Vec<MapEntry> = Vec::new();
+        let mut name = [0u8; NAME_BYTES];
+        // Most processes have fewer mappings: one allocation instead of a doubling series.
+        let mut entries: Vec<MapEntry> = Vec::with_capacity(64);
         let mut addr = 0u64;
         // Whether the last entry's name may serve the next one (see `reusable`), and
         // whether the next one is asked without its name, expected to continue the last.

@@ -15,9 +15,12 @@
 //!
 //! How a run goes (`--threads N` workers, 1: all on the calling thread, in order):
 //! - Each worker takes the next pid and opens /proc/PID once as a directory
-//!   ([`ProcDir`]); status (the real uid, the name and whether it is a kernel thread, one
-//!   read), maps, pagemap, and for JSON or `--by cgroup|container` cgroup and ns/mnt are
-//!   opened relative to it: one path walk per process, and every field of
+//!   ([`ProcDir`]), with a pidfd that gives the real uid, the parent and the cgroup id
+//!   without text ([`ProcDir::open_with_info`]); comm, maps, pagemap, and for JSON or
+//!   `--by cgroup|container` ns/mnt (and cgroup, once per cgroup id and worker) are
+//!   opened relative to it (status instead of the pidfd and comm for a child of kthreadd,
+//!   which may be a kernel thread, and on a kernel before 6.13): one path walk per
+//!   process, and every field of
 //!   a row comes from the same process, since a directory whose process exited opens
 //!   nothing more even when a new process gets its number (the process is counted as
 //!   vanished, or a field read after its exit is left empty: never another process's).
@@ -359,6 +362,8 @@ struct Scanner<'a> {
     known: scan::WordMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
     /// The last frame and id of each page of each file met ([`Slots`]).
     slots: Slots,
+    /// The cgroup paths met, by id.
+    placement: Placement,
     /// This worker's number (its frame ids are its own).
     worker: usize,
     /// The frames this worker saw that may be mapped more than once, numbered; their
@@ -701,21 +706,60 @@ impl Who {
     /// process as its status and its memory (`buf` is reused for the text).
     fn read(
         dir: &ProcDir,
-        status: process::Status,
+        (uid, comm): (u32, String),
         user: String,
-        placement: bool,
+        placement: Option<&mut Placement>,
         buf: &mut Vec<u8>,
     ) -> Who {
-        // One read of /proc/PID/cgroup for both the path and whether it is a v2 one.
-        let text = placement.then(|| dir.cgroup_text(buf).ok()).flatten();
+        let (cgroup, cgroup_v1, mnt_ns) = match placement {
+            Some(p) => {
+                let (cgroup, v1) = p.cgroup(dir, buf);
+                (cgroup, v1, dir.mnt_ns().ok())
+            }
+            None => (String::new(), false, None),
+        };
         Who {
-            uid: status.uid,
+            uid,
             user,
-            comm: status.comm,
-            cgroup: text.map(process::cgroup_in).unwrap_or_default(),
-            cgroup_v1: text.is_some_and(|t| process::cgroup_v2_in(t).is_none()),
-            mnt_ns: placement.then(|| dir.mnt_ns().ok()).flatten(),
+            comm,
+            cgroup,
+            cgroup_v1,
+            mnt_ns,
         }
+    }
+}
+
+/// A worker's cgroup paths by cgroup v2 id ([`process::PidInfo::cgroup_id`]): many
+/// processes share a group, and its path is read from /proc/PID/cgroup once per worker
+/// instead of once per process (the text costs the kernel more than the rest of a row).
+#[derive(Default)]
+struct Placement {
+    paths: scan::WordMap<u64, String>,
+}
+
+impl Placement {
+    /// The cgroup path of the process (empty if unreadable) and whether the machine has
+    /// only cgroup v1 (no `0::` line).
+    fn cgroup(&mut self, dir: &ProcDir, buf: &mut Vec<u8>) -> (String, bool) {
+        let id = dir.info().and_then(|i| i.cgroup_id);
+        if let Some(path) = id.and_then(|id| self.paths.get(&id)) {
+            return (path.clone(), false);
+        }
+        // One read of /proc/PID/cgroup for both the path and whether it is a v2 one.
+        let Ok(text) = dir.cgroup_text(buf) else {
+            return (String::new(), false);
+        };
+        let Some(v2) = process::cgroup_v2_in(text) else {
+            return (process::cgroup_in(text), true);
+        };
+        // Kept only if the process is still in the group whose id was asked before the
+        // text was read: one that moved meanwhile must not name the group it left.
+        if let Some(id) = id
+            && dir.info().and_then(|i| i.cgroup_id) == Some(id)
+        {
+            self.paths.insert(id, v2.clone());
+        }
+        (v2, false)
     }
 }
 
@@ -875,29 +919,34 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         s.position = position;
         // Every file of the process through one directory: one path walk, and all of
         // this process even if its number is reused meanwhile.
-        let dir = ProcDir::open(pid)?;
-        // The uid and the name from one read of status.
-        let status = dir.status(&mut s.text)?;
-        if status.kernel_thread {
-            // No memory map to read: told apart here, without opening maps.
-            return Err(Error::KernelThread {
-                pid,
-                comm: status.comm,
-            });
-        }
-        let keep = opts.uid.is_none_or(|u| u == status.uid)
-            && opts
-                .command
-                .as_ref()
-                .is_none_or(|r| r.is_match(&status.comm));
+        let (dir, info) = ProcDir::open_with_info(pid)?;
+        // The real uid from the pidfd and the name from comm: no status text for the
+        // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, which
+        // only status tells (without opening maps); and a kernel without the pidfd's
+        // answer reads status too.
+        let (uid, comm) = match info {
+            Some(i) if pid != 2 && i.ppid != 2 => (i.ruid, dir.comm_of(&mut s.text)?),
+            _ => {
+                let status = dir.status(&mut s.text)?;
+                if status.kernel_thread {
+                    return Err(Error::KernelThread {
+                        pid,
+                        comm: status.comm,
+                    });
+                }
+                (status.uid, status.comm)
+            }
+        };
+        let keep = opts.uid.is_none_or(|u| u == uid)
+            && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
         if !keep {
             return Ok(None);
         }
-        let uid = status.uid;
         let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
         let scanned = s.scan(&dir, opts.keep_frames)?;
+        let placement = opts.placement.then_some(&mut s.placement);
         Ok(Some((
-            Who::read(&dir, status, user, opts.placement, &mut s.text),
+            Who::read(&dir, (uid, comm), user, placement, &mut s.text),
             scanned,
         )))
     };
@@ -917,6 +966,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             users: Default::default(),
             known: Default::default(),
             slots: Slots::default(),
+            placement: Placement::default(),
             worker: worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ids: kpage::FrameIds::default(),
         },

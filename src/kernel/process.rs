@@ -38,6 +38,21 @@ pub fn error(pid: i32, path: &Path, source: std::io::Error) -> Error {
 pub struct ProcDir {
     pid: i32,
     dir: std::os::fd::OwnedFd,
+    /// With [`ProcDir::open_with_info`]: a pidfd of the same process, for
+    /// [`ProcDir::info`].
+    pidfd: Option<std::os::fd::OwnedFd>,
+}
+
+/// What the pidfd of a process tells without text (`PIDFD_GET_INFO`, Linux 6.13,
+/// include/uapi/linux/pidfd.h): its real uid (the first of status's `Uid:` line, in the
+/// reader's user namespace, as status gives it), its parent's pid, and the id of its
+/// cgroup v2 group (the inode of its directory under /sys/fs/cgroup), when the kernel has
+/// cgroups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PidInfo {
+    pub ruid: u32,
+    pub ppid: u32,
+    pub cgroup_id: Option<u64>,
 }
 
 /// What /proc/PID/status says about a process, in one read ([`ProcDir::status`]).
@@ -81,7 +96,28 @@ impl ProcDir {
             pid,
             // SAFETY: `fd` was just opened and is owned here only.
             dir: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+            pidfd: None,
         })
+    }
+
+    /// [`ProcDir::open`], and what the process's pidfd tells ([`PidInfo`]), where the
+    /// kernel answers `PIDFD_GET_INFO` (else `None`, and the caller reads status). The
+    /// pidfd is opened first and asked after the directory: a process still there when
+    /// asked held its number all along, so the directory is of the same process.
+    pub fn open_with_info(pid: i32) -> Result<(ProcDir, Option<PidInfo>)> {
+        let pidfd = pidfd::open(pid)?;
+        let mut dir = ProcDir::open(pid)?;
+        let Some(pidfd) = pidfd else {
+            return Ok((dir, None));
+        };
+        let info = pidfd::info(&pidfd).map_err(|e| error(pid, &dir.path(c"status"), e))?;
+        dir.pidfd = Some(pidfd);
+        Ok((dir, info))
+    }
+
+    /// Asks the process's pidfd again (one opened by [`ProcDir::open_with_info`]).
+    pub fn info(&self) -> Option<PidInfo> {
+        pidfd::info(self.pidfd.as_ref()?).ok().flatten()
     }
 
     pub fn pid(&self) -> i32 {
@@ -214,6 +250,13 @@ impl ProcDir {
         })
     }
 
+    /// The command name as [`comm`] makes it, through the directory; an error when the
+    /// process is gone (where [`ProcDir::comm`] gives `?`).
+    pub fn comm_of(&self, buf: &mut Vec<u8>) -> Result<String> {
+        self.read(c"comm", buf)?;
+        Ok(comm_of(std::mem::take(buf)))
+    }
+
     /// [`comm`], through the directory.
     pub fn comm(&self) -> String {
         let mut buf = Vec::new();
@@ -221,6 +264,99 @@ impl ProcDir {
             Ok(()) => comm_of(buf),
             Err(_) => "?".into(),
         }
+    }
+}
+
+/// pidfds (pidfd_open(2)) and `PIDFD_GET_INFO` (Linux 6.13, include/uapi/linux/pidfd.h,
+/// fs/pidfs.c `pidfd_info`).
+mod pidfd {
+    use super::PidInfo;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// `struct pidfd_info` as Linux 6.13 first defined it (`PIDFD_INFO_SIZE_VER0`, 64
+    /// bytes): later kernels take this size and fill what it holds.
+    #[repr(C)]
+    #[derive(Default)]
+    struct PidfdInfo {
+        mask: u64,
+        cgroupid: u64,
+        pid: u32,
+        tgid: u32,
+        ppid: u32,
+        ruid: u32,
+        rgid: u32,
+        euid: u32,
+        egid: u32,
+        suid: u32,
+        sgid: u32,
+        fsuid: u32,
+        fsgid: u32,
+        exit_code: i32,
+    }
+
+    const PIDFD_INFO_PID: u64 = 1 << 0;
+    const PIDFD_INFO_CREDS: u64 = 1 << 1;
+    const PIDFD_INFO_CGROUPID: u64 = 1 << 2;
+    /// `_IOWR(PIDFS_IOCTL_MAGIC, 11, struct pidfd_info)`.
+    const PIDFD_GET_INFO: u64 =
+        (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as u64) << 16) | (0xFF << 8) | 11;
+
+    /// Set once the kernel had no pidfd_open or no `PIDFD_GET_INFO`: status is read.
+    static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+    /// A pidfd of `pid`; `None` where the kernel has none to give (or on another
+    /// architecture than the one whose ioctl number is written here).
+    pub(super) fn open(pid: i32) -> crate::error::Result<Option<OwnedFd>> {
+        if !cfg!(target_arch = "x86_64") || UNSUPPORTED.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ESRCH) => Err(crate::error::Error::NoSuchProcess { pid }),
+                Some(libc::ENOSYS) => {
+                    UNSUPPORTED.store(true, Ordering::Relaxed);
+                    Ok(None)
+                }
+                // Not a thread-group leader, or another refusal: status says.
+                _ => Ok(None),
+            };
+        }
+        // SAFETY: `fd` was just returned by the kernel and is owned here only.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    }
+
+    /// What the pidfd tells; `Ok(None)` where the kernel does not answer the ioctl (or
+    /// leaves the credentials out). ESRCH: the process was reaped.
+    pub(super) fn info(pidfd: &OwnedFd) -> std::io::Result<Option<PidInfo>> {
+        let mut i = PidfdInfo {
+            mask: PIDFD_INFO_PID | PIDFD_INFO_CREDS | PIDFD_INFO_CGROUPID,
+            ..PidfdInfo::default()
+        };
+        // SAFETY: `i` is a pidfd_info of the size the request number says; the kernel
+        // writes no more.
+        let rc = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut i) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOTTY | libc::EINVAL | libc::EOPNOTSUPP) => {
+                    UNSUPPORTED.store(true, Ordering::Relaxed);
+                    Ok(None)
+                }
+                _ => Err(e),
+            };
+        }
+        if i.mask & PIDFD_INFO_CREDS == 0 {
+            return Ok(None);
+        }
+        Ok(Some(PidInfo {
+            ruid: i.ruid,
+            ppid: i.ppid,
+            cgroup_id: (i.mask & PIDFD_INFO_CGROUPID != 0).then_some(i.cgroupid),
+        }))
     }
 }
 
@@ -880,6 +1016,38 @@ mod tests {
         let dir = ProcDir::open(own).expect("own dir");
         let s = dir.status(&mut Vec::new()).expect("own status");
         assert_eq!((s.uid, s.comm), (uid(own).expect("uid"), comm(own)));
+    }
+
+    /// The pidfd's answer agrees with status and /proc/PID/cgroup: the real uid, the
+    /// parent, and the cgroup id is the inode of the group's directory.
+    #[test]
+    fn pidfd_info_agrees_with_status() {
+        let own = std::process::id() as i32;
+        let (dir, info) = ProcDir::open_with_info(own).expect("own dir");
+        let Some(info) = info else {
+            // A kernel before 6.13: status is read instead.
+            return;
+        };
+        assert_eq!(info.ruid, uid(own).expect("uid"));
+        assert_eq!(info.ppid, std::os::unix::process::parent_id());
+        assert_eq!(dir.info(), Some(info));
+        if let (Some(id), Ok(Some(path))) = (info.cgroup_id, cgroup_v2(own))
+            && let Ok(m) = std::fs::metadata(format!("/sys/fs/cgroup{path}"))
+        {
+            assert_eq!(m.ino(), id, "cgroup {path}");
+        }
+        let mut buf = Vec::new();
+        assert_eq!(dir.comm_of(&mut buf).expect("comm"), comm(own));
+        // A process that is gone has no pidfd to open.
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id() as i32;
+        child.wait().expect("reap");
+        assert!(matches!(
+            ProcDir::open_with_info(pid),
+            Err(Error::NoSuchProcess { .. })
+        ));
     }
 
     /// A directory opened while the process ran reads nothing once it has exited: never

@@ -188,6 +188,8 @@ echo "bench: the whole machine ($(ls /proc | grep -c '^[0-9]') processes), $ROUN
 "$MINREADER" >"$TMP/pages.machine"
 printf 'pages\tmachine\t%s\n' "$(ls /proc | grep -c '^[0-9]')" >>"$MANIFEST"
 cmds=("solab libs=$SOLAB libs --all --json" "solab ps=$SOLAB ps --all --json")
+# Reported, not judged: the table reads neither cgroup nor the mount namespace (JSON does).
+cmds+=("solab ps table=$SOLAB ps --all")
 has_threads libs && cmds+=("solab libs --threads 1=$SOLAB libs --all --json --threads 1")
 has_threads ps && cmds+=("solab ps --threads 1=$SOLAB ps --all --json --threads 1")
 cmds+=("smem -m=smem -m" "smem=smem" "minreader=$MINREADER" "minreader parallel=$MINREADER --threads $P")

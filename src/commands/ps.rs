@@ -317,7 +317,7 @@ struct Slot {
 /// for this much mapped): a bigger one is numbered frame by frame.
 const MAX_SLOTTED: u64 = 256 << 20;
 
-/// Per file a worker met, the [`Slot`] of each page (by its page index in the file) it
+/// Per ELF file a worker met, the [`Slot`] of each page (by its page index in the file) it
 /// saw present and maybe shared: most of a machine-wide scan's such pages are the same
 /// frames of the same libraries, process after process.
 #[derive(Default)]
@@ -444,8 +444,13 @@ impl Scanner<'_> {
         let read = pm.read_maps(&maps, &mut words, |i, start, w| {
             let m = &maps[i];
             let page = (m.offset / PAGE_SIZE).saturating_add((start.0 - m.start.0) / PAGE_SIZE);
+            // Only an ELF file's pages: a library's are what every process shares, and its
+            // size bounds the slots (16 bytes a page); a data file mapped large and touched
+            // little would cost slots for pages never present.
             let slots = match m.file_id() {
-                Some(id) if m.end.0 - m.start.0 <= MAX_SLOTTED => slots.of(id, page, w.len()),
+                Some(id) if elf_files.contains(&id) && m.end.0 - m.start.0 <= MAX_SLOTTED => {
+                    slots.of(id, page, w.len())
+                }
                 _ => None,
             };
             numbered &= tally(

@@ -8,9 +8,11 @@
 //! (raw bytes, nothing escaped; [`crate::kernel::process::read_maps`] uses it).
 
 use crate::addr::VirtAddr;
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
 
 /// The four permission letters of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -64,7 +66,9 @@ impl std::fmt::Display for Perms {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapTarget {
     /// A file, by the path the kernel printed (unescaped), and whether it was unlinked.
-    File { path: PathBuf, deleted: bool },
+    /// The path is shared (`Arc`) by the pieces of one file mapped side by side: each
+    /// segment of an ELF object names it without a copy of its own.
+    File { path: Arc<Path>, deleted: bool },
     /// Anonymous memory with no name.
     Anonymous,
     /// A pseudo-path in brackets: `[heap]`, `[stack]`, `[vdso]`, `[vvar]`, `[anon:name]`.
@@ -104,7 +108,7 @@ impl MapEntry {
         }
     }
 
-    pub fn path(&self) -> Option<&PathBuf> {
+    pub fn path(&self) -> Option<&Path> {
         match &self.target {
             MapTarget::File { path, .. } => Some(path),
             _ => None,
@@ -218,7 +222,7 @@ pub fn parse_line(line: &[u8]) -> Result<MapEntry, &'static str> {
 /// escapes a newline in a path as `\012` ([`parse_line`] undoes it); the PROCMAP_QUERY
 /// ioctl gives the bytes as they are ([`raw_target`]). Both are classified here, the same
 /// way.
-fn target_of(name: &[u8], inode: u64, decode: fn(&[u8]) -> Vec<u8>) -> MapTarget {
+fn target_of(name: &[u8], inode: u64, decode: fn(&[u8]) -> Cow<'_, [u8]>) -> MapTarget {
     let name = trim_start(name);
     if name.is_empty() {
         MapTarget::Anonymous
@@ -230,7 +234,7 @@ fn target_of(name: &[u8], inode: u64, decode: fn(&[u8]) -> Vec<u8>) -> MapTarget
             None => (name, false),
         };
         MapTarget::File {
-            path: PathBuf::from(OsString::from_vec(decode(path))),
+            path: Arc::from(Path::new(OsStr::from_bytes(&decode(path)))),
             deleted,
         }
     }
@@ -239,7 +243,7 @@ fn target_of(name: &[u8], inode: u64, decode: fn(&[u8]) -> Vec<u8>) -> MapTarget
 /// What a mapping maps, from its name as the PROCMAP_QUERY ioctl returns it: raw bytes,
 /// without the terminating NUL, nothing escaped. The same rules as a maps line's name.
 pub fn raw_target(name: &[u8], inode: u64) -> MapTarget {
-    target_of(name, inode, <[u8]>::to_vec)
+    target_of(name, inode, |n| Cow::Borrowed(n))
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
@@ -250,9 +254,9 @@ fn trim_start(b: &[u8]) -> &[u8] {
 /// Undoes the kernel's `\ooo` octal escapes (`mangle_path`). The kernel writes bytes, so
 /// an escape is at most `\377`; a literal `\777` in a path stays as it is (found by
 /// fuzzing: it overflowed the byte).
-fn unescape(p: &[u8]) -> Vec<u8> {
+fn unescape(p: &[u8]) -> Cow<'_, [u8]> {
     if !p.contains(&b'\\') {
-        return p.to_vec();
+        return Cow::Borrowed(p);
     }
     let mut out = Vec::with_capacity(p.len());
     let mut i = 0;
@@ -269,7 +273,7 @@ fn unescape(p: &[u8]) -> Vec<u8> {
             i += 1;
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -298,13 +302,13 @@ mod tests {
         assert_eq!(
             m[3].target,
             MapTarget::File {
-                path: "/dev/shm/solib-u0-v1".into(),
+                path: Path::new("/dev/shm/solib-u0-v1").into(),
                 deleted: true
             }
         );
         assert!(m[3].perms.shared);
-        assert_eq!(m[4].path(), Some(&PathBuf::from("/tmp/a dir/lib x.so")));
-        assert_eq!(m[5].path(), Some(&PathBuf::from("/tmp/new\nline.so")));
+        assert_eq!(m[4].path(), Some(Path::new("/tmp/a dir/lib x.so")));
+        assert_eq!(m[5].path(), Some(Path::new("/tmp/new\nline.so")));
         assert!(m[6].is_pseudo("[vdso]"));
         assert_eq!(m[1].file_id(), m[0].file_id());
         assert_eq!(m[6].file_id(), None);
@@ -338,16 +342,16 @@ mod tests {
 
     #[test]
     fn escapes_beyond_a_byte_are_literal() {
-        assert_eq!(unescape(b"/a\\777b"), b"/a\\777b");
-        assert_eq!(unescape(b"/a\\400"), b"/a\\400");
-        assert_eq!(unescape(b"/a\\377\\000\\012"), b"/a\xff\x00\n");
-        assert_eq!(unescape(b"/a\\01"), b"/a\\01");
+        assert_eq!(&*unescape(b"/a\\777b"), b"/a\\777b");
+        assert_eq!(&*unescape(b"/a\\400"), b"/a\\400");
+        assert_eq!(&*unescape(b"/a\\377\\000\\012"), b"/a\xff\x00\n");
+        assert_eq!(&*unescape(b"/a\\01"), b"/a\\01");
     }
 
     #[test]
     fn raw_names_follow_the_text_rules() {
         let file = |p: &str, deleted| MapTarget::File {
-            path: p.into(),
+            path: Path::new(p).into(),
             deleted,
         };
         assert_eq!(raw_target(b"", 0), MapTarget::Anonymous);

@@ -129,7 +129,7 @@ fn as_text_reads(queried: &[MapEntry]) -> Vec<MapEntry> {
                     }
                     let parsed = solab::maps::parse_line(&line).expect("a maps line");
                     e.target = MapTarget::File {
-                        path: parsed.path().expect("a path").clone(),
+                        path: parsed.path().expect("a path").into(),
                         deleted: *deleted,
                     };
                 }
@@ -161,7 +161,7 @@ fn file_target(m: &[MapEntry], dir: &Path, name: &[u8]) -> Option<MapTarget> {
     use std::os::unix::ffi::OsStrExt;
     let path = dir.join(std::ffi::OsStr::from_bytes(name));
     m.iter()
-        .find(|e| matches!(&e.target, MapTarget::File { path: p, .. } if *p == path))
+        .find(|e| matches!(&e.target, MapTarget::File { path: p, .. } if **p == *path))
         .map(|e| e.target.clone())
 }
 
@@ -188,7 +188,7 @@ fn the_ioctl_gives_the_entries_the_text_gives() {
     let (t, q) = (text(pid), query(pid));
     for name in ODD_NAMES {
         let want = MapTarget::File {
-            path: dir.0.join(std::ffi::OsStr::from_bytes(name)),
+            path: dir.0.join(std::ffi::OsStr::from_bytes(name)).into(),
             deleted: false,
         };
         assert_eq!(
@@ -199,14 +199,14 @@ fn the_ioctl_gives_the_entries_the_text_gives() {
         );
     }
     let gone = MapTarget::File {
-        path: dir.0.join("gone"),
+        path: dir.0.join("gone").into(),
         deleted: true,
     };
     assert_eq!(file_target(&q, &dir.0, b"gone"), Some(gone));
     assert!(q.iter().any(|e| matches!(&e.target,
-        MapTarget::File { path, deleted: true } if path == Path::new("/dev/zero"))));
+        MapTarget::File { path, deleted: true } if **path == *Path::new("/dev/zero"))));
     assert!(q.iter().any(|e| matches!(&e.target,
-        MapTarget::File { path, deleted: true } if path == Path::new("/memfd:solab memfd"))));
+        MapTarget::File { path, deleted: true } if **path == *Path::new("/memfd:solab memfd"))));
     let bracketed = q
         .iter()
         .find(|e| e.path() == Some(&dir.0.join("[bracketed]")))
@@ -431,7 +431,7 @@ fn a_hard_link_continuing_a_mapping_is_named_like_it() {
         let i = m.iter().position(|e| e.start.0 == at).expect("the mapping");
         m[i..i + 3]
             .iter()
-            .map(|e| e.path().expect("a file").clone())
+            .map(|e| e.path().expect("a file").to_path_buf())
             .collect()
     };
     let (a, b) = (dir.0.join("a"), dir.0.join("b"));

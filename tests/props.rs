@@ -150,7 +150,7 @@ proptest! {
         prop_assert_eq!(e.offset, offset);
         prop_assert_eq!(e.dev, (major, minor));
         prop_assert_eq!(e.inode, inode);
-        let expected = MapTarget::File { path: PathBuf::from(OsString::from_vec(path)), deleted };
+        let expected = MapTarget::File { path: PathBuf::from(OsString::from_vec(path)).into(), deleted };
         prop_assert_eq!(&e.target, &expected);
         // The whole file, with this line among others, gives the same entry.
         let mut file = kernel_line(0x1000, 0x2000, perms, 0, (0, 0), 0, b"[heap]");

@@ -73,7 +73,7 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
     };
     let refuse = |reason: String| Error::MappedFile {
         pid,
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason,
     };
     let via = proc_path(pid, &format!("map_files/{}", entry.map_files_name()));
@@ -138,7 +138,7 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
         .open(path)
         .map_err(|_| refuse(super::reach::why_unopenable(path, id).to_string()))?;
     match f.metadata() {
-        Ok(m) if m.file_type().is_file() && same(&m, id) => Ok((f, path.clone())),
+        Ok(m) if m.file_type().is_file() && same(&m, id) => Ok((f, path.to_path_buf())),
         _ => Err(refuse("the file changed while it was opened".into())),
     }
 }

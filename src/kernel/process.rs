@@ -935,14 +935,14 @@ fn undo_literal_deleted_suffix(entry: &mut MapEntry) {
     else {
         return;
     };
-    let mut literal = path.clone().into_os_string();
+    let mut literal = path.as_os_str().to_os_string();
     literal.push(" (deleted)");
     let same = std::fs::symlink_metadata(&literal).is_ok_and(|m| {
         m.file_type().is_file() && m.ino() == id.inode && split_dev(m.dev()) == id.dev
     });
     if same {
         entry.target = MapTarget::File {
-            path: literal.into(),
+            path: Path::new(&literal).into(),
             deleted: false,
         };
     }

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod commands;
 pub mod elf;
 pub mod error;
+pub mod hash;
 pub mod kernel;
 pub mod maps;
 pub mod output;

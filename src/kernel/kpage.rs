@@ -204,93 +204,32 @@ pub struct FrameCounts {
 /// (its id) the first time it is met: a process's pages are kept as ids (4 bytes, not a
 /// PFN's 8), and once the counts are read ([`FrameCounts::read_ids`]) a page's share is
 /// one lookup in an array of the worker's frames, which a machine-wide scan keeps small
-/// (every process maps the same frames of libc). A frame met at the PFN after the one
-/// met before gets, when it is new, the next id: a run of a file's frames is a run of ids.
+/// (every process maps the same frames of libc).
 #[derive(Clone, Debug, Default)]
 pub struct FrameIds {
-    /// An open-addressing table (linear probing, at most half full) of the PFNs with ids:
-    /// [`NO_FRAME`] in a free slot, the id in `slot_ids` beside. Small enough to stay in
-    /// the CPU's cache for a machine-wide scan, where a general hash map was the slowest
-    /// part of the page loop.
-    slots: Vec<u64>,
-    slot_ids: Vec<u32>,
+    ids: crate::hash::WordMap<u64, u32>,
     /// The PFN of each id.
     pfns: Vec<u64>,
-    /// The frame met last and its id: the next page often maps the next frame, which
-    /// then often has the next id (a file's frames met in the same order before).
-    last: (u64, u32),
 }
-
-/// A free slot of [`FrameIds`]: no PFN is this large (pagemap gives 55 bits).
-const NO_FRAME: u64 = u64::MAX;
 
 /// The most ids a [`FrameIds`] gives: a page is kept as `id << 2 | class` in 32 bits.
 pub const MAX_FRAME_IDS: usize = 1 << 30;
 
 impl FrameIds {
     /// The id of frame `pfn`, given now if it has none; `None` once [`MAX_FRAME_IDS`]
-    /// frames have ids (16 TiB of distinct frames met by one worker).
-    #[inline]
+    /// frames have ids (4 TiB of distinct frames met by one worker).
     pub fn id(&mut self, pfn: u64) -> Option<u32> {
-        let (last, id) = self.last;
-        let next = id.wrapping_add(1);
-        if pfn == last.wrapping_add(1) && self.pfns.get(next as usize) == Some(&pfn) {
-            self.last = (pfn, next);
-            return Some(next);
-        }
-        if pfn == last && !self.pfns.is_empty() {
-            return Some(id);
-        }
-        let id = self.find_or_add(pfn)?;
-        self.last = (pfn, id);
-        Some(id)
-    }
-
-    fn find_or_add(&mut self, pfn: u64) -> Option<u32> {
-        if self.slots.is_empty() {
-            self.grow();
-        }
-        let mask = self.slots.len() - 1;
-        let mut i = Self::home(pfn, mask);
-        loop {
-            match self.slots[i] {
-                p if p == pfn => return Some(self.slot_ids[i]),
-                NO_FRAME => break,
-                _ => i = (i + 1) & mask,
+        let next = self.pfns.len();
+        match self.ids.entry(pfn) {
+            std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if next >= MAX_FRAME_IDS {
+                    return None;
+                }
+                v.insert(next as u32);
+                self.pfns.push(pfn);
+                Some(next as u32)
             }
-        }
-        let id = self.pfns.len();
-        if id >= MAX_FRAME_IDS || pfn == NO_FRAME {
-            return None;
-        }
-        self.slots[i] = pfn;
-        self.slot_ids[i] = id as u32;
-        self.pfns.push(pfn);
-        if self.pfns.len() * 2 > self.slots.len() {
-            self.grow();
-        }
-        Some(id as u32)
-    }
-
-    /// The slot where `pfn`'s search starts: the high bits of one multiplication.
-    #[inline]
-    fn home(pfn: u64, mask: usize) -> usize {
-        (pfn.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
-    }
-
-    /// Doubles the table (at least 1,024 slots) and places every frame again.
-    fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(1024);
-        self.slots = vec![NO_FRAME; size];
-        self.slot_ids = vec![0; size];
-        let mask = size - 1;
-        for (id, &pfn) in self.pfns.iter().enumerate() {
-            let mut i = Self::home(pfn, mask);
-            while self.slots[i] != NO_FRAME {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = pfn;
-            self.slot_ids[i] = id as u32;
         }
     }
 

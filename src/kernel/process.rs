@@ -46,7 +46,7 @@ pub struct ProcDir {
 /// What the pidfd of a process tells without text (`PIDFD_GET_INFO`, Linux 6.13,
 /// include/uapi/linux/pidfd.h): its real uid (the first of status's `Uid:` line, in the
 /// reader's user namespace, as status gives it), its parent's pid, and the id of its
-/// cgroup v2 group (the inode of its directory under /sys/fs/cgroup), when the kernel has
+/// cgroup v2 group (the inode of its directory where cgroup2 is mounted), when the kernel has
 /// cgroups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PidInfo {
@@ -259,11 +259,7 @@ impl ProcDir {
 
     /// [`comm`], through the directory.
     pub fn comm(&self) -> String {
-        let mut buf = Vec::new();
-        match self.read(c"comm", &mut buf) {
-            Ok(()) => comm_of(buf),
-            Err(_) => "?".into(),
-        }
+        self.comm_of(&mut Vec::new()).unwrap_or_else(|_| "?".into())
     }
 }
 
@@ -1031,10 +1027,21 @@ mod tests {
         assert_eq!(info.ruid, uid(own).expect("uid"));
         assert_eq!(info.ppid, std::os::unix::process::parent_id());
         assert_eq!(dir.info(), Some(info));
-        if let (Some(id), Ok(Some(path))) = (info.cgroup_id, cgroup_v2(own))
-            && let Ok(m) = std::fs::metadata(format!("/sys/fs/cgroup{path}"))
+        // Where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid
+        // machine, where /sys/fs/cgroup is a tmpfs).
+        let mount = std::fs::read_to_string("/proc/self/mountinfo")
+            .expect("mountinfo")
+            .lines()
+            .find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                right
+                    .starts_with("cgroup2 ")
+                    .then(|| left.split_whitespace().nth(4).map(str::to_string))?
+            });
+        if let (Some(id), Ok(Some(path)), Some(mount)) = (info.cgroup_id, cgroup_v2(own), mount)
+            && let Ok(m) = std::fs::metadata(format!("{mount}{path}"))
         {
-            assert_eq!(m.ino(), id, "cgroup {path}");
+            assert_eq!(m.ino(), id, "cgroup {path} under {mount}");
         }
         let mut buf = Vec::new();
         assert_eq!(dir.comm_of(&mut buf).expect("comm"), comm(own));

@@ -873,28 +873,36 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
     let privilege = kernel::detect_privilege();
     let frames = privilege.frames();
     let own = std::process::id() as i32;
-    let pids: Vec<i32> = if opts.all {
-        process::list_pids()?
-            .into_iter()
-            .filter(|&p| p != own)
-            .collect()
-    } else {
-        let mut seen = std::collections::HashSet::new();
-        opts.pids
-            .iter()
-            .copied()
-            .filter(|p| seen.insert(*p))
-            .collect()
+    let list = || -> Result<Vec<i32>> {
+        Ok(if opts.all {
+            process::list_pids()?
+                .into_iter()
+                .filter(|&p| p != own)
+                .collect()
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            opts.pids
+                .iter()
+                .copied()
+                .filter(|p| seen.insert(*p))
+                .collect()
+        })
     };
     // Read by the workers before their first process (see the module's notes): solab's
     // own frames, which the counts need from the first process on, and the kernel's
     // configuration, which only the report needs.
     let facts = std::sync::OnceLock::new();
     let own_frames = Own::default();
-    let me_scanned = pids.contains(&own);
+    let me_scanned = !opts.all && opts.pids.contains(&own);
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
     let threads = scan::threads(opts.threads);
+    // No more workers than processes given (with -a there are always more).
+    let threads = if opts.all {
+        threads
+    } else {
+        threads.clamp(1, opts.pids.len().max(1))
+    };
     let scan_one = |s: &mut Scanner, position: usize, pid: i32| -> PsScan {
         s.position = position;
         // Every file of the process through one directory: one path walk, and all of
@@ -928,17 +936,22 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         let who = Who::read(&dir, (uid, comm), user, placement, &mut s.text);
         Ok(Some(row(pid, who, scanned)))
     };
-    let worker = std::sync::atomic::AtomicUsize::new(0);
-    let (_, finished) = scan::each_process(
-        &pids,
+    // The first worker lists the processes and reads the kernel's configuration, the
+    // second solab's own frames (the counts need them from the first process on).
+    let scan::Listed {
+        pids,
+        results: finished,
+        ..
+    } = scan::each_listed_process(
+        list,
         threads,
-        || {
-            let worker = worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        |worker| {
+            // The first worker lists the processes first.
             if worker == 0 {
-                own_frames.get(frames);
+                facts.get_or_init(kernel::config::kernel_facts);
             }
             if worker == 1 || threads == 1 {
-                facts.get_or_init(kernel::config::kernel_facts);
+                own_frames.get(frames);
             }
             Scanner {
                 frames,
@@ -964,7 +977,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             }
         },
         scan_one,
-    );
+    )?;
     let kernel_facts = facts
         .into_inner()
         .unwrap_or_else(kernel::config::kernel_facts);

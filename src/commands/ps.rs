@@ -3,8 +3,8 @@
 //!
 //! As root (CAP_SYS_ADMIN) the figures come from frames, the method of KERNEL.md
 //! ("Per-process cost from frames"): every present page of every mapping but `[vsyscall]`
-//! is looked up in /proc/kpagecount, each distinct frame read once for the whole run after
-//! every process's pagemap (a page whose pagemap bit 56 says it is mapped once counts 1
+//! is looked up in /proc/kpagecount, each distinct frame read once per worker, after the
+//! first process that met it (a page whose pagemap bit 56 says it is mapped once counts 1
 //! without a read); the zero page and frames whose count is 0 (PFN-mapped
 //! pages such as `[vvar]`) are not memory the process holds and are skipped; PSS adds
 //! `page_size / kpagecount`, USS counts the frames mapped once. solab's own mappings of a
@@ -28,13 +28,18 @@
 //!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, any other page is
 //!   kept in the process's list by its frame's id, the number its worker gave the frame
 //!   the first time ([`kpage::FrameIds`]: 4 bytes a page instead of a PFN's 8).
-//! - The first worker left without a process to take reads the kernel's configuration and
-//!   solab's own frames while the others finish theirs.
-//! - After the scan each distinct frame of the workers' ids has its kpagecount read once
-//!   ([`kpage::FrameCounts`]); each frame's share of a page (`page_size / count`) is
-//!   computed once into an array per worker, indexed by id, and the rows are finished on
-//!   every worker, each taking a contiguous part of the processes: the same additions in the
-//!   same order as one thread, so the report does not depend on the number of workers.
+//! - After each process its worker reads the kpagecount of the frames that process met
+//!   first ([`kpage::NewCounts`]: one read per window of near frames), computes each one's
+//!   share of a page (`page_size / count`, solab's own mappings taken off) once into an
+//!   array indexed by id ([`Shares`]), and adds each waiting page's share, in the order of
+//!   the pages: a process is finished when its worker leaves it, and nothing waits for the
+//!   end of the scan. A frame met by two workers has its count read by each; on processes
+//!   that do not change (the test freezes them) the report does not depend on the number
+//!   of workers.
+//! - Before its first process the first worker reads solab's own frames, each of its file
+//!   mappings mapped whole first ([`kpage::OwnFrames::read_settled`]), so that a count
+//!   read later has the same own mappings to take off; the second reads the kernel's
+//!   configuration (a gzip file). One worker reads both.
 
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;
@@ -364,11 +369,15 @@ struct Scanner<'a> {
     slots: Slots,
     /// The cgroup paths met, by id.
     placement: Placement,
-    /// This worker's number (its frame ids are its own).
-    worker: usize,
-    /// The frames this worker saw that may be mapped more than once, numbered; their
-    /// kpagecount read once for the whole run after the scan.
+    /// The frames this worker saw that may be mapped more than once, numbered; the
+    /// kpagecount of each read once, after the first process that met it.
     ids: kpage::FrameIds,
+    /// Reads the counts of the frames numbered since the last process.
+    counts: kpage::NewCounts,
+    /// Each numbered frame's share of a page.
+    shares: Shares,
+    /// solab's own frames, taken off every count.
+    own: &'a Own,
 }
 
 impl Scanner<'_> {
@@ -401,10 +410,11 @@ impl Scanner<'_> {
         Ok((ranges, files))
     }
 
-    /// The figures of `pid` by class, but for the pages whose frame may be mapped more
-    /// than once: those are left in [`Partial::shared`] for [`Partial::finish`], once
-    /// every process's kpagecount is known.
-    fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<Partial> {
+    /// The figures of `pid` by class (and with `keep` the frames of its pages): a page
+    /// mapped once counts at once; any other page waits for the end of the process, when
+    /// the kpagecount of every frame it met first is read ([`Scanner::share_new_frames`]),
+    /// and then adds its frame's share ([`Partial::finish`]).
+    fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<([Acc; 4], Vec<u64>)> {
         let pid = dir.pid();
         let maps = process::read_maps_in(dir)?;
         let (objects, elf_files) = self.objects(pid, &maps)?;
@@ -421,11 +431,7 @@ impl Scanner<'_> {
                     a.swap += f.swap;
                 }
             }
-            return Ok(Partial {
-                pid,
-                acc,
-                ..Partial::default()
-            });
+            return Ok((acc, Vec::new()));
         }
         // Gathered in the worker's buffer, kept at its exact size: no vector of each
         // process grown (copied, and its new pages faulted in) step by step.
@@ -466,9 +472,17 @@ impl Scanner<'_> {
             )
         });
         self.words = words;
-        let kept = shared.to_vec();
+        let finished = read.and_then(|()| self.share_new_frames()).map(|()| {
+            Partial {
+                pid,
+                acc,
+                frames,
+                keep,
+            }
+            .finish(&shared, &self.shares, self.ids.pfns())
+        });
         self.pending = shared;
-        read?;
+        let finished = finished?;
         if !numbered {
             return Err(Error::Io {
                 path: dir.path(c"pagemap"),
@@ -478,14 +492,68 @@ impl Scanner<'_> {
                 )),
             });
         }
-        Ok(Partial {
-            pid,
-            worker: self.worker,
-            acc,
-            frames,
-            shared: kept,
-            keep,
+        Ok(finished)
+    }
+
+    /// Reads the kpagecount of the frames numbered since the last process and computes
+    /// each one's share of a page ([`Shares`]), solab's own mappings taken off.
+    fn share_new_frames(&mut self) -> Result<()> {
+        let mine = self.own.get(self.frames);
+        let shares = &mut self.shares;
+        shares.others.resize(self.ids.len(), 0.0);
+        if shares.me_scanned {
+            shares.own.resize(self.ids.len(), 0.0);
+        }
+        self.counts.read(&self.ids, |id, pfn, count| {
+            let id = id as usize;
+            let others = if count > 0 {
+                mine.others(pfn, count)
+            } else {
+                0
+            };
+            shares.others[id] = share(others);
+            if let Some(own) = shares.own.get_mut(id) {
+                *own = share(count);
+            }
         })
+    }
+}
+
+/// What a page of a frame mapped `count` times adds to PSS: `PAGE_SIZE / count`, 0 for a
+/// count of 0 (a PFN-mapped page, or one freed since it was read: not memory a process
+/// holds).
+fn share(count: u64) -> f64 {
+    if count > 0 {
+        PAGE_SIZE as f64 / count as f64
+    } else {
+        0.0
+    }
+}
+
+/// solab's own frames ([`kpage::OwnFrames::read_settled`]), read once by the first worker
+/// that needs them; the others wait for it. An error is kept for the report.
+#[derive(Default)]
+struct Own {
+    frames: std::sync::OnceLock<kpage::OwnFrames>,
+    error: std::sync::Mutex<Option<Error>>,
+}
+
+impl Own {
+    /// The frames (none without the capability to read them: `frames` false).
+    fn get(&self, frames: bool) -> &kpage::OwnFrames {
+        self.frames.get_or_init(|| {
+            if !frames {
+                return kpage::OwnFrames::default();
+            }
+            kpage::OwnFrames::read_settled().unwrap_or_else(|e| {
+                *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                kpage::OwnFrames::default()
+            })
+        })
+    }
+
+    fn into_error(self) -> Option<Error> {
+        self.error.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -571,83 +639,43 @@ fn tally(
 }
 
 /// One process as its worker leaves it: the pages mapped once counted, the others waiting
-/// for kpagecount, which is read once for every process's frames ([`kpage::FrameCounts`]).
-#[derive(Default)]
+/// in the worker's list until the kpagecount of their frames is read.
 struct Partial {
     pid: i32,
-    /// The worker that read it: whose frame ids `shared` holds.
-    worker: usize,
     acc: [Acc; 4],
     /// With groups: `pfn << 2 | class` of the pages already counted.
     frames: Vec<u64>,
-    /// `id << 2 | class` of every present page not known to be mapped once, its frame
-    /// numbered by the worker ([`kpage::FrameIds`]).
-    shared: Vec<u32>,
     /// Keep the frames of every page (groups need them).
     keep: bool,
 }
 
-/// What a page of each frame a worker numbered adds to PSS: `PAGE_SIZE / kpagecount`
-/// (less solab's own mappings, but for solab's own row), 0 for a count of 0; computed once
-/// per frame instead of once per page, the same division, and looked up by the frame's id.
-struct Shares<'a> {
-    /// Per worker: its frames by id ([`kpage::FrameIds`]), other processes' share of a
-    /// page of each, and solab's own (empty unless solab is scanned).
-    workers: Vec<WorkerShares<'a>>,
-    me: i32,
-}
-
-struct WorkerShares<'a> {
-    pfns: &'a [u64],
+/// What a page of each frame a worker numbered adds to PSS ([`share`]) of its kpagecount,
+/// less solab's own mappings (but for solab's own row): computed once per frame instead of
+/// once per page, the same division, and looked up by the frame's id.
+#[derive(Default)]
+struct Shares {
+    /// Other processes' share of a page of each frame, by id.
     others: Vec<f64>,
+    /// solab's own share (empty unless solab is scanned).
     own: Vec<f64>,
-}
-
-impl<'a> Shares<'a> {
-    fn new(
-        counts: &kpage::FrameCounts,
-        ids: &'a [kpage::FrameIds],
-        me: i32,
-        me_scanned: bool,
-    ) -> Shares<'a> {
-        let of = |count: Option<u64>| match count {
-            Some(c) if c > 0 => PAGE_SIZE as f64 / c as f64,
-            _ => 0.0,
-        };
-        let workers = ids
-            .iter()
-            .map(|w| WorkerShares {
-                pfns: w.pfns(),
-                others: w.pfns().iter().map(|&p| of(counts.others(p))).collect(),
-                own: if me_scanned {
-                    w.pfns().iter().map(|&p| of(counts.count(p))).collect()
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect();
-        Shares { workers, me }
-    }
+    me: i32,
+    me_scanned: bool,
 }
 
 impl Partial {
-    /// Counts the pages left in `shared` by their frame's kpagecount (less solab's own
-    /// mappings of it, unless this is solab). Frames whose count is 0 (PFN-mapped pages,
-    /// or freed since the scan) are not memory the process holds.
-    fn finish(mut self, shares: &Shares) -> ([Acc; 4], Vec<u64>) {
-        let Some(w) = shares.workers.get(self.worker) else {
-            return (self.acc, self.frames);
-        };
+    /// Counts the pages waiting in `shared` (`id << 2 | class`) by their frame's share
+    /// (`pfns`: the frame of each id).
+    fn finish(mut self, shared: &[u32], shares: &Shares, pfns: &[u64]) -> ([Acc; 4], Vec<u64>) {
         let of = if self.pid == shares.me {
-            &w.own
+            &shares.own
         } else {
-            &w.others
+            &shares.others
         };
         let full = PAGE_SIZE as f64;
         // By runs of one class (the pages are in address order, the class is the
         // mapping's): each class's PSS gets the same additions in the same order as page
         // by page, summed in a register.
-        for run in self.shared.chunk_by(|a, b| a & 3 == b & 3) {
+        for run in shared.chunk_by(|a, b| a & 3 == b & 3) {
             let class = (run[0] & 3) as usize;
             let (mut pages, mut once, mut pss) = (0u64, 0u64, self.acc[class].pss);
             if self.keep {
@@ -657,7 +685,7 @@ impl Partial {
                     if s == 0.0 {
                         continue;
                     }
-                    if let Some(&pfn) = w.pfns.get(id) {
+                    if let Some(&pfn) = pfns.get(id) {
                         self.frames.push(pfn << 2 | class as u64);
                     }
                     pages += 1;
@@ -837,53 +865,7 @@ fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<Gr
 }
 
 /// What a worker makes of one process.
-type PsScan = Result<Option<(Who, Partial)>>;
-
-/// `f` over `items` on up to `threads` threads, each taking a contiguous part of about
-/// the same total `weight`; the results in the order of `items`.
-fn in_parts<T: Send, U: Send>(
-    mut items: Vec<T>,
-    threads: usize,
-    weight: impl Fn(&T) -> usize,
-    f: impl Fn(T) -> U + Sync,
-) -> Vec<U> {
-    let total: usize = items.iter().map(&weight).sum();
-    let threads = threads.clamp(1, items.len().max(1));
-    if threads == 1 {
-        return items.into_iter().map(f).collect();
-    }
-    // Where each part starts: where the weight so far passes its share.
-    let mut starts = vec![0];
-    let mut sum = 0;
-    for (i, t) in items.iter().enumerate() {
-        if sum >= total * starts.len() / threads && i > *starts.last().unwrap_or(&0) {
-            starts.push(i);
-            if starts.len() == threads {
-                break;
-            }
-        }
-        sum += weight(t);
-    }
-    let mut parts = Vec::with_capacity(starts.len());
-    for &at in starts.iter().rev() {
-        parts.push(items.split_off(at));
-    }
-    parts.reverse();
-    let f = &f;
-    let mut parts = parts.into_iter();
-    let first = parts.next().unwrap_or_default();
-    std::thread::scope(|s| {
-        // The first part on this thread: one thread fewer to start.
-        let handles: Vec<_> = parts
-            .map(|part| s.spawn(move || part.into_iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        let mut all: Vec<U> = first.into_iter().map(f).collect();
-        for h in handles {
-            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        }
-        all
-    })
-}
+type PsScan = Result<Option<PsRow>>;
 
 /// Scans the processes.
 pub fn ps(opts: &PsOptions) -> Result<PsReport> {
@@ -891,35 +873,36 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
     let privilege = kernel::detect_privilege();
     let frames = privilege.frames();
     let own = std::process::id() as i32;
-    let pids: Vec<i32> = if opts.all {
-        process::list_pids()?
-            .into_iter()
-            .filter(|&p| p != own)
-            .collect()
-    } else {
-        let mut seen = std::collections::HashSet::new();
-        opts.pids
-            .iter()
-            .copied()
-            .filter(|p| seen.insert(*p))
-            .collect()
-    };
-    // What the report needs but the scan does not: the kernel's configuration (a gzip
-    // file) and solab's own frames, read by the first worker left without a process to
-    // take while the others finish theirs (a thread of its own took a core from them).
-    let read_side = || {
-        let own_frames = if frames {
-            kpage::OwnFrames::read()
+    let list = || -> Result<Vec<i32>> {
+        Ok(if opts.all {
+            process::list_pids()?
+                .into_iter()
+                .filter(|&p| p != own)
+                .collect()
         } else {
-            Ok(kpage::OwnFrames::default())
-        };
-        (kernel::config::kernel_facts(), own_frames)
+            let mut seen = std::collections::HashSet::new();
+            opts.pids
+                .iter()
+                .copied()
+                .filter(|p| seen.insert(*p))
+                .collect()
+        })
     };
-    let started = std::sync::atomic::AtomicUsize::new(0);
-    let side = std::sync::OnceLock::new();
+    // Read by the workers before their first process (see the module's notes): solab's
+    // own frames, which the counts need from the first process on, and the kernel's
+    // configuration, which only the report needs.
+    let facts = std::sync::OnceLock::new();
+    let own_frames = Own::default();
+    let me_scanned = !opts.all && opts.pids.contains(&own);
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
     let threads = scan::threads(opts.threads);
+    // No more workers than processes given (with -a there are always more).
+    let threads = if opts.all {
+        threads
+    } else {
+        threads.clamp(1, opts.pids.len().max(1))
+    };
     let scan_one = |s: &mut Scanner, position: usize, pid: i32| -> PsScan {
         s.position = position;
         // Every file of the process through one directory: one path walk, and all of
@@ -950,71 +933,57 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
         let scanned = s.scan(&dir, opts.keep_frames)?;
         let placement = opts.placement.then_some(&mut s.placement);
-        Ok(Some((
-            Who::read(&dir, (uid, comm), user, placement, &mut s.text),
-            scanned,
-        )))
+        let who = Who::read(&dir, (uid, comm), user, placement, &mut s.text);
+        Ok(Some(row(pid, who, scanned)))
     };
-    let worker = std::sync::atomic::AtomicUsize::new(0);
-    let (workers, results) = scan::each_process(
-        &pids,
+    // The first worker lists the processes and reads the kernel's configuration, the
+    // second solab's own frames (the counts need them from the first process on).
+    let scan::Listed {
+        pids,
+        results: finished,
+        ..
+    } = scan::each_listed_process(
+        list,
         threads,
-        || Scanner {
-            frames,
-            zero,
-            cache: &cache,
-            position: 0,
-            words: Vec::new(),
-            text: Vec::new(),
-            scratch: Vec::new(),
-            pending: Vec::new(),
-            users: Default::default(),
-            known: Default::default(),
-            slots: Slots::default(),
-            placement: Placement::default(),
-            worker: worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            ids: kpage::FrameIds::default(),
-        },
-        |s, position, pid| {
-            started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let r = scan_one(s, position, pid);
-            if started.load(std::sync::atomic::Ordering::Relaxed) >= pids.len() {
-                side.get_or_init(read_side);
+        |worker| {
+            // The first worker lists the processes first.
+            if worker == 0 {
+                facts.get_or_init(kernel::config::kernel_facts);
             }
-            r
+            if worker == 1 || threads == 1 {
+                own_frames.get(frames);
+            }
+            Scanner {
+                frames,
+                zero,
+                cache: &cache,
+                position: 0,
+                words: Vec::new(),
+                text: Vec::new(),
+                scratch: Vec::new(),
+                pending: Vec::new(),
+                users: Default::default(),
+                known: Default::default(),
+                slots: Slots::default(),
+                placement: Placement::default(),
+                ids: kpage::FrameIds::default(),
+                counts: kpage::NewCounts::default(),
+                shares: Shares {
+                    me: own,
+                    me_scanned,
+                    ..Shares::default()
+                },
+                own: &own_frames,
+            }
         },
-    );
-    let (kernel_facts, own_frames) = side.into_inner().unwrap_or_else(read_side);
-    let own_frames = own_frames?;
-    // Every frame some process may share (the workers' ids), its kpagecount read once
-    // for the whole run.
-    let mut ids: Vec<kpage::FrameIds> = Vec::with_capacity(workers.len());
-    for w in workers {
-        let at = w.worker;
-        if ids.len() <= at {
-            ids.resize_with(at + 1, Default::default);
-        }
-        ids[at] = w.ids;
+        scan_one,
+    )?;
+    let kernel_facts = facts
+        .into_inner()
+        .unwrap_or_else(kernel::config::kernel_facts);
+    if let Some(e) = own_frames.into_error() {
+        return Err(e);
     }
-    let counts = if frames {
-        let mut c = kpage::FrameCounts::read_ids(&ids, threads)?;
-        c.take_off(&own_frames);
-        c
-    } else {
-        kpage::FrameCounts::default()
-    };
-    // The rows, finished on every worker (each page waiting for its kpagecount is one
-    // lookup), in the order of the pids.
-    let weight = |r: &PsScan| {
-        r.as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .map_or(1, |(_, p)| p.shared.len() + 1)
-    };
-    let shares = Shares::new(&counts, &ids, own, pids.contains(&own));
-    let finished = in_parts(results, threads, weight, |r| {
-        r.map(|o| o.map(|(who, partial)| row(partial.pid, who, partial.finish(&shares))))
-    });
     let mut counted = PsCounts::default();
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(finished.len());

@@ -114,6 +114,20 @@ pub struct OwnFrames(HashMap<u64, u64>);
 impl OwnFrames {
     /// Reads solab's own file mappings' frames from its pagemap.
     pub fn read() -> Result<OwnFrames> {
+        OwnFrames::read_with(false)
+    }
+
+    /// [`OwnFrames::read`] after mapping every page of each of solab's own readable file
+    /// mappings (`MADV_POPULATE_READ`, Linux 5.14): the frames solab maps then stay the
+    /// same while it runs, so a kpagecount read at any later time has these mappings to
+    /// take off, not also the pages solab itself faulted in since (a libc function called
+    /// for the first time). Not covered: a file solab maps later, a page the kernel
+    /// reclaims meanwhile, and a kernel without the advice (the call is then a no-op).
+    pub fn read_settled() -> Result<OwnFrames> {
+        OwnFrames::read_with(true)
+    }
+
+    fn read_with(populate: bool) -> Result<OwnFrames> {
         use crate::maps::MapTarget;
         let own = std::process::id() as i32;
         let mut seen = HashMap::new();
@@ -122,6 +136,20 @@ impl OwnFrames {
         for m in super::process::read_maps(own)? {
             if !matches!(m.target, MapTarget::File { .. }) || m.is_empty() {
                 continue;
+            }
+            if populate && m.perms.read {
+                // SAFETY: advice on a range of this process's own mapping, read from its
+                // maps just now; MADV_POPULATE_READ only faults pages in as a read would
+                // (a page past the file's end fails the call with EFAULT instead of a
+                // SIGBUS). Its result is not needed: without it the frames are as they
+                // are.
+                unsafe {
+                    libc::madvise(
+                        m.start.0 as *mut libc::c_void,
+                        m.len() as usize,
+                        libc::MADV_POPULATE_READ,
+                    );
+                }
             }
             pm.read_into(m.start, (m.end.0 - m.start.0) / PAGE_SIZE, &mut words)?;
             for e in &words {
@@ -187,29 +215,60 @@ pub fn zero_page_pfn() -> Option<Pfn> {
         .then_some(pfn)
 }
 
-/// The kpagecount of a set of frames, each read once for a whole run: a machine-wide
-/// command sees libc's frames in every process, and reading them once instead of once per
-/// process is most of what `ps --all` saves. Looked up by PFN (binary search); a scan
-/// looks its frames up by their [`FrameIds`] instead.
-#[derive(Debug, Default)]
-pub struct FrameCounts {
-    /// Ascending, distinct.
-    pfns: Vec<u64>,
-    counts: Vec<u64>,
-    /// The counts less solab's own mappings ([`FrameCounts::take_off`]); empty before.
-    others: Vec<u64>,
-}
-
 /// The frames one worker of a scan met that may be mapped more than once, each numbered
 /// (its id) the first time it is met: a process's pages are kept as ids (4 bytes, not a
-/// PFN's 8), and once the counts are read ([`FrameCounts::read_ids`]) a page's share is
-/// one lookup in an array of the worker's frames, which a machine-wide scan keeps small
-/// (every process maps the same frames of libc).
+/// PFN's 8), and once the counts are read ([`NewCounts`]: each frame's once, after the
+/// first process that met it) a page's share is one lookup in an array of the worker's
+/// frames, which a machine-wide scan keeps small (every process maps the same frames of
+/// libc).
 #[derive(Clone, Debug, Default)]
 pub struct FrameIds {
     ids: crate::hash::WordMap<u64, u32>,
     /// The PFN of each id.
     pfns: Vec<u64>,
+}
+
+/// Reads the kpagecount of the frames a [`FrameIds`] numbered since the last read: a worker
+/// asks after each process about the frames that process met first, so that the process
+/// can be finished at once. /proc/kpagecount is opened on the first read; the buffers are
+/// reused, bounded by the most frames one process met first.
+#[derive(Debug, Default)]
+pub struct NewCounts {
+    file: Option<File>,
+    /// The frames numbered so far whose count was read.
+    read: usize,
+    order: Vec<(Pfn, u32)>,
+    sorted: Vec<Pfn>,
+    buf: Vec<u8>,
+}
+
+impl NewCounts {
+    /// Calls `each(id, pfn, count)` for every frame `ids` numbered since the last call,
+    /// in the order of the frames (one read per window of near frames).
+    pub fn read(&mut self, ids: &FrameIds, mut each: impl FnMut(u32, u64, u64)) -> Result<()> {
+        let new = ids.pfns.get(self.read..).unwrap_or_default();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let file = match &self.file {
+            Some(f) => f,
+            None => self.file.insert(open(KPAGECOUNT)?),
+        };
+        let first = self.read as u32;
+        self.order.clear();
+        self.order
+            .extend(new.iter().zip(first..).map(|(&p, id)| (Pfn(p), id)));
+        self.order.sort_unstable();
+        self.sorted.clear();
+        self.sorted.extend(self.order.iter().map(|&(p, _)| p));
+        let order = &self.order;
+        read_table(file, KPAGECOUNT, &self.sorted, &mut self.buf, |i, count| {
+            let (pfn, id) = order[i];
+            each(id, pfn.0, count)
+        })?;
+        self.read = ids.pfns.len();
+        Ok(())
+    }
 }
 
 /// The most ids a [`FrameIds`] gives: a page is kept as `id << 2 | class` in 32 bits.
@@ -252,109 +311,12 @@ impl FrameIds {
     }
 }
 
-impl FrameCounts {
-    /// Reads the kpagecount of every frame in `pfns` (any order, repeats allowed), with
-    /// `threads` threads each reading its own part of the sorted frames.
-    pub fn read(pfns: impl Iterator<Item = u64>, threads: usize) -> Result<FrameCounts> {
-        let mut fc = FrameCounts {
-            pfns: pfns.collect(),
-            ..FrameCounts::default()
-        };
-        fc.pfns.sort_unstable();
-        fc.pfns.dedup();
-        fc.read_counts(threads)?;
-        Ok(fc)
-    }
-
-    /// [`FrameCounts::read`] for the frames the workers of a scan numbered.
-    pub fn read_ids<'a>(
-        ids: impl IntoIterator<Item = &'a FrameIds>,
-        threads: usize,
-    ) -> Result<FrameCounts> {
-        FrameCounts::read(
-            ids.into_iter().flat_map(|i| i.pfns.iter().copied()),
-            threads,
-        )
-    }
-
-    /// Reads the counts of the frames, in parts on up to `threads` threads.
-    fn read_counts(&mut self, threads: usize) -> Result<()> {
-        let fc = self;
-        let parts = threads.clamp(1, fc.pfns.len().div_ceil(4096).max(1));
-        let per = fc.pfns.len().div_ceil(parts).max(1);
-        let read = |part: &[u64]| counts(&part.iter().map(|&p| Pfn(p)).collect::<Vec<_>>());
-        fc.counts = if parts == 1 {
-            read(&fc.pfns)?
-        } else {
-            let done: Vec<Result<Vec<u64>>> = std::thread::scope(|s| {
-                let mut chunks = fc.pfns.chunks(per);
-                let first = chunks.next().unwrap_or_default();
-                let handles: Vec<_> = chunks.map(|part| s.spawn(move || read(part))).collect();
-                // The first part on this thread: one thread fewer to start.
-                let mut done = vec![read(first)];
-                done.extend(
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
-                );
-                done
-            });
-            let mut all = Vec::with_capacity(fc.pfns.len());
-            for part in done {
-                all.extend(part?);
-            }
-            all
-        };
-        Ok(())
-    }
-
-    /// The kpagecount read for frame `pfn`, `None` if it was not in the set.
-    pub fn count(&self, pfn: u64) -> Option<u64> {
-        self.counts.get(self.position(pfn)?).copied()
-    }
-
-    /// The mappings of frame `pfn` by processes other than solab: its kpagecount less
-    /// solab's own mappings of it, once [`FrameCounts::take_off`] was called (at least 1
-    /// for a frame that is mapped at all), else its kpagecount.
-    pub fn others(&self, pfn: u64) -> Option<u64> {
-        let i = self.position(pfn)?;
-        self.others.get(i).or(self.counts.get(i)).copied()
-    }
-
-    /// Takes solab's own mappings off the counts [`FrameCounts::others`] gives: once per
-    /// frame solab maps, instead of a lookup per page scanned.
-    pub fn take_off(&mut self, own: &OwnFrames) {
-        self.others = self.counts.clone();
-        for (&pfn, &mine) in &own.0 {
-            if let Some(i) = self.position(pfn)
-                && self.others[i] > 0
-            {
-                self.others[i] = self.others[i].saturating_sub(mine).max(1);
-            }
-        }
-    }
-
-    /// The index of frame `pfn` among the frames read.
-    fn position(&self, pfn: u64) -> Option<usize> {
-        self.pfns.binary_search(&pfn).ok()
-    }
-
-    /// The number of distinct frames read.
-    pub fn len(&self) -> usize {
-        self.pfns.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pfns.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{FrameCounts, FrameIds};
+    use super::{FrameIds, NewCounts};
 
     /// Ids are given once per frame, in the order frames are met; each id names its
-    /// frame back; the frames of several workers are read once each.
+    /// frame back.
     #[test]
     fn frame_ids_number_each_frame_once() {
         let met: Vec<u64> = (100..300).chain(100..110).chain([7, 1 << 50, 7]).collect();
@@ -368,41 +330,37 @@ mod tests {
         assert_eq!(given[..200], (0..200).collect::<Vec<u32>>()[..]);
         assert_eq!(given[200..210], given[..10]);
         assert_eq!(given[210], given[212]);
-        let mut other = FrameIds::default();
-        for p in [7, 5, 1 << 50] {
-            other.id(p);
-        }
-        // Reading the counts needs root: as root the union is read, each frame once.
-        if let Ok(read) = FrameCounts::read_ids([&ids, &other], 2) {
-            assert_eq!(read.len(), 202 + 1);
-            assert!(read.count(5).is_some() && read.count(1 << 50).is_some());
-            assert_eq!(read.count(6), None);
-        }
     }
 
-    /// The lookup finds each frame's own count and nothing for frames not in the set.
+    /// Each read gives every frame numbered since the last read once, with its own id and
+    /// frame, and nothing when no frame is new. Reading the counts needs root.
     #[test]
-    fn frame_counts_look_up_each_frame() {
-        let dense: Vec<u64> = (0..5000u64).map(|i| (i * 7919) % 100_003).collect();
-        let sparse: Vec<u64> = (0..500u64).map(|i| i * (1 << 40) + i % 3).collect();
-        for pfns in [dense, sparse] {
-            let mut sorted = pfns.clone();
-            sorted.sort_unstable();
-            sorted.dedup();
-            // Counts that name their frame, to check each lookup lands on its own.
-            let fc = FrameCounts {
-                counts: sorted.iter().map(|p| p + 1).collect(),
-                pfns: sorted.clone(),
-                others: Vec::new(),
-            };
-            for &p in &pfns {
-                assert_eq!(fc.count(p), Some(p + 1), "frame {p}");
-            }
-            for p in [1u64 << 50, 100_004, 3] {
-                if !sorted.contains(&p) {
-                    assert_eq!(fc.count(p), None, "frame {p} is not in the set");
-                }
-            }
+    fn new_counts_read_each_new_frame_once() {
+        let mut ids = FrameIds::default();
+        let mut counts = NewCounts::default();
+        let mut got: Vec<(u32, u64)> = Vec::new();
+        for p in [900u64, 5, 300, 5, 6] {
+            ids.id(p);
+        }
+        if counts.read(&ids, |id, pfn, _| got.push((id, pfn))).is_err() {
+            return;
+        }
+        // In the order of the frames, each once.
+        assert_eq!(got, vec![(1, 5), (3, 6), (2, 300), (0, 900)]);
+        got.clear();
+        counts
+            .read(&ids, |id, pfn, _| got.push((id, pfn)))
+            .expect("read");
+        assert!(got.is_empty(), "nothing new: {got:?}");
+        for p in [300u64, 7, 901] {
+            ids.id(p);
+        }
+        counts
+            .read(&ids, |id, pfn, _| got.push((id, pfn)))
+            .expect("read");
+        assert_eq!(got, vec![(4, 7), (5, 901)]);
+        for (id, pfn) in got {
+            assert_eq!(ids.pfn(id), Some(pfn));
         }
     }
 }

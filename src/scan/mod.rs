@@ -11,7 +11,7 @@ use crate::maps::{FileId, MapEntry, MapTarget};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Which object a mapping belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -470,6 +470,112 @@ pub fn each_process<W: Send, R: Send>(
         }
     }
     (states, slots.into_iter().flatten().collect())
+}
+
+/// [`each_process`] with the pids listed by the first worker, `list`, before its first
+/// process, while the others do what `state(worker)` does before theirs (reading what the
+/// report needs but the scan does not): listing /proc walks every pid in the kernel.
+/// Returns the pids too.
+pub fn each_listed_process<W: Send, R: Send, E: Send>(
+    list: impl FnOnce() -> std::result::Result<Vec<i32>, E> + Send,
+    threads: usize,
+    state: impl Fn(usize) -> W + Sync,
+    scan: impl Fn(&mut W, usize, i32) -> R + Sync,
+) -> std::result::Result<Listed<W, R>, E> {
+    if threads <= 1 {
+        let pids = list()?;
+        let (states, results) = each_process(&pids, 1, || state(0), scan);
+        return Ok(Listed {
+            pids,
+            states,
+            results,
+        });
+    }
+    /// The listed pids, for the workers to wait on; set (empty) when dropped if they were
+    /// not (an error, or a panic while listing), so that no worker waits for ever.
+    struct Publish<'a>(&'a (Mutex<Option<Vec<i32>>>, Condvar), Option<Vec<i32>>);
+    impl Drop for Publish<'_> {
+        fn drop(&mut self) {
+            let (lock, ready) = self.0;
+            let mut slot = lock.lock().unwrap_or_else(|p| p.into_inner());
+            *slot = Some(self.1.take().unwrap_or_default());
+            ready.notify_all();
+        }
+    }
+    let shared: (Mutex<Option<Vec<i32>>>, Condvar) = (Mutex::new(None), Condvar::new());
+    let failed = Mutex::new(None);
+    let list = Mutex::new(Some(list));
+    let next = AtomicUsize::new(0);
+    let done: Vec<(W, Vec<(usize, R)>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                let (shared, failed, list, next, state, scan) =
+                    (&shared, &failed, &list, &next, &state, &scan);
+                s.spawn(move || {
+                    let taken = (worker == 0)
+                        .then(|| list.lock().unwrap_or_else(|p| p.into_inner()).take())
+                        .flatten();
+                    if let Some(list) = taken {
+                        let mut listed = Publish(shared, None);
+                        match list() {
+                            Ok(pids) => listed.1 = Some(pids),
+                            Err(e) => *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e),
+                        }
+                    }
+                    let mut w = state(worker);
+                    let (lock, ready) = shared;
+                    let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    let pids = ready
+                        .wait_while(guard, |l| l.is_none())
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone()
+                        .unwrap_or_default();
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&pid) = pids.get(i) else { break };
+                        out.push((i, scan(&mut w, i, pid)));
+                    }
+                    (w, out)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let pids = shared
+        .0
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_default();
+    let mut states = Vec::with_capacity(done.len());
+    let mut slots: Vec<Option<R>> = (0..pids.len()).map(|_| None).collect();
+    for (w, out) in done {
+        states.push(w);
+        for (i, r) in out {
+            if let Some(slot) = slots.get_mut(i) {
+                *slot = Some(r);
+            }
+        }
+    }
+    Ok(Listed {
+        pids,
+        states,
+        results: slots.into_iter().flatten().collect(),
+    })
+}
+
+/// What [`each_listed_process`] gives: the pids listed, the workers' states, and the
+/// results in the order of the pids.
+pub struct Listed<W, R> {
+    pub pids: Vec<i32>,
+    pub states: Vec<W>,
+    pub results: Vec<R>,
 }
 
 /// A process whose memory map was read.

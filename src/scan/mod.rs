@@ -431,51 +431,23 @@ pub fn each_process<W: Send, R: Send>(
     scan: impl Fn(&mut W, usize, i32) -> R + Sync,
 ) -> (Vec<W>, Vec<R>) {
     let threads = threads.clamp(1, pids.len().max(1));
-    if threads == 1 {
-        let mut w = state();
-        let results = pids
-            .iter()
-            .enumerate()
-            .map(|(i, &pid)| scan(&mut w, i, pid))
-            .collect();
-        return (vec![w], results);
+    let listed = each_listed_process(
+        || Ok::<_, std::convert::Infallible>(pids.to_vec()),
+        threads,
+        |_| state(),
+        scan,
+    );
+    match listed {
+        Ok(l) => (l.states, l.results),
+        Err(never) => match never {},
     }
-    let next = AtomicUsize::new(0);
-    let done: Vec<(W, Vec<(usize, R)>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut w = state();
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&pid) = pids.get(i) else { break };
-                        out.push((i, scan(&mut w, i, pid)));
-                    }
-                    (w, out)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    let mut states = Vec::with_capacity(done.len());
-    let mut slots: Vec<Option<R>> = (0..pids.len()).map(|_| None).collect();
-    for (w, out) in done {
-        states.push(w);
-        for (i, r) in out {
-            slots[i] = Some(r);
-        }
-    }
-    (states, slots.into_iter().flatten().collect())
 }
 
 /// [`each_process`] with the pids listed by the first worker, `list`, before its first
 /// process, while the others do what `state(worker)` does before theirs (reading what the
 /// report needs but the scan does not): listing /proc walks every pid in the kernel.
-/// Returns the pids too.
+/// Returns the pids too. Without pids to share, a worker of more than there are pids
+/// only starts and stops.
 pub fn each_listed_process<W: Send, R: Send, E: Send>(
     list: impl FnOnce() -> std::result::Result<Vec<i32>, E> + Send,
     threads: usize,
@@ -484,10 +456,15 @@ pub fn each_listed_process<W: Send, R: Send, E: Send>(
 ) -> std::result::Result<Listed<W, R>, E> {
     if threads <= 1 {
         let pids = list()?;
-        let (states, results) = each_process(&pids, 1, || state(0), scan);
+        let mut w = state(0);
+        let results = pids
+            .iter()
+            .enumerate()
+            .map(|(i, &pid)| scan(&mut w, i, pid))
+            .collect();
         return Ok(Listed {
             pids,
-            states,
+            states: vec![w],
             results,
         });
     }

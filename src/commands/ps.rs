@@ -36,10 +36,11 @@
 //!   end of the scan. A frame met by two workers has its count read by each; on processes
 //!   that do not change (the test freezes them) the report does not depend on the number
 //!   of workers.
-//! - Before its first process the first worker reads solab's own frames, each of its file
-//!   mappings mapped whole first ([`kpage::OwnFrames::read_settled`]), so that a count
-//!   read later has the same own mappings to take off; the second reads the kernel's
-//!   configuration (a gzip file). One worker reads both.
+//! - Before the first process: the first worker lists the processes and reads the kernel's
+//!   configuration (a gzip file), while the second reads solab's own frames, each of
+//!   solab's file mappings mapped whole first ([`kpage::OwnFrames::read_settled`]), so that
+//!   every count read later has the same own mappings to take off
+//!   ([`scan::each_listed_process`]). One worker alone does all three.
 
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;
@@ -888,9 +889,6 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                 .collect()
         })
     };
-    // Read by the workers before their first process (see the module's notes): solab's
-    // own frames, which the counts need from the first process on, and the kernel's
-    // configuration, which only the report needs.
     let facts = std::sync::OnceLock::new();
     let own_frames = Own::default();
     let me_scanned = !opts.all && opts.pids.contains(&own);
@@ -946,7 +944,6 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         list,
         threads,
         |worker| {
-            // The first worker lists the processes first.
             if worker == 0 {
                 facts.get_or_init(kernel::config::kernel_facts);
             }

@@ -236,7 +236,7 @@ pub struct FrameIds {
 pub struct NewCounts {
     file: Option<File>,
     /// The frames numbered so far whose count was read.
-    read: usize,
+    counted: usize,
     order: Vec<(Pfn, u32)>,
     sorted: Vec<Pfn>,
     buf: Vec<u8>,
@@ -246,7 +246,7 @@ impl NewCounts {
     /// Calls `each(id, pfn, count)` for every frame `ids` numbered since the last call,
     /// in the order of the frames (one read per window of near frames).
     pub fn read(&mut self, ids: &FrameIds, mut each: impl FnMut(u32, u64, u64)) -> Result<()> {
-        let new = ids.pfns.get(self.read..).unwrap_or_default();
+        let new = ids.pfns.get(self.counted..).unwrap_or_default();
         if new.is_empty() {
             return Ok(());
         }
@@ -254,7 +254,7 @@ impl NewCounts {
             Some(f) => f,
             None => self.file.insert(open(KPAGECOUNT)?),
         };
-        let first = self.read as u32;
+        let first = self.counted as u32;
         self.order.clear();
         self.order
             .extend(new.iter().zip(first..).map(|(&p, id)| (Pfn(p), id)));
@@ -266,7 +266,7 @@ impl NewCounts {
             let (pfn, id) = order[i];
             each(id, pfn.0, count)
         })?;
-        self.read = ids.pfns.len();
+        self.counted = ids.pfns.len();
         Ok(())
     }
 }
@@ -313,7 +313,65 @@ impl FrameIds {
 
 #[cfg(test)]
 mod tests {
-    use super::{FrameIds, NewCounts};
+    use super::{FrameIds, NewCounts, OwnFrames};
+    use crate::addr::PAGE_SIZE;
+    use crate::kernel::pagemap::Pagemap;
+    use crate::maps::MapTarget;
+
+    /// Once solab's own frames are settled, reading every page of its file mappings (each
+    /// page a first call into code or data would fault in) maps no frame the settled set
+    /// lacks. Only the mappings there before are read again: the tests running beside this
+    /// one may map files of their own. Needs root (the frames of the pagemap).
+    #[test]
+    fn settled_own_frames_cover_every_page_read_later() {
+        let own = std::process::id() as i32;
+        let Ok(maps) = crate::kernel::process::read_maps(own) else {
+            return;
+        };
+        let settled = OwnFrames::read_settled().expect("own frames");
+        if settled.0.is_empty() {
+            return; // no frames without CAP_SYS_ADMIN
+        }
+        let mut pm = Pagemap::open(own).expect("own pagemap");
+        let mut words = Vec::new();
+        let mut read = 0;
+        for m in &maps {
+            let (
+                MapTarget::File {
+                    path,
+                    deleted: false,
+                },
+                true,
+            ) = (&m.target, m.perms.read)
+            else {
+                continue;
+            };
+            // Only pages that hold some of the file: one wholly past its end is a SIGBUS.
+            let Ok(size) = std::fs::metadata(&**path).map(|md| md.len()) else {
+                continue;
+            };
+            let pages =
+                (m.len() / PAGE_SIZE).min(size.saturating_sub(m.offset).div_ceil(PAGE_SIZE));
+            for k in 0..pages {
+                // SAFETY: a readable page of a mapping this process has (its maps, read
+                // above), inside the mapped file.
+                unsafe { std::ptr::read_volatile((m.start.0 + k * PAGE_SIZE) as *const u8) };
+                read += 1;
+            }
+            pm.read_into(m.start, pages, &mut words).expect("pagemap");
+            for e in &words {
+                if let Some(p) = e.pfn().filter(|_| e.file_or_shared_anon()) {
+                    assert!(
+                        settled.mapped(p.0) > 0,
+                        "frame {} of {} read after the frames were settled",
+                        p.0,
+                        path.display()
+                    );
+                }
+            }
+        }
+        assert!(read > 0, "no file page read");
+    }
 
     /// Ids are given once per frame, in the order frames are met; each id names its
     /// frame back.

@@ -530,21 +530,32 @@ pub fn each_listed_process<W: Send, R: Send, E: Send>(
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .unwrap_or_default();
-    let mut states = Vec::with_capacity(done.len());
-    let mut slots: Vec<Option<R>> = (0..pids.len()).map(|_| None).collect();
-    for (w, out) in done {
-        states.push(w);
-        for (i, r) in out {
-            if let Some(slot) = slots.get_mut(i) {
-                *slot = Some(r);
-            }
-        }
-    }
+    let (states, outs): (Vec<W>, Vec<_>) = done.into_iter().unzip();
     Ok(Listed {
+        results: in_order(outs, pids.len()),
         pids,
         states,
-        results: slots.into_iter().flatten().collect(),
     })
+}
+
+/// The results of the workers, each worker's in ascending positions (it took them in
+/// that order), merged into the order of the positions: each result moved once, into a
+/// vector made once.
+fn in_order<R>(outs: Vec<Vec<(usize, R)>>, n: usize) -> Vec<R> {
+    let mut outs: Vec<_> = outs.into_iter().map(|o| o.into_iter().peekable()).collect();
+    let mut results = Vec::with_capacity(n);
+    loop {
+        let next = outs
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(w, o)| o.peek().map(|&(i, _)| (i, w)))
+            .min();
+        let Some((_, w)) = next else { break };
+        if let Some((_, r)) = outs[w].next() {
+            results.push(r);
+        }
+    }
+    results
 }
 
 /// What [`each_listed_process`] gives: the pids listed, the workers' states, and the
@@ -629,6 +640,42 @@ impl PidError {
                     pe.message = format!("pid {pid}: {}", pe.message);
                 }
                 pe
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{each_process, in_order};
+
+    /// Positions taken in turn by workers come back in one order, each result once.
+    #[test]
+    fn results_are_merged_in_the_order_of_the_positions() {
+        let outs = vec![
+            vec![(0, 'a'), (3, 'd'), (4, 'e')],
+            vec![],
+            vec![(1, 'b'), (2, 'c'), (5, 'f')],
+        ];
+        assert_eq!(in_order(outs, 6), vec!['a', 'b', 'c', 'd', 'e', 'f']);
+        assert!(in_order::<char>(vec![vec![], vec![]], 0).is_empty());
+    }
+
+    /// On any number of workers each pid is scanned once and its result is at its place.
+    #[test]
+    fn every_pid_is_scanned_once_in_place() {
+        let pids: Vec<i32> = (1..=200).collect();
+        for threads in [1, 2, 3, 8, 500] {
+            let (states, results) = each_process(&pids, threads, Vec::new, |seen, i, pid| {
+                seen.push(pid);
+                (i, pid * 10)
+            });
+            assert!(states.len() <= threads.min(pids.len()), "{threads} threads");
+            let mut seen: Vec<i32> = states.into_iter().flatten().collect();
+            seen.sort_unstable();
+            assert_eq!(seen, pids, "{threads} threads");
+            for (k, &(i, r)) in results.iter().enumerate() {
+                assert_eq!((i, r), (k, pids[k] * 10), "{threads} threads");
             }
         }
     }

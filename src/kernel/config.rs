@@ -68,8 +68,14 @@ const MAX_CONFIG: u64 = 16 << 20;
 
 /// The running kernel's release and mapcount semantics. The configuration is decompressed
 /// only as far as the answer (a third of /proc/config.gz): every machine-wide command
-/// reads it, and all of it cost a millisecond of CPU.
+/// reads it, and all of it cost a millisecond of CPU. Read once per run: the running
+/// kernel does not change while solab runs (`libs --by` scans once per group).
 pub fn kernel_facts() -> KernelFacts {
+    static FACTS: std::sync::OnceLock<KernelFacts> = std::sync::OnceLock::new();
+    FACTS.get_or_init(read_kernel_facts).clone()
+}
+
+fn read_kernel_facts() -> KernelFacts {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();

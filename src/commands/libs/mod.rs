@@ -139,22 +139,23 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         b
     });
     // The kernel's configuration (a decompressed /proc/config.gz) is read by the first
-    // worker left without a process to take, while the others finish theirs: not after
-    // the scan, where it was most of the time between the scan and the report.
+    // worker before its first process, while the others scan: neither after the scan,
+    // nor by the first worker left without a process while another finished its last.
     let started = AtomicUsize::new(0);
     let facts = OnceLock::new();
     let (workers, results) = scan::each_process(
         &pids,
         scan::threads(opts.threads),
-        || Worker::new(privileged, zero_pfn, vdsos.clone(), dedup),
+        || {
+            if started.fetch_add(1, Ordering::Relaxed) == 0 {
+                facts.get_or_init(kernel::config::kernel_facts);
+            }
+            Worker::new(privileged, zero_pfn, vdsos.clone(), dedup)
+        },
         |w, position, pid| {
-            started.fetch_add(1, Ordering::Relaxed);
             let r = w.scan(&cache, position, pid);
             if let Some(b) = &bar {
                 b.inc(1);
-            }
-            if started.load(Ordering::Relaxed) == pids.len() {
-                facts.get_or_init(kernel::config::kernel_facts);
             }
             r
         },

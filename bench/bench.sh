@@ -21,8 +21,8 @@
 #   PERF=1                  profile solab libs and ps --all with perf, when perf works
 #   RESULTS=docs/src/bench-results.md   where the results page is written, TITLE its title
 #                           (docs/src/bench-results-2000.md is the HOSTS=1000 PYTHONS=1000 run,
-#                           ROUNDS=3 FAMILY_GIB=0 INSPECT="" TITLE="Benchmark results at 2,000
-#                           processes")
+#                           ROUNDS=5 FAMILY_GIB=0 INSPECT="" TITLE="Benchmark results at 2,000
+#                           processes"; fewer rounds are noisy at that size here)
 # Everything started here is killed at the end, also on failure or Ctrl-C.
 set -euo pipefail
 

@@ -446,8 +446,7 @@ pub fn each_process<W: Send, R: Send>(
 /// [`each_process`] with the pids listed by the first worker, `list`, before its first
 /// process, while the others do what `state(worker)` does before theirs (reading what the
 /// report needs but the scan does not): listing /proc walks every pid in the kernel.
-/// Returns the pids too. Without pids to share, a worker of more than there are pids
-/// only starts and stops.
+/// Returns the pids too. A worker beyond the number of pids finds none to take and stops.
 pub fn each_listed_process<W: Send, R: Send, E: Send>(
     list: impl FnOnce() -> std::result::Result<Vec<i32>, E> + Send,
     threads: usize,
@@ -481,17 +480,14 @@ pub fn each_listed_process<W: Send, R: Send, E: Send>(
     }
     let shared: (Mutex<Option<Vec<i32>>>, Condvar) = (Mutex::new(None), Condvar::new());
     let failed = Mutex::new(None);
-    let list = Mutex::new(Some(list));
+    let mut list = Some(list);
     let next = AtomicUsize::new(0);
     let done: Vec<(W, Vec<(usize, R)>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|worker| {
-                let (shared, failed, list, next, state, scan) =
-                    (&shared, &failed, &list, &next, &state, &scan);
+                let (shared, failed, next, state, scan) = (&shared, &failed, &next, &state, &scan);
+                let taken = if worker == 0 { list.take() } else { None };
                 s.spawn(move || {
-                    let taken = (worker == 0)
-                        .then(|| list.lock().unwrap_or_else(|p| p.into_inner()).take())
-                        .flatten();
                     if let Some(list) = taken {
                         let mut listed = Publish(shared, None);
                         match list() {

@@ -214,9 +214,8 @@ fn name(m: &MapEntry) -> String {
 /// read once for all the children a worker compares. A worker holds about 56 bytes per
 /// page of its window (words, frames and their kernel words, the parent's and a child's):
 /// an eighth of [`CHUNK_PAGES`] keeps that near 0.5 MiB, so that a second worker adds
-/// little to the peak (16 children of 1 GiB on 2 workers against 1 child on 1: 12.9
-/// against 8.7 MiB with the whole chunk, 6.6 against 5.5 MiB with an eighth, and no
-/// slower: more `pread`s, each of 64 KiB).
+/// little to the peak; the reads, 64 KiB of words each, are still large enough to cost no
+/// time.
 const WINDOW: u64 = CHUNK_PAGES / 8 * PAGE_SIZE;
 
 /// A parent's words over part of one window, and what kpagecount/kpageflags say about the

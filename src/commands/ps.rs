@@ -14,33 +14,27 @@
 //! Private_Clean + Private_Dirty, Swap), labelled weak.
 //!
 //! How a run goes (`--threads N` workers, 1: all on the calling thread, in order):
-//! - Each worker takes the next pid and opens /proc/PID once as a directory
-//!   ([`ProcDir`]), with a pidfd that gives the real uid, the parent and the cgroup id
-//!   without text ([`ProcDir::open_with_info`]); comm, maps, pagemap, and for JSON or
-//!   `--by cgroup|container` ns/mnt (and cgroup, once per cgroup id and worker) are
-//!   opened relative to it (status instead of the pidfd and comm for a child of kthreadd,
-//!   which may be a kernel thread, and on a kernel before 6.13): one path walk per
-//!   process, and every field of
-//!   a row comes from the same process, since a directory whose process exited opens
-//!   nothing more even when a new process gets its number (the process is counted as
-//!   vanished, or a field read after its exit is left empty: never another process's).
+//! - Before the first process the first worker lists the processes and reads the kernel's
+//!   configuration, while the second reads solab's own frames, each of its file mappings
+//!   mapped whole first ([`kpage::OwnFrames::read_settled`]), so that every count read
+//!   later has the same own mappings to take off ([`scan::each_listed_process`]). One
+//!   worker alone does all three.
+//! - A worker opens each process once ([`ProcDir::open_with_info`]: /proc/PID as a
+//!   directory, and a pidfd for the real uid, the parent and the cgroup id) and opens
+//!   every other file of the row relative to it: a directory whose process exited opens
+//!   nothing more, so a field read after the exit is left empty, never another process's.
+//!   Status replaces the pidfd and comm for a child of kthreadd (maybe a kernel thread) and
+//!   where the kernel lacks `PIDFD_GET_INFO`; ns/mnt and cgroup are read only for JSON and
+//!   `--by cgroup|container`, a cgroup's path once per cgroup id and worker.
 //! - The pagemap is read with one `pread` per run of adjacent mappings
 //!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, any other page is
-//!   kept in the process's list by its frame's id, the number its worker gave the frame
-//!   the first time ([`kpage::FrameIds`]: 4 bytes a page instead of a PFN's 8).
+//!   kept by its frame's id, the number its worker gave the frame the first time
+//!   ([`kpage::FrameIds`]: 4 bytes a page, not a PFN's 8).
 //! - After each process its worker reads the kpagecount of the frames that process met
-//!   first ([`kpage::NewCounts`]: one read per window of near frames), computes each one's
-//!   share of a page (`page_size / count`, solab's own mappings taken off) once into an
-//!   array indexed by id ([`Shares`]), and adds each waiting page's share, in the order of
-//!   the pages: a process is finished when its worker leaves it, and nothing waits for the
-//!   end of the scan. A frame met by two workers has its count read by each; on processes
-//!   that do not change (the test freezes them) the report does not depend on the number
-//!   of workers.
-//! - Before the first process: the first worker lists the processes and reads the kernel's
-//!   configuration (a gzip file), while the second reads solab's own frames, each of
-//!   solab's file mappings mapped whole first ([`kpage::OwnFrames::read_settled`]), so that
-//!   every count read later has the same own mappings to take off
-//!   ([`scan::each_listed_process`]). One worker alone does all three.
+//!   first ([`kpage::NewCounts`]), computes each one's share of a page once ([`Shares`]),
+//!   and adds each waiting page's share in page order: a process is finished when its
+//!   worker leaves it. On processes that do not change the report does not depend on the
+//!   number of workers.
 
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::attribute;

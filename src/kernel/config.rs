@@ -38,7 +38,7 @@ pub fn mapcount_in_config(config: &str) -> Mapcount {
 
 /// Decides from a configuration's lines, read only until the answer is known: at the first
 /// of `CONFIG_NO_PAGE_MAPCOUNT=y` and `CONFIG_PAGE_MAPCOUNT=y` (mm/Kconfig makes the second
-/// the negation of the first; line 1,095 of 3,923 on this project's machines), else at
+/// the negation of the first; it comes about a quarter of the way into the file), else at
 /// the end, where an MMU kernel from before the option counts per page.
 fn mapcount_in_lines(mut config: impl BufRead) -> std::io::Result<Mapcount> {
     let mut line = Vec::new();

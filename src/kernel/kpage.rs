@@ -15,9 +15,8 @@ pub const KPAGEFLAGS: &str = "/proc/kpageflags";
 
 /// A gap of more PFNs than this starts a new read window. The kernel does work for every
 /// PFN a read covers (snapshot_page, get_kpage_count, put_user), so a window should not
-/// cover many PFNs nobody asked for: with 400 extra processes (640 in all) `solab ps
-/// --all --json` took 341-348 ms with a gap of 64 and 238-247 ms with 8, `libs --all`
-/// 108-116 ms either way (hyperfine, 6 runs each, alternating).
+/// cover many PFNs nobody asked for; a gap of 8 keeps the reads few and near what was
+/// asked.
 const MAX_GAP: u64 = 8;
 /// The most PFNs read with one `pread`.
 const MAX_WINDOW: u64 = 4096;

@@ -178,7 +178,7 @@ pub(super) struct ObjAcc {
 /// count. The pages of a
 /// library's file are one frame each in the page cache, mapped by every process: this
 /// keeps a worker's lists to about the object's pages rather than its pages times its
-/// processes, and the sort at the end short (issue 18).
+/// processes, and the sort at the end short.
 #[derive(Default)]
 struct Slots {
     first: u64,

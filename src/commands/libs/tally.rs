@@ -33,8 +33,8 @@ pub(super) fn finish(
     let mut per_obj: Vec<(Frames, Vec<u64>)> = Vec::new();
     for (_, _, o) in &s.objs {
         // Each kind's list is sorted (by the workers, and their merge): merged, not
-        // sorted again (a radix sort of every frame of every object was a tenth of
-        // `libs PID...`).
+        // sorted again (a radix sort of every frame of every object would be a large
+        // part of `libs PID...`).
         let mut pages = Frames::default();
         for k in &o.kinds {
             pages.merge(k.pfns.clone());

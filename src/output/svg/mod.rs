@@ -1251,9 +1251,9 @@ mod tests {
         }
     }
 
-    /// Issue 12: a bridge per process pair, each naming every pid, made 200 processes of
-    /// one library 143 MB. Now the size is linear in pages × processes. libsolib.so is
-    /// 98 report entries. Times are printed (`--nocapture`), not asserted.
+    /// The size is linear in pages × processes (a bridge per process pair, each naming
+    /// every pid, would make 200 processes of one library over a hundred megabytes).
+    /// libsolib.so is 98 report entries. Times are printed (`--nocapture`), not asserted.
     #[test]
     fn two_hundred_processes_of_one_library_stay_under_ten_megabytes() {
         let mut per_cell: Vec<f64> = Vec::new();

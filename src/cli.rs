@@ -2,15 +2,14 @@
 //! it and hands the result to [`crate::output`]. `run` returns the exit code and whatever
 //! is printed; `main` prints it and treats closed pipes as success.
 
-use crate::commands::family;
 use crate::commands::inspect::{self, InspectOptions, inspect};
 use crate::commands::libs::{self, LibsOptions, Scope, SortKey};
 use crate::commands::prove;
 use crate::commands::ps::{self, PsKey, PsOptions};
 use crate::commands::{check_pattern, matches_pattern};
-use crate::elf;
+use crate::commands::{elf, family};
 use crate::error::{Error, ErrorKind};
-use crate::kernel::{self, files, process};
+use crate::kernel::{self, process};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
 use crate::scan::PidError;
@@ -624,23 +623,12 @@ pub fn usage_error(e: clap::Error) -> Outcome {
 }
 
 fn elf_cmd(file: &Path, as_json: bool) -> anyhow::Result<Outcome> {
-    let f = files::open_named_file(file)?;
-    let plan = elf::plan_file(&f, elf::Detail::Full).map_err(|e| {
-        if e.0.starts_with("no ELF magic") {
-            Error::NotElf { path: file.into() }
-        } else {
-            Error::Elf {
-                path: file.into(),
-                reason: e.0,
-            }
-        }
-    })?;
-    let path = file.display().to_string();
+    let report = elf::elf(file)?;
     Ok(Outcome::ok(
         if as_json {
-            output::json(&text::ElfReport::new(path, &plan))
+            output::json(&report)
         } else {
-            text::render_elf(&path, &plan)
+            text::render_elf(&report)
         },
         0,
     ))
@@ -1012,7 +1000,7 @@ fn libs_by_cmd(
         } else {
             text::render_libs_groups(
                 &report,
-                &text::PsView {
+                &text::LibsGroupsView {
                     hidden: total - report.groups.len(),
                     bytes: table.bytes,
                     width: table.width(),

@@ -357,7 +357,8 @@ proptest! {
         }
         if let Ok(plan) = elf::plan(&bytes) {
             check_plan(&plan)?;
-            let _ = solab::output::text::render_elf("mutated", &plan);
+            let report = solab::commands::elf::ElfReport::new("mutated".into(), &plan);
+            let _ = solab::output::text::render_elf(&report);
         }
     }
 

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(plan.page_at_vaddr(p.vaddr).map(|q| q.vaddr), Some(p.vaddr));
     }
     assert_eq!(n, plan.page_count());
-    let _ = solab::output::text::render_elf("fuzz", &plan);
-    let report = solab::output::text::ElfReport::new("fuzz".into(), &plan);
+    let report = solab::commands::elf::ElfReport::new("fuzz".into(), &plan);
+    let _ = solab::output::text::render_elf(&report);
     let _ = serde_json::to_string(&report).expect("a plan serializes");
 });

@@ -1,6 +1,7 @@
 //! The commands: each turns options into a report, reading its evidence through
 //! [`crate::scan`] and deciding with [`crate::sharing`]. Printing is [`crate::output`].
 
+pub mod elf;
 pub mod family;
 pub mod group;
 pub mod inspect;

@@ -168,7 +168,7 @@ impl Layout<'_> {
                 None => {
                     pairs += active.len();
                     if pairs > MAX_SECTION_PAIRS {
-                        return Err(PlanError(format!(
+                        return Err(PlanError::corrupt(format!(
                             "section headers name more than {MAX_SECTION_PAIRS} (run, section) \
                              pairs: they are corrupt"
                         )));

@@ -353,10 +353,48 @@ impl ElfPlan {
     }
 }
 
-/// Why bytes are not a usable ELF object.
+/// Why bytes are not a usable ELF object: its kind, for callers to tell failures apart, and
+/// the reason, for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PlanError(pub String);
+#[error("{reason}")]
+pub struct PlanError {
+    pub kind: PlanErrorKind,
+    pub reason: String,
+}
+
+/// What kind of failure stopped a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanErrorKind {
+    /// The bytes do not start with the ELF magic: not an ELF file at all.
+    NotElf,
+    /// The file could not be read (its size, to bound the headers).
+    Unreadable,
+    /// An ELF file whose headers cannot be planned: truncated, inconsistent or hostile.
+    Corrupt,
+}
+
+impl PlanError {
+    pub fn not_elf(reason: impl Into<String>) -> PlanError {
+        PlanError {
+            kind: PlanErrorKind::NotElf,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn unreadable(reason: impl Into<String>) -> PlanError {
+        PlanError {
+            kind: PlanErrorKind::Unreadable,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn corrupt(reason: impl Into<String>) -> PlanError {
+        PlanError {
+            kind: PlanErrorKind::Corrupt,
+            reason: reason.into(),
+        }
+    }
+}
 
 /// The most memory the `PT_LOAD` headers may ask for, summed, before a plan is refused.
 /// Hostile or corrupt headers otherwise ask for up to 2^64 bytes (found by fuzzing).
@@ -398,7 +436,7 @@ pub fn plan_file(file: &std::fs::File, detail: Detail) -> Result<ElfPlan, PlanEr
     use std::os::unix::fs::FileExt;
     let len = file
         .metadata()
-        .map_err(|e| PlanError(format!("cannot stat the file: {e}")))?
+        .map_err(|e| PlanError::unreadable(format!("cannot stat the file: {e}")))?
         .len();
     let cache = object::read::ReadCache::new(file);
     let read_at = |off: u64, buf: &mut [u8]| file.read_exact_at(buf, off).is_ok();
@@ -413,7 +451,7 @@ fn plan_with<'d, R: object::ReadRef<'d>>(
 ) -> Result<ElfPlan, PlanError> {
     let ident = data.read_bytes_at(0, 5).unwrap_or_default();
     if !has_elf_magic(ident) {
-        return Err(PlanError("no ELF magic (\\x7fELF) at the start".into()));
+        return Err(PlanError::not_elf("no ELF magic (\\x7fELF) at the start"));
     }
     match ident.get(4).copied() {
         Some(c) if c == elf::ELFCLASS64.0 => {
@@ -422,8 +460,8 @@ fn plan_with<'d, R: object::ReadRef<'d>>(
         Some(c) if c == elf::ELFCLASS32.0 => {
             plan_for::<elf::FileHeader32<object::Endianness>, R>(data, file_len, read_at, detail)
         }
-        _ => Err(PlanError(
-            "truncated or unknown ELF class in e_ident".into(),
+        _ => Err(PlanError::corrupt(
+            "truncated or unknown ELF class in e_ident",
         )),
     }
 }
@@ -449,7 +487,7 @@ fn plan_for<'d, Elf: FileHeader<Endian = object::Endianness>, R: object::ReadRef
     let program = read::program_headers(header, endian, data, file_len)?;
     let segments = program.segments;
     if segments.len() > MAX_LOADS {
-        return Err(PlanError(format!(
+        return Err(PlanError::corrupt(format!(
             "{} PT_LOAD headers; more than {MAX_LOADS} means they are corrupt",
             segments.len()
         )));
@@ -459,7 +497,7 @@ fn plan_for<'d, Elf: FileHeader<Endian = object::Endianness>, R: object::ReadRef
     });
     let (image_start, image_end) = image_bounds(&segments);
     if load_bytes > MAX_LOAD_BYTES || image_end - image_start > MAX_LOAD_BYTES {
-        return Err(PlanError(format!(
+        return Err(PlanError::corrupt(format!(
             "PT_LOAD headers ask for {load_bytes:#x} bytes over a {:#x}-byte image; solab \
              plans images up to {MAX_LOAD_BYTES:#x} bytes",
             image_end - image_start

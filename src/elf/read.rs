@@ -23,7 +23,7 @@ const RELOC_CHUNK: u64 = 1 << 20;
 pub const MAX_RELOC_BYTES: u64 = 256 << 20;
 
 pub(super) fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> PlanError + '_ {
-    move |e| PlanError(format!("{what}: {e}"))
+    move |e| PlanError::corrupt(format!("{what}: {e}"))
 }
 
 /// What the program headers say.
@@ -81,8 +81,8 @@ pub(super) fn program_headers<'d, Elf: FileHeader<Endian = object::Endianness>, 
         }
     }
     if facts.segments.is_empty() {
-        return Err(PlanError(
-            "no PT_LOAD program header: nothing is loaded".into(),
+        return Err(PlanError::corrupt(
+            "no PT_LOAD program header: nothing is loaded",
         ));
     }
     Ok(facts)
@@ -90,7 +90,7 @@ pub(super) fn program_headers<'d, Elf: FileHeader<Endian = object::Endianness>, 
 
 fn check_load(seg: &LoadSegment, file_len: u64) -> Result<(), PlanError> {
     if seg.p_filesz > seg.p_memsz {
-        return Err(PlanError(format!(
+        return Err(PlanError::corrupt(format!(
             "PT_LOAD at p_vaddr {:#x} has p_filesz {:#x} > p_memsz {:#x}",
             seg.p_vaddr, seg.p_filesz, seg.p_memsz
         )));
@@ -101,13 +101,13 @@ fn check_load(seg: &LoadSegment, file_len: u64) -> Result<(), PlanError> {
             .checked_add(seg.p_filesz)
             .is_none_or(|end| end > file_len)
     {
-        return Err(PlanError(format!(
+        return Err(PlanError::corrupt(format!(
             "PT_LOAD at p_vaddr {:#x} lies outside the file (truncated?)",
             seg.p_vaddr
         )));
     }
     if seg.p_vaddr % PAGE_SIZE != seg.p_offset % PAGE_SIZE {
-        return Err(PlanError(format!(
+        return Err(PlanError::corrupt(format!(
             "PT_LOAD at p_vaddr {:#x}: p_vaddr and p_offset {:#x} disagree modulo the page size",
             seg.p_vaddr, seg.p_offset
         )));
@@ -137,7 +137,7 @@ pub(super) fn dynamic<'d, Elf: FileHeader<Endian = object::Endianness>, R: ReadR
     let count = (at.1 / std::mem::size_of::<Elf::Dyn>() as u64).min(1 << 16);
     let dyns: &[Elf::Dyn] = data
         .read_slice_at(at.0, count as usize)
-        .map_err(|()| PlanError("PT_DYNAMIC lies outside the file".into()))?;
+        .map_err(|()| PlanError::corrupt("PT_DYNAMIC lies outside the file"))?;
     let mut facts = DynamicFacts::default();
     let (mut strtab, mut strsz) = (None, None);
     for d in dyns {

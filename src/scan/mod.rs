@@ -117,7 +117,7 @@ fn plan_mapped(pid: i32, entry: &MapEntry, detail: Detail) -> Result<ElfPlan> {
     }
     elf::plan_file(&f, detail).map_err(|e| Error::Elf {
         path: display_path(entry).into(),
-        reason: e.0,
+        reason: e.reason,
     })
 }
 
@@ -310,7 +310,7 @@ impl ObjectCache {
             Err(e) => {
                 let e = Error::Elf {
                     path: "[vdso]".into(),
-                    reason: e.0,
+                    reason: e.reason,
                 };
                 self.skip(pid, "[vdso]".into(), &e);
                 Lookup::Skipped

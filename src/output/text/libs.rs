@@ -1,0 +1,304 @@
+//! `solab libs`: per ELF object, and with `--by`, per group of processes.
+
+use super::{MIN_PATH_WIDTH, Matched, amount, matched_line, short_path};
+use crate::commands::group::GroupBy;
+use crate::commands::libs::groups::LibsGroupsReport;
+use crate::commands::libs::{LibsReport, PssSource, Totals};
+use crate::output::terminal::{Style, YELLOW, paint};
+use std::fmt::Write;
+
+/// How `solab libs` draws its table.
+#[derive(Default)]
+pub struct LibsView<'a> {
+    /// How many objects `--top` left out.
+    pub hidden: usize,
+    /// Sizes as byte counts (`--bytes`).
+    pub bytes: bool,
+    /// The terminal's width: paths are shortened (from the left) so that rows fit, down to
+    /// [`MIN_PATH_WIDTH`]. `None` (`--wide`, or not a terminal): never shortened.
+    pub width: Option<usize>,
+    pub style: Style,
+    pub matched: Option<Matched<'a>>,
+}
+
+/// The human table: what was scanned and how, a row per object, then the totals.
+pub fn render_libs(r: &LibsReport, view: &LibsView) -> String {
+    let mut o = String::new();
+    libs_header(&mut o, r, view);
+    libs_objects(&mut o, r, view);
+    libs_totals(&mut o, r, view.bytes);
+    for x in r.objects.iter().filter(|x| x.textrel) {
+        let _ = writeln!(
+            o,
+            "{}: {} has text relocations: the loader patches its text, making {} private text page(s) over {} process(es)",
+            paint(view.style, YELLOW, "TEXTREL"),
+            x.path,
+            x.private.text,
+            x.procs
+        );
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(o, "not analyzed:");
+        for s in &r.skipped {
+            let _ = writeln!(o, "  {}: {}", s.path, s.reason);
+        }
+    }
+    o
+}
+
+/// What was scanned, how the figures were counted, and what `--object` matched.
+fn libs_header(o: &mut String, r: &LibsReport, view: &LibsView) {
+    let p = &r.processes;
+    let _ = writeln!(
+        o,
+        "solab libs: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        p.scanned, p.vanished, p.unreadable, p.no_memory_map
+    );
+    if r.privileged {
+        let _ = writeln!(
+            o,
+            "frames compared by PFN; PSS from {}; sizes summed over the processes",
+            if r.pss_source == PssSource::Kpagecount {
+                "/proc/kpagecount"
+            } else {
+                "the frames seen in every process"
+            },
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "{}: {}\n  SAVED and PSS are smaps figures (Rss - Pss, Pss), FRAMES are unknown; \
+             PRIVATE counts exclusive anonymous pages from pagemap bits",
+            paint(view.style, YELLOW, "ESTIMATES"),
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    }
+    if let Some(m) = &view.matched {
+        matched_line(o, m, 10);
+    }
+    let _ = writeln!(o);
+}
+
+/// A row per object: its sizes, its private pages by segment kind, TEXTREL.
+fn libs_objects(o: &mut String, r: &LibsReport, view: &LibsView) {
+    let b = view.bytes;
+    let cells: Vec<[String; 4]> = r
+        .objects
+        .iter()
+        .map(|x| {
+            [
+                amount(x.resident_pages as f64, b),
+                x.frames.map_or("?".to_string(), |f| amount(f as f64, b)),
+                amount(x.saved_pages, b),
+                amount(x.pss_pages, b),
+            ]
+        })
+        .collect();
+    let private: Vec<String> = r
+        .objects
+        .iter()
+        .map(|x| format!("{}/{}/{}", x.private.text, x.private.relro, x.private.data))
+        .collect();
+    let vw = cells
+        .iter()
+        .flatten()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    const PRIVATE_HEAD: &str = "PRIVATE text/relro/data";
+    let last = r
+        .objects
+        .iter()
+        .zip(&private)
+        .map(|(x, p)| p.len() + if x.textrel { "  TEXTREL".len() } else { 0 })
+        .max()
+        .unwrap_or(0)
+        .max(PRIVATE_HEAD.len());
+    let longest = r
+        .objects
+        .iter()
+        .map(|x| x.path.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let width = match view.width {
+        None => longest,
+        Some(term) => {
+            let rest = 1 + 5 + 4 * (1 + vw) + 2 + last;
+            longest.min(term.saturating_sub(rest).max(MIN_PATH_WIDTH))
+        }
+    };
+    let saved_head = if r.privileged { "SAVED" } else { "SAVED~" };
+    let pss_head = if r.privileged { "PSS" } else { "PSS~" };
+    let _ = writeln!(
+        o,
+        "{:<width$} {:>5} {:>vw$} {:>vw$} {:>vw$} {:>vw$}  {PRIVATE_HEAD}",
+        "OBJECT", "PROCS", "RESIDENT", "FRAMES", saved_head, pss_head
+    );
+    for ((x, c), private) in r.objects.iter().zip(&cells).zip(&private) {
+        let _ = writeln!(
+            o,
+            "{:<width$} {:>5} {:>vw$} {:>vw$} {:>vw$} {:>vw$}  {private}{}",
+            short_path(&x.path, width),
+            x.procs,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            if x.textrel {
+                format!("  {}", paint(view.style, YELLOW, "TEXTREL"))
+            } else {
+                String::new()
+            }
+        );
+    }
+    if view.hidden > 0 {
+        let _ = writeln!(o, "({} more objects; --top 0 shows them all)", view.hidden);
+    }
+}
+
+/// The totals: ELF objects, anonymous memory, other files, all.
+fn libs_totals(o: &mut String, r: &LibsReport, b: bool) {
+    let saved_head = if r.privileged { "SAVED" } else { "SAVED~" };
+    let t = &r.totals;
+    let rows: [(String, &Totals); 4] = [
+        (format!("ELF objects ({})", t.objects), &t.elf_objects),
+        ("anonymous memory".to_string(), &t.anonymous),
+        ("other files".to_string(), &t.other_files),
+        ("all".to_string(), &t.all),
+    ];
+    let totals: Vec<[String; 3]> = rows
+        .iter()
+        .map(|(_, t)| {
+            [
+                amount(t.resident_pages as f64, b),
+                t.frames.map_or("?".to_string(), |f| amount(f as f64, b)),
+                amount(t.saved_pages, b),
+            ]
+        })
+        .collect();
+    let tw = totals
+        .iter()
+        .flatten()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<24} {:>tw$} {:>tw$} {:>tw$}",
+        "TOTALS", "RESIDENT", "FRAMES", saved_head
+    );
+    for ((name, _), c) in rows.iter().zip(&totals) {
+        let _ = writeln!(o, "{:<24} {:>tw$} {:>tw$} {:>tw$}", name, c[0], c[1], c[2]);
+    }
+    if t.zero_page_mappings > 0 {
+        let _ = writeln!(
+            o,
+            "({} mappings of the kernel's zero page are not counted: nobody holds that memory)",
+            t.zero_page_mappings
+        );
+    }
+}
+
+/// How `solab libs --by` draws its table.
+#[derive(Default)]
+pub struct LibsGroupsView {
+    /// How many groups `--top` left out.
+    pub hidden: usize,
+    /// Sizes as byte counts (`--bytes`).
+    pub bytes: bool,
+    /// The terminal's width: the last column (user, command, cgroup, container) is
+    /// shortened from the left so that rows fit, down to [`MIN_PATH_WIDTH`]. `None`: never.
+    pub width: Option<usize>,
+}
+
+/// `solab libs --by`: one row per group of processes: its libraries' frames, and how many
+/// another group maps too.
+pub fn render_libs_groups(r: &LibsGroupsReport, view: &LibsGroupsView) -> String {
+    let mut o = String::new();
+    let p = &r.processes;
+    let _ = writeln!(
+        o,
+        "solab libs --by {}: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        r.by.name(),
+        p.scanned,
+        p.vanished,
+        p.unreadable,
+        p.no_memory_map
+    );
+    if r.weak {
+        let _ = writeln!(
+            o,
+            "WEAK: {}\n  RESIDENT and PSS~ are sums of smaps figures; FRAMES and WITH-OTHERS need frame numbers",
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "ELF objects only: FRAMES counts each frame once per group (what its libraries would cost it alone), \
+             WITH-OTHERS those a process of another group maps too, SAME-LIBS its objects whose library another group maps"
+        );
+    }
+    let _ = writeln!(o);
+    let amount = |pages: f64| amount(pages, view.bytes);
+    let unknown = || "?".to_string();
+    let rows: Vec<([String; 6], String)> = r
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                [
+                    g.procs.to_string(),
+                    g.objects.to_string(),
+                    amount(g.resident_pages as f64),
+                    amount(g.pss_pages),
+                    g.frames.map_or_else(unknown, |f| amount(f as f64)),
+                    g.with_others.map_or_else(unknown, |f| amount(f as f64)),
+                ],
+                g.container
+                    .as_ref()
+                    .map_or_else(|| g.key.clone(), |c| c.label()),
+            )
+        })
+        .collect();
+    let pss = if r.weak { "PSS~" } else { "PSS" };
+    let heads = ["PROCS", "OBJECTS", "RESIDENT", pss, "FRAMES", "WITH-OTHERS"];
+    let vw = rows
+        .iter()
+        .flat_map(|r| r.0.iter().map(|c| c.chars().count()))
+        .chain(heads.iter().map(|h| h.len()))
+        .max()
+        .unwrap_or(0);
+    let last_width = view
+        .width
+        .map(|term| term.saturating_sub(7 * (vw + 1) + 2).max(MIN_PATH_WIDTH));
+    let last_head = match r.by {
+        GroupBy::User => "USER",
+        GroupBy::Comm => "COMMAND",
+        GroupBy::Cgroup => "CGROUP",
+        GroupBy::Container => "CONTAINER",
+    };
+    let line = |o: &mut String, cells: &[&str], same: &str, last: &str| {
+        let mut l = String::new();
+        for c in cells {
+            let _ = write!(l, "{c:>vw$} ");
+        }
+        let last = match last_width {
+            Some(w) => short_path(last, w),
+            None => last.to_string(),
+        };
+        let _ = writeln!(o, "{}", format!("{l}{same:>vw$}  {last}").trim_end());
+    };
+    line(&mut o, &heads, "SAME-LIBS", last_head);
+    for (g, (cells, last)) in r.groups.iter().zip(&rows) {
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        line(&mut o, &cells, &g.same_libs.to_string(), last);
+    }
+    if view.hidden > 0 {
+        let _ = writeln!(o, "({} more groups; --top 0 shows them all)", view.hidden);
+    }
+    o
+}

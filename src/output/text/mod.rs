@@ -1,0 +1,123 @@
+//! Human-readable output of the commands, a renderer per command. JSON output is the serde
+//! form of the reports ([`crate::report`], [`crate::commands`]). What the renderers share
+//! lives here: sizes, shortened paths and the `--object` line.
+
+mod elf;
+mod family;
+mod inspect;
+mod libs;
+mod prove;
+mod ps;
+
+pub use elf::render_elf;
+pub use family::{render_family, render_family_change};
+pub use inspect::render_inspect;
+pub use libs::{LibsGroupsView, LibsView, render_libs, render_libs_groups};
+pub use prove::render_prove;
+pub use ps::{PsView, render_ps};
+
+use crate::PAGE_SIZE;
+use std::fmt::Write;
+
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("-")
+}
+
+/// What `--object PATTERN` matched: the pattern and the paths, in the order shown.
+pub struct Matched<'a> {
+    pub pattern: &'a str,
+    pub paths: &'a [String],
+}
+
+/// The line `--object PATTERN matched: a, b`, naming at most `limit` paths.
+fn matched_line(o: &mut String, m: &Matched, limit: usize) {
+    let shown: Vec<&str> = m.paths.iter().take(limit).map(String::as_str).collect();
+    let more = m.paths.len().saturating_sub(limit);
+    let _ = writeln!(
+        o,
+        "--object {} matched: {}{}",
+        m.pattern,
+        if shown.is_empty() {
+            "nothing".to_string()
+        } else {
+            shown.join(", ")
+        },
+        if more > 0 {
+            format!(" and {more} more (all in --json)")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Pages as a human size. Sizes are counted in pages, so anything that is not zero is
+/// given in KiB at least (a PSS share of a page is "0.1 KiB", not "102 B").
+fn size(pages: f64) -> String {
+    let bytes = pages * PAGE_SIZE as f64;
+    if bytes == 0.0 {
+        return "0 B".into();
+    }
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", units[u])
+}
+
+/// A size in pages as text: human (KiB, MiB, ...) or, with `bytes`, the byte count.
+fn amount(pages: f64, bytes: bool) -> String {
+    if bytes {
+        format!("{}", (pages * PAGE_SIZE as f64).round() as u64)
+    } else {
+        size(pages)
+    }
+}
+
+fn short_path(p: &str, width: usize) -> String {
+    let n = p.chars().count();
+    if n <= width || width < 2 {
+        p.to_string()
+    } else {
+        let tail: String = p.chars().skip(n - (width - 1)).collect();
+        format!("…{tail}")
+    }
+}
+
+/// The narrowest the OBJECT column gets to fit a terminal.
+const MIN_PATH_WIDTH: usize = 20;
+
+fn bytes(b: u64) -> String {
+    size(b as f64 / PAGE_SIZE as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::terminal::{RED, Style, paint};
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(0.0), "0 B");
+        assert_eq!(size(1.0), "4.0 KiB");
+        assert_eq!(size(0.025), "0.1 KiB");
+        assert_eq!(size(256.0), "1.0 MiB");
+        assert_eq!(amount(256.0, true), "1048576");
+        assert_eq!(amount(0.5, true), "2048");
+    }
+
+    #[test]
+    fn paths_shortened_only_when_asked() {
+        let p = "/a/very/long/directory/name/libthing.so.1";
+        assert_eq!(short_path(p, 100), p);
+        let s = short_path(p, 20);
+        assert_eq!(s.chars().count(), 20);
+        assert!(s.starts_with('…') && s.ends_with("libthing.so.1"));
+        let plain = Style { color: false };
+        let red = Style { color: true };
+        assert_eq!(paint(plain, RED, "FAILS"), "FAILS");
+        assert_eq!(paint(red, RED, "FAILS"), "\x1b[31mFAILS\x1b[0m");
+    }
+}

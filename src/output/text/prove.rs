@@ -1,0 +1,88 @@
+//! `solab prove`: the three claims, each with its evidence.
+
+use super::opt;
+use crate::commands::prove::{ProveReport, Status};
+use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
+use std::fmt::Write;
+
+pub fn render_prove(r: &ProveReport, style: Style) -> String {
+    let mut o = String::new();
+    if let Some(note) = &r.privilege_note {
+        let _ = writeln!(o, "note: {note}");
+    }
+    let pids: Vec<String> = r.pids.iter().map(|p| p.to_string()).collect();
+    let _ = writeln!(
+        o,
+        "{} (build-id {}) in pids {}",
+        r.object,
+        opt(&r.build_id),
+        pids.join(" ")
+    );
+    for f in &r.families {
+        let members: Vec<String> = f.pids.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(
+            o,
+            "fork family of {} ({}): {}",
+            f.root,
+            f.root_comm,
+            members.join(" ")
+        );
+    }
+    for (i, c) in r.claims.iter().enumerate() {
+        let status = match c.status {
+            Status::Holds => paint(style, GREEN, "HOLDS"),
+            Status::Fails => paint(style, RED, "FAILS"),
+            Status::NotApplicable => "N/A".to_string(),
+        };
+        let weak = if c.weak {
+            format!(" {}", paint(style, YELLOW, "(weak)"))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(o, "\n({}) {}: {status}{weak}", i + 1, c.statement);
+        let _ = writeln!(o, "    {}", c.summary);
+        for e in &c.examples {
+            let fr: Vec<String> = e
+                .frames
+                .iter()
+                .map(|f| {
+                    let pfn = f.pfn.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+                    format!("{}:{} {}", f.pid, pfn, f.state.name())
+                })
+                .collect();
+            let _ = writeln!(
+                o,
+                "    e.g. page {:#x} {} [{}]: {}",
+                e.offset,
+                e.segment.name(),
+                e.sections.join(" "),
+                fr.join(", ")
+            );
+        }
+        for f in &c.failures {
+            let _ = writeln!(
+                o,
+                "    {} page {:#x} {} [{}]: {}",
+                paint(style, RED, "FAIL"),
+                f.offset,
+                f.segment.name(),
+                f.sections.join(" "),
+                f.reason
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n{}",
+        match (r.holds, r.conclusive) {
+            (true, true) => paint(style, GREEN, "all claims hold"),
+            (true, false) => paint(
+                style,
+                YELLOW,
+                "all claims hold, on weak evidence (no frame numbers)"
+            ),
+            (false, _) => paint(style, RED, "a claim fails"),
+        }
+    );
+    o
+}

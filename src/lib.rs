@@ -2,8 +2,8 @@
 //!
 //! Layers, from bytes to claims (ARCHITECTURE.md draws the flow):
 //! - [`addr`], [`error`]: newtypes and the one error type;
-//! - [`elf`], [`maps`], [`pagemap`]: the ELF page plan, /proc/PID/maps lines and pagemap /
-//!   kpage* words, parsed and decoded (pure);
+//! - [`elf`], [`maps`], [`page_words`]: the ELF page plan, /proc/PID/maps lines and
+//!   pagemap / kpage* words, parsed and decoded (pure);
 //! - [`kernel`]: every read of /proc and of mapped files, one module per source;
 //! - [`attribute`]: placing an object in a process and tying mappings to it (pure);
 //! - [`sharing`]: the rules: page states, "one frame", "written", verdicts (pure);
@@ -22,7 +22,7 @@ pub mod hash;
 pub mod kernel;
 pub mod maps;
 pub mod output;
-pub mod pagemap;
+pub mod page_words;
 pub mod report;
 pub mod scan;
 pub mod sharing;

@@ -12,7 +12,7 @@
 
 use crate::addr::Pfn;
 use crate::attribute::MappingKind;
-use crate::pagemap::{KpageFlags, PagemapEntry};
+use crate::page_words::{KpageFlags, PagemapEntry};
 use serde::{Deserialize, Serialize};
 
 /// The state of one page of an object in one process.

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use solab::addr::{PAGE_SIZE, page_down, page_up};
 use solab::elf::{self, LoadSegment, Section, SegmentFlags};
 use solab::maps::{self, MapTarget, Perms};
-use solab::pagemap::{PagemapEntry, decode_words, pfn_windows};
+use solab::page_words::{PagemapEntry, decode_words, pfn_windows};
 use solab::{Pfn, VirtAddr};
 use std::collections::BTreeSet;
 use std::ffi::OsString;

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use solab::addr::{page_down, page_up};
 use solab::commands::inspect::pages_from_words;
 use solab::elf::{self, Detail};
-use solab::pagemap::{FrameInfo, KpageFlags, PagemapEntry};
+use solab::page_words::{FrameInfo, KpageFlags, PagemapEntry};
 use solab::report::{InspectReport, ObjectInProcess, ObjectKind, ObjectReport, ProcessInfo};
 use solab::{PAGE_SIZE, Pfn};
 use std::collections::HashMap;

@@ -23,7 +23,7 @@ use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process;
 use crate::kernel::{self, Evidence, kpage};
 use crate::maps::{MapEntry, MapTarget};
-use crate::pagemap::{FrameInfo, PagemapEntry};
+use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::scan::{self, PidError};
 use crate::sharing::{self, Copy, Inheritance, PageState};
 use serde::{Deserialize, Serialize};

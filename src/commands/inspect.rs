@@ -18,7 +18,7 @@ use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::kernel::{self, config, kpage, process};
 use crate::maps::{MapEntry, MapTarget};
 use crate::output::SeqOf;
-use crate::pagemap::{FrameInfo, PagemapEntry};
+use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::report::*;
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
 use crate::sharing::{self, Copy};
@@ -113,7 +113,7 @@ impl Kept {
     fn frame(&self, i: u32) -> Option<FrameInfo> {
         self.frames.get(i).map(|&(mapcount, flags)| FrameInfo {
             mapcount,
-            flags: crate::pagemap::KpageFlags(flags),
+            flags: crate::page_words::KpageFlags(flags),
         })
     }
 

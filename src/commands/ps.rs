@@ -349,7 +349,7 @@ struct Scanner<'a> {
     cache: &'a SharedCache,
     /// The scan position of the process being read.
     position: usize,
-    words: Vec<crate::pagemap::PagemapEntry>,
+    words: Vec<crate::page_words::PagemapEntry>,
     /// The text of a /proc file being read, reused.
     text: Vec<u8>,
     /// The pages of one read waiting for kpagecount ([`tally`]), reused.
@@ -561,7 +561,7 @@ impl Own {
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn tally(
-    words: &[crate::pagemap::PagemapEntry],
+    words: &[crate::page_words::PagemapEntry],
     class: usize,
     zero: Option<Pfn>,
     acc: &mut [Acc; 4],

@@ -11,7 +11,7 @@ use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone};
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
-use crate::pagemap::PagemapEntry;
+use crate::page_words::PagemapEntry;
 use crate::scan::{Lookup, ObjKey, Object, SharedCache};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -793,7 +793,7 @@ fn inspect_cmd(
 }
 
 /// "no object matches": names the pattern and what the processes do map.
-fn no_match<O>(pattern: &str, report: &crate::report::InspectReport<O>) -> Error {
+fn no_match<O>(pattern: &str, report: &crate::inspect_report::InspectReport<O>) -> Error {
     let mut why = String::new();
     for s in &report.skipped {
         why.push_str(&format!(

@@ -9,7 +9,7 @@
 //! - [`sharing`]: the rules: page states, "one frame", "written", verdicts (pure);
 //! - [`scan`]: objects planned once per (device, inode), processes read once;
 //! - [`commands`]: `inspect`, `prove`, `libs`, each from options to a report;
-//! - [`report`]: the inspect report other commands and the lab read;
+//! - [`inspect_report`]: the inspect report other commands and the lab read;
 //! - [`output`]: text, JSON and SVG; [`cli`]: the command line.
 
 pub mod addr;
@@ -19,11 +19,11 @@ pub mod commands;
 pub mod elf;
 pub mod error;
 pub mod hash;
+pub mod inspect_report;
 pub mod kernel;
 pub mod maps;
 pub mod output;
 pub mod page_words;
-pub mod report;
 pub mod scan;
 pub mod sharing;
 

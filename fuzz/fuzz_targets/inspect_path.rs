@@ -12,7 +12,7 @@ use solab::addr::{page_down, page_up};
 use solab::commands::inspect::pages_from_words;
 use solab::elf::{self, Detail};
 use solab::page_words::{FrameInfo, KpageFlags, PagemapEntry};
-use solab::report::{InspectReport, ObjectInProcess, ObjectKind, ObjectReport, ProcessInfo};
+use solab::inspect_report::{InspectReport, ObjectInProcess, ObjectKind, ObjectReport, ProcessInfo};
 use solab::{PAGE_SIZE, Pfn};
 use std::collections::HashMap;
 
@@ -111,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let report = InspectReport {
-        schema: solab::report::INSPECT_SCHEMA.into(),
+        schema: solab::inspect_report::INSPECT_SCHEMA.into(),
         evidence: if weak {
             solab::kernel::Evidence::Bits
         } else {
@@ -147,7 +147,7 @@ fuzz_target!(|data: &[u8]| {
             bind_now: plan.bind_now,
             has_shared_section: plan.has_shared_section,
             weak,
-            summary: solab::report::summarize(&pages),
+            summary: solab::inspect_report::summarize(&pages),
             procs: PIDS
                 .iter()
                 .map(|&pid| ObjectInProcess {

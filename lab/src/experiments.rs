@@ -8,7 +8,7 @@ use serde_json::Value;
 use solab::commands::family::{FamilyReport, MappingFigures};
 use solab::commands::prove::{ProveReport, Status};
 use solab::elf::SegmentKind;
-use solab::report::{InspectReport, PageReport};
+use solab::inspect_report::{InspectReport, PageReport};
 use solab::sharing::PageState;
 use std::path::Path;
 

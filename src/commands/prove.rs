@@ -17,8 +17,8 @@
 
 use crate::addr::{Pfn, VirtAddr};
 use crate::elf::{LoaderAction, SegmentKind};
+use crate::inspect_report::{InspectReport, ObjectReport, PageInProcess, PageReport};
 use crate::kernel::process;
-use crate::report::{InspectReport, ObjectReport, PageInProcess, PageReport};
 use crate::sharing::{self, PageState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! Human-readable output of the commands. JSON output is the serde form of the report
-//! structs ([`crate::report`], [`crate::commands::prove`], [`ElfReport`]).
+//! structs ([`crate::inspect_report`], [`crate::commands::prove`], [`ElfReport`]).
 
 use crate::PAGE_SIZE;
 use crate::commands::family::{FamilyReport, Inherited};
@@ -9,8 +9,8 @@ use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::commands::prove::{ProveReport, Status};
 use crate::commands::ps::{ByClass, Cost, PsReport};
 use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
+use crate::inspect_report::{InspectReport, ObjectReport};
 use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
-use crate::report::{InspectReport, ObjectReport};
 use crate::sharing::Verdict;
 use serde::Serialize;
 use std::fmt::Write;

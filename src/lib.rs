@@ -5,7 +5,7 @@
 //! - [`elf`], [`maps`], [`page_words`]: the ELF page plan, /proc/PID/maps lines and
 //!   pagemap / kpage* words, parsed and decoded (pure);
 //! - [`kernel`]: every read of /proc and of mapped files, one module per source;
-//! - [`attribute`]: placing an object in a process and tying mappings to it (pure);
+//! - [`placement`]: placing an object in a process and tying mappings to it (pure);
 //! - [`sharing`]: the rules: page states, "one frame", "written", verdicts (pure);
 //! - [`scan`]: objects planned once per (device, inode), processes read once;
 //! - [`commands`]: `inspect`, `prove`, `libs`, each from options to a report;
@@ -13,7 +13,6 @@
 //! - [`output`]: text, JSON and SVG; [`cli`]: the command line.
 
 pub mod addr;
-pub mod attribute;
 pub mod cli;
 pub mod commands;
 pub mod elf;
@@ -24,6 +23,7 @@ pub mod kernel;
 pub mod maps;
 pub mod output;
 pub mod page_words;
+pub mod placement;
 pub mod scan;
 pub mod sharing;
 

@@ -11,8 +11,8 @@
 //! are the weak ones (`anon-not-exclusive`, `looks-*`).
 
 use crate::addr::Pfn;
-use crate::attribute::MappingKind;
 use crate::page_words::{KpageFlags, PagemapEntry};
+use crate::placement::MappingKind;
 use serde::{Deserialize, Serialize};
 
 /// The state of one page of an object in one process.

@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(file_parts, 0);
         return;
     };
-    let placement = solab::attribute::place(&plan, &entries, id)
+    let placement = solab::placement::place(&plan, &entries, id)
         .unwrap_or_else(|e| panic!("placing a consistent mapping failed: {e}\n{maps}"));
     let image_pages = (placement.end.0 - placement.base.0) / PAGE_SIZE;
     assert_eq!(image_pages, (plan.image_end - plan.image_start) / PAGE_SIZE);
@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
     // end. An odd last byte makes it an unprivileged scan: PFNs read 0, no kpage words.
     let weak = data.last().is_some_and(|b| b & 1 == 1);
     let pfn_mask = if weak { !((1u64 << 55) - 1) } else { u64::MAX };
-    let procs: Vec<(i32, &[solab::maps::MapEntry], solab::attribute::Placement, Vec<PagemapEntry>)> =
+    let procs: Vec<(i32, &[solab::maps::MapEntry], solab::placement::Placement, Vec<PagemapEntry>)> =
         PIDS.iter()
             .enumerate()
             .map(|(k, &pid)| {

@@ -17,13 +17,13 @@
 //! `--threads` workers, and the report comes out in tree order whichever finished first.
 
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
-use crate::attribute::MappingKind;
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process;
 use crate::kernel::{self, Evidence, kpage};
 use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
+use crate::placement::MappingKind;
 use crate::scan::{self, PidError};
 use crate::sharing::{self, Copy, Inheritance, PageState};
 use serde::{Deserialize, Serialize};

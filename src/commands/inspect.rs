@@ -10,7 +10,6 @@
 
 use super::{check_pattern, matches_pattern};
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
-use crate::attribute::{self, MappingKind, Placement};
 use crate::elf::ElfPlan;
 use crate::error::{Error, Result};
 use crate::inspect_report::*;
@@ -20,6 +19,7 @@ use crate::kernel::{self, config, kpage, process};
 use crate::maps::{MapEntry, MapTarget};
 use crate::output::SeqOf;
 use crate::page_words::{FrameInfo, PagemapEntry};
+use crate::placement::{self, MappingKind, Placement};
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
 use crate::sharing::{self, Copy};
 use std::collections::{BTreeSet, HashMap};
@@ -260,7 +260,7 @@ struct SampledWindow {
 }
 
 impl SampledWindow {
-    fn new(w: &attribute::Window<'_>) -> SampledWindow {
+    fn new(w: &placement::Window<'_>) -> SampledWindow {
         SampledWindow {
             start: w.start,
             end: w.end,
@@ -655,7 +655,7 @@ fn read_process(
     for (slot, first) in starts {
         let obj = cache.get(slots[slot].0).clone();
         let (placement, id) = match obj.key {
-            ObjKey::File(id) => match attribute::place(&obj.plan, &p.maps, id) {
+            ObjKey::File(id) => match placement::place(&obj.plan, &p.maps, id) {
                 Ok(pl) => (pl, Some(id)),
                 Err(reason) => {
                     unplaced.push((
@@ -670,7 +670,7 @@ fn read_process(
                     continue;
                 }
             },
-            ObjKey::Vdso(_) => (attribute::place_at(&obj.plan, first.start), None),
+            ObjKey::Vdso(_) => (placement::place_at(&obj.plan, first.start), None),
         };
         let pm = match &mut pagemap {
             Some(pm) => pm,
@@ -709,7 +709,7 @@ fn sample(
     id: Option<crate::maps::FileId>,
     pm: &mut Pagemap,
 ) -> Result<ReadSample> {
-    let windows = attribute::windows(&p.maps, &placement, id);
+    let windows = placement::windows(&p.maps, &placement, id);
     let pages = (placement.end.0 - placement.base.0) / PAGE_SIZE;
     let mut entries = vec![PagemapEntry::default(); pages as usize];
     let mut got = Vec::new();
@@ -745,7 +745,7 @@ pub fn pages_from_words(
             pid: *pid,
             path: String::new(),
             deleted: false,
-            windows: attribute::windows(maps, placement, id)
+            windows: placement::windows(maps, placement, id)
                 .iter()
                 .map(SampledWindow::new)
                 .collect(),

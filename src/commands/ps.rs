@@ -37,13 +37,13 @@
 //!   number of workers.
 
 use crate::addr::{PAGE_SIZE, Pfn};
-use crate::attribute;
 use crate::elf::Detail;
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
+use crate::placement;
 use crate::scan::{self, Lookup, ObjectCache, PidError, SharedCache};
 use crate::sharing::{MemClass, mem_class};
 use serde::{Deserialize, Serialize};
@@ -363,7 +363,7 @@ struct Scanner<'a> {
     /// The last frame and id of each page of each file met ([`Slots`]).
     slots: Slots,
     /// The cgroup paths met, by id.
-    placement: Placement,
+    cgroup_paths: CgroupPaths,
     /// The frames this worker saw that may be mapped more than once, numbered; the
     /// kpagecount of each read once, after the first process that met it.
     ids: kpage::FrameIds,
@@ -398,7 +398,7 @@ impl Scanner<'_> {
             };
             let Some(object) = object else { continue };
             files.push(id);
-            if let Ok(p) = attribute::place(&object.plan, maps, id) {
+            if let Ok(p) = placement::place(&object.plan, maps, id) {
                 ranges.push((p.base.0, p.end.0));
             }
         }
@@ -736,10 +736,10 @@ impl Who {
         dir: &ProcDir,
         (uid, comm): (u32, String),
         user: String,
-        placement: Option<&mut Placement>,
+        cgroup_paths: Option<&mut CgroupPaths>,
         buf: &mut Vec<u8>,
     ) -> Who {
-        let (cgroup, cgroup_v1, mnt_ns) = match placement {
+        let (cgroup, cgroup_v1, mnt_ns) = match cgroup_paths {
             Some(p) => {
                 let (cgroup, v1) = p.cgroup(dir, buf);
                 (cgroup, v1, dir.mnt_ns().ok())
@@ -761,11 +761,11 @@ impl Who {
 /// processes share a group, and its path is read from /proc/PID/cgroup once per worker
 /// instead of once per process (the text costs the kernel more than the rest of a row).
 #[derive(Default)]
-struct Placement {
+struct CgroupPaths {
     paths: scan::WordMap<u64, String>,
 }
 
-impl Placement {
+impl CgroupPaths {
     /// The cgroup path of the process (empty if unreadable) and whether the machine has
     /// only cgroup v1 (no `0::` line).
     fn cgroup(&mut self, dir: &ProcDir, buf: &mut Vec<u8>) -> (String, bool) {
@@ -924,8 +924,8 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         }
         let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
         let scanned = s.scan(&dir, opts.keep_frames)?;
-        let placement = opts.placement.then_some(&mut s.placement);
-        let who = Who::read(&dir, (uid, comm), user, placement, &mut s.text);
+        let cgroup_paths = opts.placement.then_some(&mut s.cgroup_paths);
+        let who = Who::read(&dir, (uid, comm), user, cgroup_paths, &mut s.text);
         Ok(Some(row(pid, who, scanned)))
     };
     // The first worker lists the processes and reads the kernel's configuration, the
@@ -956,7 +956,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                 users: Default::default(),
                 known: Default::default(),
                 slots: Slots::default(),
-                placement: Placement::default(),
+                cgroup_paths: CgroupPaths::default(),
                 ids: kpage::FrameIds::default(),
                 counts: kpage::NewCounts::default(),
                 shares: Shares {

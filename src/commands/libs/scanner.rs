@@ -3,7 +3,6 @@
 
 use super::frames::{Frames, FramesMark};
 use crate::addr::{PAGE_SIZE, Pfn};
-use crate::attribute;
 use crate::elf::{ElfPlan, SegmentKind};
 use crate::error::Result;
 use crate::kernel::files;
@@ -12,6 +11,7 @@ use crate::kernel::process::{self, Gone};
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::page_words::PagemapEntry;
+use crate::placement;
 use crate::scan::{Lookup, ObjKey, Object, SharedCache};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -422,8 +422,8 @@ impl Worker {
             };
             let plan = &self.info(obj).plan.plan;
             let placement = match id {
-                Some(id) => attribute::place(plan, &maps, id),
-                None => Ok(attribute::place_at(plan, m.start)),
+                Some(id) => placement::place(plan, &maps, id),
+                None => Ok(placement::place_at(plan, m.start)),
             };
             match placement {
                 Ok(p) => {

@@ -986,7 +986,7 @@ fn libs_by_cmd(
     as_json: bool,
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
-    let mut report = libs::groups::libs_by(
+    let mut report = libs::by_group::libs_by(
         &LibsOptions {
             scope,
             progress: false,

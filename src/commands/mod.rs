@@ -2,7 +2,7 @@
 //! [`crate::scan`] and deciding with [`crate::sharing`]. Printing is [`crate::output`].
 
 pub mod family;
-pub mod group;
+pub mod group_key;
 pub mod inspect;
 pub mod libs;
 pub mod prove;

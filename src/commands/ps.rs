@@ -185,8 +185,8 @@ pub struct PsReport {
     pub groups: Vec<PsGroup>,
 }
 
-pub use super::group::GroupBy;
-use super::group::{Container, no_cgroup_v2};
+pub use super::group_key::GroupBy;
+use super::group_key::{Container, no_cgroup_v2};
 
 /// The frames of a group, each counted once however many of its processes map it, in
 /// bytes (the words are defined in [`crate::sharing::GROUP_WORDS`]).

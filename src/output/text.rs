@@ -3,8 +3,8 @@
 
 use crate::PAGE_SIZE;
 use crate::commands::family::{FamilyReport, Inherited};
-use crate::commands::group::GroupBy;
-use crate::commands::libs::groups::LibsGroupsReport;
+use crate::commands::group_key::GroupBy;
+use crate::commands::libs::by_group::LibsGroupsReport;
 use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::commands::prove::{ProveReport, Status};
 use crate::commands::ps::{ByClass, Cost, PsReport};

@@ -25,7 +25,7 @@ use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::MappingKind;
 use crate::scan::{self, PidError};
-use crate::sharing::{self, Copy, Inheritance, PageState};
+use crate::sharing::{self, Inheritance, PageState, ProcessPage};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -323,7 +323,7 @@ impl Worker {
         from: u64,
         to: u64,
         with_parent: bool,
-        mut each: impl FnMut(u64, Copy, Option<Copy>),
+        mut each: impl FnMut(u64, ProcessPage, Option<ProcessPage>),
     ) -> std::result::Result<(), Failure> {
         let Worker {
             privileged,
@@ -360,9 +360,9 @@ impl Worker {
             pfns.dedup();
             Worker::read_frames(tables, pfns, info).map_err(Failure::Fatal)?;
         }
-        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> Copy {
+        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> ProcessPage {
             let pfn = e.pfn().filter(|_| privileged);
-            Copy {
+            ProcessPage {
                 state: sharing::page_state(
                     Some(MappingKind::Anonymous),
                     e,

@@ -21,7 +21,7 @@ use crate::output::SeqOf;
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::{self, MappingKind, Placement};
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
-use crate::sharing::{self, Copy};
+use crate::sharing::{self, ProcessPage};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -852,9 +852,9 @@ impl Iterator for PageReports<'_> {
                 h.pages += 1;
                 continue;
             }
-            let copies: Vec<Copy> = procs
+            let copies: Vec<ProcessPage> = procs
                 .iter()
-                .map(|p| Copy {
+                .map(|p| ProcessPage {
                     state: p.state,
                     pfn: p.pfn,
                     exclusive: p.exclusive,

@@ -177,9 +177,9 @@ fn present(page: &PageReport) -> Vec<&PageInProcess> {
 /// Whether the present copies are one frame: `Some` from frame numbers, `None` when
 /// only bits were seen.
 fn one_frame(here: &[&PageInProcess]) -> Option<bool> {
-    let copies: Vec<sharing::Copy> = here
+    let copies: Vec<sharing::ProcessPage> = here
         .iter()
-        .map(|p| sharing::Copy {
+        .map(|p| sharing::ProcessPage {
             state: p.state,
             pfn: p.pfn,
             exclusive: p.exclusive,

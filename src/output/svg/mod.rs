@@ -1071,9 +1071,9 @@ mod tests {
                         }
                     })
                     .collect::<Vec<_>>();
-                let evidence: Vec<crate::sharing::Copy> = procs
+                let evidence: Vec<crate::sharing::ProcessPage> = procs
                     .iter()
-                    .map(|p| crate::sharing::Copy {
+                    .map(|p| crate::sharing::ProcessPage {
                         state: p.state,
                         pfn: p.pfn,
                         exclusive: p.exclusive,

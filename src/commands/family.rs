@@ -182,7 +182,7 @@ fn descendants(root: i32) -> Result<Vec<(i32, i32, u32)>> {
 }
 
 /// A member of the family as first read: its memory map (small), read once.
-struct Read {
+struct MemberMaps {
     pid: i32,
     ppid: i32,
     depth: u32,
@@ -280,14 +280,14 @@ impl Worker {
         key: (u64, u64),
         from: u64,
         to: u64,
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<(), Stop> {
         let w = &mut self.parent;
         if w.key == Some(key) && w.base <= from && to <= w.base + w.words.len() as u64 * PAGE_SIZE {
             return Ok(());
         }
         w.key = None;
         pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, &mut w.words)
-            .map_err(Failure::Member)?;
+            .map_err(Stop::Member)?;
         w.base = from;
         w.frames.clear();
         if self.privileged {
@@ -300,7 +300,7 @@ impl Worker {
             );
             w.pfns.sort_unstable();
             w.pfns.dedup();
-            Worker::read_frames(&mut self.tables, &w.pfns, &mut w.info).map_err(Failure::Fatal)?;
+            Worker::read_frames(&mut self.tables, &w.pfns, &mut w.info).map_err(Stop::Fatal)?;
             w.frames.extend(w.words.iter().map(|e| {
                 e.pfn()
                     .filter(|_| anon_word(*e))
@@ -324,7 +324,7 @@ impl Worker {
         to: u64,
         with_parent: bool,
         mut each: impl FnMut(u64, ProcessPage, Option<ProcessPage>),
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<(), Stop> {
         let Worker {
             privileged,
             tables,
@@ -335,7 +335,7 @@ impl Worker {
         } = self;
         let privileged = *privileged;
         pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, mine)
-            .map_err(Failure::Member)?;
+            .map_err(Stop::Member)?;
         let parent_end = parent.base + parent.words.len() as u64 * PAGE_SIZE;
         // The parent's word at `addr`, if it is an anonymous one, and its index.
         let theirs = |addr: u64| -> Option<(usize, PagemapEntry)> {
@@ -358,7 +358,7 @@ impl Worker {
             }
             pfns.sort_unstable();
             pfns.dedup();
-            Worker::read_frames(tables, pfns, info).map_err(Failure::Fatal)?;
+            Worker::read_frames(tables, pfns, info).map_err(Stop::Fatal)?;
         }
         let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> ProcessPage {
             let pfn = e.pfn().filter(|_| privileged);
@@ -403,7 +403,7 @@ const LITTER: usize = 64;
 
 /// Why reading stopped: the process read could not be (it exited), or the kernel's
 /// frame tables could not be.
-enum Failure {
+enum Stop {
     Member(Error),
     Fatal(Error),
 }
@@ -555,8 +555,8 @@ fn litter(
             if let Some((from, to)) = span {
                 match w.read_parent(&mut ppm, (start, window), from, to) {
                     Ok(()) => {}
-                    Err(Failure::Member(e)) => return Ok(Litter::ParentFailed(e)),
-                    Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Stop::Member(e)) => return Ok(Litter::ParentFailed(e)),
+                    Err(Stop::Fatal(e)) => return Err(e),
                 }
             }
             for walk in walks.iter_mut().filter(|k| k.window() == Some(window)) {
@@ -583,8 +583,8 @@ fn litter(
                     );
                     match read {
                         Ok(()) => {}
-                        Err(Failure::Member(e)) => kid.failed = Some(e),
-                        Err(Failure::Fatal(e)) => return Err(e),
+                        Err(Stop::Member(e)) => kid.failed = Some(e),
+                        Err(Stop::Fatal(e)) => return Err(e),
                     }
                 }
             }
@@ -619,11 +619,11 @@ fn own_runs(
     w: &mut Worker,
     pid: i32,
     maps: &[MapEntry],
-) -> std::result::Result<Vec<PageRun>, Failure> {
-    let mut pm = Pagemap::open(pid).map_err(Failure::Member)?;
+) -> std::result::Result<Vec<PageRun>, Stop> {
+    let mut pm = Pagemap::open(pid).map_err(Stop::Member)?;
     let mut own = Vec::new();
     for m in maps.iter().filter(|m| holds_private_pages(m)) {
-        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Failure::Member)? {
+        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Stop::Member)? {
             let mut at = from;
             while at < to {
                 let until = to.min((at / WINDOW + 1) * WINDOW);
@@ -682,7 +682,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
         if maps.is_some() {
             failed.push(None);
         }
-        read.push(Read {
+        read.push(MemberMaps {
             pid,
             ppid,
             depth,
@@ -725,7 +725,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
                 kids.iter().map(|&k| (read[k].pid, maps_of(k))).collect();
             litter(w, (pid, maps_of(*parent)), &kids, pictured)
                 .map(Job::Litter)
-                .map_err(Failure::Fatal)
+                .map_err(Stop::Fatal)
         },
     );
     // Each member's mappings (none for the root, or where the parent could not be read).
@@ -750,7 +750,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
                     failed[*parent] = Some(member_error(read[*parent].pid, e));
                 }
             }
-            Err(Failure::Member(e) | Failure::Fatal(e)) => return Err(e),
+            Err(Stop::Member(e) | Stop::Fatal(e)) => return Err(e),
         }
     }
     let mut processes = Vec::new();

@@ -53,11 +53,11 @@ struct Sample {
     /// is 0), [`COMMON`] (the object's common word there) or [`OWN`] (in `own`).
     classes: Box<[u8]>,
     /// The words that are neither 0 nor the common word, by page index, ascending.
-    own: Box<[Own]>,
+    own: Box<[OwnWord]>,
 }
 
 /// A word of a process that is not its object's common word there.
-struct Own {
+struct OwnWord {
     page: u32,
     /// Its frame in [`Kept::frames`], or [`NO_FRAME`].
     frame: u32,
@@ -176,7 +176,7 @@ impl Sampled {
             } else if w == self.common[i] {
                 COMMON
             } else {
-                owned.push(Own {
+                owned.push(OwnWord {
                     page: i as u32,
                     frame: NO_FRAME,
                     word: w,
@@ -612,7 +612,7 @@ struct ReadSample {
 }
 
 /// One object of a process just read, and its slot.
-type Read = (usize, ReadSample);
+type ReadObject = (usize, ReadSample);
 
 /// Reads one process: the objects it maps (planned by `cache`, given a slot in `slots`
 /// the first time), their pagemap words, smaps figures, then its uid and parent. Any
@@ -623,7 +623,7 @@ fn read_process(
     cache: &mut ObjectCache,
     slots: &mut Vec<(usize, Sampled)>,
     unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
-) -> Result<(ProcessInfo, Vec<Read>)> {
+) -> Result<(ProcessInfo, Vec<ReadObject>)> {
     // (slot, the mapping that starts the object here)
     let mut starts: Vec<(usize, &MapEntry)> = Vec::new();
     for m in p.object_mappings() {
@@ -651,7 +651,7 @@ fn read_process(
     let mut pagemap: Option<Pagemap> = None;
     // What this process's objects are, until it is read whole: its own words, 8 bytes a
     // page of its images.
-    let mut samples: Vec<Read> = Vec::new();
+    let mut samples: Vec<ReadObject> = Vec::new();
     for (slot, first) in starts {
         let obj = cache.get(slots[slot].0).clone();
         let (placement, id) = match obj.key {

@@ -6,7 +6,7 @@ use crate::view::{self, Tally};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use solab::commands::family::{FamilyReport, MappingFigures};
-use solab::commands::prove::{ProveReport, Status};
+use solab::commands::prove::{ClaimStatus, ProveReport};
 use solab::elf::SegmentKind;
 use solab::inspect_report::{InspectReport, PageReport};
 use solab::sharing::PageState;
@@ -707,12 +707,12 @@ fn without_root(lab: &mut Lab) -> Result<Outcome> {
     let mut all_weak = !report.conclusive;
     let first_line = lab.evidence.len();
     for c in &report.claims {
-        all_hold &= c.status != Status::Fails;
-        all_weak &= c.weak || c.status == Status::NotApplicable;
+        all_hold &= c.status != ClaimStatus::Fails;
+        all_weak &= c.weak || c.status == ClaimStatus::NotApplicable;
         let status = match c.status {
-            Status::Holds => "holds",
-            Status::Fails => "fails",
-            Status::NotApplicable => "not-applicable",
+            ClaimStatus::Holds => "holds",
+            ClaimStatus::Fails => "fails",
+            ClaimStatus::NotApplicable => "not-applicable",
         };
         let id = serde_json::to_value(c.id)?;
         lab.see(format!(

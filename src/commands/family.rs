@@ -76,20 +76,20 @@ pub enum PageLook {
 
 /// Consecutive pages (`start` is an address) that look alike, for pictures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageRun {
+pub struct LookRun {
     pub start: u64,
     pub pages: u64,
     pub look: PageLook,
 }
 
-impl PageRun {
+impl LookRun {
     pub fn end(&self) -> u64 {
         self.start + self.pages * PAGE_SIZE
     }
 }
 
 /// Adds the page at `addr` to `runs`, extending the last run when it continues it.
-fn push_run(runs: &mut Vec<PageRun>, addr: u64, look: PageLook) {
+fn push_run(runs: &mut Vec<LookRun>, addr: u64, look: PageLook) {
     if let Some(last) = runs.last_mut()
         && last.end() == addr
         && last.look == look
@@ -97,7 +97,7 @@ fn push_run(runs: &mut Vec<PageRun>, addr: u64, look: PageLook) {
         last.pages += 1;
         return;
     }
-    runs.push(PageRun {
+    runs.push(LookRun {
         start: addr,
         pages: 1,
         look,
@@ -120,7 +120,7 @@ pub struct MappingFigures {
     /// Page by page, only when asked for a picture ([`family_pictured`]); not in the JSON,
     /// whose size stays bounded by the number of mappings.
     #[serde(skip)]
-    pub runs: Vec<PageRun>,
+    pub runs: Vec<LookRun>,
 }
 
 /// A process of the family and, but for the root, its comparison with its parent.
@@ -137,7 +137,7 @@ pub struct Member {
     /// The root's own anonymous pages in its private mappings, only when asked for a
     /// picture; not in the JSON.
     #[serde(skip)]
-    pub own: Vec<PageRun>,
+    pub own: Vec<LookRun>,
 }
 
 /// What `solab family --json` prints.
@@ -236,7 +236,7 @@ struct ParentWindow {
 
 /// What one worker reuses from chunk to chunk: its memory is bounded by the window (a
 /// parent's and a child's chunk of words and their frames), whatever the family's size.
-struct Worker {
+struct LitterWorker {
     privileged: bool,
     /// Opened on first use (privileged only).
     tables: Option<kpage::FrameTables>,
@@ -247,9 +247,9 @@ struct Worker {
     info: Vec<FrameInfo>,
 }
 
-impl Worker {
-    fn new(privileged: bool) -> Worker {
-        Worker {
+impl LitterWorker {
+    fn new(privileged: bool) -> LitterWorker {
+        LitterWorker {
             privileged,
             tables: None,
             parent: ParentWindow::default(),
@@ -300,7 +300,8 @@ impl Worker {
             );
             w.pfns.sort_unstable();
             w.pfns.dedup();
-            Worker::read_frames(&mut self.tables, &w.pfns, &mut w.info).map_err(Stop::Fatal)?;
+            LitterWorker::read_frames(&mut self.tables, &w.pfns, &mut w.info)
+                .map_err(Stop::Fatal)?;
             w.frames.extend(w.words.iter().map(|e| {
                 e.pfn()
                     .filter(|_| anon_word(*e))
@@ -325,7 +326,7 @@ impl Worker {
         with_parent: bool,
         mut each: impl FnMut(u64, ProcessPage, Option<ProcessPage>),
     ) -> std::result::Result<(), Stop> {
-        let Worker {
+        let LitterWorker {
             privileged,
             tables,
             parent,
@@ -358,7 +359,7 @@ impl Worker {
             }
             pfns.sort_unstable();
             pfns.dedup();
-            Worker::read_frames(tables, pfns, info).map_err(Stop::Fatal)?;
+            LitterWorker::read_frames(tables, pfns, info).map_err(Stop::Fatal)?;
         }
         let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> ProcessPage {
             let pfn = e.pfn().filter(|_| privileged);
@@ -394,7 +395,7 @@ impl Worker {
 
 /// What one worker's job gave: the root's own pages, or a litter compared.
 enum Job {
-    Own(Vec<PageRun>),
+    Own(Vec<LookRun>),
     Litter(Litter),
 }
 
@@ -420,7 +421,7 @@ struct Walk<'a> {
     next: usize,
     at: u64,
     pages: Inherited,
-    runs: Vec<PageRun>,
+    runs: Vec<LookRun>,
 }
 
 impl Walk<'_> {
@@ -475,7 +476,7 @@ enum Litter {
 /// are read once, then each child's; only a child's frames that are not its parent's at
 /// the same address are read again.
 fn litter(
-    w: &mut Worker,
+    w: &mut LitterWorker,
     parent: (i32, &[MapEntry]),
     kids: &[(i32, &[MapEntry])],
     pictured: bool,
@@ -616,10 +617,10 @@ fn litter(
 
 /// The root's own anonymous pages (what a child could inherit), as runs for a picture.
 fn own_runs(
-    w: &mut Worker,
+    w: &mut LitterWorker,
     pid: i32,
     maps: &[MapEntry],
-) -> std::result::Result<Vec<PageRun>, Stop> {
+) -> std::result::Result<Vec<LookRun>, Stop> {
     let mut pm = Pagemap::open(pid).map_err(Stop::Member)?;
     let mut own = Vec::new();
     for m in maps.iter().filter(|m| holds_private_pages(m)) {
@@ -715,7 +716,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
     let (_, results) = scan::each_process(
         &job_pids,
         threads,
-        || Worker::new(privileged),
+        || LitterWorker::new(privileged),
         |w, j, pid| {
             let (parent, kids) = &jobs[j];
             if kids.is_empty() {

@@ -6,7 +6,7 @@ use crate::commands::family::{FamilyReport, Inherited};
 use crate::commands::group_key::GroupBy;
 use crate::commands::libs::by_group::LibsGroupsReport;
 use crate::commands::libs::{LibsReport, PssSource, Totals};
-use crate::commands::prove::{ProveReport, Status};
+use crate::commands::prove::{ClaimStatus, ProveReport};
 use crate::commands::ps::{ByClass, Cost, PsReport};
 use crate::elf::{ElfPlan, LoadSegment, LoaderAction, Section, SegmentKind};
 use crate::inspect_report::{InspectReport, ObjectReport};
@@ -372,9 +372,9 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
     }
     for (i, c) in r.claims.iter().enumerate() {
         let status = match c.status {
-            Status::Holds => paint(style, GREEN, "HOLDS"),
-            Status::Fails => paint(style, RED, "FAILS"),
-            Status::NotApplicable => "N/A".to_string(),
+            ClaimStatus::Holds => paint(style, GREEN, "HOLDS"),
+            ClaimStatus::Fails => paint(style, RED, "FAILS"),
+            ClaimStatus::NotApplicable => "N/A".to_string(),
         };
         let weak = if c.weak {
             format!(" {}", paint(style, YELLOW, "(weak)"))

@@ -11,8 +11,8 @@
 //! are the weak ones (`anon-not-exclusive`, `looks-*`).
 
 use crate::addr::Pfn;
-use crate::attribute::MappingKind;
-use crate::pagemap::{KpageFlags, PagemapEntry};
+use crate::page_words::{KpageFlags, PagemapEntry};
+use crate::placement::MappingKind;
 use serde::{Deserialize, Serialize};
 
 /// The state of one page of an object in one process.
@@ -163,9 +163,9 @@ pub fn written(state: PageState, in_bss: bool) -> Option<bool> {
     }
 }
 
-/// What the verdict needs from one process's page.
+/// One process's copy of a page: what the verdict needs from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Copy {
+pub struct ProcessPage {
     pub state: PageState,
     pub pfn: Option<Pfn>,
     pub exclusive: bool,
@@ -173,7 +173,7 @@ pub struct Copy {
 
 /// Whether two copies are one frame: `Some` when both frame numbers are known, `None`
 /// otherwise (the bits cannot say which frame).
-pub fn same_frame(a: &Copy, b: &Copy) -> Option<bool> {
+pub fn same_frame(a: &ProcessPage, b: &ProcessPage) -> Option<bool> {
     Some(a.pfn? == b.pfn?)
 }
 
@@ -257,8 +257,8 @@ impl Verdict {
 /// Decides the verdict. With PFNs (privileged) it compares frames; without them it reads
 /// bit 56 and says so (`looks-*`): bits cannot see which frame, nor a frame shared with a
 /// process outside the set.
-pub fn verdict(copies: &[Copy]) -> Verdict {
-    let present: Vec<&Copy> = copies.iter().filter(|c| c.state.is_present()).collect();
+pub fn verdict(copies: &[ProcessPage]) -> Verdict {
+    let present: Vec<&ProcessPage> = copies.iter().filter(|c| c.state.is_present()).collect();
     match present.len() {
         0 => return Verdict::NotPresent,
         1 => return Verdict::OneProcess,
@@ -455,7 +455,7 @@ fn anonymous(state: PageState) -> bool {
 
 /// Decides what became of the child's page at an inherited address, given the parent's
 /// page at the same address. `None` when the child holds no anonymous page there.
-pub fn inheritance(child: &Copy, parent: Option<&Copy>) -> Option<Inheritance> {
+pub fn inheritance(child: &ProcessPage, parent: Option<&ProcessPage>) -> Option<Inheritance> {
     if !anonymous(child.state) {
         return None;
     }
@@ -478,8 +478,8 @@ mod tests {
     const FILE: u64 = 1 << 61;
     const EXCL: u64 = 1 << 56;
 
-    fn ev(state: PageState, pfn: Option<u64>, exclusive: bool) -> Copy {
-        Copy {
+    fn ev(state: PageState, pfn: Option<u64>, exclusive: bool) -> ProcessPage {
+        ProcessPage {
             state,
             pfn: pfn.map(Pfn),
             exclusive,

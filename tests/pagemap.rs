@@ -9,7 +9,7 @@ use solab::PAGE_SIZE;
 use solab::kernel::pagemap::{CHUNK_PAGES, Pagemap, SPARSE_PAGES};
 use solab::kernel::process;
 use solab::maps::MapEntry;
-use solab::pagemap::PagemapEntry;
+use solab::page_words::PagemapEntry;
 use std::process::Command;
 
 /// Maps a run of three adjacent private anonymous mappings (3 pages read-only, BIG pages

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use solab::addr::{PAGE_SIZE, page_down, page_up};
 use solab::elf::{self, LoadSegment, Section, SegmentFlags};
 use solab::maps::{self, MapTarget, Perms};
-use solab::pagemap::{PagemapEntry, decode_words, pfn_windows};
+use solab::page_words::{PagemapEntry, decode_words, pfn_windows};
 use solab::{Pfn, VirtAddr};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -573,5 +573,5 @@ fn absurd_p_memsz_is_refused() {
     let bytes = std::fs::read(dir.join("timeout-1851158c42ba899d38a5fdbecb3d92136f228eb2"))
         .expect("regression input");
     let e = elf::plan(&bytes).expect_err("p_memsz beyond the limit");
-    assert!(e.0.contains("solab plans images up to"), "{e}");
+    assert!(e.reason.contains("solab plans images up to"), "{e}");
 }

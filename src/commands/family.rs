@@ -17,15 +17,15 @@
 //! `--threads` workers, and the report comes out in tree order whichever finished first.
 
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
-use crate::attribute::MappingKind;
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process;
 use crate::kernel::{self, Evidence, kpage};
 use crate::maps::{MapEntry, MapTarget};
-use crate::pagemap::{FrameInfo, PagemapEntry};
+use crate::page_words::{FrameInfo, PagemapEntry};
+use crate::placement::MappingKind;
 use crate::scan::{self, PidError};
-use crate::sharing::{self, Copy, Inheritance, PageState};
+use crate::sharing::{self, Inheritance, PageState, ProcessPage};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -76,20 +76,20 @@ pub enum PageLook {
 
 /// Consecutive pages (`start` is an address) that look alike, for pictures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageRun {
+pub struct LookRun {
     pub start: u64,
     pub pages: u64,
     pub look: PageLook,
 }
 
-impl PageRun {
+impl LookRun {
     pub fn end(&self) -> u64 {
         self.start + self.pages * PAGE_SIZE
     }
 }
 
 /// Adds the page at `addr` to `runs`, extending the last run when it continues it.
-fn push_run(runs: &mut Vec<PageRun>, addr: u64, look: PageLook) {
+fn push_run(runs: &mut Vec<LookRun>, addr: u64, look: PageLook) {
     if let Some(last) = runs.last_mut()
         && last.end() == addr
         && last.look == look
@@ -97,7 +97,7 @@ fn push_run(runs: &mut Vec<PageRun>, addr: u64, look: PageLook) {
         last.pages += 1;
         return;
     }
-    runs.push(PageRun {
+    runs.push(LookRun {
         start: addr,
         pages: 1,
         look,
@@ -120,7 +120,7 @@ pub struct MappingFigures {
     /// Page by page, only when asked for a picture ([`family_pictured`]); not in the JSON,
     /// whose size stays bounded by the number of mappings.
     #[serde(skip)]
-    pub runs: Vec<PageRun>,
+    pub runs: Vec<LookRun>,
 }
 
 /// A process of the family and, but for the root, its comparison with its parent.
@@ -137,7 +137,7 @@ pub struct Member {
     /// The root's own anonymous pages in its private mappings, only when asked for a
     /// picture; not in the JSON.
     #[serde(skip)]
-    pub own: Vec<PageRun>,
+    pub own: Vec<LookRun>,
 }
 
 /// What `solab family --json` prints.
@@ -182,7 +182,7 @@ fn descendants(root: i32) -> Result<Vec<(i32, i32, u32)>> {
 }
 
 /// A member of the family as first read: its memory map (small), read once.
-struct Read {
+struct MemberMaps {
     pid: i32,
     ppid: i32,
     depth: u32,
@@ -236,7 +236,7 @@ struct ParentWindow {
 
 /// What one worker reuses from chunk to chunk: its memory is bounded by the window (a
 /// parent's and a child's chunk of words and their frames), whatever the family's size.
-struct Worker {
+struct LitterWorker {
     privileged: bool,
     /// Opened on first use (privileged only).
     tables: Option<kpage::FrameTables>,
@@ -247,9 +247,9 @@ struct Worker {
     info: Vec<FrameInfo>,
 }
 
-impl Worker {
-    fn new(privileged: bool) -> Worker {
-        Worker {
+impl LitterWorker {
+    fn new(privileged: bool) -> LitterWorker {
+        LitterWorker {
             privileged,
             tables: None,
             parent: ParentWindow::default(),
@@ -280,14 +280,14 @@ impl Worker {
         key: (u64, u64),
         from: u64,
         to: u64,
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<(), Stop> {
         let w = &mut self.parent;
         if w.key == Some(key) && w.base <= from && to <= w.base + w.words.len() as u64 * PAGE_SIZE {
             return Ok(());
         }
         w.key = None;
         pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, &mut w.words)
-            .map_err(Failure::Member)?;
+            .map_err(Stop::Member)?;
         w.base = from;
         w.frames.clear();
         if self.privileged {
@@ -300,7 +300,8 @@ impl Worker {
             );
             w.pfns.sort_unstable();
             w.pfns.dedup();
-            Worker::read_frames(&mut self.tables, &w.pfns, &mut w.info).map_err(Failure::Fatal)?;
+            LitterWorker::read_frames(&mut self.tables, &w.pfns, &mut w.info)
+                .map_err(Stop::Fatal)?;
             w.frames.extend(w.words.iter().map(|e| {
                 e.pfn()
                     .filter(|_| anon_word(*e))
@@ -323,9 +324,9 @@ impl Worker {
         from: u64,
         to: u64,
         with_parent: bool,
-        mut each: impl FnMut(u64, Copy, Option<Copy>),
-    ) -> std::result::Result<(), Failure> {
-        let Worker {
+        mut each: impl FnMut(u64, ProcessPage, Option<ProcessPage>),
+    ) -> std::result::Result<(), Stop> {
+        let LitterWorker {
             privileged,
             tables,
             parent,
@@ -335,7 +336,7 @@ impl Worker {
         } = self;
         let privileged = *privileged;
         pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, mine)
-            .map_err(Failure::Member)?;
+            .map_err(Stop::Member)?;
         let parent_end = parent.base + parent.words.len() as u64 * PAGE_SIZE;
         // The parent's word at `addr`, if it is an anonymous one, and its index.
         let theirs = |addr: u64| -> Option<(usize, PagemapEntry)> {
@@ -358,11 +359,11 @@ impl Worker {
             }
             pfns.sort_unstable();
             pfns.dedup();
-            Worker::read_frames(tables, pfns, info).map_err(Failure::Fatal)?;
+            LitterWorker::read_frames(tables, pfns, info).map_err(Stop::Fatal)?;
         }
-        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> Copy {
+        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> ProcessPage {
             let pfn = e.pfn().filter(|_| privileged);
-            Copy {
+            ProcessPage {
                 state: sharing::page_state(
                     Some(MappingKind::Anonymous),
                     e,
@@ -394,7 +395,7 @@ impl Worker {
 
 /// What one worker's job gave: the root's own pages, or a litter compared.
 enum Job {
-    Own(Vec<PageRun>),
+    Own(Vec<LookRun>),
     Litter(Litter),
 }
 
@@ -403,7 +404,7 @@ const LITTER: usize = 64;
 
 /// Why reading stopped: the process read could not be (it exited), or the kernel's
 /// frame tables could not be.
-enum Failure {
+enum Stop {
     Member(Error),
     Fatal(Error),
 }
@@ -420,7 +421,7 @@ struct Walk<'a> {
     next: usize,
     at: u64,
     pages: Inherited,
-    runs: Vec<PageRun>,
+    runs: Vec<LookRun>,
 }
 
 impl Walk<'_> {
@@ -475,7 +476,7 @@ enum Litter {
 /// are read once, then each child's; only a child's frames that are not its parent's at
 /// the same address are read again.
 fn litter(
-    w: &mut Worker,
+    w: &mut LitterWorker,
     parent: (i32, &[MapEntry]),
     kids: &[(i32, &[MapEntry])],
     pictured: bool,
@@ -555,8 +556,8 @@ fn litter(
             if let Some((from, to)) = span {
                 match w.read_parent(&mut ppm, (start, window), from, to) {
                     Ok(()) => {}
-                    Err(Failure::Member(e)) => return Ok(Litter::ParentFailed(e)),
-                    Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Stop::Member(e)) => return Ok(Litter::ParentFailed(e)),
+                    Err(Stop::Fatal(e)) => return Err(e),
                 }
             }
             for walk in walks.iter_mut().filter(|k| k.window() == Some(window)) {
@@ -583,8 +584,8 @@ fn litter(
                     );
                     match read {
                         Ok(()) => {}
-                        Err(Failure::Member(e)) => kid.failed = Some(e),
-                        Err(Failure::Fatal(e)) => return Err(e),
+                        Err(Stop::Member(e)) => kid.failed = Some(e),
+                        Err(Stop::Fatal(e)) => return Err(e),
                     }
                 }
             }
@@ -616,14 +617,14 @@ fn litter(
 
 /// The root's own anonymous pages (what a child could inherit), as runs for a picture.
 fn own_runs(
-    w: &mut Worker,
+    w: &mut LitterWorker,
     pid: i32,
     maps: &[MapEntry],
-) -> std::result::Result<Vec<PageRun>, Failure> {
-    let mut pm = Pagemap::open(pid).map_err(Failure::Member)?;
+) -> std::result::Result<Vec<LookRun>, Stop> {
+    let mut pm = Pagemap::open(pid).map_err(Stop::Member)?;
     let mut own = Vec::new();
     for m in maps.iter().filter(|m| holds_private_pages(m)) {
-        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Failure::Member)? {
+        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Stop::Member)? {
             let mut at = from;
             while at < to {
                 let until = to.min((at / WINDOW + 1) * WINDOW);
@@ -682,7 +683,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
         if maps.is_some() {
             failed.push(None);
         }
-        read.push(Read {
+        read.push(MemberMaps {
             pid,
             ppid,
             depth,
@@ -715,7 +716,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
     let (_, results) = scan::each_process(
         &job_pids,
         threads,
-        || Worker::new(privileged),
+        || LitterWorker::new(privileged),
         |w, j, pid| {
             let (parent, kids) = &jobs[j];
             if kids.is_empty() {
@@ -725,7 +726,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
                 kids.iter().map(|&k| (read[k].pid, maps_of(k))).collect();
             litter(w, (pid, maps_of(*parent)), &kids, pictured)
                 .map(Job::Litter)
-                .map_err(Failure::Fatal)
+                .map_err(Stop::Fatal)
         },
     );
     // Each member's mappings (none for the root, or where the parent could not be read).
@@ -750,7 +751,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
                     failed[*parent] = Some(member_error(read[*parent].pid, e));
                 }
             }
-            Err(Failure::Member(e) | Failure::Fatal(e)) => return Err(e),
+            Err(Stop::Member(e) | Stop::Fatal(e)) => return Err(e),
         }
     }
     let mut processes = Vec::new();

@@ -17,8 +17,8 @@
 
 use crate::addr::{Pfn, VirtAddr};
 use crate::elf::{LoaderAction, SegmentKind};
+use crate::inspect_report::{InspectReport, ObjectReport, PageInProcess, PageReport};
 use crate::kernel::process;
-use crate::report::{InspectReport, ObjectReport, PageInProcess, PageReport};
 use crate::sharing::{self, PageState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,9 +58,10 @@ pub struct Family {
     pub pids: Vec<i32>,
 }
 
+/// Whether a claim holds on the evidence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Status {
+pub enum ClaimStatus {
     Holds,
     Fails,
     NotApplicable,
@@ -78,7 +79,7 @@ pub enum ClaimId {
 pub struct Claim {
     pub id: ClaimId,
     pub statement: String,
-    pub status: Status,
+    pub status: ClaimStatus,
     /// Based on pagemap bits only, not frame numbers.
     pub weak: bool,
     /// One sentence with the counts.
@@ -177,9 +178,9 @@ fn present(page: &PageReport) -> Vec<&PageInProcess> {
 /// Whether the present copies are one frame: `Some` from frame numbers, `None` when
 /// only bits were seen.
 fn one_frame(here: &[&PageInProcess]) -> Option<bool> {
-    let copies: Vec<sharing::Copy> = here
+    let copies: Vec<sharing::ProcessPage> = here
         .iter()
-        .map(|p| sharing::Copy {
+        .map(|p| sharing::ProcessPage {
             state: p.state,
             pfn: p.pfn,
             exclusive: p.exclusive,
@@ -307,10 +308,10 @@ pub fn prove(report: &InspectReport, object: &ObjectReport, families: Vec<Family
         build_id: object.build_id.clone(),
         pids,
         families,
-        holds: claims.iter().all(|c| c.status != Status::Fails),
+        holds: claims.iter().all(|c| c.status != ClaimStatus::Fails),
         conclusive: !claims
             .iter()
-            .any(|c| c.weak && c.status != Status::NotApplicable),
+            .any(|c| c.weak && c.status != ClaimStatus::NotApplicable),
         claims,
     }
 }
@@ -374,11 +375,11 @@ fn text_claim(object: &ObjectReport, weak: bool) -> Claim {
             reason: "no text page is present in every process: nothing to compare".into(),
             frames: vec![],
         });
-        Status::Fails
+        ClaimStatus::Fails
     } else if failures.is_empty() {
-        Status::Holds
+        ClaimStatus::Holds
     } else {
-        Status::Fails
+        ClaimStatus::Fails
     };
     Claim {
         id: ClaimId::TextShared,
@@ -513,9 +514,9 @@ fn data_claim(object: &ObjectReport, weak: bool, families: &[Family]) -> Claim {
     }
     examples.extend(shared_examples);
     let status = if failures.is_empty() {
-        Status::Holds
+        ClaimStatus::Holds
     } else {
-        Status::Fails
+        ClaimStatus::Fails
     };
     let mut summary = format!(
         "{} of {} data/.bss pages were written by at least one process; {} of those {}",
@@ -615,11 +616,11 @@ fn shared_claim(object: &ObjectReport, weak: bool) -> Claim {
         }
     }
     let status = if pages.is_empty() {
-        Status::NotApplicable
+        ClaimStatus::NotApplicable
     } else if failures.is_empty() {
-        Status::Holds
+        ClaimStatus::Holds
     } else {
-        Status::Fails
+        ClaimStatus::Fails
     };
     Claim {
         id: ClaimId::SharedSection,

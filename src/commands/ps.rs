@@ -37,13 +37,13 @@
 //!   number of workers.
 
 use crate::addr::{PAGE_SIZE, Pfn};
-use crate::attribute;
 use crate::elf::Detail;
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
+use crate::placement;
 use crate::scan::{self, Lookup, ObjectCache, PidError, SharedCache};
 use crate::sharing::{MemClass, mem_class};
 use serde::{Deserialize, Serialize};
@@ -185,8 +185,8 @@ pub struct PsReport {
     pub groups: Vec<PsGroup>,
 }
 
-pub use super::group::GroupBy;
-use super::group::{Container, no_cgroup_v2};
+pub use super::group_key::GroupBy;
+use super::group_key::{Container, no_cgroup_v2};
 
 /// The frames of a group, each counted once however many of its processes map it, in
 /// bytes (the words are defined in [`crate::sharing::GROUP_WORDS`]).
@@ -283,7 +283,7 @@ pub fn user_name(uid: u32) -> String {
 
 /// Exact (fractional) figures of one class while scanning.
 #[derive(Clone, Copy, Default)]
-struct Acc {
+struct ClassSum {
     rss: u64,
     pss: f64,
     uss: u64,
@@ -308,31 +308,31 @@ type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
 
 /// The frame a page of a file was last seen in, and that frame's id.
 #[derive(Clone, Copy)]
-struct Slot {
+struct SeenSlot {
     pfn: u64,
     id: u32,
 }
 
-/// The largest file mapping whose pages get [`Slot`]s (16 bytes a page: 1 MiB of slots
+/// The largest file mapping whose pages get [`SeenSlot`]s (16 bytes a page: 1 MiB of slots
 /// for this much mapped): a bigger one is numbered frame by frame.
 const MAX_SLOTTED: u64 = 256 << 20;
 
-/// Per ELF file a worker met, the [`Slot`] of each page (by its page index in the file) it
+/// Per ELF file a worker met, the [`SeenSlot`] of each page (by its page index in the file) it
 /// saw present and maybe shared: most of a machine-wide scan's such pages are the same
 /// frames of the same libraries, process after process.
 #[derive(Default)]
-struct Slots(scan::WordMap<crate::maps::FileId, Vec<Slot>>);
+struct SeenSlots(scan::WordMap<crate::maps::FileId, Vec<SeenSlot>>);
 
-impl Slots {
+impl SeenSlots {
     /// The slots of pages `page..page + n` of file `id` (made, empty, if new); None
     /// beyond the 2^32nd page.
-    fn of(&mut self, id: crate::maps::FileId, page: u64, n: usize) -> Option<&mut [Slot]> {
+    fn of(&mut self, id: crate::maps::FileId, page: u64, n: usize) -> Option<&mut [SeenSlot]> {
         let at = usize::try_from(page).ok().filter(|&p| p < 1 << 32)?;
         let v = self.0.entry(id).or_default();
         if v.len() < at + n {
             v.resize(
                 at + n,
-                Slot {
+                SeenSlot {
                     pfn: u64::MAX,
                     id: 0,
                 },
@@ -349,7 +349,7 @@ struct Scanner<'a> {
     cache: &'a SharedCache,
     /// The scan position of the process being read.
     position: usize,
-    words: Vec<crate::pagemap::PagemapEntry>,
+    words: Vec<crate::page_words::PagemapEntry>,
     /// The text of a /proc file being read, reused.
     text: Vec<u8>,
     /// The pages of one read waiting for kpagecount ([`tally`]), reused.
@@ -360,10 +360,10 @@ struct Scanner<'a> {
     /// The files this worker met and the ELF object each is (None: not one), so that the
     /// shared cache is locked once per file and worker, not once per mapping.
     known: scan::WordMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
-    /// The last frame and id of each page of each file met ([`Slots`]).
-    slots: Slots,
+    /// The last frame and id of each page of each file met ([`SeenSlots`]).
+    slots: SeenSlots,
     /// The cgroup paths met, by id.
-    placement: Placement,
+    cgroup_paths: CgroupPaths,
     /// The frames this worker saw that may be mapped more than once, numbered; the
     /// kpagecount of each read once, after the first process that met it.
     ids: kpage::FrameIds,
@@ -372,7 +372,7 @@ struct Scanner<'a> {
     /// Each numbered frame's share of a page.
     shares: Shares,
     /// solab's own frames, taken off every count.
-    own: &'a Own,
+    own: &'a SolabFrames,
 }
 
 impl Scanner<'_> {
@@ -398,7 +398,7 @@ impl Scanner<'_> {
             };
             let Some(object) = object else { continue };
             files.push(id);
-            if let Ok(p) = attribute::place(&object.plan, maps, id) {
+            if let Ok(p) = placement::place(&object.plan, maps, id) {
                 ranges.push((p.base.0, p.end.0));
             }
         }
@@ -409,11 +409,11 @@ impl Scanner<'_> {
     /// mapped once counts at once; any other page waits for the end of the process, when
     /// the kpagecount of every frame it met first is read ([`Scanner::share_new_frames`]),
     /// and then adds its frame's share ([`Partial::finish`]).
-    fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<([Acc; 4], Vec<u64>)> {
+    fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<([ClassSum; 4], Vec<u64>)> {
         let pid = dir.pid();
         let maps = process::read_maps_in(dir)?;
         let (objects, elf_files) = self.objects(pid, &maps)?;
-        let mut acc = [Acc::default(); 4];
+        let mut acc = [ClassSum::default(); 4];
         let idx = |c: MemClass| MemClass::ALL.iter().position(|x| *x == c).unwrap_or(0);
         if !self.frames {
             let figures = smaps::read_smaps(pid)?;
@@ -528,12 +528,12 @@ fn share(count: u64) -> f64 {
 /// solab's own frames ([`kpage::OwnFrames::read_settled`]), read once by the first worker
 /// that needs them; the others wait for it. An error is kept for the report.
 #[derive(Default)]
-struct Own {
+struct SolabFrames {
     frames: std::sync::OnceLock<kpage::OwnFrames>,
     error: std::sync::Mutex<Option<Error>>,
 }
 
-impl Own {
+impl SolabFrames {
     /// The frames (none without the capability to read them: `frames` false).
     fn get(&self, frames: bool) -> &kpage::OwnFrames {
         self.frames.get_or_init(|| {
@@ -561,15 +561,15 @@ impl Own {
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn tally(
-    words: &[crate::pagemap::PagemapEntry],
+    words: &[crate::page_words::PagemapEntry],
     class: usize,
     zero: Option<Pfn>,
-    acc: &mut [Acc; 4],
+    acc: &mut [ClassSum; 4],
     scratch: &mut Vec<u32>,
     shared: &mut Vec<u32>,
     mut frames: Option<&mut Vec<u64>>,
     ids: &mut kpage::FrameIds,
-    mut slots: Option<&mut [Slot]>,
+    mut slots: Option<&mut [SeenSlot]>,
 ) -> bool {
     // The frame 0 is no frame (pfn() is None for it): it stands for "no zero page".
     let zero = zero.map_or(0, |p| p.0);
@@ -612,7 +612,7 @@ fn tally(
                             continue;
                         };
                         if let Some(last) = last {
-                            *last = Slot { pfn: p.0, id };
+                            *last = SeenSlot { pfn: p.0, id };
                         }
                         id
                     }
@@ -637,7 +637,7 @@ fn tally(
 /// in the worker's list until the kpagecount of their frames is read.
 struct Partial {
     pid: i32,
-    acc: [Acc; 4],
+    acc: [ClassSum; 4],
     /// With groups: `pfn << 2 | class` of the pages already counted.
     frames: Vec<u64>,
     /// Keep the frames of every page (groups need them).
@@ -660,7 +660,12 @@ struct Shares {
 impl Partial {
     /// Counts the pages waiting in `shared` (`id << 2 | class`) by their frame's share
     /// (`pfns`: the frame of each id).
-    fn finish(mut self, shared: &[u32], shares: &Shares, pfns: &[u64]) -> ([Acc; 4], Vec<u64>) {
+    fn finish(
+        mut self,
+        shared: &[u32],
+        shares: &Shares,
+        pfns: &[u64],
+    ) -> ([ClassSum; 4], Vec<u64>) {
         let of = if self.pid == shares.me {
             &shares.own
         } else {
@@ -736,10 +741,10 @@ impl Who {
         dir: &ProcDir,
         (uid, comm): (u32, String),
         user: String,
-        placement: Option<&mut Placement>,
+        cgroup_paths: Option<&mut CgroupPaths>,
         buf: &mut Vec<u8>,
     ) -> Who {
-        let (cgroup, cgroup_v1, mnt_ns) = match placement {
+        let (cgroup, cgroup_v1, mnt_ns) = match cgroup_paths {
             Some(p) => {
                 let (cgroup, v1) = p.cgroup(dir, buf);
                 (cgroup, v1, dir.mnt_ns().ok())
@@ -761,11 +766,11 @@ impl Who {
 /// processes share a group, and its path is read from /proc/PID/cgroup once per worker
 /// instead of once per process (the text costs the kernel more than the rest of a row).
 #[derive(Default)]
-struct Placement {
+struct CgroupPaths {
     paths: scan::WordMap<u64, String>,
 }
 
-impl Placement {
+impl CgroupPaths {
     /// The cgroup path of the process (empty if unreadable) and whether the machine has
     /// only cgroup v1 (no `0::` line).
     fn cgroup(&mut self, dir: &ProcDir, buf: &mut Vec<u8>) -> (String, bool) {
@@ -791,7 +796,7 @@ impl Placement {
     }
 }
 
-fn row(pid: i32, who: Who, scanned: ([Acc; 4], Vec<u64>)) -> PsRow {
+fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> PsRow {
     let (acc, frames) = scanned;
     let mut classes = ByClass::default();
     let mut pss = 0.0;
@@ -884,7 +889,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         })
     };
     let facts = std::sync::OnceLock::new();
-    let own_frames = Own::default();
+    let own_frames = SolabFrames::default();
     let me_scanned = !opts.all && opts.pids.contains(&own);
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
@@ -924,8 +929,8 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         }
         let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
         let scanned = s.scan(&dir, opts.keep_frames)?;
-        let placement = opts.placement.then_some(&mut s.placement);
-        let who = Who::read(&dir, (uid, comm), user, placement, &mut s.text);
+        let cgroup_paths = opts.placement.then_some(&mut s.cgroup_paths);
+        let who = Who::read(&dir, (uid, comm), user, cgroup_paths, &mut s.text);
         Ok(Some(row(pid, who, scanned)))
     };
     // The first worker lists the processes and reads the kernel's configuration, the
@@ -955,8 +960,8 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                 pending: Vec::new(),
                 users: Default::default(),
                 known: Default::default(),
-                slots: Slots::default(),
-                placement: Placement::default(),
+                slots: SeenSlots::default(),
+                cgroup_paths: CgroupPaths::default(),
                 ids: kpage::FrameIds::default(),
                 counts: kpage::NewCounts::default(),
                 shares: Shares {

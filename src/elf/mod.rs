@@ -696,7 +696,7 @@ mod tests {
         // e_phoff far beyond the end of the file.
         bytes[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
         let e = plan(&bytes).expect_err("bad e_phoff");
-        assert!(e.0.contains("program headers"), "{e}");
+        assert!(e.reason.contains("program headers"), "{e}");
     }
 
     /// The rust-lld layout: R / RX / RW(RELRO) / RW with p_vaddr != p_offset, a `.shared`

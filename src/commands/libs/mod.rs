@@ -84,8 +84,8 @@ pub struct LibsOptions {
     pub threads: usize,
 }
 
+pub mod by_group;
 mod frames;
-pub mod groups;
 pub mod report;
 mod scanner;
 mod tally;

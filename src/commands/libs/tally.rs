@@ -4,7 +4,7 @@
 use super::LIBS_SCHEMA;
 use super::frames::{Frames, count_union};
 use super::report::*;
-use super::scanner::{Acc, Merged, kind_index};
+use super::scanner::{Bucket, Merged, kind_index};
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::elf::SegmentKind;
 use crate::error::Result;
@@ -149,7 +149,7 @@ pub(super) fn finish(
         .flat_map(|o| o.2.kinds.iter())
         .map(|k| k.exclusive)
         .sum();
-    let bucket = |acc: &Acc| -> Totals {
+    let bucket = |acc: &Bucket| -> Totals {
         if privileged {
             // Sorted by the workers and the merge.
             let f = acc.exclusive + acc.pfns.count_distinct() as u64;

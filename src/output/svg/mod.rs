@@ -18,7 +18,7 @@
 //! content only, never into an attribute, since the crate does not escape quotes there.
 
 use crate::elf::SegmentKind;
-use crate::report::{InspectReport, ObjectReport, PageInProcess, PageReport};
+use crate::inspect_report::{InspectReport, ObjectReport, PageInProcess, PageReport};
 use crate::sharing::{PageState, Verdict};
 use ::svg::Document;
 use ::svg::Node;
@@ -1019,7 +1019,7 @@ fn draw_legend(
 mod tests {
     use super::*;
     use crate::elf::LoaderAction;
-    use crate::report::{ObjectInProcess, ProcessInfo};
+    use crate::inspect_report::{ObjectInProcess, ProcessInfo};
 
     /// A synthetic report: `n` pages in three processes; text shared but every 7th page
     /// untouched in one process (a worst case for merging: runs of at most 6 pages), then
@@ -1071,9 +1071,9 @@ mod tests {
                         }
                     })
                     .collect::<Vec<_>>();
-                let evidence: Vec<crate::sharing::Copy> = procs
+                let evidence: Vec<crate::sharing::ProcessPage> = procs
                     .iter()
-                    .map(|p| crate::sharing::Copy {
+                    .map(|p| crate::sharing::ProcessPage {
                         state: p.state,
                         pfn: p.pfn,
                         exclusive: p.exclusive,
@@ -1092,7 +1092,7 @@ mod tests {
             })
             .collect();
         InspectReport {
-            schema: crate::report::INSPECT_SCHEMA.into(),
+            schema: crate::inspect_report::INSPECT_SCHEMA.into(),
             evidence: if privileged {
                 crate::kernel::Evidence::Frames
             } else {
@@ -1119,7 +1119,7 @@ mod tests {
             skipped: Vec::new(),
             objects: vec![ObjectReport {
                 path: "/lib/big <&> \"quoted\".so".into(),
-                kind: crate::report::ObjectKind::Elf,
+                kind: crate::inspect_report::ObjectKind::Elf,
                 dev: None,
                 inode: None,
                 build_id: None,

@@ -4,10 +4,10 @@
 //! listed in the reference page with what changed.
 
 use crate::addr::{Pfn, VirtAddr};
-use crate::attribute::MappingKind;
 use crate::elf::{LoaderAction, SegmentKind};
 use crate::kernel::Evidence;
 use crate::kernel::config::KernelFacts;
+use crate::placement::MappingKind;
 use crate::scan::{PidError, Skipped};
 use crate::sharing::{PageState, Verdict};
 use serde::{Deserialize, Serialize};

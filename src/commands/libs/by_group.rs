@@ -10,7 +10,7 @@
 
 use super::{LibsOptions, ProcessCounts, Scope, SortKey, libs};
 use crate::addr::PAGE_SIZE;
-use crate::commands::group::{Container, GroupBy, no_cgroup_v2};
+use crate::commands::group_key::{Container, GroupBy, no_cgroup_v2};
 use crate::commands::ps::user_name;
 use crate::error::{Error, Result};
 use crate::kernel::{self, process};

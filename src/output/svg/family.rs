@@ -9,10 +9,12 @@
 //! Consecutive pages alike in every row are one entry, as many columns wide as it has
 //! pages up to one line, its cells giving the count.
 
-use super::{
-    Columns, Entry, Geometry, Look, MARGIN, Outline, ROW_GAP, Run, cell, count_label, draw_legend,
-    heading, hex, line_label, pieces, px, style, text, text_width, tie_bar, title,
-};
+use super::cells::{Outline, cell, count_label, tie_bar};
+use super::labels::{hex, line_label, text, text_width, title};
+use super::layout::{Columns, Entry, Geometry, Run, pieces, px};
+use super::legend::draw_legend;
+use super::looks::{Look, style};
+use super::{MARGIN, ROW_GAP, heading};
 use crate::addr::PAGE_SIZE;
 use crate::commands::family::{FamilyReport, Member, PageLook, PageRun};
 use crate::sharing::{Inheritance, PageState};

@@ -697,6 +697,15 @@ mod tests {
         bytes[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
         let e = plan(&bytes).expect_err("bad e_phoff");
         assert!(e.reason.contains("program headers"), "{e}");
+        assert_eq!(e.kind, PlanErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn bytes_without_the_magic_are_not_elf() {
+        let e = plan(b"#!/bin/sh\n").expect_err("a script");
+        assert_eq!(e.kind, PlanErrorKind::NotElf);
+        let e = plan(b"\x7fELF\x09").expect_err("an unknown class");
+        assert_eq!(e.kind, PlanErrorKind::Corrupt);
     }
 
     /// The rust-lld layout: R / RX / RW(RELRO) / RW with p_vaddr != p_offset, a `.shared`

@@ -9,10 +9,12 @@
 //! Consecutive pages alike in every row are one entry, as many columns wide as it has
 //! pages up to one line, its cells giving the count.
 
-use super::{
-    Columns, Entry, Geometry, Look, MARGIN, Outline, ROW_GAP, Run, cell, count_label, draw_legend,
-    heading, hex, line_label, pieces, px, style, text, text_width, tie_bar, title,
-};
+use super::cells::{Outline, cell, count_label, tie_bar};
+use super::labels::{hex, line_label, text, text_width, title};
+use super::layout::{Columns, Entry, Geometry, Piece, Run, pieces, px};
+use super::legend::draw_legend;
+use super::looks::{Look, style};
+use super::{MARGIN, ROW_GAP, heading};
 use crate::addr::PAGE_SIZE;
 use crate::commands::family::{FamilyReport, LookRun, Member, PageLook};
 use crate::sharing::{Inheritance, PageState};
@@ -312,66 +314,7 @@ fn draw_band(band: &Band, top: f64, used: &mut Vec<(&'static str, String)>) -> (
             let span = &spans[pc.first];
             let x = px(xof(pc.c0) + inset);
             let w = px(((pc.c1 - pc.c0) as f64 * geo.cell - 2.0 * inset).max(0.5));
-            let range = if pc.pages == 1 {
-                format!("page at {}", hex(pc.start))
-            } else {
-                format!(
-                    "{} pages at {}..{}",
-                    pc.pages,
-                    hex(pc.start),
-                    hex(pc.end - 1)
-                )
-            };
-            let tie = ties(band, &span.looks);
-            let mut col = Group::new()
-                .set("class", "page")
-                .set("data-address", hex(pc.start))
-                .set("data-pages", pc.pages);
-            let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-            for (r, t) in tie.iter().enumerate() {
-                if let Some(t) = t {
-                    groups.entry(*t).or_default().push(r);
-                }
-            }
-            let k = groups.len().max(1) as f64;
-            for (j, rows) in groups.values().enumerate() {
-                let (a, b) = (rows[0], rows[rows.len() - 1]);
-                let what = if report_weak(&span.looks) {
-                    "looks like one frame (weak: pagemap bit 56 clear, no frame numbers)"
-                } else {
-                    "one frame, the parent's"
-                };
-                col = col.add(tie_bar(
-                    (px(x + j as f64 * w / k), px(w / k)),
-                    (row_y(a), px(row_y(b) + geo.row - row_y(a))),
-                    fill(span.looks[a], true).0,
-                    (pc.pages, rows.len()),
-                    &format!("{range}: {what} in {} of the {nrows} processes", rows.len()),
-                ));
-            }
-            for (r, ((m, _), look)) in band.rows.iter().zip(&span.looks).enumerate() {
-                let (f, legend) = fill(*look, tie[r].is_some());
-                if !used.iter().any(|(uf, ul)| *uf == f && *ul == legend) {
-                    used.push((f, legend.clone()));
-                }
-                let shared = match tie[r].and_then(|t| groups.get(&t)) {
-                    Some(rows) => format!(", one frame with {} other process(es)", rows.len() - 1),
-                    None => String::new(),
-                };
-                let outline = if look.is_none() {
-                    Outline::Solid
-                } else {
-                    Outline::None
-                };
-                let c = cell((x, w), (row_y(r), geo.row), f, m.pid, pc.pages, outline)
-                    .set("data-word", word(*look))
-                    .set("data-tied", if tie[r].is_some() { 1 } else { 0 })
-                    .add(title(&format!(
-                        "pid {} ({}), {range}: {legend}{shared}",
-                        m.pid, m.comm
-                    )));
-                col = col.add(c);
-            }
+            let col = page_column(band, span, pc, (x, w), &geo, y, used);
             g = g.add(col);
             if let Some(label) = count_label(pc, &geo, x, row_y(nrows) - ROW_GAP) {
                 g = g.add(label);
@@ -381,6 +324,82 @@ fn draw_band(band: &Band, top: f64, used: &mut Vec<(&'static str, String)>) -> (
         width = width.max(xof(to) + MARGIN);
     }
     (g, y - top, width)
+}
+
+/// One column of a band: piece `pc` of `span`, `x` and `w` across, its rows from
+/// `rows_top`: the tie bars behind, then a cell per process with what became of its page.
+fn page_column(
+    band: &Band,
+    span: &Span,
+    pc: &Piece,
+    (x, w): (f64, f64),
+    geo: &Geometry,
+    rows_top: f64,
+    used: &mut Vec<(&'static str, String)>,
+) -> Group {
+    let nrows = band.rows.len();
+    let row_y = |r: usize| px(rows_top + r as f64 * (geo.row + ROW_GAP));
+    let range = if pc.pages == 1 {
+        format!("page at {}", hex(pc.start))
+    } else {
+        format!(
+            "{} pages at {}..{}",
+            pc.pages,
+            hex(pc.start),
+            hex(pc.end - 1)
+        )
+    };
+    let tie = ties(band, &span.looks);
+    let mut col = Group::new()
+        .set("class", "page")
+        .set("data-address", hex(pc.start))
+        .set("data-pages", pc.pages);
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (r, t) in tie.iter().enumerate() {
+        if let Some(t) = t {
+            groups.entry(*t).or_default().push(r);
+        }
+    }
+    let k = groups.len().max(1) as f64;
+    for (j, rows) in groups.values().enumerate() {
+        let (a, b) = (rows[0], rows[rows.len() - 1]);
+        let what = if report_weak(&span.looks) {
+            "looks like one frame (weak: pagemap bit 56 clear, no frame numbers)"
+        } else {
+            "one frame, the parent's"
+        };
+        col = col.add(tie_bar(
+            (px(x + j as f64 * w / k), px(w / k)),
+            (row_y(a), px(row_y(b) + geo.row - row_y(a))),
+            fill(span.looks[a], true).0,
+            (pc.pages, rows.len()),
+            &format!("{range}: {what} in {} of the {nrows} processes", rows.len()),
+        ));
+    }
+    for (r, ((m, _), look)) in band.rows.iter().zip(&span.looks).enumerate() {
+        let (f, legend) = fill(*look, tie[r].is_some());
+        if !used.iter().any(|(uf, ul)| *uf == f && *ul == legend) {
+            used.push((f, legend.clone()));
+        }
+        let shared = match tie[r].and_then(|t| groups.get(&t)) {
+            Some(rows) => format!(", one frame with {} other process(es)", rows.len() - 1),
+            None => String::new(),
+        };
+        let outline = if look.is_none() {
+            Outline::Solid
+        } else {
+            Outline::None
+        };
+        let c = cell((x, w), (row_y(r), geo.row), f, m.pid, pc.pages, outline)
+            .set("data-word", word(*look))
+            .set("data-tied", if tie[r].is_some() { 1 } else { 0 })
+            .add(title(&format!(
+                "pid {} ({}), {range}: {legend}{shared}",
+                m.pid, m.comm
+            )));
+        col = col.add(c);
+    }
+    col
 }
 
 /// Whether the ties of a column are weak: the children's words are looks-inherited.

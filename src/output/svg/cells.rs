@@ -1,0 +1,91 @@
+//! The page cells: one process's cell, the tie bar behind the cells of processes that map
+//! one frame, the count under a wide cell, and the colour of a segment.
+
+use super::labels::{Label, text, text_width, title};
+use super::layout::{Geometry, Piece};
+use crate::elf::SegmentKind;
+use ::svg::node::element::Rectangle;
+
+/// How a cell with no page is outlined.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outline {
+    /// A page: no outline.
+    None,
+    /// Mapped, no page: a thin grey outline.
+    Solid,
+    /// Not mapped at all: dashed.
+    Dashed,
+}
+
+/// One process's cell, `x` and `w` across, `y` and `h` down, standing for `pages` pages.
+pub(super) fn cell(
+    (x, w): (f64, f64),
+    (y, h): (f64, f64),
+    fill: &str,
+    pid: i32,
+    pages: u64,
+    outline: Outline,
+) -> Rectangle {
+    let mut cell = Rectangle::new()
+        .set("x", x)
+        .set("y", y)
+        .set("width", w)
+        .set("height", h)
+        .set("fill", fill)
+        .set("class", "cell")
+        .set("data-pid", pid)
+        .set("data-pages", pages);
+    if outline != Outline::None {
+        cell = cell.set("stroke", "#c8c8c8").set("stroke-width", 0.6);
+        if outline == Outline::Dashed {
+            cell = cell.set("stroke-dasharray", "2,2");
+        }
+    }
+    cell
+}
+
+/// A tie bar behind the cells of `procs` processes that map one frame for `pages` pages,
+/// spanning their rows (`y`, `h`), with the tooltip `tip`.
+pub(super) fn tie_bar(
+    (x, w): (f64, f64),
+    (y, h): (f64, f64),
+    fill: &str,
+    (pages, procs): (u64, usize),
+    tip: &str,
+) -> Rectangle {
+    Rectangle::new()
+        .set("x", x)
+        .set("y", y)
+        .set("width", w)
+        .set("height", h)
+        .set("fill", fill)
+        .set("class", "tie")
+        .set("data-pages", pages)
+        .set("data-procs", procs)
+        .add(title(tip))
+}
+
+/// The `×N` under a piece standing for more pages than it has columns (or merged), at
+/// `x` under the rows ending at `rows_end`, when it fits.
+pub(super) fn count_label(pc: &Piece, geo: &Geometry, x: f64, rows_end: f64) -> Option<Label> {
+    let drawn = (pc.c1 - pc.c0) as u64;
+    if pc.pages > 1 && (geo.merge || pc.pages > drawn) {
+        let label = format!("×{}", pc.pages);
+        let w = drawn as f64 * geo.cell;
+        if text_width(&label, 8.0) + 2.0 <= w {
+            return Some(text(x + 1.0, rows_end + 9.0, 8.0, &label).set("fill", "#6c757d"));
+        }
+    }
+    None
+}
+
+pub(super) fn segment_fill(kind: SegmentKind) -> &'static str {
+    match kind {
+        SegmentKind::Text => "#343a40",
+        SegmentKind::Rodata => "#495057",
+        SegmentKind::Relro => "#6f42c1",
+        SegmentKind::Data => "#b34700",
+        SegmentKind::Bss => "#8a6d3b",
+        SegmentKind::Shared => "#146c43",
+    }
+}

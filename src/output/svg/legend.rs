@@ -1,0 +1,89 @@
+//! The legend under a picture: a swatch per look drawn, and what a tie means.
+
+use super::MARGIN;
+use super::labels::text;
+use super::looks::{Look, style};
+use crate::sharing::PageState;
+use ::svg::node::element::{Group, Rectangle};
+
+/// What cells tied across rows mean, in the legend of `inspect`.
+pub(super) const TIE_TEXT: &str = "cells joined across rows: one physical frame in those processes (hover a cell for offset, sections, state and frame)";
+
+/// The legend entries of `inspect`: the usual looks, then the ones drawn.
+pub(super) fn legend_entries(used: &[Look]) -> Vec<(&'static str, &'static str)> {
+    let always = [
+        Look {
+            state: PageState::File,
+            tie: Some(0),
+        },
+        Look {
+            state: PageState::AnonExclusive,
+            tie: None,
+        },
+        Look {
+            state: PageState::SharedWindow,
+            tie: Some(0),
+        },
+        Look {
+            state: PageState::NotPresent,
+            tie: None,
+        },
+    ];
+    let mut entries: Vec<(&str, &str)> = Vec::new();
+    for l in always.iter().chain(used.iter()) {
+        let key = Look {
+            state: l.state,
+            tie: l.tie.map(|_| 0),
+        };
+        let e = style(key);
+        if !entries.contains(&e) {
+            entries.push(e);
+        }
+    }
+    entries
+}
+
+/// The legend at height `top`: a swatch per (fill, label) entry, `per_line` to a line,
+/// then the tie in `tie_fill` and `tie_text` saying what it means.
+pub(super) fn draw_legend(
+    entries: &[(&str, &str)],
+    top: f64,
+    per_line: usize,
+    (tie_fill, tie_text): (&str, &str),
+) -> (Group, f64) {
+    let mut g = Group::new().set("class", "legend");
+    let mut y = top + 12.0;
+    g = g.add(text(MARGIN, y, 12.0, "Legend").set("font-weight", "bold"));
+    y += 6.0;
+    for (i, (fill, label)) in entries.iter().enumerate() {
+        let col = (i % per_line) as f64;
+        let ry = y + (i / per_line) as f64 * 18.0;
+        let x = MARGIN + col * 380.0;
+        g = g.add(
+            Rectangle::new()
+                .set("x", x)
+                .set("y", ry)
+                .set("width", 14)
+                .set("height", 12)
+                .set("fill", *fill)
+                .set("stroke", "#adb5bd")
+                .set("stroke-width", 0.6),
+        );
+        g = g.add(text(x + 20.0, ry + 10.0, 11.0, label));
+    }
+    y += entries.len().div_ceil(per_line) as f64 * 18.0 + 6.0;
+    // The tie: two cells and the bridge between them.
+    for (dy, h) in [(0.0, 8.0), (8.0, 4.0), (12.0, 8.0)] {
+        g = g.add(
+            Rectangle::new()
+                .set("x", MARGIN + 2.0)
+                .set("y", y + dy)
+                .set("width", 10)
+                .set("height", h)
+                .set("fill", tie_fill),
+        );
+    }
+    g = g.add(text(MARGIN + 20.0, y + 14.0, 11.0, tie_text));
+    y += 24.0;
+    (g, y - top)
+}

@@ -1,0 +1,422 @@
+//! One object's band in `inspect`'s picture: its heading, then per line of the grid its
+//! segment bar, section names, one row of cells per process and the tie bars behind them.
+//!
+//! Its size is linear in pages × processes: per page run, one cell per process and one
+//! tie bar per group of processes that map one frame (spanning the group's rows, behind
+//! the cells), each with a tooltip that counts the processes instead of naming them.
+
+use super::cells::{Outline, cell, count_label, segment_fill, tie_bar};
+use super::labels::{
+    frames_text, hex, line_label, range_text, sections_text, text, text_width, title,
+};
+use super::layout::{Columns, Geometry, Piece, pieces, px, runs, spans};
+use super::looks::{Look, looks, style};
+use super::{LABEL_WIDTH, MARGIN, ROW_GAP};
+use crate::inspect_report::{InspectReport, ObjectReport, PageReport};
+use crate::sharing::{PageState, Verdict};
+use ::svg::node::element::{Group, Line, Rectangle};
+use std::collections::BTreeMap;
+
+/// What every line of one object's band is drawn from.
+struct Band<'a> {
+    pages: &'a [PageReport],
+    cols: Columns,
+    geo: Geometry,
+    /// Per entry, how its page looks in each process.
+    looks: Vec<Vec<Look>>,
+    /// The label of each process's row.
+    row_names: Vec<String>,
+    /// Where the grid starts, right of the row labels.
+    x0: f64,
+}
+
+impl Band<'_> {
+    /// The left edge of column `c` on the line that starts at column `from`.
+    fn x_of(&self, from: usize, c: usize) -> f64 {
+        px(self.x0 + (c - from) as f64 * self.geo.cell)
+    }
+
+    /// The top of row `r` of a line whose rows start at `rows_top`.
+    fn row_y(&self, rows_top: f64, r: usize) -> f64 {
+        px(rows_top + r as f64 * (self.geo.row + ROW_GAP))
+    }
+}
+
+/// One object's band at height `top`; returns it, its height and its width. `used`
+/// collects the looks drawn, for the legend.
+pub(super) fn draw_object(
+    obj: &ObjectReport,
+    report: &InspectReport,
+    top: f64,
+    used: &mut Vec<Look>,
+) -> (Group, f64, f64) {
+    let pages = &obj.pages;
+    let cols = Columns::of(pages);
+    let band = Band {
+        pages,
+        geo: Geometry::for_columns(cols.total),
+        cols,
+        looks: pages.iter().map(looks).collect(),
+        row_names: row_names(obj, report),
+        x0: MARGIN + LABEL_WIDTH,
+    };
+    let g = Group::new().set("class", "object");
+    let (mut g, mut y, mut width) = object_heading(g, obj, &band.geo, top);
+    let all_runs = runs(pages, &band.looks, band.geo.merge);
+    let lines = band.cols.total.div_ceil(band.geo.cols);
+    for line in 0..lines {
+        let from = line * band.geo.cols;
+        let to = (from + band.geo.cols).min(band.cols.total);
+        let line_pieces = pieces(pages, &band.cols, &all_runs, from, to);
+        if line_pieces.is_empty() {
+            continue;
+        }
+        (g, y) = draw_line(g, &band, &line_pieces, from, y, used);
+        width = width.max(band.x_of(from, to) + MARGIN);
+    }
+    (g, y - top, width)
+}
+
+/// The object's path and facts (pages by verdict, build-id, TEXTREL, weak) at height
+/// `top`; returns the group, the height below them and the width they need.
+fn object_heading(mut g: Group, obj: &ObjectReport, geo: &Geometry, top: f64) -> (Group, f64, f64) {
+    let pages = &obj.pages;
+    let mut y = top + 14.0;
+    g = g.add(text(MARGIN, y, 14.0, &obj.path).set("font-weight", "bold"));
+    y += 16.0;
+    let verdicts = Verdict::ALL
+        .iter()
+        .filter_map(|v| {
+            let n: u64 = pages
+                .iter()
+                .filter(|p| p.verdict == *v)
+                .map(|p| p.pages)
+                .sum();
+            (n > 0).then(|| format!("{} {n}", v.name()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let page_count: u64 = pages.iter().map(|p| p.pages).sum();
+    let mut facts = format!(
+        "{} pages ({} KiB), {} process(es); pages by verdict: {verdicts}",
+        page_count,
+        page_count * crate::PAGE_SIZE / 1024,
+        obj.procs.len()
+    );
+    if let Some(b) = &obj.build_id {
+        facts.push_str(&format!("; build-id {b}"));
+    }
+    if obj.textrel {
+        facts.push_str("; TEXTREL");
+    }
+    if obj.weak {
+        facts.push_str("; weak: no frame numbers");
+    }
+    g = g.add(text(MARGIN, y, 11.0, &facts).set("fill", "#495057"));
+    let width = MARGIN + text_width(&facts, 11.0) + MARGIN;
+    if geo.merge {
+        y += 14.0;
+        g = g.add(
+            text(
+                MARGIN,
+                y,
+                11.0,
+                "large object: runs of identical pages are drawn as one cell; its tooltip gives the count",
+            )
+            .set("fill", "#495057"),
+        );
+    }
+    y += 10.0;
+    (g, y, width)
+}
+
+/// The label of each process's row: pid, command, whether its file was deleted.
+fn row_names(obj: &ObjectReport, report: &InspectReport) -> Vec<String> {
+    obj.procs
+        .iter()
+        .map(|p| {
+            let comm = report
+                .processes
+                .iter()
+                .find(|q| q.pid == p.pid)
+                .map(|q| q.comm.as_str())
+                .unwrap_or("");
+            let mut name = format!("pid {} {comm}", p.pid);
+            if p.deleted {
+                name.push_str(" (deleted)");
+            }
+            name.chars().take(28).collect()
+        })
+        .collect()
+}
+
+/// One line of the grid, the columns `from..` of `line_pieces`, at height `y`: its
+/// segment bar and section names, a row of cells per process, the segment boundaries and
+/// the names of segments too narrow for their bar. Returns the height below it.
+fn draw_line(
+    mut g: Group,
+    band: &Band,
+    line_pieces: &[Piece],
+    from: usize,
+    mut y: f64,
+    used: &mut Vec<Look>,
+) -> (Group, f64) {
+    let (pages, geo) = (band.pages, &band.geo);
+    let nrows = band.row_names.len();
+    y += 6.0;
+    g = g.add(line_label(
+        &format!("offset {}", hex(line_pieces[0].start)),
+        y,
+    ));
+    let narrow;
+    (g, narrow) = segment_bar(g, band, line_pieces, from, y);
+    y += 13.0;
+    if geo.cell >= 12.0 {
+        g = section_names(g, band, line_pieces, from, y);
+        y += 13.0;
+    }
+    y += 3.0;
+
+    let rows_top = y;
+    for (r, name) in band.row_names.iter().enumerate() {
+        g = g.add(text(
+            MARGIN,
+            band.row_y(rows_top, r) + geo.row * 0.75,
+            11.0,
+            name,
+        ));
+    }
+    for pc in line_pieces {
+        let x = px(band.x_of(from, pc.c0) + geo.inset());
+        let w = px(((pc.c1 - pc.c0) as f64 * geo.cell - 2.0 * geo.inset()).max(0.5));
+        g = g.add(page_column(band, pc, (x, w), rows_top, used));
+        if let Some(label) = count_label(pc, geo, x, band.row_y(rows_top, nrows) - ROW_GAP) {
+            g = g.add(label);
+        }
+    }
+    // Segment boundaries as thin lines through the rows.
+    let rows_end = band.row_y(rows_top, nrows) - ROW_GAP;
+    let seg_of = |k: usize| pages[line_pieces[k].first].segment;
+    for (s, _) in spans(line_pieces.len(), seg_of).iter().skip(1) {
+        let x = band.x_of(from, line_pieces[*s].c0);
+        g = g.add(
+            Line::new()
+                .set("x1", x)
+                .set("x2", x)
+                .set("y1", y - 3.0)
+                .set("y2", rows_end + 2.0)
+                .set("stroke", "#343a40")
+                .set("stroke-width", 1),
+        );
+    }
+    y = rows_end + if geo.merge { 10.0 } else { 4.0 };
+    let footer_lines;
+    (g, footer_lines) = narrow_segment_names(g, narrow, y, rows_end);
+    y += footer_lines as f64 * 12.0;
+    (g, y)
+}
+
+/// A segment too narrow for its name on its bar: where it starts, its name, its colour.
+type NarrowSegment = (f64, &'static str, &'static str);
+
+/// The segment bar of a line at height `y`, its name on each segment where it fits;
+/// returns the segments whose names did not fit.
+fn segment_bar(
+    mut g: Group,
+    band: &Band,
+    line_pieces: &[Piece],
+    from: usize,
+    y: f64,
+) -> (Group, Vec<NarrowSegment>) {
+    let (pages, geo) = (band.pages, &band.geo);
+    let mut narrow: Vec<NarrowSegment> = Vec::new();
+    let seg_of = |k: usize| pages[line_pieces[k].first].segment;
+    for (s, e) in spans(line_pieces.len(), seg_of) {
+        let (a, b) = (&line_pieces[s], &line_pieces[e - 1]);
+        let w = (b.c1 - a.c0) as f64 * geo.cell;
+        let seg = seg_of(s).name();
+        let n: u64 = line_pieces[s..e].iter().map(|p| p.pages).sum();
+        let first = a.first;
+        let last = band.cols.entry_at(b.c1 - 1);
+        let bar = Rectangle::new()
+            .set("x", px(band.x_of(from, a.c0) + 0.5))
+            .set("y", y)
+            .set("width", px((w - 1.0).max(0.5)))
+            .set("height", 13.0)
+            .set("fill", segment_fill(seg_of(s)))
+            .set("class", "segment")
+            .add(title(&format!(
+                "segment {seg}: {}; sections {}",
+                range_text(n, a.start, b.end),
+                sections_text(pages, first, last + 1 - first)
+            )));
+        g = g.add(bar);
+        if text_width(seg, 10.0) + 4.0 <= w {
+            g = g.add(
+                text(band.x_of(from, a.c0) + 3.0, y + 10.0, 10.0, seg)
+                    .set("fill", "#ffffff")
+                    .set("font-weight", "bold"),
+            );
+        } else {
+            narrow.push((band.x_of(from, a.c0), seg, segment_fill(seg_of(s))));
+        }
+    }
+    (g, narrow)
+}
+
+/// The section names under the segment bar at height `y`, where they fit.
+fn section_names(mut g: Group, band: &Band, line_pieces: &[Piece], from: usize, y: f64) -> Group {
+    let secs_of = |k: usize| &band.pages[line_pieces[k].first].sections;
+    for (s, e) in spans(line_pieces.len(), secs_of) {
+        let (a, b) = (&line_pieces[s], &line_pieces[e - 1]);
+        let w = (b.c1 - a.c0) as f64 * band.geo.cell;
+        let full = secs_of(s).join(" ");
+        let first = secs_of(s).first().cloned().unwrap_or_default();
+        let label = if text_width(&full, 9.0) + 2.0 <= w {
+            full
+        } else if text_width(&first, 9.0) + 2.0 <= w {
+            first
+        } else {
+            continue;
+        };
+        g = g.add(text(band.x_of(from, a.c0) + 1.0, y + 10.0, 9.0, &label).set("fill", "#495057"));
+    }
+    g
+}
+
+/// The names of segments too narrow for their bar, under the rows ending at `rows_end`,
+/// from height `y`, on up to three lines; returns how many lines they took.
+fn narrow_segment_names(
+    mut g: Group,
+    narrow: Vec<NarrowSegment>,
+    y: f64,
+    rows_end: f64,
+) -> (Group, usize) {
+    let mut ends = [f64::MIN; 3];
+    let mut footer_lines = 0;
+    for (x, name, fill) in narrow {
+        let Some(k) = ends.iter().position(|&end| end + 4.0 <= x) else {
+            continue;
+        };
+        ends[k] = x + text_width(name, 10.0);
+        footer_lines = footer_lines.max(k + 1);
+        let ty = y + 9.0 + k as f64 * 12.0;
+        g = g.add(
+            Line::new()
+                .set("x1", x + 1.0)
+                .set("x2", x + 1.0)
+                .set("y1", rows_end)
+                .set("y2", ty)
+                .set("stroke", fill)
+                .set("stroke-width", 1),
+        );
+        g = g.add(
+            text(x + 3.0, ty, 10.0, name)
+                .set("fill", fill)
+                .set("font-weight", "bold"),
+        );
+    }
+    (g, footer_lines)
+}
+
+/// One column of the grid: piece `pc`, `x` and `w` across, its rows from `rows_top`. The
+/// page's facts sit on the column's group, the tie bars behind the cells, and a cell per
+/// process with its own state and frame in its tooltip.
+fn page_column(
+    band: &Band,
+    pc: &Piece,
+    (x, w): (f64, f64),
+    rows_top: f64,
+    used: &mut Vec<Look>,
+) -> Group {
+    let (pages, geo) = (band.pages, &band.geo);
+    let nrows = band.row_names.len();
+    let row_y = |r: usize| band.row_y(rows_top, r);
+    let page = &pages[pc.first];
+    let look = &band.looks[pc.first];
+    let range = range_text(pc.pages, pc.start, pc.end);
+    let secs = sections_text(
+        pages,
+        pc.first,
+        band.cols.entry_at(pc.c1 - 1) + 1 - pc.first,
+    );
+    // One column: the page's facts on the group, so that cells carry only their own.
+    let mut col = Group::new()
+        .set("class", "page")
+        .set("data-offset", hex(pc.start))
+        .set("data-pages", pc.pages)
+        .set("data-verdict", page.verdict.name());
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (r, l) in look.iter().enumerate() {
+        if let Some(t) = l.tie {
+            groups.entry(t).or_default().push(r);
+        }
+    }
+    // Tie bars first, so that cells lie on top of them: each spans its group's rows
+    // and shows in the gaps between them. Several groups in one column share its
+    // width side by side.
+    let k = groups.len().max(1) as f64;
+    for (j, rows) in groups.values().enumerate() {
+        let (a, b) = (rows[0], rows[rows.len() - 1]);
+        let (fill, _) = style(look[a]);
+        let what = match page.procs[a].pfn {
+            Some(p) if pc.pages == 1 => format!("one frame ({p})"),
+            Some(p) => format!("one frame each (from {p})"),
+            None => "looks shared (weak: pagemap bit 56 clear, no frame numbers)".into(),
+        };
+        col = col.add(tie_bar(
+            (px(x + j as f64 * w / k), px(w / k)),
+            (row_y(a), px(row_y(b) + geo.row - row_y(a))),
+            fill,
+            (pc.pages, rows.len()),
+            &format!(
+                "{range}, segment {}, sections {}: {what} in {} of the {nrows} processes\nverdict {}: {}",
+                page.segment.name(),
+                secs,
+                rows.len(),
+                page.verdict.name(),
+                page.verdict.meaning(),
+            ),
+        ));
+    }
+    for (r, (&look, q)) in look.iter().zip(&page.procs).enumerate() {
+        if !used.contains(&look) {
+            used.push(look);
+        }
+        let (fill, _) = style(look);
+        let tie = match look.tie.and_then(|t| groups.get(&t)) {
+            Some(rows) if q.pfn.is_some() => {
+                format!(", one frame with {} other process(es)", rows.len() - 1)
+            }
+            Some(rows) => format!(
+                ", looks shared (weak) with {} other process(es)",
+                rows.len() - 1
+            ),
+            None => String::new(),
+        };
+        // A tie bar explains the verdict of its column; a column without one says
+        // it in each cell.
+        let verdict = if groups.is_empty() {
+            format!("{}: {}", page.verdict.name(), page.verdict.meaning())
+        } else {
+            page.verdict.name().to_string()
+        };
+        let tip = format!(
+            "pid {}, {range}, segment {} ({secs}): state {}{tie}; {}; verdict {verdict}",
+            q.pid,
+            page.segment.name(),
+            q.state.name(),
+            frames_text(page, pc.pages, r),
+        );
+        let outline = match q.state {
+            PageState::NotPresent => Outline::Solid,
+            PageState::Unmapped => Outline::Dashed,
+            _ => Outline::None,
+        };
+        let cell = cell((x, w), (row_y(r), geo.row), fill, q.pid, pc.pages, outline)
+            .set("data-state", q.state.name())
+            .set("data-tied", if look.tie.is_some() { 1 } else { 0 });
+        col = col.add(cell.add(title(&tip)));
+    }
+    col
+}

@@ -1,5 +1,6 @@
-//! Fork (`solab family`): what became of the anonymous pages a child inherited from its
-//! parent.
+//! Fork: what became of the anonymous pages a child inherited from its parent (`solab
+//! family`), and what a written page of an object is across processes that may be of one
+//! fork family (`solab prove`'s data claim).
 
 use super::{Copy, PageState, may_share_frame, same_frame};
 use crate::pagemap::PagemapEntry;

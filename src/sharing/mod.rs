@@ -13,7 +13,7 @@
 //! Here: the state of a page and the verdict across processes. The words and rules of one
 //! command's figures sit in a module of their own: [`cost`] (`ps`: classes, RSS, PSS, USS),
 //! [`groups`] (`--by`: ALONE, ONLY, WITH-REST, FRAMES, WITH-OTHERS, SAME-LIBS), [`fork`]
-//! (`family`: what became of an inherited page).
+//! (`family`: what became of an inherited page; `prove`: what a written page is).
 
 pub mod cost;
 pub mod fork;

@@ -25,6 +25,7 @@ use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::MappingKind;
 use crate::scan::{self, PidError};
+use crate::sharing::fork::anonymous_word;
 use crate::sharing::{self, Inheritance, PageState, ProcessPage};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -196,11 +197,6 @@ fn holds_private_pages(m: &MapEntry) -> bool {
     !(m.perms.shared || m.is_empty() || m.is_pseudo("[vsyscall]") || m.is_pseudo("[vvar]"))
 }
 
-/// A pagemap word that can be an anonymous copy: present, not a file page.
-fn anon_word(e: PagemapEntry) -> bool {
-    e.present() && !e.file_or_shared_anon()
-}
-
 fn name(m: &MapEntry) -> String {
     match &m.target {
         MapTarget::File { path, .. } => path.to_string_lossy().into_owned(),
@@ -295,7 +291,7 @@ impl LitterWorker {
             w.pfns.extend(
                 w.words
                     .iter()
-                    .filter(|e| anon_word(**e))
+                    .filter(|e| anonymous_word(**e))
                     .filter_map(|e| e.pfn()),
             );
             w.pfns.sort_unstable();
@@ -304,7 +300,7 @@ impl LitterWorker {
                 .map_err(Stop::Fatal)?;
             w.frames.extend(w.words.iter().map(|e| {
                 e.pfn()
-                    .filter(|_| anon_word(*e))
+                    .filter(|_| anonymous_word(*e))
                     .and_then(|p| kpage::FrameTables::find(&w.pfns, &w.info, p))
                     .copied()
                     .unwrap_or_default()
@@ -344,12 +340,12 @@ impl LitterWorker {
                 return None;
             }
             let i = ((addr - parent.base) / PAGE_SIZE) as usize;
-            Some((i, parent.words[i])).filter(|(_, w)| anon_word(*w))
+            Some((i, parent.words[i])).filter(|(_, w)| anonymous_word(*w))
         };
         pfns.clear();
         if privileged {
             for (k, &e) in mine.iter().enumerate() {
-                let Some(p) = e.pfn().filter(|_| anon_word(e)) else {
+                let Some(p) = e.pfn().filter(|_| anonymous_word(e)) else {
                     continue;
                 };
                 let addr = from + k as u64 * PAGE_SIZE;
@@ -374,7 +370,7 @@ impl LitterWorker {
             }
         };
         for (k, &e) in mine.iter().enumerate() {
-            if !anon_word(e) {
+            if !anonymous_word(e) {
                 continue;
             }
             let addr = from + k as u64 * PAGE_SIZE;

@@ -45,7 +45,7 @@ use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
 use crate::placement;
 use crate::scan::{self, Lookup, ObjectCache, PidError, SharedCache};
-use crate::sharing::{MemClass, mem_class};
+use crate::sharing::{MemClass, cost, groups, mapped_once, mem_class};
 use serde::{Deserialize, Serialize};
 
 pub const PS_SCHEMA: &str = "solab.ps.v2";
@@ -506,22 +506,11 @@ impl Scanner<'_> {
             } else {
                 0
             };
-            shares.others[id] = share(others);
+            shares.others[id] = cost::pss_share(others);
             if let Some(own) = shares.own.get_mut(id) {
-                *own = share(count);
+                *own = cost::pss_share(count);
             }
         })
-    }
-}
-
-/// What a page of a frame mapped `count` times adds to PSS: `PAGE_SIZE / count`, 0 for a
-/// count of 0 (a PFN-mapped page, or one freed since it was read: not memory a process
-/// holds).
-fn share(count: u64) -> f64 {
-    if count > 0 {
-        PAGE_SIZE as f64 / count as f64
-    } else {
-        0.0
     }
 }
 
@@ -579,7 +568,7 @@ fn tally(
     let swapped = words.iter().filter(|e| !e.present() && e.swapped()).count() as u64;
     let (once, present) = words.iter().fold((0u64, 0u64), |(once, present), e| {
         let p = u64::from(e.pfn().is_some());
-        (once + (p & u64::from(e.exclusive())), present + p)
+        (once + (p & u64::from(mapped_once(*e))), present + p)
     });
     let mut numbered = true;
     let mut n = 0usize;
@@ -593,7 +582,7 @@ fn tally(
         let out = &mut scratch[..words.len()];
         for (k, e) in words.iter().enumerate() {
             let Some(p) = e.pfn() else { continue };
-            if e.exclusive() {
+            if mapped_once(*e) {
                 if let Some(f) = frames.as_deref_mut() {
                     f.push(p.0 << 2 | class as u64);
                 }
@@ -644,9 +633,9 @@ struct Partial {
     keep: bool,
 }
 
-/// What a page of each frame a worker numbered adds to PSS ([`share`]) of its kpagecount,
-/// less solab's own mappings (but for solab's own row): computed once per frame instead of
-/// once per page, the same division, and looked up by the frame's id.
+/// What a page of each frame a worker numbered adds to PSS ([`cost::pss_share`]) of its
+/// kpagecount, less solab's own mappings (but for solab's own row): computed once per frame
+/// instead of once per page, the same division, and looked up by the frame's id.
 #[derive(Default)]
 struct Shares {
     /// Other processes' share of a page of each frame, by id.
@@ -671,7 +660,6 @@ impl Partial {
         } else {
             &shares.others
         };
-        let full = PAGE_SIZE as f64;
         // By runs of one class (the pages are in address order, the class is the
         // mapping's): each class's PSS gets the same additions in the same order as page
         // by page, summed in a register.
@@ -690,10 +678,10 @@ impl Partial {
                     }
                     pages += 1;
                     pss += s;
-                    once += u64::from(s == full);
+                    once += u64::from(cost::unique_share(s));
                 }
             } else {
-                (pages, once, pss) = sum_shares(run, of, pss);
+                (pages, once, pss) = cost::sum_shares(run, |e| (e >> 2) as usize, of, pss);
             }
             let a = &mut self.acc[class];
             a.rss += pages * PAGE_SIZE;
@@ -703,25 +691,6 @@ impl Partial {
         self.frames.sort_unstable();
         (self.acc, self.frames)
     }
-}
-
-/// The pages of `run` (`id << 2 | class`) with a share in `of`, those whose frame is mapped
-/// once, and `pss` plus their shares added in order. A function of its own, so that the
-/// sum stays in a register: summed in memory (where the compiler put it inside
-/// [`Partial::finish`]) each addition waited for the store of the one before.
-#[inline(never)]
-fn sum_shares(run: &[u32], of: &[f64], mut pss: f64) -> (u64, u64, f64) {
-    let full = PAGE_SIZE as f64;
-    let (mut pages, mut once) = (0u64, 0u64);
-    for &e in run {
-        // Without branches: a share of 0 adds nothing to the sum (x + 0.0 == x).
-        let s = of.get((e >> 2) as usize).copied().unwrap_or(0.0);
-        pss += s;
-        pages += u64::from(s != 0.0);
-        // PAGE_SIZE / count is PAGE_SIZE only for a count of 1.
-        once += u64::from(s == full);
-    }
-    (pages, once, pss)
 }
 
 /// Who a process is, read by its worker: the row's fields but the figures.
@@ -833,32 +802,16 @@ fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> PsRow {
 /// taken off their kpagecount (None when solab is in the group).
 fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<GroupFrames> {
     frames.sort_unstable();
-    let mut distinct: Vec<Pfn> = Vec::new();
-    let mut mine: Vec<u64> = Vec::new();
-    for &f in frames.iter() {
-        match distinct.last() {
-            Some(d) if d.0 == f => {
-                if let Some(m) = mine.last_mut() {
-                    *m += 1;
-                }
-            }
-            _ => {
-                distinct.push(Pfn(f));
-                mine.push(1);
-            }
-        }
-    }
+    let (distinct, mine) = groups::mappings_per_frame(frames);
     let counts = kpage::counts(&distinct)?;
     let mut g = GroupFrames::default();
     for ((pfn, &inside), &count) in distinct.iter().zip(&mine).zip(&counts) {
         let count = own.map_or(count, |o| count.saturating_sub(o.mapped(pfn.0)));
         g.alone += PAGE_SIZE;
-        // A frame mapped more often inside than the kernel counted changed during the
-        // scan: it counts as the group's alone.
-        if count > inside {
-            g.with_rest += PAGE_SIZE;
-        } else {
+        if groups::only_in_group(count, inside) {
             g.only += PAGE_SIZE;
+        } else {
+            g.with_rest += PAGE_SIZE;
         }
     }
     Ok(g)

@@ -13,6 +13,7 @@ use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::page_words::PagemapEntry;
 use crate::placement;
 use crate::scan::{Lookup, ObjKey, Object, SharedCache};
+use crate::sharing;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,8 +25,8 @@ pub(super) fn kind_index(k: SegmentKind) -> usize {
 
 /// Present pages, private copies and frames of one bucket.
 ///
-/// A page whose pagemap bit 56 (exclusive) is set has a frame mapped exactly once: it is
-/// a distinct frame by itself and only counted. Only the frames of the other pages are
+/// A page whose frame is mapped exactly once ([`sharing::mapped_once`]) is a distinct frame
+/// by itself and only counted. Only the frames of the other pages are
 /// kept, to be sorted and deduplicated at the end.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Bucket {
@@ -65,7 +66,7 @@ impl Bucket {
     /// Counts a present page with a visible frame.
     fn frame(&mut self, e: PagemapEntry, pfn: u64) {
         self.resident += 1;
-        if e.exclusive() {
+        if sharing::mapped_once(e) {
             self.exclusive += 1;
         } else {
             self.pfns.push(pfn);
@@ -85,7 +86,7 @@ impl Bucket {
         dedup: bool,
     ) -> Option<u32> {
         self.resident += 1;
-        if e.exclusive() {
+        if sharing::mapped_once(e) {
             self.exclusive += 1;
             return None;
         }
@@ -692,11 +693,7 @@ fn account_pages(
             (Some(p), None) => acc.frame(e, p),
             (None, _) => acc.resident += 1,
         }
-        // An anonymous page in a private mapping of the object's own file is a copy made
-        // by a write. Without frame numbers, a non-exclusive one may be the zero page: only
-        // exclusive ones are counted then.
-        let anon = !e.file_or_shared_anon();
-        if own && anon && (privileged || e.exclusive()) {
+        if sharing::private_copy(e, own, privileged) {
             acc.private += 1;
         }
     }

@@ -781,7 +781,7 @@ fn inspect_cmd(
 }
 
 /// "no object matches": names the pattern and what the processes do map.
-fn no_match<O>(pattern: &str, report: &crate::report::InspectReport<O>) -> Error {
+fn no_match<O>(pattern: &str, report: &crate::inspect_report::InspectReport<O>) -> Error {
     let mut why = String::new();
     for s in &report.skipped {
         why.push_str(&format!(
@@ -974,7 +974,7 @@ fn libs_by_cmd(
     as_json: bool,
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
-    let mut report = libs::groups::libs_by(
+    let mut report = libs::by_group::libs_by(
         &LibsOptions {
             scope,
             progress: false,

@@ -4,7 +4,7 @@
 /// A hash map keyed by small integers (a file's device and inode, a PFN): hashed with one
 /// multiplication per word instead of SipHash, whose resistance to chosen keys buys
 /// nothing where the kernel, not another user, chooses the keys. Per-mapping lookups of a
-/// machine-wide scan spent more in SipHash than in the map.
+/// machine-wide scan would spend more in SipHash than in the map.
 pub type WordMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<WordHasher>>;
 
 /// The hasher of [`WordMap`]: each word folded in with a 64x64->128-bit multiplication.

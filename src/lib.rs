@@ -2,28 +2,28 @@
 //!
 //! Layers, from bytes to claims (ARCHITECTURE.md draws the flow):
 //! - [`addr`], [`error`]: newtypes and the one error type;
-//! - [`elf`], [`maps`], [`pagemap`]: the ELF page plan, /proc/PID/maps lines and pagemap /
-//!   kpage* words, parsed and decoded (pure);
+//! - [`elf`], [`maps`], [`page_words`]: the ELF page plan, /proc/PID/maps lines and
+//!   pagemap / kpage* words, parsed and decoded (pure);
 //! - [`kernel`]: every read of /proc and of mapped files, one module per source;
-//! - [`attribute`]: placing an object in a process and tying mappings to it (pure);
+//! - [`placement`]: placing an object in a process and tying mappings to it (pure);
 //! - [`sharing`]: the rules: page states, "one frame", "written", verdicts (pure);
 //! - [`scan`]: objects planned once per (device, inode), processes read once;
 //! - [`commands`]: `inspect`, `prove`, `libs`, each from options to a report;
-//! - [`report`]: the inspect report other commands and the lab read;
+//! - [`inspect_report`]: the inspect report other commands and the lab read;
 //! - [`output`]: text, JSON and SVG; [`cli`]: the command line.
 
 pub mod addr;
-pub mod attribute;
 pub mod cli;
 pub mod commands;
 pub mod elf;
 pub mod error;
 pub mod hash;
+pub mod inspect_report;
 pub mod kernel;
 pub mod maps;
 pub mod output;
-pub mod pagemap;
-pub mod report;
+pub mod page_words;
+pub mod placement;
 pub mod scan;
 pub mod sharing;
 

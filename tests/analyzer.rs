@@ -625,7 +625,7 @@ fn unprivileged_runs_are_weak_and_say_so() {
 }
 
 /// Without CAP_SYS_ADMIN solab can reach a mapped file only through its path: when that
-/// fails it must say why (issue 17: a checkout below a 0700 home was called "replaced").
+/// fails it must say why (a checkout below a 0700 home is out of reach, not "replaced").
 #[test]
 fn a_mapped_file_out_of_reach_is_named_as_such_not_called_replaced() {
     use std::os::unix::fs::PermissionsExt;

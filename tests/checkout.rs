@@ -1,6 +1,6 @@
 //! `make lab` and the tests that run processes as another user work wherever the repository
-//! is cloned, also below a directory that user cannot search (issue 17: a clone in root's
-//! 0700 home failed both).
+//! is cloned, also below a directory that user cannot search (a clone in root's 0700
+//! home, say).
 //!
 //! The cheapest design that still exercises it for real: `git clone` into a fresh 0700
 //! directory (with this working tree's changes to tracked files), then copies of this

@@ -1,4 +1,4 @@
-//! Churn (issue 8): `solab inspect`, `solab prove` and `solab libs --all` run again and
+//! Churn: `solab inspect`, `solab prove` and `solab libs --all` run again and
 //! again while a swarm thread starts and SIGKILLs `sleep` processes as fast as it can
 //! (hundreds per second, bounded in count and time). Every run is given two stable processes, some swarm
 //! processes alive at the time and some killed but not yet reaped (zombies). solab must

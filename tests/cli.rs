@@ -343,7 +343,7 @@ fn a_closed_pipe_after_an_error_exits_2_without_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-// ---- fork families (issue 19) ------------------------------------------------------------
+// ---- fork families -----------------------------------------------------------------------------
 
 const FORKER_C: &str = r#"
 #define _GNU_SOURCE
@@ -513,7 +513,7 @@ fn a_fork_family_shares_inherited_data_until_a_child_writes() {
     drop(parent);
 }
 
-// ---- the flags every command shares (issue 15) ---------------------------------------------
+// ---- the flags every command shares ------------------------------------------------------------
 
 /// Runs solab in a pseudo-terminal (`script`), with `env` set: what a user at a terminal
 /// sees. Line ends are the terminal's `\r\n`, turned back into `\n`.
@@ -617,7 +617,7 @@ fn pid_flags_select_what_positional_pids_select() {
         libsolib_row(&libs_p)["resident_pages"],
         libsolib_row(&libs_pos)["resident_pages"]
     );
-    // No processes at all is a usage error, as before.
+    // No processes at all is a usage error.
     for args in [
         vec!["inspect"],
         vec!["libs"],

@@ -1,4 +1,4 @@
-//! Hostile input to the analyzer (issue 12): files and processes another user controls
+//! Hostile input to the analyzer: files and processes another user controls
 //! must not make root's solab hang or take unbounded memory. Peak memory is each solab
 //! child's own `ru_maxrss` (wait4), so other tests running at the same time do not count.
 
@@ -29,7 +29,7 @@ fn run_measured(mut cmd: Command) -> (i32, i64) {
 }
 
 /// A 5 KB ELF file: one PT_LOAD of almost 4 GiB, and eight SHF_ALLOC NOBITS sections over
-/// all of it that share one 1 KB name (the file of issue 12, case 3).
+/// all of it that share one 1 KB name.
 fn hostile_elf(dir: &Path) -> PathBuf {
     let name = vec![b'a'; 1024];
     let mut strtab = vec![0u8];
@@ -227,15 +227,12 @@ fn sleepers(n: usize) -> Vec<Proc> {
     procs
 }
 
-/// `inspect --json` writes its report as it builds it (issue 18): thirteen times the
-/// processes make thirteen times the output, not thirteen times the memory. Built whole
-/// before it was written, the report took more memory than its text (16 to 64 sleeping
-/// processes: 8 MB more output, 13 MB more peak memory; streamed: 0.5 MB more, the pagemap
-/// words). And what it holds until the first byte is not the pagemap words of every page
-/// of every process (8 bytes a page): a page each process has the same word for is kept
-/// once, so 192 more sleeping processes cost less than their words would (kept, they cost
-/// 2.1x to 2.3x their words, 1.9 MiB; kept against the common words, with their mappings'
-/// shapes and figures interned, 0.2x to 0.5x).
+/// `inspect --json` writes its report as it builds it: thirteen times the processes make
+/// thirteen times the output, not thirteen times the memory (a report built whole before
+/// it is written takes more memory than its text). And what it holds until the first byte
+/// is not the pagemap words of every page of every process (8 bytes a page): a page each
+/// process has the same word for is kept once, so 192 more sleeping processes cost less
+/// than their words would.
 #[test]
 fn inspect_json_memory_does_not_grow_with_the_output() {
     let peak = Peak::new();

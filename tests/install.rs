@@ -1,4 +1,4 @@
-//! Packaging (issue 15): the man pages `make build` generates name every subcommand and every
+//! Packaging: the man pages `make build` generates name every subcommand and every
 //! long flag the programs parse; `make install` puts every file in place, the installed
 //! programs, library and pkg-config file work, and `make uninstall` removes them all; the
 //! Debian package installs, works and is removed again.

@@ -1,4 +1,4 @@
-//! A real pre-fork server (issue 19): Debian's nginx-light, a master and four workers
+//! A real pre-fork server: Debian's nginx-light, a master and four workers
 //! forked from it, is one fork family in `solab prove`; the data its master wrote before
 //! fork is inherited (copy-on-write pending), not a failure, and a worker's own writes are
 //! its own frames. Two masters started separately are no family.

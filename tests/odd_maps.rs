@@ -1,4 +1,4 @@
-//! Odd mappings (issue 8): one process maps ELF objects under names with spaces, a
+//! Odd mappings: one process maps ELF objects under names with spaces, a
 //! newline, `<>&"`, non-UTF-8 bytes, a literal ` (deleted)` suffix, a literal `\012`, a
 //! ~4,000-byte path; a deleted object; an object replaced on disk after it was mapped
 //! (same path, new inode); an object in a memfd; a file that is not ELF mapped executable;

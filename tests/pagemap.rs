@@ -1,5 +1,5 @@
 //! [`Pagemap::read_maps`] reads a whole memory map with one `pread` per run of adjacent
-//! mappings (issue 18) and hands each mapping the words one `pread` per mapping reads: a
+//! mappings and hands each mapping the words one `pread` per mapping reads: a
 //! real process with a run of three mappings, the middle one larger than a read's chunk
 //! (so a chunk ends inside the run), pages touched on both sides of that boundary, and a
 //! sparse reservation above the size where only populated ranges are read.
@@ -9,7 +9,7 @@ use solab::PAGE_SIZE;
 use solab::kernel::pagemap::{CHUNK_PAGES, Pagemap, SPARSE_PAGES};
 use solab::kernel::process;
 use solab::maps::MapEntry;
-use solab::pagemap::PagemapEntry;
+use solab::page_words::PagemapEntry;
 use std::process::Command;
 
 /// Maps a run of three adjacent private anonymous mappings (3 pages read-only, BIG pages

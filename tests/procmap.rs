@@ -1,5 +1,5 @@
 //! The PROCMAP_QUERY ioctl (Linux 6.11) and the text of /proc/PID/maps give the same
-//! entries (issue 18: solab reads maps through the ioctl, the kernel formatting nothing).
+//! entries (solab reads maps through the ioctl, the kernel formatting nothing).
 //! Real processes: one mapping files under odd names, a deleted file, shared anonymous
 //! memory, a memfd and a named anonymous region; a lab-host; this test; every process on
 //! the machine whose map holds still while it is read both ways. Unprivileged: the ioctl

@@ -1,4 +1,4 @@
-//! Property tests of the parsers that take outside bytes (issue 8): the maps line parser,
+//! Property tests of the parsers that take outside bytes: the maps line parser,
 //! the ELF page plan, the pagemap/kpage decoders and the clipboard reader. They run in
 //! `make test` in a few seconds; `make fuzz` explores the same parsers coverage-guided.
 //!
@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use solab::addr::{PAGE_SIZE, page_down, page_up};
 use solab::elf::{self, LoadSegment, Section, SegmentFlags};
 use solab::maps::{self, MapTarget, Perms};
-use solab::pagemap::{PagemapEntry, decode_words, pfn_windows};
+use solab::page_words::{PagemapEntry, decode_words, pfn_windows};
 use solab::{Pfn, VirtAddr};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -565,8 +565,8 @@ fn fuzz_regressions_stay_fixed() {
     assert!(seen > 0, "no regression inputs under {}", dir.display());
 }
 
-/// The first fuzz finding: a `PT_LOAD` with `p_memsz` 0x4924...: planning it page by page
-/// took minutes and gigabytes. Such headers are now refused with the limit named.
+/// A fuzz finding: a `PT_LOAD` with `p_memsz` 0x4924...: planning it page by page would
+/// take minutes and gigabytes. Such headers are refused with the limit named.
 #[test]
 fn absurd_p_memsz_is_refused() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/elf_plan");

@@ -1052,11 +1052,9 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// `solab family` reads a family window by window (issue 14): its memory is bounded by the
-/// window, not by the family's size. 128 MiB written, then 1 child or 8: the old reader held
-/// every member's present words and all their frames at once and took about 9 MiB more
-/// with 8 children (old figures in the commit that added this test); read window by window
-/// on one worker, the 8 children cost what the 1 does, within a little. Peak memory is
+/// `solab family` reads a family window by window: its memory is bounded by the window,
+/// not by the family's size. 128 MiB written, then 1 child or 8: on one worker the 8
+/// children cost what the 1 does, within a little. Peak memory is
 /// solab's own (wait4 in a small C forker, not the test binary's). The figures are the
 /// same on one worker and on every CPU.
 #[test]

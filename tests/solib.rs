@@ -576,7 +576,7 @@ fn a_region_truncated_by_another_process_does_not_crash_its_users() {
     assert!(!shared && reason.contains("size 0"), "{reason}");
 }
 
-// ---- Issue 12: writers that cannot lock, stopped writers, hard links, squatted names ----
+// ---- writers that cannot lock, stopped writers, hard links, squatted names ----
 
 /// Reads `clip-read` and `clip-write` results: (messages written, reads, torn reads).
 fn clip_figures(writers: Vec<Proc>, readers: Vec<Proc>) -> (u64, u64, u64) {

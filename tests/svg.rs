@@ -402,7 +402,7 @@ fn the_book_example_is_a_picture_of_three_hosts() {
     assert!(cells(&doc).len() > 10);
 }
 
-/// Issue 12: the picture grows as pages × processes. 25 real hosts (SOLAB_SVG_HOSTS=N for
+/// The picture grows as pages × processes. 25 real hosts (SOLAB_SVG_HOSTS=N for
 /// more) of libsolib.so, touched alike, plus the first one's written data: the picture
 /// agrees with the JSON and its bytes per cell stay those of a small picture. The size at
 /// 200 processes is asserted by the unit test `output::svg::tests`; times are printed,

@@ -11,8 +11,8 @@ use libfuzzer_sys::fuzz_target;
 use solab::addr::{page_down, page_up};
 use solab::commands::inspect::pages_from_words;
 use solab::elf::{self, Detail};
-use solab::pagemap::{FrameInfo, KpageFlags, PagemapEntry};
-use solab::report::{InspectReport, ObjectInProcess, ObjectKind, ObjectReport, ProcessInfo};
+use solab::page_words::{FrameInfo, KpageFlags, PagemapEntry};
+use solab::inspect_report::{InspectReport, ObjectInProcess, ObjectKind, ObjectReport, ProcessInfo};
 use solab::{PAGE_SIZE, Pfn};
 use std::collections::HashMap;
 
@@ -71,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(file_parts, 0);
         return;
     };
-    let placement = solab::attribute::place(&plan, &entries, id)
+    let placement = solab::placement::place(&plan, &entries, id)
         .unwrap_or_else(|e| panic!("placing a consistent mapping failed: {e}\n{maps}"));
     let image_pages = (placement.end.0 - placement.base.0) / PAGE_SIZE;
     assert_eq!(image_pages, (plan.image_end - plan.image_start) / PAGE_SIZE);
@@ -80,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
     // end. An odd last byte makes it an unprivileged scan: PFNs read 0, no kpage words.
     let weak = data.last().is_some_and(|b| b & 1 == 1);
     let pfn_mask = if weak { !((1u64 << 55) - 1) } else { u64::MAX };
-    let procs: Vec<(i32, &[solab::maps::MapEntry], solab::attribute::Placement, Vec<PagemapEntry>)> =
+    let procs: Vec<(i32, &[solab::maps::MapEntry], solab::placement::Placement, Vec<PagemapEntry>)> =
         PIDS.iter()
             .enumerate()
             .map(|(k, &pid)| {
@@ -112,7 +112,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let report = InspectReport {
-        schema: solab::report::INSPECT_SCHEMA.into(),
+        schema: solab::inspect_report::INSPECT_SCHEMA.into(),
         evidence: if weak {
             solab::kernel::Evidence::Bits
         } else {
@@ -148,7 +148,7 @@ fuzz_target!(|data: &[u8]| {
             bind_now: plan.bind_now,
             has_shared_section: plan.has_shared_section,
             weak,
-            summary: solab::report::summarize(&pages),
+            summary: solab::inspect_report::summarize(&pages),
             procs: PIDS
                 .iter()
                 .map(|&pid| ObjectInProcess {

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use solab::Pfn;
-use solab::pagemap::{KpageFlags, PagemapEntry, decode_words, pfn_windows};
+use solab::page_words::{KpageFlags, PagemapEntry, decode_words, pfn_windows};
 
 fuzz_target!(|data: &[u8]| {
     let words = decode_words(data);

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
 use solab::commands::family::FamilyReport;
-use solab::report::InspectReport;
+use solab::inspect_report::InspectReport;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

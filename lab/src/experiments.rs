@@ -6,9 +6,9 @@ use crate::view::{self, Tally};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use solab::commands::family::{FamilyReport, MappingFigures};
-use solab::commands::prove::{ProveReport, Status};
+use solab::commands::prove::{ClaimStatus, ProveReport};
 use solab::elf::SegmentKind;
-use solab::report::{InspectReport, PageReport};
+use solab::inspect_report::{InspectReport, PageReport};
 use solab::sharing::PageState;
 use std::path::Path;
 
@@ -287,14 +287,14 @@ fn same_frame_different_addresses(lab: &mut Lab) -> Result<Outcome> {
 }
 
 /// Reads the pagemap entry of one address (pagemap.rst: one u64 per page).
-fn pagemap_entry(pid: i32, addr: u64) -> Result<solab::pagemap::PagemapEntry> {
+fn pagemap_entry(pid: i32, addr: u64) -> Result<solab::page_words::PagemapEntry> {
     use std::os::unix::fs::FileExt;
     let path = format!("/proc/{pid}/pagemap");
     let f = std::fs::File::open(&path).with_context(|| format!("cannot open {path}"))?;
     let mut b = [0u8; 8];
     f.read_exact_at(&mut b, addr / 4096 * 8)
         .with_context(|| format!("cannot read {path}"))?;
-    Ok(solab::pagemap::PagemapEntry(u64::from_le_bytes(b)))
+    Ok(solab::page_words::PagemapEntry(u64::from_le_bytes(b)))
 }
 
 fn data_is_private(lab: &mut Lab) -> Result<Outcome> {
@@ -707,12 +707,12 @@ fn without_root(lab: &mut Lab) -> Result<Outcome> {
     let mut all_weak = !report.conclusive;
     let first_line = lab.evidence.len();
     for c in &report.claims {
-        all_hold &= c.status != Status::Fails;
-        all_weak &= c.weak || c.status == Status::NotApplicable;
+        all_hold &= c.status != ClaimStatus::Fails;
+        all_weak &= c.weak || c.status == ClaimStatus::NotApplicable;
         let status = match c.status {
-            Status::Holds => "holds",
-            Status::Fails => "fails",
-            Status::NotApplicable => "not-applicable",
+            ClaimStatus::Holds => "holds",
+            ClaimStatus::Fails => "fails",
+            ClaimStatus::NotApplicable => "not-applicable",
         };
         let id = serde_json::to_value(c.id)?;
         lab.see(format!(
@@ -1307,7 +1307,7 @@ fn family_words(m: &MappingFigures, weak: bool) -> String {
 }
 
 /// The pagemap word of `addr` in `pid`, in the words of the lab.
-fn page_words(e: solab::pagemap::PagemapEntry) -> String {
+fn page_words(e: solab::page_words::PagemapEntry) -> String {
     match (e.present(), e.pfn()) {
         (false, _) => "not present".into(),
         (true, Some(p)) => format!("frame {:#x}", p.0),

@@ -4,7 +4,7 @@
 use crate::ctx::Host;
 use anyhow::{Result, anyhow};
 use solab::elf::SegmentKind;
-use solab::report::{InspectReport, ObjectReport, PageInProcess, PageReport};
+use solab::inspect_report::{InspectReport, ObjectReport, PageInProcess, PageReport};
 use solab::sharing::{PageState, Verdict};
 
 /// The object in an inspect report whose file name is `name`.

@@ -17,15 +17,16 @@
 //! `--threads` workers, and the report comes out in tree order whichever finished first.
 
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
-use crate::attribute::MappingKind;
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process;
 use crate::kernel::{self, Evidence, kpage};
 use crate::maps::{MapEntry, MapTarget};
-use crate::pagemap::{FrameInfo, PagemapEntry};
+use crate::page_words::{FrameInfo, PagemapEntry};
+use crate::placement::MappingKind;
 use crate::scan::{self, PidError};
-use crate::sharing::{self, Copy, Inheritance, PageState};
+use crate::sharing::fork::anonymous_word;
+use crate::sharing::{self, Inheritance, PageState, ProcessPage};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -76,20 +77,20 @@ pub enum PageLook {
 
 /// Consecutive pages (`start` is an address) that look alike, for pictures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageRun {
+pub struct LookRun {
     pub start: u64,
     pub pages: u64,
     pub look: PageLook,
 }
 
-impl PageRun {
+impl LookRun {
     pub fn end(&self) -> u64 {
         self.start + self.pages * PAGE_SIZE
     }
 }
 
 /// Adds the page at `addr` to `runs`, extending the last run when it continues it.
-fn push_run(runs: &mut Vec<PageRun>, addr: u64, look: PageLook) {
+fn push_run(runs: &mut Vec<LookRun>, addr: u64, look: PageLook) {
     if let Some(last) = runs.last_mut()
         && last.end() == addr
         && last.look == look
@@ -97,7 +98,7 @@ fn push_run(runs: &mut Vec<PageRun>, addr: u64, look: PageLook) {
         last.pages += 1;
         return;
     }
-    runs.push(PageRun {
+    runs.push(LookRun {
         start: addr,
         pages: 1,
         look,
@@ -120,7 +121,7 @@ pub struct MappingFigures {
     /// Page by page, only when asked for a picture ([`family_pictured`]); not in the JSON,
     /// whose size stays bounded by the number of mappings.
     #[serde(skip)]
-    pub runs: Vec<PageRun>,
+    pub runs: Vec<LookRun>,
 }
 
 /// A process of the family and, but for the root, its comparison with its parent.
@@ -137,7 +138,7 @@ pub struct Member {
     /// The root's own anonymous pages in its private mappings, only when asked for a
     /// picture; not in the JSON.
     #[serde(skip)]
-    pub own: Vec<PageRun>,
+    pub own: Vec<LookRun>,
 }
 
 /// What `solab family --json` prints.
@@ -182,7 +183,7 @@ fn descendants(root: i32) -> Result<Vec<(i32, i32, u32)>> {
 }
 
 /// A member of the family as first read: its memory map (small), read once.
-struct Read {
+struct MemberMaps {
     pid: i32,
     ppid: i32,
     depth: u32,
@@ -194,11 +195,6 @@ struct Read {
 /// kernel's `[vsyscall]` or `[vvar]`.
 fn holds_private_pages(m: &MapEntry) -> bool {
     !(m.perms.shared || m.is_empty() || m.is_pseudo("[vsyscall]") || m.is_pseudo("[vvar]"))
-}
-
-/// A pagemap word that can be an anonymous copy: present, not a file page.
-fn anon_word(e: PagemapEntry) -> bool {
-    e.present() && !e.file_or_shared_anon()
 }
 
 fn name(m: &MapEntry) -> String {
@@ -214,9 +210,8 @@ fn name(m: &MapEntry) -> String {
 /// read once for all the children a worker compares. A worker holds about 56 bytes per
 /// page of its window (words, frames and their kernel words, the parent's and a child's):
 /// an eighth of [`CHUNK_PAGES`] keeps that near 0.5 MiB, so that a second worker adds
-/// little to the peak (16 children of 1 GiB on 2 workers against 1 child on 1: 12.9
-/// against 8.7 MiB with the whole chunk, 6.6 against 5.5 MiB with an eighth, and no
-/// slower: more `pread`s, each of 64 KiB).
+/// little to the peak; the reads, 64 KiB of words each, are still large enough to cost no
+/// time.
 const WINDOW: u64 = CHUNK_PAGES / 8 * PAGE_SIZE;
 
 /// A parent's words over part of one window, and what kpagecount/kpageflags say about the
@@ -237,7 +232,7 @@ struct ParentWindow {
 
 /// What one worker reuses from chunk to chunk: its memory is bounded by the window (a
 /// parent's and a child's chunk of words and their frames), whatever the family's size.
-struct Worker {
+struct LitterWorker {
     privileged: bool,
     /// Opened on first use (privileged only).
     tables: Option<kpage::FrameTables>,
@@ -248,9 +243,9 @@ struct Worker {
     info: Vec<FrameInfo>,
 }
 
-impl Worker {
-    fn new(privileged: bool) -> Worker {
-        Worker {
+impl LitterWorker {
+    fn new(privileged: bool) -> LitterWorker {
+        LitterWorker {
             privileged,
             tables: None,
             parent: ParentWindow::default(),
@@ -281,14 +276,14 @@ impl Worker {
         key: (u64, u64),
         from: u64,
         to: u64,
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<(), Stop> {
         let w = &mut self.parent;
         if w.key == Some(key) && w.base <= from && to <= w.base + w.words.len() as u64 * PAGE_SIZE {
             return Ok(());
         }
         w.key = None;
         pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, &mut w.words)
-            .map_err(Failure::Member)?;
+            .map_err(Stop::Member)?;
         w.base = from;
         w.frames.clear();
         if self.privileged {
@@ -296,15 +291,16 @@ impl Worker {
             w.pfns.extend(
                 w.words
                     .iter()
-                    .filter(|e| anon_word(**e))
+                    .filter(|e| anonymous_word(**e))
                     .filter_map(|e| e.pfn()),
             );
             w.pfns.sort_unstable();
             w.pfns.dedup();
-            Worker::read_frames(&mut self.tables, &w.pfns, &mut w.info).map_err(Failure::Fatal)?;
+            LitterWorker::read_frames(&mut self.tables, &w.pfns, &mut w.info)
+                .map_err(Stop::Fatal)?;
             w.frames.extend(w.words.iter().map(|e| {
                 e.pfn()
-                    .filter(|_| anon_word(*e))
+                    .filter(|_| anonymous_word(*e))
                     .and_then(|p| kpage::FrameTables::find(&w.pfns, &w.info, p))
                     .copied()
                     .unwrap_or_default()
@@ -324,9 +320,9 @@ impl Worker {
         from: u64,
         to: u64,
         with_parent: bool,
-        mut each: impl FnMut(u64, Copy, Option<Copy>),
-    ) -> std::result::Result<(), Failure> {
-        let Worker {
+        mut each: impl FnMut(u64, ProcessPage, Option<ProcessPage>),
+    ) -> std::result::Result<(), Stop> {
+        let LitterWorker {
             privileged,
             tables,
             parent,
@@ -336,7 +332,7 @@ impl Worker {
         } = self;
         let privileged = *privileged;
         pm.read_into(VirtAddr(from), (to - from) / PAGE_SIZE, mine)
-            .map_err(Failure::Member)?;
+            .map_err(Stop::Member)?;
         let parent_end = parent.base + parent.words.len() as u64 * PAGE_SIZE;
         // The parent's word at `addr`, if it is an anonymous one, and its index.
         let theirs = |addr: u64| -> Option<(usize, PagemapEntry)> {
@@ -344,12 +340,12 @@ impl Worker {
                 return None;
             }
             let i = ((addr - parent.base) / PAGE_SIZE) as usize;
-            Some((i, parent.words[i])).filter(|(_, w)| anon_word(*w))
+            Some((i, parent.words[i])).filter(|(_, w)| anonymous_word(*w))
         };
         pfns.clear();
         if privileged {
             for (k, &e) in mine.iter().enumerate() {
-                let Some(p) = e.pfn().filter(|_| anon_word(e)) else {
+                let Some(p) = e.pfn().filter(|_| anonymous_word(e)) else {
                     continue;
                 };
                 let addr = from + k as u64 * PAGE_SIZE;
@@ -359,11 +355,11 @@ impl Worker {
             }
             pfns.sort_unstable();
             pfns.dedup();
-            Worker::read_frames(tables, pfns, info).map_err(Failure::Fatal)?;
+            LitterWorker::read_frames(tables, pfns, info).map_err(Stop::Fatal)?;
         }
-        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> Copy {
+        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> ProcessPage {
             let pfn = e.pfn().filter(|_| privileged);
-            Copy {
+            ProcessPage {
                 state: sharing::page_state(
                     Some(MappingKind::Anonymous),
                     e,
@@ -374,7 +370,7 @@ impl Worker {
             }
         };
         for (k, &e) in mine.iter().enumerate() {
-            if !anon_word(e) {
+            if !anonymous_word(e) {
                 continue;
             }
             let addr = from + k as u64 * PAGE_SIZE;
@@ -395,7 +391,7 @@ impl Worker {
 
 /// What one worker's job gave: the root's own pages, or a litter compared.
 enum Job {
-    Own(Vec<PageRun>),
+    Own(Vec<LookRun>),
     Litter(Litter),
 }
 
@@ -404,7 +400,7 @@ const LITTER: usize = 64;
 
 /// Why reading stopped: the process read could not be (it exited), or the kernel's
 /// frame tables could not be.
-enum Failure {
+enum Stop {
     Member(Error),
     Fatal(Error),
 }
@@ -421,7 +417,7 @@ struct Walk<'a> {
     next: usize,
     at: u64,
     pages: Inherited,
-    runs: Vec<PageRun>,
+    runs: Vec<LookRun>,
 }
 
 impl Walk<'_> {
@@ -476,7 +472,7 @@ enum Litter {
 /// are read once, then each child's; only a child's frames that are not its parent's at
 /// the same address are read again.
 fn litter(
-    w: &mut Worker,
+    w: &mut LitterWorker,
     parent: (i32, &[MapEntry]),
     kids: &[(i32, &[MapEntry])],
     pictured: bool,
@@ -556,8 +552,8 @@ fn litter(
             if let Some((from, to)) = span {
                 match w.read_parent(&mut ppm, (start, window), from, to) {
                     Ok(()) => {}
-                    Err(Failure::Member(e)) => return Ok(Litter::ParentFailed(e)),
-                    Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Stop::Member(e)) => return Ok(Litter::ParentFailed(e)),
+                    Err(Stop::Fatal(e)) => return Err(e),
                 }
             }
             for walk in walks.iter_mut().filter(|k| k.window() == Some(window)) {
@@ -584,8 +580,8 @@ fn litter(
                     );
                     match read {
                         Ok(()) => {}
-                        Err(Failure::Member(e)) => kid.failed = Some(e),
-                        Err(Failure::Fatal(e)) => return Err(e),
+                        Err(Stop::Member(e)) => kid.failed = Some(e),
+                        Err(Stop::Fatal(e)) => return Err(e),
                     }
                 }
             }
@@ -617,14 +613,14 @@ fn litter(
 
 /// The root's own anonymous pages (what a child could inherit), as runs for a picture.
 fn own_runs(
-    w: &mut Worker,
+    w: &mut LitterWorker,
     pid: i32,
     maps: &[MapEntry],
-) -> std::result::Result<Vec<PageRun>, Failure> {
-    let mut pm = Pagemap::open(pid).map_err(Failure::Member)?;
+) -> std::result::Result<Vec<LookRun>, Stop> {
+    let mut pm = Pagemap::open(pid).map_err(Stop::Member)?;
     let mut own = Vec::new();
     for m in maps.iter().filter(|m| holds_private_pages(m)) {
-        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Failure::Member)? {
+        for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Stop::Member)? {
             let mut at = from;
             while at < to {
                 let until = to.min((at / WINDOW + 1) * WINDOW);
@@ -683,7 +679,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
         if maps.is_some() {
             failed.push(None);
         }
-        read.push(Read {
+        read.push(MemberMaps {
             pid,
             ppid,
             depth,
@@ -716,7 +712,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
     let (_, results) = scan::each_process(
         &job_pids,
         threads,
-        || Worker::new(privileged),
+        || LitterWorker::new(privileged),
         |w, j, pid| {
             let (parent, kids) = &jobs[j];
             if kids.is_empty() {
@@ -726,7 +722,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
                 kids.iter().map(|&k| (read[k].pid, maps_of(k))).collect();
             litter(w, (pid, maps_of(*parent)), &kids, pictured)
                 .map(Job::Litter)
-                .map_err(Failure::Fatal)
+                .map_err(Stop::Fatal)
         },
     );
     // Each member's mappings (none for the root, or where the parent could not be read).
@@ -751,7 +747,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
                     failed[*parent] = Some(member_error(read[*parent].pid, e));
                 }
             }
-            Err(Failure::Member(e) | Failure::Fatal(e)) => return Err(e),
+            Err(Stop::Member(e) | Stop::Fatal(e)) => return Err(e),
         }
     }
     let mut processes = Vec::new();

@@ -10,18 +10,18 @@
 
 use super::{check_pattern, matches_pattern};
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
-use crate::attribute::{self, MappingKind, Placement};
 use crate::elf::ElfPlan;
 use crate::error::{Error, Result};
+use crate::inspect_report::*;
 use crate::kernel::pagemap::Pagemap;
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::kernel::{self, config, kpage, process};
 use crate::maps::{MapEntry, MapTarget};
 use crate::output::SeqOf;
-use crate::pagemap::{FrameInfo, PagemapEntry};
-use crate::report::*;
+use crate::page_words::{FrameInfo, PagemapEntry};
+use crate::placement::{self, MappingKind, Placement};
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
-use crate::sharing::{self, Copy};
+use crate::sharing::{self, ProcessPage};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -53,11 +53,11 @@ struct Sample {
     /// is 0), [`COMMON`] (the object's common word there) or [`OWN`] (in `own`).
     classes: Box<[u8]>,
     /// The words that are neither 0 nor the common word, by page index, ascending.
-    own: Box<[Own]>,
+    own: Box<[OwnWord]>,
 }
 
 /// A word of a process that is not its object's common word there.
-struct Own {
+struct OwnWord {
     page: u32,
     /// Its frame in [`Kept::frames`], or [`NO_FRAME`].
     frame: u32,
@@ -113,7 +113,7 @@ impl Kept {
     fn frame(&self, i: u32) -> Option<FrameInfo> {
         self.frames.get(i).map(|&(mapcount, flags)| FrameInfo {
             mapcount,
-            flags: crate::pagemap::KpageFlags(flags),
+            flags: crate::page_words::KpageFlags(flags),
         })
     }
 
@@ -176,7 +176,7 @@ impl Sampled {
             } else if w == self.common[i] {
                 COMMON
             } else {
-                owned.push(Own {
+                owned.push(OwnWord {
                     page: i as u32,
                     frame: NO_FRAME,
                     word: w,
@@ -260,7 +260,7 @@ struct SampledWindow {
 }
 
 impl SampledWindow {
-    fn new(w: &attribute::Window<'_>) -> SampledWindow {
+    fn new(w: &placement::Window<'_>) -> SampledWindow {
         SampledWindow {
             start: w.start,
             end: w.end,
@@ -612,7 +612,7 @@ struct ReadSample {
 }
 
 /// One object of a process just read, and its slot.
-type Read = (usize, ReadSample);
+type ReadObject = (usize, ReadSample);
 
 /// Reads one process: the objects it maps (planned by `cache`, given a slot in `slots`
 /// the first time), their pagemap words, smaps figures, then its uid and parent. Any
@@ -623,7 +623,7 @@ fn read_process(
     cache: &mut ObjectCache,
     slots: &mut Vec<(usize, Sampled)>,
     unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
-) -> Result<(ProcessInfo, Vec<Read>)> {
+) -> Result<(ProcessInfo, Vec<ReadObject>)> {
     // (slot, the mapping that starts the object here)
     let mut starts: Vec<(usize, &MapEntry)> = Vec::new();
     for m in p.object_mappings() {
@@ -651,11 +651,11 @@ fn read_process(
     let mut pagemap: Option<Pagemap> = None;
     // What this process's objects are, until it is read whole: its own words, 8 bytes a
     // page of its images.
-    let mut samples: Vec<Read> = Vec::new();
+    let mut samples: Vec<ReadObject> = Vec::new();
     for (slot, first) in starts {
         let obj = cache.get(slots[slot].0).clone();
         let (placement, id) = match obj.key {
-            ObjKey::File(id) => match attribute::place(&obj.plan, &p.maps, id) {
+            ObjKey::File(id) => match placement::place(&obj.plan, &p.maps, id) {
                 Ok(pl) => (pl, Some(id)),
                 Err(reason) => {
                     unplaced.push((
@@ -670,7 +670,7 @@ fn read_process(
                     continue;
                 }
             },
-            ObjKey::Vdso(_) => (attribute::place_at(&obj.plan, first.start), None),
+            ObjKey::Vdso(_) => (placement::place_at(&obj.plan, first.start), None),
         };
         let pm = match &mut pagemap {
             Some(pm) => pm,
@@ -709,7 +709,7 @@ fn sample(
     id: Option<crate::maps::FileId>,
     pm: &mut Pagemap,
 ) -> Result<ReadSample> {
-    let windows = attribute::windows(&p.maps, &placement, id);
+    let windows = placement::windows(&p.maps, &placement, id);
     let pages = (placement.end.0 - placement.base.0) / PAGE_SIZE;
     let mut entries = vec![PagemapEntry::default(); pages as usize];
     let mut got = Vec::new();
@@ -745,7 +745,7 @@ pub fn pages_from_words(
             pid: *pid,
             path: String::new(),
             deleted: false,
-            windows: attribute::windows(maps, placement, id)
+            windows: placement::windows(maps, placement, id)
                 .iter()
                 .map(SampledWindow::new)
                 .collect(),
@@ -852,9 +852,9 @@ impl Iterator for PageReports<'_> {
                 h.pages += 1;
                 continue;
             }
-            let copies: Vec<Copy> = procs
+            let copies: Vec<ProcessPage> = procs
                 .iter()
-                .map(|p| Copy {
+                .map(|p| ProcessPage {
                     state: p.state,
                     pfn: p.pfn,
                     exclusive: p.exclusive,

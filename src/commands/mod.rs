@@ -3,7 +3,7 @@
 
 pub mod elf;
 pub mod family;
-pub mod group;
+pub mod group_key;
 pub mod inspect;
 pub mod libs;
 pub mod prove;

@@ -17,8 +17,9 @@
 
 use crate::addr::{Pfn, VirtAddr};
 use crate::elf::{LoaderAction, SegmentKind};
+use crate::inspect_report::{InspectReport, ObjectReport, PageInProcess, PageReport};
 use crate::kernel::process;
-use crate::report::{InspectReport, ObjectReport, PageInProcess, PageReport};
+use crate::sharing::fork::{CopyAt, WrittenPage};
 use crate::sharing::{self, PageState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,9 +59,10 @@ pub struct Family {
     pub pids: Vec<i32>,
 }
 
+/// Whether a claim holds on the evidence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Status {
+pub enum ClaimStatus {
     Holds,
     Fails,
     NotApplicable,
@@ -78,7 +80,7 @@ pub enum ClaimId {
 pub struct Claim {
     pub id: ClaimId,
     pub statement: String,
-    pub status: Status,
+    pub status: ClaimStatus,
     /// Based on pagemap bits only, not frame numbers.
     pub weak: bool,
     /// One sentence with the counts.
@@ -174,24 +176,17 @@ fn present(page: &PageReport) -> Vec<&PageInProcess> {
     page.procs.iter().filter(|p| p.state.is_present()).collect()
 }
 
-/// Whether the present copies are one frame: `Some` from frame numbers, `None` when
-/// only bits were seen.
-fn one_frame(here: &[&PageInProcess]) -> Option<bool> {
-    let copies: Vec<sharing::Copy> = here
-        .iter()
-        .map(|p| sharing::Copy {
+/// A page in a process as the sharing rules see it.
+fn copy_at(p: &PageInProcess) -> CopyAt {
+    CopyAt {
+        pid: p.pid,
+        vaddr: p.vaddr.0,
+        copy: sharing::ProcessPage {
             state: p.state,
             pfn: p.pfn,
             exclusive: p.exclusive,
-        })
-        .collect();
-    let v = sharing::verdict(&copies);
-    (!v.is_weak()).then(|| v == sharing::Verdict::Shared)
-}
-
-/// One frame, or (weak) looks like one: bit 56 clear in every copy.
-fn shared_or_looks(here: &[&PageInProcess]) -> bool {
-    one_frame(here).unwrap_or_else(|| here.iter().all(|p| !p.exclusive))
+        },
+    }
 }
 
 /// Fork families among `pids`, from the parent chain in /proc/PID/stat and the
@@ -307,10 +302,10 @@ pub fn prove(report: &InspectReport, object: &ObjectReport, families: Vec<Family
         build_id: object.build_id.clone(),
         pids,
         families,
-        holds: claims.iter().all(|c| c.status != Status::Fails),
+        holds: claims.iter().all(|c| c.status != ClaimStatus::Fails),
         conclusive: !claims
             .iter()
-            .any(|c| c.weak && c.status != Status::NotApplicable),
+            .any(|c| c.weak && c.status != ClaimStatus::NotApplicable),
         claims,
     }
 }
@@ -342,7 +337,7 @@ fn text_claim(object: &ObjectReport, weak: bool) -> Claim {
             continue;
         }
         counts.present_in_all += 1;
-        if shared_or_looks(&here) {
+        if page.verdict.is_shared() {
             counts.one_frame += 1;
             if examples.len() < EXAMPLES {
                 examples.push(evidence(page));
@@ -374,11 +369,11 @@ fn text_claim(object: &ObjectReport, weak: bool) -> Claim {
             reason: "no text page is present in every process: nothing to compare".into(),
             frames: vec![],
         });
-        Status::Fails
+        ClaimStatus::Fails
     } else if failures.is_empty() {
-        Status::Holds
+        ClaimStatus::Holds
     } else {
-        Status::Fails
+        ClaimStatus::Fails
     };
     Claim {
         id: ClaimId::TextShared,
@@ -398,74 +393,6 @@ fn text_claim(object: &ObjectReport, weak: bool) -> Claim {
         examples,
         failures,
     }
-}
-
-/// What a written page shared by more than one process is.
-enum SharedWrite {
-    /// One frame within a fork family at the same address.
-    Inherited,
-    /// KSM merged equal pages.
-    Ksm,
-    /// A frame seen by a process outside the writer's family, or at another address.
-    Leak(String),
-}
-
-fn classify_shared_write(
-    writers: &[&&PageInProcess],
-    here: &[&PageInProcess],
-    families: &[Family],
-    weak: bool,
-) -> Option<SharedWrite> {
-    if writers.iter().any(|w| w.state == PageState::Ksm) {
-        return Some(SharedWrite::Ksm);
-    }
-    let mut sharers: Vec<(i32, i32, bool)> = Vec::new(); // (writer, other, same address)
-    for w in writers {
-        for o in here.iter().filter(|o| o.pid != w.pid) {
-            let same = match (w.pfn, o.pfn) {
-                (Some(a), Some(b)) => a == b,
-                // Weak: a non-exclusive written copy is mapped more than once; bits cannot
-                // say by whom, so every other non-exclusive copy is a candidate.
-                _ => weak && !w.exclusive && !o.exclusive,
-            };
-            if same {
-                sharers.push((w.pid, o.pid, w.vaddr == o.vaddr));
-            }
-        }
-    }
-    if sharers.is_empty() {
-        // With frames, an anonymous frame mapped more than once that no given process
-        // shares is shared with a process not given: only fork (or KSM, handled above)
-        // shares an anonymous frame, so it is inherited, not the writer's own.
-        if writers.iter().any(|w| w.state == PageState::AnonCow) {
-            return Some(SharedWrite::Inherited);
-        }
-        if weak && writers.iter().any(|w| !w.exclusive) {
-            // Bit 56 clear but no other given process looks like the sharer: a process
-            // outside the set maps it (its family, or an unrelated one: bits cannot say).
-            return Some(SharedWrite::Leak(
-                "a written copy is not exclusive (bit 56 clear) and no other given process \
-                 shares it: a process outside the given ones maps it"
-                    .into(),
-            ));
-        }
-        return None;
-    }
-    for &(w, o, same_addr) in &sharers {
-        if !same_family(families, w, o) {
-            return Some(SharedWrite::Leak(format!(
-                "pid {w} wrote the page but its frame is also mapped by pid {o}, which is not \
-                 of its fork family"
-            )));
-        }
-        if !same_addr {
-            return Some(SharedWrite::Leak(format!(
-                "pid {w} wrote the page and its frame is mapped by pid {o} at another address: \
-                 not inherited through fork"
-            )));
-        }
-    }
-    Some(SharedWrite::Inherited)
 }
 
 fn data_claim(object: &ObjectReport, weak: bool, families: &[Family]) -> Claim {
@@ -490,7 +417,7 @@ fn data_claim(object: &ObjectReport, weak: bool, families: &[Family]) -> Claim {
             .filter(|p| sharing::written(p.state, in_bss) == Some(true))
             .collect();
         if writers.is_empty() {
-            if here.len() >= 2 && shared_or_looks(&here) {
+            if page.verdict.is_shared() {
                 counts.unwritten_shared += 1;
                 if shared_examples.len() < EXAMPLES {
                     shared_examples.push(evidence(page));
@@ -499,23 +426,45 @@ fn data_claim(object: &ObjectReport, weak: bool, families: &[Family]) -> Claim {
             continue;
         }
         counts.written += 1;
-        match classify_shared_write(&writers, &here, families, weak) {
-            None => {
+        let writers: Vec<CopyAt> = writers.iter().map(|w| copy_at(w)).collect();
+        let present: Vec<CopyAt> = here.iter().map(|p| copy_at(p)).collect();
+        let same_family = |a, b| same_family(families, a, b);
+        match sharing::fork::written_page(&writers, &present, same_family, weak) {
+            WrittenPage::Own => {
                 counts.written_private += 1;
                 if examples.len() < EXAMPLES {
                     examples.push(evidence(page));
                 }
             }
-            Some(SharedWrite::Inherited) => counts.inherited += 1,
-            Some(SharedWrite::Ksm) => counts.ksm_merged += 1,
-            Some(SharedWrite::Leak(why)) => failures.push(failure(page, why)),
+            WrittenPage::Inherited => counts.inherited += 1,
+            WrittenPage::Ksm => counts.ksm_merged += 1,
+            WrittenPage::OutsideFamily { writer, other } => failures.push(failure(
+                page,
+                format!(
+                    "pid {writer} wrote the page but its frame is also mapped by pid {other}, \
+                     which is not of its fork family"
+                ),
+            )),
+            WrittenPage::OtherAddress { writer, other } => failures.push(failure(
+                page,
+                format!(
+                    "pid {writer} wrote the page and its frame is mapped by pid {other} at \
+                     another address: not inherited through fork"
+                ),
+            )),
+            WrittenPage::SharerNotGiven => failures.push(failure(
+                page,
+                "a written copy is not exclusive (bit 56 clear) and no other given process \
+                 shares it: a process outside the given ones maps it"
+                    .into(),
+            )),
         }
     }
     examples.extend(shared_examples);
     let status = if failures.is_empty() {
-        Status::Holds
+        ClaimStatus::Holds
     } else {
-        Status::Fails
+        ClaimStatus::Fails
     };
     let mut summary = format!(
         "{} of {} data/.bss pages were written by at least one process; {} of those {}",
@@ -602,7 +551,7 @@ fn shared_claim(object: &ObjectReport, weak: bool) -> Claim {
                  map the shared object over it)"
                     .into(),
             ));
-        } else if shared_or_looks(&here) {
+        } else if page.verdict.is_shared() {
             counts.one_frame += 1;
             if examples.len() < EXAMPLES {
                 examples.push(evidence(page));
@@ -615,11 +564,11 @@ fn shared_claim(object: &ObjectReport, weak: bool) -> Claim {
         }
     }
     let status = if pages.is_empty() {
-        Status::NotApplicable
+        ClaimStatus::NotApplicable
     } else if failures.is_empty() {
-        Status::Holds
+        ClaimStatus::Holds
     } else {
-        Status::Fails
+        ClaimStatus::Fails
     };
     Claim {
         id: ClaimId::SharedSection,

@@ -14,44 +14,38 @@
 //! Private_Clean + Private_Dirty, Swap), labelled weak.
 //!
 //! How a run goes (`--threads N` workers, 1: all on the calling thread, in order):
-//! - Each worker takes the next pid and opens /proc/PID once as a directory
-//!   ([`ProcDir`]), with a pidfd that gives the real uid, the parent and the cgroup id
-//!   without text ([`ProcDir::open_with_info`]); comm, maps, pagemap, and for JSON or
-//!   `--by cgroup|container` ns/mnt (and cgroup, once per cgroup id and worker) are
-//!   opened relative to it (status instead of the pidfd and comm for a child of kthreadd,
-//!   which may be a kernel thread, and on a kernel before 6.13): one path walk per
-//!   process, and every field of
-//!   a row comes from the same process, since a directory whose process exited opens
-//!   nothing more even when a new process gets its number (the process is counted as
-//!   vanished, or a field read after its exit is left empty: never another process's).
+//! - Before the first process the first worker lists the processes and reads the kernel's
+//!   configuration, while the second reads solab's own frames, each of its file mappings
+//!   mapped whole first ([`kpage::OwnFrames::read_settled`]), so that every count read
+//!   later has the same own mappings to take off ([`scan::each_listed_process`]). One
+//!   worker alone does all three.
+//! - A worker opens each process once ([`ProcDir::open_with_info`]: /proc/PID as a
+//!   directory, and a pidfd for the real uid, the parent and the cgroup id) and opens
+//!   every other file of the row relative to it: a directory whose process exited opens
+//!   nothing more, so a field read after the exit is left empty, never another process's.
+//!   Status replaces the pidfd and comm for a child of kthreadd (maybe a kernel thread) and
+//!   where the kernel lacks `PIDFD_GET_INFO`; ns/mnt and cgroup are read only for JSON and
+//!   `--by cgroup|container`, a cgroup's path once per cgroup id and worker.
 //! - The pagemap is read with one `pread` per run of adjacent mappings
 //!   ([`Pagemap::read_maps`]); a page mapped once is counted at once, any other page is
-//!   kept in the process's list by its frame's id, the number its worker gave the frame
-//!   the first time ([`kpage::FrameIds`]: 4 bytes a page instead of a PFN's 8).
+//!   kept by its frame's id, the number its worker gave the frame the first time
+//!   ([`kpage::FrameIds`]: 4 bytes a page, not a PFN's 8).
 //! - After each process its worker reads the kpagecount of the frames that process met
-//!   first ([`kpage::NewCounts`]: one read per window of near frames), computes each one's
-//!   share of a page (`page_size / count`, solab's own mappings taken off) once into an
-//!   array indexed by id ([`Shares`]), and adds each waiting page's share, in the order of
-//!   the pages: a process is finished when its worker leaves it, and nothing waits for the
-//!   end of the scan. A frame met by two workers has its count read by each; on processes
-//!   that do not change (the test freezes them) the report does not depend on the number
-//!   of workers.
-//! - Before the first process: the first worker lists the processes and reads the kernel's
-//!   configuration (a gzip file), while the second reads solab's own frames, each of
-//!   solab's file mappings mapped whole first ([`kpage::OwnFrames::read_settled`]), so that
-//!   every count read later has the same own mappings to take off
-//!   ([`scan::each_listed_process`]). One worker alone does all three.
+//!   first ([`kpage::NewCounts`]), computes each one's share of a page once ([`Shares`]),
+//!   and adds each waiting page's share in page order: a process is finished when its
+//!   worker leaves it. On processes that do not change the report does not depend on the
+//!   number of workers.
 
 use crate::addr::{PAGE_SIZE, Pfn};
-use crate::attribute;
 use crate::elf::Detail;
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
+use crate::placement;
 use crate::scan::{self, Lookup, ObjectCache, PidError, SharedCache};
-use crate::sharing::{MemClass, mem_class};
+use crate::sharing::{MemClass, cost, groups, mapped_once, mem_class};
 use serde::{Deserialize, Serialize};
 
 pub const PS_SCHEMA: &str = "solab.ps.v2";
@@ -191,8 +185,8 @@ pub struct PsReport {
     pub groups: Vec<PsGroup>,
 }
 
-pub use super::group::GroupBy;
-use super::group::{Container, no_cgroup_v2};
+pub use super::group_key::GroupBy;
+use super::group_key::{Container, no_cgroup_v2};
 
 /// The frames of a group, each counted once however many of its processes map it, in
 /// bytes (the words are defined in [`crate::sharing::GROUP_WORDS`]).
@@ -289,7 +283,7 @@ pub fn user_name(uid: u32) -> String {
 
 /// Exact (fractional) figures of one class while scanning.
 #[derive(Clone, Copy, Default)]
-struct Acc {
+struct ClassSum {
     rss: u64,
     pss: f64,
     uss: u64,
@@ -314,31 +308,31 @@ type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
 
 /// The frame a page of a file was last seen in, and that frame's id.
 #[derive(Clone, Copy)]
-struct Slot {
+struct SeenSlot {
     pfn: u64,
     id: u32,
 }
 
-/// The largest file mapping whose pages get [`Slot`]s (16 bytes a page: 1 MiB of slots
+/// The largest file mapping whose pages get [`SeenSlot`]s (16 bytes a page: 1 MiB of slots
 /// for this much mapped): a bigger one is numbered frame by frame.
 const MAX_SLOTTED: u64 = 256 << 20;
 
-/// Per ELF file a worker met, the [`Slot`] of each page (by its page index in the file) it
+/// Per ELF file a worker met, the [`SeenSlot`] of each page (by its page index in the file) it
 /// saw present and maybe shared: most of a machine-wide scan's such pages are the same
 /// frames of the same libraries, process after process.
 #[derive(Default)]
-struct Slots(scan::WordMap<crate::maps::FileId, Vec<Slot>>);
+struct SeenSlots(scan::WordMap<crate::maps::FileId, Vec<SeenSlot>>);
 
-impl Slots {
+impl SeenSlots {
     /// The slots of pages `page..page + n` of file `id` (made, empty, if new); None
     /// beyond the 2^32nd page.
-    fn of(&mut self, id: crate::maps::FileId, page: u64, n: usize) -> Option<&mut [Slot]> {
+    fn of(&mut self, id: crate::maps::FileId, page: u64, n: usize) -> Option<&mut [SeenSlot]> {
         let at = usize::try_from(page).ok().filter(|&p| p < 1 << 32)?;
         let v = self.0.entry(id).or_default();
         if v.len() < at + n {
             v.resize(
                 at + n,
-                Slot {
+                SeenSlot {
                     pfn: u64::MAX,
                     id: 0,
                 },
@@ -355,7 +349,7 @@ struct Scanner<'a> {
     cache: &'a SharedCache,
     /// The scan position of the process being read.
     position: usize,
-    words: Vec<crate::pagemap::PagemapEntry>,
+    words: Vec<crate::page_words::PagemapEntry>,
     /// The text of a /proc file being read, reused.
     text: Vec<u8>,
     /// The pages of one read waiting for kpagecount ([`tally`]), reused.
@@ -366,10 +360,10 @@ struct Scanner<'a> {
     /// The files this worker met and the ELF object each is (None: not one), so that the
     /// shared cache is locked once per file and worker, not once per mapping.
     known: scan::WordMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
-    /// The last frame and id of each page of each file met ([`Slots`]).
-    slots: Slots,
+    /// The last frame and id of each page of each file met ([`SeenSlots`]).
+    slots: SeenSlots,
     /// The cgroup paths met, by id.
-    placement: Placement,
+    cgroup_paths: CgroupPaths,
     /// The frames this worker saw that may be mapped more than once, numbered; the
     /// kpagecount of each read once, after the first process that met it.
     ids: kpage::FrameIds,
@@ -378,7 +372,7 @@ struct Scanner<'a> {
     /// Each numbered frame's share of a page.
     shares: Shares,
     /// solab's own frames, taken off every count.
-    own: &'a Own,
+    own: &'a SolabFrames,
 }
 
 impl Scanner<'_> {
@@ -404,7 +398,7 @@ impl Scanner<'_> {
             };
             let Some(object) = object else { continue };
             files.push(id);
-            if let Ok(p) = attribute::place(&object.plan, maps, id) {
+            if let Ok(p) = placement::place(&object.plan, maps, id) {
                 ranges.push((p.base.0, p.end.0));
             }
         }
@@ -415,11 +409,11 @@ impl Scanner<'_> {
     /// mapped once counts at once; any other page waits for the end of the process, when
     /// the kpagecount of every frame it met first is read ([`Scanner::share_new_frames`]),
     /// and then adds its frame's share ([`Partial::finish`]).
-    fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<([Acc; 4], Vec<u64>)> {
+    fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<([ClassSum; 4], Vec<u64>)> {
         let pid = dir.pid();
         let maps = process::read_maps_in(dir)?;
         let (objects, elf_files) = self.objects(pid, &maps)?;
-        let mut acc = [Acc::default(); 4];
+        let mut acc = [ClassSum::default(); 4];
         let idx = |c: MemClass| MemClass::ALL.iter().position(|x| *x == c).unwrap_or(0);
         if !self.frames {
             let figures = smaps::read_smaps(pid)?;
@@ -512,34 +506,23 @@ impl Scanner<'_> {
             } else {
                 0
             };
-            shares.others[id] = share(others);
+            shares.others[id] = cost::pss_share(others);
             if let Some(own) = shares.own.get_mut(id) {
-                *own = share(count);
+                *own = cost::pss_share(count);
             }
         })
-    }
-}
-
-/// What a page of a frame mapped `count` times adds to PSS: `PAGE_SIZE / count`, 0 for a
-/// count of 0 (a PFN-mapped page, or one freed since it was read: not memory a process
-/// holds).
-fn share(count: u64) -> f64 {
-    if count > 0 {
-        PAGE_SIZE as f64 / count as f64
-    } else {
-        0.0
     }
 }
 
 /// solab's own frames ([`kpage::OwnFrames::read_settled`]), read once by the first worker
 /// that needs them; the others wait for it. An error is kept for the report.
 #[derive(Default)]
-struct Own {
+struct SolabFrames {
     frames: std::sync::OnceLock<kpage::OwnFrames>,
     error: std::sync::Mutex<Option<Error>>,
 }
 
-impl Own {
+impl SolabFrames {
     /// The frames (none without the capability to read them: `frames` false).
     fn get(&self, frames: bool) -> &kpage::OwnFrames {
         self.frames.get_or_init(|| {
@@ -567,15 +550,15 @@ impl Own {
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn tally(
-    words: &[crate::pagemap::PagemapEntry],
+    words: &[crate::page_words::PagemapEntry],
     class: usize,
     zero: Option<Pfn>,
-    acc: &mut [Acc; 4],
+    acc: &mut [ClassSum; 4],
     scratch: &mut Vec<u32>,
     shared: &mut Vec<u32>,
     mut frames: Option<&mut Vec<u64>>,
     ids: &mut kpage::FrameIds,
-    mut slots: Option<&mut [Slot]>,
+    mut slots: Option<&mut [SeenSlot]>,
 ) -> bool {
     // The frame 0 is no frame (pfn() is None for it): it stands for "no zero page".
     let zero = zero.map_or(0, |p| p.0);
@@ -585,7 +568,7 @@ fn tally(
     let swapped = words.iter().filter(|e| !e.present() && e.swapped()).count() as u64;
     let (once, present) = words.iter().fold((0u64, 0u64), |(once, present), e| {
         let p = u64::from(e.pfn().is_some());
-        (once + (p & u64::from(e.exclusive())), present + p)
+        (once + (p & u64::from(mapped_once(*e))), present + p)
     });
     let mut numbered = true;
     let mut n = 0usize;
@@ -599,7 +582,7 @@ fn tally(
         let out = &mut scratch[..words.len()];
         for (k, e) in words.iter().enumerate() {
             let Some(p) = e.pfn() else { continue };
-            if e.exclusive() {
+            if mapped_once(*e) {
                 if let Some(f) = frames.as_deref_mut() {
                     f.push(p.0 << 2 | class as u64);
                 }
@@ -618,7 +601,7 @@ fn tally(
                             continue;
                         };
                         if let Some(last) = last {
-                            *last = Slot { pfn: p.0, id };
+                            *last = SeenSlot { pfn: p.0, id };
                         }
                         id
                     }
@@ -643,16 +626,16 @@ fn tally(
 /// in the worker's list until the kpagecount of their frames is read.
 struct Partial {
     pid: i32,
-    acc: [Acc; 4],
+    acc: [ClassSum; 4],
     /// With groups: `pfn << 2 | class` of the pages already counted.
     frames: Vec<u64>,
     /// Keep the frames of every page (groups need them).
     keep: bool,
 }
 
-/// What a page of each frame a worker numbered adds to PSS ([`share`]) of its kpagecount,
-/// less solab's own mappings (but for solab's own row): computed once per frame instead of
-/// once per page, the same division, and looked up by the frame's id.
+/// What a page of each frame a worker numbered adds to PSS ([`cost::pss_share`]) of its
+/// kpagecount, less solab's own mappings (but for solab's own row): computed once per frame
+/// instead of once per page, the same division, and looked up by the frame's id.
 #[derive(Default)]
 struct Shares {
     /// Other processes' share of a page of each frame, by id.
@@ -666,13 +649,17 @@ struct Shares {
 impl Partial {
     /// Counts the pages waiting in `shared` (`id << 2 | class`) by their frame's share
     /// (`pfns`: the frame of each id).
-    fn finish(mut self, shared: &[u32], shares: &Shares, pfns: &[u64]) -> ([Acc; 4], Vec<u64>) {
+    fn finish(
+        mut self,
+        shared: &[u32],
+        shares: &Shares,
+        pfns: &[u64],
+    ) -> ([ClassSum; 4], Vec<u64>) {
         let of = if self.pid == shares.me {
             &shares.own
         } else {
             &shares.others
         };
-        let full = PAGE_SIZE as f64;
         // By runs of one class (the pages are in address order, the class is the
         // mapping's): each class's PSS gets the same additions in the same order as page
         // by page, summed in a register.
@@ -691,10 +678,10 @@ impl Partial {
                     }
                     pages += 1;
                     pss += s;
-                    once += u64::from(s == full);
+                    once += u64::from(cost::unique_share(s));
                 }
             } else {
-                (pages, once, pss) = sum_shares(run, of, pss);
+                (pages, once, pss) = cost::sum_shares(run, |e| (e >> 2) as usize, of, pss);
             }
             let a = &mut self.acc[class];
             a.rss += pages * PAGE_SIZE;
@@ -704,25 +691,6 @@ impl Partial {
         self.frames.sort_unstable();
         (self.acc, self.frames)
     }
-}
-
-/// The pages of `run` (`id << 2 | class`) with a share in `of`, those whose frame is mapped
-/// once, and `pss` plus their shares added in order. A function of its own, so that the
-/// sum stays in a register: summed in memory (where the compiler put it inside
-/// [`Partial::finish`]) each addition waited for the store of the one before.
-#[inline(never)]
-fn sum_shares(run: &[u32], of: &[f64], mut pss: f64) -> (u64, u64, f64) {
-    let full = PAGE_SIZE as f64;
-    let (mut pages, mut once) = (0u64, 0u64);
-    for &e in run {
-        // Without branches: a share of 0 adds nothing to the sum (x + 0.0 == x).
-        let s = of.get((e >> 2) as usize).copied().unwrap_or(0.0);
-        pss += s;
-        pages += u64::from(s != 0.0);
-        // PAGE_SIZE / count is PAGE_SIZE only for a count of 1.
-        once += u64::from(s == full);
-    }
-    (pages, once, pss)
 }
 
 /// Who a process is, read by its worker: the row's fields but the figures.
@@ -742,10 +710,10 @@ impl Who {
         dir: &ProcDir,
         (uid, comm): (u32, String),
         user: String,
-        placement: Option<&mut Placement>,
+        cgroup_paths: Option<&mut CgroupPaths>,
         buf: &mut Vec<u8>,
     ) -> Who {
-        let (cgroup, cgroup_v1, mnt_ns) = match placement {
+        let (cgroup, cgroup_v1, mnt_ns) = match cgroup_paths {
             Some(p) => {
                 let (cgroup, v1) = p.cgroup(dir, buf);
                 (cgroup, v1, dir.mnt_ns().ok())
@@ -767,11 +735,11 @@ impl Who {
 /// processes share a group, and its path is read from /proc/PID/cgroup once per worker
 /// instead of once per process (the text costs the kernel more than the rest of a row).
 #[derive(Default)]
-struct Placement {
+struct CgroupPaths {
     paths: scan::WordMap<u64, String>,
 }
 
-impl Placement {
+impl CgroupPaths {
     /// The cgroup path of the process (empty if unreadable) and whether the machine has
     /// only cgroup v1 (no `0::` line).
     fn cgroup(&mut self, dir: &ProcDir, buf: &mut Vec<u8>) -> (String, bool) {
@@ -797,7 +765,7 @@ impl Placement {
     }
 }
 
-fn row(pid: i32, who: Who, scanned: ([Acc; 4], Vec<u64>)) -> PsRow {
+fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> PsRow {
     let (acc, frames) = scanned;
     let mut classes = ByClass::default();
     let mut pss = 0.0;
@@ -834,32 +802,16 @@ fn row(pid: i32, who: Who, scanned: ([Acc; 4], Vec<u64>)) -> PsRow {
 /// taken off their kpagecount (None when solab is in the group).
 fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<GroupFrames> {
     frames.sort_unstable();
-    let mut distinct: Vec<Pfn> = Vec::new();
-    let mut mine: Vec<u64> = Vec::new();
-    for &f in frames.iter() {
-        match distinct.last() {
-            Some(d) if d.0 == f => {
-                if let Some(m) = mine.last_mut() {
-                    *m += 1;
-                }
-            }
-            _ => {
-                distinct.push(Pfn(f));
-                mine.push(1);
-            }
-        }
-    }
+    let (distinct, mine) = groups::mappings_per_frame(frames);
     let counts = kpage::counts(&distinct)?;
     let mut g = GroupFrames::default();
     for ((pfn, &inside), &count) in distinct.iter().zip(&mine).zip(&counts) {
         let count = own.map_or(count, |o| count.saturating_sub(o.mapped(pfn.0)));
         g.alone += PAGE_SIZE;
-        // A frame mapped more often inside than the kernel counted changed during the
-        // scan: it counts as the group's alone.
-        if count > inside {
-            g.with_rest += PAGE_SIZE;
-        } else {
+        if groups::only_in_group(count, inside) {
             g.only += PAGE_SIZE;
+        } else {
+            g.with_rest += PAGE_SIZE;
         }
     }
     Ok(g)
@@ -890,7 +842,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         })
     };
     let facts = std::sync::OnceLock::new();
-    let own_frames = Own::default();
+    let own_frames = SolabFrames::default();
     let me_scanned = !opts.all && opts.pids.contains(&own);
     let zero = if frames { kpage::zero_page_pfn() } else { None };
     let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
@@ -930,8 +882,8 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         }
         let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
         let scanned = s.scan(&dir, opts.keep_frames)?;
-        let placement = opts.placement.then_some(&mut s.placement);
-        let who = Who::read(&dir, (uid, comm), user, placement, &mut s.text);
+        let cgroup_paths = opts.placement.then_some(&mut s.cgroup_paths);
+        let who = Who::read(&dir, (uid, comm), user, cgroup_paths, &mut s.text);
         Ok(Some(row(pid, who, scanned)))
     };
     // The first worker lists the processes and reads the kernel's configuration, the
@@ -961,8 +913,8 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
                 pending: Vec::new(),
                 users: Default::default(),
                 known: Default::default(),
-                slots: Slots::default(),
-                placement: Placement::default(),
+                slots: SeenSlots::default(),
+                cgroup_paths: CgroupPaths::default(),
                 ids: kpage::FrameIds::default(),
                 counts: kpage::NewCounts::default(),
                 shares: Shares {

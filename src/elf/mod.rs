@@ -798,8 +798,8 @@ mod tests {
         assert_eq!(p.reloc_counts, q.reloc_counts);
     }
 
-    /// The hostile file of issue 12: one PT_LOAD of almost 4 GiB and NOBITS sections over
-    /// all of it that share one long name. The plan stays a handful of runs.
+    /// A hostile file (as in tests/hostile.rs): one PT_LOAD of almost 4 GiB and NOBITS
+    /// sections over all of it that share one long name. The plan stays a handful of runs.
     #[test]
     fn a_huge_image_is_a_few_runs() {
         let big = (1u64 << 32) - 0x2000;

@@ -38,7 +38,7 @@ pub fn mapcount_in_config(config: &str) -> Mapcount {
 
 /// Decides from a configuration's lines, read only until the answer is known: at the first
 /// of `CONFIG_NO_PAGE_MAPCOUNT=y` and `CONFIG_PAGE_MAPCOUNT=y` (mm/Kconfig makes the second
-/// the negation of the first; line 1,095 of 3,923 on this project's machines), else at
+/// the negation of the first; it comes in the first third of the file), else at
 /// the end, where an MMU kernel from before the option counts per page.
 fn mapcount_in_lines(mut config: impl BufRead) -> std::io::Result<Mapcount> {
     let mut line = Vec::new();
@@ -68,7 +68,7 @@ const MAX_CONFIG: u64 = 16 << 20;
 
 /// The running kernel's release and mapcount semantics. The configuration is decompressed
 /// only as far as the answer (a third of /proc/config.gz): every machine-wide command
-/// reads it, and all of it cost a millisecond of CPU. Read once per run: the running
+/// reads it, and all of it costs about a millisecond of CPU. Read once per run: the running
 /// kernel does not change while solab runs (`libs --by` scans once per group).
 pub fn kernel_facts() -> KernelFacts {
     static FACTS: std::sync::OnceLock<KernelFacts> = std::sync::OnceLock::new();

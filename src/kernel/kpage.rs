@@ -1,11 +1,11 @@
 //! Reading /proc/kpagecount and /proc/kpageflags (Documentation/admin-guide/mm/pagemap.rst):
 //! one u64 per PFN at offset `PFN * 8`, read in windows of nearby sorted frames. Root with
-//! CAP_SYS_ADMIN only. Decoding the words is [`crate::pagemap`].
+//! CAP_SYS_ADMIN only. Decoding the words is [`crate::page_words`].
 
 use super::pagemap::Pagemap;
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::error::{Error, Result};
-use crate::pagemap::{FrameInfo, KpageFlags, pfn_windows};
+use crate::page_words::{FrameInfo, KpageFlags, pfn_windows, word_at};
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -15,9 +15,8 @@ pub const KPAGEFLAGS: &str = "/proc/kpageflags";
 
 /// A gap of more PFNs than this starts a new read window. The kernel does work for every
 /// PFN a read covers (snapshot_page, get_kpage_count, put_user), so a window should not
-/// cover many PFNs nobody asked for: with 400 extra processes (640 in all) `solab ps
-/// --all --json` took 341-348 ms with a gap of 64 and 238-247 ms with 8, `libs --all`
-/// 108-116 ms either way (hyperfine, 6 runs each, alternating).
+/// cover many PFNs nobody asked for; a gap of 8 keeps the reads few and near what was
+/// asked.
 const MAX_GAP: u64 = 8;
 /// The most PFNs read with one `pread`.
 const MAX_WINDOW: u64 = 4096;
@@ -42,11 +41,7 @@ fn read_table(
         file.read_exact_at(buf, first.0 * 8)
             .map_err(|e| Error::io(path, e))?;
         while i < sorted.len() && sorted[i] <= last {
-            let k = ((sorted[i].0 - first.0) * 8) as usize;
-            each(
-                i,
-                u64::from_le_bytes(buf[k..k + 8].try_into().unwrap_or_default()),
-            );
+            each(i, word_at(buf, (sorted[i].0 - first.0) as usize));
             i += 1;
         }
     }

@@ -6,13 +6,13 @@
 //! map is read by [`Pagemap::read_maps`]: one `pread` per run of adjacent mappings rather
 //! than one per mapping (a process's mappings mostly touch: an ELF object's segments, its
 //! `.bss`, the heap after the program). Access: the same as maps; PFNs read 0 without
-//! CAP_SYS_ADMIN. Decoding the words is [`crate::pagemap`].
+//! CAP_SYS_ADMIN. Decoding the words is [`crate::page_words`].
 
 use super::process;
 use crate::addr::{PAGE_SIZE, VirtAddr};
 use crate::error::{Error, Result};
 use crate::maps::MapEntry;
-use crate::pagemap::PagemapEntry;
+use crate::page_words::PagemapEntry;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;

@@ -810,8 +810,7 @@ mod query {
             addr = q.vma_end;
             // An ELF object's last piece is its writable data: what follows it (its .bss,
             // another object) is not the same file, and asking it without its name would
-            // only ask twice (3,600 times more for 400 processes). The same after shared
-            // memory.
+            // only ask twice. The same after shared memory.
             predict = reuse && q.vma_flags & (VMA_WRITABLE | VMA_SHARED) == 0;
         }
         if let (Some(gate), Some(last)) = (gate(), entries.last()) {

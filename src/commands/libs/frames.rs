@@ -3,8 +3,8 @@
 //! Frames are kept as `u32` while they fit (every frame of a machine with less than
 //! 16 TiB of physical address space), in half the memory of `u64`, and sorted by a radix
 //! sort with as many passes as the largest frame needs (two of 11 bits for a machine of
-//! 16 GiB, three above): linear, where the comparison sort was the largest cost of the
-//! scan after the kernel's own (issue 18). The rare larger frame goes to a `u64` list of
+//! 16 GiB, three above): linear, where a comparison sort would be the largest cost of
+//! the scan after the kernel's own. The rare larger frame goes to a `u64` list of
 //! its own; every frame there is above every `u32` one, so the two lists in turn are one
 //! sorted sequence.
 

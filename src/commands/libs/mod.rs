@@ -3,13 +3,13 @@
 //!
 //! Cost is kept close to that of just reading pagemap:
 //! - /proc/PID/maps once per process, through the PROCMAP_QUERY ioctl, a mapping's name
-//!   asked only where it does not continue the mapping before it (the `d_path` behind each
-//!   name was a tenth of the scan; [`process::read_maps_from`] says where that differs
-//!   from the text);
+//!   asked only where it does not continue the mapping before it (the kernel's `d_path`
+//!   behind each name is a large part of the ioctl's cost; [`process::read_maps_from`]
+//!   says where that differs from the text);
 //! - /proc/PID/pagemap with one `pread` per run of adjacent mappings
-//!   ([`Pagemap::read_maps`](crate::kernel::pagemap::Pagemap::read_maps): about 2,600
-//!   reads for 400 processes where one per mapping took 17,000), in chunks of 64 Ki pages,
-//!   huge reservations only over their populated ranges; never per page;
+//!   ([`Pagemap::read_maps`](crate::kernel::pagemap::Pagemap::read_maps): a few reads per
+//!   process rather than one per mapping), in chunks of 64 Ki pages, huge reservations
+//!   only over their populated ranges; never per page;
 //! - each ELF file read and planned once per (device, inode), its page plan kept as runs
 //!   of segment kinds;
 //! - frames collected in plain vectors (one per object and segment kind, one for
@@ -17,14 +17,14 @@
 //!   frame of an object's page only when the last process it saw there mapped another one,
 //!   else counts the kept one mapped once more (what PSS from kpagecount needs; with
 //!   `--all` only distinct frames count): the page cache's one frame per page of a library
-//!   is kept once, not once per process (420,000 frames to sort became 5,000 for 400
-//!   processes, and the 4 to 6 ms between the scan and the tally 0.3 ms);
+//!   is kept once, not once per process, so the lists sorted at the end hold about an
+//!   object's pages, not its pages times its processes;
 //! - /proc/kpagecount (for PSS) read in sorted windows, only for the frames of ELF objects,
 //!   less solab's own mappings of them (it maps libc too) unless solab is scanned itself;
 //! - processes scanned by a fixed pool of workers (`--threads`), each with its own buckets,
 //!   merged at the end: the report is the same whatever the number of workers; the kernel
-//!   configuration the report quotes (a decompressed /proc/config.gz, 1.6 ms) is read by
-//!   the first worker left idle, not after the scan.
+//!   configuration the report quotes (a decompressed /proc/config.gz) is read by the first
+//!   worker before its first process, while the others scan, not after the scan.
 //!
 //! [`scanner`] reads each process and adds its pages to per-object buckets; [`tally`]
 //! turns the buckets into the [`report`] (distinct frames, memory saved, PSS).
@@ -84,8 +84,8 @@ pub struct LibsOptions {
     pub threads: usize,
 }
 
+pub mod by_group;
 mod frames;
-pub mod groups;
 pub mod report;
 mod scanner;
 mod tally;

@@ -3,7 +3,6 @@
 
 use super::frames::{Frames, FramesMark};
 use crate::addr::{PAGE_SIZE, Pfn};
-use crate::attribute;
 use crate::elf::{ElfPlan, SegmentKind};
 use crate::error::Result;
 use crate::kernel::files;
@@ -11,8 +10,10 @@ use crate::kernel::pagemap::Pagemap;
 use crate::kernel::process::{self, Gone};
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
-use crate::pagemap::PagemapEntry;
+use crate::page_words::PagemapEntry;
+use crate::placement;
 use crate::scan::{Lookup, ObjKey, Object, SharedCache};
+use crate::sharing;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,11 +25,11 @@ pub(super) fn kind_index(k: SegmentKind) -> usize {
 
 /// Present pages, private copies and frames of one bucket.
 ///
-/// A page whose pagemap bit 56 (exclusive) is set has a frame mapped exactly once: it is
-/// a distinct frame by itself and only counted. Only the frames of the other pages are
+/// A page whose frame is mapped exactly once ([`sharing::mapped_once`]) is a distinct frame
+/// by itself and only counted. Only the frames of the other pages are
 /// kept, to be sorted and deduplicated at the end.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Acc {
+pub(super) struct Bucket {
     pub(super) resident: u64,
     pub(super) private: u64,
     pub(super) exclusive: u64,
@@ -45,7 +46,7 @@ struct Mark {
     smaps: SmapsFigures,
 }
 
-impl Acc {
+impl Bucket {
     fn mark(&self) -> Mark {
         Mark {
             resident: self.resident,
@@ -65,14 +66,14 @@ impl Acc {
     /// Counts a present page with a visible frame.
     fn frame(&mut self, e: PagemapEntry, pfn: u64) {
         self.resident += 1;
-        if e.exclusive() {
+        if sharing::mapped_once(e) {
             self.exclusive += 1;
         } else {
             self.pfns.push(pfn);
         }
     }
 
-    /// [`Acc::frame`] for a page of an object whose last frame kept at the same page of
+    /// [`Bucket::frame`] for a page of an object whose last frame kept at the same page of
     /// the object is `slot` (the frame, and its index in the list): the same frame again
     /// (another process mapping the same page of the file) is counted but not kept a
     /// second time; without `dedup` the kept one counts one mapping more. Returns the
@@ -85,7 +86,7 @@ impl Acc {
         dedup: bool,
     ) -> Option<u32> {
         self.resident += 1;
-        if e.exclusive() {
+        if sharing::mapped_once(e) {
             self.exclusive += 1;
             return None;
         }
@@ -105,7 +106,7 @@ impl Acc {
         None
     }
     /// Adds `o`'s figures; both frame lists sorted, the result sorted.
-    pub(super) fn merge(&mut self, o: Acc) {
+    pub(super) fn merge(&mut self, o: Bucket) {
         self.resident += o.resident;
         self.private += o.private;
         self.exclusive += o.exclusive;
@@ -167,7 +168,7 @@ impl ObjInfo {
 /// What the processes scanned so far have of one object.
 #[derive(Clone, Debug, Default)]
 pub(super) struct ObjAcc {
-    pub(super) kinds: [Acc; KINDS],
+    pub(super) kinds: [Bucket; KINDS],
     pub(super) procs: u32,
 }
 
@@ -178,15 +179,15 @@ pub(super) struct ObjAcc {
 /// count. The pages of a
 /// library's file are one frame each in the page cache, mapped by every process: this
 /// keeps a worker's lists to about the object's pages rather than its pages times its
-/// processes, and the sort at the end short (issue 18).
+/// processes, and the sort at the end short.
 #[derive(Default)]
-struct Slots {
+struct KeptSlots {
     first: u64,
     /// The frame and its index in its bucket's list.
     frames: Vec<[u32; 2]>,
 }
 
-/// The most pages of an object [`Slots`] keeps (4 MiB): a larger object's pages above are
+/// The most pages of an object [`KeptSlots`] keeps (4 MiB): a larger object's pages above are
 /// kept as they come, repeats sorted out at the end.
 const MAX_SLOTS: u64 = 1 << 19;
 
@@ -205,12 +206,12 @@ pub(super) struct Worker {
     /// By cache index: the objects this worker has seen, and their buckets.
     pub(super) infos: Vec<Option<Arc<ObjInfo>>>,
     pub(super) accs: Vec<ObjAcc>,
-    pub(super) anon: Acc,
-    pub(super) files: Acc,
+    pub(super) anon: Bucket,
+    pub(super) files: Bucket,
     pub(super) zero_mappings: u64,
     entries: Vec<PagemapEntry>,
     /// By cache index: the frame last kept at each page of the object.
-    slots: Vec<Slots>,
+    slots: Vec<KeptSlots>,
     /// (object, kind, index) of the frames the process being scanned counted again: undone
     /// if its scan fails.
     repeated: Vec<(usize, usize, u32)>,
@@ -232,8 +233,8 @@ pub(super) struct Merged {
     /// By cache index: the object (`None` if no worker placed it), its path as the first
     /// process maps it, its buckets.
     pub(super) objs: Vec<(Option<Arc<ObjInfo>>, String, ObjAcc)>,
-    pub(super) anon: Acc,
-    pub(super) files: Acc,
+    pub(super) anon: Bucket,
+    pub(super) files: Bucket,
     pub(super) zero_mappings: u64,
     pub(super) skipped: Vec<crate::scan::Skipped>,
 }
@@ -250,8 +251,8 @@ impl Worker {
             zero_pfn,
             infos: Vec::new(),
             accs: Vec::new(),
-            anon: Acc::default(),
-            files: Acc::default(),
+            anon: Bucket::default(),
+            files: Bucket::default(),
             zero_mappings: 0,
             entries: Vec::new(),
             slots: Vec::new(),
@@ -277,7 +278,7 @@ impl Worker {
     /// frames are counted, not how often each is mapped).
     pub(super) fn sort(&mut self, dedup: bool) {
         let mut scratch = Vec::new();
-        let mut sort = |a: &mut Acc| {
+        let mut sort = |a: &mut Bucket| {
             if dedup {
                 a.pfns.sort_dedup(&mut scratch);
             } else {
@@ -422,8 +423,8 @@ impl Worker {
             };
             let plan = &self.info(obj).plan.plan;
             let placement = match id {
-                Some(id) => attribute::place(plan, &maps, id),
-                None => Ok(attribute::place_at(plan, m.start)),
+                Some(id) => placement::place(plan, &maps, id),
+                None => Ok(placement::place_at(plan, m.start)),
             };
             match placement {
                 Ok(p) => {
@@ -455,7 +456,7 @@ impl Worker {
         placed.sort_by_key(|p| p.base);
         let marks: Vec<(usize, [Mark; KINDS])> = placed
             .iter()
-            .map(|p| (p.obj, self.accs[p.obj].kinds.each_ref().map(Acc::mark)))
+            .map(|p| (p.obj, self.accs[p.obj].kinds.each_ref().map(Bucket::mark)))
             .collect();
         let (anon_mark, files_mark, zero_mark) =
             (self.anon.mark(), self.files.mark(), self.zero_mappings);
@@ -496,7 +497,7 @@ impl Worker {
     /// The slots of object `obj`, placed at `[base, end)` with `bias`, the first time it is.
     fn make_slots(&mut self, obj: usize, base: u64, end: u64, bias: u64) {
         if self.slots.len() <= obj {
-            self.slots.resize_with(obj + 1, Slots::default);
+            self.slots.resize_with(obj + 1, KeptSlots::default);
         }
         let s = &mut self.slots[obj];
         if s.frames.is_empty() {
@@ -651,7 +652,7 @@ impl Worker {
     }
 }
 
-/// The object's [`Slots`] of a run of pages, for [`account_pages`].
+/// The object's [`KeptSlots`] of a run of pages, for [`account_pages`].
 struct Slotted<'a> {
     slots: &'a mut [[u32; 2]],
     dedup: bool,
@@ -661,9 +662,9 @@ struct Slotted<'a> {
 }
 
 /// Adds the present pages among `words`, all of one object's segment kind, to `acc`;
-/// returns how many map the zero page. `slots`: the object's [`Slots`] of these pages.
+/// returns how many map the zero page. `slots`: the object's [`KeptSlots`] of these pages.
 fn account_pages(
-    acc: &mut Acc,
+    acc: &mut Bucket,
     words: &[PagemapEntry],
     mut slots: Option<Slotted<'_>>,
     zero: Option<u64>,
@@ -692,11 +693,7 @@ fn account_pages(
             (Some(p), None) => acc.frame(e, p),
             (None, _) => acc.resident += 1,
         }
-        // An anonymous page in a private mapping of the object's own file is a copy made
-        // by a write. Without frame numbers, a non-exclusive one may be the zero page: only
-        // exclusive ones are counted then.
-        let anon = !e.file_or_shared_anon();
-        if own && anon && (privileged || e.exclusive()) {
+        if sharing::private_copy(e, own, privileged) {
             acc.private += 1;
         }
     }
@@ -778,7 +775,7 @@ pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache, dedup: bool) -
     let mut objs: Vec<(Option<Arc<ObjInfo>>, String, ObjAcc)> = (0..cache.objects.len())
         .map(|c| (None, cache.first_path(c).to_string(), ObjAcc::default()))
         .collect();
-    let (mut anon, mut files, mut zero_mappings) = (Acc::default(), Acc::default(), 0);
+    let (mut anon, mut files, mut zero_mappings) = (Bucket::default(), Bucket::default(), 0);
     for w in workers {
         for (c, (info, acc)) in w.infos.into_iter().zip(w.accs).enumerate() {
             let Some(info) = info else { continue };

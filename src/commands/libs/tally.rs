@@ -4,7 +4,7 @@
 use super::LIBS_SCHEMA;
 use super::frames::{Frames, count_union};
 use super::report::*;
-use super::scanner::{Acc, Merged, kind_index};
+use super::scanner::{Bucket, Merged, kind_index};
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::elf::SegmentKind;
 use crate::error::Result;
@@ -33,8 +33,8 @@ pub(super) fn finish(
     let mut per_obj: Vec<(Frames, Vec<u64>)> = Vec::new();
     for (_, _, o) in &s.objs {
         // Each kind's list is sorted (by the workers, and their merge): merged, not
-        // sorted again (a radix sort of every frame of every object was a tenth of
-        // `libs PID...`).
+        // sorted again (a radix sort of every frame of every object would be a large
+        // part of `libs PID...`).
         let mut pages = Frames::default();
         for k in &o.kinds {
             pages.merge(k.pfns.clone());
@@ -149,7 +149,7 @@ pub(super) fn finish(
         .flat_map(|o| o.2.kinds.iter())
         .map(|k| k.exclusive)
         .sum();
-    let bucket = |acc: &Acc| -> Totals {
+    let bucket = |acc: &Bucket| -> Totals {
         if privileged {
             // Sorted by the workers and the merge.
             let f = acc.exclusive + acc.pfns.count_distinct() as u64;

@@ -16,7 +16,7 @@ use super::legend::draw_legend;
 use super::looks::{Look, style};
 use super::{MARGIN, ROW_GAP, heading};
 use crate::addr::PAGE_SIZE;
-use crate::commands::family::{FamilyReport, Member, PageLook, PageRun};
+use crate::commands::family::{FamilyReport, LookRun, Member, PageLook};
 use crate::sharing::{Inheritance, PageState};
 use ::svg::node::element::Group;
 use std::collections::BTreeMap;
@@ -49,7 +49,7 @@ struct Band<'a> {
     name: &'a str,
     start: u64,
     end: u64,
-    rows: Vec<(&'a Member, Vec<PageRun>)>,
+    rows: Vec<(&'a Member, Vec<LookRun>)>,
 }
 
 /// The fill and legend words of a look; `tied` when its frame is tied to another row.
@@ -90,7 +90,7 @@ fn word(look: Option<PageLook>) -> &'static str {
 }
 
 /// The runs of `runs` inside `start..end`, clipped.
-fn clip(runs: &[PageRun], start: u64, end: u64) -> Vec<PageRun> {
+fn clip(runs: &[LookRun], start: u64, end: u64) -> Vec<LookRun> {
     let first = runs.partition_point(|r| r.end() <= start);
     runs[first..]
         .iter()
@@ -98,7 +98,7 @@ fn clip(runs: &[PageRun], start: u64, end: u64) -> Vec<PageRun> {
         .map(|r| {
             let s = r.start.max(start);
             let e = r.end().min(end);
-            PageRun {
+            LookRun {
                 start: s,
                 pages: (e - s) / PAGE_SIZE,
                 look: r.look,

@@ -2,7 +2,7 @@
 //! XML, rough widths to decide what fits, and the words of tooltips.
 
 use super::MARGIN;
-use crate::report::PageReport;
+use crate::inspect_report::PageReport;
 use ::svg::Node;
 use ::svg::node::element::{Element, Title};
 

@@ -3,7 +3,7 @@
 
 use super::looks::Look;
 use super::{GRID_WIDTH, PER_PAGE_LIMIT};
-use crate::report::PageReport;
+use crate::inspect_report::PageReport;
 
 /// Where cells go: columns per line, cell width and row height.
 pub(super) struct Geometry {

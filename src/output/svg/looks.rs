@@ -1,7 +1,7 @@
 //! How a page looks in each process: its state from the report, and which processes the
 //! report says hold one frame for it (the tie groups), with the colour of each look.
 
-use crate::report::PageReport;
+use crate::inspect_report::PageReport;
 use crate::sharing::{PageState, Verdict};
 use std::collections::BTreeMap;
 

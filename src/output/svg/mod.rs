@@ -17,7 +17,7 @@
 //! comes from outside the program (paths, section names, process names) goes into text
 //! content only, never into an attribute, since the crate does not escape quotes there.
 
-use crate::report::InspectReport;
+use crate::inspect_report::InspectReport;
 use crate::sharing::PageState;
 use ::svg::Document;
 use ::svg::node::element::{Group, Rectangle};
@@ -187,8 +187,8 @@ mod tests {
     use super::*;
     use crate::elf::LoaderAction;
     use crate::elf::SegmentKind;
-    use crate::report::{ObjectInProcess, ProcessInfo};
-    use crate::report::{ObjectReport, PageInProcess, PageReport};
+    use crate::inspect_report::{ObjectInProcess, ProcessInfo};
+    use crate::inspect_report::{ObjectReport, PageInProcess, PageReport};
     use crate::sharing::Verdict;
     use std::collections::BTreeMap;
 
@@ -242,9 +242,9 @@ mod tests {
                         }
                     })
                     .collect::<Vec<_>>();
-                let evidence: Vec<crate::sharing::Copy> = procs
+                let evidence: Vec<crate::sharing::ProcessPage> = procs
                     .iter()
-                    .map(|p| crate::sharing::Copy {
+                    .map(|p| crate::sharing::ProcessPage {
                         state: p.state,
                         pfn: p.pfn,
                         exclusive: p.exclusive,
@@ -263,7 +263,7 @@ mod tests {
             })
             .collect();
         InspectReport {
-            schema: crate::report::INSPECT_SCHEMA.into(),
+            schema: crate::inspect_report::INSPECT_SCHEMA.into(),
             evidence: if privileged {
                 crate::kernel::Evidence::Frames
             } else {
@@ -290,7 +290,7 @@ mod tests {
             skipped: Vec::new(),
             objects: vec![ObjectReport {
                 path: "/lib/big <&> \"quoted\".so".into(),
-                kind: crate::report::ObjectKind::Elf,
+                kind: crate::inspect_report::ObjectKind::Elf,
                 dev: None,
                 inode: None,
                 build_id: None,
@@ -422,9 +422,9 @@ mod tests {
         }
     }
 
-    /// Issue 12: a bridge per process pair, each naming every pid, made 200 processes of
-    /// one library 143 MB. Now the size is linear in pages × processes. libsolib.so is
-    /// 98 report entries. Times are printed (`--nocapture`), not asserted.
+    /// The size is linear in pages × processes (a bridge per process pair, each naming
+    /// every pid, would make 200 processes of one library over a hundred megabytes).
+    /// libsolib.so is 98 report entries. Times are printed (`--nocapture`), not asserted.
     #[test]
     fn two_hundred_processes_of_one_library_stay_under_ten_megabytes() {
         let mut per_cell: Vec<f64> = Vec::new();

@@ -12,7 +12,7 @@ use super::labels::{
 use super::layout::{Columns, Geometry, Piece, pieces, px, runs, spans};
 use super::looks::{Look, looks, style};
 use super::{LABEL_WIDTH, MARGIN, ROW_GAP};
-use crate::report::{InspectReport, ObjectReport, PageReport};
+use crate::inspect_report::{InspectReport, ObjectReport, PageReport};
 use crate::sharing::{PageState, Verdict};
 use ::svg::node::element::{Group, Line, Rectangle};
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 
 use super::{Matched, matched_line, opt};
 use crate::output::terminal::{Style, YELLOW, paint};
-use crate::report::{InspectReport, ObjectReport};
+use crate::inspect_report::{InspectReport, ObjectReport};
 use crate::sharing::Verdict;
 use std::fmt::Write;
 

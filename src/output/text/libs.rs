@@ -1,8 +1,8 @@
 //! `solab libs`: per ELF object, and with `--by`, per group of processes.
 
 use super::{MIN_PATH_WIDTH, Matched, amount, matched_line, short_path};
-use crate::commands::group::GroupBy;
-use crate::commands::libs::groups::LibsGroupsReport;
+use crate::commands::group_key::GroupBy;
+use crate::commands::libs::by_group::LibsGroupsReport;
 use crate::commands::libs::{LibsReport, PssSource, Totals};
 use crate::output::terminal::{Style, YELLOW, paint};
 use std::fmt::Write;

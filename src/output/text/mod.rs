@@ -1,5 +1,5 @@
 //! Human-readable output of the commands, a renderer per command. JSON output is the serde
-//! form of the reports ([`crate::report`], [`crate::commands`]). What the renderers share
+//! form of the reports ([`crate::inspect_report`], [`crate::commands`]). What the renderers share
 //! lives here: sizes, shortened paths and the `--object` line.
 
 mod elf;

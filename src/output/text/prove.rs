@@ -1,7 +1,7 @@
 //! `solab prove`: the three claims, each with its evidence.
 
 use super::opt;
-use crate::commands::prove::{ProveReport, Status};
+use crate::commands::prove::{ClaimStatus, ProveReport};
 use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
 use std::fmt::Write;
 
@@ -30,9 +30,9 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
     }
     for (i, c) in r.claims.iter().enumerate() {
         let status = match c.status {
-            Status::Holds => paint(style, GREEN, "HOLDS"),
-            Status::Fails => paint(style, RED, "FAILS"),
-            Status::NotApplicable => "N/A".to_string(),
+            ClaimStatus::Holds => paint(style, GREEN, "HOLDS"),
+            ClaimStatus::Fails => paint(style, RED, "FAILS"),
+            ClaimStatus::NotApplicable => "N/A".to_string(),
         };
         let weak = if c.weak {
             format!(" {}", paint(style, YELLOW, "(weak)"))

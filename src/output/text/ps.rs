@@ -1,7 +1,7 @@
 //! `solab ps`: what each process, or each group of processes, costs.
 
 use super::{MIN_PATH_WIDTH, bytes, short_path};
-use crate::commands::group::GroupBy;
+use crate::commands::group_key::GroupBy;
 use crate::commands::ps::{ByClass, Cost, PsReport};
 use std::fmt::Write;
 

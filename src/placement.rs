@@ -44,7 +44,9 @@ pub enum MappingKind {
     Other,
 }
 
-pub fn classify(entry: &MapEntry, id: Option<FileId>) -> MappingKind {
+/// How `entry`, a mapping inside the range of the object of file `id` (`None`: the vdso),
+/// relates to the object.
+pub fn mapping_kind(entry: &MapEntry, id: Option<FileId>) -> MappingKind {
     if entry.perms.shared {
         MappingKind::SharedWindow
     } else if (id.is_some() && entry.file_id() == id) || (id.is_none() && entry.is_pseudo("[vdso]"))
@@ -143,7 +145,7 @@ pub fn windows<'m>(
         .filter(|m| m.start < placement.end && m.end > placement.base)
         .map(|m| Window {
             entry: m,
-            kind: classify(m, id),
+            kind: mapping_kind(m, id),
             start: m.start.max(placement.base),
             end: m.end.min(placement.end),
         })

@@ -1,19 +1,13 @@
 //! The inspect report: what `solab inspect --json` prints (schema `solab.inspect.v2`) and
 //! what `prove`, the text and SVG output and the lab read. Field names are a contract:
 //! add fields; a renamed or removed field or a changed word gets a new schema version,
-//! listed in the reference page.
-//!
-//! v2 (from v1): verdicts `one-process`, `not-present` and the weak `looks-*` replace
-//! `untouched`; states `not-present`, `anon-exclusive`, `anon-cow`, `ksm`,
-//! `anon-not-exclusive` replace `untouched`, `private-anon`, `shared-anon`; `evidence`
-//! and `kernel` added; `errors` and `skipped` carry a `kind`; pages absent from every
-//! process are merged (`pages` > 1); the object's `kind` is `elf` or `vdso`.
+//! listed in the reference page with what changed.
 
 use crate::addr::{Pfn, VirtAddr};
-use crate::attribute::MappingKind;
 use crate::elf::{LoaderAction, SegmentKind};
 use crate::kernel::Evidence;
 use crate::kernel::config::KernelFacts;
+use crate::placement::MappingKind;
 use crate::scan::{PidError, Skipped};
 use crate::sharing::{PageState, Verdict};
 use serde::{Deserialize, Serialize};

@@ -10,11 +10,12 @@
 
 use super::{LibsOptions, ProcessCounts, Scope, SortKey, libs};
 use crate::addr::PAGE_SIZE;
-use crate::commands::group::{Container, GroupBy, no_cgroup_v2};
+use crate::commands::group_key::{Container, GroupBy, no_cgroup_v2};
 use crate::commands::ps::user_name;
 use crate::error::{Error, Result};
 use crate::kernel::{self, process};
 use crate::scan::PidError;
+use crate::sharing::groups;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -180,31 +181,26 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
         scanned.push((key, container, pids, report));
     }
     // Which frames, and which libraries, more than one group maps.
-    let mut frame_groups: HashMap<u64, u32> = HashMap::new();
-    let mut lib_groups: HashMap<String, u32> = HashMap::new();
-    let lib = |o: &super::LibRow| o.build_id.clone().unwrap_or_else(|| o.path.clone());
-    for (_, _, _, r) in &scanned {
-        let mut libs_here = HashSet::new();
-        for o in &r.objects {
-            for &f in &o.shared_frames {
-                *frame_groups.entry(f).or_insert(0) += 1;
-            }
-            libs_here.insert(lib(o));
-        }
-        for l in libs_here {
-            *lib_groups.entry(l).or_insert(0) += 1;
-        }
-    }
+    let frames: Vec<Vec<&[u64]>> = scanned
+        .iter()
+        .map(|(_, _, _, r)| r.objects.iter().map(|o| &o.shared_frames[..]).collect())
+        .collect();
+    let with_others = groups::with_others(&frames);
+    let libs: Vec<Vec<&str>> = scanned
+        .iter()
+        .map(|(_, _, _, r)| {
+            r.objects
+                .iter()
+                .map(|o| o.build_id.as_deref().unwrap_or(&o.path))
+                .collect()
+        })
+        .collect();
+    let same_libs = groups::same_libs(&libs);
     let groups = scanned
         .into_iter()
-        .map(|(key, container, pids, r)| {
+        .zip(with_others.into_iter().zip(same_libs))
+        .map(|((key, container, pids, r), (with_others, same_libs))| {
             let elf = &r.totals.elf_objects;
-            let with_others = r
-                .objects
-                .iter()
-                .flat_map(|o| &o.shared_frames)
-                .filter(|f| frame_groups.get(f).is_some_and(|&n| n > 1))
-                .count() as u64;
             LibsGroup {
                 key,
                 container,
@@ -215,11 +211,7 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
                 pss_pages: elf.pss_pages.unwrap_or_default(),
                 frames: privileged.then_some(elf.frames.unwrap_or_default()),
                 with_others: privileged.then_some(with_others),
-                same_libs: r
-                    .objects
-                    .iter()
-                    .filter(|o| lib_groups.get(&lib(o)).is_some_and(|&n| n > 1))
-                    .count() as u32,
+                same_libs,
             }
         })
         .collect();

@@ -9,10 +9,23 @@
 //! CAP_SYS_ADMIN the PFNs are compared and /proc/kpageflags names anonymous, KSM and zero
 //! pages; without it only the bits remain, and the states and verdicts that rest on them
 //! are the weak ones (`anon-not-exclusive`, `looks-*`).
+//!
+//! Here: the state of a page and the verdict across processes. The words and rules of one
+//! command's figures sit in a module of their own: [`cost`] (`ps`: classes, RSS, PSS, USS),
+//! [`groups`] (`--by`: ALONE, ONLY, WITH-REST, FRAMES, WITH-OTHERS, SAME-LIBS), [`fork`]
+//! (`family`: what became of an inherited page; `prove`: what a written page is).
+
+pub mod cost;
+pub mod fork;
+pub mod groups;
+
+pub use cost::{COST_WORDS, MemClass, mem_class};
+pub use fork::{Inheritance, inheritance};
+pub use groups::{GROUP_WORDS, LIBS_GROUP_WORDS};
 
 use crate::addr::Pfn;
-use crate::attribute::MappingKind;
-use crate::pagemap::{KpageFlags, PagemapEntry};
+use crate::page_words::{KpageFlags, PagemapEntry};
+use crate::placement::MappingKind;
 use serde::{Deserialize, Serialize};
 
 /// The state of one page of an object in one process.
@@ -110,6 +123,17 @@ impl PageState {
     }
 }
 
+/// Whether a present page's frame is mapped exactly once, by this page-table entry, from its
+/// pagemap word alone: bit 56, "page exclusively mapped" (Documentation/admin-guide/mm/
+/// pagemap.rst). Such a page counts as a kpagecount of 1 without reading it: USS in `ps`,
+/// a distinct frame of its own in `libs`, [`PageState::AnonExclusive`]. Every reading of the
+/// bit as "mapped once" goes through here. For a PMD-mapped transparent huge page the bit
+/// does not mean that (not handled yet): that correction belongs in this function.
+#[inline(always)]
+pub fn mapped_once(entry: PagemapEntry) -> bool {
+    entry.exclusive()
+}
+
 /// Decides the state of one page. `frame` is kpageflags and kpagecount when privileged.
 pub fn page_state(
     mapping: Option<MappingKind>,
@@ -137,13 +161,13 @@ pub fn page_state(
                 PageState::File
             } else if flags.ksm() {
                 PageState::Ksm
-            } else if entry.exclusive() || mapcount <= 1 {
+            } else if mapped_once(entry) || mapcount <= 1 {
                 PageState::AnonExclusive
             } else {
                 PageState::AnonCow
             }
         }
-        None => match (entry.file_or_shared_anon(), entry.exclusive()) {
+        None => match (entry.file_or_shared_anon(), mapped_once(entry)) {
             (true, _) => PageState::File,
             (false, true) => PageState::AnonExclusive,
             (false, false) => PageState::AnonNotExclusive,
@@ -163,9 +187,18 @@ pub fn written(state: PageState, in_bss: bool) -> Option<bool> {
     }
 }
 
+/// Whether a present page of an object is a private copy made by a write (`libs`' PRIVATE):
+/// an anonymous page (pagemap bit 61 clear) in a private mapping of the object's own file
+/// (`own_mapping`), where the loader mapped the file's page. With frame numbers (`frames`)
+/// every one counts; without them a non-exclusive one (bit 56 clear) may be the zero page,
+/// read and never written, and only exclusive ones count.
+pub fn private_copy(entry: PagemapEntry, own_mapping: bool, frames: bool) -> bool {
+    own_mapping && !entry.file_or_shared_anon() && (frames || entry.exclusive())
+}
+
 /// What the verdict needs from one process's page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Copy {
+pub struct ProcessPage {
     pub state: PageState,
     pub pfn: Option<Pfn>,
     pub exclusive: bool,
@@ -173,8 +206,16 @@ pub struct Copy {
 
 /// Whether two copies are one frame: `Some` when both frame numbers are known, `None`
 /// otherwise (the bits cannot say which frame).
-pub fn same_frame(a: &Copy, b: &Copy) -> Option<bool> {
+pub fn same_frame(a: &ProcessPage, b: &ProcessPage) -> Option<bool> {
     Some(a.pfn? == b.pfn?)
+}
+
+/// Whether a written copy `a` and another process's copy `b` may be one frame (`prove`'s
+/// sharers of a written page): by frame number when both are known ([`same_frame`]); when
+/// `weak` (no frame numbers seen), any two non-exclusive copies (bit 56 clear in both:
+/// each frame is mapped more than once, and the bits cannot say by whom).
+pub fn may_share_frame(a: &ProcessPage, b: &ProcessPage, weak: bool) -> bool {
+    same_frame(a, b).unwrap_or(weak && !a.exclusive && !b.exclusive)
 }
 
 /// The verdict on one page across the processes.
@@ -257,8 +298,8 @@ impl Verdict {
 /// Decides the verdict. With PFNs (privileged) it compares frames; without them it reads
 /// bit 56 and says so (`looks-*`): bits cannot see which frame, nor a frame shared with a
 /// process outside the set.
-pub fn verdict(copies: &[Copy]) -> Verdict {
-    let present: Vec<&Copy> = copies.iter().filter(|c| c.state.is_present()).collect();
+pub fn verdict(copies: &[ProcessPage]) -> Verdict {
+    let present: Vec<&ProcessPage> = copies.iter().filter(|c| c.state.is_present()).collect();
     match present.len() {
         0 => return Verdict::NotPresent,
         1 => return Verdict::OneProcess,
@@ -285,191 +326,6 @@ pub fn verdict(copies: &[Copy]) -> Verdict {
     }
 }
 
-/// Where a page of a process's memory belongs, for `solab ps`: decided per mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MemClass {
-    /// The mappings of an ELF object (its file mappings, its `.bss` tail, the vdso).
-    Elf,
-    /// Private anonymous memory outside every object: heap, stacks, arenas.
-    Anon,
-    /// `MAP_SHARED` mappings: the shared section, /dev/shm, shared anonymous memory.
-    Shared,
-    /// Private mappings of files that are not ELF objects (locale archives, caches).
-    Files,
-}
-
-impl MemClass {
-    pub const ALL: [MemClass; 4] = [
-        MemClass::Elf,
-        MemClass::Anon,
-        MemClass::Shared,
-        MemClass::Files,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MemClass::Elf => "elf",
-            MemClass::Anon => "anon",
-            MemClass::Shared => "shared",
-            MemClass::Files => "files",
-        }
-    }
-
-    pub fn meaning(self) -> &'static str {
-        match self {
-            MemClass::Elf => "an ELF object's mappings: its file, its .bss tail, the vdso",
-            MemClass::Anon => "private anonymous memory outside every object: heap, stacks, arenas",
-            MemClass::Shared => {
-                "MAP_SHARED mappings: the shared section, /dev/shm, shared anonymous memory"
-            }
-            MemClass::Files => "private mappings of files that are not ELF objects",
-        }
-    }
-}
-
-/// The class of a mapping: `MAP_SHARED` first (a shared section inside an object is
-/// shared memory), then an object's own range, then other files, then anonymous memory.
-pub fn mem_class(map_shared: bool, in_object: bool, is_file: bool) -> MemClass {
-    if map_shared {
-        MemClass::Shared
-    } else if in_object {
-        MemClass::Elf
-    } else if is_file {
-        MemClass::Files
-    } else {
-        MemClass::Anon
-    }
-}
-
-/// The per-process cost words of `solab ps`, with their one definition.
-pub const COST_WORDS: [(&str, &str); 4] = [
-    (
-        "RSS",
-        "resident set: present pages of the process (not the zero page nor PFN-mapped pages)",
-    ),
-    (
-        "PSS",
-        "proportional set: each present page counts page_size / kpagecount of its frame",
-    ),
-    (
-        "USS",
-        "unique set: present pages whose frame is mapped once (kpagecount 1): freed if the process exits",
-    ),
-    ("SWAP", "pages of the process in swap (pagemap bit 62)"),
-];
-
-/// The words of a group of processes (`--by`), with their one definition. Each counts a
-/// frame once however many of the group's processes map it; only frame numbers show them.
-pub const GROUP_WORDS: [(&str, &str); 3] = [
-    (
-        "ALONE",
-        "distinct frames the group's processes map, each counted once: what the group would cost alone",
-    ),
-    (
-        "ONLY",
-        "frames of the group that no process outside it maps (kpagecount no higher than the group's own mappings): freed if the group exited",
-    ),
-    (
-        "WITH-REST",
-        "frames of the group that a process outside it maps too (kpagecount higher than the group's own mappings)",
-    ),
-];
-
-/// The words of `solab libs --by`, per group of processes, with their one definition.
-pub const LIBS_GROUP_WORDS: [(&str, &str); 3] = [
-    (
-        "FRAMES",
-        "distinct frames of the ELF objects the group's processes map, each counted once: what its libraries would cost it alone",
-    ),
-    (
-        "WITH-OTHERS",
-        "of those frames, the ones a process of another group maps too (among the processes scanned): library memory really shared across the groups",
-    ),
-    (
-        "SAME-LIBS",
-        "the group's ELF objects whose library (the same build-id, or path without one) a process of another group maps too",
-    ),
-];
-
-/// What became of an anonymous page a child has at an address it inherited from its
-/// parent through fork (`solab family`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Inheritance {
-    /// The parent's frame at the same address: not copied since fork.
-    ParentsFrame,
-    /// Parent and child both have an anonymous page there, different frames: one of them
-    /// wrote after fork.
-    Copied,
-    /// The parent has no anonymous page there: the child made it after fork.
-    New,
-    /// Weak: anonymous with bit 56 clear in child and parent: the parent's frame, or one
-    /// shared with a sibling, KSM or the zero page; only frame numbers tell.
-    LooksInherited,
-}
-
-impl Inheritance {
-    pub const ALL: [Inheritance; 4] = [
-        Inheritance::ParentsFrame,
-        Inheritance::Copied,
-        Inheritance::New,
-        Inheritance::LooksInherited,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Inheritance::ParentsFrame => "parents-frame",
-            Inheritance::Copied => "copied",
-            Inheritance::New => "new",
-            Inheritance::LooksInherited => "looks-inherited",
-        }
-    }
-
-    pub fn meaning(self) -> &'static str {
-        match self {
-            Inheritance::ParentsFrame => {
-                "the parent's frame at the same address: not copied since fork"
-            }
-            Inheritance::Copied => {
-                "parent and child have an anonymous page there, different frames: one wrote after fork"
-            }
-            Inheritance::New => "the parent has no anonymous page there: made after fork",
-            Inheritance::LooksInherited => {
-                "weak: anonymous, bit 56 clear in child and parent: not copied, or shared with a sibling, KSM or the zero page"
-            }
-        }
-    }
-}
-
-/// Whether a state is an anonymous page someone holds (not the zero page, not a file).
-fn anonymous(state: PageState) -> bool {
-    matches!(
-        state,
-        PageState::AnonExclusive
-            | PageState::AnonCow
-            | PageState::Ksm
-            | PageState::AnonNotExclusive
-    )
-}
-
-/// Decides what became of the child's page at an inherited address, given the parent's
-/// page at the same address. `None` when the child holds no anonymous page there.
-pub fn inheritance(child: &Copy, parent: Option<&Copy>) -> Option<Inheritance> {
-    if !anonymous(child.state) {
-        return None;
-    }
-    let Some(parent) = parent.filter(|p| anonymous(p.state)) else {
-        return Some(Inheritance::New);
-    };
-    Some(match same_frame(child, parent) {
-        Some(true) => Inheritance::ParentsFrame,
-        Some(false) => Inheritance::Copied,
-        None if !child.exclusive && !parent.exclusive => Inheritance::LooksInherited,
-        None => Inheritance::Copied,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,8 +334,8 @@ mod tests {
     const FILE: u64 = 1 << 61;
     const EXCL: u64 = 1 << 56;
 
-    fn ev(state: PageState, pfn: Option<u64>, exclusive: bool) -> Copy {
-        Copy {
+    fn ev(state: PageState, pfn: Option<u64>, exclusive: bool) -> ProcessPage {
+        ProcessPage {
             state,
             pfn: pfn.map(Pfn),
             exclusive,
@@ -590,50 +446,6 @@ mod tests {
     }
 
     #[test]
-    fn inheritance_rules() {
-        use PageState::*;
-        let c = ev(AnonCow, Some(7), false);
-        assert_eq!(
-            inheritance(&c, Some(&ev(AnonCow, Some(7), false))),
-            Some(Inheritance::ParentsFrame)
-        );
-        assert_eq!(
-            inheritance(&ev(AnonExclusive, Some(8), true), Some(&c)),
-            Some(Inheritance::Copied)
-        );
-        assert_eq!(
-            inheritance(&ev(AnonExclusive, Some(8), true), None),
-            Some(Inheritance::New)
-        );
-        assert_eq!(
-            inheritance(
-                &ev(AnonExclusive, Some(8), true),
-                Some(&ev(File, Some(3), false))
-            ),
-            Some(Inheritance::New)
-        );
-        assert_eq!(inheritance(&ev(ZeroPage, Some(1), false), Some(&c)), None);
-        assert_eq!(inheritance(&ev(File, Some(3), false), Some(&c)), None);
-        let weak = ev(AnonNotExclusive, None, false);
-        assert_eq!(
-            inheritance(&weak, Some(&weak)),
-            Some(Inheritance::LooksInherited)
-        );
-        assert_eq!(
-            inheritance(&ev(AnonExclusive, None, true), Some(&weak)),
-            Some(Inheritance::Copied)
-        );
-    }
-
-    #[test]
-    fn classes_of_mappings() {
-        assert_eq!(mem_class(true, true, true), MemClass::Shared);
-        assert_eq!(mem_class(false, true, false), MemClass::Elf);
-        assert_eq!(mem_class(false, false, true), MemClass::Files);
-        assert_eq!(mem_class(false, false, false), MemClass::Anon);
-    }
-
-    #[test]
     fn weak_verdicts_say_looks() {
         use PageState::*;
         let v = verdict(&[ev(File, None, false), ev(File, None, false)]);
@@ -651,6 +463,42 @@ mod tests {
             same_frame(&ev(File, None, false), &ev(File, Some(1), false)),
             None
         );
+    }
+
+    #[test]
+    fn mapped_once_is_bit_56() {
+        assert!(mapped_once(PagemapEntry(PRESENT | EXCL | 9)));
+        assert!(!mapped_once(PagemapEntry(PRESENT | FILE | 9)));
+    }
+
+    #[test]
+    fn private_copies() {
+        let anon_excl = PagemapEntry(PRESENT | EXCL | 9);
+        let anon = PagemapEntry(PRESENT | 9);
+        let file = PagemapEntry(PRESENT | FILE | EXCL | 9);
+        assert!(private_copy(anon_excl, true, false));
+        assert!(private_copy(anon, true, true));
+        // Weak: bit 56 clear may be the zero page.
+        assert!(!private_copy(anon, true, false));
+        assert!(!private_copy(file, true, true));
+        // Anonymous memory outside the object's own file mapping is not its copy.
+        assert!(!private_copy(anon_excl, false, true));
+    }
+
+    #[test]
+    fn sharers_of_a_written_page() {
+        use PageState::*;
+        let w = ev(AnonCow, Some(4), false);
+        assert!(may_share_frame(&w, &ev(AnonCow, Some(4), false), false));
+        assert!(!may_share_frame(&w, &ev(AnonCow, Some(5), false), true));
+        let weak = ev(AnonNotExclusive, None, false);
+        assert!(may_share_frame(&weak, &weak, true));
+        assert!(!may_share_frame(&weak, &weak, false));
+        assert!(!may_share_frame(
+            &weak,
+            &ev(AnonExclusive, None, true),
+            true
+        ));
     }
 
     #[test]

@@ -32,7 +32,8 @@ fn word(data: &[u8], i: usize) -> u64 {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(plan) = elf::plan_bytes(data, Detail::Full) else { return };
-    let _ = solab::output::text::render_elf(&solab::commands::elf::ElfReport::new("fuzz".into(), &plan));
+    let elf_report = solab::commands::elf::ElfReport::new("fuzz".into(), &plan);
+    let _ = solab::output::text::render_elf(&elf_report);
     if plan.page_count() > MAX_PAGES || plan.segments.is_empty() {
         return;
     }

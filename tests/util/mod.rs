@@ -629,9 +629,10 @@ fn copy(from: &Path, to: &Path) {
 }
 
 /// Says on stderr, past the test harness's capture of a passing test's output, that the
-/// running test cannot run here and why: `skipped: MODULE::TEST: REASON`. A test that
-/// cannot run returns with it (`return skip("...")`), so a run names every test that
-/// passed without checking anything.
+/// running test (or the part of it the reason names) cannot run here and why:
+/// `skipped: MODULE::TEST: REASON`. A test that cannot run returns with it
+/// (`return skip("...")`), so a run names every test that passed without checking
+/// everything it checks elsewhere.
 pub fn skip(reason: &str) {
     let thread = std::thread::current();
     // The harness runs each test on a thread named after it.

@@ -137,7 +137,8 @@ clean:
 # Coverage-guided fuzzing (issue 8): every parser of outside bytes, FUZZ_SECONDS each.
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= maps_parse elf_plan pagemap_decode clipboard_read inspect_path
+# The targets are fuzz/Cargo.toml's [[bin]] names; FUZZ_TARGETS=NAME fuzzes one.
+FUZZ_TARGETS ?= $(shell scripts/fuzz-targets.sh)
 fuzz: build
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	OUT=$(OUT) LABDIR=$(LABDIR) scripts/fuzz-seeds.sh

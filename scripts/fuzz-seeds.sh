@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Collects seed corpora for the fuzz targets from this machine into fuzz/corpus/TARGET/
 # (not committed: real libraries and /proc files vary by machine). The small committed
-# seeds in fuzz/seeds/TARGET/ are used beside them by `make fuzz`.
+# seeds in fuzz/seeds/TARGET/ are used beside them by `make fuzz`. The targets are the
+# [[bin]] names of fuzz/Cargo.toml (scripts/fuzz-targets.sh); what each is seeded with here:
 #   maps_parse      /proc/PID/maps of up to 40 live processes (each cut to 64 KiB)
 #   elf_plan        the smallest ELF objects under /usr/lib (up to 24, each <= 128 KiB),
 #                   target/release/libsolib.so and the lab's text-relocation objects
@@ -13,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=fuzz/corpus
-mkdir -p "$out"/{maps_parse,elf_plan,pagemap_decode,clipboard_read,inspect_path}
+mapfile -t targets < <(scripts/fuzz-targets.sh)
+for t in "${targets[@]}"; do mkdir -p "$out/$t"; done
 
 n=0
 for m in /proc/[0-9]*/maps; do
@@ -70,7 +72,7 @@ if [ -f "$OUT/libsolib.so" ] && command -v objcopy >/dev/null; then
     rm -f "$tmp"
 fi
 cp "$out"/elf_plan/* "$out/inspect_path/"
-for t in maps_parse elf_plan pagemap_decode clipboard_read inspect_path; do
+for t in "${targets[@]}"; do
     printf '%-16s %4d files %8d bytes\n' "$t" "$(ls "$out/$t" | wc -l)" \
         "$(cat "$out/$t"/* 2>/dev/null | wc -c)"
 done

@@ -5,7 +5,7 @@
 //! must agree page for page.
 
 use crate::util::{
-    self, Namespace, Proc, Run, artifacts, as_nobody, field_u64, finish, spawn_host,
+    self, Namespace, Proc, Run, artifacts, as_nobody, field_u64, finish, skip, spawn_host,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -564,6 +564,9 @@ fn closed_stdout_is_not_an_error() {
 
 #[test]
 fn unprivileged_runs_are_weak_and_say_so() {
+    if !util::is_root() {
+        return util::skip("starting processes as uid 65534 needs root");
+    }
     let a = sleeper(as_nobody(Path::new("/bin/sleep")).tap_arg("100"));
     let b = sleeper(as_nobody(Path::new("/bin/sleep")).tap_arg("100"));
     let p = pids(&[&a, &b]);
@@ -616,12 +619,10 @@ fn unprivileged_runs_are_weak_and_say_so() {
     );
 
     // Another user's process: a clear error naming the file, not a panic.
-    if util::is_root() {
-        let me = std::process::id().to_string();
-        let run = solab_as_nobody(&["inspect", &me]);
-        assert_eq!(run.code, 2);
-        assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
-    }
+    let me = std::process::id().to_string();
+    let run = solab_as_nobody(&["inspect", &me]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
 }
 
 /// Without CAP_SYS_ADMIN solab can reach a mapped file only through its path: when that
@@ -630,20 +631,19 @@ fn unprivileged_runs_are_weak_and_say_so() {
 fn a_mapped_file_out_of_reach_is_named_as_such_not_called_replaced() {
     use std::os::unix::fs::PermissionsExt;
     if !util::is_root() {
-        eprintln!("skipped: closing a directory to another user needs root");
-        return;
+        return skip("closing a directory to another user needs root");
     }
     let chmod = |p: &Path, mode: u32| {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
     };
-    let staged = util::Staged::new();
-    let closed = staged.dir.join("closed");
+    let scratch = util::Scratch::new();
+    let closed = scratch.dir.join("closed");
     std::fs::create_dir(&closed).expect("mkdir");
     chmod(&closed, 0o755);
     let lib = closed.join("libsolib.so");
-    std::fs::copy(&staged.libsolib, &lib).expect("copy the library");
+    std::fs::copy(&artifacts().libsolib, &lib).expect("copy the library");
     let ns = Namespace::new("reach");
-    let mut cmd = as_nobody(&staged.lab_host);
+    let mut cmd = as_nobody(&artifacts().lab_host);
     cmd.arg("--lib").arg(&lib).args(["touch", "serve"]);
     ns.env(&mut cmd);
     let host = Proc::spawn("uid 65534 host", cmd, "action=serve");
@@ -651,7 +651,7 @@ fn a_mapped_file_out_of_reach_is_named_as_such_not_called_replaced() {
     // solab skips an object it cannot read and says why: the reason, or None if analyzed.
     let why_skipped = || -> Option<String> {
         let run = finish(
-            as_nobody(&staged.solab)
+            as_nobody(&artifacts().solab)
                 .args(["inspect", "--json", "--object", "libsolib.so", &pid])
                 .output()
                 .expect("run solab as nobody"),
@@ -709,7 +709,7 @@ impl TapArg for Command {
 #[test]
 fn deleted_file_with_spaces_in_its_path_is_still_analyzed() {
     if !util::is_root() {
-        return; // map_files needs CAP_SYS_ADMIN
+        return util::skip("map_files needs CAP_SYS_ADMIN");
     }
     let lib = textrel_lib("lib with space.so");
     let ns = Namespace::new("deleted");

@@ -1,32 +1,74 @@
-//! `make lab` and the tests that run processes as another user work wherever the repository
-//! is cloned, also below a directory that user cannot search (a clone in root's 0700
-//! home, say).
+//! `make lab`, the book's commands and the tests that run processes as another user work
+//! wherever the repository is cloned, also below a directory that user cannot search (a
+//! clone in root's 0700 home).
 //!
-//! The cheapest design that still exercises it for real: `git clone` into a fresh 0700
-//! directory (with this working tree's changes to tracked files), then copies of this
-//! build's programs and fixtures into the clone's target/. Building in the clone would take
-//! about 4 minutes on a 2-core machine: the compiler flags name the checkout's path
-//! (--remap-path-prefix), so nothing of this build could be reused. With the copies in
-//! place, `make -o build lab` runs the very recipe of `make lab` minus its build step, and
-//! this test binary runs its other-user tests again with SOLAB_TEST_CHECKOUT pointing
-//! `artifacts()` at the clone. Both go through the clone's paths, which uid 65534 cannot
-//! reach (checked first), so they pass only because nothing uid 65534 runs or reads is
-//! taken from the checkout. Cost: about 1 s (the lab itself runs in 0.4 s).
+//! Each stages what uid 65534 runs itself: the tests through [`util::as_nobody`], the
+//! lab's experiment 8 and docs/out/prelude.sh in their own code. This file runs each
+//! of them from a clone below a fresh 0700 directory: `git clone` (with this working tree's
+//! changes to tracked files), then copies of this build's programs and fixtures in the
+//! clone's target/. Building in the clone would take minutes: the compiler flags name the
+//! checkout's path (--remap-path-prefix), so nothing of this build could be reused. With
+//! the copies in place, `make -o build lab` runs the very recipe of `make lab` minus its
+//! build step, and this test binary runs, with SOLAB_TEST_CHECKOUT pointing `artifacts()` at
+//! the clone, the test of the tests' helper and the book's pages that run commands as uid
+//! 65534. Uid 65534 cannot reach the clone (checked first), so they pass only because
+//! nothing uid 65534 runs or reads is taken from the checkout. The tests' other uid 65534
+//! processes go through the same helper, so they need no run of their own in the clone.
 
-use crate::util::{self, CHECKOUT_ENV, artifacts, as_nobody, finish, is_root};
+use crate::util::{self, CHECKOUT_ENV, Namespace, artifacts, as_nobody, finish, is_root, skip};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The tests that start processes of uid 65534 from the checkout's programs, run again in
-/// the clone. `make lab` stands for lab::every_experiment_passes.
-const OTHER_USER_TESTS: [&str; 4] = [
-    "lab::an_unprivileged_lab_passes_on_weak_evidence_and_says_so",
-    "libs::unprivileged_scan_gives_labelled_estimates",
-    "solib::another_uid_can_neither_open_the_region_nor_share_it",
-    // The book's pages with commands of uid 65534 (the others depend on nothing of this).
+/// What is run again in the clone: the test of [`util::as_nobody`], and the book's pages
+/// (the docs test runs only those with commands of uid 65534 there).
+const RUN_IN_THE_CLONE: [&str; 2] = [
+    "checkout::uid_65534_runs_the_build_wherever_the_checkout_is",
     "docs::every_output_in_the_book_is_what_the_program_prints_now",
 ];
+
+/// Uid 65534 runs each program of the build, the library loaded by its path and by its
+/// soname, and reads the fixtures, through [`as_nobody`], given the checkout's paths. Run
+/// in the clone below a 0700 directory too, where none of those paths can be reached.
+#[test]
+fn uid_65534_runs_the_build_wherever_the_checkout_is() {
+    if !is_root() {
+        return skip("starting processes as uid 65534 needs root");
+    }
+    let a = artifacts();
+    let ns = Namespace::new("checkout");
+    let run = |what: &str, cmd: &mut Command| {
+        ns.env(cmd);
+        let r = finish(cmd.output().expect("run as nobody"));
+        assert_eq!(
+            r.code, 0,
+            "{what} as uid 65534:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        r
+    };
+    let version = run("solab --version", as_nobody(&a.solab).arg("--version"));
+    assert!(version.stdout.starts_with("solab "), "{}", version.stdout);
+    let host = run(
+        "solab-lab-host --lib libsolib.so",
+        as_nobody(&a.lab_host)
+            .arg("--lib")
+            .arg(&a.libsolib)
+            .arg("touch"),
+    );
+    assert!(host.stdout.contains("action=touch"), "{}", host.stdout);
+    // Linked with -lsolib: the loader finds libsolib.so's soname beside the program.
+    run("solib-client", &mut as_nobody(&a.c_client));
+    run("solab-lab --help", as_nobody(&a.lab).arg("--help"));
+    for f in ["libtextrel-pic.so", "libtextrel-textrel.so"] {
+        run(
+            &format!("cat {f}"),
+            as_nobody(Path::new("/bin/cat"))
+                .arg(a.fixtures.join(f))
+                .stdout(std::process::Stdio::null()),
+        );
+    }
+}
 
 /// A mode 0700 directory under /tmp (mkdtemp's mode), removed on Drop with the clone in it.
 struct PrivateDir(PathBuf);
@@ -70,13 +112,12 @@ fn copy_files(from_dir: &Path, keep: impl Fn(&str) -> bool, to_dir: &Path) -> us
 }
 
 #[test]
-fn a_clone_below_a_private_directory_runs_the_lab_and_the_other_user_tests() {
+fn a_clone_below_a_private_directory_runs_the_lab_the_book_and_the_helper() {
     if !is_root() {
-        eprintln!("skipped: running processes as uid 65534 needs root");
-        return;
+        return skip("running processes as uid 65534 needs root");
     }
     if std::env::var_os(CHECKOUT_ENV).is_some() {
-        return; // this is the run in the clone
+        return skip("this run is in a clone already (it runs RUN_IN_THE_CLONE)");
     }
     let a = artifacts();
     let private = PrivateDir(nix::unistd::mkdtemp("/tmp/solab-checkout-XXXXXX").expect("mkdtemp"));
@@ -158,8 +199,9 @@ fn a_clone_below_a_private_directory_runs_the_lab_and_the_other_user_tests() {
         Command::new("make")
             .current_dir(&clone)
             .args(["--no-print-directory", "-o", "build", "lab"])
-            // The copies are in the clone's target/, wherever this build is.
+            // The copies are in the clone's target/release, wherever this build is.
             .env_remove("CARGO_TARGET_DIR")
+            .env_remove("PROFILE")
             .env_remove("MAKEFLAGS")
             .env_remove("MFLAGS")
             .env_remove("MAKELEVEL")
@@ -190,18 +232,18 @@ fn a_clone_below_a_private_directory_runs_the_lab_and_the_other_user_tests() {
         );
     }
 
-    // The other-user tests, in the clone: artifacts() and the tests' cwd are the clone's.
+    // artifacts() and the tests' cwd are the clone's.
     let mut inner = Command::new(std::env::current_exe().expect("this test binary"));
     inner
         .current_dir(&clone)
         .env(CHECKOUT_ENV, &clone)
         .args(["--exact", "--test-threads", "2"])
-        .args(OTHER_USER_TESTS);
+        .args(RUN_IN_THE_CLONE);
     let run = finish(inner.output().expect("run the tests in the clone"));
-    let all_passed = format!("test result: ok. {} passed", OTHER_USER_TESTS.len());
+    let all_passed = format!("test result: ok. {} passed", RUN_IN_THE_CLONE.len());
     assert!(
         run.code == 0 && run.stdout.contains(&all_passed),
-        "the other-user tests in {} (exit {}):\n{}\n{}",
+        "the tests in {} (exit {}):\n{}\n{}",
         clone.display(),
         run.code,
         run.stdout,

@@ -3,7 +3,9 @@
 //! `one-process` verdict, FIFOs, closed pipes, and fork families in `prove`.
 
 use crate::util;
-use crate::util::{Namespace, Proc, Run, artifacts, as_nobody, field, finish, is_root, spawn_host};
+use crate::util::{
+    Namespace, Proc, Run, artifacts, as_nobody, field, finish, is_root, skip, spawn_host,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -119,6 +121,9 @@ fn object_patterns_that_match_nothing_or_are_empty_exit_2() {
 
 #[test]
 fn strict_prove_without_frames_exits_3_and_says_look_shared() {
+    if !is_root() {
+        return skip("starting processes as uid 65534 needs root");
+    }
     let ns = Namespace::new("cli-strict");
     let host = |name: &str| {
         let mut cmd = as_nobody(&artifacts().lab_host);
@@ -430,8 +435,7 @@ fn page_in(page: &Value, pid: i32) -> &Value {
 #[test]
 fn a_fork_family_shares_inherited_data_until_a_child_writes() {
     if !is_root() {
-        eprintln!("skipped: frames need CAP_SYS_ADMIN");
-        return;
+        return skip("frames need CAP_SYS_ADMIN");
     }
     let forker =
         util::Compiled::from_source("forker", FORKER_C, &["-O2", "-Wall", "-Werror"], &["-ldl"]);
@@ -635,8 +639,7 @@ fn pid_flags_select_what_positional_pids_select() {
 #[test]
 fn user_selects_only_that_users_processes() {
     if !is_root() {
-        eprintln!("skipped: starting processes as uid 65534 needs root");
-        return;
+        return skip("starting processes as uid 65534 needs root");
     }
     let ns = Namespace::new("cli-user");
     let mut cmd = as_nobody(&artifacts().lab_host);

@@ -10,24 +10,6 @@ use std::process::{Command, Stdio};
 /// ~10 MiB the program itself needs.
 const LIMIT_KIB: i64 = 64 * 1024;
 
-/// Runs `cmd` to completion and returns its exit code and peak resident memory in KiB.
-/// The child is reaped by `wait4` itself, which is what gives its own rusage.
-#[allow(clippy::zombie_processes)]
-fn run_measured(mut cmd: Command) -> (i32, i64) {
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn solab");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child, with valid out-pointers.
-    let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(rc, child.id() as i32, "wait4");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}
-
 /// A 5 KB ELF file: one PT_LOAD of almost 4 GiB, and eight SHF_ALLOC NOBITS sections over
 /// all of it that share one 1 KB name.
 fn hostile_elf(dir: &Path) -> PathBuf {
@@ -99,18 +81,21 @@ fn temp_dir(tag: &str) -> TempDir {
 
 #[test]
 fn a_small_elf_asking_for_4_gib_costs_bounded_memory() {
-    let a = artifacts();
+    let peak = Peak::new();
     let dir = temp_dir("hostile-elf");
     let file = hostile_elf(&dir.0);
     assert!(std::fs::metadata(&file).expect("size").len() < 8 * 1024);
     for json in [false, true] {
-        let mut cmd = Command::new(&a.solab);
-        cmd.arg("elf").arg(&file);
+        let mut args = vec!["elf".into(), file.clone().into_os_string()];
         if json {
-            cmd.arg("--json");
+            args.push("--json".into());
         }
-        let (code, kib) = run_measured(cmd);
-        assert_eq!(code, 0, "solab elf of the hostile file (json {json})");
+        let (run, kib) = peak.solab(&args);
+        assert_eq!(
+            run.code, 0,
+            "solab elf of the hostile file (json {json}): {}",
+            run.stderr
+        );
         assert!(kib < LIMIT_KIB, "solab elf took {kib} KiB (json {json})");
     }
     // Mapped by a process, the same file goes through inspect's whole path.
@@ -121,15 +106,13 @@ fn a_small_elf_asking_for_4_gib_costs_bounded_memory() {
     let mut py = Command::new("python3");
     py.arg("-c").arg(script);
     let host = Proc::spawn("python3 mapping the hostile file", py, "ready");
+    let pid = host.pid().to_string();
     for args in [vec!["inspect"], vec!["inspect", "--pages", "--json"]] {
-        let mut cmd = Command::new(&a.solab);
-        cmd.args(&args)
-            .arg(host.pid().to_string())
-            .args(["-o", "hostile.so"]);
-        let (code, kib) = run_measured(cmd);
+        let (run, kib) = peak.solab(args.iter().chain(&[pid.as_str(), "-o", "hostile.so"]));
         assert_eq!(
-            code, 0,
-            "solab {args:?} of a process mapping the hostile file"
+            run.code, 0,
+            "solab {args:?} of a process mapping the hostile file: {}",
+            run.stderr
         );
         assert!(kib < LIMIT_KIB, "solab {args:?} took {kib} KiB");
     }

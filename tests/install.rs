@@ -3,7 +3,7 @@
 //! programs, library and pkg-config file work, and `make uninstall` removes them all; the
 //! Debian package installs, works and is removed again.
 
-use crate::util::{Namespace, artifacts, finish, is_root};
+use crate::util::{Namespace, artifacts, finish, is_root, skip};
 use clap::CommandFactory;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -351,16 +351,14 @@ impl Drop for Purge {
 #[test]
 fn the_debian_package_installs_works_and_is_removed() {
     if !is_root() || !Path::new("/etc/debian_version").exists() {
-        eprintln!("skipped: installing a package needs root on Debian");
-        return;
+        return skip("installing a package needs root on Debian");
     }
     let installed = Command::new("dpkg-query")
         .args(["-W", "-f", "${Status}", "solab"])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("installed"));
     if installed {
-        eprintln!("skipped: a solab package is installed here already; the test leaves it be");
-        return;
+        return skip("a solab package is installed here already; the test leaves it be");
     }
     // deb-only: the package from the build the tests run, without building again.
     make(&["deb-only"]);

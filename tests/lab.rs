@@ -1,7 +1,7 @@
 //! `make lab` end to end: every experiment passes, the report says so, and nothing the lab
 //! started is left running or in /dev/shm, also when it is interrupted.
 
-use crate::util::{self, Proc, artifacts};
+use crate::util::{self, Proc, artifacts, skip};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -262,8 +262,7 @@ fn an_interrupted_lab_leaves_nothing_behind() {
 #[test]
 fn an_interrupted_experiment_8_removes_the_copies_it_made_for_uid_65534() {
     if !util::is_root() {
-        eprintln!("skipped: experiment 8 switches to uid 65534 only as root");
-        return;
+        return skip("experiment 8 switches to uid 65534 only as root");
     }
     let out = OutDir::new("int8");
     let mut cmd = lab_cmd(&out.0);
@@ -298,17 +297,15 @@ fn an_interrupted_experiment_8_removes_the_copies_it_made_for_uid_65534() {
 #[test]
 fn an_unprivileged_lab_passes_on_weak_evidence_and_says_so() {
     if !util::is_root() {
-        eprintln!("skipped: the test switches to uid 65534, which needs root");
-        return;
+        return skip("the test switches to uid 65534, which needs root");
     }
-    // Everything uid 65534 runs or reads is a copy it can reach, wherever the checkout is;
-    // it starts in the checkout, as `make lab` does.
-    let staged = util::Staged::new();
-    let out = staged.writable_by_nobody("out");
-    let mut cmd = util::as_nobody(&staged.lab);
+    // It starts in the checkout, as `make lab` does.
+    let scratch = util::Scratch::new();
+    let out = scratch.writable_by_nobody("out");
+    let mut cmd = util::as_nobody(&artifacts().lab);
     cmd.current_dir(&artifacts().repo)
         .args(["--color", "never", "--fixtures"])
-        .arg(&staged.fixtures)
+        .arg(&artifacts().fixtures)
         .arg("--out")
         .arg(&out);
     let run = cmd.output().unwrap();

@@ -2,7 +2,8 @@
 //! come and go during `--all`, the unprivileged estimates, and bad pids.
 
 use crate::util::{
-    Namespace, Proc, Run, Staged, artifacts, as_nobody, finish, is_root, require, spawn_host,
+    Namespace, OwnCopies, Proc, Run, artifacts, as_nobody, finish, is_root, require, skip,
+    spawn_host,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -62,8 +63,7 @@ fn planned(file: &std::path::Path, kind: &str) -> u64 {
 #[test]
 fn libsolib_row_counts_processes_frames_and_savings() {
     if !is_root() {
-        eprintln!("skipped: frames need CAP_SYS_ADMIN");
-        return;
+        return skip("frames need CAP_SYS_ADMIN");
     }
     let lib = &artifacts().libsolib;
     let text_pages = planned(lib, "text");
@@ -123,8 +123,7 @@ fn libsolib_row_counts_processes_frames_and_savings() {
 #[test]
 fn text_relocations_are_flagged_with_their_private_copies() {
     if !is_root() {
-        eprintln!("skipped: frames need CAP_SYS_ADMIN");
-        return;
+        return skip("frames need CAP_SYS_ADMIN");
     }
     let lib: PathBuf = artifacts().fixtures.join("libtextrel-textrel.so");
     require(&lib);
@@ -175,8 +174,10 @@ fn processes_vanishing_during_all_never_make_it_fail() {
 
 #[test]
 fn unprivileged_scan_gives_labelled_estimates() {
-    // Copies uid 65534 can reach wherever the checkout is.
-    let a = Staged::new();
+    if !is_root() {
+        return skip("starting processes as uid 65534 needs root");
+    }
+    let a = artifacts();
     let ns = Namespace::new("libsnobody");
     let mut cmd = as_nobody(&a.lab_host);
     cmd.arg("--lib")
@@ -200,7 +201,7 @@ fn unprivileged_scan_gives_labelled_estimates() {
             .is_some_and(|n| n.contains("CAP_SYS_ADMIN")),
         "{r:#}"
     );
-    let row = row_of(&r, &a.libsolib);
+    let row = row_of(&r, &crate::util::stage().copy_of(&a.libsolib));
     assert_eq!(u(&row["procs"]), 1);
     assert!(row["frames"].is_null(), "{row:#}");
     let est = &row["estimate"];
@@ -229,9 +230,7 @@ fn unprivileged_scan_gives_labelled_estimates() {
             .expect("run solab as nobody"),
     );
     assert_eq!(all.code, 0, "{}", all.stderr);
-    if is_root() {
-        assert!(u(&all.json()["processes"]["unreadable"]) > 0);
-    }
+    assert!(u(&all.json()["processes"]["unreadable"]) > 0);
 }
 
 #[test]
@@ -301,24 +300,22 @@ sys.stdin.readline()
 #[test]
 fn groups_share_the_same_file_but_not_a_copy() {
     if !is_root() {
-        eprintln!("skipped: making cgroups and running as uid 65534 need root");
-        return;
+        return skip("making cgroups and running as uid 65534 need root");
     }
     let Some(cg) = crate::util::Cgroups::new("libs", &["a", "b"]) else {
-        eprintln!("skipped: no writable cgroup v2 mount");
-        return;
+        return skip("no writable cgroup v2 mount");
     };
     let ns = Namespace::new("libsby");
-    let staged = Staged::new();
+    let own = OwnCopies::new();
     let mine = Proc::spawn(
         "root host",
         cg.run_in(0, &crate::util::lab_host(&ns, &["touch", "serve"])),
         "action=serve",
     );
-    let mut theirs = as_nobody(&staged.lab_host);
+    let mut theirs = as_nobody(&own.lab_host);
     theirs
         .arg("--lib")
-        .arg(&staged.libsolib)
+        .arg(&own.libsolib)
         .args(["touch", "serve"]);
     ns.env(&mut theirs);
     let theirs = Proc::spawn("nobody host", cg.run_in(1, &theirs), "action=serve");
@@ -365,7 +362,7 @@ fn groups_share_the_same_file_but_not_a_copy() {
     );
     // Without frame numbers: weak, no frames claimed, SAME-LIBS still known.
     let weak = finish(
-        as_nobody(&staged.solab)
+        as_nobody(&own.solab)
             .args(["libs", "--json", "--by", "comm", "-p"])
             .arg(theirs.pid().to_string())
             .output()

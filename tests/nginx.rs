@@ -8,7 +8,7 @@
 //! on Drop. Skipped, with a message, when not root (frames need CAP_SYS_ADMIN) or when
 //! nginx is not installed (`scripts/install-deps.sh` installs nginx-light).
 
-use crate::util::{Run, artifacts, finish, is_root};
+use crate::util::{Run, artifacts, finish, is_root, skip};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -36,9 +36,9 @@ fn nginx_binary() -> Option<PathBuf> {
 /// Why the tests here cannot run, if they cannot.
 fn skip_reason() -> Option<&'static str> {
     if !is_root() {
-        Some("skipped: frames need CAP_SYS_ADMIN (run as root)")
+        Some("frames need CAP_SYS_ADMIN (run as root)")
     } else if nginx_binary().is_none() {
-        Some("skipped: nginx is not installed (scripts/install-deps.sh installs nginx-light)")
+        Some("nginx is not installed (scripts/install-deps.sh installs nginx-light)")
     } else {
         None
     }
@@ -275,8 +275,7 @@ fn nums(pids: &[String]) -> Vec<i64> {
 #[test]
 fn nginx_master_and_workers_are_one_fork_family_that_inherits_data() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
-        return;
+        return skip(why);
     }
     let nginx = Nginx::start(WORKERS);
     // A few requests, then one compressed response: the one worker that makes it calls
@@ -366,8 +365,7 @@ fn nginx_master_and_workers_are_one_fork_family_that_inherits_data() {
 #[test]
 fn two_nginx_masters_started_separately_are_no_family() {
     if let Some(why) = skip_reason() {
-        eprintln!("{why}");
-        return;
+        return skip(why);
     }
     let (a, b) = (Nginx::start(1), Nginx::start(1));
     let masters = vec![a.master().to_string(), b.master().to_string()];

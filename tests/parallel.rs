@@ -5,17 +5,19 @@
 //! page among every process that maps its frame (kpagecount, or smaps' mapcount), and
 //! other processes start and exit while the tests run. So PSS (and, from smaps, what
 //! depends on mapcount) is compared exactly only where the frames are the frozen
-//! processes' alone: the staged copy of libsolib.so and its host program. Everything else is
-//! compared exactly everywhere.
+//! processes' alone: the test's own copies of libsolib.so and its host program. Everything
+//! else is compared exactly everywhere.
 
-use crate::util::{self, Frozen, Namespace, Proc, Run, Staged, as_nobody, finish, is_root};
+use crate::util::{
+    self, Frozen, Namespace, OwnCopies, Proc, Run, as_nobody, finish, is_root, skip,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-/// Eight lab-hosts (staged copies, uid 65534) that touch and write the library in
+/// Eight lab-hosts (the test's own copies, uid 65534) that touch and write the library in
 /// different ways, and four `sleep`s.
-fn start(a: &Staged, ns: &Namespace) -> Vec<Proc> {
+fn start(a: &OwnCopies, ns: &Namespace) -> Vec<Proc> {
     let mut procs = Vec::new();
     for i in 0..8 {
         let mut cmd = as_nobody(&a.lab_host);
@@ -118,7 +120,7 @@ fn ps_comparable(mut r: Value) -> Value {
 }
 
 fn compare(nobody: bool) {
-    let a = Staged::new();
+    let a = OwnCopies::new();
     let ns = Namespace::new(if nobody { "parnobody" } else { "parroot" });
     let procs = start(&a, &ns);
     let pids: Vec<i32> = procs.iter().map(Proc::pid).collect();
@@ -146,7 +148,7 @@ fn compare(nobody: bool) {
     if !nobody {
         // With every process scanned, PSS comes from the frames seen and only distinct
         // frames are kept, a frame another process mapped at the same page of an object
-        // not kept again: the staged objects' rows (theirs alone, the processes frozen)
+        // not kept again: the copies' rows (theirs alone, the processes frozen)
         // are the ones the scan of the pids gives, which keeps every frame. PSS apart:
         // kpagecount there, the frames seen here.
         let all = run(&a.solab, false, &["libs", "--all", "--json"], &[]);
@@ -180,25 +182,23 @@ fn compare(nobody: bool) {
 #[test]
 fn libs_and_ps_report_the_same_on_one_thread_and_on_four() {
     if !is_root() {
-        eprintln!("skipped: frames need CAP_SYS_ADMIN, and uid 65534 needs root to switch to");
-        return;
+        return skip("frames need CAP_SYS_ADMIN, and uid 65534 needs root to switch to");
     }
     compare(false);
     compare(true);
 }
 
 /// `libs --all` keeps of each page of an object only a frame no process before it mapped
-/// there, `libs PID...` that frame with how often it was mapped: two fork families of staged lab-hosts, each parent writing .data before forking,
-/// so that each family maps its own copy of those pages twice (one frame per family, not
-/// exclusive). The staged objects' rows are those of the scan of the pids, which keeps
-/// every frame.
+/// there, `libs PID...` that frame with how often it was mapped: two fork families of
+/// lab-hosts of the test's own copies, each parent writing .data before forking, so that
+/// each family maps its own copy of those pages twice (one frame per family, not
+/// exclusive). The copies' rows are those of the scan of the pids, which keeps every frame.
 #[test]
 fn libs_all_keeps_the_frame_of_each_fork_family() {
     if !is_root() {
-        eprintln!("skipped: frames need CAP_SYS_ADMIN");
-        return;
+        return skip("frames need CAP_SYS_ADMIN");
     }
-    let a = Staged::new();
+    let a = OwnCopies::new();
     let ns = Namespace::new("parfork");
     let mut procs = Vec::new();
     let mut pids = Vec::new();
@@ -218,7 +218,7 @@ fn libs_all_keeps_the_frame_of_each_fork_family() {
     let own = [inode(&a.libsolib), inode(&a.lab_host)];
     let given = run(&a.solab, false, &["libs", "--json"], &pids);
     let all = run(&a.solab, false, &["libs", "--all", "--json"], &[]);
-    // Every mapping of the staged objects' frames is in the scan: each frame's kpagecount
+    // Every mapping of the copies' frames is in the scan: each frame's kpagecount
     // is the number of times it was seen, and PSS counts it 1 in all (one frame kept per
     // page with how often it was mapped, not once per mapping).
     for o in given["objects"].as_array().expect("objects") {

@@ -6,7 +6,7 @@
 //! works on one's own processes and the open fails on another user's, and solab run as
 //! uid 65534 reports the same both ways.
 
-use crate::util::{self, Namespace, Proc, as_nobody, finish, spawn_host};
+use crate::util::{self, Namespace, Proc, as_nobody, finish, skip, spawn_host};
 use solab::kernel::process::{self, MAPS_ENV, MapsSource};
 use solab::maps::{MapEntry, MapTarget};
 use std::path::{Path, PathBuf};
@@ -169,8 +169,7 @@ fn file_target(m: &[MapEntry], dir: &Path, name: &[u8]) -> Option<MapTarget> {
 fn the_ioctl_gives_the_entries_the_text_gives() {
     use std::os::unix::ffi::OsStrExt;
     if !kernel_has_query() {
-        eprintln!("skipped: no PROCMAP_QUERY (Linux 6.11+, x86-64) on this kernel");
-        return;
+        return skip("no PROCMAP_QUERY (Linux 6.11+, x86-64) on this kernel");
     }
     let dir = TempDir(nix::unistd::mkdtemp("/tmp/solab-procmap-XXXXXX").expect("mkdtemp"));
     let mut cmd = Command::new("python3");
@@ -278,8 +277,7 @@ sys.stdin.read()
 #[test]
 fn a_name_longer_than_path_max_is_read_from_the_text() {
     if !kernel_has_query() {
-        eprintln!("skipped: no PROCMAP_QUERY on this kernel");
-        return;
+        return skip("no PROCMAP_QUERY on this kernel");
     }
     let dir = TempDir(nix::unistd::mkdtemp("/tmp/solab-deep-XXXXXX").expect("mkdtemp"));
     let mut cmd = Command::new("python3");
@@ -340,21 +338,18 @@ fn empty_and_vanished_maps_give_the_text_path_errors() {
 #[test]
 fn unprivileged_the_ioctl_reads_own_processes_and_is_refused_others() {
     if !util::is_root() || !kernel_has_query() {
-        eprintln!("skipped: needs root (to run as uid 65534) and PROCMAP_QUERY");
-        return;
+        return skip("needs root (to run as uid 65534) and PROCMAP_QUERY");
     }
-    let staged = util::Staged::new();
+    let a = util::artifacts();
     let ns = Namespace::new("procmap-nobody");
-    let mut cmd = as_nobody(&staged.lab_host);
-    cmd.arg("--lib")
-        .arg(&staged.libsolib)
-        .args(["touch", "serve"]);
+    let mut cmd = as_nobody(&a.lab_host);
+    cmd.arg("--lib").arg(&a.libsolib).args(["touch", "serve"]);
     ns.env(&mut cmd);
     let host = Proc::spawn("uid 65534 host", cmd, "action=serve");
     let pid = host.pid().to_string();
     let me = std::process::id().to_string();
     let run = |text: bool, target: &str| {
-        let mut c = as_nobody(&staged.solab);
+        let mut c = as_nobody(&a.solab);
         c.args(["inspect", "--json", "--object", "libsolib.so", target]);
         if text {
             c.env(MAPS_ENV, "text");
@@ -416,8 +411,7 @@ sys.stdin.read()
 #[test]
 fn a_hard_link_continuing_a_mapping_is_named_like_it() {
     if !kernel_has_query() {
-        eprintln!("skipped: no PROCMAP_QUERY on this kernel");
-        return;
+        return skip("no PROCMAP_QUERY on this kernel");
     }
     let dir = TempDir(nix::unistd::mkdtemp("/tmp/solab-linked-XXXXXX").expect("mkdtemp"));
     let mut cmd = Command::new("python3");

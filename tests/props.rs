@@ -530,13 +530,45 @@ fn header_check_names_each_field() {
 
 // ---- inputs the fuzzers found -------------------------------------------------------------
 
+/// The fuzz targets: the `[[bin]]` names of fuzz/Cargo.toml, the one list of them.
+fn fuzz_targets() -> Vec<String> {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("fuzz/Cargo.toml");
+    let mut targets = Vec::new();
+    let mut in_bin = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if in_bin && key.trim() == "name" {
+            targets.push(value.trim().trim_matches('"').to_string());
+        }
+    }
+    assert!(!targets.is_empty(), "no [[bin]] in {}", manifest.display());
+    targets
+}
+
 /// Every input a fuzz target once failed on (fuzz/regressions/TARGET/) stays fixed: the
 /// parser answers within a second, without panicking, and a plan keeps its invariants.
+/// Each directory there is a fuzz target's, and each is replayed here.
 #[test]
 fn fuzz_regressions_stay_fixed() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let targets = fuzz_targets();
+    for e in std::fs::read_dir(&dir).expect("fuzz/regressions").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            targets.contains(&name),
+            "{}: no fuzz target {name} in fuzz/Cargo.toml",
+            e.path().display()
+        );
+    }
     let mut seen = 0;
-    for target in ["elf_plan", "maps_parse", "pagemap_decode"] {
+    for target in &targets {
         let Ok(files) = std::fs::read_dir(dir.join(target)) else {
             continue;
         };
@@ -544,14 +576,18 @@ fn fuzz_regressions_stay_fixed() {
             let path = f.expect("regression entry").path();
             let bytes = std::fs::read(&path).expect("read regression input");
             let started = std::time::Instant::now();
-            match target {
+            match target.as_str() {
                 "elf_plan" => {
                     if let Ok(plan) = elf::plan(&bytes) {
                         check_plan(&plan).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     }
                 }
                 "maps_parse" => drop(maps::parse_maps(&bytes)),
-                _ => drop(decode_words(&bytes)),
+                "pagemap_decode" => drop(decode_words(&bytes)),
+                _ => panic!(
+                    "{}: inputs of fuzz target {target}, which this test does not replay",
+                    path.display()
+                ),
             }
             let took = started.elapsed();
             assert!(

@@ -4,7 +4,7 @@
 
 use crate::util;
 use crate::util::{
-    Namespace, Proc, Run, Staged, artifacts, as_nobody, field, finish, is_root, spawn_host,
+    Namespace, OwnCopies, Proc, Run, artifacts, as_nobody, field, finish, is_root, skip, spawn_host,
 };
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -131,8 +131,7 @@ fn agrees_with_rollup(
 #[test]
 fn root_pss_and_uss_agree_with_smaps_rollup() {
     if !is_root() {
-        eprintln!("skipped: frames need CAP_SYS_ADMIN");
-        return;
+        return skip("frames need CAP_SYS_ADMIN");
     }
     let ns = Namespace::new("ps-rollup");
     let hosts: Vec<Proc> = (0..3)
@@ -292,7 +291,10 @@ fn real_uid_and_odd_names_from_status() {
 
 #[test]
 fn unprivileged_figures_are_smaps_and_weak() {
-    let a = Staged::new();
+    if !is_root() {
+        return skip("starting processes as uid 65534 needs root");
+    }
+    let a = OwnCopies::new();
     let ns = Namespace::new("psnobody");
     let mut cmd = as_nobody(&a.lab_host);
     cmd.arg("--lib")
@@ -450,12 +452,10 @@ fn group_of<'a>(r: &'a Value, pids: &[i32]) -> &'a Value {
 #[test]
 fn groups_by_user_cgroup_and_container_count_frames_once() {
     if !is_root() {
-        eprintln!("skipped: making cgroups and running as uid 65534 need root");
-        return;
+        return skip("making cgroups and running as uid 65534 need root");
     }
     let Some(cg) = util::Cgroups::new("groups", &["a", "b"]) else {
-        eprintln!("skipped: no writable cgroup v2 mount");
-        return;
+        return skip("no writable cgroup v2 mount");
     };
     let prog = util::Compiled::from_source("pair", PAIR_C, &["-O2", "-Wall", "-Werror"], &[]);
     // Root's pair in cgroup a, uid 65534's pair in cgroup b, and in cgroup a also a
@@ -554,9 +554,8 @@ fn groups_by_user_cgroup_and_container_count_frames_once() {
     assert!(no_by.stderr.contains("--by"), "{}", no_by.stderr);
 
     // Without frame numbers the groups only sum smaps figures, and say so.
-    let staged = Staged::new();
     let weak = finish(
-        as_nobody(&staged.solab)
+        as_nobody(&artifacts().solab)
             .args(["ps", "--json", "--by", "cgroup", "-u", "65534"])
             .stdin(Stdio::null())
             .output()
@@ -568,7 +567,7 @@ fn groups_by_user_cgroup_and_container_count_frames_once() {
     let g = group_of(&w, &[np, nobody_child]);
     assert_eq!(g["frames"], Value::Null, "{g:#}");
     let text = finish(
-        as_nobody(&staged.solab)
+        as_nobody(&artifacts().solab)
             .args(["ps", "--by", "cgroup", "-p"])
             .arg(format!("{np},{nobody_child}"))
             .output()
@@ -587,8 +586,7 @@ fn groups_by_user_cgroup_and_container_count_frames_once() {
 #[test]
 fn grouping_by_cgroup_without_cgroup_v2_is_refused() {
     if !is_root() {
-        eprintln!("skipped: the bind mount needs root");
-        return;
+        return skip("the bind mount needs root");
     }
     let mut sleeper = Proc::spawn(
         "sleep",
@@ -599,15 +597,8 @@ fn grouping_by_cgroup_without_cgroup_v2_is_refused() {
         },
         "",
     );
-    /// A directory removed on Drop, also when an assertion fails.
-    struct Scratch(std::path::PathBuf);
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let dir = Scratch(nix::unistd::mkdtemp("/tmp/solab-cgv1-XXXXXX").expect("mkdtemp"));
-    let fake = dir.0.join("cgroup");
+    let scratch = util::Scratch::new();
+    let fake = scratch.dir.join("cgroup");
     std::fs::write(
         &fake,
         "12:pids:/system.slice/ssh.service\n4:memory:/system.slice/ssh.service\n1:name=systemd:/system.slice/ssh.service\n",
@@ -803,13 +794,12 @@ fn picture_agrees(picture: &str, r: &Value) {
 #[test]
 fn family_sees_what_each_child_still_shares() {
     if !is_root() {
-        eprintln!("skipped: frames need CAP_SYS_ADMIN");
-        return;
+        return skip("frames need CAP_SYS_ADMIN");
     }
     let prog = util::Compiled::from_source("family", FAMILY_C, &["-O2", "-Wall", "-Werror"], &[]);
     let (parent, _kids, [writer, r1, r2], area) = start_family(&prog, false);
-    let staged = Staged::new();
-    let svg = staged.dir.join("family.svg");
+    let scratch = util::Scratch::new();
+    let svg = scratch.dir.join("family.svg");
     let svg_arg = svg.to_string_lossy().into_owned();
     let run = solab(&[
         "family",
@@ -907,15 +897,14 @@ fn family_sees_what_each_child_still_shares() {
 #[test]
 fn family_without_frames_is_weak() {
     if !is_root() {
-        eprintln!("skipped: running the family as uid 65534 needs root");
-        return;
+        return skip("running the family as uid 65534 needs root");
     }
     let prog = util::Compiled::from_source("family", FAMILY_C, &["-O2", "-Wall", "-Werror"], &[]);
-    let staged = Staged::new();
+    let scratch = util::Scratch::new();
     let (parent, _kids, [writer, r1, _], area) = start_family(&prog, true);
-    let svg = staged.writable_by_nobody("out").join("family.svg");
+    let svg = scratch.writable_by_nobody("out").join("family.svg");
     let run = finish(
-        as_nobody(&staged.solab)
+        as_nobody(&artifacts().solab)
             .args(["family", "--json", "--svg"])
             .arg(&svg)
             .arg(parent.pid().to_string())
@@ -958,8 +947,8 @@ fn family_watch_ends_when_the_parent_exits_and_orphans_stand_alone() {
     );
     let (mut parent, _kids, [writer, _, _], _) = start_family(&prog, false);
     let pid = parent.pid();
-    let dir = nix::unistd::mkdtemp("/tmp/solab-watch-XXXXXX").expect("mkdtemp");
-    let stderr_path = dir.join("stderr");
+    let scratch = util::Scratch::new();
+    let stderr_path = scratch.dir.join("stderr");
     let mut cmd = Command::new(&artifacts().solab);
     cmd.args(["family", "--watch", "1", &pid.to_string()])
         .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
@@ -969,7 +958,6 @@ fn family_watch_ends_when_the_parent_exits_and_orphans_stand_alone() {
     parent.kill();
     let (status, lines) = watch.finish();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(status.code(), Some(2), "{lines:#?}\n{stderr}");
     assert!(
         stderr.contains(&format!("pid {pid} (orphans) exited while watched"))

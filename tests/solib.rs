@@ -3,7 +3,7 @@
 //! the region's name; another uid; and the physical frames behind it all.
 
 use crate::util::{
-    self, Namespace, Proc, Staged, artifacts, as_nobody, field, field_u64, is_root, lab_host,
+    self, Namespace, Proc, artifacts, as_nobody, field, field_u64, is_root, lab_host, skip,
     spawn_host,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -364,15 +364,14 @@ fn an_object_with_another_mode_owner_or_a_symlink_is_refused_and_left_untouched(
             "belongs to uid 65534",
         );
     } else {
-        eprintln!("skipped the wrong-owner case: making another user's file needs root");
+        util::skip("the wrong-owner case: making another user's file needs root");
     }
 }
 
 #[test]
 fn another_uid_can_neither_open_the_region_nor_share_it() {
     if !is_root() {
-        eprintln!("skipped: switching to uid 65534 needs root");
-        return;
+        return skip("switching to uid 65534 needs root");
     }
     let ns = Namespace::new("uid");
     let mut mine = spawn_host("root host", &ns, &["adds:3", "clip-set:root secret"]);
@@ -385,12 +384,10 @@ fn another_uid_can_neither_open_the_region_nor_share_it() {
         .unwrap();
     assert!(!cat.status.success(), "uid 65534 read {}", path.display());
     assert!(String::from_utf8_lossy(&cat.stderr).contains("Permission denied"));
-    // ...and its own loads get a region of their own (from copies it can reach wherever
-    // the checkout is).
-    let staged = Staged::new();
-    let mut cmd = as_nobody(&staged.lab_host);
+    // ...and its own loads get a region of their own.
+    let mut cmd = as_nobody(&artifacts().lab_host);
     cmd.arg("--lib")
-        .arg(&staged.libsolib)
+        .arg(&artifacts().libsolib)
         .args(["status", "clip-get", "add:1,1", "serve"]);
     ns.env(&mut cmd);
     let mut theirs = Proc::spawn("uid 65534 host", cmd, "action=serve");
@@ -520,10 +517,9 @@ fn pagemap(pid: i32, addr: u64) -> u64 {
 #[test]
 fn the_shared_page_is_one_frame_and_written_data_pages_are_not() {
     if !is_root() {
-        eprintln!(
-            "skipped: frame numbers need CAP_SYS_ADMIN (the analyzer's weak-mode tests cover this)"
+        return skip(
+            "frame numbers need CAP_SYS_ADMIN (the analyzer's weak-mode tests cover this)",
         );
-        return;
     }
     let ns = Namespace::new("frames");
     let mut hosts: Vec<Proc> = (0..2)
@@ -675,8 +671,7 @@ fn a_writer_that_cannot_open_another_descriptor_never_tears_a_message() {
 #[test]
 fn a_forked_child_that_changed_user_never_tears_a_message() {
     if !is_root() {
-        eprintln!("skipped: setuid in the child needs root");
-        return;
+        return skip("setuid in the child needs root");
     }
     let ns = Namespace::new("forkuid");
     let mut keeper = spawn_host("keeper", &ns, &[]);
@@ -850,8 +845,7 @@ fn with_a_runtime_directory_the_region_is_created_there_and_shared() {
 #[test]
 fn another_user_who_takes_the_name_in_dev_shm_cannot_stop_sharing_in_a_runtime_dir() {
     if !is_root() {
-        eprintln!("skipped: creating a file as uid 65534 needs root");
-        return;
+        return skip("creating a file as uid 65534 needs root");
     }
     let ns = Namespace::with_runtime_dir("squat");
     let squatted = ns.region_path(uid());
@@ -915,7 +909,7 @@ fn a_runtime_directory_not_private_or_not_ours_is_refused_for_dev_shm() {
         std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
         cases.push((theirs, "belongs to uid 65534".to_string()));
     } else {
-        eprintln!("skipped the other-owner case: making another user's directory needs root");
+        util::skip("the other-owner case: making another user's directory needs root");
     }
     let fallback = ns.region_path(uid());
     for (dir, expect) in cases {

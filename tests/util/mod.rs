@@ -27,6 +27,8 @@ pub struct Artifacts {
     /// profile's directory, in the target directory (CARGO_TARGET_DIR or target/).
     pub fixtures: PathBuf,
     pub lab_host: PathBuf,
+    /// The lab, solab-lab.
+    pub lab: PathBuf,
     pub solab: PathBuf,
     pub libsolib: PathBuf,
     pub c_client: PathBuf,
@@ -57,6 +59,7 @@ pub fn artifacts() -> &'static Artifacts {
             fixtures: bin_dir.parent().expect("target dir").join("lab"),
             libsolib: bin_dir.join("libsolib.so"),
             c_client: bin_dir.join("solib-client"),
+            lab: bin_dir.join("solab-lab"),
             python_client: repo.join("clients/python/solib_client.py"),
             bin_dir,
             lab_host,
@@ -405,71 +408,159 @@ pub fn field_u64(line: &str, key: &str) -> u64 {
     parsed.unwrap_or_else(|e| panic!("{key}={v} in {line:?}: {e}"))
 }
 
-/// The command prefix that runs a program as uid/gid 65534 with no groups.
+/// A command that runs `program` as uid/gid 65534 with no groups, from copies of the build
+/// that uid 65534 can reach.
+///
+/// The checkout may lie below a directory uid 65534 cannot search (a clone in root's 0700
+/// home): there it could neither exec the programs nor load the library, and solab run as
+/// uid 65534 could not open the file its hosts map. So the command stages what it runs by
+/// construction: it is `sh`, which rewrites every argument that names a file of the build
+/// (the program, and whatever the test adds to the command later, such as `--lib` with
+/// libsolib.so or `--fixtures`) to the same file in [`stage`], then execs setpriv, which
+/// keeps the pid. A test passes [`artifacts`]' paths and cannot forget to stage one. Other
+/// paths (/bin/cat, a [`Compiled`] program, a [`Scratch`] directory) are left as they are.
 pub fn as_nobody(program: &Path) -> Command {
-    let mut c = Command::new("setpriv");
-    c.args([
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        "--",
-    ])
-    .arg(program);
+    // $1..$4: the build's directory of programs and its copy, the fixtures and their copy;
+    // then the program and its arguments. Each argument is rotated through "$@" once.
+    const STAGE_AND_SWITCH: &str = r#"bin=$1 bin_copy=$2 fixtures=$3 fixtures_copy=$4
+shift 4
+n=$#
+while [ "$n" -gt 0 ]; do
+    arg=$1
+    shift
+    n=$((n - 1))
+    case $arg in
+        "$bin" | "$bin"/*) arg=$bin_copy${arg#"$bin"} ;;
+        "$fixtures" | "$fixtures"/*) arg=$fixtures_copy${arg#"$fixtures"} ;;
+    esac
+    set -- "$@" "$arg"
+done
+exec setpriv --reuid 65534 --regid 65534 --clear-groups -- "$@""#;
+    let (a, s) = (artifacts(), stage());
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(STAGE_AND_SWITCH)
+        .arg("as_nobody")
+        .args([&a.bin_dir, &s.bin_dir, &a.fixtures, &s.fixtures])
+        .arg(program);
     c
 }
 
-/// Copies of the built programs and the lab's fixtures that uid 65534 can reach, in a
-/// mode 0755 directory under /tmp made for one test and removed on Drop (also when the test
-/// fails).
-///
-/// The checkout may lie below a directory uid 65534 cannot search (a 0700 home): there it
-/// could neither exec the programs nor dlopen the library, and solab run as uid 65534 could
-/// not open the file its hosts map. /tmp, not $TMPDIR, which may be private to root
-/// (pam_tmpdir); copies, not symbolic links, which would lead back into the checkout.
-pub struct Staged {
+/// The copies [`as_nobody`] runs: the files directly in the build's directory of programs
+/// (programs, libsolib.so and the soname link beside it that programs linked with -lsolib
+/// load) and the lab's fixtures, in a mode 0755 directory under /tmp made once per run of
+/// the tests. /tmp, not $TMPDIR, which may be private to root (pam_tmpdir); copies, not
+/// symbolic links, which would lead back into the checkout. Removed when the test binary
+/// exits; one left by a run that was killed is removed by the next.
+pub struct Stage {
     pub dir: PathBuf,
-    pub lab_host: PathBuf,
-    pub libsolib: PathBuf,
-    pub solab: PathBuf,
-    pub lab: PathBuf,
-    /// libtextrel-*.so, for `solab-lab --fixtures`.
+    /// The copy of [`Artifacts::bin_dir`].
+    pub bin_dir: PathBuf,
+    /// The copy of [`Artifacts::fixtures`].
     pub fixtures: PathBuf,
 }
 
-impl Staged {
-    pub fn new() -> Staged {
+pub fn stage() -> &'static Stage {
+    static STAGE: OnceLock<Stage> = OnceLock::new();
+    extern "C" fn remove_stage() {
+        if let Some(s) = STAGE.get() {
+            let _ = std::fs::remove_dir_all(&s.dir);
+        }
+    }
+    STAGE.get_or_init(|| {
         let a = artifacts();
-        let dir = nix::unistd::mkdtemp("/tmp/solab-stage-XXXXXX").expect("mkdtemp in /tmp");
-        let staged = Staged {
-            lab_host: dir.join("solab-lab-host"),
-            libsolib: dir.join("libsolib.so"),
-            solab: dir.join("solab"),
-            lab: dir.join("solab-lab"),
-            fixtures: dir.join("fixtures"),
+        remove_stale_stages();
+        let dir = nix::unistd::mkdtemp(
+            format!("/tmp/{STAGE_PREFIX}{}-XXXXXX", std::process::id()).as_str(),
+        )
+        .expect("mkdtemp in /tmp");
+        let s = Stage {
+            bin_dir: dir.join("bin"),
+            fixtures: dir.join("lab"),
             dir,
         };
-        // From here on Drop removes whatever was made, also if a copy fails.
-        set_mode(&staged.dir, 0o755);
-        for p in [
-            &staged.lab_host,
-            &staged.libsolib,
-            &staged.solab,
-            &staged.lab,
-        ] {
-            let name = p.file_name().expect("file name");
-            copy(&a.bin_dir.join(name), p);
+        // SAFETY: registers a function without arguments that only removes a directory;
+        // exit(3) calls it once the tests are done.
+        unsafe { libc::atexit(remove_stage) };
+        set_mode(&s.dir, 0o755);
+        copy_dir_files(&a.bin_dir, &s.bin_dir, |n| {
+            !n.ends_with(".d") && !n.ends_with(".rlib")
+        });
+        copy_dir_files(&a.fixtures, &s.fixtures, |n| n.ends_with(".so"));
+        s
+    })
+}
+
+impl Stage {
+    /// The file uid 65534 runs or reads when a command of [`as_nobody`] names `p`: its copy
+    /// here if `p` is a file of the build, else `p` (the rewriting `as_nobody` does).
+    pub fn copy_of(&self, p: &Path) -> PathBuf {
+        let a = artifacts();
+        for (built, copy) in [(&a.bin_dir, &self.bin_dir), (&a.fixtures, &self.fixtures)] {
+            if let Ok(rest) = p.strip_prefix(built) {
+                return copy.join(rest);
+            }
         }
-        std::fs::create_dir(&staged.fixtures).expect("fixtures dir");
-        set_mode(&staged.fixtures, 0o755);
-        for f in ["libtextrel-pic.so", "libtextrel-textrel.so"] {
-            copy(&a.fixtures.join(f), &staged.fixtures.join(f));
+        p.to_path_buf()
+    }
+}
+
+/// The name of a [`Stage`] directory before the pid of the test binary that made it.
+const STAGE_PREFIX: &str = "solab-nobody-";
+
+/// Removes the stages of test binaries that are gone (killed before they could).
+fn remove_stale_stages() {
+    for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(STAGE_PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(e.path());
         }
-        staged
+    }
+}
+
+/// Copies the files and symbolic links directly in `from` whose names `keep` accepts into
+/// the new directory `to` (mode 0755); a link is made again with its own target
+/// (libsolib.so.0 -> libsolib.so).
+fn copy_dir_files(from: &Path, to: &Path, keep: impl Fn(&str) -> bool) {
+    std::fs::create_dir(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    set_mode(to, 0o755);
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(kind) = e.file_type() else { continue };
+        if name.starts_with('.') || !keep(&name) {
+            continue;
+        }
+        if kind.is_symlink() {
+            let target = std::fs::read_link(e.path()).expect("read link");
+            std::os::unix::fs::symlink(&target, to.join(&name))
+                .unwrap_or_else(|err| panic!("link {name} in {}: {err}", to.display()));
+        } else if kind.is_file() {
+            copy(&e.path(), &to.join(&name));
+        }
+    }
+}
+
+/// A mode 0755 directory under /tmp, removed on Drop (also when the test fails): for files
+/// a test gives uid 65534, or lets it write ([`Scratch::writable_by_nobody`]).
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = nix::unistd::mkdtemp("/tmp/solab-scratch-XXXXXX").expect("mkdtemp in /tmp");
+        let scratch = Scratch { dir };
+        set_mode(&scratch.dir, 0o755);
+        scratch
     }
 
-    /// A new directory inside the staged one that uid 65534 may write (the lab's --out).
+    /// A new directory inside this one that uid 65534 may write (the lab's --out).
     pub fn writable_by_nobody(&self, name: &str) -> PathBuf {
         let p = self.dir.join(name);
         std::fs::create_dir(&p).expect("create dir");
@@ -478,9 +569,36 @@ impl Staged {
     }
 }
 
-impl Drop for Staged {
+impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Copies of solab, solab-lab-host and libsolib.so that this test alone maps: files of
+/// their own, so the frames of their pages are its processes' alone (other tests start and
+/// stop processes of the build meanwhile). In a [`Scratch`], so uid 65534 can run them too.
+pub struct OwnCopies {
+    pub lab_host: PathBuf,
+    pub libsolib: PathBuf,
+    pub solab: PathBuf,
+    pub scratch: Scratch,
+}
+
+impl OwnCopies {
+    pub fn new() -> OwnCopies {
+        let a = artifacts();
+        let scratch = Scratch::new();
+        let own = OwnCopies {
+            lab_host: scratch.dir.join("solab-lab-host"),
+            libsolib: scratch.dir.join("libsolib.so"),
+            solab: scratch.dir.join("solab"),
+            scratch,
+        };
+        for p in [&own.lab_host, &own.libsolib, &own.solab] {
+            copy(&a.bin_dir.join(p.file_name().expect("file name")), p);
+        }
+        own
     }
 }
 
@@ -508,6 +626,18 @@ fn copy(from: &Path, to: &Path) {
         from.display(),
         to.display()
     );
+}
+
+/// Says on stderr, past the test harness's capture of a passing test's output, that the
+/// running test (or the part of it the reason names) cannot run here and why:
+/// `skipped: MODULE::TEST: REASON`. A test that cannot run returns with it
+/// (`return skip("...")`), so a run names every test that passed without checking
+/// everything it checks elsewhere.
+pub fn skip(reason: &str) {
+    let thread = std::thread::current();
+    // The harness runs each test on a thread named after it.
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {reason}");
 }
 
 pub fn is_root() -> bool {

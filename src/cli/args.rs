@@ -1,8 +1,9 @@
 //! The command line as clap parses it: the flags, their help texts, and the words `--help`
 //! defines.
 
+use crate::commands::group::GroupBy;
 use crate::commands::libs::SortKey;
-use crate::commands::ps::{self, PsKey};
+use crate::commands::ps::PsKey;
 use crate::output::terminal;
 use crate::sharing::{Inheritance, PageState, Verdict};
 use clap::{Args, Parser, Subcommand};
@@ -123,6 +124,11 @@ pub struct TableArgs {
 }
 
 impl TableArgs {
+    /// The rows to show: -n's, else 25 for a table and all (0) for JSON.
+    pub fn top_or_all_for_json(&self, json: bool) -> usize {
+        self.top.unwrap_or(if json { 0 } else { 25 })
+    }
+
     /// The width to fit, if any: the terminal's, unless --wide.
     pub fn width(&self) -> Option<usize> {
         if self.wide { None } else { terminal::width() }
@@ -237,7 +243,7 @@ pub enum Command {
         object: Option<String>,
         /// Order of the objects by a column, largest first
         #[arg(short = 's', long, value_enum, default_value = "saved")]
-        sort: SortKey,
+        sort: LibsSortFlag,
         /// One row per user, command name, cgroup (v2) or container (cgroup and mount
         /// namespace), to see whether the same libraries really share memory across them:
         /// per group FRAMES (its objects' distinct frames: their cost alone), WITH-OTHERS
@@ -245,7 +251,7 @@ pub enum Command {
         /// build-id, another group maps too). Without CAP_SYS_ADMIN only SAME-LIBS and
         /// smaps sums (weak). JSON schema solab.libs-groups.v1
         #[arg(long, value_enum, value_name = "WHAT", conflicts_with = "object")]
-        by: Option<ps::GroupBy>,
+        by: Option<ByFlag>,
         #[command(flatten)]
         table: TableArgs,
         #[command(flatten)]
@@ -286,7 +292,7 @@ pub enum Command {
         /// Order by a column, sizes largest first, names and pids ascending (alone, only
         /// and with-rest need --by)
         #[arg(short = 's', long, value_enum, default_value = "pss")]
-        sort: PsKey,
+        sort: PsSortFlag,
         /// One row per user, command name, cgroup (v2) or container (cgroup and mount
         /// namespace, named docker, podman, containerd, flatpak or systemd unit where the
         /// cgroup path says it). As root each group's frames are counted once: ALONE (what
@@ -294,7 +300,7 @@ pub enum Command {
         /// processes outside it); without CAP_SYS_ADMIN the rows only sum smaps figures
         /// (weak)
         #[arg(long, value_enum, value_name = "WHAT")]
-        by: Option<ps::GroupBy>,
+        by: Option<ByFlag>,
         #[command(flatten)]
         table: TableArgs,
         #[command(flatten)]
@@ -363,6 +369,113 @@ impl Command {
             | Command::Libs { json, .. }
             | Command::Ps { json, .. }
             | Command::Family { json, .. } => *json,
+        }
+    }
+}
+
+/// `libs --sort`: the table's column names ([`SortKey`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LibsSortFlag {
+    /// SAVED: memory saved by sharing (summed resident - distinct frames)
+    Saved,
+    /// RESIDENT: resident pages summed over the processes
+    #[value(alias = "rss")]
+    Resident,
+    /// FRAMES: distinct frames
+    Frames,
+    /// PSS: proportional set size summed over the processes
+    Pss,
+    /// PROCS: processes mapping the object
+    Procs,
+    /// PRIVATE: private copies in the object's file mappings
+    Private,
+    /// OBJECT: the path (alphabetical)
+    Object,
+}
+
+impl From<LibsSortFlag> for SortKey {
+    fn from(f: LibsSortFlag) -> SortKey {
+        match f {
+            LibsSortFlag::Saved => SortKey::Saved,
+            LibsSortFlag::Resident => SortKey::Resident,
+            LibsSortFlag::Frames => SortKey::Frames,
+            LibsSortFlag::Pss => SortKey::Pss,
+            LibsSortFlag::Procs => SortKey::Procs,
+            LibsSortFlag::Private => SortKey::Private,
+            LibsSortFlag::Object => SortKey::Object,
+        }
+    }
+}
+
+/// `ps --sort`: the table's columns ([`PsKey`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PsSortFlag {
+    Pid,
+    User,
+    Rss,
+    Pss,
+    Uss,
+    Swap,
+    /// PSS of ELF objects
+    Elf,
+    /// PSS of anonymous memory
+    Anon,
+    /// PSS of MAP_SHARED memory
+    Shared,
+    /// PSS of other files
+    Files,
+    #[value(alias = "comm")]
+    Command,
+    /// With --by: ALONE, the group's distinct frames
+    Alone,
+    /// With --by: ONLY, the group's frames no other process maps
+    Only,
+    /// With --by: WITH-REST, the group's frames other processes map too
+    WithRest,
+}
+
+impl From<PsSortFlag> for PsKey {
+    fn from(f: PsSortFlag) -> PsKey {
+        match f {
+            PsSortFlag::Pid => PsKey::Pid,
+            PsSortFlag::User => PsKey::User,
+            PsSortFlag::Rss => PsKey::Rss,
+            PsSortFlag::Pss => PsKey::Pss,
+            PsSortFlag::Uss => PsKey::Uss,
+            PsSortFlag::Swap => PsKey::Swap,
+            PsSortFlag::Elf => PsKey::Elf,
+            PsSortFlag::Anon => PsKey::Anon,
+            PsSortFlag::Shared => PsKey::Shared,
+            PsSortFlag::Files => PsKey::Files,
+            PsSortFlag::Command => PsKey::Command,
+            PsSortFlag::Alone => PsKey::Alone,
+            PsSortFlag::Only => PsKey::Only,
+            PsSortFlag::WithRest => PsKey::WithRest,
+        }
+    }
+}
+
+/// `--by` of `ps` and `libs` ([`GroupBy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ByFlag {
+    /// The real uid's name
+    User,
+    /// The command name (comm)
+    Comm,
+    /// The cgroup v2 path
+    Cgroup,
+    /// The cgroup v2 path and the mount namespace, named after the container the path
+    /// names (docker, podman, containerd, flatpak, a systemd unit)
+    Container,
+}
+
+impl From<ByFlag> for GroupBy {
+    fn from(f: ByFlag) -> GroupBy {
+        match f {
+            ByFlag::User => GroupBy::User,
+            ByFlag::Comm => GroupBy::Comm,
+            ByFlag::Cgroup => GroupBy::Cgroup,
+            ByFlag::Container => GroupBy::Container,
         }
     }
 }

@@ -8,18 +8,20 @@ mod args;
 mod resolve;
 mod watch;
 
+use args::{ByFlag, LibsSortFlag, PsSortFlag};
 pub use args::{Cli, Command, ProcessArgs, ScanArgs, TableArgs, inheritance_words, vocabulary};
 pub use resolve::Selection;
 
+use crate::commands::check_pattern;
 use crate::commands::family;
+use crate::commands::group::GroupBy;
 use crate::commands::inspect::{self, InspectOptions, inspect};
-use crate::commands::libs::{self, LibsOptions, SortKey};
+use crate::commands::libs::{self, LibsOptions};
 use crate::commands::prove;
 use crate::commands::ps::{self, PsKey, PsOptions};
-use crate::commands::{check_pattern, matches_pattern};
 use crate::elf;
 use crate::error::{Error, ErrorKind};
-use crate::kernel::{self, files};
+use crate::kernel::files;
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
 use resolve::{inspected_pids, libs_scope, settle_gone, svg_to_stdout, user_id};
@@ -480,7 +482,7 @@ struct LibsScan<'a> {
 fn libs_cmd(
     LibsScan { all, procs, scan }: LibsScan,
     object: Option<String>,
-    sort: SortKey,
+    sort: LibsSortFlag,
     table: &TableArgs,
     as_json: bool,
     style: Style,
@@ -492,44 +494,41 @@ fn libs_cmd(
     let scope = libs_scope(all, procs)?;
     let progress =
         !matches!(scope, libs::Scope::Pids(_)) && !as_json && std::io::stderr().is_terminal();
-    let mut report = libs::libs(&LibsOptions {
-        scope,
-        progress,
-        threads: scan.threads,
-    })?;
-    let mut matched: Vec<String> = Vec::new();
-    if let Some(pat) = &object {
-        report.objects.retain(|o| matches_pattern(pat, &o.path));
-        matched = report.objects.iter().map(|o| o.path.clone()).collect();
-        matched.sort();
-        matched.dedup();
-    }
-    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
-    let code = if report.errors.is_empty() {
-        ExitCode::Ok
-    } else {
-        ExitCode::Error
-    };
-    let total = report.objects.len();
-    let top = table.top.unwrap_or(if as_json { 0 } else { 25 });
-    report.sort(sort, table.reverse, top);
+    let libs::LibsTable {
+        report,
+        hidden,
+        matched,
+    } = libs::table(
+        &LibsOptions {
+            scope,
+            progress,
+            threads: scan.threads,
+        },
+        &libs::LibsOrder {
+            object: object.clone(),
+            key: sort.into(),
+            reverse: table.reverse,
+            top: table.top_or_all_for_json(as_json),
+        },
+    )?;
+    let (stderr, code) = pid_errors(&report.errors);
     Ok(Outcome {
         stdout: if as_json {
             output::json(&WithMatched {
                 report: &report,
-                matched: object.is_some().then_some(matched.as_slice()),
+                matched: matched.as_deref(),
             })
         } else {
             text::render_libs(
                 &report,
                 &text::LibsView {
-                    hidden: total - report.objects.len(),
+                    hidden,
                     bytes: table.bytes,
                     width: table.width(),
                     style,
                     matched: object.as_deref().map(|pattern| text::Matched {
                         pattern,
-                        paths: &matched,
+                        paths: matched.as_deref().unwrap_or_default(),
                     }),
                 },
             )
@@ -539,37 +538,39 @@ fn libs_cmd(
     })
 }
 
+/// The messages of the pids that could not be read, and the exit code they make.
+fn pid_errors(errors: &[crate::scan::PidError]) -> (Vec<String>, ExitCode) {
+    let code = if errors.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Error
+    };
+    (errors.iter().map(|e| e.message.clone()).collect(), code)
+}
+
 /// `solab libs --by WHAT`.
 fn libs_by_cmd(
     all: bool,
     procs: &ProcessArgs,
-    by: ps::GroupBy,
-    sort: SortKey,
+    by: ByFlag,
+    sort: LibsSortFlag,
     table: &TableArgs,
     threads: usize,
     as_json: bool,
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
-    let mut report = libs::groups::libs_by(
+    let libs::groups::GroupsTable { report, hidden } = libs::groups::table(
         &LibsOptions {
             scope,
             progress: false,
             threads,
         },
-        by,
-    )?;
-    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
-    let code = if report.errors.is_empty() {
-        ExitCode::Ok
-    } else {
-        ExitCode::Error
-    };
-    let total = report.groups.len();
-    report.sort(
-        sort,
+        by.into(),
+        sort.into(),
         table.reverse,
-        table.top.unwrap_or(if as_json { 0 } else { 25 }),
-    );
+        table.top_or_all_for_json(as_json),
+    )?;
+    let (stderr, code) = pid_errors(&report.errors);
     Ok(Outcome {
         stdout: if as_json {
             output::json(&report)
@@ -577,7 +578,7 @@ fn libs_by_cmd(
             text::render_libs_groups(
                 &report,
                 &text::PsView {
-                    hidden: total - report.groups.len(),
+                    hidden,
                     bytes: table.bytes,
                     width: table.width(),
                 },
@@ -593,8 +594,8 @@ struct PsArgs {
     all: bool,
     procs: ProcessArgs,
     command: Option<String>,
-    sort: PsKey,
-    by: Option<ps::GroupBy>,
+    sort: PsSortFlag,
+    by: Option<ByFlag>,
     table: TableArgs,
     threads: usize,
     json: bool,
@@ -609,7 +610,8 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| Error::Usage(format!("--command: {e}")))?;
-    if a.sort.group_only() && a.by.is_none() {
+    let key = PsKey::from(a.sort);
+    if key.group_only() && a.by.is_none() {
         return Err(Error::Usage(format!(
             "--sort {}: a group's column; give --by too",
             clap::ValueEnum::to_possible_value(&a.sort)
@@ -625,35 +627,22 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         )
         .into());
     }
-    let mut report = ps::ps(&PsOptions {
+    let by = a.by.map(GroupBy::from);
+    let ps::PsTable { report, hidden } = ps::ps(&PsOptions {
         all: pids.is_empty(),
         pids,
         uid,
         command,
-        keep_frames: a.by.is_some() && kernel::detect_privilege().frames(),
-        placement: a.json || a.by.is_some_and(|b| b.needs_cgroup()),
+        placement: a.json || by.is_some_and(|b| b.needs_cgroup()),
         threads: a.threads,
+        by,
+        order: ps::PsOrder {
+            key,
+            reverse: a.table.reverse,
+            top: a.table.top_or_all_for_json(a.json),
+        },
     })?;
-    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
-    let code = if report.errors.is_empty() {
-        ExitCode::Ok
-    } else {
-        ExitCode::Error
-    };
-    let top = a.table.top.unwrap_or(if a.json { 0 } else { 25 });
-    let hidden = match a.by {
-        Some(by) => {
-            report.group(by)?;
-            let total = report.groups.len();
-            report.sort_groups(a.sort, a.table.reverse, top);
-            total - report.groups.len()
-        }
-        None => {
-            let total = report.processes.len();
-            report.sort(a.sort, a.table.reverse, top);
-            total - report.processes.len()
-        }
-    };
+    let (stderr, code) = pid_errors(&report.errors);
     Ok(Outcome {
         stdout: if a.json {
             output::json(&report)

@@ -15,7 +15,7 @@ pub use resolve::Selection;
 use crate::commands::check_pattern;
 use crate::commands::family;
 use crate::commands::group::GroupBy;
-use crate::commands::inspect::{self, InspectOptions, inspect};
+use crate::commands::inspect::{self, InspectOptions};
 use crate::commands::libs::{self, LibsOptions};
 use crate::commands::prove;
 use crate::commands::ps::{self, PsKey, PsOptions};
@@ -302,13 +302,21 @@ fn inspect_cmd(
     stdout: &mut Stdout,
 ) -> anyhow::Result<Outcome> {
     let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
-    let sel = inspected_pids(procs, object.as_deref())?;
+    let inspected = inspected_pids(procs, object.as_deref())?;
+    let sel = &inspected.sel;
     let scan = inspect::scan(&InspectOptions {
         pids: sel.pids.clone(),
         object: object.clone(),
+        only_mapping: inspected.only_mapping,
     })?;
+    if let Some(pat) = &object
+        && inspected.only_mapping
+        && scan.chosen.is_empty()
+    {
+        return Err(inspected.none_maps(pat, procs).into());
+    }
     let (mut head, objects) = (scan.head, scan.objects);
-    let failed = settle_gone(&sel, &mut head.errors);
+    let failed = settle_gone(sel, &mut head.errors);
     let stderr: Vec<String> = failed.iter().map(|e| e.message.clone()).collect();
     let mut code = if failed.is_empty() {
         ExitCode::Ok
@@ -349,7 +357,12 @@ fn inspect_cmd(
         });
     }
     // The picture needs every page at once: the report is built whole.
-    let report = crate::commands::inspect::Scan { head, objects }.into_report();
+    let report = inspect::Scan {
+        head,
+        objects,
+        chosen: Vec::new(),
+    }
+    .into_report();
     let stdout = match svg.as_deref() {
         Some(_) if to_stdout => output::svg::render(&report),
         picture => {
@@ -404,19 +417,37 @@ fn prove_cmd(
     as_json: bool,
     style: Style,
 ) -> anyhow::Result<Outcome> {
-    let sel = inspected_pids(procs, Some(&object))?;
-    let distinct = sel.pids.clone();
-    if distinct.len() < 2 {
-        return Err(Error::Usage(format!(
-            "prove compares processes: it needs two or more distinct pids, got {distinct:?}"
-        ))
-        .into());
+    let inspected = inspected_pids(procs, Some(&object))?;
+    let sel = &inspected.sel;
+    let too_few = |pids: &[i32]| {
+        (pids.len() < 2).then(|| {
+            Error::Usage(format!(
+                "prove compares processes: it needs two or more distinct pids, got {pids:?}"
+            ))
+        })
+    };
+    // Without -u alone, the pids are known before the scan; with it, once the scan kept
+    // those that map the object.
+    if !inspected.only_mapping
+        && let Some(e) = too_few(&sel.pids)
+    {
+        return Err(e.into());
     }
-    let mut report = inspect(&InspectOptions {
-        pids: distinct.clone(),
+    let scan = inspect::scan(&InspectOptions {
+        pids: sel.pids.clone(),
         object: Some(object.clone()),
+        only_mapping: inspected.only_mapping,
     })?;
-    if let Some(e) = settle_gone(&sel, &mut report.errors).first() {
+    if inspected.only_mapping {
+        if scan.chosen.is_empty() {
+            return Err(inspected.none_maps(&object, procs).into());
+        }
+        if let Some(e) = too_few(&scan.chosen) {
+            return Err(e.into());
+        }
+    }
+    let mut report = scan.into_report();
+    if let Some(e) = settle_gone(sel, &mut report.errors).first() {
         return Err(anyhow::anyhow!("{}", e.message)
             .context("cannot prove: a process could not be inspected"));
     }

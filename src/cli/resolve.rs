@@ -2,8 +2,8 @@
 //! selected, the scope of a machine-wide scan, and which failures count.
 
 use super::ProcessArgs;
+use crate::commands::check_pattern;
 use crate::commands::libs::Scope;
-use crate::commands::{check_pattern, matches_pattern};
 use crate::error::{Error, ErrorKind};
 use crate::kernel::process;
 use crate::scan::PidError;
@@ -94,44 +94,40 @@ pub(super) fn user_id(user: &str) -> crate::Result<u32> {
     }
 }
 
-/// The pids of inspect and prove: those given or found by -u; with -u alone and a
-/// pattern, only the processes that map a matching object.
+/// The pids of inspect and prove: those given or found by -u. With -u alone and a pattern,
+/// `only_mapping`: the scan keeps only the processes that map a matching object (it reads
+/// each memory map once, for both).
 pub(super) fn inspected_pids(
     procs: &ProcessArgs,
     object: Option<&str>,
-) -> anyhow::Result<Selection> {
+) -> anyhow::Result<Inspected> {
     if let Some(p) = object {
         check_pattern(p)?;
     }
-    let Some(mut sel) = procs.select()? else {
+    let Some(sel) = procs.select()? else {
         return Err(Error::Usage("give the processes: PID..., -p PID or -u USER".into()).into());
     };
-    if let Some(pat) = object
-        && !sel.listed
-    {
-        sel.pids.retain(|&p| maps_object(p, pat));
-        if sel.pids.is_empty() {
-            return Err(Error::Object(format!(
-                "--object {pat:?} matches no object mapped by a process of --user {}",
-                procs.user.as_deref().unwrap_or_default()
-            ))
-            .into());
-        }
-    }
-    Ok(sel)
+    Ok(Inspected {
+        only_mapping: object.is_some() && !sel.listed,
+        sel,
+    })
 }
 
-/// Whether `pid` maps a file (or the vdso) whose path matches `pattern`.
-fn maps_object(pid: i32, pattern: &str) -> bool {
-    process::read_maps(pid).is_ok_and(|maps| {
-        maps.iter().any(|m| match &m.target {
-            crate::maps::MapTarget::File { path, .. } => {
-                matches_pattern(pattern, &path.to_string_lossy())
-            }
-            crate::maps::MapTarget::Pseudo(p) => p == "[vdso]" && matches_pattern(pattern, p),
-            crate::maps::MapTarget::Anonymous => false,
-        })
-    })
+/// The processes of inspect and prove ([`inspected_pids`]).
+pub(super) struct Inspected {
+    pub sel: Selection,
+    /// Only the processes that map the object are kept (by the scan).
+    pub only_mapping: bool,
+}
+
+impl Inspected {
+    /// The error when no process of -u's user maps the object.
+    pub fn none_maps(&self, pattern: &str, procs: &ProcessArgs) -> Error {
+        Error::Object(format!(
+            "--object {pattern:?} matches no object mapped by a process of --user {}",
+            procs.user.as_deref().unwrap_or_default()
+        ))
+    }
 }
 
 /// Processes found by -u (not listed) that are kernel threads or zombies (no memory map:

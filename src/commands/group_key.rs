@@ -10,7 +10,7 @@ use crate::error::Error;
 use serde::{Deserialize, Serialize};
 
 /// What `--by` groups the processes by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GroupBy {
     /// The real uid's name

@@ -31,6 +31,9 @@ pub struct InspectOptions {
     pub pids: Vec<i32>,
     /// Only objects whose path matches (see [`super::matches_pattern`]).
     pub object: Option<String>,
+    /// Only the processes that map an object `object` matches: the others, and those
+    /// whose memory map cannot be read, are left out of the report (not errors).
+    pub only_mapping: bool,
 }
 
 /// One object in one process, sampled: its placement, its mappings (with their smaps
@@ -397,6 +400,9 @@ pub struct Scan {
     /// The report without its objects (`objects` is empty).
     pub head: InspectReport,
     pub objects: ObjectStream,
+    /// The processes the scan looked at, in order: every pid given, each once, or with
+    /// [`InspectOptions::only_mapping`] those that map the object (read or not).
+    pub chosen: Vec<i32>,
 }
 
 /// The objects of a [`Scan`], in order of first appearance. Serialized, each object's
@@ -528,6 +534,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     // cache skipped, object by object.
     let mut unplaced: Vec<(usize, crate::scan::Skipped)> = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut chosen = Vec::new();
     // Frames are read process by process, after each one's words.
     let mut kept = Kept::default();
     let mut reader = match privilege.frames() {
@@ -542,8 +549,15 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         if !seen.insert(pid) {
             continue;
         }
-        let read = Process::read(pid)
-            .and_then(|p| read_process(&p, opts, &mut cache, &mut slots, &mut unplaced));
+        let process = Process::read(pid);
+        if let (true, Some(pat)) = (opts.only_mapping, &opts.object)
+            && !process.as_ref().is_ok_and(|p| p.maps_object(pat))
+        {
+            continue;
+        }
+        chosen.push(pid);
+        let read =
+            process.and_then(|p| read_process(&p, opts, &mut cache, &mut slots, &mut unplaced));
         match read {
             Ok((info, samples)) => {
                 processes.push(info);
@@ -596,6 +610,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
             kept,
             weak: !privilege.frames(),
         },
+        chosen,
     })
 }
 

@@ -113,13 +113,6 @@ pub struct PsRow {
     pub cgroup: String,
     /// The inode of /proc/PID/ns/mnt, null if unreadable or not asked for.
     pub mnt_ns: Option<u64>,
-    /// The process has no cgroup v2 path (a cgroup v1 machine).
-    #[serde(skip)]
-    pub cgroup_v1: bool,
-    /// With groups, as root: the frame of every present page, with its class in the low
-    /// two bits (`pfn << 2 | class`), sorted.
-    #[serde(skip)]
-    pub frames: Vec<u64>,
     /// The whole process (PSS is the sum of the classes' exact values, rounded once).
     #[serde(flatten)]
     pub cost: Cost,
@@ -219,7 +212,7 @@ pub struct PsGroup {
 }
 
 /// The columns of the table, and the sort keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsKey {
     Pid,
     User,
@@ -235,7 +228,6 @@ pub enum PsKey {
     Shared,
     /// PSS of other files
     Files,
-    #[value(alias = "comm")]
     Command,
     /// With --by: ALONE, the group's distinct frames
     Alone,
@@ -252,7 +244,7 @@ impl PsKey {
     }
 }
 
-/// Which processes, and which of them to keep.
+/// Which processes, which of them to keep, and how the rows are made.
 #[derive(Clone, Debug, Default)]
 pub struct PsOptions {
     /// Every process but this one.
@@ -262,8 +254,6 @@ pub struct PsOptions {
     pub uid: Option<u32>,
     /// Only processes whose command name matches.
     pub command: Option<regex::Regex>,
-    /// Keep each process's frames (for groups counted from frames).
-    pub keep_frames: bool,
     /// Read where each process runs: its cgroup and mount namespace ([`PsRow::cgroup`],
     /// [`PsRow::mnt_ns`]), for JSON and for grouping by cgroup or container. Two more
     /// files per process; the table does not show them.
@@ -271,6 +261,35 @@ pub struct PsOptions {
     /// Workers scanning processes in parallel: 0 one per CPU, 1 one (in order, on this
     /// thread). The report is the same whatever the number.
     pub threads: usize,
+    /// One row per group of processes instead of one per process.
+    pub by: Option<GroupBy>,
+    /// How the rows (or groups) are ordered, and how many are kept.
+    pub order: PsOrder,
+}
+
+/// How the rows of `ps` are ordered: by `key` (sizes largest first, names and pids
+/// ascending), reversed with `reverse`; the first `top` are kept (0 keeps all).
+#[derive(Clone, Copy, Debug)]
+pub struct PsOrder {
+    pub key: PsKey,
+    pub reverse: bool,
+    pub top: usize,
+}
+
+impl Default for PsOrder {
+    fn default() -> Self {
+        PsOrder {
+            key: PsKey::Pss,
+            reverse: false,
+            top: 0,
+        }
+    }
+}
+
+/// The finished `ps`: the report, and how many rows (or groups) [`PsOrder::top`] left out.
+pub struct PsTable {
+    pub report: PsReport,
+    pub hidden: usize,
 }
 
 /// The name of a uid, or the number.
@@ -536,8 +555,12 @@ impl SolabFrames {
         })
     }
 
-    fn into_error(self) -> Option<Error> {
-        self.error.into_inner().unwrap_or_else(|p| p.into_inner())
+    /// The frames read (none if they never were), or the error met reading them.
+    fn into_frames(self) -> Result<kpage::OwnFrames> {
+        if let Some(e) = self.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
+        }
+        Ok(self.frames.into_inner().unwrap_or_default())
     }
 }
 
@@ -765,7 +788,15 @@ impl CgroupPaths {
     }
 }
 
-fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> PsRow {
+/// What the scan keeps of a process beside its row, for grouping: whether it has no
+/// cgroup v2 path (a cgroup v1 machine), and with groups, as root, the frame of every
+/// present page with its class in the low two bits (`pfn << 2 | class`), sorted.
+struct RowFrames {
+    cgroup_v1: bool,
+    frames: Vec<u64>,
+}
+
+fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> (PsRow, RowFrames) {
     let (acc, frames) = scanned;
     let mut classes = ByClass::default();
     let mut pss = 0.0;
@@ -783,18 +814,23 @@ fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> PsRow {
         cost.add(classes.get(c));
     }
     cost.pss = pss.round() as u64;
-    PsRow {
+    let row = PsRow {
         pid,
         uid: who.uid,
         user: who.user,
-        cgroup_v1: who.cgroup_v1,
         cgroup: who.cgroup,
         mnt_ns: who.mnt_ns,
         comm: who.comm,
         cost,
         classes,
-        frames,
-    }
+    };
+    (
+        row,
+        RowFrames {
+            cgroup_v1: who.cgroup_v1,
+            frames,
+        },
+    )
 }
 
 /// Counts the frames of a group once: `frames` are the frames of every present page of
@@ -818,13 +854,16 @@ fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<Gr
 }
 
 /// What a worker makes of one process.
-type PsScan = Result<Option<PsRow>>;
+type PsScan = Result<Option<(PsRow, RowFrames)>>;
 
-/// Scans the processes.
-pub fn ps(opts: &PsOptions) -> Result<PsReport> {
+/// Scans the processes and makes the rows: one per process, or with [`PsOptions::by`] one
+/// per group, ordered by [`PsOptions::order`].
+pub fn ps(opts: &PsOptions) -> Result<PsTable> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let frames = privilege.frames();
+    // Each process's frames, for groups counted from frames.
+    let keep_frames = opts.by.is_some() && frames;
     let own = std::process::id() as i32;
     let list = || -> Result<Vec<i32>> {
         Ok(if opts.all {
@@ -881,7 +920,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
             return Ok(None);
         }
         let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-        let scanned = s.scan(&dir, opts.keep_frames)?;
+        let scanned = s.scan(&dir, keep_frames)?;
         let cgroup_paths = opts.placement.then_some(&mut s.cgroup_paths);
         let who = Who::read(&dir, (uid, comm), user, cgroup_paths, &mut s.text);
         Ok(Some(row(pid, who, scanned)))
@@ -930,17 +969,17 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
     let kernel_facts = facts
         .into_inner()
         .unwrap_or_else(kernel::config::kernel_facts);
-    if let Some(e) = own_frames.into_error() {
-        return Err(e);
-    }
+    let own_frames = own_frames.into_frames()?;
     let mut counted = PsCounts::default();
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(finished.len());
+    let mut row_frames = Vec::with_capacity(finished.len());
     for (pid, result) in pids.into_iter().zip(finished) {
         match result.map_err(|e| process::classify(pid, e)) {
-            Ok(Some(r)) => {
+            Ok(Some((r, f))) => {
                 counted.scanned += 1;
                 rows.push(r);
+                row_frames.push(f);
             }
             Ok(None) => counted.filtered_out += 1,
             Err(gone) => {
@@ -963,7 +1002,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         totals.cost.add(&r.cost);
         totals.classes.add(&r.classes);
     }
-    Ok(PsReport {
+    let mut report = PsReport {
         schema: PS_SCHEMA.into(),
         evidence: privilege.evidence,
         privileged: frames,
@@ -982,24 +1021,49 @@ pub fn ps(opts: &PsOptions) -> Result<PsReport> {
         totals,
         by: None,
         groups: Vec::new(),
-    })
+    };
+    let order = opts.order;
+    let hidden = match opts.by {
+        Some(by) => {
+            report.group(by, row_frames, &own_frames)?;
+            let total = report.groups.len();
+            report.sort_groups(order.key, order.reverse, order.top);
+            total - report.groups.len()
+        }
+        None => {
+            let total = report.processes.len();
+            report.sort(order.key, order.reverse, order.top);
+            total - report.processes.len()
+        }
+    };
+    Ok(PsTable { report, hidden })
 }
 
 impl PsReport {
     /// Groups the rows (ordered by key); the rows are then dropped. The costs are summed;
-    /// as root each group's frames are also counted once ([`GroupFrames`]): each distinct
-    /// frame its processes map is looked up in /proc/kpagecount (less solab's own
-    /// mappings of it), and a count above the group's own mappings means a process outside
-    /// the group maps it too. Grouping by cgroup or container needs cgroup v2.
-    pub fn group(&mut self, by: GroupBy) -> Result<()> {
+    /// as root each group's frames (`scanned`, each row's) are also counted once
+    /// ([`GroupFrames`]): each distinct frame its processes map is looked up in
+    /// /proc/kpagecount (less `own`, solab's own mappings of it, the set the scan took
+    /// off), and a count above the group's own mappings means a process outside the group
+    /// maps it too. Grouping by cgroup or container needs cgroup v2.
+    fn group(
+        &mut self,
+        by: GroupBy,
+        scanned: Vec<RowFrames>,
+        own: &kpage::OwnFrames,
+    ) -> Result<()> {
         if by.needs_cgroup()
-            && let Some(r) = self.processes.iter().find(|r| r.cgroup_v1)
+            && let Some((r, _)) = self
+                .processes
+                .iter()
+                .zip(&scanned)
+                .find(|(_, f)| f.cgroup_v1)
         {
             return Err(no_cgroup_v2(by, r.pid));
         }
         let mut groups: std::collections::BTreeMap<String, (PsGroup, Vec<u64>)> =
             Default::default();
-        for r in self.processes.drain(..) {
+        for (r, scanned) in self.processes.drain(..).zip(scanned) {
             let container = (by == GroupBy::Container).then(|| Container::of(&r.cgroup, r.mnt_ns));
             let key = match (by, &container) {
                 (GroupBy::User, _) => r.user.clone(),
@@ -1025,15 +1089,10 @@ impl PsReport {
             g.pids.push(r.pid);
             g.cost.add(&r.cost);
             g.classes.add(&r.classes);
-            frames.extend(r.frames.iter().map(|f| f >> 2));
+            frames.extend(scanned.frames.iter().map(|f| f >> 2));
         }
         self.by = Some(by);
         self.groups = Vec::with_capacity(groups.len());
-        let own = if self.privileged {
-            kpage::OwnFrames::read()?
-        } else {
-            kpage::OwnFrames::default()
-        };
         let me = std::process::id() as i32;
         for (_, (mut g, mut frames)) in groups {
             if self.privileged {
@@ -1041,7 +1100,7 @@ impl PsReport {
                 let own = if g.pids.contains(&me) {
                     None
                 } else {
-                    Some(&own)
+                    Some(own)
                 };
                 g.frames = Some(group_frames(&mut frames, own)?);
             }
@@ -1052,7 +1111,7 @@ impl PsReport {
 
     /// Orders the groups like [`PsReport::sort`] orders rows (pid, user and command sort
     /// by the group's key) and keeps the first `top`.
-    pub fn sort_groups(&mut self, key: PsKey, reverse: bool, top: usize) {
+    fn sort_groups(&mut self, key: PsKey, reverse: bool, top: usize) {
         let size = |g: &PsGroup| -> u64 {
             let f = g.frames.unwrap_or_default();
             match key {
@@ -1084,7 +1143,7 @@ impl PsReport {
 
     /// Orders the rows by `key` (sizes largest first, names and pids ascending), reversed
     /// with `reverse`, and keeps the first `top` (0 keeps all). Totals are not changed.
-    pub fn sort(&mut self, key: PsKey, reverse: bool, top: usize) {
+    fn sort(&mut self, key: PsKey, reverse: bool, top: usize) {
         let size = |r: &PsRow| -> u64 {
             match key {
                 PsKey::Rss => r.cost.rss,
@@ -1125,7 +1184,8 @@ mod tests {
             pids: vec![std::process::id() as i32],
             ..PsOptions::default()
         })
-        .expect("ps self");
+        .expect("ps self")
+        .report;
         let row = &r.processes[0];
         assert!(
             row.classes.elf.rss > 0 && row.classes.anon.rss > 0,

@@ -577,6 +577,17 @@ impl Process {
         })
     }
 
+    /// Whether the process maps a file (or the vdso) whose path matches `pattern` (see
+    /// [`crate::commands::matches_pattern`]).
+    pub fn maps_object(&self, pattern: &str) -> bool {
+        use crate::commands::matches_pattern;
+        self.maps.iter().any(|m| match &m.target {
+            MapTarget::File { path, .. } => matches_pattern(pattern, &path.to_string_lossy()),
+            MapTarget::Pseudo(p) => p == "[vdso]" && matches_pattern(pattern, p),
+            MapTarget::Anonymous => false,
+        })
+    }
+
     /// The mappings that can start an object: file mappings and the vdso, each object's
     /// first mapping once, in address order.
     pub fn object_mappings(&self) -> Vec<&MapEntry> {

@@ -9,6 +9,30 @@
 //! Without frame numbers only the last, and the smaps figures summed, are known: weak.
 
 use super::{LibsOptions, ProcessCounts, Scope, SortKey, libs};
+
+/// A finished `libs --by` report, and how many groups the order's `top` left out.
+pub struct GroupsTable {
+    pub report: LibsGroupsReport,
+    pub hidden: usize,
+}
+
+/// [`libs_by`], its groups ordered by `key` (see [`LibsGroupsReport::sort`]), reversed
+/// with `reverse`, the first `top` kept (0 keeps all).
+pub fn table(
+    opts: &LibsOptions,
+    by: GroupBy,
+    key: SortKey,
+    reverse: bool,
+    top: usize,
+) -> Result<GroupsTable> {
+    let mut report = libs_by(opts, by)?;
+    let total = report.groups.len();
+    report.sort(key, reverse, top);
+    Ok(GroupsTable {
+        hidden: total - report.groups.len(),
+        report,
+    })
+}
 use crate::addr::PAGE_SIZE;
 use crate::commands::group_key::{Container, GroupBy, no_cgroup_v2};
 use crate::commands::ps::user_name;
@@ -233,7 +257,7 @@ impl LibsGroupsReport {
     /// Orders the groups by a libs sort key (saved: RESIDENT - FRAMES; frames and private:
     /// FRAMES; PSS instead of FRAMES when weak), largest first, ties and `object` by key;
     /// keeps the first `top` (0: all).
-    pub fn sort(&mut self, key: SortKey, reverse: bool, top: usize) {
+    fn sort(&mut self, key: SortKey, reverse: bool, top: usize) {
         let value = |g: &LibsGroup| -> f64 {
             let frames = g.frames.map_or(g.pss_pages, |f| f as f64);
             match key {

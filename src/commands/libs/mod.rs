@@ -55,12 +55,11 @@ pub enum Scope {
 }
 
 /// How to order the objects: the keys are the table's column names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
     /// SAVED: memory saved by sharing (summed resident - distinct frames)
     Saved,
     /// RESIDENT: resident pages summed over the processes
-    #[value(alias = "rss")]
     Resident,
     /// FRAMES: distinct frames
     Frames,
@@ -72,6 +71,25 @@ pub enum SortKey {
     Private,
     /// OBJECT: the path (alphabetical)
     Object,
+}
+
+/// Which rows of a `libs` report are shown, and in which order: the objects whose path
+/// matches `object` (see [`crate::commands::matches_pattern`]), ordered by `key` (largest
+/// first), reversed with `reverse`, the first `top` kept (0 keeps all).
+#[derive(Clone, Debug)]
+pub struct LibsOrder {
+    pub object: Option<String>,
+    pub key: SortKey,
+    pub reverse: bool,
+    pub top: usize,
+}
+
+/// A finished `libs` report: how many rows [`LibsOrder::top`] left out, and with
+/// [`LibsOrder::object`] the paths that matched (sorted, each once).
+pub struct LibsTable {
+    pub report: LibsReport,
+    pub hidden: usize,
+    pub matched: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +109,27 @@ mod scanner;
 mod tally;
 
 pub use report::*;
+
+/// Runs the scan and keeps the rows `order` asks for, in its order.
+pub fn table(opts: &LibsOptions, order: &LibsOrder) -> Result<LibsTable> {
+    let mut report = libs(opts)?;
+    let matched = order.object.as_deref().map(|pat| {
+        report
+            .objects
+            .retain(|o| super::matches_pattern(pat, &o.path));
+        let mut matched: Vec<String> = report.objects.iter().map(|o| o.path.clone()).collect();
+        matched.sort();
+        matched.dedup();
+        matched
+    });
+    let total = report.objects.len();
+    report.sort(order.key, order.reverse, order.top);
+    Ok(LibsTable {
+        hidden: total - report.objects.len(),
+        report,
+        matched,
+    })
+}
 
 /// Runs the scan.
 pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {

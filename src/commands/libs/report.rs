@@ -173,7 +173,7 @@ pub struct LibsReport {
 impl LibsReport {
     /// Orders the objects by `key`, largest first (ties by path), and keeps the first
     /// `top` (0 keeps all).
-    pub fn sort(&mut self, key: SortKey, reverse: bool, top: usize) {
+    pub(super) fn sort(&mut self, key: SortKey, reverse: bool, top: usize) {
         let value = |r: &LibRow| -> f64 {
             match key {
                 SortKey::Saved => r.saved_pages,

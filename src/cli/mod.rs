@@ -1,0 +1,714 @@
+//! The command line. Each command function goes parse → resolve → run → render: clap
+//! parses the flags ([`args`]), [`resolve`] turns them into what the command takes, the
+//! command in [`crate::commands`] makes its report, and [`crate::output`] renders it.
+//! Everything solab prints on stdout goes through one [`Stdout`], which handles a closed
+//! pipe once; `run` returns the messages for stderr and the [`ExitCode`].
+
+mod args;
+mod resolve;
+mod watch;
+
+use args::{ByFlag, LibsSortFlag, PsSortFlag};
+pub use args::{Cli, Command, ProcessArgs, ScanArgs, TableArgs, inheritance_words, vocabulary};
+pub use resolve::Selection;
+
+use crate::commands::check_pattern;
+use crate::commands::group_key::GroupBy;
+use crate::commands::inspect::{self, InspectOptions};
+use crate::commands::libs::{self, LibsOptions};
+use crate::commands::prove;
+use crate::commands::ps::{self, PsKey, PsOptions};
+use crate::commands::{elf, family};
+use crate::error::{Error, ErrorKind};
+use crate::output::terminal::{self, Style};
+use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
+use resolve::{inspected_pids, libs_scope, settle_gone, svg_to_stdout, user_id};
+use std::path::{Path, PathBuf};
+
+/// How a run ended, as the process's exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything asked was done (and every claim holds).
+    Ok = 0,
+    /// `prove`: a claim fails.
+    ClaimFails = 1,
+    /// An error, bad input, or a given pid that could not be read.
+    Error = 2,
+    /// `prove --strict`: the evidence is weak (no frame numbers).
+    Inconclusive = 3,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// solab's standard output, the one way anything reaches it. The first write that fails
+/// (a closed pipe: EPIPE) marks it closed, and later writes are dropped: the exit code
+/// still says how the run went.
+pub struct Stdout {
+    out: std::io::StdoutLock<'static>,
+    closed: bool,
+}
+
+impl Default for Stdout {
+    fn default() -> Self {
+        Stdout::new()
+    }
+}
+
+impl Stdout {
+    pub fn new() -> Stdout {
+        Stdout {
+            out: std::io::stdout().lock(),
+            closed: false,
+        }
+    }
+
+    /// Writes `text` and flushes it. False once stdout is closed.
+    pub fn print(&mut self, text: &str) -> bool {
+        use std::io::Write;
+        self.stream(|out| out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+    }
+
+    /// Lets `write` write a document as it is built (and flush it). False once stdout is
+    /// closed.
+    pub fn stream(
+        &mut self,
+        write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+    ) -> bool {
+        if !self.closed && write(&mut self.out).is_err() {
+            self.closed = true;
+        }
+        !self.closed
+    }
+}
+
+/// What a command produced: text for stdout (empty when it wrote its document itself,
+/// through [`Stdout`]), messages for stderr, an exit code.
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: Vec<String>,
+    pub code: ExitCode,
+}
+
+impl Outcome {
+    fn ok(stdout: String, code: ExitCode) -> Outcome {
+        Outcome {
+            stdout,
+            stderr: Vec::new(),
+            code,
+        }
+    }
+}
+
+/// What is left once stdout is written: the messages for stderr and the exit code.
+pub struct Ended {
+    pub stderr: Vec<String>,
+    pub code: ExitCode,
+}
+
+impl Outcome {
+    /// Writes the text for stdout; what is left is for stderr and the exit status.
+    fn print(self, stdout: &mut Stdout) -> Ended {
+        if !self.stdout.is_empty() {
+            stdout.print(&self.stdout);
+        }
+        Ended {
+            stderr: self.stderr,
+            code: self.code,
+        }
+    }
+}
+
+/// Runs the command. An error is printed once on stderr and, with `--json`, as one JSON
+/// document on stdout; the exit code is the same either way.
+pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
+    let name = cli.command.name();
+    let as_json = cli.command.json();
+    let style = Style {
+        color: terminal::color_wanted(cli.no_color),
+    };
+    let result = match cli.command {
+        Command::Elf { file, json } => elf_cmd(&file, json),
+        Command::Inspect {
+            procs,
+            object,
+            pages,
+            json,
+            svg,
+        } => inspect_cmd(&procs, object, pages, json, svg, style, stdout),
+        Command::Prove {
+            object,
+            procs,
+            strict,
+            json,
+        } => prove_cmd(object, &procs, strict, json, style),
+        Command::Libs {
+            all,
+            procs,
+            object,
+            sort,
+            by,
+            table,
+            scan,
+            json,
+        } => match by {
+            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, scan.threads, json),
+            None => libs_cmd(
+                LibsScan {
+                    all,
+                    procs: &procs,
+                    scan: &scan,
+                },
+                object,
+                sort,
+                &table,
+                json,
+                style,
+            ),
+        },
+        Command::Ps {
+            all,
+            procs,
+            command,
+            sort,
+            by,
+            table,
+            scan,
+            json,
+        } => ps_cmd(PsArgs {
+            all,
+            procs,
+            command,
+            sort,
+            by,
+            table,
+            threads: scan.threads,
+            json,
+        }),
+        Command::Family {
+            pid,
+            json,
+            watch,
+            svg,
+            scan,
+        } => match watch {
+            Some(secs) => watch::family_watch(pid, secs, scan.threads, stdout),
+            None => family_cmd(pid, json, svg, scan.threads),
+        },
+    };
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            let message = format!("{e:#}");
+            let kind = e.downcast_ref::<Error>().map_or(ErrorKind::Io, Error::kind);
+            Outcome {
+                stdout: if as_json {
+                    output::json(&ErrorReport {
+                        schema: output::ERROR_SCHEMA,
+                        command: name.into(),
+                        exit_code: ExitCode::Error.code(),
+                        errors: vec![ErrorEntry {
+                            kind,
+                            message: message.clone(),
+                        }],
+                    })
+                } else {
+                    String::new()
+                },
+                stderr: vec![message],
+                code: ExitCode::Error,
+            }
+        }
+    };
+    outcome.print(stdout)
+}
+
+/// A command line clap refused (or `--help`, `--version`): clap's text as usual, and with
+/// `--json` among the arguments also the one JSON error document, so scripts get JSON.
+pub fn usage_error(e: clap::Error, stdout: &mut Stdout) -> Ended {
+    use clap::error::ErrorKind as Clap;
+    let code = match e.exit_code() {
+        0 => ExitCode::Ok,
+        _ => ExitCode::Error,
+    };
+    if matches!(e.kind(), Clap::DisplayHelp | Clap::DisplayVersion)
+        || !std::env::args().any(|a| a == "--json")
+    {
+        // clap's own text (help and version on stdout, with its colours on a terminal).
+        let _ = e.print();
+        return Ended {
+            stderr: Vec::new(),
+            code,
+        };
+    }
+    let rendered = e.render().to_string();
+    let message = rendered
+        .trim_end()
+        .strip_prefix("error: ")
+        .unwrap_or(rendered.trim_end())
+        .to_string();
+    let command = std::env::args().nth(1).unwrap_or_default();
+    Outcome {
+        stdout: output::json(&ErrorReport {
+            schema: output::ERROR_SCHEMA,
+            command,
+            exit_code: ExitCode::Error.code(),
+            errors: vec![ErrorEntry {
+                kind: ErrorKind::Usage,
+                message: message.clone(),
+            }],
+        }),
+        stderr: vec![message],
+        code: ExitCode::Error,
+    }
+    .print(stdout)
+}
+
+fn elf_cmd(file: &Path, as_json: bool) -> anyhow::Result<Outcome> {
+    let report = elf::elf(file)?;
+    Ok(Outcome::ok(
+        if as_json {
+            output::json(&report)
+        } else {
+            text::render_elf(&report)
+        },
+        ExitCode::Ok,
+    ))
+}
+
+fn inspect_cmd(
+    procs: &ProcessArgs,
+    object: Option<String>,
+    pages: bool,
+    as_json: bool,
+    svg: Option<PathBuf>,
+    style: Style,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
+    let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
+    let inspected = inspected_pids(procs, object.as_deref())?;
+    let sel = &inspected.sel;
+    let scan = inspect::scan(&InspectOptions {
+        pids: sel.pids.clone(),
+        object: object.clone(),
+        only_mapping: inspected.only_mapping,
+    })?;
+    if let Some(pat) = &object
+        && inspected.only_mapping
+        && scan.chosen.is_empty()
+    {
+        return Err(inspected.none_maps(pat, procs).into());
+    }
+    let (mut head, objects) = (scan.head, scan.objects);
+    let failed = settle_gone(sel, &mut head.errors);
+    let stderr: Vec<String> = failed.iter().map(|e| e.message.clone()).collect();
+    let mut code = if failed.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Error
+    };
+    // A pattern that matched only objects solab had to skip is not "no match": the report
+    // lists them with the reason.
+    if let Some(pat) = &object
+        && objects.is_empty()
+        && head.skipped.is_empty()
+        && !head.processes.is_empty()
+    {
+        return Err(no_match(pat, &head).into());
+    }
+    if head.processes.is_empty() {
+        code = ExitCode::Error;
+    }
+    let matched = objects.paths();
+    let matched = object.is_some().then_some(matched.as_slice());
+    if as_json && svg.is_none() {
+        // Written as it is built: everything that can fail was read by now, so stdout gets
+        // exactly one document (a closed stdout ends the writing, quietly).
+        let report = head.with_objects(objects);
+        stdout.stream(|out| {
+            output::write_json(
+                out,
+                &WithMatched {
+                    report: &report,
+                    matched,
+                },
+            )
+        });
+        return Ok(Outcome {
+            stdout: String::new(),
+            stderr,
+            code,
+        });
+    }
+    // The picture needs every page at once: the report is built whole.
+    let report = inspect::Scan {
+        head,
+        objects,
+        chosen: Vec::new(),
+    }
+    .into_report();
+    let stdout = match svg.as_deref() {
+        Some(_) if to_stdout => output::svg::render(&report),
+        picture => {
+            if let Some(path) = picture {
+                std::fs::write(path, output::svg::render(&report))
+                    .map_err(|e| Error::io(path, e))?;
+            }
+            if as_json {
+                output::json(&WithMatched {
+                    report: &report,
+                    matched,
+                })
+            } else {
+                text::render_inspect(
+                    &report,
+                    pages,
+                    style,
+                    object.as_deref().map(|pattern| text::Matched {
+                        pattern,
+                        paths: matched.unwrap_or_default(),
+                    }),
+                )
+            }
+        }
+    };
+    Ok(Outcome {
+        stdout,
+        stderr,
+        code,
+    })
+}
+
+/// "no object matches": names the pattern and what the processes do map.
+fn no_match<O>(pattern: &str, report: &crate::inspect_report::InspectReport<O>) -> Error {
+    let mut why = String::new();
+    for s in &report.skipped {
+        why.push_str(&format!(
+            "\n  skipped: pid {} {}: {}",
+            s.pid, s.path, s.reason
+        ));
+    }
+    Error::Object(format!(
+        "--object {pattern:?} matches no ELF object mapped in pids {:?}{why}",
+        report.pids
+    ))
+}
+
+fn prove_cmd(
+    object: String,
+    procs: &ProcessArgs,
+    strict: bool,
+    as_json: bool,
+    style: Style,
+) -> anyhow::Result<Outcome> {
+    let inspected = inspected_pids(procs, Some(&object))?;
+    let sel = &inspected.sel;
+    let too_few = |pids: &[i32]| {
+        (pids.len() < 2).then(|| {
+            Error::Usage(format!(
+                "prove compares processes: it needs two or more distinct pids, got {pids:?}"
+            ))
+        })
+    };
+    // Without -u alone, the pids are known before the scan; with it, once the scan kept
+    // those that map the object.
+    if !inspected.only_mapping
+        && let Some(e) = too_few(&sel.pids)
+    {
+        return Err(e.into());
+    }
+    let scan = inspect::scan(&InspectOptions {
+        pids: sel.pids.clone(),
+        object: Some(object.clone()),
+        only_mapping: inspected.only_mapping,
+    })?;
+    if inspected.only_mapping {
+        if scan.chosen.is_empty() {
+            return Err(inspected.none_maps(&object, procs).into());
+        }
+        if let Some(e) = too_few(&scan.chosen) {
+            return Err(e.into());
+        }
+    }
+    let mut report = scan.into_report();
+    if let Some(e) = settle_gone(sel, &mut report.errors).first() {
+        return Err(anyhow::anyhow!("{}", e.message)
+            .context("cannot prove: a process could not be inspected"));
+    }
+    let obj = match report.objects.as_slice() {
+        [one] => one,
+        [] => return Err(no_match(&object, &report).into()),
+        many => {
+            let names: Vec<&str> = many.iter().map(|o| o.path.as_str()).collect();
+            return Err(Error::Object(format!(
+                "--object {object:?} matches {} objects ({}); give one that matches exactly one",
+                many.len(),
+                names.join(", ")
+            ))
+            .into());
+        }
+    };
+    if obj.procs.len() != report.pids.len() {
+        let missing: Vec<i32> = report
+            .pids
+            .iter()
+            .copied()
+            .filter(|p| !obj.procs.iter().any(|q| q.pid == *p))
+            .collect();
+        return Err(Error::Object(format!(
+            "{} is not mapped (or not analyzable) in pid(s) {missing:?}",
+            obj.path
+        ))
+        .into());
+    }
+    let families = prove::fork_families(&report.pids);
+    let proof = prove::prove(&report, obj, families);
+    let code = if !proof.holds {
+        ExitCode::ClaimFails
+    } else if strict && !proof.conclusive {
+        ExitCode::Inconclusive
+    } else {
+        ExitCode::Ok
+    };
+    let mut out = Outcome::ok(
+        if as_json {
+            output::json(&proof)
+        } else {
+            text::render_prove(&proof, style)
+        },
+        code,
+    );
+    if code == ExitCode::Inconclusive {
+        out.stderr.push(
+            "inconclusive (--strict): no frame numbers were seen, the claims rest on pagemap bits"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+/// Which processes `solab libs` scans, and how.
+struct LibsScan<'a> {
+    all: bool,
+    procs: &'a ProcessArgs,
+    scan: &'a ScanArgs,
+}
+
+fn libs_cmd(
+    LibsScan { all, procs, scan }: LibsScan,
+    object: Option<String>,
+    sort: LibsSortFlag,
+    table: &TableArgs,
+    as_json: bool,
+    style: Style,
+) -> anyhow::Result<Outcome> {
+    use std::io::IsTerminal;
+    if let Some(p) = &object {
+        check_pattern(p)?;
+    }
+    let scope = libs_scope(all, procs)?;
+    let progress =
+        !matches!(scope, libs::Scope::Pids(_)) && !as_json && std::io::stderr().is_terminal();
+    let libs::LibsTable {
+        report,
+        hidden,
+        matched,
+    } = libs::table(
+        &LibsOptions {
+            scope,
+            progress,
+            threads: scan.threads,
+        },
+        &libs::LibsOrder {
+            object: object.clone(),
+            key: sort.into(),
+            reverse: table.reverse,
+            top: table.top_or_all_for_json(as_json),
+        },
+    )?;
+    let (stderr, code) = pid_errors(&report.errors);
+    Ok(Outcome {
+        stdout: if as_json {
+            output::json(&WithMatched {
+                report: &report,
+                matched: matched.as_deref(),
+            })
+        } else {
+            text::render_libs(
+                &report,
+                &text::LibsView {
+                    hidden,
+                    bytes: table.bytes,
+                    width: table.width(),
+                    style,
+                    matched: object.as_deref().map(|pattern| text::Matched {
+                        pattern,
+                        paths: matched.as_deref().unwrap_or_default(),
+                    }),
+                },
+            )
+        },
+        stderr,
+        code,
+    })
+}
+
+/// The messages of the pids that could not be read, and the exit code they make.
+fn pid_errors(errors: &[crate::scan::PidError]) -> (Vec<String>, ExitCode) {
+    let code = if errors.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Error
+    };
+    (errors.iter().map(|e| e.message.clone()).collect(), code)
+}
+
+/// `solab libs --by WHAT`.
+fn libs_by_cmd(
+    all: bool,
+    procs: &ProcessArgs,
+    by: ByFlag,
+    sort: LibsSortFlag,
+    table: &TableArgs,
+    threads: usize,
+    as_json: bool,
+) -> anyhow::Result<Outcome> {
+    let scope = libs_scope(all, procs)?;
+    let libs::by_group::GroupsTable { report, hidden } = libs::by_group::table(
+        &LibsOptions {
+            scope,
+            progress: false,
+            threads,
+        },
+        by.into(),
+        sort.into(),
+        table.reverse,
+        table.top_or_all_for_json(as_json),
+    )?;
+    let (stderr, code) = pid_errors(&report.errors);
+    Ok(Outcome {
+        stdout: if as_json {
+            output::json(&report)
+        } else {
+            text::render_libs_groups(
+                &report,
+                &text::LibsGroupsView {
+                    hidden,
+                    bytes: table.bytes,
+                    width: table.width(),
+                },
+            )
+        },
+        stderr,
+        code,
+    })
+}
+
+/// `solab ps`'s flags.
+struct PsArgs {
+    all: bool,
+    procs: ProcessArgs,
+    command: Option<String>,
+    sort: PsSortFlag,
+    by: Option<ByFlag>,
+    table: TableArgs,
+    threads: usize,
+    json: bool,
+}
+
+/// `solab ps`. `-u` keeps ps's meaning: a filter, its leftovers counted as filtered out;
+/// alone (or with -a) it scans every process and keeps the user's.
+fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
+    let command = a
+        .command
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--command: {e}")))?;
+    let key = PsKey::from(a.sort);
+    if key.group_only() && a.by.is_none() {
+        return Err(Error::Usage(format!(
+            "--sort {}: a group's column; give --by too",
+            clap::ValueEnum::to_possible_value(&a.sort)
+                .map_or(String::new(), |v| v.get_name().to_string())
+        ))
+        .into());
+    }
+    let uid = a.procs.user.as_deref().map(user_id).transpose()?;
+    let pids = a.procs.listed();
+    if pids.is_empty() && !a.all && uid.is_none() {
+        return Err(Error::Usage(
+            "give the processes: PID..., -p PID, -u USER or -a (every process)".into(),
+        )
+        .into());
+    }
+    let by = a.by.map(GroupBy::from);
+    let ps::PsTable { report, hidden } = ps::ps(&PsOptions {
+        all: pids.is_empty(),
+        pids,
+        uid,
+        command,
+        placement: a.json || by.is_some_and(|b| b.needs_cgroup()),
+        threads: a.threads,
+        by,
+        order: ps::PsOrder {
+            key,
+            reverse: a.table.reverse,
+            top: a.table.top_or_all_for_json(a.json),
+        },
+    })?;
+    let (stderr, code) = pid_errors(&report.errors);
+    Ok(Outcome {
+        stdout: if a.json {
+            output::json(&report)
+        } else {
+            text::render_ps(
+                &report,
+                &text::PsView {
+                    hidden,
+                    bytes: a.table.bytes,
+                    width: a.table.width(),
+                },
+            )
+        },
+        stderr,
+        code,
+    })
+}
+
+fn family_cmd(
+    pid: i32,
+    as_json: bool,
+    svg: Option<PathBuf>,
+    threads: usize,
+) -> anyhow::Result<Outcome> {
+    let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
+    let report = match svg {
+        Some(_) => family::family_pictured(pid, threads)?,
+        None => family::family(pid, threads)?,
+    };
+    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
+    let code = if report.errors.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Error
+    };
+    if let Some(path) = svg.as_deref().filter(|_| !to_stdout) {
+        std::fs::write(path, output::svg::render_family(&report))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(Outcome {
+        stdout: if to_stdout {
+            output::svg::render_family(&report)
+        } else if as_json {
+            output::json(&report)
+        } else {
+            text::render_family(&report)
+        },
+        stderr,
+        code,
+    })
+}

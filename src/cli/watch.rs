@@ -1,0 +1,80 @@
+//! `family --watch`: the family read again every few seconds until SIGINT.
+
+use super::{ExitCode, Outcome, Stdout};
+use crate::commands::family;
+use crate::error::Error;
+use crate::output::text;
+
+/// Set by SIGINT while `family --watch` runs.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `family --watch SECONDS`: a table every SECONDS on stdout; Ctrl-C (SIGINT) ends it, and
+/// the last table is printed once more as the outcome. A closed stdout ends it too.
+pub(super) fn family_watch(
+    pid: i32,
+    secs: u64,
+    threads: usize,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    use std::sync::atomic::Ordering;
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { sigaction(Signal::SIGINT, &action) }
+        .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
+    let mut last = String::new();
+    let mut comm = String::new();
+    let mut previous: Option<family::FamilyReport> = None;
+    loop {
+        let report = match family::family(pid, threads) {
+            Ok(r) => r,
+            // The root exited (or could no longer be read) while watched: the last table is
+            // the answer, printed again, with what happened.
+            Err(e) if !last.is_empty() => {
+                let message = match e {
+                    Error::NoSuchProcess { .. } => format!(
+                        "pid {pid} ({comm}) exited while watched: the last table, printed again \
+                         above, is its family's last reading"
+                    ),
+                    e => format!(
+                        "pid {pid} ({comm}) can no longer be read ({e}): the last table is \
+                         printed again above"
+                    ),
+                };
+                return Ok(Outcome {
+                    stdout: last,
+                    stderr: vec![message],
+                    code: ExitCode::Error,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(root) = report.processes.first() {
+            comm.clone_from(&root.comm);
+        }
+        last = text::render_family(&report);
+        if let Some(prev) = &previous {
+            last.push('\n');
+            last.push_str(&text::render_family_change(prev, &report, secs));
+        }
+        previous = Some(report);
+        if !stdout.print(&format!("{last}\n")) {
+            return Ok(Outcome::ok(String::new(), ExitCode::Ok));
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < until {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Ok(Outcome::ok(last, ExitCode::Ok));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! `solab inspect`: per object, its placement in each process and its pages by verdict.
 
 use super::{Matched, matched_line, opt};
-use crate::output::terminal::{Style, YELLOW, paint};
 use crate::inspect_report::{InspectReport, ObjectReport};
+use crate::output::terminal::{Style, YELLOW, paint};
 use crate::sharing::Verdict;
 use std::fmt::Write;
 

@@ -163,7 +163,8 @@ fuzz_target!(|data: &[u8]| {
             pages,
         }],
     };
-    let text = solab::output::text::render_inspect(&report, true);
+    let style = solab::output::terminal::Style { color: false };
+    let text = solab::output::text::render_inspect(&report, true, style, None);
     assert!(!text.is_empty());
     let picture = solab::output::svg::render(&report);
     let cells = report.objects[0].pages.len() * PIDS.len();

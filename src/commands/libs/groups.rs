@@ -86,22 +86,6 @@ pub struct LibsGroupsReport {
     pub groups: Vec<LibsGroup>,
 }
 
-/// The processes of a scope, as `libs` lists them.
-fn pids_of(scope: &Scope) -> Result<Vec<i32>> {
-    let own = std::process::id() as i32;
-    Ok(match scope {
-        Scope::All => process::list_pids()?
-            .into_iter()
-            .filter(|&p| p != own)
-            .collect(),
-        Scope::User(uid) => process::of_user(*uid)?,
-        Scope::Pids(p) => {
-            let mut seen = HashSet::new();
-            p.iter().copied().filter(|x| seen.insert(*x)).collect()
-        }
-    })
-}
-
 /// The group key of `pid`, and its container with `--by container`. `Ok(None)`: it
 /// exited before it was read.
 fn key_of(
@@ -146,12 +130,12 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let privileged = privilege.frames();
-    let listed = matches!(opts.scope, Scope::Pids(_));
+    let listed = opts.scope.listed();
     let mut counts = ProcessCounts::default();
     let mut errors = Vec::new();
     let mut users = HashMap::new();
     let mut members: BTreeMap<String, (Option<Container>, Vec<i32>)> = BTreeMap::new();
-    for pid in pids_of(&opts.scope)? {
+    for pid in opts.scope.pids()? {
         match key_of(pid, by, &mut users) {
             // A kernel thread (see key_of).
             Ok(Some((key, _))) if key.is_empty() => counts.no_memory_map += 1,

@@ -567,18 +567,21 @@ pub struct Listed<W, R> {
     pub results: Vec<R>,
 }
 
-/// A process whose memory map was read.
-#[derive(Clone, Debug)]
+/// A process opened through its /proc directory ([`process::ProcDir`]: every later read
+/// is of this process, never of one that got its number since), with its memory map read.
 pub struct Process {
     pub pid: i32,
+    pub dir: process::ProcDir,
     pub maps: Vec<MapEntry>,
 }
 
 impl Process {
     pub fn read(pid: i32) -> Result<Process> {
+        let dir = process::ProcDir::open(pid)?;
         Ok(Process {
             pid,
-            maps: process::read_maps(pid)?,
+            maps: process::read_maps_in(&dir)?,
+            dir,
         })
     }
 

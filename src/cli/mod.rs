@@ -10,7 +10,6 @@ mod watch;
 
 use args::{ByFlag, LibsSortFlag, PsSortFlag};
 pub use args::{Cli, Command, ProcessArgs, ScanArgs, TableArgs, inheritance_words, vocabulary};
-pub use resolve::Selection;
 
 use crate::commands::check_pattern;
 use crate::commands::group_key::GroupBy;
@@ -22,7 +21,7 @@ use crate::commands::{elf, family};
 use crate::error::{Error, ErrorKind};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
-use resolve::{inspected_pids, libs_scope, settle_gone, svg_to_stdout, user_id};
+use resolve::{inspected_pids, libs_scope, svg_to_stdout, user_id};
 use std::path::{Path, PathBuf};
 
 /// How a run ended, as the process's exit status.
@@ -290,9 +289,9 @@ fn inspect_cmd(
 ) -> anyhow::Result<Outcome> {
     let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
     let inspected = inspected_pids(procs, object.as_deref())?;
-    let sel = &inspected.sel;
+    let scope = &inspected.scope;
     let scan = inspect::scan(&InspectOptions {
-        pids: sel.pids.clone(),
+        pids: scope.pids()?,
         object: object.clone(),
         only_mapping: inspected.only_mapping,
     })?;
@@ -303,7 +302,7 @@ fn inspect_cmd(
         return Err(inspected.none_maps(pat, procs).into());
     }
     let (mut head, objects) = (scan.head, scan.objects);
-    let failed = settle_gone(sel, &mut head.errors);
+    let failed = scope.settle(&mut head.errors);
     let stderr: Vec<String> = failed.iter().map(|e| e.message.clone()).collect();
     let mut code = if failed.is_empty() {
         ExitCode::Ok
@@ -405,7 +404,7 @@ fn prove_cmd(
     style: Style,
 ) -> anyhow::Result<Outcome> {
     let inspected = inspected_pids(procs, Some(&object))?;
-    let sel = &inspected.sel;
+    let scope = &inspected.scope;
     let too_few = |pids: &[i32]| {
         (pids.len() < 2).then(|| {
             Error::Usage(format!(
@@ -415,13 +414,14 @@ fn prove_cmd(
     };
     // Without -u alone, the pids are known before the scan; with it, once the scan kept
     // those that map the object.
+    let pids = scope.pids()?;
     if !inspected.only_mapping
-        && let Some(e) = too_few(&sel.pids)
+        && let Some(e) = too_few(&pids)
     {
         return Err(e.into());
     }
     let scan = inspect::scan(&InspectOptions {
-        pids: sel.pids.clone(),
+        pids,
         object: Some(object.clone()),
         only_mapping: inspected.only_mapping,
     })?;
@@ -434,7 +434,7 @@ fn prove_cmd(
         }
     }
     let mut report = scan.into_report();
-    if let Some(e) = settle_gone(sel, &mut report.errors).first() {
+    if let Some(e) = scope.settle(&mut report.errors).first() {
         return Err(anyhow::anyhow!("{}", e.message)
             .context("cannot prove: a process could not be inspected"));
     }

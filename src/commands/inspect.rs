@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::inspect_report::*;
 use crate::kernel::pagemap::Pagemap;
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
-use crate::kernel::{self, config, kpage, process};
+use crate::kernel::{self, config, kpage};
 use crate::maps::{MapEntry, MapTarget};
 use crate::output::SeqOf;
 use crate::page_words::{FrameInfo, PagemapEntry};
@@ -689,7 +689,7 @@ fn read_process(
         };
         let pm = match &mut pagemap {
             Some(pm) => pm,
-            None => pagemap.insert(Pagemap::open(p.pid)?),
+            None => pagemap.insert(Pagemap::open_in(&p.dir)?),
         };
         samples.push((slot, sample(p, first, placement, id, pm)?));
     }
@@ -706,11 +706,11 @@ fn read_process(
     }
     // A process that exits now was read whole: it is reported. One that is gone before
     // its uid or parent is read is an error like any other, never a process without uid.
-    let uid = process::uid(p.pid)?;
-    let ppid = process::stat(p.pid)?.ppid;
+    let uid = p.dir.status(&mut Vec::new())?.uid;
+    let ppid = p.dir.stat()?.ppid;
     let info = ProcessInfo {
         pid: p.pid,
-        comm: process::comm(p.pid),
+        comm: p.dir.comm(),
         uid: Some(uid),
         ppid: Some(ppid),
     };

@@ -866,19 +866,11 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
     let keep_frames = opts.by.is_some() && frames;
     let own = std::process::id() as i32;
     let list = || -> Result<Vec<i32>> {
-        Ok(if opts.all {
-            process::list_pids()?
-                .into_iter()
-                .filter(|&p| p != own)
-                .collect()
+        if opts.all {
+            scan::all_but_self()
         } else {
-            let mut seen = std::collections::HashSet::new();
-            opts.pids
-                .iter()
-                .copied()
-                .filter(|p| seen.insert(*p))
-                .collect()
-        })
+            Ok(scan::each_once(opts.pids.iter().copied()))
+        }
     };
     let facts = std::sync::OnceLock::new();
     let own_frames = SolabFrames::default();

@@ -1,7 +1,9 @@
 //! The scan layer every command reads its evidence through: an object cache that opens and
 //! plans each ELF object once per (device, inode) and each distinct vdso once, and the one
 //! way to start scanning a process. The readers of kernel files are in [`crate::kernel`];
-//! the commands (`inspect`, `prove`, `libs`) consume what this layer returns.
+//! the commands (`inspect`, `prove`, `libs`) consume what this layer returns. Which
+//! processes a command reads, and what a process that could not be read means for the
+//! run, is [`Scope`]'s.
 
 use crate::elf::{self, Detail, ElfPlan};
 use crate::error::{Error, ErrorKind, Result};
@@ -12,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+mod scope;
+pub use scope::{Scope, all_but_self, each_once};
 
 /// Which object a mapping belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -562,18 +567,21 @@ pub struct Listed<W, R> {
     pub results: Vec<R>,
 }
 
-/// A process whose memory map was read.
-#[derive(Clone, Debug)]
+/// A process opened through its /proc directory ([`process::ProcDir`]: every later read
+/// is of this process, never of one that got its number since), with its memory map read.
 pub struct Process {
     pub pid: i32,
+    pub dir: process::ProcDir,
     pub maps: Vec<MapEntry>,
 }
 
 impl Process {
     pub fn read(pid: i32) -> Result<Process> {
+        let dir = process::ProcDir::open(pid)?;
         Ok(Process {
             pid,
-            maps: process::read_maps(pid)?,
+            maps: process::read_maps_in(&dir)?,
+            dir,
         })
     }
 

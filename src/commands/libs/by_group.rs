@@ -37,7 +37,7 @@ use crate::addr::PAGE_SIZE;
 use crate::commands::group_key::{Container, GroupBy, no_cgroup_v2};
 use crate::commands::ps::user_name;
 use crate::error::{Error, Result};
-use crate::kernel::{self, process};
+use crate::kernel::{self, process, process::ProcDir};
 use crate::scan::PidError;
 use crate::sharing::groups;
 use serde::{Deserialize, Serialize};
@@ -87,55 +87,47 @@ pub struct LibsGroupsReport {
     pub groups: Vec<LibsGroup>,
 }
 
-/// The processes of a scope, as `libs` lists them.
-fn pids_of(scope: &Scope) -> Result<Vec<i32>> {
-    let own = std::process::id() as i32;
-    Ok(match scope {
-        Scope::All => process::list_pids()?
-            .into_iter()
-            .filter(|&p| p != own)
-            .collect(),
-        Scope::User(uid) => process::of_user(*uid)?,
-        Scope::Pids(p) => {
-            let mut seen = HashSet::new();
-            p.iter().copied().filter(|x| seen.insert(*x)).collect()
-        }
-    })
-}
-
-/// The group key of `pid`, and its container with `--by container`. `Ok(None)`: it
-/// exited before it was read.
+/// The group key of `pid`, and its container with `--by container`, read through its
+/// /proc directory (every field of one process). `Ok(None)`: it exited before it was read.
 fn key_of(
     pid: i32,
     by: GroupBy,
     users: &mut HashMap<u32, String>,
 ) -> Result<Option<(String, Option<Container>)>> {
+    let dir = match ProcDir::open(pid) {
+        Ok(d) => d,
+        Err(Error::NoSuchProcess { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     // Kernel threads have no memory, and no libraries.
-    if process::stat(pid).is_ok_and(|s| s.kernel_thread()) {
+    if dir.stat().is_ok_and(|s| s.kernel_thread()) {
         return Ok(Some((String::new(), None)));
     }
-    let uid = match process::uid(pid) {
-        Ok(u) => u,
+    let status = match dir.status(&mut Vec::new()) {
+        Ok(s) => s,
         Err(_) if !process::exists(pid) => return Ok(None),
         Err(e) => return Err(e),
     };
+    let uid = status.uid;
     Ok(Some(match by {
         GroupBy::User => (
             users.entry(uid).or_insert_with(|| user_name(uid)).clone(),
             None,
         ),
-        GroupBy::Comm => (process::comm(pid), None),
+        GroupBy::Comm => (dir.comm(), None),
         GroupBy::Cgroup | GroupBy::Container => {
-            let cgroup = match process::cgroup_v2(pid) {
-                Ok(Some(c)) => c,
-                Ok(None) => return Err(no_cgroup_v2(by, pid)),
+            let cgroup = match dir.cgroup_text(&mut Vec::new()) {
+                Ok(text) => match process::cgroup_v2_in(text) {
+                    Some(c) => c,
+                    None => return Err(no_cgroup_v2(by, pid)),
+                },
                 Err(_) if !process::exists(pid) => return Ok(None),
                 Err(e) => return Err(e),
             };
             if by == GroupBy::Cgroup {
                 (cgroup, None)
             } else {
-                let c = Container::of(&cgroup, process::mnt_ns(pid).ok());
+                let c = Container::of(&cgroup, dir.mnt_ns().ok());
                 (c.key(), Some(c))
             }
         }
@@ -147,12 +139,12 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let privileged = privilege.frames();
-    let listed = matches!(opts.scope, Scope::Pids(_));
+    let listed = opts.scope.listed();
     let mut counts = ProcessCounts::default();
     let mut errors = Vec::new();
     let mut users = HashMap::new();
     let mut members: BTreeMap<String, (Option<Container>, Vec<i32>)> = BTreeMap::new();
-    for pid in pids_of(&opts.scope)? {
+    for pid in opts.scope.pids()? {
         match key_of(pid, by, &mut users) {
             // A kernel thread (see key_of).
             Ok(Some((key, _))) if key.is_empty() => counts.no_memory_map += 1,

@@ -4,7 +4,7 @@
 //! Cost is kept close to that of just reading pagemap:
 //! - /proc/PID/maps once per process, through the PROCMAP_QUERY ioctl, a mapping's name
 //!   asked only where it does not continue the mapping before it (the kernel's `d_path`
-//!   behind each name is a large part of the ioctl's cost; [`process::read_maps_from`]
+//!   behind each name is a large part of the ioctl's cost; [`process::read_maps_from`](crate::kernel::process::read_maps_from)
 //!   says where that differs from the text);
 //! - /proc/PID/pagemap with one `pread` per run of adjacent mappings
 //!   ([`Pagemap::read_maps`](crate::kernel::pagemap::Pagemap::read_maps): a few reads per
@@ -35,7 +35,7 @@
 
 use crate::elf::Detail;
 use crate::error::{Error, Result};
-use crate::kernel::process::{self, Gone};
+use crate::kernel::process::Gone;
 use crate::kernel::{self, kpage};
 use crate::scan::{self, ObjectCache, PidError, SharedCache};
 use scanner::Worker;
@@ -44,15 +44,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const LIBS_SCHEMA: &str = "solab.libs.v2";
 
-/// Which processes to scan.
-#[derive(Clone, Debug)]
-pub enum Scope {
-    /// Every process in /proc except this one.
-    All,
-    /// Every process of this real uid except this one.
-    User(u32),
-    Pids(Vec<i32>),
-}
+pub use crate::scan::Scope;
 
 /// How to order the objects: the keys are the table's column names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,21 +128,11 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let own = std::process::id() as i32;
-    let (pids, scope) = match &opts.scope {
-        Scope::All => (
-            process::list_pids()?
-                .into_iter()
-                .filter(|&p| p != own)
-                .collect::<Vec<_>>(),
-            ScopeName::All,
-        ),
-        Scope::User(uid) => (process::of_user(*uid)?, ScopeName::User),
-        Scope::Pids(p) => {
-            let mut p = p.clone();
-            let mut seen = std::collections::HashSet::new();
-            p.retain(|x| seen.insert(*x));
-            (p, ScopeName::Pids)
-        }
+    let pids = opts.scope.pids()?;
+    let scope = match &opts.scope {
+        Scope::All => ScopeName::All,
+        Scope::User { .. } => ScopeName::User,
+        Scope::Pids(_) => ScopeName::Pids,
     };
     let privileged = privilege.frames();
     let zero_pfn = if privileged {
@@ -222,7 +204,7 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if matches!(opts.scope, Scope::All | Scope::User(_)) {
+    if !opts.scope.listed() {
         // Processes come and go on a live machine: counted, not reported one by one.
         errors.clear();
     } else if counts.scanned == 0 && !errors.is_empty() {

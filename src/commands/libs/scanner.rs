@@ -7,7 +7,7 @@ use crate::elf::{ElfPlan, SegmentKind};
 use crate::error::Result;
 use crate::kernel::files;
 use crate::kernel::pagemap::Pagemap;
-use crate::kernel::process::{self, Gone};
+use crate::kernel::process::{self, Gone, ProcDir};
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::page_words::PagemapEntry;
@@ -225,6 +225,8 @@ pub(super) struct Worker {
     /// vdso images by the frames behind their pages: (page index, frame) to the image;
     /// `None` when vdsos are not known by their frames (each one's bytes are read).
     vdsos: Option<VdsoFrames>,
+    /// The directory of the process being scanned: its files are opened through it.
+    dir: Option<ProcDir>,
 }
 
 /// Everything the workers saw, merged: what the tally reads.
@@ -260,6 +262,7 @@ impl Worker {
             dedup,
             looked_up: HashMap::new(),
             vdsos,
+            dir: None,
         }
     }
 
@@ -349,7 +352,7 @@ impl Worker {
             return cache.lookup(position, pid, entry);
         }
         let frames = if entry.len() <= files::MAX_VDSO_BYTES {
-            self.vdso_frames(pid, entry, pm)
+            self.vdso_frames(entry, pm)
         } else {
             Vec::new()
         };
@@ -369,17 +372,12 @@ impl Worker {
 
     /// The (page index, frame) of the present pages of vdso mapping `entry` (none without
     /// frame numbers).
-    fn vdso_frames(
-        &mut self,
-        pid: i32,
-        entry: &MapEntry,
-        pm: &mut Option<Pagemap>,
-    ) -> Vec<(usize, u64)> {
+    fn vdso_frames(&mut self, entry: &MapEntry, pm: &mut Option<Pagemap>) -> Vec<(usize, u64)> {
         if !self.privileged {
             return Vec::new();
         }
         if pm.is_none() {
-            *pm = Pagemap::open(pid).ok();
+            *pm = self.dir.as_ref().and_then(|d| Pagemap::open_in(d).ok());
         }
         let Some(pm) = pm.as_mut() else {
             return Vec::new();
@@ -403,7 +401,12 @@ impl Worker {
         position: usize,
         pid: i32,
     ) -> Result<(), Gone> {
-        let maps = process::read_maps(pid).map_err(|e| process::classify(pid, e))?;
+        let opened = ProcDir::open(pid).and_then(|dir| {
+            let maps = process::read_maps_in(&dir)?;
+            Ok((dir, maps))
+        });
+        let (dir, maps) = opened.map_err(|e| process::classify(pid, e))?;
+        self.dir = Some(dir);
         // Objects of this process and where they sit.
         let mut placed: Vec<Placed> = Vec::new();
         let mut seen: Vec<FileId> = Vec::new();
@@ -514,9 +517,10 @@ impl Worker {
         placed: &[Placed],
         pm: Option<Pagemap>,
     ) -> Result<()> {
-        let mut pm = match pm {
-            Some(pm) => pm,
-            None => Pagemap::open(pid)?,
+        let mut pm = match (pm, &self.dir) {
+            (Some(pm), _) => pm,
+            (None, Some(dir)) => Pagemap::open_in(dir)?,
+            (None, None) => Pagemap::open(pid)?,
         };
         let mut entries = std::mem::take(&mut self.entries);
         let read = pm.read_maps(maps, &mut entries, |i, at, words| {

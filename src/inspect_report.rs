@@ -74,7 +74,7 @@ pub enum ObjectKind {
 }
 
 /// `P` is how the pages are held and `Q` how the processes are: vectors (the default), or
-/// iterators serialized as they are pulled ([`crate::output::SeqOf`]) when the report is
+/// iterators serialized as they are pulled ([`SeqOf`]) when the report is
 /// streamed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ObjectReport<P = Vec<PageReport>, Q = Vec<ObjectInProcess>> {
@@ -252,5 +252,37 @@ impl Summarizer {
                     .cloned()
             })
             .collect()
+    }
+}
+
+/// A JSON array serialized from an iterator as it is pulled: only the item being written
+/// is held. It can be serialized once.
+pub struct SeqOf<I>(std::cell::RefCell<Option<I>>);
+
+impl<I> SeqOf<I> {
+    pub fn new(items: I) -> SeqOf<I> {
+        SeqOf(std::cell::RefCell::new(Some(items)))
+    }
+}
+
+impl<I: Iterator<Item = T>, T: Serialize> Serialize for SeqOf<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let items = self
+            .0
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| S::Error::custom("serialized twice"))?;
+        let mut seq = s.serialize_seq(None)?;
+        for item in items {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
+}
+
+impl<I> std::fmt::Debug for SeqOf<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeqOf(..)")
     }
 }

@@ -12,6 +12,7 @@ mod docs;
 mod hostile;
 mod install;
 mod lab;
+mod layers;
 mod libs;
 mod nginx;
 mod odd_maps;

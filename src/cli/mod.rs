@@ -11,7 +11,6 @@ mod watch;
 use args::{ByFlag, LibsSortFlag, PsSortFlag};
 pub use args::{Cli, Command, ProcessArgs, ScanArgs, TableArgs, inheritance_words, vocabulary};
 
-use crate::commands::check_pattern;
 use crate::commands::group_key::GroupBy;
 use crate::commands::inspect::{self, InspectOptions};
 use crate::commands::libs::{self, LibsOptions};
@@ -21,6 +20,7 @@ use crate::commands::{elf, family};
 use crate::error::{Error, ErrorKind};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
+use crate::scan::pattern::check_pattern;
 use resolve::{inspected_pids, libs_scope, svg_to_stdout, user_id};
 use std::path::{Path, PathBuf};
 

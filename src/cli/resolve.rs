@@ -2,9 +2,9 @@
 //! [`Scope`] of processes, and a user's name into its uid.
 
 use super::ProcessArgs;
-use crate::commands::check_pattern;
 use crate::error::Error;
 use crate::scan::Scope;
+use crate::scan::pattern::check_pattern;
 use std::path::Path;
 
 impl ProcessArgs {

@@ -8,7 +8,6 @@
 //! words are kept against each object's common words (see [`Scan`]), so memory grows with
 //! what is private to each process, not with its pages.
 
-use super::{check_pattern, matches_pattern};
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::elf::ElfPlan;
 use crate::error::{Error, Result};
@@ -17,9 +16,9 @@ use crate::kernel::pagemap::Pagemap;
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::kernel::{self, config, kpage};
 use crate::maps::{MapEntry, MapTarget};
-use crate::output::SeqOf;
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::{self, MappingKind, Placement};
+use crate::scan::pattern::{check_pattern, matches_pattern};
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
 use crate::sharing::{self, ProcessPage};
 use std::collections::{BTreeSet, HashMap};
@@ -29,7 +28,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default)]
 pub struct InspectOptions {
     pub pids: Vec<i32>,
-    /// Only objects whose path matches (see [`super::matches_pattern`]).
+    /// Only objects whose path matches (see [`matches_pattern`]).
     pub object: Option<String>,
     /// Only the processes that map an object `object` matches: the others, and those
     /// whose memory map cannot be read, are left out of the report (not errors).

@@ -20,7 +20,7 @@ pub fn json<T: Serialize>(v: &T) -> String {
 }
 
 /// Pretty JSON with a final newline, written to `out` as it is serialized: a report whose
-/// parts are built while they are written ([`SeqOf`], the inspect report's objects) is
+/// parts are built while they are written ([`crate::inspect_report::SeqOf`], the inspect report's objects) is
 /// never held whole, nor is its text. The same bytes as [`json`].
 pub fn write_json<T: Serialize, W: std::io::Write>(out: W, v: &T) -> std::io::Result<()> {
     use std::io::Write;
@@ -28,38 +28,6 @@ pub fn write_json<T: Serialize, W: std::io::Write>(out: W, v: &T) -> std::io::Re
     serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     out.flush()
-}
-
-/// A JSON array serialized from an iterator as it is pulled: only the item being written
-/// is held. It can be serialized once.
-pub struct SeqOf<I>(std::cell::RefCell<Option<I>>);
-
-impl<I> SeqOf<I> {
-    pub fn new(items: I) -> SeqOf<I> {
-        SeqOf(std::cell::RefCell::new(Some(items)))
-    }
-}
-
-impl<I: Iterator<Item = T>, T: Serialize> Serialize for SeqOf<I> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeSeq};
-        let items = self
-            .0
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| S::Error::custom("serialized twice"))?;
-        let mut seq = s.serialize_seq(None)?;
-        for item in items {
-            seq.serialize_element(&item)?;
-        }
-        seq.end()
-    }
-}
-
-impl<I> std::fmt::Debug for SeqOf<I> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SeqOf(..)")
-    }
 }
 
 pub const ERROR_SCHEMA: &str = "solab.error.v1";

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+pub mod pattern;
 mod scope;
 pub use scope::{Scope, all_but_self, each_once};
 
@@ -586,9 +587,9 @@ impl Process {
     }
 
     /// Whether the process maps a file (or the vdso) whose path matches `pattern` (see
-    /// [`crate::commands::matches_pattern`]).
+    /// [`pattern::matches_pattern`]).
     pub fn maps_object(&self, pattern: &str) -> bool {
-        use crate::commands::matches_pattern;
+        use pattern::matches_pattern;
         self.maps.iter().any(|m| match &m.target {
             MapTarget::File { path, .. } => matches_pattern(pattern, &path.to_string_lossy()),
             MapTarget::Pseudo(p) => p == "[vdso]" && matches_pattern(pattern, p),

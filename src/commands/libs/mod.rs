@@ -66,7 +66,7 @@ pub enum SortKey {
 }
 
 /// Which rows of a `libs` report are shown, and in which order: the objects whose path
-/// matches `object` (see [`crate::commands::matches_pattern`]), ordered by `key` (largest
+/// matches `object` (see [`crate::scan::pattern::matches_pattern`]), ordered by `key` (largest
 /// first), reversed with `reverse`, the first `top` kept (0 keeps all).
 #[derive(Clone, Debug)]
 pub struct LibsOrder {
@@ -108,7 +108,7 @@ pub fn table(opts: &LibsOptions, order: &LibsOrder) -> Result<LibsTable> {
     let matched = order.object.as_deref().map(|pat| {
         report
             .objects
-            .retain(|o| super::matches_pattern(pat, &o.path));
+            .retain(|o| crate::scan::pattern::matches_pattern(pat, &o.path));
         let mut matched: Vec<String> = report.objects.iter().map(|o| o.path.clone()).collect();
         matched.sort();
         matched.dedup();

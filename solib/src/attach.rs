@@ -28,9 +28,10 @@
 //! another owner, mode, link count, size, magic or layout version, a symbolic link
 //! (O_NOFOLLOW) or anything not a regular file is never used nor changed, and the library
 //! keeps working with its private section. The object is opened with O_NONBLOCK, so a file
-//! lease another user holds on a name they created first fails the open at once instead of
-//! holding it for the lease-break time. Everything here is libc-level and returns errors as
-//! values: the constructor never panics, unwinds or blocks for long.
+//! lease another user holds on a name they created first fails the open at once ("Resource
+//! temporarily unavailable") instead of holding it for the lease-break time. Everything
+//! here is libc-level and returns errors as values: the constructor never panics, unwinds
+//! or blocks for long.
 
 use crate::region::{REGION_SIZE, SharedRegion, check_header};
 use std::ffi::{CStr, CString, OsStr};
@@ -266,41 +267,11 @@ fn open_or_create(loc: &Location) -> Result<(OwnedFd, bool), String> {
         let err = io::Error::last_os_error();
         return Err(match err.raw_os_error() {
             Some(libc::ELOOP) => format!("{path} is a symbolic link: not followed, not used"),
-            Some(libc::EWOULDBLOCK) => format!(
-                "{path} is held by a file lease of another process{}: not waited for, not used",
-                owner_note(loc)
-            ),
             _ => format!("cannot open {path}: {err}"),
         });
     }
     // SAFETY: fd was just opened by us.
     Ok((unsafe { OwnedFd::from_raw_fd(fd) }, false))
-}
-
-/// ", which belongs to uid N" when the name belongs to another user, for a refusal that
-/// could not open the object to say so.
-fn owner_note(loc: &Location) -> String {
-    // SAFETY: stat is plain data; loc.at is a valid C string.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let found = unsafe {
-        libc::fstatat(
-            loc.dirfd(),
-            loc.at.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    // SAFETY: geteuid never fails.
-    let uid = unsafe { libc::geteuid() };
-    if found == 0 && st.st_uid != uid {
-        format!(
-            " (it belongs to uid {}, not to this user, uid {uid})",
-            st.st_uid
-        )
-    } else {
-        String::new()
-    }
 }
 
 /// Owner, type, mode and link count must be exactly this user's 0600 regular file with

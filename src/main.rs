@@ -15,7 +15,13 @@ fn main() {
     // Write errors (a closed pipe) are ignored: the exit code says how the run went.
     let mut stderr = std::io::stderr().lock();
     for line in &ended.stderr {
-        let _ = writeln!(stderr, "solab: {line}");
+        // Messages quote names other users chose (commands, paths): their control
+        // characters are escaped, the line breaks of clap's usage text kept.
+        let lines: Vec<_> = line
+            .split('\n')
+            .map(solab::output::escape::escape_controls)
+            .collect();
+        let _ = writeln!(stderr, "solab: {}", lines.join("\n"));
     }
     std::process::exit(ended.code.code());
 }

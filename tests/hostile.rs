@@ -314,3 +314,126 @@ fn elf_refuses_what_is_not_a_regular_file() {
         assert_eq!(err.lines().count(), 1, "the error is printed once: {err}");
     }
 }
+
+/// A process name of the 15 bytes `PR_SET_NAME` keeps: ESC ] 0 ; (an xterm title), BEL, a
+/// newline and a CR.
+const HOSTILE_COMM: &[u8] = b"x\x1b]0;ow\x07\n\ry";
+/// The same as `ls -b` would show it.
+const HOSTILE_COMM_SHOWN: &str = "x\\e]0;ow\\a\\n\\ry";
+/// A library's file name with the same characters and a screen clear.
+const HOSTILE_FILE: &[u8] = b"lib\x1b[2J\x1b]0;pwned\x07\n\r.so";
+const HOSTILE_FILE_SHOWN: &str = "lib\\e[2J\\e]0;pwned\\a\\n\\r.so";
+
+/// Loads the library named by argv[1], renames itself to argv[2], forks a child (killed
+/// with it) and waits on stdin.
+const HOSTILE_NAMES_PY: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None)
+ctypes.CDLL(os.fsencode(sys.argv[1]))
+libc.prctl(15, ctypes.c_char_p(os.fsencode(sys.argv[2])), 0, 0, 0)
+pid = os.fork()
+if pid == 0:
+    libc.prctl(1, 9, 0, 0, 0)
+    sys.stdin.read()
+    os._exit(0)
+print("ready child=%d" % pid, flush=True)
+sys.stdin.read()
+"#;
+
+/// Control characters in what `s` printed, other than its own line breaks.
+fn controls(s: &str) -> Vec<char> {
+    s.chars().filter(|&c| c.is_control() && c != '\n').collect()
+}
+
+#[test]
+fn names_with_terminal_escapes_are_shown_escaped_in_text_and_exact_in_json() {
+    use std::os::unix::ffi::OsStrExt;
+    if !crate::util::is_root() {
+        crate::util::skip("running the process as uid 65534 needs root");
+        return;
+    }
+    // A directory uid 65534 can search, for the library with the hostile name.
+    let staged = crate::util::Scratch::new();
+    let lib = staged.dir.join(std::ffi::OsStr::from_bytes(HOSTILE_FILE));
+    std::fs::copy(artifacts().fixtures.join("libtextrel-pic.so"), &lib).expect("copy the library");
+    let mut py = crate::util::as_nobody(Path::new("/usr/bin/python3"));
+    py.arg("-c")
+        .arg(HOSTILE_NAMES_PY)
+        .arg(&lib)
+        .arg(std::ffi::OsStr::from_bytes(HOSTILE_COMM));
+    let host = Proc::spawn("uid 65534 with hostile names", py, "ready");
+    let child = host
+        .seen
+        .iter()
+        .find_map(|l| l.strip_prefix("ready child="))
+        .expect("the child's pid")
+        .to_string();
+    let pid = host.pid().to_string();
+    let comm = String::from_utf8(HOSTILE_COMM.to_vec()).unwrap();
+    let file = lib.to_str().expect("a UTF-8 path").to_string();
+    let shown_file = format!("{}/{HOSTILE_FILE_SHOWN}", staged.dir.display());
+    let run = |args: &[&str]| {
+        let run = crate::util::finish(
+            Command::new(&artifacts().solab)
+                .args(args)
+                .output()
+                .expect("run solab"),
+        );
+        assert!(
+            run.code != 2,
+            "solab {args:?}: exit {}\n{}",
+            run.code,
+            run.stderr
+        );
+        run
+    };
+    // (command, what its text must show escaped)
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["ps", &pid, &child], vec![HOSTILE_COMM_SHOWN]),
+        (
+            vec!["ps", "--by", "comm", &pid, &child],
+            vec![HOSTILE_COMM_SHOWN],
+        ),
+        (vec!["libs", &pid, &child], vec![&shown_file]),
+        (vec!["family", &pid], vec![HOSTILE_COMM_SHOWN]),
+        (
+            vec!["inspect", "--pages", "-o", "pwned", &pid, &child],
+            vec![HOSTILE_COMM_SHOWN, &shown_file],
+        ),
+        (
+            vec!["prove", "-o", "pwned", &pid, &child],
+            vec![&shown_file],
+        ),
+    ];
+    for (args, shown) in &cases {
+        let text = run(args);
+        for out in [&text.stdout, &text.stderr] {
+            assert_eq!(
+                controls(out),
+                Vec::<char>::new(),
+                "solab {args:?} printed control characters:\n{out}"
+            );
+        }
+        for s in shown {
+            assert!(
+                text.stdout.contains(s),
+                "solab {args:?} does not show {s:?}:\n{}",
+                text.stdout
+            );
+        }
+    }
+    // JSON keeps the names exact.
+    let ps = run(&["ps", "--json", &pid]).json();
+    assert_eq!(ps["processes"][0]["comm"], comm.as_str(), "{ps}");
+    let libs = run(&["libs", "--json", &pid]).json();
+    let paths: Vec<&str> = libs["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter_map(|o| o["path"].as_str())
+        .collect();
+    assert!(paths.contains(&file.as_str()), "{paths:?}");
+    let inspect = run(&["inspect", "--json", "-o", "pwned", &pid]).json();
+    assert_eq!(inspect["objects"][0]["path"], file.as_str(), "{inspect}");
+    assert_eq!(inspect["processes"][0]["comm"], comm.as_str(), "{inspect}");
+}

@@ -142,27 +142,32 @@ fn the_completions_know_every_subcommand_and_long_flag() {
 /// tests use, whatever CARGO_TARGET_DIR and PROFILE were. The make running the tests
 /// (make test) must not hand its flags and jobserver to this one.
 fn make(args: &[&str]) -> crate::util::Run {
-    let a = artifacts();
-    let target = a.bin_dir.parent().expect("target dir");
-    let run = finish(
-        Command::new("make")
-            .arg("--no-print-directory")
-            .args(args)
-            .arg(format!("OUT={}", a.bin_dir.display()))
-            .arg(format!("TARGET={}", target.display()))
-            .current_dir(&a.repo)
-            .env_remove("MAKEFLAGS")
-            .env_remove("MFLAGS")
-            .env_remove("MAKELEVEL")
-            .output()
-            .expect("make"),
-    );
+    let run = make_in(&artifacts().repo, args);
     assert_eq!(
         run.code, 0,
         "make {args:?}:\n{}\n{}",
         run.stdout, run.stderr
     );
     run
+}
+
+/// `make TARGET...` as [`make`] runs it, in the checkout `dir`, whatever its exit code.
+fn make_in(dir: &Path, args: &[&str]) -> crate::util::Run {
+    let a = artifacts();
+    let target = a.bin_dir.parent().expect("target dir");
+    finish(
+        Command::new("make")
+            .arg("--no-print-directory")
+            .args(args)
+            .arg(format!("OUT={}", a.bin_dir.display()))
+            .arg(format!("TARGET={}", target.display()))
+            .current_dir(dir)
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS")
+            .env_remove("MAKELEVEL")
+            .output()
+            .expect("make"),
+    )
 }
 
 /// Every file and link under `root`, relative to it.
@@ -424,4 +429,177 @@ fn the_debian_package_installs_works_and_is_removed() {
             .unwrap(),
     );
     assert_eq!(pc.stdout.trim(), "-lsolib", "{}", pc.stderr);
+}
+
+/// What `make install` reads from a checkout, copied into `dir`: a checkout its owner may
+/// have changed in any way before root runs `make install` (the build itself is the
+/// tests' own, given as OUT).
+fn checkout_copy(dir: &Path) {
+    let repo = &artifacts().repo;
+    for f in [
+        "Makefile",
+        "Cargo.toml",
+        "README.md",
+        "scripts/install.sh",
+        "solib/Cargo.toml",
+        "solib/include/solib.h",
+        "packaging/solib.pc.in",
+    ] {
+        let to = dir.join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo.join(f), &to).unwrap_or_else(|e| panic!("copy {f}: {e}"));
+    }
+}
+
+/// A file only root may read, outside the checkout and DESTDIR.
+fn root_only_file(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, "root's secret\n").unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The bytes, mode and modification time of a file, to see that nothing touched it.
+fn fingerprint(path: &Path) -> (Vec<u8>, u32, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (std::fs::read(path).unwrap(), m.mode(), m.mtime_nsec())
+}
+
+#[test]
+fn make_install_refuses_a_symlinked_or_special_source_by_name_and_copies_nothing() {
+    let tmp = TempDir::new("install-links");
+    let secret = tmp.0.join("secret");
+    root_only_file(&secret);
+    for (source, make_it) in [
+        ("README.md", "link"),
+        ("solib/include/solib.h", "link"),
+        ("packaging/solib.pc.in", "link"),
+        ("README.md", "fifo"),
+    ] {
+        let checkout = tmp.0.join("checkout");
+        let _ = std::fs::remove_dir_all(&checkout);
+        checkout_copy(&checkout);
+        let at = checkout.join(source);
+        std::fs::remove_file(&at).unwrap();
+        if make_it == "link" {
+            std::os::unix::fs::symlink(&secret, &at).unwrap();
+        } else {
+            nix::unistd::mkfifo(&at, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        }
+        let dest = tmp.0.join("dest");
+        let _ = std::fs::remove_dir_all(&dest);
+        let run = make_in(
+            &checkout,
+            &["install", &format!("DESTDIR={}", dest.display())],
+        );
+        let why = if make_it == "link" {
+            "is a symbolic link: refused"
+        } else {
+            "is not a regular file: refused"
+        };
+        assert!(
+            run.code != 0 && run.stderr.contains(&format!("install: {source} {why}")),
+            "{source} ({make_it}): exit {}\n{}{}",
+            run.code,
+            run.stdout,
+            run.stderr
+        );
+        assert_eq!(
+            files_under(&dest),
+            BTreeSet::new(),
+            "{source} ({make_it}): installed although refused"
+        );
+    }
+    assert_eq!(fingerprint(&secret).0, b"root's secret\n");
+}
+
+#[test]
+fn a_name_with_a_newline_is_refused_and_uninstall_removes_only_solabs_files_under_the_prefix() {
+    let tmp = TempDir::new("install-names");
+    let checkout = tmp.0.join("checkout");
+    checkout_copy(&checkout);
+    // A book whose directory name ends in a newline: in a newline-separated list the rest of
+    // the path, /etc/victim, would be a line of its own.
+    let book = checkout.join("docs/book");
+    std::fs::create_dir_all(book.join("evil\n/etc")).unwrap();
+    std::fs::write(book.join("index.html"), "<html></html>\n").unwrap();
+    std::fs::write(book.join("evil\n/etc/victim"), "bait\n").unwrap();
+    let dest = tmp.0.join("dest");
+    let destdir = format!("DESTDIR={}", dest.display());
+    // The file the attack aims at: inside DESTDIR, outside the prefix.
+    let victim = dest.join("etc/victim");
+    std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
+    root_only_file(&victim);
+    let before = fingerprint(&victim);
+    let only_victim: BTreeSet<String> = ["etc/victim".to_string()].into();
+
+    let run = make_in(&checkout, &["install", &destdir]);
+    assert!(
+        run.code != 0
+            && run.stderr.contains("docs/book/evil\\n/etc/victim")
+            && run
+                .stderr
+                .contains("a control character in the name: refused"),
+        "exit {}\n{}{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(
+        files_under(&dest),
+        only_victim,
+        "installed although refused"
+    );
+
+    // An older install's newline-separated list carrying the injected line.
+    let manifest = dest.join("usr/local/share/solab/install-manifest");
+    std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+    std::fs::write(
+        &manifest,
+        "/usr/local/share/doc/solab/book/evil\n/etc/victim\n/usr/local/share/solab/install-manifest\n",
+    )
+    .unwrap();
+    let run = make_in(&checkout, &["uninstall", &destdir]);
+    assert!(
+        run.code != 0
+            && run
+                .stderr
+                .contains("names /etc/victim, which is not one of solab's files"),
+        "exit {}\n{}{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(
+        fingerprint(&victim),
+        before,
+        "make uninstall touched the victim"
+    );
+    assert!(
+        manifest.exists(),
+        "a refused list is left for the admin to see"
+    );
+    std::fs::remove_file(&manifest).unwrap();
+
+    // Without the hostile name the install goes through, with a NUL-separated list; an
+    // older install's newline-separated list of solab's own files is still uninstalled.
+    std::fs::remove_dir_all(book.join("evil\n")).unwrap();
+    let run = make_in(&checkout, &["install", &destdir]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let list = std::fs::read(&manifest).unwrap();
+    assert!(list.contains(&0), "the list is NUL-separated");
+    assert!(files_under(&dest).contains("usr/local/share/doc/solab/book/index.html"));
+    let lines: Vec<u8> = list
+        .iter()
+        .map(|&b| if b == 0 { b'\n' } else { b })
+        .collect();
+    std::fs::write(&manifest, lines).unwrap();
+    let run = make_in(&checkout, &["uninstall", &destdir]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(files_under(&dest), only_victim, "left by make uninstall");
+    assert_eq!(
+        fingerprint(&victim),
+        before,
+        "make install or uninstall touched the victim"
+    );
 }

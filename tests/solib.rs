@@ -934,3 +934,86 @@ fn a_runtime_directory_not_private_or_not_ours_is_refused_for_dev_shm() {
     assert_eq!(std::fs::read_dir(&good).unwrap().count(), 0);
     ns.runtime_dir = Some(good);
 }
+
+/// /proc/sys/fs/lease-break-time set for one test, and its old value written back on Drop
+/// (also when the test fails).
+struct LeaseBreakTime(String);
+
+impl LeaseBreakTime {
+    const PATH: &str = "/proc/sys/fs/lease-break-time";
+
+    fn set(secs: u32) -> LeaseBreakTime {
+        let old = std::fs::read_to_string(Self::PATH).expect("read lease-break-time");
+        std::fs::write(Self::PATH, secs.to_string()).expect("write lease-break-time");
+        LeaseBreakTime(old.trim().to_string())
+    }
+}
+
+impl Drop for LeaseBreakTime {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, &self.0);
+    }
+}
+
+/// Creates `path` as uid 65534 and holds a read lease on it (fcntl F_SETLEASE F_RDLCK),
+/// taken again after every break, as an attacker would to stall each open for writing.
+const LEASE_HOLDER: &str = r#"
+import fcntl, os, signal, sys, time
+F_SETLEASE, F_RDLCK = 1024, 0
+signal.signal(signal.SIGIO, lambda *_: None)
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
+print("leased", flush=True)
+while True:
+    time.sleep(0.05)
+    try:
+        fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
+    except OSError:
+        pass
+"#;
+
+#[test]
+fn another_users_lease_on_the_regions_name_makes_loading_private_at_once_not_slow() {
+    if !is_root() {
+        crate::util::skip("creating a file as uid 65534 and setting lease-break-time need root");
+        return;
+    }
+    let _break_time = LeaseBreakTime::set(10);
+    let ns = Namespace::new("lease");
+    let squatted = ns.region_path(uid());
+    let mut holder = as_nobody(Path::new("/usr/bin/python3"));
+    holder.arg("-c").arg(LEASE_HOLDER).arg(&squatted);
+    let _holder = Proc::spawn("uid 65534 lease holder", holder, "leased");
+    let before = std::fs::symlink_metadata(&squatted).unwrap();
+    assert_eq!(before.uid(), 65534);
+    // Load after load: each would wait the whole lease-break time if the open blocked.
+    for n in 0..2 {
+        let started = std::time::Instant::now();
+        let mut host = Proc::spawn("host", lab_host(&ns, &["status", "serve"]), "");
+        let line = host.expect_within("action=status", Duration::from_secs(30));
+        let took = started.elapsed();
+        let reason = line.split_once("reason=").map_or("", |x| x.1);
+        assert!(
+            took < Duration::from_secs(3),
+            "load {n} took {took:?} with a lease on {}: {reason}",
+            squatted.display()
+        );
+        assert_eq!(field(&line, "shared"), Some("0"), "{line}");
+        // The open that would break the lease failed at once (EWOULDBLOCK), and the status
+        // says so, and that another user can take the name in /dev/shm.
+        assert!(
+            reason.contains(&format!(
+                "cannot open {}: Resource temporarily unavailable",
+                squatted.display()
+            )) && reason.contains("another user could create this name first"),
+            "the status does not say why: {reason}"
+        );
+        eprintln!("load {n}: {took:?}: {reason}");
+    }
+    let after = std::fs::symlink_metadata(&squatted).unwrap();
+    assert_eq!(
+        (before.ino(), before.uid(), before.size()),
+        (after.ino(), after.uid(), after.size()),
+        "the other user's file was changed"
+    );
+}

@@ -27,8 +27,11 @@
 //! Security: the object belongs to the user, has mode 0600 and one link; an object with
 //! another owner, mode, link count, size, magic or layout version, a symbolic link
 //! (O_NOFOLLOW) or anything not a regular file is never used nor changed, and the library
-//! keeps working with its private section. Everything here is libc-level and returns
-//! errors as values: the constructor never panics, unwinds or blocks for long.
+//! keeps working with its private section. The object is opened with O_NONBLOCK, so a file
+//! lease another user holds on a name they created first fails the open at once ("Resource
+//! temporarily unavailable") instead of holding it for the lease-break time. Everything
+//! here is libc-level and returns errors as values: the constructor never panics, unwinds
+//! or blocks for long.
 
 use crate::region::{REGION_SIZE, SharedRegion, check_header};
 use std::ffi::{CStr, CString, OsStr};
@@ -231,9 +234,13 @@ fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
 
 /// Opens an existing object, or creates it with mode 0600 whatever the umask.
 /// O_NOFOLLOW: a symbolic link at the name is refused (ELOOP), never followed.
+/// O_NONBLOCK: an open that would break a file lease (fcntl(2) `F_SETLEASE`, which the
+/// owner of a name in /dev/shm can hold) fails with EWOULDBLOCK at once instead of waiting
+/// for the holder, up to /proc/sys/fs/lease-break-time; on a regular file it changes
+/// nothing else. What was opened is trusted only after `check_object`.
 fn open_or_create(loc: &Location) -> Result<(OwnedFd, bool), String> {
     let path = &loc.path;
-    let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
     // SAFETY: loc.at is a valid C string; the returned fd is owned below.
     let fd = unsafe {
         libc::openat(
@@ -556,7 +563,7 @@ pub fn detach(section: &'static SharedRegion, att: Attached) {
         libc::openat(
             loc.dirfd(),
             loc.at.as_ptr(),
-            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
         )
     };
     if raw < 0 {

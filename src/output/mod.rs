@@ -1,6 +1,7 @@
 //! Printing: the text renderers ([`text`]), the page-map pictures ([`svg`]) and JSON
 //! ([`json`]: the serde form of the reports, and the one document printed on error).
 
+pub mod escape;
 pub mod svg;
 pub mod terminal;
 pub mod text;

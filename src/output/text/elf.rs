@@ -2,6 +2,7 @@
 
 use super::opt;
 use crate::commands::elf::ElfReport;
+use crate::output::escape::escape_controls;
 use std::fmt::Write;
 
 /// The plan of `solab elf`, one line per `PT_LOAD` and per run of pages.
@@ -11,12 +12,12 @@ pub fn render_elf(r: &ElfReport) -> String {
         .relro
         .map(|(s, e)| format!("{s:#x}..{e:#x}"))
         .unwrap_or_else(|| "none".into());
-    let _ = writeln!(o, "{}", r.path);
+    let _ = writeln!(o, "{}", escape_controls(&r.path));
     let _ = writeln!(
         o,
         "  type {}  soname {}  build-id {}",
         r.e_type,
-        opt(&r.soname),
+        escape_controls(opt(&r.soname)),
         opt(&r.build_id)
     );
     let _ = writeln!(
@@ -33,7 +34,7 @@ pub fn render_elf(r: &ElfReport) -> String {
         if r.needed.is_empty() {
             "-".to_string()
         } else {
-            r.needed.join(" ")
+            escape_controls(&r.needed.join(" ")).into_owned()
         }
     );
     let _ = writeln!(o, "  PT_LOAD:");
@@ -65,7 +66,7 @@ pub fn render_elf(r: &ElfReport) -> String {
             run.segment.name(),
             run.relocations,
             run.loader.describe(),
-            run.sections.join(" ")
+            escape_controls(&run.sections.join(" "))
         );
     }
     o

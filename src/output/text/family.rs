@@ -3,6 +3,7 @@
 
 use super::bytes;
 use crate::commands::family::{FamilyReport, Inherited};
+use crate::output::escape::escape_controls;
 use std::fmt::Write;
 
 /// A change in bytes, signed: `+32.0 MiB`, `-4.0 KiB`, `0 B`.
@@ -44,19 +45,21 @@ pub fn render_family_change(prev: &FamilyReport, cur: &FamilyReport, secs: u64) 
         match prev.processes.iter().find(|q| q.pid == p.pid) {
             Some(q) if q.totals != p.totals => {
                 moved = true;
-                let _ = writeln!(o, "  {} {}: {}", p.pid, p.comm, line(&q.totals, &p.totals));
+                let comm = escape_controls(&p.comm);
+                let _ = writeln!(o, "  {} {comm}: {}", p.pid, line(&q.totals, &p.totals));
             }
             Some(_) => {}
             None => {
                 moved = true;
-                let _ = writeln!(o, "  {} {}: new in the family", p.pid, p.comm);
+                let comm = escape_controls(&p.comm);
+                let _ = writeln!(o, "  {} {comm}: new in the family", p.pid);
             }
         }
     }
     for q in &prev.processes {
         if !cur.processes.iter().any(|p| p.pid == q.pid) {
             moved = true;
-            let _ = writeln!(o, "  {} {}: exited", q.pid, q.comm);
+            let _ = writeln!(o, "  {} {}: exited", q.pid, escape_controls(&q.comm));
         }
     }
     if moved {
@@ -97,7 +100,8 @@ pub fn render_family(r: &FamilyReport) -> String {
     }
     for p in &r.processes {
         let indent = "  ".repeat(p.depth as usize);
-        let _ = writeln!(o, "\n{indent}{} {} (parent {})", p.pid, p.comm, p.ppid);
+        let comm = escape_controls(&p.comm);
+        let _ = writeln!(o, "\n{indent}{} {comm} (parent {})", p.pid, p.ppid);
         if p.depth == 0 {
             continue;
         }
@@ -123,7 +127,7 @@ pub fn render_family(r: &FamilyReport) -> String {
                 m.start,
                 m.end,
                 m.perms,
-                m.name,
+                escape_controls(&m.name),
                 if m.inherited { "" } else { " (not inherited)" }
             );
         }
@@ -153,7 +157,7 @@ pub fn render_family(r: &FamilyReport) -> String {
         bytes(t.new)
     );
     for e in &r.errors {
-        let _ = writeln!(o, "not read: {}", e.message);
+        let _ = writeln!(o, "not read: {}", escape_controls(&e.message));
     }
     o
 }

@@ -2,6 +2,7 @@
 
 use super::{Matched, matched_line, opt};
 use crate::inspect_report::{InspectReport, ObjectReport};
+use crate::output::escape::escape_controls;
 use crate::output::terminal::{Style, YELLOW, paint};
 use crate::sharing::Verdict;
 use std::fmt::Write;
@@ -19,14 +20,14 @@ pub fn render_inspect(
     let procs: Vec<String> = r
         .processes
         .iter()
-        .map(|p| format!("{} ({})", p.pid, p.comm))
+        .map(|p| format!("{} ({})", p.pid, escape_controls(&p.comm)))
         .collect();
     let _ = writeln!(o, "processes: {}", procs.join(", "));
     if let Some(m) = &matched {
         matched_line(&mut o, m, usize::MAX);
     }
     for e in &r.errors {
-        let _ = writeln!(o, "not inspected: {}", e.message);
+        let _ = writeln!(o, "not inspected: {}", escape_controls(&e.message));
     }
     for obj in &r.objects {
         render_object(&mut o, obj, pages, style);
@@ -43,7 +44,13 @@ pub fn render_inspect(
         );
     }
     for s in other {
-        let _ = writeln!(o, "skipped: pid {} {}: {}", s.pid, s.path, s.reason);
+        let _ = writeln!(
+            o,
+            "skipped: pid {} {}: {}",
+            s.pid,
+            escape_controls(&s.path),
+            escape_controls(&s.reason)
+        );
     }
     o
 }
@@ -58,7 +65,7 @@ fn render_object(o: &mut String, obj: &ObjectReport, pages: bool, style: Style) 
     let _ = writeln!(
         o,
         "{}  (build-id {}{}){weak}",
-        obj.path,
+        escape_controls(&obj.path),
         opt(&obj.build_id),
         if obj.textrel { ", TEXTREL" } else { "" }
     );
@@ -139,7 +146,7 @@ fn render_object(o: &mut String, obj: &ObjectReport, pages: bool, style: Style) 
                 p.segment.name(),
                 p.verdict.name(),
                 per.join(" "),
-                p.sections.join(" ")
+                escape_controls(&p.sections.join(" "))
             );
         }
     }

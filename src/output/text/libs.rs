@@ -4,6 +4,7 @@ use super::{MIN_PATH_WIDTH, Matched, amount, matched_line, short_path};
 use crate::commands::group_key::GroupBy;
 use crate::commands::libs::by_group::LibsGroupsReport;
 use crate::commands::libs::{LibsReport, PssSource, Totals};
+use crate::output::escape::escape_controls;
 use crate::output::terminal::{Style, YELLOW, paint};
 use std::fmt::Write;
 
@@ -32,7 +33,7 @@ pub fn render_libs(r: &LibsReport, view: &LibsView) -> String {
             o,
             "{}: {} has text relocations: the loader patches its text, making {} private text page(s) over {} process(es)",
             paint(view.style, YELLOW, "TEXTREL"),
-            x.path,
+            escape_controls(&x.path),
             x.private.text,
             x.procs
         );
@@ -40,7 +41,12 @@ pub fn render_libs(r: &LibsReport, view: &LibsView) -> String {
     if !r.skipped.is_empty() {
         let _ = writeln!(o, "not analyzed:");
         for s in &r.skipped {
-            let _ = writeln!(o, "  {}: {}", s.path, s.reason);
+            let _ = writeln!(
+                o,
+                "  {}: {}",
+                escape_controls(&s.path),
+                escape_controls(&s.reason)
+            );
         }
     }
     o
@@ -118,7 +124,7 @@ fn libs_objects(o: &mut String, r: &LibsReport, view: &LibsView) {
     let longest = r
         .objects
         .iter()
-        .map(|x| x.path.chars().count())
+        .map(|x| escape_controls(&x.path).chars().count())
         .max()
         .unwrap_or(6)
         .max(6);
@@ -140,7 +146,7 @@ fn libs_objects(o: &mut String, r: &LibsReport, view: &LibsView) {
         let _ = writeln!(
             o,
             "{:<width$} {:>5} {:>vw$} {:>vw$} {:>vw$} {:>vw$}  {private}{}",
-            short_path(&x.path, width),
+            short_path(&escape_controls(&x.path), width),
             x.procs,
             c[0],
             c[1],
@@ -286,9 +292,10 @@ pub fn render_libs_groups(r: &LibsGroupsReport, view: &LibsGroupsView) -> String
         for c in cells {
             let _ = write!(l, "{c:>vw$} ");
         }
+        let last = escape_controls(last);
         let last = match last_width {
-            Some(w) => short_path(last, w),
-            None => last.to_string(),
+            Some(w) => short_path(&last, w),
+            None => last.into_owned(),
         };
         let _ = writeln!(o, "{}", format!("{l}{same:>vw$}  {last}").trim_end());
     };

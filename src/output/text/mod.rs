@@ -17,6 +17,7 @@ pub use prove::render_prove;
 pub use ps::{PsView, render_ps};
 
 use crate::PAGE_SIZE;
+use crate::output::escape::escape_controls;
 use std::fmt::Write;
 
 fn opt(s: &Option<String>) -> &str {
@@ -31,12 +32,17 @@ pub struct Matched<'a> {
 
 /// The line `--object PATTERN matched: a, b`, naming at most `limit` paths.
 fn matched_line(o: &mut String, m: &Matched, limit: usize) {
-    let shown: Vec<&str> = m.paths.iter().take(limit).map(String::as_str).collect();
+    let shown: Vec<_> = m
+        .paths
+        .iter()
+        .take(limit)
+        .map(|p| escape_controls(p))
+        .collect();
     let more = m.paths.len().saturating_sub(limit);
     let _ = writeln!(
         o,
         "--object {} matched: {}{}",
-        m.pattern,
+        escape_controls(m.pattern),
         if shown.is_empty() {
             "nothing".to_string()
         } else {

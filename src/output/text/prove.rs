@@ -2,6 +2,7 @@
 
 use super::opt;
 use crate::commands::prove::{ClaimStatus, ProveReport};
+use crate::output::escape::escape_controls;
 use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
 use std::fmt::Write;
 
@@ -14,7 +15,7 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
     let _ = writeln!(
         o,
         "{} (build-id {}) in pids {}",
-        r.object,
+        escape_controls(&r.object),
         opt(&r.build_id),
         pids.join(" ")
     );
@@ -24,7 +25,7 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
             o,
             "fork family of {} ({}): {}",
             f.root,
-            f.root_comm,
+            escape_controls(&f.root_comm),
             members.join(" ")
         );
     }
@@ -55,7 +56,7 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
                 "    e.g. page {:#x} {} [{}]: {}",
                 e.offset,
                 e.segment.name(),
-                e.sections.join(" "),
+                escape_controls(&e.sections.join(" ")),
                 fr.join(", ")
             );
         }
@@ -66,8 +67,8 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
                 paint(style, RED, "FAIL"),
                 f.offset,
                 f.segment.name(),
-                f.sections.join(" "),
-                f.reason
+                escape_controls(&f.sections.join(" ")),
+                escape_controls(&f.reason)
             );
         }
     }

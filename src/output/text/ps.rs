@@ -3,6 +3,7 @@
 use super::{MIN_PATH_WIDTH, bytes, short_path};
 use crate::commands::group_key::GroupBy;
 use crate::commands::ps::{ByClass, Cost, PsReport};
+use crate::output::escape::escape_controls;
 use std::fmt::Write;
 
 /// How `solab ps` draws its table.
@@ -97,14 +98,15 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
     let line = |o: &mut String, first: &str, user: &str, cells: &[String], last: &str| {
         let mut l = format!(
             "{first:>8} {:<10}",
-            user.chars().take(10).collect::<String>()
+            escape_controls(user).chars().take(10).collect::<String>()
         );
         for c in cells {
             let _ = write!(l, " {c:>vw$}");
         }
+        let last = escape_controls(last);
         let last = match last_width {
-            Some(w) => short_path(last, w),
-            None => last.to_string(),
+            Some(w) => short_path(&last, w),
+            None => last.into_owned(),
         };
         let _ = writeln!(o, "{}", format!("{l}  {last}").trim_end());
     };

@@ -667,7 +667,12 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
     let mut failed: Vec<Option<PidError>> = Vec::new();
     let mut read = Vec::new();
     for (pid, ppid, depth) in descendants(root)? {
-        let maps = process::read_maps(pid).and_then(|m| Pagemap::open(pid).map(|_| m));
+        // Through the member's directory: its map and the check that its pagemap opens
+        // are of one process.
+        let maps = process::ProcDir::open(pid).and_then(|dir| {
+            let m = process::read_maps_in(&dir)?;
+            Pagemap::open_in(&dir).map(|_| m)
+        });
         let maps = match maps {
             Ok(m) => Some(m),
             Err(e) if pid == root => return Err(e),

@@ -1,14 +1,15 @@
 //! `solab libs --by user|comm|cgroup|container`: do the same libraries really share memory
 //! across groups of processes (users, services, containers, sandboxes)?
 //!
-//! Each group's processes are scanned as their own `libs` scan (the buckets count a frame
-//! once per group); then the groups' frames are compared with each other by frame number.
+//! Every group's processes are scanned in one run of the worker pool, each group's buckets
+//! apart (they count a frame once per group), as a `libs` scan of that group alone would;
+//! then the groups' frames are compared with each other by frame number.
 //! Per group: its ELF objects' distinct frames (what its libraries would cost it alone),
 //! how many of them a process of another group maps too (really shared across the groups),
 //! and how many of its objects are a library (by build-id) that another group maps too.
 //! Without frame numbers only the last, and the smaps figures summed, are known: weak.
 
-use super::{LibsOptions, ProcessCounts, Scope, SortKey, libs};
+use super::{LibsOptions, ProcessCounts, ScopeName, SortKey, scan_sets};
 
 /// A finished `libs --by` report, and how many groups the order's `top` left out.
 pub struct GroupsTable {
@@ -168,14 +169,15 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
             }
         }
     }
-    // One libs scan per group.
+    // One scan of every group's processes, each group's buckets apart.
+    let (keys, pid_sets): (Vec<_>, Vec<_>) = members
+        .into_iter()
+        .map(|(key, (container, pids))| ((key, container), pids))
+        .unzip();
+    let reports = scan_sets(pid_sets.clone(), ScopeName::Pids, true, false, opts.threads)?;
     let mut scanned = Vec::new();
-    for (key, (container, pids)) in members {
-        let report = match libs(&LibsOptions {
-            scope: Scope::Pids(pids.clone()),
-            progress: false,
-            threads: opts.threads,
-        }) {
+    for (((key, container), pids), report) in keys.into_iter().zip(pid_sets).zip(reports) {
+        let report = match report {
             Ok(r) => r,
             // Every process of the group vanished or could not be read.
             Err(Error::Usage(m)) if m.starts_with("no process could be read") => {

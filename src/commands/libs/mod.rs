@@ -125,15 +125,46 @@ pub fn table(opts: &LibsOptions, order: &LibsOrder) -> Result<LibsTable> {
 
 /// Runs the scan.
 pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
-    kernel::check_page_size()?;
-    let privilege = kernel::detect_privilege();
-    let own = std::process::id() as i32;
     let pids = opts.scope.pids()?;
     let scope = match &opts.scope {
         Scope::All => ScopeName::All,
         Scope::User { .. } => ScopeName::User,
         Scope::Pids(_) => ScopeName::Pids,
     };
+    let mut reports = scan_sets(
+        vec![pids],
+        scope,
+        opts.scope.listed(),
+        opts.progress,
+        opts.threads,
+    )?;
+    reports
+        .pop()
+        .unwrap_or_else(|| Err(Error::Usage("no processes".into())))
+}
+
+/// Scans each set of processes (`sets`, every one of scope `scope`) as its own `libs`
+/// scan, all in one run of the worker pool through one object cache: each set's
+/// buckets are apart, so a set's report counts what its processes map. With `listed`
+/// each process that cannot be read is an error of its set's report, and a set none of
+/// whose processes could be read is an `Err` of its own; without, they are counted.
+pub(super) fn scan_sets(
+    sets: Vec<Vec<i32>>,
+    scope: ScopeName,
+    listed: bool,
+    progress: bool,
+    threads: usize,
+) -> Result<Vec<Result<LibsReport>>> {
+    kernel::check_page_size()?;
+    let privilege = kernel::detect_privilege();
+    let own = std::process::id() as i32;
+    let pids: Vec<i32> = sets.iter().flatten().copied().collect();
+    // The set of the process at each scan position.
+    let set_of: Vec<usize> = sets
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| std::iter::repeat_n(k, s.len()))
+        .collect();
     let privileged = privilege.frames();
     let zero_pfn = if privileged {
         kpage::zero_page_pfn().map(|p| p.0)
@@ -147,7 +178,7 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     let vdsos = (pss_source == PssSource::Frames).then(|| scanner::own_vdso(&cache));
     // How often each frame is mapped matters only for PSS from kpagecount.
     let dedup = pss_source != PssSource::Kpagecount;
-    let bar = opts.progress.then(|| {
+    let bar = progress.then(|| {
         let b = indicatif::ProgressBar::with_draw_target(
             Some(pids.len() as u64),
             indicatif::ProgressDrawTarget::stderr(),
@@ -164,17 +195,22 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     // nor by the first worker left without a process while another finished its last.
     let started = AtomicUsize::new(0);
     let facts = OnceLock::new();
+    // Each worker keeps one set of buckets per set of processes, made when it meets the
+    // set's first process.
     let (workers, results) = scan::each_process(
         &pids,
-        scan::threads(opts.threads),
+        scan::threads(threads),
         || {
             if started.fetch_add(1, Ordering::Relaxed) == 0 {
                 facts.get_or_init(kernel::config::kernel_facts);
             }
-            Worker::new(privileged, zero_pfn, vdsos.clone(), dedup)
+            let none: Vec<Option<Worker>> = sets.iter().map(|_| None).collect();
+            none
         },
         |w, position, pid| {
-            let r = w.scan(&cache, position, pid);
+            let worker = w[set_of[position]]
+                .get_or_insert_with(|| Worker::new(privileged, zero_pfn, vdsos.clone(), dedup));
+            let r = worker.scan(&cache, position, pid);
             if let Some(b) = &bar {
                 b.inc(1);
             }
@@ -184,49 +220,66 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
     let facts = facts
         .into_inner()
         .unwrap_or_else(kernel::config::kernel_facts);
-    let mut counts = ProcessCounts::default();
-    let mut errors = Vec::new();
-    for (&pid, result) in pids.iter().zip(results) {
-        let gone = match result {
-            Ok(()) => {
-                counts.scanned += 1;
-                continue;
-            }
-            Err(gone) => gone,
-        };
-        match gone {
-            Gone::NoMemoryMap => counts.no_memory_map += 1,
-            Gone::Vanished => counts.vanished += 1,
-            Gone::Unreadable(_) => counts.unreadable += 1,
-        }
-        errors.push(PidError::gone(pid, &gone));
-    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if !opts.scope.listed() {
-        // Processes come and go on a live machine: counted, not reported one by one.
-        errors.clear();
-    } else if counts.scanned == 0 && !errors.is_empty() {
-        return Err(Error::Usage(format!(
-            "no process could be read: {}",
-            errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )));
+    let mut per_set: Vec<Vec<Worker>> = sets.iter().map(|_| Vec::new()).collect();
+    for w in workers {
+        for (k, set) in w.into_iter().enumerate() {
+            per_set[k].extend(set);
+        }
     }
-    let self_scanned = pids.contains(&own);
-    tally::finish(
-        scanner::merge(workers, cache, dedup),
-        privilege,
-        scope,
-        counts,
-        errors,
-        self_scanned,
-        facts,
-    )
+    let mut cache = cache.into_inner();
+    let mut results = results.into_iter();
+    let mut reports = Vec::with_capacity(sets.len());
+    for (set, mut workers) in sets.iter().zip(per_set) {
+        if workers.is_empty() {
+            // A set without processes: one worker's empty buckets, as a scan of none.
+            workers.push(Worker::new(privileged, zero_pfn, vdsos.clone(), dedup));
+        }
+        let mut counts = ProcessCounts::default();
+        let mut errors = Vec::new();
+        for (&pid, result) in set.iter().zip(results.by_ref()) {
+            let gone = match result {
+                Ok(()) => {
+                    counts.scanned += 1;
+                    continue;
+                }
+                Err(gone) => gone,
+            };
+            match gone {
+                Gone::NoMemoryMap => counts.no_memory_map += 1,
+                Gone::Vanished => counts.vanished += 1,
+                Gone::Unreadable(_) => counts.unreadable += 1,
+            }
+            errors.push(PidError::gone(pid, &gone));
+        }
+        if !listed {
+            // Processes come and go on a live machine: counted, not reported one by one.
+            errors.clear();
+        } else if counts.scanned == 0 && !errors.is_empty() {
+            reports.push(Err(Error::Usage(format!(
+                "no process could be read: {}",
+                errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))));
+            continue;
+        }
+        let self_scanned = set.contains(&own);
+        reports.push(tally::finish(
+            scanner::merge(workers, &mut cache, dedup),
+            privilege.clone(),
+            scope,
+            counts,
+            errors,
+            self_scanned,
+            facts.clone(),
+        ));
+    }
+    Ok(reports)
 }
 
 #[cfg(test)]

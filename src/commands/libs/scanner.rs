@@ -12,7 +12,7 @@ use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::page_words::PagemapEntry;
 use crate::placement;
-use crate::scan::{Lookup, ObjKey, Object, SharedCache};
+use crate::scan::{Lookup, ObjKey, Object, ObjectCache, SharedCache};
 use crate::sharing;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -761,7 +761,7 @@ const PARALLEL_SORT: usize = 1 << 16;
 
 /// Merges the workers: their buckets (each sorted first, in parallel, and without
 /// repeats with `dedup`) and the cache's objects, in cache order.
-pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache, dedup: bool) -> Merged {
+pub(super) fn merge(mut workers: Vec<Worker>, cache: &mut ObjectCache, dedup: bool) -> Merged {
     // Starting a thread costs more than sorting a few thousand frames: with `dedup` the
     // workers' lists are about the objects' pages.
     let frames: usize = workers.iter().map(Worker::frames).sum();
@@ -774,7 +774,6 @@ pub(super) fn merge(mut workers: Vec<Worker>, cache: SharedCache, dedup: bool) -
             }
         });
     }
-    let mut cache = cache.into_inner();
     let privileged = workers.first().is_some_and(|w| w.privileged);
     let mut objs: Vec<(Option<Arc<ObjInfo>>, String, ObjAcc)> = (0..cache.objects.len())
         .map(|c| (None, cache.first_path(c).to_string(), ObjAcc::default()))

@@ -113,8 +113,8 @@ pub struct MappingFigures {
     pub perms: String,
     /// `[heap]`, `[stack]`, `[anon]` (unnamed anonymous memory), or the file's path.
     pub name: String,
-    /// The parent has the same mapping at the same address (false: made after fork, all
-    /// its pages are new).
+    /// A private mapping of the parent's, of the same file or kind, overlaps it (false:
+    /// made after fork, all its pages are new).
     pub inherited: bool,
     #[serde(flatten)]
     pub pages: Inherited,
@@ -310,16 +310,16 @@ impl LitterWorker {
         Ok(())
     }
 
-    /// Reads a child's words over `[from, to)` (the parent's window already read when
-    /// `with_parent`), then the frames of its words that are not the parent's frame at
-    /// the same address; calls `each(address, child's copy, parent's copy)` for each of its
-    /// anonymous words.
+    /// Reads a child's words over `[from, to)` (the parent's window already read over
+    /// `with_parent`, the address ranges where the parent's mappings pair with the child's),
+    /// then the frames of its words that are not the parent's frame at the same address;
+    /// calls `each(address, child's copy, parent's copy)` for each of its anonymous words.
     fn read_child(
         &mut self,
         pm: &mut Pagemap,
         from: u64,
         to: u64,
-        with_parent: bool,
+        with_parent: &[(u64, u64)],
         mut each: impl FnMut(u64, ProcessPage, Option<ProcessPage>),
     ) -> std::result::Result<(), Stop> {
         let LitterWorker {
@@ -336,7 +336,8 @@ impl LitterWorker {
         let parent_end = parent.base + parent.words.len() as u64 * PAGE_SIZE;
         // The parent's word at `addr`, if it is an anonymous one, and its index.
         let theirs = |addr: u64| -> Option<(usize, PagemapEntry)> {
-            if !with_parent || addr < parent.base || addr >= parent_end {
+            let paired = with_parent.iter().any(|&(a, b)| a <= addr && addr < b);
+            if !paired || addr < parent.base || addr >= parent_end {
                 return None;
             }
             let i = ((addr - parent.base) / PAGE_SIZE) as usize;
@@ -411,8 +412,9 @@ struct Walk<'a> {
     /// The child's index in the litter.
     kid: usize,
     m: &'a MapEntry,
-    /// The parent's mapping at the same start with the same target.
-    theirs: Option<&'a MapEntry>,
+    /// Where the parent's private mappings of the same target overlap the child's, in
+    /// address order ([`paired_ranges`]).
+    theirs: Vec<(u64, u64)>,
     ranges: Vec<(u64, u64)>,
     next: usize,
     at: u64,
@@ -442,13 +444,14 @@ impl Walk<'_> {
     /// ending at `end`: from `at` to the end of its last piece there, within the parent's
     /// mapping.
     fn parent_span(&self, end: u64) -> Option<(u64, u64)> {
-        let theirs = self.theirs?;
+        let (first, last_paired) = (self.theirs.first()?, self.theirs.last()?);
         let last = self.ranges[self.next..]
             .iter()
             .take_while(|r| r.0 < end)
             .last()?;
-        let to = last.1.min(end).min(theirs.end.0);
-        (self.at < to).then_some((self.at, to))
+        let from = self.at.max(first.0);
+        let to = last.1.min(end).min(last_paired.1);
+        (from < to).then_some((from, to))
     }
 }
 
@@ -523,10 +526,7 @@ fn litter(
             else {
                 continue;
             };
-            let theirs = parent
-                .1
-                .iter()
-                .find(|p| p.start == m.start && !p.perms.shared && p.target == m.target);
+            let theirs = paired_ranges(m, parent.1);
             match ranges_to_read(pm, m.start.0, m.end.0) {
                 Ok(ranges) => walks.push(Walk {
                     kid: n,
@@ -564,20 +564,15 @@ fn litter(
                         continue;
                     };
                     let (pages, runs) = (&mut walk.pages, &mut walk.runs);
-                    let read = w.read_child(
-                        pm,
-                        from,
-                        to,
-                        walk.theirs.is_some() && span.is_some(),
-                        |addr, mine, at_parent| {
-                            if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
-                                pages.count(i);
-                                if pictured {
-                                    push_run(runs, addr, PageLook::Inherited(i));
-                                }
+                    let paired: &[(u64, u64)] = if span.is_some() { &walk.theirs } else { &[] };
+                    let read = w.read_child(pm, from, to, paired, |addr, mine, at_parent| {
+                        if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
+                            pages.count(i);
+                            if pictured {
+                                push_run(runs, addr, PageLook::Inherited(i));
                             }
-                        },
-                    );
+                        }
+                    });
                     match read {
                         Ok(()) => {}
                         Err(Stop::Member(e)) => kid.failed = Some(e),
@@ -594,7 +589,7 @@ fn litter(
                     end: m.end.0,
                     perms: m.perms.to_string(),
                     name: name(m),
-                    inherited: walk.theirs.is_some(),
+                    inherited: !walk.theirs.is_empty(),
                     pages: walk.pages,
                     runs: walk.runs,
                 });
@@ -624,7 +619,7 @@ fn own_runs(
             let mut at = from;
             while at < to {
                 let until = to.min((at / WINDOW + 1) * WINDOW);
-                w.read_child(&mut pm, at, until, false, |addr, copy, _| {
+                w.read_child(&mut pm, at, until, &[], |addr, copy, _| {
                     // An anonymous page: not the zero page, no file.
                     if sharing::inheritance(&copy, None).is_some() {
                         push_run(&mut own, addr, PageLook::Own(copy.state));
@@ -635,6 +630,19 @@ fn own_runs(
         }
     }
     Ok(own)
+}
+
+/// Where a child's private mapping `m` pairs with its parent's memory, page by page: the
+/// overlap of `m` with each of the parent's private mappings of the same target (`maps`, in
+/// address order). Address ranges, not equal starts: the kernel merges a parent's new
+/// mapping with an adjacent inherited one, and splits one on mprotect, so the parent's
+/// mapping around an inherited page may start or end elsewhere than the child's.
+fn paired_ranges(m: &MapEntry, maps: &[MapEntry]) -> Vec<(u64, u64)> {
+    maps.iter()
+        .filter(|p| p.start < m.end && m.start < p.end)
+        .filter(|p| !p.perms.shared && p.target == m.target)
+        .map(|p| (p.start.0.max(m.start.0), p.end.0.min(m.end.0)))
+        .collect()
 }
 
 /// Why `pid` could not be read, naming it, in the words of every command.

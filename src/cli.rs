@@ -285,7 +285,8 @@ pub enum Command {
                             solab prove -o libsolib.so -u nobody\n\n\
                             Exit status: 0 all claims hold, 1 a claim fails, 2 on error or bad \
                             input (fewer than two distinct pids, no or several matching objects), \
-                            3 with --strict when the evidence is weak (no frame numbers).",
+                            3 inconclusive: no text page is present in every process (nothing \
+                            to compare), or with --strict the evidence is weak (no frame numbers).",
         after_long_help = vocabulary()
     )]
     Prove {
@@ -846,12 +847,10 @@ fn prove_cmd(
     }
     let families = prove::fork_families(&report.pids);
     let proof = prove::prove(&report, obj, families);
-    let code = if !proof.holds {
-        EXIT_FAILS
-    } else if strict && !proof.conclusive {
-        EXIT_INCONCLUSIVE
-    } else {
-        0
+    let (code, inconclusive) = match proof.outcome(strict) {
+        prove::ProofOutcome::Holds => (0, None),
+        prove::ProofOutcome::Fails => (EXIT_FAILS, None),
+        prove::ProofOutcome::Inconclusive(why) => (EXIT_INCONCLUSIVE, Some(why)),
     };
     let mut out = Outcome::ok(
         if as_json {
@@ -861,11 +860,8 @@ fn prove_cmd(
         },
         code,
     );
-    if code == EXIT_INCONCLUSIVE {
-        out.stderr.push(
-            "inconclusive (--strict): no frame numbers were seen, the claims rest on pagemap bits"
-                .into(),
-        );
+    if let Some(why) = inconclusive {
+        out.stderr.push(why.into());
     }
     Ok(out)
 }

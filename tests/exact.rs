@@ -305,6 +305,34 @@ fn thp_forked_and_partly_written_agrees_with_the_kernel() {
         "libs counts {anon} anonymous frames, the area alone has {in_area} distinct"
     );
     drop(p);
+
+    // Without frame numbers (uid 65534), family's weak words on the same situation: the
+    // parent's PMD-mapped pages read bit 56 although the child maps them, so only what the
+    // frames call copied may be called copied; the rest looks inherited.
+    let staged = util::Staged::new();
+    let mut p = Proc::spawn("thp as nobody", util::as_nobody(&prog.path), "");
+    let line = p.expect("ready");
+    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let _kids = util::KillOnDrop(vec![child]);
+    let (area, len) = (num(&line, "area"), num(&line, "len"));
+    let out = finish(
+        util::as_nobody(&staged.solab)
+            .args(["family", "--json", &parent.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run solab as nobody"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.json();
+    assert_eq!(r["weak"], true);
+    let m = family_mapping(&r, child, area);
+    let (frame, copied, new) = inheritance_walk(parent, child, area, len);
+    assert_eq!(
+        (u(&m["looks_inherited"]), u(&m["copied"]), u(&m["new"])),
+        (frame, copied, new),
+        "weak family's looks-inherited/copied/new against the frames: {m:#}"
+    );
+    drop(p);
 }
 
 // ---- a parent mapping merged below an inherited one ---------------------------------

@@ -20,7 +20,7 @@ use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process;
-use crate::kernel::{self, Evidence, kpage};
+use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::MappingKind;
@@ -314,12 +314,14 @@ impl LitterWorker {
     /// `with_parent`, the address ranges where the parent's mappings pair with the child's),
     /// then the frames of its words that are not the parent's frame at the same address;
     /// calls `each(address, child's copy, parent's copy)` for each of its anonymous words.
+    /// `huge`: the child's and the parent's mappings that hold transparent huge pages
+    /// (without frame numbers only, [`HugeRanges`]).
     fn read_child(
         &mut self,
         pm: &mut Pagemap,
-        from: u64,
-        to: u64,
+        (from, to): (u64, u64),
         with_parent: &[(u64, u64)],
+        huge: (&HugeRanges, &HugeRanges),
         mut each: impl FnMut(u64, ProcessPage, Option<ProcessPage>),
     ) -> std::result::Result<(), Stop> {
         let LitterWorker {
@@ -358,7 +360,7 @@ impl LitterWorker {
             pfns.dedup();
             LitterWorker::read_frames(tables, pfns, info).map_err(Stop::Fatal)?;
         }
-        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> ProcessPage {
+        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>, huge: bool| -> ProcessPage {
             let pfn = e.pfn().filter(|_| privileged);
             ProcessPage {
                 state: sharing::page_state(
@@ -367,7 +369,7 @@ impl LitterWorker {
                     pfn.and(frame).map(|f| (f.flags, f.mapcount)),
                 ),
                 pfn,
-                exclusive: e.exclusive(),
+                exclusive: sharing::exclusive_by_bits(e, huge),
             }
         };
         for (k, &e) in mine.iter().enumerate() {
@@ -382,11 +384,52 @@ impl LitterWorker {
             };
             each(
                 addr,
-                copy(e, frame),
-                at_parent.map(|(i, w)| copy(w, parent.frames.get(i))),
+                copy(e, frame, huge.0.holds(addr)),
+                at_parent.map(|(i, w)| copy(w, parent.frames.get(i), huge.1.holds(addr))),
             );
         }
         Ok(())
+    }
+}
+
+/// The pages of a process mapped by PMDs (transparent huge pages mapped whole), read only
+/// without frame numbers: there pagemap bit 56 is no promise ([`sharing::exclusive_by_bits`]).
+/// From PAGEMAP_SCAN (6.7+); before it, the mappings whose smaps `AnonHugePages` is above 0.
+/// With frame numbers the frames say, and it stays empty.
+#[derive(Default)]
+struct HugeRanges(Vec<(u64, u64)>);
+
+impl HugeRanges {
+    /// The PMD-mapped ranges of `pid`'s private mappings `maps`; none if they cannot be read
+    /// (its pagemap then cannot either, and the comparison says why).
+    fn read(privileged: bool, pid: i32, maps: &[MapEntry]) -> HugeRanges {
+        if privileged {
+            return HugeRanges::default();
+        }
+        let private = maps.iter().filter(|m| holds_private_pages(m));
+        let (Some(first), Some(last)) = (private.clone().next(), private.clone().next_back())
+        else {
+            return HugeRanges::default();
+        };
+        let scanned = Pagemap::open(pid)
+            .and_then(|pm| pm.pmd_mapped_ranges(first.start.0, last.end.0))
+            .ok();
+        if let Some(Some(ranges)) = scanned {
+            return HugeRanges(ranges);
+        }
+        let Ok(figures) = smaps::read_smaps(pid) else {
+            return HugeRanges::default();
+        };
+        HugeRanges(
+            private
+                .filter(|m| figures.get(&m.start.0).is_some_and(|f| f.anon_huge > 0))
+                .map(|m| (m.start.0, m.end.0))
+                .collect(),
+        )
+    }
+
+    fn holds(&self, addr: u64) -> bool {
+        self.0.iter().any(|&(a, b)| a <= addr && addr < b)
     }
 }
 
@@ -458,6 +501,7 @@ impl Walk<'_> {
 /// A child being compared in a litter.
 struct Kid<'a> {
     maps: &'a [MapEntry],
+    huge: HugeRanges,
     pm: Option<Pagemap>,
     failed: Option<Error>,
     mappings: Vec<MappingFigures>,
@@ -484,6 +528,7 @@ fn litter(
         Ok(pm) => pm,
         Err(e) => return Ok(Litter::ParentFailed(e)),
     };
+    let parent_huge = HugeRanges::read(w.privileged, parent.0, parent.1);
     let mut kids: Vec<Kid> = kids
         .iter()
         .map(|&(pid, maps)| {
@@ -493,6 +538,7 @@ fn litter(
             };
             Kid {
                 maps,
+                huge: HugeRanges::read(w.privileged, pid, maps),
                 pm,
                 failed,
                 mappings: Vec::new(),
@@ -565,14 +611,16 @@ fn litter(
                     };
                     let (pages, runs) = (&mut walk.pages, &mut walk.runs);
                     let paired: &[(u64, u64)] = if span.is_some() { &walk.theirs } else { &[] };
-                    let read = w.read_child(pm, from, to, paired, |addr, mine, at_parent| {
-                        if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
-                            pages.count(i);
-                            if pictured {
-                                push_run(runs, addr, PageLook::Inherited(i));
+                    let huge = (&kid.huge, &parent_huge);
+                    let read =
+                        w.read_child(pm, (from, to), paired, huge, |addr, mine, at_parent| {
+                            if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
+                                pages.count(i);
+                                if pictured {
+                                    push_run(runs, addr, PageLook::Inherited(i));
+                                }
                             }
-                        }
-                    });
+                        });
                     match read {
                         Ok(()) => {}
                         Err(Stop::Member(e)) => kid.failed = Some(e),
@@ -619,7 +667,8 @@ fn own_runs(
             let mut at = from;
             while at < to {
                 let until = to.min((at / WINDOW + 1) * WINDOW);
-                w.read_child(&mut pm, at, until, &[], |addr, copy, _| {
+                let huge = (&HugeRanges::default(), &HugeRanges::default());
+                w.read_child(&mut pm, (at, until), &[], huge, |addr, copy, _| {
                     // An anonymous page: not the zero page, no file.
                     if sharing::inheritance(&copy, None).is_some() {
                         push_run(&mut own, addr, PageLook::Own(copy.state));

@@ -155,6 +155,15 @@ pub fn may_be_pmd_mapped(entry: PagemapEntry, vpage: u64) -> bool {
         .is_some_and(|p| p.0 % PMD_PAGES == vpage % PMD_PAGES)
 }
 
+/// Without frame numbers, whether a page's bit 56 may be read as "exclusively mapped" (the
+/// weak words): not where the page may be PMD-mapped (`pmd_mapped`: PAGEMAP_SCAN's
+/// `PAGE_IS_HUGE`, or its mapping holds transparent huge pages), where the kernel may set the
+/// bit on pages another process still maps ([`mapped_once`]); there the page is taken as
+/// maybe mapped elsewhere, and what rests on it stays weak (`looks-*`).
+pub fn exclusive_by_bits(entry: PagemapEntry, pmd_mapped: bool) -> bool {
+    entry.exclusive() && !pmd_mapped
+}
+
 /// [`mapped_once`] with the frame's kpageflags known: bit 56 is a promise only for a frame
 /// that is no part of a larger folio (kpageflags THP, COMPOUND_HEAD, COMPOUND_TAIL); for one
 /// that is, only its count says.
@@ -520,6 +529,9 @@ mod tests {
             page_state(anon, word, Some((KpageFlags(1 << 12), 2))),
             PageState::AnonExclusive
         );
+        // Without frames: no promise in a mapping that holds huge pages.
+        assert!(exclusive_by_bits(PagemapEntry(PRESENT | EXCL), false));
+        assert!(!exclusive_by_bits(PagemapEntry(PRESENT | EXCL), true));
     }
 
     #[test]

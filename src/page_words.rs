@@ -105,6 +105,8 @@ pub const KPF_NAMES: &[(u32, &str)] = &[
 
 pub const KPF_MMAP: u32 = 11;
 pub const KPF_ANON: u32 = 12;
+pub const KPF_COMPOUND_HEAD: u32 = 15;
+pub const KPF_COMPOUND_TAIL: u32 = 16;
 pub const KPF_HUGE: u32 = 17;
 pub const KPF_KSM: u32 = 21;
 pub const KPF_THP: u32 = 22;
@@ -122,6 +124,11 @@ impl KpageFlags {
     }
     pub fn thp(self) -> bool {
         self.has(KPF_THP)
+    }
+    /// A page of a folio of more than one page: a transparent huge page, or any compound
+    /// page (its head or a tail).
+    pub fn large_folio(self) -> bool {
+        self.thp() || self.has(KPF_COMPOUND_HEAD) || self.has(KPF_COMPOUND_TAIL)
     }
     pub fn zero_page(self) -> bool {
         self.has(KPF_ZERO_PAGE)

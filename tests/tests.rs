@@ -9,6 +9,7 @@ mod checkout;
 mod churn;
 mod cli;
 mod docs;
+mod exact;
 mod hostile;
 mod install;
 mod lab;

@@ -197,7 +197,8 @@ pub enum Command {
                             solab prove -o libsolib.so -u nobody\n\n\
                             Exit status: 0 all claims hold, 1 a claim fails, 2 on error or bad \
                             input (fewer than two distinct pids, no or several matching objects), \
-                            3 with --strict when the evidence is weak (no frame numbers).",
+                            3 inconclusive: no text page is present in every process (nothing \
+                            to compare), or with --strict the evidence is weak (no frame numbers).",
         after_long_help = vocabulary()
     )]
     Prove {

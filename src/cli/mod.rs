@@ -466,12 +466,10 @@ fn prove_cmd(
     }
     let families = prove::fork_families(&report.pids);
     let proof = prove::prove(&report, obj, families);
-    let code = if !proof.holds {
-        ExitCode::ClaimFails
-    } else if strict && !proof.conclusive {
-        ExitCode::Inconclusive
-    } else {
-        ExitCode::Ok
+    let (code, inconclusive) = match proof.outcome(strict) {
+        prove::ProofOutcome::Holds => (ExitCode::Ok, None),
+        prove::ProofOutcome::Fails => (ExitCode::ClaimFails, None),
+        prove::ProofOutcome::Inconclusive(why) => (ExitCode::Inconclusive, Some(why)),
     };
     let mut out = Outcome::ok(
         if as_json {
@@ -481,11 +479,8 @@ fn prove_cmd(
         },
         code,
     );
-    if code == ExitCode::Inconclusive {
-        out.stderr.push(
-            "inconclusive (--strict): no frame numbers were seen, the claims rest on pagemap bits"
-                .into(),
-        );
+    if let Some(why) = inconclusive {
+        out.stderr.push(why.into());
     }
     Ok(out)
 }

@@ -20,7 +20,7 @@ use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
 use crate::kernel::process;
-use crate::kernel::{self, Evidence, kpage};
+use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::MappingKind;
@@ -113,8 +113,8 @@ pub struct MappingFigures {
     pub perms: String,
     /// `[heap]`, `[stack]`, `[anon]` (unnamed anonymous memory), or the file's path.
     pub name: String,
-    /// The parent has the same mapping at the same address (false: made after fork, all
-    /// its pages are new).
+    /// A private mapping of the parent's, of the same file or kind, overlaps it (false:
+    /// made after fork, all its pages are new).
     pub inherited: bool,
     #[serde(flatten)]
     pub pages: Inherited,
@@ -310,16 +310,18 @@ impl LitterWorker {
         Ok(())
     }
 
-    /// Reads a child's words over `[from, to)` (the parent's window already read when
-    /// `with_parent`), then the frames of its words that are not the parent's frame at
-    /// the same address; calls `each(address, child's copy, parent's copy)` for each of its
-    /// anonymous words.
+    /// Reads a child's words over `[from, to)` (the parent's window already read over
+    /// `with_parent`, the address ranges where the parent's mappings pair with the child's),
+    /// then the frames of its words that are not the parent's frame at the same address;
+    /// calls `each(address, child's copy, parent's copy)` for each of its anonymous words.
+    /// `huge`: the child's and the parent's mappings that hold transparent huge pages
+    /// (without frame numbers only, [`HugeRanges`]).
     fn read_child(
         &mut self,
         pm: &mut Pagemap,
-        from: u64,
-        to: u64,
-        with_parent: bool,
+        (from, to): (u64, u64),
+        with_parent: &[(u64, u64)],
+        huge: (&HugeRanges, &HugeRanges),
         mut each: impl FnMut(u64, ProcessPage, Option<ProcessPage>),
     ) -> std::result::Result<(), Stop> {
         let LitterWorker {
@@ -336,7 +338,8 @@ impl LitterWorker {
         let parent_end = parent.base + parent.words.len() as u64 * PAGE_SIZE;
         // The parent's word at `addr`, if it is an anonymous one, and its index.
         let theirs = |addr: u64| -> Option<(usize, PagemapEntry)> {
-            if !with_parent || addr < parent.base || addr >= parent_end {
+            let paired = with_parent.iter().any(|&(a, b)| a <= addr && addr < b);
+            if !paired || addr < parent.base || addr >= parent_end {
                 return None;
             }
             let i = ((addr - parent.base) / PAGE_SIZE) as usize;
@@ -357,7 +360,7 @@ impl LitterWorker {
             pfns.dedup();
             LitterWorker::read_frames(tables, pfns, info).map_err(Stop::Fatal)?;
         }
-        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>| -> ProcessPage {
+        let copy = |e: PagemapEntry, frame: Option<&FrameInfo>, huge: bool| -> ProcessPage {
             let pfn = e.pfn().filter(|_| privileged);
             ProcessPage {
                 state: sharing::page_state(
@@ -366,7 +369,7 @@ impl LitterWorker {
                     pfn.and(frame).map(|f| (f.flags, f.mapcount)),
                 ),
                 pfn,
-                exclusive: e.exclusive(),
+                exclusive: sharing::exclusive_by_bits(e, huge),
             }
         };
         for (k, &e) in mine.iter().enumerate() {
@@ -381,11 +384,52 @@ impl LitterWorker {
             };
             each(
                 addr,
-                copy(e, frame),
-                at_parent.map(|(i, w)| copy(w, parent.frames.get(i))),
+                copy(e, frame, huge.0.holds(addr)),
+                at_parent.map(|(i, w)| copy(w, parent.frames.get(i), huge.1.holds(addr))),
             );
         }
         Ok(())
+    }
+}
+
+/// The pages of a process mapped by PMDs (transparent huge pages mapped whole), read only
+/// without frame numbers: there pagemap bit 56 is no promise ([`sharing::exclusive_by_bits`]).
+/// From PAGEMAP_SCAN (6.7+); before it, the mappings whose smaps `AnonHugePages` is above 0.
+/// With frame numbers the frames say, and it stays empty.
+#[derive(Default)]
+struct HugeRanges(Vec<(u64, u64)>);
+
+impl HugeRanges {
+    /// The PMD-mapped ranges of `pid`'s private mappings `maps`; none if they cannot be read
+    /// (its pagemap then cannot either, and the comparison says why).
+    fn read(privileged: bool, pid: i32, maps: &[MapEntry]) -> HugeRanges {
+        if privileged {
+            return HugeRanges::default();
+        }
+        let private = maps.iter().filter(|m| holds_private_pages(m));
+        let (Some(first), Some(last)) = (private.clone().next(), private.clone().next_back())
+        else {
+            return HugeRanges::default();
+        };
+        let scanned = Pagemap::open(pid)
+            .and_then(|pm| pm.pmd_mapped_ranges(first.start.0, last.end.0))
+            .ok();
+        if let Some(Some(ranges)) = scanned {
+            return HugeRanges(ranges);
+        }
+        let Ok(figures) = smaps::read_smaps(pid) else {
+            return HugeRanges::default();
+        };
+        HugeRanges(
+            private
+                .filter(|m| figures.get(&m.start.0).is_some_and(|f| f.anon_huge > 0))
+                .map(|m| (m.start.0, m.end.0))
+                .collect(),
+        )
+    }
+
+    fn holds(&self, addr: u64) -> bool {
+        self.0.iter().any(|&(a, b)| a <= addr && addr < b)
     }
 }
 
@@ -411,8 +455,9 @@ struct Walk<'a> {
     /// The child's index in the litter.
     kid: usize,
     m: &'a MapEntry,
-    /// The parent's mapping at the same start with the same target.
-    theirs: Option<&'a MapEntry>,
+    /// Where the parent's private mappings of the same target overlap the child's, in
+    /// address order ([`paired_ranges`]).
+    theirs: Vec<(u64, u64)>,
     ranges: Vec<(u64, u64)>,
     next: usize,
     at: u64,
@@ -442,19 +487,21 @@ impl Walk<'_> {
     /// ending at `end`: from `at` to the end of its last piece there, within the parent's
     /// mapping.
     fn parent_span(&self, end: u64) -> Option<(u64, u64)> {
-        let theirs = self.theirs?;
+        let (first, last_paired) = (self.theirs.first()?, self.theirs.last()?);
         let last = self.ranges[self.next..]
             .iter()
             .take_while(|r| r.0 < end)
             .last()?;
-        let to = last.1.min(end).min(theirs.end.0);
-        (self.at < to).then_some((self.at, to))
+        let from = self.at.max(first.0);
+        let to = last.1.min(end).min(last_paired.1);
+        (from < to).then_some((from, to))
     }
 }
 
 /// A child being compared in a litter.
 struct Kid<'a> {
     maps: &'a [MapEntry],
+    huge: HugeRanges,
     pm: Option<Pagemap>,
     failed: Option<Error>,
     mappings: Vec<MappingFigures>,
@@ -481,6 +528,7 @@ fn litter(
         Ok(pm) => pm,
         Err(e) => return Ok(Litter::ParentFailed(e)),
     };
+    let parent_huge = HugeRanges::read(w.privileged, parent.0, parent.1);
     let mut kids: Vec<Kid> = kids
         .iter()
         .map(|&(pid, maps)| {
@@ -490,6 +538,7 @@ fn litter(
             };
             Kid {
                 maps,
+                huge: HugeRanges::read(w.privileged, pid, maps),
                 pm,
                 failed,
                 mappings: Vec::new(),
@@ -523,10 +572,7 @@ fn litter(
             else {
                 continue;
             };
-            let theirs = parent
-                .1
-                .iter()
-                .find(|p| p.start == m.start && !p.perms.shared && p.target == m.target);
+            let theirs = paired_ranges(m, parent.1);
             match ranges_to_read(pm, m.start.0, m.end.0) {
                 Ok(ranges) => walks.push(Walk {
                     kid: n,
@@ -564,20 +610,17 @@ fn litter(
                         continue;
                     };
                     let (pages, runs) = (&mut walk.pages, &mut walk.runs);
-                    let read = w.read_child(
-                        pm,
-                        from,
-                        to,
-                        walk.theirs.is_some() && span.is_some(),
-                        |addr, mine, at_parent| {
+                    let paired: &[(u64, u64)] = if span.is_some() { &walk.theirs } else { &[] };
+                    let huge = (&kid.huge, &parent_huge);
+                    let read =
+                        w.read_child(pm, (from, to), paired, huge, |addr, mine, at_parent| {
                             if let Some(i) = sharing::inheritance(&mine, at_parent.as_ref()) {
                                 pages.count(i);
                                 if pictured {
                                     push_run(runs, addr, PageLook::Inherited(i));
                                 }
                             }
-                        },
-                    );
+                        });
                     match read {
                         Ok(()) => {}
                         Err(Stop::Member(e)) => kid.failed = Some(e),
@@ -594,7 +637,7 @@ fn litter(
                     end: m.end.0,
                     perms: m.perms.to_string(),
                     name: name(m),
-                    inherited: walk.theirs.is_some(),
+                    inherited: !walk.theirs.is_empty(),
                     pages: walk.pages,
                     runs: walk.runs,
                 });
@@ -624,7 +667,8 @@ fn own_runs(
             let mut at = from;
             while at < to {
                 let until = to.min((at / WINDOW + 1) * WINDOW);
-                w.read_child(&mut pm, at, until, false, |addr, copy, _| {
+                let huge = (&HugeRanges::default(), &HugeRanges::default());
+                w.read_child(&mut pm, (at, until), &[], huge, |addr, copy, _| {
                     // An anonymous page: not the zero page, no file.
                     if sharing::inheritance(&copy, None).is_some() {
                         push_run(&mut own, addr, PageLook::Own(copy.state));
@@ -635,6 +679,19 @@ fn own_runs(
         }
     }
     Ok(own)
+}
+
+/// Where a child's private mapping `m` pairs with its parent's memory, page by page: the
+/// overlap of `m` with each of the parent's private mappings of the same target (`maps`, in
+/// address order). Address ranges, not equal starts: the kernel merges a parent's new
+/// mapping with an adjacent inherited one, and splits one on mprotect, so the parent's
+/// mapping around an inherited page may start or end elsewhere than the child's.
+fn paired_ranges(m: &MapEntry, maps: &[MapEntry]) -> Vec<(u64, u64)> {
+    maps.iter()
+        .filter(|p| p.start < m.end && m.start < p.end)
+        .filter(|p| !p.perms.shared && p.target == m.target)
+        .map(|p| (p.start.0.max(m.start.0), p.end.0.min(m.end.0)))
+        .collect()
 }
 
 /// Why `pid` could not be read, naming it, in the words of every command.

@@ -43,9 +43,45 @@ pub struct ProveReport {
     pub families: Vec<Family>,
     /// All claims hold (not-applicable claims count as holding).
     pub holds: bool,
-    /// Every claim rests on frame numbers (false: some or all are weak).
+    /// Every claim that applies had pages to compare (false: the text claim is N/A because
+    /// no text page is present in every process; inconclusive).
+    pub compared: bool,
+    /// Every claim rests on frame numbers and had pages to compare (false: some or all are
+    /// weak, or nothing was compared).
     pub conclusive: bool,
     pub claims: Vec<Claim>,
+}
+
+/// What a proof comes to, for the exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProofOutcome {
+    Holds,
+    Fails,
+    /// Nothing was violated, but the evidence cannot settle the claims: why.
+    Inconclusive(&'static str),
+}
+
+/// Why a proof with nothing to compare is inconclusive, and what to do.
+pub const NOTHING_COMPARED: &str = "inconclusive: no text page is present in every process, \
+                                    nothing to compare: touch the code, or run again under load";
+
+impl ProveReport {
+    /// A claim fails: `Fails`; a claim had nothing to compare, or (with `strict`) the claims
+    /// rest on pagemap bits: `Inconclusive`; else `Holds`.
+    pub fn outcome(&self, strict: bool) -> ProofOutcome {
+        if !self.holds {
+            ProofOutcome::Fails
+        } else if !self.compared {
+            ProofOutcome::Inconclusive(NOTHING_COMPARED)
+        } else if strict && !self.conclusive {
+            ProofOutcome::Inconclusive(
+                "inconclusive (--strict): no frame numbers were seen, the claims rest on pagemap \
+                 bits",
+            )
+        } else {
+            ProofOutcome::Holds
+        }
+    }
 }
 
 /// Processes of one fork family: both descend by fork from a common ancestor (or one is
@@ -292,6 +328,8 @@ pub fn prove(report: &InspectReport, object: &ObjectReport, families: Vec<Family
         data_claim(object, weak, &families),
         shared_claim(object, weak),
     ];
+    // The text claim is N/A only when no page could be compared.
+    let compared = claims[0].status != ClaimStatus::NotApplicable;
     ProveReport {
         schema: PROVE_SCHEMA.into(),
         privileged: report.privileged,
@@ -303,9 +341,11 @@ pub fn prove(report: &InspectReport, object: &ObjectReport, families: Vec<Family
         pids,
         families,
         holds: claims.iter().all(|c| c.status != ClaimStatus::Fails),
-        conclusive: !claims
-            .iter()
-            .any(|c| c.weak && c.status != ClaimStatus::NotApplicable),
+        compared,
+        conclusive: compared
+            && !claims
+                .iter()
+                .any(|c| c.weak && c.status != ClaimStatus::NotApplicable),
         claims,
     }
 }
@@ -361,15 +401,9 @@ fn text_claim(object: &ObjectReport, weak: bool) -> Claim {
             failures.push(failure(page, why));
         }
     }
+    // Nothing compared is no violation: inconclusive ([`ProofOutcome::Inconclusive`]).
     let status = if counts.present_in_all == 0 {
-        failures.push(Failure {
-            offset: 0,
-            segment: SegmentKind::Text,
-            sections: vec![],
-            reason: "no text page is present in every process: nothing to compare".into(),
-            frames: vec![],
-        });
-        ClaimStatus::Fails
+        ClaimStatus::NotApplicable
     } else if failures.is_empty() {
         ClaimStatus::Holds
     } else {
@@ -380,15 +414,24 @@ fn text_claim(object: &ObjectReport, weak: bool) -> Claim {
         statement: "every text page present in all processes is one physical frame".into(),
         status,
         weak,
-        summary: format!(
-            "{} of {} text pages are present in all {} processes; {} of them {}, {} do not",
-            counts.present_in_all,
-            counts.pages,
-            object.procs.len(),
-            counts.one_frame,
-            one_frame_words(weak),
-            counts.present_in_all - counts.one_frame
-        ),
+        summary: if counts.present_in_all == 0 {
+            format!(
+                "0 of {} text pages are present in all {} processes: nothing to compare \
+                 (touch the code, or run again under load)",
+                counts.pages,
+                object.procs.len()
+            )
+        } else {
+            format!(
+                "{} of {} text pages are present in all {} processes; {} of them {}, {} do not",
+                counts.present_in_all,
+                counts.pages,
+                object.procs.len(),
+                counts.one_frame,
+                one_frame_words(weak),
+                counts.present_in_all - counts.one_frame
+            )
+        },
         counts,
         examples,
         failures,

@@ -4,8 +4,8 @@
 //! As root (CAP_SYS_ADMIN) the figures come from frames, the method of KERNEL.md
 //! ("Per-process cost from frames"): every present page of every mapping but `[vsyscall]`
 //! is looked up in /proc/kpagecount, each distinct frame read once per worker, after the
-//! first process that met it (a page whose pagemap bit 56 says it is mapped once counts 1
-//! without a read); the zero page and frames whose count is 0 (PFN-mapped
+//! first process that met it (a page whose pagemap bit 56 promises it is mapped once counts
+//! 1 without a read: [`mapped_once`]); the zero page and frames whose count is 0 (PFN-mapped
 //! pages such as `[vvar]`) are not memory the process holds and are skipped; PSS adds
 //! `page_size / kpagecount`, USS counts the frames mapped once. solab's own mappings of a
 //! frame (it maps libc too) are taken off its kpagecount: the figures are the machine's
@@ -475,6 +475,7 @@ impl Scanner<'_> {
             };
             numbered &= tally(
                 w,
+                start.0 / PAGE_SIZE,
                 classes[i],
                 self.zero,
                 &mut acc,
@@ -564,7 +565,8 @@ impl SolabFrames {
     }
 }
 
-/// Counts the pagemap words of pages of one class: a page whose frame is mapped once is
+/// Counts the pagemap words of pages of one class, the first at virtual page number
+/// `first_page`: a page whose frame is mapped once ([`mapped_once`]) is
 /// counted in `acc` (and its frame kept in `frames` with groups), one whose frame may be
 /// mapped more than once waits in `shared` as `id << 2 | class`, its frame numbered in
 /// `ids` (or found in `slots`, the file pages' last frames, when the words are of a file
@@ -574,6 +576,7 @@ impl SolabFrames {
 #[allow(clippy::too_many_arguments)]
 fn tally(
     words: &[crate::page_words::PagemapEntry],
+    first_page: u64,
     class: usize,
     zero: Option<Pfn>,
     acc: &mut [ClassSum; 4],
@@ -585,14 +588,17 @@ fn tally(
 ) -> bool {
     // The frame 0 is no frame (pfn() is None for it): it stands for "no zero page".
     let zero = zero.map_or(0, |p| p.0);
-    // Swapped pages, and pages whose frame is mapped once (bit 56: mapped exactly once, by
-    // this entry: a count of 1 without kpagecount), counted in passes of their own, which
-    // the compiler makes vector loops; the loop below then visits only the pages left.
+    // Swapped pages, and pages whose frame is mapped once (a count of 1 without
+    // kpagecount), counted in passes of their own, which the compiler makes vector loops;
+    // the loop below then visits only the pages left.
     let swapped = words.iter().filter(|e| !e.present() && e.swapped()).count() as u64;
-    let (once, present) = words.iter().fold((0u64, 0u64), |(once, present), e| {
-        let p = u64::from(e.pfn().is_some());
-        (once + (p & u64::from(mapped_once(*e))), present + p)
-    });
+    let (once, present) =
+        (first_page..)
+            .zip(words)
+            .fold((0u64, 0u64), |(once, present), (page, e)| {
+                let p = u64::from(e.pfn().is_some());
+                (once + (p & u64::from(mapped_once(*e, page))), present + p)
+            });
     let mut numbered = true;
     let mut n = 0usize;
     if present > once || frames.is_some() {
@@ -605,7 +611,7 @@ fn tally(
         let out = &mut scratch[..words.len()];
         for (k, e) in words.iter().enumerate() {
             let Some(p) = e.pfn() else { continue };
-            if mapped_once(*e) {
+            if mapped_once(*e, first_page + k as u64) {
                 if let Some(f) = frames.as_deref_mut() {
                     f.push(p.0 << 2 | class as u64);
                 }

@@ -204,6 +204,8 @@ struct PageRegion {
 
 const PAGE_IS_PRESENT: u64 = 1 << 3;
 const PAGE_IS_SWAPPED: u64 = 1 << 4;
+/// A PMD-mapped transparent huge page, or hugetlb (include/uapi/linux/fs.h).
+const PAGE_IS_HUGE: u64 = 1 << 6;
 /// `_IOWR('f', 16, struct pm_scan_arg)`.
 const PAGEMAP_SCAN: u64 =
     (3 << 30) | ((std::mem::size_of::<PmScanArg>() as u64) << 16) | (0x66 << 8) | 16;
@@ -214,6 +216,22 @@ impl Pagemap {
     /// empty page: a sanitizer's or a runtime's terabytes of reserved address space cost
     /// nothing. `None` when the kernel does not have the ioctl (before 6.7).
     pub fn populated_ranges(&self, start: u64, end: u64) -> Result<Option<Vec<(u64, u64)>>> {
+        self.scan_ranges(start, end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
+    }
+
+    /// The ranges of `[start, end)` mapped by PMDs (a transparent huge page mapped whole, or
+    /// hugetlb), from PAGEMAP_SCAN's `PAGE_IS_HUGE`; `None` before 6.7.
+    pub fn pmd_mapped_ranges(&self, start: u64, end: u64) -> Result<Option<Vec<(u64, u64)>>> {
+        self.scan_ranges(start, end, PAGE_IS_HUGE)
+    }
+
+    /// The ranges of `[start, end)` whose pages are in any of the PAGEMAP_SCAN `categories`.
+    fn scan_ranges(
+        &self,
+        start: u64,
+        end: u64,
+        categories: u64,
+    ) -> Result<Option<Vec<(u64, u64)>>> {
         use std::os::fd::AsRawFd;
         let mut out: Vec<(u64, u64)> = Vec::new();
         let mut regions = vec![PageRegion::default(); 1024];
@@ -225,8 +243,8 @@ impl Pagemap {
                 end,
                 vec: regions.as_mut_ptr() as u64,
                 vec_len: regions.len() as u64,
-                category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                category_anyof_mask: categories,
+                return_mask: categories,
                 ..PmScanArg::default()
             };
             // SAFETY: `arg` is a valid pm_scan_arg whose `vec` points at `vec_len` regions

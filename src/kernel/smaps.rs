@@ -13,6 +13,8 @@ pub struct SmapsFigures {
     pub shared: u64,
     pub private: u64,
     pub swap: u64,
+    /// AnonHugePages: anonymous memory mapped by transparent huge pages (PMD-mapped).
+    pub anon_huge: u64,
 }
 
 /// The figures of every mapping of `pid`, keyed by mapping start.
@@ -46,6 +48,7 @@ pub fn read_smaps(pid: i32) -> Result<HashMap<u64, SmapsFigures>> {
                     shared: get(m, "Shared_Clean") + get(m, "Shared_Dirty"),
                     private: get(m, "Private_Clean") + get(m, "Private_Dirty"),
                     swap: get(m, "Swap"),
+                    anon_huge: get(m, "AnonHugePages"),
                 },
             )
         })

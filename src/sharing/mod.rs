@@ -123,15 +123,52 @@ impl PageState {
     }
 }
 
+/// Pages a PMD maps: a transparent huge page mapped whole (2 MiB of 4 KiB pages on x86-64).
+pub const PMD_PAGES: u64 = 512;
+
 /// Whether a present page's frame is mapped exactly once, by this page-table entry, from its
-/// pagemap word alone: bit 56, "page exclusively mapped" (Documentation/admin-guide/mm/
-/// pagemap.rst). Such a page counts as a kpagecount of 1 without reading it: USS in `ps`,
-/// a distinct frame of its own in `libs`, [`PageState::AnonExclusive`]. Every reading of the
-/// bit as "mapped once" goes through here. For a PMD-mapped transparent huge page the bit
-/// does not mean that (not handled yet): that correction belongs in this function.
+/// pagemap word and its virtual page number `vpage` alone: bit 56, "page exclusively mapped"
+/// (Documentation/admin-guide/mm/pagemap.rst), where the kernel promises it. Such a page
+/// counts as a kpagecount of 1 without reading it: USS in `ps`, a distinct frame of its own
+/// in `libs`. Every reading of the bit as "mapped once" without kpageflags goes through here.
+///
+/// For a PMD-mapped transparent huge page the kernel sets the bit on all 512 pages from the
+/// mapcount of one page of the folio (fs/proc/task_mmu.c, `pagemap_pmd_range`): after fork,
+/// when a child has written the first page of the huge page, the parent reads bit 56 on the
+/// 511 others, which the child still maps. The bit is no promise there, so such a page is
+/// left to its kpagecount: a page may be PMD-mapped only where its frame sits at the same
+/// place in a 2 MiB frame block as the page in its 2 MiB virtual block
+/// ([`may_be_pmd_mapped`]), one page in 512 otherwise. Without frame numbers the bit is all
+/// there is (and the figures are weak).
 #[inline(always)]
-pub fn mapped_once(entry: PagemapEntry) -> bool {
-    entry.exclusive()
+pub fn mapped_once(entry: PagemapEntry, vpage: u64) -> bool {
+    entry.exclusive() && !may_be_pmd_mapped(entry, vpage)
+}
+
+/// Whether the page at virtual page number `vpage` may be part of a PMD mapping: a PMD maps
+/// a 2 MiB-aligned block of frames to a 2 MiB-aligned block of addresses, so the frame's
+/// place in its block is the page's. False without a frame number.
+#[inline(always)]
+pub fn may_be_pmd_mapped(entry: PagemapEntry, vpage: u64) -> bool {
+    entry
+        .pfn()
+        .is_some_and(|p| p.0 % PMD_PAGES == vpage % PMD_PAGES)
+}
+
+/// Without frame numbers, whether a page's bit 56 may be read as "exclusively mapped" (the
+/// weak words): not where the page may be PMD-mapped (`pmd_mapped`: PAGEMAP_SCAN's
+/// `PAGE_IS_HUGE`, or its mapping holds transparent huge pages), where the kernel may set the
+/// bit on pages another process still maps ([`mapped_once`]); there the page is taken as
+/// maybe mapped elsewhere, and what rests on it stays weak (`looks-*`).
+pub fn exclusive_by_bits(entry: PagemapEntry, pmd_mapped: bool) -> bool {
+    entry.exclusive() && !pmd_mapped
+}
+
+/// [`mapped_once`] with the frame's kpageflags known: bit 56 is a promise only for a frame
+/// that is no part of a larger folio (kpageflags THP, COMPOUND_HEAD, COMPOUND_TAIL); for one
+/// that is, only its count says.
+fn mapped_once_known(entry: PagemapEntry, flags: KpageFlags) -> bool {
+    entry.exclusive() && !flags.large_folio()
 }
 
 /// Decides the state of one page. `frame` is kpageflags and kpagecount when privileged.
@@ -161,13 +198,13 @@ pub fn page_state(
                 PageState::File
             } else if flags.ksm() {
                 PageState::Ksm
-            } else if mapped_once(entry) || mapcount <= 1 {
+            } else if mapped_once_known(entry, flags) || mapcount <= 1 {
                 PageState::AnonExclusive
             } else {
                 PageState::AnonCow
             }
         }
-        None => match (entry.file_or_shared_anon(), mapped_once(entry)) {
+        None => match (entry.file_or_shared_anon(), entry.exclusive()) {
             (true, _) => PageState::File,
             (false, true) => PageState::AnonExclusive,
             (false, false) => PageState::AnonNotExclusive,
@@ -466,9 +503,35 @@ mod tests {
     }
 
     #[test]
-    fn mapped_once_is_bit_56() {
-        assert!(mapped_once(PagemapEntry(PRESENT | EXCL | 9)));
-        assert!(!mapped_once(PagemapEntry(PRESENT | FILE | 9)));
+    fn mapped_once_is_bit_56_where_promised() {
+        assert!(mapped_once(PagemapEntry(PRESENT | EXCL | 9), 10));
+        assert!(!mapped_once(PagemapEntry(PRESENT | FILE | 9), 10));
+        // A frame at the page's place in a 2 MiB block may be PMD-mapped: its count says.
+        assert!(!mapped_once(
+            PagemapEntry(PRESENT | EXCL | (3 * 512 + 9)),
+            7 * 512 + 9
+        ));
+        assert!(may_be_pmd_mapped(PagemapEntry(PRESENT | 512), 1024));
+        // Without a frame number only the bit remains.
+        assert!(mapped_once(PagemapEntry(PRESENT | EXCL), 0));
+        // With kpageflags: a THP or compound frame's bit 56 is no promise.
+        let thp = KpageFlags((1 << 12) | (1 << 22));
+        let tail = KpageFlags((1 << 12) | (1 << 16));
+        let anon = Some(MappingKind::Anonymous);
+        let word = PagemapEntry(PRESENT | EXCL | 9);
+        assert_eq!(page_state(anon, word, Some((thp, 2))), PageState::AnonCow);
+        assert_eq!(page_state(anon, word, Some((tail, 2))), PageState::AnonCow);
+        assert_eq!(
+            page_state(anon, word, Some((thp, 1))),
+            PageState::AnonExclusive
+        );
+        assert_eq!(
+            page_state(anon, word, Some((KpageFlags(1 << 12), 2))),
+            PageState::AnonExclusive
+        );
+        // Without frames: no promise in a mapping that holds huge pages.
+        assert!(exclusive_by_bits(PagemapEntry(PRESENT | EXCL), false));
+        assert!(!exclusive_by_bits(PagemapEntry(PRESENT | EXCL), true));
     }
 
     #[test]

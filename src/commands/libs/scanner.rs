@@ -63,10 +63,10 @@ impl Bucket {
         self.pfns.truncate(m.len);
         self.smaps = m.smaps;
     }
-    /// Counts a present page with a visible frame.
-    fn frame(&mut self, e: PagemapEntry, pfn: u64) {
+    /// Counts a present page with a visible frame, at virtual page number `vpage`.
+    fn frame(&mut self, e: PagemapEntry, pfn: u64, vpage: u64) {
         self.resident += 1;
-        if sharing::mapped_once(e) {
+        if sharing::mapped_once(e, vpage) {
             self.exclusive += 1;
         } else {
             self.pfns.push(pfn);
@@ -80,13 +80,12 @@ impl Bucket {
     /// index of the frame counted again.
     fn frame_once(
         &mut self,
-        e: PagemapEntry,
-        pfn: u64,
+        (e, pfn, vpage): (PagemapEntry, u64, u64),
         slot: &mut [u32; 2],
         dedup: bool,
     ) -> Option<u32> {
         self.resident += 1;
-        if sharing::mapped_once(e) {
+        if sharing::mapped_once(e, vpage) {
             self.exclusive += 1;
             return None;
         }
@@ -564,7 +563,7 @@ impl Worker {
         for p in overlapping {
             let (s, e) = (p.base.max(start), p.end.min(end));
             if cursor < s {
-                self.account_plain(m, slice(words, start, cursor, s));
+                self.account_plain(m, cursor, slice(words, start, cursor, s));
             }
             let own = !m.perms.shared
                 && match self.info(p.obj).id {
@@ -575,12 +574,13 @@ impl Worker {
             cursor = e;
         }
         if cursor < end {
-            self.account_plain(m, slice(words, start, cursor, end));
+            self.account_plain(m, cursor, slice(words, start, cursor, end));
         }
     }
 
-    /// Memory outside every object: anonymous, or a file that is not an ELF object.
-    fn account_plain(&mut self, m: &MapEntry, words: &[PagemapEntry]) {
+    /// Memory outside every object: anonymous, or a file that is not an ELF object; `words`
+    /// from the page at `from`.
+    fn account_plain(&mut self, m: &MapEntry, from: u64, words: &[PagemapEntry]) {
         let (zero, privileged) = (self.zero_pfn, self.privileged);
         let acc = if is_file(m) {
             &mut self.files
@@ -588,13 +588,13 @@ impl Worker {
             &mut self.anon
         };
         let mut zero_seen = 0;
-        for &e in words {
+        for (vpage, &e) in (from / PAGE_SIZE..).zip(words) {
             if !e.present() {
                 continue;
             }
             match e.pfn() {
                 Some(Pfn(p)) if Some(p) == zero => zero_seen += 1,
-                Some(Pfn(p)) => acc.frame(e, p),
+                Some(Pfn(p)) => acc.frame(e, p, vpage),
                 None if !privileged => acc.resident += 1,
                 None => {}
             }
@@ -616,7 +616,8 @@ impl Worker {
             for (i, &e) in words.iter().enumerate() {
                 let k = info.kind_at(base.wrapping_add(i as u64 * PAGE_SIZE));
                 let acc = &mut obj.kinds[kind_index(k)];
-                self.zero_mappings += account_pages(acc, &[e], None, zero, privileged, own);
+                let at = from / PAGE_SIZE + i as u64;
+                self.zero_mappings += account_pages(acc, (at, &[e]), None, zero, privileged, own);
             }
             return;
         }
@@ -649,8 +650,9 @@ impl Worker {
                 repeated: &mut self.repeated,
                 at: (p.obj, k),
             });
+            let at = from / PAGE_SIZE + i as u64;
             self.zero_mappings +=
-                account_pages(acc, &words[i..j], run_slots, zero, privileged, own);
+                account_pages(acc, (at, &words[i..j]), run_slots, zero, privileged, own);
             i = j;
         }
     }
@@ -665,11 +667,12 @@ struct Slotted<'a> {
     at: (usize, usize),
 }
 
-/// Adds the present pages among `words`, all of one object's segment kind, to `acc`;
-/// returns how many map the zero page. `slots`: the object's [`KeptSlots`] of these pages.
+/// Adds the present pages among `words` (the first at virtual page number `first`), all of
+/// one object's segment kind, to `acc`; returns how many map the zero page. `slots`: the
+/// object's [`KeptSlots`] of these pages.
 fn account_pages(
     acc: &mut Bucket,
-    words: &[PagemapEntry],
+    (first, words): (u64, &[PagemapEntry]),
     mut slots: Option<Slotted<'_>>,
     zero: Option<u64>,
     privileged: bool,
@@ -680,6 +683,7 @@ fn account_pages(
         if !e.present() {
             continue;
         }
+        let vpage = first + i as u64;
         let pfn = e.pfn().map(|p| p.0);
         if pfn.is_some() && pfn == zero {
             zero_seen += 1;
@@ -690,11 +694,11 @@ fn account_pages(
         }
         match (pfn, slots.as_mut()) {
             (Some(p), Some(s)) => {
-                if let Some(again) = acc.frame_once(e, p, &mut s.slots[i], s.dedup) {
+                if let Some(again) = acc.frame_once((e, p, vpage), &mut s.slots[i], s.dedup) {
                     s.repeated.push((s.at.0, s.at.1, again));
                 }
             }
-            (Some(p), None) => acc.frame(e, p),
+            (Some(p), None) => acc.frame(e, p, vpage),
             (None, _) => acc.resident += 1,
         }
         if sharing::private_copy(e, own, privileged) {

@@ -76,6 +76,11 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
         o,
         "\n{}",
         match (r.holds, r.conclusive) {
+            (true, _) if !r.compared => paint(
+                style,
+                YELLOW,
+                "inconclusive: no text page is present in every process, nothing to compare"
+            ),
             (true, true) => paint(style, GREEN, "all claims hold"),
             (true, false) => paint(
                 style,

@@ -1,0 +1,543 @@
+//! solab's figures where the simple readings of pagemap break, checked against the kernel's
+//! own (smaps_rollup) and a page walk written here, apart from the analyzer: a transparent
+//! huge page forked and partly written (bit 56 set on pages a child still maps), a parent
+//! mapping merged below an inherited one (its start moved), and a `prove` with no text page
+//! to compare.
+
+use crate::util::{self, Proc, Run, artifacts, field, finish, is_root};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::os::unix::fs::FileExt;
+use std::process::{Command, Stdio};
+
+fn solab(args: &[&str]) -> Run {
+    finish(
+        Command::new(&artifacts().solab)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run solab"),
+    )
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+fn num(line: &str, key: &str) -> u64 {
+    field(line, key)
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+        .parse()
+        .expect("number")
+}
+
+const PAGE: u64 = 4096;
+const MIB: u64 = 1 << 20;
+
+/// The fields of /proc/PID/smaps_rollup, in bytes.
+fn rollup(pid: i32) -> std::collections::HashMap<String, u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("rollup");
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            let kb: u64 = v.split_whitespace().next()?.parse().ok()?;
+            Some((k.to_string(), kb * 1024))
+        })
+        .collect()
+}
+
+/// One page as a simple walk reads it: the pagemap word, and (root) the frame's count and
+/// flags.
+#[derive(Clone, Copy, Debug)]
+struct Walked {
+    word: u64,
+}
+
+impl Walked {
+    fn present(self) -> bool {
+        self.word >> 63 & 1 == 1
+    }
+    fn file(self) -> bool {
+        self.word >> 61 & 1 == 1
+    }
+    fn pfn(self) -> Option<u64> {
+        let pfn = self.word & ((1 << 55) - 1);
+        (self.present() && pfn != 0).then_some(pfn)
+    }
+}
+
+/// The pagemap words of `pid` over `[start, start + len)`.
+fn walk(pid: i32, start: u64, len: u64) -> Vec<Walked> {
+    let f = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("pagemap");
+    let mut buf = vec![0u8; (len / PAGE * 8) as usize];
+    f.read_exact_at(&mut buf, start / PAGE * 8)
+        .expect("read pagemap");
+    buf.chunks_exact(8)
+        .map(|c| Walked {
+            word: u64::from_le_bytes(c.try_into().expect("8 bytes")),
+        })
+        .collect()
+}
+
+/// The /proc/kpageflags word of a frame.
+fn kpageflags(pfn: u64) -> u64 {
+    let f = std::fs::File::open("/proc/kpageflags").expect("kpageflags");
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, pfn * 8).expect("read kpageflags");
+    u64::from_le_bytes(b)
+}
+
+/// The (start, end) of every line of /proc/PID/maps but `[vsyscall]`.
+fn mappings(pid: i32) -> Vec<(u64, u64, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    text.lines()
+        .filter(|l| !l.ends_with("[vsyscall]"))
+        .map(|l| {
+            let range = l.split_whitespace().next().expect("range");
+            let (a, b) = range.split_once('-').expect("a-b");
+            (
+                u64::from_str_radix(a, 16).expect("hex"),
+                u64::from_str_radix(b, 16).expect("hex"),
+                l.to_string(),
+            )
+        })
+        .collect()
+}
+
+fn row(r: &Value, pid: i32) -> &Value {
+    r["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|p| p["pid"] == pid)
+        .unwrap_or_else(|| panic!("pid {pid} not in {r:#}"))
+}
+
+/// The figures `family --json` gives for the child's mapping that holds `addr`.
+fn family_mapping(r: &Value, pid: i32, addr: u64) -> Value {
+    row(r, pid)["mappings"]
+        .as_array()
+        .expect("mappings")
+        .iter()
+        .find(|m| u(&m["start"]) <= addr && addr < u(&m["end"]))
+        .unwrap_or_else(|| panic!("no mapping at {addr:#x} for pid {pid}: {r:#}"))
+        .clone()
+}
+
+/// Per child page of `[start, start + len)` that is anonymous: the parent's frame at the
+/// same address (parents-frame), another anonymous page there (copied), or none (new);
+/// in bytes.
+fn inheritance_walk(parent: i32, child: i32, start: u64, len: u64) -> (u64, u64, u64) {
+    let (p, c) = (walk(parent, start, len), walk(child, start, len));
+    let zero = |w: Walked| w.pfn().is_some_and(|f| kpageflags(f) >> 24 & 1 == 1);
+    let mut out = (0, 0, 0);
+    for (p, c) in p.into_iter().zip(c) {
+        if !c.present() || c.file() || zero(c) {
+            continue;
+        }
+        if p.present() && !p.file() && !zero(p) {
+            if p.pfn() == c.pfn() {
+                out.0 += PAGE;
+            } else {
+                out.1 += PAGE;
+            }
+        } else {
+            out.2 += PAGE;
+        }
+    }
+    out
+}
+
+// ---- transparent huge pages -----------------------------------------------------------
+
+const THP_C: &str = r#"
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define MIB (1024UL * 1024)
+
+int main(void) {
+    size_t len = 64 * MIB, huge = 2 * MIB;
+    char *raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) { perror("mmap"); return 1; }
+    char *area = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+    if (madvise(area, len, MADV_HUGEPAGE) != 0) { perror("madvise"); return 1; }
+    memset(area, 1, len);
+    int fds[2];
+    if (pipe(fds) != 0) { perror("pipe"); return 1; }
+    pid_t kid = fork();
+    if (kid < 0) { perror("fork"); return 1; }
+    if (kid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) _exit(1);
+        /* The first byte of 4 huge pages: the parent's page-table entry for each still maps
+           the whole folio, whose first page is now its alone. */
+        for (int i = 0; i < 4; i++) area[i * 4 * huge] = 7;
+        if (write(fds[1], "x", 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    char c;
+    if (read(fds[0], &c, 1) != 1) { perror("read"); return 1; }
+    printf("thp parent=%d child=%d area=%lu len=%lu ready\n", (int)getpid(), (int)kid,
+           (unsigned long)area, (unsigned long)len);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// Why this machine cannot make transparent huge pages, if it cannot.
+fn thp_unavailable() -> Option<String> {
+    let path = "/sys/kernel/mm/transparent_hugepage/enabled";
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.contains("[never]") => Some(format!("{path} is {}", s.trim())),
+        Ok(_) => None,
+        Err(e) => Some(format!("{path}: {e}")),
+    }
+}
+
+/// Whether `got` is within the kernel's KiB rounding of smaps' `kb` figure (PSS is summed
+/// exactly and truncated to KiB per mapping by smaps_rollup, rounded once by solab).
+fn pss_agrees(got: u64, kernel: u64) -> bool {
+    got.abs_diff(kernel) <= 1024
+}
+
+#[test]
+fn thp_forked_and_partly_written_agrees_with_the_kernel() {
+    if let Some(why) = thp_unavailable() {
+        util::skip(&format!("THP not available ({why})"));
+        return;
+    }
+    let prog = util::Compiled::from_source("thp", THP_C, &["-O2"], &[]);
+    let mut p = Proc::spawn("thp", Command::new(&prog.path), "");
+    let line = p.expect("ready");
+    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let _kids = util::KillOnDrop(vec![child]);
+    let (area, len) = (num(&line, "area"), num(&line, "len"));
+    let huge = rollup(parent)["AnonHugePages"];
+    if huge == 0 {
+        util::skip("THP not available (AnonHugePages stays 0 after MADV_HUGEPAGE)");
+        return;
+    }
+
+    // ps: USS and RSS exactly smaps_rollup's, PSS within its KiB rounding; measured again
+    // when another test moved a shared frame's count meanwhile.
+    let mut last = String::new();
+    let ps_ok = (0..5).any(|_| {
+        let before = [rollup(parent), rollup(child)];
+        let out = solab(&["ps", "--json", &parent.to_string(), &child.to_string()]);
+        let after = [rollup(parent), rollup(child)];
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let r = out.json();
+        let mut ok = true;
+        for (i, pid) in [parent, child].into_iter().enumerate() {
+            let got = row(&r, pid);
+            let private = |m: &std::collections::HashMap<String, u64>| {
+                m["Private_Clean"] + m["Private_Dirty"]
+            };
+            let agree = [&before[i], &after[i]].iter().any(|k| {
+                u(&got["uss"]) == private(k)
+                    && u(&got["rss"]) == k["Rss"]
+                    && pss_agrees(u(&got["pss"]), k["Pss"])
+            });
+            if !agree {
+                ok = false;
+                last = format!(
+                    "pid {pid}: solab uss {} rss {} pss {}; smaps_rollup Private {} Rss {} Pss {}",
+                    got["uss"],
+                    got["rss"],
+                    got["pss"],
+                    private(&before[i]),
+                    before[i]["Rss"],
+                    before[i]["Pss"]
+                );
+            }
+        }
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        ok
+    });
+    assert!(
+        ps_ok,
+        "ps disagrees with smaps_rollup on THP memory: {last}"
+    );
+
+    if !is_root() {
+        util::skip("family and libs on THP need root (frame numbers)");
+        return;
+    }
+    // family: the child's area, page by page against the frames.
+    let out = solab(&["family", "--json", &parent.to_string()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let m = family_mapping(&out.json(), child, area);
+    let (frame, copied, new) = inheritance_walk(parent, child, area, len);
+    assert_eq!(
+        (u(&m["parents_frame"]), u(&m["copied"]), u(&m["new"])),
+        (frame, copied, new),
+        "family's parents-frame/copied/new against the frames: {m:#}"
+    );
+    assert!(
+        copied >= 4 * PAGE && frame > 0,
+        "the child wrote 4 pages: {m:#}"
+    );
+
+    // libs: the anonymous frames of both, each counted once, against a walk.
+    let out = solab(&["libs", "--json", &parent.to_string(), &child.to_string()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.json();
+    let mut distinct = HashSet::new();
+    for pid in [parent, child] {
+        for w in walk(pid, area, len) {
+            distinct.extend(w.pfn());
+        }
+    }
+    let anon = u(&r["totals"]["anonymous"]["frames"]);
+    // The area is most of the anonymous memory; the rest (stacks, heap) is a few pages.
+    let in_area = distinct.len() as u64;
+    assert!(
+        anon >= in_area && anon <= in_area + 256,
+        "libs counts {anon} anonymous frames, the area alone has {in_area} distinct"
+    );
+    drop(p);
+
+    // Without frame numbers (uid 65534), family's weak words on the same situation: the
+    // parent's PMD-mapped pages read bit 56 although the child maps them, so only what the
+    // frames call copied may be called copied; the rest looks inherited.
+    let mut p = Proc::spawn("thp as nobody", util::as_nobody(&prog.path), "");
+    let line = p.expect("ready");
+    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let _kids = util::KillOnDrop(vec![child]);
+    let (area, len) = (num(&line, "area"), num(&line, "len"));
+    let out = finish(
+        util::as_nobody(&util::artifacts().solab)
+            .args(["family", "--json", &parent.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run solab as nobody"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.json();
+    assert_eq!(r["weak"], true);
+    let m = family_mapping(&r, child, area);
+    let (frame, copied, new) = inheritance_walk(parent, child, area, len);
+    assert_eq!(
+        (u(&m["looks_inherited"]), u(&m["copied"]), u(&m["new"])),
+        (frame, copied, new),
+        "weak family's looks-inherited/copied/new against the frames: {m:#}"
+    );
+    drop(p);
+}
+
+// ---- a parent mapping merged below an inherited one ---------------------------------
+
+const MERGED_C: &str = r#"
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#define MIB (1024UL * 1024)
+
+int main(void) {
+    char *raw = mmap(NULL, 6 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) { perror("mmap"); return 1; }
+    char *region = raw + 2 * MIB;
+    if (munmap(raw, 2 * MIB) != 0) { perror("munmap"); return 1; }
+    memset(region, 1, 4 * MIB);
+    int fds[2];
+    if (pipe(fds) != 0) { perror("pipe"); return 1; }
+    pid_t kid = fork();
+    if (kid < 0) { perror("fork"); return 1; }
+    if (kid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) _exit(1);
+        if (write(fds[1], "x", 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    char c;
+    if (read(fds[0], &c, 1) != 1) { perror("read"); return 1; }
+    char *below = mmap(region - 2 * MIB, 2 * MIB, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (below != region - 2 * MIB) { perror("mmap below"); return 1; }
+    memset(below, 3, 2 * MIB);
+    printf("merged parent=%d child=%d region=%lu below=%lu ready\n", (int)getpid(), (int)kid,
+           (unsigned long)region, (unsigned long)below);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+#[test]
+fn family_pairs_a_merged_parent_mapping_by_address() {
+    let prog = util::Compiled::from_source("merged", MERGED_C, &["-O2"], &[]);
+    let mut p = Proc::spawn("merged", Command::new(&prog.path), "");
+    let line = p.expect("ready");
+    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let _kids = util::KillOnDrop(vec![child]);
+    let (region, below) = (num(&line, "region"), num(&line, "below"));
+    // The situation: one mapping in the parent from `below` over the region, the child's
+    // still starting at the region.
+    let theirs = mappings(parent);
+    assert!(
+        theirs
+            .iter()
+            .any(|&(a, b, _)| a <= below && region + 4 * MIB <= b),
+        "the kernel did not merge the parent's mappings: {theirs:#?}"
+    );
+    assert!(
+        mappings(child).iter().any(|&(a, _, _)| a == region),
+        "the child's mapping starts at the region"
+    );
+    let out = solab(&["family", "--json", &parent.to_string()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let m = family_mapping(&out.json(), child, region);
+    assert_eq!(m["inherited"], true, "{m:#}");
+    let (frame, copied, new) = inheritance_walk(parent, child, region, 4 * MIB);
+    if is_root() {
+        assert_eq!((frame, copied, new), (4 * MIB, 0, 0), "the walk itself");
+        assert_eq!(
+            (u(&m["parents_frame"]), u(&m["copied"]), u(&m["new"])),
+            (frame, copied, new),
+            "family against the frames: {m:#}"
+        );
+    } else {
+        assert_eq!(u(&m["new"]), 0, "{m:#}");
+        assert_eq!(u(&m["looks_inherited"]), 4 * MIB, "{m:#}");
+    }
+    drop(p);
+}
+
+// ---- prove with nothing to compare ------------------------------------------------------
+
+const TINY_LIB_C: &str = r#"
+int tiny_counter = 1;
+int tiny_add(int a) { tiny_counter += a; return tiny_counter; }
+"#;
+
+/// Loads the library given and drops its text pages from its own page tables: no text page
+/// is present, as when the page cache was dropped and the code not run since.
+const DROPS_TEXT_C: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static const char *wanted;
+static int dropped;
+
+static int drop_text(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size; (void)data;
+    if (!strstr(info->dlpi_name, wanted)) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        uintptr_t a = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)4095;
+        uintptr_t b = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + 4095) & ~(uintptr_t)4095;
+        if (madvise((void *)a, b - a, MADV_DONTNEED) != 0) { perror("madvise"); return 1; }
+        dropped = 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    if (!dlopen(argv[1], RTLD_NOW)) { fprintf(stderr, "%s\n", dlerror()); return 1; }
+    wanted = strrchr(argv[1], '/') + 1;
+    dl_iterate_phdr(drop_text, NULL);
+    if (!dropped) { fprintf(stderr, "no text segment of %s\n", wanted); return 1; }
+    printf("loaded pid=%d ready\n", (int)getpid());
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+#[test]
+fn prove_with_no_text_page_to_compare_is_inconclusive() {
+    let lib = util::Compiled::from_source(
+        "libtinytext.so",
+        TINY_LIB_C,
+        &["-shared", "-fPIC", "-O2"],
+        &[],
+    );
+    let prog = util::Compiled::from_source("dropstext", DROPS_TEXT_C, &["-O2"], &["-ldl"]);
+    let start = || {
+        let mut cmd = Command::new(&prog.path);
+        cmd.arg(&lib.path);
+        Proc::spawn("dropstext", cmd, "ready")
+    };
+    let (a, b) = (start(), start());
+    let pids = [a.pid().to_string(), b.pid().to_string()];
+    let out = solab(&["prove", "-o", "libtinytext.so", &pids[0], &pids[1]]);
+    assert_eq!(
+        out.code, 3,
+        "exit 3, inconclusive:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stderr.contains("nothing to compare")
+            && out
+                .stderr
+                .contains("touch the code, or run again under load"),
+        "the reason and what to do on stderr: {}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("N/A") && out.stdout.contains("nothing to compare"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("FAIL"),
+        "nothing failed: {}",
+        out.stdout
+    );
+    let out = solab(&[
+        "prove",
+        "--json",
+        "-o",
+        "libtinytext.so",
+        &pids[0],
+        &pids[1],
+    ]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let r = out.json();
+    assert_eq!(r["holds"], true);
+    assert_eq!(r["compared"], false);
+    assert_eq!(r["conclusive"], false);
+    assert_eq!(r["claims"][0]["status"], "not-applicable");
+    assert_eq!(r["claims"][0]["counts"]["present_in_all"], 0);
+    assert!(
+        r["claims"][0]["failures"]
+            .as_array()
+            .expect("failures")
+            .is_empty()
+    );
+    // The kernel agrees: no page of the library's text is present in either.
+    for p in [&a, &b] {
+        let maps = mappings(p.pid());
+        for (s, e, l) in maps.iter().filter(|m| m.2.contains("libtinytext.so")) {
+            if l.split_whitespace()
+                .nth(1)
+                .is_some_and(|perms| perms.contains('x'))
+            {
+                assert!(walk(p.pid(), *s, e - s).iter().all(|w| !w.present()), "{l}");
+            }
+        }
+    }
+}

@@ -21,8 +21,6 @@ use crate::placement;
 use crate::scan::{self, Lookup, SharedCache};
 use crate::sharing::{MemClass, cost, mapped_once, mem_class};
 
-use super::cgroup::CgroupPaths;
-
 /// Exact (fractional) figures of one class while scanning.
 #[derive(Clone, Copy, Default)]
 pub(super) struct ClassSum {
@@ -63,7 +61,7 @@ const MAX_SLOTTED: u64 = 256 << 20;
 /// saw present and maybe shared: most of a machine-wide scan's such pages are the same
 /// frames of the same libraries, process after process.
 #[derive(Default)]
-pub(super) struct SeenSlots(scan::WordMap<crate::maps::FileId, Vec<SeenSlot>>);
+struct SeenSlots(scan::WordMap<crate::maps::FileId, Vec<SeenSlot>>);
 
 impl SeenSlots {
     /// The slots of pages `page..page + n` of file `id` (made, empty, if new); None
@@ -84,37 +82,66 @@ impl SeenSlots {
     }
 }
 
-/// One worker of the scan: the object cache is shared.
+/// The frame engine of one worker of the scan: the object cache is shared.
 pub(super) struct Scanner<'a> {
-    pub(super) frames: bool,
-    pub(super) zero: Option<Pfn>,
-    pub(super) cache: &'a SharedCache,
+    frames: bool,
+    zero: Option<Pfn>,
+    cache: &'a SharedCache,
     /// The scan position of the process being read.
-    pub(super) position: usize,
-    pub(super) words: Vec<crate::page_words::PagemapEntry>,
-    /// The text of a /proc file being read, reused.
-    pub(super) text: Vec<u8>,
+    position: usize,
+    words: Vec<crate::page_words::PagemapEntry>,
     /// The pages of one read waiting for kpagecount ([`tally`]), reused.
-    pub(super) scratch: Vec<u32>,
+    scratch: Vec<u32>,
     /// The pages of the process being read waiting for kpagecount, reused.
-    pub(super) pending: Vec<u32>,
-    pub(super) users: std::collections::HashMap<u32, String>,
+    pending: Vec<u32>,
     /// The files this worker met and the ELF object each is (None: not one), so that the
     /// shared cache is locked once per file and worker, not once per mapping.
-    pub(super) known: scan::WordMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
+    known: scan::WordMap<crate::maps::FileId, Option<std::sync::Arc<scan::Object>>>,
     /// The last frame and id of each page of each file met ([`SeenSlots`]).
-    pub(super) slots: SeenSlots,
-    /// The cgroup paths met, by id.
-    pub(super) cgroup_paths: CgroupPaths,
+    slots: SeenSlots,
     /// The frames this worker saw that may be mapped more than once, numbered; the
     /// kpagecount of each read once, after the first process that met it.
-    pub(super) ids: kpage::FrameIds,
+    ids: kpage::FrameIds,
     /// Reads the counts of the frames numbered since the last process.
-    pub(super) counts: kpage::NewCounts,
+    counts: kpage::NewCounts,
     /// Each numbered frame's share of a page.
-    pub(super) shares: Shares,
+    shares: Shares,
     /// solab's own frames, taken off every count.
-    pub(super) own: &'a SolabFrames,
+    own: &'a SolabFrames,
+}
+
+impl<'a> Scanner<'a> {
+    /// A worker's engine: `frames` whether pages are counted from frames (else smaps),
+    /// `zero` the zero page, `own` solab's own frames; `me` is solab's pid, `me_scanned`
+    /// whether solab is one of the processes (its row keeps its own mappings).
+    pub(super) fn new(
+        frames: bool,
+        zero: Option<Pfn>,
+        cache: &'a SharedCache,
+        own: &'a SolabFrames,
+        me: i32,
+        me_scanned: bool,
+    ) -> Self {
+        Scanner {
+            frames,
+            zero,
+            cache,
+            position: 0,
+            words: Vec::new(),
+            scratch: Vec::new(),
+            pending: Vec::new(),
+            known: Default::default(),
+            slots: SeenSlots::default(),
+            ids: kpage::FrameIds::default(),
+            counts: kpage::NewCounts::default(),
+            shares: Shares {
+                me,
+                me_scanned,
+                ..Shares::default()
+            },
+            own,
+        }
+    }
 }
 
 impl Scanner<'_> {
@@ -147,11 +174,18 @@ impl Scanner<'_> {
         Ok((ranges, files))
     }
 
-    /// The figures of `pid` by class (and with `keep` the frames of its pages): a page
-    /// mapped once counts at once; any other page waits for the end of the process, when
-    /// the kpagecount of every frame it met first is read ([`Scanner::share_new_frames`]),
-    /// and then adds its frame's share ([`Partial::finish`]).
-    pub(super) fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<([ClassSum; 4], Vec<u64>)> {
+    /// The figures of the process of `dir`, the `position`th of the scan, by class (and
+    /// with `keep` the frames of its pages): a page mapped once counts at once; any other
+    /// page waits for the end of the process, when the kpagecount of every frame it met
+    /// first is read ([`Scanner::share_new_frames`]), and then adds its frame's share
+    /// ([`Partial::finish`]).
+    pub(super) fn scan(
+        &mut self,
+        position: usize,
+        dir: &ProcDir,
+        keep: bool,
+    ) -> Result<([ClassSum; 4], Vec<u64>)> {
+        self.position = position;
         let pid = dir.pid();
         let maps = process::read_maps_in(dir)?;
         let (objects, elf_files) = self.objects(pid, &maps)?;
@@ -383,13 +417,13 @@ struct Partial {
 /// kpagecount, less solab's own mappings (but for solab's own row): computed once per frame
 /// instead of once per page, the same division, and looked up by the frame's id.
 #[derive(Default)]
-pub(super) struct Shares {
+struct Shares {
     /// Other processes' share of a page of each frame, by id.
-    pub(super) others: Vec<f64>,
+    others: Vec<f64>,
     /// solab's own share (empty unless solab is scanned).
-    pub(super) own: Vec<f64>,
-    pub(super) me: i32,
-    pub(super) me_scanned: bool,
+    own: Vec<f64>,
+    me: i32,
+    me_scanned: bool,
 }
 
 impl Partial {

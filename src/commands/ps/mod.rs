@@ -19,7 +19,8 @@
 //!   mapped whole first ([`kpage::OwnFrames::read_settled`]), so that every count read
 //!   later has the same own mappings to take off ([`scan::each_listed_process`]). One
 //!   worker alone does all three.
-//! - A worker opens each process once ([`ProcDir::open_with_info`]: /proc/PID as a
+//! - A worker opens each process once
+//!   ([`ProcDir::open_with_info`](process::ProcDir::open_with_info): /proc/PID as a
 //!   directory, and a pidfd for the real uid, the parent and the cgroup id) and opens
 //!   every other file of the row relative to it: a directory whose process exited opens
 //!   nothing more, so a field read after the exit is left empty, never another process's.
@@ -46,13 +47,12 @@ pub use sort::{PsKey, PsOrder};
 
 use crate::addr::PAGE_SIZE;
 use crate::elf::Detail;
-use crate::error::{Error, Result};
-use crate::kernel::process::{self, Gone, ProcDir};
+use crate::error::Result;
+use crate::kernel::process::{self, Gone};
 use crate::kernel::{self, kpage};
 use crate::scan::{self, ObjectCache, PidError, SharedCache};
-use cgroup::CgroupPaths;
-use engine::{Scanner, SeenSlots, Shares, SolabFrames};
-use row::{RowFrames, Who, row};
+use engine::{Scanner, SolabFrames};
+use row::{PsScan, RowFrames, Worker};
 
 /// Which processes, which of them to keep, and how the rows are made.
 #[derive(Clone, Debug, Default)]
@@ -83,15 +83,49 @@ pub struct PsTable {
     pub hidden: usize,
 }
 
-/// What a worker makes of one process.
-type PsScan = Result<Option<(PsRow, RowFrames)>>;
-
 /// Scans the processes and makes the rows: one per process, or with [`PsOptions::by`] one
 /// per group, ordered by [`PsOptions::order`].
 pub fn ps(opts: &PsOptions) -> Result<PsTable> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let frames = privilege.frames();
+    let scanned = scan_processes(opts, frames)?;
+    let gathered = gather(opts.all, scanned.pids, scanned.results);
+    let mut report = PsReport {
+        schema: PS_SCHEMA.into(),
+        evidence: privilege.evidence,
+        privileged: frames,
+        weak: !frames,
+        privilege_note: privilege.note,
+        source: if frames {
+            CostSource::Frames
+        } else {
+            CostSource::Smaps
+        },
+        kernel: scanned.kernel,
+        page_size: PAGE_SIZE,
+        counts: gathered.counts,
+        errors: gathered.errors,
+        totals: PsTotals::of(&gathered.rows),
+        processes: gathered.rows,
+        by: None,
+        groups: Vec::new(),
+    };
+    let hidden = arrange(&mut report, opts, gathered.row_frames, &scanned.own_frames)?;
+    Ok(PsTable { report, hidden })
+}
+
+/// What the scan leaves: the pids listed, what each one's worker made of it, the kernel's
+/// configuration, and solab's own frames (the ones every count took off).
+struct Scanned {
+    pids: Vec<i32>,
+    results: Vec<PsScan>,
+    kernel: kernel::config::KernelFacts,
+    own_frames: kpage::OwnFrames,
+}
+
+/// Lists the processes of `opts` and reads each on one of the workers ([`Worker::read`]).
+fn scan_processes(opts: &PsOptions, frames: bool) -> Result<Scanned> {
     // Each process's frames, for groups counted from frames.
     let keep_frames = opts.by.is_some() && frames;
     let own = std::process::id() as i32;
@@ -114,46 +148,9 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
     } else {
         threads.clamp(1, opts.pids.len().max(1))
     };
-    let scan_one = |s: &mut Scanner, position: usize, pid: i32| -> PsScan {
-        s.position = position;
-        // Every file of the process through one directory: one path walk, and all of
-        // this process even if its number is reused meanwhile.
-        let (dir, info) = ProcDir::open_with_info(pid)?;
-        // The real uid from the pidfd and the name from comm: no status text for the
-        // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, which
-        // only status tells (without opening maps); and a kernel without the pidfd's
-        // answer reads status too.
-        let (uid, comm) = match info {
-            Some(i) if pid != 2 && i.ppid != 2 => (i.ruid, dir.comm_of(&mut s.text)?),
-            _ => {
-                let status = dir.status(&mut s.text)?;
-                if status.kernel_thread {
-                    return Err(Error::KernelThread {
-                        pid,
-                        comm: status.comm,
-                    });
-                }
-                (status.uid, status.comm)
-            }
-        };
-        let keep = opts.uid.is_none_or(|u| u == uid)
-            && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
-        if !keep {
-            return Ok(None);
-        }
-        let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-        let scanned = s.scan(&dir, keep_frames)?;
-        let cgroup_paths = opts.placement.then_some(&mut s.cgroup_paths);
-        let who = Who::read(&dir, (uid, comm), user, cgroup_paths, &mut s.text);
-        Ok(Some(row(pid, who, scanned)))
-    };
     // The first worker lists the processes and reads the kernel's configuration, the
     // second solab's own frames (the counts need them from the first process on).
-    let scan::Listed {
-        pids,
-        results: finished,
-        ..
-    } = scan::each_listed_process(
+    let scan::Listed { pids, results, .. } = scan::each_listed_process(
         list,
         threads,
         |worker| {
@@ -163,40 +160,46 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
             if worker == 1 || threads == 1 {
                 own_frames.get(frames);
             }
-            Scanner {
+            Worker::new(Scanner::new(
                 frames,
                 zero,
-                cache: &cache,
-                position: 0,
-                words: Vec::new(),
-                text: Vec::new(),
-                scratch: Vec::new(),
-                pending: Vec::new(),
-                users: Default::default(),
-                known: Default::default(),
-                slots: SeenSlots::default(),
-                cgroup_paths: CgroupPaths::default(),
-                ids: kpage::FrameIds::default(),
-                counts: kpage::NewCounts::default(),
-                shares: Shares {
-                    me: own,
-                    me_scanned,
-                    ..Shares::default()
-                },
-                own: &own_frames,
-            }
+                &cache,
+                &own_frames,
+                own,
+                me_scanned,
+            ))
         },
-        scan_one,
+        |w: &mut Worker, position: usize, pid: i32| w.read(opts, keep_frames, position, pid),
     )?;
-    let kernel_facts = facts
+    let kernel = facts
         .into_inner()
         .unwrap_or_else(kernel::config::kernel_facts);
     let own_frames = own_frames.into_frames()?;
+    Ok(Scanned {
+        pids,
+        results,
+        kernel,
+        own_frames,
+    })
+}
+
+/// The scan's results sorted out: the rows and what grouping keeps beside each; the
+/// processes that made none counted, and with pids given named.
+struct Gathered {
+    counts: PsCounts,
+    errors: Vec<PidError>,
+    rows: Vec<PsRow>,
+    row_frames: Vec<RowFrames>,
+}
+
+/// Sorts out what the workers made of `pids`; `all`: the processes were listed (-a), not
+/// given.
+fn gather(all: bool, pids: Vec<i32>, results: Vec<PsScan>) -> Gathered {
     let mut counted = PsCounts::default();
     let mut errors = Vec::new();
-    let mut rows = Vec::with_capacity(finished.len());
-    let mut row_frames = Vec::with_capacity(finished.len());
-    for (pid, result) in pids.into_iter().zip(finished) {
+    let mut rows = Vec::with_capacity(results.len());
+    let mut row_frames = Vec::with_capacity(results.len());
+    for (pid, result) in pids.into_iter().zip(results) {
         match result.map_err(|e| process::classify(pid, e)) {
             Ok(Some((r, f))) => {
                 counted.scanned += 1;
@@ -212,42 +215,33 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
                 }
                 // Processes come and go on a live machine: with -a counted, not reported
                 // one by one (nor their names read).
-                if !opts.all {
+                if !all {
                     errors.push(PidError::gone(pid, &gone));
                 }
             }
         }
     }
-    let mut totals = PsTotals::default();
-    for r in &rows {
-        totals.processes += 1;
-        totals.cost.add(&r.cost);
-        totals.classes.add(&r.classes);
-    }
-    let mut report = PsReport {
-        schema: PS_SCHEMA.into(),
-        evidence: privilege.evidence,
-        privileged: frames,
-        weak: !frames,
-        privilege_note: privilege.note,
-        source: if frames {
-            CostSource::Frames
-        } else {
-            CostSource::Smaps
-        },
-        kernel: kernel_facts,
-        page_size: PAGE_SIZE,
+    Gathered {
         counts: counted,
         errors,
-        processes: rows,
-        totals,
-        by: None,
-        groups: Vec::new(),
-    };
+        rows,
+        row_frames,
+    }
+}
+
+/// With [`PsOptions::by`] groups the rows (`own_frames` taken off the groups' counts),
+/// then orders the rows or groups by [`PsOptions::order`] and keeps the first `top`;
+/// returns how many it left out.
+fn arrange(
+    report: &mut PsReport,
+    opts: &PsOptions,
+    row_frames: Vec<RowFrames>,
+    own_frames: &kpage::OwnFrames,
+) -> Result<usize> {
     let order = opts.order;
-    let hidden = match opts.by {
+    Ok(match opts.by {
         Some(by) => {
-            report.group(by, row_frames, &own_frames)?;
+            report.group(by, row_frames, own_frames)?;
             let total = report.groups.len();
             report.sort_groups(order.key, order.reverse, order.top);
             total - report.groups.len()
@@ -257,8 +251,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
             report.sort(order.key, order.reverse, order.top);
             total - report.processes.len()
         }
-    };
-    Ok(PsTable { report, hidden })
+    })
 }
 
 #[cfg(test)]

@@ -87,6 +87,19 @@ pub struct PsTotals {
     pub classes: ByClass,
 }
 
+impl PsTotals {
+    /// The sums over `rows`.
+    pub(super) fn of(rows: &[PsRow]) -> PsTotals {
+        let mut totals = PsTotals::default();
+        for r in rows {
+            totals.processes += 1;
+            totals.cost.add(&r.cost);
+            totals.classes.add(&r.classes);
+        }
+        totals
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PsCounts {
     /// Processes whose memory was read.

@@ -112,8 +112,9 @@ pub(super) struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     /// A worker's engine: `frames` whether pages are counted from frames (else smaps),
-    /// `zero` the zero page, `own` solab's own frames; `me` is solab's pid, `me_scanned`
-    /// whether solab is one of the processes (its row keeps its own mappings).
+    /// `zero` the zero page, `own` solab's own frames (taken off every other process's
+    /// counts); `me` is solab's pid, `me_scanned` whether solab is one of the processes
+    /// (its own row's shares keep its own mappings).
     pub(super) fn new(
         frames: bool,
         zero: Option<Pfn>,

@@ -1,0 +1,169 @@
+//! One process's row: the worker that reads it, who the process is, its figures rounded,
+//! and what grouping keeps beside it.
+
+use super::cgroup::CgroupPaths;
+use super::engine::{ClassSum, Scanner};
+use super::{ByClass, Cost, PsOptions, PsRow};
+use crate::error::{Error, Result};
+use crate::kernel::process::ProcDir;
+use crate::sharing::MemClass;
+
+/// What a worker makes of one process: its row, None when a filter leaves it out.
+pub(super) type PsScan = Result<Option<(PsRow, RowFrames)>>;
+
+/// One worker of the scan: its frame engine, and what it keeps to name the processes.
+pub(super) struct Worker<'a> {
+    engine: Scanner<'a>,
+    /// The text of a /proc file being read, reused.
+    text: Vec<u8>,
+    users: std::collections::HashMap<u32, String>,
+    /// The cgroup paths met, by id.
+    cgroup_paths: CgroupPaths,
+}
+
+impl<'a> Worker<'a> {
+    pub(super) fn new(engine: Scanner<'a>) -> Self {
+        Worker {
+            engine,
+            text: Vec::new(),
+            users: Default::default(),
+            cgroup_paths: CgroupPaths::default(),
+        }
+    }
+
+    /// The row of `pid`, the `position`th process of the scan, if it passes the filters of
+    /// `opts`; with `keep_frames` the frames of its pages too.
+    pub(super) fn read(
+        &mut self,
+        opts: &PsOptions,
+        keep_frames: bool,
+        position: usize,
+        pid: i32,
+    ) -> PsScan {
+        // Every file of the process through one directory: one path walk, and all of
+        // this process even if its number is reused meanwhile.
+        let (dir, info) = ProcDir::open_with_info(pid)?;
+        // The real uid from the pidfd and the name from comm: no status text for the
+        // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, which
+        // only status tells (without opening maps); and a kernel without the pidfd's
+        // answer reads status too.
+        let (uid, comm) = match info {
+            Some(i) if pid != 2 && i.ppid != 2 => (i.ruid, dir.comm_of(&mut self.text)?),
+            _ => {
+                let status = dir.status(&mut self.text)?;
+                if status.kernel_thread {
+                    return Err(Error::KernelThread {
+                        pid,
+                        comm: status.comm,
+                    });
+                }
+                (status.uid, status.comm)
+            }
+        };
+        let keep = opts.uid.is_none_or(|u| u == uid)
+            && opts.command.as_ref().is_none_or(|r| r.is_match(&comm));
+        if !keep {
+            return Ok(None);
+        }
+        let user = self
+            .users
+            .entry(uid)
+            .or_insert_with(|| user_name(uid))
+            .clone();
+        let scanned = self.engine.scan(position, &dir, keep_frames)?;
+        let cgroup_paths = opts.placement.then_some(&mut self.cgroup_paths);
+        let who = Who::read(&dir, (uid, comm), user, cgroup_paths, &mut self.text);
+        Ok(Some(row(pid, who, scanned)))
+    }
+}
+
+/// The name of a uid, or the number.
+pub fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
+}
+
+/// Who a process is, read by its worker: the row's fields but the figures.
+struct Who {
+    uid: u32,
+    user: String,
+    comm: String,
+    cgroup: String,
+    cgroup_v1: bool,
+    mnt_ns: Option<u64>,
+}
+
+impl Who {
+    /// The rest of the row's fields, read through the process's directory: the same
+    /// process as its status and its memory (`buf` is reused for the text).
+    fn read(
+        dir: &ProcDir,
+        (uid, comm): (u32, String),
+        user: String,
+        cgroup_paths: Option<&mut CgroupPaths>,
+        buf: &mut Vec<u8>,
+    ) -> Who {
+        let (cgroup, cgroup_v1, mnt_ns) = match cgroup_paths {
+            Some(p) => {
+                let (cgroup, v1) = p.cgroup(dir, buf);
+                (cgroup, v1, dir.mnt_ns().ok())
+            }
+            None => (String::new(), false, None),
+        };
+        Who {
+            uid,
+            user,
+            comm,
+            cgroup,
+            cgroup_v1,
+            mnt_ns,
+        }
+    }
+}
+
+/// What the scan keeps of a process beside its row, for grouping: whether it has no
+/// cgroup v2 path (a cgroup v1 machine), and with groups, as root, the frame of every
+/// present page with its class in the low two bits (`pfn << 2 | class`), sorted.
+pub(super) struct RowFrames {
+    pub(super) cgroup_v1: bool,
+    pub(super) frames: Vec<u64>,
+}
+
+fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> (PsRow, RowFrames) {
+    let (acc, frames) = scanned;
+    let mut classes = ByClass::default();
+    let mut pss = 0.0;
+    for (c, a) in MemClass::ALL.iter().zip(acc) {
+        *classes.get_mut(*c) = Cost {
+            rss: a.rss,
+            pss: a.pss.round() as u64,
+            uss: a.uss,
+            swap: a.swap,
+        };
+        pss += a.pss;
+    }
+    let mut cost = Cost::default();
+    for c in MemClass::ALL {
+        cost.add(classes.get(c));
+    }
+    cost.pss = pss.round() as u64;
+    let row = PsRow {
+        pid,
+        uid: who.uid,
+        user: who.user,
+        cgroup: who.cgroup,
+        mnt_ns: who.mnt_ns,
+        comm: who.comm,
+        cost,
+        classes,
+    };
+    (
+        row,
+        RowFrames {
+            cgroup_v1: who.cgroup_v1,
+            frames,
+        },
+    )
+}

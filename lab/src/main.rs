@@ -2,16 +2,15 @@
 //! runs (so a reader can repeat them by hand) and the evidence solab found, and says PASS
 //! or FAIL. Writes target/lab/report.json; exits 0 only when every experiment passed.
 
-mod cli;
 mod ctx;
 mod experiments;
 mod view;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::Cli;
 use ctx::{Lab, Style};
 use serde_json::json;
+use solab_lab::cli::Cli;
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -2,12 +2,9 @@
 //! LoadLibrary/GetProcAddress), and runs the actions named on its command line in order,
 //! printing one line per action, so that the lab, the tests and `solab` can watch it.
 
-#[path = "../host_cli.rs"]
-mod host_cli;
-
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
-use host_cli::Cli;
+use solab_lab::host_cli::Cli;
 use std::ffi::{CStr, c_char, c_void};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};

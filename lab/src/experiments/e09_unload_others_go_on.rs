@@ -2,12 +2,13 @@
 //! file's page cache), and what a process started after the last unload finds.
 
 use super::{Experiment, Outcome, hosts, one_frame_words, refs, see_shared_page, text_row, weak};
-use crate::ctx::{self, As, Lab, field, field_u64};
+use crate::ctx::{self, As, Host, Lab, field, field_u64};
 use crate::view;
 use anyhow::{Context, Result, anyhow, bail};
 use solab::elf::SegmentKind;
+use solab::inspect_report::ObjectReport;
 use solab::sharing::PageState;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const EXPERIMENT: Experiment = Experiment {
     id: 9,
@@ -141,7 +142,7 @@ fn count_mappings(lab: &mut Lab, pid: i32, path: &str, inode: Option<u64>) -> Re
 }
 
 /// `ls REGION`: the lab's regions, shown as ls would answer.
-fn list_region(lab: &mut Lab, region: &str) -> Vec<std::path::PathBuf> {
+fn list_region(lab: &mut Lab, region: &str) -> Vec<PathBuf> {
     lab.note_command(format!("ls {region}"));
     let found = ctx::regions(&lab.ns);
     let answer = if found.iter().any(|p| p == Path::new(region)) {
@@ -165,31 +166,94 @@ fn region_names(ns: &str) -> String {
     }
 }
 
+/// The library every step watches.
+const LIB: &str = "libsolib.so";
+/// What A puts on the clipboard before it unloads, for C to read after.
+const MSG: &str = "left by A";
+
+/// What step 1 saw while A, B and C used the library, which the later steps compare with.
+struct Before {
+    is_weak: bool,
+    /// The library's file as the processes map it, and its inode.
+    path: String,
+    inode: Option<u64>,
+    /// A's present text pages.
+    text: Vec<TextPage>,
+    /// The `.shared` page's offset and A's frame there.
+    shared: Option<(u64, Option<u64>)>,
+    /// The lab's regions while the three ran.
+    region: Vec<PathBuf>,
+}
+
+/// A's text pages as step 3 found them in B and C after A unloaded.
+struct InOthers {
+    /// On the frames A used (without frame numbers: file pages in both).
+    same_text: usize,
+    /// File pages (pagemap bit 61) in both.
+    file_pages: usize,
+    /// Not anonymous (kpageflags) in both.
+    not_anon: usize,
+}
+
+/// The last two unloads (step 5).
+struct LastUnloads {
+    /// B's and C's dlclose returned 0 and the loader let go of the library.
+    unloaded: bool,
+    /// The lab's regions after B's unload, and after C's.
+    region_after_b: Vec<PathBuf>,
+    region_after_c: Vec<PathBuf>,
+}
+
+/// What D, started after every process let go, found (step 5).
+struct FoundByD {
+    /// Text pages in the page cache when no process mapped the library.
+    kept: usize,
+    /// D's text pages on the very frames A used.
+    same: usize,
+}
+
+/// The story in five steps; each says what it saw and adds what did not hold to `failed`.
 fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
-    const LIB: &str = "libsolib.so";
     let mut hs = hosts(lab, As::Me, &["A", "B", "C"], &["touch"])?;
-    let msg = "left by A";
-    lab.act(&mut hs[0], &format!("clip-set:{msg}"))?;
+    lab.act(&mut hs[0], &format!("clip-set:{MSG}"))?;
     lab.act(&mut hs[0], "add:2,3")?;
     let mut failed: Vec<String> = Vec::new();
+    let before = one_copy_in_three(lab, &hs, &mut failed)?;
+    a_unloads_and_runs_on(lab, &mut hs[0], &before, &mut failed)?;
+    let others = b_and_c_go_on(lab, &mut hs, &before, &mut failed)?;
+    the_frames_are_the_files(lab, &before, &others, &mut failed)?;
+    let last = b_and_c_let_go(lab, hs, &before)?;
+    let found = a_new_process_finds_the_text(lab, &before, &last, &mut failed)?;
 
-    // 1. One copy of the text, one .shared page.
-    let before = lab.inspect(As::Me, LIB, &refs(&hs))?;
-    let is_weak = weak(&before);
-    let words = one_frame_words(is_weak);
-    let want = view::shared_verdict(is_weak);
-    let obj = view::object(&before, LIB)?;
-    let (path, inode) = (obj.path.clone(), obj.inode);
-    let t = view::tally(obj, SegmentKind::Text, hs.len());
-    lab.see(format!("1. three processes use {LIB}:"));
-    text_row(lab, LIB, &t, hs.len());
-    let a_maps = mappings_of(hs[0].pid, &path, inode)?;
+    let (is_weak, n, kept, same) = (before.is_weak, before.text.len(), found.kept, found.same);
+    let pass = failed.is_empty();
+    Ok(Outcome {
+        pass,
+        weak: is_weak,
+        why: if !pass {
+            format!("step {}", failed.join("; step "))
+        } else if is_weak {
+            format!(
+                "A's dlclose took its mappings only; B and C went on with their text pages, counter and clipboard; the text stayed in the file's page cache ({kept} of {n} pages after every process let go, by mincore) and the last unload removed the region (weak: no frame numbers)"
+            )
+        } else {
+            format!(
+                "A's dlclose took its mappings only; B and C went on on the same frames, with the counter and clipboard; those frames belong to the file's page cache, where D found {same} of {n} text pages again; the last unload removed the region and D started a fresh one"
+            )
+        },
+    })
+}
+
+/// A's present text pages in `obj`, each with its offset in the file (from A's maps).
+fn a_text_pages(obj: &ObjectReport, a: &Host, inode: Option<u64>) -> Result<Vec<TextPage>> {
+    let path = &obj.path;
+    let a_maps = mappings_of(a.pid, path, inode)?;
     let mut text: Vec<TextPage> = Vec::new();
     for p in view::pages_of(obj, SegmentKind::Text) {
-        let Some(a) = view::proc_of(p, &hs[0]).filter(|a| a.present) else {
+        let Some(in_a) = view::proc_of(p, a).filter(|q| q.present) else {
             continue;
         };
-        let v = a.vaddr.0;
+        let v = in_a.vaddr.0;
         let m = a_maps
             .iter()
             .find(|m| m.start.0 <= v && v < m.end.0)
@@ -197,17 +261,31 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
         text.push(TextPage {
             offset: p.offset,
             file_offset: m.offset + (v - m.start.0),
-            pfn: view::pfn(p, &hs[0]),
+            pfn: view::pfn(p, a),
         });
     }
-    let r = refs(&hs);
+    Ok(text)
+}
+
+/// Step 1: one copy of the text, one `.shared` page.
+fn one_copy_in_three(lab: &mut Lab, hs: &[Host], failed: &mut Vec<String>) -> Result<Before> {
+    let report = lab.inspect(As::Me, LIB, &refs(hs))?;
+    let is_weak = weak(&report);
+    let words = one_frame_words(is_weak);
+    let want = view::shared_verdict(is_weak);
+    let obj = view::object(&report, LIB)?;
+    let (path, inode) = (obj.path.clone(), obj.inode);
+    let t = view::tally(obj, SegmentKind::Text, hs.len());
+    lab.see(format!("1. three processes use {LIB}:"));
+    text_row(lab, LIB, &t, hs.len());
+    let text = a_text_pages(obj, &hs[0], inode)?;
+    let r = refs(hs);
     let shared_page = view::pages_of(obj, SegmentKind::Shared).next();
     let mut shared_ok = shared_page.is_some();
-    let shared_before = shared_page.map(|p| (p.offset, view::pfn(p, &hs[0])));
+    let shared = shared_page.map(|p| (p.offset, view::pfn(p, &hs[0])));
     if let Some(p) = shared_page {
         shared_ok &= see_shared_page(lab, (&format!("{LIB:<14} .shared page"), ""), p, &r, want);
     }
-    drop(r);
     let region = ctx::regions(&lab.ns);
     lab.see(format!("the shared region: {}", region_names(&lab.ns)));
     let step1 = t.pages > 0
@@ -226,13 +304,29 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
             region.len()
         ));
     }
+    Ok(Before {
+        is_weak,
+        path,
+        inode,
+        text,
+        shared,
+        region,
+    })
+}
 
-    // 2. A unloads: its mappings go, the loader's count reaches zero, A runs on.
-    let a_pid = hs[0].pid;
-    let mapped_before = count_mappings(lab, a_pid, &path, inode)?;
-    let unload = lab.act(&mut hs[0], "unload")?;
-    let mapped_after = count_mappings(lab, a_pid, &path, inode)?;
-    let alive = lab.act(&mut hs[0], "sleep:1").is_ok();
+/// Step 2: A unloads: its mappings go, the loader's count reaches zero, A runs on.
+fn a_unloads_and_runs_on(
+    lab: &mut Lab,
+    a: &mut Host,
+    before: &Before,
+    failed: &mut Vec<String>,
+) -> Result<()> {
+    let (path, inode) = (before.path.as_str(), before.inode);
+    let a_pid = a.pid;
+    let mapped_before = count_mappings(lab, a_pid, path, inode)?;
+    let unload = lab.act(a, "unload")?;
+    let mapped_after = count_mappings(lab, a_pid, path, inode)?;
+    let alive = lab.act(a, "sleep:1").is_ok();
     let dlclose_ok = field(&unload, "dlclose") == Some("0");
     let zero = field(&unload, "still_loaded") == Some("no");
     lab.see(format!(
@@ -255,39 +349,54 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
             "2 (A's mappings {mapped_before} -> {mapped_after}; dlclose 0: {dlclose_ok}; count reached zero: {zero}; A alive: {alive})"
         ));
     }
+    Ok(())
+}
 
-    // 3. B and C are untouched.
-    let bc = [&hs[1], &hs[2]];
+/// Step 3: B and C are untouched: the text pages and the `.shared` page as before A unloaded,
+/// the counter and the clipboard as A left them.
+fn b_and_c_go_on(
+    lab: &mut Lab,
+    hs: &mut [Host],
+    before: &Before,
+    failed: &mut Vec<String>,
+) -> Result<InOthers> {
+    let (others, shared_same) = b_and_c_keep_the_pages(lab, [&hs[1], &hs[2]], before)?;
+    let add = lab.act(&mut hs[1], "add:4,5")?;
+    let clip = lab.act(&mut hs[2], "clip-get")?;
+    let counters = lab.act(&mut hs[2], "counters")?;
+    let calls_ok = field_u64(&add, "result")? == 9
+        && field_u64(&add, "shared_calls")? == 2
+        && field_u64(&counters, "shared_calls")? == 2;
+    let clip_ok = clip.split_once("text=").map(|x| x.1) == Some(MSG);
+    lab.see(format!(
+        "   B's solib_add(4, 5) = {}; the shared counter is {} (A's call and B's), C reads it too: {}; C reads the clipboard A set: {:?}",
+        field(&add, "result").unwrap_or("?"),
+        field(&add, "shared_calls").unwrap_or("?"),
+        field(&counters, "shared_calls").unwrap_or("?"),
+        clip.split_once("text=").map_or("", |x| x.1)
+    ));
+    let (same_text, n) = (others.same_text, before.text.len());
+    let step3 = n > 0 && same_text == n && shared_same && calls_ok && clip_ok;
+    if !step3 {
+        failed.push(format!(
+            "3 (text pages as before in B and C: {same_text} of {n}; .shared as before: {shared_same}; calls work: {calls_ok}; clipboard kept: {clip_ok})"
+        ));
+    }
+    Ok(others)
+}
+
+/// Step 3's pages: A's text pages in B and C, and whether their `.shared` page is the one
+/// A had (the same frame, with frame numbers) and a shared window in both.
+fn b_and_c_keep_the_pages(
+    lab: &mut Lab,
+    bc: [&Host; 2],
+    before: &Before,
+) -> Result<(InOthers, bool)> {
+    let is_weak = before.is_weak;
     let after = lab.inspect(As::Me, LIB, &bc)?;
     let obj = view::object(&after, LIB)?;
-    let mut same_text = 0;
-    let mut file_pages = 0;
-    let mut not_anon = 0;
-    let mut moved: Vec<u64> = Vec::new();
-    for tp in &text {
-        let p = view::page_at(obj, tp.offset)?;
-        let file_in_both = bc.iter().all(|h| view::state_is(p, h, PageState::File));
-        if file_in_both {
-            file_pages += 1;
-        }
-        if bc
-            .iter()
-            .all(|h| view::proc_of(p, h).is_some_and(|q| !q.flags.iter().any(|f| f == "anon")))
-        {
-            not_anon += 1;
-        }
-        let same = if is_weak {
-            file_in_both
-        } else {
-            tp.pfn.is_some() && bc.iter().all(|h| view::pfn(p, h) == tp.pfn)
-        };
-        if same {
-            same_text += 1;
-        } else {
-            moved.push(tp.offset);
-        }
-    }
-    let n = text.len();
+    let (others, moved) = text_in_b_and_c(obj, &bc, before)?;
+    let (same_text, n) = (others.same_text, before.text.len());
     if is_weak {
         lab.see(format!(
             "3. B and C after A's unload: {same_text} of {n} text pages still present in both as file pages (no frame numbers without CAP_SYS_ADMIN: weak){}",
@@ -307,7 +416,7 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
             }
         ));
     }
-    if let Some(tp) = text.first() {
+    if let Some(tp) = before.text.first() {
         let p = view::page_at(obj, tp.offset)?;
         lab.see(format!(
             "   e.g. text page at offset {:#x}: {}now {}",
@@ -318,7 +427,7 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
     }
     let mut shared_same = false;
     if let (Some((off, pfn_a)), Some(p)) = (
-        shared_before,
+        before.shared,
         view::pages_of(obj, SegmentKind::Shared).next(),
     ) {
         let windows = bc
@@ -337,36 +446,72 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
                 .join("/")
         ));
     }
-    let add = lab.act(&mut hs[1], "add:4,5")?;
-    let clip = lab.act(&mut hs[2], "clip-get")?;
-    let counters = lab.act(&mut hs[2], "counters")?;
-    let calls_ok = field_u64(&add, "result")? == 9
-        && field_u64(&add, "shared_calls")? == 2
-        && field_u64(&counters, "shared_calls")? == 2;
-    let clip_ok = clip.split_once("text=").map(|x| x.1) == Some(msg);
-    lab.see(format!(
-        "   B's solib_add(4, 5) = {}; the shared counter is {} (A's call and B's), C reads it too: {}; C reads the clipboard A set: {:?}",
-        field(&add, "result").unwrap_or("?"),
-        field(&add, "shared_calls").unwrap_or("?"),
-        field(&counters, "shared_calls").unwrap_or("?"),
-        clip.split_once("text=").map_or("", |x| x.1)
-    ));
-    let step3 = n > 0 && same_text == n && shared_same && calls_ok && clip_ok;
-    if !step3 {
-        failed.push(format!(
-            "3 (text pages as before in B and C: {same_text} of {n}; .shared as before: {shared_same}; calls work: {calls_ok}; clipboard kept: {clip_ok})"
-        ));
-    }
+    Ok((others, shared_same))
+}
 
-    // 4. The text frames belong to the file's page cache, not to A.
-    let cached = cached_pages(Path::new(&path))?;
-    let in_cache = |text: &[TextPage], cached: &[bool]| {
-        text.iter()
-            .filter(|tp| cached.get((tp.file_offset / 4096) as usize) == Some(&true))
-            .count()
+/// A's text pages in B and C's report `obj`, counted, and the offsets of those not as A
+/// had them.
+fn text_in_b_and_c(
+    obj: &ObjectReport,
+    bc: &[&Host; 2],
+    before: &Before,
+) -> Result<(InOthers, Vec<u64>)> {
+    let mut others = InOthers {
+        same_text: 0,
+        file_pages: 0,
+        not_anon: 0,
     };
-    let cached_now = in_cache(&text, &cached);
-    let fc = fincore(lab, &path);
+    let mut moved: Vec<u64> = Vec::new();
+    for tp in &before.text {
+        let p = view::page_at(obj, tp.offset)?;
+        let file_in_both = bc.iter().all(|h| view::state_is(p, h, PageState::File));
+        if file_in_both {
+            others.file_pages += 1;
+        }
+        if bc
+            .iter()
+            .all(|h| view::proc_of(p, h).is_some_and(|q| !q.flags.iter().any(|f| f == "anon")))
+        {
+            others.not_anon += 1;
+        }
+        let same = if before.is_weak {
+            file_in_both
+        } else {
+            tp.pfn.is_some() && bc.iter().all(|h| view::pfn(p, h) == tp.pfn)
+        };
+        if same {
+            others.same_text += 1;
+        } else {
+            moved.push(tp.offset);
+        }
+    }
+    Ok((others, moved))
+}
+
+/// How many of A's text pages `cached` (mincore's answer, one entry per page of the file)
+/// says are in the page cache.
+fn in_cache(text: &[TextPage], cached: &[bool]) -> usize {
+    text.iter()
+        .filter(|tp| cached.get((tp.file_offset / 4096) as usize) == Some(&true))
+        .count()
+}
+
+/// Step 4: the text frames belong to the file's page cache, not to A.
+fn the_frames_are_the_files(
+    lab: &mut Lab,
+    before: &Before,
+    others: &InOthers,
+    failed: &mut Vec<String>,
+) -> Result<()> {
+    let (is_weak, path, n) = (before.is_weak, before.path.as_str(), before.text.len());
+    let InOthers {
+        same_text,
+        file_pages,
+        not_anon,
+    } = *others;
+    let cached = cached_pages(Path::new(path))?;
+    let cached_now = in_cache(&before.text, &cached);
+    let fc = fincore(lab, path);
     if is_weak {
         lab.see(format!(
             "4. A maps none of them; B and C map all {file_pages} of {n} text pages as file pages (pagemap bit 61: a page of the file, not anonymous memory; which frame cannot be seen without CAP_SYS_ADMIN: weak)"
@@ -390,9 +535,13 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
             "4 (text pages in the page cache: {cached_now} of {n}; file pages in B and C: {file_pages}; not anonymous: {not_anon}; fincore: {fc:?})"
         ));
     }
+    Ok(())
+}
 
-    // 5. B and C let go; the last removes the region; D finds the text still cached.
-    let region_path = region
+/// Step 5, first half: B and C let go; the last removes the region; every process exits.
+fn b_and_c_let_go(lab: &mut Lab, mut hs: Vec<Host>, before: &Before) -> Result<LastUnloads> {
+    let region_path = before
+        .region
         .first()
         .map_or_else(|| "/dev/shm".to_string(), |p| p.display().to_string());
     let b_unload = lab.act(&mut hs[1], "unload")?;
@@ -418,10 +567,64 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
     for h in hs.iter_mut() {
         lab.act(h, "exit")?;
     }
-    drop(hs);
-    let cached = cached_pages(Path::new(&path))?;
-    let kept = in_cache(&text, &cached);
-    let fc2 = fincore(lab, &path);
+    Ok(LastUnloads {
+        unloaded,
+        region_after_b,
+        region_after_c,
+    })
+}
+
+/// D's text pages against A's (step 5).
+struct DText {
+    /// On the very frames A used.
+    same: usize,
+    /// Not in the page cache when D started: read again.
+    reread: Vec<u64>,
+    /// In the page cache when D started, yet on another frame.
+    lost: Vec<u64>,
+    /// File pages in D.
+    d_file: usize,
+}
+
+/// A's text pages in D's report `obj`; `cached` is mincore's answer before D started.
+fn text_in_d(obj: &ObjectReport, d: &Host, before: &Before, cached: &[bool]) -> Result<DText> {
+    let is_weak = before.is_weak;
+    let mut t = DText {
+        same: 0,
+        reread: Vec::new(),
+        lost: Vec::new(),
+        d_file: 0,
+    };
+    for tp in &before.text {
+        let p = view::page_at(obj, tp.offset)?;
+        if view::state_is(p, d, PageState::File) {
+            t.d_file += 1;
+        }
+        let was_cached = cached.get((tp.file_offset / 4096) as usize) == Some(&true);
+        let same_frame = !is_weak && tp.pfn.is_some() && view::pfn(p, d) == tp.pfn;
+        match (was_cached, same_frame) {
+            (_, true) => t.same += 1,
+            (false, false) => t.reread.push(tp.offset),
+            // Cached when D started, yet on another frame (with frame numbers to tell).
+            (true, false) if !is_weak => t.lost.push(tp.offset),
+            (true, false) => {}
+        }
+    }
+    Ok(t)
+}
+
+/// Step 5, second half: with no process mapping the library, its text stays in the page cache;
+/// a new process D maps those frames again and starts a fresh region.
+fn a_new_process_finds_the_text(
+    lab: &mut Lab,
+    before: &Before,
+    last: &LastUnloads,
+    failed: &mut Vec<String>,
+) -> Result<FoundByD> {
+    let (is_weak, path, n) = (before.is_weak, before.path.as_str(), before.text.len());
+    let cached = cached_pages(Path::new(path))?;
+    let kept = in_cache(&before.text, &cached);
+    let fc2 = fincore(lab, path);
     lab.see(format!(
         "   no process maps {LIB} now; mincore(2): {kept} of its {n} text pages still in the page cache; {}",
         fincore_words(fc2)
@@ -435,23 +638,12 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
         && field_u64(&counters, "shared_calls")? == 0;
     let report_d = lab.inspect(As::Me, LIB, &[&d])?;
     let obj = view::object(&report_d, LIB)?;
-    let (mut same, mut reread, mut lost) = (0, Vec::new(), Vec::new());
-    let mut d_file = 0;
-    for tp in &text {
-        let p = view::page_at(obj, tp.offset)?;
-        if view::state_is(p, &d, PageState::File) {
-            d_file += 1;
-        }
-        let was_cached = cached.get((tp.file_offset / 4096) as usize) == Some(&true);
-        let same_frame = !is_weak && tp.pfn.is_some() && view::pfn(p, &d) == tp.pfn;
-        match (was_cached, same_frame) {
-            (_, true) => same += 1,
-            (false, false) => reread.push(tp.offset),
-            // Cached when D started, yet on another frame (with frame numbers to tell).
-            (true, false) if !is_weak => lost.push(tp.offset),
-            (true, false) => {}
-        }
-    }
+    let DText {
+        same,
+        reread,
+        lost,
+        d_file,
+    } = text_in_d(obj, &d, before, &cached)?;
     if is_weak {
         lab.see(format!(
             "   D maps {d_file} of the {n} text pages as file pages; {kept} were in the page cache before it started (which frames cannot be seen without CAP_SYS_ADMIN: weak)"
@@ -479,7 +671,7 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
             }
         ));
     }
-    if let Some(tp) = text.first() {
+    if let Some(tp) = before.text.first() {
         let p = view::page_at(obj, tp.offset)?;
         lab.see(format!(
             "   e.g. text page at offset {:#x}: {}D: {}",
@@ -489,7 +681,7 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
         ));
     }
     if let (Some((off, pfn_a)), Some(p)) = (
-        shared_before,
+        before.shared,
         view::pages_of(obj, SegmentKind::Shared).next(),
     ) {
         lab.see(format!(
@@ -501,7 +693,12 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
             field(&counters, "shared_calls").unwrap_or("?")
         ));
     }
-    let step5 = unloaded
+    let LastUnloads {
+        unloaded,
+        region_after_b,
+        region_after_c,
+    } = last;
+    let step5 = *unloaded
         && region_after_b.len() == 1
         && region_after_c.is_empty()
         && fresh
@@ -517,21 +714,5 @@ fn unload_others_go_on(lab: &mut Lab) -> Result<Outcome> {
             lost.len()
         ));
     }
-
-    let pass = failed.is_empty();
-    Ok(Outcome {
-        pass,
-        weak: is_weak,
-        why: if !pass {
-            format!("step {}", failed.join("; step "))
-        } else if is_weak {
-            format!(
-                "A's dlclose took its mappings only; B and C went on with their text pages, counter and clipboard; the text stayed in the file's page cache ({kept} of {n} pages after every process let go, by mincore) and the last unload removed the region (weak: no frame numbers)"
-            )
-        } else {
-            format!(
-                "A's dlclose took its mappings only; B and C went on on the same frames, with the counter and clipboard; those frames belong to the file's page cache, where D found {same} of {n} text pages again; the last unload removed the region and D started a fresh one"
-            )
-        },
-    })
+    Ok(FoundByD { kept, same })
 }

@@ -1,6 +1,6 @@
-//! solab-lab-host's command line, in a module of its own: tools/gen compiles this file too
-//! (with `#[path]`) to write the solab-lab-host(1) man page, and the man-page test reads its
-//! flags.
+//! solab-lab-host's command line, in the lab's library: tools/gen writes the
+//! solab-lab-host(1) man page from it, and the man-page test reads its flags (it compiles
+//! this file with `#[path]`, so the file needs nothing but clap).
 
 use clap::Parser;
 use std::path::PathBuf;

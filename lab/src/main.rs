@@ -2,16 +2,16 @@
 //! runs (so a reader can repeat them by hand) and the evidence solab found, and says PASS
 //! or FAIL. Writes target/lab/report.json; exits 0 only when every experiment passed.
 
-mod cli;
 mod ctx;
 mod experiments;
 mod view;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::Cli;
 use ctx::{Lab, Style};
-use serde_json::json;
+use experiments::Experiment;
+use serde_json::{Value, json};
+use solab_lab::cli::Cli;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -59,7 +59,19 @@ fn run() -> Result<bool> {
     })
     .context("cannot install the Ctrl-C handler")?;
 
-    let s = style;
+    introduce(&lab);
+    let started = Instant::now();
+    let results: Vec<Value> = experiments::ALL
+        .iter()
+        .filter(|e| cli.only.is_empty() || cli.only.contains(&e.id))
+        .map(|e| run_one(&mut lab, e))
+        .collect();
+    conclude(&lab, &results, started)
+}
+
+/// The namespace of the run, and whether frame numbers are visible.
+fn introduce(lab: &Lab) {
+    let s = lab.style;
     println!(
         "namespace {} (SOLIB_NAMESPACE of every process it starts)",
         lab.ns
@@ -74,62 +86,64 @@ fn run() -> Result<bool> {
             "no CAP_SYS_ADMIN: frame numbers hidden, every verdict rests on the weaker evidence and says so"
         }
     );
-    let started = Instant::now();
-    let mut results = Vec::new();
-    let chosen: Vec<&experiments::Experiment> = experiments::ALL
-        .iter()
-        .filter(|e| cli.only.is_empty() || cli.only.contains(&e.id))
-        .collect();
-    for e in &chosen {
-        println!();
-        println!(
-            "{}",
-            s.bold(&format!(
-                "── {}/{}  {} ──",
-                e.id,
-                experiments::ALL.len(),
-                e.title
-            ))
-        );
-        println!("{} {}", s.bold("Question:"), e.question);
-        lab.commands.clear();
-        lab.evidence.clear();
-        lab.start_pictures(e.id, e.title);
-        println!("{}", s.bold("Commands and evidence:"));
-        let t = Instant::now();
-        let outcome = (e.run)(&mut lab);
-        ctx::cleanup_everything();
-        let (pass, weak, why) = match outcome {
-            Ok(o) => (o.pass, o.weak, o.why),
-            Err(err) => (
-                false,
-                false,
-                format!("the experiment could not run: {err:#}"),
-            ),
-        };
-        let verdict = match (pass, weak) {
-            (true, false) => s.green("PASS"),
-            (true, true) => s.green("PASS (weak evidence)"),
-            (false, _) => s.red("FAIL"),
-        };
-        println!("{verdict}  {why}");
-        results.push(json!({
-            "id": e.id,
-            "title": e.title,
-            "question": e.question,
-            "pass": pass,
-            "weak": weak,
-            "why": why,
-            "commands": lab.commands,
-            "evidence": lab.evidence,
-            "pictures": lab.pictures,
-            "seconds": t.elapsed().as_secs_f64(),
-        }));
-    }
+}
 
+/// Runs experiment `e`, stops every process it started, prints its verdict and returns its
+/// entry in report.json.
+fn run_one(lab: &mut Lab, e: &Experiment) -> Value {
+    let s = lab.style;
+    println!();
+    println!(
+        "{}",
+        s.bold(&format!(
+            "── {}/{}  {} ──",
+            e.id,
+            experiments::ALL.len(),
+            e.title
+        ))
+    );
+    println!("{} {}", s.bold("Question:"), e.question);
+    lab.commands.clear();
+    lab.evidence.clear();
+    lab.start_pictures(e.id, e.title);
+    println!("{}", s.bold("Commands and evidence:"));
+    let t = Instant::now();
+    let outcome = (e.run)(lab);
+    ctx::cleanup_everything();
+    let (pass, weak, why) = match outcome {
+        Ok(o) => (o.pass, o.weak, o.why),
+        Err(err) => (
+            false,
+            false,
+            format!("the experiment could not run: {err:#}"),
+        ),
+    };
+    let verdict = match (pass, weak) {
+        (true, false) => s.green("PASS"),
+        (true, true) => s.green("PASS (weak evidence)"),
+        (false, _) => s.red("FAIL"),
+    };
+    println!("{verdict}  {why}");
+    json!({
+        "id": e.id,
+        "title": e.title,
+        "question": e.question,
+        "pass": pass,
+        "weak": weak,
+        "why": why,
+        "commands": lab.commands,
+        "evidence": lab.evidence,
+        "pictures": lab.pictures,
+        "seconds": t.elapsed().as_secs_f64(),
+    })
+}
+
+/// Prints the summary and writes report.json; true when every experiment passed.
+fn conclude(lab: &Lab, results: &[Value], started: Instant) -> Result<bool> {
+    let s = lab.style;
     println!();
     println!("{}", s.bold("Summary"));
-    for r in &results {
+    for r in results {
         let pass = r["pass"].as_bool() == Some(true);
         println!(
             "  {:>2}. {:<46} {}",

@@ -8,15 +8,6 @@ use clap::{Command, CommandFactory};
 use clap_complete::Shell;
 use std::path::{Path, PathBuf};
 
-// The lab's command lines live in the lab crate's binaries, which no library exports: the
-// generator compiles the same source files. The fields are read by the lab, not here.
-#[allow(dead_code)]
-#[path = "../../../lab/src/host_cli.rs"]
-mod host_cli;
-#[allow(dead_code)]
-#[path = "../../../lab/src/cli.rs"]
-mod lab_cli;
-
 /// The NAME line of a man page (what `whatis` and `apropos` show) is the command's `about`:
 /// one line. solab's `about` is its whole introduction (for `--help`), which stays in
 /// DESCRIPTION through `long_about`; NAME gets its first sentence.
@@ -44,8 +35,8 @@ fn generate(dir: &Path) -> std::io::Result<()> {
     // generate_to writes NAME.1 and NAME-SUBCOMMAND.1 for every subcommand (not `help`).
     for cmd in [
         solab::cli::Cli::command(),
-        lab_cli::Cli::command(),
-        host_cli::Cli::command(),
+        solab_lab::cli::Cli::command(),
+        solab_lab::host_cli::Cli::command(),
     ] {
         clap_mangen::generate_to(one_line_about(cmd), &man)?;
     }

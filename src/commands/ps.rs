@@ -396,7 +396,7 @@ struct Scanner<'a> {
 
 impl Scanner<'_> {
     /// The ranges of the process's ELF objects and the ELF files it maps.
-    fn objects(&mut self, pid: i32, maps: &[MapEntry]) -> Result<ObjectsOf> {
+    fn objects(&mut self, dir: &ProcDir, maps: &[MapEntry]) -> Result<ObjectsOf> {
         let mut ranges = Vec::new();
         let mut files = Vec::new();
         for m in maps {
@@ -407,7 +407,7 @@ impl Scanner<'_> {
             let object = match self.known.get(&id) {
                 Some(known) => known.clone(),
                 None => {
-                    let object = match self.cache.file(self.position, pid, m)? {
+                    let object = match self.cache.file(self.position, dir, m)? {
                         Lookup::Elf(i) => Some(self.cache.object(i)),
                         _ => None,
                     };
@@ -430,12 +430,12 @@ impl Scanner<'_> {
     /// and then adds its frame's share ([`Partial::finish`]).
     fn scan(&mut self, dir: &ProcDir, keep: bool) -> Result<([ClassSum; 4], Vec<u64>)> {
         let pid = dir.pid();
-        let maps = process::read_maps_in(dir)?;
-        let (objects, elf_files) = self.objects(pid, &maps)?;
+        let maps = dir.read_maps()?;
+        let (objects, elf_files) = self.objects(dir, &maps)?;
         let mut acc = [ClassSum::default(); 4];
         let idx = |c: MemClass| MemClass::ALL.iter().position(|x| *x == c).unwrap_or(0);
         if !self.frames {
-            let figures = smaps::read_smaps(pid)?;
+            let figures = smaps::read_smaps(dir)?;
             for m in &maps {
                 if let Some(f) = figures.get(&m.start.0) {
                     let a = &mut acc[idx(class_of(m, &objects, &elf_files))];
@@ -452,7 +452,7 @@ impl Scanner<'_> {
         let mut shared = std::mem::take(&mut self.pending);
         shared.clear();
         let mut frames = Vec::new();
-        let mut pm = Pagemap::open_in(dir)?;
+        let mut pm = Pagemap::open(dir)?;
         let classes: Vec<usize> = maps
             .iter()
             .map(|m| idx(class_of(m, &objects, &elf_files)))
@@ -854,7 +854,7 @@ fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<Gr
 }
 
 /// What a worker makes of one process.
-type PsScan = Result<Option<(PsRow, RowFrames)>>;
+type PsScan = std::result::Result<Option<(PsRow, RowFrames)>, Gone>;
 
 /// Scans the processes and makes the rows: one per process, or with [`PsOptions::by`] one
 /// per group, ordered by [`PsOptions::order`].
@@ -884,11 +884,11 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
     } else {
         threads.clamp(1, opts.pids.len().max(1))
     };
-    let scan_one = |s: &mut Scanner, position: usize, pid: i32| -> PsScan {
-        s.position = position;
-        // Every file of the process through one directory: one path walk, and all of
-        // this process even if its number is reused meanwhile.
-        let (dir, info) = ProcDir::open_with_info(pid)?;
+    let scan_dir = |s: &mut Scanner,
+                    dir: &ProcDir,
+                    info: Option<process::PidInfo>|
+     -> Result<Option<(PsRow, RowFrames)>> {
+        let pid = dir.pid();
         // The real uid from the pidfd and the name from comm: no status text for the
         // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, which
         // only status tells (without opening maps); and a kernel without the pidfd's
@@ -912,10 +912,17 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
             return Ok(None);
         }
         let user = s.users.entry(uid).or_insert_with(|| user_name(uid)).clone();
-        let scanned = s.scan(&dir, keep_frames)?;
+        let scanned = s.scan(dir, keep_frames)?;
         let cgroup_paths = opts.placement.then_some(&mut s.cgroup_paths);
-        let who = Who::read(&dir, (uid, comm), user, cgroup_paths, &mut s.text);
+        let who = Who::read(dir, (uid, comm), user, cgroup_paths, &mut s.text);
         Ok(Some(row(pid, who, scanned)))
+    };
+    let scan_one = |s: &mut Scanner, position: usize, pid: i32| -> PsScan {
+        s.position = position;
+        // Every file of the process through one directory: one path walk, and all of
+        // this process even if its number is reused meanwhile.
+        let (dir, info) = ProcDir::open_with_info(pid).map_err(|e| process::classify(None, e))?;
+        scan_dir(s, &dir, info).map_err(|e| process::classify(Some(&dir), e))
     };
     // The first worker lists the processes and reads the kernel's configuration, the
     // second solab's own frames (the counts need them from the first process on).
@@ -967,7 +974,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
     let mut rows = Vec::with_capacity(finished.len());
     let mut row_frames = Vec::with_capacity(finished.len());
     for (pid, result) in pids.into_iter().zip(finished) {
-        match result.map_err(|e| process::classify(pid, e)) {
+        match result {
             Ok(Some((r, f))) => {
                 counted.scanned += 1;
                 rows.push(r);
@@ -977,7 +984,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
             Err(gone) => {
                 match gone {
                     Gone::Vanished => counted.vanished += 1,
-                    Gone::NoMemoryMap => counted.no_memory_map += 1,
+                    Gone::NoMemoryMap { .. } => counted.no_memory_map += 1,
                     Gone::Unreadable(_) => counted.unreadable += 1,
                 }
                 // Processes come and go on a live machine: with -a counted, not reported

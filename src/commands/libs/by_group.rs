@@ -106,7 +106,7 @@ fn key_of(
     }
     let status = match dir.status(&mut Vec::new()) {
         Ok(s) => s,
-        Err(_) if !process::exists(pid) => return Ok(None),
+        Err(_) if !dir.exists() => return Ok(None),
         Err(e) => return Err(e),
     };
     let uid = status.uid;
@@ -122,7 +122,7 @@ fn key_of(
                     Some(c) => c,
                     None => return Err(no_cgroup_v2(by, pid)),
                 },
-                Err(_) if !process::exists(pid) => return Ok(None),
+                Err(_) if !dir.exists() => return Ok(None),
                 Err(e) => return Err(e),
             };
             if by == GroupBy::Cgroup {

@@ -890,19 +890,16 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
      -> Result<Option<(PsRow, RowFrames)>> {
         let pid = dir.pid();
         // The real uid from the pidfd and the name from comm: no status text for the
-        // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, which
-        // only status tells (without opening maps); and a kernel without the pidfd's
-        // answer reads status too.
+        // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, refused
+        // here without opening its maps; a kernel without the pidfd's answer reads
+        // status (and a kernel thread is refused where its map reads empty).
         let (uid, comm) = match info {
             Some(i) if pid != 2 && i.ppid != 2 => (i.ruid, dir.comm_of(&mut s.text)?),
             _ => {
-                let status = dir.status(&mut s.text)?;
-                if status.kernel_thread {
-                    return Err(Error::KernelThread {
-                        pid,
-                        comm: status.comm,
-                    });
+                if info.is_some() {
+                    dir.refuse_kernel_thread()?;
                 }
+                let status = dir.status(&mut s.text)?;
                 (status.uid, status.comm)
             }
         };

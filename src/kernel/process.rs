@@ -62,9 +62,6 @@ pub struct Status {
     pub uid: u32,
     /// The command name as [`ProcDir::comm`] gives it.
     pub comm: String,
-    /// `Kthread:\t1`: a kernel thread (PF_KTHREAD), which has no memory map. False when
-    /// the line is missing (kernels before 6.1 print none).
-    pub kernel_thread: bool,
 }
 
 impl ProcDir {
@@ -190,17 +187,16 @@ impl ProcDir {
         }
     }
 
-    /// The real uid, the command name and whether it is a kernel thread, from one read of
-    /// /proc/PID/status (its lines up to `Kthread:`: the kernel formats the whole file on
-    /// the first read, the rest is not asked for; a kernel without that line is read to
-    /// the end).
+    /// The real uid and the command name, from one read of /proc/PID/status (its lines up
+    /// to `Uid:`: the kernel formats the whole file on the first read, the rest is not
+    /// asked for).
     pub fn status(&self, buf: &mut Vec<u8>) -> Result<Status> {
-        let through_kthread = |b: &[u8]| {
-            b.windows(9)
-                .position(|w| w == b"\nKthread:")
+        let through_uid = |b: &[u8]| {
+            b.windows(5)
+                .position(|w| w == b"\nUid:")
                 .is_some_and(|i| b[i + 1..].contains(&b'\n'))
         };
-        self.read_until(c"status", buf, through_kthread)?;
+        self.read_until(c"status", buf, through_uid)?;
         parse_status(buf).ok_or_else(|| Error::Io {
             path: self.path(c"status"),
             source: std::io::Error::other("no Name: or Uid: line"),
@@ -242,11 +238,24 @@ impl ProcDir {
         })
     }
 
+    /// [`Error::KernelThread`] when the process is a kernel thread, which has no memory
+    /// map: the one test of it every command asks (PF_KTHREAD, [`Stat::kernel_thread`]).
+    /// `Ok` otherwise, and when its stat cannot be read.
+    pub fn refuse_kernel_thread(&self) -> Result<()> {
+        match self.stat() {
+            Ok(s) if s.kernel_thread() => Err(Error::KernelThread {
+                pid: self.pid,
+                comm: s.comm,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The fields of /proc/PID/stat solab uses.
     pub fn stat(&self) -> Result<Stat> {
         let mut buf = Vec::new();
         self.read(c"stat", &mut buf)?;
-        parse_stat(&String::from_utf8_lossy(&buf)).ok_or_else(|| Error::Io {
+        parse_stat(&buf).ok_or_else(|| Error::Io {
             path: self.path(c"stat"),
             source: std::io::Error::other("unexpected format"),
         })
@@ -349,7 +358,7 @@ impl ProcDir {
     pub fn read_maps_from(&self, how: MapsSource) -> Result<Option<Vec<MapEntry>>> {
         let file = self.open_file(c"maps")?;
         let path = self.path(c"maps");
-        maps_of(self.pid, &path, file, how, || self.stat(), || self.comm())
+        maps_of(self.pid, &path, file, how, || self.refuse_kernel_thread())
     }
 }
 
@@ -464,7 +473,6 @@ pub fn parse_status(text: &[u8]) -> Option<Status> {
             .find_map(|l| l.strip_prefix(key))
     };
     let name = line(b"Name:\t")?;
-    let kernel_thread = line(b"Kthread:\t").is_some_and(|v| v == b"1");
     let uid = std::str::from_utf8(line(b"Uid:")?)
         .ok()?
         .split_whitespace()
@@ -489,7 +497,6 @@ pub fn parse_status(text: &[u8]) -> Option<Status> {
     Some(Status {
         uid,
         comm: comm_of(raw),
-        kernel_thread,
     })
 }
 
@@ -520,8 +527,10 @@ pub fn ns_inode(link: &str, kind: &str) -> Option<u64> {
 }
 
 /// The fields of /proc/PID/stat solab uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// Field 2, the command name as [`ProcDir::comm`] gives it.
+    pub comm: String,
     /// Field 3: R, S, D, Z, T...
     pub state: char,
     /// Field 4.
@@ -534,20 +543,31 @@ pub struct Stat {
 const PF_KTHREAD: u64 = 0x0020_0000;
 
 impl Stat {
+    /// Whether the process is a kernel thread: the kernel's own flag (status prints the
+    /// same flag as `Kthread:`, from Linux 6.1).
     pub fn kernel_thread(&self) -> bool {
         self.flags & PF_KTHREAD != 0
     }
 }
 
 /// Parses /proc/PID/stat text (proc(5): `pid (comm) state ppid pgrp session tty_nr tpgid
-/// flags ...`). `comm` may hold spaces and parentheses: fields start after the last `)`.
-pub fn parse_stat(stat: &str) -> Option<Stat> {
-    let after = &stat[stat.rfind(')')? + 1..];
+/// flags ...`). `comm` may hold spaces and parentheses (it is printed unescaped): it is
+/// what lies between the first `(` and the last `)`, and the fields start after that.
+pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = comm_of(stat.get(open + 1..close)?.to_vec());
+    let after = std::str::from_utf8(&stat[close + 1..]).ok()?;
     let mut f = after.split_whitespace();
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
     let flags = f.nth(4)?.parse().ok()?;
-    Some(Stat { state, ppid, flags })
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        flags,
+    })
 }
 
 /// The pids in /proc right now, ascending (processes, not threads).
@@ -605,15 +625,15 @@ fn text_forced() -> bool {
     *FORCED.get_or_init(|| std::env::var_os(MAPS_ENV).is_some_and(|v| v == "text"))
 }
 
-/// The entries of the open maps `file` of `pid`, read the way `how` says; `stat` and
-/// `comm` tell a kernel thread from an exited process when the map is empty.
+/// The entries of the open maps `file` of `pid`, read the way `how` says;
+/// `refuse_kernel_thread` tells a kernel thread from an exited process when the map is
+/// empty.
 fn maps_of(
     pid: i32,
     path: &Path,
     file: std::fs::File,
     how: MapsSource,
-    stat: impl FnOnce() -> Result<Stat>,
-    comm: impl FnOnce() -> String,
+    refuse_kernel_thread: impl FnOnce() -> Result<()>,
 ) -> Result<Option<Vec<MapEntry>>> {
     let queried = match how {
         MapsSource::Text => None,
@@ -630,8 +650,8 @@ fn maps_of(
     if entries.is_empty() {
         // A kernel thread has no memory map, but so has a process that exited: a zombie
         // waiting to be reaped, or one gone between open and read. Only PF_KTHREAD tells.
-        return Err(match stat() {
-            Ok(s) if s.kernel_thread() => Error::KernelThread { pid, comm: comm() },
+        return Err(match refuse_kernel_thread() {
+            Err(e @ Error::KernelThread { .. }) => e,
             _ => Error::NoSuchProcess { pid },
         });
     }
@@ -933,14 +953,22 @@ mod tests {
     fn stat_fields() {
         // Captured: kthreadd, and a zombie `sleep` (state Z, no PF_KTHREAD) whose empty
         // maps file was once reported as a kernel thread's (found by the churn test).
-        let kthreadd = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 11 0 0";
-        let zombie = "15532 (sleep) Z 15398 15396 16220 0 -1 4228108 76 0 0 0 0 0 0 0";
-        let odd = "7 (a) b (c)) R 1 1 1 0 -1 4194560 0 0";
-        assert!(parse_stat(kthreadd).expect("kthreadd").kernel_thread());
+        let kthreadd = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 11 0 0";
+        let zombie = b"15532 (sleep) Z 15398 15396 16220 0 -1 4228108 76 0 0 0 0 0 0 0";
+        let odd = b"7 (a) b (c)) R 1 1 1 0 -1 4194560 0 0";
+        let k = parse_stat(kthreadd).expect("kthreadd");
+        assert!(k.kernel_thread() && k.comm == "kthreadd");
         let z = parse_stat(zombie).expect("zombie");
         assert_eq!((z.state, z.ppid, z.kernel_thread()), ('Z', 15398, false));
-        assert_eq!(parse_stat(odd).map(|s| (s.state, s.ppid)), Some(('R', 1)));
-        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(
+            parse_stat(odd).map(|s| (s.comm, s.state, s.ppid)),
+            Some(("a) b (c)".into(), 'R', 1))
+        );
+        assert_eq!(
+            parse_stat(b"9 (\xff) S 1 1 1 0 -1 0").map(|s| s.comm),
+            Some("?".into())
+        );
+        assert_eq!(parse_stat(b"garbage"), None);
     }
 
     #[test]
@@ -995,13 +1023,13 @@ mod tests {
         let s = parse_status(b"Name:\t\xff\nUid:\t1\t1\t1\t1\n").expect("status");
         assert_eq!((s.uid, s.comm.as_str()), (1, "?"));
         assert_eq!(parse_status(b"Name:\tx\n"), None);
-        assert!(!parse_status(text).expect("status").kernel_thread);
-        let kthread = b"Name:\tkthreadd\nUid:\t0\t0\t0\t0\nKthread:\t1\nThreads:\t1\n";
-        assert!(parse_status(kthread).expect("status").kernel_thread);
         // kthreadd (pid 2) is a kernel thread where /proc shows it (not in a pid namespace).
         if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c == "kthreadd\n") {
-            let s = ProcDir::open(2).expect("pid 2").status(&mut Vec::new());
-            assert!(s.expect("kthreadd status").kernel_thread);
+            let e = ProcDir::open(2).expect("pid 2").refuse_kernel_thread();
+            assert!(
+                matches!(e, Err(Error::KernelThread { pid: 2, ref comm }) if comm == "kthreadd"),
+                "{e:?}"
+            );
         }
         let own = std::process::id() as i32;
         let dir = ProcDir::open(own).expect("own dir");

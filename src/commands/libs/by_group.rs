@@ -101,7 +101,7 @@ fn key_of(
         Err(e) => return Err(e),
     };
     // Kernel threads have no memory, and no libraries.
-    if dir.stat().is_ok_and(|s| s.kernel_thread()) {
+    if matches!(dir.refuse_kernel_thread(), Err(Error::KernelThread { .. })) {
         return Ok(Some((String::new(), None)));
     }
     let status = match dir.status(&mut Vec::new()) {

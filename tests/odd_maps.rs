@@ -168,11 +168,9 @@ fn odd_mappings_are_analyzed_or_skipped_with_a_reason() {
     // the file at that path, and finds the mapped file through map_files (the name it
     // shows is the unescaped one: the text cannot tell them apart). The PROCMAP_QUERY
     // ioctl, where the kernel has it, gives the real name.
-    if solab::kernel::process::read_maps_from(
-        std::process::id() as i32,
-        solab::kernel::process::MapsSource::Query,
-    )
-    .is_ok_and(|m| m.is_some())
+    if solab::kernel::process::ProcDir::open(std::process::id() as i32)
+        .and_then(|own| own.read_maps_from(solab::kernel::process::MapsSource::Query))
+        .is_ok_and(|m| m.is_some())
     {
         plain("literal \\012", b"lib\\012lit.so", None, false);
     } else {

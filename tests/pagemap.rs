@@ -69,7 +69,8 @@ fn runs_of_mappings_read_as_one_give_each_mapping_its_words() {
     let run = util::field_u64(&line, "run");
     let sparse = util::field_u64(&line, "sparse");
     let pid = helper.pid();
-    let maps = process::read_maps(pid).expect("the helper's maps");
+    let dir = process::ProcDir::open(pid).expect("the helper's directory");
+    let maps = dir.read_maps().expect("the helper's maps");
     let at = |addr: u64| maps.iter().position(|m| m.start.0 == addr);
     let first = at(run).expect("the run's first mapping");
     assert_eq!(
@@ -89,7 +90,7 @@ fn runs_of_mappings_read_as_one_give_each_mapping_its_words() {
     );
     let sparse_at = at(sparse).expect("the sparse reservation");
 
-    let mut pm = Pagemap::open(pid).expect("pagemap");
+    let mut pm = Pagemap::open(&dir).expect("pagemap");
     // The helper's own mappings cannot change under the two reads, but the pages of the
     // files it maps (libc, python) can: the kernel may reclaim and fault them again between
     // one read and the other. A difference in words is read again, up to five times; the

@@ -7,7 +7,7 @@
 //! uid 65534 reports the same both ways.
 
 use crate::util::{self, Namespace, Proc, as_nobody, finish, skip, spawn_host};
-use solab::kernel::process::{self, MAPS_ENV, MapsSource};
+use solab::kernel::process::{self, MAPS_ENV, MapsSource, ProcDir};
 use solab::maps::{MapEntry, MapTarget};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,21 +56,39 @@ const ODD_NAMES: &[&[u8]] = &[
 ];
 const LITERAL_ESCAPE: &[u8] = b"oct\\012al";
 
+/// The map of `pid` read the way `how` says, through its directory.
+fn maps_from(pid: i32, how: MapsSource) -> solab::Result<Option<Vec<MapEntry>>> {
+    ProcDir::open(pid)?.read_maps_from(how)
+}
+
+/// The map of `pid` as every command reads it.
+fn read_maps(pid: i32) -> solab::Result<Vec<MapEntry>> {
+    ProcDir::open(pid)?.read_maps()
+}
+
+fn stat(pid: i32) -> solab::Result<process::Stat> {
+    ProcDir::open(pid)?.stat()
+}
+
+fn comm(pid: i32) -> String {
+    ProcDir::open(pid).map_or_else(|_| "?".into(), |d| d.comm())
+}
+
 fn query(pid: i32) -> Vec<MapEntry> {
-    process::read_maps_from(pid, MapsSource::Query)
+    maps_from(pid, MapsSource::Query)
         .unwrap_or_else(|e| panic!("PROCMAP_QUERY of pid {pid}: {e}"))
         .unwrap_or_else(|| panic!("PROCMAP_QUERY cannot read pid {pid} on this kernel"))
 }
 
 fn text(pid: i32) -> Vec<MapEntry> {
-    process::read_maps_from(pid, MapsSource::Text)
+    maps_from(pid, MapsSource::Text)
         .unwrap_or_else(|e| panic!("text maps of pid {pid}: {e}"))
         .expect("the text is always read")
 }
 
 /// Whether this kernel has the ioctl: x86-64 from Linux 6.11.
 fn kernel_has_query() -> bool {
-    process::read_maps_from(std::process::id() as i32, MapsSource::Query)
+    maps_from(std::process::id() as i32, MapsSource::Query)
         .expect("own maps")
         .is_some()
 }
@@ -80,7 +98,7 @@ fn kernel_has_query() -> bool {
 /// allocating) ten times; errors (the process exited) are `None` too.
 fn compare_still(pid: i32) -> Option<(Vec<MapEntry>, Vec<MapEntry>)> {
     for _ in 0..10 {
-        let read = |how| process::read_maps_from(pid, how).ok().flatten();
+        let read = |how| maps_from(pid, how).ok().flatten();
         let (Some(before), Some(queried), Some(after)) = (
             read(MapsSource::Text),
             read(MapsSource::Query),
@@ -229,7 +247,7 @@ fn the_ioctl_gives_the_entries_the_text_gives() {
     assert!(ti.is_some() && ti == qi, "{ti:?} {qi:?}\n{}", show(&q));
     assert_same("the odd-names helper", &t, &as_text_reads(&q));
     // read_maps takes the ioctl here.
-    assert_eq!(process::read_maps(pid).expect("read_maps"), q);
+    assert_eq!(read_maps(pid).expect("read_maps"), q);
 
     // A lab-host, and this test process (its threads map and unmap: read while still).
     assert_same("a lab-host", &text(host.pid()), &query(host.pid()));
@@ -245,7 +263,7 @@ fn the_ioctl_gives_the_entries_the_text_gives() {
     for pid in process::list_pids().expect("pids") {
         match compare_still(pid) {
             Some((t, q)) => {
-                let what = format!("pid {pid} ({})", process::comm(pid));
+                let what = format!("pid {pid} ({})", comm(pid));
                 assert_same(&what, &t, &as_text_reads(&q));
                 compared += 1;
             }
@@ -284,12 +302,12 @@ fn a_name_longer_than_path_max_is_read_from_the_text() {
     cmd.arg("-c").arg(DEEP).arg(&dir.0);
     let mut deep = Proc::spawn("deep path helper", cmd, "ready");
     let pid = deep.pid();
-    let via_query = process::read_maps_from(pid, MapsSource::Query).expect("no error");
+    let via_query = maps_from(pid, MapsSource::Query).expect("no error");
     assert!(
         via_query.is_none(),
         "the ioctl gave a name longer than PATH_MAX"
     );
-    let maps = process::read_maps(pid).expect("read_maps");
+    let maps = read_maps(pid).expect("read_maps");
     let long = maps
         .iter()
         .filter_map(|m| m.path())
@@ -304,13 +322,13 @@ fn a_name_longer_than_path_max_is_read_from_the_text() {
 fn empty_and_vanished_maps_give_the_text_path_errors() {
     // A kernel thread (kthreadd, pid 2, where it exists) and a pid that does not exist.
     for how in [MapsSource::Text, MapsSource::Query, MapsSource::Auto] {
-        let e = process::read_maps_from(i32::MAX, how).expect_err("no such pid");
+        let e = maps_from(i32::MAX, how).expect_err("no such pid");
         assert!(
             matches!(e, solab::Error::NoSuchProcess { .. }),
             "{how:?}: {e}"
         );
-        if process::stat(2).is_ok_and(|s| s.kernel_thread()) {
-            let e = process::read_maps_from(2, how).expect_err("kernel thread");
+        if stat(2).is_ok_and(|s| s.kernel_thread()) {
+            let e = maps_from(2, how).expect_err("kernel thread");
             assert!(
                 matches!(e, solab::Error::KernelThread { pid: 2, .. }),
                 "{how:?}: {e}"
@@ -320,11 +338,11 @@ fn empty_and_vanished_maps_give_the_text_path_errors() {
     // A zombie: a child that exited and is not reaped yet.
     let mut child = Command::new("true").spawn().expect("true");
     let pid = child.id() as i32;
-    while process::stat(pid).is_ok_and(|s| s.state != 'Z') {
+    while stat(pid).is_ok_and(|s| s.state != 'Z') {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     for how in [MapsSource::Text, MapsSource::Query] {
-        let e = process::read_maps_from(pid, how).expect_err("zombie");
+        let e = maps_from(pid, how).expect_err("zombie");
         assert!(
             matches!(e, solab::Error::NoSuchProcess { pid: p } if p == pid),
             "{how:?}: {e}"

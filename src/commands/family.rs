@@ -19,7 +19,7 @@
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::{CHUNK_PAGES, Pagemap, ranges_to_read};
-use crate::kernel::process;
+use crate::kernel::process::{self, ProcDir};
 use crate::kernel::{self, Evidence, kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
@@ -165,11 +165,11 @@ pub struct FamilyReport {
 fn descendants(root: i32) -> Result<Vec<(i32, i32, u32)>> {
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
     for pid in process::list_pids()? {
-        if let Ok(s) = process::stat(pid) {
+        if let Ok(s) = ProcDir::open(pid).and_then(|d| d.stat()) {
             children.entry(s.ppid).or_default().push(pid);
         }
     }
-    let ppid = process::stat(root).map(|s| s.ppid)?;
+    let ppid = ProcDir::open(root).and_then(|d| d.stat()).map(|s| s.ppid)?;
     let mut out = vec![(root, ppid, 0)];
     let mut i = 0;
     while i < out.len() {
@@ -189,6 +189,9 @@ struct MemberMaps {
     depth: u32,
     /// `None`: it could not be read (its error is recorded).
     maps: Option<Vec<MapEntry>>,
+    /// Its /proc directory, every later read of it through it; `None` where it did not
+    /// open.
+    dir: Option<ProcDir>,
 }
 
 /// Whether a mapping may hold pages a child inherited: private, not empty, not the
@@ -400,9 +403,9 @@ impl LitterWorker {
 struct HugeRanges(Vec<(u64, u64)>);
 
 impl HugeRanges {
-    /// The PMD-mapped ranges of `pid`'s private mappings `maps`; none if they cannot be read
-    /// (its pagemap then cannot either, and the comparison says why).
-    fn read(privileged: bool, pid: i32, maps: &[MapEntry]) -> HugeRanges {
+    /// The PMD-mapped ranges of the private mappings `maps` of the process of `dir`; none
+    /// if they cannot be read (its pagemap then cannot either, and the comparison says why).
+    fn read(privileged: bool, dir: &ProcDir, maps: &[MapEntry]) -> HugeRanges {
         if privileged {
             return HugeRanges::default();
         }
@@ -411,13 +414,13 @@ impl HugeRanges {
         else {
             return HugeRanges::default();
         };
-        let scanned = Pagemap::open(pid)
+        let scanned = Pagemap::open(dir)
             .and_then(|pm| pm.pmd_mapped_ranges(first.start.0, last.end.0))
             .ok();
         if let Some(Some(ranges)) = scanned {
             return HugeRanges(ranges);
         }
-        let Ok(figures) = smaps::read_smaps(pid) else {
+        let Ok(figures) = smaps::read_smaps(dir) else {
             return HugeRanges::default();
         };
         HugeRanges(
@@ -520,8 +523,8 @@ enum Litter {
 /// the same address are read again.
 fn litter(
     w: &mut LitterWorker,
-    parent: (i32, &[MapEntry]),
-    kids: &[(i32, &[MapEntry])],
+    parent: (&ProcDir, &[MapEntry]),
+    kids: &[(&ProcDir, &[MapEntry])],
     pictured: bool,
 ) -> std::result::Result<Litter, Error> {
     let mut ppm = match Pagemap::open(parent.0) {
@@ -531,14 +534,14 @@ fn litter(
     let parent_huge = HugeRanges::read(w.privileged, parent.0, parent.1);
     let mut kids: Vec<Kid> = kids
         .iter()
-        .map(|&(pid, maps)| {
-            let (pm, failed) = match Pagemap::open(pid) {
+        .map(|&(dir, maps)| {
+            let (pm, failed) = match Pagemap::open(dir) {
                 Ok(pm) => (Some(pm), None),
                 Err(e) => (None, Some(e)),
             };
             Kid {
                 maps,
-                huge: HugeRanges::read(w.privileged, pid, maps),
+                huge: HugeRanges::read(w.privileged, dir, maps),
                 pm,
                 failed,
                 mappings: Vec::new(),
@@ -657,10 +660,10 @@ fn litter(
 /// The root's own anonymous pages (what a child could inherit), as runs for a picture.
 fn own_runs(
     w: &mut LitterWorker,
-    pid: i32,
+    dir: &ProcDir,
     maps: &[MapEntry],
 ) -> std::result::Result<Vec<LookRun>, Stop> {
-    let mut pm = Pagemap::open(pid).map_err(Stop::Member)?;
+    let mut pm = Pagemap::open(dir).map_err(Stop::Member)?;
     let mut own = Vec::new();
     for m in maps.iter().filter(|m| holds_private_pages(m)) {
         for (from, to) in ranges_to_read(&pm, m.start.0, m.end.0).map_err(Stop::Member)? {
@@ -694,9 +697,10 @@ fn paired_ranges(m: &MapEntry, maps: &[MapEntry]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Why `pid` could not be read, naming it, in the words of every command.
-fn member_error(pid: i32, e: Error) -> PidError {
-    PidError::gone(pid, &process::classify(pid, e))
+/// Why member `pid` (its directory `dir`, where it opened) could not be read, naming it,
+/// in the words of every command.
+fn member_error(pid: i32, dir: Option<&ProcDir>, e: Error) -> PidError {
+    PidError::gone(pid, &process::classify(dir, e))
 }
 
 /// Reads the family of `root` and compares each child with its parent, on `threads`
@@ -716,9 +720,6 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let privileged = privilege.frames();
-    if !process::exists(root) {
-        return Err(Error::NoSuchProcess { pid: root });
-    }
     // Every member's memory map first (small): a member that cannot be read is an error of
     // its own, and its children are compared with nobody.
     let mut failed: Vec<Option<PidError>> = Vec::new();
@@ -726,15 +727,18 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
     for (pid, ppid, depth) in descendants(root)? {
         // Through the member's directory: its map and the check that its pagemap opens
         // are of one process.
-        let maps = process::ProcDir::open(pid).and_then(|dir| {
-            let m = process::read_maps_in(&dir)?;
-            Pagemap::open_in(&dir).map(|_| m)
-        });
+        let (dir, maps) = match ProcDir::open(pid) {
+            Ok(dir) => {
+                let m = dir.read_maps().and_then(|m| Pagemap::open(&dir).map(|_| m));
+                (Some(dir), m)
+            }
+            Err(e) => (None, Err(e)),
+        };
         let maps = match maps {
             Ok(m) => Some(m),
             Err(e) if pid == root => return Err(e),
             Err(e) => {
-                failed.push(Some(member_error(pid, e)));
+                failed.push(Some(member_error(pid, dir.as_ref(), e)));
                 None
             }
         };
@@ -746,6 +750,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
             ppid,
             depth,
             maps,
+            dir,
         });
     }
     // Then the children of each parent with it (and, for a picture, the root alone), on
@@ -771,18 +776,25 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
     }
     let job_pids: Vec<i32> = jobs.iter().map(|(p, _)| read[*p].pid).collect();
     let maps_of = |k: usize| read[k].maps.as_deref().unwrap_or_default();
+    // A member with a map opened its directory (the jobs hold only those).
+    let dir_of = |k: usize| {
+        read[k]
+            .dir
+            .as_ref()
+            .expect("a member whose map was read has its directory")
+    };
     let (_, results) = scan::each_process(
         &job_pids,
         threads,
         || LitterWorker::new(privileged),
-        |w, j, pid| {
+        |w, j, _| {
             let (parent, kids) = &jobs[j];
             if kids.is_empty() {
-                return own_runs(w, pid, maps_of(*parent)).map(Job::Own);
+                return own_runs(w, dir_of(*parent), maps_of(*parent)).map(Job::Own);
             }
-            let kids: Vec<(i32, &[MapEntry])> =
-                kids.iter().map(|&k| (read[k].pid, maps_of(k))).collect();
-            litter(w, (pid, maps_of(*parent)), &kids, pictured)
+            let kids: Vec<(&ProcDir, &[MapEntry])> =
+                kids.iter().map(|&k| (dir_of(k), maps_of(k))).collect();
+            litter(w, (dir_of(*parent), maps_of(*parent)), &kids, pictured)
                 .map(Job::Litter)
                 .map_err(Stop::Fatal)
         },
@@ -797,7 +809,9 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
                 for (&k, f) in kids.iter().zip(figures) {
                     match f {
                         Ok(m) => found[k] = m,
-                        Err(e) => failed[k] = Some(member_error(read[k].pid, e)),
+                        Err(e) => {
+                            failed[k] = Some(member_error(read[k].pid, read[k].dir.as_ref(), e))
+                        }
                     }
                 }
             }
@@ -806,7 +820,8 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
             Ok(Job::Litter(Litter::ParentFailed(e))) if *parent == 0 => return Err(e),
             Ok(Job::Litter(Litter::ParentFailed(e))) => {
                 if failed[*parent].is_none() {
-                    failed[*parent] = Some(member_error(read[*parent].pid, e));
+                    let p = &read[*parent];
+                    failed[*parent] = Some(member_error(p.pid, p.dir.as_ref(), e));
                 }
             }
             Err(Stop::Member(e) | Stop::Fatal(e)) => return Err(e),
@@ -833,7 +848,7 @@ fn read_family(root: i32, threads: usize, pictured: bool) -> Result<FamilyReport
         processes.push(Member {
             pid: r.pid,
             ppid: r.ppid,
-            comm: process::comm(r.pid),
+            comm: r.dir.as_ref().map_or_else(|| "?".into(), ProcDir::comm),
             depth: r.depth,
             mappings,
             totals: t,

@@ -649,7 +649,7 @@ fn read_process(
         {
             continue;
         }
-        if let Lookup::Elf(i) = cache.lookup(p.pid, m)? {
+        if let Lookup::Elf(i) = cache.lookup(&p.dir, m)? {
             let slot = match slots.iter().position(|(j, _)| *j == i) {
                 Some(k) => k,
                 None => {
@@ -688,11 +688,11 @@ fn read_process(
         };
         let pm = match &mut pagemap {
             Some(pm) => pm,
-            None => pagemap.insert(Pagemap::open_in(&p.dir)?),
+            None => pagemap.insert(Pagemap::open(&p.dir)?),
         };
         samples.push((slot, sample(p, first, placement, id, pm)?));
     }
-    match read_smaps(p.pid) {
+    match read_smaps(&p.dir) {
         Ok(figures) => {
             for (_, s) in &mut samples {
                 for w in &mut s.windows {

@@ -18,7 +18,7 @@
 use crate::addr::{Pfn, VirtAddr};
 use crate::elf::{LoaderAction, SegmentKind};
 use crate::inspect_report::{InspectReport, ObjectReport, PageInProcess, PageReport};
-use crate::kernel::process;
+use crate::kernel::process::ProcDir;
 use crate::sharing::fork::{CopyAt, WrittenPage};
 use crate::sharing::{self, PageState};
 use serde::{Deserialize, Serialize};
@@ -228,12 +228,20 @@ fn copy_at(p: &PageInProcess) -> CopyAt {
 /// Fork families among `pids`, from the parent chain in /proc/PID/stat and the
 /// executable's identity.
 pub fn fork_families(pids: &[i32]) -> Vec<Family> {
-    let chain = |pid: i32| -> Vec<i32> {
+    // Each process met, given or an ancestor, opened once; `None` where it did not open.
+    type Dirs = BTreeMap<i32, Option<ProcDir>>;
+    fn dir(dirs: &mut Dirs, pid: i32) -> Option<&ProcDir> {
+        dirs.entry(pid)
+            .or_insert_with(|| ProcDir::open(pid).ok())
+            .as_ref()
+    }
+    let mut dirs = Dirs::new();
+    let mut chain = |pid: i32| -> Vec<i32> {
         let mut c = vec![pid];
         let mut at = pid;
         while c.len() < 4096 {
-            match process::stat(at) {
-                Ok(s) if s.ppid > 0 && !c.contains(&s.ppid) => {
+            match dir(&mut dirs, at).map(ProcDir::stat) {
+                Some(Ok(s)) if s.ppid > 0 && !c.contains(&s.ppid) => {
                     c.push(s.ppid);
                     at = s.ppid;
                 }
@@ -242,13 +250,8 @@ pub fn fork_families(pids: &[i32]) -> Vec<Family> {
         }
         c
     };
-    let exe = |pid: i32| {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(format!("/proc/{pid}/exe"))
-            .ok()
-            .map(|m| (m.dev(), m.ino()))
-    };
     let chains: Vec<Vec<i32>> = pids.iter().map(|&p| chain(p)).collect();
+    let mut exe = |pid: i32| dir(&mut dirs, pid).and_then(ProcDir::exe_id);
     let mut exes: BTreeMap<i32, Option<(u64, u64)>> = BTreeMap::new();
     // Whether every process from `pids[a]` up to ancestor `c` runs the same executable:
     // nothing on the way exec'd another program, which would have replaced the memory
@@ -306,7 +309,7 @@ pub fn fork_families(pids: &[i32]) -> Vec<Family> {
                 .unwrap_or(g[0]);
             Family {
                 root,
-                root_comm: process::comm(root),
+                root_comm: dir(&mut dirs, root).map_or_else(|| "?".into(), ProcDir::comm),
                 pids: g,
             }
         })

@@ -6,7 +6,7 @@
 //! mapping's (device, inode) is there; open with `O_NOFOLLOW | O_NONBLOCK`; check again with
 //! `fstat`. Every refusal says what was found.
 
-use super::process::{self, proc_path};
+use super::process::ProcDir;
 use crate::error::{Error, Result};
 use crate::maps::{FileId, MapEntry, MapTarget, split_dev};
 use std::fs::{File, Metadata, OpenOptions};
@@ -61,10 +61,11 @@ pub fn open_named_file(path: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// Opens the file behind a file mapping of `pid`: through /proc/PID/map_files when this
-/// process may read it, otherwise through the path when a regular file of the mapping's
-/// (device, inode) is still there.
-pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
+/// Opens the file behind a file mapping of the process of `dir`: through
+/// /proc/PID/map_files when this process may read it, otherwise through the path when a
+/// regular file of the mapping's (device, inode) is still there.
+pub fn open_mapped_file(dir: &ProcDir, entry: &MapEntry) -> Result<(File, PathBuf)> {
+    let pid = dir.pid();
     let (Some(id), MapTarget::File { path, deleted }) = (entry.file_id(), &entry.target) else {
         return Err(Error::Usage(format!(
             "mapping at {} is not a file mapping",
@@ -76,9 +77,14 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
         path: path.to_path_buf(),
         reason,
     };
-    let via = proc_path(pid, &format!("map_files/{}", entry.map_files_name()));
-    // stat() follows the magic link to the mapped file itself without opening it.
-    match std::fs::metadata(&via) {
+    let name = std::ffi::CString::new(format!("map_files/{}", entry.map_files_name()))
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let via = dir.path(&name);
+    // O_PATH follows the magic link to the mapped file itself without opening it.
+    match dir
+        .open_link(&name, libc::O_PATH)
+        .and_then(|f| f.metadata())
+    {
         Ok(m) if !m.file_type().is_file() => {
             return Err(refuse(format!(
                 "the mapped file is {}, not a regular file",
@@ -87,14 +93,14 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
         }
         Ok(m) if !same(&m, id) => return Err(refuse("map_files gives a different file".into())),
         Ok(_) => {
-            if let Ok(f) = open_flags(true).open(&via)
+            if let Ok(f) = dir.open_link(&name, libc::O_RDONLY | libc::O_NONBLOCK)
                 && f.metadata()
                     .is_ok_and(|m| m.file_type().is_file() && same(&m, id))
             {
                 return Ok((f, via));
             }
         }
-        Err(_) if !process::exists(pid) => return Err(Error::NoSuchProcess { pid }),
+        Err(_) if !dir.exists() => return Err(Error::NoSuchProcess { pid }),
         Err(_) => {} // unreadable without CAP_SYS_ADMIN: try the path
     }
     if *deleted {
@@ -146,9 +152,10 @@ pub fn open_mapped_file(pid: i32, entry: &MapEntry) -> Result<(File, PathBuf)> {
 /// The most bytes of a vdso image read: real ones are two to four pages.
 pub const MAX_VDSO_BYTES: u64 = 1 << 20;
 
-/// The vdso image of process `pid`, read from /proc/PID/mem at its `[vdso]` mapping: each
-/// process's own, since a 32-bit process has another vdso than a 64-bit one.
-pub fn read_vdso(pid: i32, vdso: &MapEntry) -> Result<Vec<u8>> {
+/// The vdso image of the process of `dir`, read from /proc/PID/mem at its `[vdso]`
+/// mapping: each process's own, since a 32-bit process has another vdso than a 64-bit one.
+pub fn read_vdso(dir: &ProcDir, vdso: &MapEntry) -> Result<Vec<u8>> {
+    let pid = dir.pid();
     if vdso.len() > MAX_VDSO_BYTES {
         return Err(Error::MappedFile {
             pid,
@@ -156,11 +163,11 @@ pub fn read_vdso(pid: i32, vdso: &MapEntry) -> Result<Vec<u8>> {
             reason: format!("a {}-byte vdso is not a vdso", vdso.len()),
         });
     }
-    let path = proc_path(pid, "mem");
-    let f = File::open(&path).map_err(|e| process::error(pid, &path, e))?;
+    let path = dir.path(c"mem");
+    let f = dir.open_file(c"mem")?;
     let mut buf = vec![0u8; vdso.len() as usize];
     f.read_exact_at(&mut buf, vdso.start.0)
-        .map_err(|e| process::error(pid, &path, e))?;
+        .map_err(|e| super::process::error(pid, &path, e))?;
     Ok(buf)
 }
 
@@ -185,10 +192,10 @@ mod tests {
 
     #[test]
     fn own_vdso_is_read() {
-        let pid = std::process::id() as i32;
-        let maps = process::read_maps(pid).expect("maps");
+        let dir = ProcDir::open(std::process::id() as i32).expect("own directory");
+        let maps = dir.read_maps().expect("maps");
         let vdso = maps.iter().find(|m| m.is_pseudo("[vdso]")).expect("vdso");
-        let bytes = read_vdso(pid, vdso).expect("vdso bytes");
+        let bytes = read_vdso(&dir, vdso).expect("vdso bytes");
         assert!(crate::elf::has_elf_magic(&bytes));
     }
 }

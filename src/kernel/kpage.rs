@@ -124,11 +124,11 @@ impl OwnFrames {
 
     fn read_with(populate: bool) -> Result<OwnFrames> {
         use crate::maps::MapTarget;
-        let own = std::process::id() as i32;
+        let own = super::process::ProcDir::open(std::process::id() as i32)?;
         let mut seen = HashMap::new();
-        let mut pm = Pagemap::open(own)?;
+        let mut pm = Pagemap::open(&own)?;
         let mut words = Vec::new();
-        for m in super::process::read_maps(own)? {
+        for m in own.read_maps()? {
             if !matches!(m.target, MapTarget::File { .. }) || m.is_empty() {
                 continue;
             }
@@ -193,7 +193,8 @@ pub fn zero_page_pfn() -> Option<Pfn> {
     }
     // SAFETY: `addr` is a readable mapping of `len` bytes.
     let _ = unsafe { std::ptr::read_volatile(addr as *const u8) };
-    let pfn = Pagemap::open(std::process::id() as i32)
+    let pfn = super::process::ProcDir::open(std::process::id() as i32)
+        .and_then(|own| Pagemap::open(&own))
         .and_then(|mut pm| pm.read(VirtAddr(addr as u64), 1))
         .ok()
         .and_then(|e| e.first().and_then(|e| e.pfn()));
@@ -319,15 +320,15 @@ mod tests {
     /// one may map files of their own. Needs root (the frames of the pagemap).
     #[test]
     fn settled_own_frames_cover_every_page_read_later() {
-        let own = std::process::id() as i32;
-        let Ok(maps) = crate::kernel::process::read_maps(own) else {
+        let own = crate::kernel::process::ProcDir::open(std::process::id() as i32).expect("own");
+        let Ok(maps) = own.read_maps() else {
             return;
         };
         let settled = OwnFrames::read_settled().expect("own frames");
         if settled.0.is_empty() {
             return; // no frames without CAP_SYS_ADMIN
         }
-        let mut pm = Pagemap::open(own).expect("own pagemap");
+        let mut pm = Pagemap::open(&own).expect("own pagemap");
         let mut words = Vec::new();
         let mut read = 0;
         for m in &maps {

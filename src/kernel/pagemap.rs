@@ -20,26 +20,22 @@ use std::path::PathBuf;
 /// Pages read with one `pread`: bounds memory whatever a mapping's size.
 pub const CHUNK_PAGES: u64 = 1 << 16;
 
-/// An open /proc/PID/pagemap.
+/// An open /proc/PID/pagemap, with the process's directory (to tell a process that exited
+/// from a short read).
 pub struct Pagemap {
-    pid: i32,
+    dir: process::ProcDir,
     path: PathBuf,
     file: File,
 }
 
 impl Pagemap {
-    pub fn open(pid: i32) -> Result<Pagemap> {
-        let path = process::proc_path(pid, "pagemap");
-        let file = File::open(&path).map_err(|e| process::error(pid, &path, e))?;
-        Ok(Pagemap { pid, path, file })
-    }
-
     /// Opens the pagemap of the process whose directory is `dir`.
-    pub fn open_in(dir: &process::ProcDir) -> Result<Pagemap> {
+    pub fn open(dir: &process::ProcDir) -> Result<Pagemap> {
+        let file = dir.open_file(c"pagemap")?;
         Ok(Pagemap {
-            pid: dir.pid(),
+            dir: dir.try_clone()?,
             path: dir.path(c"pagemap"),
-            file: dir.open_file(c"pagemap")?,
+            file,
         })
     }
 
@@ -73,10 +69,12 @@ impl Pagemap {
                 // The kernel returns 0 bytes once the process has no mm any more: it
                 // exited after pagemap was opened (found by the churn test).
                 return Err(match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof if process::exited(self.pid) => {
-                        Error::NoSuchProcess { pid: self.pid }
+                    std::io::ErrorKind::UnexpectedEof if self.dir.exited() => {
+                        Error::NoSuchProcess {
+                            pid: self.dir.pid(),
+                        }
                     }
-                    _ => process::error(self.pid, &self.path, e),
+                    _ => process::error(self.dir.pid(), &self.path, e),
                 });
             }
             done += n;
@@ -85,7 +83,7 @@ impl Pagemap {
     }
 
     /// Reads the pagemap words of every mapping of `maps` (a memory map as
-    /// [`process::read_maps`] gives it: ascending, not overlapping) but the gate area
+    /// [`process::ProcDir::read_maps`] gives it: ascending, not overlapping) but the gate area
     /// (`[vsyscall]`, which has no page tables) and calls `each(i, start, words)` with the
     /// words of the pages of `maps[i]` from `start` on, in address order: each mapping in
     /// one call, or in several for one larger than [`CHUNK_PAGES`] pages.
@@ -256,7 +254,7 @@ impl Pagemap {
                     Some(libc::ENOTTY) | Some(libc::EINVAL) if out.is_empty() && from == start => {
                         Ok(None)
                     }
-                    _ => Err(process::error(self.pid, &self.path, e)),
+                    _ => Err(process::error(self.dir.pid(), &self.path, e)),
                 };
             }
             for r in &regions[..n as usize] {

@@ -9,13 +9,13 @@ use crate::maps::{self, MapEntry, MapTarget, split_dev};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-pub fn proc_path(pid: i32, file: &str) -> PathBuf {
+fn proc_path(pid: i32, file: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/{file}"))
 }
 
 /// An I/O error on a file of process `pid`: ESRCH or ENOENT means the process is gone,
 /// EACCES/EPERM a refusal, with a hint only where it is true (CAP_SYS_PTRACE missing).
-pub fn error(pid: i32, path: &Path, source: std::io::Error) -> Error {
+pub(super) fn error(pid: i32, path: &Path, source: std::io::Error) -> Error {
     match (source.kind(), source.raw_os_error()) {
         (_, Some(libc::ESRCH)) | (std::io::ErrorKind::NotFound, _) => Error::NoSuchProcess { pid },
         (std::io::ErrorKind::PermissionDenied, _) => Error::PermissionDenied {
@@ -60,11 +60,8 @@ pub struct PidInfo {
 pub struct Status {
     /// The real uid: the first of the `Uid:` line's four.
     pub uid: u32,
-    /// The command name as [`comm`] gives it.
+    /// The command name as [`ProcDir::comm`] gives it.
     pub comm: String,
-    /// `Kthread:\t1`: a kernel thread (PF_KTHREAD), which has no memory map. False when
-    /// the line is missing (kernels before 6.1 print none).
-    pub kernel_thread: bool,
 }
 
 impl ProcDir {
@@ -190,17 +187,16 @@ impl ProcDir {
         }
     }
 
-    /// The real uid, the command name and whether it is a kernel thread, from one read of
-    /// /proc/PID/status (its lines up to `Kthread:`: the kernel formats the whole file on
-    /// the first read, the rest is not asked for; a kernel without that line is read to
-    /// the end).
+    /// The real uid and the command name, from one read of /proc/PID/status (its lines up
+    /// to `Uid:`: the kernel formats the whole file on the first read, the rest is not
+    /// asked for).
     pub fn status(&self, buf: &mut Vec<u8>) -> Result<Status> {
-        let through_kthread = |b: &[u8]| {
-            b.windows(9)
-                .position(|w| w == b"\nKthread:")
+        let through_uid = |b: &[u8]| {
+            b.windows(5)
+                .position(|w| w == b"\nUid:")
                 .is_some_and(|i| b[i + 1..].contains(&b'\n'))
         };
-        self.read_until(c"status", buf, through_kthread)?;
+        self.read_until(c"status", buf, through_uid)?;
         parse_status(buf).ok_or_else(|| Error::Io {
             path: self.path(c"status"),
             source: std::io::Error::other("no Name: or Uid: line"),
@@ -216,7 +212,9 @@ impl ProcDir {
         })
     }
 
-    /// [`mnt_ns`], through the directory.
+    /// The mount namespace of the process: the inode in the `mnt:[INODE]` link
+    /// /proc/PID/ns/mnt (namespaces(7)). Reading it needs the same access as reading the
+    /// process's memory.
     pub fn mnt_ns(&self) -> Result<u64> {
         use std::os::fd::AsRawFd;
         let mut link = [0u8; 64];
@@ -240,26 +238,127 @@ impl ProcDir {
         })
     }
 
-    /// [`stat`], through the directory.
+    /// [`Error::KernelThread`] when the process is a kernel thread, which has no memory
+    /// map: the one test of it every command asks (PF_KTHREAD, [`Stat::kernel_thread`]).
+    /// `Ok` otherwise, and when its stat cannot be read.
+    pub fn refuse_kernel_thread(&self) -> Result<()> {
+        match self.stat() {
+            Ok(s) if s.kernel_thread() => Err(Error::KernelThread {
+                pid: self.pid,
+                comm: s.comm,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The fields of /proc/PID/stat solab uses.
     pub fn stat(&self) -> Result<Stat> {
         let mut buf = Vec::new();
         self.read(c"stat", &mut buf)?;
-        parse_stat(&String::from_utf8_lossy(&buf)).ok_or_else(|| Error::Io {
+        parse_stat(&buf).ok_or_else(|| Error::Io {
             path: self.path(c"stat"),
             source: std::io::Error::other("unexpected format"),
         })
     }
 
-    /// The command name as [`comm`] makes it, through the directory; an error when the
+    /// The command name as [`ProcDir::comm`] makes it; an error when the
     /// process is gone (where [`ProcDir::comm`] gives `?`).
     pub fn comm_of(&self, buf: &mut Vec<u8>) -> Result<String> {
         self.read(c"comm", buf)?;
         Ok(comm_of(std::mem::take(buf)))
     }
 
-    /// [`comm`], through the directory.
+    /// The short command name of the process, or `?`.
     pub fn comm(&self) -> String {
         self.comm_of(&mut Vec::new()).unwrap_or_else(|_| "?".into())
+    }
+
+    /// Whether the process is still there (a zombie is): the directory still answers a
+    /// lookup, which it stops doing once the process is reaped, whatever got its number.
+    pub fn exists(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the name is NUL-terminated; faccessat only looks the name up.
+        unsafe { libc::faccessat(self.dir.as_raw_fd(), c"stat".as_ptr(), libc::F_OK, 0) == 0 }
+    }
+
+    /// Whether the process is gone, or has no memory map any more while not being a
+    /// kernel thread.
+    pub fn exited(&self) -> bool {
+        matches!(self.read_maps(), Err(Error::NoSuchProcess { .. }))
+    }
+
+    /// The (device, inode) of the process's executable (stat(2) through /proc/PID/exe);
+    /// `None` when it cannot be known (a kernel thread, another user's process).
+    pub fn exe_id(&self) -> Option<(u64, u64)> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: an all-zero `struct stat` is valid; fstatat writes no more than it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: the name is NUL-terminated and `st` is a `struct stat`.
+        let rc = unsafe { libc::fstatat(self.dir.as_raw_fd(), c"exe".as_ptr(), &mut st, 0) };
+        (rc == 0).then_some((st.st_dev, st.st_ino))
+    }
+
+    /// A second handle on the same directory (`dup`): nothing is looked up again.
+    pub fn try_clone(&self) -> Result<ProcDir> {
+        Ok(ProcDir {
+            pid: self.pid,
+            dir: self
+                .dir
+                .try_clone()
+                .map_err(|e| Error::io(self.path(c""), e))?,
+            pidfd: None,
+        })
+    }
+
+    /// Opens a file of the process that is a magic link (`map_files/...`), following it:
+    /// `O_PATH` asks only for the file's identity, [`File::metadata`] gives it, and nothing
+    /// of the file itself is opened; else `flags` (`O_RDONLY` with more) opens it.
+    pub fn open_link(&self, file: &std::ffi::CStr, flags: i32) -> std::io::Result<std::fs::File> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: `file` is NUL-terminated; the fd returned is owned by nothing else.
+        let fd =
+            unsafe { libc::openat(self.dir.as_raw_fd(), file.as_ptr(), flags | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned here only.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+
+    /// Reads the process's memory map: through the PROCMAP_QUERY ioctl where the kernel
+    /// has it, else its text (both give the same entries: [`ProcDir::read_maps_from`]).
+    /// An empty map is a kernel thread or a process that has exited;
+    /// [`Error::KernelThread`] and [`Error::NoSuchProcess`] tell which.
+    pub fn read_maps(&self) -> Result<Vec<MapEntry>> {
+        let how = if text_forced() {
+            MapsSource::Text
+        } else {
+            MapsSource::Auto
+        };
+        self.read_maps_from(how).map(|m| m.unwrap_or_default())
+    }
+
+    /// Reads /proc/PID/maps the way `how` says; `Ok(None)` only for [`MapsSource::Query`]
+    /// when the ioctl cannot give the map (a kernel without it, a name longer than
+    /// `PATH_MAX`).
+    ///
+    /// The ioctl and the text give the same entries: the same fields, and names classified
+    /// by the same rules ([`maps::raw_target`]), with two differences:
+    /// - a path holding a backslash and three octal digits (a literal `\012`) reads, in the
+    ///   text, like an escaped byte, and comes out as that byte; the ioctl gives the real
+    ///   name;
+    /// - the ioctl reader asks a mapping's name only where it does not continue the mapping
+    ///   before it (the same device and inode from where that one ends, after a name that
+    ///   is a path): the name costs the kernel a `d_path`, a tenth of `solab libs --all`,
+    ///   and the segments of an ELF object are such pieces of one file mapped once. One
+    ///   file mapped through two of its names side by side (hard links, two mounts of it)
+    ///   gives the continuing piece the first piece's name where the text gives each its
+    ///   own. The (device, inode) identity, which every command keys files by, is the
+    ///   same.
+    pub fn read_maps_from(&self, how: MapsSource) -> Result<Option<Vec<MapEntry>>> {
+        let file = self.open_file(c"maps")?;
+        let path = self.path(c"maps");
+        maps_of(self.pid, &path, file, how, || self.refuse_kernel_thread())
     }
 }
 
@@ -356,7 +455,7 @@ mod pidfd {
     }
 }
 
-/// The command name as [`comm`] makes it of the bytes the kernel holds: `?` unless UTF-8,
+/// The command name as [`ProcDir::comm`] makes it of the bytes the kernel holds: `?` unless UTF-8,
 /// trailing white space trimmed.
 fn comm_of(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes)
@@ -367,14 +466,13 @@ fn comm_of(bytes: Vec<u8>) -> String {
 /// The real uid and the command name in /proc/PID/status text. The `Name:` line holds the
 /// name /proc/PID/comm holds, with `\n` and `\` escaped as `\n` and `\\` (fs/proc/array.c
 /// `proc_task_name`: `ESCAPE_SPACE | ESCAPE_SPECIAL` limited to `"\n\\"`), which is undone
-/// here: the name is the one [`comm`] gives.
+/// here: the name is the one [`ProcDir::comm`] gives.
 pub fn parse_status(text: &[u8]) -> Option<Status> {
     let line = |key: &[u8]| {
         text.split(|&b| b == b'\n')
             .find_map(|l| l.strip_prefix(key))
     };
     let name = line(b"Name:\t")?;
-    let kernel_thread = line(b"Kthread:\t").is_some_and(|v| v == b"1");
     let uid = std::str::from_utf8(line(b"Uid:")?)
         .ok()?
         .split_whitespace()
@@ -399,47 +497,7 @@ pub fn parse_status(text: &[u8]) -> Option<Status> {
     Some(Status {
         uid,
         comm: comm_of(raw),
-        kernel_thread,
     })
-}
-
-/// Whether a process exists at all: its /proc directory is there.
-pub fn exists(pid: i32) -> bool {
-    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// The short command name of a process, or `?`.
-pub fn comm(pid: i32) -> String {
-    std::fs::read_to_string(proc_path(pid, "comm"))
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// The real uid of a process.
-pub fn uid(pid: i32) -> Result<u32> {
-    let path = proc_path(pid, "status");
-    let status = std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::Io {
-            path,
-            source: std::io::Error::other("no Uid: line"),
-        })
-}
-
-/// The control group of a process: the path of the cgroup v2 line (`0::/path`) of
-/// /proc/PID/cgroup, or on a cgroup v1 system the lines joined with `;`.
-pub fn cgroup(pid: i32) -> Result<String> {
-    Ok(cgroup_in(&cgroup_text(pid)?))
-}
-
-/// The text of /proc/PID/cgroup, for [`cgroup_in`] and [`cgroup_v2_in`].
-pub fn cgroup_text(pid: i32) -> Result<String> {
-    let path = proc_path(pid, "cgroup");
-    std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))
 }
 
 /// Parses /proc/PID/cgroup text.
@@ -459,23 +517,6 @@ pub fn cgroup_v2_in(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The cgroup v2 path of a process; `Ok(None)` on a cgroup v1 machine.
-pub fn cgroup_v2(pid: i32) -> Result<Option<String>> {
-    Ok(cgroup_v2_in(&cgroup_text(pid)?))
-}
-
-/// The mount namespace of a process: the inode in the `mnt:[INODE]` link
-/// /proc/PID/ns/mnt (namespaces(7)). Reading it needs the same access as reading the
-/// process's memory.
-pub fn mnt_ns(pid: i32) -> Result<u64> {
-    let path = proc_path(pid, "ns/mnt");
-    let link = std::fs::read_link(&path).map_err(|e| error(pid, &path, e))?;
-    ns_inode(&link.to_string_lossy(), "mnt").ok_or_else(|| Error::Io {
-        path,
-        source: std::io::Error::other(format!("unexpected link {link:?}")),
-    })
-}
-
 /// The inode of a namespace link's text, `KIND:[INODE]`.
 pub fn ns_inode(link: &str, kind: &str) -> Option<u64> {
     link.strip_prefix(kind)?
@@ -486,8 +527,10 @@ pub fn ns_inode(link: &str, kind: &str) -> Option<u64> {
 }
 
 /// The fields of /proc/PID/stat solab uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// Field 2, the command name as [`ProcDir::comm`] gives it.
+    pub comm: String,
     /// Field 3: R, S, D, Z, T...
     pub state: char,
     /// Field 4.
@@ -500,28 +543,30 @@ pub struct Stat {
 const PF_KTHREAD: u64 = 0x0020_0000;
 
 impl Stat {
+    /// Whether the process is a kernel thread: the kernel's own flag (status prints the
+    /// same flag as `Kthread:`, from Linux 6.1).
     pub fn kernel_thread(&self) -> bool {
         self.flags & PF_KTHREAD != 0
     }
 }
 
 /// Parses /proc/PID/stat text (proc(5): `pid (comm) state ppid pgrp session tty_nr tpgid
-/// flags ...`). `comm` may hold spaces and parentheses: fields start after the last `)`.
-pub fn parse_stat(stat: &str) -> Option<Stat> {
-    let after = &stat[stat.rfind(')')? + 1..];
+/// flags ...`). `comm` may hold spaces and parentheses (it is printed unescaped): it is
+/// what lies between the first `(` and the last `)`, and the fields start after that.
+pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = comm_of(stat.get(open + 1..close)?.to_vec());
+    let after = std::str::from_utf8(&stat[close + 1..]).ok()?;
     let mut f = after.split_whitespace();
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
     let flags = f.nth(4)?.parse().ok()?;
-    Some(Stat { state, ppid, flags })
-}
-
-pub fn stat(pid: i32) -> Result<Stat> {
-    let path = proc_path(pid, "stat");
-    let text = std::fs::read_to_string(&path).map_err(|e| error(pid, &path, e))?;
-    parse_stat(&text).ok_or_else(|| Error::Io {
-        path,
-        source: std::io::Error::other("unexpected format"),
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        flags,
     })
 }
 
@@ -543,8 +588,13 @@ pub fn of_user(uid: u32) -> Result<Vec<i32>> {
     let own = std::process::id() as i32;
     Ok(list_pids()?
         .into_iter()
-        .filter(|&p| p != own && self::uid(p).is_ok_and(|u| u == uid))
+        .filter(|&p| p != own && uid_of(p).is_ok_and(|u| u == uid))
         .collect())
+}
+
+/// The real uid of process `pid`, from its status.
+fn uid_of(pid: i32) -> Result<u32> {
+    ProcDir::open(pid)?.status(&mut Vec::new()).map(|s| s.uid)
 }
 
 /// The most bytes of /proc/PID/maps read: a process with a million mappings.
@@ -554,18 +604,18 @@ const MAX_MAPS_BYTES: u64 = 256 << 20;
 /// for (vm.max_map_count is 65,530 by default). A process with more is an error naming it.
 const MAX_MAPS: usize = 1 << 20;
 
-/// How [`read_maps`] reads a memory map.
+/// How [`ProcDir::read_maps_from`] reads a memory map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapsSource {
     /// The PROCMAP_QUERY ioctl where the kernel has it (6.11+, x86-64), else the text.
     Auto,
     /// The text the kernel formats, parsed by [`crate::maps`].
     Text,
-    /// Only the ioctl: `Ok(None)` from [`read_maps_from`] when it cannot give the map.
+    /// Only the ioctl: `Ok(None)` from [`ProcDir::read_maps_from`] when it cannot give the map.
     Query,
 }
 
-/// The environment variable that makes [`read_maps`] read the text even where the ioctl
+/// The environment variable that makes [`ProcDir::read_maps`] read the text even where the ioctl
 /// works: `SOLAB_MAPS=text`. For comparing the two, and for a kernel whose ioctl
 /// misbehaves.
 pub const MAPS_ENV: &str = "SOLAB_MAPS";
@@ -575,65 +625,15 @@ fn text_forced() -> bool {
     *FORCED.get_or_init(|| std::env::var_os(MAPS_ENV).is_some_and(|v| v == "text"))
 }
 
-/// Reads /proc/PID/maps: through the PROCMAP_QUERY ioctl where the kernel has it, else
-/// its text (both give the same entries: [`read_maps_from`]). An empty map is a kernel
-/// thread or a process that has exited; [`Error::KernelThread`] and
-/// [`Error::NoSuchProcess`] tell which.
-pub fn read_maps(pid: i32) -> Result<Vec<MapEntry>> {
-    let how = if text_forced() {
-        MapsSource::Text
-    } else {
-        MapsSource::Auto
-    };
-    read_maps_from(pid, how).map(|m| m.unwrap_or_default())
-}
-
-/// Reads /proc/PID/maps the way `how` says; `Ok(None)` only for [`MapsSource::Query`] when
-/// the ioctl cannot give the map (a kernel without it, a name longer than `PATH_MAX`).
-///
-/// The ioctl and the text give the same entries: the same fields, and names classified by
-/// the same rules ([`maps::raw_target`]), with two differences:
-/// - a path holding a backslash and three octal digits (a literal `\012`) reads, in the
-///   text, like an escaped byte, and comes out as that byte; the ioctl gives the real name;
-/// - the ioctl reader asks a mapping's name only where it does not continue the mapping
-///   before it (the same device and inode from where that one ends, after a name that is a
-///   path): the name costs the kernel a `d_path`, a tenth of `solab libs --all`, and the
-///   segments of an ELF object are such pieces of one file mapped once. One file mapped
-///   through two of its names side by side (hard links, two mounts of it) gives the
-///   continuing piece the first piece's name where the text gives each its own. The
-///   (device, inode) identity, which every command keys files by, is the same.
-pub fn read_maps_from(pid: i32, how: MapsSource) -> Result<Option<Vec<MapEntry>>> {
-    if pid <= 0 {
-        return Err(Error::NoSuchProcess { pid });
-    }
-    let path = proc_path(pid, "maps");
-    let file = std::fs::File::open(&path).map_err(|e| error(pid, &path, e))?;
-    maps_of(pid, &path, file, how, || stat(pid), || comm(pid))
-}
-
-/// [`read_maps`] through the process's directory: the map of that process, never of a
-/// process that got its number since.
-pub fn read_maps_in(dir: &ProcDir) -> Result<Vec<MapEntry>> {
-    let how = if text_forced() {
-        MapsSource::Text
-    } else {
-        MapsSource::Auto
-    };
-    let file = dir.open_file(c"maps")?;
-    let path = dir.path(c"maps");
-    maps_of(dir.pid(), &path, file, how, || dir.stat(), || dir.comm())
-        .map(|m| m.unwrap_or_default())
-}
-
-/// The entries of the open maps `file` of `pid`, read the way `how` says; `stat` and
-/// `comm` tell a kernel thread from an exited process when the map is empty.
+/// The entries of the open maps `file` of `pid`, read the way `how` says;
+/// `refuse_kernel_thread` tells a kernel thread from an exited process when the map is
+/// empty.
 fn maps_of(
     pid: i32,
     path: &Path,
     file: std::fs::File,
     how: MapsSource,
-    stat: impl FnOnce() -> Result<Stat>,
-    comm: impl FnOnce() -> String,
+    refuse_kernel_thread: impl FnOnce() -> Result<()>,
 ) -> Result<Option<Vec<MapEntry>>> {
     let queried = match how {
         MapsSource::Text => None,
@@ -650,8 +650,8 @@ fn maps_of(
     if entries.is_empty() {
         // A kernel thread has no memory map, but so has a process that exited: a zombie
         // waiting to be reaped, or one gone between open and read. Only PF_KTHREAD tells.
-        return Err(match stat() {
-            Ok(s) if s.kernel_thread() => Error::KernelThread { pid, comm: comm() },
+        return Err(match refuse_kernel_thread() {
+            Err(e @ Error::KernelThread { .. }) => e,
             _ => Error::NoSuchProcess { pid },
         });
     }
@@ -861,7 +861,7 @@ mod query {
     /// file: the next part of one file mapped in one piece (an ELF object's segments) has
     /// the same name. Two pieces of one file mapped through two of its names (hard links,
     /// two mounts of one file system) side by side would give both the first name: the
-    /// one place the ioctl reader and the text differ there (see [`super::read_maps_from`]).
+    /// one place the ioctl reader and the text differ there (see [`super::ProcDir::read_maps_from`]).
     fn continues(last: &MapEntry, q: &ProcmapQuery) -> bool {
         last.end.0 == q.vma_start && last.dev == (q.dev_major, q.dev_minor) && last.inode == q.inode
     }
@@ -884,31 +884,33 @@ mod query {
     }
 }
 
-/// Whether `pid` is gone, or has no memory map any more while not being a kernel thread.
-pub fn exited(pid: i32) -> bool {
-    matches!(read_maps(pid), Err(Error::NoSuchProcess { .. }))
-}
-
 /// Why a process could not be scanned, in the words every command uses.
 #[derive(Debug)]
 pub enum Gone {
     /// It does not exist: it never did, or exited during the scan.
     Vanished,
-    /// A kernel thread, or a zombie: no memory map.
-    NoMemoryMap,
+    /// A kernel thread, or a zombie: no memory map. `comm` is its command name.
+    NoMemoryMap { comm: String },
     /// It exists but could not be read (permission, or another error).
     Unreadable(Error),
 }
 
-/// Classifies an error met while scanning `pid`.
-pub fn classify(pid: i32, e: Error) -> Gone {
+/// Classifies an error met while reading the process of `dir`, or opening its directory
+/// (`None`: the directory did not open).
+pub fn classify(dir: Option<&ProcDir>, e: Error) -> Gone {
+    let Some(dir) = dir else {
+        return match e {
+            Error::NoSuchProcess { .. } => Gone::Vanished,
+            e => Gone::Unreadable(e),
+        };
+    };
     match e {
         Error::NoSuchProcess { .. } => Gone::Vanished,
-        _ if !exists(pid) => Gone::Vanished,
-        Error::KernelThread { .. } => Gone::NoMemoryMap,
+        _ if !dir.exists() => Gone::Vanished,
+        Error::KernelThread { comm, .. } => Gone::NoMemoryMap { comm },
         // A process that exits while its pagemap is read gives a short read.
         Error::Io { ref source, .. }
-            if source.kind() == std::io::ErrorKind::UnexpectedEof && exited(pid) =>
+            if source.kind() == std::io::ErrorKind::UnexpectedEof && dir.exited() =>
         {
             Gone::Vanished
         }
@@ -951,14 +953,22 @@ mod tests {
     fn stat_fields() {
         // Captured: kthreadd, and a zombie `sleep` (state Z, no PF_KTHREAD) whose empty
         // maps file was once reported as a kernel thread's (found by the churn test).
-        let kthreadd = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 11 0 0";
-        let zombie = "15532 (sleep) Z 15398 15396 16220 0 -1 4228108 76 0 0 0 0 0 0 0";
-        let odd = "7 (a) b (c)) R 1 1 1 0 -1 4194560 0 0";
-        assert!(parse_stat(kthreadd).expect("kthreadd").kernel_thread());
+        let kthreadd = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 11 0 0";
+        let zombie = b"15532 (sleep) Z 15398 15396 16220 0 -1 4228108 76 0 0 0 0 0 0 0";
+        let odd = b"7 (a) b (c)) R 1 1 1 0 -1 4194560 0 0";
+        let k = parse_stat(kthreadd).expect("kthreadd");
+        assert!(k.kernel_thread() && k.comm == "kthreadd");
         let z = parse_stat(zombie).expect("zombie");
         assert_eq!((z.state, z.ppid, z.kernel_thread()), ('Z', 15398, false));
-        assert_eq!(parse_stat(odd).map(|s| (s.state, s.ppid)), Some(('R', 1)));
-        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(
+            parse_stat(odd).map(|s| (s.comm, s.state, s.ppid)),
+            Some(("a) b (c)".into(), 'R', 1))
+        );
+        assert_eq!(
+            parse_stat(b"9 (\xff) S 1 1 1 0 -1 0").map(|s| s.comm),
+            Some("?".into())
+        );
+        assert_eq!(parse_stat(b"garbage"), None);
     }
 
     #[test]
@@ -968,7 +978,8 @@ mod tests {
             "/system.slice/nginx.service"
         );
         assert_eq!(cgroup_in("12:pids:/a\n11:cpu:/b\n"), "12:pids:/a;11:cpu:/b");
-        assert!(cgroup(std::process::id() as i32).is_ok());
+        let own = ProcDir::open(std::process::id() as i32).expect("own dir");
+        assert!(own.cgroup_text(&mut Vec::new()).is_ok());
         // A hybrid machine has both kinds of lines: the v2 one names the group.
         let hybrid = "9:name=systemd:/init.scope\n4:memory:/x\n0::/system.slice/cron.service\n";
         assert_eq!(
@@ -987,7 +998,20 @@ mod tests {
         assert_eq!(ns_inode("mnt:[4026531841]", "mnt"), Some(4026531841));
         assert_eq!(ns_inode("net:[4026531840]", "mnt"), None);
         assert_eq!(ns_inode("mnt:4026531841", "mnt"), None);
-        assert!(mnt_ns(std::process::id() as i32).is_ok_and(|n| n > 0));
+        let own = ProcDir::open(std::process::id() as i32).expect("own dir");
+        assert!(own.mnt_ns().is_ok_and(|n| n > 0));
+    }
+
+    /// This process's real uid, from the C library (an oracle apart from /proc).
+    fn own_uid() -> u32 {
+        // SAFETY: getuid has no preconditions.
+        unsafe { libc::getuid() }
+    }
+
+    /// This process's command name, read by path.
+    fn own_comm() -> String {
+        let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
+        comm.trim_end().to_string()
     }
 
     #[test]
@@ -999,18 +1023,18 @@ mod tests {
         let s = parse_status(b"Name:\t\xff\nUid:\t1\t1\t1\t1\n").expect("status");
         assert_eq!((s.uid, s.comm.as_str()), (1, "?"));
         assert_eq!(parse_status(b"Name:\tx\n"), None);
-        assert!(!parse_status(text).expect("status").kernel_thread);
-        let kthread = b"Name:\tkthreadd\nUid:\t0\t0\t0\t0\nKthread:\t1\nThreads:\t1\n";
-        assert!(parse_status(kthread).expect("status").kernel_thread);
         // kthreadd (pid 2) is a kernel thread where /proc shows it (not in a pid namespace).
-        if comm(2) == "kthreadd" {
-            let s = ProcDir::open(2).expect("pid 2").status(&mut Vec::new());
-            assert!(s.expect("kthreadd status").kernel_thread);
+        if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c == "kthreadd\n") {
+            let e = ProcDir::open(2).expect("pid 2").refuse_kernel_thread();
+            assert!(
+                matches!(e, Err(Error::KernelThread { pid: 2, ref comm }) if comm == "kthreadd"),
+                "{e:?}"
+            );
         }
         let own = std::process::id() as i32;
         let dir = ProcDir::open(own).expect("own dir");
         let s = dir.status(&mut Vec::new()).expect("own status");
-        assert_eq!((s.uid, s.comm), (uid(own).expect("uid"), comm(own)));
+        assert_eq!((s.uid, s.comm), (own_uid(), own_comm()));
     }
 
     /// The pidfd's answer agrees with status and /proc/PID/cgroup: the real uid, the
@@ -1023,7 +1047,7 @@ mod tests {
             // A kernel before 6.13: status is read instead.
             return;
         };
-        assert_eq!(info.ruid, uid(own).expect("uid"));
+        assert_eq!(info.ruid, own_uid());
         assert_eq!(info.ppid, std::os::unix::process::parent_id());
         assert_eq!(dir.info(), Some(info));
         // Where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid
@@ -1037,13 +1061,15 @@ mod tests {
                     .starts_with("cgroup2 ")
                     .then(|| left.split_whitespace().nth(4).map(str::to_string))?
             });
-        if let (Some(id), Ok(Some(path)), Some(mount)) = (info.cgroup_id, cgroup_v2(own), mount)
+        let mut text = Vec::new();
+        let cgroup = dir.cgroup_text(&mut text).map(cgroup_v2_in);
+        if let (Some(id), Ok(Some(path)), Some(mount)) = (info.cgroup_id, cgroup, mount)
             && let Ok(m) = std::fs::metadata(format!("{mount}{path}"))
         {
             assert_eq!(m.ino(), id, "cgroup {path} under {mount}");
         }
         let mut buf = Vec::new();
-        assert_eq!(dir.comm_of(&mut buf).expect("comm"), comm(own));
+        assert_eq!(dir.comm_of(&mut buf).expect("comm"), own_comm());
         // A process that is gone has no pidfd to open.
         let mut child = std::process::Command::new("true")
             .spawn()
@@ -1068,17 +1094,21 @@ mod tests {
         let dir = ProcDir::open(pid).expect("dir");
         assert!(dir.status(&mut Vec::new()).is_ok());
         assert!(dir.mnt_ns().is_ok());
+        assert!(dir.exists());
         let _ = child.kill();
         let _ = child.wait();
         let gone = |e: Error| matches!(e, Error::NoSuchProcess { pid: p } if p == pid);
         assert!(dir.status(&mut Vec::new()).is_err_and(gone));
-        assert!(read_maps_in(&dir).is_err_and(gone));
+        assert!(dir.read_maps().is_err_and(gone));
         assert!(dir.mnt_ns().is_err_and(gone));
+        assert!(!dir.exists() && dir.exited());
     }
 
     #[test]
     fn missing_pid_is_named() {
-        let e = read_maps(i32::MAX).expect_err("no such pid");
+        let Err(e) = ProcDir::open(i32::MAX) else {
+            panic!("pid {} opened", i32::MAX);
+        };
         assert!(
             matches!(e, Error::NoSuchProcess { pid } if pid == i32::MAX),
             "{e}"
@@ -1089,9 +1119,10 @@ mod tests {
     #[test]
     fn own_maps_and_stat() {
         let pid = std::process::id() as i32;
-        let maps = read_maps(pid).expect("own maps");
+        let dir = ProcDir::open(pid).expect("own dir");
+        let maps = dir.read_maps().expect("own maps");
         assert!(maps.iter().any(|m| m.is_pseudo("[stack]")));
-        let s = stat(pid).expect("own stat");
+        let s = dir.stat().expect("own stat");
         assert_eq!(s.ppid, nix::unistd::getppid().as_raw());
     }
 }

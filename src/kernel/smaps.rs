@@ -17,9 +17,10 @@ pub struct SmapsFigures {
     pub anon_huge: u64,
 }
 
-/// The figures of every mapping of `pid`, keyed by mapping start.
-pub fn read_smaps(pid: i32) -> Result<HashMap<u64, SmapsFigures>> {
-    let path = process::proc_path(pid, "smaps");
+/// The figures of every mapping of the process of `dir`, keyed by mapping start.
+pub fn read_smaps(dir: &process::ProcDir) -> Result<HashMap<u64, SmapsFigures>> {
+    let pid = dir.pid();
+    let path = dir.path(c"smaps");
     let to_err = |e: procfs::ProcError| match e {
         procfs::ProcError::NotFound(_) => Error::NoSuchProcess { pid },
         procfs::ProcError::PermissionDenied(_) => process::error(
@@ -32,9 +33,9 @@ pub fn read_smaps(pid: i32) -> Result<HashMap<u64, SmapsFigures>> {
             source: std::io::Error::other(other.to_string()),
         },
     };
-    let maps = procfs::process::Process::new(pid)
-        .and_then(|p| p.smaps())
-        .map_err(to_err)?;
+    let file = dir.open_file(c"smaps")?;
+    let maps =
+        <procfs::process::MemoryMaps as procfs::FromRead>::from_read(file).map_err(to_err)?;
     let get =
         |m: &procfs::process::MemoryMap, k: &str| m.extension.map.get(k).copied().unwrap_or(0);
     Ok(maps

@@ -8,7 +8,8 @@
 use crate::elf::{self, Detail, ElfPlan};
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::hash::{WordHasher, WordMap};
-use crate::kernel::{files, process};
+use crate::kernel::files;
+use crate::kernel::process::{self, ProcDir};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -108,11 +109,11 @@ fn fnv(bytes: &[u8]) -> u64 {
     tail.iter().fold(h, |h, &b| step(h, u64::from(b)))
 }
 
-/// Opens the file of file mapping `entry` of `pid` (as [`files::open_mapped_file`] does)
-/// and plans it: [`Error::NotElf`] for a file without the ELF magic. Touches no cache: a
-/// parallel scan plans outside its lock.
-fn plan_mapped(pid: i32, entry: &MapEntry, detail: Detail) -> Result<ElfPlan> {
-    let (f, opened) = files::open_mapped_file(pid, entry)?;
+/// Opens the file of file mapping `entry` of the process of `dir` (as
+/// [`files::open_mapped_file`] does) and plans it: [`Error::NotElf`] for a file without the
+/// ELF magic. Touches no cache: a parallel scan plans outside its lock.
+fn plan_mapped(dir: &ProcDir, entry: &MapEntry, detail: Detail) -> Result<ElfPlan> {
+    let (f, opened) = files::open_mapped_file(dir, entry)?;
     let mut magic = [0u8; 4];
     use std::os::unix::fs::FileExt;
     let n = f
@@ -217,15 +218,15 @@ impl ObjectCache {
         i
     }
 
-    /// The object mapped by file mapping `entry` of `pid`, opened and planned the first
-    /// time its (device, inode) is seen. `Err` only when the process is gone (the caller
-    /// may try another process that maps the same file).
-    pub fn file(&mut self, pid: i32, entry: &MapEntry) -> Result<Lookup> {
-        match self.known(pid, entry) {
+    /// The object mapped by file mapping `entry` of the process of `dir`, opened and
+    /// planned the first time its (device, inode) is seen. `Err` only when the process is
+    /// gone (the caller may try another process that maps the same file).
+    pub fn file(&mut self, dir: &ProcDir, entry: &MapEntry) -> Result<Lookup> {
+        match self.known(dir.pid(), entry) {
             Some(found) => Ok(found),
             None => {
-                let planned = plan_mapped(pid, entry, self.detail);
-                self.record(pid, entry, planned)
+                let planned = plan_mapped(dir, entry, self.detail);
+                self.record(dir.pid(), entry, planned)
             }
         }
     }
@@ -283,18 +284,19 @@ impl ObjectCache {
         })
     }
 
-    /// Reads the vdso of `pid` and hashes it: the part of a vdso lookup that needs no
-    /// cache (done outside the lock when the cache is shared).
-    pub fn read_vdso(pid: i32, entry: &MapEntry) -> VdsoImage {
-        VdsoImage(files::read_vdso(pid, entry).map(|b| {
+    /// Reads the vdso of the process of `dir` and hashes it: the part of a vdso lookup
+    /// that needs no cache (done outside the lock when the cache is shared).
+    pub fn read_vdso(dir: &ProcDir, entry: &MapEntry) -> VdsoImage {
+        VdsoImage(files::read_vdso(dir, entry).map(|b| {
             let h = fnv(&b);
             (b, h)
         }))
     }
 
-    /// The vdso of `pid`, read from its own memory and planned once per distinct image.
-    pub fn vdso(&mut self, pid: i32, entry: &MapEntry) -> Result<Lookup> {
-        self.vdso_image(pid, Self::read_vdso(pid, entry))
+    /// The vdso of the process of `dir`, read from its own memory and planned once per
+    /// distinct image.
+    pub fn vdso(&mut self, dir: &ProcDir, entry: &MapEntry) -> Result<Lookup> {
+        self.vdso_image(dir.pid(), Self::read_vdso(dir, entry))
     }
 
     /// A vdso image read by [`ObjectCache::read_vdso`], planned once per distinct image.
@@ -324,12 +326,12 @@ impl ObjectCache {
         })
     }
 
-    /// The object behind `entry` of `pid`: a file mapping or the vdso.
-    pub fn lookup(&mut self, pid: i32, entry: &MapEntry) -> Result<Lookup> {
+    /// The object behind `entry` of the process of `dir`: a file mapping or the vdso.
+    pub fn lookup(&mut self, dir: &ProcDir, entry: &MapEntry) -> Result<Lookup> {
         if entry.is_pseudo("[vdso]") {
-            self.vdso(pid, entry)
+            self.vdso(dir, entry)
         } else {
-            self.file(pid, entry)
+            self.file(dir, entry)
         }
     }
 }
@@ -350,22 +352,21 @@ impl SharedCache {
     }
 
     /// [`ObjectCache::lookup`] for the process at scan position `position`.
-    pub fn lookup(&self, position: usize, pid: i32, entry: &MapEntry) -> Result<Lookup> {
+    pub fn lookup(&self, position: usize, dir: &ProcDir, entry: &MapEntry) -> Result<Lookup> {
         if entry.is_pseudo("[vdso]") {
-            let image = ObjectCache::read_vdso(pid, entry);
+            let image = ObjectCache::read_vdso(dir, entry);
             let mut c = self.lock();
             c.position = position;
-            c.vdso_image(pid, image)
+            c.vdso_image(dir.pid(), image)
         } else {
-            self.file(position, pid, entry)
+            self.file(position, dir, entry)
         }
     }
 
     /// The vdso image of this process (mapping `entry` of it), planned like any other but
     /// never listed as skipped: what other processes' vdsos are known by.
-    pub fn vdso_of_self(&self, entry: &MapEntry) -> Option<usize> {
-        let pid = std::process::id() as i32;
-        let VdsoImage(Ok((bytes, hash))) = ObjectCache::read_vdso(pid, entry) else {
+    pub fn vdso_of_self(&self, own: &ProcDir, entry: &MapEntry) -> Option<usize> {
+        let VdsoImage(Ok((bytes, hash))) = ObjectCache::read_vdso(own, entry) else {
             return None;
         };
         let mut c = self.lock();
@@ -380,19 +381,19 @@ impl SharedCache {
     /// [`ObjectCache::file`] for the process at scan position `position`. A file not seen
     /// before is opened and planned outside the lock (the other workers go on; a file two
     /// workers meet at once is planned twice and recorded once).
-    pub fn file(&self, position: usize, pid: i32, entry: &MapEntry) -> Result<Lookup> {
+    pub fn file(&self, position: usize, dir: &ProcDir, entry: &MapEntry) -> Result<Lookup> {
         let detail = {
             let mut c = self.lock();
             c.position = position;
-            if let Some(found) = c.known(pid, entry) {
+            if let Some(found) = c.known(dir.pid(), entry) {
                 return Ok(found);
             }
             c.detail
         };
-        let planned = plan_mapped(pid, entry, detail);
+        let planned = plan_mapped(dir, entry, detail);
         let mut c = self.lock();
         c.position = position;
-        c.record(pid, entry, planned)
+        c.record(dir.pid(), entry, planned)
     }
 
     /// Object `i`.
@@ -572,16 +573,16 @@ pub struct Listed<W, R> {
 /// is of this process, never of one that got its number since), with its memory map read.
 pub struct Process {
     pub pid: i32,
-    pub dir: process::ProcDir,
+    pub dir: ProcDir,
     pub maps: Vec<MapEntry>,
 }
 
 impl Process {
     pub fn read(pid: i32) -> Result<Process> {
-        let dir = process::ProcDir::open(pid)?;
+        let dir = ProcDir::open(pid)?;
         Ok(Process {
             pid,
-            maps: process::read_maps_in(&dir)?,
+            maps: dir.read_maps()?,
             dir,
         })
     }
@@ -638,16 +639,15 @@ impl PidError {
 
     /// Why `pid` could not be scanned, in the words every command uses; the message
     /// always names the pid.
-    pub fn gone(pid: i32, gone: &crate::kernel::process::Gone) -> PidError {
-        use crate::kernel::process::{self, Gone};
+    pub fn gone(pid: i32, gone: &process::Gone) -> PidError {
+        use process::Gone;
         match gone {
             Gone::Vanished => PidError::new(pid, &Error::NoSuchProcess { pid }),
-            Gone::NoMemoryMap => PidError {
+            Gone::NoMemoryMap { comm } => PidError {
                 pid,
                 kind: crate::error::ErrorKind::KernelThread,
                 message: format!(
-                    "pid {pid} ({}) has no memory map (a kernel thread or a zombie)",
-                    process::comm(pid)
+                    "pid {pid} ({comm}) has no memory map (a kernel thread or a zombie)"
                 ),
             },
             Gone::Unreadable(e) => {

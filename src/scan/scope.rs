@@ -48,7 +48,11 @@ impl Scope {
                 let pids: Vec<i32> = listed
                     .iter()
                     .copied()
-                    .filter(|&p| process::uid(p).map_or(true, |o| o == u))
+                    .filter(|&p| {
+                        process::ProcDir::open(p)
+                            .and_then(|d| d.status(&mut Vec::new()))
+                            .map_or(true, |s| s.uid == u)
+                    })
                     .collect();
                 if pids.is_empty() {
                     return Err(Error::Usage(format!(

@@ -101,12 +101,12 @@ fn key_of(
         Err(e) => return Err(e),
     };
     // Kernel threads have no memory, and no libraries.
-    if dir.stat().is_ok_and(|s| s.kernel_thread()) {
+    if matches!(dir.refuse_kernel_thread(), Err(Error::KernelThread { .. })) {
         return Ok(Some((String::new(), None)));
     }
     let status = match dir.status(&mut Vec::new()) {
         Ok(s) => s,
-        Err(_) if !process::exists(pid) => return Ok(None),
+        Err(_) if !dir.exists() => return Ok(None),
         Err(e) => return Err(e),
     };
     let uid = status.uid;
@@ -122,7 +122,7 @@ fn key_of(
                     Some(c) => c,
                     None => return Err(no_cgroup_v2(by, pid)),
                 },
-                Err(_) if !process::exists(pid) => return Ok(None),
+                Err(_) if !dir.exists() => return Ok(None),
                 Err(e) => return Err(e),
             };
             if by == GroupBy::Cgroup {

@@ -248,7 +248,7 @@ pub(super) fn scan_sets(
                 Err(gone) => gone,
             };
             match gone {
-                Gone::NoMemoryMap => counts.no_memory_map += 1,
+                Gone::NoMemoryMap { .. } => counts.no_memory_map += 1,
                 Gone::Vanished => counts.vanished += 1,
                 Gone::Unreadable(_) => counts.unreadable += 1,
             }

@@ -224,8 +224,6 @@ pub(super) struct Worker {
     /// vdso images by the frames behind their pages: (page index, frame) to the image;
     /// `None` when vdsos are not known by their frames (each one's bytes are read).
     vdsos: Option<VdsoFrames>,
-    /// The directory of the process being scanned: its files are opened through it.
-    dir: Option<ProcDir>,
 }
 
 /// Everything the workers saw, merged: what the tally reads.
@@ -261,7 +259,6 @@ impl Worker {
             dedup,
             looked_up: HashMap::new(),
             vdsos,
-            dir: None,
         }
     }
 
@@ -294,29 +291,30 @@ impl Worker {
         sort(&mut self.files);
     }
 
-    /// The object of file mapping (or vdso) `entry` of `pid`, planned once for the run.
-    /// `pm` is the process's pagemap, opened here if the vdso's frames are looked at.
+    /// The object of file mapping (or vdso) `entry` of the process of `dir`, planned once
+    /// for the run. `pm` is the process's pagemap, opened here if the vdso's frames are
+    /// looked at.
     fn slot(
         &mut self,
         cache: &SharedCache,
         position: usize,
-        pid: i32,
+        dir: &ProcDir,
         entry: &MapEntry,
         pm: &mut Option<Pagemap>,
     ) -> Result<Option<usize>> {
         let found = if entry.is_pseudo("[vdso]") {
-            self.vdso(cache, position, pid, entry, pm)?
+            self.vdso(cache, position, dir, entry, pm)?
         } else if let Some(id) = entry.file_id() {
             match self.looked_up.get(&id) {
                 Some(&l) => l,
                 None => {
-                    let l = cache.lookup(position, pid, entry)?;
+                    let l = cache.lookup(position, dir, entry)?;
                     self.looked_up.insert(id, l);
                     l
                 }
             }
         } else {
-            cache.lookup(position, pid, entry)?
+            cache.lookup(position, dir, entry)?
         };
         let Lookup::Elf(c) = found else {
             return Ok(None);
@@ -331,7 +329,7 @@ impl Worker {
         Ok(Some(c))
     }
 
-    /// The vdso image of `pid`. As root, with every process scanned (`--all`: PSS from the
+    /// The vdso image of the process of `dir`. As root, with every process scanned (`--all`: PSS from the
     /// frames seen, not kpagecount), the frames behind a vdso tell its image: the kernel
     /// maps the same frames of one image into every process, so a page of the vdso whose
     /// frame is a known image's page at the same place is that image. Its bytes are read
@@ -343,15 +341,15 @@ impl Worker {
         &mut self,
         cache: &SharedCache,
         position: usize,
-        pid: i32,
+        dir: &ProcDir,
         entry: &MapEntry,
         pm: &mut Option<Pagemap>,
     ) -> Result<Lookup> {
         if self.vdsos.is_none() {
-            return cache.lookup(position, pid, entry);
+            return cache.lookup(position, dir, entry);
         }
         let frames = if entry.len() <= files::MAX_VDSO_BYTES {
-            self.vdso_frames(entry, pm)
+            self.vdso_frames(dir, entry, pm)
         } else {
             Vec::new()
         };
@@ -362,7 +360,7 @@ impl Worker {
         if let Some(&i) = known {
             return Ok(Lookup::Elf(i));
         }
-        let found = cache.lookup(position, pid, entry)?;
+        let found = cache.lookup(position, dir, entry)?;
         if let (Lookup::Elf(i), Some(v)) = (found, self.vdsos.as_mut()) {
             v.extend(frames.into_iter().map(|f| (f, i)));
         }
@@ -371,12 +369,17 @@ impl Worker {
 
     /// The (page index, frame) of the present pages of vdso mapping `entry` (none without
     /// frame numbers).
-    fn vdso_frames(&mut self, entry: &MapEntry, pm: &mut Option<Pagemap>) -> Vec<(usize, u64)> {
+    fn vdso_frames(
+        &mut self,
+        dir: &ProcDir,
+        entry: &MapEntry,
+        pm: &mut Option<Pagemap>,
+    ) -> Vec<(usize, u64)> {
         if !self.privileged {
             return Vec::new();
         }
         if pm.is_none() {
-            *pm = self.dir.as_ref().and_then(|d| Pagemap::open_in(d).ok());
+            *pm = Pagemap::open(dir).ok();
         }
         let Some(pm) = pm.as_mut() else {
             return Vec::new();
@@ -400,12 +403,11 @@ impl Worker {
         position: usize,
         pid: i32,
     ) -> Result<(), Gone> {
-        let opened = ProcDir::open(pid).and_then(|dir| {
-            let maps = process::read_maps_in(&dir)?;
-            Ok((dir, maps))
-        });
-        let (dir, maps) = opened.map_err(|e| process::classify(pid, e))?;
-        self.dir = Some(dir);
+        // Every file of the process through its directory.
+        let dir = ProcDir::open(pid).map_err(|e| process::classify(None, e))?;
+        let maps = dir
+            .read_maps()
+            .map_err(|e| process::classify(Some(&dir), e))?;
         // Objects of this process and where they sit.
         let mut placed: Vec<Placed> = Vec::new();
         let mut seen: Vec<FileId> = Vec::new();
@@ -418,10 +420,10 @@ impl Worker {
                 None if vdso => {}
                 _ => continue,
             }
-            let obj = match self.slot(cache, position, pid, m, &mut pm) {
+            let obj = match self.slot(cache, position, &dir, m, &mut pm) {
                 Ok(Some(i)) => i,
                 Ok(None) => continue,
-                Err(e) => return Err(process::classify(pid, e)),
+                Err(e) => return Err(process::classify(Some(&dir), e)),
             };
             let plan = &self.info(obj).plan.plan;
             let placement = match id {
@@ -463,7 +465,7 @@ impl Worker {
         let (anon_mark, files_mark, zero_mark) =
             (self.anon.mark(), self.files.mark(), self.zero_mappings);
         self.repeated.clear();
-        match self.read_pages(pid, &maps, &placed, pm) {
+        match self.read_pages(&dir, &maps, &placed, pm) {
             Ok(()) => {
                 let mut counted: Vec<usize> = placed.iter().map(|p| p.obj).collect();
                 counted.sort_unstable();
@@ -491,7 +493,7 @@ impl Worker {
                         s.frames.fill([0, 0]);
                     }
                 }
-                Err(process::classify(pid, e))
+                Err(process::classify(Some(&dir), e))
             }
         }
     }
@@ -511,15 +513,14 @@ impl Worker {
 
     fn read_pages(
         &mut self,
-        pid: i32,
+        dir: &ProcDir,
         maps: &[MapEntry],
         placed: &[Placed],
         pm: Option<Pagemap>,
     ) -> Result<()> {
-        let mut pm = match (pm, &self.dir) {
-            (Some(pm), _) => pm,
-            (None, Some(dir)) => Pagemap::open_in(dir)?,
-            (None, None) => Pagemap::open(pid)?,
+        let mut pm = match pm {
+            Some(pm) => pm,
+            None => Pagemap::open(dir)?,
         };
         let mut entries = std::mem::take(&mut self.entries);
         let read = pm.read_maps(maps, &mut entries, |i, at, words| {
@@ -529,7 +530,7 @@ impl Worker {
         self.entries = entries;
         read?;
         if !self.privileged {
-            let smaps = read_smaps(pid)?;
+            let smaps = read_smaps(dir)?;
             for m in maps {
                 let Some(fig) = smaps.get(&m.start.0) else {
                     continue;
@@ -723,8 +724,10 @@ fn frames_of(words: &[PagemapEntry]) -> Vec<(usize, u64)> {
 /// The frames of solab's own vdso (as root): the image every process of its ABI maps,
 /// known without reading those processes' memory. Empty when they cannot be read.
 pub(super) fn own_vdso(cache: &SharedCache) -> VdsoFrames {
-    let own = std::process::id() as i32;
-    let Ok(maps) = process::read_maps(own) else {
+    let Ok(own) = ProcDir::open(std::process::id() as i32) else {
+        return VdsoFrames::new();
+    };
+    let Ok(maps) = own.read_maps() else {
         return VdsoFrames::new();
     };
     let Some(entry) = maps
@@ -734,10 +737,11 @@ pub(super) fn own_vdso(cache: &SharedCache) -> VdsoFrames {
         return VdsoFrames::new();
     };
     // Reading its bytes made every page of it present.
-    let Some(i) = cache.vdso_of_self(entry) else {
+    let Some(i) = cache.vdso_of_self(&own, entry) else {
         return VdsoFrames::new();
     };
-    let words = Pagemap::open(own).and_then(|mut pm| pm.read(entry.start, entry.len() / PAGE_SIZE));
+    let words =
+        Pagemap::open(&own).and_then(|mut pm| pm.read(entry.start, entry.len() / PAGE_SIZE));
     match words {
         Ok(w) => frames_of(&w).into_iter().map(|f| (f, i)).collect(),
         Err(_) => VdsoFrames::new(),

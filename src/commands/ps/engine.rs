@@ -14,7 +14,7 @@
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
-use crate::kernel::process::{self, ProcDir};
+use crate::kernel::process::ProcDir;
 use crate::kernel::{kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
 use crate::placement;
@@ -147,7 +147,7 @@ impl<'a> Scanner<'a> {
 
 impl Scanner<'_> {
     /// The ranges of the process's ELF objects and the ELF files it maps.
-    fn objects(&mut self, pid: i32, maps: &[MapEntry]) -> Result<ObjectsOf> {
+    fn objects(&mut self, dir: &ProcDir, maps: &[MapEntry]) -> Result<ObjectsOf> {
         let mut ranges = Vec::new();
         let mut files = Vec::new();
         for m in maps {
@@ -158,7 +158,7 @@ impl Scanner<'_> {
             let object = match self.known.get(&id) {
                 Some(known) => known.clone(),
                 None => {
-                    let object = match self.cache.file(self.position, pid, m)? {
+                    let object = match self.cache.file(self.position, dir, m)? {
                         Lookup::Elf(i) => Some(self.cache.object(i)),
                         _ => None,
                     };
@@ -188,12 +188,12 @@ impl Scanner<'_> {
     ) -> Result<([ClassSum; 4], Vec<u64>)> {
         self.position = position;
         let pid = dir.pid();
-        let maps = process::read_maps_in(dir)?;
-        let (objects, elf_files) = self.objects(pid, &maps)?;
+        let maps = dir.read_maps()?;
+        let (objects, elf_files) = self.objects(dir, &maps)?;
         let mut acc = [ClassSum::default(); 4];
         let idx = |c: MemClass| MemClass::ALL.iter().position(|x| *x == c).unwrap_or(0);
         if !self.frames {
-            let figures = smaps::read_smaps(pid)?;
+            let figures = smaps::read_smaps(dir)?;
             for m in &maps {
                 if let Some(f) = figures.get(&m.start.0) {
                     let a = &mut acc[idx(class_of(m, &objects, &elf_files))];
@@ -210,7 +210,7 @@ impl Scanner<'_> {
         let mut shared = std::mem::take(&mut self.pending);
         shared.clear();
         let mut frames = Vec::new();
-        let mut pm = Pagemap::open_in(dir)?;
+        let mut pm = Pagemap::open(dir)?;
         let classes: Vec<usize> = maps
             .iter()
             .map(|m| idx(class_of(m, &objects, &elf_files)))

@@ -48,7 +48,7 @@ pub use sort::{PsKey, PsOrder};
 use crate::addr::PAGE_SIZE;
 use crate::elf::Detail;
 use crate::error::Result;
-use crate::kernel::process::{self, Gone};
+use crate::kernel::process::Gone;
 use crate::kernel::{self, kpage};
 use crate::scan::{self, ObjectCache, PidError, SharedCache};
 use engine::{Scanner, SolabFrames};
@@ -200,7 +200,7 @@ fn gather(all: bool, pids: Vec<i32>, results: Vec<PsScan>) -> Gathered {
     let mut rows = Vec::with_capacity(results.len());
     let mut row_frames = Vec::with_capacity(results.len());
     for (pid, result) in pids.into_iter().zip(results) {
-        match result.map_err(|e| process::classify(pid, e)) {
+        match result {
             Ok(Some((r, f))) => {
                 counted.scanned += 1;
                 rows.push(r);
@@ -210,7 +210,7 @@ fn gather(all: bool, pids: Vec<i32>, results: Vec<PsScan>) -> Gathered {
             Err(gone) => {
                 match gone {
                     Gone::Vanished => counted.vanished += 1,
-                    Gone::NoMemoryMap => counted.no_memory_map += 1,
+                    Gone::NoMemoryMap { .. } => counted.no_memory_map += 1,
                     Gone::Unreadable(_) => counted.unreadable += 1,
                 }
                 // Processes come and go on a live machine: with -a counted, not reported

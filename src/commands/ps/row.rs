@@ -4,12 +4,13 @@
 use super::cgroup::CgroupPaths;
 use super::engine::{ClassSum, Scanner};
 use super::{ByClass, Cost, PsOptions, PsRow};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernel::process::ProcDir;
+use crate::kernel::process::{self, Gone};
 use crate::sharing::MemClass;
 
 /// What a worker makes of one process: its row, None when a filter leaves it out.
-pub(super) type PsScan = Result<Option<(PsRow, RowFrames)>>;
+pub(super) type PsScan = std::result::Result<Option<(PsRow, RowFrames)>, Gone>;
 
 /// One worker of the scan: its frame engine, and what it keeps to name the processes.
 pub(super) struct Worker<'a> {
@@ -42,21 +43,32 @@ impl<'a> Worker<'a> {
     ) -> PsScan {
         // Every file of the process through one directory: one path walk, and all of
         // this process even if its number is reused meanwhile.
-        let (dir, info) = ProcDir::open_with_info(pid)?;
+        let (dir, info) = ProcDir::open_with_info(pid).map_err(|e| process::classify(None, e))?;
+        self.read_in(opts, keep_frames, position, &dir, info)
+            .map_err(|e| process::classify(Some(&dir), e))
+    }
+
+    /// [`Worker::read`] once the process's directory is open.
+    fn read_in(
+        &mut self,
+        opts: &PsOptions,
+        keep_frames: bool,
+        position: usize,
+        dir: &ProcDir,
+        info: Option<process::PidInfo>,
+    ) -> Result<Option<(PsRow, RowFrames)>> {
+        let pid = dir.pid();
         // The real uid from the pidfd and the name from comm: no status text for the
-        // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, which
-        // only status tells (without opening maps); and a kernel without the pidfd's
-        // answer reads status too.
+        // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, refused
+        // here without opening its maps; a kernel without the pidfd's answer reads
+        // status (and a kernel thread is refused where its map reads empty).
         let (uid, comm) = match info {
             Some(i) if pid != 2 && i.ppid != 2 => (i.ruid, dir.comm_of(&mut self.text)?),
             _ => {
-                let status = dir.status(&mut self.text)?;
-                if status.kernel_thread {
-                    return Err(Error::KernelThread {
-                        pid,
-                        comm: status.comm,
-                    });
+                if info.is_some() {
+                    dir.refuse_kernel_thread()?;
                 }
+                let status = dir.status(&mut self.text)?;
                 (status.uid, status.comm)
             }
         };
@@ -70,9 +82,9 @@ impl<'a> Worker<'a> {
             .entry(uid)
             .or_insert_with(|| user_name(uid))
             .clone();
-        let scanned = self.engine.scan(position, &dir, keep_frames)?;
+        let scanned = self.engine.scan(position, dir, keep_frames)?;
         let cgroup_paths = opts.placement.then_some(&mut self.cgroup_paths);
-        let who = Who::read(&dir, (uid, comm), user, cgroup_paths, &mut self.text);
+        let who = Who::read(dir, (uid, comm), user, cgroup_paths, &mut self.text);
         Ok(Some(row(pid, who, scanned)))
     }
 }

@@ -20,7 +20,7 @@ use crate::commands::{elf, family};
 use crate::error::{Error, ErrorKind};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
-use crate::scan::pattern::check_pattern;
+use crate::scan::pattern::{self, check_pattern};
 use resolve::{inspected_pids, libs_scope, svg_to_stdout, user_id};
 use std::path::{Path, PathBuf};
 
@@ -438,11 +438,12 @@ fn prove_cmd(
         return Err(anyhow::anyhow!("{}", e.message)
             .context("cannot prove: a process could not be inspected"));
     }
-    let obj = match report.objects.as_slice() {
-        [one] => one,
-        [] => return Err(no_match(&object, &report).into()),
-        many => {
-            let names: Vec<&str> = many.iter().map(|o| o.path.as_str()).collect();
+    let paths: Vec<&str> = report.objects.iter().map(|o| o.path.as_str()).collect();
+    let obj = match pattern::choose(&pattern::Pattern::new(&object)?, &paths) {
+        pattern::Choice::One(i) => &report.objects[i],
+        pattern::Choice::None => return Err(no_match(&object, &report).into()),
+        pattern::Choice::Many(many) => {
+            let names: Vec<&str> = many.iter().map(|&i| paths[i]).collect();
             return Err(Error::Object(format!(
                 "--object {object:?} matches {} objects ({}); give one that matches exactly one",
                 many.len(),

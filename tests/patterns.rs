@@ -168,6 +168,15 @@ fn the_exact_file_name_wins() {
     assert_ne!(prove.code, 2, "{}\n{}", prove.stdout, prove.stderr);
     assert_eq!(prove.json()["object"], canonical(&f.exe.path).as_str());
 
+    // Nothing matches: the names mapped are offered, the closest first.
+    let none = solab(&with(&["prove", "-o", "fooo"], &pids));
+    assert_eq!(none.code, 2, "{}", none.stdout);
+    assert!(
+        none.stderr.contains("mapped, closest first: foo, "),
+        "{}",
+        none.stderr
+    );
+
     // Two equally close stay a question for the user, who can give the path.
     let part = solab(&with(&["prove", "-o", "fo"], &pids));
     assert_eq!(part.code, 2, "{}", part.stdout);

@@ -18,7 +18,7 @@ use crate::kernel::{self, config, kpage};
 use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::{self, MappingKind, Placement};
-use crate::scan::pattern::Pattern;
+use crate::scan::pattern::{Candidates, Pattern};
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
 use crate::sharing::{self, ProcessPage};
 use std::collections::{BTreeSet, HashMap};
@@ -402,6 +402,8 @@ pub struct Scan {
     /// The processes the scan looked at, in order: every pid given, each once, or with
     /// [`InspectOptions::only_mapping`] those that map the object (read or not).
     pub chosen: Vec<i32>,
+    /// With a pattern, the names of the mapped objects it did not match.
+    pub unmatched: Candidates,
 }
 
 /// The objects of a [`Scan`], in order of first appearance. Serialized, each object's
@@ -532,6 +534,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     let mut unplaced: Vec<(usize, crate::scan::Skipped)> = Vec::new();
     let mut seen = BTreeSet::new();
     let mut chosen = Vec::new();
+    let mut unmatched = Candidates::default();
     // Frames are read process by process, after each one's words.
     let mut kept = Kept::default();
     let mut reader = match privilege.frames() {
@@ -550,11 +553,22 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         if let (true, Some(pat)) = (opts.only_mapping, &pattern)
             && !process.as_ref().is_ok_and(|p| p.maps_object(pat))
         {
+            if let Ok(p) = &process {
+                for m in p.object_mappings() {
+                    unmatched.note(&display_path(m));
+                }
+            }
             continue;
         }
         chosen.push(pid);
         let read = process.and_then(|p| {
-            read_process(&p, pattern.as_ref(), &mut cache, &mut slots, &mut unplaced)
+            read_process(
+                &p,
+                (pattern.as_ref(), &mut unmatched),
+                &mut cache,
+                &mut slots,
+                &mut unplaced,
+            )
         });
         match read {
             Ok((info, samples)) => {
@@ -609,6 +623,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
             weak: !privilege.frames(),
         },
         chosen,
+        unmatched,
     })
 }
 
@@ -632,7 +647,7 @@ type ReadObject = (usize, ReadSample);
 /// failure is the process's: nothing of it is kept.
 fn read_process(
     p: &Process,
-    pattern: Option<&Pattern>,
+    (pattern, unmatched): (Option<&Pattern>, &mut Candidates),
     cache: &mut ObjectCache,
     slots: &mut Vec<(usize, Sampled)>,
     unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
@@ -642,6 +657,7 @@ fn read_process(
     for m in p.object_mappings() {
         let path = display_path(m);
         if pattern.is_some_and(|pat| !pat.matches(&path)) {
+            unmatched.note(&path);
             continue;
         }
         if let Lookup::Elf(i) = cache.lookup(p.pid, m)? {

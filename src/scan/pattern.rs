@@ -136,6 +136,42 @@ pub fn matches_pattern(pattern: &str, path: &str) -> bool {
     .matches(path)
 }
 
+/// The file names of the mapped objects a pattern did not match, each once, at most
+/// [`Candidates::MAX`] of them: what [`Candidates::closest`] offers when nothing matches.
+#[derive(Clone, Debug, Default)]
+pub struct Candidates {
+    names: std::collections::HashSet<String>,
+}
+
+impl Candidates {
+    /// The most names kept: a bound on memory whatever the processes map.
+    pub const MAX: usize = 4096;
+    /// The most names offered.
+    pub const SHOWN: usize = 20;
+
+    /// Notes the file name of a mapped object's path.
+    pub fn note(&mut self, path: &str) {
+        let name = file_name(path);
+        if self.names.len() < Self::MAX && !name.is_empty() && !self.names.contains(name) {
+            self.names.insert(name.to_string());
+        }
+    }
+
+    /// At most [`Candidates::SHOWN`] names, the closest to `pattern` first ([`closest`]).
+    pub fn closest(&self, pattern: &str) -> Vec<String> {
+        closest(pattern, self.names.iter().map(String::as_str), Self::SHOWN)
+    }
+
+    /// The line that offers them under a "matches nothing" message ("" when none).
+    pub fn offer(&self, pattern: &str) -> String {
+        let names = self.closest(pattern);
+        if names.is_empty() {
+            return String::new();
+        }
+        format!("\n  mapped, closest first: {}", names.join(", "))
+    }
+}
+
 /// At most `n` of the mapped files' `names`, the closest to the pattern first (edit
 /// distance between the pattern and each file name, both cut at [`NAME_CUT`] bytes),
 /// each once: what to offer when nothing matches.
@@ -392,6 +428,17 @@ mod tests {
         );
         assert_eq!(closest("x", names, 20).len(), 4);
         assert_eq!(distance("kitten", "sitting"), 3);
+        let mut offered = Candidates::default();
+        for n in names {
+            offered.note(n);
+        }
+        assert_eq!(offered.closest("libc.so.7")[0], "libc.so.6");
+        assert!(
+            offered
+                .offer("libc.so.7")
+                .starts_with("\n  mapped, closest first: libc.so.6, ")
+        );
+        assert_eq!(Candidates::default().offer("x"), "");
         assert_eq!(distance("", "abc"), 3);
     }
 }

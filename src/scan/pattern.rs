@@ -126,16 +126,6 @@ pub fn choose(pattern: &Pattern, paths: &[&str]) -> Choice {
     }
 }
 
-/// How `--object PATTERN` matches an object's path: [`Pattern::matches`], the pattern
-/// resolved on each call (a caller that matches many paths makes one [`Pattern`]).
-pub fn matches_pattern(pattern: &str, path: &str) -> bool {
-    Pattern {
-        text: pattern.to_string(),
-        target: resolve(pattern),
-    }
-    .matches(path)
-}
-
 /// The file names of the mapped objects a pattern did not match, each once, at most
 /// [`Candidates::MAX`] of them: what [`Candidates::closest`] offers when nothing matches.
 #[derive(Clone, Debug, Default)]

@@ -19,6 +19,7 @@ mod nginx;
 mod odd_maps;
 mod pagemap;
 mod parallel;
+mod patterns;
 mod procmap;
 mod props;
 mod ps;

@@ -63,7 +63,9 @@ pub fn inheritance_words() -> String {
 }
 
 const OBJECT_HELP: &str = "Only objects whose path matches PATTERN: a glob on the full path when it has * ? or [ \
-     (e.g. '*/libc.so*'), otherwise a part of the file name (or of the path when it has /)";
+     (e.g. '*/libc.so*'), otherwise a part of the file name (or of the path when it has /); \
+     a path or a command on PATH also matches the file it leads to (links followed); a memfd \
+     matches only a pattern with memfd:";
 
 /// The words solab prints for a page, with their one definition.
 pub fn vocabulary() -> String {
@@ -202,7 +204,8 @@ pub enum Command {
         after_long_help = vocabulary()
     )]
     Prove {
-        /// The object (see PATTERN in inspect --help); it must match exactly one mapped object
+        /// The object (see PATTERN in inspect --help): of the mapped objects it matches, the
+        /// closest (the whole path, then the whole file name, then a part); it must be one
         #[arg(short = 'o', long, value_name = "PATTERN", required = true)]
         object: String,
         #[command(flatten)]

@@ -20,7 +20,7 @@ use crate::commands::{elf, family};
 use crate::error::{Error, ErrorKind};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
-use crate::scan::pattern::check_pattern;
+use crate::scan::pattern::{self, check_pattern};
 use resolve::{inspected_pids, libs_scope, svg_to_stdout, user_id};
 use std::path::{Path, PathBuf};
 
@@ -299,9 +299,9 @@ fn inspect_cmd(
         && inspected.only_mapping
         && scan.chosen.is_empty()
     {
-        return Err(inspected.none_maps(pat, procs).into());
+        return Err(inspected.none_maps(pat, procs, &scan.unmatched).into());
     }
-    let (mut head, objects) = (scan.head, scan.objects);
+    let (mut head, objects, unmatched) = (scan.head, scan.objects, scan.unmatched);
     let failed = scope.settle(&mut head.errors);
     let stderr: Vec<String> = failed.iter().map(|e| e.message.clone()).collect();
     let mut code = if failed.is_empty() {
@@ -316,7 +316,7 @@ fn inspect_cmd(
         && head.skipped.is_empty()
         && !head.processes.is_empty()
     {
-        return Err(no_match(pat, &head).into());
+        return Err(no_match(pat, &head, &unmatched).into());
     }
     if head.processes.is_empty() {
         code = ExitCode::Error;
@@ -347,6 +347,7 @@ fn inspect_cmd(
         head,
         objects,
         chosen: Vec::new(),
+        unmatched: Default::default(),
     }
     .into_report();
     let stdout = match svg.as_deref() {
@@ -382,7 +383,11 @@ fn inspect_cmd(
 }
 
 /// "no object matches": names the pattern and what the processes do map.
-fn no_match<O>(pattern: &str, report: &crate::inspect_report::InspectReport<O>) -> Error {
+fn no_match<O>(
+    pattern: &str,
+    report: &crate::inspect_report::InspectReport<O>,
+    mapped: &pattern::Candidates,
+) -> Error {
     let mut why = String::new();
     for s in &report.skipped {
         why.push_str(&format!(
@@ -391,8 +396,9 @@ fn no_match<O>(pattern: &str, report: &crate::inspect_report::InspectReport<O>) 
         ));
     }
     Error::Object(format!(
-        "--object {pattern:?} matches no ELF object mapped in pids {:?}{why}",
-        report.pids
+        "--object {pattern:?} matches no ELF object mapped in pids {:?}{why}{}",
+        report.pids,
+        mapped.offer(pattern)
     ))
 }
 
@@ -420,29 +426,31 @@ fn prove_cmd(
     {
         return Err(e.into());
     }
-    let scan = inspect::scan(&InspectOptions {
+    let mut scan = inspect::scan(&InspectOptions {
         pids,
         object: Some(object.clone()),
         only_mapping: inspected.only_mapping,
     })?;
     if inspected.only_mapping {
         if scan.chosen.is_empty() {
-            return Err(inspected.none_maps(&object, procs).into());
+            return Err(inspected.none_maps(&object, procs, &scan.unmatched).into());
         }
         if let Some(e) = too_few(&scan.chosen) {
             return Err(e.into());
         }
     }
+    let unmatched = std::mem::take(&mut scan.unmatched);
     let mut report = scan.into_report();
     if let Some(e) = scope.settle(&mut report.errors).first() {
         return Err(anyhow::anyhow!("{}", e.message)
             .context("cannot prove: a process could not be inspected"));
     }
-    let obj = match report.objects.as_slice() {
-        [one] => one,
-        [] => return Err(no_match(&object, &report).into()),
-        many => {
-            let names: Vec<&str> = many.iter().map(|o| o.path.as_str()).collect();
+    let paths: Vec<&str> = report.objects.iter().map(|o| o.path.as_str()).collect();
+    let obj = match pattern::choose(&pattern::Pattern::new(&object)?, &paths) {
+        pattern::Choice::One(i) => &report.objects[i],
+        pattern::Choice::None => return Err(no_match(&object, &report, &unmatched).into()),
+        pattern::Choice::Many(many) => {
+            let names: Vec<&str> = many.iter().map(|&i| paths[i]).collect();
             return Err(Error::Object(format!(
                 "--object {object:?} matches {} objects ({}); give one that matches exactly one",
                 many.len(),

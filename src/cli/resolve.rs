@@ -63,10 +63,17 @@ pub(super) struct Inspected {
 
 impl Inspected {
     /// The error when no process of -u's user maps the object.
-    pub fn none_maps(&self, pattern: &str, procs: &ProcessArgs) -> Error {
+    /// `mapped`: the names its processes map, some offered.
+    pub fn none_maps(
+        &self,
+        pattern: &str,
+        procs: &ProcessArgs,
+        mapped: &crate::scan::pattern::Candidates,
+    ) -> Error {
         Error::Object(format!(
-            "--object {pattern:?} matches no object mapped by a process of --user {}",
-            procs.user.as_deref().unwrap_or_default()
+            "--object {pattern:?} matches no object mapped by a process of --user {}{}",
+            procs.user.as_deref().unwrap_or_default(),
+            mapped.offer(pattern)
         ))
     }
 }

@@ -18,7 +18,7 @@ use crate::kernel::{self, config, kpage};
 use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::{self, MappingKind, Placement};
-use crate::scan::pattern::{check_pattern, matches_pattern};
+use crate::scan::pattern::{Candidates, Pattern};
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
 use crate::sharing::{self, ProcessPage};
 use std::collections::{BTreeSet, HashMap};
@@ -28,7 +28,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default)]
 pub struct InspectOptions {
     pub pids: Vec<i32>,
-    /// Only objects whose path matches (see [`matches_pattern`]).
+    /// Only objects whose path matches (see [`Pattern::matches`]).
     pub object: Option<String>,
     /// Only the processes that map an object `object` matches: the others, and those
     /// whose memory map cannot be read, are left out of the report (not errors).
@@ -402,6 +402,8 @@ pub struct Scan {
     /// The processes the scan looked at, in order: every pid given, each once, or with
     /// [`InspectOptions::only_mapping`] those that map the object (read or not).
     pub chosen: Vec<i32>,
+    /// With a pattern, the names of the mapped objects it did not match.
+    pub unmatched: Candidates,
 }
 
 /// The objects of a [`Scan`], in order of first appearance. Serialized, each object's
@@ -520,9 +522,7 @@ pub fn inspect(opts: &InspectOptions) -> Result<InspectReport> {
 /// `Err`.
 pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     kernel::check_page_size()?;
-    if let Some(p) = &opts.object {
-        check_pattern(p)?;
-    }
+    let pattern = opts.object.as_deref().map(Pattern::new).transpose()?;
     let privilege = kernel::detect_privilege();
     let mut errors: Vec<PidError> = Vec::new();
     let mut processes: Vec<ProcessInfo> = Vec::new();
@@ -534,6 +534,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     let mut unplaced: Vec<(usize, crate::scan::Skipped)> = Vec::new();
     let mut seen = BTreeSet::new();
     let mut chosen = Vec::new();
+    let mut unmatched = Candidates::default();
     // Frames are read process by process, after each one's words.
     let mut kept = Kept::default();
     let mut reader = match privilege.frames() {
@@ -549,14 +550,26 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
             continue;
         }
         let process = Process::read(pid);
-        if let (true, Some(pat)) = (opts.only_mapping, &opts.object)
+        if let (true, Some(pat)) = (opts.only_mapping, &pattern)
             && !process.as_ref().is_ok_and(|p| p.maps_object(pat))
         {
+            if let Ok(p) = &process {
+                for m in p.object_mappings() {
+                    unmatched.note(&display_path(m));
+                }
+            }
             continue;
         }
         chosen.push(pid);
-        let read =
-            process.and_then(|p| read_process(&p, opts, &mut cache, &mut slots, &mut unplaced));
+        let read = process.and_then(|p| {
+            read_process(
+                &p,
+                (pattern.as_ref(), &mut unmatched),
+                &mut cache,
+                &mut slots,
+                &mut unplaced,
+            )
+        });
         match read {
             Ok((info, samples)) => {
                 processes.push(info);
@@ -610,6 +623,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
             weak: !privilege.frames(),
         },
         chosen,
+        unmatched,
     })
 }
 
@@ -633,7 +647,7 @@ type ReadObject = (usize, ReadSample);
 /// failure is the process's: nothing of it is kept.
 fn read_process(
     p: &Process,
-    opts: &InspectOptions,
+    (pattern, unmatched): (Option<&Pattern>, &mut Candidates),
     cache: &mut ObjectCache,
     slots: &mut Vec<(usize, Sampled)>,
     unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
@@ -642,11 +656,8 @@ fn read_process(
     let mut starts: Vec<(usize, &MapEntry)> = Vec::new();
     for m in p.object_mappings() {
         let path = display_path(m);
-        if opts
-            .object
-            .as_deref()
-            .is_some_and(|pat| !matches_pattern(pat, &path))
-        {
+        if pattern.is_some_and(|pat| !pat.matches(&path)) {
+            unmatched.note(&path);
             continue;
         }
         if let Lookup::Elf(i) = cache.lookup(&p.dir, m)? {

@@ -588,12 +588,11 @@ impl Process {
     }
 
     /// Whether the process maps a file (or the vdso) whose path matches `pattern` (see
-    /// [`pattern::matches_pattern`]).
-    pub fn maps_object(&self, pattern: &str) -> bool {
-        use pattern::matches_pattern;
+    /// [`pattern::Pattern::matches`]).
+    pub fn maps_object(&self, pattern: &pattern::Pattern) -> bool {
         self.maps.iter().any(|m| match &m.target {
-            MapTarget::File { path, .. } => matches_pattern(pattern, &path.to_string_lossy()),
-            MapTarget::Pseudo(p) => p == "[vdso]" && matches_pattern(pattern, p),
+            MapTarget::File { path, .. } => pattern.matches(&path.to_string_lossy()),
+            MapTarget::Pseudo(p) => p == "[vdso]" && pattern.matches(p),
             MapTarget::Anonymous => false,
         })
     }

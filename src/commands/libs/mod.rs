@@ -66,7 +66,7 @@ pub enum SortKey {
 }
 
 /// Which rows of a `libs` report are shown, and in which order: the objects whose path
-/// matches `object` (see [`crate::scan::pattern::matches_pattern`]), ordered by `key` (largest
+/// matches `object` (see [`crate::scan::pattern::Pattern::matches`]), ordered by `key` (largest
 /// first), reversed with `reverse`, the first `top` kept (0 keeps all).
 #[derive(Clone, Debug)]
 pub struct LibsOrder {
@@ -105,10 +105,13 @@ pub use report::*;
 /// Runs the scan and keeps the rows `order` asks for, in its order.
 pub fn table(opts: &LibsOptions, order: &LibsOrder) -> Result<LibsTable> {
     let mut report = libs(opts)?;
-    let matched = order.object.as_deref().map(|pat| {
-        report
-            .objects
-            .retain(|o| crate::scan::pattern::matches_pattern(pat, &o.path));
+    let pattern = order
+        .object
+        .as_deref()
+        .map(crate::scan::pattern::Pattern::new)
+        .transpose()?;
+    let matched = pattern.map(|pat| {
+        report.objects.retain(|o| pat.matches(&o.path));
         let mut matched: Vec<String> = report.objects.iter().map(|o| o.path.clone()).collect();
         matched.sort();
         matched.dedup();

@@ -9,6 +9,7 @@ mod checkout;
 mod churn;
 mod cli;
 mod docs;
+mod elf_caps;
 mod exact;
 mod hostile;
 mod install;

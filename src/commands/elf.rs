@@ -2,7 +2,8 @@
 //! report: per run of pages its segment kind, loader action, sections and relocations.
 
 use crate::elf::{
-    self, ElfPlan, LoadSegment, LoaderAction, PageRun, PlanErrorKind, Section, SegmentKind,
+    self, ElfPlan, LimitHit, LoadSegment, LoaderAction, PageRun, PlanErrorKind, Section,
+    SegmentKind,
 };
 use crate::error::{Error, Result};
 use crate::kernel::files;
@@ -32,6 +33,10 @@ pub struct ElfReport {
     pub sections: Vec<Section>,
     /// Why relocations were not counted, when they were not.
     pub relocations_not_counted: Option<String>,
+    /// Every bound the headers met (a name cut, entries left out); the field is there only
+    /// when one was met, so an ordinary object's document is what it was before it existed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limits_hit: Vec<LimitHit>,
     pub runs: Vec<RunReport>,
 }
 
@@ -85,6 +90,7 @@ impl ElfReport {
             segments: plan.segments.clone(),
             sections: plan.sections.clone(),
             relocations_not_counted: plan.relocations_not_counted.clone(),
+            limits_hit: plan.limits_hit.clone(),
             runs: plan
                 .runs
                 .iter()

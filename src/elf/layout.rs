@@ -8,17 +8,18 @@
 //! two `PT_LOAD`s belongs to the later one, as the later `mmap(MAP_FIXED)` replaces the
 //! earlier.
 
+use super::read::MAX_SECTIONS;
 use super::{LoadSegment, LoaderAction, PageRun, PlanError, SHARED_SECTION, Section, SegmentKind};
 use crate::addr::{PAGE_SIZE, page_down, page_up};
 
-/// The most allocated sections whose placement is followed; names beyond are dropped.
-const MAX_SECTIONS: usize = 4096;
 /// The most (run, section) pairs the distinct section sets may hold: more can only come
 /// from corrupt or hostile section headers.
 pub const MAX_SECTION_PAIRS: usize = 1 << 20;
 
 pub(super) struct Layout<'a> {
     pub segments: &'a [LoadSegment],
+    /// The plan's sections: no more than [`MAX_SECTIONS`] are placed (the plan says when
+    /// it kept fewer).
     pub sections: &'a [Section],
     pub relro: Option<(u64, u64)>,
     /// Relocations per page of the image (empty: not counted).

@@ -19,7 +19,9 @@ use object::elf;
 use object::read::elf::FileHeader;
 use serde::{Deserialize, Serialize};
 
-pub use read::MAX_RELOC_BYTES;
+pub use read::{
+    MAX_DYNAMIC_ENTRIES, MAX_DYNAMIC_STRING, MAX_NAME, MAX_NEEDED, MAX_RELOC_BYTES, MAX_SECTIONS,
+};
 
 /// The section the library maps a `MAP_SHARED` object over.
 pub const SHARED_SECTION: &str = ".shared";
@@ -183,6 +185,18 @@ pub struct Section {
     pub nobits: bool,
 }
 
+/// A bound the plan met: what it cut or left out, and where, so that no limit is silent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LimitHit {
+    /// The bound's name: a constant of this module (`MAX_NEEDED`), or the header field
+    /// that bounds what was asked for (`DT_STRSZ`).
+    pub limit: &'static str,
+    /// The bound's value.
+    pub value: u64,
+    /// What was cut or left out, naming the entry.
+    pub what: String,
+}
+
 /// Consecutive pages of the load image that the plan cannot tell apart: same segment kind,
 /// loader action, `PT_LOAD`, sections, and either all or none carry relocations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,6 +279,9 @@ pub struct ElfPlan {
     pub reloc_counts: Vec<u32>,
     /// Why relocations were not counted, when they were not.
     pub relocations_not_counted: Option<String>,
+    /// Every bound the headers met, in the order they were read; empty for an ordinary
+    /// object.
+    pub limits_hit: Vec<LimitHit>,
 }
 
 /// `e_type`: a shared object or PIE (`dyn`), an executable (`exec`), or another number.
@@ -503,12 +520,14 @@ fn plan_for<'d, Elf: FileHeader<Endian = object::Endianness>, R: object::ReadRef
             image_end - image_start
         )));
     }
-    let dynamic = match program.dynamic {
+    let mut dynamic = match program.dynamic {
         Some(at) => read::dynamic::<Elf, R>(endian, data, at, &segments)?,
         None => read::DynamicFacts::default(),
     };
     let full = detail == Detail::Full;
-    let found = read::sections(header, endian, data, full, !full);
+    let mut found = read::sections(header, endian, data, file_len, full, !full);
+    let mut limits_hit = std::mem::take(&mut dynamic.limits);
+    limits_hit.append(&mut found.limits);
     let (reloc_counts, relocations_not_counted) = if !full {
         (Vec::new(), Some("not needed for this plan".to_string()))
     } else {
@@ -519,12 +538,23 @@ fn plan_for<'d, Elf: FileHeader<Endian = object::Endianness>, R: object::ReadRef
             header.is_big_endian(),
             (image_start, image_end),
         ) {
-            Some(c) => (c, None),
-            None => (
+            Ok(c) => (c, None),
+            Err(read::RelocsNotCounted::TooLarge(bytes)) => {
+                limits_hit.push(LimitHit {
+                    limit: "MAX_RELOC_BYTES",
+                    value: MAX_RELOC_BYTES,
+                    what: format!("relocation tables of {bytes} bytes: relocations not counted"),
+                });
+                (
+                    Vec::new(),
+                    Some(format!(
+                        "the relocation tables are larger than {MAX_RELOC_BYTES} bytes"
+                    )),
+                )
+            }
+            Err(read::RelocsNotCounted::Unreadable) => (
                 Vec::new(),
-                Some(format!(
-                    "the relocation tables are unreadable or larger than {MAX_RELOC_BYTES} bytes"
-                )),
+                Some("the relocation tables are unreadable".to_string()),
             ),
         }
     };
@@ -560,6 +590,7 @@ fn plan_for<'d, Elf: FileHeader<Endian = object::Endianness>, R: object::ReadRef
         runs: layout.runs,
         reloc_counts,
         relocations_not_counted,
+        limits_hit,
     })
 }
 
@@ -567,11 +598,24 @@ fn plan_for<'d, Elf: FileHeader<Endian = object::Endianness>, R: object::ReadRef
 /// the `r_offset`s of the dynamic relocations.
 pub fn plan_from_headers(
     segments: Vec<LoadSegment>,
-    sections: Vec<Section>,
+    mut sections: Vec<Section>,
     relro: Option<(u64, u64)>,
     reloc_targets: &[u64],
     textrel: bool,
 ) -> Result<ElfPlan, PlanError> {
+    let mut limits_hit = Vec::new();
+    if sections.len() > MAX_SECTIONS {
+        limits_hit.push(LimitHit {
+            limit: "MAX_SECTIONS",
+            value: MAX_SECTIONS as u64,
+            what: format!(
+                "{} allocated sections: the first {MAX_SECTIONS} kept, {} left out",
+                sections.len(),
+                sections.len() - MAX_SECTIONS
+            ),
+        });
+        sections.truncate(MAX_SECTIONS);
+    }
     let (image_start, image_end) = image_bounds(&segments);
     let mut reloc_counts = vec![0u32; ((image_end - image_start) / PAGE_SIZE) as usize];
     for &t in reloc_targets {
@@ -607,6 +651,7 @@ pub fn plan_from_headers(
         runs: layout.runs,
         reloc_counts,
         relocations_not_counted: None,
+        limits_hit,
     })
 }
 

@@ -48,6 +48,9 @@ pub fn render_elf(r: &ElfReport) -> String {
     if let Some(why) = &r.relocations_not_counted {
         let _ = writeln!(o, "  relocations not counted: {why}");
     }
+    for hit in &r.limits_hit {
+        let _ = writeln!(o, "  limit hit: {} {}: {}", hit.limit, hit.value, hit.what);
+    }
     let _ = writeln!(o, "  {} pages in {} runs:", r.page_count(), r.runs.len());
     let _ = writeln!(
         o,

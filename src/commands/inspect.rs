@@ -553,9 +553,12 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         if let (true, Some(pat)) = (opts.only_mapping, &pattern)
             && !process.as_ref().is_ok_and(|p| p.maps_object(pat))
         {
+            // One pass over the mappings, each name noted in a set: linear in the map.
             if let Ok(p) = &process {
-                for m in p.object_mappings() {
-                    unmatched.note(&display_path(m));
+                for m in &p.maps {
+                    if let MapTarget::File { path, .. } = &m.target {
+                        unmatched.note(&path.to_string_lossy());
+                    }
                 }
             }
             continue;

@@ -239,6 +239,44 @@ fn a_needed_name_beyond_its_bound_is_cut_and_named() {
     assert!(text.stdout.contains(&line), "{line:?} in:\n{}", text.stdout);
 }
 
+/// A section name longer than `elf::MAX_NAME` (64 bytes) is kept cut, ending in `…`, and
+/// the plan counts the names it cut.
+#[test]
+fn a_section_name_beyond_its_bound_is_cut_and_named() {
+    if !have("cc") {
+        return skip("needs cc");
+    }
+    let scratch = Scratch::new();
+    let dir = &scratch.dir;
+    // Not .data.*: the linker script would merge that into .data.
+    let name = format!("caps_{}", "s".repeat(100));
+    let source = format!("__attribute__((section(\"{name}\"))) int kept_in_a_long_section = 1;\n");
+    std::fs::write(dir.join("named.c"), source).expect("write named.c");
+    cc(dir, &["-shared", "-fPIC", "-o", "named.so", "named.c"]);
+    let named = dir.join("named.so");
+    let run = solab(&["elf", "--json", named.to_str().expect("utf-8 path")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan = run.json();
+    let cut = format!("{}…", &name[..64]);
+    let names: Vec<&str> = plan["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&cut.as_str()), "{cut:?} among {names:?}");
+    let hits = plan["limits_hit"].as_array().expect("limits_hit");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["limit"], "MAX_NAME");
+    assert_eq!(hits[0]["value"], 64);
+    assert!(
+        hits[0]["what"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("1 section names")),
+        "{hits:?}"
+    );
+}
+
 /// The regular files under [`SYSTEM_LIBS`] named `*.so*` that start with the ELF magic,
 /// largest first.
 fn system_shared_objects() -> Vec<PathBuf> {

@@ -33,8 +33,8 @@ pub struct ElfReport {
     pub sections: Vec<Section>,
     /// Why relocations were not counted, when they were not.
     pub relocations_not_counted: Option<String>,
-    /// Every bound the headers met (a name cut, entries left out); the field is there only
-    /// when one was met, so an ordinary object's document is what it was before it existed.
+    /// Every bound the headers met (a name cut, entries left out); the field is present only
+    /// when one was met, so an ordinary object's document has no such field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub limits_hit: Vec<LimitHit>,
     pub runs: Vec<RunReport>,

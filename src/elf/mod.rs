@@ -843,6 +843,25 @@ mod tests {
         assert_eq!(p.reloc_counts, q.reloc_counts);
     }
 
+    #[test]
+    fn sections_beyond_the_most_kept_are_named() {
+        let sections: Vec<Section> = (0..MAX_SECTIONS + 2)
+            .map(|i| section(&format!(".s{i}"), 0x1000, 0x10, false))
+            .collect();
+        let plan = plan_from_headers(
+            vec![seg(0, 0, 0x2000, 0x2000, "R--")],
+            sections,
+            None,
+            &[],
+            false,
+        )
+        .expect("plan");
+        assert_eq!(plan.sections.len(), MAX_SECTIONS);
+        assert_eq!(plan.limits_hit.len(), 1);
+        assert_eq!(plan.limits_hit[0].limit, "MAX_SECTIONS");
+        assert!(plan.limits_hit[0].what.ends_with(", 2 left out"));
+    }
+
     /// A hostile file (as in tests/hostile.rs): one PT_LOAD of almost 4 GiB and NOBITS
     /// sections over all of it that share one long name. The plan stays a handful of runs.
     #[test]

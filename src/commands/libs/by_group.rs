@@ -9,7 +9,7 @@
 //! and how many of its objects are a library (by build-id) that another group maps too.
 //! Without frame numbers only the last, and the smaps figures summed, are known: weak.
 
-use super::{LibsOptions, ProcessCounts, ScopeName, SortKey, scan_sets};
+use super::{LibsOptions, ProcessCounts, ScopeName, SetScan, SortKey, scan_sets};
 
 /// A finished `libs --by` report, and how many groups the order's `top` left out.
 pub struct GroupsTable {
@@ -178,13 +178,12 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
     let mut scanned = Vec::new();
     for (((key, container), pids), report) in keys.into_iter().zip(pid_sets).zip(reports) {
         let report = match report {
-            Ok(r) => r,
+            SetScan::Report(r) => r,
             // Every process of the group vanished or could not be read.
-            Err(Error::Usage(m)) if m.starts_with("no process could be read") => {
+            SetScan::NoneRead(_) => {
                 counts.vanished += pids.len() as u32;
                 continue;
             }
-            Err(e) => return Err(e),
         };
         let p = &report.processes;
         counts.scanned += p.scanned;

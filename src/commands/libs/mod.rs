@@ -141,23 +141,40 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         opts.progress,
         opts.threads,
     )?;
-    reports
-        .pop()
-        .unwrap_or_else(|| Err(Error::Usage("no processes".into())))
+    match reports.pop() {
+        Some(SetScan::Report(report)) => Ok(report),
+        Some(SetScan::NoneRead(errors)) => Err(Error::Usage(format!(
+            "no process could be read: {}",
+            errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+        None => Err(Error::Usage("no processes".into())),
+    }
+}
+
+/// What the scan of one set of processes gave.
+pub(super) enum SetScan {
+    /// The set's report.
+    Report(LibsReport),
+    /// The pids were given and none of them could be read: why, for each.
+    NoneRead(Vec<PidError>),
 }
 
 /// Scans each set of processes (`sets`, every one of scope `scope`) as its own `libs`
 /// scan, all in one run of the worker pool through one object cache: each set's
 /// buckets are apart, so a set's report counts what its processes map. With `listed`
 /// each process that cannot be read is an error of its set's report, and a set none of
-/// whose processes could be read is an `Err` of its own; without, they are counted.
+/// whose processes could be read is [`SetScan::NoneRead`]; without, they are counted.
 pub(super) fn scan_sets(
     sets: Vec<Vec<i32>>,
     scope: ScopeName,
     listed: bool,
     progress: bool,
     threads: usize,
-) -> Result<Vec<Result<LibsReport>>> {
+) -> Result<Vec<SetScan>> {
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let own = std::process::id() as i32;
@@ -261,18 +278,11 @@ pub(super) fn scan_sets(
             // Processes come and go on a live machine: counted, not reported one by one.
             errors.clear();
         } else if counts.scanned == 0 && !errors.is_empty() {
-            reports.push(Err(Error::Usage(format!(
-                "no process could be read: {}",
-                errors
-                    .iter()
-                    .map(|e| e.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))));
+            reports.push(SetScan::NoneRead(errors));
             continue;
         }
         let self_scanned = set.contains(&own);
-        reports.push(tally::finish(
+        reports.push(SetScan::Report(tally::finish(
             scanner::merge(workers, &mut cache, dedup),
             privilege.clone(),
             scope,
@@ -280,7 +290,7 @@ pub(super) fn scan_sets(
             errors,
             self_scanned,
             facts.clone(),
-        ));
+        )?));
     }
     Ok(reports)
 }

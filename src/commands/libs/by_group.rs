@@ -178,7 +178,7 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
     let mut scanned = Vec::new();
     for (((key, container), pids), report) in keys.into_iter().zip(pid_sets).zip(reports) {
         let report = match report {
-            SetScan::Report(r) => r,
+            SetScan::Report(r) => *r,
             // Every process of the group vanished or could not be read.
             SetScan::NoneRead(_) => {
                 counts.vanished += pids.len() as u32;

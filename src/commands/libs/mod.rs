@@ -142,7 +142,7 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
         opts.threads,
     )?;
     match reports.pop() {
-        Some(SetScan::Report(report)) => Ok(report),
+        Some(SetScan::Report(report)) => Ok(*report),
         Some(SetScan::NoneRead(errors)) => Err(Error::Usage(format!(
             "no process could be read: {}",
             errors
@@ -157,8 +157,8 @@ pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
 
 /// What the scan of one set of processes gave.
 pub(super) enum SetScan {
-    /// The set's report.
-    Report(LibsReport),
+    /// The set's report (boxed: it is large, and the other kind small).
+    Report(Box<LibsReport>),
     /// The pids were given and none of them could be read: why, for each.
     NoneRead(Vec<PidError>),
 }
@@ -282,7 +282,7 @@ pub(super) fn scan_sets(
             continue;
         }
         let self_scanned = set.contains(&own);
-        reports.push(SetScan::Report(tally::finish(
+        reports.push(SetScan::Report(Box::new(tally::finish(
             scanner::merge(workers, &mut cache, dedup),
             privilege.clone(),
             scope,
@@ -290,7 +290,7 @@ pub(super) fn scan_sets(
             errors,
             self_scanned,
             facts.clone(),
-        )?));
+        )?)));
     }
     Ok(reports)
 }

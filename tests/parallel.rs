@@ -3,10 +3,10 @@
 //!
 //! Frozen processes keep their pages, but the machine around them does not: PSS divides a
 //! page among every process that maps its frame (kpagecount, or smaps' mapcount), and
-//! other processes start and exit while the tests run. So PSS (and, from smaps, what
-//! depends on mapcount) is compared exactly only where the frames are the frozen
-//! processes' alone: the test's own copies of libsolib.so and its host program. Everything
-//! else is compared exactly everywhere.
+//! other processes start and exit while the tests run. So PSS and USS (a frame mapped once:
+//! kpagecount 1, or smaps' mapcount) are compared exactly only where the frames are the
+//! frozen processes' alone: the test's own copies of libsolib.so and its host program, and
+//! their anonymous memory. Everything else is compared exactly everywhere.
 
 use crate::util::{
     self, Frozen, Namespace, OwnCopies, Proc, Run, as_nobody, finish, is_root, skip,
@@ -95,21 +95,17 @@ fn own_rows(r: &Value, own: &[u64]) -> Vec<Value> {
     rows
 }
 
-/// A ps report without the figures other processes move: PSS of ELF objects and other
-/// files (shared with the machine's libc and locale users) and of shared memory, and from
-/// smaps their USS too.
+/// A ps report without the figures other processes move: PSS and USS of ELF objects and
+/// other files (shared with the machine's libc and locale users: a page of the locale
+/// archive that one frozen `sleep` alone touched is its own until another test's process
+/// touches it too) and of shared memory.
 fn ps_comparable(mut r: Value) -> Value {
-    let weak = r["weak"] == true;
     let clear = |v: &mut Value| {
         v["pss"] = Value::Null;
-        // The shared class too: one run under a loaded make test saw its PSS differ
-        // between the two scans (which figure moved was not recorded).
+        v["uss"] = Value::Null;
         for c in ["elf", "files", "shared"] {
             v["classes"][c]["pss"] = Value::Null;
-            if weak {
-                v["classes"][c]["uss"] = Value::Null;
-                v["uss"] = Value::Null;
-            }
+            v["classes"][c]["uss"] = Value::Null;
         }
     };
     for p in r["processes"].as_array_mut().expect("processes") {

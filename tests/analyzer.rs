@@ -5,7 +5,7 @@
 //! must agree page for page.
 
 use crate::util::{
-    self, Namespace, Proc, Run, artifacts, as_nobody, field_u64, finish, skip, spawn_host,
+    self, Namespace, Proc, Run, artifacts, as_nobody, field_u64, finish, skip, solab, spawn_host,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -16,15 +16,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
-
-fn solab(args: &[&str]) -> Run {
-    finish(
-        Command::new(&artifacts().solab)
-            .args(args)
-            .output()
-            .expect("run solab"),
-    )
-}
 
 fn solab_as_nobody(args: &[&str]) -> Run {
     finish(

@@ -4,22 +4,12 @@
 
 use crate::util;
 use crate::util::{
-    Namespace, Proc, Run, artifacts, as_nobody, field, finish, is_root, skip, spawn_host,
+    Namespace, Proc, Run, artifacts, as_nobody, field, finish, is_root, skip, solab, spawn_host,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn solab(args: &[&str]) -> Run {
-    finish(
-        Command::new(&artifacts().solab)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run solab"),
-    )
-}
 
 fn solab_as_nobody(args: &[&str]) -> Run {
     finish(

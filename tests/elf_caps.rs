@@ -3,7 +3,7 @@
 //! against binutils' readelf: on objects `cc` builds here with a `.dynstr` of megabytes,
 //! and on the shared objects of this machine.
 
-use crate::util::{Run, Scratch, artifacts, finish, skip};
+use crate::util::{Scratch, skip, solab};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,15 +13,6 @@ const SYSTEM_LIBS: &str = "/usr/lib/x86_64-linux-gnu";
 
 /// The longest `DT_NEEDED` string `solab elf` keeps whole (`elf::MAX_DYNAMIC_STRING`).
 const MAX_DYNAMIC_STRING: usize = 4096;
-
-fn solab(args: &[&str]) -> Run {
-    finish(
-        Command::new(&artifacts().solab)
-            .args(args)
-            .output()
-            .expect("run solab"),
-    )
-}
 
 fn have(tool: &str) -> bool {
     Command::new(tool)

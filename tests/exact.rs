@@ -4,21 +4,11 @@
 //! mapping merged below an inherited one (its start moved), and a `prove` with no text page
 //! to compare.
 
-use crate::util::{self, Proc, Run, artifacts, field, finish, is_root};
+use crate::util::{self, Proc, field, finish, is_root, solab};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::os::unix::fs::FileExt;
 use std::process::{Command, Stdio};
-
-fn solab(args: &[&str]) -> Run {
-    finish(
-        Command::new(&artifacts().solab)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run solab"),
-    )
-}
 
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))

@@ -8,7 +8,7 @@
 //! on Drop. Skipped, with a message, when not root (frames need CAP_SYS_ADMIN) or when
 //! nginx is not installed (`scripts/install-deps.sh` installs nginx-light).
 
-use crate::util::{Run, artifacts, finish, is_root, skip};
+use crate::util::{is_root, skip, solab};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -220,16 +220,6 @@ impl Drop for Nginx {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn solab(args: &[&str]) -> Run {
-    finish(
-        Command::new(&artifacts().solab)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run solab"),
-    )
 }
 
 /// `solab prove --json -o OBJECT PIDS...`: exit 0 and the report.

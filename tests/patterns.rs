@@ -2,7 +2,9 @@
 //! another user names like a library never names that library, and a link (a path, or a
 //! command found on PATH) finds the file it leads to.
 
-use crate::util::{self, Compiled, Namespace, Proc, Run, artifacts, as_nobody, finish, spawn_host};
+use crate::util::{
+    self, Compiled, Namespace, Proc, artifacts, as_nobody, finish, solab, spawn_host,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -30,15 +32,6 @@ fn foo() -> Foo {
         &[&format!("-L{dir}"), "-lfoo", &format!("-Wl,-rpath,{dir}")],
     );
     Foo { lib, exe }
-}
-
-fn solab(args: &[&str]) -> Run {
-    finish(
-        Command::new(&artifacts().solab)
-            .args(args)
-            .output()
-            .expect("run solab"),
-    )
 }
 
 fn pid_args(procs: &[&Proc]) -> Vec<String> {

@@ -4,20 +4,11 @@
 
 use crate::util;
 use crate::util::{
-    Namespace, OwnCopies, Proc, Run, artifacts, as_nobody, field, finish, is_root, skip, spawn_host,
+    Namespace, OwnCopies, Proc, Run, artifacts, as_nobody, field, finish, is_root, skip, solab,
+    spawn_host,
 };
 use serde_json::Value;
 use std::process::{Command, Stdio};
-
-fn solab(args: &[&str]) -> Run {
-    finish(
-        Command::new(&artifacts().solab)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run solab"),
-    )
-}
 
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))

@@ -862,3 +862,14 @@ impl Drop for Cgroups {
         }
     }
 }
+
+/// Runs the build's `solab` with `args`, as the test's user, and waits for it (stdin
+/// closed, stdout and stderr captured).
+pub fn solab(args: &[&str]) -> Run {
+    finish(
+        Command::new(&artifacts().solab)
+            .args(args)
+            .output()
+            .expect("run solab"),
+    )
+}

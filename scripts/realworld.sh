@@ -18,6 +18,12 @@ out=${1:-target/release}
 target=${2:-target}
 servers=${SERVERS:-postgres redis apache gunicorn}
 solab=$(realpath "$out/solab")
+for s in $servers; do
+    case "$s" in
+        postgres|redis|apache|gunicorn) ;;
+        *) echo "realworld: unknown server $s (postgres, redis, apache, gunicorn)" >&2; exit 2 ;;
+    esac
+done
 [ -x "$solab" ] || { echo "realworld: no $out/solab: run make build first" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "realworld: needs root (apt-get, initdb as postgres, kpagecount)" >&2; exit 2; }
 report=$(realpath -m "$target/realworld")
@@ -136,6 +142,13 @@ measure() {
     rollup "$d/rollup-after" "${pids[@]}"
     t1=$EPOCHREALTIME
     echo "ps+rollups $t0 $t1" >>"$d/timings"
+    # What each process is (PostgreSQL and gunicorn name their processes in argv).
+    local pid arg args
+    for pid in "${pids[@]}"; do
+        args=()
+        while IFS= read -r -d '' arg; do args+=("$arg"); done <"/proc/$pid/cmdline" || true
+        echo "$pid ${args[*]}"
+    done >"$d/cmdlines"
     "$solab" family --json "$root" >"$d/family.json" || true
     t0=$EPOCHREALTIME
     echo "family $t1 $t0" >>"$d/timings"
@@ -191,15 +204,20 @@ ps = document("ps.json", "solab.ps.v2")
 fam = document("family.json", "solab.family.v1")
 rows = {p["pid"]: p for p in ps.get("processes", [])}
 pids = [int(p) for p in open(os.path.join(d, "pids")).read().split()]
+cmdline = {}
+for line in open(os.path.join(d, "cmdlines"), errors="replace"):
+    pid, _, args = line.rstrip("\n").partition(" ")
+    first, _, rest = args.partition(" ")
+    cmdline[int(pid)] = (os.path.basename(first) + " " + rest).strip()
 
 print("== %s: %d processes, root %d (solab ps: source %s)" % (
     name, len(pids), pids[0], ps.get("source")))
 for e in ps.get("errors", []):
     print("   solab ps error: %s" % json.dumps(e))
-print("   kB; k = smaps_rollup (b>a when it moved between the readings before and after solab ps);"
-      " d = solab - k")
-hdr = "%7s %-16s %10s %10s %6s | %10s %10s %6s | %10s %10s %6s | %6s %6s %4s"
-print(hdr % ("PID", "COMM", "RSS", "k Rss", "d", "PSS", "k Pss", "d", "USS", "k Private", "d",
+print("   kB; k = smaps_rollup (b>a: it moved between the readings before and after solab ps);"
+      " d = solab - k (in/out: solab's figure within the two readings or not)")
+hdr = "%7s %-22s %10s %10s %6s | %10s %10s %6s | %10s %10s %6s | %6s %6s %4s"
+print(hdr % ("PID", "COMMAND", "RSS", "k Rss", "d", "PSS", "k Pss", "d", "USS", "k Private", "d",
              "SWAP", "k Swap", "d"))
 tot = {k: [0.0, 0, 0] for k in ("rss", "pss", "uss", "swap")}
 moved = []
@@ -216,7 +234,10 @@ def cell(k, s, b, a, pid=None):
         if pid is not None and not agrees(k, diff):
             off.append((pid, k, s, b))
         return ("%.1f" % s if k == "pss" else "%d" % s), "%d" % b, ("%+.1f" % diff if k == "pss" else "%+d" % diff)
-    return ("%.1f" % s if k == "pss" else "%d" % s), "%d>%d" % (b, a), "?"
+    # It moved: solab read it at some moment between the two readings. "in" when solab's
+    # figure lies between them (PSS: up to 1 kB above, as above), "out" when not.
+    inside = min(b, a) - (0.05 if k == "pss" else 0) <= s <= max(b, a) + (1.05 if k == "pss" else 0)
+    return ("%.1f" % s if k == "pss" else "%d" % s), "%d>%d" % (b, a), "in" if inside else "out"
 for pid in pids:
     p, b, a = rows.get(pid), kernel(before.get(pid)), kernel(after.get(pid))
     if p is None or b is None or a is None:
@@ -229,7 +250,7 @@ for pid in pids:
         tot[k][0] += s; tot[k][1] += b[k]; tot[k][2] += a[k]
         if b[k] != a[k]:
             moved.append((pid, k, b[k], a[k]))
-    print(hdr % tuple([pid, p["comm"][:16]] + cells))
+    print(hdr % tuple([pid, (cmdline.get(pid) or p["comm"])[:22]] + cells))
 cells = []
 for k in ("rss", "pss", "uss", "swap"):
     cells += cell(k, tot[k][0], tot[k][1], tot[k][2])
@@ -258,17 +279,17 @@ for e in extra:
 
 MiB = 1024 * 1024
 print("-- solab family %d (MiB; weak: %s)" % (pids[0], fam.get("weak")))
-print("%7s %7s %-16s %8s %14s %8s %8s" % ("PID", "PPID", "COMM", "RSS", "PARENTS-FRAME", "COPIED", "NEW"))
+print("%7s %7s %-22s %8s %14s %8s %8s" % ("PID", "PPID", "COMMAND", "RSS", "PARENTS-FRAME", "COPIED", "NEW"))
 for p in fam.get("processes", []):
     if p.get("depth", 0) == 0:
         continue
     t = p["totals"]
     rss = rows.get(p["pid"], {}).get("rss", 0)
-    print("%7d %7d %-16s %8.1f %14.1f %8.1f %8.1f" % (p["pid"], p["ppid"], p["comm"][:16], rss / MiB,
+    print("%7d %7d %-22s %8.1f %14.1f %8.1f %8.1f" % (p["pid"], p["ppid"], (cmdline.get(p["pid"]) or p["comm"])[:22], rss / MiB,
           t["parents_frame"] / MiB, t["copied"] / MiB, t["new"] / MiB))
 t = fam.get("totals", {})
 if t:
-    print("%7s %7s %-16s %8s %14.1f %8.1f %8.1f" % ("", "", "descendants", "", t["parents_frame"] / MiB,
+    print("%7s %7s %-22s %8s %14.1f %8.1f %8.1f" % ("", "", "descendants", "", t["parents_frame"] / MiB,
           t["copied"] / MiB, t["new"] / MiB))
 
 i = 1
@@ -336,6 +357,15 @@ run_postgres() {
     }
     await "4 idle PostgreSQL sessions" 60 idle_backends
     measure postgres "$master" "$pgbin/postgres" libc.so.6
+    # The shared memory every backend maps (MAP_SHARED: the 's' in the permissions).
+    /usr/bin/python3 - "$master" <<'END'
+import sys
+for line in open("/proc/%s/maps" % sys.argv[1]):
+    f = line.split()
+    if f[1].endswith("s"):
+        a, b = (int(x, 16) for x in f[0].split("-"))
+        print("   postmaster's MAP_SHARED mapping: %s %.1f MiB %s" % (f[1], (b - a) / 2**20, " ".join(f[5:])))
+END
 }
 
 # ---- Redis, during a BGSAVE --------------------------------------------------------------
@@ -368,6 +398,7 @@ END
     # copied (the child keeps the frame as it was at fork).
     "${cli[@]}" debug populate 100000 extra 100 >/dev/null
     child=$(cat /proc/"$pid"/task/*/children)
+    echo "   THP for redis-server: $(grep -h THP_enabled /proc/"$pid"/status) (system: $(cat /sys/kernel/mm/transparent_hugepage/enabled))"
     local t0 t1
     t0=$EPOCHREALTIME
     measure redis "$pid" /usr/bin/redis-server libc.so.6
@@ -432,6 +463,11 @@ END
     await "4 Apache workers" 30 bash -c '[ "$(wc -w < /proc/'"$pid"'/task/'"$pid"'/children)" = 4 ]'
     sleep 1
     measure apache "$pid" /usr/sbin/apache2 libc.so.6
+    # The workers changed their uid: what their own user can read of them.
+    local worker
+    read -r worker _ <"/proc/$pid/task/$pid/children" || true
+    echo "   as www-data, reading worker $worker's smaps_rollup: $(setpriv --reuid=www-data --regid=www-data \
+        --clear-groups cat "/proc/$worker/smaps_rollup" 2>&1 >/dev/null || true)$(: ) (fs.suid_dumpable = $(cat /proc/sys/fs/suid_dumpable))"
 }
 
 # ---- gunicorn --preload, 8 workers -----------------------------------------------------------
@@ -471,11 +507,10 @@ END
 }
 
 for s in $servers; do
-    case "$s" in
-        postgres|redis|apache|gunicorn) t0=$EPOCHREALTIME; "run_$s"; t1=$EPOCHREALTIME
-            echo "   $s: $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s from start to measured"
-            echo ;;
-        *) echo "realworld: unknown server $s (postgres, redis, apache, gunicorn)" >&2; exit 2 ;;
-    esac
+    t0=$EPOCHREALTIME
+    "run_$s"
+    t1=$EPOCHREALTIME
+    echo "   $s: $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s from start to measured"
+    echo
 done
 echo "== realworld: $(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s in all (before stopping the servers)"

@@ -104,6 +104,8 @@ tree() {
     pids=("$1")
     while [ "$i" -lt "${#pids[@]}" ]; do
         for task in /proc/"${pids[$i]}"/task/*; do
+            # The list ends without a newline, so read returns 1 even when it read a line.
+            line=""
             read -r line <"$task/children" 2>/dev/null || true
             [ -n "$line" ] && pids+=($line)
         done
@@ -124,7 +126,6 @@ rollup() {
         done
     } >"$f"
 }
-
 
 # NAME ROOT OBJECT...: measure the server whose root process is ROOT; prove each OBJECT.
 measure() {
@@ -228,7 +229,8 @@ def agrees(k, diff):
     # bytes and then to kB, so it is below the exact share by less than 1 kB, or by exactly
     # 1 kB when the exact share is a whole number of kB (the truncation takes it just under).
     return diff == 0 if k != "pss" else -0.05 < diff < 1.05
-def cell(k, s, b, a, pid=None):
+def cell(k, s, b, a, pid=None, n=1):
+    # n: how many processes the figure sums (a total: n truncations of up to 1 kB each)
     if b == a:
         diff = s - b
         if pid is not None and not agrees(k, diff):
@@ -236,7 +238,7 @@ def cell(k, s, b, a, pid=None):
         return ("%.1f" % s if k == "pss" else "%d" % s), "%d" % b, ("%+.1f" % diff if k == "pss" else "%+d" % diff)
     # It moved: solab read it at some moment between the two readings. "in" when solab's
     # figure lies between them (PSS: up to 1 kB above, as above), "out" when not.
-    inside = min(b, a) - (0.05 if k == "pss" else 0) <= s <= max(b, a) + (1.05 if k == "pss" else 0)
+    inside = min(b, a) - (0.05 if k == "pss" else 0) <= s <= max(b, a) + (n + 0.05 if k == "pss" else 0)
     return ("%.1f" % s if k == "pss" else "%d" % s), "%d>%d" % (b, a), "in" if inside else "out"
 for pid in pids:
     p, b, a = rows.get(pid), kernel(before.get(pid)), kernel(after.get(pid))
@@ -253,7 +255,7 @@ for pid in pids:
     print(hdr % tuple([pid, (cmdline.get(pid) or p["comm"])[:22]] + cells))
 cells = []
 for k in ("rss", "pss", "uss", "swap"):
-    cells += cell(k, tot[k][0], tot[k][1], tot[k][2])
+    cells += cell(k, tot[k][0], tot[k][1], tot[k][2], n=len(pids))
 print(hdr % tuple(["", "TOTAL"] + cells))
 print("   %d of %d processes stable (smaps_rollup the same before and after); among their figures, %s" % (
     sum(1 for pid in pids if kernel(before.get(pid) or None) and kernel(before.get(pid)) == kernel(after.get(pid))),

@@ -67,15 +67,15 @@ cleanup() {
         runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -m immediate -w -t 20 stop >/dev/null 2>&1 \
             || kill -KILL "$(head -1 "$pgdata/postmaster.pid")" 2>/dev/null
     fi
-    for pid in "${kids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${kids[@]}"; do kill -TERM "$pid" 2>/dev/null; kill -CONT "$pid" 2>/dev/null; done
     for pid in "${kids[@]}"; do
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
     # A worker whose master was killed (never expected) is found by its working directory.
-    for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-        case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$tmp"*) kill -KILL "$pid" 2>/dev/null;; esac
+    for pid in /proc/[0-9]*; do
+        case "$(readlink "$pid/cwd" 2>/dev/null)" in "$tmp"*) kill -KILL "${pid#/proc/}" 2>/dev/null;; esac
     done
     rm -rf "$tmp"
     exit "$rc"
@@ -97,17 +97,24 @@ await() {
     return 1
 }
 
+# PID N: PID has exactly N children (its main thread's: the servers below fork from it)
+children_are() {
+    local kids_of=()
+    read -r -a kids_of <"/proc/$1/task/$1/children" || true
+    [ "${#kids_of[@]}" -eq "$2" ]
+}
+
 # the array `pids`: ROOT and every descendant, ROOT first, parents before children (read
 # with builtins, as rollup below)
 tree() {
-    local i=0 task line
+    local i=0 task kids_of
     pids=("$1")
     while [ "$i" -lt "${#pids[@]}" ]; do
         for task in /proc/"${pids[$i]}"/task/*; do
             # The list ends without a newline, so read returns 1 even when it read a line.
-            line=""
-            read -r line <"$task/children" 2>/dev/null || true
-            [ -n "$line" ] && pids+=($line)
+            kids_of=()
+            read -r -a kids_of <"$task/children" 2>/dev/null || true
+            pids+=("${kids_of[@]}")
         done
         i=$((i + 1))
     done
@@ -391,11 +398,12 @@ END
     pid=$!
     kids+=("$pid")
     local cli=(redis-cli -h 127.0.0.1 -p "$port")
-    await "redis PING" 30 bash -c '[ "$('"${cli[*]}"' ping 2>/dev/null)" = PONG ]'
+    pong() { [ "$("${cli[@]}" ping 2>/dev/null)" = PONG ]; }
+    await "redis PING" 30 pong
     "${cli[@]}" debug populate "$keys" key 100 >/dev/null
     echo "   $("${cli[@]}" dbsize) keys, used_memory $("${cli[@]}" info memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p')"
     "${cli[@]}" bgsave >/dev/null
-    await "the BGSAVE child" 30 bash -c '[ -n "$(cat /proc/'"$pid"'/task/*/children)" ]'
+    await "the BGSAVE child" 30 children_are "$pid" 1
     # The parent goes on serving writes while the child saves: each page it writes is
     # copied (the child keeps the frame as it was at fork).
     "${cli[@]}" debug populate 100000 extra 100 >/dev/null
@@ -403,13 +411,21 @@ END
     echo "   THP for redis-server: $(grep -h THP_enabled /proc/"$pid"/status) (system: $(cat /sys/kernel/mm/transparent_hugepage/enabled))"
     local t0 t1
     t0=$EPOCHREALTIME
+    # First with both processes stopped (SIGSTOP): the snapshot half-written, nothing
+    # moves but what other processes do to the libraries' mapcounts. Then running.
+    kill -STOP "$pid" "$child"
+    measure redis-stopped "$pid" /usr/bin/redis-server libc.so.6
+    kill -CONT "$child" "$pid"
     measure redis "$pid" /usr/bin/redis-server libc.so.6
-    if kill -0 "$child" 2>/dev/null; then
-        echo "   the BGSAVE child $child was alive throughout"
+    if grep -q unreadable "$report/redis/rollup-after"; then
+        echo "   the BGSAVE child $child ENDED while solab ps read it (raise REDIS_KEYS)"
+    elif ! kill -0 "$child" 2>/dev/null; then
+        echo "   the BGSAVE child $child was alive through the readings and solab ps, then ended"
     else
-        echo "   the BGSAVE child $child ENDED during the measurement (raise REDIS_KEYS)"
+        echo "   the BGSAVE child $child was alive throughout"
     fi
-    await "BGSAVE to end" 300 bash -c '! grep -q "^rdb_bgsave_in_progress:1" <('"${cli[*]}"' info persistence)'
+    saved() { [[ "$("${cli[@]}" info persistence)" != *rdb_bgsave_in_progress:1* ]]; }
+    await "BGSAVE to end" 300 saved
     t1=$EPOCHREALTIME
     echo "   BGSAVE ended $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s after the measurement began"
     echo
@@ -458,11 +474,11 @@ END
     setsid apache2 -f "$tmp/apache/apache2.conf" -DFOREGROUND &
     pid=$!
     kids+=("$pid")
-    await "4 Apache workers" 30 bash -c '[ "$(wc -w < /proc/'"$pid"'/task/'"$pid"'/children)" -ge 4 ]'
+    await "4 Apache workers" 30 children_are "$pid" 4
     # 200 requests, 8 at a time: pages and a compressed 1.4 MB file.
     curl -s --no-progress-meter --parallel --parallel-max 8 -H 'Accept-Encoding: gzip' \
         "http://127.0.0.1:$port/index.html?[1-150]" "http://127.0.0.1:$port/big.txt?[1-50]" >/dev/null
-    await "4 Apache workers" 30 bash -c '[ "$(wc -w < /proc/'"$pid"'/task/'"$pid"'/children)" = 4 ]'
+    await "4 Apache workers" 30 children_are "$pid" 4
     sleep 1
     measure apache "$pid" /usr/sbin/apache2 libc.so.6
     # The workers changed their uid: what their own user can read of them.
@@ -499,7 +515,7 @@ END
         --worker-tmp-dir "$tmp/gunicorn" --log-level warning app:app &
     pid=$!
     kids+=("$pid")
-    await "8 gunicorn workers" 60 bash -c '[ "$(wc -w < /proc/'"$pid"'/task/'"$pid"'/children)" = 8 ]'
+    await "8 gunicorn workers" 60 children_are "$pid" 8
     # 6 requests, 2 at a time: whichever workers accept them (the others stay idle).
     curl -s --no-progress-meter --parallel --parallel-max 2 "http://127.0.0.1:$port/?[1-6]" \
         >"$tmp/gunicorn/answers"

@@ -21,7 +21,7 @@ MDBOOK_VERSION := 0.5.4
 MDBOOK  := .tools/bin/mdbook
 
 .PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean fuzz churn \
-	install uninstall deb deb-only lintian
+	install uninstall deb deb-only lintian realworld
 
 all: build
 
@@ -44,6 +44,8 @@ help:
 	@echo "make bench  solab libs/ps/family vs smem and minimal pagemap readers (HOSTS=200 PYTHONS=200)"
 	@echo "make fuzz   fuzz each analyzer parser and the inspect path for FUZZ_SECONDS (default 60)"
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
+	@echo "make realworld  solab ps/family/prove on PostgreSQL, Redis, Apache and gunicorn vs smaps_rollup"
+	@echo "            (installs them; root; SERVERS=\"redis apache\" for some; not part of make test)"
 
 build:
 	@scripts/install-deps.sh
@@ -156,3 +158,9 @@ fuzz: build
 CHURN_RUNS ?= 2000
 churn: build
 	SOLAB_CHURN_RUNS=$(CHURN_RUNS) $(CARGO) test --profile $(PROFILE) --test tests churn -- --nocapture
+
+# Real pre-fork servers (PostgreSQL, Redis during BGSAVE, Apache prefork, gunicorn
+# --preload), each on 127.0.0.1 with its own config in a temporary directory: solab's
+# figures beside smaps_rollup's. Root; installs the servers; outputs in $(TARGET)/realworld.
+realworld: build
+	scripts/realworld.sh $(OUT) $(TARGET)

@@ -972,11 +972,7 @@ fn object_report<P, Q>(
 }
 
 /// "no object matches": names the pattern and what the processes do map.
-pub fn no_match<O>(
-    pattern: &str,
-    report: &InspectReport<O>,
-    mapped: &Candidates,
-) -> Error {
+pub fn no_match<O>(pattern: &str, report: &InspectReport<O>, mapped: &Candidates) -> Error {
     let mut why = String::new();
     for s in &report.skipped {
         why.push_str(&format!(

@@ -4,9 +4,9 @@
 
 use super::{PageState, ProcessPage, same_frame};
 use crate::addr::Pfn;
-use std::collections::HashMap;
 use crate::page_words::PagemapEntry;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// What became of an anonymous page a child has at an address it inherited from its
 /// parent through fork (`solab family`).

@@ -7,8 +7,8 @@ use crate::commands::inspect::{self, InspectOptions};
 use crate::error::Error;
 use crate::inspect_report::{InspectReport, ObjectReport};
 use crate::scan::PidError;
-use crate::scan::pattern::{self, Candidates, Pattern};
 use crate::scan::Scope;
+use crate::scan::pattern::{self, Candidates, Pattern};
 
 /// What to prove, resolved from the command line.
 pub struct ProveConfig {

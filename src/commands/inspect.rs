@@ -971,6 +971,15 @@ fn object_report<P, Q>(
     }
 }
 
+/// "no process of -u's user maps an object the pattern matches": names the pattern, the
+/// user, and some of the names its processes do map.
+pub fn none_maps(pattern: &str, user: &str, mapped: &Candidates) -> Error {
+    Error::Object(format!(
+        "--object {pattern:?} matches no object mapped by a process of --user {user}{}",
+        mapped.offer(pattern)
+    ))
+}
+
 /// "no object matches": names the pattern and what the processes do map.
 pub fn no_match<O>(pattern: &str, report: &InspectReport<O>, mapped: &Candidates) -> Error {
     let mut why = String::new();

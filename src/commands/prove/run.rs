@@ -109,11 +109,7 @@ fn choose<'r>(
 fn none_maps(config: &ProveConfig, mapped: &Candidates, unreadable: &[PidError]) -> Error {
     let user = config.user.as_deref().unwrap_or_default();
     if unreadable.is_empty() {
-        return Error::Object(format!(
-            "--object {:?} matches no object mapped by a process of --user {user}{}",
-            config.object,
-            mapped.offer(&config.object)
-        ));
+        return inspect::none_maps(&config.object, user, mapped);
     }
     with_unreadable(
         Error::Object(format!(

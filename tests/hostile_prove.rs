@@ -153,17 +153,18 @@ fn a_written_text_page_in_a_second_placement_fails_the_text_claim() {
 /// A library of its own name, so that only this test's processes map it.
 const LIB: &str = "int prove_unreadable_marker(void) { return 42; }\n";
 
-/// Loads `argv[1]`, then becomes uid 65534 and non-dumpable, as a server's worker that
-/// changed user does: its /proc files are root's, and uid 65534 cannot read its maps.
+/// Loads `argv[1]`, then becomes uid 65534 and, unless `argv[2]` is `1`, non-dumpable, as a
+/// server's worker that changed user does: its /proc files are root's, and uid 65534
+/// cannot read its maps.
 const WORKER: &str = r#"
 #include <dlfcn.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
-    if (argc < 2 || !dlopen(argv[1], RTLD_NOW)) return 1;
+    if (argc < 3 || !dlopen(argv[1], RTLD_NOW)) return 1;
     if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) { perror("setuid"); return 1; }
-    prctl(PR_SET_DUMPABLE, 0);
+    prctl(PR_SET_DUMPABLE, argv[2][0] == '1' ? 1 : 0);
     printf("ready\n");
     fflush(stdout);
     for (;;) pause();
@@ -181,12 +182,12 @@ fn prove_among_unreadable_processes_names_them() {
     let name = format!("libprove-unreadable-{}.so", std::process::id());
     let lib = Compiled::from_source(&name, LIB, &["-O2", "-fPIC", "-shared"], &[]);
     let worker = Compiled::from_source("worker", WORKER, &["-O2"], &["-ldl"]);
-    let start = || {
+    let start = |dumpable: &str| {
         let mut cmd = Command::new(&worker.path);
-        cmd.arg(&lib.path);
+        cmd.arg(&lib.path).arg(dumpable);
         Proc::spawn("worker", cmd, "ready")
     };
-    let (a, b) = (start(), start());
+    let (a, b) = (start("0"), start("0"));
     let run = util::finish(
         as_nobody(&artifacts().solab)
             .args(["prove", "-u", "nobody", "-o", &name])
@@ -212,5 +213,65 @@ fn prove_among_unreadable_processes_names_them() {
         named == 2 || run.stderr.contains("more"),
         "the unreadable processes are not named: {}",
         run.stderr
+    );
+}
+
+/// The same with two readable processes beside the two unreadable ones: the proof is made
+/// over the readable ones and says which were not compared, and why.
+#[test]
+fn prove_beside_unreadable_processes_says_they_were_not_compared() {
+    if !util::is_root() {
+        return util::skip("starting processes that change user needs root");
+    }
+    let name = format!("libprove-partly-{}.so", std::process::id());
+    let lib = Compiled::from_source(&name, LIB, &["-O2", "-fPIC", "-shared"], &[]);
+    let worker = Compiled::from_source("worker", WORKER, &["-O2"], &["-ldl"]);
+    let start = |dumpable: &str| {
+        let mut cmd = Command::new(&worker.path);
+        cmd.arg(&lib.path).arg(dumpable);
+        Proc::spawn("worker", cmd, "ready")
+    };
+    let (a, b) = (start("1"), start("1"));
+    let (c, d) = (start("0"), start("0"));
+    let prove = |json: bool| {
+        let mut cmd = as_nobody(&artifacts().solab);
+        cmd.args(["prove", "-u", "nobody", "-o", &name]);
+        if json {
+            cmd.arg("--json");
+        }
+        util::finish(cmd.output().expect("run solab as uid 65534"))
+    };
+    let run = prove(true);
+    assert!(
+        run.code == 0 || run.code == 3,
+        "the readable two are compared: {}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let proof = run.json();
+    let pids: Vec<i64> = proof["pids"]
+        .as_array()
+        .expect("pids")
+        .iter()
+        .filter_map(|p| p.as_i64())
+        .collect();
+    assert_eq!(pids, vec![a.pid() as i64, b.pid() as i64]);
+    let unreadable: Vec<i64> = proof["unreadable"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no unreadable list: {proof:#}"))
+        .iter()
+        .filter_map(|e| e["pid"].as_i64())
+        .collect();
+    for p in [c.pid(), d.pid()] {
+        assert!(
+            unreadable.contains(&(p as i64)),
+            "pid {p} is not listed as unreadable: {unreadable:?}"
+        );
+    }
+    let text = prove(false);
+    assert!(
+        text.stdout.contains("could not be read and are not compared"),
+        "the text does not say which processes were not compared: {}",
+        text.stdout
     );
 }

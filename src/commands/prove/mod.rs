@@ -28,7 +28,7 @@ pub mod families;
 mod run;
 
 pub use families::fork_families;
-pub use run::{ProveConfig, run};
+pub use run::{NAMED, ProveConfig, run};
 
 use crate::addr::{Pfn, VirtAddr};
 use crate::elf::SegmentKind;
@@ -59,6 +59,10 @@ pub struct ProveReport {
     /// weak, or nothing was compared).
     pub conclusive: bool,
     pub claims: Vec<Claim>,
+    /// With `-u` alone: the user's processes whose memory map could not be read, which
+    /// are not compared (they may map the object). Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<crate::scan::PidError>,
 }
 
 /// What a proof comes to, for the exit status.
@@ -247,5 +251,6 @@ pub fn prove(
                 .iter()
                 .any(|c| c.weak && c.status != ClaimStatus::NotApplicable),
         claims,
+        unreadable: Vec::new(),
     }
 }

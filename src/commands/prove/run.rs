@@ -22,7 +22,7 @@ pub struct ProveConfig {
 }
 
 /// How many unreadable processes a message names.
-const NAMED: usize = 8;
+pub const NAMED: usize = 8;
 
 /// Proves the claims for `config.object` in the processes of `config.scope`. An `Err` is a
 /// proof that could not be made (too few processes, no object or several, a process that
@@ -49,6 +49,7 @@ pub fn run(config: &ProveConfig) -> anyhow::Result<ProveReport> {
         }
     }
     let unmatched = std::mem::take(&mut scan.unmatched);
+    let unreadable = std::mem::take(&mut scan.unreadable);
     let mut report = scan.into_report();
     if let Some(e) = config.scope.settle(&mut report.errors).first() {
         return Err(anyhow::anyhow!("{}", e.message)
@@ -57,7 +58,9 @@ pub fn run(config: &ProveConfig) -> anyhow::Result<ProveReport> {
     let obj = choose(object, &report, &unmatched)?;
     let families = families::fork_families(&report.pids);
     let elsewhere = elsewhere::written_text_elsewhere(obj);
-    Ok(super::prove(&report, obj, families, &elsewhere))
+    let mut proof = super::prove(&report, obj, families, &elsewhere);
+    proof.unreadable = unreadable;
+    Ok(proof)
 }
 
 fn too_few(pids: &[i32]) -> Result<(), Error> {

@@ -270,7 +270,8 @@ fn prove_beside_unreadable_processes_says_they_were_not_compared() {
     }
     let text = prove(false);
     assert!(
-        text.stdout.contains("could not be read and are not compared"),
+        text.stdout
+            .contains("could not be read and are not compared"),
         "the text does not say which processes were not compared: {}",
         text.stdout
     );

@@ -369,4 +369,122 @@ mod tests {
             WrittenPage::Inherited
         );
     }
+
+    /// The pairwise rule, as [`written_page`] is specified: the first (writer, sharer) pair,
+    /// writers in order and sharers in the order of `present`, that is not of one family at
+    /// one address decides.
+    fn by_pairs(
+        writers: &[CopyAt],
+        present: &[CopyAt],
+        family: impl Fn(i32) -> Option<usize>,
+        weak: bool,
+    ) -> WrittenPage {
+        if writers.iter().any(|w| w.copy.state == PageState::Ksm) {
+            return WrittenPage::Ksm;
+        }
+        let same_family = |a, b| family(a).is_some() && family(a) == family(b);
+        let mut sharers = Vec::new();
+        for w in writers {
+            for o in present.iter().filter(|o| o.pid != w.pid) {
+                if crate::sharing::may_share_frame(&w.copy, &o.copy, weak) {
+                    sharers.push((w.pid, o.pid, w.vaddr == o.vaddr));
+                }
+            }
+        }
+        if sharers.is_empty() {
+            if writers.iter().any(|w| w.copy.state == PageState::AnonCow) {
+                return WrittenPage::Inherited;
+            }
+            if weak && writers.iter().any(|w| !w.copy.exclusive) {
+                return WrittenPage::SharerNotGiven;
+            }
+            return WrittenPage::Own;
+        }
+        for (writer, other, same_address) in sharers {
+            if !same_family(writer, other) {
+                return WrittenPage::OutsideFamily { writer, other };
+            }
+            if !same_address {
+                return WrittenPage::OtherAddress { writer, other };
+            }
+        }
+        WrittenPage::Inherited
+    }
+
+    /// Grouping decides as comparing every pair would, on many small random pages: frames,
+    /// addresses, families, exclusivity and states drawn from few values so that they
+    /// collide.
+    #[test]
+    fn grouping_decides_as_pairs_do() {
+        use PageState::*;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let states = [
+            AnonExclusive,
+            AnonCow,
+            AnonNotExclusive,
+            File,
+            ZeroPage,
+            Ksm,
+        ];
+        for round in 0..20_000 {
+            let weak = round % 2 == 0;
+            let n = 1 + next(6) as i32;
+            let present: Vec<CopyAt> = (0..n)
+                .map(|pid| CopyAt {
+                    pid,
+                    vaddr: 0x1000 * (1 + next(2)),
+                    copy: ProcessPage {
+                        state: states[next(if round % 7 == 0 { 6 } else { 5 }) as usize],
+                        pfn: (next(3) > 0).then(|| Pfn(next(3))),
+                        exclusive: next(2) == 0,
+                    },
+                })
+                .collect();
+            let writers: Vec<CopyAt> = present
+                .iter()
+                .filter(|c| super::super::written(c.copy.state, false) == Some(true))
+                .copied()
+                .collect();
+            let families: Vec<Option<usize>> = (0..n)
+                .map(|_| (next(3) > 0).then(|| next(2) as usize))
+                .collect();
+            let family = |p: i32| families[p as usize];
+            assert_eq!(
+                written_page(&writers, &present, family, weak),
+                by_pairs(&writers, &present, family, weak),
+                "{present:?} families {families:?} weak {weak}"
+            );
+        }
+    }
+
+    /// One frame inherited by 20,000 children, and a stranger last: decided in one pass.
+    #[test]
+    fn a_large_family_is_one_group() {
+        use PageState::*;
+        let cow = |pid| CopyAt {
+            pid,
+            vaddr: 0x1000,
+            copy: ev(AnonCow, Some(7), false),
+        };
+        let mut present: Vec<CopyAt> = (1..=20_000).map(cow).collect();
+        let family = |p: i32| (p <= 20_000).then_some(0);
+        assert_eq!(
+            written_page(&present, &present, family, false),
+            WrittenPage::Inherited
+        );
+        present.push(cow(30_000));
+        assert_eq!(
+            written_page(&present, &present, family, false),
+            WrittenPage::OutsideFamily {
+                writer: 1,
+                other: 30_000
+            }
+        );
+    }
 }

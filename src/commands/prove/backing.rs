@@ -31,17 +31,34 @@ impl<'a> Backing<'a> {
         maps.get(i).filter(|m| m.start <= vaddr)
     }
 
-    /// Why a page is not the object's in some process, when it is not: the first process
-    /// whose mapping there is of a kind `allowed` does not take.
-    pub fn foreign(
+    /// Why a text page is not the object's in some process, when it is not: the first
+    /// process that maps anything but the object's file there.
+    pub fn foreign_text(&self, procs: &[PageInProcess]) -> Option<String> {
+        self.foreign(procs, "text", |m| m.kind == MappingKind::File)
+    }
+
+    /// Why a data or `.bss` page is not the object's in some process, when it is not: the
+    /// first process that maps a `MAP_SHARED` window or another file there. Private
+    /// anonymous memory is the `.bss` (or, with the address space laid out without
+    /// randomization, the heap merged with it): private, as the object's data is.
+    pub fn foreign_data(&self, procs: &[PageInProcess], what: &str) -> Option<String> {
+        self.foreign(procs, what, |m| match m.kind {
+            MappingKind::File | MappingKind::Anonymous => true,
+            MappingKind::SharedWindow => false,
+            MappingKind::Other => !m.target.as_deref().is_some_and(|t| t.starts_with('/')),
+        })
+    }
+
+    /// The first process whose mapping at the page is not `own`, in words.
+    fn foreign(
         &self,
         procs: &[PageInProcess],
-        allowed: &[MappingKind],
         what: &str,
+        own: impl Fn(&MappingReport) -> bool,
     ) -> Option<String> {
         procs.iter().find_map(|p| {
             let m = self.at(p.pid, p.vaddr)?;
-            (!allowed.contains(&m.kind)).then(|| {
+            (!own(m)).then(|| {
                 format!(
                     "pid {} maps {} over this {what} page (at {}), not the object's file: \
                      the bytes there are not the library's",
@@ -59,6 +76,7 @@ fn laid_over(m: &MappingReport) -> String {
     match (m.kind, &m.target) {
         (MappingKind::SharedWindow, Some(t)) => format!("a MAP_SHARED window of {t}"),
         (MappingKind::SharedWindow, None) => "a MAP_SHARED window of anonymous memory".into(),
+        (MappingKind::Other, Some(t)) if !t.starts_with('/') => t.clone(),
         (MappingKind::Other, Some(t)) => format!("a private mapping of another file, {t}"),
         (MappingKind::Anonymous, _) | (MappingKind::Other, None) => "anonymous memory".into(),
         (MappingKind::File, _) => "the object's file".into(),

@@ -5,7 +5,6 @@ use super::elsewhere::WrittenText;
 use super::{Claim, ClaimId, ClaimStatus, Counts, Failure, FrameEvidence, PageEvidence};
 use crate::elf::{LoaderAction, SegmentKind};
 use crate::inspect_report::{ObjectReport, PageInProcess, PageReport};
-use crate::placement::MappingKind;
 use crate::sharing::fork::{CopyAt, WrittenPage};
 use crate::sharing::{self, PageState};
 use std::collections::HashMap;
@@ -105,7 +104,7 @@ pub(super) fn text_claim(
         if in_all {
             counts.present_in_all += 1;
         }
-        if let Some(why) = backing.foreign(&page.procs, &[MappingKind::File], "text") {
+        if let Some(why) = backing.foreign_text(&page.procs) {
             failures.push(failure(page, why));
             continue;
         }
@@ -234,8 +233,7 @@ impl DataTally {
         if here.len() == page.procs.len() {
             self.counts.present_in_all += 1;
         }
-        let own = [MappingKind::File, MappingKind::Anonymous];
-        if let Some(why) = backing.foreign(&page.procs, &own, page.segment.name()) {
+        if let Some(why) = backing.foreign_data(&page.procs, page.segment.name()) {
             self.failures.push(failure(page, why));
             return;
         }

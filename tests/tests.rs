@@ -12,6 +12,8 @@ mod docs;
 mod elf_caps;
 mod exact;
 mod hostile;
+mod hostile_prove;
+mod hostile_scale_prove;
 mod install;
 mod lab;
 mod layers;

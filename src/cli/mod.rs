@@ -20,7 +20,7 @@ use crate::commands::{elf, family};
 use crate::error::{Error, ErrorKind};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
-use crate::scan::pattern::{self, check_pattern};
+use crate::scan::pattern::check_pattern;
 use resolve::{inspected_pids, libs_scope, svg_to_stdout, user_id};
 use std::path::{Path, PathBuf};
 
@@ -316,7 +316,7 @@ fn inspect_cmd(
         && head.skipped.is_empty()
         && !head.processes.is_empty()
     {
-        return Err(no_match(pat, &head, &unmatched).into());
+        return Err(inspect::no_match(pat, &head, &unmatched).into());
     }
     if head.processes.is_empty() {
         code = ExitCode::Error;
@@ -348,6 +348,7 @@ fn inspect_cmd(
         objects,
         chosen: Vec::new(),
         unmatched: Default::default(),
+        unreadable: Vec::new(),
     }
     .into_report();
     let stdout = match svg.as_deref() {
@@ -382,26 +383,6 @@ fn inspect_cmd(
     })
 }
 
-/// "no object matches": names the pattern and what the processes do map.
-fn no_match<O>(
-    pattern: &str,
-    report: &crate::inspect_report::InspectReport<O>,
-    mapped: &pattern::Candidates,
-) -> Error {
-    let mut why = String::new();
-    for s in &report.skipped {
-        why.push_str(&format!(
-            "\n  skipped: pid {} {}: {}",
-            s.pid, s.path, s.reason
-        ));
-    }
-    Error::Object(format!(
-        "--object {pattern:?} matches no ELF object mapped in pids {:?}{why}{}",
-        report.pids,
-        mapped.offer(pattern)
-    ))
-}
-
 fn prove_cmd(
     object: String,
     procs: &ProcessArgs,
@@ -410,70 +391,12 @@ fn prove_cmd(
     style: Style,
 ) -> anyhow::Result<Outcome> {
     let inspected = inspected_pids(procs, Some(&object))?;
-    let scope = &inspected.scope;
-    let too_few = |pids: &[i32]| {
-        (pids.len() < 2).then(|| {
-            Error::Usage(format!(
-                "prove compares processes: it needs two or more distinct pids, got {pids:?}"
-            ))
-        })
-    };
-    // Without -u alone, the pids are known before the scan; with it, once the scan kept
-    // those that map the object.
-    let pids = scope.pids()?;
-    if !inspected.only_mapping
-        && let Some(e) = too_few(&pids)
-    {
-        return Err(e.into());
-    }
-    let mut scan = inspect::scan(&InspectOptions {
-        pids,
-        object: Some(object.clone()),
+    let proof = prove::run(&prove::ProveConfig {
+        object,
+        scope: inspected.scope,
         only_mapping: inspected.only_mapping,
+        user: procs.user.clone(),
     })?;
-    if inspected.only_mapping {
-        if scan.chosen.is_empty() {
-            return Err(inspected.none_maps(&object, procs, &scan.unmatched).into());
-        }
-        if let Some(e) = too_few(&scan.chosen) {
-            return Err(e.into());
-        }
-    }
-    let unmatched = std::mem::take(&mut scan.unmatched);
-    let mut report = scan.into_report();
-    if let Some(e) = scope.settle(&mut report.errors).first() {
-        return Err(anyhow::anyhow!("{}", e.message)
-            .context("cannot prove: a process could not be inspected"));
-    }
-    let paths: Vec<&str> = report.objects.iter().map(|o| o.path.as_str()).collect();
-    let obj = match pattern::choose(&pattern::Pattern::new(&object)?, &paths) {
-        pattern::Choice::One(i) => &report.objects[i],
-        pattern::Choice::None => return Err(no_match(&object, &report, &unmatched).into()),
-        pattern::Choice::Many(many) => {
-            let names: Vec<&str> = many.iter().map(|&i| paths[i]).collect();
-            return Err(Error::Object(format!(
-                "--object {object:?} matches {} objects ({}); give one that matches exactly one",
-                many.len(),
-                names.join(", ")
-            ))
-            .into());
-        }
-    };
-    if obj.procs.len() != report.pids.len() {
-        let missing: Vec<i32> = report
-            .pids
-            .iter()
-            .copied()
-            .filter(|p| !obj.procs.iter().any(|q| q.pid == *p))
-            .collect();
-        return Err(Error::Object(format!(
-            "{} is not mapped (or not analyzable) in pid(s) {missing:?}",
-            obj.path
-        ))
-        .into());
-    }
-    let families = prove::fork_families(&report.pids);
-    let proof = prove::prove(&report, obj, families);
     let (code, inconclusive) = match proof.outcome(strict) {
         prove::ProofOutcome::Holds => (ExitCode::Ok, None),
         prove::ProofOutcome::Fails => (ExitCode::ClaimFails, None),

@@ -70,11 +70,11 @@ impl Inspected {
         procs: &ProcessArgs,
         mapped: &crate::scan::pattern::Candidates,
     ) -> Error {
-        Error::Object(format!(
-            "--object {pattern:?} matches no object mapped by a process of --user {}{}",
+        crate::commands::inspect::none_maps(
+            pattern,
             procs.user.as_deref().unwrap_or_default(),
-            mapped.offer(pattern)
-        ))
+            mapped,
+        )
     }
 }
 

@@ -404,6 +404,9 @@ pub struct Scan {
     pub chosen: Vec<i32>,
     /// With a pattern, the names of the mapped objects it did not match.
     pub unmatched: Candidates,
+    /// With [`InspectOptions::only_mapping`], the processes left out because their memory
+    /// map could not be read (not those that exited): they may map the object.
+    pub unreadable: Vec<PidError>,
 }
 
 /// The objects of a [`Scan`], in order of first appearance. Serialized, each object's
@@ -535,6 +538,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     let mut seen = BTreeSet::new();
     let mut chosen = Vec::new();
     let mut unmatched = Candidates::default();
+    let mut unreadable = Vec::new();
     // Frames are read process by process, after each one's words.
     let mut kept = Kept::default();
     let mut reader = match privilege.frames() {
@@ -554,12 +558,16 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
             && !process.as_ref().is_ok_and(|p| p.maps_object(pat))
         {
             // One pass over the mappings, each name noted in a set: linear in the map.
-            if let Ok(p) = &process {
-                for m in &p.maps {
-                    if let MapTarget::File { path, .. } = &m.target {
-                        unmatched.note(&path.to_string_lossy());
+            match &process {
+                Ok(p) => {
+                    for m in &p.maps {
+                        if let MapTarget::File { path, .. } = &m.target {
+                            unmatched.note(&path.to_string_lossy());
+                        }
                     }
                 }
+                Err(Error::NoSuchProcess { .. }) => {}
+                Err(e) => unreadable.push(PidError::new(pid, e)),
             }
             continue;
         }
@@ -627,6 +635,7 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         },
         chosen,
         unmatched,
+        unreadable,
     })
 }
 
@@ -960,6 +969,31 @@ fn object_report<P, Q>(
         procs,
         pages,
     }
+}
+
+/// "no process of -u's user maps an object the pattern matches": names the pattern, the
+/// user, and some of the names its processes do map.
+pub fn none_maps(pattern: &str, user: &str, mapped: &Candidates) -> Error {
+    Error::Object(format!(
+        "--object {pattern:?} matches no object mapped by a process of --user {user}{}",
+        mapped.offer(pattern)
+    ))
+}
+
+/// "no object matches": names the pattern and what the processes do map.
+pub fn no_match<O>(pattern: &str, report: &InspectReport<O>, mapped: &Candidates) -> Error {
+    let mut why = String::new();
+    for s in &report.skipped {
+        why.push_str(&format!(
+            "\n  skipped: pid {} {}: {}",
+            s.pid, s.path, s.reason
+        ));
+    }
+    Error::Object(format!(
+        "--object {pattern:?} matches no ELF object mapped in pids {:?}{why}{}",
+        report.pids,
+        mapped.offer(pattern)
+    ))
 }
 
 /// Whether a page in a process is written, by [`sharing::written`]'s rule.

@@ -1,7 +1,7 @@
 //! `solab prove`: the three claims, each with its evidence.
 
 use super::opt;
-use crate::commands::prove::{ClaimStatus, ProveReport};
+use crate::commands::prove::{ClaimStatus, Conclusion, NAMED, NOTHING_TO_COMPARE, ProveReport};
 use crate::output::escape::escape_controls;
 use crate::output::terminal::{GREEN, RED, Style, YELLOW, paint};
 use std::fmt::Write;
@@ -19,6 +19,19 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
         opt(&r.build_id),
         pids.join(" ")
     );
+    if !r.unreadable.is_empty() {
+        let _ = writeln!(
+            o,
+            "note: {} process(es) could not be read and are not compared (they may map it):",
+            r.unreadable.len()
+        );
+        for u in r.unreadable.iter().take(NAMED) {
+            let _ = writeln!(o, "  {}", escape_controls(&u.message));
+        }
+        if r.unreadable.len() > NAMED {
+            let _ = writeln!(o, "  and {} more", r.unreadable.len() - NAMED);
+        }
+    }
     for f in &r.families {
         let members: Vec<String> = f.pids.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(
@@ -72,23 +85,16 @@ pub fn render_prove(r: &ProveReport, style: Style) -> String {
             );
         }
     }
-    let _ = writeln!(
-        o,
-        "\n{}",
-        match (r.holds, r.conclusive) {
-            (true, _) if !r.compared => paint(
-                style,
-                YELLOW,
-                "inconclusive: no text page is present in every process, nothing to compare"
-            ),
-            (true, true) => paint(style, GREEN, "all claims hold"),
-            (true, false) => paint(
-                style,
-                YELLOW,
-                "all claims hold, on weak evidence (no frame numbers)"
-            ),
-            (false, _) => paint(style, RED, "a claim fails"),
-        }
-    );
+    let last = match r.conclusion() {
+        Conclusion::NothingCompared => paint(style, YELLOW, NOTHING_TO_COMPARE),
+        Conclusion::Holds => paint(style, GREEN, "all claims hold"),
+        Conclusion::HoldsOnWeakEvidence => paint(
+            style,
+            YELLOW,
+            "all claims hold, on weak evidence (no frame numbers)",
+        ),
+        Conclusion::Fails => paint(style, RED, "a claim fails"),
+    };
+    let _ = writeln!(o, "\n{last}");
     o
 }

@@ -370,6 +370,7 @@ fn inspect_cmd(
                     object.as_deref().map(|pattern| text::Matched {
                         pattern,
                         paths: matched.unwrap_or_default(),
+                        candidates: &[],
                     }),
                 )
             }
@@ -519,6 +520,7 @@ fn libs_cmd(
         report,
         hidden,
         matched,
+        candidates,
     } = libs::table(
         &LibsOptions {
             scope,
@@ -550,6 +552,7 @@ fn libs_cmd(
                     matched: object.as_deref().map(|pattern| text::Matched {
                         pattern,
                         paths: matched.as_deref().unwrap_or_default(),
+                        candidates: &candidates,
                     }),
                 },
             )

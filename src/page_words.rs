@@ -48,6 +48,14 @@ impl PagemapEntry {
         let pfn = self.0 & PFN_MASK;
         (self.present() && pfn != 0).then_some(Pfn(pfn))
     }
+    /// Bits 0-54 of a page in swap: its swap entry, the swap type in bits 0-4 and the
+    /// offset in the swap area in bits 5-54 (fs/proc/task_mmu.c, `MAX_SWAPFILES_SHIFT`);
+    /// `None` when not in swap or hidden (reads 0 without CAP_SYS_ADMIN; offset 0 of a
+    /// swap area is its header, never a page's).
+    pub fn swap_entry(self) -> Option<u64> {
+        let entry = self.0 & PFN_MASK;
+        (!self.present() && self.swapped() && entry != 0).then_some(entry)
+    }
 }
 
 impl std::fmt::Debug for PagemapEntry {
@@ -194,6 +202,12 @@ mod tests {
         let e = PagemapEntry((1 << 62) | 0x1f);
         assert!(e.swapped() && !e.present());
         assert_eq!(e.pfn(), None);
+        // Its swap entry: type 1, offset 0x1234 (bits 5-54), soft-dirty and exclusive
+        // bits above it not part of it; hidden (0) without the capability.
+        let e = PagemapEntry((1 << 62) | (1 << 56) | (1 << 55) | (0x1234 << 5) | 1);
+        assert_eq!(e.swap_entry(), Some(0x1234 << 5 | 1));
+        assert_eq!(PagemapEntry(1 << 62).swap_entry(), None);
+        assert_eq!(PagemapEntry((1 << 63) | 0x1234).swap_entry(), None);
         assert_eq!(PagemapEntry(0), PagemapEntry::default());
         assert!(!PagemapEntry(0).present());
     }

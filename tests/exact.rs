@@ -1,8 +1,8 @@
 //! solab's figures where the simple readings of pagemap break, checked against the kernel's
 //! own (smaps_rollup) and a page walk written here, apart from the analyzer: a transparent
 //! huge page forked and partly written (bit 56 set on pages a child still maps), a parent
-//! mapping merged below an inherited one (its start moved), and a `prove` with no text page
-//! to compare.
+//! mapping merged below an inherited one (its start moved), a `prove` with no text page
+//! to compare, and pages in swap shared after fork (a swap file the test makes and removes).
 
 use crate::util::{self, Proc, field, finish, is_root, solab};
 use serde_json::Value;
@@ -530,4 +530,257 @@ fn prove_with_no_text_page_to_compare_is_inconclusive() {
             }
         }
     }
+}
+
+// ---- swap shared after fork ---------------------------------------------------------------
+
+/// A 64 MiB swap file in /tmp, switched on for the test and off (and removed) on Drop, also
+/// when the test fails.
+struct SwapFile {
+    path: std::path::PathBuf,
+    on: bool,
+}
+
+impl SwapFile {
+    /// The swap file, or why this machine cannot make one.
+    fn new() -> Result<SwapFile, String> {
+        let dir = nix::unistd::mkdtemp("/tmp/solab-swap-XXXXXX").map_err(|e| e.to_string())?;
+        let mut swap = SwapFile {
+            path: dir.join("swapfile"),
+            on: false,
+        };
+        let run = |cmd: &mut Command| -> Result<(), String> {
+            let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{cmd:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        run(Command::new("fallocate")
+            .args(["-l", "64M"])
+            .arg(&swap.path))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&swap.path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        run(Command::new("mkswap").arg(&swap.path))?;
+        run(Command::new("swapon").arg(&swap.path))?;
+        swap.on = true;
+        Ok(swap)
+    }
+}
+
+impl Drop for SwapFile {
+    fn drop(&mut self) {
+        if self.on {
+            let _ = Command::new("swapoff").arg(&self.path).status();
+        }
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Writes N pages of anonymous memory and pushes them to swap (MADV_PAGEOUT takes only
+/// pages mapped once, so before fork); forks; the child writes the first K of them (its own
+/// copies: those entries are the parent's alone) and M pages of its own, pushed to swap
+/// too. The N - K others are one swap entry each that both hold.
+const SWAP_C: &str = r#"
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+#define N 2048
+#define K 512
+#define M 256
+
+static char *written(size_t pages, int seed) {
+    char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) { perror("mmap"); _exit(1); }
+    madvise(p, pages * PAGE, MADV_NOHUGEPAGE);
+    for (size_t i = 0; i < pages; i++) memset(p + i * PAGE, (int)(i + seed) | 1, PAGE);
+    if (madvise(p, pages * PAGE, MADV_PAGEOUT) != 0) { perror("MADV_PAGEOUT"); _exit(1); }
+    return p;
+}
+
+int main(void) {
+    char *area = written(N, 0);
+    int fds[2];
+    if (pipe(fds) != 0) { perror("pipe"); return 1; }
+    pid_t kid = fork();
+    if (kid < 0) { perror("fork"); return 1; }
+    if (kid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) _exit(1);
+        for (size_t i = 0; i < K; i++) area[i * PAGE] = 7;
+        written(M, 3);
+        if (write(fds[1], "x", 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    char c;
+    if (read(fds[0], &c, 1) != 1) { perror("read"); return 1; }
+    printf("swap parent=%d child=%d n=%d k=%d m=%d ready\n", (int)getpid(), (int)kid, N, K, M);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// The swap entries (pagemap bits 0-54 of a swapped page) of every page of `pid`.
+fn swap_entries(pid: i32) -> Vec<u64> {
+    mappings(pid)
+        .into_iter()
+        .flat_map(|(a, b, _)| walk(pid, a, b - a))
+        .filter(|w| !w.present() && w.word >> 62 & 1 == 1)
+        .map(|w| w.word & ((1 << 55) - 1))
+        .collect()
+}
+
+#[test]
+fn swap_shared_after_fork_is_divided_and_counted_once() {
+    if !is_root() {
+        util::skip("swapon needs root, and the swap entries CAP_SYS_ADMIN");
+        return;
+    }
+    let _swap = match SwapFile::new() {
+        Ok(s) => s,
+        Err(why) => {
+            util::skip(&format!("no swap file here ({why})"));
+            return;
+        }
+    };
+    let prog = util::Compiled::from_source("swap", SWAP_C, &["-O2"], &[]);
+    let mut p = Proc::spawn("swap", Command::new(&prog.path), "");
+    let line = p.expect("ready");
+    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let _kids = util::KillOnDrop(vec![child]);
+    let (n, k, m) = (num(&line, "n"), num(&line, "k"), num(&line, "m"));
+    let kernel = [rollup(parent), rollup(child)];
+    if kernel[0]["Swap"] == 0 {
+        util::skip("MADV_PAGEOUT left nothing in swap");
+        return;
+    }
+
+    // The walk: each entry held by one page or by two.
+    let entries = [swap_entries(parent), swap_entries(child)];
+    let mut held: std::collections::HashMap<u64, u64> = Default::default();
+    for e in entries.iter().flatten() {
+        *held.entry(*e).or_default() += 1;
+    }
+    let once = |es: &[u64]| es.iter().filter(|e| held[e] == 1).count() as u64 * PAGE;
+    let distinct = held.len() as u64 * PAGE;
+    // What the program made: the walk is the judge below, but it must see this.
+    assert_eq!(
+        (entries[0].len() as u64, entries[1].len() as u64),
+        (n, n - k + m),
+        "pages in swap (parent, child) by the walk"
+    );
+
+    let out = solab(&["ps", "--json", &parent.to_string(), &child.to_string()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.json();
+    assert_eq!(r["swap_pss_source"], "swap-pss", "{r:#}");
+    assert_eq!(r["swap_unique_source"], "swap-entries", "{r:#}");
+    for (i, pid) in [parent, child].into_iter().enumerate() {
+        let got = row(&r, pid);
+        let k = &kernel[i];
+        assert_eq!(u(&got["swap"]), k["Swap"], "pid {pid}: swap against Swap");
+        assert!(
+            pss_agrees(u(&got["swap_pss"]), k["SwapPss"]),
+            "pid {pid}: swap_pss {} against SwapPss {}",
+            got["swap_pss"],
+            k["SwapPss"]
+        );
+        assert!(
+            u(&got["swap_pss"]) < u(&got["swap"]),
+            "pid {pid} shares swap entries: {got:#}"
+        );
+        assert_eq!(
+            u(&got["swap_unique"]),
+            once(&entries[i]),
+            "pid {pid}: swap_unique against the entries held once"
+        );
+        assert_eq!(u(&got["classes"]["anon"]["swap_unique"]), once(&entries[i]));
+    }
+    assert_eq!(
+        (once(&entries[0]), once(&entries[1])),
+        (k * PAGE, m * PAGE),
+        "entries held once: the parent's K the child rewrote, the child's own M"
+    );
+    // TOTAL: the shared entries once (SWAP), each holder in full (swap).
+    let t = &r["totals"];
+    assert!(
+        pss_agrees(u(&t["swap_pss"]), distinct),
+        "TOTAL swap_pss {} against {distinct} distinct entries",
+        t["swap_pss"]
+    );
+    assert_eq!(u(&t["swap"]), kernel[0]["Swap"] + kernel[1]["Swap"]);
+    assert_eq!(u(&t["swap_unique"]), (k + m) * PAGE);
+
+    // The table: SWAP is the proportional figure, SWAP-USS beside it, the sources named.
+    let out = solab(&["ps", "-b", &parent.to_string(), &child.to_string()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("swap: SWAP is the kernel's SwapPss"),
+        "{}",
+        out.stdout
+    );
+    let head = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("PID") && l.contains(" SWAP-USS "))
+        .unwrap_or_else(|| panic!("no SWAP-USS column: {}", out.stdout));
+    let cols: Vec<&str> = head.split_whitespace().collect();
+    let at = cols.iter().position(|c| *c == "SWAP").expect("SWAP column");
+    let total: Vec<&str> = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("TOTAL"))
+        .expect("TOTAL")
+        .split_whitespace()
+        .collect();
+    // TOTAL has no user: its cells start one column earlier than the head's.
+    assert_eq!(total[at - 1], t["swap_pss"].to_string(), "{}", out.stdout);
+    assert_eq!(total[at], t["swap_unique"].to_string(), "{}", out.stdout);
+    drop(p);
+
+    // Without the capability (uid 65534 reading its own processes): SwapPss all the same,
+    // the entries unseen.
+    let mut p = Proc::spawn("swap as nobody", util::as_nobody(&prog.path), "");
+    let line = p.expect("ready");
+    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let _kids = util::KillOnDrop(vec![child]);
+    let kernel = [rollup(parent), rollup(child)];
+    let out = finish(
+        util::as_nobody(&util::artifacts().solab)
+            .args(["ps", "--json", &parent.to_string(), &child.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run solab as nobody"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.json();
+    assert_eq!(
+        (&r["weak"], &r["swap_unique_source"]),
+        (&Value::Bool(true), &Value::Null)
+    );
+    for (i, pid) in [parent, child].into_iter().enumerate() {
+        let got = row(&r, pid);
+        assert_eq!(u(&got["swap"]), kernel[i]["Swap"], "pid {pid}: {got:#}");
+        assert!(
+            pss_agrees(u(&got["swap_pss"]), kernel[i]["SwapPss"]),
+            "pid {pid}: swap_pss {} against SwapPss {}",
+            got["swap_pss"],
+            kernel[i]["SwapPss"]
+        );
+        assert_eq!(got["swap_unique"], Value::Null);
+    }
+    drop(p);
 }

@@ -1,6 +1,8 @@
 //! `--object PATTERN` as users type it: an exact file name wins over a part of one, a memfd
 //! another user names like a library never names that library, and a link (a path, or a
-//! command found on PATH) finds the file it leads to.
+//! command found on PATH) finds the file it leads to; when nothing matches, the names that
+//! come closest are offered. And names as solab shows them: a command name that is not
+//! UTF-8.
 
 use crate::util::{
     self, Compiled, Namespace, Proc, artifacts, as_nobody, finish, solab, spawn_host,
@@ -225,4 +227,76 @@ fn a_link_names_the_file_it_leads_to() {
     // Without the link on PATH, the name is only a name, and nothing has it.
     let run = solab(&with(&["inspect", "-o", "foo-server"], &pids));
     assert_eq!(run.code, 2, "{}", run.stdout);
+}
+
+/// Nothing matches what was typed (here, in capitals): `libs` says so on its matched line and
+/// offers the names that hold it first, as `prove`'s error does.
+#[test]
+fn nothing_matched_offers_the_names_that_hold_it() {
+    let f = foo();
+    let one = Proc::spawn("foo 1", Command::new(&f.exe.path), "ready");
+    let two = Proc::spawn("foo 2", Command::new(&f.exe.path), "ready");
+    let pids = pid_args(&[&one, &two]);
+
+    let libs = solab(&with(&["libs", "-o", "LIBFOO"], &pids));
+    assert_eq!(libs.code, 0, "{}", libs.stderr);
+    assert!(
+        libs.stdout
+            .contains("--object LIBFOO matched: nothing (mapped, closest first: libfoo.so, "),
+        "{}",
+        libs.stdout
+    );
+    let prove = solab(&with(&["prove", "-o", "FOO"], &pids));
+    assert_eq!(prove.code, 2, "{}", prove.stdout);
+    assert!(
+        prove
+            .stderr
+            .contains("mapped, closest first: foo, libfoo.so, "),
+        "{}",
+        prove.stderr
+    );
+}
+
+/// A process names itself with bytes that are not UTF-8 (any process may, with
+/// PR_SET_NAME): the text shows each such byte as `\xNN`, never `?`, and JSON gives the
+/// exact bytes beside a name with U+FFFD for them.
+#[test]
+fn a_command_name_that_is_not_utf8_is_shown_escaped() {
+    let prog = Compiled::from_source(
+        "rename",
+        "#include <stdio.h>\n#include <unistd.h>\n#include <sys/prctl.h>\n\
+         int main(void) { prctl(PR_SET_NAME, \"srv\\xff\\xfe-\\x1b\\\\\"); \
+         printf(\"ready\\n\"); fflush(stdout); pause(); return 0; }\n",
+        &[],
+        &[],
+    );
+    let p = Proc::spawn("rename", Command::new(&prog.path), "ready");
+    let pid = p.pid().to_string();
+    let name: &[u8] = b"srv\xff\xfe-\x1b\\";
+    assert_eq!(
+        std::fs::read(format!("/proc/{pid}/comm")).expect("comm"),
+        [name, b"\n"].concat()
+    );
+    let text = solab(&["ps", &pid]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("  srv\\xff\\xfe-\\e\\\\\n"),
+        "{}",
+        text.stdout
+    );
+    let json = solab(&["ps", "--json", &pid]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let row = &json.json()["processes"][0];
+    assert_eq!(row["comm"], "srv\u{fffd}\u{fffd}-\x1b\\", "{row:#}");
+    let bytes: Vec<u8> = row["comm_bytes"]
+        .as_array()
+        .expect("comm_bytes")
+        .iter()
+        .map(|b| b.as_u64().expect("byte") as u8)
+        .collect();
+    assert_eq!(bytes, name);
+    // A UTF-8 name (this test's own) has none.
+    let own = solab(&["ps", "--json", &std::process::id().to_string()]);
+    assert_eq!(own.json()["processes"][0]["comm_bytes"], Value::Null);
+    drop(p);
 }

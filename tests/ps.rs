@@ -42,7 +42,7 @@ fn row(r: &Value, pid: i32) -> &Value {
 }
 
 const CLASSES: [&str; 4] = ["elf", "anon", "shared", "files"];
-const FIGURES: [&str; 4] = ["rss", "pss", "uss", "swap"];
+const FIGURES: [&str; 5] = ["rss", "pss", "uss", "swap", "swap_pss"];
 
 /// Each row's classes add up to the row (PSS within rounding), and the rows to the totals.
 fn check_sums(r: &Value) {

@@ -371,6 +371,7 @@ fn inspect_cmd(
                     object.as_deref().map(|pattern| text::Matched {
                         pattern,
                         paths: matched.unwrap_or_default(),
+                        candidates: &[],
                     }),
                 )
             }
@@ -442,6 +443,7 @@ fn libs_cmd(
         report,
         hidden,
         matched,
+        candidates,
     } = libs::table(
         &LibsOptions {
             scope,
@@ -473,6 +475,7 @@ fn libs_cmd(
                     matched: object.as_deref().map(|pattern| text::Matched {
                         pattern,
                         paths: matched.as_deref().unwrap_or_default(),
+                        candidates: &candidates,
                     }),
                 },
             )

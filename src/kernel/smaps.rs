@@ -1,5 +1,6 @@
 //! /proc/PID/smaps (Documentation/filesystems/proc.rst), parsed by `procfs`: per-mapping
-//! Rss, Pss, the Shared/Private split (by mapcount) and Swap, the unprivileged fallback.
+//! Rss, Pss, the Shared/Private split (by mapcount), Swap and SwapPss: the unprivileged
+//! fallback, and the kernel's division of swap entries among the page tables holding them.
 
 use super::process;
 use crate::error::{Error, Result};
@@ -12,7 +13,14 @@ pub struct SmapsFigures {
     pub pss: u64,
     pub shared: u64,
     pub private: u64,
+    /// Swap: the pages of the mapping in swap, each in full however many page tables hold
+    /// its swap entry (and swapped `MAP_SHARED` memory, which has no swap entry in the page
+    /// table).
     pub swap: u64,
+    /// SwapPss (Linux 4.3+): each swap entry of the mapping's page table divided by the
+    /// number of page tables holding it (the swap map's count); None when the kernel does
+    /// not give it.
+    pub swap_pss: Option<u64>,
     /// AnonHugePages: anonymous memory mapped by transparent huge pages (PMD-mapped).
     pub anon_huge: u64,
 }
@@ -49,9 +57,126 @@ pub fn read_smaps(dir: &process::ProcDir) -> Result<HashMap<u64, SmapsFigures>> 
                     shared: get(m, "Shared_Clean") + get(m, "Shared_Dirty"),
                     private: get(m, "Private_Clean") + get(m, "Private_Dirty"),
                     swap: get(m, "Swap"),
+                    swap_pss: m.extension.map.get("SwapPss").copied(),
                     anon_huge: get(m, "AnonHugePages"),
                 },
             )
         })
         .collect())
+}
+
+/// The swap figures of one mapping, as [`read_swap`] reads them, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwapFigures {
+    /// `Swap` ([`SmapsFigures::swap`]).
+    pub swap: u64,
+    /// `SwapPss` ([`SmapsFigures::swap_pss`]); None when the kernel does not give it.
+    pub swap_pss: Option<u64>,
+}
+
+/// The longest smaps line kept: a mapping's header line holds its path (up to PATH_MAX,
+/// with `\n` escaped); a longer line is cut, which only its name can make long.
+const MAX_LINE: usize = 16 << 10;
+
+/// The swap figures of the mappings of the process of `dir` that have pages in swap, keyed
+/// by mapping start: smaps read line by line, keeping only those mappings, so that the
+/// cost in memory is bounded by the mappings with swap, not by every mapping and its name.
+pub fn read_swap(dir: &process::ProcDir) -> Result<HashMap<u64, SwapFigures>> {
+    use std::io::{BufRead, Read};
+    let path = dir.path(c"smaps");
+    let io = |e: std::io::Error| process::error(dir.pid(), &path, e);
+    let mut lines = std::io::BufReader::new(dir.open_file(c"smaps")?);
+    let mut line = Vec::with_capacity(256);
+    let mut out = HashMap::new();
+    let mut current: Option<(u64, SwapFigures)> = None;
+    let mut keep = |current: Option<(u64, SwapFigures)>| {
+        if let Some((start, f)) = current.filter(|(_, f)| f.swap > 0) {
+            out.insert(start, f);
+        }
+    };
+    loop {
+        line.clear();
+        let n = (&mut lines)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut line)
+            .map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') && n == MAX_LINE {
+            // The rest of an over-long line (a header's name): skipped.
+            lines.skip_until(b'\n').map_err(io)?;
+        }
+        if let Some(start) = mapping_start(&line) {
+            keep(current.take());
+            current = Some((start, SwapFigures::default()));
+        } else if let Some((_, f)) = current.as_mut() {
+            if let Some(kb) = field_kb(&line, b"Swap:") {
+                f.swap = kb * 1024;
+            } else if let Some(kb) = field_kb(&line, b"SwapPss:") {
+                f.swap_pss = Some(kb * 1024);
+            }
+        }
+    }
+    keep(current);
+    Ok(out)
+}
+
+/// The start of the mapping whose smaps header `line` is (`START-END PERMS ...`, hex), or
+/// None for a field line (`Name:   N kB`).
+fn mapping_start(line: &[u8]) -> Option<u64> {
+    let dash = line.iter().position(|&b| b == b'-')?;
+    let start = std::str::from_utf8(&line[..dash]).ok()?;
+    if start.is_empty() || !start.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(start, 16).ok()
+}
+
+/// The number of a field line `KEY   N kB` whose key is `key` (with its colon).
+fn field_kb(line: &[u8], key: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(key)?;
+    std::str::from_utf8(rest)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_fields_of_smaps_lines() {
+        assert_eq!(
+            mapping_start(b"7f00a000-7f00b000 rw-p 00000000 00:00 0 \n"),
+            Some(0x7f00a000)
+        );
+        assert_eq!(mapping_start(b"Swap:                  8 kB\n"), None);
+        assert_eq!(mapping_start(b"VmFlags: rd wr mr mw me ac sd\n"), None);
+        assert_eq!(
+            field_kb(b"Swap:                  8 kB\n", b"Swap:"),
+            Some(8)
+        );
+        assert_eq!(field_kb(b"SwapPss:               4 kB\n", b"Swap:"), None);
+        assert_eq!(
+            field_kb(b"SwapPss:               4 kB\n", b"SwapPss:"),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn own_swap_agrees_with_full_smaps() {
+        let dir = process::ProcDir::open(std::process::id() as i32).expect("own /proc dir");
+        let full = read_smaps(&dir).expect("smaps");
+        let swap = read_swap(&dir).expect("swap");
+        for (start, f) in &full {
+            match swap.get(start) {
+                Some(s) => assert_eq!((s.swap, s.swap_pss), (f.swap, f.swap_pss)),
+                None => assert_eq!(f.swap, 0, "mapping at {start:#x}"),
+            }
+        }
+    }
 }

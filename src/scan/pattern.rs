@@ -162,26 +162,40 @@ impl Candidates {
     }
 }
 
-/// At most `n` of the mapped files' `names`, the closest to the pattern first (edit
-/// distance between the pattern and each file name, both cut at [`NAME_CUT`] bytes),
-/// each once: what to offer when nothing matches.
+/// At most `n` of the mapped files' `names`, the closest to the pattern first, each once:
+/// what to offer when nothing matches. First the names that hold what was typed, then
+/// those held by it, but for the case of ASCII letters (`-o LIBC` offers `libc.so.6`, `-o
+/// libssl.so.3.0` offers `libssl.so.3`); then the others; within each, by edit distance
+/// between the pattern and the file name, both cut at [`NAME_CUT`] bytes (the file name of
+/// a pattern with `/`).
 pub fn closest<'a>(
     pattern: &str,
     names: impl IntoIterator<Item = &'a str>,
     n: usize,
 ) -> Vec<String> {
-    let mut ranked: Vec<(usize, &str)> = names
+    let typed = file_name(pattern).to_ascii_lowercase();
+    // 0: the name holds what was typed; 1: what was typed holds the name; 2: neither.
+    let tier = |name: &str| match name {
+        _ if typed.is_empty() => 2,
+        n if n.contains(&typed) => 0,
+        n if typed.contains(n) => 1,
+        _ => 2,
+    };
+    let mut ranked: Vec<(u8, usize, &str)> = names
         .into_iter()
         .map(file_name)
         .filter(|name| !name.is_empty())
-        .map(|name| (distance(pattern, name), name))
+        .map(|name| {
+            let lower = name.to_ascii_lowercase();
+            (tier(&lower), distance(&typed, &lower), name)
+        })
         .collect();
     ranked.sort_unstable();
-    ranked.dedup_by(|a, b| a.1 == b.1);
+    ranked.dedup_by(|a, b| a.2 == b.2);
     ranked
         .into_iter()
         .take(n)
-        .map(|(_, name)| name.to_string())
+        .map(|(_, _, name)| name.to_string())
         .collect()
 }
 
@@ -417,6 +431,22 @@ mod tests {
             vec!["libc.so.6".to_string(), "libm.so.6".to_string()]
         );
         assert_eq!(closest("x", names, 20).len(), 4);
+        // What was typed, but for the case, or a longer name: the names that hold it (or
+        // that it holds) first, however far by edit distance.
+        assert_eq!(closest("LIBC", names, 1), vec!["libc.so.6".to_string()]);
+        assert_eq!(
+            closest("ARCHIVE", names, 1),
+            vec!["locale-archive".to_string()]
+        );
+        assert_eq!(
+            closest("libm.so.6.0.1", names, 1),
+            vec!["libm.so.6".to_string()]
+        );
+        assert_eq!(closest("/opt/x/bash", names, 1), vec!["bash".to_string()]);
+        assert_eq!(
+            closest("LIBFOO", ["/x/foo", "/x/libfoo.so"], 2),
+            vec!["libfoo.so".to_string(), "foo".to_string()]
+        );
         assert_eq!(distance("kitten", "sitting"), 3);
         let mut offered = Candidates::default();
         for n in names {

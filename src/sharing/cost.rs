@@ -1,5 +1,5 @@
 //! What a process costs (`solab ps`): the class of each mapping and the per-process
-//! words RSS, PSS, USS and SWAP.
+//! words RSS, PSS, USS, SWAP and SWAP-USS.
 //!
 //! A frame's count is its /proc/kpagecount entry: the page-table entries that map it
 //! (Documentation/admin-guide/mm/pagemap.rst), not the processes. A page whose frame is
@@ -66,7 +66,7 @@ pub fn mem_class(map_shared: bool, in_object: bool, is_file: bool) -> MemClass {
 }
 
 /// The per-process cost words of `solab ps`, with their one definition.
-pub const COST_WORDS: [(&str, &str); 4] = [
+pub const COST_WORDS: [(&str, &str); 5] = [
     (
         "RSS",
         "resident set: present pages of the process (not the zero page nor PFN-mapped pages)",
@@ -79,7 +79,14 @@ pub const COST_WORDS: [(&str, &str); 4] = [
         "USS",
         "unique set: present pages whose frame is mapped once (kpagecount 1): freed if the process exits",
     ),
-    ("SWAP", "pages of the process in swap (pagemap bit 62)"),
+    (
+        "SWAP",
+        "proportional swap: each page in swap counts page_size / the number of page tables holding its swap entry (the kernel's SwapPss)",
+    ),
+    (
+        "SWAP-USS",
+        "unique swap: pages in swap whose swap entry no other page of the scanned processes holds (pagemap's swap entries, root)",
+    ),
 ];
 
 /// What one page of a frame mapped `count` times adds to PSS: `PAGE_SIZE / count`; 0 for a

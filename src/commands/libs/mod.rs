@@ -82,6 +82,9 @@ pub struct LibsTable {
     pub report: LibsReport,
     pub hidden: usize,
     pub matched: Option<Vec<String>>,
+    /// When the pattern matched nothing: the file names of the objects scanned, the
+    /// closest to it first ([`crate::scan::pattern::closest`]).
+    pub candidates: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -110,7 +113,15 @@ pub fn table(opts: &LibsOptions, order: &LibsOrder) -> Result<LibsTable> {
         .as_deref()
         .map(crate::scan::pattern::Pattern::new)
         .transpose()?;
+    let mut candidates = Vec::new();
     let matched = pattern.map(|pat| {
+        if !report.objects.iter().any(|o| pat.matches(&o.path)) {
+            candidates = crate::scan::pattern::closest(
+                pat.text(),
+                report.objects.iter().map(|o| o.path.as_str()),
+                crate::scan::pattern::Candidates::SHOWN,
+            );
+        }
         report.objects.retain(|o| pat.matches(&o.path));
         let mut matched: Vec<String> = report.objects.iter().map(|o| o.path.clone()).collect();
         matched.sort();
@@ -123,6 +134,7 @@ pub fn table(opts: &LibsOptions, order: &LibsOrder) -> Result<LibsTable> {
         hidden: total - report.objects.len(),
         report,
         matched,
+        candidates,
     })
 }
 

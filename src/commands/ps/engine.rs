@@ -28,6 +28,47 @@ pub(super) struct ClassSum {
     pub(super) pss: f64,
     pub(super) uss: u64,
     pub(super) swap: u64,
+    /// The kernel's SwapPss of the class's mappings ([`smaps::SmapsFigures::swap_pss`]).
+    pub(super) swap_pss: u64,
+}
+
+/// What a worker makes of one process's pages.
+pub(super) struct ProcessScan {
+    /// The figures by class ([`MemClass::ALL`]'s order).
+    pub(super) acc: [ClassSum; 4],
+    /// With groups: `pfn << 2 | class` of every present page, sorted.
+    pub(super) frames: Vec<u64>,
+    /// As root: `entry << 2 | class` of every page in swap, by its swap entry
+    /// ([`PagemapEntry::swap_entry`](crate::page_words::PagemapEntry::swap_entry)), sorted.
+    pub(super) swaps: Vec<u64>,
+    /// The process had swap and its smaps gave no SwapPss: its `swap_pss` is its swap
+    /// in full.
+    pub(super) no_swap_pss: bool,
+}
+
+/// Adds the kernel's swap figures of every mapping of `maps` (`figures`, by mapping start)
+/// to its class (`class_of`, by mapping): Swap too with `with_swap` (the smaps reading;
+/// from frames swap is counted from the pagemap). Where the kernel gives no SwapPss, Swap
+/// is added in full; returns whether that happened.
+fn add_swap(
+    figures: &std::collections::HashMap<u64, smaps::SwapFigures>,
+    maps: &[MapEntry],
+    class_of: impl Fn(usize) -> usize,
+    acc: &mut [ClassSum; 4],
+    with_swap: bool,
+) -> bool {
+    let mut no_swap_pss = false;
+    for (i, m) in maps.iter().enumerate() {
+        if let Some(f) = figures.get(&m.start.0) {
+            let a = &mut acc[class_of(i)];
+            if with_swap {
+                a.swap += f.swap;
+            }
+            no_swap_pss |= f.swap_pss.is_none() && f.swap > 0;
+            a.swap_pss += f.swap_pss.unwrap_or(f.swap);
+        }
+    }
+    no_swap_pss
 }
 
 fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::FileId]) -> MemClass {
@@ -185,36 +226,49 @@ impl Scanner<'_> {
         position: usize,
         dir: &ProcDir,
         keep: bool,
-    ) -> Result<([ClassSum; 4], Vec<u64>)> {
+    ) -> Result<ProcessScan> {
         self.position = position;
         let pid = dir.pid();
         let maps = dir.read_maps()?;
         let (objects, elf_files) = self.objects(dir, &maps)?;
         let mut acc = [ClassSum::default(); 4];
         let idx = |c: MemClass| MemClass::ALL.iter().position(|x| *x == c).unwrap_or(0);
+        let classes: Vec<usize> = maps
+            .iter()
+            .map(|m| idx(class_of(m, &objects, &elf_files)))
+            .collect();
         if !self.frames {
             let figures = smaps::read_smaps(dir)?;
-            for m in &maps {
+            let swap = figures
+                .iter()
+                .map(|(&start, f)| {
+                    let (swap, swap_pss) = (f.swap, f.swap_pss);
+                    (start, smaps::SwapFigures { swap, swap_pss })
+                })
+                .collect();
+            let no_swap_pss = add_swap(&swap, &maps, |i| classes[i], &mut acc, true);
+            for (i, m) in maps.iter().enumerate() {
                 if let Some(f) = figures.get(&m.start.0) {
-                    let a = &mut acc[idx(class_of(m, &objects, &elf_files))];
+                    let a = &mut acc[classes[i]];
                     a.rss += f.rss;
                     a.pss += f.pss as f64;
                     a.uss += f.private;
-                    a.swap += f.swap;
                 }
             }
-            return Ok((acc, Vec::new()));
+            return Ok(ProcessScan {
+                acc,
+                frames: Vec::new(),
+                swaps: Vec::new(),
+                no_swap_pss,
+            });
         }
         // Gathered in the worker's buffer, kept at its exact size: no vector of each
         // process grown (copied, and its new pages faulted in) step by step.
         let mut shared = std::mem::take(&mut self.pending);
         shared.clear();
         let mut frames = Vec::new();
+        let mut swaps = Vec::new();
         let mut pm = Pagemap::open(dir)?;
-        let classes: Vec<usize> = maps
-            .iter()
-            .map(|m| idx(class_of(m, &objects, &elf_files)))
-            .collect();
         // One pread per run of adjacent mappings, each mapping's words tallied in its class.
         let mut words = std::mem::take(&mut self.words);
         let mut numbered = true;
@@ -240,6 +294,7 @@ impl Scanner<'_> {
                 &mut self.scratch,
                 &mut shared,
                 keep.then_some(&mut frames),
+                &mut swaps,
                 &mut self.ids,
                 slots,
             )
@@ -255,7 +310,16 @@ impl Scanner<'_> {
             .finish(&shared, &self.shares, self.ids.pfns())
         });
         self.pending = shared;
-        let finished = finished?;
+        let (mut acc, frames) = finished?;
+        // The kernel divides each swap entry among the page tables holding it (SwapPss):
+        // smaps is read for the processes with pages in swap, and only for them, keeping
+        // only their mappings with swap ([`smaps::read_swap`]).
+        let mut no_swap_pss = false;
+        if acc.iter().any(|a| a.swap > 0) {
+            let figures = smaps::read_swap(dir)?;
+            no_swap_pss = add_swap(&figures, &maps, |i| classes[i], &mut acc, false);
+        }
+        swaps.sort_unstable();
         if !numbered {
             return Err(Error::Io {
                 path: dir.path(c"pagemap"),
@@ -265,7 +329,12 @@ impl Scanner<'_> {
                 )),
             });
         }
-        Ok(finished)
+        Ok(ProcessScan {
+            acc,
+            frames,
+            swaps,
+            no_swap_pss,
+        })
     }
 
     /// Reads the kpagecount of the frames numbered since the last process and computes
@@ -328,7 +397,8 @@ impl SolabFrames {
 /// counted in `acc` (and its frame kept in `frames` with groups), one whose frame may be
 /// mapped more than once waits in `shared` as `id << 2 | class`, its frame numbered in
 /// `ids` (or found in `slots`, the file pages' last frames, when the words are of a file
-/// mapping). Swapped pages add swap. `scratch` is the worker's, reused. False when `ids`
+/// mapping). Swapped pages add swap, and their swap entries (visible to root) go to
+/// `swaps` as `entry << 2 | class`. `scratch` is the worker's, reused. False when `ids`
 /// is full ([`kpage::MAX_FRAME_IDS`]): pages were left out.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
@@ -341,6 +411,7 @@ fn tally(
     scratch: &mut Vec<u32>,
     shared: &mut Vec<u32>,
     mut frames: Option<&mut Vec<u64>>,
+    swaps: &mut Vec<u64>,
     ids: &mut kpage::FrameIds,
     mut slots: Option<&mut [SeenSlot]>,
 ) -> bool {
@@ -350,6 +421,14 @@ fn tally(
     // kpagecount), counted in passes of their own, which the compiler makes vector loops;
     // the loop below then visits only the pages left.
     let swapped = words.iter().filter(|e| !e.present() && e.swapped()).count() as u64;
+    if swapped > 0 {
+        swaps.extend(
+            words
+                .iter()
+                .filter_map(|e| e.swap_entry())
+                .map(|entry| entry << 2 | class as u64),
+        );
+    }
     let (once, present) =
         (first_page..)
             .zip(words)

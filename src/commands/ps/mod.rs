@@ -9,9 +9,11 @@
 //! pages such as `[vvar]`) are not memory the process holds and are skipped; PSS adds
 //! `page_size / kpagecount`, USS counts the frames mapped once. solab's own mappings of a
 //! frame (it maps libc too) are taken off its kpagecount: the figures are the machine's
-//! without solab. Swap is pagemap bit 62.
+//! without solab. Swap is pagemap bit 62; SWAP is the kernel's SwapPss (smaps, read for the
+//! processes with pages in swap), and SWAP-USS counts the swap entries held once
+//! ([`swap`]).
 //! Without the capability the figures are the kernel's smaps ones (Rss, Pss,
-//! Private_Clean + Private_Dirty, Swap), labelled weak.
+//! Private_Clean + Private_Dirty, Swap, SwapPss), labelled weak, and SWAP-USS is unknown.
 //!
 //! How a run goes (`--threads N` workers, 1: all on the calling thread, in order):
 //! - Before the first process the first worker lists the processes and reads the kernel's
@@ -29,7 +31,8 @@
 //!   `--by cgroup|container`, a cgroup's path once per cgroup id and worker.
 //!
 //! Its parts: `report` (the serialized types), `engine` (a worker's scan of a process's
-//! pages), `row` (a process's row), `cgroup` (cgroup paths), `group` (`--by`), `sort`.
+//! pages), `row` (a process's row), `cgroup` (cgroup paths), `group` (`--by`), `swap`
+//! (swap counted once), `sort`.
 
 mod cgroup;
 mod engine;
@@ -37,10 +40,12 @@ mod group;
 mod report;
 mod row;
 mod sort;
+mod swap;
 
 pub use super::group_key::GroupBy;
 pub use report::{
-    ByClass, Cost, CostSource, GroupFrames, PS_SCHEMA, PsCounts, PsGroup, PsReport, PsRow, PsTotals,
+    ByClass, Cost, CostSource, GroupFrames, PS_SCHEMA, PsCounts, PsGroup, PsReport, PsRow,
+    PsTotals, SwapPssSource, SwapUniqueSource,
 };
 pub use row::user_name;
 pub use sort::{PsKey, PsOrder};
@@ -90,7 +95,15 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
     let privilege = kernel::detect_privilege();
     let frames = privilege.frames();
     let scanned = scan_processes(opts, frames)?;
-    let gathered = gather(opts.all, scanned.pids, scanned.results);
+    let mut gathered = gather(opts.all, scanned.pids, scanned.results);
+    if frames {
+        swap::count_unique(&mut gathered.rows, &gathered.row_frames);
+    }
+    let swap_pss_source = if gathered.row_frames.iter().any(|f| f.no_swap_pss) {
+        SwapPssSource::Swap
+    } else {
+        SwapPssSource::SwapPss
+    };
     let mut report = PsReport {
         schema: PS_SCHEMA.into(),
         evidence: privilege.evidence,
@@ -102,6 +115,8 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
         } else {
             CostSource::Smaps
         },
+        swap_pss_source,
+        swap_unique_source: frames.then_some(SwapUniqueSource::SwapEntries),
         kernel: scanned.kernel,
         page_size: PAGE_SIZE,
         counts: gathered.counts,

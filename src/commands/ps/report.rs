@@ -9,13 +9,23 @@ use serde::{Deserialize, Serialize};
 
 pub const PS_SCHEMA: &str = "solab.ps.v2";
 
-/// The cost of some memory, in bytes.
+/// The cost of some memory, in bytes (the words are defined in
+/// [`crate::sharing::COST_WORDS`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cost {
     pub rss: u64,
     pub pss: u64,
     pub uss: u64,
+    /// Pages in swap, each in full in every process that holds its swap entry (the
+    /// kernel's `Swap`): summed over processes, a shared entry counts once per holder.
     pub swap: u64,
+    /// SWAP: the kernel's `SwapPss` ([`PsReport::swap_pss_source`]): each swap entry
+    /// divided among the page tables that hold it; sums count a shared entry once.
+    pub swap_pss: u64,
+    /// SWAP-USS: pages in swap whose swap entry no other page of the scanned processes
+    /// holds ([`PsReport::swap_unique_source`]); null without the swap entries (no
+    /// CAP_SYS_ADMIN).
+    pub swap_unique: Option<u64>,
 }
 
 impl Cost {
@@ -24,7 +34,32 @@ impl Cost {
         self.pss += o.pss;
         self.uss += o.uss;
         self.swap += o.swap;
+        self.swap_pss += o.swap_pss;
+        self.swap_unique = match (self.swap_unique, o.swap_unique) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
+}
+
+/// Where SWAP (`swap_pss`) comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwapPssSource {
+    /// smaps `SwapPss`: each swap entry divided by the kernel's count of its holders.
+    SwapPss,
+    /// smaps `Swap` in full, for a process whose smaps has no `SwapPss` (before Linux
+    /// 4.3): not divided.
+    Swap,
+}
+
+/// Where SWAP-USS (`swap_unique`) comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwapUniqueSource {
+    /// The swap entries of pagemap (bits 0-54 of a swapped page, root), each counted over
+    /// the page tables of the scanned processes.
+    SwapEntries,
 }
 
 /// A [`Cost`] per [`MemClass`].
@@ -66,7 +101,14 @@ pub struct PsRow {
     pub pid: i32,
     pub uid: u32,
     pub user: String,
+    /// The command name: its bytes kept ([`decode_name`](crate::kernel::process::decode_name)),
+    /// shown escaped in text; in JSON each byte that is not UTF-8 is U+FFFD
+    /// ([`lossy_name`]), and [`PsRow::comm_bytes`] holds the exact bytes.
+    #[serde(serialize_with = "lossy_name")]
     pub comm: String,
+    /// The command name's bytes when they are not UTF-8 (null when they are).
+    #[serde(default)]
+    pub comm_bytes: Option<Vec<u8>>,
     /// The cgroup path (cgroup v2; on a cgroup v1 machine its lines joined with `;`),
     /// empty if unreadable or not asked for ([`PsOptions::placement`](super::PsOptions::placement)).
     pub cgroup: String,
@@ -76,6 +118,23 @@ pub struct PsRow {
     #[serde(flatten)]
     pub cost: Cost,
     pub classes: ByClass,
+}
+
+/// A name [`decode_name`](crate::kernel::process::decode_name) made, as JSON can hold it:
+/// each byte that was not UTF-8 as U+FFFD.
+pub(super) fn lossy_name<S: serde::Serializer>(name: &str, s: S) -> Result<S::Ok, S::Error> {
+    match name_bytes(name) {
+        Some(bytes) => s.serialize_str(&String::from_utf8_lossy(&bytes)),
+        None => s.serialize_str(name),
+    }
+}
+
+/// The bytes of a name [`decode_name`](crate::kernel::process::decode_name) made, when they
+/// are not UTF-8.
+pub(super) fn name_bytes(name: &str) -> Option<Vec<u8>> {
+    name.chars()
+        .any(|c| kernel::process::byte_of_char(c).is_some())
+        .then(|| kernel::process::encode_name(name))
 }
 
 /// Sums over the processes listed.
@@ -134,6 +193,11 @@ pub struct PsReport {
     pub weak: bool,
     pub privilege_note: Option<String>,
     pub source: CostSource,
+    /// Where each process's `swap_pss` (the SWAP column) comes from.
+    pub swap_pss_source: SwapPssSource,
+    /// Where `swap_unique` (SWAP-USS) comes from; null when it is unknown (no swap
+    /// entries without CAP_SYS_ADMIN).
+    pub swap_unique_source: Option<SwapUniqueSource>,
     pub kernel: kernel::config::KernelFacts,
     pub page_size: u64,
     pub counts: PsCounts,
@@ -167,8 +231,9 @@ pub struct GroupFrames {
 /// `frames` counts each frame once (null without frame numbers: weak).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PsGroup {
-    /// The user name, the command name, the cgroup path, or for a container
-    /// `CGROUP mnt:INODE`.
+    /// The user name, the command name (in JSON each byte that is not UTF-8 as U+FFFD),
+    /// the cgroup path, or for a container `CGROUP mnt:INODE`.
+    #[serde(serialize_with = "lossy_name")]
     pub key: String,
     /// With --by container: its name and kind.
     pub container: Option<Container>,

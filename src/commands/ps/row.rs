@@ -2,7 +2,7 @@
 //! and what grouping keeps beside it.
 
 use super::cgroup::CgroupPaths;
-use super::engine::{ClassSum, Scanner};
+use super::engine::{ProcessScan, Scanner};
 use super::{ByClass, Cost, PsOptions, PsRow};
 use crate::error::Result;
 use crate::kernel::process::ProcDir;
@@ -137,14 +137,23 @@ impl Who {
 
 /// What the scan keeps of a process beside its row, for grouping: whether it has no
 /// cgroup v2 path (a cgroup v1 machine), and with groups, as root, the frame of every
-/// present page with its class in the low two bits (`pfn << 2 | class`), sorted.
+/// present page with its class in the low two bits (`pfn << 2 | class`), sorted; as
+/// root the swap entries of its pages in swap the same way, for swap counted once
+/// ([`super::swap`]), and whether its smaps lacked SwapPss.
 pub(super) struct RowFrames {
     pub(super) cgroup_v1: bool,
     pub(super) frames: Vec<u64>,
+    pub(super) swaps: Vec<u64>,
+    pub(super) no_swap_pss: bool,
 }
 
-fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> (PsRow, RowFrames) {
-    let (acc, frames) = scanned;
+fn row(pid: i32, who: Who, scanned: ProcessScan) -> (PsRow, RowFrames) {
+    let ProcessScan {
+        acc,
+        frames,
+        swaps,
+        no_swap_pss,
+    } = scanned;
     let mut classes = ByClass::default();
     let mut pss = 0.0;
     for (c, a) in MemClass::ALL.iter().zip(acc) {
@@ -153,6 +162,8 @@ fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> (PsRow, RowFra
             pss: a.pss.round() as u64,
             uss: a.uss,
             swap: a.swap,
+            swap_pss: a.swap_pss,
+            swap_unique: None,
         };
         pss += a.pss;
     }
@@ -167,6 +178,7 @@ fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> (PsRow, RowFra
         user: who.user,
         cgroup: who.cgroup,
         mnt_ns: who.mnt_ns,
+        comm_bytes: super::report::name_bytes(&who.comm),
         comm: who.comm,
         cost,
         classes,
@@ -176,6 +188,8 @@ fn row(pid: i32, who: Who, scanned: ([ClassSum; 4], Vec<u64>)) -> (PsRow, RowFra
         RowFrames {
             cgroup_v1: who.cgroup_v1,
             frames,
+            swaps,
+            no_swap_pss,
         },
     )
 }

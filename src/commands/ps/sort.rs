@@ -10,6 +10,7 @@ pub enum PsKey {
     Rss,
     Pss,
     Uss,
+    /// SWAP: the kernel's SwapPss
     Swap,
     /// PSS of ELF objects
     Elf,
@@ -64,7 +65,7 @@ impl PsReport {
                 PsKey::Rss => g.cost.rss,
                 PsKey::Pss => g.cost.pss,
                 PsKey::Uss => g.cost.uss,
-                PsKey::Swap => g.cost.swap,
+                PsKey::Swap => g.cost.swap_pss,
                 PsKey::Elf => g.classes.elf.pss,
                 PsKey::Anon => g.classes.anon.pss,
                 PsKey::Shared => g.classes.shared.pss,
@@ -95,7 +96,7 @@ impl PsReport {
                 PsKey::Rss => r.cost.rss,
                 PsKey::Pss => r.cost.pss,
                 PsKey::Uss => r.cost.uss,
-                PsKey::Swap => r.cost.swap,
+                PsKey::Swap => r.cost.swap_pss,
                 PsKey::Elf => r.classes.elf.pss,
                 PsKey::Anon => r.classes.anon.pss,
                 PsKey::Shared => r.classes.shared.pss,

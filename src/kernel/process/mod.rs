@@ -11,7 +11,7 @@ mod status;
 
 pub use cgroup::{cgroup_in, cgroup_v2_in, ns_inode};
 pub use maps::{MAPS_ENV, MapsSource};
-pub use status::{Stat, Status, parse_stat, parse_status};
+pub use status::{Stat, Status, byte_of_char, decode_name, encode_name, parse_stat, parse_status};
 
 use super::{CAP_SYS_PTRACE, has_capability};
 use crate::error::{Error, Result};
@@ -415,8 +415,8 @@ mod tests {
             Some(("a) b (c)".into(), 'R', 1))
         );
         assert_eq!(
-            parse_stat(b"9 (\xff) S 1 1 1 0 -1 0").map(|s| s.comm),
-            Some("?".into())
+            parse_stat(b"9 (\xff) S 1 1 1 0 -1 0").map(|s| encode_name(&s.comm)),
+            Some(b"\xff".to_vec())
         );
         assert_eq!(parse_stat(b"garbage"), None);
     }
@@ -469,9 +469,9 @@ mod tests {
         let text = b"Name:\ta\\nb\\\\c \nUmask:\t0022\nState:\tS\nUid:\t65534\t0\t0\t0\n";
         let s = parse_status(text).expect("status");
         assert_eq!((s.uid, s.comm.as_str()), (65534, "a\nb\\c"));
-        // Not UTF-8: `?`, as comm() gives.
+        // Not UTF-8: its bytes kept, as comm() keeps them.
         let s = parse_status(b"Name:\t\xff\nUid:\t1\t1\t1\t1\n").expect("status");
-        assert_eq!((s.uid, s.comm.as_str()), (1, "?"));
+        assert_eq!((s.uid, encode_name(&s.comm)), (1, b"\xff".to_vec()));
         assert_eq!(parse_status(b"Name:\tx\n"), None);
         // kthreadd (pid 2) is a kernel thread where /proc shows it (not in a pid namespace).
         if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c == "kthreadd\n") {

@@ -68,12 +68,77 @@ pub struct Status {
     pub comm: String,
 }
 
-/// The command name as [`ProcDir::comm`] makes it of the bytes the kernel holds: `?` unless UTF-8,
-/// trailing white space trimmed.
+/// The command name as [`ProcDir::comm`] makes it of the bytes the kernel holds
+/// ([`decode_name`]), trailing white space trimmed.
 fn comm_of(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_else(|_| "?".into())
+    match String::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(is_byte_char) => s.trim_end().to_string(),
+        Ok(s) => decode_name(s.as_bytes()).trim_end().to_string(),
+        Err(e) => decode_name(e.as_bytes()).trim_end().to_string(),
+    }
+}
+
+/// The first of the private-use characters U+10FE80..=U+10FEFF, each of which stands for
+/// one byte 0x80..=0xFF of a name that is not UTF-8 ([`decode_name`], [`byte_of_char`]).
+const BYTE_CHARS: u32 = 0x10_FE00;
+
+/// Whether `c` is one of the characters [`decode_name`] makes of a byte.
+fn is_byte_char(c: char) -> bool {
+    (BYTE_CHARS + 0x80..=BYTE_CHARS + 0xFF).contains(&u32::from(c))
+}
+
+/// The byte a character of [`decode_name`] stands for, or None for any other character.
+pub fn byte_of_char(c: char) -> Option<u8> {
+    is_byte_char(c).then(|| (u32::from(c) - BYTE_CHARS) as u8)
+}
+
+/// A name of bytes (a command name, which any process sets to any 15 bytes) as a string that
+/// keeps every byte: its UTF-8 sequences as they are, and each other byte as the
+/// private-use character U+10FE00 + byte ([`byte_of_char`]); so are the bytes of a
+/// character of that range itself, so that the string never holds one the bytes did not
+/// make. [`encode_name`] gives the bytes back. Text output shows each such character as
+/// `\xNN` (the text output's escaping); it is never a character a terminal draws.
+pub fn decode_name(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    let push_bytes = |out: &mut String, b: &[u8]| {
+        out.extend(
+            b.iter()
+                .map(|&b| char::from_u32(BYTE_CHARS + u32::from(b)).unwrap_or('?')),
+        )
+    };
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, &[][..]),
+            Err(e) => {
+                let (v, after) = rest.split_at(e.valid_up_to());
+                let n = e.error_len().unwrap_or(after.len());
+                (std::str::from_utf8(v).unwrap_or_default(), &after[..n])
+            }
+        };
+        for c in valid.chars() {
+            if is_byte_char(c) {
+                push_bytes(&mut out, c.encode_utf8(&mut [0; 4]).as_bytes());
+            } else {
+                out.push(c);
+            }
+        }
+        push_bytes(&mut out, bad);
+        rest = &rest[valid.len() + bad.len()..];
+    }
+    out
+}
+
+/// The bytes [`decode_name`] made `name` of.
+pub fn encode_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    for c in name.chars() {
+        match byte_of_char(c) {
+            Some(b) => out.push(b),
+            None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
 }
 
 /// The real uid and the command name in /proc/PID/status text. The `Name:` line holds the
@@ -155,4 +220,35 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
         ppid,
         flags,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_are_not_utf8_keep_every_byte() {
+        for bytes in [
+            &b"nginx"[..],
+            b"caf\xc3\xa9",
+            b"a\xffb\x80",
+            b"\xe2\x82",
+            b"x\xf4\x8f\xba\x80y",
+            b"\\x41\x1b",
+        ] {
+            let name = decode_name(bytes);
+            assert_eq!(encode_name(&name), bytes, "{name:?}");
+        }
+        assert_eq!(decode_name(b"caf\xc3\xa9"), "café");
+        let name = decode_name(b"a\xffb");
+        assert_eq!(
+            name.chars().filter_map(byte_of_char).collect::<Vec<_>>(),
+            [0xff]
+        );
+        // A character of the byte range in valid UTF-8 is its four bytes, not itself.
+        assert_eq!(decode_name("\u{10fe80}".as_bytes()).chars().count(), 4);
+        assert_eq!(comm_of(b"top\xff\n".to_vec()), decode_name(b"top\xff"));
+        let status = parse_status(b"Name:\tw\\\\\xfe\\n\nUid:\t7\t7\t7\t7\n").expect("status");
+        assert_eq!(encode_name(&status.comm), b"w\\\xfe");
+    }
 }

@@ -28,6 +28,8 @@ fn opt(s: &Option<String>) -> &str {
 pub struct Matched<'a> {
     pub pattern: &'a str,
     pub paths: &'a [String],
+    /// When nothing matched: the names to offer instead, the closest first.
+    pub candidates: &'a [String],
 }
 
 /// The line `--object PATTERN matched: a, b`, naming at most `limit` paths.
@@ -43,8 +45,11 @@ fn matched_line(o: &mut String, m: &Matched, limit: usize) {
         o,
         "--object {} matched: {}{}",
         escape_controls(m.pattern),
-        if shown.is_empty() {
+        if shown.is_empty() && m.candidates.is_empty() {
             "nothing".to_string()
+        } else if shown.is_empty() {
+            let offered: Vec<_> = m.candidates.iter().map(|p| escape_controls(p)).collect();
+            format!("nothing (mapped, closest first: {})", offered.join(", "))
         } else {
             shown.join(", ")
         },

@@ -25,6 +25,8 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
     let mark = if r.weak { "~" } else { "" };
     // Groups counted from frames show ALONE, ONLY and WITH-REST instead of USS.
     let frames = r.by.is_some() && !r.weak;
+    // SWAP-USS only when some process has pages in swap.
+    let swapped = r.totals.cost.swap > 0;
     let amount = |b: u64| -> String { if view.bytes { b.to_string() } else { bytes(b) } };
     let head = |n: &str| format!("{n}{mark}");
     let mut heads: Vec<String> = vec![head("RSS"), head("PSS")];
@@ -33,7 +35,11 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
     } else {
         heads.push(head("USS"));
     }
-    for h in ["SWAP", "ELF", "ANON", "SHARED", "FILES"] {
+    heads.push(head("SWAP"));
+    if swapped {
+        heads.push("SWAP-USS".into());
+    }
+    for h in ["ELF", "ANON", "SHARED", "FILES"] {
         heads.push(head(h));
     }
     // (first column, user, cells, last column)
@@ -45,7 +51,11 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
             (true, None) => v.extend(["-", "-", "-"].map(String::from)),
             (false, _) => v.push(amount(x.uss)),
         }
-        v.extend([x.swap, k.elf.pss, k.anon.pss, k.shared.pss, k.files.pss].map(amount));
+        v.push(amount(x.swap_pss));
+        if swapped {
+            v.push(x.swap_unique.map_or_else(|| "-".into(), amount));
+        }
+        v.extend([k.elf.pss, k.anon.pss, k.shared.pss, k.files.pss].map(amount));
         v
     };
     for p in &r.processes {
@@ -139,7 +149,7 @@ fn ps_header(o: &mut String, r: &PsReport) {
     if r.weak {
         let _ = writeln!(
             o,
-            "WEAK: {}\n  figures marked ~ are the kernel's smaps figures (Rss, Pss, Private, Swap), not frames",
+            "WEAK: {}\n  figures marked ~ are the kernel's smaps figures (Rss, Pss, Private, SwapPss), not frames",
             r.privilege_note.as_deref().unwrap_or("not privileged")
         );
     } else {
@@ -163,8 +173,31 @@ fn ps_header(o: &mut String, r: &PsReport) {
             );
         }
     }
+    if r.totals.cost.swap > 0 {
+        swap_header(o, r);
+    }
     let _ = writeln!(
         o,
         "ELF, ANON, SHARED and FILES split PSS{mark}: ELF objects, anonymous memory, MAP_SHARED memory, other files\n"
     );
+}
+
+/// Where SWAP and SWAP-USS come from, when some process has pages in swap.
+fn swap_header(o: &mut String, r: &PsReport) {
+    use crate::commands::ps::{SwapPssSource, SwapUniqueSource};
+    let pss = match r.swap_pss_source {
+        SwapPssSource::SwapPss => {
+            "SWAP is the kernel's SwapPss (each swap entry divided among the page tables holding it)"
+        }
+        SwapPssSource::Swap => {
+            "WEAK: SWAP is the kernel's Swap in full, not divided (a process's smaps gave no SwapPss)"
+        }
+    };
+    let unique = match r.swap_unique_source {
+        Some(SwapUniqueSource::SwapEntries) => {
+            "SWAP-USS counts the swap entries no other page of the scanned processes holds"
+        }
+        None => "SWAP-USS needs the swap entries (root): -",
+    };
+    let _ = writeln!(o, "swap: {pss}; {unique}");
 }

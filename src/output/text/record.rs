@@ -1,0 +1,185 @@
+//! `solab family --record`: per child and for the family, the bytes copied (and new) in
+//! the window by innermost function, or by call chain (`--callers`); and the folded stacks
+//! of the copied bytes (`--folded`, the `a;b;c N` lines of flamegraph.pl and inferno).
+
+use super::bytes;
+use crate::commands::record::{Attributed, Attribution, Changed, RecordReport};
+use crate::output::escape::escape_controls;
+use std::fmt::Write;
+
+/// Rows shown per child and for the family (the JSON has them all).
+const ROWS: usize = 20;
+
+fn changed(c: &Changed) -> String {
+    format!(
+        "{} ({} seen, {} by-parent, {} not-seen)",
+        bytes(c.bytes),
+        bytes(c.seen),
+        bytes(c.by_parent),
+        bytes(c.not_seen)
+    )
+}
+
+/// A frame as printed: control characters of names another user chose made visible.
+fn frame(name: &str) -> String {
+    escape_controls(name).into_owned()
+}
+
+fn by_mark(by: Attributed) -> &'static str {
+    match by {
+        Attributed::ByParent => " (by-parent)",
+        _ => "",
+    }
+}
+
+fn table(o: &mut String, a: &Attribution, callers: bool) {
+    if a.copied.bytes == 0 && a.new.bytes == 0 {
+        return;
+    }
+    let _ = writeln!(o, "  {:>10} {:>10}  FUNCTION", "COPIED", "NEW");
+    let mut shown = 0;
+    if callers {
+        for c in a.chains.iter().take(ROWS) {
+            let chain: Vec<String> = c.chain.iter().map(|f| frame(f)).collect();
+            let _ = writeln!(
+                o,
+                "  {:>10} {:>10}  {}{}",
+                bytes(c.copied),
+                bytes(c.new),
+                chain.join(" <- "),
+                by_mark(c.by)
+            );
+            shown += 1;
+        }
+        if a.chains.len() > shown {
+            let _ = writeln!(
+                o,
+                "  ({} more call chains in --json)",
+                a.chains.len() - shown
+            );
+        }
+    } else {
+        for f in a.functions.iter().take(ROWS) {
+            let _ = writeln!(
+                o,
+                "  {:>10} {:>10}  {}{}",
+                bytes(f.copied),
+                bytes(f.new),
+                frame(&f.function),
+                by_mark(f.by)
+            );
+            shown += 1;
+        }
+        if a.functions.len() > shown {
+            let _ = writeln!(
+                o,
+                "  ({} more functions in --json)",
+                a.functions.len() - shown
+            );
+        }
+    }
+    if a.copied.not_seen + a.new.not_seen > 0 {
+        let _ = writeln!(
+            o,
+            "  {:>10} {:>10}  [not-seen]",
+            bytes(a.copied.not_seen),
+            bytes(a.new.not_seen)
+        );
+    }
+}
+
+pub fn render_record(r: &RecordReport, callers: bool) -> String {
+    let mut o = String::new();
+    let rec = &r.recording;
+    let _ = writeln!(
+        o,
+        "Recorded {} s: {} page faults of the family of pid {} ({} threads at the start, \
+         {} events, {} of ring buffer); lost: {}{}",
+        rec.seconds,
+        rec.faults,
+        r.root,
+        rec.threads,
+        rec.events,
+        bytes(rec.ring_bytes),
+        rec.lost,
+        if rec.malformed + rec.dropped > 0 {
+            format!(
+                ", malformed: {}, dropped past the bound: {}",
+                rec.malformed, rec.dropped
+            )
+        } else {
+            String::new()
+        }
+    );
+    if r.weak {
+        let _ = writeln!(
+            o,
+            "~ weak: without frame numbers, a page copied is one that looked inherited before"
+        );
+    }
+    for m in &r.processes {
+        let _ = writeln!(
+            o,
+            "\npid {} ({}), child of {}{}",
+            m.pid,
+            frame(&m.comm),
+            m.ppid,
+            if m.born_in_window {
+                ", forked in the window"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            o,
+            "  copied in the window: {}",
+            changed(&m.attribution.copied)
+        );
+        let _ = writeln!(o, "  new in the window:    {}", changed(&m.attribution.new));
+        table(&mut o, &m.attribution, callers);
+    }
+    let _ = writeln!(o, "\nfamily ({} children)", r.processes.len());
+    let _ = writeln!(o, "  copied in the window: {}", changed(&r.family.copied));
+    let _ = writeln!(o, "  new in the window:    {}", changed(&r.family.new));
+    table(&mut o, &r.family, callers);
+    if !r.unresolved_objects.is_empty() {
+        let _ = writeln!(o, "\nsymbols not read (addresses stay numbers):");
+        for u in &r.unresolved_objects {
+            let _ = writeln!(o, "  {}", frame(u));
+        }
+    }
+    for e in &r.errors {
+        let _ = writeln!(o, "error: {}", e.message);
+    }
+    o
+}
+
+/// A frame in a folded line: `;` separates frames and the last space the count, so both
+/// are replaced inside a name.
+fn folded_frame(name: &str) -> String {
+    frame(name).replace(';', ":").replace(' ', "_")
+}
+
+/// The copied bytes as folded stacks, outermost frame first, each child's command as the
+/// root frame; a copy by the parent under `[by-parent]`, copies not seen as `[not-seen]`.
+pub fn render_record_folded(r: &RecordReport) -> String {
+    let mut o = String::new();
+    for m in &r.processes {
+        let comm = folded_frame(&m.comm);
+        for c in m.attribution.chains.iter().filter(|c| c.copied > 0) {
+            let mut line = comm.clone();
+            if c.by == Attributed::ByParent {
+                line.push_str(";[by-parent]");
+            }
+            for f in c.chain.iter().rev() {
+                line.push(';');
+                line.push_str(&folded_frame(f));
+            }
+            let _ = writeln!(o, "{line} {}", c.copied);
+        }
+        if m.attribution.copied.not_seen > 0 {
+            let _ = writeln!(o, "{comm};[not-seen] {}", m.attribution.copied.not_seen);
+        }
+    }
+    o
+}

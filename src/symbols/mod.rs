@@ -1,0 +1,230 @@
+//! Code addresses of a process turned into `object!function`: the mapping that holds the
+//! address (the process's map), the ELF load segment that holds its file offset, and the
+//! function symbol (`STT_FUNC`, `STT_GNU_IFUNC`) of `.symtab`, else `.dynsym`, whose range
+//! holds the ELF address.
+//!
+//! The files are opened the one safe way ([`files::open_mapped_file`]: no links followed,
+//! nothing blocks, only the mapped (device, inode)) and read through [`object`]'s
+//! `ReadCache`, so only the headers and the two symbol tables are read; a table larger than
+//! [`MAX_TABLE_BYTES`] or with more than [`MAX_SYMBOLS`] functions is not read, names are
+//! cut at [`MAX_NAME`] bytes. Each file is read once per run, by (device, inode).
+//!
+//! Not here yet: file and line from DWARF, and the JIT map convention `/tmp/perf-PID.map`;
+//! an address with no symbol is named by its object and ELF address (`libx.so!+0x1234`).
+
+use crate::kernel::files;
+use crate::kernel::process::ProcDir;
+use crate::maps::{FileId, MapEntry, MapTarget};
+use object::elf;
+use object::read::ReadCache;
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The most bytes of one symbol table and its string table read.
+pub const MAX_TABLE_BYTES: u64 = 128 << 20;
+/// The most function symbols kept from one object.
+pub const MAX_SYMBOLS: usize = 4 << 20;
+/// Function names are cut to this many bytes.
+pub const MAX_NAME: usize = 256;
+
+/// Where an address falls, in words.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Frame {
+    /// The object's file name, or the mapping's pseudo-name (`[anon]`, `[heap]`,
+    /// `[stack]`, `[vdso]`), or `[unknown]` where no mapping holds the address.
+    pub object: String,
+    /// The function, or `+0xADDR` (the ELF address) where no symbol holds it, or the
+    /// address itself outside any file.
+    pub function: String,
+}
+
+impl Frame {
+    /// `object!function`.
+    pub fn name(&self) -> String {
+        format!("{}!{}", self.object, self.function)
+    }
+}
+
+/// An object's function symbols and load segments.
+#[derive(Debug, Default)]
+pub struct FunctionTable {
+    /// (start, end, name) by ELF address, sorted by start.
+    functions: Vec<(u64, u64, Arc<str>)>,
+    /// (p_offset, p_filesz, p_vaddr) of each PT_LOAD.
+    loads: Vec<(u64, u64, u64)>,
+}
+
+impl FunctionTable {
+    /// The ELF address of file offset `off`, through the load segment that holds it.
+    pub fn vaddr_of_offset(&self, off: u64) -> Option<u64> {
+        self.loads
+            .iter()
+            .find(|(o, size, _)| off >= *o && off - o < *size)
+            .map(|(o, _, v)| v + (off - o))
+    }
+
+    /// The function whose range holds ELF address `vaddr`.
+    pub fn function_at(&self, vaddr: u64) -> Option<&str> {
+        let k = self.functions.partition_point(|(s, _, _)| *s <= vaddr);
+        let (s, e, name) = self.functions.get(k.checked_sub(1)?)?;
+        (vaddr >= *s && (vaddr < *e || s == e)).then_some(&**name)
+    }
+}
+
+fn cut(name: &[u8]) -> Arc<str> {
+    let name = &name[..name.len().min(MAX_NAME)];
+    String::from_utf8_lossy(name).into()
+}
+
+/// Reads the function table of a 64-bit little- or big-endian ELF file.
+pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
+    let data = ReadCache::new(file);
+    let data = &data;
+    let header = elf::FileHeader64::<object::Endianness>::parse(data).map_err(|e| e.to_string())?;
+    let endian = header.endian().map_err(|e| e.to_string())?;
+    let mut table = FunctionTable::default();
+    for ph in header
+        .program_headers(endian, data)
+        .map_err(|e| e.to_string())?
+    {
+        if ph.p_type(endian) == elf::PT_LOAD {
+            table
+                .loads
+                .push((ph.p_offset(endian), ph.p_filesz(endian), ph.p_vaddr(endian)));
+        }
+    }
+    let sections = header.sections(endian, data).map_err(|e| e.to_string())?;
+    for kind in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
+        let Some((_, sh)) = sections
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.sh_type(endian) == kind)
+        else {
+            continue;
+        };
+        let strings = sections
+            .section(object::SectionIndex(sh.sh_link(endian) as usize))
+            .map_err(|e| e.to_string())?;
+        if sh.sh_size(endian) > MAX_TABLE_BYTES || strings.sh_size(endian) > MAX_TABLE_BYTES {
+            continue;
+        }
+        let symbols = sections
+            .symbols(endian, data, kind)
+            .map_err(|e| e.to_string())?;
+        let names = symbols.strings();
+        for sym in symbols.symbols() {
+            let t = sym.st_type();
+            if (t != elf::STT_FUNC && t != elf::STT_GNU_IFUNC) || sym.st_value(endian) == 0 {
+                continue;
+            }
+            if table.functions.len() >= MAX_SYMBOLS {
+                break;
+            }
+            let Ok(name) = sym.name(endian, names) else {
+                continue;
+            };
+            let start = sym.st_value(endian);
+            let end = start.saturating_add(sym.st_size(endian));
+            table.functions.push((start, end, cut(name)));
+        }
+        if !table.functions.is_empty() {
+            break;
+        }
+    }
+    table
+        .functions
+        .sort_by_key(|f| (f.0, std::cmp::Reverse(f.1)));
+    table.functions.dedup_by_key(|f| f.0);
+    Ok(table)
+}
+
+/// Resolves addresses of processes, reading each object once.
+#[derive(Default)]
+pub struct Symbolizer {
+    tables: HashMap<FileId, Option<Arc<FunctionTable>>>,
+    /// Objects that could not be read, with why (once each).
+    pub unreadable: Vec<String>,
+}
+
+fn file_name(m: &MapEntry) -> String {
+    match &m.target {
+        MapTarget::File { path, .. } => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        ),
+        MapTarget::Anonymous => "[anon]".into(),
+        MapTarget::Pseudo(p) => p.clone(),
+    }
+}
+
+impl Symbolizer {
+    fn table(&mut self, dir: &ProcDir, m: &MapEntry) -> Option<Arc<FunctionTable>> {
+        let id = m.file_id()?;
+        if let Some(t) = self.tables.get(&id) {
+            return t.clone();
+        }
+        let t = match files::open_mapped_file(dir, m) {
+            Ok((f, path)) => match read_table(f) {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => {
+                    self.unreadable.push(format!("{}: {e}", path.display()));
+                    None
+                }
+            },
+            Err(e) => {
+                self.unreadable.push(e.to_string());
+                None
+            }
+        };
+        self.tables.insert(id, t.clone());
+        t
+    }
+
+    /// Where `addr` falls in the process of `dir`, whose map is `maps` (sorted by start).
+    pub fn resolve(&mut self, dir: &ProcDir, maps: &[MapEntry], addr: u64) -> Frame {
+        let k = maps.partition_point(|m| m.start.0 <= addr);
+        let Some(m) = k
+            .checked_sub(1)
+            .map(|k| &maps[k])
+            .filter(|m| addr < m.end.0)
+        else {
+            return Frame {
+                object: "[unknown]".into(),
+                function: format!("{addr:#x}"),
+            };
+        };
+        let object = file_name(m);
+        let Some(table) = self.table(dir, m) else {
+            return Frame {
+                object,
+                function: format!("{addr:#x}"),
+            };
+        };
+        let off = addr - m.start.0 + m.offset;
+        let function = match table.vaddr_of_offset(off) {
+            Some(v) => table
+                .function_at(v)
+                .map_or_else(|| format!("+{v:#x}"), str::to_string),
+            None => format!("+{off:#x}"),
+        };
+        Frame { object, function }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_functions_are_found() {
+        let dir = ProcDir::open(std::process::id() as i32).expect("own directory");
+        let maps = dir.read_maps().expect("maps");
+        let mut s = Symbolizer::default();
+        // libc's getpid, through the address the dynamic linker gave it.
+        let addr = libc::getpid as usize as u64;
+        let f = s.resolve(&dir, &maps, addr);
+        assert!(f.object.starts_with("libc"), "{f:?}");
+        assert!(f.function.contains("getpid"), "{f:?}");
+    }
+}

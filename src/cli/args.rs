@@ -4,6 +4,7 @@
 use crate::commands::group_key::GroupBy;
 use crate::commands::libs::SortKey;
 use crate::commands::ps::PsKey;
+use crate::commands::record::{Attributed, Change};
 use crate::output::terminal;
 use crate::sharing::{Inheritance, PageState, Verdict};
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +59,14 @@ pub fn inheritance_words() -> String {
     let mut s = String::from("Pages of a child (solab family):\n");
     for i in Inheritance::ALL {
         s.push_str(&format!("  {:<16} {}\n", i.name(), i.meaning()));
+    }
+    s.push_str("\nPages that changed while recorded (solab family --record):\n");
+    for c in Change::ALL {
+        s.push_str(&format!("  {:<16} {}\n", c.name(), c.meaning()));
+    }
+    s.push_str("Who changed them:\n");
+    for a in Attributed::ALL {
+        s.push_str(&format!("  {:<16} {}\n", a.name(), a.meaning()));
     }
     s
 }
@@ -536,6 +545,15 @@ mod tests {
             let row = format!("| `{}` | {} |", i.name(), i.meaning());
             assert!(page.contains(&row), "reference.md lacks the row {row}");
             assert!(inheritance_words().contains(i.meaning()));
+        }
+        let recorded = Change::ALL
+            .iter()
+            .map(|c| (c.name(), c.meaning()))
+            .chain(Attributed::ALL.iter().map(|a| (a.name(), a.meaning())));
+        for (name, meaning) in recorded {
+            let row = format!("| `{name}` | {meaning} |");
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+            assert!(inheritance_words().contains(meaning));
         }
     }
 }

@@ -79,6 +79,26 @@ pub enum Change {
     New,
 }
 
+impl Change {
+    pub const ALL: [Change; 2] = [Change::Copied, Change::New];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Change::Copied => "copied-in-window",
+            Change::New => "new-in-window",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Change::Copied => {
+                "the parent's frame (weak: looked inherited) in the first reading, a copy in the second"
+            }
+            Change::New => "no anonymous page in the first reading, a new one in the second",
+        }
+    }
+}
+
 /// Bytes of pages that changed in the window, by how they were attributed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changed {

@@ -509,7 +509,8 @@ fn parse_sample(body: &[u8]) -> Option<Fault> {
             user = a == CONTEXT_USER;
             continue;
         }
-        if user {
+        // A zero is where the walk met the end of the stack, not an address.
+        if user && a != 0 {
             chain.push(a);
         }
     }

@@ -3,21 +3,26 @@
 //! of the copied bytes (`--folded`, the `a;b;c N` lines of flamegraph.pl and inferno).
 
 use super::bytes;
-use crate::commands::record::{Attributed, Attribution, Changed, RecordReport};
+use crate::commands::record::{Attributed, Attribution, Change, Changed, RecordReport};
 use crate::output::escape::escape_controls;
 use std::fmt::Write;
 
 /// Rows shown per child and for the family (the JSON has them all).
 const ROWS: usize = 20;
 
-fn changed(c: &Changed) -> String {
-    format!(
-        "{} ({} seen, {} by-parent, {} not-seen)",
+fn changed(o: &mut String, change: Change, c: &Changed) {
+    let _ = writeln!(
+        o,
+        "  {:<17} {} ({} {}, {} {}, {} {})",
+        format!("{}:", change.name()),
         bytes(c.bytes),
         bytes(c.seen),
+        Attributed::Seen.name(),
         bytes(c.by_parent),
-        bytes(c.not_seen)
-    )
+        Attributed::ByParent.name(),
+        bytes(c.not_seen),
+        Attributed::NotSeen.name()
+    );
 }
 
 /// A frame as printed: control characters of names another user chose made visible.
@@ -28,7 +33,7 @@ fn frame(name: &str) -> String {
 fn by_mark(by: Attributed) -> &'static str {
     match by {
         Attributed::ByParent => " (by-parent)",
-        _ => "",
+        Attributed::Seen | Attributed::NotSeen => "",
     }
 }
 
@@ -130,17 +135,13 @@ pub fn render_record(r: &RecordReport, callers: bool) -> String {
                 ""
             }
         );
-        let _ = writeln!(
-            o,
-            "  copied in the window: {}",
-            changed(&m.attribution.copied)
-        );
-        let _ = writeln!(o, "  new in the window:    {}", changed(&m.attribution.new));
+        changed(&mut o, Change::Copied, &m.attribution.copied);
+        changed(&mut o, Change::New, &m.attribution.new);
         table(&mut o, &m.attribution, callers);
     }
     let _ = writeln!(o, "\nfamily ({} children)", r.processes.len());
-    let _ = writeln!(o, "  copied in the window: {}", changed(&r.family.copied));
-    let _ = writeln!(o, "  new in the window:    {}", changed(&r.family.new));
+    changed(&mut o, Change::Copied, &r.family.copied);
+    changed(&mut o, Change::New, &r.family.new);
     table(&mut o, &r.family, callers);
     if !r.unresolved_objects.is_empty() {
         let _ = writeln!(o, "\nsymbols not read (addresses stay numbers):");

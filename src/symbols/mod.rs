@@ -27,6 +27,11 @@ pub const MAX_TABLE_BYTES: u64 = 128 << 20;
 pub const MAX_SYMBOLS: usize = 4 << 20;
 /// Function names are cut to this many bytes.
 pub const MAX_NAME: usize = 256;
+/// The longest build id taken (real ones are 20 bytes).
+const MAX_BUILD_ID: usize = 64;
+/// Where distributions install separate debug files, by build id
+/// (`.build-id/xx/rest.debug`; Debian's `*-dbg` and `*-dbgsym` packages).
+const DEBUG_DIR: &str = "/usr/lib/debug/.build-id";
 
 /// Where an address falls, in words.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +58,10 @@ pub struct FunctionTable {
     functions: Vec<(u64, u64, Arc<str>)>,
     /// (p_offset, p_filesz, p_vaddr) of each PT_LOAD.
     loads: Vec<(u64, u64, u64)>,
+    /// The functions came from `.symtab` (else from `.dynsym`, the exported ones only).
+    full: bool,
+    /// The GNU build id (`NT_GNU_BUILD_ID`), which names the separate debug file.
+    build_id: Option<Vec<u8>>,
 }
 
 impl FunctionTable {
@@ -88,6 +97,17 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
         .program_headers(endian, data)
         .map_err(|e| e.to_string())?
     {
+        if let Ok(Some(mut notes)) = ph.notes(endian, data) {
+            while let Ok(Some(note)) = notes.next() {
+                let id = note.desc();
+                if note.name() == elf::ELF_NOTE_GNU
+                    && note.n_type(endian) == elf::NT_GNU_BUILD_ID
+                    && (1..=MAX_BUILD_ID).contains(&id.len())
+                {
+                    table.build_id = Some(id.to_vec());
+                }
+            }
+        }
         if ph.p_type(endian) == elf::PT_LOAD {
             table
                 .loads
@@ -129,6 +149,7 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
             table.functions.push((start, end, cut(name)));
         }
         if !table.functions.is_empty() {
+            table.full = kind == elf::SHT_SYMTAB;
             break;
         }
     }
@@ -137,6 +158,28 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
         .sort_by_key(|f| (f.0, std::cmp::Reverse(f.1)));
     table.functions.dedup_by_key(|f| f.0);
     Ok(table)
+}
+
+/// The table with the `.symtab` of the object's separate debug file, where the object
+/// has only `.dynsym` and a debug file of its build id is installed (the same addresses:
+/// a debug file is the object with its code left out). The debug file is under a
+/// directory only root writes; it is opened without blocking, as a regular file only.
+fn with_debug_file(mut table: FunctionTable) -> FunctionTable {
+    let Some(id) = table.build_id.as_ref().filter(|_| !table.full) else {
+        return table;
+    };
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let path = format!("{DEBUG_DIR}/{}/{}.debug", &hex[..2], &hex[2..]);
+    let Ok(f) = files::open_named_file(std::path::Path::new(&path)) else {
+        return table;
+    };
+    if let Ok(debug) = read_table(f)
+        && debug.full
+    {
+        table.functions = debug.functions;
+        table.full = true;
+    }
+    table
 }
 
 /// Resolves addresses of processes, reading each object once.
@@ -166,7 +209,7 @@ impl Symbolizer {
         }
         let t = match files::open_mapped_file(dir, m) {
             Ok((f, path)) => match read_table(f) {
-                Ok(t) => Some(Arc::new(t)),
+                Ok(t) => Some(Arc::new(with_debug_file(t))),
                 Err(e) => {
                     self.unreadable.push(format!("{}: {e}", path.display()));
                     None

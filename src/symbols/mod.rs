@@ -265,7 +265,7 @@ mod tests {
         let maps = dir.read_maps().expect("maps");
         let mut s = Symbolizer::default();
         // libc's getpid, through the address the dynamic linker gave it.
-        let addr = libc::getpid as usize as u64;
+        let addr = libc::getpid as *const () as usize as u64;
         let f = s.resolve(&dir, &maps, addr);
         assert!(f.object.starts_with("libc"), "{f:?}");
         assert!(f.function.contains("getpid"), "{f:?}");

@@ -184,3 +184,71 @@ pub fn render_record_folded(r: &RecordReport) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::record::{ChainRow, RecordedMember, Recording};
+
+    fn report() -> RecordReport {
+        let chain = |names: &[&str], by, copied| ChainRow {
+            chain: names.iter().map(|s| s.to_string()).collect(),
+            by,
+            copied,
+            new: 0,
+        };
+        let copied = Changed {
+            bytes: 5 * 4096,
+            seen: 3 * 4096,
+            by_parent: 4096,
+            not_seen: 4096,
+        };
+        RecordReport {
+            schema: "solab.family-record.v1".into(),
+            evidence: crate::kernel::Evidence::Frames,
+            weak: false,
+            privilege_note: None,
+            page_size: 4096,
+            root: 1,
+            recording: Recording::default(),
+            processes: vec![RecordedMember {
+                pid: 2,
+                ppid: 1,
+                comm: "my app".into(),
+                born_in_window: false,
+                attribution: Attribution {
+                    copied,
+                    new: Changed::default(),
+                    functions: Vec::new(),
+                    chains: vec![
+                        chain(&["x!inner", "x!outer;odd"], Attributed::Seen, 3 * 4096),
+                        chain(&["x!parent_side"], Attributed::ByParent, 4096),
+                    ],
+                },
+            }],
+            family: Attribution::default(),
+            unresolved_objects: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn folded_lines_are_outermost_first_and_add_up_to_the_copied_bytes() {
+        let r = report();
+        let text = render_record_folded(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "my_app;x!outer:odd;x!inner 12288",
+                "my_app;[by-parent];x!parent_side 4096",
+                "my_app;[not-seen] 4096",
+            ]
+        );
+        let sum: u64 = lines
+            .iter()
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(sum, r.processes[0].attribution.copied.bytes);
+    }
+}

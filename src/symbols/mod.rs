@@ -9,8 +9,11 @@
 //! [`MAX_TABLE_BYTES`] or with more than [`MAX_SYMBOLS`] functions is not read, names are
 //! cut at [`MAX_NAME`] bytes. Each file is read once per run, by (device, inode).
 //!
-//! Not here yet: file and line from DWARF, and the JIT map convention `/tmp/perf-PID.map`;
-//! an address with no symbol is named by its object and ELF address (`libx.so!+0x1234`).
+//! Code a JIT generated, in an anonymous executable mapping, is named by the JIT's map
+//! `/tmp/perf-PID.map` where the process's owner (or root) wrote one ([`JitMap`]).
+//!
+//! Not here yet: file and line from DWARF. An address with no symbol is named by its
+//! object and ELF address (`libx.so!+0x1234`).
 
 use crate::kernel::files;
 use crate::kernel::process::ProcDir;
@@ -182,10 +185,71 @@ fn with_debug_file(mut table: FunctionTable) -> FunctionTable {
     table
 }
 
+/// The most bytes of a JIT map read (`/tmp/perf-PID.map`).
+pub const MAX_JIT_MAP_BYTES: u64 = 64 << 20;
+
+/// A JIT's map of the code it generated (the convention of perf, written by CPython 3.12+
+/// `-X perf`, Node `--perf-basic-prof`, the JVM's perf-map-agent): lines `START SIZE
+/// name`, hexadecimal, sorted here by start.
+#[derive(Debug, Default)]
+pub struct JitMap(Vec<(u64, u64, Arc<str>)>);
+
+impl JitMap {
+    /// Parses the text; lines that do not have the shape are left out.
+    pub fn parse(text: &[u8]) -> JitMap {
+        let mut v: Vec<(u64, u64, Arc<str>)> = text
+            .split(|&b| b == b'\n')
+            .filter_map(|line| {
+                let line = std::str::from_utf8(line).ok()?;
+                let mut parts = line.splitn(3, ' ');
+                let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+                let start = hex(parts.next()?)?;
+                let size = hex(parts.next()?)?;
+                Some((
+                    start,
+                    start.saturating_add(size),
+                    cut(parts.next()?.as_bytes()),
+                ))
+            })
+            .collect();
+        v.sort_by_key(|f| f.0);
+        JitMap(v)
+    }
+
+    pub fn function_at(&self, addr: u64) -> Option<&str> {
+        let k = self.0.partition_point(|(s, _, _)| *s <= addr);
+        let (_, e, name) = self.0.get(k.checked_sub(1)?)?;
+        (addr < *e).then_some(&**name)
+    }
+}
+
+/// Reads `/tmp/perf-PID.map` where the process `pid` wrote it: a path any user can create,
+/// so only a regular file (no link followed, nothing blocks) owned by the process's owner
+/// or root, of at most [`MAX_JIT_MAP_BYTES`].
+fn read_jit_map(pid: i32) -> Option<JitMap> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let owner = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+    let path = format!("/tmp/perf-{pid}.map");
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .ok()?;
+    let m = f.metadata().ok()?;
+    if !m.file_type().is_file() || (m.uid() != owner && m.uid() != 0) {
+        return None;
+    }
+    let mut text = Vec::new();
+    f.take(MAX_JIT_MAP_BYTES).read_to_end(&mut text).ok()?;
+    Some(JitMap::parse(&text))
+}
+
 /// Resolves addresses of processes, reading each object once.
 #[derive(Default)]
 pub struct Symbolizer {
     tables: HashMap<FileId, Option<Arc<FunctionTable>>>,
+    jit: HashMap<i32, Option<JitMap>>,
     /// Objects that could not be read, with why (once each).
     pub unreadable: Vec<String>,
 }
@@ -238,6 +302,18 @@ impl Symbolizer {
             };
         };
         let object = file_name(m);
+        if m.file_id().is_none() && m.perms.exec {
+            let jit = self
+                .jit
+                .entry(dir.pid())
+                .or_insert_with(|| read_jit_map(dir.pid()));
+            if let Some(name) = jit.as_ref().and_then(|j| j.function_at(addr)) {
+                return Frame {
+                    object: "[jit]".into(),
+                    function: name.to_string(),
+                };
+            }
+        }
         let Some(table) = self.table(dir, m) else {
             return Frame {
                 object,
@@ -258,6 +334,14 @@ impl Symbolizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jit_map_names_its_ranges_and_skips_odd_lines() {
+        let j = JitMap::parse(b"1000 20 py::f:/app/x.py\nnot a line\n0x3000 10 node name\n");
+        assert_eq!(j.function_at(0x1010), Some("py::f:/app/x.py"));
+        assert_eq!(j.function_at(0x1020), None);
+        assert_eq!(j.function_at(0x3005), Some("node name"));
+    }
 
     #[test]
     fn own_functions_are_found() {

@@ -164,10 +164,6 @@ impl Ring {
     }
 }
 
-// SAFETY: the ring's mapping is owned by the Recorder and only touched through &mut self
-// or atomics.
-unsafe impl Send for Recorder {}
-
 fn paranoid() -> Option<i32> {
     std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
         .ok()?

@@ -730,9 +730,12 @@ fn record_cmd(
     folded: bool,
     threads: usize,
 ) -> anyhow::Result<Outcome> {
-    let report = record::record(pid, secs, threads, |n| {
-        eprintln!("solab: recording the page faults of {n} threads for {secs} s");
-    })?;
+    // Ctrl-C ends the recording early; the pages are then read and attributed as usual.
+    watch::catch_interrupt()?;
+    let started = |n| {
+        eprintln!("solab: recording the page faults of {n} threads for {secs} s (Ctrl-C ends it)");
+    };
+    let report = record::record(pid, secs, threads, started, watch::interrupted)?;
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
         ExitCode::Ok

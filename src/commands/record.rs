@@ -166,9 +166,11 @@ pub struct RecordedMember {
 }
 
 /// What the recording itself saw.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Recording {
     pub seconds: u64,
+    /// Seconds recorded when stopped early (Ctrl-C), else none.
+    pub stopped_after: Option<f64>,
     /// Threads the events were opened on; their later threads and children inherit them.
     pub threads: usize,
     pub events: usize,
@@ -265,13 +267,14 @@ fn runs_by_pid(report: &FamilyReport) -> HashMap<i32, Vec<LookRun>> {
         .collect()
 }
 
-/// Records the family of `root` for `seconds`; `started` is called once the events are
-/// on, with the number of threads recorded.
+/// Records the family of `root` for `seconds`, or until `stop` says so; `started` is
+/// called once the events are on, with the number of threads recorded.
 pub fn record(
     root: i32,
     seconds: u64,
     threads: usize,
     started: impl FnOnce(usize),
+    stop: impl Fn() -> bool,
 ) -> Result<RecordReport> {
     let before = family::family_pictured(root, threads)?;
     let pids: Vec<i32> = before.processes.iter().map(|m| m.pid).collect();
@@ -279,8 +282,14 @@ pub fn record(
     started(recorder.threads());
     let mut faults = Faults::default();
     let mut seen = Seen::default();
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let begun = Instant::now();
+    let deadline = begun + Duration::from_secs(seconds);
+    let mut stopped = false;
     while Instant::now() < deadline {
+        if stop() {
+            stopped = true;
+            break;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         recorder.wait(left.as_millis().min(50) as i32);
         recorder.drain(|f| {
@@ -298,6 +307,7 @@ pub fn record(
     let counts = recorder.counts();
     let recording = Recording {
         seconds,
+        stopped_after: stopped.then(|| begun.elapsed().as_secs_f64()),
         threads: recorder.threads(),
         events: recorder.events(),
         ring_bytes: recorder.ring_bytes(),

@@ -98,9 +98,12 @@ pub fn render_record(r: &RecordReport, callers: bool) -> String {
     let rec = &r.recording;
     let _ = writeln!(
         o,
-        "Recorded {} s: {} page faults of the family of pid {} ({} threads at the start, \
+        "Recorded {}: {} page faults of the family of pid {} ({} threads at the start, \
          {} events, {} of ring buffer); lost: {}{}",
-        rec.seconds,
+        match rec.stopped_after {
+            Some(s) => format!("{s:.1} s (stopped by Ctrl-C)"),
+            None => format!("{} s", rec.seconds),
+        },
         rec.faults,
         r.root,
         rec.threads,

@@ -26,6 +26,7 @@ pub mod page_words;
 pub mod placement;
 pub mod scan;
 pub mod sharing;
+pub mod symbols;
 
 pub use addr::{PAGE_SIZE, Pfn, VirtAddr};
 pub use error::{Error, Result};

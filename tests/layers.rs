@@ -33,6 +33,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("kernel", 4),
     // the front door: processes chosen, opened and read once; objects planned once
     ("scan", 5),
+    // code addresses named: objects' symbol tables, read through kernel/files
+    ("symbols", 5),
     // options in, finished report out
     ("commands", 6),
     ("inspect_report", 6),

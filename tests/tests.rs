@@ -26,6 +26,7 @@ mod patterns;
 mod procmap;
 mod props;
 mod ps;
+mod record;
 mod soak;
 mod solib;
 mod svg;

@@ -4,6 +4,7 @@
 use crate::commands::group_key::GroupBy;
 use crate::commands::libs::SortKey;
 use crate::commands::ps::PsKey;
+use crate::commands::record::{Attributed, Change};
 use crate::output::terminal;
 use crate::sharing::{Inheritance, PageState, Verdict};
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +61,14 @@ pub fn inheritance_words() -> String {
     let mut s = String::from("Pages of a child (solab family):\n");
     for i in Inheritance::ALL {
         s.push_str(&format!("  {:<16} {}\n", i.name(), i.meaning()));
+    }
+    s.push_str("\nPages that changed while recorded (solab family --record):\n");
+    for c in Change::ALL {
+        s.push_str(&format!("  {:<16} {}\n", c.name(), c.meaning()));
+    }
+    s.push_str("Who changed them:\n");
+    for a in Attributed::ALL {
+        s.push_str(&format!("  {:<16} {}\n", a.name(), a.meaning()));
     }
     s
 }
@@ -322,7 +331,8 @@ pub enum Command {
         after_help = "Examples:\n  solab family $(pgrep -o nginx)\n  \
                             solab family 1234 --json\n  \
                             solab family --watch 2 $(pgrep -o nginx)\n  \
-                            solab family 1234 --svg family.svg\n\n\
+                            solab family 1234 --svg family.svg\n  \
+                            solab family --record 10 $(pgrep -o gunicorn) --callers\n\n\
                             Exit status: 0 on success (with --watch: ended by Ctrl-C); 2 when \
                             the process cannot be read (it does not exist, or exited: a family \
                             whose root exited is no family), when a descendant could not be \
@@ -336,9 +346,23 @@ pub enum Command {
         /// The root process
         #[arg(value_name = "PID")]
         pid: i32,
-        /// Print JSON (schema solab.family.v1)
+        /// Print JSON (schema solab.family.v1; with --record, solab.family-record.v1)
         #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Record the user page faults of every thread of the family (and of what it forks
+        /// meanwhile) for SECONDS, read the family before and after, and give each page
+        /// copied from the parent's frame (and each new page) in that window to the first
+        /// fault on it and its call chain: bytes by innermost function (object!function)
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..),
+              conflicts_with_all = ["watch", "svg"])]
+        record: Option<u64>,
+        /// With --record: bytes by whole call chain, innermost function first
+        #[arg(long, requires = "record")]
+        callers: bool,
+        /// With --record: the copied bytes as folded stacks (`a;b;c BYTES`, outermost
+        /// first, for flamegraph.pl or inferno) instead of the table
+        #[arg(long, requires = "record", conflicts_with = "json")]
+        folded: bool,
         /// Read and print the family again every SECONDS, each table after the first
         /// followed by what changed since the one before, until Ctrl-C, which prints the
         /// last table once more and exits with status 0; if PID exits meanwhile, the last
@@ -523,6 +547,15 @@ mod tests {
             let row = format!("| `{}` | {} |", i.name(), i.meaning());
             assert!(page.contains(&row), "reference.md lacks the row {row}");
             assert!(inheritance_words().contains(i.meaning()));
+        }
+        let recorded = Change::ALL
+            .iter()
+            .map(|c| (c.name(), c.meaning()))
+            .chain(Attributed::ALL.iter().map(|a| (a.name(), a.meaning())));
+        for (name, meaning) in recorded {
+            let row = format!("| `{name}` | {meaning} |");
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
+            assert!(inheritance_words().contains(meaning));
         }
     }
 }

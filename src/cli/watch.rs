@@ -12,16 +12,9 @@ extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// `family --watch SECONDS`: a table every SECONDS on stdout; Ctrl-C (SIGINT) ends it, and
-/// the last table is printed once more as the outcome. A closed stdout ends it too.
-pub(super) fn family_watch(
-    pid: i32,
-    secs: u64,
-    threads: usize,
-    stdout: &mut Stdout,
-) -> anyhow::Result<Outcome> {
+/// From now on SIGINT (Ctrl-C) sets a flag ([`interrupted`]) instead of ending solab.
+pub(super) fn catch_interrupt() -> anyhow::Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    use std::sync::atomic::Ordering;
     let action = SigAction::new(
         SigHandler::Handler(on_interrupt),
         SaFlags::empty(),
@@ -30,6 +23,23 @@ pub(super) fn family_watch(
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe { sigaction(Signal::SIGINT, &action) }
         .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
+    Ok(())
+}
+
+/// Whether SIGINT came since [`catch_interrupt`].
+pub(super) fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// `family --watch SECONDS`: a table every SECONDS on stdout; Ctrl-C (SIGINT) ends it, and
+/// the last table is printed once more as the outcome. A closed stdout ends it too.
+pub(super) fn family_watch(
+    pid: i32,
+    secs: u64,
+    threads: usize,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
+    catch_interrupt()?;
     let mut last = String::new();
     let mut comm = String::new();
     let mut previous: Option<family::FamilyReport> = None;
@@ -71,7 +81,7 @@ pub(super) fn family_watch(
         }
         let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         while std::time::Instant::now() < until {
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if interrupted() {
                 return Ok(Outcome::ok(last, ExitCode::Ok));
             }
             std::thread::sleep(std::time::Duration::from_millis(50));

@@ -8,3 +8,4 @@ pub mod inspect;
 pub mod libs;
 pub mod prove;
 pub mod ps;
+pub mod record;

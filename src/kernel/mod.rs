@@ -11,12 +11,14 @@
 //! - [`files`]: a file another process maps, opened without following links or blocking,
 //!   and the vdso image read from /proc/PID/mem;
 //! - [`reach`]: why a mapped file's path does not open as that file;
-//! - [`config`]: which mapcount semantics the running kernel has.
+//! - [`config`]: which mapcount semantics the running kernel has;
+//! - [`perf`]: the user page faults of processes, recorded with perf_event_open(2).
 
 pub mod config;
 pub mod files;
 pub mod kpage;
 pub mod pagemap;
+pub mod perf;
 pub mod process;
 pub mod reach;
 pub mod smaps;

@@ -8,6 +8,7 @@ mod inspect;
 mod libs;
 mod prove;
 mod ps;
+mod record;
 
 pub use elf::render_elf;
 pub use family::{render_family, render_family_change};
@@ -15,6 +16,7 @@ pub use inspect::render_inspect;
 pub use libs::{LibsGroupsView, LibsView, render_libs, render_libs_groups};
 pub use prove::render_prove;
 pub use ps::{PsView, render_ps};
+pub use record::{render_record, render_record_folded};
 
 use crate::PAGE_SIZE;
 use crate::output::escape::escape_controls;

@@ -1,0 +1,527 @@
+//! `solab family --record SECONDS PID`: which code copied the pages a fork family stopped
+//! sharing. The family is read page by page ([`family::family_pictured`]), every user page
+//! fault of its threads (and of what they fork meanwhile) is recorded for SECONDS
+//! ([`perf::Recorder`]), and the family is read again while the recording still runs.
+//! Each page of a child that was the parent's frame in the first reading and is a copy in
+//! the second ([`Attributed`]), and each page that was not there and is new, is given to
+//! the first fault recorded on that page in that process, and its call chain; a copy with
+//! no fault of the child's own is given to a fault of its parent on that page (the parent
+//! wrote, and kept the copy), else counted as not seen. Nothing is guessed.
+//!
+//! Memory: the first fault of each (process, page) is kept, at most [`MAX_PAGES_KEPT`]
+//! (a fault beyond is dropped and its page counts as not seen); each distinct call chain
+//! once.
+
+use super::family::{self, FamilyReport, LookRun, PageLook};
+use crate::addr::PAGE_SIZE;
+use crate::error::Result;
+use crate::kernel::Evidence;
+use crate::kernel::perf::{Fault, Recorder};
+use crate::kernel::process::ProcDir;
+use crate::maps::MapEntry;
+use crate::scan::PidError;
+use crate::sharing::Inheritance;
+use crate::symbols::{Frame, Symbolizer};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub const RECORD_SCHEMA: &str = "solab.family-record.v1";
+
+/// The most (process, page) first faults kept.
+pub const MAX_PAGES_KEPT: usize = 4 << 20;
+
+/// How a page that changed in the window was attributed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attributed {
+    /// A fault of the process itself on the page was recorded.
+    Seen,
+    /// The process had no fault there, its parent had: the parent wrote and took the
+    /// copy, the child kept the frame both had.
+    ByParent,
+    /// No fault on the page was recorded: it came before the recording started, was lost,
+    /// or happened in the kernel (a system call writing into the page).
+    NotSeen,
+}
+
+impl Attributed {
+    pub const ALL: [Attributed; 3] = [Attributed::Seen, Attributed::ByParent, Attributed::NotSeen];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Attributed::Seen => "seen",
+            Attributed::ByParent => "by-parent",
+            Attributed::NotSeen => "not-seen",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Attributed::Seen => "the first page fault the process took on the page was recorded",
+            Attributed::ByParent => {
+                "no fault of the process there; its parent's was recorded: the parent wrote"
+            }
+            Attributed::NotSeen => {
+                "no fault recorded on the page: before the window, lost, or in a system call"
+            }
+        }
+    }
+}
+
+/// What changed in the window: pages copied from the parent's frame, and new pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// The parent's frame in the first reading, a copy in the second.
+    Copied,
+    /// No anonymous page in the first reading, a new one (not the parent's) in the second.
+    New,
+}
+
+impl Change {
+    pub const ALL: [Change; 2] = [Change::Copied, Change::New];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Change::Copied => "copied-in-window",
+            Change::New => "new-in-window",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Change::Copied => {
+                "the parent's frame (weak: looked inherited) in the first reading, a copy in the second"
+            }
+            Change::New => "no anonymous page in the first reading, a new one in the second",
+        }
+    }
+}
+
+/// Bytes of pages that changed in the window, by how they were attributed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changed {
+    pub bytes: u64,
+    pub seen: u64,
+    pub by_parent: u64,
+    pub not_seen: u64,
+}
+
+impl Changed {
+    fn count(&mut self, a: Attributed) {
+        self.bytes += PAGE_SIZE;
+        *match a {
+            Attributed::Seen => &mut self.seen,
+            Attributed::ByParent => &mut self.by_parent,
+            Attributed::NotSeen => &mut self.not_seen,
+        } += PAGE_SIZE;
+    }
+    fn add(&mut self, o: &Changed) {
+        self.bytes += o.bytes;
+        self.seen += o.seen;
+        self.by_parent += o.by_parent;
+        self.not_seen += o.not_seen;
+    }
+}
+
+/// Bytes by innermost function (`object!function`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionRow {
+    pub function: String,
+    /// `seen` (the process's own fault) or `by-parent`.
+    pub by: Attributed,
+    pub copied: u64,
+    pub new: u64,
+}
+
+/// Bytes by call chain, innermost function first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainRow {
+    pub chain: Vec<String>,
+    pub by: Attributed,
+    pub copied: u64,
+    pub new: u64,
+}
+
+/// What changed in one process, or in the family, and who did it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Attribution {
+    pub copied: Changed,
+    pub new: Changed,
+    /// Most bytes first.
+    pub functions: Vec<FunctionRow>,
+    pub chains: Vec<ChainRow>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordedMember {
+    pub pid: i32,
+    pub ppid: i32,
+    pub comm: String,
+    /// Not in the first reading: forked in the window (every copy it holds was made in it).
+    pub born_in_window: bool,
+    #[serde(flatten)]
+    pub attribution: Attribution,
+}
+
+/// What the recording itself saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    pub seconds: u64,
+    /// Seconds recorded when stopped early (Ctrl-C), else none.
+    pub stopped_after: Option<f64>,
+    /// Threads the events were opened on; their later threads and children inherit them.
+    pub threads: usize,
+    pub events: usize,
+    /// Ring buffer memory mapped, headers included.
+    pub ring_bytes: u64,
+    /// Page faults recorded.
+    pub faults: u64,
+    /// Faults the kernel could not record (PERF_RECORD_LOST).
+    pub lost: u64,
+    /// Records that did not parse.
+    pub malformed: u64,
+    /// Faults dropped past [`MAX_PAGES_KEPT`] pages.
+    pub dropped: u64,
+}
+
+/// What `solab family --record SECONDS PID --json` prints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordReport {
+    pub schema: String,
+    pub evidence: Evidence,
+    /// Without frame numbers the first reading's "parent's frame" is "looks inherited".
+    pub weak: bool,
+    pub privilege_note: Option<String>,
+    pub page_size: u64,
+    pub root: i32,
+    pub recording: Recording,
+    /// Every descendant in the second reading, in tree order.
+    pub processes: Vec<RecordedMember>,
+    /// Over every descendant.
+    pub family: Attribution,
+    /// Objects whose symbols could not be read (their addresses stay numbers).
+    pub unresolved_objects: Vec<String>,
+    pub errors: Vec<PidError>,
+}
+
+/// The first fault kept per (process, page), and the call chains, each once.
+#[derive(Default)]
+struct Faults {
+    first: HashMap<(i32, u64), (u64, u32)>,
+    chains: Vec<(i32, Vec<u64>)>,
+    chain_ids: HashMap<(i32, Vec<u64>), u32>,
+    dropped: u64,
+}
+
+impl Faults {
+    fn keep(&mut self, f: Fault) {
+        let page = f.addr & !(PAGE_SIZE - 1);
+        if let Some(&(t, _)) = self.first.get(&(f.pid, page))
+            && t <= f.time
+        {
+            return;
+        }
+        if self.first.len() >= MAX_PAGES_KEPT && !self.first.contains_key(&(f.pid, page)) {
+            self.dropped += 1;
+            return;
+        }
+        let chain = if f.chain.is_empty() {
+            vec![f.ip]
+        } else {
+            f.chain
+        };
+        let key = (f.pid, chain);
+        let id = match self.chain_ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.chains.len() as u32;
+                self.chains.push(key.clone());
+                self.chain_ids.insert(key, id);
+                id
+            }
+        };
+        self.first.insert((f.pid, page), (f.time, id));
+    }
+}
+
+/// The look of the page at `addr` among `runs` (sorted by start).
+fn look_at(runs: &[LookRun], addr: u64) -> Option<PageLook> {
+    let k = runs.partition_point(|r| r.start <= addr);
+    let r = runs.get(k.checked_sub(1)?)?;
+    (addr < r.end()).then_some(r.look)
+}
+
+/// Each member's runs of the first reading, sorted by address.
+fn runs_by_pid(report: &FamilyReport) -> HashMap<i32, Vec<LookRun>> {
+    report
+        .processes
+        .iter()
+        .filter(|m| m.depth > 0)
+        .map(|m| {
+            let mut runs: Vec<LookRun> = m.mappings.iter().flat_map(|x| x.runs.clone()).collect();
+            runs.sort_by_key(|r| r.start);
+            (m.pid, runs)
+        })
+        .collect()
+}
+
+/// Records the family of `root` for `seconds`, or until `stop` says so; `started` is
+/// called once the events are on, with the number of threads recorded.
+pub fn record(
+    root: i32,
+    seconds: u64,
+    threads: usize,
+    started: impl FnOnce(usize),
+    stop: impl Fn() -> bool,
+) -> Result<RecordReport> {
+    let before = family::family_pictured(root, threads)?;
+    let pids: Vec<i32> = before.processes.iter().map(|m| m.pid).collect();
+    let mut recorder = Recorder::start(&pids)?;
+    started(recorder.threads());
+    let mut faults = Faults::default();
+    let mut seen = Seen::default();
+    let begun = Instant::now();
+    let deadline = begun + Duration::from_secs(seconds);
+    let mut stopped = false;
+    while Instant::now() < deadline {
+        if stop() {
+            stopped = true;
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        recorder.wait(left.as_millis().min(50) as i32);
+        recorder.drain(|f| {
+            seen.meet(f.pid);
+            faults.keep(f);
+        });
+    }
+    // The second reading while the events still record: a page copied during it has its
+    // fault kept.
+    let after = family::family_pictured(root, threads);
+    recorder.drain(|f| {
+        seen.meet(f.pid);
+        faults.keep(f);
+    });
+    let counts = recorder.counts();
+    let recording = Recording {
+        seconds,
+        stopped_after: stopped.then(|| begun.elapsed().as_secs_f64()),
+        threads: recorder.threads(),
+        events: recorder.events(),
+        ring_bytes: recorder.ring_bytes(),
+        faults: counts.samples,
+        lost: counts.lost,
+        malformed: counts.malformed,
+        dropped: faults.dropped,
+    };
+    drop(recorder);
+    let after = after?;
+    Ok(attribute(&before, after, &faults, seen, recording))
+}
+
+/// The maps of each process that faulted, read when its first fault was met (a child may
+/// exit before the end) and again at the end where it is still there.
+#[derive(Default)]
+struct Seen(HashMap<i32, Option<(ProcDir, Vec<MapEntry>)>>);
+
+impl Seen {
+    fn meet(&mut self, pid: i32) {
+        self.0.entry(pid).or_insert_with(|| read_maps(pid));
+    }
+    fn refresh(&mut self) {
+        for (pid, slot) in self.0.iter_mut() {
+            if let Some(fresh) = read_maps(*pid) {
+                *slot = Some(fresh);
+            }
+        }
+    }
+}
+
+fn read_maps(pid: i32) -> Option<(ProcDir, Vec<MapEntry>)> {
+    let dir = ProcDir::open(pid).ok()?;
+    let mut maps = dir.read_maps().ok()?;
+    maps.sort_by_key(|m| m.start);
+    Some((dir, maps))
+}
+
+/// Per member, the pages that changed and the fault each is given to; then the names.
+fn attribute(
+    before: &FamilyReport,
+    after: FamilyReport,
+    faults: &Faults,
+    mut seen: Seen,
+    recording: Recording,
+) -> RecordReport {
+    let old = runs_by_pid(before);
+    // (member, by, chain) → (copied, new) bytes.
+    let mut tally: Vec<HashMap<(Attributed, u32), (u64, u64)>> = Vec::new();
+    let mut members = Vec::new();
+    for m in after.processes.iter().filter(|m| m.depth > 0) {
+        let was = old.get(&m.pid);
+        let mut counts = (Changed::default(), Changed::default());
+        let mut chains: HashMap<(Attributed, u32), (u64, u64)> = HashMap::new();
+        for run in m.mappings.iter().flat_map(|x| &x.runs) {
+            let PageLook::Inherited(now) = run.look else {
+                continue;
+            };
+            for page in 0..run.pages {
+                let addr = run.start + page * PAGE_SIZE;
+                let then = was.map(|w| look_at(w, addr));
+                let change = match (now, then) {
+                    (Inheritance::Copied, None) => Change::Copied,
+                    (
+                        Inheritance::Copied,
+                        Some(Some(PageLook::Inherited(
+                            Inheritance::ParentsFrame | Inheritance::LooksInherited,
+                        ))),
+                    ) => Change::Copied,
+                    (Inheritance::New, None | Some(None)) => Change::New,
+                    _ => continue,
+                };
+                let (by, chain) = match faults.first.get(&(m.pid, addr)) {
+                    Some(&(_, c)) => (Attributed::Seen, Some(c)),
+                    None => match faults.first.get(&(m.ppid, addr)) {
+                        Some(&(_, c)) if change == Change::Copied => {
+                            (Attributed::ByParent, Some(c))
+                        }
+                        _ => (Attributed::NotSeen, None),
+                    },
+                };
+                let slot = match change {
+                    Change::Copied => &mut counts.0,
+                    Change::New => &mut counts.1,
+                };
+                slot.count(by);
+                if let Some(c) = chain {
+                    let e = chains.entry((by, c)).or_default();
+                    match change {
+                        Change::Copied => e.0 += PAGE_SIZE,
+                        Change::New => e.1 += PAGE_SIZE,
+                    }
+                }
+            }
+        }
+        tally.push(chains);
+        members.push(RecordedMember {
+            pid: m.pid,
+            ppid: m.ppid,
+            comm: m.comm.clone(),
+            born_in_window: was.is_none(),
+            attribution: Attribution {
+                copied: counts.0,
+                new: counts.1,
+                ..Attribution::default()
+            },
+        });
+    }
+    // Names: each chain's addresses in the maps of the process that faulted.
+    seen.refresh();
+    let mut symbols = Symbolizer::default();
+    let mut names: HashMap<u32, Vec<String>> = HashMap::new();
+    for chains in &tally {
+        for &(_, c) in chains.keys() {
+            names.entry(c).or_insert_with(|| {
+                let (pid, addrs) = &faults.chains[c as usize];
+                name_chain(
+                    &mut symbols,
+                    seen.0.get(pid).and_then(Option::as_ref),
+                    addrs,
+                )
+            });
+        }
+    }
+    let mut family = Attribution::default();
+    let mut all: HashMap<(Attributed, u32), (u64, u64)> = HashMap::new();
+    for (m, chains) in members.iter_mut().zip(&tally) {
+        family.copied.add(&m.attribution.copied);
+        family.new.add(&m.attribution.new);
+        for (k, v) in chains {
+            let e = all.entry(*k).or_default();
+            e.0 += v.0;
+            e.1 += v.1;
+        }
+        rows(&mut m.attribution, chains, &names);
+    }
+    rows(&mut family, &all, &names);
+    RecordReport {
+        schema: RECORD_SCHEMA.into(),
+        evidence: after.evidence,
+        weak: after.weak,
+        privilege_note: after.privilege_note,
+        page_size: PAGE_SIZE,
+        root: after.root,
+        recording,
+        processes: members,
+        family,
+        unresolved_objects: symbols.unreadable,
+        errors: after.errors,
+    }
+}
+
+fn name_chain(
+    symbols: &mut Symbolizer,
+    process: Option<&(ProcDir, Vec<MapEntry>)>,
+    addrs: &[u64],
+) -> Vec<String> {
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            // A return address is the instruction after the call: look up the call.
+            let at = if i == 0 { a } else { a.saturating_sub(1) };
+            match process {
+                Some((dir, maps)) => symbols.resolve(dir, maps, at).name(),
+                None => Frame {
+                    object: "[exited]".into(),
+                    function: format!("{a:#x}"),
+                }
+                .name(),
+            }
+        })
+        .collect()
+}
+
+/// The rows of `a` from its chains' bytes: by innermost function, and by chain.
+fn rows(
+    a: &mut Attribution,
+    chains: &HashMap<(Attributed, u32), (u64, u64)>,
+    names: &HashMap<u32, Vec<String>>,
+) {
+    let mut by_chain: HashMap<(Attributed, &[String]), (u64, u64)> = HashMap::new();
+    let mut by_function: HashMap<(Attributed, &str), (u64, u64)> = HashMap::new();
+    for (&(by, c), &(copied, new)) in chains {
+        let chain = names.get(&c).map_or(&[][..], Vec::as_slice);
+        let e = by_chain.entry((by, chain)).or_default();
+        e.0 += copied;
+        e.1 += new;
+        let f = chain.first().map_or("[none]", String::as_str);
+        let e = by_function.entry((by, f)).or_default();
+        e.0 += copied;
+        e.1 += new;
+    }
+    a.functions = by_function
+        .into_iter()
+        .map(|((by, f), (copied, new))| FunctionRow {
+            function: f.to_string(),
+            by,
+            copied,
+            new,
+        })
+        .collect();
+    a.functions.sort_by(|x, y| {
+        (y.copied, y.new, x.by, &x.function).cmp(&(x.copied, x.new, y.by, &y.function))
+    });
+    a.chains = by_chain
+        .into_iter()
+        .map(|((by, chain), (copied, new))| ChainRow {
+            chain: chain.to_vec(),
+            by,
+            copied,
+            new,
+        })
+        .collect();
+    a.chains
+        .sort_by(|x, y| (y.copied, y.new, x.by, &x.chain).cmp(&(x.copied, x.new, y.by, &y.chain)));
+}

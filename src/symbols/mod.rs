@@ -1,0 +1,357 @@
+//! Code addresses of a process turned into `object!function`: the mapping that holds the
+//! address (the process's map), the ELF load segment that holds its file offset, and the
+//! function symbol (`STT_FUNC`, `STT_GNU_IFUNC`) of `.symtab`, else `.dynsym`, whose range
+//! holds the ELF address.
+//!
+//! The files are opened the one safe way ([`files::open_mapped_file`]: no links followed,
+//! nothing blocks, only the mapped (device, inode)) and read through [`object`]'s
+//! `ReadCache`, so only the headers and the two symbol tables are read; a table larger than
+//! [`MAX_TABLE_BYTES`] or with more than [`MAX_SYMBOLS`] functions is not read, names are
+//! cut at [`MAX_NAME`] bytes. Each file is read once per run, by (device, inode).
+//!
+//! Code a JIT generated, in an anonymous executable mapping, is named by the JIT's map
+//! `/tmp/perf-PID.map` where the process's owner (or root) wrote one ([`JitMap`]).
+//!
+//! Not here yet: file and line from DWARF. An address with no symbol is named by its
+//! object and ELF address (`libx.so!+0x1234`).
+
+use crate::kernel::files;
+use crate::kernel::process::ProcDir;
+use crate::maps::{FileId, MapEntry, MapTarget};
+use object::elf;
+use object::read::ReadCache;
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The most bytes of one symbol table and its string table read.
+pub const MAX_TABLE_BYTES: u64 = 128 << 20;
+/// The most function symbols kept from one object.
+pub const MAX_SYMBOLS: usize = 4 << 20;
+/// Function names are cut to this many bytes.
+pub const MAX_NAME: usize = 256;
+/// The longest build id taken (real ones are 20 bytes).
+const MAX_BUILD_ID: usize = 64;
+/// Where distributions install separate debug files, by build id
+/// (`.build-id/xx/rest.debug`; Debian's `*-dbg` and `*-dbgsym` packages).
+const DEBUG_DIR: &str = "/usr/lib/debug/.build-id";
+
+/// Where an address falls, in words.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Frame {
+    /// The object's file name, or the mapping's pseudo-name (`[anon]`, `[heap]`,
+    /// `[stack]`, `[vdso]`), or `[unknown]` where no mapping holds the address.
+    pub object: String,
+    /// The function, or `+0xADDR` (the ELF address) where no symbol holds it, or the
+    /// address itself outside any file.
+    pub function: String,
+}
+
+impl Frame {
+    /// `object!function`.
+    pub fn name(&self) -> String {
+        format!("{}!{}", self.object, self.function)
+    }
+}
+
+/// An object's function symbols and load segments.
+#[derive(Debug, Default)]
+pub struct FunctionTable {
+    /// (start, end, name) by ELF address, sorted by start.
+    functions: Vec<(u64, u64, Arc<str>)>,
+    /// (p_offset, p_filesz, p_vaddr) of each PT_LOAD.
+    loads: Vec<(u64, u64, u64)>,
+    /// The functions came from `.symtab` (else from `.dynsym`, the exported ones only).
+    full: bool,
+    /// The GNU build id (`NT_GNU_BUILD_ID`), which names the separate debug file.
+    build_id: Option<Vec<u8>>,
+}
+
+impl FunctionTable {
+    /// The ELF address of file offset `off`, through the load segment that holds it.
+    pub fn vaddr_of_offset(&self, off: u64) -> Option<u64> {
+        self.loads
+            .iter()
+            .find(|(o, size, _)| off >= *o && off - o < *size)
+            .map(|(o, _, v)| v + (off - o))
+    }
+
+    /// The function whose range holds ELF address `vaddr`.
+    pub fn function_at(&self, vaddr: u64) -> Option<&str> {
+        let k = self.functions.partition_point(|(s, _, _)| *s <= vaddr);
+        let (s, e, name) = self.functions.get(k.checked_sub(1)?)?;
+        (vaddr >= *s && (vaddr < *e || s == e)).then_some(&**name)
+    }
+}
+
+fn cut(name: &[u8]) -> Arc<str> {
+    let name = &name[..name.len().min(MAX_NAME)];
+    String::from_utf8_lossy(name).into()
+}
+
+/// Reads the function table of a 64-bit little- or big-endian ELF file.
+pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
+    let data = ReadCache::new(file);
+    let data = &data;
+    let header = elf::FileHeader64::<object::Endianness>::parse(data).map_err(|e| e.to_string())?;
+    let endian = header.endian().map_err(|e| e.to_string())?;
+    let mut table = FunctionTable::default();
+    for ph in header
+        .program_headers(endian, data)
+        .map_err(|e| e.to_string())?
+    {
+        if let Ok(Some(mut notes)) = ph.notes(endian, data) {
+            while let Ok(Some(note)) = notes.next() {
+                let id = note.desc();
+                if note.name() == elf::ELF_NOTE_GNU
+                    && note.n_type(endian) == elf::NT_GNU_BUILD_ID
+                    && (1..=MAX_BUILD_ID).contains(&id.len())
+                {
+                    table.build_id = Some(id.to_vec());
+                }
+            }
+        }
+        if ph.p_type(endian) == elf::PT_LOAD {
+            table
+                .loads
+                .push((ph.p_offset(endian), ph.p_filesz(endian), ph.p_vaddr(endian)));
+        }
+    }
+    let sections = header.sections(endian, data).map_err(|e| e.to_string())?;
+    for kind in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
+        let Some((_, sh)) = sections
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.sh_type(endian) == kind)
+        else {
+            continue;
+        };
+        let strings = sections
+            .section(object::SectionIndex(sh.sh_link(endian) as usize))
+            .map_err(|e| e.to_string())?;
+        if sh.sh_size(endian) > MAX_TABLE_BYTES || strings.sh_size(endian) > MAX_TABLE_BYTES {
+            continue;
+        }
+        let symbols = sections
+            .symbols(endian, data, kind)
+            .map_err(|e| e.to_string())?;
+        let names = symbols.strings();
+        for sym in symbols.symbols() {
+            let t = sym.st_type();
+            if (t != elf::STT_FUNC && t != elf::STT_GNU_IFUNC) || sym.st_value(endian) == 0 {
+                continue;
+            }
+            if table.functions.len() >= MAX_SYMBOLS {
+                break;
+            }
+            let Ok(name) = sym.name(endian, names) else {
+                continue;
+            };
+            let start = sym.st_value(endian);
+            let end = start.saturating_add(sym.st_size(endian));
+            table.functions.push((start, end, cut(name)));
+        }
+        if !table.functions.is_empty() {
+            table.full = kind == elf::SHT_SYMTAB;
+            break;
+        }
+    }
+    table
+        .functions
+        .sort_by_key(|f| (f.0, std::cmp::Reverse(f.1)));
+    table.functions.dedup_by_key(|f| f.0);
+    Ok(table)
+}
+
+/// The table with the `.symtab` of the object's separate debug file, where the object
+/// has only `.dynsym` and a debug file of its build id is installed (the same addresses:
+/// a debug file is the object with its code left out). The debug file is under a
+/// directory only root writes; it is opened without blocking, as a regular file only.
+fn with_debug_file(mut table: FunctionTable) -> FunctionTable {
+    let Some(id) = table.build_id.as_ref().filter(|_| !table.full) else {
+        return table;
+    };
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let path = format!("{DEBUG_DIR}/{}/{}.debug", &hex[..2], &hex[2..]);
+    let Ok(f) = files::open_named_file(std::path::Path::new(&path)) else {
+        return table;
+    };
+    if let Ok(debug) = read_table(f)
+        && debug.full
+    {
+        table.functions = debug.functions;
+        table.full = true;
+    }
+    table
+}
+
+/// The most bytes of a JIT map read (`/tmp/perf-PID.map`).
+pub const MAX_JIT_MAP_BYTES: u64 = 64 << 20;
+
+/// A JIT's map of the code it generated (the convention of perf, written by CPython 3.12+
+/// `-X perf`, Node `--perf-basic-prof`, the JVM's perf-map-agent): lines `START SIZE
+/// name`, hexadecimal, sorted here by start.
+#[derive(Debug, Default)]
+pub struct JitMap(Vec<(u64, u64, Arc<str>)>);
+
+impl JitMap {
+    /// Parses the text; lines that do not have the shape are left out.
+    pub fn parse(text: &[u8]) -> JitMap {
+        let mut v: Vec<(u64, u64, Arc<str>)> = text
+            .split(|&b| b == b'\n')
+            .filter_map(|line| {
+                let line = std::str::from_utf8(line).ok()?;
+                let mut parts = line.splitn(3, ' ');
+                let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+                let start = hex(parts.next()?)?;
+                let size = hex(parts.next()?)?;
+                Some((
+                    start,
+                    start.saturating_add(size),
+                    cut(parts.next()?.as_bytes()),
+                ))
+            })
+            .collect();
+        v.sort_by_key(|f| f.0);
+        JitMap(v)
+    }
+
+    pub fn function_at(&self, addr: u64) -> Option<&str> {
+        let k = self.0.partition_point(|(s, _, _)| *s <= addr);
+        let (_, e, name) = self.0.get(k.checked_sub(1)?)?;
+        (addr < *e).then_some(&**name)
+    }
+}
+
+/// Reads `/tmp/perf-PID.map` where the process `pid` wrote it: a path any user can create,
+/// so only a regular file (no link followed, nothing blocks) owned by the process's owner
+/// or root, of at most [`MAX_JIT_MAP_BYTES`].
+fn read_jit_map(pid: i32) -> Option<JitMap> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let owner = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+    let path = format!("/tmp/perf-{pid}.map");
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .ok()?;
+    let m = f.metadata().ok()?;
+    if !m.file_type().is_file() || (m.uid() != owner && m.uid() != 0) {
+        return None;
+    }
+    let mut text = Vec::new();
+    f.take(MAX_JIT_MAP_BYTES).read_to_end(&mut text).ok()?;
+    Some(JitMap::parse(&text))
+}
+
+/// Resolves addresses of processes, reading each object once.
+#[derive(Default)]
+pub struct Symbolizer {
+    tables: HashMap<FileId, Option<Arc<FunctionTable>>>,
+    jit: HashMap<i32, Option<JitMap>>,
+    /// Objects that could not be read, with why (once each).
+    pub unreadable: Vec<String>,
+}
+
+fn file_name(m: &MapEntry) -> String {
+    match &m.target {
+        MapTarget::File { path, .. } => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        ),
+        MapTarget::Anonymous => "[anon]".into(),
+        MapTarget::Pseudo(p) => p.clone(),
+    }
+}
+
+impl Symbolizer {
+    fn table(&mut self, dir: &ProcDir, m: &MapEntry) -> Option<Arc<FunctionTable>> {
+        let id = m.file_id()?;
+        if let Some(t) = self.tables.get(&id) {
+            return t.clone();
+        }
+        let t = match files::open_mapped_file(dir, m) {
+            Ok((f, path)) => match read_table(f) {
+                Ok(t) => Some(Arc::new(with_debug_file(t))),
+                Err(e) => {
+                    self.unreadable.push(format!("{}: {e}", path.display()));
+                    None
+                }
+            },
+            Err(e) => {
+                self.unreadable.push(e.to_string());
+                None
+            }
+        };
+        self.tables.insert(id, t.clone());
+        t
+    }
+
+    /// Where `addr` falls in the process of `dir`, whose map is `maps` (sorted by start).
+    pub fn resolve(&mut self, dir: &ProcDir, maps: &[MapEntry], addr: u64) -> Frame {
+        let k = maps.partition_point(|m| m.start.0 <= addr);
+        let Some(m) = k
+            .checked_sub(1)
+            .map(|k| &maps[k])
+            .filter(|m| addr < m.end.0)
+        else {
+            return Frame {
+                object: "[unknown]".into(),
+                function: format!("{addr:#x}"),
+            };
+        };
+        let object = file_name(m);
+        if m.file_id().is_none() && m.perms.exec {
+            let jit = self
+                .jit
+                .entry(dir.pid())
+                .or_insert_with(|| read_jit_map(dir.pid()));
+            if let Some(name) = jit.as_ref().and_then(|j| j.function_at(addr)) {
+                return Frame {
+                    object: "[jit]".into(),
+                    function: name.to_string(),
+                };
+            }
+        }
+        let Some(table) = self.table(dir, m) else {
+            return Frame {
+                object,
+                function: format!("{addr:#x}"),
+            };
+        };
+        let off = addr - m.start.0 + m.offset;
+        let function = match table.vaddr_of_offset(off) {
+            Some(v) => table
+                .function_at(v)
+                .map_or_else(|| format!("+{v:#x}"), str::to_string),
+            None => format!("+{off:#x}"),
+        };
+        Frame { object, function }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jit_map_names_its_ranges_and_skips_odd_lines() {
+        let j = JitMap::parse(b"1000 20 py::f:/app/x.py\nnot a line\n0x3000 10 node name\n");
+        assert_eq!(j.function_at(0x1010), Some("py::f:/app/x.py"));
+        assert_eq!(j.function_at(0x1020), None);
+        assert_eq!(j.function_at(0x3005), Some("node name"));
+    }
+
+    #[test]
+    fn own_functions_are_found() {
+        let dir = ProcDir::open(std::process::id() as i32).expect("own directory");
+        let maps = dir.read_maps().expect("maps");
+        let mut s = Symbolizer::default();
+        // libc's getpid, through the address the dynamic linker gave it.
+        let addr = libc::getpid as *const () as usize as u64;
+        let f = s.resolve(&dir, &maps, addr);
+        assert!(f.object.starts_with("libc"), "{f:?}");
+        assert!(f.function.contains("getpid"), "{f:?}");
+    }
+}

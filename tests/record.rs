@@ -1,0 +1,208 @@
+//! `solab family --record`: the pages a forked child copies are given to the functions that
+//! wrote them. A C program built here with frame pointers fills a region, forks, and its
+//! child, told to go once the recording runs, calls two named functions that write 300 and
+//! 700 pages of the inherited region; solab must give each function its pages (exactly, or
+//! short by no more than the samples the kernel reports lost).
+
+use crate::util::{Compiled, KillOnDrop, Proc, artifacts, as_nobody, finish, is_root, skip};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const FIXTURE: &str = r#"
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PAGE 4096
+
+__attribute__((noinline)) void write_three_hundred(volatile char *p) {
+    for (int i = 0; i < 300; i++) p[(size_t)i * PAGE] = 1;
+}
+
+__attribute__((noinline)) void write_seven_hundred(volatile char *p) {
+    for (int i = 0; i < 700; i++) p[(size_t)i * PAGE] = 2;
+}
+
+int main(void) {
+    size_t pages = 1100;
+    char *region = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) return 1;
+    /* Small pages only: a huge page is copied by the kernel in other ways. */
+    madvise(region, pages * PAGE, MADV_NOHUGEPAGE);
+    memset(region, 7, pages * PAGE);
+    pid_t c = fork();
+    if (c < 0) return 1;
+    if (c == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char line[64];
+        if (!fgets(line, sizeof line, stdin)) _exit(1);
+        write_three_hundred(region);
+        write_seven_hundred(region + 400 * PAGE);
+        printf("done\n");
+        fflush(stdout);
+        for (;;) pause();
+    }
+    printf("child=%d\n", (int)c);
+    fflush(stdout);
+    int st;
+    waitpid(c, &st, 0);
+    return 0;
+}
+"#;
+
+fn fixture() -> Compiled {
+    Compiled::from_source(
+        "cow_writer",
+        FIXTURE,
+        // -O0: every function sets up its frame. With -O1 gcc 12 leaves the frame out of
+        // a leaf function even with -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer,
+        // and the kernel's walk then skips the leaf's caller.
+        &["-O0", "-fno-omit-frame-pointer"],
+        &[],
+    )
+}
+
+/// Runs `solab` (a command made by the caller: as this user or as nobody) with
+/// `family --record 2 PID --json`, tells the child to go once solab says it records, and
+/// returns the JSON, or the error line when the command failed.
+fn record(mut solab: Command, host: &mut Proc, parent: i32) -> Result<Value, String> {
+    let mut run = solab
+        .args(["family", "--record", "2", &parent.to_string(), "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run solab");
+    // stdout drained beside, so a long document never blocks solab.
+    let mut stdout = run.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        out
+    });
+    let mut err = BufReader::new(run.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("read solab's stderr");
+    if line.contains("recording the page faults") {
+        host.send("go");
+        host.expect("done");
+    }
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    let out = reader.join().expect("stdout reader");
+    let status = run.wait().expect("wait for solab");
+    let run = finish(std::process::Output {
+        status,
+        stdout: out.into_bytes(),
+        stderr: format!("{line}{rest}").into_bytes(),
+    });
+    if run.code != 0 {
+        return Err(run.stderr);
+    }
+    Ok(run.json())
+}
+
+/// The bytes copied that `child`'s report gives to the function named `name`.
+fn copied_by(report: &Value, child: i32, name: &str) -> u64 {
+    let m = report["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|m| m["pid"] == child)
+        .unwrap_or_else(|| panic!("child {child} in {report:#}"));
+    m["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .filter(|f| f["function"].as_str().is_some_and(|f| f.ends_with(name)))
+        .map(|f| f["copied"].as_u64().expect("copied"))
+        .sum()
+}
+
+fn check_attribution(report: &Value, child: i32) {
+    assert_eq!(report["schema"], "solab.family-record.v1");
+    let lost = report["recording"]["lost"].as_u64().expect("lost");
+    for (name, pages) in [("!write_three_hundred", 300), ("!write_seven_hundred", 700)] {
+        let got = copied_by(report, child, name) / 4096;
+        assert!(
+            got <= pages && got + lost >= pages,
+            "{name}: {got} pages, {pages} written, {lost} lost:\n{report:#}"
+        );
+    }
+    // The callers: each function's chain goes on to main (frame pointers throughout).
+    let m = &report["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|m| m["pid"] == child)
+        .expect("child")["chains"];
+    let chain = m
+        .as_array()
+        .expect("chains")
+        .iter()
+        .find(|c| {
+            c["chain"][0]
+                .as_str()
+                .is_some_and(|f| f.ends_with("!write_seven_hundred"))
+        })
+        .unwrap_or_else(|| panic!("a chain of write_seven_hundred in {m:#}"));
+    assert!(
+        chain["chain"][1]
+            .as_str()
+            .is_some_and(|f| f.ends_with("!main")),
+        "write_seven_hundred called from main: {chain:#}"
+    );
+}
+
+fn start(host: Command) -> (Proc, i32, i32, KillOnDrop) {
+    let mut p = Proc::spawn("cow_writer", host, "");
+    let line = p.expect("child=");
+    let child: i32 = line["child=".len()..].trim().parse().expect("child pid");
+    let parent = p.pid();
+    (p, parent, child, KillOnDrop(vec![child]))
+}
+
+#[test]
+fn copies_are_given_to_the_functions_that_wrote_them() {
+    let bin = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
+    match record(Command::new(&artifacts().solab), &mut host, parent) {
+        Ok(report) => check_attribution(&report, child),
+        Err(e) if e.contains("perf_event_paranoid") => {
+            skip(&format!("the kernel refuses to record page faults: {e}"))
+        }
+        Err(e) => panic!("solab family --record failed: {e}"),
+    }
+}
+
+#[test]
+fn an_unprivileged_user_records_its_own_processes() {
+    if !is_root() {
+        return skip("needs root to switch to uid 65534");
+    }
+    let paranoid: i32 = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4);
+    let bin = fixture();
+    let (mut host, parent, child, _kill) = start(as_nobody(&bin.path));
+    let solab = as_nobody(&artifacts().solab);
+    let result = record(solab, &mut host, parent);
+    if paranoid > 2 {
+        let e = result.expect_err("perf_event_paranoid above 2 forbids it");
+        assert!(e.contains("perf_event_paranoid is"), "{e}");
+        return;
+    }
+    let report = result.unwrap_or_else(|e| panic!("recording its own process: {e}"));
+    assert_eq!(
+        report["weak"], true,
+        "no frame numbers without CAP_SYS_ADMIN"
+    );
+    check_attribution(&report, child);
+}

@@ -32,6 +32,7 @@ fn normalize(text: &str) -> String {
             (r"/tmp/tmp\.[A-Za-z0-9]{6,}", "/tmp/tmp.[dir]"),
             (r"\b[0-9a-f]{40}\b", "[build-id]"),
             (r"\bpfn 0x[0-9a-f]+", "pfn 0x[pfn]"),
+            (r"\bframe 0x[0-9a-f]+", "frame 0x[pfn]"),
             (r"([:/])0x[0-9a-f]+", "${1}0x[pfn]"),
             (r"\b([A-Z]) 0x[0-9a-f]+ \(", "${1} 0x[pfn] ("),
             (r"0x[0-9a-f]{6,}", "0x[addr]"),

@@ -27,3 +27,4 @@ mod ps;
 mod soak;
 mod solib;
 mod svg;
+mod unread;

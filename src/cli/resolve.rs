@@ -18,7 +18,7 @@ impl ProcessArgs {
     pub fn scope(&self, all: bool) -> crate::Result<Option<Scope>> {
         let uid = self.user.as_deref().map(user_id).transpose()?;
         let given: Vec<i32> = self.pids.iter().chain(&self.pid).copied().collect();
-        Scope::resolve(&given, uid.zip(self.user.as_deref()), all)
+        Ok(Scope::resolve(&given, uid.zip(self.user.as_deref()), all))
     }
 }
 
@@ -62,17 +62,32 @@ pub(super) struct Inspected {
 }
 
 impl Inspected {
-    /// The error when no process of -u's user maps the object.
-    /// `mapped`: the names its processes map, some offered.
+    /// The error when no process of -u's user that could be read maps the object.
+    /// `mapped`: the names its processes map, some offered; `unread`: its processes that
+    /// could not be read, named (any of them may map it).
     pub fn none_maps(
         &self,
         pattern: &str,
         procs: &ProcessArgs,
         mapped: &crate::scan::pattern::Candidates,
+        unread: &[crate::scan::PidError],
     ) -> Error {
+        let user = procs.user.as_deref().unwrap_or_default();
+        let unread = match unread {
+            [] => String::new(),
+            [e, ..] => format!(
+                "; {} of --user {user} could not be read (pids {}): the first: {}",
+                crate::output::text::count_of(unread.len() as u64, "process", "processes"),
+                unread
+                    .iter()
+                    .map(|e| e.pid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                e.message
+            ),
+        };
         Error::Object(format!(
-            "--object {pattern:?} matches no object mapped by a process of --user {}{}",
-            procs.user.as_deref().unwrap_or_default(),
+            "--object {pattern:?} matches no object mapped by a process of --user {user}{unread}{}",
             mapped.offer(pattern)
         ))
     }

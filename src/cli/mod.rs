@@ -318,7 +318,7 @@ fn inspect_cmd(
     if head.processes.is_empty() {
         code = ExitCode::Error;
         // Nothing to show but why: the messages on stderr (and the JSON's errors).
-        if !as_json && svg.is_none() && !head.errors.is_empty() {
+        if !as_json && svg.is_none() && !stderr.is_empty() && scope.listed() {
             return Ok(Outcome {
                 stdout: String::new(),
                 stderr,
@@ -602,6 +602,9 @@ const UNREAD_LISTED: usize = 20;
 /// One line naming processes that could not be read for one kind of reason, with the
 /// first one's message as the example of why.
 fn unread_line(errors: &[&PidError]) -> String {
+    if let [one] = errors {
+        return format!("not read: {}", one.message);
+    }
     let mut pids: Vec<String> = errors
         .iter()
         .take(UNREAD_LISTED)

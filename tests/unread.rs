@@ -167,3 +167,23 @@ fn one_process_is_one_process() {
     assert_eq!(by.code, 0, "{}", by.stderr);
     assert!(by.stdout.contains(": 1 process scanned"), "{}", by.stdout);
 }
+
+#[test]
+fn unreadable_processes_of_a_user_are_named_when_none_maps_the_object() {
+    if !is_root() {
+        return skip("a process uid 65534 may not read needs root to start it");
+    }
+    let ns = Namespace::new("unread-user");
+    let _host = spawn_host("root's host", &ns, &[]);
+    for command in ["inspect", "prove"] {
+        let run = solab_as_nobody(&[command, "-u", "root", "-o", "libsolib.so"]);
+        assert_eq!(run.code, 2, "{command}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("of --user root could not be read (pids ")
+                && run.stderr.contains("permission denied"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
+}

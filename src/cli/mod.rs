@@ -605,21 +605,23 @@ fn unread_line(errors: &[&PidError]) -> String {
     if let [one] = errors {
         return format!("not read: {}", one.message);
     }
-    let mut pids: Vec<String> = errors
-        .iter()
-        .take(UNREAD_LISTED)
-        .map(|e| e.pid.to_string())
-        .collect();
-    if errors.len() > UNREAD_LISTED {
-        pids.push(format!("and {} more", errors.len() - UNREAD_LISTED));
-    }
     let why = errors.first().map_or("", |e| e.message.as_str());
     format!(
         "not read: {} ({}): pids {}; the first: {why}",
         text::count_of(errors.len() as u64, "process", "processes"),
         errors.first().map_or(String::new(), |e| kind_word(e.kind)),
-        pids.join(", "),
+        pid_list(errors.iter().map(|e| e.pid)),
     )
+}
+
+/// The pids of processes not read, the first [`UNREAD_LISTED`] of them and how many more.
+fn pid_list(pids: impl ExactSizeIterator<Item = i32>) -> String {
+    let n = pids.len();
+    let mut shown: Vec<String> = pids.take(UNREAD_LISTED).map(|p| p.to_string()).collect();
+    if n > UNREAD_LISTED {
+        shown.push(format!("and {} more", n - UNREAD_LISTED));
+    }
+    shown.join(", ")
 }
 
 /// An error kind as scripts see it in the JSON (`permission-denied`...).

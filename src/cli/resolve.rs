@@ -78,11 +78,7 @@ impl Inspected {
             [e, ..] => format!(
                 "; {} of --user {user} could not be read (pids {}): the first: {}",
                 crate::output::text::count_of(unread.len() as u64, "process", "processes"),
-                unread
-                    .iter()
-                    .map(|e| e.pid.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                super::pid_list(unread.iter().map(|e| e.pid)),
                 e.message
             ),
         };

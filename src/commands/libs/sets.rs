@@ -226,16 +226,18 @@ fn progress_bar(n: usize) -> indicatif::ProgressBar {
     b
 }
 
+/// The processes counted, the ones not read named, the pids read by set.
+type SortedOut<K> = (ProcessCounts, Vec<PidError>, BTreeMap<K, Vec<i32>>);
+
 /// What the door made of each process: counted by what became of it, the ones not read
 /// named (with pids given every one, else the ones solab may not read: processes come and
 /// go on a live machine, and kernel threads have nothing to read), the pids read by set.
 /// Pids given none of which could be read, or -u's user without processes, are an error.
-#[allow(clippy::type_complexity)]
 fn sort_out<K: Ord>(
     scope: &Scope,
     pids: &[i32],
     results: Vec<Visit<Keyed<K>>>,
-) -> Result<(ProcessCounts, Vec<PidError>, BTreeMap<K, Vec<i32>>)> {
+) -> Result<SortedOut<K>> {
     let mut counts = ProcessCounts::default();
     let mut errors = Vec::new();
     let mut members: BTreeMap<K, Vec<i32>> = BTreeMap::new();

@@ -114,16 +114,3 @@ pub fn each_opened<W: Send, R: Send, E: Send>(
         visit(pid, position, door, |opened| read(w, opened))
     })
 }
-
-/// [`each_opened`] on this thread, in order, for a reader that keeps one state across
-/// the processes (`read` may borrow it mutably).
-pub fn each_opened_in_order<R>(
-    pids: &[i32],
-    door: Door,
-    mut read: impl FnMut(Opened<'_>) -> Result<R>,
-) -> Vec<Visit<R>> {
-    pids.iter()
-        .enumerate()
-        .map(|(position, &pid)| visit(pid, position, door, &mut read))
-        .collect()
-}

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 pub mod door;
 pub mod pattern;
 mod scope;
-pub use door::{Door, Opened, Visit, each_opened, each_opened_in_order, visit};
+pub use door::{Door, Opened, Visit, each_opened, visit};
 pub use scope::{Scope, all_but_self, each_once};
 
 /// Which object a mapping belongs to.

@@ -30,3 +30,4 @@ mod record;
 mod soak;
 mod solib;
 mod svg;
+mod unread;

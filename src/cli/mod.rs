@@ -21,6 +21,7 @@ use crate::error::{Error, ErrorKind};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
 use crate::scan::pattern::check_pattern;
+use crate::scan::{PidError, Scope};
 use resolve::{inspected_pids, libs_scope, svg_to_stdout, user_id};
 use std::path::{Path, PathBuf};
 
@@ -295,7 +296,7 @@ fn inspect_cmd(
     let inspected = inspected_pids(procs, object.as_deref())?;
     let scope = &inspected.scope;
     let scan = inspect::scan(&InspectOptions {
-        pids: scope.pids()?,
+        scope: scope.clone(),
         object: object.clone(),
         only_mapping: inspected.only_mapping,
     })?;
@@ -303,16 +304,12 @@ fn inspect_cmd(
         && inspected.only_mapping
         && scan.chosen.is_empty()
     {
-        return Err(inspected.none_maps(pat, procs, &scan.unmatched).into());
+        return Err(inspected
+            .none_maps(pat, procs, &scan.unmatched, &scan.unreadable)
+            .into());
     }
     let (mut head, objects, unmatched) = (scan.head, scan.objects, scan.unmatched);
-    let failed = scope.settle(&mut head.errors);
-    let stderr: Vec<String> = failed.iter().map(|e| e.message.clone()).collect();
-    let mut code = if failed.is_empty() {
-        ExitCode::Ok
-    } else {
-        ExitCode::Error
-    };
+    let (stderr, mut code) = not_read(scope, &mut head.errors);
     // A pattern that matched only objects solab had to skip is not "no match": the report
     // lists them with the reason.
     if let Some(pat) = &object
@@ -324,6 +321,14 @@ fn inspect_cmd(
     }
     if head.processes.is_empty() {
         code = ExitCode::Error;
+        // Nothing to show but why: the messages on stderr (and the JSON's errors).
+        if !as_json && svg.is_none() && !stderr.is_empty() && scope.listed() {
+            return Ok(Outcome {
+                stdout: String::new(),
+                stderr,
+                code,
+            });
+        }
     }
     let matched = objects.paths();
     let matched = object.is_some().then_some(matched.as_slice());
@@ -441,10 +446,10 @@ fn libs_cmd(
         check_pattern(p)?;
     }
     let scope = libs_scope(all, procs)?;
-    let progress =
-        !matches!(scope, libs::Scope::Pids(_)) && !as_json && std::io::stderr().is_terminal();
+    let progress = !scope.listed() && !as_json && std::io::stderr().is_terminal();
+    let policy = scope.clone();
     let libs::LibsTable {
-        report,
+        mut report,
         hidden,
         matched,
         candidates,
@@ -461,7 +466,7 @@ fn libs_cmd(
             top: table.top_or_all_for_json(as_json),
         },
     )?;
-    let (stderr, code) = pid_errors(&report.errors);
+    let (stderr, code) = not_read(&policy, &mut report.errors);
     Ok(Outcome {
         stdout: if as_json {
             output::json(&WithMatched {
@@ -489,14 +494,69 @@ fn libs_cmd(
     })
 }
 
-/// The messages of the pids that could not be read, and the exit code they make.
-fn pid_errors(errors: &[crate::scan::PidError]) -> (Vec<String>, ExitCode) {
-    let code = if errors.is_empty() {
-        ExitCode::Ok
-    } else {
-        ExitCode::Error
-    };
-    (errors.iter().map(|e| e.message.clone()).collect(), code)
+/// What stderr says of the processes a report names as not read (`errors`, settled by
+/// [`Scope::settle`]), and the exit code they make: each message of those that fail the
+/// run (pids given); of the others, the ones solab may not read, named on one line per
+/// kind of failure (a process that exited is not news: the report counts it).
+fn not_read(scope: &Scope, errors: &mut Vec<PidError>) -> (Vec<String>, ExitCode) {
+    let failed: Vec<String> = scope
+        .settle(errors)
+        .iter()
+        .map(|e| e.message.clone())
+        .collect();
+    if !failed.is_empty() {
+        return (failed, ExitCode::Error);
+    }
+    let mut kinds: Vec<ErrorKind> = Vec::new();
+    for e in errors.iter() {
+        if e.kind != ErrorKind::NoSuchProcess && !kinds.contains(&e.kind) {
+            kinds.push(e.kind);
+        }
+    }
+    let notes = kinds
+        .into_iter()
+        .map(|kind| {
+            let of_kind: Vec<&PidError> = errors.iter().filter(|e| e.kind == kind).collect();
+            unread_line(&of_kind)
+        })
+        .collect();
+    (notes, ExitCode::Ok)
+}
+
+/// The most pids [`unread_line`] lists (`--json` names every one).
+const UNREAD_LISTED: usize = 20;
+
+/// One line naming processes that could not be read for one kind of reason, with the
+/// first one's message as the example of why.
+fn unread_line(errors: &[&PidError]) -> String {
+    if let [one] = errors {
+        return format!("not read: {}", one.message);
+    }
+    let why = errors.first().map_or("", |e| e.message.as_str());
+    format!(
+        "not read: {} ({}): pids {}; the first: {why}",
+        text::count_of(errors.len() as u64, "process", "processes"),
+        errors.first().map_or(String::new(), |e| kind_word(e.kind)),
+        pid_list(errors.iter().map(|e| e.pid)),
+    )
+}
+
+/// The pids of processes not read, the first [`UNREAD_LISTED`] of them and how many more.
+fn pid_list(pids: impl ExactSizeIterator<Item = i32>) -> String {
+    let n = pids.len();
+    let mut shown: Vec<String> = pids.take(UNREAD_LISTED).map(|p| p.to_string()).collect();
+    if n > UNREAD_LISTED {
+        shown.push(format!("and {} more", n - UNREAD_LISTED));
+    }
+    shown.join(", ")
+}
+
+/// An error kind as scripts see it in the JSON (`permission-denied`...).
+fn kind_word(kind: ErrorKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// `solab libs --by WHAT`.
@@ -510,7 +570,8 @@ fn libs_by_cmd(
     as_json: bool,
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
-    let libs::by_group::GroupsTable { report, hidden } = libs::by_group::table(
+    let policy = scope.clone();
+    let libs::by_group::GroupsTable { mut report, hidden } = libs::by_group::table(
         &LibsOptions {
             scope,
             progress: false,
@@ -521,7 +582,7 @@ fn libs_by_cmd(
         table.reverse,
         table.top_or_all_for_json(as_json),
     )?;
-    let (stderr, code) = pid_errors(&report.errors);
+    let (stderr, code) = not_read(&policy, &mut report.errors);
     Ok(Outcome {
         stdout: if as_json {
             output::json(&report)
@@ -579,7 +640,10 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         .into());
     }
     let by = a.by.map(GroupBy::from);
-    let ps::PsTable { report, hidden } = ps::ps(&PsOptions {
+    // ps's -u is a filter, not a scope: the policy for what could not be read is that of
+    // the pids given, or of every process.
+    let policy = Scope::resolve(&pids, None, true).unwrap_or(Scope::All);
+    let ps::PsTable { mut report, hidden } = ps::ps(&PsOptions {
         all: pids.is_empty(),
         pids,
         uid,
@@ -593,10 +657,15 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
             top: a.table.top_or_all_for_json(a.json),
         },
     })?;
-    let (stderr, code) = pid_errors(&report.errors);
+    let (stderr, code) = not_read(&policy, &mut report.errors);
+    let counts = &report.counts;
+    let none_read = counts.scanned + counts.filtered_out == 0 && code == ExitCode::Error;
     Ok(Outcome {
         stdout: if a.json {
             output::json(&report)
+        } else if none_read {
+            // No table of nothing before the error: the messages say what went wrong.
+            String::new()
         } else {
             text::render_ps(
                 &report,

@@ -18,7 +18,7 @@ impl ProcessArgs {
     pub fn scope(&self, all: bool) -> crate::Result<Option<Scope>> {
         let uid = self.user.as_deref().map(user_id).transpose()?;
         let given: Vec<i32> = self.pids.iter().chain(&self.pid).copied().collect();
-        Scope::resolve(&given, uid.zip(self.user.as_deref()), all)
+        Ok(Scope::resolve(&given, uid.zip(self.user.as_deref()), all))
     }
 }
 
@@ -62,18 +62,21 @@ pub(super) struct Inspected {
 }
 
 impl Inspected {
-    /// The error when no process of -u's user maps the object.
-    /// `mapped`: the names its processes map, some offered.
+    /// The error when no process of -u's user that could be read maps the object.
+    /// `mapped`: the names its processes map, some offered; `unread`: its processes that
+    /// could not be read, named (any of them may map it).
     pub fn none_maps(
         &self,
         pattern: &str,
         procs: &ProcessArgs,
         mapped: &crate::scan::pattern::Candidates,
+        unread: &[crate::scan::PidError],
     ) -> Error {
         crate::commands::inspect::none_maps(
             pattern,
             procs.user.as_deref().unwrap_or_default(),
             mapped,
+            unread,
         )
     }
 }

@@ -13,21 +13,25 @@ use crate::elf::ElfPlan;
 use crate::error::{Error, Result};
 use crate::inspect_report::*;
 use crate::kernel::pagemap::Pagemap;
+use crate::kernel::process::Gone;
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::kernel::{self, config, kpage};
 use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::{self, MappingKind, Placement};
 use crate::scan::pattern::{Candidates, Pattern};
-use crate::scan::{Lookup, ObjKey, Object, ObjectCache, PidError, Process};
+use crate::scan::{
+    self, Door, Lookup, ObjKey, Object, ObjectCache, PidError, Process, Scope, Visit,
+};
 use crate::sharing::{self, ProcessPage};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What to inspect.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct InspectOptions {
-    pub pids: Vec<i32>,
+    /// The processes: each is opened once, through the door.
+    pub scope: Scope,
     /// Only objects whose path matches (see [`Pattern::matches`]).
     pub object: Option<String>,
     /// Only the processes that map an object `object` matches: the others, and those
@@ -208,7 +212,7 @@ impl Sampled {
 
     /// The PFNs of the words whose frames are not read yet: the common words and the words
     /// of the last sample.
-    fn unread(&self) -> impl Iterator<Item = Pfn> + '_ {
+    fn unreadable(&self) -> impl Iterator<Item = Pfn> + '_ {
         let common = self
             .common
             .iter()
@@ -224,7 +228,7 @@ impl Sampled {
         common.chain(own)
     }
 
-    /// Gives the words of [`Sampled::unread`] their frames: `frame` of a PFN is its index
+    /// Gives the words of [`Sampled::unreadable`] their frames: `frame` of a PFN is its index
     /// in [`Kept::frames`], or [`NO_FRAME`] when it is not known.
     fn set_frames(&mut self, mut frame: impl FnMut(Pfn) -> u32) {
         for (e, f) in self.common.iter().zip(&mut self.common_frame) {
@@ -404,8 +408,8 @@ pub struct Scan {
     pub chosen: Vec<i32>,
     /// With a pattern, the names of the mapped objects it did not match.
     pub unmatched: Candidates,
-    /// With [`InspectOptions::only_mapping`], the processes left out because their memory
-    /// map could not be read (not those that exited): they may map the object.
+    /// With [`InspectOptions::only_mapping`], the processes left out because they could
+    /// not be read (whether they map the object is not known).
     pub unreadable: Vec<PidError>,
 }
 
@@ -432,7 +436,7 @@ impl FrameReader {
     fn read(&mut self, kept: &mut Kept, slots: &mut [&mut Sampled]) -> Result<()> {
         self.pfns.clear();
         for s in slots.iter() {
-            self.pfns.extend(s.unread());
+            self.pfns.extend(s.unreadable());
         }
         self.pfns.sort_unstable();
         self.pfns.dedup();
@@ -535,10 +539,9 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     // Objects solab could not place in a process, by slot: listed after the files the
     // cache skipped, object by object.
     let mut unplaced: Vec<(usize, crate::scan::Skipped)> = Vec::new();
-    let mut seen = BTreeSet::new();
     let mut chosen = Vec::new();
-    let mut unmatched = Candidates::default();
     let mut unreadable = Vec::new();
+    let mut unmatched = Candidates::default();
     // Frames are read process by process, after each one's words.
     let mut kept = Kept::default();
     let mut reader = match privilege.frames() {
@@ -549,59 +552,57 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
         }),
         false => None,
     };
-    for &pid in &opts.pids {
-        if !seen.insert(pid) {
-            continue;
-        }
-        let process = Process::read(pid);
-        if let (true, Some(pat)) = (opts.only_mapping, &pattern)
-            && !process.as_ref().is_ok_and(|p| p.maps_object(pat))
-        {
-            // One pass over the mappings, each name noted in a set: linear in the map.
-            match &process {
-                Ok(p) => {
-                    for m in &p.maps {
-                        if let MapTarget::File { path, .. } = &m.target {
-                            unmatched.note(&path.to_string_lossy());
-                        }
-                    }
+    let door = Door {
+        info: false,
+        uid: opts.scope.uid(),
+    };
+    let mut of_user = 0;
+    for (position, pid) in opts.scope.pids()?.into_iter().enumerate() {
+        let mut is_chosen = false;
+        let visit = scan::visit(pid, position, door, |opened| {
+            let process = Process::read(opened.dir);
+            if let (true, Some(pat)) = (opts.only_mapping, &pattern)
+                && !process.as_ref().is_ok_and(|p| p.maps_object(pat))
+            {
+                if let Ok(p) = &process {
+                    note_mapped(p, &mut unmatched);
                 }
-                Err(Error::NoSuchProcess { .. }) => {}
-                Err(e) => unreadable.push(PidError::new(pid, e)),
+                return process.map(|_| None);
             }
-            continue;
-        }
-        chosen.push(pid);
-        let read = process.and_then(|p| {
+            is_chosen = true;
             read_process(
-                &p,
+                &process?,
                 (pattern.as_ref(), &mut unmatched),
                 &mut cache,
                 &mut slots,
                 &mut unplaced,
             )
+            .map(Some)
         });
-        match read {
-            Ok((info, samples)) => {
+        if !matches!(visit, Visit::Other) {
+            of_user += 1;
+        }
+        if is_chosen || !opts.only_mapping {
+            chosen.push(pid);
+        }
+        match visit {
+            Visit::Read(Some((info, samples))) => {
                 processes.push(info);
-                let mut added: Vec<usize> = Vec::with_capacity(samples.len());
-                for (slot, read) in samples {
-                    slots[slot].1.push(read, &mut kept);
-                    added.push(slot);
-                }
-                // Not the process's failure: kpagecount and kpageflags are the machine's.
-                if let Some(reader) = &mut reader {
-                    let mut of_process: Vec<&mut Sampled> = slots
-                        .iter_mut()
-                        .enumerate()
-                        .filter(|(k, _)| added.contains(k))
-                        .map(|(_, (_, s))| s)
-                        .collect();
-                    reader.read(&mut kept, &mut of_process)?;
+                keep_samples(samples, &mut slots, &mut kept, reader.as_mut())?;
+            }
+            Visit::Read(None) | Visit::Other => {}
+            // Left out (not mapping the object, as far as can be told), but named when
+            // solab could not read it: the reason an object may seem mapped by no process.
+            Visit::Gone(gone) if !is_chosen && opts.only_mapping => {
+                if let Gone::Unreadable(_) = gone {
+                    unreadable.push(PidError::gone(pid, &gone));
                 }
             }
-            Err(e) => errors.push(PidError::new(pid, &e)),
+            Visit::Gone(gone) => errors.push(PidError::gone(pid, &gone)),
         }
+    }
+    if let Some(e) = opts.scope.none_of_user(of_user) {
+        return Err(e);
     }
     slots.retain(|(_, sampled)| !sampled.samples.is_empty());
     for (_, sampled) in &mut slots {
@@ -639,6 +640,42 @@ pub fn scan(opts: &InspectOptions) -> Result<Scan> {
     })
 }
 
+/// Notes every file `p` maps among the names a pattern did not match: one pass over the
+/// mappings, each name noted in a set, linear in the map.
+fn note_mapped(p: &Process<'_>, unmatched: &mut Candidates) {
+    for m in &p.maps {
+        if let MapTarget::File { path, .. } = &m.target {
+            unmatched.note(&path.to_string_lossy());
+        }
+    }
+}
+
+/// Keeps what a process just read added: each of its `samples` in its object's slot,
+/// then, as root (`reader`), the frames of its words not read yet. An error is not the
+/// process's: kpagecount and kpageflags are the machine's.
+fn keep_samples(
+    samples: Vec<ReadObject>,
+    slots: &mut [(usize, Sampled)],
+    kept: &mut Kept,
+    reader: Option<&mut FrameReader>,
+) -> Result<()> {
+    let mut added: Vec<usize> = Vec::with_capacity(samples.len());
+    for (slot, read) in samples {
+        slots[slot].1.push(read, kept);
+        added.push(slot);
+    }
+    if let Some(reader) = reader {
+        let mut of_process: Vec<&mut Sampled> = slots
+            .iter_mut()
+            .enumerate()
+            .filter(|(k, _)| added.contains(k))
+            .map(|(_, (_, s))| s)
+            .collect();
+        reader.read(kept, &mut of_process)?;
+    }
+    Ok(())
+}
+
 /// One object of a process just read, whole, until the process is read and it is kept
 /// ([`Sampled::push`]).
 struct ReadSample {
@@ -672,7 +709,7 @@ fn read_process(
             unmatched.note(&path);
             continue;
         }
-        if let Lookup::Elf(i) = cache.lookup(&p.dir, m)? {
+        if let Lookup::Elf(i) = cache.lookup(p.dir, m)? {
             let slot = match slots.iter().position(|(j, _)| *j == i) {
                 Some(k) => k,
                 None => {
@@ -711,11 +748,11 @@ fn read_process(
         };
         let pm = match &mut pagemap {
             Some(pm) => pm,
-            None => pagemap.insert(Pagemap::open(&p.dir)?),
+            None => pagemap.insert(Pagemap::open(p.dir)?),
         };
         samples.push((slot, sample(p, first, placement, id, pm)?));
     }
-    match read_smaps(&p.dir) {
+    match read_smaps(p.dir) {
         Ok(figures) => {
             for (_, s) in &mut samples {
                 for w in &mut s.windows {
@@ -973,11 +1010,36 @@ fn object_report<P, Q>(
 
 /// "no process of -u's user maps an object the pattern matches": names the pattern, the
 /// user, and some of the names its processes do map.
-pub fn none_maps(pattern: &str, user: &str, mapped: &Candidates) -> Error {
-    Error::Object(format!(
-        "--object {pattern:?} matches no object mapped by a process of --user {user}{}",
-        mapped.offer(pattern)
-    ))
+pub fn none_maps(pattern: &str, user: &str, mapped: &Candidates, unreadable: &[PidError]) -> Error {
+    /// How many of the processes that could not be read the message names, each with why.
+    const NAMED: usize = 8;
+    let base =
+        format!("--object {pattern:?} matches no object mapped by a process of --user {user}");
+    if unreadable.is_empty() {
+        return Error::Object(format!("{base}{}", mapped.offer(pattern)));
+    }
+    let mut pids: Vec<String> = unreadable
+        .iter()
+        .take(20)
+        .map(|e| e.pid.to_string())
+        .collect();
+    if unreadable.len() > pids.len() {
+        pids.push("…".into());
+    }
+    let mut text = format!(
+        "{base} that could be read; {} of --user {user} could not be read (pids {}), and may \
+         map it (run as their user or as root):",
+        crate::output::text::count_of(unreadable.len() as u64, "process", "processes"),
+        pids.join(", ")
+    );
+    for e in unreadable.iter().take(NAMED) {
+        text.push_str(&format!("\n  {}", e.message));
+    }
+    if unreadable.len() > NAMED {
+        text.push_str(&format!("\n  and {} more", unreadable.len() - NAMED));
+    }
+    text.push_str(&mapped.offer(pattern));
+    Error::Object(text)
 }
 
 /// "no object matches": names the pattern and what the processes do map.

@@ -1,9 +1,10 @@
 //! The scan layer every command reads its evidence through: an object cache that opens and
 //! plans each ELF object once per (device, inode) and each distinct vdso once, and the one
 //! way to start scanning a process. The readers of kernel files are in [`crate::kernel`];
-//! the commands (`inspect`, `prove`, `libs`) consume what this layer returns. Which
+//! the commands (`inspect`, `prove`, `libs`, `ps`) consume what this layer returns. Which
 //! processes a command reads, and what a process that could not be read means for the
-//! run, is [`Scope`]'s.
+//! run, is [`Scope`]'s; each is opened once, through [`door`], which hands the command's
+//! worker the opened process.
 
 use crate::elf::{self, Detail, ElfPlan};
 use crate::error::{Error, ErrorKind, Result};
@@ -16,8 +17,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+pub mod door;
 pub mod pattern;
 mod scope;
+pub use door::{Door, Opened, Visit, each_opened, visit};
 pub use scope::{Scope, all_but_self, each_once};
 
 /// Which object a mapping belongs to.
@@ -571,17 +574,17 @@ pub struct Listed<W, R> {
 
 /// A process opened through its /proc directory ([`process::ProcDir`]: every later read
 /// is of this process, never of one that got its number since), with its memory map read.
-pub struct Process {
+pub struct Process<'d> {
     pub pid: i32,
-    pub dir: ProcDir,
+    pub dir: &'d ProcDir,
     pub maps: Vec<MapEntry>,
 }
 
-impl Process {
-    pub fn read(pid: i32) -> Result<Process> {
-        let dir = ProcDir::open(pid)?;
+impl<'d> Process<'d> {
+    /// The process the door opened, its memory map read.
+    pub fn read(dir: &'d ProcDir) -> Result<Process<'d>> {
         Ok(Process {
-            pid,
+            pid: dir.pid(),
             maps: dir.read_maps()?,
             dir,
         })

@@ -9,7 +9,8 @@
 //! and how many of its objects are a library (by build-id) that another group maps too.
 //! Without frame numbers only the last, and the smaps figures summed, are known: weak.
 
-use super::{LibsOptions, ProcessCounts, ScopeName, SetScan, SortKey, scan_sets};
+use super::sets::scan_sets;
+use super::{LibsOptions, ProcessCounts, ScopeName, SortKey};
 
 /// A finished `libs --by` report, and how many groups the order's `top` left out.
 pub struct GroupsTable {
@@ -37,12 +38,13 @@ pub fn table(
 use crate::addr::PAGE_SIZE;
 use crate::commands::group_key::{Container, GroupBy, no_cgroup_v2};
 use crate::commands::ps::user_name;
-use crate::error::{Error, Result};
-use crate::kernel::{self, process, process::ProcDir};
-use crate::scan::PidError;
+use crate::error::Result;
+use crate::kernel::{self, process};
+use crate::scan::{Opened, PidError};
 use crate::sharing::groups;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 pub const LIBS_GROUPS_SCHEMA: &str = "solab.libs-groups.v1";
 
@@ -88,42 +90,60 @@ pub struct LibsGroupsReport {
     pub groups: Vec<LibsGroup>,
 }
 
-/// The group key of `pid`, and its container with `--by container`, read through its
-/// /proc directory (every field of one process). `Ok(None)`: it exited before it was read.
-fn key_of(
-    pid: i32,
-    by: GroupBy,
-    users: &mut HashMap<u32, String>,
-) -> Result<Option<(String, Option<Container>)>> {
-    let dir = match ProcDir::open(pid) {
-        Ok(d) => d,
-        Err(Error::NoSuchProcess { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    // Kernel threads have no memory, and no libraries.
-    if matches!(dir.refuse_kernel_thread(), Err(Error::KernelThread { .. })) {
-        return Ok(Some((String::new(), None)));
+/// A group's key, and its container with `--by container`: groups are told apart and
+/// ordered by the key alone (a container's key names its cgroup and mount namespace, all
+/// it is made of).
+#[derive(Clone)]
+struct GroupKey(String, Option<Container>);
+
+impl PartialEq for GroupKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
     }
-    let status = match dir.status(&mut Vec::new()) {
-        Ok(s) => s,
-        Err(_) if !dir.exists() => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let uid = status.uid;
-    Ok(Some(match by {
-        GroupBy::User => (
-            users.entry(uid).or_insert_with(|| user_name(uid)).clone(),
-            None,
-        ),
-        GroupBy::Comm => (dir.comm(), None),
+}
+impl Eq for GroupKey {}
+impl PartialOrd for GroupKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for GroupKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+/// The group key of the process the door opened, and its container with `--by
+/// container`, read through its /proc directory (every field of one process). `users`
+/// names the uids met. A machine without cgroup v2 cannot answer `--by cgroup|container`:
+/// [`crate::error::Error::Usage`], which ends the run.
+fn key_of(
+    opened: &Opened<'_>,
+    by: GroupBy,
+    users: &Mutex<HashMap<u32, String>>,
+) -> Result<GroupKey> {
+    let dir = opened.dir;
+    // Kernel threads have no memory, and no libraries.
+    dir.refuse_kernel_thread()?;
+    let (key, container) = match by {
+        GroupBy::User => {
+            let uid = match (&opened.status, opened.info) {
+                (Some(s), _) => s.uid,
+                (None, Some(i)) => i.ruid,
+                (None, None) => dir.status(&mut Vec::new())?.uid,
+            };
+            let mut users = users.lock().unwrap_or_else(|p| p.into_inner());
+            (
+                users.entry(uid).or_insert_with(|| user_name(uid)).clone(),
+                None,
+            )
+        }
+        GroupBy::Comm => (dir.comm_of(&mut Vec::new())?, None),
         GroupBy::Cgroup | GroupBy::Container => {
-            let cgroup = match dir.cgroup_text(&mut Vec::new()) {
-                Ok(text) => match process::cgroup_v2_in(text) {
-                    Some(c) => c,
-                    None => return Err(no_cgroup_v2(by, pid)),
-                },
-                Err(_) if !dir.exists() => return Ok(None),
-                Err(e) => return Err(e),
+            let mut buf = Vec::new();
+            let text = dir.cgroup_text(&mut buf)?;
+            let Some(cgroup) = process::cgroup_v2_in(text) else {
+                return Err(no_cgroup_v2(by, dir.pid()));
             };
             if by == GroupBy::Cgroup {
                 (cgroup, None)
@@ -132,92 +152,54 @@ fn key_of(
                 (c.key(), Some(c))
             }
         }
-    }))
+    };
+    Ok(GroupKey(key, container))
 }
 
-/// Scans the scope's processes group by group and compares the groups.
+/// Scans the scope's processes in one run of the pool, each put in its group by the key
+/// read from the process the door opened, and compares the groups.
 pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
-    kernel::check_page_size()?;
-    let privilege = kernel::detect_privilege();
-    let privileged = privilege.frames();
-    let listed = opts.scope.listed();
-    let mut counts = ProcessCounts::default();
-    let mut errors = Vec::new();
-    let mut users = HashMap::new();
-    let mut members: BTreeMap<String, (Option<Container>, Vec<i32>)> = BTreeMap::new();
-    for pid in opts.scope.pids()? {
-        match key_of(pid, by, &mut users) {
-            // A kernel thread (see key_of).
-            Ok(Some((key, _))) if key.is_empty() => counts.no_memory_map += 1,
-            Ok(Some((key, container))) => members
-                .entry(key)
-                .or_insert((container, vec![]))
-                .1
-                .push(pid),
-            Ok(None) => {
-                counts.vanished += 1;
-                if listed {
-                    errors.push(PidError::new(pid, &Error::NoSuchProcess { pid }));
-                }
-            }
-            Err(e @ Error::Usage(_)) => return Err(e),
-            Err(e) => {
-                counts.unreadable += 1;
-                if listed {
-                    errors.push(PidError::new(pid, &e));
-                }
-            }
-        }
-    }
-    // One scan of every group's processes, each group's buckets apart.
-    let (keys, pid_sets): (Vec<_>, Vec<_>) = members
-        .into_iter()
-        .map(|(key, (container, pids))| ((key, container), pids))
-        .unzip();
-    let reports = scan_sets(pid_sets.clone(), ScopeName::Pids, true, false, opts.threads)?;
-    let mut scanned = Vec::new();
-    for (((key, container), pids), report) in keys.into_iter().zip(pid_sets).zip(reports) {
-        let report = match report {
-            SetScan::Report(r) => *r,
-            // Every process of the group vanished or could not be read.
-            SetScan::NoneRead(_) => {
-                counts.vanished += pids.len() as u32;
-                continue;
-            }
-        };
-        let p = &report.processes;
-        counts.scanned += p.scanned;
-        counts.vanished += p.vanished;
-        counts.unreadable += p.unreadable;
-        counts.no_memory_map += p.no_memory_map;
-        if listed {
-            errors.extend(report.errors.iter().cloned());
-        }
-        let gone: HashSet<i32> = report.errors.iter().map(|e| e.pid).collect();
-        let pids: Vec<i32> = pids.into_iter().filter(|p| !gone.contains(p)).collect();
-        scanned.push((key, container, pids, report));
-    }
+    let users = Mutex::new(HashMap::new());
+    let run = scan_sets(
+        &opts.scope,
+        ScopeName::Pids,
+        false,
+        opts.threads,
+        |opened| key_of(opened, by, &users),
+        None,
+    )?;
+    let privileged = run.sets.first().map_or_else(
+        || kernel::detect_privilege().frames(),
+        |s| s.report.privileged,
+    );
     // Which frames, and which libraries, more than one group maps.
-    let frames: Vec<Vec<&[u64]>> = scanned
+    let frames: Vec<Vec<&[u64]>> = run
+        .sets
         .iter()
-        .map(|(_, _, _, r)| r.objects.iter().map(|o| &o.shared_frames[..]).collect())
+        .map(|s| s.seen.iter().map(|o| &o.shared_frames[..]).collect())
         .collect();
     let with_others = groups::with_others(&frames);
-    let libs: Vec<Vec<&str>> = scanned
+    let libs: Vec<Vec<&str>> = run
+        .sets
         .iter()
-        .map(|(_, _, _, r)| {
-            r.objects
+        .map(|s| {
+            s.seen
                 .iter()
-                .map(|o| o.build_id.as_deref().unwrap_or(&o.path))
+                .zip(&s.report.objects)
+                .map(|(o, row)| o.build_id.as_deref().unwrap_or(&row.path))
                 .collect()
         })
         .collect();
     let same_libs = groups::same_libs(&libs);
-    let groups = scanned
+    let privilege = kernel::detect_privilege();
+    let groups = run
+        .sets
         .into_iter()
         .zip(with_others.into_iter().zip(same_libs))
-        .map(|((key, container, pids, r), (with_others, same_libs))| {
+        .map(|(set, (with_others, same_libs))| {
+            let r = &set.report;
             let elf = &r.totals.elf_objects;
+            let (GroupKey(key, container), pids) = (set.key, set.pids);
             LibsGroup {
                 key,
                 container,
@@ -240,8 +222,8 @@ pub fn libs_by(opts: &LibsOptions, by: GroupBy) -> Result<LibsGroupsReport> {
         kernel: kernel::config::kernel_facts(),
         page_size: PAGE_SIZE,
         by,
-        processes: counts,
-        errors,
+        processes: run.counts,
+        errors: run.errors,
         groups,
     })
 }

@@ -33,14 +33,7 @@
 //! still reads pagemap bits (present, file, exclusive) of the processes it may read, and
 //! takes PSS and the memory saved from smaps: those figures are estimates and say so.
 
-use crate::elf::Detail;
 use crate::error::{Error, Result};
-use crate::kernel::process::Gone;
-use crate::kernel::{self, kpage};
-use crate::scan::{self, ObjectCache, PidError, SharedCache};
-use scanner::Worker;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const LIBS_SCHEMA: &str = "solab.libs.v2";
 
@@ -101,6 +94,7 @@ pub mod by_group;
 mod frames;
 pub mod report;
 mod scanner;
+mod sets;
 mod tally;
 
 pub use report::*;
@@ -140,171 +134,43 @@ pub fn table(opts: &LibsOptions, order: &LibsOrder) -> Result<LibsTable> {
 
 /// Runs the scan.
 pub fn libs(opts: &LibsOptions) -> Result<LibsReport> {
-    let pids = opts.scope.pids()?;
-    let scope = match &opts.scope {
-        Scope::All => ScopeName::All,
-        Scope::User { .. } => ScopeName::User,
-        Scope::Pids(_) => ScopeName::Pids,
-    };
-    let mut reports = scan_sets(
-        vec![pids],
-        scope,
-        opts.scope.listed(),
+    // One set, tallied even when no process could be read into it.
+    let run = sets::scan_sets(
+        &opts.scope,
+        scope_name(&opts.scope),
         opts.progress,
         opts.threads,
+        |_| Ok(()),
+        Some(()),
     )?;
-    match reports.pop() {
-        Some(SetScan::Report(report)) => Ok(*report),
-        Some(SetScan::NoneRead(errors)) => Err(Error::Usage(format!(
-            "no process could be read: {}",
-            errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))),
-        None => Err(Error::Usage("no processes".into())),
+    let set = run.sets.into_iter().next();
+    let report = set
+        .map(|s| s.report)
+        .ok_or_else(|| Error::Usage("no processes".into()))?;
+    Ok(LibsReport {
+        processes: run.counts,
+        errors: run.errors,
+        ..report
+    })
+}
+
+/// How the report names the scope.
+fn scope_name(scope: &Scope) -> ScopeName {
+    match scope {
+        Scope::All => ScopeName::All,
+        Scope::User { .. } => ScopeName::User,
+        Scope::Pids(_) | Scope::PidsOf { .. } => ScopeName::Pids,
     }
 }
 
-/// What the scan of one set of processes gave.
-pub(super) enum SetScan {
-    /// The set's report (boxed: it is large, and the other kind small).
-    Report(Box<LibsReport>),
-    /// The pids were given and none of them could be read: why, for each.
-    NoneRead(Vec<PidError>),
-}
-
-/// Scans each set of processes (`sets`, every one of scope `scope`) as its own `libs`
-/// scan, all in one run of the worker pool through one object cache: each set's
-/// buckets are apart, so a set's report counts what its processes map. With `listed`
-/// each process that cannot be read is an error of its set's report, and a set none of
-/// whose processes could be read is [`SetScan::NoneRead`]; without, they are counted.
-pub(super) fn scan_sets(
-    sets: Vec<Vec<i32>>,
-    scope: ScopeName,
-    listed: bool,
-    progress: bool,
-    threads: usize,
-) -> Result<Vec<SetScan>> {
-    kernel::check_page_size()?;
-    let privilege = kernel::detect_privilege();
-    let own = std::process::id() as i32;
-    let pids: Vec<i32> = sets.iter().flatten().copied().collect();
-    // The set of the process at each scan position.
-    let set_of: Vec<usize> = sets
-        .iter()
-        .enumerate()
-        .flat_map(|(k, s)| std::iter::repeat_n(k, s.len()))
-        .collect();
-    let privileged = privilege.frames();
-    let zero_pfn = if privileged {
-        kpage::zero_page_pfn().map(|p| p.0)
-    } else {
-        None
-    };
-    let cache = SharedCache::new(ObjectCache::new(Detail::Kinds));
-    let pss_source = tally::pss_source(privileged, scope);
-    // A vdso is known by its frames only when PSS comes from the frames seen: reading
-    // solab's own vdso makes its pages present, which kpagecount would count.
-    let vdsos = (pss_source == PssSource::Frames).then(|| scanner::own_vdso(&cache));
-    // How often each frame is mapped matters only for PSS from kpagecount.
-    let dedup = pss_source != PssSource::Kpagecount;
-    let bar = progress.then(|| {
-        let b = indicatif::ProgressBar::with_draw_target(
-            Some(pids.len() as u64),
-            indicatif::ProgressDrawTarget::stderr(),
-        );
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("scanning {bar:40} {pos}/{len} processes {msg}")
-        {
-            b.set_style(style);
-        }
-        b
-    });
-    // The kernel's configuration (a decompressed /proc/config.gz) is read by the first
-    // worker before its first process, while the others scan: neither after the scan,
-    // nor by the first worker left without a process while another finished its last.
-    let started = AtomicUsize::new(0);
-    let facts = OnceLock::new();
-    // Each worker keeps one set of buckets per set of processes, made when it meets the
-    // set's first process.
-    let (workers, results) = scan::each_process(
-        &pids,
-        scan::threads(threads),
-        || {
-            if started.fetch_add(1, Ordering::Relaxed) == 0 {
-                facts.get_or_init(kernel::config::kernel_facts);
-            }
-            let none: Vec<Option<Worker>> = sets.iter().map(|_| None).collect();
-            none
-        },
-        |w, position, pid| {
-            let worker = w[set_of[position]]
-                .get_or_insert_with(|| Worker::new(privileged, zero_pfn, vdsos.clone(), dedup));
-            let r = worker.scan(&cache, position, pid);
-            if let Some(b) = &bar {
-                b.inc(1);
-            }
-            r
-        },
-    );
-    let facts = facts
-        .into_inner()
-        .unwrap_or_else(kernel::config::kernel_facts);
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let mut per_set: Vec<Vec<Worker>> = sets.iter().map(|_| Vec::new()).collect();
-    for w in workers {
-        for (k, set) in w.into_iter().enumerate() {
-            per_set[k].extend(set);
-        }
-    }
-    let mut cache = cache.into_inner();
-    let mut results = results.into_iter();
-    let mut reports = Vec::with_capacity(sets.len());
-    for (set, mut workers) in sets.iter().zip(per_set) {
-        if workers.is_empty() {
-            // A set without processes: one worker's empty buckets, as a scan of none.
-            workers.push(Worker::new(privileged, zero_pfn, vdsos.clone(), dedup));
-        }
-        let mut counts = ProcessCounts::default();
-        let mut errors = Vec::new();
-        for (&pid, result) in set.iter().zip(results.by_ref()) {
-            let gone = match result {
-                Ok(()) => {
-                    counts.scanned += 1;
-                    continue;
-                }
-                Err(gone) => gone,
-            };
-            match gone {
-                Gone::NoMemoryMap { .. } => counts.no_memory_map += 1,
-                Gone::Vanished => counts.vanished += 1,
-                Gone::Unreadable(_) => counts.unreadable += 1,
-            }
-            errors.push(PidError::gone(pid, &gone));
-        }
-        if !listed {
-            // Processes come and go on a live machine: counted, not reported one by one.
-            errors.clear();
-        } else if counts.scanned == 0 && !errors.is_empty() {
-            reports.push(SetScan::NoneRead(errors));
-            continue;
-        }
-        let self_scanned = set.contains(&own);
-        reports.push(SetScan::Report(Box::new(tally::finish(
-            scanner::merge(workers, &mut cache, dedup),
-            privilege.clone(),
-            scope,
-            counts,
-            errors,
-            self_scanned,
-            facts.clone(),
-        )?)));
-    }
-    Ok(reports)
+/// What the scan keeps of an object beside its row (in the same order), for comparing
+/// groups (`--by`); not part of the report.
+pub(super) struct ObjectSeen {
+    /// The ELF build-id (NT_GNU_BUILD_ID), for telling the same library in another file.
+    pub build_id: Option<String>,
+    /// As root: its frames mapped more than once (an exclusive frame is mapped once, so
+    /// by no other process), distinct, sorted.
+    pub shared_frames: Vec<u64>,
 }
 
 #[cfg(test)]

@@ -69,13 +69,6 @@ pub struct LibRow {
     pub segments: std::collections::BTreeMap<SegmentKind, KindFigures>,
     /// The smaps figures (only when not privileged).
     pub estimate: Option<SmapsEstimate>,
-    /// The ELF build-id (NT_GNU_BUILD_ID), for telling the same library in another file.
-    #[serde(skip)]
-    pub build_id: Option<String>,
-    /// As root: its frames mapped more than once (an exclusive frame is mapped once, so
-    /// by no other process), distinct, sorted; for comparing groups (`--by`).
-    #[serde(skip)]
-    pub shared_frames: Vec<u64>,
 }
 
 /// Pages of one class of memory, summed over the processes.

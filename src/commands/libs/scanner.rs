@@ -7,7 +7,7 @@ use crate::elf::{ElfPlan, SegmentKind};
 use crate::error::Result;
 use crate::kernel::files;
 use crate::kernel::pagemap::Pagemap;
-use crate::kernel::process::{self, Gone, ProcDir};
+use crate::kernel::process::ProcDir;
 use crate::kernel::smaps::{SmapsFigures, read_smaps};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use crate::page_words::PagemapEntry;
@@ -396,18 +396,16 @@ impl Worker {
             .expect("placed objects have their info")
     }
 
-    /// Scans process `pid`, at `position` in the scan order.
+    /// Scans the process of `dir` (opened by the door), at `position` in the scan order;
+    /// every file of it through its directory. A failure leaves the buckets as they were.
     pub(super) fn scan(
         &mut self,
         cache: &SharedCache,
         position: usize,
-        pid: i32,
-    ) -> Result<(), Gone> {
-        // Every file of the process through its directory.
-        let dir = ProcDir::open(pid).map_err(|e| process::classify(None, e))?;
-        let maps = dir
-            .read_maps()
-            .map_err(|e| process::classify(Some(&dir), e))?;
+        dir: &ProcDir,
+    ) -> Result<()> {
+        let pid = dir.pid();
+        let maps = dir.read_maps()?;
         // Objects of this process and where they sit.
         let mut placed: Vec<Placed> = Vec::new();
         let mut seen: Vec<FileId> = Vec::new();
@@ -420,10 +418,8 @@ impl Worker {
                 None if vdso => {}
                 _ => continue,
             }
-            let obj = match self.slot(cache, position, &dir, m, &mut pm) {
-                Ok(Some(i)) => i,
-                Ok(None) => continue,
-                Err(e) => return Err(process::classify(Some(&dir), e)),
+            let Some(obj) = self.slot(cache, position, dir, m, &mut pm)? else {
+                continue;
             };
             let plan = &self.info(obj).plan.plan;
             let placement = match id {
@@ -465,7 +461,7 @@ impl Worker {
         let (anon_mark, files_mark, zero_mark) =
             (self.anon.mark(), self.files.mark(), self.zero_mappings);
         self.repeated.clear();
-        match self.read_pages(&dir, &maps, &placed, pm) {
+        match self.read_pages(dir, &maps, &placed, pm) {
             Ok(()) => {
                 let mut counted: Vec<usize> = placed.iter().map(|p| p.obj).collect();
                 counted.sort_unstable();
@@ -493,7 +489,7 @@ impl Worker {
                         s.frames.fill([0, 0]);
                     }
                 }
-                Err(process::classify(Some(&dir), e))
+                Err(e)
             }
         }
     }

@@ -1,10 +1,10 @@
 //! From buckets to figures: distinct frames, memory saved and PSS per object and for the
 //! machine.
 
-use super::LIBS_SCHEMA;
 use super::frames::{Frames, count_union};
 use super::report::*;
 use super::scanner::{Bucket, Merged, ObjAcc, ObjInfo, kind_index};
+use super::{LIBS_SCHEMA, ObjectSeen};
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::elf::SegmentKind;
 use crate::error::Result;
@@ -20,17 +20,17 @@ pub(super) fn finish(
     errors: Vec<PidError>,
     self_scanned: bool,
     facts: kernel::config::KernelFacts,
-) -> Result<LibsReport> {
+) -> Result<(LibsReport, Vec<ObjectSeen>)> {
     let privileged = s.privileged;
     in_canonical_order(&mut s.objs);
     let per_obj = object_frames(&s.objs);
     let pss_source = pss_source(privileged, scope);
     let mapcounts = mapcounts(pss_source, self_scanned, &per_obj)?;
-    let (rows, obj_totals) = object_rows(&s.objs, per_obj, mapcounts, privileged);
+    let (rows, seen, obj_totals) = object_rows(&s.objs, per_obj, mapcounts, privileged);
     let anonymous = bucket_totals(&s.anon, privileged);
     let other_files = bucket_totals(&s.files, privileged);
-    let all = machine_totals(&s, &rows, [&obj_totals, &anonymous, &other_files]);
-    Ok(LibsReport {
+    let all = machine_totals(&s, &seen, [&obj_totals, &anonymous, &other_files]);
+    let report = LibsReport {
         schema: LIBS_SCHEMA.into(),
         privileged,
         privilege_note: privilege.note,
@@ -61,7 +61,8 @@ pub(super) fn finish(
             .into_iter()
             .filter(|k| k.kind != crate::error::ErrorKind::NotElf)
             .collect(),
-    })
+    };
+    Ok((report, seen))
 }
 
 /// An object of the merge: the object (`None` if no worker placed it), its path, its
@@ -124,15 +125,16 @@ fn mapcounts(
         .collect()
 }
 
-/// One row per placed object (`per_obj` its frames, `mapcounts` their counts), and their
-/// totals.
+/// One row per placed object (`per_obj` its frames, `mapcounts` their counts), what the
+/// scan keeps of each beside it, and their totals.
 fn object_rows(
     objs: &[MergedObject],
     per_obj: Vec<(Frames, Vec<u64>)>,
     mapcounts: Vec<Vec<u64>>,
     privileged: bool,
-) -> (Vec<LibRow>, Totals) {
+) -> (Vec<LibRow>, Vec<ObjectSeen>, Totals) {
     let mut rows = Vec::new();
+    let mut seen = Vec::new();
     let mut obj_totals = Totals {
         frames: privileged.then_some(0),
         pss_pages: Some(0.0),
@@ -140,7 +142,7 @@ fn object_rows(
     };
     for (((info, path, o), (pages, distinct)), counts) in objs.iter().zip(per_obj).zip(mapcounts) {
         let Some(info) = info else { continue };
-        let row = object_row(info, path, o, (pages, distinct), &counts, privileged);
+        let row = object_row(info, path, o, (pages, &distinct), &counts, privileged);
         obj_totals.resident_pages += row.resident_pages;
         if let (Some(t), Some(f)) = (obj_totals.frames.as_mut(), row.frames) {
             *t += f;
@@ -150,8 +152,12 @@ fn object_rows(
             *p += row.pss_pages;
         }
         rows.push(row);
+        seen.push(ObjectSeen {
+            build_id: info.plan.plan.build_id.clone(),
+            shared_frames: distinct,
+        });
     }
-    (rows, obj_totals)
+    (rows, seen, obj_totals)
 }
 
 /// The row of one object: its figures per segment kind, its private copies, and as root
@@ -161,7 +167,7 @@ fn object_row(
     info: &ObjInfo,
     path: &str,
     o: &ObjAcc,
-    (pages, distinct): (Frames, Vec<u64>),
+    (pages, distinct): (Frames, &[u64]),
     counts: &[u64],
     privileged: bool,
 ) -> LibRow {
@@ -197,7 +203,7 @@ fn object_row(
     let exclusive: u64 = o.kinds.iter().map(|k| k.exclusive).sum();
     let (frames, saved, pss) = if privileged {
         let f = exclusive + distinct.len() as u64;
-        let pss = exclusive as f64 + pss_of(&pages, &distinct, counts);
+        let pss = exclusive as f64 + pss_of(&pages, distinct, counts);
         (Some(f), resident.saturating_sub(f) as f64, pss)
     } else {
         (
@@ -222,8 +228,6 @@ fn object_row(
         textrel: info.textrel,
         segments,
         estimate: (!privileged).then_some(est),
-        build_id: info.plan.plan.build_id.clone(),
-        shared_frames: distinct,
     }
 }
 
@@ -253,7 +257,7 @@ fn bucket_totals(acc: &Bucket, privileged: bool) -> Totals {
 
 /// The machine's totals, over `parts` (ELF objects, anonymous memory, other files): as
 /// root each frame mapped more than once, of every object and bucket, counted once.
-fn machine_totals(s: &Merged, rows: &[LibRow], parts: [&Totals; 3]) -> Totals {
+fn machine_totals(s: &Merged, seen: &[ObjectSeen], parts: [&Totals; 3]) -> Totals {
     let [objects, anonymous, other_files] = parts;
     let resident = objects.resident_pages + anonymous.resident_pages + other_files.resident_pages;
     if s.privileged {
@@ -264,7 +268,7 @@ fn machine_totals(s: &Merged, rows: &[LibRow], parts: [&Totals; 3]) -> Totals {
             .map(|k| k.exclusive)
             .sum();
         // The frames mapped more than once, of every object and bucket, counted once.
-        let lists: Vec<&[u64]> = rows.iter().map(|r| r.shared_frames.as_slice()).collect();
+        let lists: Vec<&[u64]> = seen.iter().map(|o| o.shared_frames.as_slice()).collect();
         let shared = count_union(&lists, &[&s.anon.pfns, &s.files.pfns]);
         let f = obj_exclusive + s.anon.exclusive + s.files.exclusive + shared;
         Totals {

@@ -59,7 +59,8 @@ fn in_process(object: &ObjectReport, placed: &ObjectInProcess) -> Result<Option<
     let Some(&(_, _, first_text)) = text.first() else {
         return Ok(None);
     };
-    let p = Process::read(placed.pid)?;
+    let dir = crate::kernel::process::ProcDir::open(placed.pid)?;
+    let p = Process::read(&dir)?;
     // Still the process the report read: its file's text where the report placed it.
     let main = |m: &MapEntry| {
         placed

@@ -36,7 +36,7 @@ pub fn run(config: &ProveConfig) -> anyhow::Result<ProveReport> {
         too_few(&pids)?;
     }
     let mut scan = inspect::scan(&InspectOptions {
-        pids,
+        scope: config.scope.clone(),
         object: Some(object.clone()),
         only_mapping: config.only_mapping,
     })?;
@@ -111,17 +111,7 @@ fn choose<'r>(
 /// others are named with why.
 fn none_maps(config: &ProveConfig, mapped: &Candidates, unreadable: &[PidError]) -> Error {
     let user = config.user.as_deref().unwrap_or_default();
-    if unreadable.is_empty() {
-        return inspect::none_maps(&config.object, user, mapped);
-    }
-    with_unreadable(
-        Error::Object(format!(
-            "--object {:?} matches no object mapped by a process of --user {user} that \
-             could be read",
-            config.object
-        )),
-        unreadable,
-    )
+    inspect::none_maps(&config.object, user, mapped, unreadable)
 }
 
 /// `e`, and the processes whose memory map could not be read, which may map the object.

@@ -21,10 +21,10 @@
 //!   mapped whole first ([`kpage::OwnFrames::read_settled`]), so that every count read
 //!   later has the same own mappings to take off ([`scan::each_listed_process`]). One
 //!   worker alone does all three.
-//! - A worker opens each process once
-//!   ([`ProcDir::open_with_info`](process::ProcDir::open_with_info): /proc/PID as a
-//!   directory, and a pidfd for the real uid, the parent and the cgroup id) and opens
-//!   every other file of the row relative to it: a directory whose process exited opens
+//! - The door opens each process once for its worker
+//!   ([`scan::each_opened`], with [`ProcDir::open_with_info`](crate::kernel::process::ProcDir::open_with_info): /proc/PID as a
+//!   directory, and a pidfd for the real uid, the parent and the cgroup id); the worker
+//!   opens every other file of the row relative to it: a directory whose process exited opens
 //!   nothing more, so a field read after the exit is left empty, never another process's.
 //!   Status replaces the pidfd and comm for a child of kthreadd (maybe a kernel thread) and
 //!   where the kernel lacks `PIDFD_GET_INFO`; ns/mnt and cgroup are read only for JSON and
@@ -55,7 +55,7 @@ use crate::elf::Detail;
 use crate::error::Result;
 use crate::kernel::process::Gone;
 use crate::kernel::{self, kpage};
-use crate::scan::{self, ObjectCache, PidError, SharedCache};
+use crate::scan::{self, Door, ObjectCache, PidError, SharedCache, Visit};
 use engine::{Scanner, SolabFrames};
 use row::{PsScan, RowFrames, Worker};
 
@@ -165,9 +165,14 @@ fn scan_processes(opts: &PsOptions, frames: bool) -> Result<Scanned> {
     };
     // The first worker lists the processes and reads the kernel's configuration, the
     // second solab's own frames (the counts need them from the first process on).
-    let scan::Listed { pids, results, .. } = scan::each_listed_process(
+    let door = Door {
+        info: true,
+        uid: None,
+    };
+    let scan::Listed { pids, results, .. } = scan::each_opened(
         list,
         threads,
+        door,
         |worker| {
             if worker == 0 {
                 facts.get_or_init(kernel::config::kernel_facts);
@@ -184,7 +189,7 @@ fn scan_processes(opts: &PsOptions, frames: bool) -> Result<Scanned> {
                 me_scanned,
             ))
         },
-        |w: &mut Worker, position: usize, pid: i32| w.read(opts, keep_frames, position, pid),
+        |w: &mut Worker, opened| w.read(opts, keep_frames, opened),
     )?;
     let kernel = facts
         .into_inner()
@@ -216,21 +221,22 @@ fn gather(all: bool, pids: Vec<i32>, results: Vec<PsScan>) -> Gathered {
     let mut row_frames = Vec::with_capacity(results.len());
     for (pid, result) in pids.into_iter().zip(results) {
         match result {
-            Ok(Some((r, f))) => {
+            Visit::Read(Some((r, f))) => {
                 counted.scanned += 1;
                 rows.push(r);
                 row_frames.push(f);
             }
-            Ok(None) => counted.filtered_out += 1,
-            Err(gone) => {
+            Visit::Read(None) | Visit::Other => counted.filtered_out += 1,
+            Visit::Gone(gone) => {
                 match gone {
                     Gone::Vanished => counted.vanished += 1,
                     Gone::NoMemoryMap { .. } => counted.no_memory_map += 1,
                     Gone::Unreadable(_) => counted.unreadable += 1,
                 }
-                // Processes come and go on a live machine: with -a counted, not reported
-                // one by one (nor their names read).
-                if !all {
+                // Processes come and go on a live machine: with -a a vanished one, a
+                // kernel thread or a zombie is counted, not reported one by one; one solab
+                // may not read is named.
+                if !all || matches!(gone, Gone::Unreadable(_)) {
                     errors.push(PidError::gone(pid, &gone));
                 }
             }

@@ -6,11 +6,11 @@ use super::engine::{ProcessScan, Scanner};
 use super::{ByClass, Cost, PsOptions, PsRow};
 use crate::error::Result;
 use crate::kernel::process::ProcDir;
-use crate::kernel::process::{self, Gone};
+use crate::scan::{Opened, Visit};
 use crate::sharing::MemClass;
 
 /// What a worker makes of one process: its row, None when a filter leaves it out.
-pub(super) type PsScan = std::result::Result<Option<(PsRow, RowFrames)>, Gone>;
+pub(super) type PsScan = Visit<Option<(PsRow, RowFrames)>>;
 
 /// One worker of the scan: its frame engine, and what it keeps to name the processes.
 pub(super) struct Worker<'a> {
@@ -32,31 +32,16 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The row of `pid`, the `position`th process of the scan, if it passes the filters of
-    /// `opts`; with `keep_frames` the frames of its pages too.
+    /// The row of the process the door opened, if it passes the filters of `opts`; with
+    /// `keep_frames` the frames of its pages too. Every file of the process is read
+    /// through its directory: all of this process even if its number is reused meanwhile.
     pub(super) fn read(
         &mut self,
         opts: &PsOptions,
         keep_frames: bool,
-        position: usize,
-        pid: i32,
-    ) -> PsScan {
-        // Every file of the process through one directory: one path walk, and all of
-        // this process even if its number is reused meanwhile.
-        let (dir, info) = ProcDir::open_with_info(pid).map_err(|e| process::classify(None, e))?;
-        self.read_in(opts, keep_frames, position, &dir, info)
-            .map_err(|e| process::classify(Some(&dir), e))
-    }
-
-    /// [`Worker::read`] once the process's directory is open.
-    fn read_in(
-        &mut self,
-        opts: &PsOptions,
-        keep_frames: bool,
-        position: usize,
-        dir: &ProcDir,
-        info: Option<process::PidInfo>,
+        opened: Opened<'_>,
     ) -> Result<Option<(PsRow, RowFrames)>> {
+        let (position, dir, info) = (opened.position, opened.dir, opened.info);
         let pid = dir.pid();
         // The real uid from the pidfd and the name from comm: no status text for the
         // kernel to format. A child of kthreadd (pid 2) may be a kernel thread, refused

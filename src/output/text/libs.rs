@@ -57,8 +57,11 @@ fn libs_header(o: &mut String, r: &LibsReport, view: &LibsView) {
     let p = &r.processes;
     let _ = writeln!(
         o,
-        "solab libs: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
-        p.scanned, p.vanished, p.unreadable, p.no_memory_map
+        "solab libs: {} scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        super::count_of(p.scanned, "process", "processes"),
+        p.vanished,
+        p.unreadable,
+        p.no_memory_map
     );
     if r.privileged {
         let _ = writeln!(
@@ -228,9 +231,9 @@ pub fn render_libs_groups(r: &LibsGroupsReport, view: &LibsGroupsView) -> String
     let p = &r.processes;
     let _ = writeln!(
         o,
-        "solab libs --by {}: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        "solab libs --by {}: {} scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
         r.by.name(),
-        p.scanned,
+        super::count_of(p.scanned, "process", "processes"),
         p.vanished,
         p.unreadable,
         p.no_memory_map

@@ -102,6 +102,12 @@ fn short_path(p: &str, width: usize) -> String {
 /// The narrowest the OBJECT column gets to fit a terminal.
 const MIN_PATH_WIDTH: usize = 20;
 
+/// `n` and its noun, `one` or `many` as `n` is 1 or not: "1 process", "2 processes".
+pub fn count_of(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn bytes(b: u64) -> String {
     size(b as f64 / PAGE_SIZE as f64)
 }

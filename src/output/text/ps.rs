@@ -84,7 +84,7 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
         "TOTAL".to_string(),
         String::new(),
         cells(&t.cost, &t.classes, None),
-        format!("{} processes", t.processes),
+        super::count_of(t.processes as u64, "process", "processes"),
     );
     let vw = rows
         .iter()
@@ -142,8 +142,12 @@ fn ps_header(o: &mut String, r: &PsReport) {
     let c = &r.counts;
     let _ = writeln!(
         o,
-        "solab ps: {} processes scanned ({} vanished during the scan, {} unreadable, {} without a memory map, {} filtered out)",
-        c.scanned, c.vanished, c.unreadable, c.no_memory_map, c.filtered_out
+        "solab ps: {} scanned ({} vanished during the scan, {} unreadable, {} without a memory map, {} filtered out)",
+        super::count_of(c.scanned, "process", "processes"),
+        c.vanished,
+        c.unreadable,
+        c.no_memory_map,
+        c.filtered_out
     );
     let mark = if r.weak { "~" } else { "" };
     if r.weak {

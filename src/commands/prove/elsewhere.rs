@@ -95,7 +95,7 @@ fn in_process(object: &ObjectReport, placed: &ObjectInProcess) -> Result<Option<
                 let at = VirtAddr(m.start.0 + (off - m.offset));
                 let pm = match &mut pagemap {
                     Some(pm) => pm,
-                    None => pagemap.insert(Pagemap::open(&p.dir)?),
+                    None => pagemap.insert(Pagemap::open(p.dir)?),
                 };
                 pm.read_into(at, pages, &mut words)?;
                 if let Some(i) = words[..pages as usize]

@@ -480,3 +480,61 @@ fn a_ksm_frame_is_never_the_parents() {
     );
     drop(p);
 }
+
+// ---- open files -----------------------------------------------------------------------
+
+const MANY_C: &str = r#"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    int n = atoi(argv[1]);
+    for (int i = 0; i < n; i++) {
+        pid_t k = fork();
+        if (k < 0) { perror("fork"); return 1; }
+        if (k == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() == 1) _exit(1);
+            for (;;) pause();
+        }
+    }
+    printf("many parent=%d ready\n", (int)getpid());
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// A family of 300 under a limit of 64 open files: each member is opened by the job that
+/// reads it and closed after, so every member is read and none fails with EMFILE.
+#[test]
+fn family_holds_no_file_open_per_member() {
+    let prog = util::Compiled::from_source("many", MANY_C, &["-O2"], &[]);
+    let mut cmd = Command::new(&prog.path);
+    cmd.arg("300");
+    let mut p = Proc::spawn("many", cmd, "");
+    let line = p.expect("ready");
+    let parent = num(&line, "parent");
+    let run = finish(
+        Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 64 && exec \"$0\" family --json \"$1\"")
+            .arg(&util::artifacts().solab)
+            .arg(parent.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run solab under ulimit -n 64"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.json();
+    assert_eq!(
+        r["errors"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(r["processes"].as_array().map(Vec::len), Some(301));
+    drop(p);
+}

@@ -34,8 +34,7 @@ use members::{Found, member_error};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Version 2 added `ksm`, each member's `fork` and `shared_memory`, and the family's
-/// `shared_memory`.
+/// The schema `solab family --json` prints (described in the reference).
 pub const FAMILY_SCHEMA: &str = "solab.family.v2";
 
 /// Anonymous pages by [`Inheritance`], in bytes.

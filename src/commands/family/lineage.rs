@@ -59,3 +59,66 @@ pub(super) fn none_inherited(mappings: &mut [MappingFigures], runs: &mut [Vec<Lo
         *r = out;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::PAGE_SIZE;
+
+    #[test]
+    fn an_execd_child_has_only_new_and_ksm_pages() {
+        let pages = Inherited {
+            parents_frame: PAGE_SIZE,
+            copied: 2 * PAGE_SIZE,
+            new: PAGE_SIZE,
+            looks_inherited: PAGE_SIZE,
+            ksm: PAGE_SIZE,
+        };
+        let mut mappings = vec![MappingFigures {
+            start: 0x1000,
+            end: 0x7000,
+            perms: "rw-p".into(),
+            name: "[anon]".into(),
+            inherited: true,
+            pages,
+        }];
+        let look = |i| PageLook::Inherited(i);
+        let mut runs = vec![Vec::new()];
+        for (k, i) in [
+            Inheritance::Copied,
+            Inheritance::New,
+            Inheritance::ParentsFrame,
+            Inheritance::Ksm,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            push_run(&mut runs[0], 0x1000 + k as u64 * PAGE_SIZE, look(i));
+        }
+        none_inherited(&mut mappings, &mut runs);
+        assert!(!mappings[0].inherited);
+        assert_eq!(
+            mappings[0].pages,
+            Inherited {
+                new: 5 * PAGE_SIZE,
+                ksm: PAGE_SIZE,
+                ..Inherited::default()
+            }
+        );
+        assert_eq!(
+            runs[0],
+            vec![
+                LookRun {
+                    start: 0x1000,
+                    pages: 3,
+                    look: look(Inheritance::New)
+                },
+                LookRun {
+                    start: 0x4000,
+                    pages: 1,
+                    look: look(Inheritance::Ksm)
+                },
+            ]
+        );
+    }
+}

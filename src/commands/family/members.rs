@@ -43,12 +43,19 @@ pub(super) fn descendants(root: i32) -> Result<Vec<Found>> {
             children.entry(s.ppid).or_default().push(found);
         }
     }
-    // The root vanished during the pass, or never was: its own open says which.
+    // Not listed (a thread's id, or it started or vanished during the pass): its own open
+    // says whether it is there.
     let top = match top {
         Some(t) => t,
         None => {
-            ProcDir::open(root).and_then(|d| d.stat())?;
-            return Err(Error::NoSuchProcess { pid: root });
+            let s = ProcDir::open(root).and_then(|d| d.stat())?;
+            Found {
+                pid: root,
+                ppid: s.ppid,
+                depth: 0,
+                comm: s.comm,
+                start_time: s.start_time,
+            }
         }
     };
     let mut out = vec![top];

@@ -202,9 +202,10 @@ enum JobOut {
     RootFailed(Error),
 }
 
-/// The litters: each parent's children in groups of at most `per`, as (parent, children),
-/// indices among `found`.
+/// The litters: each parent's children spread over the workers, at most [`litter_size`] to
+/// a litter, as (parent, children), indices among `found`.
 fn plan(found: &[Found], threads: usize) -> Vec<(usize, Vec<usize>)> {
+    let most = litter_size(threads);
     let mut litters: HashMap<i32, Vec<usize>> = HashMap::new();
     for (k, f) in found.iter().enumerate().skip(1) {
         litters.entry(f.ppid).or_default().push(k);
@@ -214,7 +215,7 @@ fn plan(found: &[Found], threads: usize) -> Vec<(usize, Vec<usize>)> {
         let Some(kids) = litters.get(&f.pid) else {
             continue;
         };
-        let per = kids.len().div_ceil(threads).clamp(1, litter_size(threads));
+        let per = kids.len().div_ceil(threads).clamp(1, most);
         jobs.extend(kids.chunks(per).map(|c| (p, c.to_vec())));
     }
     jobs

@@ -816,7 +816,7 @@ fn family_sees_what_each_child_still_shares() {
         "{}",
         nowhere.stderr
     );
-    assert_eq!(r["schema"], "solab.family.v1");
+    assert_eq!(r["schema"], "solab.family.v2");
     assert_eq!(r["weak"], false);
     assert_eq!(r["processes"].as_array().map(Vec::len), Some(4), "{r:#}");
     let w = area_of(&r, writer, area);

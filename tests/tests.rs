@@ -11,6 +11,7 @@ mod cli;
 mod docs;
 mod elf_caps;
 mod exact;
+mod family;
 mod hostile;
 mod hostile_prove;
 mod hostile_scale_prove;

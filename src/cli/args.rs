@@ -62,6 +62,10 @@ pub fn inheritance_words() -> String {
     for i in Inheritance::ALL {
         s.push_str(&format!("  {:<16} {}\n", i.name(), i.meaning()));
     }
+    s.push_str("How a child is known to be forked (fork), and memory shared by design:\n");
+    for (word, meaning) in crate::sharing::FAMILY_WORDS {
+        s.push_str(&format!("  {word:<16} {meaning}\n"));
+    }
     s.push_str("\nPages that changed while recorded (solab family --record):\n");
     for c in Change::ALL {
         s.push_str(&format!("  {:<16} {}\n", c.name(), c.meaning()));
@@ -346,7 +350,7 @@ pub enum Command {
         /// The root process
         #[arg(value_name = "PID")]
         pid: i32,
-        /// Print JSON (schema solab.family.v1; with --record, solab.family-record.v1)
+        /// Print JSON (schema solab.family.v2; with --record, solab.family-record.v1)
         #[arg(long, conflicts_with = "watch")]
         json: bool,
         /// Record the user page faults of every thread of the family (and of what it forks
@@ -539,6 +543,7 @@ mod tests {
             .iter()
             .chain(&crate::sharing::GROUP_WORDS)
             .chain(&crate::sharing::LIBS_GROUP_WORDS)
+            .chain(&crate::sharing::FAMILY_WORDS)
         {
             let row = format!("| `{word}` | {meaning} |");
             assert!(page.contains(&row), "reference.md lacks the row {row}");
@@ -547,6 +552,9 @@ mod tests {
             let row = format!("| `{}` | {} |", i.name(), i.meaning());
             assert!(page.contains(&row), "reference.md lacks the row {row}");
             assert!(inheritance_words().contains(i.meaning()));
+        }
+        for (_, meaning) in crate::sharing::FAMILY_WORDS {
+            assert!(inheritance_words().contains(meaning));
         }
         let recorded = Change::ALL
             .iter()

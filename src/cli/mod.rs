@@ -688,9 +688,9 @@ fn family_cmd(
     threads: usize,
 ) -> anyhow::Result<Outcome> {
     let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
-    let report = match svg {
+    let (report, pictures) = match svg {
         Some(_) => family::family_pictured(pid, threads)?,
-        None => family::family(pid, threads)?,
+        None => (family::family(pid, threads)?, Default::default()),
     };
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
@@ -699,12 +699,12 @@ fn family_cmd(
         ExitCode::Error
     };
     if let Some(path) = svg.as_deref().filter(|_| !to_stdout) {
-        std::fs::write(path, output::svg::render_family(&report))
+        std::fs::write(path, output::svg::render_family(&report, &pictures))
             .map_err(|e| Error::io(path, e))?;
     }
     Ok(Outcome {
         stdout: if to_stdout {
-            output::svg::render_family(&report)
+            output::svg::render_family(&report, &pictures)
         } else if as_json {
             output::json(&report)
         } else {

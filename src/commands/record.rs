@@ -12,7 +12,7 @@
 //! (a fault beyond is dropped and its page counts as not seen); each distinct call chain
 //! once.
 
-use super::family::{self, FamilyReport, LookRun, PageLook};
+use super::family::{self, FamilyPictures, FamilyReport, LookRun, PageLook};
 use crate::addr::PAGE_SIZE;
 use crate::error::Result;
 use crate::kernel::Evidence;
@@ -253,18 +253,16 @@ fn look_at(runs: &[LookRun], addr: u64) -> Option<PageLook> {
     (addr < r.end()).then_some(r.look)
 }
 
-/// Each member's runs of the first reading, sorted by address.
-fn runs_by_pid(report: &FamilyReport) -> HashMap<i32, Vec<LookRun>> {
-    report
-        .processes
-        .iter()
-        .filter(|m| m.depth > 0)
-        .map(|m| {
-            let mut runs: Vec<LookRun> = m.mappings.iter().flat_map(|x| x.runs.clone()).collect();
-            runs.sort_by_key(|r| r.start);
-            (m.pid, runs)
-        })
-        .collect()
+/// Each child's runs of one reading, sorted by address.
+fn runs_by_pid(pictures: &FamilyPictures) -> HashMap<i32, Vec<LookRun>> {
+    let mut by_pid: HashMap<i32, Vec<LookRun>> = HashMap::new();
+    for (&(pid, _), runs) in &pictures.runs {
+        by_pid.entry(pid).or_default().extend(runs.iter().cloned());
+    }
+    for runs in by_pid.values_mut() {
+        runs.sort_by_key(|r| r.start);
+    }
+    by_pid
 }
 
 /// Records the family of `root` for `seconds`, or until `stop` says so; `started` is
@@ -276,7 +274,7 @@ pub fn record(
     started: impl FnOnce(usize),
     stop: impl Fn() -> bool,
 ) -> Result<RecordReport> {
-    let before = family::family_pictured(root, threads)?;
+    let (before, before_pictures) = family::family_pictured(root, threads)?;
     let pids: Vec<i32> = before.processes.iter().map(|m| m.pid).collect();
     let mut recorder = Recorder::start(&pids)?;
     started(recorder.threads());
@@ -318,7 +316,7 @@ pub fn record(
     };
     drop(recorder);
     let after = after?;
-    Ok(attribute(&before, after, &faults, seen, recording))
+    Ok(attribute(&before_pictures, after, &faults, seen, recording))
 }
 
 /// The maps of each process that faulted, read when its first fault was met (a child may
@@ -348,13 +346,14 @@ fn read_maps(pid: i32) -> Option<(ProcDir, Vec<MapEntry>)> {
 
 /// Per member, the pages that changed and the fault each is given to; then the names.
 fn attribute(
-    before: &FamilyReport,
-    after: FamilyReport,
+    before: &FamilyPictures,
+    (after, after_pictures): (FamilyReport, FamilyPictures),
     faults: &Faults,
     mut seen: Seen,
     recording: Recording,
 ) -> RecordReport {
     let old = runs_by_pid(before);
+    let new = runs_by_pid(&after_pictures);
     // (member, by, chain) → (copied, new) bytes.
     let mut tally: Vec<HashMap<(Attributed, u32), (u64, u64)>> = Vec::new();
     let mut members = Vec::new();
@@ -362,7 +361,7 @@ fn attribute(
         let was = old.get(&m.pid);
         let mut counts = (Changed::default(), Changed::default());
         let mut chains: HashMap<(Attributed, u32), (u64, u64)> = HashMap::new();
-        for run in m.mappings.iter().flat_map(|x| &x.runs) {
+        for run in new.get(&m.pid).into_iter().flatten() {
             let PageLook::Inherited(now) = run.look else {
                 continue;
             };

@@ -23,14 +23,18 @@ pub enum Inheritance {
     /// Weak: anonymous with bit 56 clear in child and parent: the parent's frame, or one
     /// shared with a sibling, KSM or the zero page; only frame numbers tell.
     LooksInherited,
+    /// A KSM-merged frame (kpageflags KSM): the kernel merged equal pages, of this family or
+    /// not; it says nothing of fork, so it is never the parent's frame.
+    Ksm,
 }
 
 impl Inheritance {
-    pub const ALL: [Inheritance; 4] = [
+    pub const ALL: [Inheritance; 5] = [
         Inheritance::ParentsFrame,
         Inheritance::Copied,
         Inheritance::New,
         Inheritance::LooksInherited,
+        Inheritance::Ksm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +43,7 @@ impl Inheritance {
             Inheritance::Copied => "copied",
             Inheritance::New => "new",
             Inheritance::LooksInherited => "looks-inherited",
+            Inheritance::Ksm => "ksm",
         }
     }
 
@@ -50,9 +55,14 @@ impl Inheritance {
             Inheritance::Copied => {
                 "parent and child have an anonymous page there, different frames: one wrote after fork"
             }
-            Inheritance::New => "the parent has no anonymous page there: made after fork",
+            Inheritance::New => {
+                "made after fork: the parent has no anonymous page there, or the child exec'd since"
+            }
             Inheritance::LooksInherited => {
                 "weak: anonymous, bit 56 clear in child and parent: not copied, or shared with a sibling, KSM or the zero page"
+            }
+            Inheritance::Ksm => {
+                "a KSM-merged frame: equal pages merged by the kernel, never counted as the parent's"
             }
         }
     }
@@ -83,6 +93,9 @@ pub fn inheritance(child: &ProcessPage, parent: Option<&ProcessPage>) -> Option<
     if !anonymous(child.state) {
         return None;
     }
+    if child.state == PageState::Ksm {
+        return Some(Inheritance::Ksm);
+    }
     let Some(parent) = parent.filter(|p| anonymous(p.state)) else {
         return Some(Inheritance::New);
     };
@@ -92,6 +105,110 @@ pub fn inheritance(child: &ProcessPage, parent: Option<&ProcessPage>) -> Option<
         None if !child.exclusive && !parent.exclusive => Inheritance::LooksInherited,
         None => Inheritance::Copied,
     })
+}
+
+/// The words of `solab family` beside the page words of [`Inheritance`]: where a child's
+/// pages come from ([`Lineage`]) and the memory shared by design. One definition each,
+/// repeated in the reference.
+pub const FAMILY_WORDS: [(&str, &str); 5] = [
+    (
+        "shared-frame",
+        "forked: the child maps one of the parent's anonymous frames (not KSM, not the zero page) at the same address; only fork puts one anonymous frame in two processes",
+    ),
+    (
+        "at-random",
+        "forked: the 16 random bytes the kernel gave the program at exec (auxv AT_RANDOM) are equal in both, at the same address; exec draws new ones, fork copies them",
+    ),
+    (
+        "exec",
+        "exec'd since fork: its AT_RANDOM bytes or its auxv differ from the parent's; nothing of it is inherited, every page is new",
+    ),
+    (
+        "unproven",
+        "weak: no frame in common and neither AT_RANDOM nor auxv could be read in both; its pages are compared with the parent's without proof of fork",
+    ),
+    (
+        "shared memory",
+        "resident pages of MAP_SHARED mappings (shared anonymous memory, memfd, /dev/shm, System V, shared file mappings): shared by design, not by fork; per process as smaps Rss of those mappings, for the family each page of its file counted once",
+    ),
+];
+
+/// Whether a child came from a fork of its parent with no exec in between: only then is a
+/// page of it inherited. `/proc/PID/exe` and the start time cannot tell (an exec keeps the
+/// pid, and may run the same file at the same addresses with ASLR off); two signals can:
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lineage {
+    /// A frame in common at the same address (with frame numbers): exec replaces the whole
+    /// memory, and KSM frames are left out, so only fork shares an anonymous frame.
+    SharedFrame,
+    /// The AT_RANDOM bytes are equal: 16 bytes the kernel draws at each exec, copied by fork.
+    /// A child that can read its parent's memory could copy them; a frame cannot be faked.
+    AtRandom,
+    /// The AT_RANDOM bytes or the auxv differ: an exec since fork (fork copies both).
+    Exec,
+    /// Weak: no frame in common, and neither could be compared.
+    Unproven,
+}
+
+impl Lineage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Lineage::SharedFrame => FAMILY_WORDS[0].0,
+            Lineage::AtRandom => FAMILY_WORDS[1].0,
+            Lineage::Exec => FAMILY_WORDS[2].0,
+            Lineage::Unproven => FAMILY_WORDS[3].0,
+        }
+    }
+}
+
+/// What a process's exec left in it that fork copies and exec redraws, as read (`None`:
+/// could not be read): its auxv (/proc/PID/auxv) and the 16 bytes at its AT_RANDOM.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecMark {
+    pub auxv: Option<Vec<u8>>,
+    pub random: Option<[u8; 16]>,
+}
+
+/// Decides a child's [`Lineage`]: `shares_frame` when one of its pages is the parent's
+/// frame ([`Inheritance::ParentsFrame`]); else by the marks of child and parent.
+pub fn lineage(shares_frame: bool, child: &ExecMark, parent: &ExecMark) -> Lineage {
+    if shares_frame {
+        return Lineage::SharedFrame;
+    }
+    if let (Some(c), Some(p)) = (&child.random, &parent.random) {
+        // The auxv holds the AT_RANDOM address: equal bytes at different addresses are
+        // not the copy fork makes.
+        let same_place = match (&child.auxv, &parent.auxv) {
+            (Some(c), Some(p)) => at_random(c) == at_random(p),
+            _ => false,
+        };
+        return if c == p && same_place {
+            Lineage::AtRandom
+        } else {
+            Lineage::Exec
+        };
+    }
+    match (&child.auxv, &parent.auxv) {
+        (Some(c), Some(p)) if c != p => Lineage::Exec,
+        _ => Lineage::Unproven,
+    }
+}
+
+/// `AT_RANDOM` (include/uapi/linux/auxvec.h): the address of 16 random bytes.
+const AT_RANDOM: u64 = 25;
+
+/// The AT_RANDOM address in auxv bytes (native u64 pairs of type and value, ended by
+/// AT_NULL).
+pub fn at_random(auxv: &[u8]) -> Option<u64> {
+    auxv.chunks_exact(16)
+        .map(|p| {
+            let word = |b: &[u8]| u64::from_ne_bytes(b.try_into().expect("8 bytes"));
+            (word(&p[..8]), word(&p[8..]))
+        })
+        .take_while(|&(t, _)| t != 0)
+        .find(|&(t, _)| t == AT_RANDOM)
+        .map(|(_, v)| v)
 }
 
 /// A process's copy of a page of an object, and the address where it maps it.
@@ -301,6 +418,54 @@ mod tests {
         assert_eq!(
             inheritance(&ev(AnonExclusive, None, true), Some(&weak)),
             Some(Inheritance::Copied)
+        );
+    }
+
+    #[test]
+    fn ksm_is_never_the_parents_frame() {
+        use PageState::*;
+        let ksm = ev(Ksm, Some(7), false);
+        assert_eq!(inheritance(&ksm, Some(&ksm)), Some(Inheritance::Ksm));
+        assert_eq!(inheritance(&ksm, None), Some(Inheritance::Ksm));
+    }
+
+    #[test]
+    fn lineage_rules() {
+        let auxv = |r: u64| {
+            let mut b = Vec::new();
+            for (t, v) in [(6u64, 4096u64), (AT_RANDOM, r), (0, 0)] {
+                b.extend(t.to_ne_bytes());
+                b.extend(v.to_ne_bytes());
+            }
+            b
+        };
+        let mark = |r: u64, bytes: Option<u8>| ExecMark {
+            auxv: Some(auxv(r)),
+            random: bytes.map(|b| [b; 16]),
+        };
+        assert_eq!(at_random(&auxv(0x7ff0)), Some(0x7ff0));
+        let parent = mark(0x7ff0, Some(1));
+        assert_eq!(lineage(true, &mark(1, None), &parent), Lineage::SharedFrame);
+        assert_eq!(
+            lineage(false, &mark(0x7ff0, Some(1)), &parent),
+            Lineage::AtRandom
+        );
+        assert_eq!(
+            lineage(false, &mark(0x7ff0, Some(2)), &parent),
+            Lineage::Exec
+        );
+        assert_eq!(
+            lineage(false, &mark(0x7ff8, Some(1)), &parent),
+            Lineage::Exec
+        );
+        assert_eq!(lineage(false, &mark(0x7ff8, None), &parent), Lineage::Exec);
+        assert_eq!(
+            lineage(false, &mark(0x7ff0, None), &parent),
+            Lineage::Unproven
+        );
+        assert_eq!(
+            lineage(false, &ExecMark::default(), &parent),
+            Lineage::Unproven
         );
     }
 

@@ -20,7 +20,7 @@ pub mod fork;
 pub mod groups;
 
 pub use cost::{COST_WORDS, MemClass, mem_class};
-pub use fork::{Inheritance, inheritance};
+pub use fork::{ExecMark, FAMILY_WORDS, Inheritance, Lineage, inheritance, lineage};
 pub use groups::{GROUP_WORDS, LIBS_GROUP_WORDS};
 
 use crate::addr::Pfn;

@@ -189,6 +189,10 @@ pub struct Stat {
     pub ppid: i32,
     /// Field 9.
     pub flags: u64,
+    /// Field 22: when the process started, in clock ticks after boot. With the pid it names
+    /// one process: a pid reused later has a later start. `None` where the line ends
+    /// before it.
+    pub start_time: Option<u64>,
 }
 
 /// `PF_KTHREAD` (include/linux/sched.h) in the flags field.
@@ -214,11 +218,13 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
     let flags = f.nth(4)?.parse().ok()?;
+    let start_time = f.nth(12).and_then(|t| t.parse().ok());
     Some(Stat {
         comm,
         state,
         ppid,
         flags,
+        start_time,
     })
 }
 

@@ -16,7 +16,7 @@ use super::legend::draw_legend;
 use super::looks::{Look, style};
 use super::{MARGIN, ROW_GAP, heading};
 use crate::addr::PAGE_SIZE;
-use crate::commands::family::{FamilyReport, LookRun, Member, PageLook};
+use crate::commands::family::{FamilyPictures, FamilyReport, LookRun, Member, PageLook};
 use crate::sharing::{Inheritance, PageState};
 use ::svg::node::element::Group;
 use std::collections::BTreeMap;
@@ -75,6 +75,7 @@ fn fill(look: Option<PageLook>, tied: bool) -> (&'static str, String) {
                 Inheritance::LooksInherited => "#a569bd",
                 Inheritance::Copied => "#c92a2a",
                 Inheritance::New => "#f2c14e",
+                Inheritance::Ksm => "#4dabf7",
             };
             (f, format!("{}: {}", i.name(), i.meaning()))
         }
@@ -109,14 +110,13 @@ fn clip(runs: &[LookRun], start: u64, end: u64) -> Vec<LookRun> {
 
 /// The bands: one per (address, name) of a descendant's inherited mapping, spanning every
 /// member's mapping there; the root's own pages in that range as its row.
-fn bands(report: &FamilyReport) -> Vec<Band<'_>> {
+fn bands<'a>(report: &'a FamilyReport, pictures: &FamilyPictures) -> Vec<Band<'a>> {
     let mut keyed: BTreeMap<(u64, &str), Band> = BTreeMap::new();
     for m in report.processes.iter().filter(|m| m.depth > 0) {
-        for f in m
-            .mappings
-            .iter()
-            .filter(|f| f.inherited && !f.runs.is_empty())
-        {
+        for (f, runs) in m.mappings.iter().filter(|f| f.inherited).filter_map(|f| {
+            let runs = pictures.runs.get(&(m.pid, f.start))?;
+            (!runs.is_empty()).then_some((f, runs))
+        }) {
             let band = keyed.entry((f.start, &f.name)).or_insert_with(|| Band {
                 name: &f.name,
                 start: f.start,
@@ -124,14 +124,14 @@ fn bands(report: &FamilyReport) -> Vec<Band<'_>> {
                 rows: Vec::new(),
             });
             band.end = band.end.max(f.end);
-            band.rows.push((m, f.runs.clone()));
+            band.rows.push((m, runs.clone()));
         }
     }
     let root = report.processes.iter().find(|m| m.depth == 0);
     let mut out: Vec<Band> = keyed.into_values().collect();
     for b in &mut out {
         if let Some(r) = root {
-            b.rows.insert(0, (r, clip(&r.own, b.start, b.end)));
+            b.rows.insert(0, (r, clip(&pictures.own, b.start, b.end)));
         }
     }
     out
@@ -199,8 +199,8 @@ fn ties(band: &Band, looks: &[Option<PageLook>]) -> Vec<Option<usize>> {
         .collect()
 }
 
-/// Draws the family.
-pub fn render_family(report: &FamilyReport) -> String {
+/// Draws the family: the report, and its pages as the scan saw them (`pictures`).
+pub fn render_family(report: &FamilyReport, pictures: &FamilyPictures) -> String {
     let root = report.processes.iter().find(|m| m.depth == 0);
     let (mut body, mut y, mut width) = heading(
         "solab family: pages inherited through fork",
@@ -217,7 +217,7 @@ pub fn render_family(report: &FamilyReport) -> String {
          (bit 56 clear in child and parent), not a compared frame.",
     );
     let mut used: Vec<(&'static str, String)> = Vec::new();
-    let all = bands(report);
+    let all = bands(report, pictures);
     for band in &all {
         let (g, h, w) = draw_band(band, y, &mut used);
         body = body.add(g);

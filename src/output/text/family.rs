@@ -4,6 +4,7 @@
 use super::bytes;
 use crate::commands::family::{FamilyReport, Inherited};
 use crate::output::escape::escape_controls;
+use crate::sharing::Lineage;
 use std::fmt::Write;
 
 /// A change in bytes, signed: `+32.0 MiB`, `-4.0 KiB`, `0 B`.
@@ -101,7 +102,19 @@ pub fn render_family(r: &FamilyReport) -> String {
     for p in &r.processes {
         let indent = "  ".repeat(p.depth as usize);
         let comm = escape_controls(&p.comm);
-        let _ = writeln!(o, "\n{indent}{} {comm} (parent {})", p.pid, p.ppid);
+        let fork = match p.fork {
+            Some(Lineage::Exec) => " (exec'd since fork: nothing inherited)",
+            Some(Lineage::Unproven) => " (fork not proven: weak)",
+            _ => "",
+        };
+        let _ = writeln!(o, "\n{indent}{} {comm} (parent {}){fork}", p.pid, p.ppid);
+        if p.shared_memory > 0 {
+            let _ = writeln!(
+                o,
+                "{indent}  shared memory (MAP_SHARED) {} resident",
+                bytes(p.shared_memory)
+            );
+        }
         if p.depth == 0 {
             continue;
         }
@@ -138,6 +151,13 @@ pub fn render_family(r: &FamilyReport) -> String {
             bytes(p.totals.copied),
             bytes(p.totals.new)
         );
+        if p.totals.ksm > 0 {
+            let _ = writeln!(
+                o,
+                "{indent}  {:>15} KSM-merged, never counted as the parent's",
+                bytes(p.totals.ksm)
+            );
+        }
     }
     let t = &r.totals;
     let _ = writeln!(
@@ -156,6 +176,16 @@ pub fn render_family(r: &FamilyReport) -> String {
         bytes(t.copied),
         bytes(t.new)
     );
+    if t.ksm > 0 {
+        let _ = writeln!(o, "family: {} KSM-merged", bytes(t.ksm));
+    }
+    if r.shared_memory > 0 {
+        let _ = writeln!(
+            o,
+            "family: {} shared memory (MAP_SHARED), each page once",
+            bytes(r.shared_memory)
+        );
+    }
     for e in &r.errors {
         let _ = writeln!(o, "not read: {}", escape_controls(&e.message));
     }

@@ -21,7 +21,7 @@ MDBOOK_VERSION := 0.5.4
 MDBOOK  := .tools/bin/mdbook
 
 .PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean fuzz churn \
-	install uninstall deb deb-only lintian
+	install uninstall deb deb-only lintian difftest
 
 all: build
 
@@ -44,6 +44,8 @@ help:
 	@echo "make bench  solab libs/ps/family vs smem and minimal pagemap readers (HOSTS=200 PYTHONS=200)"
 	@echo "make fuzz   fuzz each analyzer parser and the inspect path for FUZZ_SECONDS (default 60)"
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
+	@echo "make difftest  random memory operations on process trees, solab vs the kernel and a"
+	@echo "            page walk, for DIFF_SECONDS (60); DIFF_SEED=N replays one seed (root)"
 
 build:
 	@scripts/install-deps.sh
@@ -156,3 +158,10 @@ fuzz: build
 CHURN_RUNS ?= 2000
 churn: build
 	SOLAB_CHURN_RUNS=$(CHURN_RUNS) $(CARGO) test --profile $(PROFILE) --test tests churn -- --nocapture
+
+# The randomized differential test (tests/difftest.rs), long: new seeds for DIFF_SECONDS;
+# DIFF_SEED=N replays one seed, DIFF_STEPS operations per seed (40).
+DIFF_SECONDS ?= 60
+difftest: build
+	DIFF_SECONDS=$(DIFF_SECONDS) $(if $(DIFF_SEED),DIFF_SEED=$(DIFF_SEED)) \
+	    $(CARGO) test --profile $(PROFILE) --test tests difftest::long -- --ignored --nocapture

@@ -3,7 +3,7 @@
  *
  *   map SLOT KIND PAGES FILE HUGE   KIND 0 anon private, 1 anon shared, 2 file private,
  *                                   3 file shared (FILE: pool file DIR/fFILE); HUGE: a
- *                                   2 MiB-aligned region
+ *                                   2 MiB-aligned region, MADV_HUGEPAGE before any fault
  *   unmap SLOT OFF N NEWSLOT        pages [OFF, OFF+N); a hole in the middle leaves the
  *                                   part above it in NEWSLOT
  *   remap SLOT PAGES                mremap with MREMAP_MAYMOVE
@@ -102,6 +102,7 @@ static void do_map(long s, long kind, long pages, long file, long huge) {
         addr = mmap(al, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
         if (al > raw) munmap(raw, (size_t)(al - raw));
         if (raw + len + HUGE > al + len) munmap(al + len, (size_t)(raw + len + HUGE - (al + len)));
+        if (addr != MAP_FAILED) madvise(addr, len, MADV_HUGEPAGE);
     } else {
         addr = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
     }

@@ -271,7 +271,7 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
         let op = if used.is_empty() || (roll < 14 && used.len() < MAX_REGIONS) {
             let slot = free[0];
             let kind = [0, 0, 0, 1, 2, 3][rng.below(6) as usize];
-            let huge = kind == 0 && rng.chance(25);
+            let huge = kind == 0 && rng.chance(35);
             let pages = if huge {
                 512 * rng.range(1, 2)
             } else {
@@ -705,7 +705,7 @@ fn compare(world: &World, before: &Reading, after: &Reading, ps: &Value, family:
 
 /// Stops the actors, reads them, runs solab, reads them again; up to three times while
 /// something disagrees. What disagrees every time.
-fn check(world: &World) -> Result<Vec<Mismatch>, String> {
+fn check(world: &World, seen: &mut Seen) -> Result<Vec<Mismatch>, String> {
     let pids: Vec<i32> = world.actors.values().map(|a| a.pid).collect();
     let _frozen = Frozen::new(pids.clone());
     let mut last = Vec::new();
@@ -729,6 +729,9 @@ fn check(world: &World) -> Result<Vec<Mismatch>, String> {
             }]);
         }
         let found = compare(world, &before, &after, &ps.json(), &family.json());
+        if found.is_empty() {
+            seen.add(&before);
+        }
         let now: BTreeSet<String> = found.iter().map(|m| m.key.clone()).collect();
         let both: BTreeSet<String> = match keys {
             Some(k) => k.intersection(&now).cloned().collect(),
@@ -746,6 +749,60 @@ fn check(world: &World) -> Result<Vec<Mismatch>, String> {
 
 // ---- runs, and the shrinker -----------------------------------------------------------
 
+/// What a run compared, to show that the comparisons were not empty.
+#[derive(Default)]
+struct Seen {
+    checks: usize,
+    /// Process readings compared (one per actor per check).
+    processes: usize,
+    /// Sums over the readings compared (bytes).
+    rss: u64,
+    huge: u64,
+    shared: u64,
+    parents_frame: u64,
+    copied: u64,
+    new: u64,
+    swap: u64,
+}
+
+impl fmt::Display for Seen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        write!(
+            f,
+            "{} checks of {} processes: RSS {:.1} MiB (AnonHugePages {:.1}, Shared {:.1}, Swap {:.1}); family parents-frame {:.1} MiB, copied {:.1}, new {:.1}",
+            self.checks,
+            self.processes,
+            mib(self.rss),
+            mib(self.huge),
+            mib(self.shared),
+            mib(self.swap),
+            mib(self.parents_frame),
+            mib(self.copied),
+            mib(self.new)
+        )
+    }
+}
+
+impl Seen {
+    fn add(&mut self, r: &Reading) {
+        self.checks += 1;
+        for k in r.rollup.values() {
+            self.processes += 1;
+            let f = |n: &str| k.get(n).copied().unwrap_or(0);
+            self.rss += f("Rss");
+            self.huge += f("AnonHugePages");
+            self.shared += f("Shared_Clean") + f("Shared_Dirty");
+            self.swap += f("Swap");
+        }
+        for i in r.family.values() {
+            self.parents_frame += i.parents_frame;
+            self.copied += i.copied;
+            self.new += i.new;
+        }
+    }
+}
+
 /// Where a run first disagreed: after operation `step`, what.
 struct Failure {
     step: usize,
@@ -754,12 +811,17 @@ struct Failure {
 
 /// Applies `ops` in a new world, checking after each one (`every`) or only after the
 /// last.
-fn run(driver: &Path, ops: &[Op], every: bool) -> Result<Option<Failure>, String> {
+fn run(
+    driver: &Path,
+    ops: &[Op],
+    every: bool,
+    seen: &mut Seen,
+) -> Result<Option<Failure>, String> {
     let mut world = World::start(driver);
     for (i, op) in ops.iter().enumerate() {
         world.apply(op).map_err(|e| format!("operation {i} ({op}): {e}"))?;
         if every || i + 1 == ops.len() {
-            let found = check(&world)?;
+            let found = check(&world, seen)?;
             if !found.is_empty() {
                 return Ok(Some(Failure { step: i, found }));
             }
@@ -770,7 +832,8 @@ fn run(driver: &Path, ops: &[Op], every: bool) -> Result<Option<Failure>, String
 
 /// Whether `ops` still ends in a mismatch with `key`.
 fn still_fails(driver: &Path, ops: &[Op], key: &str) -> bool {
-    matches!(run(driver, ops, false), Ok(Some(f)) if f.found.iter().any(|m| m.key == key))
+    let found = run(driver, ops, false, &mut Seen::default());
+    matches!(found, Ok(Some(f)) if f.found.iter().any(|m| m.key == key))
 }
 
 /// Delta debugging (ddmin): the smallest subsequence of `ops` found within `budget` that
@@ -821,7 +884,10 @@ fn one_seed(
     known: &mut BTreeSet<String>,
 ) -> Option<String> {
     let ops = generate(seed, steps);
-    let failure = match run(driver, &ops, true) {
+    let mut seen = Seen::default();
+    let result = run(driver, &ops, true, &mut seen);
+    eprintln!("difftest: seed {seed}: {seen}");
+    let failure = match result {
         Ok(None) => return None,
         Ok(Some(f)) => f,
         Err(e) => {
@@ -852,7 +918,7 @@ fn one_seed(
             small.len(),
             listing(&small)
         );
-        if let Ok(Some(f)) = run(driver, &small, false) {
+        if let Ok(Some(f)) = run(driver, &small, false, &mut Seen::default()) {
             for m in f.found.iter().filter(|m| m.key == key) {
                 report += &format!("  it shows: {}\n", m.detail);
             }

@@ -431,6 +431,8 @@ impl Actor {
 /// FIFOs of forked actors; every actor is killed on Drop, the directory removed.
 struct World {
     dir: PathBuf,
+    /// The driver's path, as /proc/PID/maps names it.
+    driver: String,
     first: Child,
     actors: BTreeMap<usize, Actor>,
 }
@@ -459,7 +461,12 @@ impl World {
         assert!(ready.starts_with("ready"), "{ready}");
         let mut actors = BTreeMap::new();
         actors.insert(0, actor);
-        World { dir, first, actors }
+        World {
+            dir,
+            driver: driver.display().to_string(),
+            first,
+            actors,
+        }
     }
 
     fn root(&self) -> i32 {
@@ -548,9 +555,34 @@ struct Mismatch {
     detail: String,
 }
 
+/// `solab ps`'s classes, in the order of its JSON.
+const CLASSES: [&str; 4] = ["elf", "anon", "shared", "files"];
+
+/// The class of mapping `i` of `all` (an index in [`CLASSES`]), as reference.md defines
+/// them, for the actors' mappings: the driver (its file mappings, the `.bss` tail mapped
+/// right after them) and the vdso are ELF; MAP_SHARED mappings are shared; other file
+/// mappings (the pool files) are files; the rest is anonymous.
+fn class(all: &[walk::Vma], i: usize, driver: &str) -> usize {
+    let v = &all[i];
+    let bss_tail = i > 0
+        && v.name.is_empty()
+        && all[i - 1].name == driver
+        && all[i - 1].end == v.start;
+    if v.name == driver || v.name == "[vdso]" || bss_tail {
+        0
+    } else if !v.private() {
+        2
+    } else if v.name.starts_with('/') {
+        3
+    } else {
+        1
+    }
+}
+
 /// One reading of every actor by the walk and smaps_rollup.
 struct Reading {
     usage: BTreeMap<i32, Usage>,
+    classes: BTreeMap<i32, [Usage; 4]>,
     rollup: BTreeMap<i32, std::collections::HashMap<String, u64>>,
     family: BTreeMap<i32, walk::Inheritance>,
 }
@@ -559,6 +591,7 @@ fn read_all(world: &World) -> Result<Reading, String> {
     let mut frames = Frames::open().map_err(|e| format!("kpagecount: {e}"))?;
     let mut r = Reading {
         usage: BTreeMap::new(),
+        classes: BTreeMap::new(),
         rollup: BTreeMap::new(),
         family: BTreeMap::new(),
     };
@@ -575,6 +608,13 @@ fn read_all(world: &World) -> Result<Reading, String> {
         let u = walk::usage(a.pid, &mut frames, Some(&among))
             .map_err(|e| format!("walk {}: {e}", a.pid))?;
         r.usage.insert(a.pid, u);
+        let mut classes = [Usage::default(); 4];
+        for (c, slot) in classes.iter_mut().enumerate() {
+            let keep = |all: &[walk::Vma], i: usize| class(all, i, &world.driver) == c;
+            *slot = walk::usage_of(a.pid, &mut frames, Some(&among), &keep)
+                .map_err(|e| format!("walk {}: {e}", a.pid))?;
+        }
+        r.classes.insert(a.pid, classes);
         let k = walk::rollup(a.pid).map_err(|e| format!("rollup {}: {e}", a.pid))?;
         r.rollup.insert(a.pid, k);
         if let Some(p) = a.parent {
@@ -648,6 +688,32 @@ fn compare(world: &World, before: &Reading, after: &Reading, ps: &Value, family:
         }
         if !any_walk(&|w| (w.pss - pss as f64).abs() <= 1.0 + w.pss_outside) {
             bad("ps pss != walk", show.clone());
+        }
+        // Each class against the walk's, the same way.
+        for (c, name) in CLASSES.iter().enumerate() {
+            let got = &row["classes"][name];
+            let (rss, pss, uss, swap) = (
+                num(&got["rss"]),
+                num(&got["pss"]),
+                num(&got["uss"]),
+                num(&got["swap"]),
+            );
+            let walks = readings.map(|r| r.classes[&pid][c]);
+            let agree = walks.iter().any(|w| {
+                w.rss == rss
+                    && w.uss == uss
+                    && w.swap == swap
+                    && (w.pss - pss as f64).abs() <= 1.0 + w.pss_outside
+            });
+            if !agree {
+                bad(
+                    &format!("ps class {name} != walk"),
+                    format!(
+                        "pid {pid} class {name}: solab rss {rss} pss {pss} uss {uss} swap {swap}; walk {:?}",
+                        walks[0]
+                    ),
+                );
+            }
         }
         // solab against smaps_rollup: exact but for PSS, which the kernel sums in fixed
         // point (a page's share truncated to 1/4096 byte) and truncates to KiB once for

@@ -162,8 +162,19 @@ pub fn usage(
     frames: &mut Frames,
     among: Option<&HashMap<u64, u64>>,
 ) -> io::Result<Usage> {
+    usage_of(pid, frames, among, &|_, _| true)
+}
+
+/// [`usage`] of the mappings `keep` takes, given all of them and the index of one.
+pub fn usage_of(
+    pid: i32,
+    frames: &mut Frames,
+    among: Option<&HashMap<u64, u64>>,
+    keep: &dyn Fn(&[Vma], usize) -> bool,
+) -> io::Result<Usage> {
     let mut u = Usage::default();
-    for v in vmas(pid)? {
+    let all = vmas(pid)?;
+    for (_, v) in all.iter().enumerate().filter(|&(i, _)| keep(&all, i)) {
         for w in pagemap(pid, v.start, v.end)? {
             if w & PRESENT == 0 {
                 if w & SWAPPED != 0 {
@@ -205,17 +216,26 @@ fn anonymous(word: u64, frames: &mut Frames) -> io::Result<bool> {
 }
 
 /// Every anonymous page of `child`'s private mappings against `parent`'s page at the same
-/// address, by frame number.
+/// address, by frame number. The parent's page counts only inside a private mapping of
+/// the same file or kind (the same name in maps: the path, `[heap]`, or none): where the
+/// child mapped a file over an address at which the parent has anonymous memory, the
+/// child's copies of the file's pages were never the parent's, whatever the parent has
+/// there.
 pub fn inheritance(parent: i32, child: i32, frames: &mut Frames) -> io::Result<Inheritance> {
     let mut out = Inheritance::default();
+    let theirs_maps = vmas(parent)?;
     for v in vmas(child)?.into_iter().filter(Vma::private) {
         let mine = pagemap(child, v.start, v.end)?;
         let theirs = pagemap(parent, v.start, v.end)?;
-        for (c, p) in mine.into_iter().zip(theirs) {
+        for (k, (c, p)) in mine.into_iter().zip(theirs).enumerate() {
             if !anonymous(c, frames)? {
                 continue;
             }
-            if !anonymous(p, frames)? {
+            let addr = v.start + k as u64 * PAGE;
+            let paired = theirs_maps
+                .iter()
+                .any(|t| t.start <= addr && addr < t.end && t.private() && t.name == v.name);
+            if !paired || !anonymous(p, frames)? {
                 out.new += PAGE;
             } else if pfn(p) == pfn(c) {
                 out.parents_frame += PAGE;

@@ -89,8 +89,13 @@ enum Op {
         adv: u8,
     },
     /// `actor` forks; the child is actor `child`.
-    Fork { actor: usize, child: usize },
-    Exec { actor: usize },
+    Fork {
+        actor: usize,
+        child: usize,
+    },
+    Exec {
+        actor: usize,
+    },
 }
 
 const KINDS: [&str; 4] = ["anon-private", "anon-shared", "file-private", "file-shared"];
@@ -177,7 +182,9 @@ impl fmt::Display for Op {
                 f,
                 "actor {a}: munmap r{slot} pages {off}..+{n} (upper part: r{upper})"
             ),
-            Op::Remap { slot, pages, .. } => write!(f, "actor {a}: mremap r{slot} to {pages} pages"),
+            Op::Remap { slot, pages, .. } => {
+                write!(f, "actor {a}: mremap r{slot} to {pages} pages")
+            }
             Op::Prot {
                 slot, off, n, rw, ..
             } => {
@@ -240,6 +247,63 @@ struct Region {
     pages: u64,
 }
 
+/// A map of a new region in `slot`, recorded in `slots`.
+fn new_region(rng: &mut Rng, actor: usize, slot: usize, slots: &mut [Option<Region>]) -> Op {
+    let kind = [0, 0, 0, 1, 2, 3][rng.below(6) as usize];
+    let huge = kind == 0 && rng.chance(35);
+    let pages = if huge {
+        512 * rng.range(1, 2)
+    } else {
+        rng.range(1, 96)
+    };
+    slots[slot] = Some(Region { kind, pages });
+    Op::Map {
+        actor,
+        slot,
+        kind,
+        pages,
+        file: rng.below(POOL_FILES),
+        huge,
+    }
+}
+
+/// An munmap of pages `[off, off + n)` of region `slot`, recorded in `slots` (the part
+/// above a hole goes to `free`, when there is one).
+fn cut(
+    actor: usize,
+    slot: usize,
+    (off, n): (u64, u64),
+    slots: &mut [Option<Region>],
+    free: Option<usize>,
+) -> Op {
+    let r = slots[slot].expect("used");
+    let upper = free.unwrap_or(0);
+    let end = off + n;
+    if off == 0 && end >= r.pages {
+        slots[slot] = None;
+    } else if off == 0 {
+        slots[slot] = Some(Region {
+            pages: r.pages - end,
+            ..r
+        });
+    } else if end >= r.pages {
+        slots[slot] = Some(Region { pages: off, ..r });
+    } else if free.is_some() {
+        slots[slot] = Some(Region { pages: off, ..r });
+        slots[upper] = Some(Region {
+            pages: r.pages - end,
+            ..r
+        });
+    }
+    Op::Unmap {
+        actor,
+        slot,
+        off,
+        n,
+        upper,
+    }
+}
+
 /// Random operations from `seed`, `steps` of them, each valid for the actors and regions
 /// the ones before made.
 fn generate(seed: u64, steps: usize) -> Vec<Op> {
@@ -269,23 +333,7 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
             (off, n)
         };
         let op = if used.is_empty() || (roll < 14 && used.len() < MAX_REGIONS) {
-            let slot = free[0];
-            let kind = [0, 0, 0, 1, 2, 3][rng.below(6) as usize];
-            let huge = kind == 0 && rng.chance(35);
-            let pages = if huge {
-                512 * rng.range(1, 2)
-            } else {
-                rng.range(1, 96)
-            };
-            slots[slot] = Some(Region { kind, pages });
-            Op::Map {
-                actor,
-                slot,
-                kind,
-                pages,
-                file: rng.below(POOL_FILES),
-                huge,
-            }
+            new_region(&mut rng, actor, free[0], slots)
         } else if roll < 40 {
             let slot = pick(&mut rng);
             let (off, n) = span(&mut rng, slots[slot].expect("used").pages);
@@ -307,44 +355,19 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
             }
         } else if roll < 56 {
             let slot = pick(&mut rng);
-            let r = slots[slot].expect("used");
-            let (off, n) = span(&mut rng, r.pages);
-            let upper = free.first().copied().unwrap_or(0);
-            let end = off + n;
-            if off == 0 && end >= r.pages {
-                slots[slot] = None;
-            } else if off == 0 {
-                slots[slot] = Some(Region {
-                    pages: r.pages - end,
-                    ..r
-                });
-            } else if end >= r.pages {
-                slots[slot] = Some(Region { pages: off, ..r });
-            } else if !free.is_empty() {
-                slots[slot] = Some(Region { pages: off, ..r });
-                slots[upper] = Some(Region {
-                    pages: r.pages - end,
-                    ..r
-                });
-            }
-            Op::Unmap {
-                actor,
-                slot,
-                off,
-                n,
-                upper,
-            }
+            let (off, n) = span(&mut rng, slots[slot].expect("used").pages);
+            cut(actor, slot, (off, n), slots, free.first().copied())
         } else if roll < 62 {
             let slot = pick(&mut rng);
             let r = slots[slot].expect("used");
-            let most = if r.kind == 1 { r.pages } else { (r.pages * 2).min(MAX_PAGES) };
+            let most = if r.kind == 1 {
+                r.pages
+            } else {
+                (r.pages * 2).min(MAX_PAGES)
+            };
             let pages = rng.range(1, most.max(1));
             slots[slot] = Some(Region { pages, ..r });
-            Op::Remap {
-                actor,
-                slot,
-                pages,
-            }
+            Op::Remap { actor, slot, pages }
         } else if roll < 69 {
             let slot = pick(&mut rng);
             let (off, n) = span(&mut rng, slots[slot].expect("used").pages);
@@ -502,7 +525,10 @@ impl World {
                 let pid: i32 = pid.parse().map_err(|_| format!("fork answered {got:?}"))?;
                 // The child opens in.N to read, then out.N to write: the same order here
                 // meets it at each (opening a FIFO waits for the other end).
-                let to = File::options().write(true).open(&inp).map_err(|e| e.to_string())?;
+                let to = File::options()
+                    .write(true)
+                    .open(&inp)
+                    .map_err(|e| e.to_string())?;
                 let from = File::open(&out).map_err(|e| e.to_string())?;
                 let mut kid = Actor::new(pid, Some(a), to, from);
                 let ready = kid.answer()?;
@@ -564,10 +590,8 @@ const CLASSES: [&str; 4] = ["elf", "anon", "shared", "files"];
 /// mappings (the pool files) are files; the rest is anonymous.
 fn class(all: &[walk::Vma], i: usize, driver: &str) -> usize {
     let v = &all[i];
-    let bss_tail = i > 0
-        && v.name.is_empty()
-        && all[i - 1].name == driver
-        && all[i - 1].end == v.start;
+    let bss_tail =
+        i > 0 && v.name.is_empty() && all[i - 1].name == driver && all[i - 1].end == v.start;
     if v.name == driver || v.name == "[vdso]" || bss_tail {
         0
     } else if !v.private() {
@@ -631,10 +655,84 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(u64::MAX)
 }
 
+/// `solab ps`'s classes of process `pid` (its JSON row) against the walk's.
+fn compare_classes(
+    pid: i32,
+    row: &Value,
+    readings: [&Reading; 2],
+    bad: &mut dyn FnMut(&str, String),
+) {
+    for (c, name) in CLASSES.iter().enumerate() {
+        let got = &row["classes"][name];
+        let (rss, pss, uss, swap) = (
+            num(&got["rss"]),
+            num(&got["pss"]),
+            num(&got["uss"]),
+            num(&got["swap"]),
+        );
+        let walks = readings.map(|r| r.classes[&pid][c]);
+        let agree = walks.iter().any(|w| {
+            w.rss == rss
+                && w.uss == uss
+                && w.swap == swap
+                && (w.pss - pss as f64).abs() <= 1.0 + w.pss_outside
+        });
+        if !agree {
+            bad(
+                &format!("ps class {name} != walk"),
+                format!(
+                    "pid {pid} class {name}: solab rss {rss} pss {pss} uss {uss} swap {swap}; walk {:?}",
+                    walks[0]
+                ),
+            );
+        }
+    }
+}
+
+/// `solab family`'s totals for child `pid` of `parent` against the walk's.
+fn compare_member(
+    parent: i32,
+    pid: i32,
+    members: &[Value],
+    readings: [&Reading; 2],
+    family: &Value,
+    bad: &mut dyn FnMut(&str, String),
+) {
+    let Some(m) = members.iter().find(|m| m["pid"] == pid) else {
+        bad(
+            "family member",
+            format!("pid {pid} not in family: {family}"),
+        );
+        return;
+    };
+    let t = &m["totals"];
+    let got = walk::Inheritance {
+        parents_frame: num(&t["parents_frame"]),
+        copied: num(&t["copied"]),
+        new: num(&t["new"]),
+    };
+    let fam = readings.map(|r| r.family[&pid]);
+    if !fam.contains(&got) {
+        bad(
+            "family != walk",
+            format!(
+                "child pid {pid} of pid {}: solab {got:?}, walk {:?}; solab's mappings {}",
+                parent, fam[0], m["mappings"]
+            ),
+        );
+    }
+}
+
 /// Compares solab's figures with the two readings taken just before and just after it
 /// ran: a figure agrees when it agrees with either (the actors are stopped, but frames
 /// they share with the rest of the machine, the vdso's, change their counts meanwhile).
-fn compare(world: &World, before: &Reading, after: &Reading, ps: &Value, family: &Value) -> Vec<Mismatch> {
+fn compare(
+    world: &World,
+    before: &Reading,
+    after: &Reading,
+    ps: &Value,
+    family: &Value,
+) -> Vec<Mismatch> {
     let mut out = Vec::new();
     let mut bad = |key: &str, detail: String| {
         out.push(Mismatch {
@@ -659,9 +757,8 @@ fn compare(world: &World, before: &Reading, after: &Reading, ps: &Value, family:
         let readings = [before, after];
         let walks = readings.map(|r| r.usage[&pid]);
         let rolls = readings.map(|r| &r.rollup[&pid]);
-        let private = |k: &std::collections::HashMap<String, u64>| {
-            k["Private_Clean"] + k["Private_Dirty"]
-        };
+        let private =
+            |k: &std::collections::HashMap<String, u64>| k["Private_Clean"] + k["Private_Dirty"];
         let show = format!(
             "pid {pid}: solab rss {rss} pss {pss} uss {uss} swap {swap}; walk {:?}; smaps_rollup Rss {} Pss {} Private {} Swap {}",
             walks[0],
@@ -689,32 +786,7 @@ fn compare(world: &World, before: &Reading, after: &Reading, ps: &Value, family:
         if !any_walk(&|w| (w.pss - pss as f64).abs() <= 1.0 + w.pss_outside) {
             bad("ps pss != walk", show.clone());
         }
-        // Each class against the walk's, the same way.
-        for (c, name) in CLASSES.iter().enumerate() {
-            let got = &row["classes"][name];
-            let (rss, pss, uss, swap) = (
-                num(&got["rss"]),
-                num(&got["pss"]),
-                num(&got["uss"]),
-                num(&got["swap"]),
-            );
-            let walks = readings.map(|r| r.classes[&pid][c]);
-            let agree = walks.iter().any(|w| {
-                w.rss == rss
-                    && w.uss == uss
-                    && w.swap == swap
-                    && (w.pss - pss as f64).abs() <= 1.0 + w.pss_outside
-            });
-            if !agree {
-                bad(
-                    &format!("ps class {name} != walk"),
-                    format!(
-                        "pid {pid} class {name}: solab rss {rss} pss {pss} uss {uss} swap {swap}; walk {:?}",
-                        walks[0]
-                    ),
-                );
-            }
-        }
+        compare_classes(pid, row, readings, &mut bad);
         // solab against smaps_rollup: exact but for PSS, which the kernel sums in fixed
         // point (a page's share truncated to 1/4096 byte) and truncates to KiB once for
         // the whole process: the exact sum less the kernel's lies in [0, 1024] bytes, give
@@ -738,32 +810,18 @@ fn compare(world: &World, before: &Reading, after: &Reading, ps: &Value, family:
         }
         // The judges against each other: a disagreement is the walk's (or the kernel's).
         let judges = walks.iter().zip(rolls).any(|(w, k)| {
-            w.rss == k["Rss"] && w.uss == private(k) && w.swap == k["Swap"] && pss_below(w.pss, k["Pss"])
+            w.rss == k["Rss"]
+                && w.uss == private(k)
+                && w.swap == k["Swap"]
+                && pss_below(w.pss, k["Pss"])
         });
         if !judges {
             bad("walk != smaps_rollup", show.clone());
         }
 
-        let Some(p) = a.parent else { continue };
-        let Some(m) = members.iter().find(|m| m["pid"] == pid) else {
-            bad("family member", format!("pid {pid} not in family: {family}"));
-            continue;
-        };
-        let t = &m["totals"];
-        let got = walk::Inheritance {
-            parents_frame: num(&t["parents_frame"]),
-            copied: num(&t["copied"]),
-            new: num(&t["new"]),
-        };
-        let fam = [before.family[&pid], after.family[&pid]];
-        if !fam.contains(&got) {
-            bad(
-                "family != walk",
-                format!(
-                    "child pid {pid} of pid {}: solab {got:?}, walk {:?}; solab's mappings {}",
-                    world.actors[&p].pid, fam[0], m["mappings"]
-                ),
-            );
+        if let Some(p) = a.parent {
+            let parent = world.actors[&p].pid;
+            compare_member(parent, pid, &members, readings, family, &mut bad);
         }
     }
     out
@@ -877,15 +935,12 @@ struct Failure {
 
 /// Applies `ops` in a new world, checking after each one (`every`) or only after the
 /// last.
-fn run(
-    driver: &Path,
-    ops: &[Op],
-    every: bool,
-    seen: &mut Seen,
-) -> Result<Option<Failure>, String> {
+fn run(driver: &Path, ops: &[Op], every: bool, seen: &mut Seen) -> Result<Option<Failure>, String> {
     let mut world = World::start(driver);
     for (i, op) in ops.iter().enumerate() {
-        world.apply(op).map_err(|e| format!("operation {i} ({op}): {e}"))?;
+        world
+            .apply(op)
+            .map_err(|e| format!("operation {i} ({op}): {e}"))?;
         if every || i + 1 == ops.len() {
             let found = check(&world, seen)?;
             if !found.is_empty() {
@@ -909,7 +964,8 @@ fn shrink(driver: &Path, mut ops: Vec<Op>, key: &str, budget: Duration) -> Vec<O
     let mut n = 2;
     while ops.len() >= 2 && Instant::now() < deadline {
         let chunk = ops.len().div_ceil(n);
-        let mut reduced = false;
+        // The first complement (the sequence without one chunk) that still fails.
+        let mut smaller = None;
         for i in 0..n {
             let (from, to) = (i * chunk, ((i + 1) * chunk).min(ops.len()));
             if from >= to || Instant::now() >= deadline {
@@ -918,17 +974,17 @@ fn shrink(driver: &Path, mut ops: Vec<Op>, key: &str, budget: Duration) -> Vec<O
             let mut rest = ops[..from].to_vec();
             rest.extend_from_slice(&ops[to..]);
             if !rest.is_empty() && still_fails(driver, &rest, key) {
-                ops = rest;
-                n = (n - 1).max(2);
-                reduced = true;
+                smaller = Some(rest);
                 break;
             }
         }
-        if !reduced {
-            if n >= ops.len() {
-                break;
+        match smaller {
+            Some(rest) => {
+                ops = rest;
+                n = (n - 1).max(2);
             }
-            n = (n * 2).min(ops.len());
+            None if n >= ops.len() => break,
+            None => n = (n * 2).min(ops.len()),
         }
     }
     ops

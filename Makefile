@@ -160,8 +160,10 @@ churn: build
 	SOLAB_CHURN_RUNS=$(CHURN_RUNS) $(CARGO) test --profile $(PROFILE) --test tests churn -- --nocapture
 
 # The randomized differential test (tests/difftest.rs), long: new seeds for DIFF_SECONDS;
-# DIFF_SEED=N replays one seed, DIFF_STEPS operations per seed (40).
+# DIFF_SEED=N replays one seed, DIFF_STEPS operations per seed (40); DIFF_SWAP=1 makes a
+# 256 MiB swap file for the run (swapped off and removed after), so pages go to swap.
 DIFF_SECONDS ?= 60
 difftest: build
 	DIFF_SECONDS=$(DIFF_SECONDS) $(if $(DIFF_SEED),DIFF_SEED=$(DIFF_SEED)) \
+	    $(if $(DIFF_SWAP),DIFF_SWAP=$(DIFF_SWAP)) \
 	    $(CARGO) test --profile $(PROFILE) --test tests difftest::long -- --ignored --nocapture

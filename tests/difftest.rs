@@ -1060,6 +1060,42 @@ fn fresh_seed() -> u64 {
     t ^ u64::from(std::process::id()) << 32
 }
 
+/// A swap file for the run (`DIFF_SWAP=1`), so that MADV_PAGEOUT puts pages in swap:
+/// made with fallocate, mkswap and swapon, and swapped off and removed on Drop. It is the
+/// machine's swap while it exists, so only `make difftest` asks for it.
+struct SwapFile(PathBuf);
+
+impl SwapFile {
+    fn new() -> Result<SwapFile, String> {
+        let path = PathBuf::from(format!("/var/tmp/solab-diff-swap-{}", std::process::id()));
+        let made = SwapFile(path.clone());
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{cmd:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        run(Command::new("fallocate").args(["-l", "256M"]).arg(&path))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        run(Command::new("mkswap").arg(&path))?;
+        run(Command::new("swapon").arg(&path))?;
+        Ok(made)
+    }
+}
+
+impl Drop for SwapFile {
+    fn drop(&mut self) {
+        let _ = Command::new("swapoff").arg(&self.0).output();
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Why this machine cannot run the test, if it cannot.
 fn unavailable() -> Option<&'static str> {
     if !util::is_root() {
@@ -1095,6 +1131,18 @@ fn long() {
     let seconds = env_u64("DIFF_SECONDS").unwrap_or(60);
     let steps = env_u64("DIFF_STEPS").unwrap_or(40) as usize;
     let shrink_budget = Duration::from_secs(env_u64("DIFF_SHRINK_SECONDS").unwrap_or(300));
+    let _swap = match env_u64("DIFF_SWAP") {
+        Some(1) => match SwapFile::new() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                util::skip(&format!(
+                    "no swap file for MADV_PAGEOUT ({e}); running without"
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let fixed = env_u64("DIFF_SEED");
     let (mut seeds, mut reports, mut known) = (0, Vec::new(), BTreeSet::new());

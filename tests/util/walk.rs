@@ -10,7 +10,12 @@
 //!   pages such as `[vvar]` have no mapcount (kpagecount 0) and smaps does not count them.
 //! - PSS: the sum over those pages of page_size / kpagecount.
 //! - USS: those pages with kpagecount 1 (smaps' Private_Clean + Private_Dirty).
-//! - swap: pages not present whose swap bit (62) is set.
+//! - swap: pages not present whose swap bit (62) is set. A page of shared memory (shmem:
+//!   MAP_SHARED anonymous memory, /dev/shm, memfd, tmpfs files) that went to swap leaves no
+//!   swap entry in the page table (the kernel unmaps it and keeps the entry in the shmem
+//!   object), so pagemap does not show it, while smaps' `Swap` counts the object's
+//!   swapped pages in the mapping's range, in every process that maps that range. This
+//!   walk does not see those; smaps_rollup is the judge of them.
 //!
 //! Transparent huge pages: with CONFIG_PAGE_MAPCOUNT (this project's kernels) kpagecount
 //! of a page of a large folio is that page's own page-table mappings plus the folio's PMD

@@ -1104,18 +1104,25 @@ fn unavailable() -> Option<&'static str> {
     None
 }
 
+/// A few seconds of it: three new seeds (or `DIFF_SEED`) of `DIFF_STEPS` (30) operations.
 #[test]
 fn short_run_agrees_with_the_kernel() {
     if let Some(why) = unavailable() {
         return util::skip(why);
     }
     let driver = driver();
-    let seed = env_u64("DIFF_SEED").unwrap_or_else(fresh_seed);
-    eprintln!("difftest: seed {seed} (DIFF_SEED={seed} replays it)");
-    let steps = env_u64("DIFF_STEPS").unwrap_or(24) as usize;
-    let budget = Duration::from_secs(120);
-    if let Some(report) = one_seed(&driver.path, seed, steps, budget, &mut BTreeSet::new()) {
-        panic!("{report}");
+    let steps = env_u64("DIFF_STEPS").unwrap_or(30) as usize;
+    let seeds = match env_u64("DIFF_SEED") {
+        Some(s) => vec![s],
+        None => (0..3).map(|_| fresh_seed()).collect(),
+    };
+    let mut known = BTreeSet::new();
+    for seed in seeds {
+        eprintln!("difftest: seed {seed} (DIFF_SEED={seed} replays it)");
+        let budget = Duration::from_secs(120);
+        if let Some(report) = one_seed(&driver.path, seed, steps, budget, &mut known) {
+            panic!("{report}");
+        }
     }
 }
 

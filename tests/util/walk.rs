@@ -17,13 +17,14 @@
 //!   swapped pages in the mapping's range, in every process that maps that range. This
 //!   walk does not see those; smaps_rollup is the judge of them.
 //!
-//! Transparent huge pages: with CONFIG_PAGE_MAPCOUNT (this project's kernels) kpagecount
-//! of a page of a large folio is that page's own page-table mappings plus the folio's PMD
-//! mappings, the count smaps divides by. A PMD-mapped THP is one folio: the kernel's smaps
-//! takes the whole folio as mapped once when the folio's reference count is 1 and otherwise
-//! divides page by page, so the two agree; on a kernel built with CONFIG_NO_PAGE_MAPCOUNT
-//! both kpagecount and smaps give the folio's average and this walk judges by that
-//! estimate too.
+//! Transparent huge pages: this walk never reads pagemap's bit 56, which is set on every
+//! page of a PMD-mapped THP from the folio as a whole. It divides by kpagecount, which on
+//! kernels built with CONFIG_PAGE_MAPCOUNT (this project's) is per page: the page's own
+//! page-table mappings plus the folio's PMD mappings, the count smaps divides each page's
+//! share by (tests/difftest.rs holds the two to agreeing on forked, partly written THPs).
+//! On a kernel built with CONFIG_NO_PAGE_MAPCOUNT (6.15 and later)
+//! both kpagecount and smaps give a large folio's pages the folio's average mapcount: the
+//! kernel's PSS is then an estimate, and this walk judges by the same estimate.
 //!
 //! Needs root: without CAP_SYS_ADMIN pagemap shows no frame numbers and kpagecount cannot
 //! be opened.

@@ -21,7 +21,7 @@ MDBOOK_VERSION := 0.5.4
 MDBOOK  := .tools/bin/mdbook
 
 .PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean fuzz churn \
-	install uninstall deb deb-only lintian realworld
+	install uninstall deb deb-only lintian realworld difftest
 
 all: build
 
@@ -46,6 +46,8 @@ help:
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
 	@echo "make realworld  solab ps/family/prove on PostgreSQL, Redis, Apache and gunicorn vs smaps_rollup"
 	@echo "            (installs them; root; SERVERS=\"redis apache\" for some; not part of make test)"
+	@echo "make difftest  random memory operations on process trees, solab vs the kernel and a"
+	@echo "            page walk, for DIFF_SECONDS (60); DIFF_SEED=N replays one seed (root)"
 
 build:
 	@scripts/install-deps.sh
@@ -164,3 +166,12 @@ churn: build
 # figures beside smaps_rollup's. Root; installs the servers; outputs in $(TARGET)/realworld.
 realworld: build
 	scripts/realworld.sh $(OUT) $(TARGET)
+
+# The randomized differential test (tests/difftest.rs), long: new seeds for DIFF_SECONDS;
+# DIFF_SEED=N replays one seed, DIFF_STEPS operations per seed (40); DIFF_SWAP=1 makes a
+# 256 MiB swap file for the run (swapped off and removed after), so pages go to swap.
+DIFF_SECONDS ?= 60
+difftest: build
+	DIFF_SECONDS=$(DIFF_SECONDS) $(if $(DIFF_SEED),DIFF_SEED=$(DIFF_SEED)) \
+	    $(if $(DIFF_SWAP),DIFF_SWAP=$(DIFF_SWAP)) \
+	    $(CARGO) test --profile $(PROFILE) --test tests difftest::long -- --ignored --nocapture

@@ -8,6 +8,7 @@ mod book_facts;
 mod checkout;
 mod churn;
 mod cli;
+mod difftest;
 mod docs;
 mod elf_caps;
 mod exact;

@@ -12,6 +12,7 @@ mod docs;
 mod elf_caps;
 mod exact;
 mod hostile;
+mod hostile_scale;
 mod install;
 mod lab;
 mod layers;

@@ -21,7 +21,7 @@ MDBOOK_VERSION := 0.5.4
 MDBOOK  := .tools/bin/mdbook
 
 .PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean fuzz churn \
-	install uninstall deb deb-only lintian
+	install uninstall deb deb-only lintian hostile
 
 all: build
 
@@ -44,6 +44,7 @@ help:
 	@echo "make bench  solab libs/ps/family vs smem and minimal pagemap readers (HOSTS=200 PYTHONS=200)"
 	@echo "make fuzz   fuzz each analyzer parser and the inspect path for FUZZ_SECONDS (default 60)"
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
+	@echo "make hostile  uid-65534 processes with HOSTILE_N mappings/objects (200000) against solab"
 
 build:
 	@scripts/install-deps.sh
@@ -156,3 +157,12 @@ fuzz: build
 CHURN_RUNS ?= 2000
 churn: build
 	SOLAB_CHURN_RUNS=$(CHURN_RUNS) $(CARGO) test --profile $(PROFILE) --test tests churn -- --nocapture
+
+# Hostile processes at scale (tests/hostile_scale.rs) at HOSTILE_N and a quarter of it:
+# peak RSS and CPU time of solab ps, libs and inspect, printed as `hostile-scale:` lines
+# for the reliability page. As root (the attackers run as uid 65534; vm.max_map_count is
+# raised for the run and put back).
+HOSTILE_N ?= 200000
+hostile: build
+	SOLAB_HOSTILE_N=$(HOSTILE_N) $(CARGO) test --profile $(PROFILE) --test tests hostile_scale \
+	    -- --nocapture --test-threads=1

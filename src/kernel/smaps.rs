@@ -2,7 +2,7 @@
 //! Rss, Pss, the Shared/Private split (by mapcount) and Swap, the unprivileged fallback.
 
 use super::process;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::collections::HashMap;
 
 /// Per-mapping smaps figures in bytes.
@@ -22,7 +22,9 @@ pub struct SmapsFigures {
 /// Read a line at a time, keeping six numbers a mapping: another user's process may have
 /// tens of thousands of mappings with names of kilobytes, and a parser that kept each
 /// mapping's name and fields would cost kilobytes a mapping. A header line longer than
-/// the buffer is read for its start address only.
+/// the buffer is read for its start address only. At most [`process::max_maps`]
+/// mappings: a process that maps above what the reader has reached and unmaps below it
+/// would be read for ever; past that it is an error naming it and the limit.
 pub fn read_smaps(dir: &process::ProcDir) -> Result<HashMap<u64, SmapsFigures>> {
     use std::io::{BufRead, Read};
     /// The most of a line kept: a field line is short; a header's start comes first.
@@ -52,6 +54,17 @@ pub fn read_smaps(dir: &process::ProcDir) -> Result<HashMap<u64, SmapsFigures>> 
         if let Some(start) = header_start(&line) {
             if let Some((s, f)) = current.replace((start, SmapsFigures::default())) {
                 out.insert(s, f);
+            }
+            if out.len() >= process::max_maps() {
+                return Err(Error::Io {
+                    path,
+                    source: std::io::Error::other(format!(
+                        "more than {} mappings (twice vm.max_map_count; a map that moves \
+                         while it is read grows without end): a limit of solab; the process \
+                         is not read",
+                        process::max_maps()
+                    )),
+                });
             }
             continue;
         }

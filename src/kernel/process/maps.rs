@@ -79,7 +79,7 @@ pub const LONG_NAME: &str = "[name longer than PATH_MAX, not read]";
 /// most that many at once; one that keeps mapping above what the reader has reached and
 /// unmapping below it would otherwise be read for ever), at least 131,072, at most
 /// [`MAX_MAPS`].
-fn max_maps() -> usize {
+pub fn max_maps() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {
         let sysctl = std::fs::read_to_string("/proc/sys/vm/max_map_count")
@@ -590,5 +590,60 @@ fn undo_literal_deleted_suffix(entry: &mut MapEntry) {
             path: Path::new(&literal).into(),
             deleted: false,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &[u8], max_bytes: u64) -> (Vec<String>, bool) {
+        let mut got = Vec::new();
+        let whole = each_line(1, Path::new("/proc/1/maps"), text, max_bytes, |l| {
+            got.push(match l {
+                Line::Whole(t) => format!("whole {}", String::from_utf8_lossy(t)),
+                Line::Cut(t) => format!("cut {}", t.len()),
+            });
+            Ok(true)
+        })
+        .expect("no read error");
+        (got, whole)
+    }
+
+    #[test]
+    fn text_is_read_a_line_at_a_time_and_never_cut_silently() {
+        assert_eq!(
+            lines(b"a\nbb\nccc", 100),
+            (
+                vec!["whole a".into(), "whole bb".into(), "whole ccc".into()],
+                true
+            )
+        );
+        // Past the limit: the lines before it, and `false`, never a line cut short.
+        assert_eq!(
+            lines(b"a\nbb\nccc\n", 6),
+            (vec!["whole a".into(), "whole bb".into()], false)
+        );
+        // A line longer than MAX_LINE: its head, flagged, and the next line whole.
+        let mut long = vec![b'x'; MAX_LINE + 10];
+        long.extend_from_slice(b"\nnext\n");
+        assert_eq!(
+            lines(&long, u64::MAX),
+            (vec![format!("cut {MAX_LINE}"), "whole next".into()], true)
+        );
+        let exactly = [vec![b'y'; MAX_LINE], b"\n".to_vec()].concat();
+        assert_eq!(lines(&exactly, u64::MAX).0.len(), 1);
+        assert!(lines(&exactly, u64::MAX).0[0].starts_with("whole y"));
+    }
+
+    #[test]
+    fn limits_name_the_process() {
+        let path = Path::new("/proc/42/maps");
+        for e in [too_many(path), names_full(path)] {
+            let text = e.to_string();
+            assert!(text.starts_with("/proc/42/maps: "), "{text}");
+            assert!(text.contains("a limit of solab"), "{text}");
+        }
+        assert!(max_maps() >= 1 << 17 && max_maps() <= MAX_MAPS);
     }
 }

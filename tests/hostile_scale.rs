@@ -10,7 +10,6 @@
 //! `make hostile` runs them larger and prints the figures (`HOSTILE_N`).
 
 use crate::util::{self, Compiled, Proc, Scratch, as_nobody, is_root, skip};
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -180,7 +179,7 @@ impl Attacker {
     }
 }
 
-/// What one run of solab cost, from its own rusage.
+/// What one run of solab cost.
 struct Cost {
     code: i32,
     stdout: String,
@@ -192,48 +191,43 @@ struct Cost {
     wall: f64,
 }
 
-/// Runs the build's solab with `args` and reads its peak RSS and CPU time (wait4).
+/// GNU time, which reports the peak RSS of the program it runs. The test process cannot
+/// read it itself: a child's `ru_maxrss` counts the memory of the process it was forked
+/// (or vforked) from until it execs, here the test harness's hundreds of megabytes.
+const TIME: &str = "/usr/bin/time";
+
+/// Runs the build's solab with `args` under [`TIME`] and reads its peak RSS and CPU time.
 fn measure(args: &[&str]) -> Cost {
+    let scratch = Scratch::new();
+    let figures = scratch.dir.join("time");
     let started = std::time::Instant::now();
-    let mut child = Command::new(&util::artifacts().solab)
+    let out = Command::new(TIME)
+        .args(["-f", "%M %U %S", "-o"])
+        .arg(&figures)
+        .arg(&util::artifacts().solab)
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run solab");
-    let (mut out, mut err) = (
-        child.stdout.take().expect("stdout"),
-        child.stderr.take().expect("stderr"),
-    );
-    let reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let mut stdout = Vec::new();
-    let _ = out.read_to_end(&mut stdout);
-    let stderr = reader.join().expect("stderr reader");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for the child just waited for.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: `status` and `usage` are valid for the call; the child is ours and not
-    // waited for by anything else.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        .output()
+        .expect("run solab under time");
+    let wall = started.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&figures).expect("time's figures");
+    // "Command exited with non-zero status N" comes first when it did.
+    let last = text.lines().last().unwrap_or_default();
+    let f: Vec<f64> = last
+        .split_whitespace()
+        .map(|w| {
+            w.parse()
+                .unwrap_or_else(|_| panic!("time printed {text:?}"))
+        })
+        .collect();
+    assert_eq!(f.len(), 3, "time printed {text:?}");
     Cost {
-        code: if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
-        },
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        max_rss_kib: usage.ru_maxrss as u64,
-        cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
-        wall: started.elapsed().as_secs_f64(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        max_rss_kib: f[0] as u64,
+        cpu: f[1] + f[2],
+        wall,
     }
 }
 
@@ -258,8 +252,8 @@ fn report(what: &str, n: usize, command: &str, c: &Cost) {
     );
 }
 
-/// Whether this test can run: root (to switch to uid 65534 and raise vm.max_map_count)
-/// and a C compiler.
+/// Whether this test can run: root (to switch to uid 65534 and raise vm.max_map_count),
+/// a C compiler and GNU time.
 fn can_run() -> bool {
     if !is_root() {
         skip("needs root: the attacker runs as uid 65534, and vm.max_map_count may be raised");
@@ -267,6 +261,10 @@ fn can_run() -> bool {
     }
     if Command::new("cc").arg("--version").output().is_err() {
         skip("needs cc");
+        return false;
+    }
+    if !std::path::Path::new(TIME).exists() {
+        skip("needs GNU time (/usr/bin/time) to read solab's peak RSS");
         return false;
     }
     true

@@ -277,10 +277,10 @@ fn attacker() -> Compiled {
 /// What solab costs for a small process (a `sleep`), per command: the base every bound
 /// adds to.
 fn base_rss_kib(command: &str) -> u64 {
-    let mut sleeper = util::KillOnDrop(Vec::new());
-    let child = Command::new("sleep").arg("60").spawn().expect("sleep");
-    sleeper.0.push(child.id() as i32);
-    let pid = child.id().to_string();
+    let mut sleep = Command::new("sleep");
+    sleep.arg("60");
+    let sleeper = Proc::spawn("sleep", sleep, "");
+    let pid = sleeper.pid().to_string();
     let c = measure(&args_for(command, &pid));
     assert_eq!(c.code, 0, "{command} of a sleep: {}", c.stderr);
     c.max_rss_kib

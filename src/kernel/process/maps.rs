@@ -257,7 +257,7 @@ fn read_text(
                     text: String::from_utf8_lossy(&head[..head.len().min(256)]).into_owned(),
                 });
             }
-            Line::Whole(text) if text.is_empty() => return Ok(true),
+            Line::Whole([]) => return Ok(true),
             Line::Whole(text) => text,
         };
         if entries.len() == max_maps() {

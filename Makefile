@@ -44,7 +44,7 @@ help:
 	@echo "make bench  solab libs/ps/family vs smem and minimal pagemap readers (HOSTS=200 PYTHONS=200)"
 	@echo "make fuzz   fuzz each analyzer parser and the inspect path for FUZZ_SECONDS (default 60)"
 	@echo "make churn  solab inspect/prove while processes are spawned and killed (CHURN_RUNS=2000)"
-	@echo "make hostile  uid-65534 processes with HOSTILE_N mappings/objects (200000) against solab"
+	@echo "make hostile  uid-65534 processes with HOSTILE_N mappings/objects (65000) against solab"
 
 build:
 	@scripts/install-deps.sh
@@ -162,7 +162,7 @@ churn: build
 # peak RSS and CPU time of solab ps, libs and inspect, printed as `hostile-scale:` lines
 # for the reliability page. As root (the attackers run as uid 65534; vm.max_map_count is
 # raised for the run and put back).
-HOSTILE_N ?= 200000
+HOSTILE_N ?= 65000
 hostile: build
 	SOLAB_HOSTILE_N=$(HOSTILE_N) $(CARGO) test --profile $(PROFILE) --test tests hostile_scale \
 	    -- --nocapture --test-threads=1

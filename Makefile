@@ -21,7 +21,7 @@ MDBOOK_VERSION := 0.5.4
 MDBOOK  := .tools/bin/mdbook
 
 .PHONY: all help build lab demo test soak docs docs-outputs bench lint fmt clean fuzz churn \
-	install uninstall deb deb-only lintian realworld difftest
+	install uninstall deb deb-only lintian realworld difftest hostile
 
 all: build
 
@@ -48,6 +48,7 @@ help:
 	@echo "            (installs them; root; SERVERS=\"redis apache\" for some; not part of make test)"
 	@echo "make difftest  random memory operations on process trees, solab vs the kernel and a"
 	@echo "            page walk, for DIFF_SECONDS (60); DIFF_SEED=N replays one seed (root)"
+	@echo "make hostile  uid-65534 processes with HOSTILE_N mappings/objects (65000) against solab"
 
 build:
 	@scripts/install-deps.sh
@@ -175,3 +176,12 @@ difftest: build
 	DIFF_SECONDS=$(DIFF_SECONDS) $(if $(DIFF_SEED),DIFF_SEED=$(DIFF_SEED)) \
 	    $(if $(DIFF_SWAP),DIFF_SWAP=$(DIFF_SWAP)) \
 	    $(CARGO) test --profile $(PROFILE) --test tests difftest::long -- --ignored --nocapture
+
+# Hostile processes at scale (tests/hostile_scale.rs) at HOSTILE_N and a quarter of it:
+# peak RSS and CPU time of solab ps, libs and inspect, printed as `hostile-scale:` lines
+# for the reliability page. As root (the attackers run as uid 65534; vm.max_map_count is
+# raised for the run and put back).
+HOSTILE_N ?= 65000
+hostile: build
+	SOLAB_HOSTILE_N=$(HOSTILE_N) $(CARGO) test --profile $(PROFILE) --test tests hostile_scale \
+	    -- --nocapture --test-threads=1

@@ -9,7 +9,9 @@
 
 use crate::addr::VirtAddr;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::hash::{BuildHasher, RandomState};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -66,8 +68,8 @@ impl std::fmt::Display for Perms {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapTarget {
     /// A file, by the path the kernel printed (unescaped), and whether it was unlinked.
-    /// The path is shared (`Arc`) by the pieces of one file mapped side by side: each
-    /// segment of an ELF object names it without a copy of its own.
+    /// The path is kept once per process ([`Names`]) and shared (`Arc`) by every mapping
+    /// of the file under that name: a file mapped a thousand times costs one copy.
     File { path: Arc<Path>, deleted: bool },
     /// Anonymous memory with no name.
     Anonymous,
@@ -153,14 +155,15 @@ pub struct BadLine {
     pub text: String,
 }
 
-/// Parses a whole maps file.
+/// Parses a whole maps file, every name kept once ([`Names`], without a limit).
 pub fn parse_maps(bytes: &[u8]) -> Result<Vec<MapEntry>, BadLine> {
+    let mut names = Names::new(usize::MAX);
     bytes
         .split(|&b| b == b'\n')
         .enumerate()
         .filter(|(_, l)| !l.is_empty())
         .map(|(i, l)| {
-            parse_line(l).map_err(|reason| BadLine {
+            parse_line_in(l, &mut names).map_err(|reason| BadLine {
                 line: i + 1,
                 reason,
                 text: String::from_utf8_lossy(l).into_owned(),
@@ -171,6 +174,12 @@ pub fn parse_maps(bytes: &[u8]) -> Result<Vec<MapEntry>, BadLine> {
 
 /// Parses one maps line (without its newline).
 pub fn parse_line(line: &[u8]) -> Result<MapEntry, &'static str> {
+    parse_line_in(line, &mut Names::new(usize::MAX))
+}
+
+/// Parses one maps line (without its newline), its name kept in `names`; a name past
+/// their limit is [`NAMES_FULL`].
+pub fn parse_line_in(line: &[u8], names: &mut Names) -> Result<MapEntry, &'static str> {
     let mut rest = line;
     let mut field = |what: &'static str| -> Result<&str, &'static str> {
         let trimmed = trim_start(rest);
@@ -204,7 +213,7 @@ pub fn parse_line(line: &[u8]) -> Result<MapEntry, &'static str> {
         u32::from_str_radix(minor, 16).map_err(|_| "bad device minor")?,
     );
     let inode: u64 = inode.parse().map_err(|_| "bad inode")?;
-    let target = target_of(rest, inode, unescape);
+    let target = names.target(rest, dev, inode, unescape)?;
     Ok(MapEntry {
         start: VirtAddr(start),
         end: VirtAddr(end),
@@ -216,34 +225,113 @@ pub fn parse_line(line: &[u8]) -> Result<MapEntry, &'static str> {
     })
 }
 
-/// What a mapping with this name and inode maps. The name is the kernel's `get_vma_name`
-/// (fs/proc/task_mmu.c): a file's path (`d_path`, with ` (deleted)` when unlinked), or a
-/// bracketed pseudo-name for memory without a file; nothing for anonymous memory. The text
-/// escapes a newline in a path as `\012` ([`parse_line`] undoes it); the PROCMAP_QUERY
-/// ioctl gives the bytes as they are ([`raw_target`]). Both are classified here, the same
-/// way.
-fn target_of(name: &[u8], inode: u64, decode: fn(&[u8]) -> Cow<'_, [u8]>) -> MapTarget {
-    let name = trim_start(name);
-    if name.is_empty() {
-        MapTarget::Anonymous
-    } else if name.starts_with(b"[") && name.ends_with(b"]") && inode == 0 {
-        MapTarget::Pseudo(String::from_utf8_lossy(name).into_owned())
-    } else {
+/// The reason [`Names`] gives when a name would take them past their limit.
+pub const NAMES_FULL: &str = "the names of the mappings exceed the limit of bytes kept";
+
+/// The names of one process's mappings, each kept once: a file's path once per (device,
+/// inode) and name (the key holds the name's bytes, so two names of one file, hard links
+/// or a memfd's, stay apart), shared by every mapping that gives it. Their bytes are
+/// counted, bracketed names too, against a limit: another user chooses how many files
+/// and how long their paths are, not how much memory reading them costs.
+pub struct Names {
+    /// By a hash of (device, inode, bytes); the names with that hash.
+    files: HashMap<u64, Vec<Arc<Path>>>,
+    hasher: RandomState,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Names {
+    /// Names of at most `limit` bytes in all.
+    pub fn new(limit: usize) -> Names {
+        Names {
+            files: HashMap::new(),
+            hasher: RandomState::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
+    /// The bytes of the names kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn charge(&mut self, n: usize) -> Result<(), &'static str> {
+        match self.bytes.checked_add(n) {
+            Some(total) if total <= self.limit => {
+                self.bytes = total;
+                Ok(())
+            }
+            _ => Err(NAMES_FULL),
+        }
+    }
+
+    /// What a mapping of (`dev`, `inode`) with this name maps. The name is the kernel's
+    /// `get_vma_name` (fs/proc/task_mmu.c): a file's path (`d_path`, with ` (deleted)`
+    /// when unlinked), or a bracketed pseudo-name for memory without a file; nothing for
+    /// anonymous memory. The text escapes a newline in a path as `\012` ([`parse_line`]
+    /// undoes it with `decode`); the PROCMAP_QUERY ioctl gives the bytes as they are
+    /// ([`Names::raw_target`]). Both are classified here, the same way.
+    fn target(
+        &mut self,
+        name: &[u8],
+        dev: (u32, u32),
+        inode: u64,
+        decode: fn(&[u8]) -> Cow<'_, [u8]>,
+    ) -> Result<MapTarget, &'static str> {
+        let name = trim_start(name);
+        if name.is_empty() {
+            return Ok(MapTarget::Anonymous);
+        }
+        if name.starts_with(b"[") && name.ends_with(b"]") && inode == 0 {
+            self.charge(name.len())?;
+            return Ok(MapTarget::Pseudo(
+                String::from_utf8_lossy(name).into_owned(),
+            ));
+        }
         let (path, deleted) = match name.strip_suffix(b" (deleted)") {
             Some(p) => (p, true),
             None => (name, false),
         };
-        MapTarget::File {
-            path: Arc::from(Path::new(OsStr::from_bytes(&decode(path)))),
-            deleted,
-        }
+        let path = decode(path);
+        let key = self.hasher.hash_one((dev, inode, &*path));
+        let same = self.files.get(&key).and_then(|v| {
+            v.iter()
+                .find(|p| p.as_os_str().as_bytes() == &*path)
+                .cloned()
+        });
+        let path = match same {
+            Some(p) => p,
+            None => {
+                self.charge(path.len())?;
+                let p: Arc<Path> = Arc::from(Path::new(OsStr::from_bytes(&path)));
+                self.files.entry(key).or_default().push(p.clone());
+                p
+            }
+        };
+        Ok(MapTarget::File { path, deleted })
+    }
+
+    /// What a mapping maps, from its name as the PROCMAP_QUERY ioctl returns it: raw
+    /// bytes, without the terminating NUL, nothing escaped. The same rules as a maps
+    /// line's name.
+    pub fn raw_target(
+        &mut self,
+        name: &[u8],
+        dev: (u32, u32),
+        inode: u64,
+    ) -> Result<MapTarget, &'static str> {
+        self.target(name, dev, inode, |n| Cow::Borrowed(n))
     }
 }
 
-/// What a mapping maps, from its name as the PROCMAP_QUERY ioctl returns it: raw bytes,
-/// without the terminating NUL, nothing escaped. The same rules as a maps line's name.
+/// What a mapping maps, from its name as the PROCMAP_QUERY ioctl returns it (see
+/// [`Names::raw_target`]), the name kept for this mapping alone.
 pub fn raw_target(name: &[u8], inode: u64) -> MapTarget {
-    target_of(name, inode, |n| Cow::Borrowed(n))
+    Names::new(usize::MAX)
+        .raw_target(name, (0, 0), inode)
+        .unwrap_or(MapTarget::Anonymous)
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
@@ -376,6 +464,43 @@ mod tests {
         let line = parse_line(b"7f00-7f10 r--p 0 fe:00 13   /tmp/new\\012line.so (deleted)")
             .expect("line");
         assert_eq!(raw_target(b"/tmp/new\nline.so (deleted)", 13), line.target);
+    }
+
+    #[test]
+    fn names_are_kept_once_and_counted() {
+        let mut names = Names::new(40);
+        let path = |t: &MapTarget| match t {
+            MapTarget::File { path, .. } => path.clone(),
+            other => panic!("{other:?}"),
+        };
+        let a = names.raw_target(b"/a/file", (8, 1), 7).expect("room");
+        let b = names
+            .raw_target(b"/a/file (deleted)", (8, 1), 7)
+            .expect("room");
+        assert!(Arc::ptr_eq(&path(&a), &path(&b)), "one copy of the name");
+        assert_eq!(names.bytes(), 7);
+        // Another name of the same file (a hard link), and the same name of another
+        // file, are names of their own.
+        let c = names.raw_target(b"/a/link", (8, 1), 7).expect("room");
+        let d = names.raw_target(b"/a/file", (8, 1), 8).expect("room");
+        assert!(!Arc::ptr_eq(&path(&a), &path(&c)));
+        assert!(!Arc::ptr_eq(&path(&a), &path(&d)));
+        assert_eq!(names.bytes(), 21);
+        assert_eq!(
+            names.raw_target(b"[anon:x]", (0, 0), 0),
+            Ok(MapTarget::Pseudo("[anon:x]".into()))
+        );
+        assert_eq!(names.bytes(), 29);
+        // Past the limit: refused, nothing kept.
+        assert_eq!(
+            names.raw_target(b"/a/longer-name", (8, 1), 9),
+            Err(NAMES_FULL)
+        );
+        assert_eq!(names.bytes(), 29);
+        // A name already kept costs nothing more.
+        assert!(names.raw_target(b"/a/file", (8, 1), 8).is_ok());
+        let line = b"7f00-7f10 r--p 0 08:01 9 /a/longer-name";
+        assert_eq!(parse_line_in(line, &mut names).err(), Some(NAMES_FULL));
     }
 
     #[test]

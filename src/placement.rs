@@ -11,6 +11,7 @@ use crate::addr::{PAGE_SIZE, VirtAddr, page_down, page_up};
 use crate::elf::{ElfPlan, LoadSegment};
 use crate::maps::{FileId, MapEntry};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Where an object sits in one process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,13 +69,58 @@ fn consistent(entry: &MapEntry, seg: &LoadSegment, bias: u64) -> bool {
         && entry.offset == page_down(seg.p_offset) + (entry.start.0 - seg_start)
 }
 
+/// The private mappings of each file of one process, built once from its maps (in
+/// address order): placing each object looks up its own file's mappings, never all of
+/// the process's, so a process of N objects costs N lookups, not N scans of its map.
+#[derive(Default)]
+pub struct FileMappings {
+    by_file: HashMap<FileId, Vec<u32>>,
+}
+
+impl FileMappings {
+    pub fn new(maps: &[MapEntry]) -> FileMappings {
+        let mut by_file: HashMap<FileId, Vec<u32>> = HashMap::new();
+        for (i, m) in maps.iter().enumerate() {
+            if let Some(id) = m.file_id()
+                && !m.perms.shared
+            {
+                by_file.entry(id).or_default().push(i as u32);
+            }
+        }
+        FileMappings { by_file }
+    }
+
+    /// The private mappings of file `id` in `maps` (the map this was built from).
+    fn of<'m>(&self, maps: &'m [MapEntry], id: FileId) -> Vec<&'m MapEntry> {
+        self.by_file
+            .get(&id)
+            .map_or_else(Vec::new, |v| v.iter().map(|&i| &maps[i as usize]).collect())
+    }
+}
+
 /// Finds the load bias of the object `id` in `maps`: the candidate that makes the most of
 /// the file's mappings agree with the `PT_LOAD` headers. An error names what disagrees.
+/// For one object; [`place_in`] places each of a process's objects from one index.
 pub fn place(plan: &ElfPlan, maps: &[MapEntry], id: FileId) -> Result<Placement, String> {
-    let mut file_maps: Vec<&MapEntry> = maps
+    let file_maps: Vec<&MapEntry> = maps
         .iter()
         .filter(|m| m.file_id() == Some(id) && !m.perms.shared)
         .collect();
+    place_among(plan, file_maps)
+}
+
+/// [`place`], the file's mappings looked up in `index`, built from `maps`.
+pub fn place_in(
+    plan: &ElfPlan,
+    maps: &[MapEntry],
+    index: &FileMappings,
+    id: FileId,
+) -> Result<Placement, String> {
+    place_among(plan, index.of(maps, id))
+}
+
+/// [`place`] among `file_maps`, the private mappings of the object's file.
+fn place_among(plan: &ElfPlan, mut file_maps: Vec<&MapEntry>) -> Result<Placement, String> {
     file_maps.sort_by_key(|m| m.start);
     let first = file_maps
         .first()
@@ -134,15 +180,19 @@ impl Window<'_> {
     }
 }
 
-/// The mappings that cover the object's range, clipped to it, in address order.
+/// The mappings that cover the object's range, clipped to it, in address order. `maps`
+/// is a process's map as it is read (in address order, not overlapping): the first one
+/// is found by bisection, so an object costs the mappings of its range, not the map.
 pub fn windows<'m>(
     maps: &'m [MapEntry],
     placement: &Placement,
     id: Option<FileId>,
 ) -> Vec<Window<'m>> {
-    let mut out: Vec<Window<'m>> = maps
+    let from = maps.partition_point(|m| m.end <= placement.base);
+    let mut out: Vec<Window<'m>> = maps[from..]
         .iter()
-        .filter(|m| m.start < placement.end && m.end > placement.base)
+        .take_while(|m| m.start < placement.end)
+        .filter(|m| m.end > placement.base)
         .map(|m| Window {
             entry: m,
             kind: mapping_kind(m, id),
@@ -195,6 +245,8 @@ mod tests {
         let maps = parse_maps(LLD_MAPS.as_bytes()).expect("maps");
         let id = maps[0].file_id().expect("id");
         let p = place(&lld_plan(), &maps, id).expect("placement");
+        let index = FileMappings::new(&maps);
+        assert_eq!(place_in(&lld_plan(), &maps, &index, id), Ok(p.clone()));
         assert_eq!(p.bias, 0x7f0000000000);
         assert_eq!(p.end, VirtAddr(0x7f000000c000));
         let w = windows(&maps, &p, Some(id));

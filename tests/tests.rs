@@ -15,6 +15,7 @@ mod exact;
 mod family;
 mod hostile;
 mod hostile_prove;
+mod hostile_scale;
 mod hostile_scale_prove;
 mod install;
 mod lab;

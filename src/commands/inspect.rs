@@ -462,13 +462,13 @@ impl ObjectStream {
 
     /// The objects' paths, in order, each once.
     pub fn paths(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for (o, _) in self.pending.borrow().iter() {
-            if !out.contains(&o.path) {
-                out.push(o.path.clone());
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.pending
+            .borrow()
+            .iter()
+            .filter(|(o, _)| seen.insert(o.path.as_str()))
+            .map(|(o, _)| o.path.clone())
+            .collect()
     }
 }
 
@@ -701,8 +701,16 @@ fn read_process(
     slots: &mut Vec<(usize, Sampled)>,
     unplaced: &mut Vec<(usize, crate::scan::Skipped)>,
 ) -> Result<(ProcessInfo, Vec<ReadObject>)> {
-    // (slot, the mapping that starts the object here)
+    // (slot, the mapping that starts the object here); the slots by object, and those
+    // this process starts, looked up by hash: a process of many objects costs each one
+    // a lookup, not a scan.
     let mut starts: Vec<(usize, &MapEntry)> = Vec::new();
+    let mut slot_of: HashMap<usize, usize> = slots
+        .iter()
+        .enumerate()
+        .map(|(k, (j, _))| (*j, k))
+        .collect();
+    let mut started: std::collections::HashSet<usize> = std::collections::HashSet::new();
     for m in p.object_mappings() {
         let path = display_path(m);
         if pattern.is_some_and(|pat| !pat.matches(&path)) {
@@ -710,14 +718,11 @@ fn read_process(
             continue;
         }
         if let Lookup::Elf(i) = cache.lookup(p.dir, m)? {
-            let slot = match slots.iter().position(|(j, _)| *j == i) {
-                Some(k) => k,
-                None => {
-                    slots.push((i, Sampled::default()));
-                    slots.len() - 1
-                }
-            };
-            if !starts.iter().any(|(k, _)| *k == slot) {
+            let slot = *slot_of.entry(i).or_insert_with(|| {
+                slots.push((i, Sampled::default()));
+                slots.len() - 1
+            });
+            if started.insert(slot) {
                 starts.push((slot, m));
             }
         }
@@ -726,10 +731,11 @@ fn read_process(
     // What this process's objects are, until it is read whole: its own words, 8 bytes a
     // page of its images.
     let mut samples: Vec<ReadObject> = Vec::new();
+    let index = placement::FileMappings::new(&p.maps);
     for (slot, first) in starts {
         let obj = cache.get(slots[slot].0).clone();
         let (placement, id) = match obj.key {
-            ObjKey::File(id) => match placement::place(&obj.plan, &p.maps, id) {
+            ObjKey::File(id) => match placement::place_in(&obj.plan, &p.maps, &index, id) {
                 Ok(pl) => (pl, Some(id)),
                 Err(reason) => {
                     unplaced.push((

@@ -603,21 +603,10 @@ impl<'d> Process<'d> {
     /// The mappings that can start an object: file mappings and the vdso, each object's
     /// first mapping once, in address order.
     pub fn object_mappings(&self) -> Vec<&MapEntry> {
-        let mut seen: Vec<FileId> = Vec::new();
+        let mut seen: std::collections::HashSet<FileId> = std::collections::HashSet::new();
         self.maps
             .iter()
-            .filter(|m| {
-                if m.is_pseudo("[vdso]") {
-                    return true;
-                }
-                match m.file_id() {
-                    Some(id) if !seen.contains(&id) => {
-                        seen.push(id);
-                        true
-                    }
-                    _ => false,
-                }
-            })
+            .filter(|m| m.is_pseudo("[vdso]") || m.file_id().is_some_and(|id| seen.insert(id)))
             .collect()
     }
 }

@@ -14,7 +14,7 @@ use crate::page_words::PagemapEntry;
 use crate::placement;
 use crate::scan::{Lookup, ObjKey, Object, ObjectCache, SharedCache};
 use crate::sharing;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub(super) const KINDS: usize = SegmentKind::ALL.len();
@@ -408,13 +408,14 @@ impl Worker {
         let maps = dir.read_maps()?;
         // Objects of this process and where they sit.
         let mut placed: Vec<Placed> = Vec::new();
-        let mut seen: Vec<FileId> = Vec::new();
+        let mut seen: HashSet<FileId> = HashSet::new();
+        let index = placement::FileMappings::new(&maps);
         let mut pm: Option<Pagemap> = None;
         for m in &maps {
             let vdso = m.is_pseudo("[vdso]");
             let id = m.file_id();
             match id {
-                Some(id) if !seen.contains(&id) => seen.push(id),
+                Some(id) if seen.insert(id) => {}
                 None if vdso => {}
                 _ => continue,
             }
@@ -423,7 +424,7 @@ impl Worker {
             };
             let plan = &self.info(obj).plan.plan;
             let placement = match id {
-                Some(id) => placement::place(plan, &maps, id),
+                Some(id) => placement::place_in(plan, &maps, &index, id),
                 None => Ok(placement::place_at(plan, m.start)),
             };
             match placement {

@@ -20,6 +20,7 @@ use crate::maps::{MapEntry, MapTarget};
 use crate::placement;
 use crate::scan::{self, Lookup, SharedCache};
 use crate::sharing::{MemClass, cost, mapped_once, mem_class};
+use std::collections::HashSet;
 
 /// Exact (fractional) figures of one class while scanning.
 #[derive(Clone, Copy, Default)]
@@ -71,12 +72,10 @@ fn add_swap(
     no_swap_pss
 }
 
-fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::FileId]) -> MemClass {
+fn class_of(m: &MapEntry, objects: &Ranges, elf_files: &HashSet<crate::maps::FileId>) -> MemClass {
     let in_object = m.is_pseudo("[vdso]")
         || m.file_id().is_some_and(|id| elf_files.contains(&id))
-        || objects
-            .iter()
-            .any(|&(b, e)| b <= m.start.0 && m.start.0 < e);
+        || objects.contains(m.start.0);
     mem_class(
         m.perms.shared,
         in_object,
@@ -85,7 +84,34 @@ fn class_of(m: &MapEntry, objects: &[(u64, u64)], elf_files: &[crate::maps::File
 }
 
 /// The address ranges of a process's ELF objects, and the ELF files it maps.
-type ObjectsOf = (Vec<(u64, u64)>, Vec<crate::maps::FileId>);
+type ObjectsOf = (Ranges, HashSet<crate::maps::FileId>);
+
+/// Address ranges `[base, end)`, sorted by base, with the highest end among each range
+/// and those before it: whether an address lies in one is a bisection, however many
+/// objects a process maps (ranges another user's headers make may overlap).
+struct Ranges {
+    sorted: Vec<(u64, u64)>,
+    reach: Vec<u64>,
+}
+
+impl Ranges {
+    fn new(mut sorted: Vec<(u64, u64)>) -> Ranges {
+        sorted.sort_unstable();
+        let reach = sorted
+            .iter()
+            .scan(0, |top, &(_, e)| {
+                *top = e.max(*top);
+                Some(*top)
+            })
+            .collect();
+        Ranges { sorted, reach }
+    }
+
+    fn contains(&self, addr: u64) -> bool {
+        let below = self.sorted.partition_point(|&(b, _)| b <= addr);
+        below > 0 && self.reach[below - 1] > addr
+    }
+}
 
 /// The frame a page of a file was last seen in, and that frame's id.
 #[derive(Clone, Copy)]
@@ -190,7 +216,8 @@ impl Scanner<'_> {
     /// The ranges of the process's ELF objects and the ELF files it maps.
     fn objects(&mut self, dir: &ProcDir, maps: &[MapEntry]) -> Result<ObjectsOf> {
         let mut ranges = Vec::new();
-        let mut files = Vec::new();
+        let mut files = HashSet::new();
+        let index = placement::FileMappings::new(maps);
         for m in maps {
             let Some(id) = m.file_id() else { continue };
             if files.contains(&id) {
@@ -208,12 +235,12 @@ impl Scanner<'_> {
                 }
             };
             let Some(object) = object else { continue };
-            files.push(id);
-            if let Ok(p) = placement::place(&object.plan, maps, id) {
+            files.insert(id);
+            if let Ok(p) = placement::place_in(&object.plan, maps, &index, id) {
                 ranges.push((p.base.0, p.end.0));
             }
         }
-        Ok((ranges, files))
+        Ok((Ranges::new(ranges), files))
     }
 
     /// The figures of the process of `dir`, the `position`th of the scan, by class (and

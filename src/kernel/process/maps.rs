@@ -24,7 +24,12 @@ impl ProcDir {
 
     /// Reads /proc/PID/maps the way `how` says; `Ok(None)` only for [`MapsSource::Query`]
     /// when the ioctl cannot give the map (a kernel without it, a name longer than
-    /// `PATH_MAX`).
+    /// `PATH_MAX`). [`MapsSource::Auto`] reads a mapping whose name is longer than
+    /// `PATH_MAX` through the ioctl too, without its name, and takes that one name from the
+    /// text ([`LONG_NAME`] where the text no longer shows it): the rest of the process is
+    /// the ioctl's. Each name is kept once ([`maps::Names`]), at most [`MAX_NAME_BYTES`] of
+    /// them and at most [`max_maps`] mappings: past either the process is an error
+    /// naming it and the limit, never a map cut short.
     ///
     /// The ioctl and the text give the same entries: the same fields, and names classified
     /// by the same rules ([`maps::raw_target`]), with two differences:
@@ -46,12 +51,76 @@ impl ProcDir {
     }
 }
 
-/// The most bytes of /proc/PID/maps read: a process with a million mappings.
-const MAX_MAPS_BYTES: u64 = 256 << 20;
+/// The most bytes of /proc/PID/maps text read: a million mappings with names of a
+/// kilobyte. The text is read a line at a time, so this bounds time, not memory; a map
+/// longer than this is an error naming the process and the limit, never a map cut short.
+const MAX_MAPS_BYTES: u64 = 1 << 30;
 
-/// The most mappings read through PROCMAP_QUERY: the million [`MAX_MAPS_BYTES`] allows
-/// for (vm.max_map_count is 65,530 by default). A process with more is an error naming it.
+/// The most mappings read, through either reader (vm.max_map_count is 65,530 by default).
+/// A process with more is an error naming it and the limit ([`max_maps`]).
 const MAX_MAPS: usize = 1 << 20;
+
+/// The most bytes of names kept for one process's mappings ([`maps::Names`]: each file's
+/// name once). Another user decides how many files a process maps and how long their
+/// paths are; past this the process is an error naming it and the limit.
+pub const MAX_NAME_BYTES: usize = 64 << 20;
+
+/// The longest line of the text whose name is read: a path of 64 KiB is far past
+/// `PATH_MAX`. A longer line is a name not read ([`LONG_NAME`]) where the ioctl gave the
+/// rest of the mapping, and an error naming the process where the text is read whole.
+const MAX_LINE: usize = 64 << 10;
+
+/// The name given to a mapping whose name neither the ioctl (longer than `PATH_MAX`) nor
+/// the text (the mapping gone, or its line longer than [`MAX_LINE`]) could give: its
+/// device, inode, range and permissions are the kernel's, only the path is this label.
+pub const LONG_NAME: &str = "[name longer than PATH_MAX, not read]";
+
+/// The most mappings read from one process: twice vm.max_map_count (a process has at
+/// most that many at once; one that keeps mapping above what the reader has reached and
+/// unmapping below it would otherwise be read for ever), at least 131,072, at most
+/// [`MAX_MAPS`].
+pub fn max_maps() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        let sysctl = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(MAX_MAPS);
+        sysctl.saturating_mul(2).clamp(1 << 17, MAX_MAPS)
+    })
+}
+
+/// A limit of solab reached while reading the map of `pid`: an error naming the process
+/// (by its maps file) and the limit.
+fn limit(path: &Path, what: String) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("{what}: a limit of solab; the process is not read")),
+    }
+}
+
+/// The error of a mapping count past [`max_maps`].
+fn too_many(path: &Path) -> Error {
+    limit(
+        path,
+        format!(
+            "more than {} mappings (twice vm.max_map_count, at most {MAX_MAPS}; a map that \
+             moves while it is read grows without end)",
+            max_maps()
+        ),
+    )
+}
+
+/// The error of names past [`MAX_NAME_BYTES`].
+fn names_full(path: &Path) -> Error {
+    limit(
+        path,
+        format!(
+            "the names of its mappings hold more than {} MiB",
+            MAX_NAME_BYTES >> 20
+        ),
+    )
+}
 
 /// How [`ProcDir::read_maps_from`] reads a memory map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,14 +153,22 @@ fn maps_of(
     how: MapsSource,
     refuse_kernel_thread: impl FnOnce() -> Result<()>,
 ) -> Result<Option<Vec<MapEntry>>> {
+    let mut names = maps::Names::new(MAX_NAME_BYTES);
     let queried = match how {
         MapsSource::Text => None,
-        MapsSource::Auto | MapsSource::Query => query::read(pid, path, &file)?,
+        MapsSource::Auto | MapsSource::Query => query::read(pid, path, &file, &mut names)?,
     };
     let mut entries = match (queried, how) {
-        (Some(entries), _) => entries,
+        (Some((entries, long)), MapsSource::Auto) if !long.is_empty() => {
+            let mut entries = entries;
+            names_from_text(pid, path, &file, &mut entries, &long, &mut names)?;
+            entries
+        }
+        // Only the ioctl: a name it cannot give makes the map one it cannot give.
+        (Some((_, long)), MapsSource::Query) if !long.is_empty() => return Ok(None),
+        (Some((entries, _)), _) => entries,
         (None, MapsSource::Query) => return Ok(None),
-        (None, _) => read_text(pid, path, file)?,
+        (None, _) => read_text(pid, path, file, &mut names)?,
     };
     for e in &mut entries {
         undo_literal_deleted_suffix(e);
@@ -107,19 +184,155 @@ fn maps_of(
     Ok(Some(entries))
 }
 
-/// The text of /proc/PID/maps, parsed.
-fn read_text(pid: i32, path: &Path, file: std::fs::File) -> Result<Vec<MapEntry>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    file.take(MAX_MAPS_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(|e| error(pid, path, e))?;
-    maps::parse_maps(&bytes).map_err(|b| Error::MapsLine {
-        path: path.to_path_buf(),
-        line: b.line,
-        reason: b.reason,
-        text: b.text,
+/// One line of the text, without its newline.
+enum Line<'a> {
+    Whole(&'a [u8]),
+    /// The first [`MAX_LINE`] bytes of a longer line.
+    Cut(&'a [u8]),
+}
+
+/// Reads the text of the maps file `file` a line at a time through a buffer, giving each
+/// to `each` until it returns `false`: memory for one line of at most [`MAX_LINE`] bytes,
+/// whatever the map holds. `Ok(false)` when it stopped at `max_bytes`, the line that
+/// crossed them not given.
+fn each_line(
+    pid: i32,
+    path: &Path,
+    file: impl std::io::Read,
+    max_bytes: u64,
+    mut each: impl FnMut(Line) -> Result<bool>,
+) -> Result<bool> {
+    use std::io::{BufRead, Read};
+    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::new();
+    let mut total = 0u64;
+    loop {
+        line.clear();
+        let n = (&mut r)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| error(pid, path, e))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        total += n as u64;
+        let cut = line.last() != Some(&b'\n') && n > MAX_LINE;
+        if cut {
+            total += r.skip_until(b'\n').map_err(|e| error(pid, path, e))? as u64;
+            line.truncate(MAX_LINE);
+        } else if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if total > max_bytes {
+            return Ok(false);
+        }
+        let go_on = if cut {
+            each(Line::Cut(&line))?
+        } else {
+            each(Line::Whole(&line))?
+        };
+        if !go_on {
+            return Ok(true);
+        }
+    }
+}
+
+/// The text of /proc/PID/maps, parsed a line at a time, the names kept in `names`.
+fn read_text(
+    pid: i32,
+    path: &Path,
+    file: std::fs::File,
+    names: &mut maps::Names,
+) -> Result<Vec<MapEntry>> {
+    let mut entries = Vec::new();
+    let mut number = 0;
+    let whole = each_line(pid, path, file, MAX_MAPS_BYTES, |line| {
+        number += 1;
+        let text = match line {
+            Line::Cut(head) => {
+                return Err(Error::MapsLine {
+                    path: path.to_path_buf(),
+                    line: number,
+                    reason: "line longer than 64 KiB (a limit of solab)",
+                    text: String::from_utf8_lossy(&head[..head.len().min(256)]).into_owned(),
+                });
+            }
+            Line::Whole([]) => return Ok(true),
+            Line::Whole(text) => text,
+        };
+        if entries.len() == max_maps() {
+            return Err(too_many(path));
+        }
+        match maps::parse_line_in(text, names) {
+            Ok(e) => entries.push(e),
+            Err(maps::NAMES_FULL) => return Err(names_full(path)),
+            Err(reason) => {
+                return Err(Error::MapsLine {
+                    path: path.to_path_buf(),
+                    line: number,
+                    reason,
+                    text: String::from_utf8_lossy(text).into_owned(),
+                });
+            }
+        }
+        Ok(true)
+    })?;
+    if !whole {
+        return Err(limit(
+            path,
+            format!("more than {} MiB of text", MAX_MAPS_BYTES >> 20),
+        ));
+    }
+    Ok(entries)
+}
+
+/// Gives the mappings at `long` (indices into `entries`, in address order), whose names
+/// the ioctl could not give, their names from the text of the same maps `file`: only
+/// those lines are parsed, the rest only read. A mapping the text no longer shows the
+/// same (the process moved it), or whose line is longer than [`MAX_LINE`], keeps
+/// [`LONG_NAME`].
+fn names_from_text(
+    pid: i32,
+    path: &Path,
+    file: &std::fs::File,
+    entries: &mut [MapEntry],
+    long: &[usize],
+    names: &mut maps::Names,
+) -> Result<()> {
+    let wanted: std::collections::HashMap<u64, usize> =
+        long.iter().map(|&i| (entries[i].start.0, i)).collect();
+    let mut left = wanted.len();
+    // Past MAX_MAPS_BYTES the names not reached keep the label. The file was never read:
+    // at position 0, where the text starts.
+    each_line(pid, path, file, MAX_MAPS_BYTES, |line| {
+        let Line::Whole(text) = line else {
+            return Ok(true);
+        };
+        let start = text
+            .iter()
+            .position(|&b| b == b'-')
+            .and_then(|n| std::str::from_utf8(&text[..n]).ok())
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
+        let Some(&i) = start.and_then(|s| wanted.get(&s)) else {
+            return Ok(true);
+        };
+        match maps::parse_line_in(text, names) {
+            Ok(e)
+                if e.end == entries[i].end
+                    && e.dev == entries[i].dev
+                    && e.inode == entries[i].inode =>
+            {
+                entries[i].target = e.target;
+                left -= 1;
+            }
+            Ok(_) => {}
+            Err(maps::NAMES_FULL) => return Err(names_full(path)),
+            // A line the ioctl's mapping does not match keeps the label.
+            Err(_) => {}
+        }
+        Ok(left > 0)
     })
+    .map(drop)
 }
 
 /// The PROCMAP_QUERY ioctl on an open /proc/PID/maps (include/uapi/linux/fs.h and
@@ -127,7 +340,7 @@ fn read_text(pid: i32, path: &Path, file: std::fs::File) -> Result<Vec<MapEntry>
 /// struct, the kernel formatting nothing. Access is the file's: whoever could open it
 /// (PTRACE_MODE_READ at open) may ask.
 mod query {
-    use super::{Error, MAX_MAPS, MapEntry, Path, Result, error};
+    use super::{Error, LONG_NAME, MapEntry, Path, Result, error, max_maps, names_full, too_many};
     use crate::addr::VirtAddr;
     use crate::maps::{self, Perms};
     use std::os::fd::AsRawFd;
@@ -172,19 +385,23 @@ mod query {
     /// Set once a kernel answered ENOTTY or EINVAL: every later read takes the text.
     static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
-    /// Every mapping of the open maps `file`, in address order, or `None` where the ioctl
-    /// cannot give them (the text then reads the same file).
+    /// Every mapping of the open maps `file`, in address order, their names kept in
+    /// `names`, and the indices of those whose names the ioctl could not give (longer than
+    /// `PATH_MAX`: [`LONG_NAME`] for now); `None` where the ioctl cannot give the map (the
+    /// text then reads the same file).
     pub(super) fn read(
         pid: i32,
         path: &Path,
         file: &std::fs::File,
-    ) -> Result<Option<Vec<MapEntry>>> {
+        names: &mut maps::Names,
+    ) -> Result<Option<(Vec<MapEntry>, Vec<usize>)>> {
         if !cfg!(target_arch = "x86_64") || UNSUPPORTED.load(Ordering::Relaxed) {
             return Ok(None);
         }
         let mut name = [0u8; NAME_BYTES];
         // Most processes have fewer mappings: one allocation instead of a doubling series.
         let mut entries: Vec<MapEntry> = Vec::with_capacity(64);
+        let mut long: Vec<usize> = Vec::new();
         let mut addr = 0u64;
         // Whether the last entry's name may serve the next one (see `reusable`), and
         // whether the next one is asked without its name, expected to continue the last.
@@ -200,6 +417,7 @@ mod query {
             if predict && !reused && asked.is_ok() {
                 asked = ask(file, addr, Some(&mut name[..]));
             }
+            let mut unnamed = false;
             let q = match asked {
                 Ok(q) => q,
                 Err(e) => match e.raw_os_error() {
@@ -209,8 +427,15 @@ mod query {
                         UNSUPPORTED.store(true, Ordering::Relaxed);
                         return Ok(None);
                     }
-                    // A name longer than PATH_MAX: the text prints it whole.
-                    Some(libc::ENAMETOOLONG | libc::E2BIG) => return Ok(None),
+                    // A name longer than PATH_MAX: this mapping is asked again without
+                    // it, its name left to the text (`names_from_text`).
+                    Some(libc::ENAMETOOLONG | libc::E2BIG) => match ask(file, addr, None) {
+                        Ok(q) => {
+                            unnamed = true;
+                            q
+                        }
+                        Err(_) => return Ok(None),
+                    },
                     // No address space (a kernel thread, a zombie, an exited process):
                     // the empty map the text shows.
                     Some(libc::ESRCH) if entries.is_empty() => break,
@@ -227,19 +452,26 @@ mod query {
                     )),
                 });
             }
-            if entries.len() == MAX_MAPS {
-                return Err(Error::Io {
-                    path: path.to_path_buf(),
-                    source: std::io::Error::other(format!("more than {MAX_MAPS} mappings")),
-                });
+            if entries.len() == max_maps() {
+                return Err(too_many(path));
             }
+            let dev = (q.dev_major, q.dev_minor);
             let target = match entries.last() {
                 Some(last) if reused => last.target.clone(),
+                _ if unnamed => {
+                    reuse = false;
+                    long.push(entries.len());
+                    names
+                        .raw_target(LONG_NAME.as_bytes(), dev, q.inode)
+                        .map_err(|_| names_full(path))?
+                }
                 _ => {
                     // The size counts the terminating NUL; 0 means no name.
                     let len = (q.vma_name_size as usize).min(NAME_BYTES).saturating_sub(1);
                     reuse = reusable(&name[..len], q.inode);
-                    maps::raw_target(&name[..len], q.inode)
+                    names
+                        .raw_target(&name[..len], dev, q.inode)
+                        .map_err(|_| names_full(path))?
                 }
             };
             entries.push(MapEntry {
@@ -252,7 +484,7 @@ mod query {
                     shared: q.vma_flags & VMA_SHARED != 0,
                 },
                 offset: q.vma_offset,
-                dev: (q.dev_major, q.dev_minor),
+                dev,
                 inode: q.inode,
                 target,
             });
@@ -268,7 +500,7 @@ mod query {
                 entries.push(gate.clone());
             }
         }
-        Ok(Some(entries))
+        Ok(Some((entries, long)))
     }
 
     /// One PROCMAP_QUERY: the mapping covering `addr` or the next one above it, with its
@@ -326,7 +558,8 @@ mod query {
             let own = std::process::id() as i32;
             let path = super::proc_path(own, "maps");
             let file = std::fs::File::open(&path).ok()?;
-            let text = super::read_text(own, &path, file).ok()?;
+            let mut names = crate::maps::Names::new(super::MAX_NAME_BYTES);
+            let text = super::read_text(own, &path, file, &mut names).ok()?;
             text.into_iter().find(|m| m.start.0 >= 1 << 63)
         })
         .as_ref()
@@ -357,5 +590,60 @@ fn undo_literal_deleted_suffix(entry: &mut MapEntry) {
             path: Path::new(&literal).into(),
             deleted: false,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &[u8], max_bytes: u64) -> (Vec<String>, bool) {
+        let mut got = Vec::new();
+        let whole = each_line(1, Path::new("/proc/1/maps"), text, max_bytes, |l| {
+            got.push(match l {
+                Line::Whole(t) => format!("whole {}", String::from_utf8_lossy(t)),
+                Line::Cut(t) => format!("cut {}", t.len()),
+            });
+            Ok(true)
+        })
+        .expect("no read error");
+        (got, whole)
+    }
+
+    #[test]
+    fn text_is_read_a_line_at_a_time_and_never_cut_silently() {
+        assert_eq!(
+            lines(b"a\nbb\nccc", 100),
+            (
+                vec!["whole a".into(), "whole bb".into(), "whole ccc".into()],
+                true
+            )
+        );
+        // Past the limit: the lines before it, and `false`, never a line cut short.
+        assert_eq!(
+            lines(b"a\nbb\nccc\n", 6),
+            (vec!["whole a".into(), "whole bb".into()], false)
+        );
+        // A line longer than MAX_LINE: its head, flagged, and the next line whole.
+        let mut long = vec![b'x'; MAX_LINE + 10];
+        long.extend_from_slice(b"\nnext\n");
+        assert_eq!(
+            lines(&long, u64::MAX),
+            (vec![format!("cut {MAX_LINE}"), "whole next".into()], true)
+        );
+        let exactly = [vec![b'y'; MAX_LINE], b"\n".to_vec()].concat();
+        assert_eq!(lines(&exactly, u64::MAX).0.len(), 1);
+        assert!(lines(&exactly, u64::MAX).0[0].starts_with("whole y"));
+    }
+
+    #[test]
+    fn limits_name_the_process() {
+        let path = Path::new("/proc/42/maps");
+        for e in [too_many(path), names_full(path)] {
+            let text = e.to_string();
+            assert!(text.starts_with("/proc/42/maps: "), "{text}");
+            assert!(text.contains("a limit of solab"), "{text}");
+        }
+        assert!(max_maps() >= 1 << 17 && max_maps() <= MAX_MAPS);
     }
 }

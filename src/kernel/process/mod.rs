@@ -10,7 +10,7 @@ mod maps;
 mod status;
 
 pub use cgroup::{cgroup_in, cgroup_v2_in, ns_inode};
-pub use maps::{MAPS_ENV, MapsSource};
+pub use maps::{MAPS_ENV, MapsSource, max_maps};
 pub use status::{Stat, Status, byte_of_char, decode_name, encode_name, parse_stat, parse_status};
 
 use super::{CAP_SYS_PTRACE, has_capability};

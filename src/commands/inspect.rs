@@ -1035,7 +1035,10 @@ pub fn none_maps(pattern: &str, user: &str, mapped: &Candidates, unreadable: &[P
     let mut text = format!(
         "{base} that could be read; {} of --user {user} could not be read (pids {}), and may \
          map it (run as their user or as root):",
-        crate::output::text::count_of(unreadable.len() as u64, "process", "processes"),
+        match unreadable.len() {
+            1 => "1 process".to_string(),
+            n => format!("{n} processes"),
+        },
         pids.join(", ")
     );
     for e in unreadable.iter().take(NAMED) {

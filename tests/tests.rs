@@ -11,6 +11,7 @@ mod cli;
 mod docs;
 mod elf_caps;
 mod exact;
+mod exporter;
 mod hostile;
 mod install;
 mod lab;

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 /// range the Prometheus project keeps for exporters (9100-9999).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9877";
 /// Threads answering requests.
-pub const WORKERS: usize = 4;
+pub const WORKERS: usize = 8;
 /// Connections accepted and waiting for a worker; more are closed at once.
 pub const QUEUE: usize = 16;
 /// How long a request may take to arrive, in all.
@@ -62,7 +62,9 @@ pub(super) fn exporter_cmd(a: &ExporterArgs, stdout: &mut Stdout) -> anyhow::Res
         .map_err(|e| Error::Usage(format!("--listen {addr}: cannot listen: {e}")))?;
     stdout.print(&format!(
         "solab exporter: serving http://{}/metrics\n",
-        listener.local_addr().map_or(addr.to_string(), |a| a.to_string())
+        listener
+            .local_addr()
+            .map_or(addr.to_string(), |a| a.to_string())
     ));
     serve(listener, opts, Duration::from_secs(a.min_interval))
 }
@@ -195,7 +197,9 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String, bool)> {
     let mut len = 0;
     loop {
         let left = deadline.checked_duration_since(Instant::now())?;
-        stream.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok()?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
         let n = stream.read(&mut buf[len..]).ok()?;
         if n == 0 {
             return None;
@@ -209,11 +213,7 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String, bool)> {
                     h.name.eq_ignore_ascii_case("accept")
                         && String::from_utf8_lossy(h.value).contains("application/openmetrics-text")
                 });
-                return Some((
-                    req.method?.to_string(),
-                    req.path?.to_string(),
-                    openmetrics,
-                ));
+                return Some((req.method?.to_string(), req.path?.to_string(), openmetrics));
             }
             Ok(httparse::Status::Partial) if len < buf.len() => continue,
             _ => return None,
@@ -225,18 +225,34 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String, bool)> {
 fn answer(mut stream: TcpStream, readings: &Readings) {
     let _ = stream.set_write_timeout(Some(WRITE_TIME));
     let Some((method, path, openmetrics)) = read_request(&mut stream) else {
-        let _ = respond(&mut stream, "400 Bad Request", TEXT_TYPE, "bad request\n", true);
+        let _ = respond(
+            &mut stream,
+            "400 Bad Request",
+            TEXT_TYPE,
+            "bad request\n",
+            true,
+        );
         return;
     };
     let head = method == "HEAD";
     if method != "GET" && !head {
-        let _ = respond(&mut stream, "405 Method Not Allowed", TEXT_TYPE, "GET only\n", true);
+        let _ = respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            TEXT_TYPE,
+            "GET only\n",
+            true,
+        );
         return;
     }
     let _ = match path.split('?').next() {
         Some("/metrics") => match readings.get(openmetrics) {
             Ok(body) => {
-                let kind = if openmetrics { OPENMETRICS_TYPE } else { TEXT_TYPE };
+                let kind = if openmetrics {
+                    OPENMETRICS_TYPE
+                } else {
+                    TEXT_TYPE
+                };
                 respond(&mut stream, "200 OK", kind, &body, !head)
             }
             Err(e) => respond(
@@ -255,7 +271,13 @@ fn answer(mut stream: TcpStream, readings: &Readings) {
              <a href=\"/metrics\">/metrics</a></body></html>\n",
             !head,
         ),
-        _ => respond(&mut stream, "404 Not Found", TEXT_TYPE, "not found\n", !head),
+        _ => respond(
+            &mut stream,
+            "404 Not Found",
+            TEXT_TYPE,
+            "not found\n",
+            !head,
+        ),
     };
 }
 

@@ -80,47 +80,252 @@ const WORKER: &[&str] = &["root_comm", "root_cgroup", "comm", "worker"];
 
 /// Every metric `solab exporter` exports, with its one definition.
 pub const METRICS: &[Metric] = &[
-    m("evidence", Count, &["evidence"], "1 for the evidence of this reading: frames (page frame numbers, CAP_SYS_ADMIN), or weak (smaps figures and pagemap bits: every figure of the reading is weak)"),
-    m("kernel_mapcount", Count, &["mode"], "1 for what the kernel's page counts mean: per-page, folio-average (CONFIG_NO_PAGE_MAPCOUNT) or unknown"),
-    m("scan_duration", Seconds, &["scan"], "how long the reading's scan took: ps (the groups), libs (the objects), family (every --family)"),
-    m("scan_processes", Count, &["scan", "state"], "processes the scan met, by state: scanned, vanished (exited meanwhile), unreadable (refused), no_memory_map (kernel threads, zombies)"),
-    m("machine_rss", Bytes, &[], "RSS summed over every process scanned (as solab ps totals)"),
-    m("machine_pss", Bytes, &[], "PSS summed over every process scanned"),
-    m("machine_uss", Bytes, &[], "USS summed over every process scanned"),
-    m("machine_swap", Bytes, &[], "swap summed over every process scanned"),
-    m("group_processes", Count, GROUP, "processes of the group (solab ps --by)"),
-    m("group_rss", Bytes, GROUP, "RSS summed over the group's processes"),
-    m("group_pss", Bytes, GROUP, "PSS summed over the group's processes"),
-    m("group_uss", Bytes, GROUP, "USS summed over the group's processes"),
-    m("group_swap", Bytes, GROUP, "swap summed over the group's processes"),
-    m("group_alone", Bytes, GROUP, "ALONE: distinct frames the group's processes map, each counted once (frames only)"),
-    m("group_only", Bytes, GROUP, "ONLY: frames of the group no process outside it maps (frames only)"),
-    m("group_with_rest", Bytes, GROUP, "WITH-REST: frames of the group a process outside it maps too (frames only)"),
-    m("other_groups", Count, &["by"], "groups beyond --groups, summed in the other_groups metrics"),
-    m("other_groups_processes", Count, &["by"], "processes of the groups beyond --groups"),
-    m("other_groups_rss", Bytes, &["by"], "RSS summed over the groups beyond --groups"),
-    m("other_groups_pss", Bytes, &["by"], "PSS summed over the groups beyond --groups"),
-    m("other_groups_uss", Bytes, &["by"], "USS summed over the groups beyond --groups"),
-    m("other_groups_swap", Bytes, &["by"], "swap summed over the groups beyond --groups"),
-    m("object_processes", Count, OBJECT, "processes mapping the shared object (solab libs)"),
-    m("object_resident", Bytes, OBJECT, "the object's resident pages summed over its processes"),
-    m("object_frames", Bytes, OBJECT, "the object's distinct frames (frames only)"),
-    m("object_saved", Bytes, OBJECT, "memory the object's sharing saves: resident less distinct frames (weak: an smaps estimate)"),
-    m("other_objects", Count, &[], "objects beyond --libs, summed in the other_objects metrics"),
-    m("other_objects_resident", Bytes, &[], "resident pages of the objects beyond --libs"),
-    m("other_objects_frames", Bytes, &[], "distinct frames of the objects beyond --libs (frames only)"),
-    m("other_objects_saved", Bytes, &[], "memory saved by the objects beyond --libs"),
-    m("family_members", Count, FAMILY, "processes below the root of a --family"),
-    m("family_unreadable", Count, FAMILY, "processes below the root that could not be read"),
-    m("family_parents_frame", Bytes, FAMILY, "anonymous memory of the members below the root still their parent's frame"),
-    m("family_copied", Bytes, FAMILY, "anonymous memory of the members below the root copied since fork"),
-    m("family_new", Bytes, FAMILY, "anonymous memory of the members below the root that is new since fork"),
-    m("family_looks_inherited", Bytes, FAMILY, "weak only: anonymous memory with pagemap bit 56 clear in member and parent"),
-    m("family_worker_parents_frame", Bytes, WORKER, "a member's anonymous memory still its parent's frame"),
-    m("family_worker_copied", Bytes, WORKER, "a member's anonymous memory copied since fork"),
-    m("family_worker_new", Bytes, WORKER, "a member's anonymous memory that is new since fork"),
-    m("family_worker_looks_inherited", Bytes, WORKER, "weak only: a member's anonymous memory with bit 56 clear in it and its parent"),
-    m("families_missing", Count, &[], "--family roots that could not be read (exited: no family)"),
+    m(
+        "evidence",
+        Count,
+        &["evidence"],
+        "1 for the evidence of this reading: frames (page frame numbers, CAP_SYS_ADMIN), or weak (smaps figures and pagemap bits: every figure of the reading is weak)",
+    ),
+    m(
+        "kernel_mapcount",
+        Count,
+        &["mode"],
+        "1 for what the kernel's page counts mean: per-page, folio-average (CONFIG_NO_PAGE_MAPCOUNT) or unknown",
+    ),
+    m(
+        "scan_duration",
+        Seconds,
+        &["scan"],
+        "how long the reading's scan took: ps (the groups), libs (the objects), family (every --family)",
+    ),
+    m(
+        "scan_processes",
+        Count,
+        &["scan", "state"],
+        "processes the scan met, by state: scanned, vanished (exited meanwhile), unreadable (refused), no_memory_map (kernel threads, zombies)",
+    ),
+    m(
+        "machine_rss",
+        Bytes,
+        &[],
+        "RSS summed over every process scanned (as solab ps totals)",
+    ),
+    m(
+        "machine_pss",
+        Bytes,
+        &[],
+        "PSS summed over every process scanned",
+    ),
+    m(
+        "machine_uss",
+        Bytes,
+        &[],
+        "USS summed over every process scanned",
+    ),
+    m(
+        "machine_swap",
+        Bytes,
+        &[],
+        "swap summed over every process scanned",
+    ),
+    m(
+        "group_processes",
+        Count,
+        GROUP,
+        "processes of the group (solab ps --by)",
+    ),
+    m(
+        "group_rss",
+        Bytes,
+        GROUP,
+        "RSS summed over the group's processes",
+    ),
+    m(
+        "group_pss",
+        Bytes,
+        GROUP,
+        "PSS summed over the group's processes",
+    ),
+    m(
+        "group_uss",
+        Bytes,
+        GROUP,
+        "USS summed over the group's processes",
+    ),
+    m(
+        "group_swap",
+        Bytes,
+        GROUP,
+        "swap summed over the group's processes",
+    ),
+    m(
+        "group_alone",
+        Bytes,
+        GROUP,
+        "ALONE: distinct frames the group's processes map, each counted once (frames only)",
+    ),
+    m(
+        "group_only",
+        Bytes,
+        GROUP,
+        "ONLY: frames of the group no process outside it maps (frames only)",
+    ),
+    m(
+        "group_with_rest",
+        Bytes,
+        GROUP,
+        "WITH-REST: frames of the group a process outside it maps too (frames only)",
+    ),
+    m(
+        "other_groups",
+        Count,
+        &["by"],
+        "groups beyond --groups, summed in the other_groups metrics",
+    ),
+    m(
+        "other_groups_processes",
+        Count,
+        &["by"],
+        "processes of the groups beyond --groups",
+    ),
+    m(
+        "other_groups_rss",
+        Bytes,
+        &["by"],
+        "RSS summed over the groups beyond --groups",
+    ),
+    m(
+        "other_groups_pss",
+        Bytes,
+        &["by"],
+        "PSS summed over the groups beyond --groups",
+    ),
+    m(
+        "other_groups_uss",
+        Bytes,
+        &["by"],
+        "USS summed over the groups beyond --groups",
+    ),
+    m(
+        "other_groups_swap",
+        Bytes,
+        &["by"],
+        "swap summed over the groups beyond --groups",
+    ),
+    m(
+        "object_processes",
+        Count,
+        OBJECT,
+        "processes mapping the shared object (solab libs)",
+    ),
+    m(
+        "object_resident",
+        Bytes,
+        OBJECT,
+        "the object's resident pages summed over its processes",
+    ),
+    m(
+        "object_frames",
+        Bytes,
+        OBJECT,
+        "the object's distinct frames (frames only)",
+    ),
+    m(
+        "object_saved",
+        Bytes,
+        OBJECT,
+        "memory the object's sharing saves: resident less distinct frames (weak: an smaps estimate)",
+    ),
+    m(
+        "other_objects",
+        Count,
+        &[],
+        "objects beyond --libs, summed in the other_objects metrics",
+    ),
+    m(
+        "other_objects_resident",
+        Bytes,
+        &[],
+        "resident pages of the objects beyond --libs",
+    ),
+    m(
+        "other_objects_frames",
+        Bytes,
+        &[],
+        "distinct frames of the objects beyond --libs (frames only)",
+    ),
+    m(
+        "other_objects_saved",
+        Bytes,
+        &[],
+        "memory saved by the objects beyond --libs",
+    ),
+    m(
+        "family_members",
+        Count,
+        FAMILY,
+        "processes below the root of a --family",
+    ),
+    m(
+        "family_unreadable",
+        Count,
+        FAMILY,
+        "processes below the root that could not be read",
+    ),
+    m(
+        "family_parents_frame",
+        Bytes,
+        FAMILY,
+        "anonymous memory of the members below the root still their parent's frame",
+    ),
+    m(
+        "family_copied",
+        Bytes,
+        FAMILY,
+        "anonymous memory of the members below the root copied since fork",
+    ),
+    m(
+        "family_new",
+        Bytes,
+        FAMILY,
+        "anonymous memory of the members below the root that is new since fork",
+    ),
+    m(
+        "family_looks_inherited",
+        Bytes,
+        FAMILY,
+        "weak only: anonymous memory with pagemap bit 56 clear in member and parent",
+    ),
+    m(
+        "family_worker_parents_frame",
+        Bytes,
+        WORKER,
+        "a member's anonymous memory still its parent's frame",
+    ),
+    m(
+        "family_worker_copied",
+        Bytes,
+        WORKER,
+        "a member's anonymous memory copied since fork",
+    ),
+    m(
+        "family_worker_new",
+        Bytes,
+        WORKER,
+        "a member's anonymous memory that is new since fork",
+    ),
+    m(
+        "family_worker_looks_inherited",
+        Bytes,
+        WORKER,
+        "weak only: a member's anonymous memory with bit 56 clear in it and its parent",
+    ),
+    m(
+        "families_missing",
+        Count,
+        &[],
+        "--family roots that could not be read (exited: no family)",
+    ),
 ];
 
 /// A label value as exported: at most [`LABEL_MAX`] bytes.
@@ -217,9 +422,7 @@ fn add(reg: &mut Registry, metric: &Metric, m: impl prometheus_client::registry:
     match metric.unit {
         MetricUnit::None => reg.register(metric.name, metric.help, m),
         MetricUnit::Bytes => reg.register_with_unit(metric.name, metric.help, Unit::Bytes, m),
-        MetricUnit::Seconds => {
-            reg.register_with_unit(metric.name, metric.help, Unit::Seconds, m)
-        }
+        MetricUnit::Seconds => reg.register_with_unit(metric.name, metric.help, Unit::Seconds, m),
     }
 }
 
@@ -256,7 +459,11 @@ pub fn render(r: &Reading, openmetrics: bool) -> String {
         }
     }
     e.set("other_groups", &[by], r.groups_rest.count.into());
-    e.set("other_groups_processes", &[by], r.groups_rest.processes.into());
+    e.set(
+        "other_groups_processes",
+        &[by],
+        r.groups_rest.processes.into(),
+    );
     cost(&mut e, "other_groups", &[by], &r.groups_rest.cost);
     if r.libs.is_some() {
         objects(&mut e, r, weak);
@@ -366,7 +573,11 @@ fn inherited(e: &mut Exposition, prefix: &str, values: &[&str], i: &Inherited, w
     e.set(&format!("{prefix}_copied"), values, i.copied);
     e.set(&format!("{prefix}_new"), values, i.new);
     if weak {
-        e.set(&format!("{prefix}_looks_inherited"), values, i.looks_inherited);
+        e.set(
+            &format!("{prefix}_looks_inherited"),
+            values,
+            i.looks_inherited,
+        );
     }
 }
 
@@ -390,7 +601,12 @@ mod tests {
         let page = std::fs::read_to_string(path).expect("reference.md");
         for m in METRICS {
             let labels: Vec<String> = m.labels.iter().map(|l| format!("`{l}`")).collect();
-            let row = format!("| `{}` | {} | {} |", m.full_name(), labels.join(" "), m.help);
+            let row = format!(
+                "| `{}` | {} | {} |",
+                m.full_name(),
+                labels.join(" "),
+                m.help
+            );
             assert!(page.contains(&row), "reference.md lacks the row {row}");
         }
     }

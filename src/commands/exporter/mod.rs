@@ -17,9 +17,9 @@ use crate::commands::group_key::GroupBy;
 use crate::commands::libs::{self, LibsOptions, LibsOrder, SortKey};
 use crate::commands::ps::{self, Cost, GroupFrames, PsCounts, PsKey, PsOptions, PsOrder};
 use crate::error::Result;
+use crate::kernel::Evidence;
 use crate::kernel::config::Mapcount;
 use crate::kernel::process::{ProcDir, cgroup_in};
-use crate::kernel::Evidence;
 use std::time::Instant;
 
 /// The most workers of one family exported one by one.

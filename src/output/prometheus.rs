@@ -386,17 +386,15 @@ impl Exposition {
     fn register(&mut self, metric: &'static Metric, float: bool) -> &Gauges {
         let registry = &mut self.registry;
         self.gauges.entry(metric.name).or_insert_with(|| {
-            let (gauges, boxed): (Gauges, Box<dyn FnOnce(&mut Registry)>) = if float {
+            if float {
                 let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-                let r = f.clone();
-                (Gauges::Float(f), Box::new(move |reg| add(reg, metric, r)))
+                add(registry, metric, f.clone());
+                Gauges::Float(f)
             } else {
                 let f = Family::<Labels, Gauge<i64>>::default();
-                let r = f.clone();
-                (Gauges::Int(f), Box::new(move |reg| add(reg, metric, r)))
-            };
-            boxed(registry);
-            gauges
+                add(registry, metric, f.clone());
+                Gauges::Int(f)
+            }
         })
     }
 

@@ -18,6 +18,9 @@ command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
 # A real pre-fork server for tests/nginx.rs and the book's nginx chapter (a master and its
 # forked workers). nginx is in /usr/sbin, which an ordinary user's PATH may lack.
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# promtool checks solab exporter's exposition, and a real Prometheus scrapes it, in
+# tests/exporter.rs (Debian's prometheus package ships both).
+command -v promtool >/dev/null || need+=(prometheus)
 if [ "${1:-}" = lintian ]; then
     command -v lintian >/dev/null || need+=(lintian)
 fi

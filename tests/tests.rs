@@ -13,6 +13,7 @@ mod docs;
 mod elf_caps;
 mod exact;
 mod family;
+mod exporter;
 mod hostile;
 mod hostile_prove;
 mod hostile_scale;

@@ -56,6 +56,19 @@ frame, copied since fork (one side wrote), or new. Totals per child and for the 
 As root the frames are compared; without CAP_SYS_ADMIN only pagemap bit 56 is seen, and
 pages with the bit clear in child and parent are counted as looks-inherited (weak).";
 
+const EXPORTER_ABOUT: &str = "Solab's figures for Prometheus.
+
+One reading of the machine, in the Prometheus text format (OpenMetrics when the scraper asks
+for it): per group of processes (--by) RSS, PSS, USS and swap and, as root, the group's
+frames ALONE, ONLY and WITH-REST; per shared object (--libs) its resident memory, distinct
+frames and memory saved; per pre-fork family (--family) what each member still shares with
+its parent; and the scan's own duration, processes met and evidence. Metric names begin
+with solab_ and end with their unit.
+
+Label values (command names, cgroup and object paths, chosen by other users) are escaped as
+the format requires and cut to 128 bytes; the label sets are bounded by --groups, --libs and
+the families given. Without CAP_SYS_ADMIN every figure is weak (solab_evidence says so).";
+
 /// The words of `solab family`, with their one definition.
 pub fn inheritance_words() -> String {
     let mut s = String::from("Pages of a child (solab family):\n");
@@ -381,6 +394,57 @@ pub enum Command {
         #[command(flatten)]
         scan: ScanArgs,
     },
+    /// Solab's figures for Prometheus: per group of processes, per shared object and per
+    /// pre-fork family, on /metrics or once
+    #[command(
+        long_about = EXPORTER_ABOUT,
+        after_help = "Examples:\n  solab exporter --listen 127.0.0.1:9877\n  \
+                            solab exporter --once --by comm --libs 10\n  \
+                            solab exporter --output /var/lib/prometheus/node-exporter/solab.prom\n  \
+                            solab exporter --family $(pgrep -o nginx)\n\n\
+                            Exit status: 0 on success (--listen runs until killed); 2 on \
+                            error (the address cannot be bound, the file cannot be written, \
+                            --by cgroup or container without cgroup v2)."
+    )]
+    Exporter(ExporterArgs),
+}
+
+/// `solab exporter`'s flags.
+#[derive(Args, Debug, Clone)]
+pub struct ExporterArgs {
+    /// Print one exposition on stdout and exit (for node_exporter's textfile collector)
+    #[arg(long, conflicts_with = "listen")]
+    pub once: bool,
+    /// Write one exposition to FILE and exit: written beside it, synced, then renamed over
+    /// it, so that a reader never sees half of one
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "once"])]
+    pub output: Option<PathBuf>,
+    /// Serve /metrics over HTTP on ADDR:PORT (the default when neither --once nor --output
+    /// is given: 127.0.0.1:9877, loopback only)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// With --listen: scrapes within SECONDS of a scan get its exposition, and a scrape that
+    /// comes while a scan runs waits for it
+    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    pub min_interval: u64,
+    /// What the groups are: user, comm, cgroup (v2) or container, as in `ps --by`
+    #[arg(long, value_enum, value_name = "WHAT", default_value = "cgroup")]
+    pub by: ByFlag,
+    /// Export the first N groups by PSS one by one; the others are summed in the
+    /// solab_other_groups_* metrics
+    #[arg(long, value_name = "N", default_value = "50")]
+    pub groups: usize,
+    /// Export the first N shared objects by memory saved one by one (0: no objects, and no
+    /// libs scan); the others are summed in the solab_other_objects_* metrics
+    #[arg(long, value_name = "N", default_value = "20")]
+    pub libs: usize,
+    /// A pre-fork family to export, by its root's pid (repeatable): per member and in
+    /// total, its anonymous memory still the parent's frame, copied or new, labelled by the
+    /// root's command and cgroup and the member's command and index, not by pids
+    #[arg(long = "family", value_name = "PID")]
+    pub families: Vec<i32>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
 }
 
 impl Command {
@@ -392,6 +456,7 @@ impl Command {
             Command::Libs { .. } => "libs",
             Command::Ps { .. } => "ps",
             Command::Family { .. } => "family",
+            Command::Exporter(_) => "exporter",
         }
     }
 
@@ -403,6 +468,7 @@ impl Command {
             | Command::Libs { json, .. }
             | Command::Ps { json, .. }
             | Command::Family { json, .. } => *json,
+            Command::Exporter(_) => false,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! pipe once; `run` returns the messages for stderr and the [`ExitCode`].
 
 mod args;
+mod exporter;
 mod resolve;
 mod watch;
 
@@ -202,6 +203,7 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
             (Some(secs), None) => watch::family_watch(pid, secs, scan.threads, stdout),
             (None, None) => family_cmd(pid, json, svg, scan.threads),
         },
+        Command::Exporter(a) => exporter::exporter_cmd(&a, stdout),
     };
     let outcome = match result {
         Ok(o) => o,

@@ -2,6 +2,7 @@
 //! [`crate::scan`] and deciding with [`crate::sharing`]. Printing is [`crate::output`].
 
 pub mod elf;
+pub mod exporter;
 pub mod family;
 pub mod group_key;
 pub mod inspect;

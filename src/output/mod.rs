@@ -2,6 +2,7 @@
 //! ([`json`]: the serde form of the reports, and the one document printed on error).
 
 pub mod escape;
+pub mod prometheus;
 pub mod svg;
 pub mod terminal;
 pub mod text;

@@ -1,0 +1,396 @@
+//! `solab exporter`: its exposition checked by promtool (Debian's prometheus package), with
+//! hostile names; its HTTP side (OpenMetrics on request, idle connections); and a real
+//! Prometheus server scraping it, whose stored values are compared with `solab ps --json`
+//! and `solab family --json` of the same frozen processes.
+
+use crate::util::{Compiled, Frozen, KillOnDrop, Proc, Scratch, finish, skip};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn solab_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_solab"))
+}
+
+fn solab(args: &[&str]) -> crate::util::Run {
+    finish(
+        Command::new(solab_bin())
+            .args(args)
+            .output()
+            .expect("run solab"),
+    )
+}
+
+fn promtool() -> Option<&'static str> {
+    ["/usr/bin/promtool", "/usr/local/bin/promtool"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+/// promtool's verdict on an exposition: `Err` with what it said.
+fn promtool_check(exposition: &[u8]) -> Result<(), String> {
+    let tool = promtool().expect("promtool");
+    let mut child = Command::new(tool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition)
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    // promtool exits 1 on a parse error, 3 on lint problems only (none expected either).
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The value of the sample whose name and labels are `series` exactly, as written.
+fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A library file name with a quote, a newline and a backslash, long enough to be cut.
+const HOSTILE_LIB: &str = "lib\"q\nb\\";
+/// A command name that is not UTF-8, with a quote.
+const HOSTILE_COMM: &[u8] = b"bad\xff\xfe\"q";
+
+/// Loads the library argv[1], renames itself to argv[2], says so, waits on stdin.
+const LOAD_AND_RENAME_PY: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None)
+ctypes.CDLL(os.fsencode(sys.argv[1]))
+libc.prctl(15, ctypes.c_char_p(os.fsencode(sys.argv[2])), 0, 0, 0)
+print("ready", flush=True)
+sys.stdin.read()
+"#;
+
+#[test]
+fn once_is_valid_exposition_with_hostile_names() {
+    use std::os::unix::ffi::OsStrExt;
+    if promtool().is_none() {
+        return skip("promtool is not installed (scripts/install-deps.sh installs it)");
+    }
+    let lib = Compiled::from_source(
+        "hostile",
+        "int solab_exporter_fixture(void) { return 7; }\n",
+        &["-shared", "-fPIC"],
+        &[],
+    );
+    let scratch = Scratch::new();
+    let name = format!("{HOSTILE_LIB}{}.so", "x".repeat(180));
+    let path = scratch.dir.join(&name);
+    std::fs::copy(&lib.path, &path).expect("copy the library");
+    let mut py = Command::new("python3");
+    py.arg("-c")
+        .arg(LOAD_AND_RENAME_PY)
+        .arg(&path)
+        .arg(std::ffi::OsStr::from_bytes(HOSTILE_COMM));
+    let host = Proc::spawn("python3 with hostile names", py, "ready");
+    let run = Command::new(solab_bin())
+        .args([
+            "exporter", "--once", "--by", "comm", "--groups", "100000", "--libs", "100000",
+        ])
+        .output()
+        .expect("run solab exporter");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = String::from_utf8(run.stdout.clone()).expect("the exposition is UTF-8");
+    promtool_check(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    // The path's quote, newline and backslash escaped, the label cut to 128 bytes.
+    let escaped = format!("{}", scratch.dir.display()) + "/lib\\\"q\\nb\\\\";
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("solab_object_resident_bytes{") && l.contains(&escaped))
+        .unwrap_or_else(|| panic!("no object label with {escaped:?}:\n{text}"));
+    let value = line
+        .split_once("object=\"")
+        .and_then(|(_, r)| r.rsplit_once("\"}"))
+        .map(|(v, _)| {
+            v.replace("\\\\", "\\")
+                .replace("\\\"", "\"")
+                .replace("\\n", "\n")
+        })
+        .expect("the object label");
+    assert!(value.len() <= 128, "{} bytes: {value:?}", value.len());
+    assert!(value.contains('…'), "the cut is marked: {value:?}");
+    // The command name, not UTF-8, as ps names its group, its quote escaped if it kept it.
+    let ps = solab(&["ps", "--json", &host.pid().to_string()]).json();
+    let comm = ps["processes"][0]["comm"]
+        .as_str()
+        .expect("comm")
+        .to_string();
+    let shown = comm.replace('\\', "\\\\").replace('"', "\\\"");
+    assert!(
+        text.contains(&format!("group=\"{shown}\"}}")),
+        "no group {shown:?} for the hostile command name:\n{text}"
+    );
+    drop(host);
+}
+
+/// Sends one GET of `path` with `accept` and returns the status line, headers and body.
+fn get(addr: &str, path: &str, accept: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the exporter");
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read the answer");
+    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+    (head.to_string(), body.to_string())
+}
+
+/// `solab exporter --listen 127.0.0.1:0 ARGS`, and the address it serves.
+fn exporter(args: &[&str]) -> (Proc, String) {
+    let mut cmd = Command::new(solab_bin());
+    cmd.args(["exporter", "--listen", "127.0.0.1:0"]).args(args);
+    let mut p = Proc::spawn("solab exporter", cmd, "");
+    let line = p.expect("serving http://");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .expect("the address")
+        .to_string();
+    (p, addr)
+}
+
+#[test]
+fn listen_serves_both_formats_past_idle_connections() {
+    let (_exporter, addr) = exporter(&["--by", "user", "--libs", "3", "--min-interval", "60"]);
+    // Connections that never send a request: each holds a worker until its time is up,
+    // the others wait in the queue; a scrape still gets its answer.
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    let (head, om) = get(
+        &addr,
+        "/metrics",
+        "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("Content-Type: application/openmetrics-text"),
+        "{head}"
+    );
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert!(om.contains("# UNIT solab_group_rss_bytes bytes"), "{om}");
+    let (head, text) = get(&addr, "/metrics", "text/plain");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(
+        !text.contains("# EOF") && !text.contains("# UNIT"),
+        "{text}"
+    );
+    // Within --min-interval both come from one scan: the same figures.
+    let series = "solab_scan_duration_seconds{scan=\"ps\"}";
+    assert_eq!(sample(&text, series), sample(&om, series), "{text}");
+    if promtool().is_some() {
+        promtool_check(text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    } else {
+        skip("promtool is not installed: the served text is not checked by it");
+    }
+    let (head, _) = get(&addr, "/nothing", "*/*");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    drop(idle);
+}
+
+#[test]
+fn output_is_written_whole_and_nothing_else_is_left() {
+    let scratch = Scratch::new();
+    let file = scratch.dir.join("solab.prom");
+    std::fs::write(&file, "old\n").expect("write the old file");
+    let run = solab(&[
+        "exporter",
+        "--output",
+        file.to_str().expect("path"),
+        "--libs",
+        "0",
+        "--by",
+        "user",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let text = std::fs::read_to_string(&file).expect("read the exposition");
+    assert!(text.contains("solab_group_pss_bytes{by=\"user\""), "{text}");
+    let names: Vec<_> = std::fs::read_dir(&scratch.dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("solab.prom")]);
+    // A directory that is not there: an error that names the file.
+    let missing = scratch.dir.join("no/such/solab.prom");
+    let run = solab(&[
+        "exporter",
+        "--output",
+        missing.to_str().expect("path"),
+        "--libs",
+        "0",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no/such/solab.prom"), "{}", run.stderr);
+}
+
+/// A parent with 8 MiB of anonymous memory, renamed argv[1], and two children, each of
+/// which wrote its first half after fork; ready when both children are.
+const FAMILY_PY: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None)
+libc.prctl(15, ctypes.c_char_p(sys.argv[1].encode()), 0, 0, 0)
+size = 8 << 20
+buf = bytearray(b"\x01") * size
+r, w = os.pipe()
+kids = []
+for i in range(2):
+    pid = os.fork()
+    if pid == 0:
+        libc.prctl(1, 9, 0, 0, 0)
+        for off in range(0, size // 2, 4096):
+            buf[off] = 2
+        os.write(w, b"k")
+        sys.stdin.read()
+        os._exit(0)
+    kids.append(pid)
+got = 0
+while got < 2:
+    got += len(os.read(r, 2))
+print("ready " + " ".join(map(str, kids)), flush=True)
+sys.stdin.read()
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One instant query to Prometheus's HTTP API: the first result's value.
+fn query(prometheus: &str, promql: &str) -> Option<f64> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (head, body) = get(
+        prometheus,
+        &format!("/api/v1/query?query={encoded}"),
+        "application/json",
+    );
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    // The body may be chunked: the JSON is between the first '{' and the last '}'.
+    let json = &body[body.find('{')?..=body.rfind('}')?];
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn prometheus_stores_what_ps_and_family_say() {
+    if !Path::new("/usr/bin/prometheus").exists() {
+        return skip("prometheus is not installed (scripts/install-deps.sh installs it)");
+    }
+    let comm = "solab-exp-fam";
+    let mut py = Command::new("python3");
+    py.arg("-c").arg(FAMILY_PY).arg(comm);
+    let family = Proc::spawn("a fork family", py, "ready");
+    let kids: Vec<i32> = family.seen[0]
+        .split_whitespace()
+        .skip(1)
+        .map(|p| p.parse().expect("a pid"))
+        .collect();
+    let _kill = KillOnDrop(kids.clone());
+    let _frozen = Frozen::new([vec![family.pid()], kids].concat());
+    let root = family.pid().to_string();
+    let (_exporter, addr) = exporter(&[
+        "--by",
+        "comm",
+        "--libs",
+        "0",
+        "--family",
+        &root,
+        "--min-interval",
+        "1",
+    ]);
+    let scratch = Scratch::new();
+    let config = scratch.dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 20s\n  scrape_timeout: 20s\nscrape_configs:\n  - job_name: solab\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+    )
+    .expect("write prometheus.yml");
+    let web = format!("127.0.0.1:{}", free_port());
+    let mut cmd = Command::new("/usr/bin/prometheus");
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            scratch.dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={web}"))
+        .stderr(std::process::Stdio::null());
+    let _prometheus = Proc::spawn("prometheus", cmd, "");
+    let rss_q = format!("solab_group_rss_bytes{{by=\"comm\",group=\"{comm}\"}}");
+    let copied_q = format!("solab_family_copied_bytes{{root_comm=\"{comm}\"}}");
+    // A scan of a busy machine may take seconds: the first scrape is given 20 s, and
+    // Prometheus up to 180 s to store it.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let (rss, copied) = loop {
+        let got = TcpStream::connect(&web)
+            .ok()
+            .and_then(|_| Some((query(&web, &rss_q)?, query(&web, &copied_q)?)));
+        if let Some(got) = got {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus stored no {rss_q} within 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let ps = solab(&["ps", "-a", "--by", "comm", "--json"]).json();
+    let group = ps["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["key"] == comm)
+        .expect("the family's group in ps");
+    assert_eq!(rss, group["rss"].as_f64().expect("rss"), "{group}");
+    let fam = solab(&["family", &root, "--json"]).json();
+    let want = fam["totals"]["copied"].as_f64().expect("copied");
+    assert_eq!(copied, want, "{}", fam["totals"]);
+    // Each child wrote its first half (4 MiB) after fork: copied, as root.
+    if crate::util::is_root() {
+        assert!(copied >= 2.0 * 4.0 * 1024.0 * 1024.0, "copied {copied}");
+    }
+}

@@ -414,6 +414,9 @@ struct Actor {
     pid: i32,
     /// The actor that forked it (none for the first).
     parent: Option<usize>,
+    /// It or its parent ran exec since the fork: the two images share no history, and
+    /// `family` calls all the child's pages new (its fork evidence rule).
+    apart: bool,
     to: File,
     from: Receiver<String>,
 }
@@ -432,6 +435,7 @@ impl Actor {
         Actor {
             pid,
             parent,
+            apart: false,
             to,
             from: rx,
         }
@@ -552,6 +556,14 @@ impl World {
                 }
             }
         }
+        if let Op::Exec { .. } = *op {
+            let a = op.actor();
+            for (&k, x) in self.actors.iter_mut() {
+                if (k == a && x.parent.is_some()) || x.parent == Some(a) {
+                    x.apart = true;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -643,8 +655,15 @@ fn read_all(world: &World) -> Result<Reading, String> {
         r.rollup.insert(a.pid, k);
         if let Some(p) = a.parent {
             let parent = world.actors[&p].pid;
-            let i = walk::inheritance(parent, a.pid, &mut frames)
+            let mut i = walk::inheritance(parent, a.pid, &mut frames)
                 .map_err(|e| format!("inheritance {}: {e}", a.pid))?;
+            if a.apart {
+                i = walk::Inheritance {
+                    parents_frame: 0,
+                    copied: 0,
+                    new: i.parents_frame + i.copied + i.new,
+                };
+            }
             r.family.insert(a.pid, i);
         }
     }

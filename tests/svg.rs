@@ -111,6 +111,29 @@ fn tied(page: &Value, q: &Value) -> bool {
     }
 }
 
+/// The processes each row stands for, by the first pid its cells name: a row of
+/// identical processes lists them all in its label's `data-pids`.
+fn row_members(doc: &roxmltree::Document) -> BTreeMap<i64, Vec<i64>> {
+    let mut rows = BTreeMap::new();
+    for g in doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("rows"))
+    {
+        let pids: Vec<i64> = attr(&g, "data-pids")
+            .split(' ')
+            .map(|p| p.parse().expect("a pid in data-pids"))
+            .collect();
+        rows.insert(pids[0], pids);
+    }
+    rows
+}
+
+/// How many processes a cell stands for.
+fn count_of(n: &roxmltree::Node) -> u64 {
+    n.attribute("data-count")
+        .map_or(1, |c| c.parse().expect("data-count"))
+}
+
 /// Checks the picture against the report, cell by cell class: pages per (pid, state,
 /// tied), one fill colour per class, pages per verdict (on each cell's column), tie bars
 /// (one per group of processes sharing a frame, holding exactly the tied cells), titles.
@@ -118,6 +141,7 @@ fn tied(page: &Value, q: &Value) -> bool {
 fn agrees(report: &Value, picture: &str) -> BTreeMap<String, u64> {
     let doc = parse(picture);
     let cells = cells(&doc);
+    let members = row_members(&doc);
     let mut expected: BTreeMap<(i64, String, bool), u64> = BTreeMap::new();
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
     let mut tie_bars = 0u64;
@@ -168,8 +192,16 @@ fn agrees(report: &Value, picture: &str) -> BTreeMap<String, u64> {
         let state = attr(c, "data-state").to_string();
         let is_tied = attr(c, "data-tied") == "1";
         let n = pages_of(c);
-        *seen.entry((pid, state.clone(), is_tied)).or_default() += n;
-        *per_state.entry(state.clone()).or_default() += n;
+        let row = members.get(&pid).cloned().unwrap_or_else(|| vec![pid]);
+        assert_eq!(
+            row.len() as u64,
+            count_of(c),
+            "the count of the row of {pid}"
+        );
+        for m in row {
+            *seen.entry((m, state.clone(), is_tied)).or_default() += n;
+            *per_state.entry(state.clone()).or_default() += n;
+        }
         let class = (state.clone(), is_tied);
         let fill = attr(c, "fill").to_string();
         let before = fills.entry(fill.clone()).or_insert_with(|| class.clone());
@@ -440,4 +472,76 @@ fn many_hosts_picture_grows_linearly() {
     // A cell, its tooltip and its share of its column and tie bar: about 300 bytes
     // (ties naming every pid made it grow with n: 8.8 MB at 25 processes).
     assert!(per_cell < 450.0, "{per_cell:.0} bytes per cell");
+}
+
+/// Processes whose pages of the object look the same (the same state, tied to the same
+/// frame as the same others) share one row labelled with their count, so the picture does
+/// not grow with them; a process whose page differs (written data) keeps its own row.
+#[test]
+fn identical_processes_share_a_row_and_the_size_does_not_grow_with_them() {
+    let ns = Namespace::new("svg-rows");
+    let odd = spawn_host("ODD", &ns, &["touch", "add:1,2"]);
+    let hosts: Vec<Proc> = (0..80)
+        .map(|i| spawn_host(&format!("S{i}"), &ns, &["touch"]))
+        .collect();
+    let dir = TempDir::new("solab-svg-rows");
+    let mut sizes = Vec::new();
+    for n in [20, 40, 80] {
+        let mut refs: Vec<&Proc> = vec![&odd];
+        refs.extend(hosts.iter().take(n));
+        let (report, picture) = scan("libsolib.so", &refs, &dir.0);
+        agrees(&report, &picture);
+        let doc = parse(&picture);
+        let rows = row_members(&doc);
+        let odd_pid = i64::from(odd.pid());
+        // The odd one out has a row of its own, named by its pid.
+        assert!(!rows.values().any(|r| r.contains(&odd_pid)), "{rows:?}");
+        assert!(
+            cells(&doc)
+                .iter()
+                .any(|c| attr(c, "data-pid") == odd_pid.to_string() && count_of(c) == 1),
+            "no row of its own for pid {odd_pid}"
+        );
+        // The others, touched alike, in one row or a few (a page faulted in one and not
+        // yet in another is a real difference).
+        let drawn: std::collections::BTreeSet<&str> =
+            cells(&doc).iter().map(|c| attr(c, "data-pid")).collect();
+        assert!(
+            drawn.len() <= 4,
+            "{n} hosts and one more in {} rows",
+            drawn.len()
+        );
+        if n == 40 {
+            assert!(
+                rows.values().any(|r| r.len() >= 30),
+                "40 hosts: rows of {:?} processes",
+                rows.values().map(Vec::len).collect::<Vec<_>>()
+            );
+        }
+        let text: String = doc
+            .descendants()
+            .filter_map(|n| n.text())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            text.contains("processes: pids "),
+            "no row label with a count"
+        );
+        assert!(
+            text.contains("identical processes"),
+            "no legend for the count"
+        );
+        eprintln!(
+            "svg: libsolib.so, 1 + {n} hosts in {} rows: {} bytes",
+            drawn.len(),
+            picture.len()
+        );
+        sizes.push(picture.len() as f64);
+    }
+    assert!(
+        sizes[2] < sizes[0] * 1.5,
+        "20 hosts: {} bytes, 80 hosts: {} bytes",
+        sizes[0],
+        sizes[2]
+    );
 }

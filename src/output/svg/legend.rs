@@ -9,6 +9,9 @@ use ::svg::node::element::{Group, Rectangle};
 /// What cells tied across rows mean, in the legend of `inspect`.
 pub(super) const TIE_TEXT: &str = "cells joined across rows: one physical frame in those processes (hover a cell for offset, sections, state and frame)";
 
+/// What a row labelled with a count means, in the legend of `inspect` when one is drawn.
+pub(super) const ROWS_TEXT: &str = "a row \"N processes: pids a, b…\" stands for N identical processes: the same state and the same ties on every page (hover its label for the pids)";
+
 /// The legend entries of `inspect`: the usual looks, then the ones drawn.
 pub(super) fn legend_entries(used: &[Look]) -> Vec<(&'static str, &'static str)> {
     let always = [

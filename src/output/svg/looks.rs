@@ -3,11 +3,11 @@
 
 use crate::inspect_report::PageReport;
 use crate::sharing::{PageState, Verdict};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// How one page looks in one process: its state, and whether its frame is the same as
 /// in at least one other process of the picture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Look {
     pub(super) state: PageState,
     /// Index of the group of processes that map one frame for this page.
@@ -71,4 +71,58 @@ pub(super) fn looks(page: &PageReport) -> Vec<Look> {
             tie: tie_of_pid.get(&p.pid).copied(),
         })
         .collect()
+}
+
+/// Up to this many processes a picture draws a row per process even when some are
+/// identical: a few rows fit anyway, and a reader compares processes by their rows (two
+/// processes with a copy each of the same page read as two rows).
+pub(super) const ROW_PER_PROCESS_UP_TO: usize = 8;
+
+/// The rows of a picture: processes drawn as one row when they are *identical*, that is
+/// when every cell of theirs would look the same: for every entry, the same [`Look`]
+/// (the same state, and the same tie group, so a tied page is on the same frame in each)
+/// and the same `mark` (what the row's label says besides the pid, such as a deleted
+/// file). An untied page (a process's own copy, or a page mapped nowhere) looks the same
+/// in each whatever its frame. `looks[entry][process]`; returns, per row, its processes
+/// in report order, rows in the order of their first process, so that a picture without
+/// identical processes has one row per process in report order. Up to
+/// [`ROW_PER_PROCESS_UP_TO`] processes every process keeps its own row.
+pub(super) fn identical_rows<M: Eq + std::hash::Hash>(
+    looks: &[Vec<Look>],
+    marks: &[M],
+) -> Vec<Vec<usize>> {
+    if marks.len() <= ROW_PER_PROCESS_UP_TO {
+        return (0..marks.len()).map(|p| vec![p]).collect();
+    }
+    let mut rows: Vec<Vec<usize>> = Vec::new();
+    let mut row_of: HashMap<(&M, Vec<Look>), usize> = HashMap::new();
+    for (p, mark) in marks.iter().enumerate() {
+        let pattern: Vec<Look> = looks.iter().map(|l| l[p]).collect();
+        match row_of.get(&(mark, pattern.clone())) {
+            Some(&r) => rows[r].push(p),
+            None => {
+                row_of.insert((mark, pattern), rows.len());
+                rows.push(vec![p]);
+            }
+        }
+    }
+    rows
+}
+
+/// At most this many pids are named in the label or tooltip of a row of identical
+/// processes; the count says how many there are.
+pub(super) const NAMED_PIDS: usize = 8;
+
+/// The pids of a row of identical processes, at most [`NAMED_PIDS`] of them then `…`.
+pub(super) fn pid_list(pids: &[i32]) -> String {
+    let mut s = pids
+        .iter()
+        .take(NAMED_PIDS)
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if pids.len() > NAMED_PIDS {
+        s.push('…');
+    }
+    s
 }

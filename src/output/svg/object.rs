@@ -1,16 +1,18 @@
 //! One object's band in `inspect`'s picture: its heading, then per line of the grid its
 //! segment bar, section names, one row of cells per process and the tie bars behind them.
 //!
-//! Its size is linear in pages × processes: per page run, one cell per process and one
-//! tie bar per group of processes that map one frame (spanning the group's rows, behind
-//! the cells), each with a tooltip that counts the processes instead of naming them.
+//! Identical processes (see [`identical_rows`]) share one row labelled with their count,
+//! so its size is linear in pages × distinct rows, not processes: per page run, one cell
+//! per row and one tie bar per group of rows that map one frame (spanning the group's
+//! rows, behind the cells), each with a tooltip that counts the processes instead of
+//! naming them.
 
 use super::cells::{Outline, cell, count_label, segment_fill, tie_bar};
 use super::labels::{
     frames_text, hex, line_label, range_text, sections_text, text, text_width, title,
 };
 use super::layout::{Columns, Geometry, Piece, pieces, px, runs, spans};
-use super::looks::{Look, looks, style};
+use super::looks::{Look, identical_rows, looks, pid_list, style};
 use super::{LABEL_WIDTH, MARGIN, ROW_GAP};
 use crate::inspect_report::{InspectReport, ObjectReport, PageReport};
 use crate::sharing::{PageState, Verdict};
@@ -24,8 +26,10 @@ struct Band<'a> {
     geo: Geometry,
     /// Per entry, how its page looks in each process.
     looks: Vec<Vec<Look>>,
-    /// The label of each process's row.
-    row_names: Vec<String>,
+    /// The processes of each row (indices into the report's processes of the object).
+    rows: Vec<Vec<usize>>,
+    /// The label of each row.
+    row_names: Vec<RowName>,
     /// Where the grid starts, right of the row labels.
     x0: f64,
 }
@@ -43,21 +47,27 @@ impl Band<'_> {
 }
 
 /// One object's band at height `top`; returns it, its height and its width. `used`
-/// collects the looks drawn, for the legend.
+/// collects the looks drawn, for the legend; `merged` is set when a row stands for
+/// several identical processes.
 pub(super) fn draw_object(
     obj: &ObjectReport,
     report: &InspectReport,
     top: f64,
-    used: &mut Vec<Look>,
+    (used, merged): (&mut Vec<Look>, &mut bool),
 ) -> (Group, f64, f64) {
     let pages = &obj.pages;
     let cols = Columns::of(pages);
+    let page_looks: Vec<Vec<Look>> = pages.iter().map(looks).collect();
+    let deleted: Vec<bool> = obj.procs.iter().map(|p| p.deleted).collect();
+    let rows = identical_rows(&page_looks, &deleted);
+    *merged |= rows.iter().any(|r| r.len() > 1);
     let band = Band {
         pages,
         geo: Geometry::for_columns(cols.total),
         cols,
-        looks: pages.iter().map(looks).collect(),
-        row_names: row_names(obj, report),
+        looks: page_looks,
+        row_names: row_names(obj, report, &rows),
+        rows,
         x0: MARGIN + LABEL_WIDTH,
     };
     let g = Group::new().set("class", "object");
@@ -130,22 +140,46 @@ fn object_heading(mut g: Group, obj: &ObjectReport, geo: &Geometry, top: f64) ->
     (g, y, width)
 }
 
-/// The label of each process's row: pid, command, whether its file was deleted.
-fn row_names(obj: &ObjectReport, report: &InspectReport) -> Vec<String> {
-    obj.procs
-        .iter()
-        .map(|p| {
+/// The label of a row: its text, and for a row of several identical processes every
+/// pid (in a `data-pids` attribute) and a tooltip that explains the count.
+struct RowName {
+    text: String,
+    many: Option<(String, String)>,
+}
+
+/// The label of each row: pid, command, whether its file was deleted; for a row of
+/// several identical processes, "N processes: pids a, b, c…".
+fn row_names(obj: &ObjectReport, report: &InspectReport, rows: &[Vec<usize>]) -> Vec<RowName> {
+    rows.iter()
+        .map(|members| {
+            let p = &obj.procs[members[0]];
+            let deleted = if p.deleted { " (deleted)" } else { "" };
+            if members.len() > 1 {
+                let pids: Vec<i32> = members.iter().map(|&m| obj.procs[m].pid).collect();
+                let text = format!("{} processes: pids {}", pids.len(), pid_list(&pids));
+                let tip = format!(
+                    "{} processes{deleted} drawn as one row: each page looks the same in \
+                     each (same state, tied to the same frame as the same others); pids {}",
+                    pids.len(),
+                    pid_list(&pids)
+                );
+                let all = pids.iter().map(i32::to_string).collect::<Vec<_>>();
+                return RowName {
+                    text: text.chars().take(30).collect(),
+                    many: Some((all.join(" "), tip)),
+                };
+            }
             let comm = report
                 .processes
                 .iter()
                 .find(|q| q.pid == p.pid)
                 .map(|q| q.comm.as_str())
                 .unwrap_or("");
-            let mut name = format!("pid {} {comm}", p.pid);
-            if p.deleted {
-                name.push_str(" (deleted)");
+            let name = format!("pid {} {comm}{deleted}", p.pid);
+            RowName {
+                text: name.chars().take(28).collect(),
+                many: None,
             }
-            name.chars().take(28).collect()
         })
         .collect()
 }
@@ -162,7 +196,7 @@ fn draw_line(
     used: &mut Vec<Look>,
 ) -> (Group, f64) {
     let (pages, geo) = (band.pages, &band.geo);
-    let nrows = band.row_names.len();
+    let nrows = band.rows.len();
     y += 6.0;
     g = g.add(line_label(
         &format!("offset {}", hex(line_pieces[0].start)),
@@ -179,12 +213,22 @@ fn draw_line(
 
     let rows_top = y;
     for (r, name) in band.row_names.iter().enumerate() {
-        g = g.add(text(
+        let label = text(
             MARGIN,
             band.row_y(rows_top, r) + geo.row * 0.75,
             11.0,
-            name,
-        ));
+            &name.text,
+        );
+        g = match &name.many {
+            None => g.add(label),
+            Some((pids, tip)) => g.add(
+                Group::new()
+                    .set("class", "rows")
+                    .set("data-pids", pids.as_str())
+                    .add(title(tip))
+                    .add(label),
+            ),
+        };
     }
     for pc in line_pieces {
         let x = px(band.x_of(from, pc.c0) + geo.inset());
@@ -321,7 +365,7 @@ fn narrow_segment_names(
 
 /// One column of the grid: piece `pc`, `x` and `w` across, its rows from `rows_top`. The
 /// page's facts sit on the column's group, the tie bars behind the cells, and a cell per
-/// process with its own state and frame in its tooltip.
+/// row with its own state and frame in its tooltip.
 fn page_column(
     band: &Band,
     pc: &Piece,
@@ -330,7 +374,7 @@ fn page_column(
     used: &mut Vec<Look>,
 ) -> Group {
     let (pages, geo) = (band.pages, &band.geo);
-    let nrows = band.row_names.len();
+    let nprocs: usize = band.rows.iter().map(Vec::len).sum();
     let row_y = |r: usize| band.row_y(rows_top, r);
     let page = &pages[pc.first];
     let look = &band.looks[pc.first];
@@ -346,20 +390,23 @@ fn page_column(
         .set("data-offset", hex(pc.start))
         .set("data-pages", pc.pages)
         .set("data-verdict", page.verdict.name());
+    // The rows of each tie group, and how many processes they stand for.
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (r, l) in look.iter().enumerate() {
-        if let Some(t) = l.tie {
+    for (r, members) in band.rows.iter().enumerate() {
+        if let Some(t) = look[members[0]].tie {
             groups.entry(t).or_default().push(r);
         }
     }
+    let procs_in = |rows: &[usize]| -> usize { rows.iter().map(|&r| band.rows[r].len()).sum() };
     // Tie bars first, so that cells lie on top of them: each spans its group's rows
     // and shows in the gaps between them. Several groups in one column share its
     // width side by side.
     let k = groups.len().max(1) as f64;
     for (j, rows) in groups.values().enumerate() {
         let (a, b) = (rows[0], rows[rows.len() - 1]);
-        let (fill, _) = style(look[a]);
-        let what = match page.procs[a].pfn {
+        let first = band.rows[a][0];
+        let (fill, _) = style(look[first]);
+        let what = match page.procs[first].pfn {
             Some(p) if pc.pages == 1 => format!("one frame ({p})"),
             Some(p) => format!("one frame each (from {p})"),
             None => "looks shared (weak: pagemap bit 56 clear, no frame numbers)".into(),
@@ -368,29 +415,31 @@ fn page_column(
             (px(x + j as f64 * w / k), px(w / k)),
             (row_y(a), px(row_y(b) + geo.row - row_y(a))),
             fill,
-            (pc.pages, rows.len()),
+            (pc.pages, procs_in(rows)),
             &format!(
-                "{range}, segment {}, sections {}: {what} in {} of the {nrows} processes\nverdict {}: {}",
+                "{range}, segment {}, sections {}: {what} in {} of the {nprocs} processes\nverdict {}: {}",
                 page.segment.name(),
                 secs,
-                rows.len(),
+                procs_in(rows),
                 page.verdict.name(),
                 page.verdict.meaning(),
             ),
         ));
     }
-    for (r, (&look, q)) in look.iter().zip(&page.procs).enumerate() {
+    for (r, members) in band.rows.iter().enumerate() {
+        let i = members[0];
+        let (look, q) = (look[i], &page.procs[i]);
         if !used.contains(&look) {
             used.push(look);
         }
         let (fill, _) = style(look);
         let tie = match look.tie.and_then(|t| groups.get(&t)) {
             Some(rows) if q.pfn.is_some() => {
-                format!(", one frame with {} other process(es)", rows.len() - 1)
+                format!(", one frame with {} other process(es)", procs_in(rows) - 1)
             }
             Some(rows) => format!(
                 ", looks shared (weak) with {} other process(es)",
-                rows.len() - 1
+                procs_in(rows) - 1
             ),
             None => String::new(),
         };
@@ -401,21 +450,38 @@ fn page_column(
         } else {
             page.verdict.name().to_string()
         };
-        let tip = format!(
-            "pid {}, {range}, segment {} ({secs}): state {}{tie}; {}; verdict {verdict}",
-            q.pid,
-            page.segment.name(),
-            q.state.name(),
-            frames_text(page, pc.pages, r),
-        );
+        // A row of identical processes names its pids and sections once, on its label
+        // and segment bar, not in each cell: that would make the picture grow with them.
+        let mut frames = frames_text(page, pc.pages, i);
+        let tip = if members.len() > 1 {
+            if look.tie.is_none() && q.pfn.is_some() {
+                frames.push_str(&format!(" in pid {}; each of these has its own", q.pid));
+            }
+            format!(
+                "pid {} and {} identical process(es), {range}: state {}{tie}; {frames}; verdict {verdict}",
+                q.pid,
+                members.len() - 1,
+                q.state.name(),
+            )
+        } else {
+            format!(
+                "pid {}, {range}, segment {} ({secs}): state {}{tie}; {frames}; verdict {verdict}",
+                q.pid,
+                page.segment.name(),
+                q.state.name(),
+            )
+        };
         let outline = match q.state {
             PageState::NotPresent => Outline::Solid,
             PageState::Unmapped => Outline::Dashed,
             _ => Outline::None,
         };
-        let cell = cell((x, w), (row_y(r), geo.row), fill, q.pid, pc.pages, outline)
+        let mut cell = cell((x, w), (row_y(r), geo.row), fill, q.pid, pc.pages, outline)
             .set("data-state", q.state.name())
             .set("data-tied", if look.tie.is_some() { 1 } else { 0 });
+        if members.len() > 1 {
+            cell = cell.set("data-count", members.len());
+        }
         col = col.add(cell.add(title(&tip)));
     }
     col

@@ -29,4 +29,5 @@ mod ps;
 mod record;
 mod soak;
 mod solib;
+mod sre;
 mod svg;

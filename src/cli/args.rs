@@ -169,7 +169,7 @@ pub struct PsShowArgs {
     pub cmdline: bool,
     /// Sizes in one unit: k (KiB), m (MiB) or g (GiB), one decimal [default: each size in
     /// the unit that fits it]
-    #[arg(long, value_enum, value_name = "UNIT", conflicts_with = "bytes")]
+    #[arg(long, value_enum, value_name = "UNIT")]
     pub unit: Option<UnitFlag>,
     /// A PSS% column: PSS as a percentage of the machine's memory (MemTotal)
     #[arg(short = 'P', long)]

@@ -5,12 +5,14 @@
 //! pipe once; `run` returns the messages for stderr and the [`ExitCode`].
 
 mod args;
+mod habits;
 mod resolve;
 mod top;
 mod watch;
 
 use args::{ByFlag, LibsSortFlag, PsShowArgs, PsSortFlag, UnitFlag};
 pub use args::{Cli, Command, ProcessArgs, ScanArgs, TableArgs, inheritance_words, vocabulary};
+pub use habits::{OTHER_TOOLS, OTHER_TOOLS_INTRO, OTHER_TOOLS_TITLE};
 
 use crate::commands::group_key::GroupBy;
 use crate::commands::inspect::{self, InspectOptions};
@@ -645,6 +647,9 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
     let pids = a.procs.listed();
     let by = a.by.map(GroupBy::from);
     let mem_total = mem_total(a.show.percent)?;
+    if a.table.bytes && a.show.unit.is_some() {
+        return Err(Error::Usage("--bytes and --unit: give one".into()).into());
+    }
     let ps::PsTable { report, hidden } = ps::ps(&PsOptions {
         all: pids.is_empty(),
         pids,

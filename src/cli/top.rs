@@ -100,9 +100,8 @@ pub(super) fn top_cmd(a: TopArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome
     let key = ps_key(a.sort, None)?;
     let uid = a.procs.user.as_deref().map(super::user_id).transpose()?;
     let pids = a.procs.listed();
-    let live = a.iterations.is_none()
-        && std::io::stdout().is_terminal()
-        && std::io::stdin().is_terminal();
+    let live =
+        a.iterations.is_none() && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let mut run = Run {
         opts: PsOptions {
             all: pids.is_empty(),
@@ -132,8 +131,7 @@ pub(super) fn top_cmd(a: TopArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome
     };
     catch_stop()?;
     if live {
-        let fit = a.rows.is_none();
-        live_view(&mut run, fit, stdout)
+        live_view(&mut run, a.rows.is_none(), a.wide, stdout)
     } else {
         batch(&run, a.iterations.unwrap_or(1), stdout)
     }
@@ -255,17 +253,25 @@ fn keys(run: &mut Run) -> Key {
 
 /// The live view: the table redrawn in place every `delay` seconds (at once after a key
 /// that changes it) until q or a stop signal; `fit`: as many rows as the terminal's height
-/// allows.
-fn live_view(run: &mut Run, fit: bool, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
+/// allows; `wide`: lines are not cut at the terminal's width.
+fn live_view(run: &mut Run, fit: bool, wide: bool, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     let screen = Screen::enter(stdout)?;
     let mut state = text::TopState::default();
     loop {
         if fit {
-            // The header's 4 lines, the column names, TOTAL and one note.
-            run.rows = terminal_height().saturating_sub(7).max(1);
+            // The header's 4 lines, the column names, TOTAL and two notes.
+            run.rows = terminal_height().saturating_sub(8).max(1);
+        }
+        if !wide {
             run.view.width = terminal::width();
         }
         let table = run.table(&mut state, true)?;
+        // A line wider than the terminal would wrap and push the table off the screen.
+        let width = run.view.width.unwrap_or(usize::MAX);
+        let table: String = table
+            .lines()
+            .map(|l| format!("{}\n", l.chars().take(width).collect::<String>()))
+            .collect();
         if !stdout.print(&format!("\x1b[H\x1b[2J{table}")) {
             break;
         }

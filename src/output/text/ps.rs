@@ -331,7 +331,11 @@ pub fn render_ps_csv(r: &PsReport, view: &PsView) -> String {
     };
     for l in rows {
         let mut f = vec![l.first.clone(), l.user.clone()];
-        f.extend(l.cells.iter().map(|c| if c == "-" { String::new() } else { c.clone() }));
+        f.extend(
+            l.cells
+                .iter()
+                .map(|c| if c == "-" { String::new() } else { c.clone() }),
+        );
         if !by_user {
             f.push(l.last.clone());
         }

@@ -111,11 +111,7 @@ pub fn render_top(r: &PsReport, state: &mut TopState, view: &TopView) -> String 
         c.unreadable,
         c.no_memory_map,
         key_name(view.key),
-        if view.reverse {
-            ", smallest first"
-        } else {
-            ""
-        }
+        if view.reverse { ", smallest first" } else { "" }
     );
     if r.weak {
         let _ = writeln!(

@@ -25,7 +25,7 @@ fn sleeper(args: &[&str]) -> Proc {
     sleeper_with(Command::new("python3"), args)
 }
 
-fn row<'a>(r: &'a Value, pid: i32) -> &'a Value {
+fn row(r: &Value, pid: i32) -> &Value {
     r["processes"]
         .as_array()
         .expect("processes")
@@ -114,10 +114,6 @@ fn cmdline_is_shown_escaped_bounded_and_in_json_only_when_asked() {
         fields.last().unwrap().contains("a,b q\"x esc\\e[31m"),
         "{fields:?}"
     );
-    // A process without a command line (a kernel thread is not scanned; pid 1 has one):
-    // --cmdline on pid 1 still gives a row.
-    let one = solab(&["ps", "--cmdline", "1"]);
-    assert_eq!(one.code, 0, "{}", one.stderr);
 }
 
 #[test]
@@ -223,7 +219,7 @@ fn csv_has_a_header_then_one_line_per_process() {
         out.stdout
     );
     assert!(lines.iter().all(|l| l.len() == lines[0].len()));
-    let mut pids = vec![a.pid(), b.pid()];
+    let mut pids = [a.pid(), b.pid()];
     pids.sort();
     assert_eq!(lines[1][0], pids[0].to_string());
     assert_eq!(lines[2][0], pids[1].to_string());
@@ -326,7 +322,7 @@ fn a_group_of_one_user_shows_the_user() {
     if !is_root() {
         return skip("a second user's process needs root");
     }
-    let nobody = sleeper_with(as_nobody(Path::new("python3")), &[]);
+    let nobody = sleeper_with(as_nobody(Path::new("/usr/bin/python3")), &[]);
     let pn = nobody.pid().to_string();
     let r = solab(&["ps", "--by", "comm", "--json", &pa, &pn]).json();
     let group = &r["groups"][0];
@@ -380,8 +376,10 @@ fn top_piped_prints_n_tables_with_deltas_and_exits_0() {
 
 #[test]
 fn top_on_a_terminal_redraws_and_gives_the_terminal_back_on_q_and_ctrl_c() {
+    let p = sleeper(&[]);
     for key in ["q", "\x03"] {
-        let line = format!("{} top -d 0.2", artifacts().solab.display());
+        // One process: each table is quick even on a busy machine.
+        let line = format!("{} top -d 0.2 -p {}", artifacts().solab.display(), p.pid());
         let mut child = Command::new("script")
             .args(["-qefc", &line, "/dev/null"])
             .stdin(Stdio::piped())
@@ -390,7 +388,7 @@ fn top_on_a_terminal_redraws_and_gives_the_terminal_back_on_q_and_ctrl_c() {
             .env("COLUMNS", "120")
             .spawn()
             .expect("script");
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_millis(2500));
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(key.as_bytes()).unwrap();
         stdin.flush().unwrap();

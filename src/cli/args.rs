@@ -108,7 +108,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// No colours (also when NO_COLOR is set; text is coloured only on a terminal)
-    #[arg(long, global = true)]
+    // A fixed place in every subcommand's help, whatever the number of subcommands (which
+    // take their places from the same count).
+    #[arg(long, global = true, display_order = 6)]
     pub no_color: bool,
 }
 

@@ -5,7 +5,7 @@
 //! a panic).
 
 use super::args::{PsShowArgs, PsSortFlag};
-use super::{ExitCode, Outcome, ProcessArgs, Stdout, command_regex, mem_total, ps_key, size_unit};
+use super::{ExitCode, Outcome, ProcessArgs, Stdout, command_regex, mem_total, size_unit};
 use crate::commands::ps::{self, PsKey, PsOptions};
 use crate::output::terminal;
 use crate::output::text;
@@ -97,7 +97,13 @@ impl Run {
 /// otherwise N tables (1 piped) one after the other.
 pub(super) fn top_cmd(a: TopArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     let command = command_regex(a.command.as_deref())?;
-    let key = ps_key(a.sort, None)?;
+    let key = PsKey::from(a.sort);
+    if key.group_only() {
+        return Err(crate::error::Error::Usage(
+            "--sort alone, only and with-rest are columns of ps --by; top shows processes".into(),
+        )
+        .into());
+    }
     let uid = a.procs.user.as_deref().map(super::user_id).transpose()?;
     let pids = a.procs.listed();
     let live =

@@ -33,5 +33,6 @@ mod ps;
 mod record;
 mod soak;
 mod solib;
+mod sre;
 mod svg;
 mod unread;

@@ -47,6 +47,17 @@ As root (CAP_SYS_ADMIN) the figures are counted from page frame numbers and
 /proc/kpagecount (the zero page and PFN-mapped pages are not counted). Without it they are
 the kernel's smaps figures, marked weak (~).";
 
+const TOP_ABOUT: &str = "The table of ps refreshed every few seconds, with what changed.
+
+Every --delay seconds (2) the processes are scanned again, as solab ps scans them (the same
+figures, one scan per table), and the table is drawn sorted by the chosen column, with two
+more columns after it: DELTA, its change since the previous table, and SINCE-START, since
+the first table (or since the process appeared).
+
+On a terminal the table is redrawn in place on the alternate screen until q or Ctrl-C (the
+screen is given back as it was); keys change the sort. Piped, or with --iterations N, N
+tables are printed one after the other and solab exits 0, as top -b -n N does.";
+
 const FAMILY_ABOUT: &str = "A process and its descendants: what fork still shares.
 
 For each child, per private mapping it has at the same address as its parent (heap,
@@ -114,7 +125,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// No colours (also when NO_COLOR is set; text is coloured only on a terminal)
-    #[arg(long, global = true)]
+    // A fixed place in every subcommand's help, whatever the number of subcommands (which
+    // take their places from the same count).
+    #[arg(long, global = true, display_order = 6)]
     pub no_color: bool,
 }
 
@@ -163,6 +176,23 @@ impl TableArgs {
     pub fn width(&self) -> Option<usize> {
         if self.wide { None } else { terminal::width() }
     }
+}
+
+/// What `ps` and `top` show beside their figures, and how.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PsShowArgs {
+    /// The COMMAND column shows the command line (arguments joined by spaces, at most 4096
+    /// bytes read, control characters escaped; `[comm]` when there is none, as for a
+    /// kernel thread) instead of the 15-character command name; JSON gains `cmdline`
+    #[arg(long)]
+    pub cmdline: bool,
+    /// Sizes in one unit: k (KiB), m (MiB) or g (GiB), one decimal [default: each size in
+    /// the unit that fits it]
+    #[arg(long, value_enum, value_name = "UNIT")]
+    pub unit: Option<UnitFlag>,
+    /// A PSS% column: PSS as a percentage of the machine's memory (MemTotal)
+    #[arg(short = 'P', long)]
+    pub percent: bool,
 }
 
 /// How a scan of many processes runs, the same in every command that does one.
@@ -296,24 +326,29 @@ pub enum Command {
     /// memory, MAP_SHARED memory and other files
     #[command(
         long_about = PS_ABOUT,
-        after_help = "Examples:\n  solab ps -a\n  \
-                            solab ps -a -s uss -n 10\n  \
-                            solab ps -a -u www-data -c '^nginx'\n  \
-                            solab ps -a --by container -s alone\n  \
+        after_help = "Examples:\n  solab ps\n  \
+                            solab ps -s uss -n 10\n  \
+                            solab ps -u www-data -c '^nginx' --cmdline\n  \
+                            solab ps --by container -s alone\n  \
                             solab ps -u nobody --by comm -b\n  \
+                            solab ps --totals -H --unit m\n  \
+                            solab ps -P --csv > ps.csv\n  \
                             solab ps -p $(pgrep -d, nginx) --json\n\n\
-                            Sizes are in KiB, MiB, GiB (powers of 1024), or bytes with -b; JSON \
-                            counts bytes. On a terminal the last column (command, cgroup, \
-                            container) is shortened from the left to fit its width; with -w, or \
-                            when stdout is not a terminal, never.\n\n\
+                            Without PIDs (or with -a) every process is scanned. Sizes are in \
+                            KiB, MiB, GiB (powers of 1024), in one unit with --unit, or bytes \
+                            with -b; JSON counts bytes. On a terminal the columns that split PSS \
+                            (FILES, SHARED, ANON, then ELF) are left out while the table is \
+                            wider than the terminal (a last line names them), and the last \
+                            column (command, cgroup, container) is shortened from the left to \
+                            fit; with -w, or when stdout is not a terminal, never.\n\n\
                             Exit status: 0 on success; 2 when a given pid could not be read \
                             (the others are still reported), on bad input (--by cgroup or \
-                            container without cgroup v2) or on error. With --all or -u alone, \
-                            processes that vanish or cannot be read are counted, not an error."
+                            container without cgroup v2) or on error. Without PIDs, processes \
+                            that vanish or cannot be read are counted, not an error."
     )]
     Ps {
-        /// Scan every process on the machine (except solab itself); with -u, every process
-        /// of the user
+        /// Scan every process on the machine (except solab itself), as without PIDs; with
+        /// -u, every process of the user
         #[arg(short = 'a', long, conflicts_with_all = ["pids", "pid"])]
         all: bool,
         #[command(flatten)]
@@ -336,10 +371,68 @@ pub enum Command {
         #[command(flatten)]
         table: TableArgs,
         #[command(flatten)]
+        show: PsShowArgs,
+        /// No header: neither the lines that say what was scanned nor the column names
+        #[arg(short = 'H', long, conflicts_with = "json")]
+        no_header: bool,
+        /// Only the TOTAL row (the header too, unless -H)
+        #[arg(long)]
+        totals: bool,
+        /// CSV: a line of column names, then one line per process (or group), or with
+        /// --totals the TOTAL line; sizes in bytes, or in --unit's unit
+        #[arg(long, conflicts_with_all = ["json", "no_header"])]
+        csv: bool,
+        #[command(flatten)]
         scan: ScanArgs,
         /// Print JSON (schema solab.ps.v2)
         #[arg(long)]
         json: bool,
+    },
+    /// The table of ps refreshed every few seconds, with what changed since the previous
+    /// table and since the first
+    #[command(
+        long_about = TOP_ABOUT,
+        after_help = "Examples:\n  solab top\n  \
+                            solab top -s uss -d 1\n  \
+                            solab top -u www-data --cmdline\n  \
+                            solab top -n 3 -d 5 > memory.log\n\n\
+                            Keys (on a terminal): q or Ctrl-C quit; s next sort column, S the \
+                            previous; r smallest first or largest first.\n\n\
+                            Exit status: 0 when the tables were printed (or q, Ctrl-C), 2 on \
+                            bad input or error."
+    )]
+    Top {
+        #[command(flatten)]
+        procs: ProcessArgs,
+        /// Only processes whose command name (comm) matches this regular expression
+        #[arg(short = 'c', long, value_name = "REGEX")]
+        command: Option<String>,
+        /// Order by a column, as ps --sort (sizes largest first); DELTA and SINCE-START
+        /// follow it (PSS when it is not a size)
+        #[arg(short = 's', long, value_enum, default_value = "pss")]
+        sort: PsSortFlag,
+        /// Smallest first
+        #[arg(short = 'r', long)]
+        reverse: bool,
+        /// Seconds between two tables (fractions allowed)
+        #[arg(short = 'd', long, value_name = "SECONDS", default_value = "2",
+              value_parser = parse_delay)]
+        delay: f64,
+        /// Print N tables one after the other and exit, as `top -b -n N` [default: on a
+        /// terminal, until q; piped, 1]
+        #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        iterations: Option<u64>,
+        /// Show only the first N rows (0: all) [default: as many as the terminal's height allows;
+        /// all when the tables are printed one after the other]
+        #[arg(long, value_name = "N")]
+        rows: Option<usize>,
+        /// Never leave out columns nor shorten commands to fit the terminal
+        #[arg(short = 'w', long)]
+        wide: bool,
+        #[command(flatten)]
+        show: PsShowArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
     },
     /// A process and its descendants: per child and inherited mapping, the anonymous
     /// pages still the parent's frame, copied since fork, or new
@@ -457,6 +550,7 @@ impl Command {
             Command::Ps { .. } => "ps",
             Command::Family { .. } => "family",
             Command::Exporter(_) => "exporter",
+            Command::Top { .. } => "top",
         }
     }
 
@@ -469,6 +563,7 @@ impl Command {
             | Command::Ps { json, .. }
             | Command::Family { json, .. } => *json,
             Command::Exporter(_) => false,
+            Command::Top { .. } => false,
         }
     }
 }
@@ -555,6 +650,29 @@ impl From<PsSortFlag> for PsKey {
     }
 }
 
+/// `--unit` of `ps` and `top`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnitFlag {
+    /// KiB (1024 bytes)
+    K,
+    /// MiB (1024 KiB)
+    M,
+    /// GiB (1024 MiB)
+    G,
+}
+
+/// `top --delay`: a number of seconds, at least 0.1 (a scan takes longer than that).
+fn parse_delay(s: &str) -> Result<f64, String> {
+    let d: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if d.is_finite() && (0.1..=86400.0).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("{s}: give between 0.1 and 86400 seconds"))
+    }
+}
+
 /// `--by` of `ps` and `libs` ([`GroupBy`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ByFlag {
@@ -610,6 +728,7 @@ mod tests {
             .chain(&crate::sharing::GROUP_WORDS)
             .chain(&crate::sharing::LIBS_GROUP_WORDS)
             .chain(&crate::sharing::FAMILY_WORDS)
+            .chain(&crate::sharing::VIEW_WORDS)
         {
             let row = format!("| `{word}` | {meaning} |");
             assert!(page.contains(&row), "reference.md lacks the row {row}");

@@ -6,11 +6,14 @@
 
 mod args;
 mod exporter;
+mod habits;
 mod resolve;
+mod top;
 mod watch;
 
-use args::{ByFlag, LibsSortFlag, PsSortFlag};
+use args::{ByFlag, LibsSortFlag, PsShowArgs, PsSortFlag, UnitFlag};
 pub use args::{Cli, Command, ProcessArgs, ScanArgs, TableArgs, inheritance_words, vocabulary};
+pub use habits::{OTHER_TOOLS, OTHER_TOOLS_INTRO, OTHER_TOOLS_TITLE};
 
 use crate::commands::group_key::GroupBy;
 use crate::commands::inspect::{self, InspectOptions};
@@ -171,24 +174,57 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
             ),
         },
         Command::Ps {
-            all,
+            all: _,
             procs,
             command,
             sort,
             by,
             table,
+            show,
+            no_header,
+            totals,
+            csv,
             scan,
             json,
         } => ps_cmd(PsArgs {
-            all,
             procs,
             command,
             sort,
             by,
             table,
+            show,
+            no_header,
+            totals,
+            csv,
             threads: scan.threads,
             json,
         }),
+        Command::Top {
+            procs,
+            command,
+            sort,
+            reverse,
+            delay,
+            iterations,
+            rows,
+            wide,
+            show,
+            scan,
+        } => top::top_cmd(
+            top::TopArgs {
+                procs,
+                command,
+                sort,
+                reverse,
+                delay,
+                iterations,
+                rows,
+                wide,
+                show,
+                threads: scan.threads,
+            },
+            stdout,
+        ),
         Command::Family {
             pid,
             json,
@@ -605,78 +641,119 @@ fn libs_by_cmd(
 
 /// `solab ps`'s flags.
 struct PsArgs {
-    all: bool,
     procs: ProcessArgs,
     command: Option<String>,
     sort: PsSortFlag,
     by: Option<ByFlag>,
     table: TableArgs,
+    show: PsShowArgs,
+    no_header: bool,
+    totals: bool,
+    csv: bool,
     threads: usize,
     json: bool,
 }
 
-/// `solab ps`. `-u` keeps ps's meaning: a filter, its leftovers counted as filtered out;
-/// alone (or with -a) it scans every process and keeps the user's.
-fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
-    let command = a
-        .command
-        .as_deref()
+/// `--command REGEX` of `ps` and `top`.
+fn command_regex(command: Option<&str>) -> anyhow::Result<Option<regex::Regex>> {
+    Ok(command
         .map(regex::Regex::new)
         .transpose()
-        .map_err(|e| Error::Usage(format!("--command: {e}")))?;
-    let key = PsKey::from(a.sort);
-    if key.group_only() && a.by.is_none() {
+        .map_err(|e| Error::Usage(format!("--command: {e}")))?)
+}
+
+/// `--sort` of `ps` and `top`: a group's column needs groups.
+fn ps_key(sort: PsSortFlag, by: Option<ByFlag>) -> anyhow::Result<PsKey> {
+    let key = PsKey::from(sort);
+    if key.group_only() && by.is_none() {
         return Err(Error::Usage(format!(
             "--sort {}: a group's column; give --by too",
-            clap::ValueEnum::to_possible_value(&a.sort)
+            clap::ValueEnum::to_possible_value(&sort)
                 .map_or(String::new(), |v| v.get_name().to_string())
         ))
         .into());
     }
+    Ok(key)
+}
+
+/// How `ps` and `top` write sizes: `--unit`, else `-b`, else human.
+fn size_unit(unit: Option<UnitFlag>, bytes: bool) -> text::SizeUnit {
+    match (unit, bytes) {
+        (Some(UnitFlag::K), _) => text::SizeUnit::Kib,
+        (Some(UnitFlag::M), _) => text::SizeUnit::Mib,
+        (Some(UnitFlag::G), _) => text::SizeUnit::Gib,
+        (None, true) => text::SizeUnit::Bytes,
+        (None, false) => text::SizeUnit::Human,
+    }
+}
+
+/// `--percent`: the machine's memory, or an error saying it could not be read.
+fn mem_total(percent: bool) -> anyhow::Result<Option<u64>> {
+    if !percent {
+        return Ok(None);
+    }
+    match crate::kernel::mem_total() {
+        Some(t) => Ok(Some(t)),
+        None => Err(anyhow::anyhow!(
+            "--percent: MemTotal of /proc/meminfo cannot be read"
+        )),
+    }
+}
+
+/// `solab ps`. Without pids (or with -a) every process; `-u` keeps ps's meaning: a
+/// filter, its leftovers counted as filtered out; alone it scans every process and keeps
+/// the user's.
+fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
+    let command = command_regex(a.command.as_deref())?;
+    let key = ps_key(a.sort, a.by)?;
     let uid = a.procs.user.as_deref().map(user_id).transpose()?;
     let pids = a.procs.listed();
-    if pids.is_empty() && !a.all && uid.is_none() {
-        return Err(Error::Usage(
-            "give the processes: PID..., -p PID, -u USER or -a (every process)".into(),
-        )
-        .into());
-    }
     let by = a.by.map(GroupBy::from);
     // ps's -u is a filter, not a scope: the policy for what could not be read is that of
     // the pids given, or of every process.
     let policy = Scope::resolve(&pids, None, true).unwrap_or(Scope::All);
+    let mem_total = mem_total(a.show.percent)?;
+    if a.table.bytes && a.show.unit.is_some() {
+        return Err(Error::Usage("--bytes and --unit: give one".into()).into());
+    }
     let ps::PsTable { mut report, hidden } = ps::ps(&PsOptions {
         all: pids.is_empty(),
         pids,
         uid,
         command,
         placement: a.json || by.is_some_and(|b| b.needs_cgroup()),
+        cmdline: a.show.cmdline,
         threads: a.threads,
         by,
         order: ps::PsOrder {
             key,
             reverse: a.table.reverse,
-            top: a.table.top_or_all_for_json(a.json),
+            top: a.table.top_or_all_for_json(a.json || a.csv),
         },
     })?;
     let (stderr, code) = not_read(&policy, &mut report.errors);
     let counts = &report.counts;
     let none_read = counts.scanned + counts.filtered_out == 0 && code == ExitCode::Error;
+    let view = text::PsView {
+        hidden,
+        unit: size_unit(a.show.unit, a.table.bytes),
+        width: a.table.width(),
+        no_header: a.no_header,
+        totals_only: a.totals,
+        cmdline: a.show.cmdline,
+        mem_total,
+        all_rows_flag: None,
+    };
     Ok(Outcome {
         stdout: if a.json {
             output::json(&report)
         } else if none_read {
             // No table of nothing before the error: the messages say what went wrong.
             String::new()
+        } else if a.csv {
+            text::render_ps_csv(&report, &view)
         } else {
-            text::render_ps(
-                &report,
-                &text::PsView {
-                    hidden,
-                    bytes: a.table.bytes,
-                    width: a.table.width(),
-                },
-            )
+            text::render_ps(&report, &view)
         },
         stderr,
         code,

@@ -54,6 +54,21 @@ pub fn capabilities() -> u64 {
     })
 }
 
+/// The machine's usable RAM in bytes: `MemTotal:` of /proc/meminfo (proc(5)); `None` when
+/// it cannot be read.
+pub fn mem_total() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    mem_total_in(&text)
+}
+
+/// `MemTotal:` of a /proc/meminfo text (in kB there), in bytes.
+fn mem_total_in(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let mut words = line.split_whitespace().skip(1);
+    let kb: u64 = words.next()?.parse().ok()?;
+    (words.next() == Some("kB")).then_some(kb * 1024)
+}
+
 pub const CAP_SYS_PTRACE: u32 = 19;
 pub const CAP_SYS_ADMIN: u32 = 21;
 
@@ -139,5 +154,15 @@ mod tests {
         assert_eq!(cap_eff_in_status(nobody), Some(0));
         assert_eq!(cap_eff_in_status("Name: y\n"), None);
         assert_eq!(cap_eff_in_status("CapEff:\tzz\n"), None);
+    }
+
+    #[test]
+    fn mem_total_from_meminfo_text() {
+        let t = "MemTotal:       24576000 kB\nMemFree:  1 kB\n";
+        assert_eq!(mem_total_in(t), Some(24576000 * 1024));
+        assert_eq!(mem_total_in("MemFree: 1 kB\n"), None);
+        assert_eq!(mem_total_in("MemTotal: 12\n"), None);
+        // The live file has it.
+        assert!(mem_total().is_some_and(|b| b > 0));
     }
 }

@@ -65,6 +65,22 @@ pub fn mem_class(map_shared: bool, in_object: bool, is_file: bool) -> MemClass {
     }
 }
 
+/// The words of the columns `ps --percent` and `solab top` add, with their one definition.
+pub const VIEW_WORDS: [(&str, &str); 3] = [
+    (
+        "PSS%",
+        "PSS as a percentage of the machine's memory (MemTotal of /proc/meminfo)",
+    ),
+    (
+        "DELTA",
+        "change of the sorted column (PSS when it is not a size) since the previous table of solab top; new: the process was not in it",
+    ),
+    (
+        "SINCE-START",
+        "change of the same column since the first table of solab top, or since the process first appeared in one",
+    ),
+];
+
 /// The per-process cost words of `solab ps`, with their one definition.
 pub const COST_WORDS: [(&str, &str); 5] = [
     (

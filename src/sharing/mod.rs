@@ -19,7 +19,7 @@ pub mod cost;
 pub mod fork;
 pub mod groups;
 
-pub use cost::{COST_WORDS, MemClass, mem_class};
+pub use cost::{COST_WORDS, MemClass, VIEW_WORDS, mem_class};
 pub use fork::{ExecMark, FAMILY_WORDS, Inheritance, Lineage, inheritance, lineage};
 pub use groups::{GROUP_WORDS, LIBS_GROUP_WORDS};
 

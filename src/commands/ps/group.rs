@@ -65,6 +65,7 @@ impl PsReport {
                     PsGroup {
                         key,
                         container,
+                        user: Some(r.user.clone()),
                         processes: 0,
                         pids: Vec::new(),
                         cost: Cost::default(),
@@ -74,6 +75,10 @@ impl PsReport {
                     Vec::new(),
                 )
             });
+            // Once two users are seen the group has none.
+            if g.user.as_ref().is_some_and(|u| *u != r.user) {
+                g.user = None;
+            }
             g.processes += 1;
             g.pids.push(r.pid);
             g.cost.add(&r.cost);

@@ -73,6 +73,8 @@ pub struct PsOptions {
     /// [`PsRow::mnt_ns`]), for JSON and for grouping by cgroup or container. Two more
     /// files per process; the table does not show them.
     pub placement: bool,
+    /// Read each process's command line ([`PsRow::cmdline`]): one more file per process.
+    pub cmdline: bool,
     /// Workers scanning processes in parallel: 0 one per CPU, 1 one (in order, on this
     /// thread). The report is the same whatever the number.
     pub threads: usize,
@@ -81,6 +83,10 @@ pub struct PsOptions {
     /// How the rows (or groups) are ordered, and how many are kept.
     pub order: PsOrder,
 }
+
+/// The most bytes of a command line read ([`PsOptions::cmdline`]): its length is the
+/// process's to choose, up to the whole of its argument space.
+pub const CMDLINE_LIMIT: usize = 4096;
 
 /// The finished `ps`: the report, and how many rows (or groups) [`PsOrder::top`] left out.
 pub struct PsTable {

@@ -114,6 +114,11 @@ pub struct PsRow {
     pub cgroup: String,
     /// The inode of /proc/PID/ns/mnt, null if unreadable or not asked for.
     pub mnt_ns: Option<u64>,
+    /// The command line (`--cmdline`): its arguments joined by spaces, read up to
+    /// [`CMDLINE_LIMIT`](super::CMDLINE_LIMIT) bytes; absent unless asked for, empty for a
+    /// process without one (a kernel thread, a zombie).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
     /// The whole process (PSS is the sum of the classes' exact values, rounded once).
     #[serde(flatten)]
     pub cost: Cost,
@@ -237,6 +242,9 @@ pub struct PsGroup {
     pub key: String,
     /// With --by container: its name and kind.
     pub container: Option<Container>,
+    /// The user (real uid's name) of the group's processes when they all have the same
+    /// one; null when they have several.
+    pub user: Option<String>,
     pub processes: u32,
     pub pids: Vec<i32>,
     #[serde(flatten)]

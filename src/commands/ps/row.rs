@@ -69,7 +69,14 @@ impl<'a> Worker<'a> {
             .clone();
         let scanned = self.engine.scan(position, dir, keep_frames)?;
         let cgroup_paths = opts.placement.then_some(&mut self.cgroup_paths);
-        let who = Who::read(dir, (uid, comm), user, cgroup_paths, &mut self.text);
+        let mut who = Who::read(dir, (uid, comm), user, cgroup_paths, &mut self.text);
+        if opts.cmdline {
+            // A process that exits meanwhile keeps its row, with an empty command line.
+            who.cmdline = Some(
+                dir.cmdline(&mut self.text, super::CMDLINE_LIMIT)
+                    .unwrap_or_default(),
+            );
+        }
         Ok(Some(row(pid, who, scanned)))
     }
 }
@@ -90,6 +97,7 @@ struct Who {
     cgroup: String,
     cgroup_v1: bool,
     mnt_ns: Option<u64>,
+    cmdline: Option<String>,
 }
 
 impl Who {
@@ -116,6 +124,7 @@ impl Who {
             cgroup,
             cgroup_v1,
             mnt_ns,
+            cmdline: None,
         }
     }
 }
@@ -163,6 +172,7 @@ fn row(pid: i32, who: Who, scanned: ProcessScan) -> (PsRow, RowFrames) {
         user: who.user,
         cgroup: who.cgroup,
         mnt_ns: who.mnt_ns,
+        cmdline: who.cmdline,
         comm_bytes: super::report::name_bytes(&who.comm),
         comm: who.comm,
         cost,

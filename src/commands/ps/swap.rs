@@ -58,6 +58,7 @@ mod tests {
             comm_bytes: None,
             cgroup: String::new(),
             mnt_ns: None,
+            cmdline: None,
             cost: Cost::default(),
             classes: ByClass::default(),
         }

@@ -154,6 +154,27 @@ impl ProcDir {
         self.read_until(file, buf, |_| false)
     }
 
+    /// The command line (/proc/PID/cmdline) as text: its arguments joined by spaces, at
+    /// most `limit` bytes read (the process controls its length), each byte that is not
+    /// UTF-8 kept as [`decode_name`] keeps it; empty for a process without one (a kernel
+    /// thread, a zombie).
+    pub fn cmdline(&self, buf: &mut Vec<u8>, limit: usize) -> Result<String> {
+        self.read_until(c"cmdline", buf, |b| b.len() >= limit)?;
+        buf.truncate(limit);
+        while buf.last() == Some(&0) {
+            buf.pop();
+        }
+        for b in buf.iter_mut() {
+            if *b == 0 {
+                *b = b' ';
+            }
+        }
+        Ok(match std::str::from_utf8(buf) {
+            Ok(s) if !s.chars().any(|c| byte_of_char(c).is_some()) => s.to_string(),
+            _ => decode_name(buf),
+        })
+    }
+
     /// Reads `file` into `buf` (cleared first) until its end, or until `enough` says the
     /// bytes read so far are enough.
     fn read_until(

@@ -9,14 +9,16 @@ mod libs;
 mod prove;
 mod ps;
 mod record;
+mod top;
 
 pub use elf::render_elf;
 pub use family::{render_family, render_family_change};
 pub use inspect::render_inspect;
 pub use libs::{LibsGroupsView, LibsView, render_libs, render_libs_groups};
 pub use prove::render_prove;
-pub use ps::{PsView, render_ps};
+pub use ps::{PsView, SizeUnit, render_ps, render_ps_csv};
 pub use record::{render_record, render_record_folded};
+pub use top::{TopState, TopView, render_top};
 
 use crate::PAGE_SIZE;
 use crate::output::escape::escape_controls;

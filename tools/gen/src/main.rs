@@ -24,6 +24,24 @@ fn one_line_about(cmd: Command) -> Command {
     cmd.mut_subcommands(one_line_about)
 }
 
+/// Appends the section for users of smem, ps_mem, procrank and pmap
+/// ([`solab::cli::OTHER_TOOLS`]) to the man page `page`: clap_mangen writes the sections
+/// clap knows, this one is added after them.
+fn append_other_tools(page: &Path) -> std::io::Result<()> {
+    use roff::{Roff, bold, roman};
+    let mut r = Roff::new();
+    r.control("SH", [solab::cli::OTHER_TOOLS_TITLE]);
+    r.text([roman(solab::cli::OTHER_TOOLS_INTRO)]);
+    for (theirs, ours) in solab::cli::OTHER_TOOLS {
+        r.control("TP", []);
+        r.text([bold(*theirs)]);
+        r.text([roman(*ours)]);
+    }
+    let mut text = std::fs::read_to_string(page)?;
+    text.push_str(&r.to_roff());
+    std::fs::write(page, text)
+}
+
 fn generate(dir: &Path) -> std::io::Result<()> {
     let man = dir.join("man/man1");
     // A fresh directory: a page of a subcommand that no longer exists must not be installed.
@@ -39,6 +57,9 @@ fn generate(dir: &Path) -> std::io::Result<()> {
         solab_lab::host_cli::Cli::command(),
     ] {
         clap_mangen::generate_to(one_line_about(cmd), &man)?;
+    }
+    for page in ["solab.1", "solab-ps.1", "solab-top.1"] {
+        append_other_tools(&man.join(page))?;
     }
     let completions = dir.join("completions");
     std::fs::create_dir_all(&completions)?;

@@ -4,7 +4,9 @@
 //! 700 pages of the inherited region; solab must give each function its pages (exactly, or
 //! short by no more than the samples the kernel reports lost).
 
-use crate::util::{Compiled, KillOnDrop, Proc, artifacts, as_nobody, finish, is_root, skip};
+use crate::util::{
+    Compiled, KillOnDrop, Proc, Scratch, artifacts, as_nobody, finish, is_root, skip,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -72,9 +74,15 @@ fn fixture() -> Compiled {
 /// Runs `solab` (a command made by the caller: as this user or as nobody) with
 /// `family --record 2 PID --json`, tells the child to go once solab says it records, and
 /// returns the JSON, or the error line when the command failed.
-fn record(mut solab: Command, host: &mut Proc, parent: i32) -> Result<Value, String> {
+fn record(
+    mut solab: Command,
+    host: &mut Proc,
+    parent: i32,
+    extra: &[&str],
+) -> Result<Value, String> {
     let mut run = solab
         .args(["family", "--record", "2", &parent.to_string(), "--json"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -160,6 +168,35 @@ fn check_attribution(report: &Value, child: i32) {
     );
 }
 
+/// The flame graph names both functions, each in a frame whose tooltip gives its bytes, a
+/// multiple of the page size.
+fn check_flame(svg: &str) {
+    let opt = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(svg, opt).expect("well-formed SVG");
+    let titles: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("title"))
+        .filter_map(|n| n.text())
+        .collect();
+    for name in ["!write_three_hundred (", "!write_seven_hundred ("] {
+        let t = titles
+            .iter()
+            .find(|t| t.contains(name))
+            .unwrap_or_else(|| panic!("a frame of {name} among {titles:?}"));
+        let bytes: u64 = t[t.find(name).expect("name") + name.len()..]
+            .split(' ')
+            .next()
+            .expect("bytes")
+            .replace(',', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("bytes in {t}"));
+        assert!(bytes > 0 && bytes % 4096 == 0, "{t}");
+    }
+}
+
 fn start(host: Command) -> (Proc, i32, i32, KillOnDrop) {
     let mut p = Proc::spawn("cow_writer", host, "");
     let line = p.expect("child=");
@@ -172,8 +209,14 @@ fn start(host: Command) -> (Proc, i32, i32, KillOnDrop) {
 fn copies_are_given_to_the_functions_that_wrote_them() {
     let bin = fixture();
     let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
-    match record(Command::new(&artifacts().solab), &mut host, parent) {
-        Ok(report) => check_attribution(&report, child),
+    let scratch = Scratch::new();
+    let flame = scratch.dir.join("copied.svg");
+    let svg = ["--svg", flame.to_str().expect("utf-8 path")];
+    match record(Command::new(&artifacts().solab), &mut host, parent, &svg) {
+        Ok(report) => {
+            check_attribution(&report, child);
+            check_flame(&std::fs::read_to_string(&flame).expect("the flame graph"));
+        }
         Err(e) if e.contains("perf_event_paranoid") => {
             skip(&format!("the kernel refuses to record page faults: {e}"))
         }
@@ -193,7 +236,7 @@ fn an_unprivileged_user_records_its_own_processes() {
     let bin = fixture();
     let (mut host, parent, child, _kill) = start(as_nobody(&bin.path));
     let solab = as_nobody(&artifacts().solab);
-    let result = record(solab, &mut host, parent);
+    let result = record(solab, &mut host, parent, &[]);
     if paranoid > 2 {
         let e = result.expect_err("perf_event_paranoid above 2 forbids it");
         assert!(e.contains("perf_event_paranoid is"), "{e}");

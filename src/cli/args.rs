@@ -354,7 +354,7 @@ pub enum Command {
         /// copied from the parent's frame (and each new page) in that window to the first
         /// fault on it and its call chain: bytes by innermost function (object!function)
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..),
-              conflicts_with_all = ["watch", "svg"])]
+              conflicts_with = "watch")]
         record: Option<u64>,
         /// With --record: bytes by whole call chain, innermost function first
         #[arg(long, requires = "record")]
@@ -371,7 +371,8 @@ pub enum Command {
         watch: Option<u64>,
         /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one
         /// band per inherited mapping, one row per process, each page coloured by what
-        /// became of it since fork, from the same scan as the text or JSON
+        /// became of it since fork, from the same scan as the text or JSON. With --record:
+        /// a flame graph (inferno's) of the bytes copied in the window, by call chain
         #[arg(long, value_name = "FILE", conflicts_with = "watch")]
         svg: Option<PathBuf>,
         #[command(flatten)]

@@ -28,12 +28,14 @@ use object::draw_object;
 
 mod cells;
 mod family;
+mod flame;
 mod labels;
 mod layout;
 mod legend;
 mod looks;
 mod object;
 pub use family::render_family;
+pub use flame::render_record_flame;
 
 /// Above this many pages, runs of identical columns are drawn as one cell with a count.
 pub const PER_PAGE_LIMIT: usize = 640;

@@ -66,7 +66,8 @@ fn fixture() -> Compiled {
         // -O0: every function sets up its frame. With -O1 gcc 12 leaves the frame out of
         // a leaf function even with -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer,
         // and the kernel's walk then skips the leaf's caller.
-        &["-O0", "-fno-omit-frame-pointer"],
+        // -g: the DWARF `--lines` reads.
+        &["-O0", "-g", "-fno-omit-frame-pointer"],
         &[],
     )
 }
@@ -222,6 +223,81 @@ fn copies_are_given_to_the_functions_that_wrote_them() {
         }
         Err(e) => panic!("solab family --record failed: {e}"),
     }
+}
+
+/// The line of the fixture's source that holds `text` (1-based, as DWARF counts).
+fn source_line(text: &str) -> usize {
+    FIXTURE
+        .lines()
+        .position(|l| l.contains(text))
+        .expect("the line in the fixture")
+        + 1
+}
+
+#[test]
+fn lines_name_the_source_line_that_wrote() {
+    let bin = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
+    let report = match record(
+        Command::new(&artifacts().solab),
+        &mut host,
+        parent,
+        &["--lines"],
+    ) {
+        Ok(report) => report,
+        Err(e) if e.contains("perf_event_paranoid") => {
+            return skip(&format!("the kernel refuses to record page faults: {e}"));
+        }
+        Err(e) => panic!("solab family --record --lines failed: {e}"),
+    };
+    let lost = report["recording"]["lost"].as_u64().expect("lost");
+    for (name, store, pages) in [
+        ("!write_three_hundred", "= 1;", 300),
+        ("!write_seven_hundred", "= 2;", 700),
+    ] {
+        // The store's line of the function: the fault is on its instruction.
+        let named = format!("{name} (");
+        let at = format!("cow_writer.c:{})", source_line(store));
+        let got: u64 = report["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .filter(|m| m["pid"] == child)
+            .flat_map(|m| m["functions"].as_array().expect("functions"))
+            .filter(|f| {
+                f["function"]
+                    .as_str()
+                    .is_some_and(|f| f.contains(&named) && f.ends_with(&at))
+            })
+            .map(|f| f["copied"].as_u64().expect("copied"))
+            .sum::<u64>()
+            / 4096;
+        assert!(
+            got <= pages && got + lost >= pages,
+            "{named}…{at}: {got} pages, {pages} written, {lost} lost:\n{report:#}"
+        );
+    }
+    // The caller's frame has its line too: the call in main.
+    let chains = &report["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|m| m["pid"] == child)
+        .expect("child")["chains"];
+    let call = format!(
+        "cow_writer.c:{})",
+        source_line("write_seven_hundred(region")
+    );
+    assert!(
+        chains
+            .as_array()
+            .expect("chains")
+            .iter()
+            .any(|c| c["chain"][1]
+                .as_str()
+                .is_some_and(|f| f.contains("!main (") && f.ends_with(&call))),
+        "main's call of write_seven_hundred at {call}: {chains:#}"
+    );
 }
 
 #[test]

@@ -363,6 +363,11 @@ pub enum Command {
         /// first, for flamegraph.pl or inferno) instead of the table
         #[arg(long, requires = "record", conflicts_with = "json")]
         folded: bool,
+        /// With --record: each frame named with its source file and line
+        /// (`object!function (file:line)`) where the object, or its separate debug file,
+        /// has DWARF; rows are then by line
+        #[arg(long, requires = "record")]
+        lines: bool,
         /// Read and print the family again every SECONDS, each table after the first
         /// followed by what changed since the one before, until Ctrl-C, which prints the
         /// last table once more and exits with status 0; if PID exits meanwhile, the last

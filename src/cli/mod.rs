@@ -196,6 +196,7 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
             record,
             callers,
             folded,
+            lines,
             scan,
         } => match (watch, record) {
             (_, Some(secs)) => recording::record_cmd(
@@ -205,6 +206,7 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
                     json,
                     callers,
                     folded,
+                    lines,
                     svg,
                 },
                 scan.threads,

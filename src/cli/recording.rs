@@ -13,6 +13,8 @@ pub(super) struct Shown {
     pub json: bool,
     pub callers: bool,
     pub folded: bool,
+    /// Each frame named with its source file and line (DWARF).
+    pub lines: bool,
     /// The flame graph of the copied bytes into this file (`-`: stdout, instead of text).
     pub svg: Option<PathBuf>,
 }
@@ -31,7 +33,7 @@ pub(super) fn record_cmd(
     let started = |n| {
         eprintln!("solab: recording the page faults of {n} threads for {secs} s (Ctrl-C ends it)");
     };
-    let report = record::record(pid, secs, threads, started, watch::interrupted)?;
+    let report = record::record(pid, secs, threads, shown.lines, started, watch::interrupted)?;
     let mut stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let mut code = if report.errors.is_empty() {
         ExitCode::Ok

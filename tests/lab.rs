@@ -230,9 +230,9 @@ fn one_experiment_runs_alone() {
         .map(|e| e["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, vec![5]);
-    let bad = lab_cmd(&lab_dir()).args(["-e", "11"]).output().unwrap();
+    let bad = lab_cmd(&lab_dir()).args(["-e", "12"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 11"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 12"));
 }
 
 #[test]

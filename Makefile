@@ -127,6 +127,7 @@ docs-outputs: build
 bench: build
 	$(CARGO) build --profile $(PROFILE) --example minreader
 	$(CC) $(CFLAGS) bench/family.c -o $(OUT)/bench-family
+	$(CC) $(CFLAGS) bench/cow-workload.c -o $(OUT)/bench-cow-workload
 	bench/bench.sh $(OUT)
 
 lint:

@@ -18,6 +18,10 @@
 #                           forks, and its children (0 GiB skips the family bench)
 #   INSPECT="50 200"        solab inspect --json over the first N processes, for its peak
 #                           memory (empty skips it)
+#   COW_MIB=32 COW_ROUNDS=10 COW_REPEATS=3   the --record overhead: bench/cow-workload.c
+#                           forks COW_ROUNDS children that each rewrite COW_MIB MiB inherited,
+#                           timed COW_REPEATS times alone and under solab family --record
+#                           (COW_REPEATS=0 skips it)
 #   PERF=1                  profile solab libs and ps --all with perf, when perf works
 #   RESULTS=docs/src/bench-results.md   where the results page is written, TITLE its title
 #                           (docs/src/bench-results-2000.md is the HOSTS=1000 PYTHONS=1000 run,
@@ -39,17 +43,22 @@ RESULTS=${RESULTS:-docs/src/bench-results.md}
 SOLAB=$BIN/solab
 MINREADER=$BIN/examples/minreader
 FAMILY=$BIN/bench-family
+COW=$BIN/bench-cow-workload
+COW_MIB=${COW_MIB:-32}
+COW_ROUNDS=${COW_ROUNDS:-10}
+COW_REPEATS=${COW_REPEATS:-3}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "bench: $*" >&2; exit 2; }
-for f in "$SOLAB" "$MINREADER" "$FAMILY" "$BIN/solab-lab-host" "$BIN/libsolib.so"; do
+for f in "$SOLAB" "$MINREADER" "$FAMILY" "$COW" "$BIN/solab-lab-host" "$BIN/libsolib.so"; do
     [ -e "$f" ] || die "$f is missing: run make bench (it builds them)"
 done
 [ "$HOSTS" -le 1000 ] && [ "$PYTHONS" -le 1000 ] || die "HOSTS and PYTHONS are bounded to 1000 each"
 [ "$FAMILY_CHILDREN" -le 64 ] || die "FAMILY_CHILDREN is bounded to 64"
 [ "$FAMILY_GIB" -le 4 ] || die "FAMILY_GIB is bounded to 4"
+[ "$COW_MIB" -le 1024 ] && [ "$COW_ROUNDS" -le 1000 ] && [ "$COW_REPEATS" -le 20 ] || die "COW_MIB <= 1024, COW_ROUNDS <= 1000, COW_REPEATS <= 20"
 [ "$(id -u)" -eq 0 ] || die "run as root: solab compares frames only with CAP_SYS_ADMIN"
 "$SOLAB" ps --help >/dev/null 2>&1 || die "$SOLAB has no ps command"
 
@@ -276,6 +285,51 @@ if [ "$FAMILY_GIB" -gt 0 ]; then
         mem family "family ${mib} MiB x ${kids}" "$SOLAB" family "${FAMS[$i]}" --json
         "$SOLAB" family "${FAMS[$i]}" --json >"$TMP/family-$mib-$kids.json"
         printf 'family\t%s\t%s\t%s\n' "$mib" "$kids" "$TMP/family-$mib-$kids.json" >>"$MANIFEST"
+    done
+fi
+# 5. The cost of solab family --record to what it records: the fork-heavy workload timed by
+# itself, alone and with the recording attached before it starts (alternating), each run
+# with its own GO file. The recording is ended with SIGINT (as Ctrl-C) once the workload has
+# written its time, and the workload exits once its GO file is removed after that.
+cow_run() {
+    local mode=$1 i=$2 go=$TMP/cow.go.$1.$2 out=$TMP/cow.$1.$2 pid rec=
+    "$COW" "$COW_MIB" "$COW_ROUNDS" "$go" "$out" </dev/null &
+    pid=$!
+    PIDS+=("$pid")
+    if [ "$mode" = record ]; then
+        "$SOLAB" family --record 600 "$pid" --json >"$TMP/cow.record.$i.json" 2>"$TMP/cow.record.$i.err" &
+        rec=$!
+        PIDS+=("$rec")
+        local deadline=$((SECONDS + 60))
+        until grep -q "recording the page faults" "$TMP/cow.record.$i.err" 2>/dev/null; do
+            kill -0 "$rec" 2>/dev/null || { cat "$TMP/cow.record.$i.err"; die "solab family --record exited"; }
+            [ $SECONDS -lt $deadline ] || die "solab family --record did not start"
+            sleep 0.05
+        done
+    fi
+    touch "$go"
+    until [ -s "$out" ]; do
+        kill -0 "$pid" 2>/dev/null || die "bench-cow-workload exited"
+        sleep 0.05
+    done
+    if [ -n "$rec" ]; then
+        kill -INT "$rec"
+        wait "$rec" || true
+    fi
+    rm -f "$go"
+    wait "$pid" || die "bench-cow-workload failed"
+    if [ -n "$rec" ]; then
+        printf 'cowrec\t%s\n' "$TMP/cow.record.$i.json" >>"$MANIFEST"
+    fi
+    printf 'cow\t%s\t%s\n' "$mode" "$(cat "$out")" >>"$MANIFEST"
+}
+if [ "$COW_REPEATS" -gt 0 ]; then
+    echo "bench: --record overhead, $COW_ROUNDS children rewriting $COW_MIB MiB, $COW_REPEATS times each way"
+    fact cow_mib "$COW_MIB"
+    fact cow_rounds "$COW_ROUNDS"
+    for i in $(seq "$COW_REPEATS"); do
+        if [ $((i % 2)) -eq 1 ]; then cow_run plain "$i"; cow_run record "$i"
+        else cow_run record "$i"; cow_run plain "$i"; fi
     done
 fi
 fact loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

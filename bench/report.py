@@ -11,10 +11,10 @@ over all runs of all rounds, with the min and max; every ratio is a ratio of med
 import datetime
 import glob
 import json
+import statistics
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 
@@ -27,6 +27,8 @@ mems = {}  # (tag, label) -> peak RSS in KiB
 mem_cmds = {}
 pages = {}  # tag -> dict(processes, vmas, read, present, given)
 facts = {}
+cow = {}
+cowrec = []
 families = []  # (mib, kids, report)
 order = {}  # tag -> labels in manifest order
 profiles = []  # (command, how)
@@ -61,6 +63,13 @@ for line in open(os.path.join(tmp, "manifest")):
         profiles.append((f[0], f[1]))
     elif kind == "set":
         facts[f[0]] = f[1] if len(f) > 1 else ""
+    elif kind == "cow":
+        cow.setdefault(f[0], []).append(float(f[1]))
+    elif kind == "cowrec":
+        try:
+            cowrec.append(json.load(open(f[0]))["recording"])
+        except (OSError, ValueError, KeyError):
+            pass
 
 
 def med(tag, label):
@@ -380,6 +389,27 @@ if ins:
         size = int(open(os.path.join(tmp, f"bytes.{tag}")).read())
         L.append(f"| {n} | {pages[tag]['present']:,} | {size / 2**20:.1f} MiB | "
                  f"{mib(mems[(tag, 'solab inspect')]):.1f} MiB |")
+
+if cow.get("plain") and cow.get("record"):
+    plain, rec = statistics.median(cow["plain"]), statistics.median(cow["record"])
+    pages = int(facts.get("cow_mib", "0")) * 2**20 // 4096 * int(facts.get("cow_rounds", "0"))
+    faults = [r["faults"] for r in cowrec]
+    lost = [r["lost"] for r in cowrec]
+    ring = [r["ring_bytes"] for r in cowrec]
+    L += ["", "## The cost of solab family --record", "",
+          f"bench/cow-workload.c: a parent writes {facts.get('cow_mib')} MiB, then forks "
+          f"{facts.get('cow_rounds')} children one after the other, each rewriting every "
+          f"inherited page ({pages:,} copy-on-write faults in all), timed by itself, alone "
+          "and with `solab family --record` attached before it starts (one sample per "
+          "fault), the two alternating:", "",
+          "| run | median (min–max) | per fault | faults recorded | lost | ring buffer |",
+          "|---|---:|---:|---:|---:|---:|",
+          f"| alone | {plain:.3f} s ({min(cow['plain']):.3f}–{max(cow['plain']):.3f}) | "
+          f"{plain / max(pages, 1) * 1e6:.2f} µs | | | |",
+          f"| recorded | {rec:.3f} s ({min(cow['record']):.3f}–{max(cow['record']):.3f}) | "
+          f"{rec / max(pages, 1) * 1e6:.2f} µs | {statistics.median(faults) if faults else 0:,.0f} | "
+          f"{max(lost) if lost else 0:,} | {mib((max(ring) if ring else 0) / 1024):.1f} MiB |",
+          "", f"Slowdown under --record: **{rec / plain:.2f}x** (medians).", ""]
 
 L += ["", "## The output it timed", "", "```text", "$ solab libs --all --top 12"]
 L += open(os.path.join(tmp, "libs-all.txt")).read().rstrip("\n").split("\n")

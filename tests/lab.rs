@@ -95,14 +95,14 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
         "experiments failed:\n{}\n\nlab output:\n{stdout}",
         failed.join("\n")
     );
-    assert_eq!(report["passed"], 10, "{stdout}");
+    assert_eq!(report["passed"], 11, "{stdout}");
     assert_eq!(report["schema"], "solab.lab.v1");
     assert!(
         run.status.success(),
         "lab exited {:?}\n{stdout}",
         run.status
     );
-    assert!(stdout.contains("10 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("11 passed, 0 failed"), "{stdout}");
     for e in report["experiments"].as_array().unwrap() {
         assert!(
             !e["commands"].as_array().unwrap().is_empty()
@@ -151,6 +151,13 @@ fn every_experiment_passes_and_nothing_is_left_behind() {
             "{e10:?}"
         );
     }
+    // Who broke the sharing: the child's copies are named by the function that wrote them.
+    let e11 = evidence_of(&report, 11);
+    assert!(
+        e11.iter()
+            .any(|l| l.contains("copied by libsolib.so!solib_add (seen)")),
+        "{e11:?}"
+    );
     let e10_pictures = report["experiments"]
         .as_array()
         .unwrap()
@@ -223,9 +230,9 @@ fn one_experiment_runs_alone() {
         .map(|e| e["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, vec![5]);
-    let bad = lab_cmd(&lab_dir()).args(["-e", "11"]).output().unwrap();
+    let bad = lab_cmd(&lab_dir()).args(["-e", "12"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 11"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no experiment 12"));
 }
 
 #[test]

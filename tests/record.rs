@@ -4,7 +4,9 @@
 //! 700 pages of the inherited region; solab must give each function its pages (exactly, or
 //! short by no more than the samples the kernel reports lost).
 
-use crate::util::{Compiled, KillOnDrop, Proc, artifacts, as_nobody, finish, is_root, skip};
+use crate::util::{
+    Compiled, KillOnDrop, Proc, Scratch, artifacts, as_nobody, finish, is_root, skip,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -64,7 +66,8 @@ fn fixture() -> Compiled {
         // -O0: every function sets up its frame. With -O1 gcc 12 leaves the frame out of
         // a leaf function even with -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer,
         // and the kernel's walk then skips the leaf's caller.
-        &["-O0", "-fno-omit-frame-pointer"],
+        // -g: the DWARF `--lines` reads.
+        &["-O0", "-g", "-fno-omit-frame-pointer"],
         &[],
     )
 }
@@ -72,9 +75,15 @@ fn fixture() -> Compiled {
 /// Runs `solab` (a command made by the caller: as this user or as nobody) with
 /// `family --record 2 PID --json`, tells the child to go once solab says it records, and
 /// returns the JSON, or the error line when the command failed.
-fn record(mut solab: Command, host: &mut Proc, parent: i32) -> Result<Value, String> {
+fn record(
+    mut solab: Command,
+    host: &mut Proc,
+    parent: i32,
+    extra: &[&str],
+) -> Result<Value, String> {
     let mut run = solab
         .args(["family", "--record", "2", &parent.to_string(), "--json"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -160,6 +169,35 @@ fn check_attribution(report: &Value, child: i32) {
     );
 }
 
+/// The flame graph names both functions, each in a frame whose tooltip gives its bytes, a
+/// multiple of the page size.
+fn check_flame(svg: &str) {
+    let opt = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(svg, opt).expect("well-formed SVG");
+    let titles: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("title"))
+        .filter_map(|n| n.text())
+        .collect();
+    for name in ["!write_three_hundred (", "!write_seven_hundred ("] {
+        let t = titles
+            .iter()
+            .find(|t| t.contains(name))
+            .unwrap_or_else(|| panic!("a frame of {name} among {titles:?}"));
+        let bytes: u64 = t[t.find(name).expect("name") + name.len()..]
+            .split(' ')
+            .next()
+            .expect("bytes")
+            .replace(',', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("bytes in {t}"));
+        assert!(bytes > 0 && bytes % 4096 == 0, "{t}");
+    }
+}
+
 fn start(host: Command) -> (Proc, i32, i32, KillOnDrop) {
     let mut p = Proc::spawn("cow_writer", host, "");
     let line = p.expect("child=");
@@ -172,13 +210,94 @@ fn start(host: Command) -> (Proc, i32, i32, KillOnDrop) {
 fn copies_are_given_to_the_functions_that_wrote_them() {
     let bin = fixture();
     let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
-    match record(Command::new(&artifacts().solab), &mut host, parent) {
-        Ok(report) => check_attribution(&report, child),
+    let scratch = Scratch::new();
+    let flame = scratch.dir.join("copied.svg");
+    let svg = ["--svg", flame.to_str().expect("utf-8 path")];
+    match record(Command::new(&artifacts().solab), &mut host, parent, &svg) {
+        Ok(report) => {
+            check_attribution(&report, child);
+            check_flame(&std::fs::read_to_string(&flame).expect("the flame graph"));
+        }
         Err(e) if e.contains("perf_event_paranoid") => {
             skip(&format!("the kernel refuses to record page faults: {e}"))
         }
         Err(e) => panic!("solab family --record failed: {e}"),
     }
+}
+
+/// The line of the fixture's source that holds `text` (1-based, as DWARF counts).
+fn source_line(text: &str) -> usize {
+    FIXTURE
+        .lines()
+        .position(|l| l.contains(text))
+        .expect("the line in the fixture")
+        + 1
+}
+
+#[test]
+fn lines_name_the_source_line_that_wrote() {
+    let bin = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
+    let report = match record(
+        Command::new(&artifacts().solab),
+        &mut host,
+        parent,
+        &["--lines"],
+    ) {
+        Ok(report) => report,
+        Err(e) if e.contains("perf_event_paranoid") => {
+            return skip(&format!("the kernel refuses to record page faults: {e}"));
+        }
+        Err(e) => panic!("solab family --record --lines failed: {e}"),
+    };
+    let lost = report["recording"]["lost"].as_u64().expect("lost");
+    for (name, store, pages) in [
+        ("!write_three_hundred", "= 1;", 300),
+        ("!write_seven_hundred", "= 2;", 700),
+    ] {
+        // The store's line of the function: the fault is on its instruction.
+        let named = format!("{name} (");
+        let at = format!("cow_writer.c:{})", source_line(store));
+        let got: u64 = report["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .filter(|m| m["pid"] == child)
+            .flat_map(|m| m["functions"].as_array().expect("functions"))
+            .filter(|f| {
+                f["function"]
+                    .as_str()
+                    .is_some_and(|f| f.contains(&named) && f.ends_with(&at))
+            })
+            .map(|f| f["copied"].as_u64().expect("copied"))
+            .sum::<u64>()
+            / 4096;
+        assert!(
+            got <= pages && got + lost >= pages,
+            "{named}…{at}: {got} pages, {pages} written, {lost} lost:\n{report:#}"
+        );
+    }
+    // The caller's frame has its line too: the call in main.
+    let chains = &report["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|m| m["pid"] == child)
+        .expect("child")["chains"];
+    let call = format!(
+        "cow_writer.c:{})",
+        source_line("write_seven_hundred(region")
+    );
+    assert!(
+        chains
+            .as_array()
+            .expect("chains")
+            .iter()
+            .any(|c| c["chain"][1]
+                .as_str()
+                .is_some_and(|f| f.contains("!main (") && f.ends_with(&call))),
+        "main's call of write_seven_hundred at {call}: {chains:#}"
+    );
 }
 
 #[test]
@@ -193,7 +312,7 @@ fn an_unprivileged_user_records_its_own_processes() {
     let bin = fixture();
     let (mut host, parent, child, _kill) = start(as_nobody(&bin.path));
     let solab = as_nobody(&artifacts().solab);
-    let result = record(solab, &mut host, parent);
+    let result = record(solab, &mut host, parent, &[]);
     if paranoid > 2 {
         let e = result.expect_err("perf_event_paranoid above 2 forbids it");
         assert!(e.contains("perf_event_paranoid is"), "{e}");

@@ -464,7 +464,7 @@ pub enum Command {
         /// copied from the parent's frame (and each new page) in that window to the first
         /// fault on it and its call chain: bytes by innermost function (object!function)
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..),
-              conflicts_with_all = ["watch", "svg"])]
+              conflicts_with = "watch")]
         record: Option<u64>,
         /// With --record: bytes by whole call chain, innermost function first
         #[arg(long, requires = "record")]
@@ -473,6 +473,11 @@ pub enum Command {
         /// first, for flamegraph.pl or inferno) instead of the table
         #[arg(long, requires = "record", conflicts_with = "json")]
         folded: bool,
+        /// With --record: each frame named with its source file and line
+        /// (`object!function (file:line)`) where the object, or its separate debug file,
+        /// has DWARF; rows are then by line
+        #[arg(long, requires = "record")]
+        lines: bool,
         /// Read and print the family again every SECONDS, each table after the first
         /// followed by what changed since the one before, until Ctrl-C, which prints the
         /// last table once more and exits with status 0; if PID exits meanwhile, the last
@@ -481,7 +486,8 @@ pub enum Command {
         watch: Option<u64>,
         /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one
         /// band per inherited mapping, one row per process, each page coloured by what
-        /// became of it since fork, from the same scan as the text or JSON
+        /// became of it since fork, from the same scan as the text or JSON. With --record:
+        /// a flame graph (inferno's) of the bytes copied in the window, by call chain
         #[arg(long, value_name = "FILE", conflicts_with = "watch")]
         svg: Option<PathBuf>,
         #[command(flatten)]

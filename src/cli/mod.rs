@@ -7,6 +7,7 @@
 mod args;
 mod exporter;
 mod habits;
+mod recording;
 mod resolve;
 mod top;
 mod watch;
@@ -20,7 +21,7 @@ use crate::commands::inspect::{self, InspectOptions};
 use crate::commands::libs::{self, LibsOptions};
 use crate::commands::prove;
 use crate::commands::ps::{self, PsKey, PsOptions};
-use crate::commands::{elf, family, record};
+use crate::commands::{elf, family};
 use crate::error::{Error, ErrorKind};
 use crate::output::terminal::{self, Style};
 use crate::output::{self, ErrorEntry, ErrorReport, WithMatched, text};
@@ -233,9 +234,21 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
             record,
             callers,
             folded,
+            lines,
             scan,
         } => match (watch, record) {
-            (_, Some(secs)) => record_cmd(pid, secs, json, callers, folded, scan.threads),
+            (_, Some(secs)) => recording::record_cmd(
+                pid,
+                secs,
+                recording::Shown {
+                    json,
+                    callers,
+                    folded,
+                    lines,
+                    svg,
+                },
+                scan.threads,
+            ),
             (Some(secs), None) => watch::family_watch(pid, secs, scan.threads, stdout),
             (None, None) => family_cmd(pid, json, svg, scan.threads),
         },
@@ -788,41 +801,6 @@ fn family_cmd(
             output::json(&report)
         } else {
             text::render_family(&report)
-        },
-        stderr,
-        code,
-    })
-}
-
-/// `family --record`: the one line written to stderr while the command runs says when the
-/// recording has started, so the workload can be started then.
-fn record_cmd(
-    pid: i32,
-    secs: u64,
-    as_json: bool,
-    callers: bool,
-    folded: bool,
-    threads: usize,
-) -> anyhow::Result<Outcome> {
-    // Ctrl-C ends the recording early; the pages are then read and attributed as usual.
-    watch::catch_interrupt()?;
-    let started = |n| {
-        eprintln!("solab: recording the page faults of {n} threads for {secs} s (Ctrl-C ends it)");
-    };
-    let report = record::record(pid, secs, threads, started, watch::interrupted)?;
-    let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
-    let code = if report.errors.is_empty() {
-        ExitCode::Ok
-    } else {
-        ExitCode::Error
-    };
-    Ok(Outcome {
-        stdout: if as_json {
-            output::json(&report)
-        } else if folded {
-            text::render_record_folded(&report)
-        } else {
-            text::render_record(&report, callers)
         },
         stderr,
         code,

@@ -266,11 +266,13 @@ fn runs_by_pid(pictures: &FamilyPictures) -> HashMap<i32, Vec<LookRun>> {
 }
 
 /// Records the family of `root` for `seconds`, or until `stop` says so; `started` is
-/// called once the events are on, with the number of threads recorded.
+/// called once the events are on, with the number of threads recorded. With `lines`, each
+/// frame is named with its source file and line where the object has DWARF.
 pub fn record(
     root: i32,
     seconds: u64,
     threads: usize,
+    lines: bool,
     started: impl FnOnce(usize),
     stop: impl Fn() -> bool,
 ) -> Result<RecordReport> {
@@ -316,7 +318,14 @@ pub fn record(
     };
     drop(recorder);
     let after = after?;
-    Ok(attribute(&before_pictures, after, &faults, seen, recording))
+    Ok(attribute(
+        &before_pictures,
+        after,
+        &faults,
+        seen,
+        recording,
+        lines,
+    ))
 }
 
 /// The maps of each process that faulted, read when its first fault was met (a child may
@@ -351,6 +360,7 @@ fn attribute(
     faults: &Faults,
     mut seen: Seen,
     recording: Recording,
+    lines: bool,
 ) -> RecordReport {
     let old = runs_by_pid(before);
     let new = runs_by_pid(&after_pictures);
@@ -418,6 +428,7 @@ fn attribute(
     // Names: each chain's addresses in the maps of the process that faulted.
     seen.refresh();
     let mut symbols = Symbolizer::default();
+    symbols.lines = lines;
     let mut names: HashMap<u32, Vec<String>> = HashMap::new();
     for chains in &tally {
         for &(_, c) in chains.keys() {
@@ -471,10 +482,11 @@ fn name_chain(
             // A return address is the instruction after the call: look up the call.
             let at = if i == 0 { a } else { a.saturating_sub(1) };
             match process {
-                Some((dir, maps)) => symbols.resolve(dir, maps, at).name(),
+                Some((dir, maps)) => symbols.resolve(dir, maps, at).name_with_line(),
                 None => Frame {
                     object: "[exited]".into(),
                     function: format!("{a:#x}"),
+                    line: None,
                 }
                 .name(),
             }

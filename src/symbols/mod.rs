@@ -12,8 +12,13 @@
 //! Code a JIT generated, in an anonymous executable mapping, is named by the JIT's map
 //! `/tmp/perf-PID.map` where the process's owner (or root) wrote one ([`JitMap`]).
 //!
-//! Not here yet: file and line from DWARF. An address with no symbol is named by its
-//! object and ELF address (`libx.so!+0x1234`).
+//! Where asked ([`Symbolizer::lines`]), the source file and line come from the object's
+//! DWARF, or from its separate debug file's ([`lines`]). An address with no symbol is named
+//! by its object and ELF address (`libx.so!+0x1234`).
+
+mod lines;
+
+pub use lines::{Lines, MAX_DWARF_BYTES};
 
 use crate::kernel::files;
 use crate::kernel::process::ProcDir;
@@ -22,6 +27,7 @@ use object::elf;
 use object::read::ReadCache;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// The most bytes of one symbol table and its string table read.
@@ -45,12 +51,22 @@ pub struct Frame {
     /// The function, or `+0xADDR` (the ELF address) where no symbol holds it, or the
     /// address itself outside any file.
     pub function: String,
+    /// `file:line` from the object's DWARF, where looked up and found.
+    pub line: Option<String>,
 }
 
 impl Frame {
     /// `object!function`.
     pub fn name(&self) -> String {
         format!("{}!{}", self.object, self.function)
+    }
+
+    /// `object!function (file:line)`, or `object!function` where the line is not known.
+    pub fn name_with_line(&self) -> String {
+        match &self.line {
+            Some(l) => format!("{}!{} ({l})", self.object, self.function),
+            None => self.name(),
+        }
     }
 }
 
@@ -84,7 +100,7 @@ impl FunctionTable {
     }
 }
 
-fn cut(name: &[u8]) -> Arc<str> {
+pub(crate) fn cut(name: &[u8]) -> Arc<str> {
     let name = &name[..name.len().min(MAX_NAME)];
     String::from_utf8_lossy(name).into()
 }
@@ -168,12 +184,12 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
 /// a debug file is the object with its code left out). The debug file is under a
 /// directory only root writes; it is opened without blocking, as a regular file only.
 fn with_debug_file(mut table: FunctionTable) -> FunctionTable {
-    let Some(id) = table.build_id.as_ref().filter(|_| !table.full) else {
-        return table;
-    };
-    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let path = format!("{DEBUG_DIR}/{}/{}.debug", &hex[..2], &hex[2..]);
-    let Ok(f) = files::open_named_file(std::path::Path::new(&path)) else {
+    let Some(f) = table
+        .build_id
+        .as_deref()
+        .filter(|_| !table.full)
+        .and_then(debug_file)
+    else {
         return table;
     };
     if let Ok(debug) = read_table(f)
@@ -183,6 +199,13 @@ fn with_debug_file(mut table: FunctionTable) -> FunctionTable {
         table.full = true;
     }
     table
+}
+
+/// The separate debug file of build id `id`, where one is installed.
+fn debug_file(id: &[u8]) -> Option<std::fs::File> {
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let path = format!("{DEBUG_DIR}/{}/{}.debug", &hex[..2], &hex[2..]);
+    files::open_named_file(std::path::Path::new(&path)).ok()
 }
 
 /// The most bytes of a JIT map read (`/tmp/perf-PID.map`).
@@ -250,6 +273,9 @@ fn read_jit_map(pid: i32) -> Option<JitMap> {
 pub struct Symbolizer {
     tables: HashMap<FileId, Option<Arc<FunctionTable>>>,
     jit: HashMap<i32, Option<JitMap>>,
+    /// Look up file and line too (reads each object's DWARF).
+    pub lines: bool,
+    line_tables: HashMap<FileId, Option<Rc<Lines>>>,
     /// Objects that could not be read, with why (once each).
     pub unreadable: Vec<String>,
 }
@@ -299,6 +325,7 @@ impl Symbolizer {
             return Frame {
                 object: "[unknown]".into(),
                 function: format!("{addr:#x}"),
+                line: None,
             };
         };
         let object = file_name(m);
@@ -311,6 +338,7 @@ impl Symbolizer {
                 return Frame {
                     object: "[jit]".into(),
                     function: name.to_string(),
+                    line: None,
                 };
             }
         }
@@ -318,16 +346,59 @@ impl Symbolizer {
             return Frame {
                 object,
                 function: format!("{addr:#x}"),
+                line: None,
             };
         };
         let off = addr - m.start.0 + m.offset;
-        let function = match table.vaddr_of_offset(off) {
+        let vaddr = table.vaddr_of_offset(off);
+        let function = match vaddr {
             Some(v) => table
                 .function_at(v)
                 .map_or_else(|| format!("+{v:#x}"), str::to_string),
             None => format!("+{off:#x}"),
         };
-        Frame { object, function }
+        let line = match vaddr {
+            Some(v) if self.lines => self.line_table(dir, m, &table).and_then(|l| l.at(v)),
+            _ => None,
+        };
+        Frame {
+            object,
+            function,
+            line,
+        }
+    }
+
+    /// The line tables of the object mapped by `m`: its own DWARF, else its debug file's.
+    fn line_table(
+        &mut self,
+        dir: &ProcDir,
+        m: &MapEntry,
+        table: &FunctionTable,
+    ) -> Option<Rc<Lines>> {
+        let id = m.file_id()?;
+        if let Some(l) = self.line_tables.get(&id) {
+            return l.clone();
+        }
+        let own = files::open_mapped_file(dir, m)
+            .map_err(|e| e.to_string())
+            .and_then(|(f, path)| {
+                lines::read_lines(f).map_err(|e| format!("{}: {e}", path.display()))
+            });
+        let found = match own {
+            Ok(Some(l)) => Some(l),
+            Ok(None) => table
+                .build_id
+                .as_deref()
+                .and_then(debug_file)
+                .and_then(|f| lines::read_lines(f).ok().flatten()),
+            Err(e) => {
+                self.unreadable.push(format!("lines: {e}"));
+                None
+            }
+        };
+        let found = found.map(Rc::new);
+        self.line_tables.insert(id, found.clone());
+        found
     }
 }
 

@@ -206,6 +206,54 @@ impl Lab {
     }
 
     /// `solab family --json PID`: `host` and its descendants.
+    /// `solab family --record SECS PID --json` of the family of `pid` (a host's), with
+    /// `during` run once solab says the recording has started (the workload runs recorded).
+    pub fn family_record(
+        &mut self,
+        who: As,
+        pid: i32,
+        secs: u64,
+        during: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<solab::commands::record::RecordReport> {
+        use std::io::{BufRead, Read};
+        let program = self.bin_for(who)?.join("solab");
+        let args: Vec<String> = vec![
+            "family".into(),
+            "--record".into(),
+            secs.to_string(),
+            pid.to_string(),
+            "--json".into(),
+        ];
+        self.note_command(self.command_line(who, &program, &args));
+        let mut run = command_as(who, &program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", program.display()))?;
+        let mut err = std::io::BufReader::new(run.stderr.take().context("stderr")?);
+        let mut line = String::new();
+        err.read_line(&mut line)?;
+        let started = line.contains("recording the page faults");
+        let acted = if started { during(self) } else { Ok(()) };
+        let out = run.wait_with_output()?;
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+        acted?;
+        if !started || !out.status.success() {
+            bail!(
+                "solab {} failed ({}): {}{}",
+                args.join(" "),
+                out.status,
+                line.trim(),
+                rest.trim()
+            );
+        }
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("solab {} printed no JSON the lab can read", args.join(" ")))
+    }
+
     pub fn family(&mut self, who: As, host: &Host) -> Result<FamilyReport> {
         let mut args: Vec<String> = vec!["family".into(), "--json".into(), host.pid.to_string()];
         if let Some(svg) = self.next_picture(who) {

@@ -12,6 +12,7 @@ mod e07_zero_page_and_bss;
 mod e08_without_root;
 mod e09_unload_others_go_on;
 mod e10_fork_same_address;
+mod e11_who_broke_the_sharing;
 
 use crate::ctx::{As, Host, Lab};
 use crate::view::{self, Tally};
@@ -44,6 +45,7 @@ pub const ALL: &[Experiment] = &[
     e08_without_root::EXPERIMENT,
     e09_unload_others_go_on::EXPERIMENT,
     e10_fork_same_address::EXPERIMENT,
+    e11_who_broke_the_sharing::EXPERIMENT,
 ];
 
 fn hosts(lab: &mut Lab, who: As, names: &[&str], actions: &[&str]) -> Result<Vec<Host>> {

@@ -28,12 +28,14 @@ use object::draw_object;
 
 mod cells;
 mod family;
+mod flame;
 mod labels;
 mod layout;
 mod legend;
 mod looks;
 mod object;
 pub use family::render_family;
+pub use flame::render_record_flame;
 
 /// Up to this many processes the heading names them all.
 const MAX_NAMED: usize = 16;

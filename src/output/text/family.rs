@@ -368,7 +368,8 @@ pub fn render_family_leaf(pid: i32, parent: (i32, &str), top: Option<(i32, &str)
         Some(_) => {
             let _ = writeln!(
                 o,
-                "Its parent runs another executable: it is the root of its own fork family."
+                "It is the root of its own fork family: its parent is init or runs another \
+                 executable."
             );
         }
         None => {
@@ -379,4 +380,18 @@ pub fn render_family_leaf(pid: i32, parent: (i32, &str), top: Option<(i32, &str)
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_as_rfc_4180_says() {
+        assert_eq!(csv_field("nginx"), "nginx");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field(""), "");
+    }
 }

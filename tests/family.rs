@@ -184,15 +184,16 @@ fn family_shows_shared_memory_as_its_own_kind() {
             solab(&["family", &pid])
         };
         assert_eq!(text.code, 0, "{}", text.stderr);
-        assert!(
-            text.stdout
-                .contains("family: 12.0 MiB shared memory (MAP_SHARED), each page once"),
+        let table = Table::of(&text.stdout);
+        assert_eq!(
+            table.cell("TOTAL", "SHARED-MEM"),
+            "12.0 MiB",
             "{}",
             text.stdout
         );
-        assert!(
-            text.stdout
-                .contains("shared memory (MAP_SHARED) 5.0 MiB resident"),
+        assert_eq!(
+            table.cell(&kids[2].to_string(), "SHARED-MEM"),
+            "5.0 MiB",
             "{}",
             text.stdout
         );
@@ -330,12 +331,12 @@ fn a_child_that_execd_inherited_nothing() {
         } else {
             solab(&["family", &pid])
         };
-        // Its name is the one exec gave it (`exe`, of /proc/self/exe).
-        let said = format!("(parent {parent}) (exec'd since fork: nothing inherited)");
+        // Its row says so after its command.
+        let said = "(exec'd since fork: nothing inherited)";
         assert!(
-            text.stdout
-                .lines()
-                .any(|l| l.trim_start().starts_with(&format!("{execd} ")) && l.ends_with(&said)),
+            Table::of(&text.stdout)
+                .command(&execd.to_string())
+                .ends_with(said),
             "{}",
             text.stdout
         );
@@ -537,4 +538,376 @@ fn family_holds_no_file_open_per_member() {
     );
     assert_eq!(r["processes"].as_array().map(Vec::len), Some(301));
     drop(p);
+}
+
+// ---- the table ------------------------------------------------------------------------
+
+/// `solab family`'s table as printed: the header (the line that starts with `PID`), and the
+/// rows after it up to the first empty line. The figures are right-aligned under their
+/// heading, COMMAND is last and left-aligned.
+struct Table {
+    header: String,
+    rows: Vec<String>,
+}
+
+impl Table {
+    fn of(text: &str) -> Table {
+        let mut lines = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("PID "));
+        let header = lines
+            .next()
+            .unwrap_or_else(|| panic!("no table in {text}"))
+            .to_string();
+        let rows = lines
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        Table { header, rows }
+    }
+
+    /// The row whose first word is `key` (a pid, or TOTAL).
+    fn row(&self, key: &str) -> &str {
+        self.rows
+            .iter()
+            .find(|r| r.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no row {key} in {:#?}", self.rows))
+    }
+
+    /// The cell of a right-aligned column: from the end of the heading before to the end
+    /// of its own.
+    fn cell(&self, key: &str, column: &str) -> String {
+        let at = self
+            .header
+            .find(&format!(" {column}"))
+            .unwrap_or_else(|| panic!("no column {column} in {}", self.header))
+            + 1;
+        let end = at + column.len();
+        let from = self.header[..at].trim_end().len();
+        self.row(key)[from..end].trim().to_string()
+    }
+
+    /// The COMMAND cell: the tree and the command, as printed.
+    fn command(&self, key: &str) -> String {
+        let at = self.header.find("COMMAND").expect("COMMAND");
+        self.row(key)[at..].to_string()
+    }
+}
+
+/// A size as solab prints it (`12.5 MiB`, `0 B`) in bytes, and half its last digit: the
+/// most the printed figure can be off.
+fn printed_bytes(s: &str) -> (f64, f64) {
+    let (v, unit) = s
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("not a size: {s:?}"));
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => panic!("unit of {s:?}"),
+    };
+    let value: f64 = v.parse().unwrap_or_else(|_| panic!("not a size: {s:?}"));
+    let half = if v.contains('.') { 0.05 * scale } else { 0.5 };
+    (value * scale, half)
+}
+
+/// The printed size `s` stands for `bytes`.
+fn near_printed(s: &str, bytes: u64, what: &str) {
+    let (v, half) = printed_bytes(s);
+    assert!(
+        (v - bytes as f64).abs() <= half + 1.0,
+        "{what}: printed {s}, the JSON says {bytes} bytes"
+    );
+}
+
+/// A parent with 8 MiB of anonymous memory forks a writer (which writes 2 MiB of it) and a
+/// keeper, which forks a leaf; all wait.
+const FOREST_C: &str = r#"
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#define MIB (1024UL * 1024)
+
+static int fds[2];
+
+static void wait_forever(void) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (write(fds[1], "x", 1) != 1) _exit(1);
+    for (;;) pause();
+}
+
+int main(void) {
+    char *area = mmap(NULL, 8 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED || pipe(fds) != 0) { perror("setup"); return 1; }
+    memset(area, 1, 8 * MIB);
+    pid_t writer = fork();
+    if (writer == 0) {
+        memset(area, 2, 2 * MIB);
+        wait_forever();
+    }
+    int leaf_pipe[2];
+    if (pipe(leaf_pipe) != 0) { perror("pipe"); return 1; }
+    pid_t keeper = fork();
+    if (keeper == 0) {
+        pid_t leaf = fork();
+        if (leaf == 0) wait_forever();
+        if (write(leaf_pipe[1], &leaf, sizeof leaf) != sizeof leaf) _exit(1);
+        wait_forever();
+    }
+    pid_t leaf;
+    if (writer < 0 || keeper < 0 || read(leaf_pipe[0], &leaf, sizeof leaf) != sizeof leaf) {
+        perror("fork");
+        return 1;
+    }
+    for (int i = 0; i < 3; i++) {
+        char c;
+        if (read(fds[0], &c, 1) != 1) { perror("read"); return 1; }
+    }
+    printf("forest parent=%d writer=%d keeper=%d leaf=%d area=%lu ready\n", (int)getpid(),
+           (int)writer, (int)keeper, (int)leaf, (unsigned long)area);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// The forest running (as uid 65534 with `nobody`): the process, the guard of its
+/// children, and the pids of parent, writer, keeper and leaf.
+fn start_forest(nobody: bool) -> (Proc, util::KillOnDrop, [i32; 4]) {
+    let prog = util::Compiled::from_source("forest", FOREST_C, &["-O2"], &[]);
+    let cmd = if nobody {
+        util::as_nobody(&prog.path)
+    } else {
+        Command::new(&prog.path)
+    };
+    let mut p = Proc::spawn("forest", cmd, "");
+    let line = p.expect("ready");
+    let pids = ["parent", "writer", "keeper", "leaf"].map(|k| num(&line, k) as i32);
+    let guard = util::KillOnDrop(pids[1..].to_vec());
+    (p, guard, pids)
+}
+
+/// `solab family` run as the forest's user.
+fn family_run(nobody: bool, args: &[&str]) -> util::Run {
+    let mut all = vec!["family"];
+    all.extend_from_slice(args);
+    let run = if nobody {
+        solab_as_nobody(&all)
+    } else {
+        solab(&all)
+    };
+    assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+    run
+}
+
+/// The users to run the forest as: root (or whoever runs the tests), then uid 65534 where
+/// the tests can switch to it.
+fn users() -> Vec<bool> {
+    if is_root() {
+        vec![false, true]
+    } else {
+        util::skip("the uid 65534 half needs root to switch users");
+        vec![false]
+    }
+}
+
+/// The table has one row per member (tree-indented under its parent) and a TOTAL row, and
+/// its figures are the JSON's: per child and for the family; the CSV gives the same bytes.
+#[test]
+fn family_table_is_one_row_per_member_and_the_json_totals() {
+    for nobody in users() {
+        let (p, _guard, [parent, writer, keeper, leaf]) = start_forest(nobody);
+        let pid = parent.to_string();
+        let r = family_run(nobody, &["--json", &pid]).json();
+        let text = family_run(nobody, &[&pid]).stdout;
+        let table = Table::of(&text);
+        let members: Vec<i64> = r["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .map(|m| m["pid"].as_i64().expect("pid"))
+            .collect();
+        assert_eq!(members.len(), 4, "{r:#}");
+        assert_eq!(table.rows.len(), members.len() + 1, "{text}");
+        for (row, m) in table.rows.iter().zip(&members) {
+            assert_eq!(
+                row.split_whitespace().next(),
+                Some(&*m.to_string()),
+                "{text}"
+            );
+        }
+        assert_eq!(table.command(&pid), "forest", "{text}");
+        assert_eq!(table.command(&writer.to_string()), "\\_ forest", "{text}");
+        assert_eq!(table.command(&leaf.to_string()), "   \\_ forest", "{text}");
+        let first = if nobody {
+            "LOOKS-INHERITED"
+        } else {
+            "PARENTS-FRAME"
+        };
+        let key = if nobody {
+            "looks_inherited"
+        } else {
+            "parents_frame"
+        };
+        for (column, field) in [(first, key), ("COPIED", "copied"), ("NEW", "new")] {
+            near_printed(
+                &table.cell("TOTAL", column),
+                u(&r["totals"][field]),
+                &format!("TOTAL {column}"),
+            );
+            for k in [writer, keeper, leaf] {
+                near_printed(
+                    &table.cell(&k.to_string(), column),
+                    u(&member(&r, k)["totals"][field]),
+                    &format!("{k} {column}"),
+                );
+            }
+        }
+        near_printed(
+            &table.cell("TOTAL", "SHARED-MEM"),
+            u(&r["shared_memory"]),
+            "TOTAL SHARED-MEM",
+        );
+        // The writer copied its 2 MiB: PARENT% is what the JSON's figures give.
+        let t = &member(&r, writer)["totals"];
+        assert!(u(&t["copied"]) >= 2 * MIB, "{t:#}");
+        let all: u64 = ["parents_frame", "looks_inherited", "copied", "new", "ksm"]
+            .iter()
+            .map(|f| u(&t[*f]))
+            .sum();
+        let share = format!("{:.1}%", 100.0 * u(&t[key]) as f64 / all as f64);
+        assert_eq!(table.cell(&writer.to_string(), "PARENT%"), share, "{text}");
+        assert_eq!(table.cell(&pid, "PARENT%"), "-", "{text}");
+
+        // CSV: a header, then each member's bytes exactly.
+        let csv = family_run(nobody, &["--csv", &pid]).stdout;
+        let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+        assert!(lines[0].starts_with("pid,ppid,depth,command,"), "{csv}");
+        assert_eq!(lines.len(), members.len() + 1, "{csv}");
+        let heads: Vec<&str> = lines[0].split(',').collect();
+        let mut sums = [0u64; 3];
+        for line in &lines[1..] {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells.len(), heads.len(), "{line}");
+            let cell = |h: &str| cells[heads.iter().position(|x| *x == h).expect(h)];
+            let m = member(&r, cell("pid").parse().expect("pid"));
+            for (i, f) in ["parents_frame", "copied", "new"].iter().enumerate() {
+                let v: u64 = cell(f).parse().expect("bytes");
+                assert_eq!(v, u(&m["totals"][*f]), "{f} of {line}");
+                sums[i] += v;
+            }
+            assert_eq!(cell("shared_memory"), m["shared_memory"].to_string());
+        }
+        for (i, f) in ["parents_frame", "copied", "new"].iter().enumerate() {
+            assert_eq!(sums[i], u(&r["totals"][*f]), "family {f}");
+        }
+        drop(p);
+    }
+}
+
+/// `--mappings` gives each child's mappings (the JSON's, each with its address range) and
+/// its total; `--top 1` only the one with the most copied + new.
+#[test]
+fn family_mappings_and_top_give_the_detail() {
+    let (p, _guard, [parent, writer, _, _]) = start_forest(false);
+    let pid = parent.to_string();
+    let r = family_run(false, &["--json", &pid]).json();
+    let summary = family_run(false, &[&pid]).stdout;
+    assert!(!summary.contains("MAPPING"), "{summary}");
+    let detail = family_run(false, &["--mappings", &pid]).stdout;
+    assert!(detail.starts_with(&summary), "the table first:\n{detail}");
+    for m in r["processes"].as_array().expect("processes").iter().skip(1) {
+        let block: Vec<&str> = detail
+            .split("\n\n")
+            .find(|b| b.trim_start().starts_with(&format!("{} ", m["pid"])))
+            .unwrap_or_else(|| panic!("no block for {} in {detail}", m["pid"]))
+            .lines()
+            .collect();
+        let maps = m["mappings"].as_array().expect("mappings");
+        for mapping in maps {
+            let range = format!("{:x}-{:x} ", u(&mapping["start"]), u(&mapping["end"]));
+            assert_eq!(
+                block.iter().filter(|l| l.contains(&range)).count(),
+                1,
+                "{range} in {block:#?}"
+            );
+        }
+        // Header, mappings, total.
+        assert_eq!(block.len(), maps.len() + 3, "{block:#?}");
+    }
+    let top = family_run(false, &["--top", "1", &pid]).stdout;
+    let maps = member(&r, writer)["mappings"]
+        .as_array()
+        .expect("mappings")
+        .clone();
+    let largest = maps
+        .iter()
+        .max_by_key(|m| u(&m["copied"]) + u(&m["new"]))
+        .expect("a mapping");
+    assert!(
+        u(&largest["copied"]) >= 2 * MIB,
+        "the written area: {largest:#}"
+    );
+    let block: Vec<&str> = top
+        .split("\n\n")
+        .find(|b| b.starts_with(&format!("{writer} ")))
+        .unwrap_or_else(|| panic!("no block for {writer} in {top}"))
+        .lines()
+        .collect();
+    let range = format!("{:x}-{:x} ", u(&largest["start"]), u(&largest["end"]));
+    assert!(block[2].contains(&range), "{block:#?}");
+    assert_eq!(
+        block[3].trim(),
+        format!(
+            "(1 of {} mappings shown: the most COPIED + NEW)",
+            maps.len()
+        ),
+        "{block:#?}"
+    );
+    drop(p);
+}
+
+/// Given the leaf, the text says whose child it is and names the family's root; `--up`
+/// reads the root's family; the root with `--up` is itself.
+#[test]
+fn a_leaf_names_its_parent_and_up_finds_the_root() {
+    for nobody in users() {
+        let (p, _guard, [parent, _, keeper, leaf]) = start_forest(nobody);
+        let l = leaf.to_string();
+        let text = family_run(nobody, &[&l]).stdout;
+        assert!(
+            text.contains(&format!(
+                "{leaf} has no children; it is a child of {keeper} (forest)."
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "Its fork family's root is {parent} (forest), the highest ancestor running its \
+                 executable: solab family {parent}, or solab family --up {leaf}"
+            )),
+            "{text}"
+        );
+        let up = family_run(nobody, &["--up", "--json", &l]).json();
+        assert_eq!(up["root"], parent, "{up:#}");
+        assert_eq!(up["processes"].as_array().map(Vec::len), Some(4), "{up:#}");
+        let up_text = family_run(nobody, &["--up", &l]).stdout;
+        assert!(
+            up_text.starts_with(&format!(
+                "the fork family of {leaf}: its highest ancestor running the same executable \
+                 is {parent}\nsolab family {parent}: 4 processes\n"
+            )),
+            "{up_text}"
+        );
+        let root_up = family_run(nobody, &["--up", "--json", &parent.to_string()]).json();
+        assert_eq!(root_up["root"], parent, "{root_up:#}");
+        // The root's own parent (the test) runs another executable: no note on a family
+        // with children.
+        let root_text = family_run(nobody, &[&parent.to_string()]).stdout;
+        assert!(!root_text.contains("has no children"), "{root_text}");
+        drop(p);
+    }
 }

@@ -849,8 +849,8 @@ fn family_sees_what_each_child_still_shares() {
     let mut cmd = Command::new(&artifacts().solab);
     cmd.args(["family", "--watch", "1", &parent.pid().to_string()]);
     let mut watch = Proc::spawn("family --watch", cmd, "");
-    watch.expect("still the parent's frames");
-    watch.expect("still the parent's frames");
+    watch.expect("  TOTAL ");
+    watch.expect("  TOTAL ");
     // Each table after the first says what changed since the one before: a reader that
     // exits takes its 64 MiB of the parent's frames out of the family.
     nix::sys::signal::kill(
@@ -877,7 +877,10 @@ fn family_sees_what_each_child_still_shares() {
     .expect("SIGINT");
     let (status, lines) = watch.finish();
     assert!(status.success(), "{status:?}: {lines:#?}");
-    let summaries: Vec<&String> = lines.iter().filter(|l| l.starts_with("family:")).collect();
+    let summaries: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("TOTAL "))
+        .collect();
     assert!(
         summaries.len() >= 3 && summaries[summaries.len() - 1] == summaries[summaries.len() - 2],
         "tables, then the last again: {lines:#?}"

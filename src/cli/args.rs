@@ -62,7 +62,8 @@ const FAMILY_ABOUT: &str = "A process and its descendants: what fork still share
 
 For each child, per private mapping it has at the same address as its parent (heap,
 anonymous arenas, each object's data, stacks), its anonymous pages: still the parent's
-frame, copied since fork (one side wrote), or new. Totals per child and for the family.
+frame, copied since fork (one side wrote), or new. One row per process, tree-indented,
+and the family's total; --mappings or --top N add each child's mappings.
 
 As root the frames are compared; without CAP_SYS_ADMIN only pagemap bit 56 is seen, and
 pages with the bit clear in child and parent are counted as looks-inherited (weak).";
@@ -88,6 +89,10 @@ pub fn inheritance_words() -> String {
     }
     s.push_str("How a child is known to be forked (fork), and memory shared by design:\n");
     for (word, meaning) in crate::sharing::FAMILY_WORDS {
+        s.push_str(&format!("  {word:<16} {meaning}\n"));
+    }
+    s.push_str("The table's columns:\n");
+    for (word, meaning) in crate::output::text::FAMILY_COLUMNS {
         s.push_str(&format!("  {word:<16} {meaning}\n"));
     }
     s.push_str("\nPages that changed while recorded (solab family --record):\n");
@@ -439,6 +444,8 @@ pub enum Command {
     #[command(
         long_about = FAMILY_ABOUT,
         after_help = "Examples:\n  solab family $(pgrep -o nginx)\n  \
+                            solab family --up $(pgrep -n nginx)\n  \
+                            solab family --top 3 1234\n  \
                             solab family 1234 --json\n  \
                             solab family --watch 2 $(pgrep -o nginx)\n  \
                             solab family 1234 --svg family.svg\n  \
@@ -459,6 +466,21 @@ pub enum Command {
         /// Print JSON (schema solab.family.v2; with --record, solab.family-record.v1)
         #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Print CSV: a header, then one row per process (bytes), quoted as RFC 4180
+        #[arg(long, conflicts_with_all = ["json", "watch", "record", "svg", "mappings", "top"])]
+        csv: bool,
+        /// After the table, per child each private mapping holding anonymous pages: still
+        /// the parent's frame, copied, new
+        #[arg(long, conflicts_with = "record")]
+        mappings: bool,
+        /// After the table, per child only its N mappings with the most copied + new
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+              conflicts_with_all = ["record", "mappings"])]
+        top: Option<u64>,
+        /// Read the fork family PID belongs to: from its highest ancestor running the same
+        /// executable (PID itself when its parent runs another)
+        #[arg(long)]
+        up: bool,
         /// Record the user page faults of every thread of the family (and of what it forks
         /// meanwhile) for SECONDS, read the family before and after, and give each page
         /// copied from the parent's frame (and each new page) in that window to the first
@@ -745,6 +767,11 @@ mod tests {
             assert!(inheritance_words().contains(i.meaning()));
         }
         for (_, meaning) in crate::sharing::FAMILY_WORDS {
+            assert!(inheritance_words().contains(meaning));
+        }
+        for (word, meaning) in crate::output::text::FAMILY_COLUMNS {
+            let row = format!("| `{word}` | {meaning} |");
+            assert!(page.contains(&row), "reference.md lacks the row {row}");
             assert!(inheritance_words().contains(meaning));
         }
         let recorded = Change::ALL

@@ -229,6 +229,10 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
         Command::Family {
             pid,
             json,
+            csv,
+            mappings,
+            top,
+            up,
             watch,
             svg,
             record,
@@ -236,22 +240,42 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
             folded,
             lines,
             scan,
-        } => match (watch, record) {
-            (_, Some(secs)) => recording::record_cmd(
-                pid,
-                secs,
-                recording::Shown {
-                    json,
-                    callers,
-                    folded,
-                    lines,
+        } => {
+            let view = match (mappings, top) {
+                (_, Some(n)) => text::FamilyView::Top(usize::try_from(n).unwrap_or(usize::MAX)),
+                (true, None) => text::FamilyView::Mappings,
+                (false, None) => text::FamilyView::Summary,
+            };
+            let (root, asked) = if up {
+                (family_root(pid), Some(pid))
+            } else {
+                (pid, None)
+            };
+            match (watch, record) {
+                (_, Some(secs)) => recording::record_cmd(
+                    root,
+                    secs,
+                    recording::Shown {
+                        json,
+                        callers,
+                        folded,
+                        lines,
+                        svg,
+                    },
+                    scan.threads,
+                ),
+                (Some(secs), None) => watch::family_watch(root, secs, scan.threads, view, stdout),
+                (None, None) => family_cmd(FamilyArgs {
+                    pid: root,
+                    asked,
+                    as_json: json,
+                    csv,
+                    view,
                     svg,
-                },
-                scan.threads,
-            ),
-            (Some(secs), None) => watch::family_watch(pid, secs, scan.threads, stdout),
-            (None, None) => family_cmd(pid, json, svg, scan.threads),
-        },
+                    threads: scan.threads,
+                }),
+            }
+        }
         Command::Exporter(a) => exporter::exporter_cmd(&a, stdout),
     };
     let outcome = match result {
@@ -773,12 +797,33 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-fn family_cmd(
+struct FamilyArgs {
     pid: i32,
+    /// With `--up`: the pid given, whose fork family `pid` is the root of.
+    asked: Option<i32>,
     as_json: bool,
+    csv: bool,
+    view: text::FamilyView,
     svg: Option<PathBuf>,
     threads: usize,
-) -> anyhow::Result<Outcome> {
+}
+
+/// `family --up`: the root of `pid`'s fork family, its highest ancestor running the same
+/// executable (`pid` itself when that cannot be read: the read that follows says why).
+fn family_root(pid: i32) -> i32 {
+    crate::commands::prove::families::fork_top(pid).unwrap_or(pid)
+}
+
+fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
+    let FamilyArgs {
+        pid,
+        asked,
+        as_json,
+        csv,
+        view,
+        svg,
+        threads,
+    } = a;
     let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
     let (report, pictures) = match svg {
         Some(_) => family::family_pictured(pid, threads)?,
@@ -799,10 +844,46 @@ fn family_cmd(
             output::svg::render_family(&report, &pictures)
         } else if as_json {
             output::json(&report)
+        } else if csv {
+            text::render_family_csv(&report)
         } else {
-            text::render_family(&report)
+            family_text(&report, asked, view)
         },
         stderr,
         code,
     })
+}
+
+/// The text of `solab family`: with `--up`, which process's family it is first; for a
+/// process without children, whose child it is and its fork family's root after.
+fn family_text(
+    report: &family::FamilyReport,
+    asked: Option<i32>,
+    view: text::FamilyView,
+) -> String {
+    let mut out = String::new();
+    if let Some(asked) = asked.filter(|&a| a != report.root) {
+        out.push_str(&format!(
+            "the fork family of {asked}: its highest ancestor running the same executable is {}\n",
+            report.root
+        ));
+    }
+    out.push_str(&text::render_family(report, view));
+    if let [only] = report.processes.as_slice()
+        && report.errors.is_empty()
+        && only.ppid > 0
+    {
+        let comm_of = |p: i32| {
+            crate::kernel::process::ProcDir::open(p).map_or_else(|_| "?".to_string(), |d| d.comm())
+        };
+        let parent_comm = comm_of(only.ppid);
+        let top = crate::commands::prove::families::fork_top(only.pid);
+        let top_comm = top.map(comm_of);
+        out.push_str(&text::render_family_leaf(
+            only.pid,
+            (only.ppid, &parent_comm),
+            top.zip(top_comm.as_deref()),
+        ));
+    }
+    out
 }

@@ -37,6 +37,7 @@ pub(super) fn family_watch(
     pid: i32,
     secs: u64,
     threads: usize,
+    view: text::FamilyView,
     stdout: &mut Stdout,
 ) -> anyhow::Result<Outcome> {
     catch_interrupt()?;
@@ -70,7 +71,7 @@ pub(super) fn family_watch(
         if let Some(root) = report.processes.first() {
             comm.clone_from(&root.comm);
         }
-        last = text::render_family(&report);
+        last = text::render_family(&report, view);
         if let Some(prev) = &previous {
             last.push('\n');
             last.push_str(&text::render_family_change(prev, &report, secs));

@@ -166,3 +166,10 @@ pub fn family_index(families: &[Family]) -> HashMap<i32, usize> {
         .flat_map(|(i, f)| f.pids.iter().map(move |&p| (p, i)))
         .collect()
 }
+
+/// The top of `pid`'s line: its farthest ancestor that reached it by fork alone (every
+/// process on the way runs its executable), `pid` itself when its parent runs another;
+/// `None` when its executable cannot be read.
+pub fn fork_top(pid: i32) -> Option<i32> {
+    Tree::default().top(pid)
+}

@@ -12,7 +12,10 @@ mod record;
 mod top;
 
 pub use elf::render_elf;
-pub use family::{render_family, render_family_change};
+pub use family::{
+    FAMILY_COLUMNS, FamilyView, render_family, render_family_change, render_family_csv,
+    render_family_leaf,
+};
 pub use inspect::render_inspect;
 pub use libs::{LibsGroupsView, LibsView, render_libs, render_libs_groups};
 pub use prove::render_prove;

@@ -134,12 +134,15 @@ fn once_is_valid_exposition_with_hostile_names() {
         .expect("the object label");
     assert!(value.len() <= 128, "{} bytes: {value:?}", value.len());
     assert!(value.contains('…'), "the cut is marked: {value:?}");
-    // The command name, not UTF-8, as ps names its group, its quote escaped if it kept it.
-    let ps = solab(&["ps", "--json", &host.pid().to_string()]).json();
-    let comm = ps["processes"][0]["comm"]
-        .as_str()
-        .expect("comm")
-        .to_string();
+    // The command name, not UTF-8, as the text output shows it (each byte that is not part
+    // of a UTF-8 character as \xNN), then escaped as the exposition format asks.
+    let mut comm = String::new();
+    for chunk in HOSTILE_COMM.utf8_chunks() {
+        comm.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            comm.push_str(&format!("\\x{b:02x}"));
+        }
+    }
     let shown = comm.replace('\\', "\\\\").replace('"', "\\\"");
     assert!(
         text.contains(&format!("group=\"{shown}\"}}")),

@@ -328,8 +328,11 @@ pub const METRICS: &[Metric] = &[
     ),
 ];
 
-/// A label value as exported: at most [`LABEL_MAX`] bytes.
+/// A label value as exported: each byte of a command name that is not UTF-8
+/// ([`byte_of_char`](crate::kernel::process::byte_of_char)) written `\xNN`, as the text
+/// output shows it (two such names stay two label values), and at most [`LABEL_MAX`] bytes.
 pub fn label(value: &str) -> String {
+    let value = &bytes_escaped(value);
     if value.len() <= LABEL_MAX {
         return value.to_string();
     }
@@ -343,6 +346,23 @@ pub fn label(value: &str) -> String {
         cut -= 1;
     }
     format!("{}{tail}", &value[..cut])
+}
+
+/// `value` with each character that stands for a byte of a name that is not UTF-8 written
+/// `\xNN`.
+fn bytes_escaped(value: &str) -> std::borrow::Cow<'_, str> {
+    use crate::kernel::process::byte_of_char;
+    if !value.chars().any(|c| byte_of_char(c).is_some()) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match byte_of_char(c) {
+            Some(b) => out.push_str(&format!("\\x{b:02x}")),
+            None => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 type Labels = Vec<(String, String)>;

@@ -784,3 +784,160 @@ fn swap_shared_after_fork_is_divided_and_counted_once() {
     }
     drop(p);
 }
+
+/// Shared memory in swap: a `MAP_SHARED` anonymous region of N pages mapped before fork;
+/// the child writes every page (so the child alone maps them, which MADV_PAGEOUT needs)
+/// and pushes them to swap, then maps P pages of its own shared memory and pushes them to
+/// swap too. No page table holds a swap entry for them; the kernel counts the first N in
+/// `Swap` of both processes and the P in the child's.
+const SHMEM_SWAP_C: &str = r#"
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+#define N 64
+#define P 16
+
+static char *shared(size_t pages) {
+    char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) { perror("mmap"); _exit(1); }
+    return p;
+}
+
+static void out(char *p, size_t pages, int seed) {
+    for (size_t i = 0; i < pages; i++) memset(p + i * PAGE, (int)(i + seed) | 1, PAGE);
+    if (madvise(p, pages * PAGE, MADV_PAGEOUT) != 0) { perror("MADV_PAGEOUT"); _exit(1); }
+}
+
+int main(void) {
+    char *area = shared(N);
+    int fds[2];
+    if (pipe(fds) != 0) { perror("pipe"); return 1; }
+    pid_t kid = fork();
+    if (kid < 0) { perror("fork"); return 1; }
+    if (kid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) _exit(1);
+        out(area, N, 0);
+        out(shared(P), P, 5);
+        if (write(fds[1], "x", 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    char c;
+    if (read(fds[0], &c, 1) != 1) { perror("read"); return 1; }
+    printf("shmem parent=%d child=%d n=%d p=%d ready\n", (int)getpid(), (int)kid, N, P);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// `solab ps --json` of `pids`, as root or (`nobody`) as uid 65534.
+fn ps_json(pids: &[i32], nobody: bool) -> Value {
+    let pids: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+    let out = if nobody {
+        finish(
+            util::as_nobody(&util::artifacts().solab)
+                .args(["ps", "--json"])
+                .args(&pids)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run solab as nobody"),
+        )
+    } else {
+        let mut args = vec!["ps", "--json"];
+        args.extend(pids.iter().map(|s| s.as_str()));
+        solab(&args)
+    };
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.json()
+}
+
+#[test]
+fn swapped_shared_memory_is_in_swap_and_divided() {
+    if !is_root() {
+        util::skip("swapon needs root");
+        return;
+    }
+    let _swap = match SwapFile::new() {
+        Ok(s) => s,
+        Err(why) => {
+            util::skip(&format!("no swap file here ({why})"));
+            return;
+        }
+    };
+    let prog = util::Compiled::from_source("shmem_swap", SHMEM_SWAP_C, &["-O2"], &[]);
+    for nobody in [false, true] {
+        let mut p = if nobody {
+            Proc::spawn("shmem swap as nobody", util::as_nobody(&prog.path), "")
+        } else {
+            Proc::spawn("shmem swap", Command::new(&prog.path), "")
+        };
+        let line = p.expect("ready");
+        let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+        let _kids = util::KillOnDrop(vec![child]);
+        // The kernel's Swap of shmem may still move just after MADV_PAGEOUT (a page
+        // leaving the swap cache): read once it holds still for 100 ms.
+        let mut kernel = [rollup(parent), rollup(child)];
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let again = [rollup(parent), rollup(child)];
+            if again == kernel {
+                break;
+            }
+            kernel = again;
+        }
+        // The pages of the inherited region in swap (in both), and of the child's own.
+        let (inherited, own) = (kernel[0]["Swap"], kernel[1]["Swap"] - kernel[0]["Swap"]);
+        if inherited == 0 || own == 0 {
+            util::skip("MADV_PAGEOUT left no shared memory in swap");
+            return;
+        }
+        // The kernel's SwapPss leaves shmem out: no page table holds their entries.
+        assert_eq!((kernel[0]["SwapPss"], kernel[1]["SwapPss"]), (0, 0));
+        // The walk sees no swap entry, only absent pages.
+        assert!(swap_entries(parent).is_empty() && swap_entries(child).is_empty());
+
+        let r = ps_json(&[parent, child], nobody);
+        let who = if nobody { "uid 65534" } else { "root" };
+        // The kernel's reading after solab's is the judge where the figure moved meanwhile
+        // (shmem's Swap can drop by a page long after MADV_PAGEOUT).
+        let after = [rollup(parent), rollup(child)];
+        let solab_swap = [u(&row(&r, parent)["swap"]), u(&row(&r, child)["swap"])];
+        if solab_swap == [after[0]["Swap"], after[1]["Swap"]] {
+            kernel = after;
+        }
+        let (inherited, own) = (kernel[0]["Swap"], kernel[1]["Swap"] - kernel[0]["Swap"]);
+        for (i, pid) in [parent, child].into_iter().enumerate() {
+            let got = row(&r, pid);
+            assert_eq!(
+                u(&got["swap"]),
+                kernel[i]["Swap"],
+                "{who}: pid {pid} swap against Swap: {got:#}"
+            );
+            assert_eq!(u(&got["classes"]["shared"]["swap"]), kernel[i]["Swap"]);
+        }
+        // SWAP: the inherited region divided between the two, the child's own in full.
+        let (pr, ch) = (row(&r, parent), row(&r, child));
+        assert_eq!(u(&pr["swap_pss"]), inherited / 2, "{who}: {pr:#}");
+        assert_eq!(u(&ch["swap_pss"]), inherited / 2 + own, "{who}: {ch:#}");
+        assert_eq!(u(&r["totals"]["swap_pss"]), inherited + own, "{who}");
+        assert_eq!(
+            u(&r["totals"]["swap"]),
+            kernel[0]["Swap"] + kernel[1]["Swap"]
+        );
+        // SWAP-USS: the child's own region, as root; unknown without the capability.
+        if nobody {
+            assert_eq!(pr["swap_unique"], Value::Null);
+        } else {
+            assert_eq!(u(&pr["swap_unique"]), 0, "{pr:#}");
+            assert_eq!(u(&ch["swap_unique"]), own, "{ch:#}");
+            assert_eq!(u(&ch["classes"]["shared"]["swap_unique"]), own);
+        }
+        drop(p);
+    }
+}

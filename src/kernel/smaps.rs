@@ -175,6 +175,92 @@ pub fn read_swap(dir: &process::ProcDir) -> Result<HashMap<u64, SwapFigures>> {
     Ok(out)
 }
 
+/// What tells whether a mapping may hold shared memory in swap that its page table does
+/// not show. A page of shmem (`MAP_SHARED` anonymous memory, SysV segments, memfd,
+/// `/dev/shm` and other tmpfs files) that goes to swap is unmapped from every page table
+/// and its swap entry kept in the shmem object: pagemap shows the page absent, not
+/// swapped, while smaps `Swap` counts the object's swapped pages in the mapping's range
+/// (fs/proc/task_mmu.c: `smap_gather_stats` adds `shmem_swap_usage` of a shared or
+/// read-only mapping, `smaps_pte_hole` `shmem_partial_swap_usage` over the holes of a
+/// private writable one) in every process that maps the range.
+#[derive(Clone, Debug, Default)]
+pub struct ShmemSwapWatch {
+    /// The machine has swap in use (`/proc/meminfo` SwapTotal > SwapFree): without it no
+    /// shmem page can be in swap.
+    pub in_use: bool,
+    /// The devices (major, minor) of the shmem filesystems: the kernel's internal mount
+    /// (that of a memfd), and the tmpfs and devtmpfs mounts of solab's mount namespace.
+    devs: Vec<(u32, u32)>,
+}
+
+impl ShmemSwapWatch {
+    /// Reads the machine's swap use, and when swap is in use the shmem devices.
+    pub fn read() -> ShmemSwapWatch {
+        let in_use = swap_in_use();
+        ShmemSwapWatch {
+            in_use,
+            devs: if in_use { shmem_devices() } else { Vec::new() },
+        }
+    }
+
+    /// Whether a mapping of a file on device `dev` (as /proc/PID/maps gives it) may have
+    /// shmem pages in swap: swap is in use and the file is on a shmem filesystem.
+    pub fn may_swap(&self, dev: (u32, u32)) -> bool {
+        self.in_use && self.devs.contains(&dev)
+    }
+}
+
+/// Whether /proc/meminfo shows swap in use (SwapTotal - SwapFree > 0); false when it
+/// cannot be read.
+fn swap_in_use() -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/meminfo") else {
+        return false;
+    };
+    let field = |key: &[u8]| {
+        text.lines()
+            .find_map(|l| field_kb(l.as_bytes(), key))
+            .unwrap_or(0)
+    };
+    field(b"SwapTotal:") > field(b"SwapFree:")
+}
+
+/// The devices of the shmem filesystems ([`ShmemSwapWatch::devs`]).
+fn shmem_devices() -> Vec<(u32, u32)> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let mut devs = Vec::new();
+    // SAFETY: memfd_create with a NUL-terminated name; the fd it returns is owned by the
+    // File made of it, which closes it.
+    let fd = unsafe { libc::memfd_create(c"solab-shmem".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd >= 0 {
+        let file = unsafe { std::fs::File::from_raw_fd(fd) };
+        if let Ok(m) = file.metadata() {
+            let dev = m.dev();
+            let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+            let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+            devs.push((major as u32, minor as u32));
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
+        devs.extend(text.lines().filter_map(tmpfs_device));
+    }
+    devs.sort_unstable();
+    devs.dedup();
+    devs
+}
+
+/// The device of a mountinfo line (`ID PARENT MAJOR:MINOR ROOT POINT OPTS ... - TYPE ...`)
+/// whose filesystem is tmpfs or devtmpfs.
+fn tmpfs_device(line: &str) -> Option<(u32, u32)> {
+    let (head, tail) = line.split_once(" - ")?;
+    let fstype = tail.split_whitespace().next()?;
+    if fstype != "tmpfs" && fstype != "devtmpfs" {
+        return None;
+    }
+    let (major, minor) = head.split_whitespace().nth(2)?.split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 /// The start of the mapping whose smaps header `line` is (`START-END PERMS ...`, hex), or
 /// None for a field line (`Name:   N kB`).
 fn mapping_start(line: &[u8]) -> Option<u64> {
@@ -218,6 +304,15 @@ mod tests {
             field_kb(b"SwapPss:               4 kB\n", b"SwapPss:"),
             Some(4)
         );
+    }
+
+    #[test]
+    fn tmpfs_devices_of_mountinfo_lines() {
+        let tmpfs = "31 24 0:27 / /dev/shm rw,nosuid,nodev shared:4 - tmpfs tmpfs rw,inode64";
+        assert_eq!(tmpfs_device(tmpfs), Some((0, 27)));
+        let ext4 = "24 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw";
+        assert_eq!(tmpfs_device(ext4), None);
+        assert_eq!(tmpfs_device("garbage"), None);
     }
 
     #[test]

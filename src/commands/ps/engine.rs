@@ -42,32 +42,50 @@ pub(super) struct ProcessScan {
     /// As root: `entry << 2 | class` of every page in swap, by its swap entry
     /// ([`PagemapEntry::swap_entry`](crate::page_words::PagemapEntry::swap_entry)), sorted.
     pub(super) swaps: Vec<u64>,
+    /// The smaps `Swap` of its `MAP_SHARED` mappings with pages in swap (shmem: no swap
+    /// entry in the page table), divided among the scan's processes afterwards.
+    pub(super) shmem: Vec<super::swap::ShmemSwap>,
     /// The process had swap and its smaps gave no SwapPss: its `swap_pss` is its swap
     /// in full.
     pub(super) no_swap_pss: bool,
 }
 
 /// Adds the kernel's swap figures of every mapping of `maps` (`figures`, by mapping start)
-/// to its class (`class_of`, by mapping): Swap too with `with_swap` (the smaps reading;
-/// from frames swap is counted from the pagemap). Where the kernel gives no SwapPss, Swap
-/// is added in full; returns whether that happened.
+/// to its class (`class_of`, by mapping): Swap, the kernel's count of the mapping's pages
+/// in swap, with or without a swap entry in the page table; SwapPss of a private mapping
+/// (where the kernel gives none, Swap in full: returns whether that happened). The Swap
+/// of a `MAP_SHARED` mapping is shmem in swap (only shmem pages go to swap and keep no
+/// entry in a page table; the kernel leaves them out of SwapPss): it goes to `shmem`, to
+/// be divided among the scanned processes ([`super::swap::share_shmem`]).
 fn add_swap(
     figures: &std::collections::HashMap<u64, smaps::SwapFigures>,
     maps: &[MapEntry],
     class_of: impl Fn(usize) -> usize,
     acc: &mut [ClassSum; 4],
-    with_swap: bool,
+    shmem: &mut Vec<super::swap::ShmemSwap>,
 ) -> bool {
     let mut no_swap_pss = false;
     for (i, m) in maps.iter().enumerate() {
-        if let Some(f) = figures.get(&m.start.0) {
-            let a = &mut acc[class_of(i)];
-            if with_swap {
-                a.swap += f.swap;
+        let Some(f) = figures.get(&m.start.0) else {
+            continue;
+        };
+        let a = &mut acc[class_of(i)];
+        a.swap += f.swap;
+        if m.perms.shared {
+            if f.swap > 0 {
+                shmem.push(super::swap::ShmemSwap {
+                    dev: m.dev,
+                    inode: m.inode,
+                    offset: m.offset,
+                    end: m.offset.saturating_add(m.len()),
+                    class: class_of(i),
+                    swap: f.swap,
+                });
             }
-            no_swap_pss |= f.swap_pss.is_none() && f.swap > 0;
-            a.swap_pss += f.swap_pss.unwrap_or(f.swap);
+            continue;
         }
+        no_swap_pss |= f.swap_pss.is_none() && f.swap > 0;
+        a.swap_pss += f.swap_pss.unwrap_or(f.swap);
     }
     no_swap_pss
 }
@@ -273,7 +291,8 @@ impl Scanner<'_> {
                     (start, smaps::SwapFigures { swap, swap_pss })
                 })
                 .collect();
-            let no_swap_pss = add_swap(&swap, &maps, |i| classes[i], &mut acc, true);
+            let mut shmem = Vec::new();
+            let no_swap_pss = add_swap(&swap, &maps, |i| classes[i], &mut acc, &mut shmem);
             for (i, m) in maps.iter().enumerate() {
                 if let Some(f) = figures.get(&m.start.0) {
                     let a = &mut acc[classes[i]];
@@ -286,6 +305,7 @@ impl Scanner<'_> {
                 acc,
                 frames: Vec::new(),
                 swaps: Vec::new(),
+                shmem,
                 no_swap_pss,
             });
         }
@@ -299,9 +319,15 @@ impl Scanner<'_> {
         // One pread per run of adjacent mappings, each mapping's words tallied in its class.
         let mut words = std::mem::take(&mut self.words);
         let mut numbered = true;
+        // A mapping of a shmem file with pages absent may have them in swap, which the page
+        // table does not show ([`smaps::ShmemSwapWatch`]).
+        let mut shmem_absent = false;
+        let watch = self.own.shmem_watch();
         let slots = &mut self.slots;
         let read = pm.read_maps(&maps, &mut words, |i, start, w| {
             let m = &maps[i];
+            shmem_absent = shmem_absent
+                || (watch.may_swap(m.dev) && m.inode != 0 && w.iter().any(|e| !e.present()));
             let page = (m.offset / PAGE_SIZE).saturating_add((start.0 - m.start.0) / PAGE_SIZE);
             // Only an ELF file's pages: a library's are what every process shares, and its
             // size bounds the slots (16 bytes a page); a data file mapped large and touched
@@ -338,13 +364,18 @@ impl Scanner<'_> {
         });
         self.pending = shared;
         let (mut acc, frames) = finished?;
-        // The kernel divides each swap entry among the page tables holding it (SwapPss):
-        // smaps is read for the processes with pages in swap, and only for them, keeping
-        // only their mappings with swap ([`smaps::read_swap`]).
+        // The kernel divides each swap entry among the page tables holding it (SwapPss),
+        // and counts shmem in swap, which no page table shows, in Swap: smaps is read for
+        // the processes with pages in swap or a shmem mapping with pages absent while the
+        // machine has swap in use, and only for them, keeping only their mappings with
+        // swap ([`smaps::read_swap`]). Its Swap is then the process's swap, as without
+        // the capability.
         let mut no_swap_pss = false;
-        if acc.iter().any(|a| a.swap > 0) {
+        let mut shmem = Vec::new();
+        if shmem_absent || acc.iter().any(|a| a.swap > 0) {
             let figures = smaps::read_swap(dir)?;
-            no_swap_pss = add_swap(&figures, &maps, |i| classes[i], &mut acc, false);
+            acc.iter_mut().for_each(|a| a.swap = 0);
+            no_swap_pss = add_swap(&figures, &maps, |i| classes[i], &mut acc, &mut shmem);
         }
         swaps.sort_unstable();
         if !numbered {
@@ -360,6 +391,7 @@ impl Scanner<'_> {
             acc,
             frames,
             swaps,
+            shmem,
             no_swap_pss,
         })
     }
@@ -389,14 +421,22 @@ impl Scanner<'_> {
 }
 
 /// solab's own frames ([`kpage::OwnFrames::read_settled`]), read once by the first worker
-/// that needs them; the others wait for it. An error is kept for the report.
+/// that needs them; the others wait for it. An error is kept for the report. Beside them,
+/// the machine's swap use and shmem devices ([`smaps::ShmemSwapWatch`]), read once too.
 #[derive(Default)]
 pub(super) struct SolabFrames {
     frames: std::sync::OnceLock<kpage::OwnFrames>,
     error: std::sync::Mutex<Option<Error>>,
+    shmem_watch: std::sync::OnceLock<smaps::ShmemSwapWatch>,
 }
 
 impl SolabFrames {
+    /// What tells whether a mapping may hide shmem in swap, read by the first worker that
+    /// asks.
+    pub(super) fn shmem_watch(&self) -> &smaps::ShmemSwapWatch {
+        self.shmem_watch.get_or_init(smaps::ShmemSwapWatch::read)
+    }
+
     /// The frames (none without the capability to read them: `frames` false).
     pub(super) fn get(&self, frames: bool) -> &kpage::OwnFrames {
         self.frames.get_or_init(|| {

@@ -105,6 +105,7 @@ pub fn ps(opts: &PsOptions) -> Result<PsTable> {
     if frames {
         swap::count_unique(&mut gathered.rows, &gathered.row_frames);
     }
+    swap::share_shmem(&mut gathered.rows, &gathered.row_frames, frames);
     let swap_pss_source = if gathered.row_frames.iter().any(|f| f.no_swap_pss) {
         SwapPssSource::Swap
     } else {

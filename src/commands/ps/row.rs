@@ -133,11 +133,14 @@ impl Who {
 /// cgroup v2 path (a cgroup v1 machine), and with groups, as root, the frame of every
 /// present page with its class in the low two bits (`pfn << 2 | class`), sorted; as
 /// root the swap entries of its pages in swap the same way, for swap counted once
-/// ([`super::swap`]), and whether its smaps lacked SwapPss.
+/// ([`super::swap`]), the swap of its `MAP_SHARED` mappings (shmem in swap, divided among
+/// the scanned processes by [`super::swap::share_shmem`]), and whether its smaps lacked
+/// SwapPss.
 pub(super) struct RowFrames {
     pub(super) cgroup_v1: bool,
     pub(super) frames: Vec<u64>,
     pub(super) swaps: Vec<u64>,
+    pub(super) shmem: Vec<super::swap::ShmemSwap>,
     pub(super) no_swap_pss: bool,
 }
 
@@ -146,6 +149,7 @@ fn row(pid: i32, who: Who, scanned: ProcessScan) -> (PsRow, RowFrames) {
         acc,
         frames,
         swaps,
+        shmem,
         no_swap_pss,
     } = scanned;
     let mut classes = ByClass::default();
@@ -184,6 +188,7 @@ fn row(pid: i32, who: Who, scanned: ProcessScan) -> (PsRow, RowFrames) {
             cgroup_v1: who.cgroup_v1,
             frames,
             swaps,
+            shmem,
             no_swap_pss,
         },
     )

@@ -97,11 +97,11 @@ pub const COST_WORDS: [(&str, &str); 5] = [
     ),
     (
         "SWAP",
-        "proportional swap: each page in swap counts page_size / the number of page tables holding its swap entry (the kernel's SwapPss)",
+        "proportional swap: each page in swap counts page_size / the number of page tables holding its swap entry (the kernel's SwapPss); shared memory in swap (smaps `Swap` of a `MAP_SHARED` mapping) divided by the scanned `MAP_SHARED` mappings of the same file overlapping its range",
     ),
     (
         "SWAP-USS",
-        "unique swap: pages in swap whose swap entry no other page of the scanned processes holds (pagemap's swap entries, root)",
+        "unique swap: pages in swap whose swap entry no other page of the scanned processes holds (pagemap's swap entries, root), and the shared memory in swap of a `MAP_SHARED` mapping no other scanned mapping of the file overlaps",
     ),
 ];
 

@@ -209,7 +209,7 @@ fn a_clone_below_a_private_directory_runs_the_lab_the_book_and_the_helper() {
             .expect("run make"),
     );
     assert!(
-        lab.code == 0 && lab.stdout.contains("10 passed, 0 failed"),
+        lab.code == 0 && lab.stdout.contains("11 passed, 0 failed"),
         "make lab in {} exited {}:\n{}\n{}",
         clone.display(),
         lab.code,

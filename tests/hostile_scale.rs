@@ -287,8 +287,9 @@ fn base_rss_kib(command: &str) -> u64 {
 }
 
 /// Runs each command on the attacker `mode` at N/4 and N; checks each run with `check`,
-/// its peak RSS against `base + per_item * n` KiB, and that the CPU time at N is under six
-/// times that at N/4 (linear work is four times, quadratic sixteen).
+/// its peak RSS against `base + per_item * n` KiB, and that the CPU time at N is under eight
+/// times that at N/4 (linear work is four times, quadratic sixteen; a busy machine's cache
+/// misses and the clock's tick on a tenth of a second took one linear run to 6.2 times).
 fn scale(mode: &str, per_item_bytes: u64, check: impl Fn(&str, usize, &Cost)) {
     let n = size();
     let sizes = [n / 4, n];
@@ -320,7 +321,7 @@ fn scale(mode: &str, per_item_bytes: u64, check: impl Fn(&str, usize, &Cost)) {
             continue;
         }
         assert!(
-            large < 6.0 * small.max(0.01),
+            large < 8.0 * small.max(0.01),
             "{command} of {mode}: {large:.2} s of CPU at N={n} against {small:.2} s at N={}: \
              not linear",
             n / 4

@@ -4,22 +4,11 @@
 //! mapping merged below an inherited one (its start moved), a `prove` with no text page
 //! to compare, and pages in swap shared after fork (a swap file the test makes and removes).
 
-use crate::util::{self, Proc, field, finish, is_root, solab};
+use crate::util::{self, Proc, field_u64, finish, is_root, solab, u};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::os::unix::fs::FileExt;
 use std::process::{Command, Stdio};
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
-fn num(line: &str, key: &str) -> u64 {
-    field(line, key)
-        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
-        .parse()
-        .expect("number")
-}
 
 const PAGE: u64 = 4096;
 const MIB: u64 = 1 << 20;
@@ -206,9 +195,12 @@ fn thp_forked_and_partly_written_agrees_with_the_kernel() {
     let prog = util::Compiled::from_source("thp", THP_C, &["-O2"], &[]);
     let mut p = Proc::spawn("thp", Command::new(&prog.path), "");
     let line = p.expect("ready");
-    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let (parent, child) = (
+        field_u64(&line, "parent") as i32,
+        field_u64(&line, "child") as i32,
+    );
     let _kids = util::KillOnDrop(vec![child]);
-    let (area, len) = (num(&line, "area"), num(&line, "len"));
+    let (area, len) = (field_u64(&line, "area"), field_u64(&line, "len"));
     let huge = rollup(parent)["AnonHugePages"];
     if huge == 0 {
         util::skip("THP not available (AnonHugePages stays 0 after MADV_HUGEPAGE)");
@@ -301,9 +293,12 @@ fn thp_forked_and_partly_written_agrees_with_the_kernel() {
     // frames call copied may be called copied; the rest looks inherited.
     let mut p = Proc::spawn("thp as nobody", util::as_nobody(&prog.path), "");
     let line = p.expect("ready");
-    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let (parent, child) = (
+        field_u64(&line, "parent") as i32,
+        field_u64(&line, "child") as i32,
+    );
     let _kids = util::KillOnDrop(vec![child]);
-    let (area, len) = (num(&line, "area"), num(&line, "len"));
+    let (area, len) = (field_u64(&line, "area"), field_u64(&line, "len"));
     let out = finish(
         util::as_nobody(&util::artifacts().solab)
             .args(["family", "--json", &parent.to_string()])
@@ -374,9 +369,12 @@ fn family_pairs_a_merged_parent_mapping_by_address() {
     let prog = util::Compiled::from_source("merged", MERGED_C, &["-O2"], &[]);
     let mut p = Proc::spawn("merged", Command::new(&prog.path), "");
     let line = p.expect("ready");
-    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let (parent, child) = (
+        field_u64(&line, "parent") as i32,
+        field_u64(&line, "child") as i32,
+    );
     let _kids = util::KillOnDrop(vec![child]);
-    let (region, below) = (num(&line, "region"), num(&line, "below"));
+    let (region, below) = (field_u64(&line, "region"), field_u64(&line, "below"));
     // The situation: one mapping in the parent from `below` over the region, the child's
     // still starting at the region.
     let theirs = mappings(parent);
@@ -659,9 +657,16 @@ fn swap_shared_after_fork_is_divided_and_counted_once() {
     let prog = util::Compiled::from_source("swap", SWAP_C, &["-O2"], &[]);
     let mut p = Proc::spawn("swap", Command::new(&prog.path), "");
     let line = p.expect("ready");
-    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let (parent, child) = (
+        field_u64(&line, "parent") as i32,
+        field_u64(&line, "child") as i32,
+    );
     let _kids = util::KillOnDrop(vec![child]);
-    let (n, k, m) = (num(&line, "n"), num(&line, "k"), num(&line, "m"));
+    let (n, k, m) = (
+        field_u64(&line, "n"),
+        field_u64(&line, "k"),
+        field_u64(&line, "m"),
+    );
     let kernel = [rollup(parent), rollup(child)];
     if kernel[0]["Swap"] == 0 {
         util::skip("MADV_PAGEOUT left nothing in swap");
@@ -755,7 +760,10 @@ fn swap_shared_after_fork_is_divided_and_counted_once() {
     // the entries unseen.
     let mut p = Proc::spawn("swap as nobody", util::as_nobody(&prog.path), "");
     let line = p.expect("ready");
-    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let (parent, child) = (
+        field_u64(&line, "parent") as i32,
+        field_u64(&line, "child") as i32,
+    );
     let _kids = util::KillOnDrop(vec![child]);
     let kernel = [rollup(parent), rollup(child)];
     let out = finish(
@@ -878,7 +886,10 @@ fn swapped_shared_memory_is_in_swap_and_divided() {
             Proc::spawn("shmem swap", Command::new(&prog.path), "")
         };
         let line = p.expect("ready");
-        let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+        let (parent, child) = (
+            field_u64(&line, "parent") as i32,
+            field_u64(&line, "child") as i32,
+        );
         let _kids = util::KillOnDrop(vec![child]);
         // The kernel's Swap of shmem may still move just after MADV_PAGEOUT (a page
         // leaving the swap cache): read once it holds still for 100 ms.

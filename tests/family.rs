@@ -3,7 +3,7 @@
 //! exec'd the same program at the same addresses, and pages KSM merged. The kernel is the
 //! judge: smaps of the mappings, and a page walk over pagemap and kpageflags written here.
 
-use crate::util::{self, Proc, field, finish, is_root, solab};
+use crate::util::{self, Proc, field_u64, finish, is_root, solab, u};
 use serde_json::Value;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -11,17 +11,6 @@ use std::process::{Command, Stdio};
 
 const PAGE: u64 = 4096;
 const MIB: u64 = 1 << 20;
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
-fn num(line: &str, key: &str) -> u64 {
-    field(line, key)
-        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
-        .parse()
-        .expect("number")
-}
 
 fn member(r: &Value, pid: i32) -> &Value {
     r["processes"]
@@ -145,9 +134,9 @@ fn family_shows_shared_memory_as_its_own_kind() {
         };
         let mut p = Proc::spawn("shared", cmd, "");
         let line = p.expect("ready");
-        let parent = num(&line, "parent") as i32;
+        let parent = field_u64(&line, "parent") as i32;
         let kids: Vec<i32> = (0..3)
-            .map(|i| num(&line, &format!("kid{i}")) as i32)
+            .map(|i| field_u64(&line, &format!("kid{i}")) as i32)
             .collect();
         let _kids = util::KillOnDrop(kids.clone());
         let pid = parent.to_string();
@@ -288,10 +277,13 @@ fn a_child_that_execd_inherited_nothing() {
         cmd.arg("-R").arg(&prog.path);
         let mut p = Proc::spawn("execd", cmd, "");
         let line = p.expect("ready");
-        let parent = num(&line, "parent") as i32;
-        let (forked, execd) = (num(&line, "forked") as i32, num(&line, "execd") as i32);
+        let parent = field_u64(&line, "parent") as i32;
+        let (forked, execd) = (
+            field_u64(&line, "forked") as i32,
+            field_u64(&line, "execd") as i32,
+        );
         let _kids = util::KillOnDrop(vec![forked, execd]);
-        let area = num(&line, "area");
+        let area = field_u64(&line, "area");
         let pid = parent.to_string();
         let run = if nobody {
             solab_as_nobody(&["family", "--json", &pid])
@@ -450,9 +442,12 @@ fn a_ksm_frame_is_never_the_parents() {
     let prog = util::Compiled::from_source("ksm", KSM_C, &["-O2"], &[]);
     let mut p = Proc::spawn("ksm", Command::new(&prog.path), "");
     let line = p.expect("ready");
-    let (parent, child) = (num(&line, "parent") as i32, num(&line, "child") as i32);
+    let (parent, child) = (
+        field_u64(&line, "parent") as i32,
+        field_u64(&line, "child") as i32,
+    );
     let _kids = util::KillOnDrop(vec![child]);
-    let area = num(&line, "area");
+    let area = field_u64(&line, "area");
     let Some(ksm) = KsmOn::start() else {
         util::skip("KSM could not be switched on here");
         return;
@@ -517,7 +512,7 @@ fn family_holds_no_file_open_per_member() {
     cmd.arg("300");
     let mut p = Proc::spawn("many", cmd, "");
     let line = p.expect("ready");
-    let parent = num(&line, "parent");
+    let parent = field_u64(&line, "parent");
     let run = finish(
         Command::new("sh")
             .arg("-c")
@@ -685,7 +680,7 @@ fn start_forest(nobody: bool) -> (Proc, util::KillOnDrop, [i32; 4]) {
     };
     let mut p = Proc::spawn("forest", cmd, "");
     let line = p.expect("ready");
-    let pids = ["parent", "writer", "keeper", "leaf"].map(|k| num(&line, k) as i32);
+    let pids = ["parent", "writer", "keeper", "leaf"].map(|k| field_u64(&line, k) as i32);
     let guard = util::KillOnDrop(pids[1..].to_vec());
     (p, guard, pids)
 }

@@ -3,7 +3,7 @@
 
 use crate::util::{
     Namespace, OwnCopies, Proc, Run, artifacts, as_nobody, finish, is_root, require, skip,
-    spawn_host,
+    spawn_host, u,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -38,10 +38,6 @@ fn row_of<'a>(report: &'a Value, file: &std::path::Path) -> &'a Value {
         .iter()
         .find(|o| o["inode"].as_u64() == Some(inode))
         .unwrap_or_else(|| panic!("no row for {} in\n{report:#}", file.display()))
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
 /// Pages of `kind` in the ELF plan of `file`, as `solab elf` plans them.

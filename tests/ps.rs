@@ -5,14 +5,10 @@
 use crate::util;
 use crate::util::{
     Namespace, OwnCopies, Proc, Run, artifacts, as_nobody, field, finish, is_root, skip, solab,
-    spawn_host,
+    spawn_host, u,
 };
 use serde_json::Value;
 use std::process::{Command, Stdio};
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
 
 /// Pss, private (USS) and Rss of /proc/PID/smaps_rollup, in bytes.
 fn rollup(pid: i32) -> (u64, u64, u64) {

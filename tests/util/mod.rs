@@ -401,6 +401,11 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
+/// A count in a JSON document (bytes, pages, processes).
+pub fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
 pub fn field_u64(line: &str, key: &str) -> u64 {
     let v = field(line, key).unwrap_or_else(|| panic!("no {key}= in {line:?}"));
     let parsed = match v.strip_prefix("0x") {

@@ -540,6 +540,18 @@ struct SwapFile {
 }
 
 impl SwapFile {
+    /// A swap file for a test, or `None` after saying why the test cannot run: not root
+    /// (`why_root`: what root is needed for), or no swap file can be made here.
+    fn or_skip(why_root: &str) -> Option<SwapFile> {
+        if !is_root() {
+            util::skip(why_root);
+            return None;
+        }
+        SwapFile::new()
+            .map_err(|why| util::skip(&format!("no swap file here ({why})")))
+            .ok()
+    }
+
     /// The swap file, or why this machine cannot make one.
     fn new() -> Result<SwapFile, String> {
         let dir = nix::unistd::mkdtemp("/tmp/solab-swap-XXXXXX").map_err(|e| e.to_string())?;
@@ -643,16 +655,9 @@ fn swap_entries(pid: i32) -> Vec<u64> {
 
 #[test]
 fn swap_shared_after_fork_is_divided_and_counted_once() {
-    if !is_root() {
-        util::skip("swapon needs root, and the swap entries CAP_SYS_ADMIN");
+    let Some(_swap) = SwapFile::or_skip("swapon needs root, and the swap entries CAP_SYS_ADMIN")
+    else {
         return;
-    }
-    let _swap = match SwapFile::new() {
-        Ok(s) => s,
-        Err(why) => {
-            util::skip(&format!("no swap file here ({why})"));
-            return;
-        }
     };
     let prog = util::Compiled::from_source("swap", SWAP_C, &["-O2"], &[]);
     let mut p = Proc::spawn("swap", Command::new(&prog.path), "");
@@ -867,16 +872,8 @@ fn ps_json(pids: &[i32], nobody: bool) -> Value {
 
 #[test]
 fn swapped_shared_memory_is_in_swap_and_divided() {
-    if !is_root() {
-        util::skip("swapon needs root");
+    let Some(_swap) = SwapFile::or_skip("swapon needs root") else {
         return;
-    }
-    let _swap = match SwapFile::new() {
-        Ok(s) => s,
-        Err(why) => {
-            util::skip(&format!("no swap file here ({why})"));
-            return;
-        }
     };
     let prog = util::Compiled::from_source("shmem_swap", SHMEM_SWAP_C, &["-O2"], &[]);
     for nobody in [false, true] {

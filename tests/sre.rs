@@ -379,7 +379,14 @@ fn top_on_a_terminal_redraws_and_gives_the_terminal_back_on_q_and_ctrl_c() {
     let p = sleeper(&[]);
     for key in ["q", "\x03"] {
         // One process: each table is quick even on a busy machine.
-        let line = format!("{} top -d 0.2 -p {}", artifacts().solab.display(), p.pid());
+        // `exec`: script runs the line with $SHELL -c, and dash (/bin/sh) stays as
+        // solab's parent in the terminal's foreground group, where ^C kills it (exit 130)
+        // whatever solab does with the key.
+        let line = format!(
+            "exec {} top -d 0.2 -p {}",
+            artifacts().solab.display(),
+            p.pid()
+        );
         let mut child = Command::new("script")
             .args(["-qefc", &line, "/dev/null"])
             .stdin(Stdio::piped())

@@ -6,7 +6,7 @@
 //!   `PT_GNU_RELRO` as glibc's `_dl_protect_relro` rounds it;
 //! - the `o` that readelf prints for `.shared` is SHF_GNU_RETAIN in an object whose OS/ABI
 //!   is not GNU;
-//! - the benchmark figure chapter 10 quotes is the one in the benchmark results.
+//! - the benchmark figure chapter 18 quotes is the one in the benchmark results.
 
 use crate::util::artifacts;
 use goblin::elf::{Elf, program_header, reloc, section_header};
@@ -206,6 +206,19 @@ fn the_segment_layouts_chapter_2_contrasts_are_what_the_linkers_made() {
     let solib = load_shifts(&artifacts().libsolib);
     let want: Vec<u64> = (0..solib.len() as u64).map(|i| i * PAGE).collect();
     assert_eq!(solib, want, "libsolib.so's p_vaddr - p_offset per PT_LOAD");
+    // The code segment's two offsets, as the chapter quotes them.
+    let bytes = read(&artifacts().libsolib);
+    let elf = Elf::parse(&bytes).expect("goblin parses libsolib.so");
+    let code = elf
+        .program_headers
+        .iter()
+        .find(|p| p.p_type == program_header::PT_LOAD && p.p_flags & program_header::PF_X != 0)
+        .expect("libsolib.so has a code segment");
+    let quoted = format!("`{:#x}` against `{:#x}`", code.p_offset, code.p_vaddr);
+    assert!(
+        flat(&chapter("ch02-anatomy.md")).contains(&quoted),
+        "chapter 2 must quote the code segment's p_offset and p_vaddr: {quoted}"
+    );
 }
 
 #[test]
@@ -285,21 +298,21 @@ fn bench_row(name: &str) -> (u64, String, String, String) {
 }
 
 #[test]
-fn the_benchmark_figures_chapter_10_quotes_are_the_benchmarks() {
-    let ch = flat(&chapter("ch10-memory-saved.md"));
+fn the_benchmark_figures_chapter_18_quotes_are_the_benchmarks() {
+    let ch = flat(&chapter("ch18-memory-saved.md"));
     let (procs, resident, frames, saved) = bench_row("/python3.11");
     let python = format!(
         "{procs} Python interpreters map `python3.11`: alone they would need {resident} for it, and they use {frames} of frames, a saving of {saved}."
     );
-    assert!(ch.contains(&python), "chapter 10 must say: {python}");
+    assert!(ch.contains(&python), "chapter 18 must say: {python}");
     let (procs, _, _, saved) = bench_row("/libc.so.6");
     let libc = format!(
         "The libc row of the same table saves {saved}, but that figure counts every process that mapped libc during the run, {procs} of them"
     );
-    assert!(ch.contains(&libc), "chapter 10 must say: {libc}");
+    assert!(ch.contains(&libc), "chapter 18 must say: {libc}");
 }
 
-/// The C shared section of docs/src/shared-section-c.md: two processes that load
+/// The C shared section of docs/src/ch09-shared-section-c.md: two processes that load
 /// libsolib-c.so see one frame for its `.shared` page, and a third process's calls are
 /// counted in it.
 #[test]

@@ -11,7 +11,9 @@ pfn_of() {  # PID ADDRESS
 pid, addr = int(sys.argv[1]), int(sys.argv[2], 16)
 with open(f"/proc/{pid}/pagemap", "rb") as f:
     f.seek(addr // 4096 * 8); e, = struct.unpack("<Q", f.read(8))
-print(f"pid {pid} address {addr:#x}: present={e >> 63} pfn={e & ((1 << 55) - 1):#x}")' "$1" "$2"
+pfn = e & ((1 << 55) - 1)   # 0 when the reader is not root: the kernel hides it
+print(f"pid {pid} address {addr:#x}: present={e >> 63} " +
+      (f"pfn={pfn:#x}" if pfn or not e >> 63 else "pfn hidden (frame numbers need root)"))' "$1" "$2"
 }
 pfn_of $A $(tell A addrs | grep -o 'solib_add=0x[0-9a-f]*' | cut -d= -f2)
 pfn_of $B $(tell B addrs | grep -o 'solib_add=0x[0-9a-f]*' | cut -d= -f2)

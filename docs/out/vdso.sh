@@ -3,6 +3,9 @@
 fresh
 hosts A B -- touch-all
 grep -E 'vdso|vvar' /proc/$A/maps
-LD_SHOW_AUXV=1 /bin/true | grep SYSINFO_EHDR     # where the kernel told ld.so the vDSO is
+python3 -c 'import struct, sys   # where the kernel told A the vDSO is: its auxiliary vector
+aux = open(f"/proc/{sys.argv[1]}/auxv", "rb").read()
+for key, value in struct.iter_unpack("<QQ", aux):
+    if key == 33: print(f"AT_SYSINFO_EHDR:      {value:#x}")   # 33: AT_SYSINFO_EHDR, elf.h' $A
 solab inspect --pages --object vdso $A $B | awk '$1 == "offset" || $2 == "text"'
 # ANCHOR_END: cmd

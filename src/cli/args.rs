@@ -37,11 +37,12 @@ const PS_ABOUT: &str = "What each process costs.
 
 One row per process: RSS (resident pages), PSS (each page divided among the page-table
 entries that map its frame), USS (pages whose frame is mapped only here: what exiting would
-free), SWAP (each page in swap divided among the page tables holding its swap entry: the
-kernel's SwapPss; beside it, when there is swap, SWAP-USS: the entries held only here), and
-the PSS split into ELF objects (file mappings, .bss tails, the vdso),
-anonymous memory (heap, stacks, arenas), MAP_SHARED memory (the shared section, /dev/shm)
-and other files. Totals at the end cover every process that matched.
+free, but for file pages, which stay in the page cache), SWAP (each page in swap divided
+among the page tables holding its swap entry: the kernel's SwapPss; beside it, when there
+is swap, SWAP-USS: the entries held only here), and the PSS split into ELF objects (file
+mappings, .bss tails, the vdso), anonymous memory (heap, stacks, arenas), MAP_SHARED
+memory (the shared section, /dev/shm) and other files. Totals at the end cover every
+process that matched.
 
 As root (CAP_SYS_ADMIN) the figures are counted from page frame numbers and
 /proc/kpagecount (the zero page and PFN-mapped pages are not counted). Without it they are

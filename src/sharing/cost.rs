@@ -93,7 +93,7 @@ pub const COST_WORDS: [(&str, &str); 5] = [
     ),
     (
         "USS",
-        "unique set: present pages whose frame is mapped once (kpagecount 1): freed if the process exits",
+        "unique set: present pages whose frame is mapped once (kpagecount 1): what the process's exit would free, but for file pages, which stay in the page cache",
     ),
     (
         "SWAP",

@@ -14,7 +14,7 @@ pub const GROUP_WORDS: [(&str, &str); 3] = [
     ),
     (
         "ONLY",
-        "frames of the group that no process outside it maps (kpagecount no higher than the group's own mappings): freed if the group exited",
+        "frames of the group that no process outside it maps (kpagecount no higher than the group's own mappings): what the group's exit would free, but for file pages, which stay in the page cache",
     ),
     (
         "WITH-REST",

@@ -225,7 +225,8 @@ pub struct PsReport {
 pub struct GroupFrames {
     /// Distinct frames the group's processes map: what the group would cost alone.
     pub alone: u64,
-    /// Of those, the frames no process outside the group maps: freed if the group exited.
+    /// Of those, the frames no process outside the group maps: what its exit would free (but
+    /// for file pages, which stay in the page cache).
     pub only: u64,
     /// Of those, the frames a process outside the group maps too.
     pub with_rest: u64,

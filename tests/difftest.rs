@@ -11,6 +11,7 @@
 //! `make test` runs a few seconds of it ([`short_run_agrees_with_the_kernel`]); `make
 //! difftest` runs new seeds for `DIFF_SECONDS` ([`long`]).
 
+use crate::util::ksm::KsmOn;
 use crate::util::walk::{self, Frames, Usage};
 use crate::util::{self, Compiled, Frozen};
 use serde_json::Value;
@@ -326,7 +327,9 @@ fn cut(
 
 /// Random operations from `seed`, `steps` of them, each valid for the actors and regions
 /// the ones before made.
-fn generate(seed: u64, steps: usize) -> Vec<Op> {
+/// With `ksm`, three advice in four are MADV_MERGEABLE, and reads are MADV_MERGEABLE of a
+/// whole region instead.
+fn generate(seed: u64, steps: usize, ksm: bool) -> Vec<Op> {
     let mut rng = Rng(seed);
     let mut actors: BTreeMap<usize, Vec<Option<Region>>> = BTreeMap::new();
     actors.insert(0, vec![None; SLOTS]);
@@ -373,6 +376,16 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
                 n,
                 val: rng.range(1, 3) as u8,
             }
+        } else if roll < 48 && ksm {
+            // KSM's test: the whole of a region offered to KSM.
+            let (slot, pages) = pick_any(&mut rng, slots);
+            Op::Advise {
+                actor,
+                slot,
+                off: 0,
+                n: pages,
+                adv: 3,
+            }
         } else if roll < 48 {
             let (slot, pages) = pick_any(&mut rng, slots);
             let (off, n) = span(&mut rng, pages);
@@ -410,7 +423,11 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
         } else if roll < 82 {
             let (slot, pages) = pick_any(&mut rng, slots);
             let (off, n) = span(&mut rng, pages);
-            let adv = [0, 0, 1, 2, 2, 3, 4][rng.below(7) as usize];
+            let adv = if ksm && rng.chance(75) {
+                3
+            } else {
+                [0, 0, 1, 2, 2, 3, 4][rng.below(7) as usize]
+            };
             Op::Advise {
                 actor,
                 slot,
@@ -529,6 +546,16 @@ impl World {
         }
     }
 
+    /// Whether an actor has memory KSM may merge (smaps VmFlags `mg`).
+    fn mergeable(&self) -> bool {
+        self.actors.values().any(|a| {
+            std::fs::read_to_string(format!("/proc/{}/smaps", a.pid)).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| l.starts_with("VmFlags:") && l.split_whitespace().any(|f| f == "mg"))
+            })
+        })
+    }
+
     fn root(&self) -> i32 {
         self.actors[&0].pid
     }
@@ -630,14 +657,19 @@ struct Mismatch {
 const CLASSES: [&str; 4] = ["elf", "anon", "shared", "files"];
 
 /// The class of mapping `i` of `all` (an index in [`CLASSES`]), as reference.md defines
-/// them, for the actors' mappings: the driver (its file mappings, the `.bss` tail mapped
-/// right after them) and the vdso are ELF; MAP_SHARED mappings are shared; other file
-/// mappings (the pool files) are files; the rest is anonymous.
-fn class(all: &[walk::Vma], i: usize, driver: &str) -> usize {
+/// them, for the actors' mappings: the driver (its file mappings, and its `.bss` tail: the
+/// anonymous mappings inside its `PT_LOAD`s, one or several when madvise split it) and
+/// the vdso are ELF; MAP_SHARED mappings are shared; other file mappings (the pool files)
+/// are files; the rest is anonymous.
+fn class(all: &[walk::Vma], i: usize, world: &World) -> usize {
     let v = &all[i];
-    let bss_tail =
-        i > 0 && v.name.is_empty() && all[i - 1].name == driver && all[i - 1].end == v.start;
-    if v.name == driver || v.name == "[vdso]" || bss_tail {
+    let bss_tail = v.name.is_empty()
+        && world
+            .segments
+            .all
+            .iter()
+            .any(|&(a, b)| a <= v.start && v.start < b);
+    if v.name == world.driver || v.name == "[vdso]" || bss_tail {
         0
     } else if !v.private() {
         2
@@ -699,7 +731,7 @@ fn read_all(world: &World) -> Result<Reading, String> {
         r.usage.insert(a.pid, u);
         let mut classes = [Usage::default(); 4];
         for (c, slot) in classes.iter_mut().enumerate() {
-            let keep = |all: &[walk::Vma], i: usize| class(all, i, &world.driver) == c;
+            let keep = |all: &[walk::Vma], i: usize| class(all, i, world) == c;
             *slot = walk::usage_of(a.pid, &mut frames, Some(&among), &keep)
                 .map_err(|e| format!("walk {}: {e}", a.pid))?;
         }
@@ -718,6 +750,7 @@ fn read_all(world: &World) -> Result<Reading, String> {
                     parents_frame: 0,
                     copied: 0,
                     new: i.parents_frame + i.copied + i.new,
+                    ksm: i.ksm,
                 };
             }
             r.family.insert(a.pid, i);
@@ -787,6 +820,7 @@ fn compare_member(
         parents_frame: num(&t["parents_frame"]),
         copied: num(&t["copied"]),
         new: num(&t["new"]),
+        ksm: num(&t["ksm"]),
     };
     let fam = readings.map(|r| r.family[&pid]);
     if !fam.contains(&got) {
@@ -1158,8 +1192,15 @@ fn compare(
 }
 
 /// Stops the actors, reads them, runs solab, reads them again; up to three times while
-/// something disagrees. What disagrees every time.
-fn check(world: &World, seen: &mut Seen) -> Result<Vec<Mismatch>, String> {
+/// something disagrees. What disagrees every time. With `ksm`, KSM merges first (two
+/// full scans, at most 5 s), then stops, its merged pages kept: ksmd changes the frames
+/// of stopped processes too.
+fn check(world: &World, seen: &mut Seen, ksm: Option<&KsmOn>) -> Result<Vec<Mismatch>, String> {
+    if let Some(k) = ksm.filter(|_| world.mergeable()) {
+        k.resume();
+        k.settle(Duration::from_secs(5));
+        k.pause();
+    }
     let pids: Vec<i32> = world.actors.values().map(|a| a.pid).collect();
     let _frozen = Frozen::new(pids.clone());
     let mut last = Vec::new();
@@ -1237,6 +1278,7 @@ struct Seen {
     parents_frame: u64,
     copied: u64,
     new: u64,
+    ksm: u64,
     swap: u64,
     /// The driver's pages in the actors by state (inspect's words), and the proofs' data
     /// claim counts: written, own, inherited, KSM-merged, unwritten and shared.
@@ -1251,7 +1293,7 @@ impl fmt::Display for Seen {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         write!(
             f,
-            "{} checks of {} processes: RSS {:.1} MiB (AnonHugePages {:.1}, Shared {:.1}, Swap {:.1}); family parents-frame {:.1} MiB, copied {:.1}, new {:.1}",
+            "{} checks of {} processes: RSS {:.1} MiB (AnonHugePages {:.1}, Shared {:.1}, Swap {:.1}); family parents-frame {:.1} MiB, copied {:.1}, new {:.1}, ksm {:.1}",
             self.checks,
             self.processes,
             mib(self.rss),
@@ -1260,7 +1302,8 @@ impl fmt::Display for Seen {
             mib(self.swap),
             mib(self.parents_frame),
             mib(self.copied),
-            mib(self.new)
+            mib(self.new),
+            mib(self.ksm)
         )?;
         let states: Vec<String> = self
             .states
@@ -1302,6 +1345,7 @@ impl Seen {
             self.parents_frame += i.parents_frame;
             self.copied += i.copied;
             self.new += i.new;
+            self.ksm += i.ksm;
         }
     }
 }
@@ -1312,16 +1356,35 @@ struct Failure {
     found: Vec<Mismatch>,
 }
 
+/// What every run of a test uses: the driver, and KSM's switch when KSM merges pages in
+/// this test.
+struct Setup<'a> {
+    driver: &'a Path,
+    ksm: Option<&'a KsmOn>,
+}
+
+impl Setup<'_> {
+    /// How to replay seed `seed`.
+    fn replay(&self, seed: u64) -> String {
+        let ksm = if self.ksm.is_some() {
+            "DIFF_KSM=1 "
+        } else {
+            ""
+        };
+        format!("{ksm}DIFF_SEED={seed}")
+    }
+}
+
 /// Applies `ops` in a new world, checking after each one (`every`) or only after the
 /// last.
-fn run(driver: &Path, ops: &[Op], every: bool, seen: &mut Seen) -> Result<Option<Failure>, String> {
-    let mut world = World::start(driver);
+fn run(setup: &Setup, ops: &[Op], every: bool, seen: &mut Seen) -> Result<Option<Failure>, String> {
+    let mut world = World::start(setup.driver);
     for (i, op) in ops.iter().enumerate() {
         world
             .apply(op)
             .map_err(|e| format!("operation {i} ({op}): {e}"))?;
         if every || i + 1 == ops.len() {
-            let found = check(&world, seen)?;
+            let found = check(&world, seen, setup.ksm)?;
             if !found.is_empty() {
                 return Ok(Some(Failure { step: i, found }));
             }
@@ -1331,14 +1394,14 @@ fn run(driver: &Path, ops: &[Op], every: bool, seen: &mut Seen) -> Result<Option
 }
 
 /// Whether `ops` still ends in a mismatch with `key`.
-fn still_fails(driver: &Path, ops: &[Op], key: &str) -> bool {
-    let found = run(driver, ops, false, &mut Seen::default());
+fn still_fails(setup: &Setup, ops: &[Op], key: &str) -> bool {
+    let found = run(setup, ops, false, &mut Seen::default());
     matches!(found, Ok(Some(f)) if f.found.iter().any(|m| m.key == key))
 }
 
 /// Delta debugging (ddmin): the smallest subsequence of `ops` found within `budget` that
 /// still ends in a mismatch with `key`.
-fn shrink(driver: &Path, mut ops: Vec<Op>, key: &str, budget: Duration) -> Vec<Op> {
+fn shrink(setup: &Setup, mut ops: Vec<Op>, key: &str, budget: Duration) -> Vec<Op> {
     let deadline = Instant::now() + budget;
     let mut n = 2;
     while ops.len() >= 2 && Instant::now() < deadline {
@@ -1352,7 +1415,7 @@ fn shrink(driver: &Path, mut ops: Vec<Op>, key: &str, budget: Duration) -> Vec<O
             }
             let mut rest = ops[..from].to_vec();
             rest.extend_from_slice(&ops[to..]);
-            if !rest.is_empty() && still_fails(driver, &rest, key) {
+            if !rest.is_empty() && still_fails(setup, &rest, key) {
                 smaller = Some(rest);
                 break;
             }
@@ -1378,16 +1441,23 @@ fn driver() -> Compiled {
 /// Runs seed `seed` for `steps` operations; on a mismatch, a report with the minimal
 /// sequence for each disagreeing figure not in `known` (which it joins).
 fn one_seed(
-    driver: &Path,
+    setup: &Setup,
     seed: u64,
     steps: usize,
     shrink_budget: Duration,
     known: &mut BTreeSet<String>,
 ) -> Option<String> {
-    let ops = generate(seed, steps);
+    let ops = generate(seed, steps, setup.ksm.is_some());
     let mut seen = Seen::default();
-    let result = run(driver, &ops, true, &mut seen);
-    eprintln!("difftest: seed {seed}: {seen}");
+    let result = run(setup, &ops, true, &mut seen);
+    let mergeable = ops
+        .iter()
+        .filter(|o| matches!(o, Op::Advise { adv: 3, .. }))
+        .count();
+    eprintln!(
+        "difftest: seed {seed}: {} operations ({mergeable} MADV_MERGEABLE); {seen}",
+        ops.len()
+    );
     let failure = match result {
         Ok(None) => return None,
         Ok(Some(f)) => f,
@@ -1400,7 +1470,8 @@ fn one_seed(
     };
     let upto = ops[..=failure.step].to_vec();
     let mut report = format!(
-        "seed {seed} (DIFF_SEED={seed} replays it): after operation {} solab disagrees:\n",
+        "seed {seed} ({} replays it): after operation {} solab disagrees:\n",
+        setup.replay(seed),
         failure.step
     );
     for m in &failure.found {
@@ -1413,13 +1484,13 @@ fn one_seed(
             report += &format!("[{key}] was shrunk from an earlier seed\n");
             continue;
         }
-        let small = shrink(driver, upto.clone(), &key, shrink_budget);
+        let small = shrink(setup, upto.clone(), &key, shrink_budget);
         report += &format!(
             "smallest sequence for [{key}] ({} operations):\n{}",
             small.len(),
             listing(&small)
         );
-        if let Ok(Some(f)) = run(driver, &small, false, &mut Seen::default()) {
+        if let Ok(Some(f)) = run(setup, &small, false, &mut Seen::default()) {
             for m in f.found.iter().filter(|m| m.key == key) {
                 report += &format!("  it shows: {}\n", m.detail);
             }
@@ -1496,12 +1567,51 @@ fn short_run_agrees_with_the_kernel() {
         None => (0..3).map(|_| fresh_seed()).collect(),
     };
     let mut known = BTreeSet::new();
+    let setup = Setup {
+        driver: &driver.path,
+        ksm: None,
+    };
     for seed in seeds {
         eprintln!("difftest: seed {seed} (DIFF_SEED={seed} replays it)");
         let budget = Duration::from_secs(120);
-        if let Some(report) = one_seed(&driver.path, seed, steps, budget, &mut known) {
+        if let Some(report) = one_seed(&setup, seed, steps, budget, &mut known) {
             panic!("{report}");
         }
+    }
+}
+
+/// KSM switched on, or why not.
+fn ksm_on() -> Result<KsmOn, &'static str> {
+    if !Path::new(KsmOn::DIR).join("run").exists() {
+        return Err("this kernel has no KSM (/sys/kernel/mm/ksm)");
+    }
+    KsmOn::start().ok_or("KSM could not be switched on here (/sys/kernel/mm/ksm/run)")
+}
+
+/// KSM merging the actors' equal pages (MADV_MERGEABLE three advice in four): one new seed
+/// (or `DIFF_SEED`) of `DIFF_STEPS` (20) operations, KSM given up to 5 s to merge before
+/// each check and stopped during it. Merged frames are `ksm` in inspect, KSM-merged in
+/// prove's data claim, and never the parent's in family.
+#[test]
+fn ksm_run_agrees_with_the_kernel() {
+    if let Some(why) = unavailable() {
+        return util::skip(why);
+    }
+    let ksm = match ksm_on() {
+        Ok(k) => k,
+        Err(why) => return util::skip(why),
+    };
+    let driver = driver();
+    let steps = env_u64("DIFF_STEPS").unwrap_or(20) as usize;
+    let seed = env_u64("DIFF_SEED").unwrap_or_else(fresh_seed);
+    let setup = Setup {
+        driver: &driver.path,
+        ksm: Some(&ksm),
+    };
+    eprintln!("difftest: seed {seed} ({} replays it)", setup.replay(seed));
+    let budget = Duration::from_secs(120);
+    if let Some(report) = one_seed(&setup, seed, steps, budget, &mut BTreeSet::new()) {
+        panic!("{report}");
     }
 }
 
@@ -1529,6 +1639,20 @@ fn long() {
         },
         _ => None,
     };
+    let ksm = match env_u64("DIFF_KSM") {
+        Some(1) => match ksm_on() {
+            Ok(k) => Some(k),
+            Err(why) => {
+                util::skip(&format!("{why}; running without KSM"));
+                None
+            }
+        },
+        _ => None,
+    };
+    let setup = Setup {
+        driver: &driver.path,
+        ksm: ksm.as_ref(),
+    };
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let fixed = env_u64("DIFF_SEED");
     let (mut seeds, mut reports, mut known) = (0, Vec::new(), BTreeSet::new());
@@ -1536,7 +1660,7 @@ fn long() {
         let seed = fixed.unwrap_or_else(fresh_seed);
         eprintln!("difftest: seed {seed}");
         seeds += 1;
-        if let Some(r) = one_seed(&driver.path, seed, steps, shrink_budget, &mut known) {
+        if let Some(r) = one_seed(&setup, seed, steps, shrink_budget, &mut known) {
             eprintln!("{r}");
             reports.push(r);
         }

@@ -213,6 +213,9 @@ pub struct Inheritance {
     pub copied: u64,
     /// The parent has no anonymous page there.
     pub new: u64,
+    /// The child's frame is KSM-merged (kpageflags bit 21): equal pages merged by the
+    /// kernel, whatever fork did.
+    pub ksm: u64,
 }
 
 /// Whether a word is an anonymous page RSS counts: present, bit 61 clear (not a file
@@ -222,7 +225,7 @@ fn anonymous(word: u64, frames: &mut Frames) -> io::Result<bool> {
 }
 
 /// Every anonymous page of `child`'s private mappings against `parent`'s page at the same
-/// address, by frame number. The parent's page counts only inside a private mapping of
+/// address, by frame number; a KSM-merged one apart. The parent's page counts only inside a private mapping of
 /// the same file or kind (the same name in maps: the path, `[heap]`, or none): where the
 /// child mapped a file over an address at which the parent has anonymous memory, the
 /// child's copies of the file's pages were never the parent's, whatever the parent has
@@ -235,6 +238,12 @@ pub fn inheritance(parent: i32, child: i32, frames: &mut Frames) -> io::Result<I
         let theirs = pagemap(parent, v.start, v.end)?;
         for (k, (c, p)) in mine.into_iter().zip(theirs).enumerate() {
             if !anonymous(c, frames)? {
+                continue;
+            }
+            if let Some(p) = pfn(c)
+                && frames.get(p)?.1 & KPF_KSM != 0
+            {
+                out.ksm += PAGE;
                 continue;
             }
             let addr = v.start + k as u64 * PAGE;

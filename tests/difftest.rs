@@ -327,6 +327,17 @@ fn cut(
 
 /// Random operations from `seed`, `steps` of them, each valid for the actors and regions
 /// the ones before made.
+/// KSM's test: the whole of region `slot` (`pages` long) offered to KSM.
+fn merge_all(actor: usize, (slot, pages): (usize, u64)) -> Op {
+    Op::Advise {
+        actor,
+        slot,
+        off: 0,
+        n: pages,
+        adv: 3,
+    }
+}
+
 /// With `ksm`, three advice in four are MADV_MERGEABLE, and reads are MADV_MERGEABLE of a
 /// whole region instead.
 fn generate(seed: u64, steps: usize, ksm: bool) -> Vec<Op> {
@@ -377,15 +388,7 @@ fn generate(seed: u64, steps: usize, ksm: bool) -> Vec<Op> {
                 val: rng.range(1, 3) as u8,
             }
         } else if roll < 48 && ksm {
-            // KSM's test: the whole of a region offered to KSM.
-            let (slot, pages) = pick_any(&mut rng, slots);
-            Op::Advise {
-                actor,
-                slot,
-                off: 0,
-                n: pages,
-                adv: 3,
-            }
+            merge_all(actor, pick_any(&mut rng, slots))
         } else if roll < 48 {
             let (slot, pages) = pick_any(&mut rng, slots);
             let (off, n) = span(&mut rng, pages);
@@ -761,6 +764,25 @@ fn read_all(world: &World) -> Result<Reading, String> {
 
 fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(u64::MAX)
+}
+
+/// Whether SWAP (`swap_pss`) agrees with either reading: it is the kernel's SwapPss
+/// (truncated to KiB, as Pss), plus shared memory in swap, which SwapPss leaves out: exact
+/// where the process has none (its Swap all in page-table entries, as the walk sees them),
+/// at least SwapPss where it has some.
+fn swap_pss_agrees(
+    swap_pss: u64,
+    walks: &[Usage; 2],
+    rolls: &[&std::collections::HashMap<String, u64>; 2],
+) -> bool {
+    walks.iter().zip(rolls).any(|(w, k)| {
+        let d = swap_pss as f64 - k["SwapPss"] as f64;
+        if k["Swap"] == w.swap {
+            (-1.0..=1025.0).contains(&d)
+        } else {
+            d >= -1.0
+        }
+    })
 }
 
 /// `solab ps`'s classes of process `pid` (its JSON row) against the walk's.
@@ -1143,20 +1165,8 @@ fn compare(
         if !any_roll(&|k| k["Swap"] == swap) {
             bad("ps swap != smaps_rollup", show.clone());
         }
-        // SWAP (swap_pss) is the kernel's SwapPss (truncated to KiB, as Pss), plus shared
-        // memory in swap, which SwapPss leaves out: exact where the process has none (its
-        // Swap all in page-table entries, as the walk sees them), at least SwapPss where it
-        // has some.
         let swap_pss = num(&row["swap_pss"]);
-        let swap_pss_agrees = |k: &std::collections::HashMap<String, u64>, w: &Usage| {
-            let d = swap_pss as f64 - k["SwapPss"] as f64;
-            if k["Swap"] == w.swap {
-                (-1.0..=1025.0).contains(&d)
-            } else {
-                d >= -1.0
-            }
-        };
-        if !walks.iter().zip(rolls).any(|(w, k)| swap_pss_agrees(k, w)) {
+        if !swap_pss_agrees(swap_pss, &walks, &rolls) {
             bad(
                 "ps swap_pss != smaps_rollup SwapPss",
                 format!(

@@ -171,11 +171,12 @@ realworld: build
 
 # The randomized differential test (tests/difftest.rs), long: new seeds for DIFF_SECONDS;
 # DIFF_SEED=N replays one seed, DIFF_STEPS operations per seed (40); DIFF_SWAP=1 makes a
-# 256 MiB swap file for the run (swapped off and removed after), so pages go to swap.
+# 256 MiB swap file for the run (swapped off and removed after), so pages go to swap;
+# DIFF_KSM=1 switches KSM on for the run (restored after), MADV_MERGEABLE three advice in four.
 DIFF_SECONDS ?= 60
 difftest: build
 	DIFF_SECONDS=$(DIFF_SECONDS) $(if $(DIFF_SEED),DIFF_SEED=$(DIFF_SEED)) \
-	    $(if $(DIFF_SWAP),DIFF_SWAP=$(DIFF_SWAP)) \
+	    $(if $(DIFF_SWAP),DIFF_SWAP=$(DIFF_SWAP)) $(if $(DIFF_KSM),DIFF_KSM=$(DIFF_KSM)) \
 	    $(CARGO) test --profile $(PROFILE) --test tests difftest::long -- --ignored --nocapture
 
 # Hostile processes at scale (tests/hostile_scale.rs) at HOSTILE_N and a quarter of it:

@@ -193,7 +193,11 @@ def rollups(path):
 
 def kernel(r):
     return None if r is None else {"rss": r["Rss"], "pss": r["Pss"],
-        "uss": r["Private_Clean"] + r["Private_Dirty"], "swap": r["Swap"]}
+        "uss": r["Private_Clean"] + r["Private_Dirty"], "swap": r["Swap"],
+        "swap_pss": r.get("SwapPss", 0)}
+
+# solab's figures by the kernel's names: SWAP (swap_pss) is SwapPss, SWAP in full swap.
+FIGURES = ("rss", "pss", "uss", "swap", "swap_pss")
 
 before = rollups(os.path.join(d, "rollup-before"))
 after = rollups(os.path.join(d, "rollup-after"))
@@ -209,7 +213,7 @@ def document(file, schema):
     return doc
 
 ps = document("ps.json", "solab.ps.v2")
-fam = document("family.json", "solab.family.v1")
+fam = document("family.json", "solab.family.v2")
 rows = {p["pid"]: p for p in ps.get("processes", [])}
 pids = [int(p) for p in open(os.path.join(d, "pids")).read().split()]
 cmdline = {}
@@ -223,11 +227,12 @@ print("== %s: %d processes, root %d (solab ps: source %s)" % (
 for e in ps.get("errors", []):
     print("   solab ps error: %s" % json.dumps(e))
 print("   kB; k = smaps_rollup (b>a: it moved between the readings before and after solab ps);"
-      " d = solab - k (in/out: solab's figure within the two readings or not)")
-hdr = "%7s %-22s %10s %10s %6s | %10s %10s %6s | %10s %10s %6s | %6s %6s %4s"
+      " d = solab - k (in/out: solab's figure within the two readings or not);"
+      " swap: solab's swap (in full) and SWAP (swap_pss, proportional)")
+hdr = "%7s %-22s %10s %10s %6s | %10s %10s %6s | %10s %10s %6s | %6s %6s %4s | %8s %8s %6s"
 print(hdr % ("PID", "COMMAND", "RSS", "k Rss", "d", "PSS", "k Pss", "d", "USS", "k Private", "d",
-             "SWAP", "k Swap", "d"))
-tot = {k: [0.0, 0, 0] for k in ("rss", "pss", "uss", "swap")}
+             "swap", "k Swap", "d", "SWAP", "k SwapPss", "d"))
+tot = {k: [0.0, 0, 0] for k in FIGURES}
 moved = []
 off = []      # (pid, figure, solab, kernel): a difference that rounding does not explain
 def agrees(k, diff):
@@ -235,25 +240,29 @@ def agrees(k, diff):
     # of PAGE_SIZE << 12 / mapcount per page (each quotient truncated), shifted down to
     # bytes and then to kB, so it is below the exact share by less than 1 kB, or by exactly
     # 1 kB when the exact share is a whole number of kB (the truncation takes it just under).
-    return diff == 0 if k != "pss" else -0.05 < diff < 1.05
+    # SwapPss is summed and truncated the same way; solab's SWAP adds shared memory in swap
+    # (which SwapPss leaves out: reference.md), so it may be above by that.
+    return diff == 0 if k not in ("pss", "swap_pss") else -0.05 < diff < 1.05
 def cell(k, s, b, a, pid=None, n=1):
     # n: how many processes the figure sums (a total: n truncations of up to 1 kB each)
     if b == a:
         diff = s - b
         if pid is not None and not agrees(k, diff):
             off.append((pid, k, s, b))
-        return ("%.1f" % s if k == "pss" else "%d" % s), "%d" % b, ("%+.1f" % diff if k == "pss" else "%+d" % diff)
+        frac = k in ("pss", "swap_pss")
+        return ("%.1f" % s if frac else "%d" % s), "%d" % b, ("%+.1f" % diff if frac else "%+d" % diff)
     # It moved: solab read it at some moment between the two readings. "in" when solab's
     # figure lies between them (PSS: up to 1 kB above, as above), "out" when not.
-    inside = min(b, a) - (0.05 if k == "pss" else 0) <= s <= max(b, a) + (n + 0.05 if k == "pss" else 0)
-    return ("%.1f" % s if k == "pss" else "%d" % s), "%d>%d" % (b, a), "in" if inside else "out"
+    frac = k in ("pss", "swap_pss")
+    inside = min(b, a) - (0.05 if frac else 0) <= s <= max(b, a) + (n + 0.05 if frac else 0)
+    return ("%.1f" % s if frac else "%d" % s), "%d>%d" % (b, a), "in" if inside else "out"
 for pid in pids:
     p, b, a = rows.get(pid), kernel(before.get(pid)), kernel(after.get(pid))
     if p is None or b is None or a is None:
         print("%7d %-16s (not measured: %s)" % (pid, "", "solab has no row" if p is None else "smaps_rollup unreadable"))
         continue
     cells = []
-    for k in ("rss", "pss", "uss", "swap"):
+    for k in FIGURES:
         s = p[k] / KB
         cells += cell(k, s, b[k], a[k], pid)
         tot[k][0] += s; tot[k][1] += b[k]; tot[k][2] += a[k]
@@ -261,12 +270,12 @@ for pid in pids:
             moved.append((pid, k, b[k], a[k]))
     print(hdr % tuple([pid, (cmdline.get(pid) or p["comm"])[:22]] + cells))
 cells = []
-for k in ("rss", "pss", "uss", "swap"):
+for k in FIGURES:
     cells += cell(k, tot[k][0], tot[k][1], tot[k][2], n=len(pids))
 print(hdr % tuple(["", "TOTAL"] + cells))
 print("   %d of %d processes stable (smaps_rollup the same before and after); among their figures, %s" % (
     sum(1 for pid in pids if kernel(before.get(pid) or None) and kernel(before.get(pid)) == kernel(after.get(pid))),
-    len(pids), "all agree (RSS, USS, SWAP equal; PSS within rounding)" if not off else
+    len(pids), "all agree (RSS, USS, swap equal; PSS and SWAP within rounding)" if not off else
     "%d do NOT agree: %s" % (len(off), "; ".join("%d %s solab %.1f kernel %d" % o for o in off))))
 if moved:
     print("   moved between the two kernel readings (the process changed while solab read it):")
@@ -287,19 +296,37 @@ for e in extra:
     print("   huge pages: " + e)
 
 MiB = 1024 * 1024
-print("-- solab family %d (MiB; weak: %s)" % (pids[0], fam.get("weak")))
-print("%7s %7s %-22s %8s %14s %8s %8s" % ("PID", "PPID", "COMMAND", "RSS", "PARENTS-FRAME", "COPIED", "NEW"))
+def shared_rss(pid):
+    # The kernel's figure for family's shared memory: smaps Rss of the MAP_SHARED mappings
+    # ('s' in the permissions), read now (after solab family).
+    total, shared = 0, False
+    try:
+        for line in open("/proc/%d/smaps" % pid):
+            f = line.split()
+            if "-" in f[0] and len(f) > 1 and len(f[1]) == 4:
+                shared = f[1].endswith("s")
+            elif shared and f[0] == "Rss:":
+                total += int(f[1]) * KB
+    except OSError:
+        return None
+    return total
+print("-- solab family %d (MiB; weak: %s; SHARED-MEM: resident MAP_SHARED memory, k: smaps Rss of"
+      " the MAP_SHARED mappings, read after)" % (pids[0], fam.get("weak")))
+print("%7s %7s %-22s %8s %14s %8s %8s %6s %10s %10s" % ("PID", "PPID", "COMMAND", "RSS", "PARENTS-FRAME",
+      "COPIED", "NEW", "KSM", "SHARED-MEM", "k"))
 for p in fam.get("processes", []):
-    if p.get("depth", 0) == 0:
-        continue
     t = p["totals"]
     rss = rows.get(p["pid"], {}).get("rss", 0)
-    print("%7d %7d %-22s %8.1f %14.1f %8.1f %8.1f" % (p["pid"], p["ppid"], (cmdline.get(p["pid"]) or p["comm"])[:22], rss / MiB,
-          t["parents_frame"] / MiB, t["copied"] / MiB, t["new"] / MiB))
+    k = shared_rss(p["pid"])
+    print("%7d %7d %-22s %8.1f %14.1f %8.1f %8.1f %6.1f %10.1f %10s" % (p["pid"], p["ppid"],
+          (cmdline.get(p["pid"]) or p["comm"])[:22], rss / MiB, t["parents_frame"] / MiB, t["copied"] / MiB,
+          t["new"] / MiB, t.get("ksm", 0) / MiB, p.get("shared_memory", 0) / MiB,
+          "-" if k is None else "%.1f" % (k / MiB)))
 t = fam.get("totals", {})
 if t:
-    print("%7s %7s %-22s %8s %14.1f %8.1f %8.1f" % ("", "", "descendants", "", t["parents_frame"] / MiB,
-          t["copied"] / MiB, t["new"] / MiB))
+    print("%7s %7s %-22s %8s %14.1f %8.1f %8.1f %6.1f %10.1f" % ("", "", "descendants (shared: family)", "",
+          t["parents_frame"] / MiB, t["copied"] / MiB, t["new"] / MiB, t.get("ksm", 0) / MiB,
+          fam.get("shared_memory", 0) / MiB))
 
 i = 1
 while os.path.exists(os.path.join(d, "prove-%d.txt" % i)):

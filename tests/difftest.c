@@ -16,6 +16,11 @@
  *   fork ID                         the child reads DIR/in.ID and answers on DIR/out.ID
  *   exec                            execs this program again: a fresh actor, same pid
  *
+ * Slots IMAGE and IMAGE + 1 are the driver's own pages: IMG_DATA in .data (the file's
+ * pages until written) and IMG_BSS in .bss (nothing, or the zero page, until written), for
+ * `solab inspect` and `solab prove` of the driver; write, read and advise apply to them,
+ * map, unmap, remap and prot skip them.
+ *
  * Every answer starts with "ok" ("ok skip" when the operation names nothing that exists,
  * "ok fail=ERRNO" when the kernel refused it); "fork" answers "ok child=PID". A new actor
  * (started, forked or exec'ed) prints "ready pid=PID" first. Offsets and counts are
@@ -44,6 +49,8 @@
 #define HUGE (2UL * 1024 * 1024)
 #define SLOTS 16
 #define MAXPAGES 4096
+#define IMAGE SLOTS
+#define IMAGE_PAGES 24
 
 struct region {
     char *addr;
@@ -53,6 +60,10 @@ struct region {
 };
 
 static struct region *R[SLOTS];
+/* Initialized, so in .data and in the file; the other in .bss. */
+static unsigned char IMG_DATA[IMAGE_PAGES * PAGE] __attribute__((aligned(4096))) = {1};
+static unsigned char IMG_BSS[IMAGE_PAGES * PAGE] __attribute__((aligned(4096)));
+static struct region IMG[2];
 static const char *dir;
 static char *self;
 
@@ -67,6 +78,12 @@ static void answer(const char *fmt, ...) {
 }
 
 static struct region *slot(long s) {
+    if (s == IMAGE || s == IMAGE + 1) return &IMG[s - IMAGE];
+    return s >= 0 && s < SLOTS ? R[s] : NULL;
+}
+
+/* A region the driver made (not one of its own image's). */
+static struct region *made(long s) {
     return s >= 0 && s < SLOTS ? R[s] : NULL;
 }
 
@@ -119,7 +136,7 @@ static void do_map(long s, long kind, long pages, long file, long huge) {
 }
 
 static void do_unmap(long s, long off, long n, long news) {
-    struct region *r = slot(s);
+    struct region *r = made(s);
     if (!r || !clamp(r, &off, &n)) { answer("ok skip"); return; }
     size_t end = (size_t)(off + n);
     if (off > 0 && end < r->pages && (news < 0 || news >= SLOTS || R[news])) {
@@ -150,7 +167,7 @@ static void do_unmap(long s, long off, long n, long news) {
 }
 
 static void do_remap(long s, long pages) {
-    struct region *r = slot(s);
+    struct region *r = made(s);
     /* A shared anonymous object keeps its size: pages beyond it would fault (SIGBUS). */
     if (!r || pages <= 0 || pages > MAXPAGES || (r->kind == 1 && (size_t)pages > r->pages)) {
         answer("ok skip");
@@ -165,7 +182,7 @@ static void do_remap(long s, long pages) {
 }
 
 static void do_prot(long s, long off, long n, long rw) {
-    struct region *r = slot(s);
+    struct region *r = made(s);
     if (!r || !clamp(r, &off, &n)) { answer("ok skip"); return; }
     int prot = rw ? PROT_READ | PROT_WRITE : PROT_READ;
     if (mprotect(r->addr + off * PAGE, (size_t)n * PAGE, prot) != 0) {
@@ -224,6 +241,10 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: %s DIR\n", argv[0]); return 2; }
     dir = argv[1];
     self = argv[0];
+    IMG[0] = (struct region){.addr = (char *)IMG_DATA, .pages = IMAGE_PAGES, .kind = 2};
+    IMG[1] = (struct region){.addr = (char *)IMG_BSS, .pages = IMAGE_PAGES, .kind = 0};
+    memset(IMG[0].rw, 1, MAXPAGES);
+    memset(IMG[1].rw, 1, MAXPAGES);
     /* Unbuffered: a forked child or the exec'ed program reads on from the exact line. */
     setvbuf(stdin, NULL, _IONBF, 0);
     answer("ready pid=%d", (int)getpid());

@@ -11,6 +11,7 @@
 //! `make test` runs a few seconds of it ([`short_run_agrees_with_the_kernel`]); `make
 //! difftest` runs new seeds for `DIFF_SECONDS` ([`long`]).
 
+use crate::util::ksm::KsmOn;
 use crate::util::walk::{self, Frames, Usage};
 use crate::util::{self, Compiled, Frozen};
 use serde_json::Value;
@@ -35,6 +36,20 @@ const MAX_ACTORS: usize = 5;
 /// At most this many regions per actor (the rest of the slots take the upper parts of
 /// regions cut in the middle).
 const MAX_REGIONS: usize = 8;
+/// Slots IMAGE and IMAGE + 1 are the driver's own `.data` and `.bss` pages (IMG_DATA and
+/// IMG_BSS in difftest.c, IMAGE_PAGES each): written, read and advised like the regions,
+/// and compared with `solab inspect` and `solab prove` of the driver.
+const IMAGE: usize = SLOTS;
+const IMAGE_PAGES: u64 = 24;
+
+/// How an operation names a slot.
+fn region_name(slot: usize) -> String {
+    match slot {
+        IMAGE => "the driver's .data".into(),
+        s if s == IMAGE + 1 => "the driver's .bss".into(),
+        s => format!("r{s}"),
+    }
+}
 
 // ---- operations -----------------------------------------------------------------------
 
@@ -193,13 +208,19 @@ impl fmt::Display for Op {
             }
             Op::Write {
                 slot, off, n, val, ..
-            } => write!(f, "actor {a}: write {val} to r{slot} pages {off}..+{n}"),
-            Op::Read { slot, off, n, .. } => write!(f, "actor {a}: read r{slot} pages {off}..+{n}"),
+            } => {
+                let r = region_name(slot);
+                write!(f, "actor {a}: write {val} to {r} pages {off}..+{n}")
+            }
+            Op::Read { slot, off, n, .. } => {
+                write!(f, "actor {a}: read {} pages {off}..+{n}", region_name(slot))
+            }
             Op::Advise {
                 slot, off, n, adv, ..
             } => write!(
                 f,
-                "actor {a}: madvise r{slot} pages {off}..+{n} MADV_{}",
+                "actor {a}: madvise {} pages {off}..+{n} MADV_{}",
+                region_name(slot),
                 ADVICE[adv as usize]
             ),
             Op::Fork { child, .. } => write!(f, "actor {a}: fork -> actor {child}"),
@@ -306,7 +327,20 @@ fn cut(
 
 /// Random operations from `seed`, `steps` of them, each valid for the actors and regions
 /// the ones before made.
-fn generate(seed: u64, steps: usize) -> Vec<Op> {
+/// KSM's test: the whole of region `slot` (`pages` long) offered to KSM.
+fn merge_all(actor: usize, (slot, pages): (usize, u64)) -> Op {
+    Op::Advise {
+        actor,
+        slot,
+        off: 0,
+        n: pages,
+        adv: 3,
+    }
+}
+
+/// With `ksm`, three advice in four are MADV_MERGEABLE, and reads are MADV_MERGEABLE of a
+/// whole region instead.
+fn generate(seed: u64, steps: usize, ksm: bool) -> Vec<Op> {
     let mut rng = Rng(seed);
     let mut actors: BTreeMap<usize, Vec<Option<Region>>> = BTreeMap::new();
     actors.insert(0, vec![None; SLOTS]);
@@ -322,6 +356,15 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
         let roll = rng.below(100);
         // A region to work on, when one is needed.
         let pick = |rng: &mut Rng| used[rng.below(used.len() as u64) as usize];
+        // A region or (one time in four) the driver's own pages, and its length.
+        let pick_any = |rng: &mut Rng, slots: &[Option<Region>]| {
+            if rng.chance(25) {
+                (IMAGE + rng.below(2) as usize, IMAGE_PAGES)
+            } else {
+                let slot = pick(rng);
+                (slot, slots[slot].expect("used").pages)
+            }
+        };
         // A span of a region: a few pages, or the whole of it.
         let span = |rng: &mut Rng, pages: u64| {
             let off = if rng.chance(30) { 0 } else { rng.below(pages) };
@@ -335,8 +378,8 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
         let op = if used.is_empty() || (roll < 14 && used.len() < MAX_REGIONS) {
             new_region(&mut rng, actor, free[0], slots)
         } else if roll < 40 {
-            let slot = pick(&mut rng);
-            let (off, n) = span(&mut rng, slots[slot].expect("used").pages);
+            let (slot, pages) = pick_any(&mut rng, slots);
+            let (off, n) = span(&mut rng, pages);
             Op::Write {
                 actor,
                 slot,
@@ -344,9 +387,11 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
                 n,
                 val: rng.range(1, 3) as u8,
             }
+        } else if roll < 48 && ksm {
+            merge_all(actor, pick_any(&mut rng, slots))
         } else if roll < 48 {
-            let slot = pick(&mut rng);
-            let (off, n) = span(&mut rng, slots[slot].expect("used").pages);
+            let (slot, pages) = pick_any(&mut rng, slots);
+            let (off, n) = span(&mut rng, pages);
             Op::Read {
                 actor,
                 slot,
@@ -379,9 +424,13 @@ fn generate(seed: u64, steps: usize) -> Vec<Op> {
                 rw: rng.chance(50),
             }
         } else if roll < 82 {
-            let slot = pick(&mut rng);
-            let (off, n) = span(&mut rng, slots[slot].expect("used").pages);
-            let adv = [0, 0, 1, 2, 2, 3, 4][rng.below(7) as usize];
+            let (slot, pages) = pick_any(&mut rng, slots);
+            let (off, n) = span(&mut rng, pages);
+            let adv = if ksm && rng.chance(75) {
+                3
+            } else {
+                [0, 0, 1, 2, 2, 3, 4][rng.below(7) as usize]
+            };
             Op::Advise {
                 actor,
                 slot,
@@ -462,6 +511,9 @@ struct World {
     driver: String,
     first: Child,
     actors: BTreeMap<usize, Actor>,
+    /// The driver's pages by its program headers (it is built static, not PIE: the same
+    /// addresses in every actor).
+    segments: walk::Segments,
 }
 
 impl World {
@@ -493,7 +545,18 @@ impl World {
             driver: driver.display().to_string(),
             first,
             actors,
+            segments: walk::segments(driver).expect("the driver's program headers"),
         }
+    }
+
+    /// Whether an actor has memory KSM may merge (smaps VmFlags `mg`).
+    fn mergeable(&self) -> bool {
+        self.actors.values().any(|a| {
+            std::fs::read_to_string(format!("/proc/{}/smaps", a.pid)).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| l.starts_with("VmFlags:") && l.split_whitespace().any(|f| f == "mg"))
+            })
+        })
     }
 
     fn root(&self) -> i32 {
@@ -597,14 +660,19 @@ struct Mismatch {
 const CLASSES: [&str; 4] = ["elf", "anon", "shared", "files"];
 
 /// The class of mapping `i` of `all` (an index in [`CLASSES`]), as reference.md defines
-/// them, for the actors' mappings: the driver (its file mappings, the `.bss` tail mapped
-/// right after them) and the vdso are ELF; MAP_SHARED mappings are shared; other file
-/// mappings (the pool files) are files; the rest is anonymous.
-fn class(all: &[walk::Vma], i: usize, driver: &str) -> usize {
+/// them, for the actors' mappings: the driver (its file mappings, and its `.bss` tail: the
+/// anonymous mappings inside its `PT_LOAD`s, one or several when madvise split it) and
+/// the vdso are ELF; MAP_SHARED mappings are shared; other file mappings (the pool files)
+/// are files; the rest is anonymous.
+fn class(all: &[walk::Vma], i: usize, world: &World) -> usize {
     let v = &all[i];
-    let bss_tail =
-        i > 0 && v.name.is_empty() && all[i - 1].name == driver && all[i - 1].end == v.start;
-    if v.name == driver || v.name == "[vdso]" || bss_tail {
+    let bss_tail = v.name.is_empty()
+        && world
+            .segments
+            .all
+            .iter()
+            .any(|&(a, b)| a <= v.start && v.start < b);
+    if v.name == world.driver || v.name == "[vdso]" || bss_tail {
         0
     } else if !v.private() {
         2
@@ -621,6 +689,25 @@ struct Reading {
     classes: BTreeMap<i32, [Usage; 4]>,
     rollup: BTreeMap<i32, std::collections::HashMap<String, u64>>,
     family: BTreeMap<i32, walk::Inheritance>,
+    /// Every page of the driver's `PT_LOAD`s in every actor, by address.
+    image: BTreeMap<i32, BTreeMap<u64, walk::PageAt>>,
+}
+
+/// The pages of the driver's `PT_LOAD`s in `pid`, by address.
+fn image_pages(
+    pid: i32,
+    segments: &walk::Segments,
+    frames: &mut Frames,
+) -> std::io::Result<BTreeMap<u64, walk::PageAt>> {
+    let vmas = walk::vmas(pid)?;
+    let pm = File::open(format!("/proc/{pid}/pagemap"))?;
+    let mut out = BTreeMap::new();
+    for &(start, end) in &segments.all {
+        for a in (start..end).step_by(walk::PAGE as usize) {
+            out.insert(a, walk::page_at(&vmas, &pm, a, frames)?);
+        }
+    }
+    Ok(out)
 }
 
 fn read_all(world: &World) -> Result<Reading, String> {
@@ -630,6 +717,7 @@ fn read_all(world: &World) -> Result<Reading, String> {
         classes: BTreeMap::new(),
         rollup: BTreeMap::new(),
         family: BTreeMap::new(),
+        image: BTreeMap::new(),
     };
     // How often the actors map each frame: a frame mapped more often than that is mapped
     // outside them too.
@@ -646,13 +734,16 @@ fn read_all(world: &World) -> Result<Reading, String> {
         r.usage.insert(a.pid, u);
         let mut classes = [Usage::default(); 4];
         for (c, slot) in classes.iter_mut().enumerate() {
-            let keep = |all: &[walk::Vma], i: usize| class(all, i, &world.driver) == c;
+            let keep = |all: &[walk::Vma], i: usize| class(all, i, world) == c;
             *slot = walk::usage_of(a.pid, &mut frames, Some(&among), &keep)
                 .map_err(|e| format!("walk {}: {e}", a.pid))?;
         }
         r.classes.insert(a.pid, classes);
         let k = walk::rollup(a.pid).map_err(|e| format!("rollup {}: {e}", a.pid))?;
         r.rollup.insert(a.pid, k);
+        let image = image_pages(a.pid, &world.segments, &mut frames)
+            .map_err(|e| format!("image {}: {e}", a.pid))?;
+        r.image.insert(a.pid, image);
         if let Some(p) = a.parent {
             let parent = world.actors[&p].pid;
             let mut i = walk::inheritance(parent, a.pid, &mut frames)
@@ -662,6 +753,7 @@ fn read_all(world: &World) -> Result<Reading, String> {
                     parents_frame: 0,
                     copied: 0,
                     new: i.parents_frame + i.copied + i.new,
+                    ksm: i.ksm,
                 };
             }
             r.family.insert(a.pid, i);
@@ -672,6 +764,25 @@ fn read_all(world: &World) -> Result<Reading, String> {
 
 fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(u64::MAX)
+}
+
+/// Whether SWAP (`swap_pss`) agrees with either reading: it is the kernel's SwapPss
+/// (truncated to KiB, as Pss), plus shared memory in swap, which SwapPss leaves out: exact
+/// where the process has none (its Swap all in page-table entries, as the walk sees them),
+/// at least SwapPss where it has some.
+fn swap_pss_agrees(
+    swap_pss: u64,
+    walks: &[Usage; 2],
+    rolls: &[&std::collections::HashMap<String, u64>; 2],
+) -> bool {
+    walks.iter().zip(rolls).any(|(w, k)| {
+        let d = swap_pss as f64 - k["SwapPss"] as f64;
+        if k["Swap"] == w.swap {
+            (-1.0..=1025.0).contains(&d)
+        } else {
+            d >= -1.0
+        }
+    })
 }
 
 /// `solab ps`'s classes of process `pid` (its JSON row) against the walk's.
@@ -731,6 +842,7 @@ fn compare_member(
         parents_frame: num(&t["parents_frame"]),
         copied: num(&t["copied"]),
         new: num(&t["new"]),
+        ksm: num(&t["ksm"]),
     };
     let fam = readings.map(|r| r.family[&pid]);
     if !fam.contains(&got) {
@@ -744,15 +856,240 @@ fn compare_member(
     }
 }
 
+// ---- inspect and prove of the driver ---------------------------------------------------
+
+/// The first disagreement of one reading with a page of `solab inspect`: its key and what.
+type Disagreement = (&'static str, String);
+
+/// Whether reading `r` agrees with inspect's `page` (a JSON page of the driver): the state
+/// and frame of every actor's copy (of each page of a run that stands for several) and the
+/// verdict across them.
+fn inspect_page(r: &Reading, page: &Value) -> Result<(), Disagreement> {
+    let n = num(&page["pages"]);
+    let procs = page["procs"].as_array().cloned().unwrap_or_default();
+    let mut first = Vec::new();
+    for q in &procs {
+        let pid = q["pid"].as_i64().unwrap_or(0) as i32;
+        let vaddr = num(&q["vaddr"]);
+        let state = q["state"].as_str().unwrap_or("?");
+        let pfn = q["pfn"].as_u64();
+        for k in 0..n {
+            let a = vaddr + k * walk::PAGE;
+            let Some(w) = r.image.get(&pid).and_then(|m| m.get(&a)) else {
+                let what = format!("pid {pid} page {a:#x}: not in the driver's PT_LOADs");
+                return Err(("inspect page != walk", what));
+            };
+            // A run of several pages stands for pages present nowhere.
+            if w.state != state || (k == 0 && w.present() && w.pfn != pfn) {
+                let what = format!(
+                    "pid {pid} page {a:#x} (object offset {:#x}): solab {state} pfn {pfn:?}, walk {w:?}",
+                    num(&page["offset"]) + k * walk::PAGE
+                );
+                return Err(("inspect state != walk", what));
+            }
+            if k == 0 {
+                first.push(*w);
+            }
+        }
+    }
+    let v = walk::verdict(&first);
+    if page["verdict"] != v {
+        let what = format!(
+            "object offset {:#x}: solab {}, walk {v} from {first:?}",
+            num(&page["offset"]),
+            page["verdict"]
+        );
+        return Err(("inspect verdict != walk", what));
+    }
+    Ok(())
+}
+
+/// `solab inspect --json -o DRIVER` against the walk: every actor has the object, and every
+/// page agrees with one of the readings.
+fn compare_inspect(
+    world: &World,
+    readings: [&Reading; 2],
+    inspect: &Value,
+    bad: &mut dyn FnMut(&str, String),
+) {
+    let objects = inspect["objects"].as_array().cloned().unwrap_or_default();
+    let Some(obj) = objects.iter().find(|o| o["path"] == world.driver.as_str()) else {
+        bad(
+            "inspect object",
+            format!("no object {} in {inspect}", world.driver),
+        );
+        return;
+    };
+    let want: BTreeSet<i64> = world.actors.values().map(|a| i64::from(a.pid)).collect();
+    let got: BTreeSet<i64> = (obj["procs"].as_array().cloned().unwrap_or_default())
+        .iter()
+        .filter_map(|p| p["pid"].as_i64())
+        .collect();
+    if got != want {
+        bad(
+            "inspect procs",
+            format!("inspect has {got:?}, the actors are {want:?}"),
+        );
+    }
+    let mut shown = BTreeSet::new();
+    for page in obj["pages"].as_array().cloned().unwrap_or_default() {
+        let judged = readings.map(|r| inspect_page(r, &page));
+        if let [Err((key, what)), Err(_)] = judged
+            && shown.insert(key)
+        {
+            bad(key, what);
+        }
+    }
+}
+
+/// What `prove` should say of the driver, by the walk: the text claim and the data claim's
+/// counts (prove's words, reference.md).
+#[derive(Debug, PartialEq, Eq)]
+struct Proof {
+    text_status: &'static str,
+    /// Text pages; present in every actor; of those, one frame.
+    text: [u64; 3],
+    /// Data and .bss pages; present in every actor; written; written and each writer's own
+    /// frame; written and one frame in several actors (inherited: they are one fork family
+    /// at one address); written and KSM-merged; unwritten and one frame in two or more.
+    data: [u64; 7],
+    exit: i32,
+}
+
+/// The pages of `ranges`.
+fn pages_of(ranges: &[(u64, u64)]) -> impl Iterator<Item = u64> + '_ {
+    ranges
+        .iter()
+        .flat_map(|&(a, b)| (a..b).step_by(walk::PAGE as usize))
+}
+
+/// The proof of reading `r`: the actors are one fork family (forks of the first, exec'd
+/// or not, all running the driver), the driver is mapped at the same addresses in each.
+fn expected_proof(world: &World, r: &Reading) -> Proof {
+    let copies = |a: u64| -> Vec<walk::PageAt> {
+        world
+            .actors
+            .values()
+            .filter_map(|x| r.image.get(&x.pid).and_then(|m| m.get(&a)).copied())
+            .collect()
+    };
+    let mut text = [0u64; 3];
+    for a in pages_of(&world.segments.text) {
+        let c = copies(a);
+        text[0] += 1;
+        if c.iter().all(walk::PageAt::present) {
+            text[1] += 1;
+            if walk::verdict(&c) == "shared" {
+                text[2] += 1;
+            }
+        }
+    }
+    let mut data = [0u64; 7];
+    for a in pages_of(&world.segments.data) {
+        let c = copies(a);
+        data[0] += 1;
+        if c.iter().all(walk::PageAt::present) {
+            data[1] += 1;
+        }
+        let writers: Vec<&walk::PageAt> = c.iter().filter(|p| p.written()).collect();
+        if writers.is_empty() {
+            data[6] += u64::from(walk::verdict(&c) == "shared");
+            continue;
+        }
+        data[2] += 1;
+        if writers.iter().any(|w| w.state == "ksm") {
+            data[5] += 1;
+        } else if writers.iter().all(|w| w.count == Some(1)) {
+            data[3] += 1;
+        } else {
+            data[4] += 1;
+        }
+    }
+    let text_status = if text[1] > text[2] {
+        "fails"
+    } else if text[1] == 0 {
+        "not-applicable"
+    } else {
+        "holds"
+    };
+    let exit = match text_status {
+        "fails" => 1,
+        "not-applicable" => 3,
+        _ => 0,
+    };
+    Proof {
+        text_status,
+        text,
+        data,
+        exit,
+    }
+}
+
+/// `solab prove --json -o DRIVER` (its exit status `code`) against the walk's proof of
+/// either reading.
+fn compare_prove(
+    world: &World,
+    readings: [&Reading; 2],
+    prove: &Value,
+    code: i32,
+    bad: &mut dyn FnMut(&str, String),
+) {
+    let claim = |id: &str| {
+        prove["claims"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == id))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let (text, data) = (claim("text-shared"), claim("data-private"));
+    let count = |c: &Value, k: &str| num(&c["counts"][k]);
+    let got = Proof {
+        text_status: match text["status"].as_str() {
+            Some("holds") => "holds",
+            Some("fails") => "fails",
+            Some("not-applicable") => "not-applicable",
+            _ => "?",
+        },
+        text: ["pages", "present_in_all", "one_frame"].map(|k| count(&text, k)),
+        data: [
+            "pages",
+            "present_in_all",
+            "written",
+            "written_private",
+            "inherited",
+            "ksm_merged",
+            "unwritten_shared",
+        ]
+        .map(|k| count(&data, k)),
+        exit: code,
+    };
+    let want = readings.map(|r| expected_proof(world, r));
+    if !want.contains(&got) {
+        bad(
+            "prove != walk",
+            format!(
+                "solab {got:?} (data claim {}), walk {:?}; solab's claims: {} / {}",
+                data["status"], want[0], text["summary"], data["summary"]
+            ),
+        );
+    }
+    if data["status"] != "holds" {
+        bad(
+            "prove data claim",
+            format!("the data claim {}: {}", data["status"], data["failures"]),
+        );
+    }
+}
+
 /// Compares solab's figures with the two readings taken just before and just after it
 /// ran: a figure agrees when it agrees with either (the actors are stopped, but frames
 /// they share with the rest of the machine, the vdso's, change their counts meanwhile).
 fn compare(
     world: &World,
-    before: &Reading,
-    after: &Reading,
+    [before, after]: [&Reading; 2],
     ps: &Value,
     family: &Value,
+    (inspect, prove): (&Value, Option<&util::Run>),
 ) -> Vec<Mismatch> {
     let mut out = Vec::new();
     let mut bad = |key: &str, detail: String| {
@@ -828,6 +1165,16 @@ fn compare(
         if !any_roll(&|k| k["Swap"] == swap) {
             bad("ps swap != smaps_rollup", show.clone());
         }
+        let swap_pss = num(&row["swap_pss"]);
+        if !swap_pss_agrees(swap_pss, &walks, &rolls) {
+            bad(
+                "ps swap_pss != smaps_rollup SwapPss",
+                format!(
+                    "{show}; solab swap_pss {swap_pss}, SwapPss {}",
+                    rolls[0]["SwapPss"]
+                ),
+            );
+        }
         if !any_roll(&|k| pss_below(pss as f64, k["Pss"])) {
             bad("ps pss != smaps_rollup", show.clone());
         }
@@ -847,12 +1194,23 @@ fn compare(
             compare_member(parent, pid, &members, readings, family, &mut bad);
         }
     }
+    compare_inspect(world, [before, after], inspect, &mut bad);
+    if let Some(p) = prove {
+        compare_prove(world, [before, after], &p.json(), p.code, &mut bad);
+    }
     out
 }
 
 /// Stops the actors, reads them, runs solab, reads them again; up to three times while
-/// something disagrees. What disagrees every time.
-fn check(world: &World, seen: &mut Seen) -> Result<Vec<Mismatch>, String> {
+/// something disagrees. What disagrees every time. With `ksm`, KSM merges first (two
+/// full scans, at most 5 s), then stops, its merged pages kept: ksmd changes the frames
+/// of stopped processes too.
+fn check(world: &World, seen: &mut Seen, ksm: Option<&KsmOn>) -> Result<Vec<Mismatch>, String> {
+    if let Some(k) = ksm.filter(|_| world.mergeable()) {
+        k.resume();
+        k.settle(Duration::from_secs(5));
+        k.pause();
+    }
     let pids: Vec<i32> = world.actors.values().map(|a| a.pid).collect();
     let _frozen = Frozen::new(pids.clone());
     let mut last = Vec::new();
@@ -865,19 +1223,40 @@ fn check(world: &World, seen: &mut Seen) -> Result<Vec<Mismatch>, String> {
         let ps = util::solab(&ps_args);
         let root = world.root().to_string();
         let family = util::solab(&["family", "--json", &root]);
+        let mut object_args = vec!["--json", "-o", &world.driver];
+        object_args.extend(args.iter().map(String::as_str));
+        let inspect = util::solab(&[&["inspect"], &object_args[..]].concat());
+        // prove compares two processes or more.
+        let prove =
+            (pids.len() >= 2).then(|| util::solab(&[&["prove"], &object_args[..]].concat()));
         let after = read_all(world)?;
-        if ps.code != 0 || family.code != 0 {
+        // prove exits 1 when a claim fails and 3 when inconclusive: its JSON says which.
+        let failed = [("ps", &ps), ("family", &family), ("inspect", &inspect)]
+            .into_iter()
+            .filter(|(_, r)| r.code != 0)
+            .chain(
+                prove
+                    .as_ref()
+                    .map(|p| ("prove", p))
+                    .filter(|(_, p)| !matches!(p.code, 0 | 1 | 3)),
+            )
+            .map(|(what, r)| format!("{what} exit {}: {}", r.code, r.stderr))
+            .collect::<Vec<_>>();
+        if !failed.is_empty() {
             return Ok(vec![Mismatch {
                 key: "solab failed".into(),
-                detail: format!(
-                    "ps exit {}: {}\nfamily exit {}: {}",
-                    ps.code, ps.stderr, family.code, family.stderr
-                ),
+                detail: failed.join("\n"),
             }]);
         }
-        let found = compare(world, &before, &after, &ps.json(), &family.json());
+        let found = compare(
+            world,
+            [&before, &after],
+            &ps.json(),
+            &family.json(),
+            (&inspect.json(), prove.as_ref()),
+        );
         if found.is_empty() {
-            seen.add(&before);
+            seen.add(world, &before);
         }
         let now: BTreeSet<String> = found.iter().map(|m| m.key.clone()).collect();
         let both: BTreeSet<String> = match keys {
@@ -909,7 +1288,14 @@ struct Seen {
     parents_frame: u64,
     copied: u64,
     new: u64,
+    ksm: u64,
     swap: u64,
+    /// The driver's pages in the actors by state (inspect's words), and the proofs' data
+    /// claim counts: written, own, inherited, KSM-merged, unwritten and shared.
+    states: BTreeMap<&'static str, u64>,
+    proved: [u64; 5],
+    /// Checks whose proof had no text page to compare (prove's exit 3).
+    inconclusive: usize,
 }
 
 impl fmt::Display for Seen {
@@ -917,7 +1303,7 @@ impl fmt::Display for Seen {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         write!(
             f,
-            "{} checks of {} processes: RSS {:.1} MiB (AnonHugePages {:.1}, Shared {:.1}, Swap {:.1}); family parents-frame {:.1} MiB, copied {:.1}, new {:.1}",
+            "{} checks of {} processes: RSS {:.1} MiB (AnonHugePages {:.1}, Shared {:.1}, Swap {:.1}); family parents-frame {:.1} MiB, copied {:.1}, new {:.1}, ksm {:.1}",
             self.checks,
             self.processes,
             mib(self.rss),
@@ -926,14 +1312,37 @@ impl fmt::Display for Seen {
             mib(self.swap),
             mib(self.parents_frame),
             mib(self.copied),
-            mib(self.new)
+            mib(self.new),
+            mib(self.ksm)
+        )?;
+        let states: Vec<String> = self
+            .states
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let [w, own, inh, ksm, uns] = self.proved;
+        write!(
+            f,
+            "; the driver's pages: {}; prove's data pages written {w} (own {own}, inherited {inh}, KSM {ksm}), unwritten shared {uns}; {} proofs inconclusive",
+            states.join(", "),
+            self.inconclusive
         )
     }
 }
 
 impl Seen {
-    fn add(&mut self, r: &Reading) {
+    fn add(&mut self, world: &World, r: &Reading) {
         self.checks += 1;
+        for p in r.image.values().flat_map(|m| m.values()) {
+            *self.states.entry(p.state).or_default() += 1;
+        }
+        if world.actors.len() >= 2 {
+            let proof = expected_proof(world, r);
+            for (i, k) in [2, 3, 4, 5, 6].into_iter().enumerate() {
+                self.proved[i] += proof.data[k];
+            }
+            self.inconclusive += usize::from(proof.exit == 3);
+        }
         for k in r.rollup.values() {
             self.processes += 1;
             let f = |n: &str| k.get(n).copied().unwrap_or(0);
@@ -946,6 +1355,7 @@ impl Seen {
             self.parents_frame += i.parents_frame;
             self.copied += i.copied;
             self.new += i.new;
+            self.ksm += i.ksm;
         }
     }
 }
@@ -956,16 +1366,35 @@ struct Failure {
     found: Vec<Mismatch>,
 }
 
+/// What every run of a test uses: the driver, and KSM's switch when KSM merges pages in
+/// this test.
+struct Setup<'a> {
+    driver: &'a Path,
+    ksm: Option<&'a KsmOn>,
+}
+
+impl Setup<'_> {
+    /// How to replay seed `seed`.
+    fn replay(&self, seed: u64) -> String {
+        let ksm = if self.ksm.is_some() {
+            "DIFF_KSM=1 "
+        } else {
+            ""
+        };
+        format!("{ksm}DIFF_SEED={seed}")
+    }
+}
+
 /// Applies `ops` in a new world, checking after each one (`every`) or only after the
 /// last.
-fn run(driver: &Path, ops: &[Op], every: bool, seen: &mut Seen) -> Result<Option<Failure>, String> {
-    let mut world = World::start(driver);
+fn run(setup: &Setup, ops: &[Op], every: bool, seen: &mut Seen) -> Result<Option<Failure>, String> {
+    let mut world = World::start(setup.driver);
     for (i, op) in ops.iter().enumerate() {
         world
             .apply(op)
             .map_err(|e| format!("operation {i} ({op}): {e}"))?;
         if every || i + 1 == ops.len() {
-            let found = check(&world, seen)?;
+            let found = check(&world, seen, setup.ksm)?;
             if !found.is_empty() {
                 return Ok(Some(Failure { step: i, found }));
             }
@@ -975,14 +1404,14 @@ fn run(driver: &Path, ops: &[Op], every: bool, seen: &mut Seen) -> Result<Option
 }
 
 /// Whether `ops` still ends in a mismatch with `key`.
-fn still_fails(driver: &Path, ops: &[Op], key: &str) -> bool {
-    let found = run(driver, ops, false, &mut Seen::default());
+fn still_fails(setup: &Setup, ops: &[Op], key: &str) -> bool {
+    let found = run(setup, ops, false, &mut Seen::default());
     matches!(found, Ok(Some(f)) if f.found.iter().any(|m| m.key == key))
 }
 
 /// Delta debugging (ddmin): the smallest subsequence of `ops` found within `budget` that
 /// still ends in a mismatch with `key`.
-fn shrink(driver: &Path, mut ops: Vec<Op>, key: &str, budget: Duration) -> Vec<Op> {
+fn shrink(setup: &Setup, mut ops: Vec<Op>, key: &str, budget: Duration) -> Vec<Op> {
     let deadline = Instant::now() + budget;
     let mut n = 2;
     while ops.len() >= 2 && Instant::now() < deadline {
@@ -996,7 +1425,7 @@ fn shrink(driver: &Path, mut ops: Vec<Op>, key: &str, budget: Duration) -> Vec<O
             }
             let mut rest = ops[..from].to_vec();
             rest.extend_from_slice(&ops[to..]);
-            if !rest.is_empty() && still_fails(driver, &rest, key) {
+            if !rest.is_empty() && still_fails(setup, &rest, key) {
                 smaller = Some(rest);
                 break;
             }
@@ -1022,16 +1451,23 @@ fn driver() -> Compiled {
 /// Runs seed `seed` for `steps` operations; on a mismatch, a report with the minimal
 /// sequence for each disagreeing figure not in `known` (which it joins).
 fn one_seed(
-    driver: &Path,
+    setup: &Setup,
     seed: u64,
     steps: usize,
     shrink_budget: Duration,
     known: &mut BTreeSet<String>,
 ) -> Option<String> {
-    let ops = generate(seed, steps);
+    let ops = generate(seed, steps, setup.ksm.is_some());
     let mut seen = Seen::default();
-    let result = run(driver, &ops, true, &mut seen);
-    eprintln!("difftest: seed {seed}: {seen}");
+    let result = run(setup, &ops, true, &mut seen);
+    let mergeable = ops
+        .iter()
+        .filter(|o| matches!(o, Op::Advise { adv: 3, .. }))
+        .count();
+    eprintln!(
+        "difftest: seed {seed}: {} operations ({mergeable} MADV_MERGEABLE); {seen}",
+        ops.len()
+    );
     let failure = match result {
         Ok(None) => return None,
         Ok(Some(f)) => f,
@@ -1044,7 +1480,8 @@ fn one_seed(
     };
     let upto = ops[..=failure.step].to_vec();
     let mut report = format!(
-        "seed {seed} (DIFF_SEED={seed} replays it): after operation {} solab disagrees:\n",
+        "seed {seed} ({} replays it): after operation {} solab disagrees:\n",
+        setup.replay(seed),
         failure.step
     );
     for m in &failure.found {
@@ -1057,13 +1494,13 @@ fn one_seed(
             report += &format!("[{key}] was shrunk from an earlier seed\n");
             continue;
         }
-        let small = shrink(driver, upto.clone(), &key, shrink_budget);
+        let small = shrink(setup, upto.clone(), &key, shrink_budget);
         report += &format!(
             "smallest sequence for [{key}] ({} operations):\n{}",
             small.len(),
             listing(&small)
         );
-        if let Ok(Some(f)) = run(driver, &small, false, &mut Seen::default()) {
+        if let Ok(Some(f)) = run(setup, &small, false, &mut Seen::default()) {
             for m in f.found.iter().filter(|m| m.key == key) {
                 report += &format!("  it shows: {}\n", m.detail);
             }
@@ -1140,12 +1577,51 @@ fn short_run_agrees_with_the_kernel() {
         None => (0..3).map(|_| fresh_seed()).collect(),
     };
     let mut known = BTreeSet::new();
+    let setup = Setup {
+        driver: &driver.path,
+        ksm: None,
+    };
     for seed in seeds {
         eprintln!("difftest: seed {seed} (DIFF_SEED={seed} replays it)");
         let budget = Duration::from_secs(120);
-        if let Some(report) = one_seed(&driver.path, seed, steps, budget, &mut known) {
+        if let Some(report) = one_seed(&setup, seed, steps, budget, &mut known) {
             panic!("{report}");
         }
+    }
+}
+
+/// KSM switched on, or why not.
+fn ksm_on() -> Result<KsmOn, &'static str> {
+    if !Path::new(KsmOn::DIR).join("run").exists() {
+        return Err("this kernel has no KSM (/sys/kernel/mm/ksm)");
+    }
+    KsmOn::start().ok_or("KSM could not be switched on here (/sys/kernel/mm/ksm/run)")
+}
+
+/// KSM merging the actors' equal pages (MADV_MERGEABLE three advice in four): one new seed
+/// (or `DIFF_SEED`) of `DIFF_STEPS` (20) operations, KSM given up to 5 s to merge before
+/// each check and stopped during it. Merged frames are `ksm` in inspect, KSM-merged in
+/// prove's data claim, and never the parent's in family.
+#[test]
+fn ksm_run_agrees_with_the_kernel() {
+    if let Some(why) = unavailable() {
+        return util::skip(why);
+    }
+    let ksm = match ksm_on() {
+        Ok(k) => k,
+        Err(why) => return util::skip(why),
+    };
+    let driver = driver();
+    let steps = env_u64("DIFF_STEPS").unwrap_or(20) as usize;
+    let seed = env_u64("DIFF_SEED").unwrap_or_else(fresh_seed);
+    let setup = Setup {
+        driver: &driver.path,
+        ksm: Some(&ksm),
+    };
+    eprintln!("difftest: seed {seed} ({} replays it)", setup.replay(seed));
+    let budget = Duration::from_secs(120);
+    if let Some(report) = one_seed(&setup, seed, steps, budget, &mut BTreeSet::new()) {
+        panic!("{report}");
     }
 }
 
@@ -1173,6 +1649,20 @@ fn long() {
         },
         _ => None,
     };
+    let ksm = match env_u64("DIFF_KSM") {
+        Some(1) => match ksm_on() {
+            Ok(k) => Some(k),
+            Err(why) => {
+                util::skip(&format!("{why}; running without KSM"));
+                None
+            }
+        },
+        _ => None,
+    };
+    let setup = Setup {
+        driver: &driver.path,
+        ksm: ksm.as_ref(),
+    };
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let fixed = env_u64("DIFF_SEED");
     let (mut seeds, mut reports, mut known) = (0, Vec::new(), BTreeSet::new());
@@ -1180,7 +1670,7 @@ fn long() {
         let seed = fixed.unwrap_or_else(fresh_seed);
         eprintln!("difftest: seed {seed}");
         seeds += 1;
-        if let Some(r) = one_seed(&driver.path, seed, steps, shrink_budget, &mut known) {
+        if let Some(r) = one_seed(&setup, seed, steps, shrink_budget, &mut known) {
             eprintln!("{r}");
             reports.push(r);
         }

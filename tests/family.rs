@@ -3,6 +3,7 @@
 //! exec'd the same program at the same addresses, and pages KSM merged. The kernel is the
 //! judge: smaps of the mappings, and a page walk over pagemap and kpageflags written here.
 
+use crate::util::ksm::KsmOn;
 use crate::util::{self, Proc, field_u64, finish, is_root, solab, u};
 use serde_json::Value;
 use std::os::unix::fs::FileExt;
@@ -369,39 +370,6 @@ int main(void) {
     for (;;) pause();
 }
 "#;
-
-/// KSM's settings, set for the test and restored on Drop.
-struct KsmOn {
-    saved: Vec<(&'static str, String)>,
-}
-
-impl KsmOn {
-    const DIR: &'static str = "/sys/kernel/mm/ksm";
-    fn start() -> Option<KsmOn> {
-        let mut saved = Vec::new();
-        for name in ["pages_to_scan", "sleep_millisecs", "run"] {
-            let v = std::fs::read_to_string(format!("{}/{name}", Self::DIR)).ok()?;
-            saved.push((name, v.trim().to_string()));
-        }
-        let on = KsmOn { saved };
-        for (name, v) in [
-            ("pages_to_scan", "4096"),
-            ("sleep_millisecs", "10"),
-            ("run", "1"),
-        ] {
-            std::fs::write(format!("{}/{name}", Self::DIR), v).ok()?;
-        }
-        Some(on)
-    }
-}
-
-impl Drop for KsmOn {
-    fn drop(&mut self) {
-        for (name, v) in self.saved.iter().rev() {
-            let _ = std::fs::write(format!("{}/{name}", Self::DIR), v);
-        }
-    }
-}
 
 /// The pages of `[start, start + len)` of `pid` whose frame is KSM-merged (kpageflags bit
 /// 21), by a walk of pagemap and kpageflags.

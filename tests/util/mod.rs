@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod ksm;
 pub mod walk;
 
 use std::io::{BufRead, BufReader, Write};

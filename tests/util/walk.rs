@@ -213,6 +213,9 @@ pub struct Inheritance {
     pub copied: u64,
     /// The parent has no anonymous page there.
     pub new: u64,
+    /// The child's frame is KSM-merged (kpageflags bit 21): equal pages merged by the
+    /// kernel, whatever fork did.
+    pub ksm: u64,
 }
 
 /// Whether a word is an anonymous page RSS counts: present, bit 61 clear (not a file
@@ -222,7 +225,7 @@ fn anonymous(word: u64, frames: &mut Frames) -> io::Result<bool> {
 }
 
 /// Every anonymous page of `child`'s private mappings against `parent`'s page at the same
-/// address, by frame number. The parent's page counts only inside a private mapping of
+/// address, by frame number; a KSM-merged one apart. The parent's page counts only inside a private mapping of
 /// the same file or kind (the same name in maps: the path, `[heap]`, or none): where the
 /// child mapped a file over an address at which the parent has anonymous memory, the
 /// child's copies of the file's pages were never the parent's, whatever the parent has
@@ -235,6 +238,12 @@ pub fn inheritance(parent: i32, child: i32, frames: &mut Frames) -> io::Result<I
         let theirs = pagemap(parent, v.start, v.end)?;
         for (k, (c, p)) in mine.into_iter().zip(theirs).enumerate() {
             if !anonymous(c, frames)? {
+                continue;
+            }
+            if let Some(p) = pfn(c)
+                && frames.get(p)?.1 & KPF_KSM != 0
+            {
+                out.ksm += PAGE;
                 continue;
             }
             let addr = v.start + k as u64 * PAGE;
@@ -264,4 +273,155 @@ pub fn rollup(pid: i32) -> io::Result<HashMap<String, u64>> {
             Some((k.to_string(), kb * 1024))
         })
         .collect())
+}
+
+// ---- an object's pages, for inspect and prove ------------------------------------------
+
+const KPF_ANON: u64 = 1 << 12;
+const KPF_KSM: u64 = 1 << 21;
+
+/// One page of a process as inspect names its state (docs/src/reference.md, "page
+/// states"), decided here from the mapping that covers the address, the pagemap word and
+/// the frame's kpageflags and kpagecount alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageAt {
+    pub state: &'static str,
+    pub pfn: Option<u64>,
+    pub count: Option<u64>,
+}
+
+impl PageAt {
+    /// A frame is there to compare.
+    pub fn present(&self) -> bool {
+        !matches!(self.state, "unmapped" | "not-present" | "swapped")
+    }
+    /// Someone wrote it: an anonymous frame (the zero page is not one).
+    pub fn written(&self) -> bool {
+        matches!(self.state, "anon-exclusive" | "anon-cow" | "ksm")
+    }
+}
+
+/// The page at `vaddr` of the process whose mappings are `vmas` and whose pagemap is `pm`:
+/// no mapping: `unmapped`; no page-table entry: `swapped` (bit 62) or `not-present`; a
+/// `MAP_SHARED` mapping: `shared-window`; then by the frame: the zero page (kpageflags 24),
+/// a file page (ANON, bit 12, clear), `ksm` (bit 21), `anon-exclusive` (kpagecount 1) or
+/// `anon-cow` (more).
+pub fn page_at(vmas: &[Vma], pm: &File, vaddr: u64, frames: &mut Frames) -> io::Result<PageAt> {
+    let none = |state| PageAt {
+        state,
+        pfn: None,
+        count: None,
+    };
+    let Some(v) = vmas.iter().find(|v| v.start <= vaddr && vaddr < v.end) else {
+        return Ok(none("unmapped"));
+    };
+    let mut b = [0u8; 8];
+    pm.read_exact_at(&mut b, vaddr / PAGE * 8)?;
+    let w = u64::from_le_bytes(b);
+    if w & PRESENT == 0 {
+        return Ok(none(if w & SWAPPED != 0 {
+            "swapped"
+        } else {
+            "not-present"
+        }));
+    }
+    let Some(p) = pfn(w) else {
+        return Ok(none("not-present"));
+    };
+    let (count, flags) = frames.get(p)?;
+    let state = if !v.private() {
+        "shared-window"
+    } else if flags & KPF_ZERO_PAGE != 0 {
+        "zero-page"
+    } else if flags & KPF_ANON == 0 {
+        "file"
+    } else if flags & KPF_KSM != 0 {
+        "ksm"
+    } else if count == 1 {
+        "anon-exclusive"
+    } else {
+        "anon-cow"
+    };
+    Ok(PageAt {
+        state,
+        pfn: Some(p),
+        count: Some(count),
+    })
+}
+
+/// The verdict on one page across processes (reference.md, "verdicts"), from their pages:
+/// present in none, in one, or in two or more with one frame, every frame different, or
+/// some the same.
+pub fn verdict(pages: &[PageAt]) -> &'static str {
+    let present: Vec<&PageAt> = pages.iter().filter(|p| p.present()).collect();
+    let mut frames: Vec<Option<u64>> = present.iter().map(|p| p.pfn).collect();
+    frames.sort();
+    frames.dedup();
+    match present.len() {
+        0 => "not-present",
+        1 => "one-process",
+        _ if frames.len() == 1 => "shared",
+        n if frames.len() == n => "private",
+        _ => "mixed",
+    }
+}
+
+/// The pages of an executable (`ET_EXEC`: its addresses are its `p_vaddr`) by what the
+/// program headers say of them: `text` the pages of executable `PT_LOAD`s, `data` those of
+/// writable ones outside `PT_GNU_RELRO` (its `.data` and `.bss`, the part beyond the file
+/// included), as page-aligned
+/// `[start, end)` ranges.
+#[derive(Clone, Debug, Default)]
+pub struct Segments {
+    pub text: Vec<(u64, u64)>,
+    pub data: Vec<(u64, u64)>,
+    /// Every `PT_LOAD`'s pages.
+    pub all: Vec<(u64, u64)>,
+}
+
+/// Reads the ELF header and program headers of the executable at `path` (64-bit,
+/// little-endian; the layout of include/uapi/linux/elf.h).
+pub fn segments(path: &std::path::Path) -> io::Result<Segments> {
+    let f = File::open(path)?;
+    let mut h = [0u8; 64];
+    f.read_exact_at(&mut h, 0)?;
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as u64;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4"));
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    if &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+        return Err(bad("not a 64-bit little-endian ELF"));
+    }
+    if u16_at(&h, 16) != 2 {
+        return Err(bad("not ET_EXEC: its addresses are not its p_vaddr"));
+    }
+    let (phoff, phentsize, phnum) = (u64_at(&h, 32), u16_at(&h, 54), u16_at(&h, 56));
+    let (mut loads, mut relro) = (Vec::new(), None);
+    for i in 0..phnum {
+        let mut p = [0u8; 56];
+        f.read_exact_at(&mut p, phoff + i * phentsize)?;
+        let (ty, flags, vaddr, memsz) =
+            (u32_at(&p, 0), u32_at(&p, 4), u64_at(&p, 16), u64_at(&p, 40));
+        let pages = (vaddr / PAGE * PAGE, (vaddr + memsz).div_ceil(PAGE) * PAGE);
+        match ty {
+            1 => loads.push((flags, pages)),
+            0x6474_e552 => relro = Some((vaddr / PAGE * PAGE, (vaddr + memsz) / PAGE * PAGE)),
+            _ => {}
+        }
+    }
+    let mut s = Segments::default();
+    for (flags, (start, end)) in loads {
+        s.all.push((start, end));
+        if flags & 1 != 0 {
+            s.text.push((start, end));
+        } else if flags & 2 != 0 {
+            // The pages RELRO covers whole are relro, not data.
+            let start = match relro {
+                Some((a, b)) if a <= start && start < b => b,
+                _ => start,
+            };
+            s.data.push((start, end.max(start)));
+        }
+    }
+    Ok(s)
 }

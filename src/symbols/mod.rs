@@ -6,8 +6,11 @@
 //! The files are opened the one safe way ([`files::open_mapped_file`]: no links followed,
 //! nothing blocks, only the mapped (device, inode)) and read through [`object`]'s
 //! `ReadCache`, so only the headers and the two symbol tables are read; a table larger than
-//! [`MAX_TABLE_BYTES`] or with more than [`MAX_SYMBOLS`] functions is not read, names are
-//! cut at [`MAX_NAME`] bytes. Each file is read once per run, by (device, inode).
+//! [`MAX_TABLE_BYTES`] or with more than [`MAX_SYMBOLS`] functions is not read. A name is
+//! kept whole up to [`demangle::MAX_MANGLED`] bytes while an object's names add up to at
+//! most [`MAX_NAME_BYTES`] (cut at [`MAX_NAME`] past that), and demangled when it names a
+//! frame ([`demangle`]: Rust and C++), cut at [`MAX_NAME`]. Each file is read once per
+//! run, by (device, inode).
 //!
 //! Code a JIT generated, in an anonymous executable mapping, is named by the JIT's map
 //! `/tmp/perf-PID.map` where the process's owner (or root) wrote one ([`JitMap`]).
@@ -16,8 +19,10 @@
 //! DWARF, or from its separate debug file's ([`lines`]). An address with no symbol is named
 //! by its object and ELF address (`libx.so!+0x1234`).
 
+mod demangle;
 mod lines;
 
+pub use demangle::{MAX_MANGLED, readable};
 pub use lines::{Lines, MAX_DWARF_BYTES};
 
 use crate::kernel::files;
@@ -34,8 +39,10 @@ use std::sync::Arc;
 pub const MAX_TABLE_BYTES: u64 = 128 << 20;
 /// The most function symbols kept from one object.
 pub const MAX_SYMBOLS: usize = 4 << 20;
-/// Function names are cut to this many bytes.
+/// Function names are cut to this many bytes (after demangling).
 pub const MAX_NAME: usize = 256;
+/// The most bytes of one object's function names kept whole (for demangling).
+pub const MAX_NAME_BYTES: usize = 64 << 20;
 /// The longest build id taken (real ones are 20 bytes).
 const MAX_BUILD_ID: usize = 64;
 /// Where distributions install separate debug files, by build id
@@ -134,6 +141,8 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
         }
     }
     let sections = header.sections(endian, data).map_err(|e| e.to_string())?;
+    // Symbols may share one string: the bytes kept are counted per symbol.
+    let mut name_bytes = 0usize;
     for kind in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
         let Some((_, sh)) = sections
             .iter()
@@ -165,7 +174,16 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
             };
             let start = sym.st_value(endian);
             let end = start.saturating_add(sym.st_size(endian));
-            table.functions.push((start, end, cut(name)));
+            let keep = if name_bytes < MAX_NAME_BYTES {
+                MAX_MANGLED
+            } else {
+                MAX_NAME
+            };
+            let name = &name[..name.len().min(keep)];
+            name_bytes += name.len();
+            table
+                .functions
+                .push((start, end, String::from_utf8_lossy(name).into()));
         }
         if !table.functions.is_empty() {
             table.full = kind == elf::SHT_SYMTAB;
@@ -354,7 +372,7 @@ impl Symbolizer {
         let function = match vaddr {
             Some(v) => table
                 .function_at(v)
-                .map_or_else(|| format!("+{v:#x}"), str::to_string),
+                .map_or_else(|| format!("+{v:#x}"), |f| readable(f).to_string()),
             None => format!("+{off:#x}"),
         };
         let line = match vaddr {

@@ -14,7 +14,7 @@
 
 use super::family::{self, FamilyPictures, FamilyReport, LookRun, PageLook};
 use crate::addr::PAGE_SIZE;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernel::Evidence;
 use crate::kernel::perf::{Counts, Fault, Recorder};
 use crate::kernel::process::ProcDir;
@@ -328,7 +328,8 @@ pub fn record(
     stop: impl Fn() -> bool,
     mut intervals: Option<Intervals>,
 ) -> Result<RecordReport> {
-    let (before, before_pictures) = family::family_pictured(root, threads)?;
+    let (before, before_pictures) =
+        family::family_pictured(root, threads).map_err(for_recording)?;
     let pids: Vec<i32> = before.processes.iter().map(|m| m.pid).collect();
     let mut run = Run {
         recorder: Recorder::start(&pids)?,
@@ -409,6 +410,23 @@ pub fn record(
         recording,
         &mut symbols,
     ))
+}
+
+/// A refusal to read the family, said for the recording: what else it needs, and what
+/// works without it.
+fn for_recording(e: Error) -> Error {
+    match e {
+        Error::PermissionDenied { path, hint } => Error::PermissionDenied {
+            path,
+            hint: Some(format!(
+                "{}; recording another user's processes also needs CAP_PERFMON (or \
+                 CAP_SYS_ADMIN), or CAP_SYS_PTRACE with perf_event_paranoid <= 2; \
+                 your own processes can be recorded without privilege",
+                hint.as_deref().unwrap_or("another user's process")
+            )),
+        },
+        e => e,
+    }
 }
 
 /// The maps of each process that faulted, read when its first fault was met (a child may

@@ -1,4 +1,5 @@
 # needs: root
+# compare: shape
 # compare: lines 1
 # ANCHOR: cmd
 get() {  # one request for a compressed answer, read to the end

@@ -1,4 +1,5 @@
 # needs: root
+# compare: shape
 # compare: lines 5
 # ANCHOR: cmd
 recorded() {  # SVG ARGS: prefork.py ARGS; solab family --record while the workers act

@@ -45,6 +45,17 @@ int main(void) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         char line[64];
         if (!fgets(line, sizeof line, stdin)) _exit(1);
+        if (strncmp(line, "fork", 4) == 0) {
+            /* A grandchild forked while recorded writes the first 300 pages. */
+            pid_t g = fork();
+            if (g == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                write_three_hundred(region);
+                printf("grandchild=%d done\n", (int)getpid());
+                fflush(stdout);
+            }
+            for (;;) pause();
+        }
         write_three_hundred(region);
         write_seven_hundred(region + 400 * PAGE);
         printf("done\n");
@@ -72,18 +83,30 @@ fn fixture() -> Compiled {
     )
 }
 
-/// Runs `solab` (a command made by the caller: as this user or as nobody) with
-/// `family --record 2 PID --json`, tells the child to go once solab says it records, and
-/// returns the JSON, or the error line when the command failed.
-fn record(
+/// What the fixture's child is told once the recording runs, and the line it prints when
+/// it has written.
+struct Cue {
+    send: &'static str,
+    done: &'static str,
+}
+
+/// The child writes 300 then 700 pages.
+const GO: Cue = Cue {
+    send: "go",
+    done: "done",
+};
+
+/// Runs `solab` (a command made by the caller: as this user or as nobody) with `args`,
+/// gives the cue once solab says it records, and returns solab's run and the line the
+/// fixture printed when done (empty when solab never recorded).
+fn run_solab(
     mut solab: Command,
     host: &mut Proc,
-    parent: i32,
-    extra: &[&str],
-) -> Result<Value, String> {
+    args: &[&str],
+    cue: &Cue,
+) -> (crate::util::Run, String) {
     let mut run = solab
-        .args(["family", "--record", "2", &parent.to_string(), "--json"])
-        .args(extra)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -98,9 +121,10 @@ fn record(
     let mut err = BufReader::new(run.stderr.take().expect("stderr"));
     let mut line = String::new();
     err.read_line(&mut line).expect("read solab's stderr");
+    let mut done = String::new();
     if line.contains("recording the page faults") {
-        host.send("go");
-        host.expect("done");
+        host.send(cue.send);
+        done = host.expect(cue.done);
     }
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut err, &mut rest);
@@ -111,21 +135,35 @@ fn record(
         stdout: out.into_bytes(),
         stderr: format!("{line}{rest}").into_bytes(),
     });
+    (run, done)
+}
+
+/// `family --record 2 PARENT --json` with `extra`, the child told to go: the JSON, or
+/// the error when the command failed.
+fn record(solab: Command, host: &mut Proc, parent: i32, extra: &[&str]) -> Result<Value, String> {
+    let parent = parent.to_string();
+    let mut args = vec!["family", "--record", "2", &parent, "--json"];
+    args.extend_from_slice(extra);
+    let (run, _) = run_solab(solab, host, &args, &GO);
     if run.code != 0 {
         return Err(run.stderr);
     }
     Ok(run.json())
 }
 
-/// The bytes copied that `child`'s report gives to the function named `name`.
-fn copied_by(report: &Value, child: i32, name: &str) -> u64 {
-    let m = report["processes"]
+/// The report of process `pid`.
+fn member(report: &Value, pid: i32) -> &Value {
+    report["processes"]
         .as_array()
         .expect("processes")
         .iter()
-        .find(|m| m["pid"] == child)
-        .unwrap_or_else(|| panic!("child {child} in {report:#}"));
-    m["functions"]
+        .find(|m| m["pid"] == pid)
+        .unwrap_or_else(|| panic!("pid {pid} in {report:#}"))
+}
+
+/// The bytes copied that `child`'s report gives to the function named `name`.
+fn copied_by(report: &Value, child: i32, name: &str) -> u64 {
+    member(report, child)["functions"]
         .as_array()
         .expect("functions")
         .iter()
@@ -324,4 +362,113 @@ fn an_unprivileged_user_records_its_own_processes() {
         "no frame numbers without CAP_SYS_ADMIN"
     );
     check_attribution(&report, child);
+}
+
+/// Skips the test when the kernel refuses to record (perf_event_paranoid), else fails.
+fn recorded(result: Result<Value, String>) -> Option<Value> {
+    match result {
+        Ok(report) => Some(report),
+        Err(e) if e.contains("perf_event_paranoid is") => {
+            skip(&format!("the kernel refuses to record page faults: {e}"));
+            None
+        }
+        Err(e) => panic!("solab family --record failed: {e}"),
+    }
+}
+
+#[test]
+fn a_child_forked_while_recording_is_recorded_too() {
+    let bin = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
+    let parent_s = parent.to_string();
+    let args = ["family", "--record", "2", &parent_s, "--json"];
+    let cue = Cue {
+        send: "fork",
+        done: "grandchild=",
+    };
+    let (run, done) = run_solab(Command::new(&artifacts().solab), &mut host, &args, &cue);
+    let Some(report) = recorded(if run.code == 0 {
+        Ok(run.json())
+    } else {
+        Err(run.stderr)
+    }) else {
+        return;
+    };
+    let grandchild: i32 = done["grandchild=".len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a pid in {done:?}"));
+    let _kill_grandchild = KillOnDrop(vec![grandchild]);
+    // Its events were inherited from the child's: no event was opened on it.
+    let g = member(&report, grandchild);
+    assert_eq!(g["ppid"], child, "{g:#}");
+    assert_eq!(g["born_in_window"], true, "{g:#}");
+    let lost = report["recording"]["lost"].as_u64().expect("lost");
+    let got = copied_by(&report, grandchild, "!write_three_hundred") / 4096;
+    assert!(
+        got <= 300 && got + lost >= 300,
+        "the grandchild's write_three_hundred: {got} pages, 300 written, {lost} lost:\n{report:#}"
+    );
+    // The child itself wrote nothing.
+    assert_eq!(copied_by(&report, child, "!write_seven_hundred"), 0);
+}
+
+#[test]
+fn watch_prints_what_each_interval_copied_then_the_whole_recording() {
+    let bin = fixture();
+    let (mut host, parent, _child, _kill) = start(Command::new(&bin.path));
+    let parent_s = parent.to_string();
+    let args = ["family", "--record", "3", "--watch", "1", &parent_s];
+    let (run, _) = run_solab(Command::new(&artifacts().solab), &mut host, &args, &GO);
+    if run.code != 0 && run.stderr.contains("perf_event_paranoid is") {
+        return skip(&format!(
+            "the kernel refuses to record page faults: {}",
+            run.stderr
+        ));
+    }
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (intervals, whole) = run
+        .stdout
+        .split_once("\nRecorded ")
+        .unwrap_or_else(|| panic!("the whole recording after the intervals:\n{}", run.stdout));
+    // Two intervals end before the 3 s do (the last one is the whole recording's).
+    let heads: Vec<&str> = intervals.lines().filter(|l| l.starts_with("── ")).collect();
+    assert_eq!(heads.len(), 2, "{}", run.stdout);
+    assert!(heads[0].starts_with("── 0.0 s to "), "{}", heads[0]);
+    // The child wrote right after the cue: each function is in an interval (the first,
+    // unless the machine is slow), and in the whole recording's table.
+    for name in ["!write_three_hundred", "!write_seven_hundred"] {
+        assert!(
+            intervals.contains(name),
+            "{name} in an interval:\n{}",
+            run.stdout
+        );
+        assert!(
+            whole.contains(name),
+            "{name} in the whole recording:\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn another_users_process_is_refused_with_what_is_missing_and_what_works() {
+    if !is_root() {
+        return skip("needs root to switch to uid 65534");
+    }
+    let bin = fixture();
+    let (mut host, parent, _child, _kill) = start(Command::new(&bin.path));
+    let parent_s = parent.to_string();
+    let args = ["family", "--record", "1", &parent_s];
+    let (run, done) = run_solab(as_nobody(&artifacts().solab), &mut host, &args, &GO);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(done.is_empty(), "nothing recorded: {done}");
+    for what in [
+        "permission denied",
+        "CAP_PERFMON",
+        "your own processes can be recorded",
+    ] {
+        assert!(run.stderr.contains(what), "{what:?} in {}", run.stderr);
+    }
 }

@@ -45,5 +45,4 @@ exec {http}<>/dev/tcp/127.0.0.1/$port   # one request for a compressed answer
 printf 'GET / HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n' >&$http
 grep -a -m1 '^Content-Encoding' <&$http; exec {http}>&-
 copies libz.so
-kill -QUIT $master; wait $master; rm -rf "$ngx"
 # ANCHOR_END: cmd

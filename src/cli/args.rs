@@ -486,15 +486,14 @@ pub enum Command {
         /// meanwhile) for SECONDS, read the family before and after, and give each page
         /// copied from the parent's frame (and each new page) in that window to the first
         /// fault on it and its call chain: bytes by innermost function (object!function)
-        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..),
-              conflicts_with = "watch")]
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         record: Option<u64>,
         /// With --record: bytes by whole call chain, innermost function first
         #[arg(long, requires = "record")]
         callers: bool,
         /// With --record: the copied bytes as folded stacks (`a;b;c BYTES`, outermost
         /// first, for flamegraph.pl or inferno) instead of the table
-        #[arg(long, requires = "record", conflicts_with = "json")]
+        #[arg(long, requires = "record", conflicts_with_all = ["json", "watch"])]
         folded: bool,
         /// With --record: each frame named with its source file and line
         /// (`object!function (file:line)`) where the object, or its separate debug file,
@@ -504,7 +503,9 @@ pub enum Command {
         /// Read and print the family again every SECONDS, each table after the first
         /// followed by what changed since the one before, until Ctrl-C, which prints the
         /// last table once more and exits with status 0; if PID exits meanwhile, the last
-        /// table is printed once more and the exit status is 2
+        /// table is printed once more and the exit status is 2. With --record: every
+        /// SECONDS of the recording, what was copied (and new) in that interval and by
+        /// which functions, then the whole recording's table
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         watch: Option<u64>,
         /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one

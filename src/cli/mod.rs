@@ -261,8 +261,10 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
                         folded,
                         lines,
                         svg,
+                        watch,
                     },
                     scan.threads,
+                    stdout,
                 ),
                 (Some(secs), None) => watch::family_watch(root, secs, scan.threads, view, stdout),
                 (None, None) => family_cmd(FamilyArgs {

@@ -2,7 +2,7 @@
 //! folded stacks or a flame graph.
 
 use super::resolve::svg_to_stdout;
-use super::{ExitCode, Outcome, watch};
+use super::{ExitCode, Outcome, Stdout, watch};
 use crate::commands::record;
 use crate::error::Error;
 use crate::output::{self, text};
@@ -17,6 +17,8 @@ pub(super) struct Shown {
     pub lines: bool,
     /// The flame graph of the copied bytes into this file (`-`: stdout, instead of text).
     pub svg: Option<PathBuf>,
+    /// `--watch SECONDS`: what was copied in each interval, printed as it ends.
+    pub watch: Option<u64>,
 }
 
 /// The one line written to stderr while the command runs says when the recording has
@@ -26,6 +28,7 @@ pub(super) fn record_cmd(
     secs: u64,
     shown: Shown,
     threads: usize,
+    stdout: &mut Stdout,
 ) -> anyhow::Result<Outcome> {
     let to_stdout = svg_to_stdout(shown.json, shown.svg.as_deref())?;
     // Ctrl-C ends the recording early; the pages are then read and attributed as usual.
@@ -33,7 +36,27 @@ pub(super) fn record_cmd(
     let started = |n| {
         eprintln!("solab: recording the page faults of {n} threads for {secs} s (Ctrl-C ends it)");
     };
-    let report = record::record(pid, secs, threads, shown.lines, started, watch::interrupted)?;
+    // With --watch each interval is printed as it ends; a closed stdout ends the recording.
+    let callers = shown.callers;
+    let mut print = |i: &record::Interval| {
+        stdout.print(&format!(
+            "{}\n",
+            text::render_record_interval(&i.report, i.from, i.to, callers)
+        ))
+    };
+    let intervals = shown.watch.map(|every| record::Intervals {
+        every: std::time::Duration::from_secs(every),
+        each: &mut print,
+    });
+    let report = record::record(
+        pid,
+        secs,
+        threads,
+        shown.lines,
+        started,
+        watch::interrupted,
+        intervals,
+    )?;
     let mut stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let mut code = if report.errors.is_empty() {
         ExitCode::Ok

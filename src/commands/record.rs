@@ -14,9 +14,9 @@
 
 use super::family::{self, FamilyPictures, FamilyReport, LookRun, PageLook};
 use crate::addr::PAGE_SIZE;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernel::Evidence;
-use crate::kernel::perf::{Fault, Recorder};
+use crate::kernel::perf::{Counts, Fault, Recorder};
 use crate::kernel::process::ProcDir;
 use crate::maps::MapEntry;
 use crate::scan::PidError;
@@ -265,9 +265,60 @@ fn runs_by_pid(pictures: &FamilyPictures) -> HashMap<i32, Vec<LookRun>> {
     by_pid
 }
 
+/// Every `every` of a recording (`family --record --watch`), what changed since the reading
+/// before is handed to `each` as a report of its own (its `recording` counts that interval
+/// only); `each` returns false to end the recording (nobody reads any more).
+pub struct Intervals<'a> {
+    pub every: Duration,
+    pub each: &'a mut dyn FnMut(&Interval) -> bool,
+}
+
+/// One interval of a watched recording.
+pub struct Interval {
+    /// Seconds since the recording started, at the interval's start and end.
+    pub from: f64,
+    pub to: f64,
+    pub report: RecordReport,
+}
+
+/// What a recording keeps while it runs.
+struct Run {
+    recorder: Recorder,
+    faults: Faults,
+    seen: Seen,
+    symbols: Symbolizer,
+}
+
+impl Run {
+    fn drain(&mut self) {
+        let (faults, seen) = (&mut self.faults, &mut self.seen);
+        self.recorder.drain(|f| {
+            seen.meet(f.pid);
+            faults.keep(f);
+        });
+    }
+
+    /// The counts since `since` (the counts of the recording so far when `since` is zero).
+    fn recording(&self, seconds: u64, since: Counts, stopped_after: Option<f64>) -> Recording {
+        let now = self.recorder.counts();
+        Recording {
+            seconds,
+            stopped_after,
+            threads: self.recorder.threads(),
+            events: self.recorder.events(),
+            ring_bytes: self.recorder.ring_bytes(),
+            faults: now.samples - since.samples,
+            lost: now.lost - since.lost,
+            malformed: now.malformed - since.malformed,
+            dropped: self.faults.dropped,
+        }
+    }
+}
+
 /// Records the family of `root` for `seconds`, or until `stop` says so; `started` is
 /// called once the events are on, with the number of threads recorded. With `lines`, each
-/// frame is named with its source file and line where the object has DWARF.
+/// frame is named with its source file and line where the object has DWARF. With
+/// `intervals`, the family is also read every interval and what changed in it reported.
 pub fn record(
     root: i32,
     seconds: u64,
@@ -275,57 +326,107 @@ pub fn record(
     lines: bool,
     started: impl FnOnce(usize),
     stop: impl Fn() -> bool,
+    mut intervals: Option<Intervals>,
 ) -> Result<RecordReport> {
-    let (before, before_pictures) = family::family_pictured(root, threads)?;
+    let (before, before_pictures) =
+        family::family_pictured(root, threads).map_err(for_recording)?;
     let pids: Vec<i32> = before.processes.iter().map(|m| m.pid).collect();
-    let mut recorder = Recorder::start(&pids)?;
-    started(recorder.threads());
-    let mut faults = Faults::default();
-    let mut seen = Seen::default();
+    let mut run = Run {
+        recorder: Recorder::start(&pids)?,
+        faults: Faults::default(),
+        seen: Seen::default(),
+        symbols: Symbolizer::default(),
+    };
+    run.symbols.lines = lines;
+    started(run.recorder.threads());
     let begun = Instant::now();
     let deadline = begun + Duration::from_secs(seconds);
     let mut stopped = false;
+    // The last interval's reading (none: the first), its end and counts.
+    let mut last: (Option<FamilyPictures>, f64, Counts) = (None, 0.0, Counts::default());
     while Instant::now() < deadline {
         if stop() {
             stopped = true;
             break;
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        recorder.wait(left.as_millis().min(50) as i32);
-        recorder.drain(|f| {
-            seen.meet(f.pid);
-            faults.keep(f);
-        });
+        run.recorder.wait(left.as_millis().min(50) as i32);
+        run.drain();
+        let Some(iv) = intervals.as_mut() else {
+            continue;
+        };
+        let at = begun.elapsed().as_secs_f64();
+        if at < last.1 + iv.every.as_secs_f64() || Instant::now() >= deadline {
+            continue;
+        }
+        // The root gone, the recording ends; the reading after it says why.
+        let Ok(now) = family::family_pictured(root, threads) else {
+            break;
+        };
+        run.drain();
+        let recording = run.recording(iv.every.as_secs(), last.2, None);
+        let then = last.0.as_ref().unwrap_or(&before_pictures);
+        let report = attribute(
+            then,
+            &now,
+            &run.faults,
+            &mut run.seen,
+            recording,
+            &mut run.symbols,
+        );
+        let interval = Interval {
+            from: last.1,
+            to: at,
+            report,
+        };
+        last = (Some(now.1), at, run.recorder.counts());
+        if !(iv.each)(&interval) {
+            stopped = true;
+            break;
+        }
     }
     // The second reading while the events still record: a page copied during it has its
     // fault kept.
     let after = family::family_pictured(root, threads);
-    recorder.drain(|f| {
-        seen.meet(f.pid);
-        faults.keep(f);
-    });
-    let counts = recorder.counts();
-    let recording = Recording {
+    run.drain();
+    let recording = run.recording(
         seconds,
-        stopped_after: stopped.then(|| begun.elapsed().as_secs_f64()),
-        threads: recorder.threads(),
-        events: recorder.events(),
-        ring_bytes: recorder.ring_bytes(),
-        faults: counts.samples,
-        lost: counts.lost,
-        malformed: counts.malformed,
-        dropped: faults.dropped,
-    };
+        Counts::default(),
+        stopped.then(|| begun.elapsed().as_secs_f64()),
+    );
+    let Run {
+        recorder,
+        faults,
+        mut seen,
+        mut symbols,
+    } = run;
     drop(recorder);
     let after = after?;
     Ok(attribute(
         &before_pictures,
-        after,
+        &after,
         &faults,
-        seen,
+        &mut seen,
         recording,
-        lines,
+        &mut symbols,
     ))
+}
+
+/// A refusal to read the family, said for the recording: what else it needs, and what
+/// works without it.
+fn for_recording(e: Error) -> Error {
+    match e {
+        Error::PermissionDenied { path, hint } => Error::PermissionDenied {
+            path,
+            hint: Some(format!(
+                "{}; recording another user's processes also needs CAP_PERFMON (or \
+                 CAP_SYS_ADMIN), or CAP_SYS_PTRACE with perf_event_paranoid <= 2; \
+                 your own processes can be recorded without privilege",
+                hint.as_deref().unwrap_or("another user's process")
+            )),
+        },
+        e => e,
+    }
 }
 
 /// The maps of each process that faulted, read when its first fault was met (a child may
@@ -356,14 +457,14 @@ fn read_maps(pid: i32) -> Option<(ProcDir, Vec<MapEntry>)> {
 /// Per member, the pages that changed and the fault each is given to; then the names.
 fn attribute(
     before: &FamilyPictures,
-    (after, after_pictures): (FamilyReport, FamilyPictures),
+    (after, after_pictures): &(FamilyReport, FamilyPictures),
     faults: &Faults,
-    mut seen: Seen,
+    seen: &mut Seen,
     recording: Recording,
-    lines: bool,
+    symbols: &mut Symbolizer,
 ) -> RecordReport {
     let old = runs_by_pid(before);
-    let new = runs_by_pid(&after_pictures);
+    let new = runs_by_pid(after_pictures);
     // (member, by, chain) → (copied, new) bytes.
     let mut tally: Vec<HashMap<(Attributed, u32), (u64, u64)>> = Vec::new();
     let mut members = Vec::new();
@@ -427,18 +528,12 @@ fn attribute(
     }
     // Names: each chain's addresses in the maps of the process that faulted.
     seen.refresh();
-    let mut symbols = Symbolizer::default();
-    symbols.lines = lines;
     let mut names: HashMap<u32, Vec<String>> = HashMap::new();
     for chains in &tally {
         for &(_, c) in chains.keys() {
             names.entry(c).or_insert_with(|| {
                 let (pid, addrs) = &faults.chains[c as usize];
-                name_chain(
-                    &mut symbols,
-                    seen.0.get(pid).and_then(Option::as_ref),
-                    addrs,
-                )
+                name_chain(symbols, seen.0.get(pid).and_then(Option::as_ref), addrs)
             });
         }
     }
@@ -459,14 +554,14 @@ fn attribute(
         schema: RECORD_SCHEMA.into(),
         evidence: after.evidence,
         weak: after.weak,
-        privilege_note: after.privilege_note,
+        privilege_note: after.privilege_note.clone(),
         page_size: PAGE_SIZE,
         root: after.root,
         recording,
         processes: members,
         family,
-        unresolved_objects: symbols.unreadable,
-        errors: after.errors,
+        unresolved_objects: symbols.unreadable.clone(),
+        errors: after.errors.clone(),
     }
 }
 

@@ -6,8 +6,11 @@
 //! The files are opened the one safe way ([`files::open_mapped_file`]: no links followed,
 //! nothing blocks, only the mapped (device, inode)) and read through [`object`]'s
 //! `ReadCache`, so only the headers and the two symbol tables are read; a table larger than
-//! [`MAX_TABLE_BYTES`] or with more than [`MAX_SYMBOLS`] functions is not read, names are
-//! cut at [`MAX_NAME`] bytes. Each file is read once per run, by (device, inode).
+//! [`MAX_TABLE_BYTES`] or with more than [`MAX_SYMBOLS`] functions is not read. A name is
+//! kept whole up to [`demangle::MAX_MANGLED`] bytes while an object's names add up to at
+//! most [`MAX_NAME_BYTES`] (cut at [`MAX_NAME`] past that), and demangled when it names a
+//! frame ([`demangle`]: Rust and C++), cut at [`MAX_NAME`]. Each file is read once per
+//! run, by (device, inode).
 //!
 //! Code a JIT generated, in an anonymous executable mapping, is named by the JIT's map
 //! `/tmp/perf-PID.map` where the process's owner (or root) wrote one ([`JitMap`]).
@@ -16,8 +19,10 @@
 //! DWARF, or from its separate debug file's ([`lines`]). An address with no symbol is named
 //! by its object and ELF address (`libx.so!+0x1234`).
 
+mod demangle;
 mod lines;
 
+pub use demangle::{MAX_MANGLED, readable};
 pub use lines::{Lines, MAX_DWARF_BYTES};
 
 use crate::kernel::files;
@@ -34,8 +39,10 @@ use std::sync::Arc;
 pub const MAX_TABLE_BYTES: u64 = 128 << 20;
 /// The most function symbols kept from one object.
 pub const MAX_SYMBOLS: usize = 4 << 20;
-/// Function names are cut to this many bytes.
+/// Function names are cut to this many bytes (after demangling).
 pub const MAX_NAME: usize = 256;
+/// The most bytes of one object's function names kept whole (for demangling).
+pub const MAX_NAME_BYTES: usize = 64 << 20;
 /// The longest build id taken (real ones are 20 bytes).
 const MAX_BUILD_ID: usize = 64;
 /// Where distributions install separate debug files, by build id
@@ -134,6 +141,8 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
         }
     }
     let sections = header.sections(endian, data).map_err(|e| e.to_string())?;
+    // Symbols may share one string: the bytes kept are counted per symbol.
+    let mut name_bytes = 0usize;
     for kind in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
         let Some((_, sh)) = sections
             .iter()
@@ -165,7 +174,16 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
             };
             let start = sym.st_value(endian);
             let end = start.saturating_add(sym.st_size(endian));
-            table.functions.push((start, end, cut(name)));
+            let keep = if name_bytes < MAX_NAME_BYTES {
+                MAX_MANGLED
+            } else {
+                MAX_NAME
+            };
+            let name = &name[..name.len().min(keep)];
+            name_bytes += name.len();
+            table
+                .functions
+                .push((start, end, String::from_utf8_lossy(name).into()));
         }
         if !table.functions.is_empty() {
             table.full = kind == elf::SHT_SYMTAB;
@@ -211,9 +229,12 @@ fn debug_file(id: &[u8]) -> Option<std::fs::File> {
 /// The most bytes of a JIT map read (`/tmp/perf-PID.map`).
 pub const MAX_JIT_MAP_BYTES: u64 = 64 << 20;
 
+/// The most entries kept from a JIT map.
+pub const MAX_JIT_ENTRIES: usize = 1 << 20;
+
 /// A JIT's map of the code it generated (the convention of perf, written by CPython 3.12+
 /// `-X perf`, Node `--perf-basic-prof`, the JVM's perf-map-agent): lines `START SIZE
-/// name`, hexadecimal, sorted here by start.
+/// name`, hexadecimal, sorted here by start; at most [`MAX_JIT_ENTRIES`] kept.
 #[derive(Debug, Default)]
 pub struct JitMap(Vec<(u64, u64, Arc<str>)>);
 
@@ -234,6 +255,7 @@ impl JitMap {
                     cut(parts.next()?.as_bytes()),
                 ))
             })
+            .take(MAX_JIT_ENTRIES)
             .collect();
         v.sort_by_key(|f| f.0);
         JitMap(v)
@@ -246,18 +268,24 @@ impl JitMap {
     }
 }
 
-/// Reads `/tmp/perf-PID.map` where the process `pid` wrote it: a path any user can create,
-/// so only a regular file (no link followed, nothing blocks) owned by the process's owner
-/// or root, of at most [`MAX_JIT_MAP_BYTES`].
-fn read_jit_map(pid: i32) -> Option<JitMap> {
+/// Reads `/tmp/perf-PID.map` where the process of `dir` wrote it ([`read_jit_map_at`]).
+fn read_jit_map(dir: &ProcDir) -> Option<JitMap> {
+    use std::os::unix::fs::MetadataExt;
+    let pid = dir.pid();
+    let owner = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+    read_jit_map_at(std::path::Path::new(&format!("/tmp/perf-{pid}.map")), owner)
+}
+
+/// Reads a JIT map at `path`, a name any user can create first: only a regular file (no
+/// link followed, nothing blocks) owned by `owner` (the process's owner) or root, of at
+/// most [`MAX_JIT_MAP_BYTES`]; anything else is no map.
+fn read_jit_map_at(path: &std::path::Path, owner: u32) -> Option<JitMap> {
     use std::io::Read;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let owner = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
-    let path = format!("/tmp/perf-{pid}.map");
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&path)
+        .open(path)
         .ok()?;
     let m = f.metadata().ok()?;
     if !m.file_type().is_file() || (m.uid() != owner && m.uid() != 0) {
@@ -333,7 +361,7 @@ impl Symbolizer {
             let jit = self
                 .jit
                 .entry(dir.pid())
-                .or_insert_with(|| read_jit_map(dir.pid()));
+                .or_insert_with(|| read_jit_map(dir));
             if let Some(name) = jit.as_ref().and_then(|j| j.function_at(addr)) {
                 return Frame {
                     object: "[jit]".into(),
@@ -354,7 +382,7 @@ impl Symbolizer {
         let function = match vaddr {
             Some(v) => table
                 .function_at(v)
-                .map_or_else(|| format!("+{v:#x}"), str::to_string),
+                .map_or_else(|| format!("+{v:#x}"), |f| readable(f).to_string()),
             None => format!("+{off:#x}"),
         };
         let line = match vaddr {
@@ -412,6 +440,50 @@ mod tests {
         assert_eq!(j.function_at(0x1010), Some("py::f:/app/x.py"));
         assert_eq!(j.function_at(0x1020), None);
         assert_eq!(j.function_at(0x3005), Some("node name"));
+    }
+
+    /// A JIT map another user planted, or made a link or a FIFO, is no map; the owner's is.
+    #[test]
+    fn a_jit_map_is_read_only_from_a_regular_file_of_the_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("solab-jit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        let me = std::fs::metadata(&dir).expect("scratch").uid();
+        let map = dir.join("perf-1.map");
+        std::fs::write(&map, "1000 20 jitted\n").expect("a map");
+        let named = |owner| {
+            read_jit_map_at(&map, owner).and_then(|j| j.function_at(0x1000).map(str::to_string))
+        };
+        assert_eq!(named(me).as_deref(), Some("jitted"));
+        // Another owner's file (root's is taken: root may write for anyone).
+        if me != 0 {
+            assert!(named(me + 1).is_none());
+        } else {
+            assert_eq!(named(12345).as_deref(), Some("jitted"));
+        }
+        // A link to the owner's map is not followed.
+        let link = dir.join("perf-2.map");
+        std::os::unix::fs::symlink(&map, &link).expect("a link");
+        assert!(read_jit_map_at(&link, me).is_none());
+        // A FIFO nobody writes does not block the reader.
+        let fifo = dir.join("perf-3.map");
+        let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(read_jit_map_at(&fifo, me).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_jit_map_keeps_a_bounded_number_of_entries() {
+        let mut text = Vec::new();
+        for i in 0..MAX_JIT_ENTRIES as u64 + 10 {
+            text.extend_from_slice(format!("{:x} 1 f\n", i * 16).as_bytes());
+        }
+        text.extend_from_slice(b"ffffffffffffffff ffffffffffffffff wraps\n\xff\xfe 1 x\n");
+        let j = JitMap::parse(&text);
+        assert_eq!(j.0.len(), MAX_JIT_ENTRIES);
+        assert_eq!(j.function_at(0), Some("f"));
     }
 
     #[test]

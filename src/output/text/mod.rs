@@ -20,7 +20,7 @@ pub use inspect::render_inspect;
 pub use libs::{LibsGroupsView, LibsView, render_libs, render_libs_groups};
 pub use prove::render_prove;
 pub use ps::{PsView, SizeUnit, render_ps, render_ps_csv};
-pub use record::{render_record, render_record_folded};
+pub use record::{render_record, render_record_folded, render_record_interval};
 pub use top::{TopState, TopView, render_top};
 
 use crate::PAGE_SIZE;

@@ -3,7 +3,9 @@
 //! of the copied bytes (`--folded`, the `a;b;c N` lines of flamegraph.pl and inferno).
 
 use super::bytes;
-use crate::commands::record::{Attributed, Attribution, Change, Changed, RecordReport};
+use crate::commands::record::{
+    Attributed, Attribution, Change, Changed, RecordReport, RecordedMember,
+};
 use crate::output::escape::escape_controls;
 use std::fmt::Write;
 
@@ -37,14 +39,14 @@ fn by_mark(by: Attributed) -> &'static str {
     }
 }
 
-fn table(o: &mut String, a: &Attribution, callers: bool) {
+fn table(o: &mut String, a: &Attribution, callers: bool, rows: usize) {
     if a.copied.bytes == 0 && a.new.bytes == 0 {
         return;
     }
     let _ = writeln!(o, "  {:>10} {:>10}  FUNCTION", "COPIED", "NEW");
     let mut shown = 0;
     if callers {
-        for c in a.chains.iter().take(ROWS) {
+        for c in a.chains.iter().take(rows) {
             let chain: Vec<String> = c.chain.iter().map(|f| frame(f)).collect();
             let _ = writeln!(
                 o,
@@ -64,7 +66,7 @@ fn table(o: &mut String, a: &Attribution, callers: bool) {
             );
         }
     } else {
-        for f in a.functions.iter().take(ROWS) {
+        for f in a.functions.iter().take(rows) {
             let _ = writeln!(
                 o,
                 "  {:>10} {:>10}  {}{}",
@@ -91,6 +93,62 @@ fn table(o: &mut String, a: &Attribution, callers: bool) {
             bytes(a.new.not_seen)
         );
     }
+}
+
+fn member(o: &mut String, m: &RecordedMember, callers: bool, rows: usize) {
+    let _ = writeln!(
+        o,
+        "\npid {} ({}), child of {}{}",
+        m.pid,
+        frame(&m.comm),
+        m.ppid,
+        if m.born_in_window {
+            ", forked in the window"
+        } else {
+            ""
+        }
+    );
+    changed(o, Change::Copied, &m.attribution.copied);
+    changed(o, Change::New, &m.attribution.new);
+    table(o, &m.attribution, callers, rows);
+}
+
+/// Rows shown per child in each interval of `--watch`.
+const INTERVAL_ROWS: usize = 5;
+
+/// One interval of `family --record --watch`: its faults, then each child that copied or
+/// made pages in it, with its first functions (or chains). `from` and `to` are seconds
+/// since the recording started.
+pub fn render_record_interval(r: &RecordReport, from: f64, to: f64, callers: bool) -> String {
+    let mut o = String::new();
+    let rec = &r.recording;
+    let _ = writeln!(
+        o,
+        "── {from:.1} s to {to:.1} s: {} page faults recorded, lost: {}; copied: {}, new: {}",
+        rec.faults,
+        rec.lost,
+        bytes(r.family.copied.bytes),
+        bytes(r.family.new.bytes)
+    );
+    let mut quiet = 0;
+    for m in &r.processes {
+        let a = &m.attribution;
+        if a.copied.bytes == 0 && a.new.bytes == 0 {
+            quiet += 1;
+            continue;
+        }
+        member(&mut o, m, callers, INTERVAL_ROWS);
+    }
+    if quiet > 0 {
+        let _ = writeln!(
+            o,
+            "\n{quiet} children copied and made no page in the interval"
+        );
+    }
+    for e in &r.errors {
+        let _ = writeln!(o, "error: {}", e.message);
+    }
+    o
 }
 
 pub fn render_record(r: &RecordReport, callers: bool) -> String {
@@ -126,26 +184,12 @@ pub fn render_record(r: &RecordReport, callers: bool) -> String {
         );
     }
     for m in &r.processes {
-        let _ = writeln!(
-            o,
-            "\npid {} ({}), child of {}{}",
-            m.pid,
-            frame(&m.comm),
-            m.ppid,
-            if m.born_in_window {
-                ", forked in the window"
-            } else {
-                ""
-            }
-        );
-        changed(&mut o, Change::Copied, &m.attribution.copied);
-        changed(&mut o, Change::New, &m.attribution.new);
-        table(&mut o, &m.attribution, callers);
+        member(&mut o, m, callers, ROWS);
     }
     let _ = writeln!(o, "\nfamily ({} children)", r.processes.len());
     changed(&mut o, Change::Copied, &r.family.copied);
     changed(&mut o, Change::New, &r.family.new);
-    table(&mut o, &r.family, callers);
+    table(&mut o, &r.family, callers, ROWS);
     if !r.unresolved_objects.is_empty() {
         let _ = writeln!(o, "\nsymbols not read (addresses stay numbers):");
         for u in &r.unresolved_objects {

@@ -6,6 +6,10 @@
 //!
 //! Unit tests at the end of a file (`#[cfg(test)]` and below) are left out: a test may
 //! reach up, for example to compare a vocabulary table with the help text.
+//!
+//! Two more rules of ARCHITECTURE.md are kept here the same way: another process is opened
+//! only at the door (`ProcDir::open` in `src/kernel/` and `src/scan/door.rs` alone), and no
+//! function is over [`MAX_FN_LINES`] lines without its reason written above it.
 
 use std::path::{Path, PathBuf};
 
@@ -109,6 +113,23 @@ fn named_modules(text: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// The code of a source file: comment lines blanked (doc links name modules freely), and
+/// nothing from the first `#[cfg(test)]` on.
+fn code_of(text: &str) -> String {
+    let code: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with("#[cfg(test)]"))
+        .map(|l| {
+            if l.trim_start().starts_with("//") {
+                ""
+            } else {
+                l
+            }
+        })
+        .collect();
+    code.join("\n")
+}
+
 #[test]
 fn no_module_imports_a_higher_layer() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -135,20 +156,7 @@ fn no_module_imports_a_higher_layer() {
             continue;
         };
         let text = std::fs::read_to_string(file).expect("read a source file");
-        // The code: comment lines blanked (doc links name modules freely), and nothing from
-        // the first `#[cfg(test)]` on.
-        let code: Vec<&str> = text
-            .lines()
-            .take_while(|l| !l.trim_start().starts_with("#[cfg(test)]"))
-            .map(|l| {
-                if l.trim_start().starts_with("//") {
-                    ""
-                } else {
-                    l
-                }
-            })
-            .collect();
-        let code = code.join("\n");
+        let code = code_of(&text);
         let shown = file.strip_prefix(repo).unwrap_or(file).display();
         for (at, target) in named_modules(&code) {
             let line = code[..at].matches('\n').count() + 1;
@@ -183,4 +191,221 @@ fn the_import_reader_sees_grouped_and_plain_paths() {
         ["sharing", "maps"]
     );
     assert!(names("use std::io;").is_empty());
+}
+
+/// Another process is opened at the door only: `ProcDir::open` (and `open_with_info`) is
+/// called in `src/kernel/` (which defines the handle and opens solab's own directory) and in
+/// `src/scan/door.rs`, and elsewhere only for solab itself (`std::process::id()` on the same
+/// line), so that every command meets the door's one failure policy.
+#[test]
+fn other_processes_are_opened_at_the_door_only() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = repo.join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let allowed =
+        |rel: &Path| rel.starts_with("src/kernel") || rel == Path::new("src/scan/door.rs");
+    let mut wrong = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(repo).unwrap_or(file);
+        if allowed(rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        for (n, line) in code_of(&text).lines().enumerate() {
+            if line.contains("ProcDir::open") && !line.contains("std::process::id()") {
+                wrong.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "processes opened outside the door (use scan::each_opened, visit or hold):\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The most lines a function may have without a reason: a comment line right above it
+/// (in its doc comment or attributes) that says "over 120 lines" and why.
+const MAX_FN_LINES: usize = 120;
+
+/// The source with string and character literals and comments blanked (newlines kept), so
+/// that the braces left are the code's.
+fn blank_literals(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    let blank = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for c in &mut out[from..to.min(b.len())] {
+            if *c != b'\n' {
+                *c = b' ';
+            }
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        let word_before = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+        let raw = rest.strip_prefix(b"br").or_else(|| rest.strip_prefix(b"r"));
+        let end = if rest.starts_with(b"//") {
+            i + rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len())
+        } else if rest.starts_with(b"/*") {
+            i + rest
+                .windows(2)
+                .skip(2)
+                .position(|w| w == b"*/")
+                .map_or(rest.len(), |p| p + 4)
+        } else if let Some(r) = raw.filter(|r| {
+            !word_before
+                && r.iter().take_while(|&&c| c == b'#').count() < r.len()
+                && r[r.iter().take_while(|&&c| c == b'#').count()] == b'"'
+        }) {
+            let hashes = r.iter().take_while(|&&c| c == b'#').count();
+            let open = rest.len() - r.len() + hashes + 1;
+            let mut close = vec![b'"'];
+            close.extend(std::iter::repeat_n(b'#', hashes));
+            let body = &rest[open..];
+            i + open
+                + body
+                    .windows(close.len())
+                    .position(|w| w == close)
+                    .map_or(body.len(), |p| p + close.len())
+        } else if rest[0] == b'"' {
+            let mut j = 1;
+            while j < rest.len() && rest[j] != b'"' {
+                j += if rest[j] == b'\\' { 2 } else { 1 };
+            }
+            i + j + 1
+        } else if rest[0] == b'\'' && rest.get(1) == Some(&b'\\') {
+            i + 2
+                + rest[2..]
+                    .iter()
+                    .position(|&c| c == b'\'')
+                    .map_or(rest.len() - 2, |p| p + 1)
+        } else if rest[0] == b'\'' {
+            // A character literal (one character, maybe of several bytes), or a lifetime.
+            let len = text[i + 1..].chars().next().map_or(0, char::len_utf8);
+            if rest.get(1 + len) == Some(&b'\'') {
+                i + len + 2
+            } else {
+                i + 1
+            }
+        } else {
+            i + 1
+        };
+        if end > i + 1 || rest[0] == b'"' {
+            blank(&mut out, i, end);
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
+/// The functions of a source file with their first line (1-based), name and length in
+/// lines, from `fn` to the brace that closes its body.
+fn functions(text: &str) -> Vec<(usize, String, usize)> {
+    let code = blank_literals(text);
+    let code = String::from_utf8_lossy(&code);
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    for (k, line) in lines.iter().enumerate() {
+        let Some(at) = line.find("fn ") else {
+            continue;
+        };
+        let before = line[..at].trim();
+        let words_ok = before.split_whitespace().all(|w| {
+            matches!(w, "pub" | "const" | "async" | "unsafe" | "extern")
+                || w.starts_with("pub(")
+                || w == "\"C\""
+        });
+        if !words_ok
+            || line[..at]
+                .chars()
+                .last()
+                .is_some_and(|c| !c.is_whitespace())
+                && at > 0
+        {
+            continue;
+        }
+        let name: String = line[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut end = None;
+        'body: for (j, l) in lines.iter().enumerate().skip(k) {
+            let from = if j == k { at } else { 0 };
+            for c in l[from..].chars() {
+                match c {
+                    ';' if depth == 0 => break 'body,
+                    '{' => depth += 1,
+                    '}' if depth == 1 => {
+                        end = Some(j);
+                        break 'body;
+                    }
+                    '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(end) = end {
+            out.push((k + 1, name, end - k + 1));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_is_long_without_a_reason() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "lab/src", "tools", "solib/src"] {
+        rust_files(&repo.join(dir), &mut files);
+    }
+    files.sort();
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        let lines: Vec<&str> = text.lines().collect();
+        for (first, name, length) in functions(&text) {
+            // The comment and attribute lines right above the function.
+            let above = lines[..first - 1]
+                .iter()
+                .rev()
+                .take_while(|l| {
+                    let l = l.trim_start();
+                    l.starts_with("//") || l.starts_with("#[")
+                })
+                .any(|l| l.to_lowercase().contains("over 120 lines"));
+            if length > MAX_FN_LINES && !above {
+                let rel = file.strip_prefix(repo).unwrap_or(file);
+                wrong.push(format!(
+                    "{}:{first}: fn {name}: {length} lines",
+                    rel.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "functions over {MAX_FN_LINES} lines (split them along their jobs, or write above \
+         one why it is over 120 lines):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_function_reader_sees_bodies_not_literals() {
+    let text = "/// fn doc() {\npub(crate) fn a(x: &str) -> char {\n    let s = \"}\";\n    \
+                let r = r#\"{\"#;\n    let c = '}';\n    let l: &'static str = \"\";\n    \
+                if x.is_empty() { '{' } else { c }\n}\nfn b();\nasync fn c<'a>(y: &'a u8) {\n\n}\n";
+    let found: Vec<(usize, String, usize)> = functions(text);
+    assert_eq!(
+        found,
+        [(2, "a".to_string(), 7), (10, "c".to_string(), 3)],
+        "{text}"
+    );
 }

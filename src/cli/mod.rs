@@ -135,7 +135,41 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
     let style = Style {
         color: terminal::color_wanted(cli.no_color),
     };
-    let result = match cli.command {
+    let outcome = match dispatch(cli.command, style, stdout) {
+        Ok(o) => o,
+        Err(e) => failed(name, as_json, &e),
+    };
+    outcome.print(stdout)
+}
+
+/// What a command that failed prints: its error once on stderr and, with `--json`, as the
+/// one JSON error document.
+fn failed(name: &str, as_json: bool, e: &anyhow::Error) -> Outcome {
+    let message = format!("{e:#}");
+    let kind = e.downcast_ref::<Error>().map_or(ErrorKind::Io, Error::kind);
+    Outcome {
+        stdout: if as_json {
+            output::json(&ErrorReport {
+                schema: output::ERROR_SCHEMA,
+                command: name.into(),
+                exit_code: ExitCode::Error.code(),
+                errors: vec![ErrorEntry {
+                    kind,
+                    message: message.clone(),
+                }],
+            })
+        } else {
+            String::new()
+        },
+        stderr: vec![message],
+        code: ExitCode::Error,
+    }
+}
+
+/// The command's function, its flags handed over. Over 120 lines: one arm per subcommand,
+/// each only naming its flags and handing them to the command's function.
+fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
+    match command {
         Command::Elf { file, json } => elf_cmd(&file, json),
         Command::Inspect {
             procs,
@@ -240,71 +274,98 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
             folded,
             lines,
             scan,
-        } => {
-            let view = match (mappings, top) {
-                (_, Some(n)) => text::FamilyView::Top(usize::try_from(n).unwrap_or(usize::MAX)),
-                (true, None) => text::FamilyView::Mappings,
-                (false, None) => text::FamilyView::Summary,
-            };
-            let (root, asked) = if up {
-                (family_root(pid), Some(pid))
-            } else {
-                (pid, None)
-            };
-            match (watch, record) {
-                (_, Some(secs)) => recording::record_cmd(
-                    root,
-                    secs,
-                    recording::Shown {
-                        json,
-                        callers,
-                        folded,
-                        lines,
-                        svg,
-                        watch,
-                    },
-                    scan.threads,
-                    stdout,
-                ),
-                (Some(secs), None) => watch::family_watch(root, secs, scan.threads, view, stdout),
-                (None, None) => family_cmd(FamilyArgs {
-                    pid: root,
-                    asked,
-                    as_json: json,
-                    csv,
-                    view,
-                    svg,
-                    threads: scan.threads,
-                }),
-            }
-        }
+        } => family_route(
+            FamilyFlags {
+                pid,
+                json,
+                csv,
+                mappings,
+                top,
+                up,
+                watch,
+                svg,
+                record,
+                callers,
+                folded,
+                lines,
+                threads: scan.threads,
+            },
+            stdout,
+        ),
         Command::Exporter(a) => exporter::exporter_cmd(&a, stdout),
+    }
+}
+
+/// The flags of `solab family`.
+struct FamilyFlags {
+    pid: i32,
+    json: bool,
+    csv: bool,
+    mappings: bool,
+    top: Option<u64>,
+    up: bool,
+    watch: Option<u64>,
+    svg: Option<PathBuf>,
+    record: Option<u64>,
+    callers: bool,
+    folded: bool,
+    lines: bool,
+    threads: usize,
+}
+
+/// `solab family`: its root resolved (`--up`), then once, watched or recorded.
+fn family_route(f: FamilyFlags, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
+    let FamilyFlags {
+        pid,
+        json,
+        csv,
+        mappings,
+        top,
+        up,
+        watch,
+        svg,
+        record,
+        callers,
+        folded,
+        lines,
+        threads,
+    } = f;
+    let view = match (mappings, top) {
+        (_, Some(n)) => text::FamilyView::Top(usize::try_from(n).unwrap_or(usize::MAX)),
+        (true, None) => text::FamilyView::Mappings,
+        (false, None) => text::FamilyView::Summary,
     };
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
-            let message = format!("{e:#}");
-            let kind = e.downcast_ref::<Error>().map_or(ErrorKind::Io, Error::kind);
-            Outcome {
-                stdout: if as_json {
-                    output::json(&ErrorReport {
-                        schema: output::ERROR_SCHEMA,
-                        command: name.into(),
-                        exit_code: ExitCode::Error.code(),
-                        errors: vec![ErrorEntry {
-                            kind,
-                            message: message.clone(),
-                        }],
-                    })
-                } else {
-                    String::new()
-                },
-                stderr: vec![message],
-                code: ExitCode::Error,
-            }
-        }
+    let (root, asked) = if up {
+        (family_root(pid), Some(pid))
+    } else {
+        (pid, None)
     };
-    outcome.print(stdout)
+    match (watch, record) {
+        (_, Some(secs)) => recording::record_cmd(
+            root,
+            secs,
+            recording::Shown {
+                json,
+                callers,
+                folded,
+                lines,
+                svg,
+                watch,
+            },
+            threads,
+            stdout,
+        ),
+        (Some(secs), None) => watch::family_watch(root, secs, threads, view, stdout),
+        (None, None) => family_cmd(FamilyArgs {
+            pid: root,
+            asked,
+            as_json: json,
+            csv,
+            view,
+            svg,
+            threads,
+        }),
+    }
 }
 
 /// A command line clap refused (or `--help`, `--version`): clap's text as usual, and with
@@ -831,6 +892,8 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
         Some(_) => family::family_pictured(pid, threads)?,
         None => (family::family(pid, threads)?, Default::default()),
     };
+    let text = !(to_stdout || as_json || csv);
+    let leaf = text.then(|| family::leaf(&report)).flatten();
     let stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let code = if report.errors.is_empty() {
         ExitCode::Ok
@@ -849,7 +912,7 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
         } else if csv {
             text::render_family_csv(&report)
         } else {
-            family_text(&report, asked, view)
+            family_text(&report, asked, view, leaf.as_ref())
         },
         stderr,
         code,
@@ -857,11 +920,13 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The text of `solab family`: with `--up`, which process's family it is first; for a
-/// process without children, whose child it is and its fork family's root after.
+/// process without children ([`family::Leaf`]), whose child it is and its fork family's
+/// root after.
 fn family_text(
     report: &family::FamilyReport,
     asked: Option<i32>,
     view: text::FamilyView,
+    leaf: Option<&family::Leaf>,
 ) -> String {
     let mut out = String::new();
     if let Some(asked) = asked.filter(|&a| a != report.root) {
@@ -871,20 +936,11 @@ fn family_text(
         ));
     }
     out.push_str(&text::render_family(report, view));
-    if let [only] = report.processes.as_slice()
-        && report.errors.is_empty()
-        && only.ppid > 0
-    {
-        let comm_of = |p: i32| {
-            crate::kernel::process::ProcDir::open(p).map_or_else(|_| "?".to_string(), |d| d.comm())
-        };
-        let parent_comm = comm_of(only.ppid);
-        let top = crate::commands::prove::families::fork_top(only.pid);
-        let top_comm = top.map(comm_of);
+    if let Some(leaf) = leaf {
         out.push_str(&text::render_family_leaf(
-            only.pid,
-            (only.ppid, &parent_comm),
-            top.zip(top_comm.as_deref()),
+            leaf.pid,
+            (leaf.parent.0, &leaf.parent.1),
+            leaf.top.as_ref().map(|(t, comm)| (*t, comm.as_str())),
         ));
     }
     out

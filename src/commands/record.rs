@@ -19,7 +19,7 @@ use crate::kernel::Evidence;
 use crate::kernel::perf::{Counts, Fault, Recorder};
 use crate::kernel::process::ProcDir;
 use crate::maps::MapEntry;
-use crate::scan::PidError;
+use crate::scan::{self, PidError};
 use crate::sharing::Inheritance;
 use crate::symbols::{Frame, Symbolizer};
 use serde::{Deserialize, Serialize};
@@ -448,7 +448,9 @@ impl Seen {
 }
 
 fn read_maps(pid: i32) -> Option<(ProcDir, Vec<MapEntry>)> {
-    let dir = ProcDir::open(pid).ok()?;
+    let scan::Visit::Read(scan::Held { dir, .. }) = scan::hold(pid, scan::Door::default()) else {
+        return None;
+    };
     let mut maps = dir.read_maps().ok()?;
     maps.sort_by_key(|m| m.start);
     Some((dir, maps))

@@ -57,14 +57,23 @@ impl<R> Visit<R> {
     }
 }
 
-/// Opens `pid` (at `position` in the scan) as `door` says and lets `read` read it; an
-/// error of the opening or of `read` is classified here, once.
-pub fn visit<R>(
-    pid: i32,
-    position: usize,
-    door: Door,
-    read: impl FnOnce(Opened<'_>) -> Result<R>,
-) -> Visit<R> {
+/// A process the door opened for its caller to keep open (`family` holds a parent and a
+/// litter of its children open together): what [`Opened`] lends, owned.
+pub struct Held {
+    pub dir: ProcDir,
+    pub info: Option<PidInfo>,
+    pub status: Option<Status>,
+}
+
+/// Why a read of the process of `dir`, opened at the door, failed: the one classification
+/// ([`process::classify`]), for a caller that keeps processes open ([`hold`]).
+pub fn gone(dir: &ProcDir, e: crate::error::Error) -> Gone {
+    process::classify(Some(dir), e)
+}
+
+/// Opens `pid` as `door` says, for the caller to keep ([`Held`]); a failure to open it is
+/// classified here, once.
+pub fn hold(pid: i32, door: Door) -> Visit<Held> {
     let opened = if door.info || door.uid.is_some() {
         ProcDir::open_with_info(pid)
     } else {
@@ -87,6 +96,22 @@ pub fn visit<R>(
             return Visit::Other;
         }
     }
+    Visit::Read(Held { dir, info, status })
+}
+
+/// Opens `pid` (at `position` in the scan) as `door` says and lets `read` read it; an
+/// error of the opening or of `read` is classified here, once.
+pub fn visit<R>(
+    pid: i32,
+    position: usize,
+    door: Door,
+    read: impl FnOnce(Opened<'_>) -> Result<R>,
+) -> Visit<R> {
+    let (dir, info, status) = match hold(pid, door) {
+        Visit::Read(Held { dir, info, status }) => (dir, info, status),
+        Visit::Other => return Visit::Other,
+        Visit::Gone(g) => return Visit::Gone(g),
+    };
     let opened = Opened {
         position,
         dir: &dir,
@@ -95,7 +120,7 @@ pub fn visit<R>(
     };
     match read(opened) {
         Ok(r) => Visit::Read(r),
-        Err(e) => Visit::Gone(process::classify(Some(&dir), e)),
+        Err(e) => Visit::Gone(gone(&dir, e)),
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 pub mod door;
 pub mod pattern;
 mod scope;
-pub use door::{Door, Opened, Visit, each_opened, visit};
+pub use door::{Door, Held, Opened, Visit, each_opened, gone, hold, visit};
 pub use scope::{Scope, all_but_self, each_once};
 
 /// Which object a mapping belongs to.
@@ -431,33 +431,15 @@ pub fn threads(n: usize) -> usize {
     }
 }
 
-/// Scans `pids` with `threads` workers (1: on this thread, in order). Each worker takes the
-/// next pid from a shared index and calls `scan(state, position, pid)` with its own state
-/// from `state()`; returns the workers' states and the results in the order of `pids`.
-pub fn each_process<W: Send, R: Send>(
-    pids: &[i32],
-    threads: usize,
-    state: impl Fn() -> W + Sync,
-    scan: impl Fn(&mut W, usize, i32) -> R + Sync,
-) -> (Vec<W>, Vec<R>) {
-    let threads = threads.clamp(1, pids.len().max(1));
-    let listed = each_listed_process(
-        || Ok::<_, std::convert::Infallible>(pids.to_vec()),
-        threads,
-        |_| state(),
-        scan,
-    );
-    match listed {
-        Ok(l) => (l.states, l.results),
-        Err(never) => match never {},
-    }
-}
-
-/// [`each_process`] with the pids listed by the first worker, `list`, before its first
-/// process, while the others do what `state(worker)` does before theirs (reading what the
-/// report needs but the scan does not): listing /proc walks every pid in the kernel.
-/// Returns the pids too. A worker beyond the number of pids finds none to take and stops.
-pub fn each_listed_process<W: Send, R: Send, E: Send>(
+/// The worker pool, which only the door runs ([`door::each_opened`]): `threads` workers (1:
+/// on this thread, in order), each taking the next pid from a shared index and calling
+/// `scan(state, position, pid)` with its own state from `state(worker)`. The pids are
+/// listed by the first worker, `list`, before its first process, while the others do what
+/// `state(worker)` does before theirs (reading what the report needs but the scan does
+/// not): listing /proc walks every pid in the kernel. Returns the pids, the workers' states
+/// and the results in the order of the pids. A worker beyond the number of pids finds none
+/// to take and stops.
+fn each_listed_process<W: Send, R: Send, E: Send>(
     list: impl FnOnce() -> std::result::Result<Vec<i32>, E> + Send,
     threads: usize,
     state: impl Fn(usize) -> W + Sync,
@@ -654,7 +636,7 @@ impl PidError {
 
 #[cfg(test)]
 mod tests {
-    use super::{each_process, in_order};
+    use super::{each_listed_process, in_order};
 
     /// Positions taken in turn by workers come back in one order, each result once.
     #[test]
@@ -673,11 +655,22 @@ mod tests {
     fn every_pid_is_scanned_once_in_place() {
         let pids: Vec<i32> = (1..=200).collect();
         for threads in [1, 2, 3, 8, 500] {
-            let (states, results) = each_process(&pids, threads, Vec::new, |seen, i, pid| {
-                seen.push(pid);
-                (i, pid * 10)
-            });
-            assert!(states.len() <= threads.min(pids.len()), "{threads} threads");
+            let listed = each_listed_process(
+                || Ok::<_, ()>(pids.clone()),
+                threads,
+                |_| Vec::new(),
+                |seen, i, pid| {
+                    seen.push(pid);
+                    (i, pid * 10)
+                },
+            );
+            let Ok(super::Listed {
+                states, results, ..
+            }) = listed
+            else {
+                panic!("the list cannot fail");
+            };
+            assert!(states.len() <= threads, "{threads} threads");
             let mut seen: Vec<i32> = states.into_iter().flatten().collect();
             seen.sort_unstable();
             assert_eq!(seen, pids, "{threads} threads");

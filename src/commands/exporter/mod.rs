@@ -19,7 +19,8 @@ use crate::commands::ps::{self, Cost, GroupFrames, PsCounts, PsKey, PsOptions, P
 use crate::error::Result;
 use crate::kernel::Evidence;
 use crate::kernel::config::Mapcount;
-use crate::kernel::process::{ProcDir, cgroup_in};
+use crate::kernel::process::cgroup_in;
+use crate::scan;
 use std::time::Instant;
 
 /// The most workers of one family exported one by one.
@@ -259,12 +260,12 @@ fn read_objects(opts: &ExporterOptions) -> Result<(Vec<ObjectReading>, Rest, Sca
 
 /// The family of `root`, `None` when its root cannot be read (it exited: no family).
 fn read_family(root: i32, threads: usize) -> Option<FamilyReading> {
-    let cgroup = ProcDir::open(root)
-        .and_then(|dir| {
-            let mut buf = Vec::new();
-            dir.cgroup_text(&mut buf).map(cgroup_in)
-        })
-        .unwrap_or_default();
+    let cgroup = match scan::visit(root, 0, scan::Door::default(), |opened| {
+        opened.dir.cgroup_text(&mut Vec::new()).map(cgroup_in)
+    }) {
+        scan::Visit::Read(cgroup) => cgroup,
+        scan::Visit::Other | scan::Visit::Gone(_) => String::new(),
+    };
     let report = family::family(root, threads).ok()?;
     let root_comm = report
         .processes

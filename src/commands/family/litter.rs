@@ -7,7 +7,7 @@
 //! kpageflags are read once for the litter, then each child's words, and the frames of only
 //! those child pages that are not the parent's frame at the same address.
 
-use super::members::{Opened, member_error};
+use super::members::OpenMember;
 use super::shared::{self, SharedPages};
 use super::{Inherited, LookRun, MappingFigures, PageLook, lineage, push_run};
 use crate::addr::{PAGE_SIZE, Pfn, VirtAddr};
@@ -18,7 +18,7 @@ use crate::kernel::{kpage, smaps};
 use crate::maps::{MapEntry, MapTarget};
 use crate::page_words::{FrameInfo, PagemapEntry};
 use crate::placement::MappingKind;
-use crate::scan::PidError;
+use crate::scan::{self, PidError};
 use crate::sharing::fork::anonymous_word;
 use crate::sharing::{self, Lineage, ProcessPage};
 
@@ -295,8 +295,8 @@ struct Kid {
 /// `Err(Stop::Member)`: the parent could not be read.
 pub(super) fn litter(
     w: &mut LitterWorker,
-    parent: &mut Opened,
-    kids: Vec<Opened>,
+    parent: &mut OpenMember,
+    kids: Vec<OpenMember>,
     pictured: bool,
 ) -> std::result::Result<Vec<std::result::Result<KidFigures, PidError>>, Stop> {
     let parent_huge = HugeRanges::read(w.privileged, &parent.dir, &parent.maps);
@@ -326,7 +326,7 @@ pub(super) fn litter(
         .map(|(mut kid, maps)| {
             let pid = kid.dir.pid();
             if let Some(e) = kid.failed.take() {
-                return Err(member_error(pid, Some(&kid.dir), e));
+                return Err(PidError::gone(pid, &scan::gone(&kid.dir, e)));
             }
             let shares_frame = kid.mappings.iter().any(|m| m.pages.parents_frame > 0);
             let lineage = if shares_frame {
@@ -339,7 +339,7 @@ pub(super) fn litter(
                 lineage::none_inherited(&mut kid.mappings, &mut kid.runs);
             }
             let shared = shared::read(&mut kid.pm, maps, &mut words)
-                .map_err(|e| member_error(pid, Some(&kid.dir), e))?;
+                .map_err(|e| PidError::gone(pid, &scan::gone(&kid.dir, e)))?;
             Ok(KidFigures {
                 mappings: kid.mappings,
                 runs: kid.runs,
@@ -354,7 +354,7 @@ pub(super) fn litter(
 /// (the ones at one start are walked together), window by window.
 fn compare_private(
     w: &mut LitterWorker,
-    parent: &mut Opened,
+    parent: &mut OpenMember,
     maps: &[Vec<MapEntry>],
     kids: &mut [Kid],
     parent_huge: &HugeRanges,
@@ -519,7 +519,7 @@ impl Walk<'_> {
 /// The root's own anonymous pages (what a child could inherit), as runs for a picture.
 pub(super) fn own_runs(
     w: &mut LitterWorker,
-    root: &mut Opened,
+    root: &mut OpenMember,
 ) -> std::result::Result<Vec<LookRun>, Stop> {
     let pm = &mut root.pm;
     let mut own = Vec::new();

@@ -1,13 +1,14 @@
 //! Who is in a family, and opening a member when its turn comes: the family is found in one
-//! pass over /proc (each process's stat read once), and a member is opened again only by the
-//! job that reads it, through its directory (the pid-reuse-safe handle) and checked against
-//! the start time that pass saw, so that no descriptor is held per member for the run.
+//! pass of the door over /proc (each process's stat read once), and a member is opened
+//! again only by the job that reads it, at the door (its directory, the pid-reuse-safe
+//! handle) and checked against the start time that pass saw, so that no descriptor is held
+//! per member for the run.
 
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
-use crate::kernel::process::{self, ProcDir};
+use crate::kernel::process::{self, Gone, ProcDir, Stat};
 use crate::maps::MapEntry;
-use crate::scan::PidError;
+use crate::scan::{self, Door, Visit};
 use std::collections::HashMap;
 
 /// A member of the family as the pass over /proc found it.
@@ -21,42 +22,45 @@ pub(super) struct Found {
     pub start_time: Option<u64>,
 }
 
-/// The root and its descendants, each after its parent. Every process's stat is read once
-/// (a process's parent is known from its own stat only).
-pub(super) fn descendants(root: i32) -> Result<Vec<Found>> {
+/// The root and its descendants, each after its parent: every process listed in /proc is
+/// opened at the door and its stat read once, on `threads` workers (a process's parent is
+/// known from its own stat only). A process gone during the pass is none of the family.
+pub(super) fn descendants(root: i32, threads: usize) -> Result<Vec<Found>> {
+    let listed = scan::each_opened(
+        process::list_pids,
+        threads,
+        Door::default(),
+        |_| (),
+        |_, opened| opened.dir.stat(),
+    )?;
+    let found = |pid: i32, s: Stat| Found {
+        pid,
+        ppid: s.ppid,
+        depth: 0,
+        comm: s.comm,
+        start_time: s.start_time,
+    };
     let mut children: HashMap<i32, Vec<Found>> = HashMap::new();
     let mut top = None;
-    for pid in process::list_pids()? {
-        let Ok(s) = ProcDir::open(pid).and_then(|d| d.stat()) else {
+    for (&pid, visit) in listed.pids.iter().zip(listed.results) {
+        let Visit::Read(s) = visit else {
             continue;
         };
-        let found = Found {
-            pid,
-            ppid: s.ppid,
-            depth: 0,
-            comm: s.comm,
-            start_time: s.start_time,
-        };
         if pid == root {
-            top = Some(found);
+            top = Some(found(pid, s));
         } else {
-            children.entry(s.ppid).or_default().push(found);
+            children.entry(s.ppid).or_default().push(found(pid, s));
         }
     }
     // Not listed (a thread's id, or it started or vanished during the pass): its own open
     // says whether it is there.
     let top = match top {
         Some(t) => t,
-        None => {
-            let s = ProcDir::open(root).and_then(|d| d.stat())?;
-            Found {
-                pid: root,
-                ppid: s.ppid,
-                depth: 0,
-                comm: s.comm,
-                start_time: s.start_time,
-            }
-        }
+        None => match scan::visit(root, 0, Door::default(), |opened| opened.dir.stat()) {
+            Visit::Read(s) => found(root, s),
+            Visit::Gone(g) => return Err(g.into_error(root)),
+            Visit::Other => return Err(Error::NoSuchProcess { pid: root }),
+        },
     };
     let mut out = vec![top];
     let mut i = 0;
@@ -72,31 +76,43 @@ pub(super) fn descendants(root: i32) -> Result<Vec<Found>> {
 }
 
 /// A member opened for reading: its directory, memory map and pagemap, all of one process.
-pub(super) struct Opened {
+pub(super) struct OpenMember {
     pub dir: ProcDir,
     pub maps: Vec<MapEntry>,
     pub pm: Pagemap,
 }
 
-/// Opens member `m`: the process now at its pid must have the start time the pass saw (else
-/// the member exited and its pid was taken: it is gone). On failure, the error and the
-/// directory where it opened, to tell why ([`member_error`]).
-pub(super) fn open(m: &Found) -> std::result::Result<Opened, (Option<ProcDir>, Error)> {
-    let dir = ProcDir::open(m.pid).map_err(|e| (None, e))?;
-    let read = |dir: &ProcDir| -> Result<(Vec<MapEntry>, Pagemap)> {
-        if dir.stat()?.start_time != m.start_time {
-            return Err(Error::NoSuchProcess { pid: m.pid });
-        }
-        Ok((dir.read_maps()?, Pagemap::open(dir)?))
+/// Reads member `m` through `dir`: the process there must have the start time the pass saw
+/// (else the member exited and its pid was taken: it is gone).
+fn read(m: &Found, dir: &ProcDir) -> Result<(Vec<MapEntry>, Pagemap)> {
+    if dir.stat()?.start_time != m.start_time {
+        return Err(Error::NoSuchProcess { pid: m.pid });
+    }
+    Ok((dir.read_maps()?, Pagemap::open(dir)?))
+}
+
+/// Opens member `m` at the door ([`scan::hold`]) and reads it; a failure is classified by
+/// the door.
+pub(super) fn open(m: &Found) -> std::result::Result<OpenMember, Gone> {
+    let dir = match scan::hold(m.pid, Door::default()) {
+        Visit::Read(held) => held.dir,
+        Visit::Gone(g) => return Err(g),
+        // Door::default keeps every uid.
+        Visit::Other => return Err(Gone::Vanished),
     };
-    match read(&dir) {
-        Ok((maps, pm)) => Ok(Opened { dir, maps, pm }),
-        Err(e) => Err((Some(dir), e)),
+    match read(m, &dir) {
+        Ok((maps, pm)) => Ok(OpenMember { dir, maps, pm }),
+        Err(e) => Err(scan::gone(&dir, e)),
     }
 }
 
-/// Why member `pid` (its directory `dir`, where it opened) could not be read, naming it,
-/// in the words of every command.
-pub(super) fn member_error(pid: i32, dir: Option<&ProcDir>, e: Error) -> PidError {
-    PidError::gone(pid, &process::classify(dir, e))
+/// Reads member `m`, which the door opened as `dir` for a worker of its pool; an error is
+/// the door's to classify.
+pub(super) fn open_at(m: &Found, dir: &ProcDir) -> Result<OpenMember> {
+    let (maps, pm) = read(m, dir)?;
+    Ok(OpenMember {
+        dir: dir.try_clone()?,
+        maps,
+        pm,
+    })
 }

@@ -14,10 +14,12 @@
 //! page by page but mapped by each member: it is counted as its own kind, resident per
 //! member and once per page for the family ([`shared`]).
 //!
-//! The run: the family found in one pass over /proc ([`members`]), the root read, then the
-//! children of each parent compared with it in litters on `--threads` workers ([`litter`]),
-//! each member opened by the job that reads it and closed when it is done; the report comes
-//! out in tree order whichever finished first.
+//! The run: the family found in one pass of the door over /proc ([`members`]), the root
+//! read, then the children of each parent compared with it in litters on `--threads`
+//! workers of the door's pool ([`litter`]): the door opens each litter's parent for its job,
+//! which opens the children at the door ([`scan::hold`]); each member is closed when its
+//! job is done, and a failure is classified by the door. The report comes out in tree
+//! order whichever finished first.
 
 mod lineage;
 mod litter;
@@ -25,12 +27,14 @@ mod members;
 mod shared;
 
 use crate::addr::PAGE_SIZE;
+use crate::commands::prove::families::fork_top;
 use crate::error::{Error, Result};
+use crate::kernel::process::{Gone, ProcDir};
 use crate::kernel::{self, Evidence};
-use crate::scan::{self, PidError};
+use crate::scan::{self, Door, PidError, Visit};
 use crate::sharing::{Inheritance, Lineage, PageState};
 use litter::{KidFigures, LITTER, LitterWorker, Stop};
-use members::{Found, member_error};
+use members::Found;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -194,12 +198,43 @@ pub fn family_pictured(root: i32, threads: usize) -> Result<(FamilyReport, Famil
     read_family(root, threads, true)
 }
 
-/// What one litter job gave: per child (its index among the members) its figures or why it
-/// could not be read; or why the parent could not be (the root's error ends the run).
+/// Whose child the only process of a family is (one without children), for the text: its
+/// parent's command name, and the root of its fork family with its command name. Not in the
+/// report; read by [`leaf`] after the family, each process at the door.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    pub pid: i32,
+    pub parent: (i32, String),
+    /// Its fork family's root ([`fork_top`]), where its executable could be read.
+    pub top: Option<(i32, String)>,
+}
+
+/// The [`Leaf`] of a family of one process that has a parent and was read without error.
+pub fn leaf(report: &FamilyReport) -> Option<Leaf> {
+    let [only] = report.processes.as_slice() else {
+        return None;
+    };
+    if !report.errors.is_empty() || only.ppid <= 0 {
+        return None;
+    }
+    let comm_of = |pid: i32| match scan::visit(pid, 0, Door::default(), |o| Ok(o.dir.comm())) {
+        Visit::Read(comm) => comm,
+        Visit::Other | Visit::Gone(_) => "?".to_string(),
+    };
+    let top = fork_top(only.pid);
+    Some(Leaf {
+        pid: only.pid,
+        parent: (only.ppid, comm_of(only.ppid)),
+        top: top.map(|t| (t, comm_of(t))),
+    })
+}
+
+/// What one litter job gave, its parent read: per child (its index among the members) its
+/// figures or why it could not be read; or the error that ends the run (the kernel's frame
+/// tables could not be read). A parent that could not be read is the door's [`Visit::Gone`].
 enum JobOut {
     Kids(Vec<(usize, std::result::Result<KidFigures, PidError>)>),
-    ParentFailed(PidError),
-    RootFailed(Error),
+    Fatal(Error),
 }
 
 /// The litters: each parent's children spread over the workers, at most [`litter_size`] to
@@ -239,25 +274,17 @@ fn litter_size(threads: usize) -> usize {
     budget.saturating_sub(1).clamp(1, LITTER)
 }
 
-/// One litter job: opens the parent and the children, compares them, closes them.
+/// One litter job: reads the parent the door opened as `dir`, opens the children at the
+/// door, compares them, closes them. `Err`: the parent could not be read (the door says
+/// why).
 fn run_job(
     w: &mut LitterWorker,
     found: &[Found],
     (parent, kids): &(usize, Vec<usize>),
+    dir: &ProcDir,
     pictured: bool,
-) -> std::result::Result<JobOut, Error> {
-    let p = &found[*parent];
-    let failed = |dir: Option<&crate::kernel::process::ProcDir>, e: Error| {
-        if *parent == 0 {
-            JobOut::RootFailed(e)
-        } else {
-            JobOut::ParentFailed(member_error(p.pid, dir, e))
-        }
-    };
-    let mut theirs = match members::open(p) {
-        Ok(o) => o,
-        Err((dir, e)) => return Ok(failed(dir.as_ref(), e)),
-    };
+) -> Result<JobOut> {
+    let mut theirs = members::open_at(&found[*parent], dir)?;
     let mut out = Vec::new();
     let mut opened = Vec::new();
     let mut at = Vec::new();
@@ -267,7 +294,7 @@ fn run_job(
                 opened.push(o);
                 at.push(k);
             }
-            Err((dir, e)) => out.push((k, Err(member_error(found[k].pid, dir.as_ref(), e)))),
+            Err(g) => out.push((k, Err(PidError::gone(found[k].pid, &g)))),
         }
     }
     match litter::litter(w, &mut theirs, opened, pictured) {
@@ -275,8 +302,8 @@ fn run_job(
             out.extend(at.into_iter().zip(figures));
             Ok(JobOut::Kids(out))
         }
-        Err(Stop::Member(e)) => Ok(failed(Some(&theirs.dir), e)),
-        Err(Stop::Fatal(e)) => Err(e),
+        Err(Stop::Member(e)) => Err(e),
+        Err(Stop::Fatal(e)) => Ok(JobOut::Fatal(e)),
     }
 }
 
@@ -288,12 +315,13 @@ fn read_family(
     kernel::check_page_size()?;
     let privilege = kernel::detect_privilege();
     let privileged = privilege.frames();
-    let found = members::descendants(root)?;
+    let threads = scan::threads(threads);
+    let found = members::descendants(root, threads)?;
     // The root first, on this thread: a root that cannot be read is the run's error.
     let mut pictures = FamilyPictures::default();
     let mut family_shared = shared::Union::default();
     let root_shared = {
-        let mut opened = members::open(&found[0]).map_err(|(_, e)| e)?;
+        let mut opened = members::open(&found[0]).map_err(|g| g.into_error(root))?;
         if pictured {
             let mut w = LitterWorker::new(privileged);
             pictures.own = match litter::own_runs(&mut w, &mut opened) {
@@ -304,34 +332,44 @@ fn read_family(
         shared::read(&mut opened.pm, &opened.maps, &mut Vec::new())?
     };
     family_shared.add(&root_shared);
-    let threads = scan::threads(threads);
     let jobs = plan(&found, threads);
     let job_pids: Vec<i32> = jobs.iter().map(|(p, _)| found[*p].pid).collect();
-    let (_, results) = scan::each_process(
-        &job_pids,
-        threads,
-        || LitterWorker::new(privileged),
-        |w, j, _| run_job(w, &found, &jobs[j], pictured),
+    // Each job's parent opened by the door's pool, its children by the job, at the door.
+    let listed = scan::each_opened(
+        || Ok::<_, std::convert::Infallible>(job_pids),
+        threads.clamp(1, jobs.len().max(1)),
+        Door::default(),
+        |_| LitterWorker::new(privileged),
+        |w, opened| run_job(w, &found, &jobs[opened.position], opened.dir, pictured),
     );
+    let results = match listed {
+        Ok(l) => l.results,
+        Err(never) => match never {},
+    };
     let mut failed: Vec<Option<PidError>> = found.iter().map(|_| None).collect();
     let mut figures: Vec<Option<KidFigures>> = found.iter().map(|_| None).collect();
     for ((parent, _), result) in jobs.iter().zip(results) {
-        match result? {
-            JobOut::Kids(kids) => {
+        let gone = match result {
+            Visit::Read(JobOut::Kids(kids)) => {
                 for (k, f) in kids {
                     match f {
                         Ok(f) => figures[k] = Some(f),
                         Err(e) => failed[k] = Some(e),
                     }
                 }
+                continue;
             }
-            JobOut::RootFailed(e) => return Err(e),
-            // The parent could not be read any more: it is an error, and its children
-            // compare with nobody.
-            JobOut::ParentFailed(e) => {
-                failed[*parent].get_or_insert(e);
-            }
+            Visit::Read(JobOut::Fatal(e)) => return Err(e),
+            Visit::Gone(g) => g,
+            // Door::default keeps every uid.
+            Visit::Other => Gone::Vanished,
+        };
+        if *parent == 0 {
+            return Err(gone.into_error(root));
         }
+        // The parent could not be read any more: it is an error, and its children compare
+        // with nobody.
+        failed[*parent].get_or_insert(PidError::gone(found[*parent].pid, &gone));
     }
     let mut processes = Vec::new();
     let mut totals = Inherited::default();

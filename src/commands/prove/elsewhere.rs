@@ -8,9 +8,10 @@ use crate::addr::{PAGE_SIZE, VirtAddr};
 use crate::error::Result;
 use crate::inspect_report::{ObjectInProcess, ObjectReport};
 use crate::kernel::pagemap::Pagemap;
+use crate::kernel::process::ProcDir;
 use crate::maps::MapEntry;
 use crate::placement::MappingKind;
-use crate::scan::Process;
+use crate::scan::{self, Door, Process, Visit};
 
 /// Pages read from pagemap at a time.
 const CHUNK: u64 = 4096;
@@ -32,8 +33,19 @@ pub fn written_text_elsewhere(object: &ObjectReport) -> Vec<WrittenText> {
     object
         .procs
         .iter()
-        .filter_map(|p| in_process(object, p).ok().flatten())
+        .filter_map(|p| in_process(object, p))
         .collect()
+}
+
+/// [`written_in`] the process of `placed`, opened at the door; `None` where it cannot be
+/// read.
+fn in_process(object: &ObjectReport, placed: &ObjectInProcess) -> Option<WrittenText> {
+    match scan::visit(placed.pid, 0, Door::default(), |opened| {
+        written_in(object, placed, opened.dir)
+    }) {
+        Visit::Read(written) => written,
+        Visit::Other | Visit::Gone(_) => None,
+    }
 }
 
 /// The file's text as the report's placement maps it: (file offset, length, address).
@@ -46,7 +58,13 @@ fn text_ranges(placed: &ObjectInProcess) -> Vec<(u64, u64, VirtAddr)> {
         .collect()
 }
 
-fn in_process(object: &ObjectReport, placed: &ObjectInProcess) -> Result<Option<WrittenText>> {
+/// The first written copy of a text page of `object` in the other placements of its file in
+/// the process of `dir` (the one the report placed as `placed`).
+fn written_in(
+    object: &ObjectReport,
+    placed: &ObjectInProcess,
+    dir: &ProcDir,
+) -> Result<Option<WrittenText>> {
     let (Some(dev), Some(inode)) = (&object.dev, object.inode) else {
         return Ok(None); // the vdso: one placement, the kernel's
     };
@@ -59,8 +77,7 @@ fn in_process(object: &ObjectReport, placed: &ObjectInProcess) -> Result<Option<
     let Some(&(_, _, first_text)) = text.first() else {
         return Ok(None);
     };
-    let dir = crate::kernel::process::ProcDir::open(placed.pid)?;
-    let p = Process::read(&dir)?;
+    let p = Process::read(dir)?;
     // Still the process the report read: its file's text where the report placed it.
     let main = |m: &MapEntry| {
         placed

@@ -11,7 +11,7 @@
 //! the families cost time linear in the processes and their ancestors, never in pairs.
 
 use super::Family;
-use crate::kernel::process::ProcDir;
+use crate::scan::{self, Door, Visit};
 use std::collections::HashMap;
 
 /// How far up a parent chain is followed.
@@ -36,14 +36,18 @@ struct Tree {
 impl Tree {
     fn node(&mut self, pid: i32) -> Node {
         *self.nodes.entry(pid).or_insert_with(|| {
-            let dir = ProcDir::open(pid).ok();
-            Node {
-                parent: dir
-                    .as_ref()
-                    .and_then(|d| d.stat().ok())
-                    .map(|s| s.ppid)
-                    .filter(|&p| p > 0),
-                exe: dir.as_ref().and_then(ProcDir::exe_id),
+            let read = scan::visit(pid, 0, Door::default(), |opened| {
+                Ok(Node {
+                    parent: opened.dir.stat().ok().map(|s| s.ppid).filter(|&p| p > 0),
+                    exe: opened.dir.exe_id(),
+                })
+            });
+            match read {
+                Visit::Read(node) => node,
+                Visit::Other | Visit::Gone(_) => Node {
+                    parent: None,
+                    exe: None,
+                },
             }
         })
     }
@@ -151,7 +155,10 @@ pub fn fork_families(pids: &[i32]) -> Vec<Family> {
             let root = tree.root(&g);
             Family {
                 root,
-                root_comm: ProcDir::open(root).map_or_else(|_| "?".into(), |d| d.comm()),
+                root_comm: match scan::visit(root, 0, Door::default(), |o| Ok(o.dir.comm())) {
+                    Visit::Read(comm) => comm,
+                    Visit::Other | Visit::Gone(_) => "?".into(),
+                },
                 pids: g,
             }
         })

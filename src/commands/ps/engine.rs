@@ -283,31 +283,7 @@ impl Scanner<'_> {
             .map(|m| idx(class_of(m, &objects, &elf_files)))
             .collect();
         if !self.frames {
-            let figures = smaps::read_smaps(dir)?;
-            let swap = figures
-                .iter()
-                .map(|(&start, f)| {
-                    let (swap, swap_pss) = (f.swap, f.swap_pss);
-                    (start, smaps::SwapFigures { swap, swap_pss })
-                })
-                .collect();
-            let mut shmem = Vec::new();
-            let no_swap_pss = add_swap(&swap, &maps, |i| classes[i], &mut acc, &mut shmem);
-            for (i, m) in maps.iter().enumerate() {
-                if let Some(f) = figures.get(&m.start.0) {
-                    let a = &mut acc[classes[i]];
-                    a.rss += f.rss;
-                    a.pss += f.pss as f64;
-                    a.uss += f.private;
-                }
-            }
-            return Ok(ProcessScan {
-                acc,
-                frames: Vec::new(),
-                swaps: Vec::new(),
-                shmem,
-                no_swap_pss,
-            });
+            return scan_smaps(dir, &maps, &classes, acc);
         }
         // Gathered in the worker's buffer, kept at its exact size: no vector of each
         // process grown (copied, and its new pages faulted in) step by step.
@@ -624,4 +600,39 @@ impl Partial {
         self.frames.sort_unstable();
         (self.acc, self.frames)
     }
+}
+
+/// The figures of the process of `dir` from its smaps (no frame numbers: the kernel's PSS
+/// and private pages, by class; `classes` is each mapping's of `maps`).
+fn scan_smaps(
+    dir: &ProcDir,
+    maps: &[MapEntry],
+    classes: &[usize],
+    mut acc: [ClassSum; 4],
+) -> Result<ProcessScan> {
+    let figures = smaps::read_smaps(dir)?;
+    let swap = figures
+        .iter()
+        .map(|(&start, f)| {
+            let (swap, swap_pss) = (f.swap, f.swap_pss);
+            (start, smaps::SwapFigures { swap, swap_pss })
+        })
+        .collect();
+    let mut shmem = Vec::new();
+    let no_swap_pss = add_swap(&swap, maps, |i| classes[i], &mut acc, &mut shmem);
+    for (i, m) in maps.iter().enumerate() {
+        if let Some(f) = figures.get(&m.start.0) {
+            let a = &mut acc[classes[i]];
+            a.rss += f.rss;
+            a.pss += f.pss as f64;
+            a.uss += f.private;
+        }
+    }
+    Ok(ProcessScan {
+        acc,
+        frames: Vec::new(),
+        swaps: Vec::new(),
+        shmem,
+        no_swap_pss,
+    })
 }

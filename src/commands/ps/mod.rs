@@ -19,7 +19,7 @@
 //! - Before the first process the first worker lists the processes and reads the kernel's
 //!   configuration, while the second reads solab's own frames, each of its file mappings
 //!   mapped whole first ([`kpage::OwnFrames::read_settled`]), so that every count read
-//!   later has the same own mappings to take off ([`scan::each_listed_process`]). One
+//!   later has the same own mappings to take off ([`scan::each_opened`]). One
 //!   worker alone does all three.
 //! - The door opens each process once for its worker
 //!   ([`scan::each_opened`], with [`ProcDir::open_with_info`](crate::kernel::process::ProcDir::open_with_info): /proc/PID as a

@@ -366,21 +366,6 @@ pub fn list_pids() -> Result<Vec<i32>> {
     Ok(pids)
 }
 
-/// The processes whose real uid is `uid`, ascending, without this one. A process that
-/// exits while its status is read is left out.
-pub fn of_user(uid: u32) -> Result<Vec<i32>> {
-    let own = std::process::id() as i32;
-    Ok(list_pids()?
-        .into_iter()
-        .filter(|&p| p != own && uid_of(p).is_ok_and(|u| u == uid))
-        .collect())
-}
-
-/// The real uid of process `pid`, from its status.
-fn uid_of(pid: i32) -> Result<u32> {
-    ProcDir::open(pid)?.status(&mut Vec::new()).map(|s| s.uid)
-}
-
 /// Why a process could not be scanned, in the words every command uses.
 #[derive(Debug)]
 pub enum Gone {
@@ -390,6 +375,18 @@ pub enum Gone {
     NoMemoryMap { comm: String },
     /// It exists but could not be read (permission, or another error).
     Unreadable(Error),
+}
+
+impl Gone {
+    /// The error of a run that needed process `pid` (a command's root process): the one
+    /// each way of being gone stands for.
+    pub fn into_error(self, pid: i32) -> Error {
+        match self {
+            Gone::Vanished => Error::NoSuchProcess { pid },
+            Gone::NoMemoryMap { comm } => Error::KernelThread { pid, comm },
+            Gone::Unreadable(e) => e,
+        }
+    }
 }
 
 /// Classifies an error met while reading the process of `dir`, or opening its directory

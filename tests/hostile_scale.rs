@@ -485,9 +485,10 @@ fn the_paths_kept_for_a_run_are_bounded_and_the_process_past_it_named() {
             "{command}: no attacker ({pids:?}) named past the limit: {:.3000}",
             c.stderr
         );
-        // The paths kept (256 MiB), the plans of the objects read and a process's names
-        // while it is read (64 MiB a worker).
-        let bound = base + (256 + 128 + 2 * 64) * 1024;
+        // The paths kept (256 MiB, and what libs keeps of each object beside them), 4 KiB
+        // an object read, and a process's names while it is read (64 MiB a worker):
+        // measured 402 MiB (ps) and 660 MiB (libs).
+        let bound = base + (448 + 2 * 64) * 1024 + 4 * 3 * n as u64;
         assert!(
             c.max_rss_kib <= bound,
             "{command}: peak {} KiB, bound {bound} KiB",

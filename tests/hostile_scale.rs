@@ -22,6 +22,7 @@ const ATTACKER_C: &str = r#"
  *   moving   the same, then for ever unmaps the lowest and maps one above the highest
  *   long     N such mappings of one file whose path is longer than PATH_MAX
  *   distinct N distinct 120-byte ELF files (one PT_LOAD each), each mapped once
+ *   deep     the same, in a directory whose path is ~3,770 bytes
  * prints "ready" when they are all mapped, then waits (moving: moves) until killed. */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -98,7 +99,7 @@ static void distinct(unsigned long n, const char *dir) {
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: attacker static|moving|long|distinct N DIR\n");
+        fprintf(stderr, "usage: attacker static|moving|long|distinct|deep N DIR\n");
         return 2;
     }
     const char *mode = argv[1], *dir = argv[3];
@@ -106,6 +107,9 @@ int main(int argc, char **argv) {
     int fd = -1;
     if (!strcmp(mode, "distinct")) {
         distinct(n, dir);
+    } else if (!strcmp(mode, "deep")) {
+        close(deep_file(dir, 15)); /* and stays in its directory */
+        distinct(n, ".");
     } else {
         fd = deep_file(dir, strcmp(mode, "long") ? 15 : 17);
         for (unsigned long i = 0; i < n; i++) map_at(i, fd);
@@ -417,6 +421,18 @@ fn a_moving_map_is_bounded_and_never_cut_silently() {
                 c.code
             );
         }
+        // Read whole: a mapping's smaps figures are null only where the report says why,
+        // naming the process's smaps (smaps, read after the map, may pass its limit).
+        if command == "inspect" && c.code == 0 {
+            let v = json(&c);
+            let text = v["objects"].to_string();
+            let said = v["skipped"].to_string();
+            assert!(
+                !text.contains("\"rss\":null")
+                    || said.contains(&format!("/proc/{pid}/smaps")) && said.contains("are null"),
+                "inspect of a moving map: null figures without a word: {said:.2000}"
+            );
+        }
         // At most twice vm.max_map_count (at least 131,072) entries of ~100 bytes, each
         // name once: never a name a mapping.
         let entries = (2 * max_map_count).max(1 << 17);
@@ -424,6 +440,58 @@ fn a_moving_map_is_bounded_and_never_cut_silently() {
         assert!(
             c.max_rss_kib <= bound,
             "{command} of a moving map: peak {} KiB, bound {bound} KiB",
+            c.max_rss_kib
+        );
+    }
+}
+
+/// Distinct files with long paths across processes: what the run keeps of their paths is
+/// bounded (`scan::MAX_RUN_PATH_BYTES`, 256 MiB: each object's path held twice),
+/// and the process whose files would pass it is named, with the limit, not read.
+#[test]
+fn the_paths_kept_for_a_run_are_bounded_and_the_process_past_it_named() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Three processes of 13,000 files of ~3,800-byte paths: 49 MB of names each (under a
+    // process's 64 MiB), 297 MB held twice in all.
+    let n = 13_000;
+    let _count = MapCount::at_least(n + 10_000);
+    let prog = attacker();
+    let attackers: Vec<Attacker> = (0..3).map(|_| Attacker::start(&prog, "deep", n)).collect();
+    let pids: Vec<String> = attackers.iter().map(Attacker::pid).collect();
+    for command in ["ps", "libs"] {
+        let base = base_rss_kib(command);
+        // The pids given (a whole-machine scan, -a or -u alone, names it the same way on a
+        // `not read:` line and reads the others).
+        let mut args = vec![command, "--json"];
+        args.extend(pids.iter().map(String::as_str));
+        let c = measure(&args);
+        report("deep x3", n, command, &c);
+        assert_eq!(
+            c.code, 2,
+            "{command}: a pid given not read fails the run: {}",
+            c.stderr
+        );
+        let refused = pids.iter().find(|p| {
+            c.stderr.lines().any(|l| {
+                l.contains(&format!("pid {p}: "))
+                    && l.contains("more than 256 MiB: a limit of solab; the process is not read")
+            })
+        });
+        assert!(
+            refused.is_some(),
+            "{command}: no attacker ({pids:?}) named past the limit: {:.3000}",
+            c.stderr
+        );
+        // The paths kept (256 MiB, and what libs keeps of each object beside them), 4 KiB
+        // an object read, and a process's names while it is read (64 MiB a worker):
+        // measured 402 MiB (ps) and 660 MiB (libs).
+        let bound = base + (448 + 2 * 64) * 1024 + 4 * 3 * n as u64;
+        assert!(
+            c.max_rss_kib <= bound,
+            "{command}: peak {} KiB, bound {bound} KiB",
             c.max_rss_kib
         );
     }

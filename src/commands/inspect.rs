@@ -767,7 +767,10 @@ fn read_process(
             }
         }
         Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
-        Err(_) => {} // figures stay null
+        // The figures stay null, and the report says why, naming the process and the
+        // limit or failure (a map that moves while smaps is read passes its limit).
+        Err(e) if !samples.is_empty() => unplaced.push((usize::MAX, smaps_unread(p.pid, &e))),
+        Err(_) => {}
     }
     // A process that exits now was read whole: it is reported. One that is gone before
     // its uid or parent is read is an error like any other, never a process without uid.
@@ -780,6 +783,25 @@ fn read_process(
         ppid: Some(ppid),
     };
     Ok((info, samples))
+}
+
+/// The skipped entry of a process whose smaps could not be read: its mappings' `rss`,
+/// `pss`, `shared` and `private` are null.
+fn smaps_unread(pid: i32, e: &Error) -> crate::scan::Skipped {
+    // The entry names the pid and the path; the reason is what is left.
+    let why = match e {
+        Error::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
+    crate::scan::Skipped {
+        pid,
+        path: format!("/proc/{pid}/smaps"),
+        kind: e.kind(),
+        reason: format!(
+            "{}; the rss, pss, shared and private figures of its mappings are null",
+            why.replace("; the process is not read", "")
+        ),
+    }
 }
 
 fn sample(

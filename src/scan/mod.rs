@@ -14,6 +14,7 @@ use crate::kernel::process::{self, ProcDir};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -72,6 +73,13 @@ pub enum Lookup {
 /// A vdso image read from a process (outside any lock), with the hash that tells it apart.
 pub struct VdsoImage(Result<(Vec<u8>, u64)>);
 
+/// The most bytes of paths an [`ObjectCache`] keeps for a run: each object's path (held
+/// twice) and each skipped file's. Another user decides how many distinct files their
+/// processes map and how long their paths are (one process's names are capped apart, at
+/// 64 MiB, while it is read); the process whose file would take the run past this is
+/// not read, an error naming it, the file and the limit.
+pub const MAX_RUN_PATH_BYTES: usize = 256 << 20;
+
 /// Opens and plans each object once for the whole run.
 ///
 /// What is recorded "as first seen" (an object's path, the pid of a skipped file) is what
@@ -86,6 +94,14 @@ pub struct ObjectCache {
     pub skipped: Vec<Skipped>,
     /// The position of the process each `skipped` entry was seen in.
     skipped_at: Vec<usize>,
+    /// The `skipped` entries by a hash of their path (an entry whose path changed is also
+    /// under its old one, checked on the way out): [`ObjectCache::skip_once`] finds a path
+    /// without a scan of every entry.
+    skipped_by_path: HashMap<u64, Vec<usize>>,
+    hasher: RandomState,
+    /// The bytes of the paths kept, against `path_limit` ([`MAX_RUN_PATH_BYTES`]).
+    path_bytes: usize,
+    path_limit: usize,
     /// For each object, the position of the process its path is from, and the path.
     paths: Vec<(usize, String)>,
     /// The scan position of the process being looked up (0 unless set).
@@ -139,6 +155,10 @@ impl ObjectCache {
             objects: Vec::new(),
             skipped: Vec::new(),
             skipped_at: Vec::new(),
+            skipped_by_path: HashMap::new(),
+            hasher: RandomState::new(),
+            path_bytes: 0,
+            path_limit: MAX_RUN_PATH_BYTES,
             paths: Vec::new(),
             position: 0,
         }
@@ -154,9 +174,51 @@ impl ObjectCache {
     }
 
     fn push_skipped(&mut self, s: Skipped) -> usize {
+        let k = self.skipped.len();
+        self.index_skipped(k, &s.path);
         self.skipped.push(s);
         self.skipped_at.push(self.position);
-        self.skipped.len() - 1
+        k
+    }
+
+    fn index_skipped(&mut self, k: usize, path: &str) {
+        let h = self.hasher.hash_one(path);
+        self.skipped_by_path.entry(h).or_default().push(k);
+    }
+
+    /// The first `skipped` entry whose path is `path`.
+    fn skipped_named(&self, path: &str) -> Option<usize> {
+        let h = self.hasher.hash_one(path);
+        self.skipped_by_path
+            .get(&h)?
+            .iter()
+            .copied()
+            .filter(|&k| self.skipped.get(k).is_some_and(|s| s.path == path))
+            .min()
+    }
+
+    /// Counts `copies` of `path` against [`MAX_RUN_PATH_BYTES`]; past it, the error of
+    /// the process `pid` that maps it.
+    fn charge(&mut self, pid: i32, path: &str, copies: usize) -> Result<()> {
+        match path
+            .len()
+            .checked_mul(copies)
+            .and_then(|n| self.path_bytes.checked_add(n))
+        {
+            Some(total) if total <= self.path_limit => {
+                self.path_bytes = total;
+                Ok(())
+            }
+            _ => Err(Error::MappedFile {
+                pid,
+                path: path.into(),
+                reason: format!(
+                    "the paths of the distinct mapped files kept for this run would hold more \
+                     than {} MiB: a limit of solab; the process is not read",
+                    self.path_limit >> 20
+                ),
+            }),
+        }
     }
 
     /// Entry `k` of `skipped`, seen again by `pid` at the current position: the earliest
@@ -166,8 +228,13 @@ impl ObjectCache {
             && self.position < *at
         {
             *at = self.position;
+            let path = path();
             self.skipped[k].pid = pid;
-            self.skipped[k].path = path();
+            if self.skipped[k].path != path {
+                self.path_bytes = self.path_bytes.saturating_add(path.len());
+                self.index_skipped(k, &path);
+                self.skipped[k].path = path;
+            }
         }
     }
 
@@ -186,11 +253,19 @@ impl ObjectCache {
     }
 
     /// Lists `path` as skipped once: a second sighting only moves the entry to the earliest
-    /// process.
-    pub fn skip_once(&mut self, pid: i32, path: &str, kind: ErrorKind, reason: String) {
-        match self.skipped.iter().position(|s| s.path == path) {
+    /// process. Found by hash: a process of many such files costs each one a lookup. The
+    /// error of a path past [`MAX_RUN_PATH_BYTES`].
+    pub fn skip_once(
+        &mut self,
+        pid: i32,
+        path: &str,
+        kind: ErrorKind,
+        reason: String,
+    ) -> Result<()> {
+        match self.skipped_named(path) {
             Some(k) => self.seen_again(k, pid, || path.to_string()),
             None => {
+                self.charge(pid, path, 1)?;
                 self.push_skipped(Skipped {
                     pid,
                     path: path.to_string(),
@@ -199,6 +274,7 @@ impl ObjectCache {
                 });
             }
         }
+        Ok(())
     }
 
     /// The skipped files and vdsos in scan order (as a sequential scan lists them).
@@ -209,6 +285,7 @@ impl ObjectCache {
             .map(|(k, s)| (self.skipped_at.get(k).copied().unwrap_or(usize::MAX), s))
             .collect();
         self.skipped_at.clear();
+        self.skipped_by_path.clear();
         all.sort_by_key(|(at, _)| *at);
         all.into_iter().map(|(_, s)| s).collect()
     }
@@ -270,6 +347,12 @@ impl ObjectCache {
         };
         let key = ObjKey::File(id);
         let path = display_path(entry);
+        let planned = match planned {
+            Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
+            kept => kept,
+        };
+        // An object's path is held twice (its own, and as first seen), a skipped file's once.
+        self.charge(pid, &path, if planned.is_ok() { 2 } else { 1 })?;
         Ok(match planned {
             Ok(plan) => Lookup::Elf(self.insert(key, path, plan)),
             Err(e @ Error::NotElf { .. }) => {
@@ -278,7 +361,6 @@ impl ObjectCache {
                 self.slots.insert(key, Slot::NotElf(k));
                 Lookup::NotElf
             }
-            Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
             Err(e) => {
                 let k = self.skip(pid, path, &e);
                 self.slots.insert(key, Slot::Skipped(k));
@@ -412,10 +494,10 @@ impl SharedCache {
         path: &str,
         kind: ErrorKind,
         reason: String,
-    ) {
+    ) -> Result<()> {
         let mut c = self.lock();
         c.position = position;
-        c.skip_once(pid, path, kind, reason);
+        c.skip_once(pid, path, kind, reason)
     }
 
     pub fn into_inner(self) -> ObjectCache {
@@ -636,7 +718,46 @@ impl PidError {
 
 #[cfg(test)]
 mod tests {
-    use super::{each_listed_process, in_order};
+    use super::{Detail, ErrorKind, ObjectCache, each_listed_process, in_order};
+
+    /// A path skipped again is found (by hash) and kept once, by the earliest process; the
+    /// paths kept for a run are counted, and the one past the limit is an error naming its
+    /// process and the limit, nothing kept.
+    #[test]
+    fn skipped_paths_are_kept_once_and_their_bytes_capped() {
+        let mut c = ObjectCache::new(Detail::Kinds);
+        c.path_limit = 2 << 20;
+        let skip = |c: &mut ObjectCache, pid, path: &str| {
+            c.skip_once(pid, path, ErrorKind::BadElf, "why".into())
+        };
+        c.position = 5;
+        skip(&mut c, 10, "/a").expect("room");
+        skip(&mut c, 11, "/b").expect("room");
+        c.position = 2;
+        skip(&mut c, 12, "/a").expect("room");
+        c.position = 9;
+        skip(&mut c, 13, "/b").expect("room");
+        assert_eq!(c.skipped.len(), 2);
+        assert_eq!((c.skipped[0].pid, c.skipped[1].pid), (12, 11));
+        // Many distinct paths: each once, each found again.
+        for i in 0..50_000 {
+            skip(&mut c, 20, &format!("/many/{i}")).expect("room");
+        }
+        skip(&mut c, 21, "/many/49999").expect("room");
+        assert_eq!(c.skipped.len(), 50_002);
+        let long = format!("/{}", "x".repeat(2 << 20));
+        let e = skip(&mut c, 22, &long).expect_err("past the limit");
+        let said = e.to_string();
+        assert!(
+            said.starts_with("pid 22: /xxx")
+                && said.ends_with("a limit of solab; the process is not read"),
+            "{said:.200}"
+        );
+        assert_eq!(c.skipped.len(), 50_002);
+        let all = c.take_skipped();
+        assert_eq!((all[0].path.as_str(), all[0].pid), ("/a", 12));
+        assert_eq!(all.len(), 50_002);
+    }
 
     /// Positions taken in turn by workers come back in one order, each result once.
     #[test]

@@ -450,7 +450,7 @@ impl Worker {
                         &path,
                         crate::error::ErrorKind::BadElf,
                         reason,
-                    );
+                    )?;
                 }
             }
         }

@@ -604,3 +604,87 @@ fn libc_over_two_hundred_processes_stays_under_two_megabytes() {
         picture.len()
     );
 }
+
+/// A parent that wrote 64 pages and forked 12 children that wrote nothing since: every
+/// child's pages are still the parent's frames, so `family --svg` draws the children as
+/// one row with their count, tied to the parent's, and still names every pid.
+const IDLE_CHILDREN_C: &str = r#"
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+int main(void) {
+    size_t len = 64 * 4096;
+    char *area = aligned_alloc(4096, len);
+    if (!area) return 1;
+    memset(area, 3, len);
+    for (int i = 0; i < 12; i++) {
+        pid_t kid = fork();
+        if (kid < 0) { perror("fork"); return 1; }
+        if (kid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() == 1) _exit(1);
+            for (;;) pause();
+        }
+    }
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+#[test]
+fn family_svg_draws_identical_children_once_with_their_count() {
+    let prog = util::Compiled::from_source("idle-children", IDLE_CHILDREN_C, &["-O2"], &[]);
+    let parent = Proc::spawn("idle-children", Command::new(&prog.path), "ready");
+    let pid = parent.pid().to_string();
+    let kids: Vec<i64> = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .expect("children")
+        .split_whitespace()
+        .map(|p| p.parse().expect("pid"))
+        .collect();
+    let _reaped = util::KillOnDrop(kids.iter().map(|&k| k as i32).collect());
+    assert_eq!(kids.len(), 12);
+    let out = solab(&["family", "--svg", "-", &pid]);
+    check(&out, "solab family --svg -");
+    let picture = String::from_utf8(out.stdout).expect("UTF-8");
+    let doc = parse(&picture);
+    // The band of the parent's heap: its rows.
+    let rows = row_members(&doc);
+    let merged: Vec<&Vec<i64>> = rows.values().filter(|r| r.len() > 1).collect();
+    assert!(!merged.is_empty(), "no row of identical children");
+    for r in &merged {
+        assert!(r.iter().all(|p| kids.contains(p)), "{r:?} vs {kids:?}");
+    }
+    // Each band: its rows' processes are the family's 13, its cells count them.
+    for band in doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("mapping"))
+    {
+        let mut drawn: BTreeMap<i64, u64> = BTreeMap::new();
+        for c in band
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("cell"))
+        {
+            drawn.insert(attr(&c, "data-pid").parse().expect("pid"), count_of(&c));
+        }
+        let procs: u64 = drawn.values().sum();
+        assert_eq!(procs, 13, "{drawn:?}");
+        assert!(drawn.len() < 13, "no row drawn once: {drawn:?}");
+        for bar in band
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("tie"))
+        {
+            assert!(attr(&bar, "data-procs").parse::<u64>().expect("procs") <= 13);
+        }
+    }
+    eprintln!(
+        "svg: family of 1 + 12 idle children: {} bytes, rows {:?}",
+        picture.len(),
+        merged.iter().map(|r| r.len()).collect::<Vec<_>>()
+    );
+}

@@ -159,8 +159,9 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
             table,
             scan,
             json,
+            csv,
         } => match by {
-            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, scan.threads, json),
+            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, scan.threads, (json, csv)),
             None => libs_cmd(
                 LibsScan {
                     all,
@@ -170,7 +171,7 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
                 object,
                 sort,
                 &table,
-                json,
+                (json, csv),
                 style,
             ),
         },
@@ -233,6 +234,7 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
             mappings,
             top,
             up,
+            wide,
             watch,
             svg,
             record,
@@ -273,6 +275,7 @@ pub fn run(cli: Cli, stdout: &mut Stdout) -> Ended {
                     view,
                     svg,
                     threads: scan.threads,
+                    width: if wide { None } else { terminal::width() },
                 }),
             }
         }
@@ -513,7 +516,7 @@ fn libs_cmd(
     object: Option<String>,
     sort: LibsSortFlag,
     table: &TableArgs,
-    as_json: bool,
+    (as_json, csv): (bool, bool),
     style: Style,
 ) -> anyhow::Result<Outcome> {
     use std::io::IsTerminal;
@@ -538,7 +541,7 @@ fn libs_cmd(
             object: object.clone(),
             key: sort.into(),
             reverse: table.reverse,
-            top: table.top_or_all_for_json(as_json),
+            top: table.top_or_all_for_json(as_json || csv),
         },
     )?;
     let (stderr, code) = not_read(&policy, &mut report.errors);
@@ -548,6 +551,8 @@ fn libs_cmd(
                 report: &report,
                 matched: matched.as_deref(),
             })
+        } else if csv {
+            text::render_libs_csv(&report)
         } else {
             text::render_libs(
                 &report,
@@ -642,7 +647,7 @@ fn libs_by_cmd(
     sort: LibsSortFlag,
     table: &TableArgs,
     threads: usize,
-    as_json: bool,
+    (as_json, csv): (bool, bool),
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
     let policy = scope.clone();
@@ -655,12 +660,14 @@ fn libs_by_cmd(
         by.into(),
         sort.into(),
         table.reverse,
-        table.top_or_all_for_json(as_json),
+        table.top_or_all_for_json(as_json || csv),
     )?;
     let (stderr, code) = not_read(&policy, &mut report.errors);
     Ok(Outcome {
         stdout: if as_json {
             output::json(&report)
+        } else if csv {
+            text::render_libs_groups_csv(&report)
         } else {
             text::render_libs_groups(
                 &report,
@@ -806,6 +813,8 @@ struct FamilyArgs {
     view: text::FamilyView,
     svg: Option<PathBuf>,
     threads: usize,
+    /// The terminal's width to fit the table to, unless `-w`.
+    width: Option<usize>,
 }
 
 /// `family --up`: the root of `pid`'s fork family, its highest ancestor running the same
@@ -823,6 +832,7 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
         view,
         svg,
         threads,
+        width,
     } = a;
     let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
     let (report, pictures) = match svg {
@@ -847,7 +857,7 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
         } else if csv {
             text::render_family_csv(&report)
         } else {
-            family_text(&report, asked, view)
+            family_text(&report, asked, (view, width))
         },
         stderr,
         code,
@@ -859,7 +869,7 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
 fn family_text(
     report: &family::FamilyReport,
     asked: Option<i32>,
-    view: text::FamilyView,
+    (view, width): (text::FamilyView, Option<usize>),
 ) -> String {
     let mut out = String::new();
     if let Some(asked) = asked.filter(|&a| a != report.root) {
@@ -868,7 +878,7 @@ fn family_text(
             report.root
         ));
     }
-    out.push_str(&text::render_family(report, view));
+    out.push_str(&text::render_family_fitted(report, view, width));
     if let [only] = report.processes.as_slice()
         && report.errors.is_empty()
         && only.ppid > 0

@@ -22,6 +22,8 @@
 #                           forks COW_ROUNDS children that each rewrite COW_MIB MiB inherited,
 #                           timed COW_REPEATS times alone and under solab family --record
 #                           (COW_REPEATS=0 skips it)
+#   TOP_TABLES=10           solab top -n TOP_TABLES -d 1 over the whole machine, its CPU
+#                           time per table under /usr/bin/time (0 skips it)
 #   PERF=1                  profile solab libs and ps --all with perf, when perf works
 #   RESULTS=docs/src/bench-results.md   where the results page is written, TITLE its title
 #                           (docs/src/bench-results-2000.md is the HOSTS=1000 PYTHONS=1000 run,
@@ -47,6 +49,7 @@ COW=$BIN/bench-cow-workload
 COW_MIB=${COW_MIB:-32}
 COW_ROUNDS=${COW_ROUNDS:-10}
 COW_REPEATS=${COW_REPEATS:-3}
+TOP_TABLES=${TOP_TABLES:-10}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -58,6 +61,7 @@ done
 [ "$HOSTS" -le 1000 ] && [ "$PYTHONS" -le 1000 ] || die "HOSTS and PYTHONS are bounded to 1000 each"
 [ "$FAMILY_CHILDREN" -le 64 ] || die "FAMILY_CHILDREN is bounded to 64"
 [ "$FAMILY_GIB" -le 4 ] || die "FAMILY_GIB is bounded to 4"
+[ "$TOP_TABLES" -le 600 ] || die "TOP_TABLES is bounded to 600"
 [ "$COW_MIB" -le 1024 ] && [ "$COW_ROUNDS" -le 1000 ] && [ "$COW_REPEATS" -le 20 ] || die "COW_MIB <= 1024, COW_ROUNDS <= 1000, COW_REPEATS <= 20"
 [ "$(id -u)" -eq 0 ] || die "run as root: solab compares frames only with CAP_SYS_ADMIN"
 "$SOLAB" ps --help >/dev/null 2>&1 || die "$SOLAB has no ps command"
@@ -211,6 +215,18 @@ has_threads libs && mem machine "solab libs --threads 1" "$SOLAB" libs --all --j
 has_threads ps && mem machine "solab ps --threads 1" "$SOLAB" ps --all --json --threads 1
 "$SOLAB" libs --all --json >"$TMP/libs-all.json"
 "$SOLAB" libs --all --top 12 >"$TMP/libs-all.txt"
+
+# The live view: solab top refreshing every second over the whole machine, as an SRE
+# leaves it running. /usr/bin/time gives its CPU time (user + system) over TOP_TABLES
+# tables, the first included; its wall time is mostly the sleeps between them.
+if [ "$TOP_TABLES" -gt 0 ]; then
+    echo "bench: solab top -n $TOP_TABLES -d 1 over the whole machine"
+    printf 'top\t%s\t%s\n' "$TOP_TABLES" "$SOLAB top -n $TOP_TABLES -d 1" >>"$MANIFEST"
+    /usr/bin/time -v "$SOLAB" top -n "$TOP_TABLES" -d 1 >"$TMP/top.txt" 2>"$TMP/top.time" || {
+        cat "$TMP/top.time"
+        die "solab top failed"
+    }
+fi
 
 # Where the time goes: perf over a few runs of each command on the whole machine.
 if [ "${PERF:-1}" != 0 ] && command -v perf >/dev/null; then

@@ -32,6 +32,7 @@ cowrec = []
 families = []  # (mib, kids, report)
 order = {}  # tag -> labels in manifest order
 profiles = []  # (command, how)
+live_view = None  # (tables, command, /usr/bin/time -v of it)
 
 for line in open(os.path.join(tmp, "manifest")):
     kind, *f = line.rstrip("\n").split("\t")
@@ -59,6 +60,8 @@ for line in open(os.path.join(tmp, "manifest")):
     elif kind == "family":
         mib, kids, path = f
         families.append((int(mib), int(kids), json.load(open(path))))
+    elif kind == "top":
+        live_view = (int(f[0]), f[1], open(os.path.join(tmp, "top.time")).read())
     elif kind == "perf":
         profiles.append((f[0], f[1]))
     elif kind == "set":
@@ -389,6 +392,22 @@ if ins:
         size = int(open(os.path.join(tmp, f"bytes.{tag}")).read())
         L.append(f"| {n} | {pages[tag]['present']:,} | {size / 2**20:.1f} MiB | "
                  f"{mib(mems[(tag, 'solab inspect')]):.1f} MiB |")
+
+if live_view:
+    tables, cmd, log = live_view
+    def timed(name):
+        return re.search(re.escape(name) + r": (\S+)", log)[1]
+    cpu = float(timed("User time (seconds)")) + float(timed("System time (seconds)"))
+    rss = int(timed("Maximum resident set size (kbytes)"))
+    L += ["", "## The live view: solab top", "",
+          f"`solab top -n {tables} -d 1` over the whole machine ({facts.get('processes')} "
+          "processes), piped as `top -b`: the table printed "
+          f"{tables} times, a second apart, the first included; its CPU time from "
+          "`/usr/bin/time -v`:", "",
+          "| tables | CPU time (user + system) | per table | of one CPU, a table a second | wall | peak RSS |",
+          "|---:|---:|---:|---:|---:|---:|",
+          f"| {tables} | {cpu:.2f} s | {cpu / tables * 1e3:.0f} ms | {cpu / tables * 100:.0f}% | "
+          f"{timed('Elapsed (wall clock) time (h:mm:ss or m:ss)')} | {mib(rss):.1f} MiB |", ""]
 
 if cow.get("plain") and cow.get("record"):
     plain, rec = statistics.median(cow["plain"]), statistics.median(cow["record"])

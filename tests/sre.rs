@@ -3,7 +3,7 @@
 //! groups) and `solab top`, on real processes; figures are checked against solab's own
 //! JSON of the same processes and /proc/meminfo.
 
-use crate::util::{Proc, Run, artifacts, as_nobody, finish, is_root, skip, solab};
+use crate::util::{self, Proc, Run, artifacts, as_nobody, finish, is_root, skip, solab};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -419,4 +419,114 @@ fn top_on_a_terminal_redraws_and_gives_the_terminal_back_on_q_and_ctrl_c() {
         assert!(text.contains("solab top: table 2"), "not redrawn: {text}");
         assert!(text.contains("keys: q quit"), "{text}");
     }
+}
+
+/// `libs --csv` writes what `libs --json` says, one line per object, as `ps --csv`
+/// writes its lines (sizes in bytes); `--by user --csv` one line per group.
+#[test]
+fn libs_csv_has_a_header_then_one_line_per_object() {
+    let a = sleeper(&[]);
+    let b = sleeper(&[]);
+    let (pa, pb) = (a.pid().to_string(), b.pid().to_string());
+    let out = solab(&["libs", "--csv", "-s", "object", &pa, &pb]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<Vec<String>> = out.stdout.lines().map(csv_fields).collect();
+    assert_eq!(
+        lines[0],
+        [
+            "object",
+            "procs",
+            "resident",
+            "frames",
+            "saved",
+            "pss",
+            "private_text",
+            "private_relro",
+            "private_data",
+            "textrel"
+        ]
+        .map(String::from),
+        "{}",
+        out.stdout
+    );
+    assert!(lines.iter().all(|l| l.len() == lines[0].len()));
+    let r = solab(&["libs", "--json", "-s", "object", &pa, &pb]).json();
+    let objects = r["objects"].as_array().expect("objects");
+    // Every object, not the table's first 25.
+    assert_eq!(lines.len(), objects.len() + 1, "{}", out.stdout);
+    let page = r["page_size"].as_u64().expect("page_size");
+    let libc = objects
+        .iter()
+        .find(|o| o["path"].as_str().is_some_and(|p| p.contains("libc.so")))
+        .expect("libc in the JSON");
+    let line = lines
+        .iter()
+        .find(|l| Some(l[0].as_str()) == libc["path"].as_str())
+        .expect("libc in the CSV");
+    assert_eq!(line[1], "2");
+    let resident: u64 = line[2].parse().expect("bytes");
+    // Two scans of live processes: within a few pages of each other.
+    let json_resident = util::u(&libc["resident_pages"]) * page;
+    assert!(
+        resident.abs_diff(json_resident) <= 16 * page,
+        "{resident} vs {json_resident}"
+    );
+    assert_eq!(line[3].is_empty(), !is_root(), "frames: {line:?}");
+    assert_eq!(line[9], "0");
+    // Per user: one group, the key last.
+    let by = solab(&["libs", "--csv", "--by", "user", &pa, &pb]);
+    assert_eq!(by.code, 0, "{}", by.stderr);
+    let lines: Vec<Vec<String>> = by.stdout.lines().map(csv_fields).collect();
+    assert_eq!(lines.len(), 2, "{}", by.stdout);
+    assert_eq!(lines[0][0], "procs");
+    assert_eq!(lines[0].last().map(String::as_str), Some("user"));
+    assert_eq!(lines[1][0], "2");
+    assert_eq!(solab(&["libs", "--csv", "--json", &pa]).code, 2);
+}
+
+/// `family` on a terminal narrower than its table leaves out SHARED-MEM then PARENT%
+/// (a last line names them) and cuts the command; `-w` and a pipe never do.
+#[test]
+fn family_fits_the_terminal_by_leaving_out_columns() {
+    // The children leave when the test closes their stdin (the parent's, inherited).
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-c",
+        "import os, sys, time\nfor _ in range(2):\n    if os.fork() == 0:\n        sys.stdin.read(); os._exit(0)\nprint('ready', flush=True); time.sleep(300)",
+    ]);
+    let mut parent = Proc::spawn("python3", cmd, "ready");
+    let pid = parent.pid().to_string();
+    let piped = solab(&["family", &pid]);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(piped.stdout.contains("SHARED-MEM") && piped.stdout.contains("PARENT%"));
+    let wide_head = |out: &str| -> usize {
+        out.lines()
+            .find(|l| l.contains(" PID "))
+            .map_or(0, |l| l.chars().count())
+    };
+    let full = wide_head(&piped.stdout);
+    for (columns, gone) in [(70, &["SHARED-MEM"][..]), (60, &["SHARED-MEM", "PARENT%"])] {
+        let narrow = on_a_terminal(&["family", &pid], &columns.to_string());
+        assert_eq!(narrow.code, 0, "{}{}", narrow.stdout, narrow.stderr);
+        let table: Vec<&str> = narrow
+            .stdout
+            .lines()
+            .skip_while(|l| !l.contains(" PID "))
+            .collect();
+        assert_eq!(table.len(), 3 + 2 + 1, "{}", narrow.stdout);
+        for l in &table[..5] {
+            assert!(l.chars().count() <= columns, "{columns}: {l}");
+            for g in gone {
+                assert!(!l.contains(g), "{columns}: {l}");
+            }
+        }
+        assert!(
+            table[5].contains("left out") && gone.iter().all(|g| table[5].contains(g)),
+            "{}",
+            narrow.stdout
+        );
+        let wide = on_a_terminal(&["family", "-w", &pid], &columns.to_string());
+        assert_eq!(wide_head(&wide.stdout), full, "{}", wide.stdout);
+    }
+    parent.kill();
 }

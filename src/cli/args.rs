@@ -290,6 +290,7 @@ pub enum Command {
                             solab libs $(pgrep -d' ' python3) --json\n  \
                             solab libs -p $(pgrep -d, python3) -w\n  \
                             solab libs -a --json | jq '.objects[] | select(.textrel)'\n  \
+                            solab libs -a --csv > libs.csv\n  \
                             solab libs -a --by container\n\n\
                             Sizes are in KiB, MiB, GiB (powers of 1024), or bytes with -b; JSON \
                             counts pages of page_size bytes. On a terminal, paths are shortened \
@@ -327,6 +328,10 @@ pub enum Command {
         /// Print JSON (schema solab.libs.v2; with --by solab.libs-groups.v1)
         #[arg(long)]
         json: bool,
+        /// CSV: a line of column names, then one line per object (with --by, per group);
+        /// sizes in bytes, as ps --csv
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
     },
     /// What each process costs: RSS, PSS, USS and swap, split by ELF objects, anonymous
     /// memory, MAP_SHARED memory and other files
@@ -482,6 +487,10 @@ pub enum Command {
         /// executable (PID itself when its parent runs another)
         #[arg(long)]
         up: bool,
+        /// Never leave out columns nor shorten commands to fit the terminal (without it, on
+        /// a terminal narrower than the table, SHARED-MEM then PARENT% are left out)
+        #[arg(short = 'w', long)]
+        wide: bool,
         /// Record the user page faults of every thread of the family (and of what it forks
         /// meanwhile) for SECONDS, read the family before and after, and give each page
         /// copied from the parent's frame (and each new page) in that window to the first

@@ -193,8 +193,9 @@ fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Resu
             table,
             scan,
             json,
+            csv,
         } => match by {
-            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, scan.threads, json),
+            Some(by) => libs_by_cmd(all, &procs, by, sort, &table, scan.threads, (json, csv)),
             None => libs_cmd(
                 LibsScan {
                     all,
@@ -204,7 +205,7 @@ fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Resu
                 object,
                 sort,
                 &table,
-                json,
+                (json, csv),
                 style,
             ),
         },
@@ -267,6 +268,7 @@ fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Resu
             mappings,
             top,
             up,
+            wide,
             watch,
             svg,
             record,
@@ -288,6 +290,7 @@ fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Resu
                 callers,
                 folded,
                 lines,
+                wide,
                 threads: scan.threads,
             },
             stdout,
@@ -310,6 +313,7 @@ struct FamilyFlags {
     callers: bool,
     folded: bool,
     lines: bool,
+    wide: bool,
     threads: usize,
 }
 
@@ -328,6 +332,7 @@ fn family_route(f: FamilyFlags, stdout: &mut Stdout) -> anyhow::Result<Outcome> 
         callers,
         folded,
         lines,
+        wide,
         threads,
     } = f;
     let view = match (mappings, top) {
@@ -364,6 +369,7 @@ fn family_route(f: FamilyFlags, stdout: &mut Stdout) -> anyhow::Result<Outcome> 
             view,
             svg,
             threads,
+            width: if wide { None } else { terminal::width() },
         }),
     }
 }
@@ -576,7 +582,7 @@ fn libs_cmd(
     object: Option<String>,
     sort: LibsSortFlag,
     table: &TableArgs,
-    as_json: bool,
+    (as_json, csv): (bool, bool),
     style: Style,
 ) -> anyhow::Result<Outcome> {
     use std::io::IsTerminal;
@@ -601,7 +607,7 @@ fn libs_cmd(
             object: object.clone(),
             key: sort.into(),
             reverse: table.reverse,
-            top: table.top_or_all_for_json(as_json),
+            top: table.top_or_all_for_json(as_json || csv),
         },
     )?;
     let (stderr, code) = not_read(&policy, &mut report.errors);
@@ -611,6 +617,8 @@ fn libs_cmd(
                 report: &report,
                 matched: matched.as_deref(),
             })
+        } else if csv {
+            text::render_libs_csv(&report)
         } else {
             text::render_libs(
                 &report,
@@ -705,7 +713,7 @@ fn libs_by_cmd(
     sort: LibsSortFlag,
     table: &TableArgs,
     threads: usize,
-    as_json: bool,
+    (as_json, csv): (bool, bool),
 ) -> anyhow::Result<Outcome> {
     let scope = libs_scope(all, procs)?;
     let policy = scope.clone();
@@ -718,12 +726,14 @@ fn libs_by_cmd(
         by.into(),
         sort.into(),
         table.reverse,
-        table.top_or_all_for_json(as_json),
+        table.top_or_all_for_json(as_json || csv),
     )?;
     let (stderr, code) = not_read(&policy, &mut report.errors);
     Ok(Outcome {
         stdout: if as_json {
             output::json(&report)
+        } else if csv {
+            text::render_libs_groups_csv(&report)
         } else {
             text::render_libs_groups(
                 &report,
@@ -869,6 +879,8 @@ struct FamilyArgs {
     view: text::FamilyView,
     svg: Option<PathBuf>,
     threads: usize,
+    /// The terminal's width to fit the table to, unless `-w`.
+    width: Option<usize>,
 }
 
 /// `family --up`: the root of `pid`'s fork family, its highest ancestor running the same
@@ -886,6 +898,7 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
         view,
         svg,
         threads,
+        width,
     } = a;
     let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
     let (report, pictures) = match svg {
@@ -912,7 +925,7 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
         } else if csv {
             text::render_family_csv(&report)
         } else {
-            family_text(&report, asked, view, leaf.as_ref())
+            family_text(&report, asked, (view, width), leaf.as_ref())
         },
         stderr,
         code,
@@ -925,7 +938,7 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
 fn family_text(
     report: &family::FamilyReport,
     asked: Option<i32>,
-    view: text::FamilyView,
+    (view, width): (text::FamilyView, Option<usize>),
     leaf: Option<&family::Leaf>,
 ) -> String {
     let mut out = String::new();
@@ -935,7 +948,7 @@ fn family_text(
             report.root
         ));
     }
-    out.push_str(&text::render_family(report, view));
+    out.push_str(&text::render_family_fitted(report, view, width));
     if let Some(leaf) = leaf {
         out.push_str(&text::render_family_leaf(
             leaf.pid,

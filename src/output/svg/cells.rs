@@ -2,9 +2,10 @@
 //! one frame, the count under a wide cell, and the colour of a segment.
 
 use super::labels::{Label, text, text_width, title};
-use super::layout::{Geometry, Piece};
+use super::layout::{Geometry, Piece, px};
 use crate::elf::SegmentKind;
-use ::svg::node::element::Rectangle;
+use ::svg::Node;
+use ::svg::node::element::{Element, Rectangle};
 
 /// How a cell with no page is outlined.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -17,28 +18,59 @@ pub(super) enum Outline {
     Dashed,
 }
 
-/// One process's cell, `x` and `w` across, `y` and `h` down, standing for `pages` pages.
+/// Where a cell lies across: one rectangle `x`, `w`, or a run of them side by side (pages
+/// that look alike in a row), drawn as one path of rectangles that keeps the gaps between
+/// them, so that a row costs an element per run, not per page.
+pub(super) enum Across {
+    One(f64, f64),
+    Run(Vec<(f64, f64)>),
+}
+
+/// One process's cell (a `<rect>`, or a `<path>` for a run), `y` and `h` down, standing
+/// for `pages` pages.
 pub(super) fn cell(
-    (x, w): (f64, f64),
+    across: Across,
     (y, h): (f64, f64),
     fill: &str,
     pid: i32,
     pages: u64,
     outline: Outline,
-) -> Rectangle {
-    let mut cell = Rectangle::new()
-        .set("x", x)
-        .set("y", y)
-        .set("width", w)
-        .set("height", h)
-        .set("fill", fill)
-        .set("class", "cell")
-        .set("data-pid", pid)
-        .set("data-pages", pages);
+) -> Element {
+    let mut cell = match across {
+        Across::One(x, w) => {
+            let mut e = Element::new("rect");
+            e.assign("x", x);
+            e.assign("y", y);
+            e.assign("width", w);
+            e.assign("height", h);
+            e
+        }
+        Across::Run(parts) => {
+            let mut d = String::new();
+            let mut prev: Option<f64> = None;
+            for (x, w) in parts {
+                // After `z` the pen is back at the start of the last rectangle.
+                match prev {
+                    None => d.push_str(&format!("M{x} {y}")),
+                    Some(p) => d.push_str(&format!("m{} 0", px(x - p))),
+                }
+                d.push_str(&format!("h{w}v{h}h-{w}z"));
+                prev = Some(x);
+            }
+            let mut e = Element::new("path");
+            e.assign("d", d);
+            e
+        }
+    };
+    cell.assign("fill", fill);
+    cell.assign("class", "cell");
+    cell.assign("data-pid", pid);
+    cell.assign("data-pages", pages);
     if outline != Outline::None {
-        cell = cell.set("stroke", "#c8c8c8").set("stroke-width", 0.6);
+        cell.assign("stroke", "#c8c8c8");
+        cell.assign("stroke-width", 0.6);
         if outline == Outline::Dashed {
-            cell = cell.set("stroke-dasharray", "2,2");
+            cell.assign("stroke-dasharray", "2,2");
         }
     }
     cell

@@ -9,15 +9,16 @@
 //! Consecutive pages alike in every row are one entry, as many columns wide as it has
 //! pages up to one line, its cells giving the count.
 
-use super::cells::{Outline, cell, count_label, tie_bar};
+use super::cells::{Across, Outline, cell, count_label, tie_bar};
 use super::labels::{hex, line_label, text, text_width, title};
 use super::layout::{Columns, Entry, Geometry, Piece, Run, pieces, px};
 use super::legend::draw_legend;
-use super::looks::{Look, style};
+use super::looks::{Look, ROW_PER_PROCESS_UP_TO, pid_list, style};
 use super::{MARGIN, ROW_GAP, heading};
 use crate::addr::PAGE_SIZE;
 use crate::commands::family::{FamilyPictures, FamilyReport, LookRun, Member, PageLook};
 use crate::sharing::{Inheritance, PageState};
+use ::svg::Node;
 use ::svg::node::element::Group;
 use std::collections::BTreeMap;
 
@@ -50,6 +51,48 @@ struct Band<'a> {
     start: u64,
     end: u64,
     rows: Vec<(&'a Member, Vec<LookRun>)>,
+    /// Per row, the processes it stands for: its member, and the siblings identical to it
+    /// ([`merge_identical_children`]).
+    pids: Vec<Vec<i32>>,
+}
+
+impl Band<'_> {
+    /// How many processes rows `rows` stand for.
+    fn procs_in(&self, rows: &[usize]) -> usize {
+        rows.iter().map(|&r| self.pids[r].len()).sum()
+    }
+}
+
+/// Past [`ROW_PER_PROCESS_UP_TO`] rows, children of one parent whose pages of the band
+/// look the same (the same runs of the same words) share one row, as identical processes
+/// do in `inspect`: a pre-fork server's idle workers are one row with their count. A child
+/// that is the parent of another row keeps its own (its children are tied to it).
+fn merge_identical_children(band: &mut Band) {
+    if band.rows.len() <= ROW_PER_PROCESS_UP_TO {
+        return;
+    }
+    let rows = std::mem::take(&mut band.rows);
+    let parents: Vec<i32> = rows.iter().map(|(m, _)| m.ppid).collect();
+    let mut kept: Vec<(&Member, Vec<LookRun>)> = Vec::new();
+    let mut pids: Vec<Vec<i32>> = Vec::new();
+    for (m, runs) in rows {
+        let leaf = m.depth > 0 && !parents.contains(&m.pid);
+        let same = kept.iter().position(|(k, kr)| {
+            leaf && k.depth == m.depth
+                && k.ppid == m.ppid
+                && !parents.contains(&k.pid)
+                && *kr == runs
+        });
+        match same {
+            Some(i) => pids[i].push(m.pid),
+            None => {
+                pids.push(vec![m.pid]);
+                kept.push((m, runs));
+            }
+        }
+    }
+    band.rows = kept;
+    band.pids = pids;
 }
 
 /// The fill and legend words of a look; `tied` when its frame is tied to another row.
@@ -122,6 +165,7 @@ fn bands<'a>(report: &'a FamilyReport, pictures: &FamilyPictures) -> Vec<Band<'a
                 start: f.start,
                 end: f.end,
                 rows: Vec::new(),
+                pids: Vec::new(),
             });
             band.end = band.end.max(f.end);
             band.rows.push((m, runs.clone()));
@@ -133,6 +177,8 @@ fn bands<'a>(report: &'a FamilyReport, pictures: &FamilyPictures) -> Vec<Band<'a
         if let Some(r) = root {
             b.rows.insert(0, (r, clip(&pictures.own, b.start, b.end)));
         }
+        b.pids = b.rows.iter().map(|(m, _)| vec![m.pid]).collect();
+        merge_identical_children(b);
     }
     out
 }
@@ -303,11 +349,39 @@ fn draw_band(band: &Band, top: f64, used: &mut Vec<(&'static str, String)>) -> (
         let row_y = |r: usize| px(y + r as f64 * (geo.row + ROW_GAP));
         for (r, (m, _)) in band.rows.iter().enumerate() {
             let role = if m.depth == 0 { "parent" } else { "pid" };
-            let name: String = format!("{role} {} {}", m.pid, m.comm)
-                .chars()
-                .take(28)
-                .collect();
-            g = g.add(text(MARGIN, row_y(r) + geo.row * 0.75, 11.0, &name));
+            let label = |name: String| {
+                let name: String = name.chars().take(30).collect();
+                text(MARGIN, row_y(r) + geo.row * 0.75, 11.0, &name)
+            };
+            let pids = &band.pids[r];
+            if pids.len() > 1 {
+                let all: Vec<String> = pids.iter().map(i32::to_string).collect();
+                let tip = format!(
+                    "{} children of pid {} drawn as one row: each page of this mapping looks \
+                     the same in each; pids {}",
+                    pids.len(),
+                    m.ppid,
+                    pid_list(pids)
+                );
+                g = g.add(
+                    Group::new()
+                        .set("class", "rows")
+                        .set("data-pids", all.join(" "))
+                        .add(title(&tip))
+                        .add(label(format!(
+                            "{} processes: pids {}",
+                            pids.len(),
+                            pid_list(pids)
+                        ))),
+                );
+            } else {
+                g = g.add(label(
+                    format!("{role} {} {}", m.pid, m.comm)
+                        .chars()
+                        .take(28)
+                        .collect(),
+                ));
+            }
         }
         let inset = geo.inset();
         for pc in &line_pieces {
@@ -337,7 +411,7 @@ fn page_column(
     rows_top: f64,
     used: &mut Vec<(&'static str, String)>,
 ) -> Group {
-    let nrows = band.rows.len();
+    let nprocs: usize = band.pids.iter().map(Vec::len).sum();
     let row_y = |r: usize| px(rows_top + r as f64 * (geo.row + ROW_GAP));
     let range = if pc.pages == 1 {
         format!("page at {}", hex(pc.start))
@@ -372,8 +446,11 @@ fn page_column(
             (px(x + j as f64 * w / k), px(w / k)),
             (row_y(a), px(row_y(b) + geo.row - row_y(a))),
             fill(span.looks[a], true).0,
-            (pc.pages, rows.len()),
-            &format!("{range}: {what} in {} of the {nrows} processes", rows.len()),
+            (pc.pages, band.procs_in(rows)),
+            &format!(
+                "{range}: {what} in {} of the {nprocs} processes",
+                band.procs_in(rows)
+            ),
         ));
     }
     for (r, ((m, _), look)) in band.rows.iter().zip(&span.looks).enumerate() {
@@ -382,21 +459,40 @@ fn page_column(
             used.push((f, legend.clone()));
         }
         let shared = match tie[r].and_then(|t| groups.get(&t)) {
-            Some(rows) => format!(", one frame with {} other process(es)", rows.len() - 1),
+            Some(rows) => format!(
+                ", one frame with {} other process(es)",
+                band.procs_in(rows) - 1
+            ),
             None => String::new(),
+        };
+        let count = band.pids[r].len();
+        let identical = if count > 1 {
+            format!(" and {} identical process(es)", count - 1)
+        } else {
+            String::new()
         };
         let outline = if look.is_none() {
             Outline::Solid
         } else {
             Outline::None
         };
-        let c = cell((x, w), (row_y(r), geo.row), f, m.pid, pc.pages, outline)
-            .set("data-word", word(*look))
-            .set("data-tied", if tie[r].is_some() { 1 } else { 0 })
-            .add(title(&format!(
-                "pid {} ({}), {range}: {legend}{shared}",
-                m.pid, m.comm
-            )));
+        let mut c = cell(
+            Across::One(x, w),
+            (row_y(r), geo.row),
+            f,
+            m.pid,
+            pc.pages,
+            outline,
+        );
+        c.assign("data-word", word(*look));
+        c.assign("data-tied", if tie[r].is_some() { 1 } else { 0 });
+        if count > 1 {
+            c.assign("data-count", count);
+        }
+        c.append(title(&format!(
+            "pid {} ({}){identical}, {range}: {legend}{shared}",
+            m.pid, m.comm
+        )));
         col = col.add(c);
     }
     col

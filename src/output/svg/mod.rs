@@ -435,41 +435,55 @@ mod tests {
         for privileged in [true, false] {
             let picture = render(&report(95, privileged));
             let doc = roxmltree::Document::parse(&picture).expect("XML");
+            let tip = |n: roxmltree::Node| {
+                n.children()
+                    .find(|t| t.has_tag_name("title"))
+                    .and_then(|t| t.text())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let explained = |word: &str| {
+                let verdict = Verdict::ALL
+                    .into_iter()
+                    .find(|v| v.name() == word)
+                    .expect("a verdict word");
+                format!("verdict {word}: {}", verdict.meaning())
+            };
+            let cell_tips: Vec<String> = doc
+                .descendants()
+                .filter(|n| n.attribute("class") == Some("cell"))
+                .map(tip)
+                .collect();
             let mut untied = 0;
             for col in doc
                 .descendants()
                 .filter(|n| n.attribute("class") == Some("page"))
             {
                 let word = col.attribute("data-verdict").expect("data-verdict");
-                let verdict = Verdict::ALL
-                    .into_iter()
-                    .find(|v| v.name() == word)
-                    .expect("a verdict word");
-                let explained = format!("verdict {word}: {}", verdict.meaning());
-                let tip = |n: roxmltree::Node| {
-                    n.children()
-                        .find(|t| t.has_tag_name("title"))
-                        .and_then(|t| t.text())
-                        .unwrap_or_default()
-                        .to_string()
-                };
                 let bars: Vec<_> = col
                     .children()
                     .filter(|n| n.attribute("class") == Some("tie"))
                     .collect();
                 if bars.is_empty() {
+                    // Its cells (drawn over the columns, a run of alike pages in one)
+                    // explain the verdict.
                     untied += 1;
-                    for cell in col
-                        .children()
-                        .filter(|n| n.attribute("class") == Some("cell"))
-                    {
-                        assert!(tip(cell).ends_with(&explained), "{}", tip(cell));
-                    }
+                    assert!(
+                        cell_tips.iter().any(|t| t.ends_with(&explained(word))),
+                        "no cell explains {word}"
+                    );
                 } else {
                     for bar in bars {
-                        assert!(tip(bar).ends_with(&explained), "{}", tip(bar));
+                        assert!(tip(bar).ends_with(&explained(word)), "{}", tip(bar));
                     }
                 }
+            }
+            // Every cell ends with its verdict: its word where a tie bar explains it,
+            // else the word and its meaning.
+            for t in &cell_tips {
+                let (_, said) = t.rsplit_once("; verdict ").expect("a verdict");
+                let word = said.split(':').next().expect("a word");
+                assert!(said == word || t.ends_with(&explained(word)), "{t}");
             }
             assert!(
                 untied > 0,
@@ -499,22 +513,20 @@ mod tests {
                 assert_eq!(counts, vec![nprocs as u64 - 1, 1], "rows of 101 and 102");
                 let doc = roxmltree::Document::parse(&picture).expect("XML");
                 // Weak: one tie group per shared column; privileged: one per frame.
+                let number = |n: &roxmltree::Node, a: &str| -> u64 {
+                    n.attribute(a).map_or(1, |v| v.parse().expect("a number"))
+                };
+                // Pages × processes, tied: in the bars, and in the cells (a run of pages
+                // of one row is one cell).
                 let tie_procs: u64 = doc
                     .descendants()
                     .filter(|n| n.attribute("class") == Some("tie"))
-                    .map(|n| {
-                        n.attribute("data-procs")
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .expect("data-procs")
-                    })
+                    .map(|n| number(&n, "data-procs") * number(&n, "data-pages"))
                     .sum();
                 let tied_cells: u64 = doc
                     .descendants()
                     .filter(|n| n.attribute("data-tied") == Some("1"))
-                    .map(|n| {
-                        n.attribute("data-count")
-                            .map_or(1, |c| c.parse().expect("count"))
-                    })
+                    .map(|n| number(&n, "data-count") * number(&n, "data-pages"))
                     .sum();
                 assert_eq!(tie_procs, tied_cells, "every tied process in one tie bar");
                 eprintln!(
@@ -569,10 +581,10 @@ mod tests {
                 })
                 .collect();
             let geo = Geometry::for_columns(19 + drawn_cols);
-            let one: f64 = cells[0]
-                .attribute("width")
-                .and_then(|w| w.parse().ok())
-                .expect("width");
+            let one: f64 = cells
+                .iter()
+                .find_map(|c| c.attribute("width")?.parse().ok())
+                .expect("a cell of one rectangle");
             // The merged entry's cells, maybe over several lines, cover its columns.
             let wide: Vec<_> = cells
                 .iter()

@@ -7,7 +7,7 @@
 //! rows, behind the cells), each with a tooltip that counts the processes instead of
 //! naming them.
 
-use super::cells::{Outline, cell, count_label, segment_fill, tie_bar};
+use super::cells::{Across, Outline, cell, count_label, segment_fill, tie_bar};
 use super::labels::{
     frames_text, hex, line_label, range_text, sections_text, text, text_width, title,
 };
@@ -16,6 +16,7 @@ use super::looks::{Look, identical_rows, looks, pid_list, style};
 use super::{LABEL_WIDTH, MARGIN, ROW_GAP};
 use crate::inspect_report::{InspectReport, ObjectReport, PageReport};
 use crate::sharing::{PageState, Verdict};
+use ::svg::Node;
 use ::svg::node::element::{Group, Line, Rectangle};
 use std::collections::BTreeMap;
 
@@ -230,13 +231,18 @@ fn draw_line(
             ),
         };
     }
-    for pc in line_pieces {
+    let columns: Vec<Column> = line_pieces.iter().map(|pc| column(band, pc)).collect();
+    for (pc, c) in line_pieces.iter().zip(&columns) {
         let x = px(band.x_of(from, pc.c0) + geo.inset());
         let w = px(((pc.c1 - pc.c0) as f64 * geo.cell - 2.0 * geo.inset()).max(0.5));
-        g = g.add(page_column(band, pc, (x, w), rows_top, used));
+        g = g.add(page_column(band, pc, c, (x, w), rows_top));
         if let Some(label) = count_label(pc, geo, x, band.row_y(rows_top, nrows) - ROW_GAP) {
             g = g.add(label);
         }
+    }
+    // The cells after every column, so that they lie on the tie bars.
+    for r in 0..nrows {
+        g = row_cells(g, band, (line_pieces, &columns), (from, r, rows_top), used);
     }
     // Segment boundaries as thin lines through the rows.
     let rows_end = band.row_y(rows_top, nrows) - ROW_GAP;
@@ -363,16 +369,35 @@ fn narrow_segment_names(
     (g, footer_lines)
 }
 
+/// The tie groups of one column: per group, the rows whose processes map one frame.
+struct Column {
+    groups: BTreeMap<usize, Vec<usize>>,
+}
+
+/// The tie groups of piece `pc`, read from the looks of each row's first process.
+fn column(band: &Band, pc: &Piece) -> Column {
+    let look = &band.looks[pc.first];
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (r, members) in band.rows.iter().enumerate() {
+        if let Some(t) = look[members[0]].tie {
+            groups.entry(t).or_default().push(r);
+        }
+    }
+    Column { groups }
+}
+
+impl Column {
+    /// How many processes the rows of tie group `t` stand for, when the look is tied.
+    fn tie_procs(&self, band: &Band, tie: Option<usize>) -> Option<usize> {
+        let rows = self.groups.get(&tie?)?;
+        Some(rows.iter().map(|&r| band.rows[r].len()).sum())
+    }
+}
+
 /// One column of the grid: piece `pc`, `x` and `w` across, its rows from `rows_top`. The
-/// page's facts sit on the column's group, the tie bars behind the cells, and a cell per
-/// row with its own state and frame in its tooltip.
-fn page_column(
-    band: &Band,
-    pc: &Piece,
-    (x, w): (f64, f64),
-    rows_top: f64,
-    used: &mut Vec<Look>,
-) -> Group {
+/// page's facts sit on the column's group, with the tie bars of its groups of rows that
+/// map one frame; the cells are drawn by [`row_cells`], over them.
+fn page_column(band: &Band, pc: &Piece, c: &Column, (x, w): (f64, f64), rows_top: f64) -> Group {
     let (pages, geo) = (band.pages, &band.geo);
     let nprocs: usize = band.rows.iter().map(Vec::len).sum();
     let row_y = |r: usize| band.row_y(rows_top, r);
@@ -384,28 +409,19 @@ fn page_column(
         pc.first,
         band.cols.entry_at(pc.c1 - 1) + 1 - pc.first,
     );
-    // One column: the page's facts on the group, so that cells carry only their own.
     let mut col = Group::new()
         .set("class", "page")
         .set("data-offset", hex(pc.start))
         .set("data-pages", pc.pages)
         .set("data-verdict", page.verdict.name());
-    // The rows of each tie group, and how many processes they stand for.
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (r, members) in band.rows.iter().enumerate() {
-        if let Some(t) = look[members[0]].tie {
-            groups.entry(t).or_default().push(r);
-        }
-    }
-    let procs_in = |rows: &[usize]| -> usize { rows.iter().map(|&r| band.rows[r].len()).sum() };
-    // Tie bars first, so that cells lie on top of them: each spans its group's rows
-    // and shows in the gaps between them. Several groups in one column share its
-    // width side by side.
-    let k = groups.len().max(1) as f64;
-    for (j, rows) in groups.values().enumerate() {
+    // Each tie bar spans its group's rows and shows in the gaps between them. Several
+    // groups in one column share its width side by side.
+    let k = c.groups.len().max(1) as f64;
+    for (j, (&t, rows)) in c.groups.iter().enumerate() {
         let (a, b) = (rows[0], rows[rows.len() - 1]);
         let first = band.rows[a][0];
         let (fill, _) = style(look[first]);
+        let procs = c.tie_procs(band, Some(t)).unwrap_or(0);
         let what = match page.procs[first].pfn {
             Some(p) if pc.pages == 1 => format!("one frame ({p})"),
             Some(p) => format!("one frame each (from {p})"),
@@ -415,74 +431,182 @@ fn page_column(
             (px(x + j as f64 * w / k), px(w / k)),
             (row_y(a), px(row_y(b) + geo.row - row_y(a))),
             fill,
-            (pc.pages, procs_in(rows)),
+            (pc.pages, procs),
             &format!(
-                "{range}, segment {}, sections {}: {what} in {} of the {nprocs} processes\nverdict {}: {}",
+                "{range}, segment {}, sections {}: {what} in {procs} of the {nprocs} processes\nverdict {}: {}",
                 page.segment.name(),
                 secs,
-                procs_in(rows),
                 page.verdict.name(),
                 page.verdict.meaning(),
             ),
         ));
     }
-    for (r, members) in band.rows.iter().enumerate() {
-        let i = members[0];
-        let (look, q) = (look[i], &page.procs[i]);
+    col
+}
+
+/// What a cell says besides its pages: consecutive columns of a row that say the same are
+/// drawn as one cell where cells touch (no inset between them), so that a row costs its
+/// runs of pages, not its pages.
+#[derive(PartialEq)]
+struct CellKind {
+    /// Its state, and whether it is tied (the group's index may differ along a run).
+    look: Look,
+    /// Whether the process's frame number is known.
+    framed: bool,
+    verdict: Verdict,
+    segment: crate::elf::SegmentKind,
+    /// Whether the column has tie bars (which then explain the verdict).
+    column_tied: bool,
+}
+
+/// The cells of row `r` on the line of columns `from..`: one per piece, or per run of
+/// pieces of one [`CellKind`] when cells touch, with its state and frames in its tooltip.
+fn row_cells(
+    mut g: Group,
+    band: &Band,
+    (line_pieces, columns): (&[Piece], &[Column]),
+    (from, r, rows_top): (usize, usize, f64),
+    used: &mut Vec<Look>,
+) -> Group {
+    let geo = &band.geo;
+    let members = &band.rows[r];
+    let i = members[0];
+    let kind = |k: usize| {
+        let pc = &line_pieces[k];
+        let page = &band.pages[pc.first];
+        let look = band.looks[pc.first][i];
+        CellKind {
+            look: Look {
+                state: look.state,
+                tie: look.tie.map(|_| 0),
+            },
+            framed: page.procs[i].pfn.is_some(),
+            verdict: page.verdict,
+            segment: page.segment,
+            column_tied: !columns[k].groups.is_empty(),
+        }
+    };
+    let inset = geo.inset();
+    let across = |pcs: &[Piece]| -> Across {
+        let x_w = |a: &Piece, b: &Piece| {
+            let x = px(band.x_of(from, a.c0) + inset);
+            (
+                x,
+                px(((b.c1 - a.c0) as f64 * geo.cell - 2.0 * inset).max(0.5)),
+            )
+        };
+        match pcs {
+            [a] => Across::One(x_w(a, a).0, x_w(a, a).1),
+            // Cells that touch are one rectangle.
+            [a, .., b] if inset == 0.0 => Across::One(x_w(a, b).0, x_w(a, b).1),
+            _ => Across::Run(pcs.iter().map(|p| x_w(p, p)).collect()),
+        }
+    };
+    let mut k = 0;
+    while k < line_pieces.len() {
+        let first_kind = kind(k);
+        let mut e = k + 1;
+        while e < line_pieces.len() && kind(e) == first_kind {
+            e += 1;
+        }
+        let (a, b) = (&line_pieces[k], &line_pieces[e - 1]);
+        let pages: u64 = line_pieces[k..e].iter().map(|p| p.pages).sum();
+        let last = band.cols.entry_at(b.c1 - 1);
+        // The processes each column ties this row to, fewest and most along the run.
+        let tied_to = (k..e)
+            .filter_map(|j| columns[j].tie_procs(band, band.looks[line_pieces[j].first][i].tie))
+            .fold(None, |acc: Option<(usize, usize)>, n| {
+                Some(acc.map_or((n, n), |(lo, hi)| (lo.min(n), hi.max(n))))
+            });
+        let tip = cell_tip(
+            band,
+            (&first_kind, tied_to),
+            (a, pages, b.end),
+            (i, members.len()),
+            last,
+        );
+        let look = band.looks[a.first][i];
         if !used.contains(&look) {
             used.push(look);
         }
-        let (fill, _) = style(look);
-        let tie = match look.tie.and_then(|t| groups.get(&t)) {
-            Some(rows) if q.pfn.is_some() => {
-                format!(", one frame with {} other process(es)", procs_in(rows) - 1)
-            }
-            Some(rows) => format!(
-                ", looks shared (weak) with {} other process(es)",
-                procs_in(rows) - 1
-            ),
-            None => String::new(),
-        };
-        // A tie bar explains the verdict of its column; a column without one says
-        // it in each cell.
-        let verdict = if groups.is_empty() {
-            format!("{}: {}", page.verdict.name(), page.verdict.meaning())
-        } else {
-            page.verdict.name().to_string()
-        };
-        // A row of identical processes names its pids and sections once, on its label
-        // and segment bar, not in each cell: that would make the picture grow with them.
-        let mut frames = frames_text(page, pc.pages, i);
-        let tip = if members.len() > 1 {
-            if look.tie.is_none() && q.pfn.is_some() {
-                frames.push_str(&format!(" in pid {}; each of these has its own", q.pid));
-            }
-            format!(
-                "pid {} and {} identical process(es), {range}: state {}{tie}; {frames}; verdict {verdict}",
-                q.pid,
-                members.len() - 1,
-                q.state.name(),
-            )
-        } else {
-            format!(
-                "pid {}, {range}, segment {} ({secs}): state {}{tie}; {frames}; verdict {verdict}",
-                q.pid,
-                page.segment.name(),
-                q.state.name(),
-            )
-        };
+        let q = &band.pages[a.first].procs[i];
         let outline = match q.state {
             PageState::NotPresent => Outline::Solid,
             PageState::Unmapped => Outline::Dashed,
             _ => Outline::None,
         };
-        let mut cell = cell((x, w), (row_y(r), geo.row), fill, q.pid, pc.pages, outline)
-            .set("data-state", q.state.name())
-            .set("data-tied", if look.tie.is_some() { 1 } else { 0 });
+        let (fill, _) = style(look);
+        let y = band.row_y(rows_top, r);
+        let mut cell = cell(
+            across(&line_pieces[k..e]),
+            (y, geo.row),
+            fill,
+            q.pid,
+            pages,
+            outline,
+        );
+        cell.assign("data-state", q.state.name());
+        cell.assign("data-tied", if look.tie.is_some() { 1 } else { 0 });
         if members.len() > 1 {
-            cell = cell.set("data-count", members.len());
+            cell.assign("data-count", members.len());
         }
-        col = col.add(cell.add(title(&tip)));
+        cell.append(title(&tip));
+        g = g.add(cell);
+        k = e;
     }
-    col
+    g
+}
+
+/// The tooltip of a cell of process `i` (standing for `count` identical processes) from
+/// piece `a` for `pages` pages up to offset `end`, its last entry `last`; `tied_to`: the
+/// fewest and most processes its columns tie it to.
+fn cell_tip(
+    band: &Band,
+    (kind, tied_to): (&CellKind, Option<(usize, usize)>),
+    (a, pages, end): (&Piece, u64, u64),
+    (i, count): (usize, usize),
+    last: usize,
+) -> String {
+    let page = &band.pages[a.first];
+    let q = &page.procs[i];
+    let range = range_text(pages, a.start, end);
+    let others = match tied_to {
+        Some((lo, hi)) if lo == hi => (lo - 1).to_string(),
+        Some((lo, hi)) => format!("{} to {}", lo - 1, hi - 1),
+        None => String::new(),
+    };
+    let tie = match tied_to {
+        Some(_) if kind.framed => format!(", one frame with {others} other process(es)"),
+        Some(_) => format!(", looks shared (weak) with {others} other process(es)"),
+        None => String::new(),
+    };
+    // A tie bar explains the verdict of its column; a column without one says it in each
+    // cell.
+    let verdict = if kind.column_tied {
+        kind.verdict.name().to_string()
+    } else {
+        format!("{}: {}", kind.verdict.name(), kind.verdict.meaning())
+    };
+    let mut frames = frames_text(page, pages, i);
+    // A row of identical processes names its pids and sections once, on its label and
+    // segment bar, not in each cell: that would make the picture grow with them.
+    if count > 1 {
+        if kind.look.tie.is_none() && kind.framed {
+            frames.push_str(&format!(" in pid {}; each of these has its own", q.pid));
+        }
+        format!(
+            "pid {} and {} identical process(es), {range}: state {}{tie}; {frames}; verdict {verdict}",
+            q.pid,
+            count - 1,
+            q.state.name(),
+        )
+    } else {
+        let secs = sections_text(band.pages, a.first, last + 1 - a.first);
+        format!(
+            "pid {}, {range}, segment {} ({secs}): state {}{tie}; {frames}; verdict {verdict}",
+            q.pid,
+            page.segment.name(),
+            q.state.name(),
+        )
+    }
 }

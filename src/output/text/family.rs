@@ -119,6 +119,159 @@ fn parents_share(r: &FamilyReport, x: &Inherited) -> Option<f64> {
     (all > 0).then(|| 100.0 * still_parents(r, x) as f64 / all as f64)
 }
 
+/// The narrowest the COMMAND column of `solab family` gets to fit a terminal.
+const MIN_COMMAND_WIDTH: usize = 24;
+
+/// One column of the family table: its name, width, a cell per process and the TOTAL's,
+/// and whether it is left out first (SHARED-MEM, 2) or next (PARENT%, 1) to fit.
+struct FamilyColumn {
+    head: String,
+    width: usize,
+    cells: Vec<String>,
+    total: String,
+    leave_out: u8,
+}
+
+/// The table: a row per process, the TOTAL, fitted to `width` when given (see
+/// [`render_family_fitted`]).
+fn family_table(o: &mut String, r: &FamilyReport, (head, width): (&str, Option<usize>)) {
+    let percent = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}%"));
+    let children = |f: &dyn Fn(&Member) -> String| -> Vec<String> {
+        r.processes
+            .iter()
+            .map(|p| if p.depth == 0 { "-".to_string() } else { f(p) })
+            .collect()
+    };
+    let column = |head: &str, width, cells, total, leave_out| FamilyColumn {
+        head: head.to_string(),
+        width,
+        cells,
+        total,
+        leave_out,
+    };
+    let t = &r.totals;
+    let mut columns = vec![
+        column(
+            "PID",
+            7,
+            r.processes.iter().map(|p| p.pid.to_string()).collect(),
+            "TOTAL".into(),
+            0,
+        ),
+        column(
+            head,
+            15,
+            children(&|p| bytes(still_parents(r, &p.totals))),
+            bytes(still_parents(r, t)),
+            0,
+        ),
+        column(
+            "COPIED",
+            10,
+            children(&|p| bytes(p.totals.copied)),
+            bytes(t.copied),
+            0,
+        ),
+        column(
+            "NEW",
+            10,
+            children(&|p| bytes(p.totals.new)),
+            bytes(t.new),
+            0,
+        ),
+    ];
+    if t.ksm > 0 {
+        columns.push(column(
+            "KSM",
+            10,
+            children(&|p| bytes(p.totals.ksm)),
+            bytes(t.ksm),
+            0,
+        ));
+    }
+    columns.push(column(
+        "SHARED-MEM",
+        11,
+        r.processes.iter().map(|p| bytes(p.shared_memory)).collect(),
+        bytes(r.shared_memory),
+        2,
+    ));
+    columns.push(column(
+        "PARENT%",
+        7,
+        children(&|p| percent(parents_share(r, &p.totals))),
+        percent(parents_share(r, t)),
+        1,
+    ));
+    let commands: Vec<String> = r
+        .processes
+        .iter()
+        .map(|p| {
+            let tree = if p.depth == 0 {
+                String::new()
+            } else {
+                format!("{}\\_ ", "   ".repeat(p.depth as usize - 1))
+            };
+            format!("{tree}{}{}", escape_controls(&p.comm), fork_note(p))
+        })
+        .collect();
+    let total_last = count_of(r.processes.len() as u64, "process", "processes");
+    let longest = commands
+        .iter()
+        .chain(std::iter::once(&total_last))
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    let fixed = |cols: &[FamilyColumn]| -> usize {
+        cols.iter().map(|c| c.width + 1).sum::<usize>() - 1 + 2
+    };
+    let mut left_out: Vec<String> = Vec::new();
+    if let Some(term) = width {
+        for rank in [2, 1] {
+            if fixed(&columns) + longest.min(MIN_COMMAND_WIDTH) <= term {
+                break;
+            }
+            if let Some(i) = columns.iter().position(|c| c.leave_out == rank) {
+                left_out.push(columns.remove(i).head);
+            }
+        }
+    }
+    let last_width = width.map(|term| term.saturating_sub(fixed(&columns)).max(MIN_COMMAND_WIDTH));
+    let line = |o: &mut String, cells: &mut dyn Iterator<Item = &str>, last: &str| {
+        let mut l = String::new();
+        for (c, col) in cells.zip(&columns) {
+            if !l.is_empty() {
+                l.push(' ');
+            }
+            let _ = write!(l, "{c:>w$}", w = col.width);
+        }
+        let last = match last_width {
+            Some(w) if last.chars().count() > w => {
+                format!("{}…", last.chars().take(w - 1).collect::<String>())
+            }
+            _ => last.to_string(),
+        };
+        let _ = writeln!(o, "{l}  {last}");
+    };
+    line(o, &mut columns.iter().map(|c| c.head.as_str()), "COMMAND");
+    for (i, command) in commands.iter().enumerate() {
+        line(o, &mut columns.iter().map(|c| c.cells[i].as_str()), command);
+    }
+    line(
+        o,
+        &mut columns.iter().map(|c| c.total.as_str()),
+        &total_last,
+    );
+    if !left_out.is_empty() {
+        let _ = writeln!(
+            o,
+            "({} left out to fit {} columns; -w shows them)",
+            left_out.join(", "),
+            width.unwrap_or(0)
+        );
+    }
+}
+
 /// What the text says of how a child is known to be forked, when it is not proven.
 fn fork_note(p: &Member) -> &'static str {
     match p.fork {
@@ -131,6 +284,14 @@ fn fork_note(p: &Member) -> &'static str {
 /// `solab family`: the legend, one row per process (tree-indented, as `ps --forest`), the
 /// family's total, then what `view` asks for per child, and what could not be read.
 pub fn render_family(r: &FamilyReport, view: FamilyView) -> String {
+    render_family_fitted(r, view, None)
+}
+
+/// [`render_family`] with its table fitted to a terminal `width` columns wide, as `ps`
+/// fits its own: SHARED-MEM then PARENT% are left out while the rows do not fit with a
+/// COMMAND of [`MIN_COMMAND_WIDTH`], a last line names them, and the command column is
+/// cut (`…`) where it is still too long. `None`: never.
+pub fn render_family_fitted(r: &FamilyReport, view: FamilyView, width: Option<usize>) -> String {
     let mut o = String::new();
     let head = if r.weak {
         "LOOKS-INHERITED"
@@ -157,74 +318,7 @@ pub fn render_family(r: &FamilyReport, view: FamilyView) -> String {
              written by one side after fork, NEW made after fork"
         );
     }
-    let ksm = r.totals.ksm > 0;
-    let ksm_head = if ksm {
-        format!(" {:>10}", "KSM")
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        o,
-        "{:>7} {head:>15} {:>10} {:>10}{ksm_head} {:>11} {:>7}  COMMAND",
-        "PID", "COPIED", "NEW", "SHARED-MEM", "PARENT%"
-    );
-    let percent = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}%"));
-    for p in &r.processes {
-        let comm = escape_controls(&p.comm);
-        let tree = if p.depth == 0 {
-            String::new()
-        } else {
-            format!("{}\\_ ", "   ".repeat(p.depth as usize - 1))
-        };
-        let (first, copied, new, ksm_cell, share) = if p.depth == 0 {
-            let dash = "-".to_string();
-            (
-                dash.clone(),
-                dash.clone(),
-                dash.clone(),
-                dash,
-                "-".to_string(),
-            )
-        } else {
-            let t = &p.totals;
-            (
-                bytes(still_parents(r, t)),
-                bytes(t.copied),
-                bytes(t.new),
-                bytes(t.ksm),
-                percent(parents_share(r, t)),
-            )
-        };
-        let ksm_cell = if ksm {
-            format!(" {ksm_cell:>10}")
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            o,
-            "{:>7} {first:>15} {copied:>10} {new:>10}{ksm_cell} {:>11} {share:>7}  {tree}{comm}{}",
-            p.pid,
-            bytes(p.shared_memory),
-            fork_note(p)
-        );
-    }
-    let t = &r.totals;
-    let ksm_cell = if ksm {
-        format!(" {:>10}", bytes(t.ksm))
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        o,
-        "{:>7} {:>15} {:>10} {:>10}{ksm_cell} {:>11} {:>7}  {}",
-        "TOTAL",
-        bytes(still_parents(r, t)),
-        bytes(t.copied),
-        bytes(t.new),
-        bytes(r.shared_memory),
-        percent(parents_share(r, t)),
-        count_of(r.processes.len() as u64, "process", "processes")
-    );
+    family_table(&mut o, r, (head, width));
     match view {
         FamilyView::Summary => {}
         FamilyView::Mappings => render_mappings(&mut o, r, None),

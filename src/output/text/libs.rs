@@ -1,6 +1,6 @@
 //! `solab libs`: per ELF object, and with `--by`, per group of processes.
 
-use super::{MIN_PATH_WIDTH, Matched, amount, matched_line, short_path};
+use super::{MIN_PATH_WIDTH, Matched, amount, csv_field, matched_line, short_path};
 use crate::commands::group_key::GroupBy;
 use crate::commands::libs::by_group::LibsGroupsReport;
 use crate::commands::libs::{LibsReport, PssSource, Totals};
@@ -167,6 +167,34 @@ fn libs_objects(o: &mut String, r: &LibsReport, view: &LibsView) {
     }
 }
 
+/// `solab libs --csv`: a line of column names, then one line per object, as `ps --csv`
+/// writes them (RFC 4180 quoting, control characters escaped, lines ended by LF): sizes
+/// are byte counts, the private copies too; `frames` is empty where it is unknown (weak);
+/// `textrel` is 1 or 0.
+pub fn render_libs_csv(r: &LibsReport) -> String {
+    let mut o = String::from(
+        "object,procs,resident,frames,saved,pss,private_text,private_relro,private_data,textrel\n",
+    );
+    let b = |pages: f64| amount(pages, true);
+    for x in &r.objects {
+        let _ = writeln!(
+            o,
+            "{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&x.path),
+            x.procs,
+            b(x.resident_pages as f64),
+            x.frames.map_or_else(String::new, |f| b(f as f64)),
+            b(x.saved_pages),
+            b(x.pss_pages),
+            b(x.private.text as f64),
+            b(x.private.relro as f64),
+            b(x.private.data as f64),
+            u8::from(x.textrel)
+        );
+    }
+    o
+}
+
 /// The totals: ELF objects, anonymous memory, other files, all.
 fn libs_totals(o: &mut String, r: &LibsReport, b: bool) {
     let saved_head = if r.privileged { "SAVED" } else { "SAVED~" };
@@ -309,6 +337,40 @@ pub fn render_libs_groups(r: &LibsGroupsReport, view: &LibsGroupsView) -> String
     }
     if view.hidden > 0 {
         let _ = writeln!(o, "({} more groups; --top 0 shows them all)", view.hidden);
+    }
+    o
+}
+
+/// `solab libs --by WHAT --csv`: a line of column names, then one line per group, as
+/// [`render_libs_csv`] writes them; `frames` and `with_others` empty where unknown (weak);
+/// the group's key (user, command, cgroup or container) last, as in the table.
+pub fn render_libs_groups_csv(r: &LibsGroupsReport) -> String {
+    let key = match r.by {
+        GroupBy::User => "user",
+        GroupBy::Comm => "command",
+        GroupBy::Cgroup => "cgroup",
+        GroupBy::Container => "container",
+    };
+    let mut o = format!("procs,objects,resident,pss,frames,with_others,same_libs,{key}\n");
+    let b = |pages: f64| amount(pages, true);
+    let known = |f: Option<u64>| f.map_or_else(String::new, |f| b(f as f64));
+    for g in &r.groups {
+        let name = g
+            .container
+            .as_ref()
+            .map_or_else(|| g.key.clone(), |c| c.label());
+        let _ = writeln!(
+            o,
+            "{},{},{},{},{},{},{},{}",
+            g.procs,
+            g.objects,
+            b(g.resident_pages as f64),
+            b(g.pss_pages),
+            known(g.frames),
+            known(g.with_others),
+            g.same_libs,
+            csv_field(&name)
+        );
     }
     o
 }

@@ -14,10 +14,13 @@ mod top;
 pub use elf::render_elf;
 pub use family::{
     FAMILY_COLUMNS, FamilyView, render_family, render_family_change, render_family_csv,
-    render_family_leaf,
+    render_family_fitted, render_family_leaf,
 };
 pub use inspect::render_inspect;
-pub use libs::{LibsGroupsView, LibsView, render_libs, render_libs_groups};
+pub use libs::{
+    LibsGroupsView, LibsView, render_libs, render_libs_csv, render_libs_groups,
+    render_libs_groups_csv,
+};
 pub use prove::render_prove;
 pub use ps::{PsView, SizeUnit, render_ps, render_ps_csv};
 pub use record::{render_record, render_record_folded, render_record_interval};
@@ -101,6 +104,17 @@ fn short_path(p: &str, width: usize) -> String {
     } else {
         let tail: String = p.chars().skip(n - (width - 1)).collect();
         format!("…{tail}")
+    }
+}
+
+/// One CSV field: control characters escaped, then quoted when it holds a comma, a quote
+/// or a line break (RFC 4180).
+pub(super) fn csv_field(f: &str) -> String {
+    let f = escape_controls(f);
+    if f.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f.into_owned()
     }
 }
 

@@ -1,6 +1,6 @@
 //! `solab ps`: what each process, or each group of processes, costs.
 
-use super::{MIN_PATH_WIDTH, bytes, short_path};
+use super::{MIN_PATH_WIDTH, bytes, csv_field, short_path};
 use crate::commands::group_key::GroupBy;
 use crate::commands::ps::{ByClass, Cost, PsReport};
 use crate::output::escape::escape_controls;
@@ -342,17 +342,6 @@ pub fn render_ps_csv(r: &PsReport, view: &PsView) -> String {
         record(f);
     }
     o
-}
-
-/// One CSV field: control characters escaped, then quoted when it holds a comma, a quote
-/// or a line break (RFC 4180).
-fn csv_field(f: &str) -> String {
-    let f = escape_controls(f);
-    if f.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", f.replace('"', "\"\""))
-    } else {
-        f.into_owned()
-    }
 }
 
 /// What was scanned, how the figures were counted, and what the columns mean.

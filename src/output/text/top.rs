@@ -138,8 +138,11 @@ pub fn render_top(r: &PsReport, state: &mut TopState, view: &TopView) -> String 
     let mut t = table(r, view.ps, &|b| unit.cell(b));
     let signed = |d: i128| -> String {
         let text = unit.cell(d.unsigned_abs() as u64);
+        // A change of a few bytes of PSS (a share of a page moving elsewhere) is no
+        // change at the table's precision: "0", not "-0.0 KiB".
+        let zero = !text.chars().any(|c| c.is_ascii_digit() && c != '0');
         match d.signum() {
-            0 => "0".into(),
+            _ if zero => "0".into(),
             1 => format!("+{text}"),
             _ => format!("-{text}"),
         }

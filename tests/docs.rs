@@ -2,9 +2,14 @@
 //! - every output shown in docs/ is `docs/src/out/NAME.txt`, produced by `docs/out/NAME.sh`;
 //!   this test runs every page's commands the way the book tells the reader to, with
 //!   `docs/run PAGE` (one shell per page, the blocks in order), and fails when a block's
-//!   output differs from the book's,
-//!   after eliding what changes from run to run (pids, addresses, frame numbers, build-ids,
-//!   inode numbers, timings, the repository's path). `make docs-outputs` rewrites them.
+//!   output or a picture the tool draws differs from the book's, after eliding only what
+//!   changes from run to run (pids, the addresses ASLR chooses, frame numbers, build-ids,
+//!   inode numbers, timings, the checkout's path): ELF offsets, sizes and counts are
+//!   compared exactly. `make docs-outputs` rewrites them, all from the one build it runs,
+//!   with the checkout shown as `~/solab`;
+//! - the book shows one build (one build-id per object), and the numbers its prose quotes
+//!   are printed by its outputs;
+//! - every picture fits a 700 px column, and shows no machine path;
 //! - every `{{#include FILE:ANCHOR}}` names an existing file and anchor;
 //! - every relative link and image in the book resolves, and chapters paste no output.
 
@@ -19,28 +24,58 @@ fn docs() -> PathBuf {
     artifacts().repo.join("docs")
 }
 
-/// What changes from one run to the next, replaced by a placeholder.
+/// Where the book's outputs show the checkout: a reader's is elsewhere, and the checkout the
+/// book was made in is nobody's business. `make docs-outputs` writes it in place of the
+/// checkout's path ([`neutral_paths`]).
+const BOOK_CHECKOUT: &str = "~/solab";
+
+/// What a comparison keeps of the build-ids an output prints.
+#[derive(Clone, Copy, PartialEq)]
+enum BuildIds {
+    /// Elided: another build of the same sources (another toolchain, another machine) has
+    /// other build-ids, and the same offsets.
+    Elide,
+    /// Kept: `make docs-outputs` rewrites an output made by another build than this one, so
+    /// that every output of the book comes from one build.
+    Keep,
+}
+
+/// What changes from one run to the next, replaced by a placeholder: pids, the addresses
+/// ASLR chooses, frame numbers, build-ids, inode numbers, timings, the checkout's path. ELF
+/// offsets, sizes, page counts and relocation counts stay exact, so a stale output fails.
 fn normalize(text: &str) -> String {
+    normalize_with(text, BuildIds::Elide)
+}
+
+fn normalize_with(text: &str, build_ids: BuildIds) -> String {
     static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    static BUILD_ID: OnceLock<Regex> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         [
+            // The address ranges of /proc/PID/maps lines.
             (r"(?m)^[0-9a-f]{8,}-[0-9a-f]{8,}", "[range]"),
             // The book was generated in one checkout, the test may run in another.
             (r"[^\s\[]*/?\btarget/(release|lab)/", "[repo]/target/${1}/"),
+            (r"~/solab\b", "[repo]"),
             (r"\b(docs|lab)\d+\b", "${1}[N]"),
             // Directories made by mktemp -d (a snippet's runtime directory).
             (r"/tmp/tmp\.[A-Za-z0-9]{6,}", "/tmp/tmp.[dir]"),
-            (r"\b[0-9a-f]{40}\b", "[build-id]"),
-            (r"\bpfn 0x[0-9a-f]+", "pfn 0x[pfn]"),
-            (r"\bframe 0x[0-9a-f]+", "frame 0x[pfn]"),
-            (r"([:/])0x[0-9a-f]+", "${1}0x[pfn]"),
+            // Frame numbers, where solab and the chapters' commands print them: `pfn 0x..`,
+            // `pfn=0x..`, `frame 0x..`, `frame (0x..)`, `used 0x..`, `PID:0x.. state`,
+            // `state/0x../mapcount`, `A 0x.. (`.
+            (r"\b(pfn|frame)([= ]\(?)0x[0-9a-f]+", "${1}${2}0x[pfn]"),
+            (r"\bused 0x[0-9a-f]+", "used 0x[pfn]"),
+            (r"(\d):0x[0-9a-f]+", "${1}:0x[pfn]"),
+            (r"([a-z])/0x[0-9a-f]+/\d+", "${1}/0x[pfn]/[n]"),
             (r"\b([A-Z]) 0x[0-9a-f]+ \(", "${1} 0x[pfn] ("),
-            (r"0x[0-9a-f]{6,}", "0x[addr]"),
+            // The addresses ASLR moves: user-space addresses of 11 significant hex digits or
+            // more (above 1 TiB, where mmap, the stack and PIE programs go). ELF offsets,
+            // sizes and file addresses are far smaller and stay exact, zero-padded or not.
+            (r"\b0x0*[1-9a-f][0-9a-f]{10,}\b", "0x[addr]"),
             (
                 r"\b\d+:(0x|\?|file|private|shared|zero|untouched|unmapped|swapped|anon|ksm|not-present)",
                 "[pid]:${1}",
             ),
-            (r"/0x\[pfn\]/\d+", "/0x[pfn]/[n]"),
             (r"\b(pid[= ]|pid |uid \d+ pid )\d+", "${1}[pid]"),
             (r"\b\d+ \(([\w.-]+)\)", "[pid] (${1})"),
             (r"\bin pids( \d+)+", "in pids [pids]"),
@@ -71,6 +106,10 @@ fn normalize(text: &str) -> String {
             )
             .replace(&target.display().to_string(), &format!("{repo}/target"));
     }
+    if build_ids == BuildIds::Elide {
+        let re = BUILD_ID.get_or_init(|| Regex::new(r"\b[0-9a-f]{40}\b").expect("build-id"));
+        s = re.replace_all(&s, "[build-id]").into_owned();
+    }
     for (re, to) in rules {
         s = re.replace_all(&s, *to).into_owned();
     }
@@ -82,6 +121,19 @@ fn normalize(text: &str) -> String {
         .map(|l| spaces.replace_all(l.trim_end(), " ").into_owned())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `text` with the checkout's path written as [`BOOK_CHECKOUT`]; a path that a column of
+/// spaces follows keeps the column aligned.
+fn neutral_paths(text: &str) -> String {
+    let repo = format!("{}/", artifacts().repo.display());
+    let to = format!("{BOOK_CHECKOUT}/");
+    let column = Regex::new(&format!(r"{}(\S*)( {{2,}})", regex::escape(&repo))).unwrap();
+    let s = column.replace_all(text, |c: &regex::Captures| {
+        let pad = (c[2].len() + repo.len()).saturating_sub(to.len()).max(1);
+        format!("{to}{}{}", &c[1], " ".repeat(pad))
+    });
+    s.replace(&repo, &to)
 }
 
 fn snippets() -> Vec<PathBuf> {
@@ -181,6 +233,26 @@ fn run_page(page: &str, img_dir: &Path) -> Vec<(String, String)> {
     blocks
 }
 
+/// `text` as a block's comparison sees it: [`normalize`]d, and for outputs that depend on
+/// the whole machine (what other processes run, what the page cache holds), by shape: every
+/// number elided (`# compare: shape`), and with `# compare: lines N` only the first N lines.
+fn compared(body: &str, text: &str, ids: BuildIds) -> String {
+    static DIGITS: OnceLock<Regex> = OnceLock::new();
+    let mut s = normalize_with(text, ids);
+    if body.contains("# compare: shape") {
+        let digits = DIGITS.get_or_init(|| Regex::new(r"\d+").expect("digits"));
+        s = digits.replace_all(&s, "#").into_owned();
+    }
+    if let Some(n) = body
+        .lines()
+        .find_map(|l| l.strip_prefix("# compare: lines "))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+    {
+        s = s.lines().take(n).collect::<Vec<_>>().join("\n");
+    }
+    s
+}
+
 fn first_difference(want: &str, got: &str) -> String {
     let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
     let i = w
@@ -200,7 +272,6 @@ fn first_difference(want: &str, got: &str) -> String {
 fn every_output_in_the_book_is_what_the_program_prints_now() {
     let update = std::env::var_os("UPDATE_DOCS").is_some();
     let mut failures = Vec::new();
-    let digits = Regex::new(r"\d+").unwrap();
     let scratch = std::env::temp_dir().join(format!("solab-docs-img-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     // Pictures are drawn into the scratch directory; updating copies one into the book
@@ -278,27 +349,19 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
             }
             let txt = docs().join("src/out").join(format!("{name}.txt"));
             let want = std::fs::read_to_string(&txt).unwrap_or_default();
-            let (mut nw, mut ng) = (normalize(&want), normalize(got));
-            // Outputs that depend on the whole machine (what other processes run, what the
-            // page cache holds) are compared by shape: every number elided, and with
-            // `# compare: lines N` only their first N lines.
-            if body.contains("# compare: shape") {
-                nw = digits.replace_all(&nw, "#").into_owned();
-                ng = digits.replace_all(&ng, "#").into_owned();
-            }
-            if let Some(n) = body
-                .lines()
-                .find_map(|l| l.strip_prefix("# compare: lines "))
-                .and_then(|n| n.trim().parse::<usize>().ok())
-            {
-                nw = nw.lines().take(n).collect::<Vec<_>>().join("\n");
-                ng = ng.lines().take(n).collect::<Vec<_>>().join("\n");
-            }
+            // Updating keeps build-ids: an output another build made is made again, so
+            // that the book shows one build; checking elides them.
+            let ids = if update {
+                BuildIds::Keep
+            } else {
+                BuildIds::Elide
+            };
+            let (nw, ng) = (compared(&body, &want, ids), compared(&body, got, ids));
             if nw != ng {
                 if update {
                     // Only outputs that really changed are rewritten: the diff stays
                     // reviewable.
-                    std::fs::write(&txt, got).unwrap();
+                    std::fs::write(&txt, neutral_paths(got)).unwrap();
                     eprintln!("rewrote {}", txt.display());
                 } else {
                     failures.push(format!(
@@ -310,8 +373,11 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
             }
         }
     }
+    let book_img = docs().join("src/img");
     if update {
-        update_pictures(&scratch, &docs().join("src/img"));
+        update_pictures(&scratch, &book_img);
+    } else if release_build && is_root() {
+        failures.extend(stale_pictures(&scratch, &book_img));
     }
     let _ = std::fs::remove_dir_all(&scratch);
     assert!(
@@ -321,10 +387,11 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
     );
 }
 
-/// A picture with what changes from one drawing to the next elided: what [`normalize`]
-/// elides in text (pids, frame numbers, addresses, build-ids, the checkout's path), and the
-/// pids of `data-pid` and the kpagecount of a frame, which other processes move.
-fn normalize_picture(svg: &str) -> String {
+/// A picture with what changes from one drawing to the next elided: what [`normalize_with`]
+/// elides in text (pids, frame numbers, addresses, build-ids unless kept, the checkout's
+/// path), and the pids of `data-pid` and the kpagecount of a frame, which other processes
+/// move.
+fn normalize_picture(svg: &str, ids: BuildIds) -> String {
     static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         [
@@ -335,20 +402,20 @@ fn normalize_picture(svg: &str) -> String {
         .map(|(re, to)| (Regex::new(re).expect("rule"), to))
         .collect()
     });
-    let mut s = normalize(svg);
+    let mut s = normalize_with(svg, ids);
     for (re, to) in rules {
         s = re.replace_all(&s, *to).into_owned();
     }
     s
 }
 
-/// Copies each picture drawn into `drawn` over the book's in `book` when it is new, or
-/// differs in more than [`normalize_picture`] elides: drawn again with other pids and
-/// frames, an unchanged picture leaves the book (and its diff) alone.
-fn update_pictures(drawn: &Path, book: &Path) {
+/// The pictures drawn into `drawn` (by the tool, as the pages' commands ask), each with
+/// the book's copy of the same name in `book`.
+fn drawn_pictures(drawn: &Path, book: &Path) -> Vec<(PathBuf, String, String)> {
     let Ok(dir) = std::fs::read_dir(drawn) else {
-        return;
+        return Vec::new();
     };
+    let mut v = Vec::new();
     for entry in dir.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "svg") {
@@ -357,11 +424,42 @@ fn update_pictures(drawn: &Path, book: &Path) {
         let target = book.join(entry.file_name());
         let new = std::fs::read_to_string(&path).expect("a drawn picture");
         let old = std::fs::read_to_string(&target).unwrap_or_default();
-        if normalize_picture(&new) != normalize_picture(&old) {
-            std::fs::write(&target, new).expect("write the picture into the book");
+        v.push((target, new, old));
+    }
+    v.sort();
+    v
+}
+
+/// Copies each picture drawn into `drawn` over the book's in `book` when it is new, or
+/// differs in more than [`normalize_picture`] elides (build-ids kept: one build behind every
+/// picture): drawn again with other pids and frames, an unchanged picture leaves the book
+/// (and its diff) alone.
+fn update_pictures(drawn: &Path, book: &Path) {
+    for (target, new, old) in drawn_pictures(drawn, book) {
+        if normalize_picture(&new, BuildIds::Keep) != normalize_picture(&old, BuildIds::Keep) {
+            std::fs::write(&target, neutral_paths(&new)).expect("write the picture into the book");
             eprintln!("rewrote {}", target.display());
         }
     }
+}
+
+/// The book's pictures that differ from what the tool draws now, as the outputs are compared.
+fn stale_pictures(drawn: &Path, book: &Path) -> Vec<String> {
+    let mut stale = Vec::new();
+    for (target, new, old) in drawn_pictures(drawn, book) {
+        let (w, g) = (
+            normalize_picture(&old, BuildIds::Elide),
+            normalize_picture(&new, BuildIds::Elide),
+        );
+        if w != g {
+            stale.push(format!(
+                "{}: {}",
+                target.display(),
+                first_difference(&w, &g)
+            ));
+        }
+    }
+    stale
 }
 
 /// A reader runs what the book shows: every command of a snippet is inside its `cmd`
@@ -572,4 +670,242 @@ fn the_normalizer_elides_what_changes_and_keeps_what_matters() {
         normalize("64 of 64 text pages"),
         normalize("63 of 64 text pages")
     );
+}
+
+#[test]
+fn the_normalizer_keeps_elf_offsets_and_elides_aslr_and_frames() {
+    // readelf's program headers: offsets and sizes stay, zero-padded or not.
+    let ph = "  LOAD 0x014680 0x0000000000015680 0x0000000000015680 0x0405d0 0x0405d0 R E 0x1000";
+    let moved = ph.replace("15680", "156c0");
+    assert_ne!(normalize(ph), normalize(&moved), "a moved segment must fail");
+    assert_ne!(
+        normalize("solib_add_offset=0x1a610"),
+        normalize("solib_add_offset=0x1a7c0")
+    );
+    assert_ne!(normalize("TLS at 0x543e0"), normalize("TLS at 0x563e0"));
+    // ASLR'd addresses and frame numbers do not.
+    assert_eq!(
+        normalize("pid=651 action=addrs base=0x7fd656703000 solib_add=0x7fd65671d7c0"),
+        normalize("pid=9 action=addrs base=0x7f0318500000 solib_add=0x7f031851a7c0")
+    );
+    assert_eq!(
+        normalize("dynamic: 0x00007fbdd7252730 size: 0x0000000000061126"),
+        normalize("dynamic: 0x000055d1d7000730 size: 0x0000000000061126")
+    );
+    assert_ne!(
+        normalize("size: 0x0000000000061126"),
+        normalize("size: 0x0000000000061127")
+    );
+    for (a, b) in [
+        ("pid 3 address 0x7f9201e1d7c0: present=1 pfn=0x230b64", "pid 4 address 0x7f20bfeee7c0: present=1 pfn=0x1b"),
+        ("one frame (0x1a2c88) in 3 of", "one frame (0x9) in 3 of"),
+        ("A used pfn 0x1f979d; D: pfn 0x1f979d in D (A, B and C used 0x273b04)", "A used pfn 0x1; D: pfn 0x2 in D (A, B and C used 0x3)"),
+        ("the page at 0x7f551e980000: A frame 0x1fdad2; child frame 0x15ca0e", "the page at 0x7f0000001000: A frame 0x1; child frame 0x2"),
+        ("n-exclusive/0x1234567/1", "n-exclusive/0x89/1"),
+    ] {
+        assert_eq!(normalize(a), normalize(b), "{a}");
+    }
+    // Build-ids: elided when checking, kept when updating.
+    let (x, y) = (
+        "libsolib.so (build-id 30ecf3de96a74856b9df8c3cea7687ac4af7cd3d)",
+        "libsolib.so (build-id 99635689be8fb98dc79e82d2c95d482f6db4c19d)",
+    );
+    assert_eq!(normalize(x), normalize(y));
+    assert_ne!(normalize_with(x, BuildIds::Keep), normalize_with(y, BuildIds::Keep));
+}
+
+#[test]
+fn neutral_paths_hide_the_checkout_and_keep_columns() {
+    let repo = artifacts().repo.display().to_string();
+    let rows = [
+        format!("{repo}/target/release/libsolib.so"),
+        "/usr/lib/x86_64-linux-gnu/libc.so.6".to_string(),
+    ];
+    let w = rows.iter().map(String::len).max().unwrap() + 2;
+    let table: String = rows.iter().map(|r| format!("{r:<w$}3\n")).collect();
+    let out = neutral_paths(&table);
+    assert!(!out.contains(&repo), "{out}");
+    assert!(out.contains("~/solab/target/release/libsolib.so"), "{out}");
+    let col: Vec<usize> = out.lines().map(|l| l.rfind(' ').unwrap()).collect();
+    assert!(col.windows(2).all(|w| w[0] == w[1]), "columns moved:\n{out}");
+}
+
+/// The root element's attribute `name`, if it has one.
+fn root_attribute<'a>(svg: &'a str, name: &str) -> Option<&'a str> {
+    let root = &svg[svg.find("<svg")?..];
+    let root = &root[..root.find('>')?];
+    let re = Regex::new(&format!(r#"\s{name}="([^"]*)""#)).unwrap();
+    re.captures(root).map(|c| c.get(1).unwrap().as_str())
+}
+
+/// The pictures the tool draws for the book: the names the pages' commands give `--svg`.
+fn drawn_by_the_tool() -> Vec<String> {
+    let svg = Regex::new(r"--svg \$IMG/([\w.-]+\.svg)").unwrap();
+    snippets()
+        .iter()
+        .flat_map(|sh| {
+            let body = std::fs::read_to_string(sh).unwrap();
+            svg.captures_iter(&body)
+                .map(|c| c[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Every picture of the book fits a 700 px column: it scales (a viewBox, no fixed width or
+/// height), its smallest label is 12 px or more at that width, and it shows no path of the
+/// machine it was made on. The tool's own pictures are checked for all but the size of
+/// their labels, which is the tool's layout (1,182 units for libsolib.so's 98 pages).
+#[test]
+fn every_picture_fits_a_700px_column() {
+    let size = Regex::new(r#"font-size(?:="|:\s*)([\d.]+)"#).unwrap();
+    let machine = Regex::new(r"/work/|\bwt-[\w-]+/|(^|[\s>])/[\w./-]*/target/(release|lab)/")
+        .unwrap();
+    let tool = drawn_by_the_tool();
+    let mut bad = Vec::new();
+    let mut seen = 0;
+    for e in std::fs::read_dir(docs().join("src/img")).unwrap().flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "svg") {
+            continue;
+        }
+        seen += 1;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let Some(width) = root_attribute(&svg, "viewBox")
+            .and_then(|v| v.split_whitespace().nth(2))
+            .and_then(|w| w.parse::<f64>().ok())
+        else {
+            bad.push(format!("{name}: no viewBox"));
+            continue;
+        };
+        for attr in ["width", "height"] {
+            if let Some(v) = root_attribute(&svg, attr).filter(|v| *v != "100%") {
+                bad.push(format!("{name}: a fixed {attr}={v:?}: it will not fit a column"));
+            }
+        }
+        if let Some(m) = machine.find(&svg) {
+            bad.push(format!("{name}: a machine path: {:?}", m.as_str()));
+        }
+        let smallest = size
+            .captures_iter(&svg)
+            .filter_map(|c| c[1].parse::<f64>().ok())
+            .fold(f64::INFINITY, f64::min);
+        let at_700 = smallest * 700.0 / width;
+        if tool.contains(&name) {
+            skip(&format!(
+                "{name}: labels {at_700:.1} px at 700 px not checked: the tool's layout draws it"
+            ));
+        } else if at_700 < 12.0 {
+            bad.push(format!(
+                "{name}: its smallest label is {at_700:.1} px at 700 px (font-size {smallest} in a viewBox {width} wide)"
+            ));
+        }
+    }
+    assert!(seen >= 8, "only {seen} pictures in docs/src/img");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// Every output and picture of the book comes from one build: an object's build-id is the
+/// same wherever the book prints it.
+#[test]
+fn the_book_shows_one_build() {
+    let text = Regex::new(r"([\w.+-]+\.so[\w.]*)\s+\(build-id ([0-9a-f]{40})").unwrap();
+    let picture =
+        Regex::new(r"([\w.+-]+\.so[\w.]*)</text>\s*<text[^>]*>[^<]*\bbuild-id ([0-9a-f]{40})")
+            .unwrap();
+    let mut ids: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for dir in ["src/out", "src/img"] {
+        for e in std::fs::read_dir(docs().join(dir)).unwrap().flatten() {
+            let body = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let file = format!("{dir}/{}", e.file_name().to_string_lossy());
+            for c in text.captures_iter(&body).chain(picture.captures_iter(&body)) {
+                ids.entry(c[1].to_string())
+                    .or_default()
+                    .push((c[2].to_string(), file.clone()));
+            }
+        }
+    }
+    assert!(ids.contains_key("libsolib.so"), "no build-id of libsolib.so in the book");
+    let mut bad = Vec::new();
+    for (object, seen) in &ids {
+        let mut distinct: Vec<&String> = seen.iter().map(|(id, _)| id).collect();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() > 1 {
+            bad.push(format!("{object}: {} build-ids: {seen:?}", distinct.len()));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "outputs of several builds (run `make docs-outputs`):\n{}",
+        bad.join("\n")
+    );
+}
+
+/// The hex numbers an output prints: `0x...`, and the bare ones of objdump and maps
+/// (five digits or more).
+fn printed_numbers(page: &str) -> std::collections::BTreeSet<u64> {
+    let outputs = Regex::new(r"out/([A-Za-z0-9_-]+)\.txt").unwrap();
+    let number = Regex::new(r"\b0x([0-9a-f]+)\b|\b([0-9a-f]{5,})\b").unwrap();
+    let md = std::fs::read_to_string(docs().join("src").join(format!("{page}.md")))
+        .unwrap_or_default();
+    let mut set = std::collections::BTreeSet::new();
+    for o in outputs.captures_iter(&md) {
+        let body = std::fs::read_to_string(docs().join("src/out").join(format!("{}.txt", &o[1])))
+            .unwrap_or_default();
+        for n in number.captures_iter(&body) {
+            let digits = n.get(1).or_else(|| n.get(2)).unwrap().as_str();
+            if let Ok(v) = u64::from_str_radix(digits, 16) {
+                set.insert(v);
+            }
+        }
+    }
+    set
+}
+
+/// A number the tutorial quotes in its prose (`0x...` in code spans, outside listings and
+/// comments) is one its outputs print: the page's own, or those of a page the same
+/// paragraph links to. A prose offset from another build than the outputs' fails.
+#[test]
+fn numbers_quoted_in_the_prose_are_printed_by_the_outputs() {
+    let summary = std::fs::read_to_string(docs().join("src/SUMMARY.md")).unwrap();
+    let tutorial = summary.split("\n---").next().unwrap_or(&summary);
+    let link = Regex::new(r"\(([a-z0-9-]+)\.md[)#]").unwrap();
+    let hidden = Regex::new(r"(?s)<!--.*?-->|```.*?```").unwrap();
+    let quoted = Regex::new(r"`[^`\n]*?\b0x([0-9a-f]+)\b[^`\n]*`").unwrap();
+    let mut pages: Vec<String> = Vec::new();
+    for c in link.captures_iter(tutorial) {
+        if !pages.contains(&c[1].to_string()) {
+            pages.push(c[1].to_string());
+        }
+    }
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for page in &pages {
+        let md = std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap();
+        let prose = hidden.replace_all(&md, "");
+        for para in prose.split("\n\n") {
+            let quotes: Vec<_> = quoted.captures_iter(para).collect();
+            if quotes.is_empty() {
+                continue;
+            }
+            let mut printed = printed_numbers(page);
+            for l in link.captures_iter(para) {
+                printed.extend(printed_numbers(&l[1]));
+            }
+            for q in quotes {
+                checked += 1;
+                let v = u64::from_str_radix(&q[1], 16).unwrap_or(u64::MAX);
+                if !printed.contains(&v) {
+                    bad.push(format!(
+                        "{page}.md quotes {} but no output it shows prints 0x{}",
+                        &q[0], &q[1]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} numbers quoted in the tutorial");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

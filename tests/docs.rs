@@ -29,34 +29,47 @@ fn docs() -> PathBuf {
 /// checkout's path ([`neutral_paths`]).
 const BOOK_CHECKOUT: &str = "~/solab";
 
-/// What a comparison keeps of the build-ids an output prints.
+/// What a comparison keeps.
 #[derive(Clone, Copy, PartialEq)]
-enum BuildIds {
-    /// Elided: another build of the same sources (another toolchain, another machine) has
-    /// other build-ids, and the same offsets.
-    Elide,
-    /// Kept: `make docs-outputs` rewrites an output made by another build than this one, so
-    /// that every output of the book comes from one build.
-    Keep,
+enum Mode {
+    /// Checking the book: build-ids and the checkout's path elided, since another build of
+    /// the same sources (another toolchain, machine or checkout) has other build-ids and
+    /// paths, and the same offsets.
+    Check,
+    /// Updating it (`make docs-outputs`): build-ids and paths kept, so that an output made by
+    /// another build, or showing another checkout than `~/solab`, is made again: every
+    /// output of the book comes from one build. The new output is compared as it will be
+    /// written, through [`neutral_paths`].
+    Update,
 }
 
 /// What changes from one run to the next, replaced by a placeholder: pids, the addresses
 /// ASLR chooses, frame numbers, build-ids, inode numbers, timings, the checkout's path. ELF
 /// offsets, sizes, page counts and relocation counts stay exact, so a stale output fails.
 fn normalize(text: &str) -> String {
-    normalize_with(text, BuildIds::Elide)
+    normalize_with(text, Mode::Check)
 }
 
-fn normalize_with(text: &str, build_ids: BuildIds) -> String {
+fn normalize_with(text: &str, mode: Mode) -> String {
     static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
-    static BUILD_ID: OnceLock<Regex> = OnceLock::new();
+    static CHECKED_ONLY: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let checked_only = CHECKED_ONLY.get_or_init(|| {
+        [
+            (r"\b[0-9a-f]{40}\b", "[build-id]"),
+            // The book was generated in one checkout, the test may run in another.
+            (r"[^\s\[]*/?\btarget/(release|lab)/", "[repo]/target/${1}/"),
+            (r"~/solab\b", "[repo]"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (Regex::new(re).expect("rule"), to))
+        .collect()
+    });
     let rules = RULES.get_or_init(|| {
         [
             // The address ranges of /proc/PID/maps lines.
             (r"(?m)^[0-9a-f]{8,}-[0-9a-f]{8,}", "[range]"),
-            // The book was generated in one checkout, the test may run in another.
-            (r"[^\s\[]*/?\btarget/(release|lab)/", "[repo]/target/${1}/"),
-            (r"~/solab\b", "[repo]"),
+            // The copies uid 65534 runs (docs/out/prelude.sh, _docs_for_nobody).
+            (r"/tmp/solab-docs-[A-Za-z0-9]+/", "/tmp/solab-docs-[dir]/"),
             (r"\b(docs|lab)\d+\b", "${1}[N]"),
             // Directories made by mktemp -d (a snippet's runtime directory).
             (r"/tmp/tmp\.[A-Za-z0-9]{6,}", "/tmp/tmp.[dir]"),
@@ -71,7 +84,11 @@ fn normalize_with(text: &str, build_ids: BuildIds) -> String {
             // The addresses ASLR moves: user-space addresses of 11 significant hex digits or
             // more (above 1 TiB, where mmap, the stack and PIE programs go). ELF offsets,
             // sizes and file addresses are far smaller and stay exact, zero-padded or not.
-            (r"\b0x0*[1-9a-f][0-9a-f]{10,}\b", "0x[addr]"),
+            // ASLR moves mappings by whole pages: an address keeps its offset in the page
+            // (a function's, a variable's), which the build decides. The stack's top is
+            // moved within a page too.
+            (r"\bargs_at=0x[0-9a-f]+", "args_at=0x[stack]"),
+            (r"\b0x0*[1-9a-f][0-9a-f]{7,}([0-9a-f]{3})\b", "0x[addr]${1}"),
             (
                 r"\b\d+:(0x|\?|file|private|shared|zero|untouched|unmapped|swapped|anon|ksm|not-present)",
                 "[pid]:${1}",
@@ -106,14 +123,17 @@ fn normalize_with(text: &str, build_ids: BuildIds) -> String {
             )
             .replace(&target.display().to_string(), &format!("{repo}/target"));
     }
-    if build_ids == BuildIds::Elide {
-        let re = BUILD_ID.get_or_init(|| Regex::new(r"\b[0-9a-f]{40}\b").expect("build-id"));
-        s = re.replace_all(&s, "[build-id]").into_owned();
+    if mode == Mode::Check {
+        for (re, to) in checked_only {
+            s = re.replace_all(&s, *to).into_owned();
+        }
     }
     for (re, to) in rules {
         s = re.replace_all(&s, *to).into_owned();
     }
-    let s = s.replace(&repo, "[repo]");
+    if mode == Mode::Check {
+        s = s.replace(&repo, "[repo]");
+    }
     // Columns are aligned to the width of pids and addresses: compare words, not spaces.
     static SPACES: OnceLock<Regex> = OnceLock::new();
     let spaces = SPACES.get_or_init(|| Regex::new(r"[ \t]+").expect("spaces"));
@@ -123,17 +143,26 @@ fn normalize_with(text: &str, build_ids: BuildIds) -> String {
         .join("\n")
 }
 
-/// `text` with the checkout's path written as [`BOOK_CHECKOUT`]; a path that a column of
+/// `text` with the checkout's path written as [`BOOK_CHECKOUT`], and so the path of a
+/// checkout elsewhere that an older output shows (its `target/`); a path that a column of
 /// spaces follows keeps the column aligned.
 fn neutral_paths(text: &str) -> String {
-    let repo = format!("{}/", artifacts().repo.display());
-    let to = format!("{BOOK_CHECKOUT}/");
-    let column = Regex::new(&format!(r"{}(\S*)( {{2,}})", regex::escape(&repo))).unwrap();
-    let s = column.replace_all(text, |c: &regex::Captures| {
-        let pad = (c[2].len() + repo.len()).saturating_sub(to.len()).max(1);
-        format!("{to}{}{}", &c[1], " ".repeat(pad))
+    let repo = artifacts().repo.display().to_string();
+    let checkout = Regex::new(&format!(
+        r"(?:{}|/(?:work|home|root|srv|opt)/[\w.-]+(?:/[\w.-]+)*?)/(target/(?:release|lab)/\S*)( {{2,}})?",
+        regex::escape(&repo)
+    ))
+    .unwrap();
+    let s = checkout.replace_all(text, |c: &regex::Captures| {
+        let whole = c.get(0).unwrap().as_str();
+        let rest = format!("{BOOK_CHECKOUT}/{}", &c[1]);
+        match c.get(2) {
+            // Padded to the column's width, as the path was.
+            Some(_) => format!("{rest:<w$}", w = (whole.len()).max(rest.len() + 1)),
+            None => rest,
+        }
     });
-    s.replace(&repo, &to)
+    s.replace(&format!("{repo}/"), &format!("{BOOK_CHECKOUT}/"))
 }
 
 fn snippets() -> Vec<PathBuf> {
@@ -236,9 +265,9 @@ fn run_page(page: &str, img_dir: &Path) -> Vec<(String, String)> {
 /// `text` as a block's comparison sees it: [`normalize`]d, and for outputs that depend on
 /// the whole machine (what other processes run, what the page cache holds), by shape: every
 /// number elided (`# compare: shape`), and with `# compare: lines N` only the first N lines.
-fn compared(body: &str, text: &str, ids: BuildIds) -> String {
+fn compared(body: &str, text: &str, mode: Mode) -> String {
     static DIGITS: OnceLock<Regex> = OnceLock::new();
-    let mut s = normalize_with(text, ids);
+    let mut s = normalize_with(text, mode);
     if body.contains("# compare: shape") {
         let digits = DIGITS.get_or_init(|| Regex::new(r"\d+").expect("digits"));
         s = digits.replace_all(&s, "#").into_owned();
@@ -349,14 +378,23 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
             }
             let txt = docs().join("src/out").join(format!("{name}.txt"));
             let want = std::fs::read_to_string(&txt).unwrap_or_default();
-            // Updating keeps build-ids: an output another build made is made again, so
-            // that the book shows one build; checking elides them.
-            let ids = if update {
-                BuildIds::Keep
+            let (nw, ng) = if update {
+                // An older output that shows another checkout's path only has it written
+                // as the book's, when nothing else of it changed.
+                let neutral = neutral_paths(&want);
+                if neutral != want {
+                    std::fs::write(&txt, &neutral).unwrap();
+                }
+                (
+                    compared(&body, &neutral, Mode::Update),
+                    compared(&body, &neutral_paths(got), Mode::Update),
+                )
             } else {
-                BuildIds::Elide
+                (
+                    compared(&body, &want, Mode::Check),
+                    compared(&body, got, Mode::Check),
+                )
             };
-            let (nw, ng) = (compared(&body, &want, ids), compared(&body, got, ids));
             if nw != ng {
                 if update {
                     // Only outputs that really changed are rewritten: the diff stays
@@ -391,7 +429,7 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
 /// elides in text (pids, frame numbers, addresses, build-ids unless kept, the checkout's
 /// path), and the pids of `data-pid` and the kpagecount of a frame, which other processes
 /// move.
-fn normalize_picture(svg: &str, ids: BuildIds) -> String {
+fn normalize_picture(svg: &str, mode: Mode) -> String {
     static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         [
@@ -402,7 +440,7 @@ fn normalize_picture(svg: &str, ids: BuildIds) -> String {
         .map(|(re, to)| (Regex::new(re).expect("rule"), to))
         .collect()
     });
-    let mut s = normalize_with(svg, ids);
+    let mut s = normalize_with(svg, mode);
     for (re, to) in rules {
         s = re.replace_all(&s, *to).into_owned();
     }
@@ -436,8 +474,9 @@ fn drawn_pictures(drawn: &Path, book: &Path) -> Vec<(PathBuf, String, String)> {
 /// (and its diff) alone.
 fn update_pictures(drawn: &Path, book: &Path) {
     for (target, new, old) in drawn_pictures(drawn, book) {
-        if normalize_picture(&new, BuildIds::Keep) != normalize_picture(&old, BuildIds::Keep) {
-            std::fs::write(&target, neutral_paths(&new)).expect("write the picture into the book");
+        let new = neutral_paths(&new);
+        if normalize_picture(&new, Mode::Update) != normalize_picture(&old, Mode::Update) {
+            std::fs::write(&target, new).expect("write the picture into the book");
             eprintln!("rewrote {}", target.display());
         }
     }
@@ -448,8 +487,8 @@ fn stale_pictures(drawn: &Path, book: &Path) -> Vec<String> {
     let mut stale = Vec::new();
     for (target, new, old) in drawn_pictures(drawn, book) {
         let (w, g) = (
-            normalize_picture(&old, BuildIds::Elide),
-            normalize_picture(&new, BuildIds::Elide),
+            normalize_picture(&old, Mode::Check),
+            normalize_picture(&new, Mode::Check),
         );
         if w != g {
             stale.push(format!(
@@ -677,7 +716,11 @@ fn the_normalizer_keeps_elf_offsets_and_elides_aslr_and_frames() {
     // readelf's program headers: offsets and sizes stay, zero-padded or not.
     let ph = "  LOAD 0x014680 0x0000000000015680 0x0000000000015680 0x0405d0 0x0405d0 R E 0x1000";
     let moved = ph.replace("15680", "156c0");
-    assert_ne!(normalize(ph), normalize(&moved), "a moved segment must fail");
+    assert_ne!(
+        normalize(ph),
+        normalize(&moved),
+        "a moved segment must fail"
+    );
     assert_ne!(
         normalize("solib_add_offset=0x1a610"),
         normalize("solib_add_offset=0x1a7c0")
@@ -688,6 +731,11 @@ fn the_normalizer_keeps_elf_offsets_and_elides_aslr_and_frames() {
         normalize("pid=651 action=addrs base=0x7fd656703000 solib_add=0x7fd65671d7c0"),
         normalize("pid=9 action=addrs base=0x7f0318500000 solib_add=0x7f031851a7c0")
     );
+    // ... but not the offset in the page, which the build decides.
+    assert_ne!(
+        normalize("solib_add=0x7fd65671d610"),
+        normalize("solib_add=0x7fd65671d7c0")
+    );
     assert_eq!(
         normalize("dynamic: 0x00007fbdd7252730 size: 0x0000000000061126"),
         normalize("dynamic: 0x000055d1d7000730 size: 0x0000000000061126")
@@ -697,10 +745,19 @@ fn the_normalizer_keeps_elf_offsets_and_elides_aslr_and_frames() {
         normalize("size: 0x0000000000061127")
     );
     for (a, b) in [
-        ("pid 3 address 0x7f9201e1d7c0: present=1 pfn=0x230b64", "pid 4 address 0x7f20bfeee7c0: present=1 pfn=0x1b"),
+        (
+            "pid 3 address 0x7f9201e1d7c0: present=1 pfn=0x230b64",
+            "pid 4 address 0x7f20bfeee7c0: present=1 pfn=0x1b",
+        ),
         ("one frame (0x1a2c88) in 3 of", "one frame (0x9) in 3 of"),
-        ("A used pfn 0x1f979d; D: pfn 0x1f979d in D (A, B and C used 0x273b04)", "A used pfn 0x1; D: pfn 0x2 in D (A, B and C used 0x3)"),
-        ("the page at 0x7f551e980000: A frame 0x1fdad2; child frame 0x15ca0e", "the page at 0x7f0000001000: A frame 0x1; child frame 0x2"),
+        (
+            "A used pfn 0x1f979d; D: pfn 0x1f979d in D (A, B and C used 0x273b04)",
+            "A used pfn 0x1; D: pfn 0x2 in D (A, B and C used 0x3)",
+        ),
+        (
+            "the page at 0x7f551e980000: A frame 0x1fdad2; child frame 0x15ca0e",
+            "the page at 0x7f0000001000: A frame 0x1; child frame 0x2",
+        ),
         ("n-exclusive/0x1234567/1", "n-exclusive/0x89/1"),
     ] {
         assert_eq!(normalize(a), normalize(b), "{a}");
@@ -711,7 +768,20 @@ fn the_normalizer_keeps_elf_offsets_and_elides_aslr_and_frames() {
         "libsolib.so (build-id 99635689be8fb98dc79e82d2c95d482f6db4c19d)",
     );
     assert_eq!(normalize(x), normalize(y));
-    assert_ne!(normalize_with(x, BuildIds::Keep), normalize_with(y, BuildIds::Keep));
+    assert_ne!(
+        normalize_with(x, Mode::Update),
+        normalize_with(y, Mode::Update)
+    );
+    // Paths: elided when checking; when updating, a private checkout is made again.
+    let (p, q) = (
+        "/work/wt-book/target/release/libsolib.so",
+        "~/solab/target/release/libsolib.so",
+    );
+    assert_eq!(normalize(p), normalize(q));
+    assert_ne!(
+        normalize_with(p, Mode::Update),
+        normalize_with(q, Mode::Update)
+    );
 }
 
 #[test]
@@ -719,6 +789,7 @@ fn neutral_paths_hide_the_checkout_and_keep_columns() {
     let repo = artifacts().repo.display().to_string();
     let rows = [
         format!("{repo}/target/release/libsolib.so"),
+        "/work/wt-elsewhere/target/release/solab-lab-host".to_string(),
         "/usr/lib/x86_64-linux-gnu/libc.so.6".to_string(),
     ];
     let w = rows.iter().map(String::len).max().unwrap() + 2;
@@ -726,8 +797,43 @@ fn neutral_paths_hide_the_checkout_and_keep_columns() {
     let out = neutral_paths(&table);
     assert!(!out.contains(&repo), "{out}");
     assert!(out.contains("~/solab/target/release/libsolib.so"), "{out}");
+    assert!(
+        out.contains("~/solab/target/release/solab-lab-host"),
+        "{out}"
+    );
+    assert_eq!(machine_path(&out), None, "{out}");
     let col: Vec<usize> = out.lines().map(|l| l.rfind(' ').unwrap()).collect();
-    assert!(col.windows(2).all(|w| w[0] == w[1]), "columns moved:\n{out}");
+    assert!(
+        col.windows(2).all(|w| w[0] == w[1]),
+        "columns moved:\n{out}"
+    );
+}
+
+/// A path of the machine an output was made on: a checkout's (its build's `target/`
+/// directories), not the book's `~/solab`.
+fn machine_path(text: &str) -> Option<&str> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"(?m)/work/|\bwt-[\w-]+/|(^|[\s>=])/(home|root|work|srv|opt)/[\w./-]*/target/(release|lab)/")
+            .expect("machine path")
+    });
+    re.find(text).map(|m| m.as_str())
+}
+
+#[test]
+fn no_output_shows_a_machine_path() {
+    let mut bad = Vec::new();
+    for e in std::fs::read_dir(docs().join("src/out")).unwrap().flatten() {
+        let body = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if let Some(m) = machine_path(&body) {
+            bad.push(format!("{}: {m:?}", e.path().display()));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "outputs with the path of the checkout they were made in (run `make docs-outputs`):\n{}",
+        bad.join("\n")
+    );
 }
 
 /// The root element's attribute `name`, if it has one.
@@ -759,8 +865,6 @@ fn drawn_by_the_tool() -> Vec<String> {
 #[test]
 fn every_picture_fits_a_700px_column() {
     let size = Regex::new(r#"font-size(?:="|:\s*)([\d.]+)"#).unwrap();
-    let machine = Regex::new(r"/work/|\bwt-[\w-]+/|(^|[\s>])/[\w./-]*/target/(release|lab)/")
-        .unwrap();
     let tool = drawn_by_the_tool();
     let mut bad = Vec::new();
     let mut seen = 0;
@@ -781,11 +885,13 @@ fn every_picture_fits_a_700px_column() {
         };
         for attr in ["width", "height"] {
             if let Some(v) = root_attribute(&svg, attr).filter(|v| *v != "100%") {
-                bad.push(format!("{name}: a fixed {attr}={v:?}: it will not fit a column"));
+                bad.push(format!(
+                    "{name}: a fixed {attr}={v:?}: it will not fit a column"
+                ));
             }
         }
-        if let Some(m) = machine.find(&svg) {
-            bad.push(format!("{name}: a machine path: {:?}", m.as_str()));
+        if let Some(m) = machine_path(&svg) {
+            bad.push(format!("{name}: a machine path: {m:?}"));
         }
         let smallest = size
             .captures_iter(&svg)
@@ -819,14 +925,20 @@ fn the_book_shows_one_build() {
         for e in std::fs::read_dir(docs().join(dir)).unwrap().flatten() {
             let body = std::fs::read_to_string(e.path()).unwrap_or_default();
             let file = format!("{dir}/{}", e.file_name().to_string_lossy());
-            for c in text.captures_iter(&body).chain(picture.captures_iter(&body)) {
+            for c in text
+                .captures_iter(&body)
+                .chain(picture.captures_iter(&body))
+            {
                 ids.entry(c[1].to_string())
                     .or_default()
                     .push((c[2].to_string(), file.clone()));
             }
         }
     }
-    assert!(ids.contains_key("libsolib.so"), "no build-id of libsolib.so in the book");
+    assert!(
+        ids.contains_key("libsolib.so"),
+        "no build-id of libsolib.so in the book"
+    );
     let mut bad = Vec::new();
     for (object, seen) in &ids {
         let mut distinct: Vec<&String> = seen.iter().map(|(id, _)| id).collect();
@@ -848,8 +960,8 @@ fn the_book_shows_one_build() {
 fn printed_numbers(page: &str) -> std::collections::BTreeSet<u64> {
     let outputs = Regex::new(r"out/([A-Za-z0-9_-]+)\.txt").unwrap();
     let number = Regex::new(r"\b0x([0-9a-f]+)\b|\b([0-9a-f]{5,})\b").unwrap();
-    let md = std::fs::read_to_string(docs().join("src").join(format!("{page}.md")))
-        .unwrap_or_default();
+    let md =
+        std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap_or_default();
     let mut set = std::collections::BTreeSet::new();
     for o in outputs.captures_iter(&md) {
         let body = std::fs::read_to_string(docs().join("src/out").join(format!("{}.txt", &o[1])))
@@ -906,6 +1018,9 @@ fn numbers_quoted_in_the_prose_are_printed_by_the_outputs() {
             }
         }
     }
-    assert!(checked > 10, "only {checked} numbers quoted in the tutorial");
+    assert!(
+        checked > 10,
+        "only {checked} numbers quoted in the tutorial"
+    );
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

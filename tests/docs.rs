@@ -262,6 +262,32 @@ fn run_page(page: &str, img_dir: &Path) -> Vec<(String, String)> {
     blocks
 }
 
+/// Compares one block's output `got` with the book's `txt` (`body` is the block's
+/// snippet): checking, returns the first difference; updating, rewrites `txt` when it
+/// differs (the checkout's path written as the book's) and returns nothing.
+fn compare_output(txt: &Path, body: &str, got: &str, update: bool) -> Option<String> {
+    let want = std::fs::read_to_string(txt).unwrap_or_default();
+    if !update {
+        let (nw, ng) = (
+            compared(body, &want, Mode::Check),
+            compared(body, got, Mode::Check),
+        );
+        return (nw != ng).then(|| first_difference(&nw, &ng));
+    }
+    // An older output that shows another checkout's path only has it written as the book's
+    // when nothing else of it changed; only outputs that really changed are rewritten, so
+    // the diff stays reviewable.
+    let (neutral, got) = (neutral_paths(&want), neutral_paths(got));
+    if compared(body, &neutral, Mode::Update) != compared(body, &got, Mode::Update) {
+        std::fs::write(txt, got).unwrap();
+        eprintln!("rewrote {}", txt.display());
+    } else if neutral != want {
+        std::fs::write(txt, neutral).unwrap();
+        eprintln!("wrote {} with the book's checkout path", txt.display());
+    }
+    None
+}
+
 /// `text` as a block's comparison sees it: [`normalize`]d, and for outputs that depend on
 /// the whole machine (what other processes run, what the page cache holds), by shape: every
 /// number elided (`# compare: shape`), and with `# compare: lines N` only the first N lines.
@@ -377,37 +403,8 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
                 continue;
             }
             let txt = docs().join("src/out").join(format!("{name}.txt"));
-            let want = std::fs::read_to_string(&txt).unwrap_or_default();
-            let (nw, ng) = if update {
-                // An older output that shows another checkout's path only has it written
-                // as the book's, when nothing else of it changed.
-                let neutral = neutral_paths(&want);
-                if neutral != want {
-                    std::fs::write(&txt, &neutral).unwrap();
-                }
-                (
-                    compared(&body, &neutral, Mode::Update),
-                    compared(&body, &neutral_paths(got), Mode::Update),
-                )
-            } else {
-                (
-                    compared(&body, &want, Mode::Check),
-                    compared(&body, got, Mode::Check),
-                )
-            };
-            if nw != ng {
-                if update {
-                    // Only outputs that really changed are rewritten: the diff stays
-                    // reviewable.
-                    std::fs::write(&txt, neutral_paths(got)).unwrap();
-                    eprintln!("rewrote {}", txt.display());
-                } else {
-                    failures.push(format!(
-                        "{} (docs/run {page}): {}",
-                        txt.display(),
-                        first_difference(&nw, &ng)
-                    ));
-                }
+            if let Some(diff) = compare_output(&txt, &body, got, update) {
+                failures.push(format!("{} (docs/run {page}): {diff}", txt.display()));
             }
         }
     }

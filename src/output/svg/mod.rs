@@ -390,9 +390,11 @@ mod tests {
             row.0 += n;
             row.1 = count;
         }
+        // The picture's height in its own units: the viewBox's (it scales to its column).
         let height = doc
             .root_element()
-            .attribute("height")
+            .attribute("viewBox")
+            .and_then(|v| v.split_whitespace().nth(3))
             .and_then(|h| h.parse().ok())
             .expect("height");
         (per_pid, height)

@@ -119,8 +119,12 @@ $(MDBOOK):
 	$(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --root .tools
 
 # Rewrite the outputs the book shows (docs/src/out/*.txt) from docs/out/*.sh.
+# Every output and tool picture of the book, from this one build in one run (the checkout
+# shown as ~/solab); then the checks that need no run: one build-id per object, the prose's
+# numbers in the outputs, every picture fits a 700 px column.
 docs-outputs: build
 	UPDATE_DOCS=1 $(CARGO) test --profile $(PROFILE) --test tests docs::every_output -- --nocapture
+	$(CARGO) test --profile $(PROFILE) --test tests docs:: -- --skip every_output
 
 # Writes docs/src/bench-results.md; installs smem and hyperfine if missing. Needs root.
 # HOSTS=1000 PYTHONS=1000 grows it to 2,000 processes; FAMILY_GIB=0 skips the family.

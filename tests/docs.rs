@@ -2,9 +2,14 @@
 //! - every output shown in docs/ is `docs/src/out/NAME.txt`, produced by `docs/out/NAME.sh`;
 //!   this test runs every page's commands the way the book tells the reader to, with
 //!   `docs/run PAGE` (one shell per page, the blocks in order), and fails when a block's
-//!   output differs from the book's,
-//!   after eliding what changes from run to run (pids, addresses, frame numbers, build-ids,
-//!   inode numbers, timings, the repository's path). `make docs-outputs` rewrites them.
+//!   output or a picture the tool draws differs from the book's, after eliding only what
+//!   changes from run to run (pids, the addresses ASLR chooses, frame numbers, build-ids,
+//!   inode numbers, timings, the checkout's path): ELF offsets, sizes and counts are
+//!   compared exactly. `make docs-outputs` rewrites them, all from the one build it runs,
+//!   with the checkout shown as `~/solab`;
+//! - the book shows one build (one build-id per object), and the numbers its prose quotes
+//!   are printed by its outputs;
+//! - every picture fits a 700 px column, and shows no machine path;
 //! - every `{{#include FILE:ANCHOR}}` names an existing file and anchor;
 //! - every relative link and image in the book resolves, and chapters paste no output.
 
@@ -19,28 +24,75 @@ fn docs() -> PathBuf {
     artifacts().repo.join("docs")
 }
 
-/// What changes from one run to the next, replaced by a placeholder.
+/// Where the book's outputs show the checkout: a reader's is elsewhere, and the checkout the
+/// book was made in is nobody's business. `make docs-outputs` writes it in place of the
+/// checkout's path ([`neutral_paths`]).
+const BOOK_CHECKOUT: &str = "~/solab";
+
+/// What a comparison keeps.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Checking the book: build-ids and the checkout's path elided, since another build of
+    /// the same sources (another toolchain, machine or checkout) has other build-ids and
+    /// paths, and the same offsets.
+    Check,
+    /// Updating it (`make docs-outputs`): build-ids and paths kept, so that an output made by
+    /// another build, or showing another checkout than `~/solab`, is made again: every
+    /// output of the book comes from one build. The new output is compared as it will be
+    /// written, through [`neutral_paths`].
+    Update,
+}
+
+/// What changes from one run to the next, replaced by a placeholder: pids, the addresses
+/// ASLR chooses, frame numbers, build-ids, inode numbers, timings, the checkout's path. ELF
+/// offsets, sizes, page counts and relocation counts stay exact, so a stale output fails.
 fn normalize(text: &str) -> String {
+    normalize_with(text, Mode::Check)
+}
+
+fn normalize_with(text: &str, mode: Mode) -> String {
     static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
-    let rules = RULES.get_or_init(|| {
+    static CHECKED_ONLY: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let checked_only = CHECKED_ONLY.get_or_init(|| {
         [
-            (r"(?m)^[0-9a-f]{8,}-[0-9a-f]{8,}", "[range]"),
+            (r"\b[0-9a-f]{40}\b", "[build-id]"),
             // The book was generated in one checkout, the test may run in another.
             (r"[^\s\[]*/?\btarget/(release|lab)/", "[repo]/target/${1}/"),
+            (r"~/solab\b", "[repo]"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (Regex::new(re).expect("rule"), to))
+        .collect()
+    });
+    let rules = RULES.get_or_init(|| {
+        [
+            // The address ranges of /proc/PID/maps lines.
+            (r"(?m)^[0-9a-f]{8,}-[0-9a-f]{8,}", "[range]"),
+            // The copies uid 65534 runs (docs/out/prelude.sh, _docs_for_nobody).
+            (r"/tmp/solab-docs-[A-Za-z0-9]+/", "/tmp/solab-docs-[dir]/"),
             (r"\b(docs|lab)\d+\b", "${1}[N]"),
             // Directories made by mktemp -d (a snippet's runtime directory).
             (r"/tmp/tmp\.[A-Za-z0-9]{6,}", "/tmp/tmp.[dir]"),
-            (r"\b[0-9a-f]{40}\b", "[build-id]"),
-            (r"\bpfn 0x[0-9a-f]+", "pfn 0x[pfn]"),
-            (r"\bframe 0x[0-9a-f]+", "frame 0x[pfn]"),
-            (r"([:/])0x[0-9a-f]+", "${1}0x[pfn]"),
+            // Frame numbers, where solab and the chapters' commands print them: `pfn 0x..`,
+            // `pfn=0x..`, `frame 0x..`, `frame (0x..)`, `used 0x..`, `PID:0x.. state`,
+            // `state/0x../mapcount`, `A 0x.. (`.
+            (r"\b(pfn|frame)([= ]\(?)0x[0-9a-f]+", "${1}${2}0x[pfn]"),
+            (r"\bused 0x[0-9a-f]+", "used 0x[pfn]"),
+            (r"(\d):0x[0-9a-f]+", "${1}:0x[pfn]"),
+            (r"([a-z])/0x[0-9a-f]+/\d+", "${1}/0x[pfn]/[n]"),
             (r"\b([A-Z]) 0x[0-9a-f]+ \(", "${1} 0x[pfn] ("),
-            (r"0x[0-9a-f]{6,}", "0x[addr]"),
+            // The addresses ASLR moves: user-space addresses of 11 significant hex digits or
+            // more (above 1 TiB, where mmap, the stack and PIE programs go). ELF offsets,
+            // sizes and file addresses are far smaller and stay exact, zero-padded or not.
+            // ASLR moves mappings by whole pages: an address keeps its offset in the page
+            // (a function's, a variable's), which the build decides. The stack's top is
+            // moved within a page too.
+            (r"\bargs_at=0x[0-9a-f]+", "args_at=0x[stack]"),
+            (r"\b0x0*[1-9a-f][0-9a-f]{7,}([0-9a-f]{3})\b", "0x[addr]${1}"),
             (
                 r"\b\d+:(0x|\?|file|private|shared|zero|untouched|unmapped|swapped|anon|ksm|not-present)",
                 "[pid]:${1}",
             ),
-            (r"/0x\[pfn\]/\d+", "/0x[pfn]/[n]"),
             (r"\b(pid[= ]|pid |uid \d+ pid )\d+", "${1}[pid]"),
             (r"\b\d+ \(([\w.-]+)\)", "[pid] (${1})"),
             (r"\bin pids( \d+)+", "in pids [pids]"),
@@ -71,10 +123,17 @@ fn normalize(text: &str) -> String {
             )
             .replace(&target.display().to_string(), &format!("{repo}/target"));
     }
+    if mode == Mode::Check {
+        for (re, to) in checked_only {
+            s = re.replace_all(&s, *to).into_owned();
+        }
+    }
     for (re, to) in rules {
         s = re.replace_all(&s, *to).into_owned();
     }
-    let s = s.replace(&repo, "[repo]");
+    if mode == Mode::Check {
+        s = s.replace(&repo, "[repo]");
+    }
     // Columns are aligned to the width of pids and addresses: compare words, not spaces.
     static SPACES: OnceLock<Regex> = OnceLock::new();
     let spaces = SPACES.get_or_init(|| Regex::new(r"[ \t]+").expect("spaces"));
@@ -82,6 +141,28 @@ fn normalize(text: &str) -> String {
         .map(|l| spaces.replace_all(l.trim_end(), " ").into_owned())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `text` with the checkout's path written as [`BOOK_CHECKOUT`], and so the path of a
+/// checkout elsewhere that an older output shows (its `target/`); a path that a column of
+/// spaces follows keeps the column aligned.
+fn neutral_paths(text: &str) -> String {
+    let repo = artifacts().repo.display().to_string();
+    let checkout = Regex::new(&format!(
+        r"(?:{}|/(?:work|home|root|srv|opt)/[\w.-]+(?:/[\w.-]+)*?)/(target/(?:release|lab)/\S*)( {{2,}})?",
+        regex::escape(&repo)
+    ))
+    .unwrap();
+    let s = checkout.replace_all(text, |c: &regex::Captures| {
+        let whole = c.get(0).unwrap().as_str();
+        let rest = format!("{BOOK_CHECKOUT}/{}", &c[1]);
+        match c.get(2) {
+            // Padded to the column's width, as the path was.
+            Some(_) => format!("{rest:<w$}", w = (whole.len()).max(rest.len() + 1)),
+            None => rest,
+        }
+    });
+    s.replace(&format!("{repo}/"), &format!("{BOOK_CHECKOUT}/"))
 }
 
 fn snippets() -> Vec<PathBuf> {
@@ -181,6 +262,52 @@ fn run_page(page: &str, img_dir: &Path) -> Vec<(String, String)> {
     blocks
 }
 
+/// Compares one block's output `got` with the book's `txt` (`body` is the block's
+/// snippet): checking, returns the first difference; updating, rewrites `txt` when it
+/// differs (the checkout's path written as the book's) and returns nothing.
+fn compare_output(txt: &Path, body: &str, got: &str, update: bool) -> Option<String> {
+    let want = std::fs::read_to_string(txt).unwrap_or_default();
+    if !update {
+        let (nw, ng) = (
+            compared(body, &want, Mode::Check),
+            compared(body, got, Mode::Check),
+        );
+        return (nw != ng).then(|| first_difference(&nw, &ng));
+    }
+    // An older output that shows another checkout's path only has it written as the book's
+    // when nothing else of it changed; only outputs that really changed are rewritten, so
+    // the diff stays reviewable.
+    let (neutral, got) = (neutral_paths(&want), neutral_paths(got));
+    if compared(body, &neutral, Mode::Update) != compared(body, &got, Mode::Update) {
+        std::fs::write(txt, got).unwrap();
+        eprintln!("rewrote {}", txt.display());
+    } else if neutral != want {
+        std::fs::write(txt, neutral).unwrap();
+        eprintln!("wrote {} with the book's checkout path", txt.display());
+    }
+    None
+}
+
+/// `text` as a block's comparison sees it: [`normalize`]d, and for outputs that depend on
+/// the whole machine (what other processes run, what the page cache holds), by shape: every
+/// number elided (`# compare: shape`), and with `# compare: lines N` only the first N lines.
+fn compared(body: &str, text: &str, mode: Mode) -> String {
+    static DIGITS: OnceLock<Regex> = OnceLock::new();
+    let mut s = normalize_with(text, mode);
+    if body.contains("# compare: shape") {
+        let digits = DIGITS.get_or_init(|| Regex::new(r"\d+").expect("digits"));
+        s = digits.replace_all(&s, "#").into_owned();
+    }
+    if let Some(n) = body
+        .lines()
+        .find_map(|l| l.strip_prefix("# compare: lines "))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+    {
+        s = s.lines().take(n).collect::<Vec<_>>().join("\n");
+    }
+    s
+}
+
 fn first_difference(want: &str, got: &str) -> String {
     let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
     let i = w
@@ -200,7 +327,6 @@ fn first_difference(want: &str, got: &str) -> String {
 fn every_output_in_the_book_is_what_the_program_prints_now() {
     let update = std::env::var_os("UPDATE_DOCS").is_some();
     let mut failures = Vec::new();
-    let digits = Regex::new(r"\d+").unwrap();
     let scratch = std::env::temp_dir().join(format!("solab-docs-img-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     // Pictures are drawn into the scratch directory; updating copies one into the book
@@ -277,41 +403,16 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
                 continue;
             }
             let txt = docs().join("src/out").join(format!("{name}.txt"));
-            let want = std::fs::read_to_string(&txt).unwrap_or_default();
-            let (mut nw, mut ng) = (normalize(&want), normalize(got));
-            // Outputs that depend on the whole machine (what other processes run, what the
-            // page cache holds) are compared by shape: every number elided, and with
-            // `# compare: lines N` only their first N lines.
-            if body.contains("# compare: shape") {
-                nw = digits.replace_all(&nw, "#").into_owned();
-                ng = digits.replace_all(&ng, "#").into_owned();
-            }
-            if let Some(n) = body
-                .lines()
-                .find_map(|l| l.strip_prefix("# compare: lines "))
-                .and_then(|n| n.trim().parse::<usize>().ok())
-            {
-                nw = nw.lines().take(n).collect::<Vec<_>>().join("\n");
-                ng = ng.lines().take(n).collect::<Vec<_>>().join("\n");
-            }
-            if nw != ng {
-                if update {
-                    // Only outputs that really changed are rewritten: the diff stays
-                    // reviewable.
-                    std::fs::write(&txt, got).unwrap();
-                    eprintln!("rewrote {}", txt.display());
-                } else {
-                    failures.push(format!(
-                        "{} (docs/run {page}): {}",
-                        txt.display(),
-                        first_difference(&nw, &ng)
-                    ));
-                }
+            if let Some(diff) = compare_output(&txt, &body, got, update) {
+                failures.push(format!("{} (docs/run {page}): {diff}", txt.display()));
             }
         }
     }
+    let book_img = docs().join("src/img");
     if update {
-        update_pictures(&scratch, &docs().join("src/img"));
+        update_pictures(&scratch, &book_img);
+    } else if release_build && is_root() {
+        failures.extend(stale_pictures(&scratch, &book_img));
     }
     let _ = std::fs::remove_dir_all(&scratch);
     assert!(
@@ -321,10 +422,11 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
     );
 }
 
-/// A picture with what changes from one drawing to the next elided: what [`normalize`]
-/// elides in text (pids, frame numbers, addresses, build-ids, the checkout's path), and the
-/// pids of `data-pid` and the kpagecount of a frame, which other processes move.
-fn normalize_picture(svg: &str) -> String {
+/// A picture with what changes from one drawing to the next elided: what [`normalize_with`]
+/// elides in text (pids, frame numbers, addresses, build-ids unless kept, the checkout's
+/// path), and the pids of `data-pid` and the kpagecount of a frame, which other processes
+/// move.
+fn normalize_picture(svg: &str, mode: Mode) -> String {
     static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         [
@@ -335,20 +437,20 @@ fn normalize_picture(svg: &str) -> String {
         .map(|(re, to)| (Regex::new(re).expect("rule"), to))
         .collect()
     });
-    let mut s = normalize(svg);
+    let mut s = normalize_with(svg, mode);
     for (re, to) in rules {
         s = re.replace_all(&s, *to).into_owned();
     }
     s
 }
 
-/// Copies each picture drawn into `drawn` over the book's in `book` when it is new, or
-/// differs in more than [`normalize_picture`] elides: drawn again with other pids and
-/// frames, an unchanged picture leaves the book (and its diff) alone.
-fn update_pictures(drawn: &Path, book: &Path) {
+/// The pictures drawn into `drawn` (by the tool, as the pages' commands ask), each with
+/// the book's copy of the same name in `book`.
+fn drawn_pictures(drawn: &Path, book: &Path) -> Vec<(PathBuf, String, String)> {
     let Ok(dir) = std::fs::read_dir(drawn) else {
-        return;
+        return Vec::new();
     };
+    let mut v = Vec::new();
     for entry in dir.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "svg") {
@@ -357,11 +459,43 @@ fn update_pictures(drawn: &Path, book: &Path) {
         let target = book.join(entry.file_name());
         let new = std::fs::read_to_string(&path).expect("a drawn picture");
         let old = std::fs::read_to_string(&target).unwrap_or_default();
-        if normalize_picture(&new) != normalize_picture(&old) {
+        v.push((target, new, old));
+    }
+    v.sort();
+    v
+}
+
+/// Copies each picture drawn into `drawn` over the book's in `book` when it is new, or
+/// differs in more than [`normalize_picture`] elides (build-ids kept: one build behind every
+/// picture): drawn again with other pids and frames, an unchanged picture leaves the book
+/// (and its diff) alone.
+fn update_pictures(drawn: &Path, book: &Path) {
+    for (target, new, old) in drawn_pictures(drawn, book) {
+        let new = neutral_paths(&new);
+        if normalize_picture(&new, Mode::Update) != normalize_picture(&old, Mode::Update) {
             std::fs::write(&target, new).expect("write the picture into the book");
             eprintln!("rewrote {}", target.display());
         }
     }
+}
+
+/// The book's pictures that differ from what the tool draws now, as the outputs are compared.
+fn stale_pictures(drawn: &Path, book: &Path) -> Vec<String> {
+    let mut stale = Vec::new();
+    for (target, new, old) in drawn_pictures(drawn, book) {
+        let (w, g) = (
+            normalize_picture(&old, Mode::Check),
+            normalize_picture(&new, Mode::Check),
+        );
+        if w != g {
+            stale.push(format!(
+                "{}: {}",
+                target.display(),
+                first_difference(&w, &g)
+            ));
+        }
+    }
+    stale
 }
 
 /// A reader runs what the book shows: every command of a snippet is inside its `cmd`
@@ -572,4 +706,318 @@ fn the_normalizer_elides_what_changes_and_keeps_what_matters() {
         normalize("64 of 64 text pages"),
         normalize("63 of 64 text pages")
     );
+}
+
+#[test]
+fn the_normalizer_keeps_elf_offsets_and_elides_aslr_and_frames() {
+    // readelf's program headers: offsets and sizes stay, zero-padded or not.
+    let ph = "  LOAD 0x014680 0x0000000000015680 0x0000000000015680 0x0405d0 0x0405d0 R E 0x1000";
+    let moved = ph.replace("15680", "156c0");
+    assert_ne!(
+        normalize(ph),
+        normalize(&moved),
+        "a moved segment must fail"
+    );
+    assert_ne!(
+        normalize("solib_add_offset=0x1a610"),
+        normalize("solib_add_offset=0x1a7c0")
+    );
+    assert_ne!(normalize("TLS at 0x543e0"), normalize("TLS at 0x563e0"));
+    // ASLR'd addresses and frame numbers do not.
+    assert_eq!(
+        normalize("pid=651 action=addrs base=0x7fd656703000 solib_add=0x7fd65671d7c0"),
+        normalize("pid=9 action=addrs base=0x7f0318500000 solib_add=0x7f031851a7c0")
+    );
+    // ... but not the offset in the page, which the build decides.
+    assert_ne!(
+        normalize("solib_add=0x7fd65671d610"),
+        normalize("solib_add=0x7fd65671d7c0")
+    );
+    assert_eq!(
+        normalize("dynamic: 0x00007fbdd7252730 size: 0x0000000000061126"),
+        normalize("dynamic: 0x000055d1d7000730 size: 0x0000000000061126")
+    );
+    assert_ne!(
+        normalize("size: 0x0000000000061126"),
+        normalize("size: 0x0000000000061127")
+    );
+    for (a, b) in [
+        (
+            "pid 3 address 0x7f9201e1d7c0: present=1 pfn=0x230b64",
+            "pid 4 address 0x7f20bfeee7c0: present=1 pfn=0x1b",
+        ),
+        ("one frame (0x1a2c88) in 3 of", "one frame (0x9) in 3 of"),
+        (
+            "A used pfn 0x1f979d; D: pfn 0x1f979d in D (A, B and C used 0x273b04)",
+            "A used pfn 0x1; D: pfn 0x2 in D (A, B and C used 0x3)",
+        ),
+        (
+            "the page at 0x7f551e980000: A frame 0x1fdad2; child frame 0x15ca0e",
+            "the page at 0x7f0000001000: A frame 0x1; child frame 0x2",
+        ),
+        ("n-exclusive/0x1234567/1", "n-exclusive/0x89/1"),
+    ] {
+        assert_eq!(normalize(a), normalize(b), "{a}");
+    }
+    // Build-ids: elided when checking, kept when updating.
+    let (x, y) = (
+        "libsolib.so (build-id 30ecf3de96a74856b9df8c3cea7687ac4af7cd3d)",
+        "libsolib.so (build-id 99635689be8fb98dc79e82d2c95d482f6db4c19d)",
+    );
+    assert_eq!(normalize(x), normalize(y));
+    assert_ne!(
+        normalize_with(x, Mode::Update),
+        normalize_with(y, Mode::Update)
+    );
+    // Paths: elided when checking; when updating, a private checkout is made again.
+    let (p, q) = (
+        "/work/wt-book/target/release/libsolib.so",
+        "~/solab/target/release/libsolib.so",
+    );
+    assert_eq!(normalize(p), normalize(q));
+    assert_ne!(
+        normalize_with(p, Mode::Update),
+        normalize_with(q, Mode::Update)
+    );
+}
+
+#[test]
+fn neutral_paths_hide_the_checkout_and_keep_columns() {
+    let repo = artifacts().repo.display().to_string();
+    let rows = [
+        format!("{repo}/target/release/libsolib.so"),
+        "/work/wt-elsewhere/target/release/solab-lab-host".to_string(),
+        "/usr/lib/x86_64-linux-gnu/libc.so.6".to_string(),
+    ];
+    let w = rows.iter().map(String::len).max().unwrap() + 2;
+    let table: String = rows.iter().map(|r| format!("{r:<w$}3\n")).collect();
+    let out = neutral_paths(&table);
+    assert!(!out.contains(&repo), "{out}");
+    assert!(out.contains("~/solab/target/release/libsolib.so"), "{out}");
+    assert!(
+        out.contains("~/solab/target/release/solab-lab-host"),
+        "{out}"
+    );
+    assert_eq!(machine_path(&out), None, "{out}");
+    let col: Vec<usize> = out.lines().map(|l| l.rfind(' ').unwrap()).collect();
+    assert!(
+        col.windows(2).all(|w| w[0] == w[1]),
+        "columns moved:\n{out}"
+    );
+}
+
+/// A path of the machine an output was made on: a checkout's (its build's `target/`
+/// directories), not the book's `~/solab`.
+fn machine_path(text: &str) -> Option<&str> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"(?m)/work/|\bwt-[\w-]+/|(^|[\s>=])/(home|root|work|srv|opt)/[\w./-]*/target/(release|lab)/")
+            .expect("machine path")
+    });
+    re.find(text).map(|m| m.as_str())
+}
+
+#[test]
+fn no_output_shows_a_machine_path() {
+    let mut bad = Vec::new();
+    for e in std::fs::read_dir(docs().join("src/out")).unwrap().flatten() {
+        let body = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if let Some(m) = machine_path(&body) {
+            bad.push(format!("{}: {m:?}", e.path().display()));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "outputs with the path of the checkout they were made in (run `make docs-outputs`):\n{}",
+        bad.join("\n")
+    );
+}
+
+/// The root element's attribute `name`, if it has one.
+fn root_attribute<'a>(svg: &'a str, name: &str) -> Option<&'a str> {
+    let root = &svg[svg.find("<svg")?..];
+    let root = &root[..root.find('>')?];
+    let re = Regex::new(&format!(r#"\s{name}="([^"]*)""#)).unwrap();
+    re.captures(root).map(|c| c.get(1).unwrap().as_str())
+}
+
+/// The pictures the tool draws for the book: the names the pages' commands give `--svg`.
+fn drawn_by_the_tool() -> Vec<String> {
+    let svg = Regex::new(r"--svg \$IMG/([\w.-]+\.svg)").unwrap();
+    snippets()
+        .iter()
+        .flat_map(|sh| {
+            let body = std::fs::read_to_string(sh).unwrap();
+            svg.captures_iter(&body)
+                .map(|c| c[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Every picture of the book fits a 700 px column: it scales (a viewBox, no fixed width or
+/// height), its smallest label is 12 px or more at that width, and it shows no path of the
+/// machine it was made on. The tool's own pictures are checked for all but the size of
+/// their labels, which is the tool's layout (1,182 units for libsolib.so's 98 pages).
+#[test]
+fn every_picture_fits_a_700px_column() {
+    let size = Regex::new(r#"font-size(?:="|:\s*)([\d.]+)"#).unwrap();
+    let tool = drawn_by_the_tool();
+    let mut bad = Vec::new();
+    let mut seen = 0;
+    for e in std::fs::read_dir(docs().join("src/img")).unwrap().flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "svg") {
+            continue;
+        }
+        seen += 1;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let Some(width) = root_attribute(&svg, "viewBox")
+            .and_then(|v| v.split_whitespace().nth(2))
+            .and_then(|w| w.parse::<f64>().ok())
+        else {
+            bad.push(format!("{name}: no viewBox"));
+            continue;
+        };
+        for attr in ["width", "height"] {
+            if let Some(v) = root_attribute(&svg, attr).filter(|v| *v != "100%") {
+                bad.push(format!(
+                    "{name}: a fixed {attr}={v:?}: it will not fit a column"
+                ));
+            }
+        }
+        if let Some(m) = machine_path(&svg) {
+            bad.push(format!("{name}: a machine path: {m:?}"));
+        }
+        let smallest = size
+            .captures_iter(&svg)
+            .filter_map(|c| c[1].parse::<f64>().ok())
+            .fold(f64::INFINITY, f64::min);
+        let at_700 = smallest * 700.0 / width;
+        if tool.contains(&name) {
+            skip(&format!(
+                "{name}: labels {at_700:.1} px at 700 px not checked: the tool's layout draws it"
+            ));
+        } else if at_700 < 12.0 {
+            bad.push(format!(
+                "{name}: its smallest label is {at_700:.1} px at 700 px (font-size {smallest} in a viewBox {width} wide)"
+            ));
+        }
+    }
+    assert!(seen >= 8, "only {seen} pictures in docs/src/img");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// Every output and picture of the book comes from one build: an object's build-id is the
+/// same wherever the book prints it.
+#[test]
+fn the_book_shows_one_build() {
+    let text = Regex::new(r"([\w.+-]+\.so[\w.]*)\s+\(build-id ([0-9a-f]{40})").unwrap();
+    let picture =
+        Regex::new(r"([\w.+-]+\.so[\w.]*)</text>\s*<text[^>]*>[^<]*\bbuild-id ([0-9a-f]{40})")
+            .unwrap();
+    let mut ids: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for dir in ["src/out", "src/img"] {
+        for e in std::fs::read_dir(docs().join(dir)).unwrap().flatten() {
+            let body = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let file = format!("{dir}/{}", e.file_name().to_string_lossy());
+            for c in text
+                .captures_iter(&body)
+                .chain(picture.captures_iter(&body))
+            {
+                ids.entry(c[1].to_string())
+                    .or_default()
+                    .push((c[2].to_string(), file.clone()));
+            }
+        }
+    }
+    assert!(
+        ids.contains_key("libsolib.so"),
+        "no build-id of libsolib.so in the book"
+    );
+    let mut bad = Vec::new();
+    for (object, seen) in &ids {
+        let mut distinct: Vec<&String> = seen.iter().map(|(id, _)| id).collect();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() > 1 {
+            bad.push(format!("{object}: {} build-ids: {seen:?}", distinct.len()));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "outputs of several builds (run `make docs-outputs`):\n{}",
+        bad.join("\n")
+    );
+}
+
+/// The hex numbers an output prints: `0x...`, and the bare ones of objdump and maps
+/// (five digits or more).
+fn printed_numbers(page: &str) -> std::collections::BTreeSet<u64> {
+    let outputs = Regex::new(r"out/([A-Za-z0-9_-]+)\.txt").unwrap();
+    let number = Regex::new(r"\b0x([0-9a-f]+)\b|\b([0-9a-f]{5,})\b").unwrap();
+    let md =
+        std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap_or_default();
+    let mut set = std::collections::BTreeSet::new();
+    for o in outputs.captures_iter(&md) {
+        let body = std::fs::read_to_string(docs().join("src/out").join(format!("{}.txt", &o[1])))
+            .unwrap_or_default();
+        for n in number.captures_iter(&body) {
+            let digits = n.get(1).or_else(|| n.get(2)).unwrap().as_str();
+            if let Ok(v) = u64::from_str_radix(digits, 16) {
+                set.insert(v);
+            }
+        }
+    }
+    set
+}
+
+/// A number the tutorial quotes in its prose (`0x...` in code spans, outside listings and
+/// comments) is one its outputs print: the page's own, or those of a page the same
+/// paragraph links to. A prose offset from another build than the outputs' fails.
+#[test]
+fn numbers_quoted_in_the_prose_are_printed_by_the_outputs() {
+    let summary = std::fs::read_to_string(docs().join("src/SUMMARY.md")).unwrap();
+    let tutorial = summary.split("\n---").next().unwrap_or(&summary);
+    let link = Regex::new(r"\(([a-z0-9-]+)\.md[)#]").unwrap();
+    let hidden = Regex::new(r"(?s)<!--.*?-->|```.*?```").unwrap();
+    let quoted = Regex::new(r"`[^`\n]*?\b0x([0-9a-f]+)\b[^`\n]*`").unwrap();
+    let mut pages: Vec<String> = Vec::new();
+    for c in link.captures_iter(tutorial) {
+        if !pages.contains(&c[1].to_string()) {
+            pages.push(c[1].to_string());
+        }
+    }
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for page in &pages {
+        let md = std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap();
+        let prose = hidden.replace_all(&md, "");
+        for para in prose.split("\n\n") {
+            let quotes: Vec<_> = quoted.captures_iter(para).collect();
+            if quotes.is_empty() {
+                continue;
+            }
+            let mut printed = printed_numbers(page);
+            for l in link.captures_iter(para) {
+                printed.extend(printed_numbers(&l[1]));
+            }
+            for q in quotes {
+                checked += 1;
+                let v = u64::from_str_radix(&q[1], 16).unwrap_or(u64::MAX);
+                if !printed.contains(&v) {
+                    bad.push(format!(
+                        "{page}.md quotes {} but no output it shows prints 0x{}",
+                        &q[0], &q[1]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 10,
+        "only {checked} numbers quoted in the tutorial"
+    );
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -120,11 +120,11 @@ fn heading(
     (body, y, width)
 }
 
-/// The SVG document around `body`, `width` by `height`.
+/// The SVG document around `body`, `width` by `height` in its own units: it scales to the
+/// width of what shows it (a browser window, a book's column), keeping its proportions.
 fn document(body: Group, width: f64, height: f64) -> String {
     let doc = Document::new()
-        .set("width", width.ceil())
-        .set("height", height.ceil())
+        .set("width", "100%")
         .set("viewBox", (0, 0, width.ceil(), height.ceil()))
         .add(
             Rectangle::new()
@@ -390,9 +390,11 @@ mod tests {
             row.0 += n;
             row.1 = count;
         }
+        // The picture's height in its own units: the viewBox's (it scales to its column).
         let height = doc
             .root_element()
-            .attribute("height")
+            .attribute("viewBox")
+            .and_then(|v| v.split_whitespace().nth(3))
             .and_then(|h| h.parse().ok())
             .expect("height");
         (per_pid, height)

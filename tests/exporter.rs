@@ -544,10 +544,12 @@ fn unprivileged_once_is_weak_and_labelled_so() {
     // Frames are not guessed: no ALONE/ONLY/WITH-REST, no object frames.
     assert!(!text.contains("solab_group_alone_bytes{"), "{text}");
     assert!(!text.contains("solab_object_frames_bytes{"), "{text}");
-    assert!(
-        text.contains("solab_group_pss_bytes{by=\"user\",group=\"nobody\"}"),
-        "{text}"
+    // Root's processes (pid 1 at least) are refused to uid 65534, and the reading says so.
+    let unreadable = sample(
+        text,
+        "solab_scan_processes{scan=\"ps\",state=\"unreadable\"}",
     );
+    assert!(unreadable.is_some_and(|n| n >= 1.0), "{text}");
     if promtool().is_some() {
         promtool_check(text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{text}"));
     }

@@ -24,6 +24,8 @@
 #                           (COW_REPEATS=0 skips it)
 #   TOP_TABLES=10           solab top -n TOP_TABLES -d 1 over the whole machine, its CPU
 #                           time per table under /usr/bin/time (0 skips it)
+#   SCRAPES=1000            scrapes of solab exporter --min-interval 0, for its CPU per
+#                           scrape and resident memory (0 skips it)
 #   PERF=1                  profile solab libs and ps --all with perf, when perf works
 #   RESULTS=docs/src/bench-results.md   where the results page is written, TITLE its title
 #                           (docs/src/bench-results-2000.md is the HOSTS=1000 PYTHONS=1000 run,
@@ -50,6 +52,7 @@ COW_MIB=${COW_MIB:-32}
 COW_ROUNDS=${COW_ROUNDS:-10}
 COW_REPEATS=${COW_REPEATS:-3}
 TOP_TABLES=${TOP_TABLES:-10}
+SCRAPES=${SCRAPES:-1000}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -347,6 +350,13 @@ if [ "$COW_REPEATS" -gt 0 ]; then
         if [ $((i % 2)) -eq 1 ]; then cow_run plain "$i"; cow_run record "$i"
         else cow_run record "$i"; cow_run plain "$i"; fi
     done
+fi
+# 6. solab exporter: CPU per scrape and resident memory over SCRAPES scrapes, each a new
+# scan of the whole machine (with the processes started above).
+if [ "$SCRAPES" -gt 0 ]; then
+    echo "bench: solab exporter, $SCRAPES scrapes"
+    "$HERE/exporter.sh" "$SOLAB" "$SCRAPES" >"$TMP/exporter.md"
+    printf 'exporter\t%s\n' "$TMP/exporter.md" >>"$MANIFEST"
 fi
 fact loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 fact commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src bench 2>/dev/null || echo ' (with local changes)')"

@@ -33,6 +33,7 @@ families = []  # (mib, kids, report)
 order = {}  # tag -> labels in manifest order
 profiles = []  # (command, how)
 live_view = None  # (tables, command, /usr/bin/time -v of it)
+exporter_table = []  # bench/exporter.sh's Markdown
 
 for line in open(os.path.join(tmp, "manifest")):
     kind, *f = line.rstrip("\n").split("\t")
@@ -68,6 +69,8 @@ for line in open(os.path.join(tmp, "manifest")):
         facts[f[0]] = f[1] if len(f) > 1 else ""
     elif kind == "cow":
         cow.setdefault(f[0], []).append(float(f[1]))
+    elif kind == "exporter":
+        exporter_table = open(f[0]).read().rstrip("\n").split("\n")
     elif kind == "cowrec":
         try:
             cowrec.append(json.load(open(f[0]))["recording"])
@@ -429,6 +432,12 @@ if cow.get("plain") and cow.get("record"):
           f"{rec / max(pages, 1) * 1e6:.2f} µs | {statistics.median(faults) if faults else 0:,.0f} | "
           f"{max(lost) if lost else 0:,} | {mib((max(ring) if ring else 0) / 1024):.1f} MiB |",
           "", f"Slowdown under --record: **{rec / plain:.2f}x** (medians).", ""]
+
+if exporter_table:
+    L += ["", "## solab exporter over many scrapes", "",
+          "`solab exporter --listen 127.0.0.1:0 --min-interval 0` scraped by curl one scrape "
+          "after the other, each a new scan of the whole machine (bench/exporter.sh): its "
+          "resident memory must not grow with the scrapes.", ""] + exporter_table + [""]
 
 L += ["", "## The output it timed", "", "```text", "$ solab libs --all --top 12"]
 L += open(os.path.join(tmp, "libs-all.txt")).read().rstrip("\n").split("\n")

@@ -24,12 +24,14 @@ strip --remove-section=.comment --remove-section=.note "$stage"/usr/bin/*
 strip --strip-unneeded --remove-section=.comment --remove-section=.note \
     "$stage"/usr/lib/libsolib.so."$(sed -n 's/^version = "\(.*\)"/\1/p' solib/Cargo.toml | head -1)"
 gzip -9n "$stage"/usr/share/man/man1/*.1
-# solab exporter's unit, installed disabled (no postinst enables it), and an example scrape
-# configuration.
+# solab exporter's unit, installed disabled (no postinst enables it), an example scrape
+# configuration and a Grafana dashboard.
 install -D -m 644 packaging/exporter/solab-exporter.service \
     "$stage/usr/lib/systemd/system/solab-exporter.service"
 install -D -m 644 packaging/exporter/prometheus-scrape.yml \
     "$stage/usr/share/doc/solab/examples/prometheus-scrape.yml"
+install -D -m 644 packaging/exporter/grafana-dashboard.json \
+    "$stage/usr/share/doc/solab/examples/grafana-dashboard.json"
 
 # The package's identity: the last commit's author and date, so that two builds of one
 # commit make the same package.

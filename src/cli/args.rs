@@ -559,6 +559,11 @@ pub struct ExporterArgs {
     /// comes while a scan runs waits for it
     #[arg(long, value_name = "SECONDS", default_value = "10")]
     pub min_interval: u64,
+    /// With --listen: once the socket is bound, become USER (a name or a uid) with no
+    /// groups; without it the uid stays. Either way every capability but CAP_SYS_ADMIN,
+    /// CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH is given up for good, and no exec gains any
+    #[arg(long, value_name = "USER", conflicts_with_all = ["once", "output"])]
+    pub user: Option<String>,
     /// What the groups are: user, comm, cgroup (v2) or container, as in `ps --by`
     #[arg(long, value_enum, value_name = "WHAT", default_value = "cgroup")]
     pub by: ByFlag,

@@ -134,7 +134,10 @@ struct FamilyColumn {
 
 /// The table: a row per process, the TOTAL, fitted to `width` when given (see
 /// [`render_family_fitted`]).
-fn family_table(o: &mut String, r: &FamilyReport, (head, width): (&str, Option<usize>)) {
+/// The table's columns before the command: PID, the parent's share, COPIED, NEW, KSM
+/// (when any), SHARED-MEM and PARENT%, each with its cells, total and the order in which
+/// it is left out to fit (0: never).
+fn family_columns(r: &FamilyReport, head: &str) -> Vec<FamilyColumn> {
     let percent = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}%"));
     let children = |f: &dyn Fn(&Member) -> String| -> Vec<String> {
         r.processes
@@ -203,6 +206,11 @@ fn family_table(o: &mut String, r: &FamilyReport, (head, width): (&str, Option<u
         percent(parents_share(r, t)),
         1,
     ));
+    columns
+}
+
+fn family_table(o: &mut String, r: &FamilyReport, (head, width): (&str, Option<usize>)) {
+    let mut columns = family_columns(r, head);
     let commands: Vec<String> = r
         .processes
         .iter()

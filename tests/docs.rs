@@ -873,6 +873,18 @@ fn every_picture_fits_a_700px_column() {
         seen += 1;
         let name = e.file_name().to_string_lossy().into_owned();
         let svg = std::fs::read_to_string(&path).unwrap();
+        if let Some(m) = machine_path(&svg) {
+            bad.push(format!("{name}: a machine path: {m:?}"));
+        }
+        // inferno's flame graphs (`family --record --svg`) are fluid: their script drops the
+        // width when the picture loads and sets the viewBox to the width it is shown at, so
+        // the labels keep their 12 px in any column.
+        if svg.contains("fluiddrawing = true") {
+            skip(&format!(
+                "{name}: a fluid flame graph, sized by its script to the column"
+            ));
+            continue;
+        }
         let Some(width) = root_attribute(&svg, "viewBox")
             .and_then(|v| v.split_whitespace().nth(2))
             .and_then(|w| w.parse::<f64>().ok())
@@ -886,9 +898,6 @@ fn every_picture_fits_a_700px_column() {
                     "{name}: a fixed {attr}={v:?}: it will not fit a column"
                 ));
             }
-        }
-        if let Some(m) = machine_path(&svg) {
-            bad.push(format!("{name}: a machine path: {m:?}"));
         }
         let smallest = size
             .captures_iter(&svg)
@@ -979,7 +988,8 @@ fn printed_numbers(page: &str) -> std::collections::BTreeSet<u64> {
 #[test]
 fn numbers_quoted_in_the_prose_are_printed_by_the_outputs() {
     let summary = std::fs::read_to_string(docs().join("src/SUMMARY.md")).unwrap();
-    let tutorial = summary.split("\n---").next().unwrap_or(&summary);
+    // The tutorial part: up to the appendices' part title.
+    let tutorial = summary.split("\n# Appendices").next().unwrap_or(&summary);
     let link = Regex::new(r"\(([a-z0-9-]+)\.md[)#]").unwrap();
     let hidden = Regex::new(r"(?s)<!--.*?-->|```.*?```").unwrap();
     let quoted = Regex::new(r"`[^`\n]*?\b0x([0-9a-f]+)\b[^`\n]*`").unwrap();

@@ -295,8 +295,17 @@ fn compared(body: &str, text: &str, mode: Mode) -> String {
     static DIGITS: OnceLock<Regex> = OnceLock::new();
     let mut s = normalize_with(text, mode);
     if body.contains("# compare: shape") {
+        static SIZES: OnceLock<Regex> = OnceLock::new();
         let digits = DIGITS.get_or_init(|| Regex::new(r"\d+").expect("digits"));
         s = digits.replace_all(&s, "#").into_owned();
+        // A size or a change of one, whatever its sign and unit (`0`, `-#.# KiB`, `# B`).
+        let sizes = SIZES.get_or_init(|| {
+            Regex::new(r"(^|\s)[+-]?#(\.#)?( (B|KiB|MiB|GiB|TiB))?(\s|$)").expect("sizes")
+        });
+        // Twice: a match takes the space its neighbour starts with.
+        for _ in 0..2 {
+            s = sizes.replace_all(&s, "${1}#${5}").into_owned();
+        }
     }
     if let Some(n) = body
         .lines()
@@ -427,10 +436,23 @@ fn every_output_in_the_book_is_what_the_program_prints_now() {
 /// path), and the pids of `data-pid` and the kpagecount of a frame, which other processes
 /// move.
 fn normalize_picture(svg: &str, mode: Mode) -> String {
+    // A flame graph of a live recording (`family --record --svg`, inferno's fluid picture)
+    // differs in every run in its small functions and byte counts: compared by its title,
+    // what it is a picture of.
+    if svg.contains("fluiddrawing = true") {
+        let title = svg
+            .split("<text id=\"title\"")
+            .nth(1)
+            .and_then(|t| t.split("</text>").next())
+            .unwrap_or("no title");
+        return format!("a flame graph: {title}");
+    }
     static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         [
             (r#"data-pid="\d+""#, r#"data-pid="[pid]""#),
+            // A tooltip's first frame: other processes move what the frames are.
+            (r"\bframes from 0x[0-9a-f]+", "frames from 0x[pfn]"),
             (r"\b\d+ page-table mapping", "[n] page-table mapping"),
         ]
         .into_iter()

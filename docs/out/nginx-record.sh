@@ -9,7 +9,7 @@ get() {  # one request for a compressed answer, read to the end
 }
 solab family --record 2 $master 2>"$ngx/record.err" &
 solab=$!
-until grep -q recording "$ngx/record.err"; do sleep 0.1; done
+until grep -qs recording "$ngx/record.err"; do sleep 0.1; done
 for _ in $(seq 1 20); do get; done   # twenty requests, spread over the workers
 wait $solab
 kill -QUIT $master; wait $master; rm -rf "$ngx"

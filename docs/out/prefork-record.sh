@@ -11,7 +11,7 @@ recorded() {  # SVG ARGS: prefork.py ARGS; solab family --record while the worke
     grep -v ready "$log"
     solab family --record 5 $parent ${svg:+--svg "$svg"} 2>"$log.err" &
     solab=$!
-    until grep -q recording "$log.err"; do sleep 0.1; done
+    until grep -qs recording "$log.err"; do sleep 0.1; done
     kill -USR1 $parent   # idle does nothing, gc runs gc.collect(), touch reads every record
     wait $solab
     kill $parent; wait $parent 2>/dev/null; rm -f "$log" "$log.err"

@@ -578,7 +578,9 @@ fn families_are_found_without_family_and_agree_with_family_json() {
     let _kill = KillOnDrop(kids.clone());
     let _frozen = Frozen::new([vec![family.pid()], kids.clone()].concat());
     let root = family.pid().to_string();
-    let base = ["exporter", "--once", "--by", "comm", "--libs", "0", "--groups", "1"];
+    let base = [
+        "exporter", "--once", "--by", "comm", "--libs", "0", "--groups", "1",
+    ];
     // Enough families that a busy machine's others do not crowd the fixture out.
     let found = solab(&[&base[..], &["--families", "64"]].concat());
     assert_eq!(found.code, 0, "{}", found.stderr);
@@ -596,8 +598,10 @@ fn families_are_found_without_family_and_agree_with_family_json() {
         assert_eq!(got, Some(want), "{what}: {}", fam["totals"]);
         // Each worker as family --json has it (both run the same executable: indices 0, 1
         // by pid, the order of the children in the JSON).
-        let mut members: Vec<&serde_json::Value> =
-            fam["processes"].as_array().expect("processes")[1..].iter().collect();
+        let mut members: Vec<&serde_json::Value> = fam["processes"].as_array().expect("processes")
+            [1..]
+            .iter()
+            .collect();
         members.sort_by_key(|m| m["pid"].as_i64());
         for (i, m) in members.iter().enumerate() {
             let worker = format!("{labels}root_cgroup=");
@@ -608,14 +612,26 @@ fn families_are_found_without_family_and_agree_with_family_json() {
                         && l.contains(&format!(",comm=\"{comm}\",worker=\"{i}\"}}"))
                 })
                 .unwrap_or_else(|| panic!("worker {i} of {what}:\n{text}"));
-            let v: f64 = line.rsplit_once(' ').expect("a value").1.parse().expect("f64");
-            assert_eq!(v, m["totals"][what].as_f64().expect(what), "worker {i}: {m}");
+            let v: f64 = line
+                .rsplit_once(' ')
+                .expect("a value")
+                .1
+                .parse()
+                .expect("f64");
+            assert_eq!(
+                v,
+                m["totals"][what].as_f64().expect(what),
+                "worker {i}: {m}"
+            );
         }
     }
     if crate::util::is_root() {
         // Each child wrote its first half (4 MiB) after fork: copied, as root.
         let copied = sample_starting(&text, "solab_family_copied_bytes", &labels);
-        assert!(copied >= Some(2.0 * 4.0 * 1024.0 * 1024.0), "copied {copied:?}");
+        assert!(
+            copied >= Some(2.0 * 4.0 * 1024.0 * 1024.0),
+            "copied {copied:?}"
+        );
     }
     assert!(text.contains("solab_other_families "), "{text}");
     // --families 0: no search, no family.

@@ -554,3 +554,88 @@ fn unprivileged_once_is_weak_and_labelled_so() {
         promtool_check(text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{text}"));
     }
 }
+
+/// The value of the first sample of `metric` whose labels begin with `labels` (as written).
+fn sample_starting(exposition: &str, metric: &str, labels: &str) -> Option<f64> {
+    let head = format!("{metric}{{{labels}");
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(&head)?.rsplit_once("} "))
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
+#[test]
+fn families_are_found_without_family_and_agree_with_family_json() {
+    let comm = "solab-found-fam";
+    let mut py = Command::new("python3");
+    py.arg("-c").arg(FAMILY_PY).arg(comm);
+    let family = Proc::spawn("a fork family", py, "ready");
+    let kids: Vec<i32> = family.seen[0]
+        .split_whitespace()
+        .skip(1)
+        .map(|p| p.parse().expect("a pid"))
+        .collect();
+    let _kill = KillOnDrop(kids.clone());
+    let _frozen = Frozen::new([vec![family.pid()], kids.clone()].concat());
+    let root = family.pid().to_string();
+    let base = [
+        "exporter", "--once", "--by", "comm", "--libs", "0", "--groups", "1",
+    ];
+    // Enough families that a busy machine's others do not crowd the fixture out.
+    let found = solab(&[&base[..], &["--families", "64"]].concat());
+    assert_eq!(found.code, 0, "{}", found.stderr);
+    let text = found.stdout.clone();
+    let fam = solab(&["family", &root, "--json"]).json();
+    let labels = format!("root_comm=\"{comm}\",");
+    assert_eq!(
+        sample_starting(&text, "solab_family_members", &labels),
+        Some(kids.len() as f64),
+        "the fixture's family, found without --family:\n{text}"
+    );
+    for what in ["parents_frame", "copied", "new"] {
+        let got = sample_starting(&text, &format!("solab_family_{what}_bytes"), &labels);
+        let want = fam["totals"][what].as_f64().expect(what);
+        assert_eq!(got, Some(want), "{what}: {}", fam["totals"]);
+        // Each worker as family --json has it (both run the same executable: indices 0, 1
+        // by pid, the order of the children in the JSON).
+        let mut members: Vec<&serde_json::Value> = fam["processes"].as_array().expect("processes")
+            [1..]
+            .iter()
+            .collect();
+        members.sort_by_key(|m| m["pid"].as_i64());
+        for (i, m) in members.iter().enumerate() {
+            let worker = format!("{labels}root_cgroup=");
+            let line = text
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!("solab_family_worker_{what}_bytes{{{worker}"))
+                        && l.contains(&format!(",comm=\"{comm}\",worker=\"{i}\"}}"))
+                })
+                .unwrap_or_else(|| panic!("worker {i} of {what}:\n{text}"));
+            let v: f64 = line
+                .rsplit_once(' ')
+                .expect("a value")
+                .1
+                .parse()
+                .expect("f64");
+            assert_eq!(
+                v,
+                m["totals"][what].as_f64().expect(what),
+                "worker {i}: {m}"
+            );
+        }
+    }
+    if crate::util::is_root() {
+        // Each child wrote its first half (4 MiB) after fork: copied, as root.
+        let copied = sample_starting(&text, "solab_family_copied_bytes", &labels);
+        assert!(
+            copied >= Some(2.0 * 4.0 * 1024.0 * 1024.0),
+            "copied {copied:?}"
+        );
+    }
+    assert!(text.contains("solab_other_families "), "{text}");
+    // --families 0: no search, no family.
+    let off = solab(&[&base[..], &["--families", "0"]].concat()).stdout;
+    assert!(!off.contains("solab_family_"), "{off}");
+    assert!(!off.contains("solab_other_families"), "{off}");
+}

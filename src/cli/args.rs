@@ -74,13 +74,14 @@ const EXPORTER_ABOUT: &str = "Solab's figures for Prometheus.
 One reading of the machine, in the Prometheus text format (OpenMetrics when the scraper asks
 for it): per group of processes (--by) RSS, PSS, USS and swap and, as root, the group's
 frames ALONE, ONLY and WITH-REST; per shared object (--libs) its resident memory, distinct
-frames and memory saved; per pre-fork family (--family) what each member still shares with
-its parent; and the scan's own duration, processes met and evidence. Metric names begin
-with solab_ and end with their unit.
+frames and memory saved; per pre-fork family (found as `prove` finds them, --families, or
+named with --family) what each member still shares with its parent; and the scan's own
+duration, processes met and evidence. Metric names begin with solab_ and end with their unit.
 
 Label values (command names, cgroup and object paths, chosen by other users) are escaped as
 the format requires and cut to 128 bytes; the label sets are bounded by --groups, --libs and
-the families given. Without CAP_SYS_ADMIN every figure is weak (solab_evidence says so).";
+--families (or the families given), at most 64 workers a family. Without CAP_SYS_ADMIN every
+figure is weak (solab_evidence says so).";
 
 /// The words of `solab family`, with their one definition.
 pub fn inheritance_words() -> String {
@@ -580,6 +581,11 @@ pub struct ExporterArgs {
     /// root's command and cgroup and the member's command and index, not by pids
     #[arg(long = "family", value_name = "PID")]
     pub families: Vec<i32>,
+    /// Without --family: find the pre-fork families as `prove` does (a root and the
+    /// processes below it that forked from it without exec) and export the N with the most
+    /// members (0: none); the others are counted in solab_other_families
+    #[arg(long = "families", value_name = "N", default_value = "8")]
+    pub find_families: usize,
     #[command(flatten)]
     pub scan: ScanArgs,
 }

@@ -96,7 +96,7 @@ pub const METRICS: &[Metric] = &[
         "scan_duration",
         Seconds,
         &["scan"],
-        "how long the reading's scan took: ps (the groups), libs (the objects), family (every --family)",
+        "how long the reading's scan took: ps (the groups), libs (the objects), family (finding the families and reading each)",
     ),
     m(
         "scan_processes",
@@ -264,7 +264,7 @@ pub const METRICS: &[Metric] = &[
         "family_members",
         Count,
         FAMILY,
-        "processes below the root of a --family",
+        "processes below the root of a family",
     ),
     m(
         "family_unreadable",
@@ -324,7 +324,13 @@ pub const METRICS: &[Metric] = &[
         "families_missing",
         Count,
         &[],
-        "--family roots that could not be read (exited: no family)",
+        "family roots that could not be read (exited: no family)",
+    ),
+    m(
+        "other_families",
+        Count,
+        &[],
+        "fork families found beyond --families, not exported (only when the families are found, not named)",
     ),
 ];
 
@@ -460,9 +466,12 @@ pub fn render(r: &Reading, openmetrics: bool) -> String {
     if let Some(libs) = &r.libs {
         scan(&mut e, "libs", libs);
     }
-    if !r.families.is_empty() || r.families_missing > 0 {
+    if !r.families.is_empty() || r.families_missing > 0 || r.families_beyond.is_some() {
         e.set_f64("scan_duration", &["family"], r.family_seconds);
         e.set("families_missing", &[], r.families_missing.into());
+    }
+    if let Some(beyond) = r.families_beyond {
+        e.set("other_families", &[], beyond.into());
     }
     cost(&mut e, "machine", &[], &r.totals);
     let by = r.by.name();
@@ -559,7 +568,8 @@ fn objects(e: &mut Exposition, r: &Reading, weak: bool) {
 }
 
 /// A family's metrics. Two families whose roots have the same command and cgroup are told
-/// apart by `#2`, `#3`... after the second one's command name, in the order given.
+/// apart by `#2`, `#3`... after the second one's command name, in the reading's order (as
+/// given, or by root pid when found).
 fn family(
     e: &mut Exposition,
     f: &FamilyReading,

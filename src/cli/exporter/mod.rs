@@ -29,6 +29,7 @@ pub(super) fn exporter_cmd(a: &ExporterArgs, stdout: &mut Stdout) -> anyhow::Res
         groups: a.groups,
         libs: a.libs,
         families: a.families.clone(),
+        find_families: a.find_families,
         threads: a.scan.threads,
     };
     if a.once {

@@ -4,10 +4,11 @@
 //! A [`Reading`] holds the `ps` groups of every process (the first [`ExporterOptions::groups`]
 //! by PSS, the others summed in [`Rest`]), the shared objects (the first
 //! [`ExporterOptions::libs`] by memory saved, the others summed), the families named by
-//! their root's pid (each with at most [`FAMILY_WORKERS`] workers of its own; the family's
-//! totals still cover all), and what the scans cost and met. Its size is bounded by those
-//! numbers, not by the machine: the exposition has at most `groups + libs + families ×
-//! (FAMILY_WORKERS + 1)` label sets, whatever runs.
+//! their root's pid or found as `prove` finds them ([`found_roots`], at most
+//! [`ExporterOptions::find_families`]), each with at most [`FAMILY_WORKERS`] workers of its
+//! own (the family's totals still cover all), and what the scans cost and met. Its size is
+//! bounded by those numbers, not by the machine: the exposition has at most `groups + libs +
+//! families × (FAMILY_WORKERS + 1)` label sets, whatever runs.
 //!
 //! The scans are the commands' own ([`ps::ps`], [`libs::table`], [`family::family`]); this
 //! module only chooses and cuts. Rendering is `output::prometheus`.
@@ -15,6 +16,7 @@
 use crate::commands::family::{self, Inherited};
 use crate::commands::group_key::GroupBy;
 use crate::commands::libs::{self, LibsOptions, LibsOrder, SortKey};
+use crate::commands::prove::fork_families;
 use crate::commands::ps::{self, Cost, GroupFrames, PsCounts, PsKey, PsOptions, PsOrder};
 use crate::error::Result;
 use crate::kernel::Evidence;
@@ -36,8 +38,11 @@ pub struct ExporterOptions {
     /// Shared objects exported one by one, the largest memory saved first (0: no `libs`
     /// scan at all); the others are summed.
     pub libs: usize,
-    /// Roots of the families to read.
+    /// Roots of the families to read (`--family`); when empty, the families are found.
     pub families: Vec<i32>,
+    /// Without `families`: the most fork families found and read, the largest first
+    /// ([`found_roots`]); 0: none.
+    pub find_families: usize,
     /// Workers per scan ([`crate::scan::threads`]).
     pub threads: usize,
 }
@@ -124,6 +129,9 @@ pub struct Reading {
     pub families: Vec<FamilyReading>,
     /// Families whose root could not be read.
     pub families_missing: u32,
+    /// When the families were found: the fork families found beyond
+    /// [`ExporterOptions::find_families`], not read.
+    pub families_beyond: Option<u32>,
     pub ps: ScanStats,
     /// `None` with `libs: 0`.
     pub libs: Option<ScanStats>,
@@ -173,9 +181,15 @@ pub fn read(opts: &ExporterOptions) -> Result<Reading> {
         (objects, rest, Some(stats))
     };
     let start = Instant::now();
+    let (roots, families_beyond) = if opts.families.is_empty() && opts.find_families > 0 {
+        let (roots, beyond) = found_roots(opts.find_families)?;
+        (roots, Some(beyond))
+    } else {
+        (opts.families.clone(), None)
+    };
     let mut families = Vec::new();
     let mut families_missing = 0;
-    for &root in &opts.families {
+    for &root in &roots {
         match read_family(root, opts.threads) {
             Some(f) => families.push(f),
             None => families_missing += 1,
@@ -192,10 +206,29 @@ pub fn read(opts: &ExporterOptions) -> Result<Reading> {
         objects_rest,
         families,
         families_missing,
+        families_beyond,
         ps: ps_stats,
         libs: libs_stats,
         family_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The roots of the fork families of the machine as `prove` finds them
+/// ([`fork_families`]: a root and the processes below it that forked from it without exec,
+/// two or more), the `most` with the most members (the lower root pid first among equals),
+/// in the order of their root's pid (the older first, so that `#2` labels follow start
+/// order); and how many more were found. Each process's stat and executable are read once.
+pub fn found_roots(most: usize) -> Result<(Vec<i32>, u32)> {
+    let pids = scan::all_but_self()?;
+    let mut found: Vec<(usize, i32)> = fork_families(&pids)
+        .into_iter()
+        .map(|f| (f.pids.len(), f.root))
+        .collect();
+    found.sort_by_key(|&(members, root)| (std::cmp::Reverse(members), root));
+    let beyond = found.len().saturating_sub(most) as u32;
+    let mut roots: Vec<i32> = found.into_iter().take(most).map(|(_, r)| r).collect();
+    roots.sort_unstable();
+    Ok((roots, beyond))
 }
 
 fn add_cost(to: &mut Cost, c: &Cost) {

@@ -647,7 +647,7 @@ fn total_alone_counts_each_frame_once(list: &str, pids: &[i32]) {
     let line = text
         .stdout
         .lines()
-        .find(|l| l.starts_with("TOTAL"))
+        .find(|l| l.trim_start().starts_with("TOTAL"))
         .expect("TOTAL");
     let words: Vec<&str> = line.split_whitespace().collect();
     assert!(

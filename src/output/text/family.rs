@@ -421,9 +421,9 @@ pub fn render_family_csv(r: &FamilyReport) -> String {
         } else {
             parents_share(r, t).map_or(String::new(), |v| format!("{v:.1}"))
         };
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "{},{},{},{},{},{},{},{},{},{},{share},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{share},{}",
             p.pid,
             p.ppid,
             p.depth,

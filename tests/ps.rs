@@ -523,6 +523,11 @@ fn groups_by_user_cgroup_and_container_count_frames_once() {
         assert_eq!(sum, u(&cgroups["totals"][f]), "{f}");
     }
 
+    total_alone_counts_each_frame_once(
+        &pids,
+        &[rp, root_child, np, nobody_child, op, other_ns_child],
+    );
+
     // The table: one row per group, the frames' columns, and -s alone orders by them.
     let text = solab(&["ps", "--by", "container", "-s", "alone", "-p", &pids]);
     assert_eq!(text.code, 0, "{}", text.stderr);
@@ -553,6 +558,8 @@ fn groups_by_user_cgroup_and_container_count_frames_once() {
     assert_eq!(w["weak"], true);
     let g = group_of(&w, &[np, nobody_child]);
     assert_eq!(g["frames"], Value::Null, "{g:#}");
+    // No frame numbers: TOTAL's ALONE is not known either.
+    assert_eq!(w["totals"]["alone"], Value::Null, "{:#}", w["totals"]);
     let text = finish(
         as_nobody(&artifacts().solab)
             .args(["ps", "--by", "cgroup", "-p"])
@@ -563,6 +570,89 @@ fn groups_by_user_cgroup_and_container_count_frames_once() {
     assert!(
         text.stdout.contains("WEAK: groups by cgroup sum") && !text.stdout.contains("ALONE"),
         "{}",
+        text.stdout
+    );
+}
+
+/// The distinct frames of `pids` by this test's own page walk: every present page whose
+/// frame the kernel counts as mapped, the zero page left out (the RSS of tests/util/walk.rs).
+fn distinct_frames(pids: &[i32]) -> std::collections::HashSet<u64> {
+    let mut kpage = util::walk::Frames::open().expect("kpagecount");
+    let mut out = std::collections::HashSet::new();
+    for &pid in pids {
+        for v in util::walk::vmas(pid).expect("maps") {
+            for w in util::walk::pagemap(pid, v.start, v.end).expect("pagemap") {
+                if kpage.counted(w).expect("kpagecount").is_some() {
+                    out.extend(util::walk::pfn(w));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// TOTAL's ALONE with `--by cgroup` (two groups that share the pair program's and libc's
+/// frames): the distinct frames of all the processes, as a page walk counts them; at least
+/// the largest group's ALONE, less than their sum by the frames the groups share; in the
+/// table and the CSV as in the JSON. The processes sleep, so their frames stay; a walk
+/// before and after the run tells when something else (reclaim, khugepaged) moved one.
+fn total_alone_counts_each_frame_once(list: &str, pids: &[i32]) {
+    let mut attempts = 0;
+    let (r, walked) = loop {
+        attempts += 1;
+        let before = distinct_frames(pids);
+        let run = solab(&["ps", "--json", "--by", "cgroup", "-p", list]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        if distinct_frames(pids) == before || attempts == 3 {
+            break (run.json(), before.len() as u64 * util::walk::PAGE);
+        }
+    };
+    let total = u(&r["totals"]["alone"]);
+    assert_eq!(
+        total, walked,
+        "TOTAL's ALONE against the page walk: {:#}",
+        r["totals"]
+    );
+    let alone: Vec<u64> = groups(&r)
+        .iter()
+        .map(|g| u(&g["frames"]["alone"]))
+        .collect();
+    assert_eq!(alone.len(), 2, "{r:#}");
+    let sum: u64 = alone.iter().sum();
+    let largest = alone.iter().copied().max().unwrap_or(0);
+    // Both groups map the pair program and libc: those frames count once in TOTAL.
+    assert!(
+        largest <= total && total < sum,
+        "largest {largest} <= TOTAL {total} < sum {sum}: {r:#}"
+    );
+    assert!(total <= u(&r["totals"]["rss"]), "{:#}", r["totals"]);
+
+    // The table's TOTAL line shows it (no `-` under ALONE), and the CSV the same bytes.
+    let text = solab(&["ps", "--by", "cgroup", "--totals", "-p", list]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let csv = solab(&["ps", "--by", "cgroup", "--csv", "--totals", "-p", list]).stdout;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    let heads: Vec<&str> = lines[0].split(',').collect();
+    let cells: Vec<&str> = lines[1].split(',').collect();
+    let cell = |h: &str| cells[heads.iter().position(|x| *x == h).expect(h)];
+    assert_eq!(cell("procs"), "TOTAL", "{csv}");
+    let got: u64 = cell("alone").parse().expect("alone in bytes");
+    // Another run: the same frames, but a page may have come or gone meanwhile.
+    assert!(
+        got.abs_diff(total) <= 64 * util::walk::PAGE,
+        "{got} vs {total}: {csv}"
+    );
+    assert_eq!((cell("only"), cell("with_rest")), ("", ""), "{csv}");
+    let line = text
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("TOTAL"))
+        .expect("TOTAL");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        words.iter().filter(|w| **w == "-").count() == 2,
+        "only ONLY and WITH-REST unknown: {}",
         text.stdout
     );
 }

@@ -10,7 +10,7 @@ use std::hash::Hash;
 pub const GROUP_WORDS: [(&str, &str); 3] = [
     (
         "ALONE",
-        "distinct frames the group's processes map, each counted once: what the group would cost alone",
+        "distinct frames the group's processes map, each counted once: what the group would cost alone; on the TOTAL line, the distinct frames of all the processes read, each counted once however many groups map it",
     ),
     (
         "ONLY",
@@ -58,6 +58,17 @@ pub fn mappings_per_frame(sorted: &[u64]) -> (Vec<Pfn>, Vec<u64>) {
         }
     }
     (distinct, inside)
+}
+
+/// TOTAL's ALONE: the distinct frames of all the processes read, each counted once however
+/// many groups map it. `groups` holds each group's distinct frames (its ALONE, from
+/// [`mappings_per_frame`]). It is at least the largest group's ALONE and at most their sum;
+/// the sum less it is what the groups share with one another.
+pub fn alone_over_groups(groups: Vec<Vec<Pfn>>) -> u64 {
+    let mut all: Vec<u64> = groups.into_iter().flatten().map(|p| p.0).collect();
+    all.sort_unstable();
+    all.dedup();
+    all.len() as u64
 }
 
 /// Whether a frame of a group is ONLY the group's (else WITH-REST): its kpagecount, solab's
@@ -120,6 +131,15 @@ mod tests {
         assert_eq!(distinct, vec![Pfn(3), Pfn(5), Pfn(8)]);
         assert_eq!(inside, vec![2, 1, 3]);
         assert_eq!(mappings_per_frame(&[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn frames_of_all_groups_counted_once() {
+        let pfns = |v: &[u64]| v.iter().map(|&f| Pfn(f)).collect::<Vec<_>>();
+        // Frame 5 is mapped by both groups: counted once, so 4 frames, not 5.
+        assert_eq!(alone_over_groups(vec![pfns(&[1, 5]), pfns(&[2, 5, 9])]), 4);
+        assert_eq!(alone_over_groups(vec![pfns(&[1, 2])]), 2);
+        assert_eq!(alone_over_groups(vec![]), 0);
     }
 
     #[test]

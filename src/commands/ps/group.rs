@@ -10,8 +10,12 @@ use crate::sharing::groups;
 
 /// Counts the frames of a group once: `frames` are the frames of every present page of
 /// its processes (one per page-table entry, unsorted); `own` solab's mappings of frames,
-/// taken off their kpagecount (None when solab is in the group).
-fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<GroupFrames> {
+/// taken off their kpagecount (None when solab is in the group). Also returns the
+/// group's distinct frames (for TOTAL's ALONE).
+fn group_frames(
+    frames: &mut [u64],
+    own: Option<&kpage::OwnFrames>,
+) -> Result<(GroupFrames, Vec<crate::addr::Pfn>)> {
     frames.sort_unstable();
     let (distinct, mine) = groups::mappings_per_frame(frames);
     let counts = kpage::counts(&distinct)?;
@@ -25,7 +29,7 @@ fn group_frames(frames: &mut [u64], own: Option<&kpage::OwnFrames>) -> Result<Gr
             g.with_rest += PAGE_SIZE;
         }
     }
-    Ok(g)
+    Ok((g, distinct))
 }
 
 impl PsReport {
@@ -34,7 +38,8 @@ impl PsReport {
     /// ([`GroupFrames`]): each distinct frame its processes map is looked up in
     /// /proc/kpagecount (less `own`, solab's own mappings of it, the set the scan took
     /// off), and a count above the group's own mappings means a process outside the group
-    /// maps it too. Grouping by cgroup or container needs cgroup v2.
+    /// maps it too; TOTAL's ALONE counts the frames of all the groups once. Grouping by cgroup
+    /// or container needs cgroup v2.
     pub(super) fn group(
         &mut self,
         by: GroupBy,
@@ -88,6 +93,7 @@ impl PsReport {
         self.by = Some(by);
         self.groups = Vec::with_capacity(groups.len());
         let me = std::process::id() as i32;
+        let mut distinct = Vec::with_capacity(groups.len());
         for (_, (mut g, mut frames)) in groups {
             if self.privileged {
                 g.pids.sort_unstable();
@@ -96,9 +102,14 @@ impl PsReport {
                 } else {
                     Some(own)
                 };
-                g.frames = Some(group_frames(&mut frames, own)?);
+                let (f, d) = group_frames(&mut frames, own)?;
+                g.frames = Some(f);
+                distinct.push(d);
             }
             self.groups.push(g);
+        }
+        if self.privileged {
+            self.totals.alone = Some(groups::alone_over_groups(distinct) * PAGE_SIZE);
         }
         Ok(())
     }

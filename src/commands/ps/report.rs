@@ -149,6 +149,11 @@ pub struct PsTotals {
     #[serde(flatten)]
     pub cost: Cost,
     pub classes: ByClass,
+    /// With --by as root: ALONE over every process read, the distinct frames they map,
+    /// each counted once however many groups map it, in bytes
+    /// ([`crate::sharing::GROUP_WORDS`]); null without --by or without frame numbers.
+    #[serde(default)]
+    pub alone: Option<u64>,
 }
 
 impl PsTotals {

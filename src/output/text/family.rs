@@ -2,7 +2,7 @@
 //! process and the family's total, with `--mappings` or `--top N` per child and mapping,
 //! with `--csv` as CSV, and with `--watch`, what changed since the last reading.
 
-use super::{bytes, count_of};
+use super::{bytes, count_of, csv_field};
 use crate::commands::family::{FamilyReport, Inherited, MappingFigures, Member};
 use crate::output::escape::escape_controls;
 use crate::sharing::Lineage;
@@ -407,21 +407,12 @@ fn render_mappings(o: &mut String, r: &FamilyReport, top: Option<usize>) {
     }
 }
 
-/// A field of CSV (RFC 4180): quoted when it holds a comma, a quote or a line break, its
-/// quotes doubled.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// `solab family --csv`: a header, then one row per process in tree order (bytes; the
-/// weak figure in `looks_inherited`; `parent_percent` empty where PARENT% is `-`).
+/// weak figure in `looks_inherited`; `parent_percent` empty where PARENT% is `-`), fields
+/// and line ends as `ps --csv` and `libs --csv` write them (LF).
 pub fn render_family_csv(r: &FamilyReport) -> String {
     let mut o = String::from(
-        "pid,ppid,depth,command,parents_frame,copied,new,looks_inherited,ksm,shared_memory,parent_percent,fork\r\n",
+        "pid,ppid,depth,command,parents_frame,copied,new,looks_inherited,ksm,shared_memory,parent_percent,fork\n",
     );
     for p in &r.processes {
         let t = &p.totals;
@@ -430,13 +421,13 @@ pub fn render_family_csv(r: &FamilyReport) -> String {
         } else {
             parents_share(r, t).map_or(String::new(), |v| format!("{v:.1}"))
         };
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "{},{},{},{},{},{},{},{},{},{},{share},{}\r\n",
+            "{},{},{},{},{},{},{},{},{},{},{share},{}",
             p.pid,
             p.ppid,
             p.depth,
-            csv_field(&escape_controls(&p.comm)),
+            csv_field(&p.comm),
             t.parents_frame,
             t.copied,
             t.new,
@@ -482,18 +473,4 @@ pub fn render_family_leaf(pid: i32, parent: (i32, &str), top: Option<(i32, &str)
         }
     }
     o
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_as_rfc_4180_says() {
-        assert_eq!(csv_field("nginx"), "nginx");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(csv_field(""), "");
-    }
 }

@@ -137,6 +137,16 @@ mod tests {
     use crate::output::terminal::{RED, Style, paint};
 
     #[test]
+    fn csv_fields_are_quoted_as_rfc_4180_says() {
+        assert_eq!(csv_field("nginx"), "nginx");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        // A line break is escaped as in the table, so a record is one line.
+        assert_eq!(csv_field("two\nlines"), "two\\nlines");
+        assert_eq!(csv_field(""), "");
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(size(0.0), "0 B");
         assert_eq!(size(1.0), "4.0 KiB");

@@ -134,13 +134,14 @@ pub(super) fn table(r: &PsReport, view: &PsView, amount: &dyn Fn(u64) -> String)
         view.mem_total
             .map(|t| format!("{:.1}", b as f64 * 100.0 / t.max(1) as f64))
     };
-    let cells = |x: &Cost, k: &ByClass, f: Option<&crate::commands::ps::GroupFrames>| {
+    // ALONE, ONLY and WITH-REST where known (`-` where not: TOTAL has ALONE only).
+    let cells = |x: &Cost, k: &ByClass, f: [Option<u64>; 3]| {
         let mut v = vec![amount(x.rss), amount(x.pss)];
         v.extend(percent(x.pss));
-        match (frames, f) {
-            (true, Some(f)) => v.extend([f.alone, f.only, f.with_rest].map(amount)),
-            (true, None) => v.extend(["-", "-", "-"].map(String::from)),
-            (false, _) => v.push(amount(x.uss)),
+        if frames {
+            v.extend(f.map(|b| b.map_or_else(|| "-".into(), amount)));
+        } else {
+            v.push(amount(x.uss));
         }
         v.push(amount(x.swap_pss));
         if swapped {
@@ -159,7 +160,7 @@ pub(super) fn table(r: &PsReport, view: &PsView, amount: &dyn Fn(u64) -> String)
         rows.push(Line {
             first: p.pid.to_string(),
             user: p.user.clone(),
-            cells: cells(&p.cost, &p.classes, None),
+            cells: cells(&p.cost, &p.classes, [None; 3]),
             last,
         });
     }
@@ -173,7 +174,12 @@ pub(super) fn table(r: &PsReport, view: &PsView, amount: &dyn Fn(u64) -> String)
         rows.push(Line {
             first: g.processes.to_string(),
             user,
-            cells: cells(&g.cost, &g.classes, g.frames.as_ref()),
+            cells: cells(
+                &g.cost,
+                &g.classes,
+                g.frames
+                    .map_or([None; 3], |f| [f.alone, f.only, f.with_rest].map(Some)),
+            ),
             last,
         });
     }
@@ -181,7 +187,7 @@ pub(super) fn table(r: &PsReport, view: &PsView, amount: &dyn Fn(u64) -> String)
     let total = Line {
         first: "TOTAL".into(),
         user: String::new(),
-        cells: cells(&t.cost, &t.classes, None),
+        cells: cells(&t.cost, &t.classes, [t.alone, None, None]),
         last: super::count_of(t.processes as u64, "process", "processes"),
     };
     let last_head = match r.by {

@@ -104,8 +104,10 @@ pub(super) fn count_label(pc: &Piece, geo: &Geometry, x: f64, rows_end: f64) -> 
     if pc.pages > 1 && (geo.merge || pc.pages > drawn) {
         let label = format!("×{}", pc.pages);
         let w = drawn as f64 * geo.cell;
-        if text_width(&label, 8.0) + 2.0 <= w {
-            return Some(text(x + 1.0, rows_end + 9.0, 8.0, &label).set("fill", "#6c757d"));
+        if text_width(&label, super::SMALL) + 2.0 <= w {
+            return Some(
+                text(x + 1.0, rows_end + 10.0, super::SMALL, &label).set("fill", "#6c757d"),
+            );
         }
     }
     None

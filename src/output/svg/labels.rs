@@ -1,7 +1,7 @@
 //! Text in the picture: `<text>` and `<title>` elements with their content kept valid
 //! XML, rough widths to decide what fits, and the words of tooltips.
 
-use super::MARGIN;
+use super::{MARGIN, SMALL};
 use crate::inspect_report::PageReport;
 use ::svg::Node;
 use ::svg::node::element::{Element, Title};
@@ -117,5 +117,5 @@ pub(super) fn frames_text(page: &PageReport, pages: u64, row: usize) -> String {
 
 /// What a line of cells starts at, left of it at height `y`.
 pub(super) fn line_label(what: &str, y: f64) -> Label {
-    text(MARGIN, y + 10.0, 10.0, what).set("fill", "#6c757d")
+    text(MARGIN, y + 11.0, SMALL, what).set("fill", "#6c757d")
 }

@@ -17,7 +17,10 @@ impl Geometry {
     /// For `n` page columns.
     pub(super) fn for_columns(n: usize) -> Geometry {
         let n = n.max(1);
-        let per_line = if n <= PER_PAGE_LIMIT {
+        let per_line = if n <= WIDE_CELLS_UP_TO {
+            // Lines of equal length, each cell wide enough for section names.
+            n.div_ceil(n.div_ceil(WIDE_CELLS_PER_LINE))
+        } else if n <= PER_PAGE_LIMIT {
             64
         } else if n <= 2560 {
             128
@@ -37,6 +40,11 @@ impl Geometry {
         if self.cell >= 8.0 { 1.0 } else { 0.0 }
     }
 }
+
+/// Up to this many pages, cells are wide enough for section names (12 units or more):
+/// at most [`WIDE_CELLS_PER_LINE`] to a line, on up to four lines.
+const WIDE_CELLS_UP_TO: usize = 4 * WIDE_CELLS_PER_LINE;
+const WIDE_CELLS_PER_LINE: usize = 40;
 
 /// The widest a report entry standing for several pages is drawn: one line of the widest
 /// geometry. A multi-gigabyte untouched `.bss` is one entry; drawn page by page it would

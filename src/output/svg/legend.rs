@@ -1,8 +1,8 @@
 //! The legend under a picture: a swatch per look drawn, and what a tie means.
 
-use super::MARGIN;
-use super::labels::text;
+use super::labels::{text, text_width, wrap};
 use super::looks::{Look, style};
+use super::{MARGIN, SMALL, WIDTH, fit_chars};
 use crate::sharing::PageState;
 use ::svg::node::element::{Group, Rectangle};
 
@@ -46,8 +46,8 @@ pub(super) fn legend_entries(used: &[Look]) -> Vec<(&'static str, &'static str)>
     entries
 }
 
-/// The legend at height `top`: a swatch per (fill, label) entry, `per_line` to a line,
-/// then the tie in `tie_fill` and `tie_text` saying what it means.
+/// The legend at height `top`: a swatch per (fill, label) entry, up to `per_line` to a
+/// line (fewer when their labels would not fit the picture's width), then the tie in `tie_fill` and `tie_text` saying what it means.
 pub(super) fn draw_legend(
     entries: &[(&str, &str)],
     top: f64,
@@ -56,12 +56,20 @@ pub(super) fn draw_legend(
 ) -> (Group, f64) {
     let mut g = Group::new().set("class", "legend");
     let mut y = top + 12.0;
-    g = g.add(text(MARGIN, y, 12.0, "Legend").set("font-weight", "bold"));
+    g = g.add(text(MARGIN, y, 13.0, "Legend").set("font-weight", "bold"));
     y += 6.0;
+    // Each column as wide as the longest label, and as many as fit.
+    let col_width = entries
+        .iter()
+        .map(|(_, label)| text_width(label, SMALL) + 28.0)
+        .fold(0.0, f64::max);
+    let per_line = per_line
+        .min(((WIDTH - 2.0 * MARGIN) / col_width.max(1.0)) as usize)
+        .max(1);
     for (i, (fill, label)) in entries.iter().enumerate() {
         let col = (i % per_line) as f64;
         let ry = y + (i / per_line) as f64 * 18.0;
-        let x = MARGIN + col * 380.0;
+        let x = MARGIN + col * col_width;
         g = g.add(
             Rectangle::new()
                 .set("x", x)
@@ -72,7 +80,7 @@ pub(super) fn draw_legend(
                 .set("stroke", "#adb5bd")
                 .set("stroke-width", 0.6),
         );
-        g = g.add(text(x + 20.0, ry + 10.0, 11.0, label));
+        g = g.add(text(x + 20.0, ry + 10.0, SMALL, label));
     }
     y += entries.len().div_ceil(per_line) as f64 * 18.0 + 6.0;
     // The tie: two cells and the bridge between them.
@@ -86,7 +94,12 @@ pub(super) fn draw_legend(
                 .set("fill", tie_fill),
         );
     }
-    g = g.add(text(MARGIN + 20.0, y + 14.0, 11.0, tie_text));
+    for (i, line) in wrap(tie_text, fit_chars(20.0)).iter().enumerate() {
+        g = g.add(text(MARGIN + 20.0, y + 14.0 + i as f64 * 16.0, SMALL, line));
+        if i > 0 {
+            y += 16.0;
+        }
+    }
     y += 24.0;
     (g, y - top)
 }

@@ -44,9 +44,15 @@ const MAX_NAMED: usize = 16;
 pub const PER_PAGE_LIMIT: usize = 640;
 
 const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
-const LABEL_WIDTH: f64 = 190.0;
+/// The width a picture is drawn for, in its own units: a book's column (it scales to the
+/// width of what shows it). Up to [`PER_PAGE_LIMIT`] pages it fits; wider grids of larger
+/// objects (cells of at least 3.75 units) make it wider.
+const WIDTH: f64 = 700.0;
+/// The smallest font size: 12 px where the picture is shown 700 px wide.
+const SMALL: f64 = 12.0;
+const LABEL_WIDTH: f64 = 180.0;
 const MARGIN: f64 = 16.0;
-const GRID_WIDTH: f64 = 960.0;
+const GRID_WIDTH: f64 = WIDTH - 2.0 * MARGIN - LABEL_WIDTH;
 const ROW_GAP: f64 = 5.0;
 
 /// The top of a picture: its title, what it shows, and how the evidence was read (the
@@ -61,7 +67,7 @@ fn heading(
 ) -> (Group, f64, f64) {
     let mut body = Group::new().set("font-family", FONT).set("fill", "#212529");
     let mut y = MARGIN;
-    let mut width: f64 = 760.0;
+    let mut width: f64 = WIDTH;
 
     y += 18.0;
     body = body.add(
@@ -69,28 +75,27 @@ fn heading(
             .set("font-weight", "bold")
             .set("class", "heading"),
     );
-    y += 18.0;
-    body = body.add(text(MARGIN, y, 11.0, subtitle));
+    for line in wrap(subtitle, fit_chars(0.0)) {
+        y += 16.0;
+        body = body.add(text(MARGIN, y, SMALL, &line));
+    }
     y += 8.0;
     if privileged {
-        y += 12.0;
-        body = body.add(
-            text(
-                MARGIN,
-                y,
-                11.0,
-                "frames compared by number (CAP_SYS_ADMIN: pagemap PFNs, /proc/kpagecount)",
-            )
-            .set("fill", "#495057"),
-        );
+        for line in wrap(
+            "frames compared by number (CAP_SYS_ADMIN: pagemap PFNs, /proc/kpagecount)",
+            fit_chars(0.0),
+        ) {
+            y += 16.0;
+            body = body.add(text(MARGIN, y, SMALL, &line).set("fill", "#495057"));
+        }
     } else {
         let note = note.unwrap_or("frame numbers are hidden");
         let mut lines = vec!["WEAK MODE: no frame numbers (not CAP_SYS_ADMIN).".to_string()];
-        lines.extend(wrap(&format!("{weak_ties} Note: {note}"), 120));
-        let h = 10.0 + lines.len() as f64 * 15.0;
+        lines.extend(wrap(&format!("{weak_ties} Note: {note}"), fit_chars(16.0)));
+        let h = 10.0 + lines.len() as f64 * 16.0;
         let longest = lines
             .iter()
-            .map(|l| text_width(l, 11.0))
+            .map(|l| text_width(l, SMALL))
             .fold(0.0, f64::max);
         width = width.max(longest + 2.0 * MARGIN + 20.0);
         body = body.add(
@@ -105,11 +110,11 @@ fn heading(
         );
         for (i, line) in lines.iter().enumerate() {
             let mut label =
-                text(MARGIN + 8.0, y + 19.0 + i as f64 * 15.0, 11.0, line).set("fill", "#856404");
+                text(MARGIN + 8.0, y + 19.0 + i as f64 * 16.0, SMALL, line).set("fill", "#856404");
             if i == 0 {
                 label = label
                     .set("font-weight", "bold")
-                    .set("font-size", 12.0)
+                    .set("font-size", 13.0)
                     .set("class", "weak");
             }
             body = body.add(label);
@@ -118,6 +123,12 @@ fn heading(
     }
     y += 10.0;
     (body, y, width)
+}
+
+/// How many characters of [`SMALL`] text fit on a line that starts `indent` right of the
+/// margin, for [`wrap`].
+fn fit_chars(indent: f64) -> usize {
+    ((WIDTH - 2.0 * MARGIN - indent) / text_width("x", SMALL)) as usize
 }
 
 /// The SVG document around `body`, `width` by `height` in its own units: it scales to the
@@ -174,7 +185,7 @@ pub fn render(report: &InspectReport) -> String {
     }
     if report.objects.is_empty() {
         y += 14.0;
-        body = body.add(text(MARGIN, y, 12.0, "no object matched"));
+        body = body.add(text(MARGIN, y, SMALL, "no object matched"));
         y += 10.0;
     }
 
@@ -194,9 +205,13 @@ pub fn render(report: &InspectReport) -> String {
     body = body.add(legend);
     y += h;
     if merged {
-        body = body.add(text(MARGIN + 20.0, y + 4.0, 11.0, ROWS_TEXT).set("class", "rows-legend"));
-        width = width.max(MARGIN + 20.0 + text_width(ROWS_TEXT, 11.0) + MARGIN);
-        y += 18.0;
+        let mut rows = Group::new().set("class", "rows-legend");
+        for line in wrap(ROWS_TEXT, fit_chars(20.0)) {
+            rows = rows.add(text(MARGIN + 20.0, y + 4.0, SMALL, &line));
+            y += 16.0;
+        }
+        body = body.add(rows);
+        y += 2.0;
     }
     y += MARGIN;
     document(body, width, y)

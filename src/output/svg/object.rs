@@ -9,11 +9,11 @@
 
 use super::cells::{Across, Outline, cell, count_label, segment_fill, tie_bar};
 use super::labels::{
-    frames_text, hex, line_label, range_text, sections_text, text, text_width, title,
+    frames_text, hex, line_label, range_text, sections_text, text, text_width, title, wrap,
 };
 use super::layout::{Columns, Geometry, Piece, pieces, px, runs, spans};
 use super::looks::{Look, identical_rows, looks, pid_list, style};
-use super::{LABEL_WIDTH, MARGIN, ROW_GAP};
+use super::{LABEL_WIDTH, MARGIN, ROW_GAP, SMALL, fit_chars};
 use crate::inspect_report::{InspectReport, ObjectReport, PageReport};
 use crate::sharing::{PageState, Verdict};
 use ::svg::Node;
@@ -123,19 +123,20 @@ fn object_heading(mut g: Group, obj: &ObjectReport, geo: &Geometry, top: f64) ->
     if obj.weak {
         facts.push_str("; weak: no frame numbers");
     }
-    g = g.add(text(MARGIN, y, 11.0, &facts).set("fill", "#495057"));
-    let width = MARGIN + text_width(&facts, 11.0) + MARGIN;
+    let mut lines = wrap(&facts, fit_chars(0.0));
     if geo.merge {
-        y += 14.0;
-        g = g.add(
-            text(
-                MARGIN,
-                y,
-                11.0,
-                "large object: runs of identical pages are drawn as one cell; its tooltip gives the count",
-            )
-            .set("fill", "#495057"),
-        );
+        lines.extend(wrap(
+            "large object: runs of identical pages are drawn as one cell; its tooltip gives the count",
+            fit_chars(0.0),
+        ));
+    }
+    let mut width: f64 = 0.0;
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            y += 15.0;
+        }
+        g = g.add(text(MARGIN, y, SMALL, line).set("fill", "#495057"));
+        width = width.max(MARGIN + text_width(line, SMALL) + MARGIN);
     }
     y += 10.0;
     (g, y, width)
@@ -147,6 +148,9 @@ struct RowName {
     text: String,
     many: Option<(String, String)>,
 }
+
+/// The characters of a row's label that fit left of the grid.
+const ROW_NAME_CHARS: usize = 24;
 
 /// The label of each row: pid, command, whether its file was deleted; for a row of
 /// several identical processes, "N processes: pids a, b, c…".
@@ -166,7 +170,7 @@ fn row_names(obj: &ObjectReport, report: &InspectReport, rows: &[Vec<usize>]) ->
                 );
                 let all = pids.iter().map(i32::to_string).collect::<Vec<_>>();
                 return RowName {
-                    text: text.chars().take(30).collect(),
+                    text: text.chars().take(ROW_NAME_CHARS).collect(),
                     many: Some((all.join(" "), tip)),
                 };
             }
@@ -178,7 +182,7 @@ fn row_names(obj: &ObjectReport, report: &InspectReport, rows: &[Vec<usize>]) ->
                 .unwrap_or("");
             let name = format!("pid {} {comm}{deleted}", p.pid);
             RowName {
-                text: name.chars().take(28).collect(),
+                text: name.chars().take(ROW_NAME_CHARS).collect(),
                 many: None,
             }
         })
@@ -205,10 +209,10 @@ fn draw_line(
     ));
     let narrow;
     (g, narrow) = segment_bar(g, band, line_pieces, from, y);
-    y += 13.0;
+    y += SEGMENT_BAR;
     if geo.cell >= 12.0 {
         g = section_names(g, band, line_pieces, from, y);
-        y += 13.0;
+        y += SEGMENT_BAR;
     }
     y += 3.0;
 
@@ -217,7 +221,7 @@ fn draw_line(
         let label = text(
             MARGIN,
             band.row_y(rows_top, r) + geo.row * 0.75,
-            11.0,
+            SMALL,
             &name.text,
         );
         g = match &name.many {
@@ -259,12 +263,15 @@ fn draw_line(
                 .set("stroke-width", 1),
         );
     }
-    y = rows_end + if geo.merge { 10.0 } else { 4.0 };
+    y = rows_end + if geo.merge { 11.0 } else { 4.0 };
     let footer_lines;
     (g, footer_lines) = narrow_segment_names(g, narrow, y, rows_end);
-    y += footer_lines as f64 * 12.0;
+    y += footer_lines as f64 * 14.0;
     (g, y)
 }
+
+/// The height of a segment bar, and of the section names under it.
+const SEGMENT_BAR: f64 = 15.0;
 
 /// A segment too narrow for its name on its bar: where it starts, its name, its colour.
 type NarrowSegment = (f64, &'static str, &'static str);
@@ -292,7 +299,7 @@ fn segment_bar(
             .set("x", px(band.x_of(from, a.c0) + 0.5))
             .set("y", y)
             .set("width", px((w - 1.0).max(0.5)))
-            .set("height", 13.0)
+            .set("height", SEGMENT_BAR)
             .set("fill", segment_fill(seg_of(s)))
             .set("class", "segment")
             .add(title(&format!(
@@ -301,9 +308,9 @@ fn segment_bar(
                 sections_text(pages, first, last + 1 - first)
             )));
         g = g.add(bar);
-        if text_width(seg, 10.0) + 4.0 <= w {
+        if text_width(seg, SMALL) + 4.0 <= w {
             g = g.add(
-                text(band.x_of(from, a.c0) + 3.0, y + 10.0, 10.0, seg)
+                text(band.x_of(from, a.c0) + 3.0, y + 12.0, SMALL, seg)
                     .set("fill", "#ffffff")
                     .set("font-weight", "bold"),
             );
@@ -322,14 +329,15 @@ fn section_names(mut g: Group, band: &Band, line_pieces: &[Piece], from: usize, 
         let w = (b.c1 - a.c0) as f64 * band.geo.cell;
         let full = secs_of(s).join(" ");
         let first = secs_of(s).first().cloned().unwrap_or_default();
-        let label = if text_width(&full, 9.0) + 2.0 <= w {
+        let label = if text_width(&full, SMALL) + 2.0 <= w {
             full
-        } else if text_width(&first, 9.0) + 2.0 <= w {
+        } else if text_width(&first, SMALL) + 2.0 <= w {
             first
         } else {
             continue;
         };
-        g = g.add(text(band.x_of(from, a.c0) + 1.0, y + 10.0, 9.0, &label).set("fill", "#495057"));
+        g = g
+            .add(text(band.x_of(from, a.c0) + 1.0, y + 12.0, SMALL, &label).set("fill", "#495057"));
     }
     g
 }
@@ -348,9 +356,9 @@ fn narrow_segment_names(
         let Some(k) = ends.iter().position(|&end| end + 4.0 <= x) else {
             continue;
         };
-        ends[k] = x + text_width(name, 10.0);
+        ends[k] = x + text_width(name, SMALL);
         footer_lines = footer_lines.max(k + 1);
-        let ty = y + 9.0 + k as f64 * 12.0;
+        let ty = y + 11.0 + k as f64 * 14.0;
         g = g.add(
             Line::new()
                 .set("x1", x + 1.0)
@@ -361,7 +369,7 @@ fn narrow_segment_names(
                 .set("stroke-width", 1),
         );
         g = g.add(
-            text(x + 3.0, ty, 10.0, name)
+            text(x + 3.0, ty, SMALL, name)
                 .set("fill", fill)
                 .set("font-weight", "bold"),
         );

@@ -295,17 +295,21 @@ fn compared(body: &str, text: &str, mode: Mode) -> String {
     static DIGITS: OnceLock<Regex> = OnceLock::new();
     let mut s = normalize_with(text, mode);
     if body.contains("# compare: shape") {
-        static SIZES: OnceLock<Regex> = OnceLock::new();
+        static SIZES: OnceLock<[Regex; 3]> = OnceLock::new();
         let digits = DIGITS.get_or_init(|| Regex::new(r"\d+").expect("digits"));
         s = digits.replace_all(&s, "#").into_owned();
-        // A size or a change of one, whatever its sign and unit (`0`, `-#.# KiB`, `# B`).
+        // A size or a change of one, whatever its sign and unit (`0`, `-#.# KiB`, `# B`),
+        // is one `#`: each rule takes only what is its own, so neighbours match too.
         let sizes = SIZES.get_or_init(|| {
-            Regex::new(r"(^|\s)[+-]?#(\.#)?( (B|KiB|MiB|GiB|TiB))?(\s|$)").expect("sizes")
+            [
+                Regex::new(r"#\.#").expect("decimals"),
+                Regex::new(r"# (B|KiB|MiB|GiB|TiB)\b").expect("units"),
+                Regex::new(r"(^|\s)[+-]#").expect("signs"),
+            ]
         });
-        // Twice: a match takes the space its neighbour starts with.
-        for _ in 0..2 {
-            s = sizes.replace_all(&s, "${1}#${5}").into_owned();
-        }
+        s = sizes[0].replace_all(&s, "#").into_owned();
+        s = sizes[1].replace_all(&s, "#").into_owned();
+        s = sizes[2].replace_all(&s, "${1}#").into_owned();
     }
     if let Some(n) = body
         .lines()

@@ -114,7 +114,8 @@ impl Error {
         }
     }
 
-    /// The pid this error is about, when it is about one process.
+    /// The pid this error is about, when it is about one process: its message then begins
+    /// by naming it (`pid N`), so a caller never looks for the pid in the text.
     pub fn pid(&self) -> Option<i32> {
         match self {
             Error::NoSuchProcess { pid }

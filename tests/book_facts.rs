@@ -215,6 +215,15 @@ fn the_segment_layouts_chapter_2_contrasts_are_what_the_linkers_made() {
         .find(|p| p.p_type == program_header::PT_LOAD && p.p_flags & program_header::PF_X != 0)
         .expect("libsolib.so has a code segment");
     let quoted = format!("`{:#x}` against `{:#x}`", code.p_offset, code.p_vaddr);
+    // The chapter quotes a release build's library (as every output of the book); a debug
+    // build's (`make test PROFILE=dev`) has the same shape at other offsets.
+    if cfg!(debug_assertions) {
+        crate::util::skip(&format!(
+            "chapter 2's offsets not compared: a debug build's libsolib.so ({quoted}), the \
+             book quotes a release build's"
+        ));
+        return;
+    }
     assert!(
         flat(&chapter("ch02-anatomy.md")).contains(&quoted),
         "chapter 2 must quote the code segment's p_offset and p_vaddr: {quoted}"

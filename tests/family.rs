@@ -876,3 +876,28 @@ fn a_leaf_names_its_parent_and_up_finds_the_root() {
         drop(p);
     }
 }
+
+/// solab is not a member of the family it reads: run by the root's shell (`sh -c 'solab
+/// family $$'`), it is a child of the root, yet the front door leaves solab itself out;
+/// the root's other child stays.
+#[test]
+fn solab_leaves_itself_out_of_the_family() {
+    let solab = &util::artifacts().solab;
+    let out = finish(
+        Command::new("/bin/sh")
+            .args([
+                "-c",
+                "sleep 30 & kid=$!; \"$0\" family --json $$; st=$?; kill $kid; exit $st",
+            ])
+            .arg(solab)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sh"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.json();
+    let members = r["processes"].as_array().expect("processes");
+    let comms: Vec<&str> = members.iter().filter_map(|m| m["comm"].as_str()).collect();
+    assert_eq!(comms, ["sh", "sleep"], "{r:#}");
+    assert_eq!(members[1]["ppid"], r["root"], "{r:#}");
+}

@@ -358,48 +358,7 @@ pub enum Command {
                             container without cgroup v2) or on error. Without PIDs, processes \
                             that vanish or cannot be read are counted, not an error."
     )]
-    Ps {
-        /// Scan every process on the machine (except solab itself), as without PIDs; with
-        /// -u, every process of the user
-        #[arg(short = 'a', long, conflicts_with_all = ["pids", "pid"])]
-        all: bool,
-        #[command(flatten)]
-        procs: ProcessArgs,
-        /// Only processes whose command name (comm) matches this regular expression
-        #[arg(short = 'c', long, value_name = "REGEX")]
-        command: Option<String>,
-        /// Order by a column, sizes largest first, names and pids ascending (alone, only
-        /// and with-rest need --by)
-        #[arg(short = 's', long, value_enum, default_value = "pss")]
-        sort: PsSortFlag,
-        /// One row per user, command name, cgroup (v2) or container (cgroup and mount
-        /// namespace, named docker, podman, containerd, flatpak or systemd unit where the
-        /// cgroup path says it). As root each group's frames are counted once: ALONE (what
-        /// it would cost alone), ONLY (freed if it exited) and WITH-REST (shared with
-        /// processes outside it); without CAP_SYS_ADMIN the rows only sum smaps figures
-        /// (weak)
-        #[arg(long, value_enum, value_name = "WHAT")]
-        by: Option<ByFlag>,
-        #[command(flatten)]
-        table: TableArgs,
-        #[command(flatten)]
-        show: PsShowArgs,
-        /// No header: neither the lines that say what was scanned nor the column names
-        #[arg(short = 'H', long, conflicts_with = "json")]
-        no_header: bool,
-        /// Only the TOTAL row (the header too, unless -H)
-        #[arg(long)]
-        totals: bool,
-        /// CSV: a line of column names, then one line per process (or group), or with
-        /// --totals the TOTAL line; sizes in bytes, or in --unit's unit
-        #[arg(long, conflicts_with_all = ["json", "no_header"])]
-        csv: bool,
-        #[command(flatten)]
-        scan: ScanArgs,
-        /// Print JSON (schema solab.ps.v2)
-        #[arg(long)]
-        json: bool,
-    },
+    Ps(PsFlags),
     /// The table of ps refreshed every few seconds, with what changed since the previous
     /// table and since the first
     #[command(
@@ -466,67 +425,7 @@ pub enum Command {
                             next table.",
         after_long_help = inheritance_words()
     )]
-    Family {
-        /// The root process
-        #[arg(value_name = "PID")]
-        pid: i32,
-        /// Print JSON (schema solab.family.v2; with --record, solab.family-record.v1)
-        #[arg(long, conflicts_with = "watch")]
-        json: bool,
-        /// Print CSV: a header, then one row per process (bytes), quoted as RFC 4180
-        #[arg(long, conflicts_with_all = ["json", "watch", "record", "svg", "mappings", "top"])]
-        csv: bool,
-        /// After the table, per child each private mapping holding anonymous pages: still
-        /// the parent's frame, copied, new
-        #[arg(long, conflicts_with = "record")]
-        mappings: bool,
-        /// After the table, per child only its N mappings with the most copied + new
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
-              conflicts_with_all = ["record", "mappings"])]
-        top: Option<u64>,
-        /// Read the fork family PID belongs to: from its highest ancestor running the same
-        /// executable (PID itself when its parent runs another)
-        #[arg(long)]
-        up: bool,
-        /// Never leave out columns nor shorten commands to fit the terminal (without it, on
-        /// a terminal narrower than the table, SHARED-MEM then PARENT% are left out)
-        #[arg(short = 'w', long)]
-        wide: bool,
-        /// Record the user page faults of every thread of the family (and of what it forks
-        /// meanwhile) for SECONDS, read the family before and after, and give each page
-        /// copied from the parent's frame (and each new page) in that window to the first
-        /// fault on it and its call chain: bytes by innermost function (object!function)
-        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
-        record: Option<u64>,
-        /// With --record: bytes by whole call chain, innermost function first
-        #[arg(long, requires = "record")]
-        callers: bool,
-        /// With --record: the copied bytes as folded stacks (`a;b;c BYTES`, outermost
-        /// first, for flamegraph.pl or inferno) instead of the table
-        #[arg(long, requires = "record", conflicts_with_all = ["json", "watch"])]
-        folded: bool,
-        /// With --record: each frame named with its source file and line
-        /// (`object!function (file:line)`) where the object, or its separate debug file,
-        /// has DWARF; rows are then by line
-        #[arg(long, requires = "record")]
-        lines: bool,
-        /// Read and print the family again every SECONDS, each table after the first
-        /// followed by what changed since the one before, until Ctrl-C, which prints the
-        /// last table once more and exits with status 0; if PID exits meanwhile, the last
-        /// table is printed once more and the exit status is 2. With --record: every
-        /// SECONDS of the recording, what was copied (and new) in that interval and by
-        /// which functions, then the whole recording's table
-        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
-        watch: Option<u64>,
-        /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one
-        /// band per inherited mapping, one row per process, each page coloured by what
-        /// became of it since fork, from the same scan as the text or JSON. With --record:
-        /// a flame graph (inferno's) of the bytes copied in the window, by call chain
-        #[arg(long, value_name = "FILE", conflicts_with = "watch")]
-        svg: Option<PathBuf>,
-        #[command(flatten)]
-        scan: ScanArgs,
-    },
+    Family(FamilyFlags),
     /// Solab's figures for Prometheus: per group of processes, per shared object and per
     /// pre-fork family, on /metrics or once
     #[command(
@@ -540,6 +439,115 @@ pub enum Command {
                             --by cgroup or container without cgroup v2)."
     )]
     Exporter(ExporterArgs),
+}
+
+/// `solab ps`'s flags, handed whole to its command function.
+#[derive(Args, Debug, Clone)]
+pub struct PsFlags {
+    /// Scan every process on the machine (except solab itself), as without PIDs; with
+    /// -u, every process of the user
+    #[arg(short = 'a', long, conflicts_with_all = ["pids", "pid"])]
+    pub all: bool,
+    #[command(flatten)]
+    pub procs: ProcessArgs,
+    /// Only processes whose command name (comm) matches this regular expression
+    #[arg(short = 'c', long, value_name = "REGEX")]
+    pub command: Option<String>,
+    /// Order by a column, sizes largest first, names and pids ascending (alone, only
+    /// and with-rest need --by)
+    #[arg(short = 's', long, value_enum, default_value = "pss")]
+    pub sort: PsSortFlag,
+    /// One row per user, command name, cgroup (v2) or container (cgroup and mount
+    /// namespace, named docker, podman, containerd, flatpak or systemd unit where the
+    /// cgroup path says it). As root each group's frames are counted once: ALONE (what
+    /// it would cost alone), ONLY (freed if it exited) and WITH-REST (shared with
+    /// processes outside it); without CAP_SYS_ADMIN the rows only sum smaps figures
+    /// (weak)
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub by: Option<ByFlag>,
+    #[command(flatten)]
+    pub table: TableArgs,
+    #[command(flatten)]
+    pub show: PsShowArgs,
+    /// No header: neither the lines that say what was scanned nor the column names
+    #[arg(short = 'H', long, conflicts_with = "json")]
+    pub no_header: bool,
+    /// Only the TOTAL row (the header too, unless -H)
+    #[arg(long)]
+    pub totals: bool,
+    /// CSV: a line of column names, then one line per process (or group), or with
+    /// --totals the TOTAL line; sizes in bytes, or in --unit's unit
+    #[arg(long, conflicts_with_all = ["json", "no_header"])]
+    pub csv: bool,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Print JSON (schema solab.ps.v2)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `solab family`'s flags, handed whole to its route.
+#[derive(Args, Debug, Clone)]
+pub struct FamilyFlags {
+    /// The root process
+    #[arg(value_name = "PID")]
+    pub pid: i32,
+    /// Print JSON (schema solab.family.v2; with --record, solab.family-record.v1)
+    #[arg(long, conflicts_with = "watch")]
+    pub json: bool,
+    /// Print CSV: a header, then one row per process (bytes), quoted as RFC 4180
+    #[arg(long, conflicts_with_all = ["json", "watch", "record", "svg", "mappings", "top"])]
+    pub csv: bool,
+    /// After the table, per child each private mapping holding anonymous pages: still
+    /// the parent's frame, copied, new
+    #[arg(long, conflicts_with = "record")]
+    pub mappings: bool,
+    /// After the table, per child only its N mappings with the most copied + new
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+          conflicts_with_all = ["record", "mappings"])]
+    pub top: Option<u64>,
+    /// Read the fork family PID belongs to: from its highest ancestor running the same
+    /// executable (PID itself when its parent runs another)
+    #[arg(long)]
+    pub up: bool,
+    /// Never leave out columns nor shorten commands to fit the terminal (without it, on
+    /// a terminal narrower than the table, SHARED-MEM then PARENT% are left out)
+    #[arg(short = 'w', long)]
+    pub wide: bool,
+    /// Record the user page faults of every thread of the family (and of what it forks
+    /// meanwhile) for SECONDS, read the family before and after, and give each page
+    /// copied from the parent's frame (and each new page) in that window to the first
+    /// fault on it and its call chain: bytes by innermost function (object!function)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub record: Option<u64>,
+    /// With --record: bytes by whole call chain, innermost function first
+    #[arg(long, requires = "record")]
+    pub callers: bool,
+    /// With --record: the copied bytes as folded stacks (`a;b;c BYTES`, outermost
+    /// first, for flamegraph.pl or inferno) instead of the table
+    #[arg(long, requires = "record", conflicts_with_all = ["json", "watch"])]
+    pub folded: bool,
+    /// With --record: each frame named with its source file and line
+    /// (`object!function (file:line)`) where the object, or its separate debug file,
+    /// has DWARF; rows are then by line
+    #[arg(long, requires = "record")]
+    pub lines: bool,
+    /// Read and print the family again every SECONDS, each table after the first
+    /// followed by what changed since the one before, until Ctrl-C, which prints the
+    /// last table once more and exits with status 0; if PID exits meanwhile, the last
+    /// table is printed once more and the exit status is 2. With --record: every
+    /// SECONDS of the recording, what was copied (and new) in that interval and by
+    /// which functions, then the whole recording's table
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub watch: Option<u64>,
+    /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one
+    /// band per inherited mapping, one row per process, each page coloured by what
+    /// became of it since fork, from the same scan as the text or JSON. With --record:
+    /// a flame graph (inferno's) of the bytes copied in the window, by call chain
+    #[arg(long, value_name = "FILE", conflicts_with = "watch")]
+    pub svg: Option<PathBuf>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
 }
 
 /// `solab exporter`'s flags.
@@ -597,8 +605,8 @@ impl Command {
             Command::Inspect { .. } => "inspect",
             Command::Prove { .. } => "prove",
             Command::Libs { .. } => "libs",
-            Command::Ps { .. } => "ps",
-            Command::Family { .. } => "family",
+            Command::Ps(_) => "ps",
+            Command::Family(_) => "family",
             Command::Exporter(_) => "exporter",
             Command::Top { .. } => "top",
         }
@@ -609,9 +617,9 @@ impl Command {
             Command::Elf { json, .. }
             | Command::Inspect { json, .. }
             | Command::Prove { json, .. }
-            | Command::Libs { json, .. }
-            | Command::Ps { json, .. }
-            | Command::Family { json, .. } => *json,
+            | Command::Libs { json, .. } => *json,
+            Command::Ps(f) => f.json,
+            Command::Family(f) => f.json,
             Command::Exporter(_) => false,
             Command::Top { .. } => false,
         }

@@ -12,7 +12,7 @@ mod resolve;
 mod top;
 mod watch;
 
-use args::{ByFlag, LibsSortFlag, PsShowArgs, PsSortFlag, UnitFlag};
+use args::{ByFlag, FamilyFlags, LibsSortFlag, PsFlags, PsSortFlag, UnitFlag};
 pub use args::{Cli, Command, ProcessArgs, ScanArgs, TableArgs, inheritance_words, vocabulary};
 pub use habits::{OTHER_TOOLS, OTHER_TOOLS_INTRO, OTHER_TOOLS_TITLE};
 
@@ -209,32 +209,7 @@ fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Resu
                 style,
             ),
         },
-        Command::Ps {
-            all: _,
-            procs,
-            command,
-            sort,
-            by,
-            table,
-            show,
-            no_header,
-            totals,
-            csv,
-            scan,
-            json,
-        } => ps_cmd(PsArgs {
-            procs,
-            command,
-            sort,
-            by,
-            table,
-            show,
-            no_header,
-            totals,
-            csv,
-            threads: scan.threads,
-            json,
-        }),
+        Command::Ps(f) => ps_cmd(&f),
         Command::Top {
             procs,
             command,
@@ -261,116 +236,37 @@ fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Resu
             },
             stdout,
         ),
-        Command::Family {
-            pid,
-            json,
-            csv,
-            mappings,
-            top,
-            up,
-            wide,
-            watch,
-            svg,
-            record,
-            callers,
-            folded,
-            lines,
-            scan,
-        } => family_route(
-            FamilyFlags {
-                pid,
-                json,
-                csv,
-                mappings,
-                top,
-                up,
-                watch,
-                svg,
-                record,
-                callers,
-                folded,
-                lines,
-                wide,
-                threads: scan.threads,
-            },
-            stdout,
-        ),
+        Command::Family(f) => family_route(f, stdout),
         Command::Exporter(a) => exporter::exporter_cmd(&a, stdout),
     }
 }
 
-/// The flags of `solab family`.
-struct FamilyFlags {
-    pid: i32,
-    json: bool,
-    csv: bool,
-    mappings: bool,
-    top: Option<u64>,
-    up: bool,
-    watch: Option<u64>,
-    svg: Option<PathBuf>,
-    record: Option<u64>,
-    callers: bool,
-    folded: bool,
-    lines: bool,
-    wide: bool,
-    threads: usize,
-}
-
 /// `solab family`: its root resolved (`--up`), then once, watched or recorded.
 fn family_route(f: FamilyFlags, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
-    let FamilyFlags {
-        pid,
-        json,
-        csv,
-        mappings,
-        top,
-        up,
-        watch,
-        svg,
-        record,
-        callers,
-        folded,
-        lines,
-        wide,
-        threads,
-    } = f;
-    let view = match (mappings, top) {
+    let view = match (f.mappings, f.top) {
         (_, Some(n)) => text::FamilyView::Top(usize::try_from(n).unwrap_or(usize::MAX)),
         (true, None) => text::FamilyView::Mappings,
         (false, None) => text::FamilyView::Summary,
     };
-    let (root, asked) = if up {
-        (family_root(pid), Some(pid))
-    } else {
-        (pid, None)
-    };
-    match (watch, record) {
+    let root = if f.up { family_root(f.pid) } else { f.pid };
+    let threads = f.scan.threads;
+    match (f.watch, f.record) {
         (_, Some(secs)) => recording::record_cmd(
             root,
             secs,
             recording::Shown {
-                json,
-                callers,
-                folded,
-                lines,
-                svg,
-                watch,
+                json: f.json,
+                callers: f.callers,
+                folded: f.folded,
+                lines: f.lines,
+                svg: f.svg,
+                watch: f.watch,
             },
             threads,
             stdout,
         ),
         (Some(secs), None) => watch::family_watch(root, secs, threads, view, stdout),
-        (None, None) => family_cmd(FamilyArgs {
-            pid: root,
-            asked,
-            as_json: json,
-            csv,
-            view,
-            svg,
-            threads,
-            width: if wide { None } else { terminal::width() },
-        }),
+        (None, None) => family_cmd(&f, root, view),
     }
 }
 
@@ -750,20 +646,6 @@ fn libs_by_cmd(
 }
 
 /// `solab ps`'s flags.
-struct PsArgs {
-    procs: ProcessArgs,
-    command: Option<String>,
-    sort: PsSortFlag,
-    by: Option<ByFlag>,
-    table: TableArgs,
-    show: PsShowArgs,
-    no_header: bool,
-    totals: bool,
-    csv: bool,
-    threads: usize,
-    json: bool,
-}
-
 /// `--command REGEX` of `ps` and `top`.
 fn command_regex(command: Option<&str>) -> anyhow::Result<Option<regex::Regex>> {
     Ok(command
@@ -813,7 +695,7 @@ fn mem_total(percent: bool) -> anyhow::Result<Option<u64>> {
 /// `solab ps`. Without pids (or with -a) every process; `-u` keeps ps's meaning: a
 /// filter, its leftovers counted as filtered out; alone it scans every process and keeps
 /// the user's.
-fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
+fn ps_cmd(a: &PsFlags) -> anyhow::Result<Outcome> {
     let command = command_regex(a.command.as_deref())?;
     let key = ps_key(a.sort, a.by)?;
     let uid = a.procs.user.as_deref().map(user_id).transpose()?;
@@ -833,7 +715,7 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         command,
         placement: a.json || by.is_some_and(|b| b.needs_cgroup()),
         cmdline: a.show.cmdline,
-        threads: a.threads,
+        threads: a.scan.threads,
         by,
         order: ps::PsOrder {
             key,
@@ -870,40 +752,24 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-struct FamilyArgs {
-    pid: i32,
-    /// With `--up`: the pid given, whose fork family `pid` is the root of.
-    asked: Option<i32>,
-    as_json: bool,
-    csv: bool,
-    view: text::FamilyView,
-    svg: Option<PathBuf>,
-    threads: usize,
-    /// The terminal's width to fit the table to, unless `-w`.
-    width: Option<usize>,
-}
-
 /// `family --up`: the root of `pid`'s fork family, its highest ancestor running the same
 /// executable (`pid` itself when that cannot be read: the read that follows says why).
 fn family_root(pid: i32) -> i32 {
     crate::commands::prove::families::fork_top(pid).unwrap_or(pid)
 }
 
-fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
-    let FamilyArgs {
-        pid,
-        asked,
-        as_json,
-        csv,
-        view,
-        svg,
-        threads,
-        width,
-    } = a;
-    let to_stdout = svg_to_stdout(as_json, svg.as_deref())?;
+/// `solab family` read once, of `root` (the pid given, or with `--up` its fork family's
+/// root), shown as `view` says.
+fn family_cmd(f: &FamilyFlags, root: i32, view: text::FamilyView) -> anyhow::Result<Outcome> {
+    let (as_json, csv, threads) = (f.json, f.csv, f.scan.threads);
+    let svg = f.svg.as_deref();
+    // With `--up`: the pid given, whose fork family `root` is.
+    let asked = f.up.then_some(f.pid);
+    let width = if f.wide { None } else { terminal::width() };
+    let to_stdout = svg_to_stdout(as_json, svg)?;
     let (report, pictures) = match svg {
-        Some(_) => family::family_pictured(pid, threads)?,
-        None => (family::family(pid, threads)?, Default::default()),
+        Some(_) => family::family_pictured(root, threads)?,
+        None => (family::family(root, threads)?, Default::default()),
     };
     let text = !(to_stdout || as_json || csv);
     let leaf = text.then(|| family::leaf(&report)).flatten();
@@ -913,7 +779,7 @@ fn family_cmd(a: FamilyArgs) -> anyhow::Result<Outcome> {
     } else {
         ExitCode::Error
     };
-    if let Some(path) = svg.as_deref().filter(|_| !to_stdout) {
+    if let Some(path) = svg.filter(|_| !to_stdout) {
         std::fs::write(path, output::svg::render_family(&report, &pictures))
             .map_err(|e| Error::io(path, e))?;
     }

@@ -705,13 +705,14 @@ impl PidError {
                     "pid {pid} ({comm}) has no memory map (a kernel thread or a zombie)"
                 ),
             },
-            Gone::Unreadable(e) => {
-                let mut pe = PidError::new(pid, e);
-                if !pe.message.contains(&format!("pid {pid}")) {
-                    pe.message = format!("pid {pid}: {}", pe.message);
-                }
-                pe
-            }
+            // An error about this process names it already ([`Error::pid`]); any other
+            // (a path, a limit) is said of the pid.
+            Gone::Unreadable(e) if e.pid() == Some(pid) => PidError::new(pid, e),
+            Gone::Unreadable(e) => PidError {
+                pid,
+                kind: e.kind(),
+                message: format!("pid {pid}: {e}"),
+            },
         }
     }
 }
@@ -757,6 +758,43 @@ mod tests {
         let all = c.take_skipped();
         assert_eq!((all[0].path.as_str(), all[0].pid), ("/a", 12));
         assert_eq!(all.len(), 50_002);
+    }
+
+    /// A process that could not be read is named once: an error about it (by its kind,
+    /// [`Error::pid`]) is kept as it is, any other is said of the pid, whatever its text
+    /// holds (here a path that reads like another pid's message).
+    #[test]
+    fn an_unreadable_process_is_named_once_by_the_kind_of_its_error() {
+        use super::{Error, PidError};
+        use crate::kernel::process::Gone;
+        let about = Error::MappedFile {
+            pid: 12,
+            path: "/x".into(),
+            reason: "why".into(),
+        };
+        assert!(about.to_string().starts_with("pid 12: "));
+        let pe = PidError::gone(12, &Gone::Unreadable(about));
+        assert_eq!(pe.message, "pid 12: /x: why");
+        let denied = Error::PermissionDenied {
+            path: "/tmp/pid 12: 123".into(),
+            hint: None,
+        };
+        let pe = PidError::gone(12, &Gone::Unreadable(denied));
+        assert_eq!(pe.message, "pid 12: /tmp/pid 12: 123: permission denied");
+        assert_eq!(pe.kind, ErrorKind::PermissionDenied);
+        let other = Error::NoSuchProcess { pid: 123 };
+        let pe = PidError::gone(12, &Gone::Unreadable(other));
+        assert_eq!(pe.message, "pid 12: pid 123: no such process");
+        for e in [
+            Error::NoSuchProcess { pid: 7 },
+            Error::KernelThread {
+                pid: 7,
+                comm: "k".into(),
+            },
+        ] {
+            assert!(e.to_string().starts_with("pid 7"), "{e}");
+            assert_eq!(e.pid(), Some(7));
+        }
     }
 
     /// Positions taken in turn by workers come back in one order, each result once.

@@ -260,7 +260,7 @@ pub fn written_page(
     if writers.iter().any(|w| w.copy.state == PageState::Ksm) {
         return WrittenPage::Ksm;
     }
-    let key = |c: &CopyAt| Key {
+    let key = |c: &CopyAt| KinAt {
         family: family(c.pid).map_or(Kin::Alone(c.pid), Kin::Family),
         vaddr: c.vaddr,
     };
@@ -336,9 +336,10 @@ enum Kin {
     Alone(i32),
 }
 
-/// A copy that is inherited from a sharer has the sharer's key: same family, same address.
+/// Where a copy is, by kin: a copy inherited from a sharer has the sharer's (same family,
+/// same address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Key {
+struct KinAt {
     family: Kin,
     vaddr: u64,
 }
@@ -348,12 +349,12 @@ struct Key {
 #[derive(Default)]
 struct Firsts {
     len: usize,
-    first: Option<(usize, Key)>,
-    second: Option<(usize, Key)>,
+    first: Option<(usize, KinAt)>,
+    second: Option<(usize, KinAt)>,
 }
 
 impl Firsts {
-    fn add(&mut self, i: usize, k: Key) {
+    fn add(&mut self, i: usize, k: KinAt) {
         self.len += 1;
         match self.first {
             None => self.first = Some((i, k)),
@@ -364,7 +365,7 @@ impl Firsts {
 
     /// The first copy whose key is not `k`. A writer's own copy has its key, so it is
     /// never its own sharer (one copy a process).
-    fn first_unlike(&self, k: &Key) -> Option<usize> {
+    fn first_unlike(&self, k: &KinAt) -> Option<usize> {
         match self.first {
             Some((i, f)) if f != *k => Some(i),
             _ => self.second.map(|(i, _)| i),

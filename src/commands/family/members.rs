@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernel::pagemap::Pagemap;
-use crate::kernel::process::{self, Gone, ProcDir, Stat};
+use crate::kernel::process::{Gone, ProcDir, Stat};
 use crate::maps::MapEntry;
 use crate::scan::{self, Door, Visit};
 use std::collections::HashMap;
@@ -22,12 +22,14 @@ pub(super) struct Found {
     pub start_time: Option<u64>,
 }
 
-/// The root and its descendants, each after its parent: every process listed in /proc is
-/// opened at the door and its stat read once, on `threads` workers (a process's parent is
-/// known from its own stat only). A process gone during the pass is none of the family.
+/// The root and its descendants, each after its parent: every process listed in /proc but
+/// solab itself ([`scan::all_but_self`]: run by a member, as `sh -c 'solab family $$'`,
+/// solab is none of the family; given as the root, it is read) is opened at the door and
+/// its stat read once, on `threads` workers (a process's parent is known from its own stat
+/// only). A process gone during the pass is none of the family.
 pub(super) fn descendants(root: i32, threads: usize) -> Result<Vec<Found>> {
     let listed = scan::each_opened(
-        process::list_pids,
+        scan::all_but_self,
         threads,
         Door::default(),
         |_| (),

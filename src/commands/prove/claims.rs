@@ -2,7 +2,7 @@
 
 use super::backing::Backing;
 use super::elsewhere::WrittenText;
-use super::{Claim, ClaimId, ClaimStatus, Counts, Failure, FrameEvidence, PageEvidence};
+use super::{Claim, ClaimCounts, ClaimId, ClaimStatus, Failure, FrameEvidence, PageEvidence};
 use crate::elf::{LoaderAction, SegmentKind};
 use crate::inspect_report::{ObjectReport, PageInProcess, PageReport};
 use crate::sharing::fork::{CopyAt, WrittenPage};
@@ -92,9 +92,9 @@ pub(super) fn text_claim(
     elsewhere: &[WrittenText],
 ) -> Claim {
     let pages = pages_where(object, |p| p.segment == SegmentKind::Text);
-    let mut counts = Counts {
+    let mut counts = ClaimCounts {
         pages: pages.iter().map(|p| p.pages).sum(),
-        ..Counts::default()
+        ..ClaimCounts::default()
     };
     let mut examples = Vec::new();
     let mut failures = Vec::new();
@@ -198,9 +198,9 @@ pub(super) fn data_claim(
         matches!(p.segment, SegmentKind::Data | SegmentKind::Bss)
     });
     let mut tally = DataTally {
-        counts: Counts {
+        counts: ClaimCounts {
             pages: pages.iter().map(|p| p.pages).sum(),
-            ..Counts::default()
+            ..ClaimCounts::default()
         },
         ..DataTally::default()
     };
@@ -213,7 +213,7 @@ pub(super) fn data_claim(
 /// What the data claim found so far.
 #[derive(Default)]
 struct DataTally {
-    counts: Counts,
+    counts: ClaimCounts,
     /// Written pages that are each writer's own, shown first.
     examples: Vec<PageEvidence>,
     /// Pages nobody wrote that are still one frame, shown after.
@@ -366,9 +366,9 @@ impl DataTally {
 
 pub(super) fn shared_claim(object: &ObjectReport, weak: bool) -> Claim {
     let pages = pages_where(object, |p| p.segment == SegmentKind::Shared);
-    let mut counts = Counts {
+    let mut counts = ClaimCounts {
         pages: pages.iter().map(|p| p.pages).sum(),
-        ..Counts::default()
+        ..ClaimCounts::default()
     };
     let mut examples = Vec::new();
     let mut failures = Vec::new();

@@ -161,13 +161,14 @@ pub struct Claim {
     pub weak: bool,
     /// One sentence with the counts.
     pub summary: String,
-    pub counts: Counts,
+    pub counts: ClaimCounts,
     pub examples: Vec<PageEvidence>,
     pub failures: Vec<Failure>,
 }
 
+/// The pages a claim counted, by what they showed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Counts {
+pub struct ClaimCounts {
     /// Pages of the claim's segment kinds.
     pub pages: u64,
     /// Pages present in every process.

@@ -31,12 +31,12 @@
 //!   `--by cgroup|container`, a cgroup's path once per cgroup id and worker.
 //!
 //! Its parts: `report` (the serialized types), `engine` (a worker's scan of a process's
-//! pages), `row` (a process's row), `cgroup` (cgroup paths), `group` (`--by`), `swap`
+//! pages), `row` (a process's row), `cgroup` (cgroup paths), `by_group` (`--by`), `swap`
 //! (swap counted once), `sort`.
 
+mod by_group;
 mod cgroup;
 mod engine;
-mod group;
 mod report;
 mod row;
 mod sort;

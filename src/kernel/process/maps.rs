@@ -185,7 +185,7 @@ fn maps_of(
 }
 
 /// One line of the text, without its newline.
-enum Line<'a> {
+enum TextLine<'a> {
     Whole(&'a [u8]),
     /// The first [`MAX_LINE`] bytes of a longer line.
     Cut(&'a [u8]),
@@ -200,7 +200,7 @@ fn each_line(
     path: &Path,
     file: impl std::io::Read,
     max_bytes: u64,
-    mut each: impl FnMut(Line) -> Result<bool>,
+    mut each: impl FnMut(TextLine) -> Result<bool>,
 ) -> Result<bool> {
     use std::io::{BufRead, Read};
     let mut r = std::io::BufReader::with_capacity(1 << 16, file);
@@ -227,9 +227,9 @@ fn each_line(
             return Ok(false);
         }
         let go_on = if cut {
-            each(Line::Cut(&line))?
+            each(TextLine::Cut(&line))?
         } else {
-            each(Line::Whole(&line))?
+            each(TextLine::Whole(&line))?
         };
         if !go_on {
             return Ok(true);
@@ -249,7 +249,7 @@ fn read_text(
     let whole = each_line(pid, path, file, MAX_MAPS_BYTES, |line| {
         number += 1;
         let text = match line {
-            Line::Cut(head) => {
+            TextLine::Cut(head) => {
                 return Err(Error::MapsLine {
                     path: path.to_path_buf(),
                     line: number,
@@ -257,8 +257,8 @@ fn read_text(
                     text: String::from_utf8_lossy(&head[..head.len().min(256)]).into_owned(),
                 });
             }
-            Line::Whole([]) => return Ok(true),
-            Line::Whole(text) => text,
+            TextLine::Whole([]) => return Ok(true),
+            TextLine::Whole(text) => text,
         };
         if entries.len() == max_maps() {
             return Err(too_many(path));
@@ -305,7 +305,7 @@ fn names_from_text(
     // Past MAX_MAPS_BYTES the names not reached keep the label. The file was never read:
     // at position 0, where the text starts.
     each_line(pid, path, file, MAX_MAPS_BYTES, |line| {
-        let Line::Whole(text) = line else {
+        let TextLine::Whole(text) = line else {
             return Ok(true);
         };
         let start = text
@@ -601,8 +601,8 @@ mod tests {
         let mut got = Vec::new();
         let whole = each_line(1, Path::new("/proc/1/maps"), text, max_bytes, |l| {
             got.push(match l {
-                Line::Whole(t) => format!("whole {}", String::from_utf8_lossy(t)),
-                Line::Cut(t) => format!("cut {}", t.len()),
+                TextLine::Whole(t) => format!("whole {}", String::from_utf8_lossy(t)),
+                TextLine::Cut(t) => format!("cut {}", t.len()),
             });
             Ok(true)
         })

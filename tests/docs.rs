@@ -895,6 +895,42 @@ fn no_output_shows_a_machine_path() {
     );
 }
 
+/// The tool's pictures name their rows as the text names the processes: each row's label
+/// is its pid and command name, and the book's lab-hosts are named after their letters
+/// (`HOSTS_NAMED=1 hosts A B C`, `solab-lab-host --name host-A`), so the rows read
+/// host-A, host-B, host-C top to bottom, and the caption says so.
+#[test]
+fn the_tool_pictures_name_their_rows_as_the_text_does() {
+    let label = Regex::new(r"<text [^>]*>pid \d+ (host-[A-Z])</text>").unwrap();
+    for (svg, page, names) in [
+        (
+            "three-hosts-libsolib.svg",
+            "ch04-code-is-shared",
+            &["host-A", "host-B", "host-C"][..],
+        ),
+        (
+            "textrel.svg",
+            "ch08-text-relocations",
+            &["host-P", "host-Q"][..],
+        ),
+    ] {
+        let text = std::fs::read_to_string(docs().join("src/img").join(svg)).unwrap();
+        let mut rows: Vec<&str> = Vec::new();
+        for c in label.captures_iter(&text) {
+            let name = c.get(1).unwrap().as_str();
+            if !rows.contains(&name) {
+                rows.push(name);
+            }
+        }
+        assert_eq!(rows, names, "{svg}: the rows' names, top to bottom");
+        let md = std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap();
+        assert!(
+            names.iter().all(|n| md.contains(&format!("`{n}`"))),
+            "{page}.md must name the rows of {svg} as the picture does: {names:?}"
+        );
+    }
+}
+
 /// The root element's attribute `name`, if it has one.
 fn root_attribute<'a>(svg: &'a str, name: &str) -> Option<&'a str> {
     let root = &svg[svg.find("<svg")?..];

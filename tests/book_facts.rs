@@ -6,7 +6,9 @@
 //!   `PT_GNU_RELRO` as glibc's `_dl_protect_relro` rounds it;
 //! - the `o` that readelf prints for `.shared` is SHF_GNU_RETAIN in an object whose OS/ABI
 //!   is not GNU;
-//! - the benchmark figure chapter 18 quotes is the one in the benchmark results.
+//! - the benchmark figure chapter 18 quotes is the one in the benchmark results;
+//! - the answers to "Try next" that a file or a command can check: the patched text page
+//!   of chapter 8, libc's RELRO pages, the libc pages two `sleep` processes have written.
 
 use crate::util::artifacts;
 use goblin::elf::{Elf, program_header, reloc, section_header};
@@ -135,6 +137,15 @@ fn the_patched_text_page_is_the_one_chapter_8_names_with_filler_on_both_sides() 
             "chapter 8 must give the relocation offset {off:#x}"
         );
     }
+    // The answer to chapter 8's "Try next" names the same page and its count.
+    let answer = format!(
+        "the only text page with relocations is {named}, with {}",
+        in_text.len()
+    );
+    assert!(
+        flat(&chapter("answers.md")).contains(&answer),
+        "answers.md must say: {answer:?}"
+    );
 }
 
 #[test]
@@ -249,6 +260,80 @@ fn the_relro_page_counts_in_chapter_2_are_what_the_files_say() {
         solib,
         "libsolib.so's RELRO pages, from its PT_GNU_RELRO"
     );
+    // The answer to chapter 2's "Try next" repeats libc's count, and compares it.
+    let same = if libc == solib {
+        "as many as"
+    } else {
+        "unlike"
+    };
+    let answer = format!("it has {libc} RELRO pages, {same} `libsolib.so`");
+    assert!(
+        flat(&chapter("answers.md")).contains(&answer),
+        "answers.md must say: {answer:?}"
+    );
+}
+
+/// Two processes of `cmd`, killed and reaped on Drop.
+struct Two(Vec<std::process::Child>);
+
+impl Drop for Two {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The answer to chapter 7's "Try next": the pages of libc that two `sleep` processes have
+/// each written (copied) by the time they sleep, by segment, as the answer counts them.
+#[test]
+fn the_private_libc_pages_of_two_sleeps_are_what_the_answers_count() {
+    use std::process::{Command, Stdio};
+    let spawn = || {
+        Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run sleep")
+    };
+    let two = Two(vec![spawn(), spawn()]);
+    let pids: Vec<String> = two.0.iter().map(|c| c.id().to_string()).collect();
+    // Started, relocated and asleep: `sleep` reaches nanosleep within milliseconds, and
+    // waits there (its /proc/PID/wchan says so; a fixed wait is enough for the count).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut args = vec!["inspect", "--json", "--object", "libc.so.6"];
+    args.extend(pids.iter().map(String::as_str));
+    let run = crate::util::solab(&args);
+    assert_eq!(run.code, 0, "solab inspect: {}{}", run.stdout, run.stderr);
+    let json = run.json();
+    let mut private = std::collections::BTreeMap::<String, u64>::new();
+    for p in json["objects"][0]["pages"].as_array().expect("pages") {
+        let verdict = p["verdict"].as_str().unwrap_or("");
+        if verdict == "private" || verdict == "looks-private" {
+            *private
+                .entry(p["segment"].as_str().unwrap_or("").to_string())
+                .or_default() += crate::util::u(&p["pages"]);
+        }
+    }
+    let total: u64 = private.values().sum();
+    let got = |seg: &str| private.get(seg).copied().unwrap_or(0);
+    let ch = flat(&chapter("answers.md"));
+    let re = Regex::new(
+        r"libc has (\d+) pages that are private in both before either did anything: its (\d+) RELRO pages .*?, (\d+) data pages .*?, and (\d+) `\.bss` pages written at start-up: (\d+) KiB per process",
+    )
+    .unwrap();
+    let c = re
+        .captures(&ch)
+        .expect("answers.md must count libc's private pages between two `sleep` processes");
+    let said: Vec<u64> = (1..=5).map(|i| c[i].parse().unwrap()).collect();
+    assert_eq!(
+        said,
+        vec![total, got("relro"), got("data"), got("bss"), total * 4],
+        "answers.md's count of libc's private pages (total, RELRO, data, .bss, KiB) against \
+         solab inspect's: {private:?}"
+    );
+    drop(two);
 }
 
 #[test]

@@ -586,6 +586,42 @@ fn every_chapter_says_how_to_run_it() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
+/// The sidebar numbers a chapter as its file name does: mdBook's own numbering runs on
+/// across parts (the appendices would be 21, 22...), so book.toml turns it off
+/// (`no-section-label`) and SUMMARY.md writes each chapter's number in its title, `N.` for
+/// `chNN-*.md`, and none for the pages that are not numbered chapters.
+#[test]
+fn sidebar_numbers_are_the_file_names_numbers() {
+    let toml = std::fs::read_to_string(docs().join("book.toml")).unwrap();
+    assert!(
+        toml.lines().any(|l| l.trim() == "no-section-label = true"),
+        "book.toml must set no-section-label = true under [output.html]"
+    );
+    let summary = std::fs::read_to_string(docs().join("src/SUMMARY.md")).unwrap();
+    let entry = Regex::new(r"\[([^\]]*)\]\(([a-z0-9-]+)\.md\)").unwrap();
+    let numbered = Regex::new(r"^(\d+)\. ").unwrap();
+    let file = Regex::new(r"^ch(\d\d)-").unwrap();
+    let (mut bad, mut chapters) = (Vec::new(), 0);
+    for c in entry.captures_iter(&summary) {
+        let label = numbered
+            .captures(&c[1])
+            .map(|n| n[1].parse::<u32>().unwrap());
+        let want = file.captures(&c[2]).map(|n| n[1].parse::<u32>().unwrap());
+        chapters += usize::from(want.is_some());
+        if label != want {
+            bad.push(format!(
+                "{}.md is labelled {:?} in SUMMARY.md, its file name says {:?}",
+                &c[2], label, want
+            ));
+        }
+    }
+    assert!(
+        chapters >= 19,
+        "only {chapters} numbered chapters in SUMMARY.md"
+    );
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
 fn markdown_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -859,6 +895,42 @@ fn no_output_shows_a_machine_path() {
     );
 }
 
+/// The tool's pictures name their rows as the text names the processes: each row's label
+/// is its pid and command name, and the book's lab-hosts are named after their letters
+/// (`HOSTS_NAMED=1 hosts A B C`, `solab-lab-host --name host-A`), so the rows read
+/// host-A, host-B, host-C top to bottom, and the caption says so.
+#[test]
+fn the_tool_pictures_name_their_rows_as_the_text_does() {
+    let label = Regex::new(r"<text [^>]*>pid \d+ (host-[A-Z])</text>").unwrap();
+    for (svg, page, names) in [
+        (
+            "three-hosts-libsolib.svg",
+            "ch04-code-is-shared",
+            &["host-A", "host-B", "host-C"][..],
+        ),
+        (
+            "textrel.svg",
+            "ch08-text-relocations",
+            &["host-P", "host-Q"][..],
+        ),
+    ] {
+        let text = std::fs::read_to_string(docs().join("src/img").join(svg)).unwrap();
+        let mut rows: Vec<&str> = Vec::new();
+        for c in label.captures_iter(&text) {
+            let name = c.get(1).unwrap().as_str();
+            if !rows.contains(&name) {
+                rows.push(name);
+            }
+        }
+        assert_eq!(rows, names, "{svg}: the rows' names, top to bottom");
+        let md = std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap();
+        assert!(
+            names.iter().all(|n| md.contains(&format!("`{n}`"))),
+            "{page}.md must name the rows of {svg} as the picture does: {names:?}"
+        );
+    }
+}
+
 /// The root element's attribute `name`, if it has one.
 fn root_attribute<'a>(svg: &'a str, name: &str) -> Option<&'a str> {
     let root = &svg[svg.find("<svg")?..];
@@ -990,35 +1062,48 @@ fn printed_numbers(page: &str) -> std::collections::BTreeSet<u64> {
     set
 }
 
-/// A number the tutorial quotes in its prose (`0x...` in code spans, outside listings and
-/// comments) is one its outputs print: the page's own, or those of a page the same
-/// paragraph links to. A prose offset from another build than the outputs' fails.
+/// A number the tutorial or its appendices quote in their prose (`0x...` in code spans,
+/// outside listings and comments) is one their outputs print: the page's own, or those of
+/// a page the same paragraph, or the heading above it, links to (the answers to "Try next"
+/// link each chapter in their headings). A prose offset from another build than the
+/// outputs' fails. The reference's formats are examples, not outputs: it is left out.
 #[test]
 fn numbers_quoted_in_the_prose_are_printed_by_the_outputs() {
     let summary = std::fs::read_to_string(docs().join("src/SUMMARY.md")).unwrap();
-    // The tutorial part: up to the appendices' part title.
-    let tutorial = summary.split("\n# Appendices").next().unwrap_or(&summary);
+    // The tutorial and the appendices: up to the engineering book's part title.
+    let book = summary
+        .split("\n# The engineering book")
+        .next()
+        .unwrap_or(&summary);
     let link = Regex::new(r"\(([a-z0-9-]+)\.md[)#]").unwrap();
     let hidden = Regex::new(r"(?s)<!--.*?-->|```.*?```").unwrap();
     let quoted = Regex::new(r"`[^`\n]*?\b0x([0-9a-f]+)\b[^`\n]*`").unwrap();
     let mut pages: Vec<String> = Vec::new();
-    for c in link.captures_iter(tutorial) {
-        if !pages.contains(&c[1].to_string()) {
+    for c in link.captures_iter(book) {
+        if !pages.contains(&c[1].to_string()) && &c[1] != "reference" {
             pages.push(c[1].to_string());
         }
     }
+    assert!(
+        pages.iter().any(|p| p == "answers"),
+        "the answers are among the pages checked: {pages:?}"
+    );
     let mut bad = Vec::new();
     let mut checked = 0;
     for page in &pages {
         let md = std::fs::read_to_string(docs().join("src").join(format!("{page}.md"))).unwrap();
         let prose = hidden.replace_all(&md, "");
+        let mut heading = "";
         for para in prose.split("\n\n") {
+            if para.trim_start().starts_with('#') {
+                heading = para;
+            }
             let quotes: Vec<_> = quoted.captures_iter(para).collect();
             if quotes.is_empty() {
                 continue;
             }
             let mut printed = printed_numbers(page);
-            for l in link.captures_iter(para) {
+            for l in link.captures_iter(para).chain(link.captures_iter(heading)) {
                 printed.extend(printed_numbers(&l[1]));
             }
             for q in quotes {

@@ -17,6 +17,9 @@ export PATH="$PWD/target/release:$PATH"
 # tell A ACTION      send one more action to lab-host A and print its answer
 # as_nobody CMD      run a command as uid 65534 (root only; HOSTS_AS=nobody hosts ...
 #                    starts lab-hosts as that user)
+# HOSTS_NAMED=1 hosts A B -- ACT
+#                    names each lab-host after its letter, host-A, host-B: its command
+#                    name, which ps and solab (and its pictures' rows) show
 # HOSTS_RUNTIME_DIR=DIR hosts ...
 #                    gives the lab-hosts DIR as their runtime directory, XDG_RUNTIME_DIR;
 #                    by default they have none, as when the book's outputs were made
@@ -89,8 +92,10 @@ hosts() {
     local names=()
     while [ "$1" != "--" ]; do names+=("$1"); shift; done
     shift
-    local n pid fd
+    local n pid fd named
     for n in "${names[@]}"; do
+        named=()
+        [ -z "${HOSTS_NAMED:-}" ] || named=(--name "host-$n")
         rm -f "$_docs_dir/$n.in"
         mkfifo "$_docs_dir/$n.in"
         : >"$_docs_dir/$n.out"
@@ -98,9 +103,9 @@ hosts() {
         # /dev/shm, whatever the reader's session has.
         if [ "${HOSTS_AS:-}" = nobody ]; then
             XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" setpriv --reuid 65534 --regid 65534 --clear-groups -- \
-                "$(_docs_for_nobody)/solab-lab-host" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+                "$(_docs_for_nobody)/solab-lab-host" "${named[@]}" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         else
-            XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" solab-lab-host "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
+            XDG_RUNTIME_DIR="${HOSTS_RUNTIME_DIR:-}" solab-lab-host "${named[@]}" "$@" serve <"$_docs_dir/$n.in" >"$_docs_dir/$n.out" 2>&1 &
         fi
         pid=$!
         _docs_pids+=("$pid")

@@ -53,6 +53,10 @@ pub struct Cli {
     /// its ../lib]
     #[arg(long, value_name = "PATH")]
     pub lib: Option<PathBuf>,
+    /// The command name ps and solab show for this process (prctl PR_SET_NAME; 15 bytes at
+    /// most) [default: solab-lab-host]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// Actions to run, in order (see ACTIONS below)
     #[arg(value_name = "ACTION")]
     pub actions: Vec<String>,

@@ -7,7 +7,7 @@ mod message;
 mod objects;
 mod solib;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use host::{Flow, Host};
 use solab_lab::host_cli::Cli;
@@ -33,8 +33,23 @@ fn default_lib() -> PathBuf {
     }
 }
 
+/// Sets this process's command name (the kernel keeps at most 15 bytes of it), so that ps
+/// and solab tell the lab's hosts apart by the names the book gives them.
+fn set_name(name: &str) -> Result<()> {
+    let c = std::ffi::CString::new(name).context("--name: a NUL byte in the name")?;
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes, truncating
+    // longer ones; `c` lives across the call.
+    if unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("--name: prctl(PR_SET_NAME)");
+    }
+    Ok(())
+}
+
 fn run() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(name) = &cli.name {
+        set_name(name)?;
+    }
     let path = cli.lib.unwrap_or_else(default_lib);
     let solib = Solib::load(&path)?;
     let mut host = Host::new(solib);

@@ -72,12 +72,15 @@ impl Tree {
     }
 
     /// The parent (`None`: 0) and executable's identity of `pid`, if it was read.
-    pub fn parent_and_exe(&self, pid: i32) -> Option<(Option<i32>, Option<(u64, u64)>)> {
+    pub fn parent_and_exe(&self, pid: i32) -> Option<ParentExe> {
         self.nodes
             .get(&pid)
             .map(|(f, exe)| (Some(f.ppid).filter(|&p| p > 0), *exe))
     }
 }
+
+/// A process's parent (`None`: 0) and its executable's (device, inode) (`None`: not read).
+pub type ParentExe = (Option<i32>, Option<(u64, u64)>);
 
 fn found(pid: i32, s: Stat) -> Found {
     Found {

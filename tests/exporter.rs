@@ -106,7 +106,16 @@ fn once_is_valid_exposition_with_hostile_names() {
     let host = Proc::spawn("python3 with hostile names", py, "ready");
     let run = Command::new(solab_bin())
         .args([
-            "exporter", "--once", "--by", "comm", "--groups", "100000", "--libs", "100000",
+            "exporter",
+            "--once",
+            "--by",
+            "comm",
+            "--groups",
+            "100000",
+            "--libs",
+            "100000",
+            "--deadline",
+            "600",
         ])
         .output()
         .expect("run solab exporter");
@@ -177,7 +186,9 @@ struct Exporter {
 impl Exporter {
     fn start(args: &[&str]) -> Exporter {
         let mut cmd = Command::new(solab_bin());
-        cmd.args(["exporter", "--listen", "127.0.0.1:0"]).args(args);
+        // A deadline far off: a busy machine's scan is read whole, as the tests compare it.
+        cmd.args(["exporter", "--listen", "127.0.0.1:0", "--deadline", "600"])
+            .args(args);
         let mut proc = Proc::spawn("solab exporter", cmd, "");
         let line = proc.expect("serving http://");
         let addr = line
@@ -618,7 +629,16 @@ fn families_are_found_without_family_and_agree_with_family_json() {
     let family = ForkFamily::start(comm);
     let root = family.root();
     let base = [
-        "exporter", "--once", "--by", "comm", "--libs", "0", "--groups", "1",
+        "exporter",
+        "--once",
+        "--by",
+        "comm",
+        "--libs",
+        "0",
+        "--groups",
+        "1",
+        "--deadline",
+        "600",
     ];
     // Enough families that a busy machine's others do not crowd the fixture out.
     let found = solab(&[&base[..], &["--families", "64"]].concat());

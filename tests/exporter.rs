@@ -186,9 +186,7 @@ struct Exporter {
 impl Exporter {
     fn start(args: &[&str]) -> Exporter {
         let mut cmd = Command::new(solab_bin());
-        // A deadline far off: a busy machine's scan is read whole, as the tests compare it.
-        cmd.args(["exporter", "--listen", "127.0.0.1:0", "--deadline", "600"])
-            .args(args);
+        cmd.args(["exporter", "--listen", "127.0.0.1:0"]).args(args);
         let mut proc = Proc::spawn("solab exporter", cmd, "");
         let line = proc.expect("serving http://");
         let addr = line
@@ -399,6 +397,9 @@ fn prometheus_stores_what_ps_and_family_say() {
         &root,
         "--min-interval",
         "1",
+        // A deadline far off: the scan is read whole, as the test compares it with ps.
+        "--deadline",
+        "600",
     ]);
     let addr = &exporter.addr;
     let scratch = Scratch::new();

@@ -25,7 +25,8 @@
 #   TOP_TABLES=10           solab top -n TOP_TABLES -d 1 over the whole machine, its CPU
 #                           time per table under /usr/bin/time (0 skips it)
 #   SCRAPES=1000            scrapes of solab exporter --min-interval 0, for its CPU per
-#                           scrape and resident memory (0 skips it)
+#                           scrape and resident memory (0 skips it); bench/exporter.sh stops
+#                           after MAX_SECONDS (1800) and says so
 #   PERF=1                  profile solab libs and ps --all with perf, when perf works
 #   RESULTS=docs/src/bench-results.md   where the results page is written, TITLE its title
 #                           (docs/src/bench-results-2000.md is the HOSTS=1000 PYTHONS=1000 run,

@@ -106,7 +106,16 @@ fn once_is_valid_exposition_with_hostile_names() {
     let host = Proc::spawn("python3 with hostile names", py, "ready");
     let run = Command::new(solab_bin())
         .args([
-            "exporter", "--once", "--by", "comm", "--groups", "100000", "--libs", "100000",
+            "exporter",
+            "--once",
+            "--by",
+            "comm",
+            "--groups",
+            "100000",
+            "--libs",
+            "100000",
+            "--deadline",
+            "600",
         ])
         .output()
         .expect("run solab exporter");
@@ -167,31 +176,85 @@ fn get(addr: &str, path: &str, accept: &str) -> (String, String) {
     (head.to_string(), body.to_string())
 }
 
-/// `solab exporter --listen 127.0.0.1:0 ARGS`, and the address it serves.
-fn exporter(args: &[&str]) -> (Proc, String) {
-    let mut cmd = Command::new(solab_bin());
-    cmd.args(["exporter", "--listen", "127.0.0.1:0"]).args(args);
-    let mut p = Proc::spawn("solab exporter", cmd, "");
-    let line = p.expect("serving http://");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.strip_suffix("/metrics"))
-        .expect("the address")
-        .to_string();
-    (p, addr)
+/// A running `solab exporter --listen 127.0.0.1:0 ARGS` and the address it serves; killed
+/// when dropped (its [`Proc`]).
+struct Exporter {
+    proc: Proc,
+    addr: String,
+}
+
+impl Exporter {
+    fn start(args: &[&str]) -> Exporter {
+        let mut cmd = Command::new(solab_bin());
+        cmd.args(["exporter", "--listen", "127.0.0.1:0"]).args(args);
+        let mut proc = Proc::spawn("solab exporter", cmd, "");
+        let line = proc.expect("serving http://");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.strip_suffix("/metrics"))
+            .expect("the address")
+            .to_string();
+        Exporter { proc, addr }
+    }
+
+    fn pid(&self) -> i32 {
+        self.proc.pid()
+    }
+
+    /// One scrape of `/metrics` as `accept`: the head and the body.
+    fn scrape(&self, accept: &str) -> (String, String) {
+        get(&self.addr, "/metrics", accept)
+    }
+}
+
+/// [`FAMILY_PY`] renamed `comm`: the parent and its two children, frozen while the test
+/// reads them, all killed when dropped.
+struct ForkFamily {
+    // Dropped in this order, as the fixture's guards always were: thawed, the children
+    // killed, then the parent.
+    _frozen: Frozen,
+    _kill: KillOnDrop,
+    kids: Vec<i32>,
+    parent: Proc,
+}
+
+impl ForkFamily {
+    fn start(comm: &str) -> ForkFamily {
+        let mut py = Command::new("python3");
+        py.arg("-c").arg(FAMILY_PY).arg(comm);
+        let parent = Proc::spawn("a fork family", py, "ready");
+        let kids: Vec<i32> = parent.seen[0]
+            .split_whitespace()
+            .skip(1)
+            .map(|p| p.parse().expect("a pid"))
+            .collect();
+        let _kill = KillOnDrop(kids.clone());
+        let _frozen = Frozen::new([vec![parent.pid()], kids.clone()].concat());
+        ForkFamily {
+            _frozen,
+            _kill,
+            kids,
+            parent,
+        }
+    }
+
+    fn root(&self) -> String {
+        self.parent.pid().to_string()
+    }
 }
 
 #[test]
 fn listen_serves_both_formats_past_idle_connections() {
-    let (_exporter, addr) = exporter(&["--by", "user", "--libs", "3", "--min-interval", "60"]);
+    let exporter = Exporter::start(&["--by", "user", "--libs", "3", "--min-interval", "60"]);
+    let addr = exporter.addr.as_str();
     // Connections that never send a request: each holds a worker until its time is up,
     // the others wait in the queue; a scrape still gets its answer.
     let idle: Vec<TcpStream> = (0..3)
-        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .map(|_| TcpStream::connect(addr).expect("connect"))
         .collect();
     let (head, om) = get(
-        &addr,
+        addr,
         "/metrics",
         "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
     );
@@ -202,7 +265,7 @@ fn listen_serves_both_formats_past_idle_connections() {
     );
     assert!(om.ends_with("# EOF\n"), "{om}");
     assert!(om.contains("# UNIT solab_group_rss_bytes bytes"), "{om}");
-    let (head, text) = get(&addr, "/metrics", "text/plain");
+    let (head, text) = exporter.scrape("text/plain");
     assert!(
         head.contains("Content-Type: text/plain; version=0.0.4"),
         "{head}"
@@ -219,7 +282,7 @@ fn listen_serves_both_formats_past_idle_connections() {
     } else {
         skip("promtool is not installed: the served text is not checked by it");
     }
-    let (head, _) = get(&addr, "/nothing", "*/*");
+    let (head, _) = get(addr, "/nothing", "*/*");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     drop(idle);
 }
@@ -323,18 +386,9 @@ fn prometheus_stores_what_ps_and_family_say() {
         return skip("prometheus is not installed (scripts/install-deps.sh installs it)");
     }
     let comm = "solab-exp-fam";
-    let mut py = Command::new("python3");
-    py.arg("-c").arg(FAMILY_PY).arg(comm);
-    let family = Proc::spawn("a fork family", py, "ready");
-    let kids: Vec<i32> = family.seen[0]
-        .split_whitespace()
-        .skip(1)
-        .map(|p| p.parse().expect("a pid"))
-        .collect();
-    let _kill = KillOnDrop(kids.clone());
-    let _frozen = Frozen::new([vec![family.pid()], kids].concat());
-    let root = family.pid().to_string();
-    let (_exporter, addr) = exporter(&[
+    let family = ForkFamily::start(comm);
+    let root = family.root();
+    let exporter = Exporter::start(&[
         "--by",
         "comm",
         "--libs",
@@ -343,7 +397,11 @@ fn prometheus_stores_what_ps_and_family_say() {
         &root,
         "--min-interval",
         "1",
+        // A deadline far off: the scan is read whole, as the test compares it with ps.
+        "--deadline",
+        "600",
     ]);
+    let addr = &exporter.addr;
     let scratch = Scratch::new();
     let config = scratch.dir.join("prometheus.yml");
     std::fs::write(
@@ -407,17 +465,18 @@ fn descriptors(pid: i32) -> usize {
 
 #[test]
 fn idle_and_trickling_clients_neither_stop_a_scrape_nor_exhaust_descriptors() {
-    let (exporter, addr) = exporter(&["--by", "user", "--libs", "0", "--min-interval", "600"]);
+    let exporter = Exporter::start(&["--by", "user", "--libs", "0", "--min-interval", "600"]);
+    let addr = exporter.addr.as_str();
     // More connections that send nothing than the exporter reads at once (128), queues (16)
     // and answers (8) together: with one worker per connection, or a queue of them, the
     // scrape below would wait for their time to run out, or be closed.
     let idle: Vec<TcpStream> = (0..300)
-        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .map(|_| TcpStream::connect(addr).expect("connect"))
         .collect();
     // And one that trickles its request, a byte at a time.
-    let mut trickle = TcpStream::connect(&addr).expect("connect");
+    let mut trickle = TcpStream::connect(addr).expect("connect");
     trickle.write_all(b"GET /met").expect("send");
-    let (head, text) = get(&addr, "/metrics", "text/plain");
+    let (head, text) = exporter.scrape("text/plain");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(text.contains("solab_group_rss_bytes{by=\"user\""), "{text}");
     let open = descriptors(exporter.pid());
@@ -453,7 +512,8 @@ fn idle_and_trickling_clients_neither_stop_a_scrape_nor_exhaust_descriptors() {
 fn concurrent_scrapes_share_the_scan_in_progress() {
     // --min-interval 0: every scrape that comes after a scan ended starts a new one; the
     // ones that come while it runs get its figures.
-    let (_exporter, addr) = exporter(&["--by", "user", "--libs", "0", "--min-interval", "0"]);
+    let exporter = Exporter::start(&["--by", "user", "--libs", "0", "--min-interval", "0"]);
+    let addr = exporter.addr.as_str();
     let series = "solab_scan_duration_seconds{scan=\"ps\"}";
     let barrier = std::sync::Barrier::new(4);
     let durations: Vec<Option<f64>> = std::thread::scope(|s| {
@@ -461,7 +521,7 @@ fn concurrent_scrapes_share_the_scan_in_progress() {
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
-                    let (head, text) = get(&addr, "/metrics", "text/plain");
+                    let (head, text) = get(addr, "/metrics", "text/plain");
                     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
                     sample(&text, series)
                 })
@@ -477,7 +537,7 @@ fn concurrent_scrapes_share_the_scan_in_progress() {
         durations.iter().all(|d| *d == durations[0]),
         "four concurrent scrapes, more than one scan: {durations:?}"
     );
-    let (_, text) = get(&addr, "/metrics", "text/plain");
+    let (_, text) = exporter.scrape("text/plain");
     assert_ne!(
         sample(&text, series),
         durations[0],
@@ -501,7 +561,7 @@ fn listen_keeps_three_capabilities_and_still_reads_frames() {
     if !crate::util::is_root() {
         return skip("not root: there are no capabilities to give up");
     }
-    let (exporter, addr) = exporter(&["--by", "user", "--libs", "2", "--user", "65534"]);
+    let exporter = Exporter::start(&["--by", "user", "--libs", "2", "--user", "65534"]);
     let pid = exporter.pid();
     assert_eq!(status(pid, "Uid"), "65534\t65534\t65534\t65534");
     assert_eq!(status(pid, "Groups"), "");
@@ -512,7 +572,7 @@ fn listen_keeps_three_capabilities_and_still_reads_frames() {
     }
     assert_eq!(status(pid, "CapAmb"), "0000000000000000");
     assert_eq!(status(pid, "NoNewPrivs"), "1");
-    let (head, text) = get(&addr, "/metrics", "text/plain");
+    let (head, text) = exporter.scrape("text/plain");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(
         sample(&text, "solab_evidence{evidence=\"frames\"}"),
@@ -567,19 +627,19 @@ fn sample_starting(exposition: &str, metric: &str, labels: &str) -> Option<f64> 
 #[test]
 fn families_are_found_without_family_and_agree_with_family_json() {
     let comm = "solab-found-fam";
-    let mut py = Command::new("python3");
-    py.arg("-c").arg(FAMILY_PY).arg(comm);
-    let family = Proc::spawn("a fork family", py, "ready");
-    let kids: Vec<i32> = family.seen[0]
-        .split_whitespace()
-        .skip(1)
-        .map(|p| p.parse().expect("a pid"))
-        .collect();
-    let _kill = KillOnDrop(kids.clone());
-    let _frozen = Frozen::new([vec![family.pid()], kids.clone()].concat());
-    let root = family.pid().to_string();
+    let family = ForkFamily::start(comm);
+    let root = family.root();
     let base = [
-        "exporter", "--once", "--by", "comm", "--libs", "0", "--groups", "1",
+        "exporter",
+        "--once",
+        "--by",
+        "comm",
+        "--libs",
+        "0",
+        "--groups",
+        "1",
+        "--deadline",
+        "600",
     ];
     // Enough families that a busy machine's others do not crowd the fixture out.
     let found = solab(&[&base[..], &["--families", "64"]].concat());
@@ -589,7 +649,7 @@ fn families_are_found_without_family_and_agree_with_family_json() {
     let labels = format!("root_comm=\"{comm}\",");
     assert_eq!(
         sample_starting(&text, "solab_family_members", &labels),
-        Some(kids.len() as f64),
+        Some(family.kids.len() as f64),
         "the fixture's family, found without --family:\n{text}"
     );
     for what in ["parents_frame", "copied", "new"] {
@@ -638,4 +698,125 @@ fn families_are_found_without_family_and_agree_with_family_json() {
     let off = solab(&[&base[..], &["--families", "0"]].concat()).stdout;
     assert!(!off.contains("solab_family_"), "{off}");
     assert!(!off.contains("solab_other_families"), "{off}");
+}
+
+/// A memory map that takes seconds to read, as uid 65534: `slow-map N DIR` maps one page of
+/// a file whose path is longer than PATH_MAX (17 directories of 250-byte names under DIR)
+/// N times, two pages apart, prints "ready" and waits. Each of its lines of
+/// /proc/PID/maps is 4 KiB of path, which the PROCMAP_QUERY ioctl refuses to give: the
+/// whole text is read.
+const SLOW_MAP_C: &str = r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define PG 4096UL
+int main(int argc, char **argv) {
+    if (argc != 3) return 2;
+    unsigned long n = strtoul(argv[1], NULL, 10);
+    char name[251];
+    if (chdir(argv[2])) return 1;
+    for (int i = 0; i < 17; i++) {
+        memset(name, 'a' + i, 250);
+        name[250] = 0;
+        if (mkdir(name, 0755) || chdir(name)) return 1;
+    }
+    int fd = open("f", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || ftruncate(fd, PG)) return 1;
+    for (unsigned long i = 0; i < n; i++) {
+        void *want = (void *)(0x200000000000UL + 2 * i * PG);
+        if (mmap(want, PG, PROT_READ, MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0) != want)
+            return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+#[test]
+fn a_hostile_map_does_not_hold_a_reading_past_its_deadline() {
+    if !crate::util::is_root() {
+        return skip("not root: the slow process runs as uid 65534 and root reads it");
+    }
+    // Under vm.max_map_count's default (65,530): 50,000 lines of 4 KiB, 200 MB of text
+    // the kernel formats, seconds to read.
+    let prog = Compiled::from_source("solab-slow-map", SLOW_MAP_C, &["-O2"], &[]);
+    let scratch = Scratch::new();
+    let work = scratch.writable_by_nobody("w");
+    let mut cmd = crate::util::as_nobody(&prog.path);
+    cmd.arg("50000").arg(&work);
+    let mut slow = Proc::spawn("slow-map as uid 65534", cmd, "");
+    slow.expect_within("ready", Duration::from_secs(300));
+    let began = Instant::now();
+    let run = solab(&[
+        "exporter",
+        "--once",
+        "--by",
+        "comm",
+        "--libs",
+        "0",
+        "--families",
+        "0",
+        "--deadline",
+        "0.2",
+    ]);
+    let wall = began.elapsed().as_secs_f64();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = &run.stdout;
+    eprintln!("exporter --deadline 0.2 beside a 50,000-line map: {wall:.2} s wall");
+    // Past 0.2 s the scan stops: it says so, and the slow process is not in the figures,
+    // whether its map was being read then (cut, unreadable) or not yet begun (left).
+    assert_eq!(
+        sample(text, "solab_scan_truncated{scan=\"ps\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains("group=\"solab-slow-map\""),
+        "the slow process was read whole within 0.2 s:\n{text}"
+    );
+    let state = |s: &str| {
+        sample(
+            text,
+            &format!("solab_scan_processes{{scan=\"ps\",state=\"{s}\"}}"),
+        )
+    };
+    let (left, unreadable) = (state("deadline"), state("unreadable"));
+    assert!(
+        left.is_some_and(|n| n >= 1.0) || unreadable.is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    if promtool().is_some() {
+        promtool_check(text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    }
+    // A deadline far off: nothing is cut.
+    let run = solab(&[
+        "exporter",
+        "--once",
+        "--by",
+        "user",
+        "--libs",
+        "0",
+        "--families",
+        "0",
+        "--deadline",
+        "86400",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        sample(&run.stdout, "solab_scan_truncated{scan=\"ps\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &run.stdout,
+            "solab_scan_processes{scan=\"ps\",state=\"deadline\"}"
+        ),
+        Some(0.0)
+    );
 }

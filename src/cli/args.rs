@@ -568,6 +568,11 @@ pub struct ExporterArgs {
     /// comes while a scan runs waits for it
     #[arg(long, value_name = "SECONDS", default_value = "10")]
     pub min_interval: u64,
+    /// One reading may take SECONDS (0.1 to 86400): past them no more processes are read, a
+    /// memory map being read stops (its process counted unreadable), what was read is
+    /// exported and solab_scan_truncated says so
+    #[arg(long, value_name = "SECONDS", default_value = "8", value_parser = parse_delay)]
+    pub deadline: f64,
     /// With --listen: once the socket is bound, become USER (a name or a uid) with no
     /// groups; without it the uid stays. Either way every capability but CAP_SYS_ADMIN,
     /// CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH is given up for good, and no exec gains any

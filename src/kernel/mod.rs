@@ -15,6 +15,7 @@
 //! - [`perf`]: the user page faults of processes, recorded with perf_event_open(2).
 
 pub mod config;
+pub mod deadline;
 pub mod files;
 pub mod kpage;
 pub mod pagemap;

@@ -102,7 +102,13 @@ pub const METRICS: &[Metric] = &[
         "scan_processes",
         Count,
         &["scan", "state"],
-        "processes the scan met, by state: scanned, vanished (exited meanwhile), unreadable (refused), no_memory_map (kernel threads, zombies)",
+        "processes the scan met, by state: scanned, vanished (exited meanwhile), unreadable (refused, or its map still being read at the deadline), no_memory_map (kernel threads, zombies), deadline (not read: the reading's --deadline had passed)",
+    ),
+    m(
+        "scan_truncated",
+        Count,
+        &["scan"],
+        "1 when the reading's --deadline passed before this scan ended: its figures cover the processes read (scan_processes by state) and the families read (families_late), 0 otherwise",
     ),
     m(
         "machine_rss",
@@ -332,6 +338,12 @@ pub const METRICS: &[Metric] = &[
         &[],
         "fork families found beyond --families, not exported (only when the families are found, not named)",
     ),
+    m(
+        "families_late",
+        Count,
+        &[],
+        "families found or named but not exported because the reading's --deadline had passed before they were read whole",
+    ),
 ];
 
 /// A label value as exported: each byte of a command name that is not UTF-8
@@ -466,9 +478,11 @@ pub fn render(r: &Reading, openmetrics: bool) -> String {
     if let Some(libs) = &r.libs {
         scan(&mut e, "libs", libs);
     }
-    if !r.families.is_empty() || r.families_missing > 0 || r.families_beyond.is_some() {
-        e.set_f64("scan_duration", &["family"], r.family_seconds);
+    if let Some(f) = &r.family {
+        e.set_f64("scan_duration", &["family"], f.seconds);
+        e.set("scan_truncated", &["family"], f.truncated.into());
         e.set("families_missing", &[], r.families_missing.into());
+        e.set("families_late", &[], r.families_late.into());
     }
     if let Some(beyond) = r.families_beyond {
         e.set("other_families", &[], beyond.into());
@@ -514,6 +528,7 @@ pub fn render(r: &Reading, openmetrics: bool) -> String {
 
 fn scan(e: &mut Exposition, name: &str, s: &ScanStats) {
     e.set_f64("scan_duration", &[name], s.seconds);
+    e.set("scan_truncated", &[name], s.truncated.into());
     let PsCounts {
         scanned,
         vanished,
@@ -526,6 +541,7 @@ fn scan(e: &mut Exposition, name: &str, s: &ScanStats) {
         ("vanished", vanished),
         ("unreadable", unreadable),
         ("no_memory_map", no_memory_map),
+        ("deadline", s.late),
     ] {
         e.set("scan_processes", &[name, state], n.into());
     }

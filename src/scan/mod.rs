@@ -9,8 +9,8 @@
 use crate::elf::{self, Detail, ElfPlan};
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::hash::{WordHasher, WordMap};
-use crate::kernel::files;
 use crate::kernel::process::{self, ProcDir};
+use crate::kernel::{deadline, files};
 use crate::maps::{FileId, MapEntry, MapTarget};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -520,21 +520,30 @@ pub fn threads(n: usize) -> usize {
 /// `state(worker)` does before theirs (reading what the report needs but the scan does
 /// not): listing /proc walks every pid in the kernel. Returns the pids, the workers' states
 /// and the results in the order of the pids. A worker beyond the number of pids finds none
-/// to take and stops.
+/// to take and stops. Past the deadline of the calling thread ([`deadline::until`]) no
+/// worker takes another pid: the pids returned are the first ones, all read, and the others
+/// are counted ([`deadline::take_left`]).
 fn each_listed_process<W: Send, R: Send, E: Send>(
     list: impl FnOnce() -> std::result::Result<Vec<i32>, E> + Send,
     threads: usize,
     state: impl Fn(usize) -> W + Sync,
     scan: impl Fn(&mut W, usize, i32) -> R + Sync,
 ) -> std::result::Result<Listed<W, R>, E> {
+    // The caller's deadline (kernel::deadline): past it no worker takes another pid.
+    let deadline = deadline::at();
+    let past = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     if threads <= 1 {
-        let pids = list()?;
+        let mut pids = list()?;
         let mut w = state(0);
-        let results = pids
-            .iter()
-            .enumerate()
-            .map(|(i, &pid)| scan(&mut w, i, pid))
-            .collect();
+        let mut results = Vec::with_capacity(pids.len());
+        for (i, &pid) in pids.iter().enumerate() {
+            if past() {
+                break;
+            }
+            results.push(scan(&mut w, i, pid));
+        }
+        deadline::left(pids.len() - results.len());
+        pids.truncate(results.len());
         return Ok(Listed {
             pids,
             states: vec![w],
@@ -561,7 +570,10 @@ fn each_listed_process<W: Send, R: Send, E: Send>(
             .map(|worker| {
                 let (shared, failed, next, state, scan) = (&shared, &failed, &next, &state, &scan);
                 let taken = if worker == 0 { list.take() } else { None };
+                let past = &past;
                 s.spawn(move || {
+                    // The worker's reads stop at the caller's deadline too.
+                    let _until = deadline::until(deadline);
                     if let Some(list) = taken {
                         let mut listed = Publish(shared, None);
                         match list() {
@@ -578,7 +590,9 @@ fn each_listed_process<W: Send, R: Send, E: Send>(
                         .clone()
                         .unwrap_or_default();
                     let mut out = Vec::new();
-                    loop {
+                    // Checked before a pid is taken: every pid taken is read, so the pids
+                    // read are the first ones, whatever the workers' timing.
+                    while !past() {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&pid) = pids.get(i) else { break };
                         out.push((i, scan(&mut w, i, pid)));
@@ -595,14 +609,17 @@ fn each_listed_process<W: Send, R: Send, E: Send>(
     if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let pids = shared
+    let mut pids = shared
         .0
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .unwrap_or_default();
     let (states, outs): (Vec<W>, Vec<_>) = done.into_iter().unzip();
+    let results = in_order(outs, pids.len());
+    deadline::left(pids.len() - results.len());
+    pids.truncate(results.len());
     Ok(Listed {
-        results: in_order(outs, pids.len()),
+        results,
         pids,
         states,
     })

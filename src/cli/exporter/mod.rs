@@ -31,6 +31,7 @@ pub(super) fn exporter_cmd(a: &ExporterArgs, stdout: &mut Stdout) -> anyhow::Res
         families: a.families.clone(),
         find_families: a.find_families,
         threads: a.scan.threads,
+        deadline: Duration::from_secs_f64(a.deadline),
     };
     if a.once {
         let text = prometheus::render(&exporter::read(&opts)?, false);

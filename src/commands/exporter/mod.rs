@@ -16,14 +16,14 @@
 use crate::commands::family::{self, Inherited};
 use crate::commands::group_key::GroupBy;
 use crate::commands::libs::{self, LibsOptions, LibsOrder, SortKey};
-use crate::commands::prove::fork_families;
+use crate::commands::prove::families::fork_families_in;
 use crate::commands::ps::{self, Cost, GroupFrames, PsCounts, PsKey, PsOptions, PsOrder};
 use crate::error::Result;
-use crate::kernel::Evidence;
 use crate::kernel::config::Mapcount;
 use crate::kernel::process::cgroup_in;
+use crate::kernel::{Evidence, deadline};
 use crate::scan;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The most workers of one family exported one by one.
 pub const FAMILY_WORKERS: usize = 64;
@@ -45,6 +45,11 @@ pub struct ExporterOptions {
     pub find_families: usize,
     /// Workers per scan ([`crate::scan::threads`]).
     pub threads: usize,
+    /// How long one reading may take (`--deadline`, 8 s unless told: under Prometheus's
+    /// default scrape timeout of 10 s, so that the scrape that starts a scan is answered):
+    /// past it no more processes are read (a memory map being read stops too, its process
+    /// unreadable), what was read is exported and [`ScanStats::truncated`] says so.
+    pub deadline: Duration,
 }
 
 /// One group of processes.
@@ -113,6 +118,11 @@ pub struct FamilyReading {
 pub struct ScanStats {
     pub seconds: f64,
     pub counts: PsCounts,
+    /// Processes not read because the reading's deadline had passed.
+    pub late: u32,
+    /// Whether the deadline passed before the scan ended: `late` processes were not read,
+    /// a process whose map was being read is among the unreadable, families were left.
+    pub truncated: bool,
 }
 
 /// One reading of the machine.
@@ -129,19 +139,36 @@ pub struct Reading {
     pub families: Vec<FamilyReading>,
     /// Families whose root could not be read.
     pub families_missing: u32,
+    /// Families found or named but not read: the deadline had passed.
+    pub families_late: u32,
     /// When the families were found: the fork families found beyond
     /// [`ExporterOptions::find_families`], not read.
     pub families_beyond: Option<u32>,
     pub ps: ScanStats,
     /// `None` with `libs: 0`.
     pub libs: Option<ScanStats>,
-    pub family_seconds: f64,
+    /// `None` without families (none named, `--families 0`).
+    pub family: Option<ScanStats>,
 }
 
-/// Reads the machine: `ps --by` of every process, then `libs` of every process, then each
-/// family.
+/// What the families part of a reading found.
+struct Families {
+    read: Vec<FamilyReading>,
+    missing: u32,
+    late: u32,
+    beyond: Option<u32>,
+    stats: ScanStats,
+}
+
+/// Reads the machine: `ps --by` of every process, then `libs` of every process, then one
+/// tree of the processes, the families found in it and each family, all within
+/// `opts.deadline` of the start (see [`ExporterOptions::deadline`]).
 pub fn read(opts: &ExporterOptions) -> Result<Reading> {
     let start = Instant::now();
+    let deadline = start + opts.deadline;
+    // This thread's scans stop at the deadline (kernel::deadline), theirs counted apart.
+    let _until = deadline::until(Some(deadline));
+    deadline::take_left();
     let ps::PsTable { report, .. } = ps::ps(&PsOptions {
         all: true,
         placement: opts.by.needs_cgroup(),
@@ -154,10 +181,7 @@ pub fn read(opts: &ExporterOptions) -> Result<Reading> {
         },
         ..PsOptions::default()
     })?;
-    let ps_stats = ScanStats {
-        seconds: start.elapsed().as_secs_f64(),
-        counts: report.counts.clone(),
-    };
+    let ps_stats = stats(start, report.counts.clone(), deadline);
     let mut groups_rest = Rest::default();
     let mut groups = Vec::with_capacity(opts.groups.min(report.groups.len()));
     for (i, g) in report.groups.into_iter().enumerate() {
@@ -177,24 +201,18 @@ pub fn read(opts: &ExporterOptions) -> Result<Reading> {
     let (objects, objects_rest, libs_stats) = if opts.libs == 0 {
         (Vec::new(), Rest::default(), None)
     } else {
-        let (objects, rest, stats) = read_objects(opts)?;
+        let (objects, rest, stats) = read_objects(opts, deadline)?;
         (objects, rest, Some(stats))
     };
-    let start = Instant::now();
-    let (roots, families_beyond) = if opts.families.is_empty() && opts.find_families > 0 {
-        let (roots, beyond) = found_roots(opts.find_families)?;
-        (roots, Some(beyond))
+    let families = if opts.families.is_empty() && opts.find_families == 0 {
+        None
     } else {
-        (opts.families.clone(), None)
+        Some(read_families(opts, deadline)?)
     };
-    let mut families = Vec::new();
-    let mut families_missing = 0;
-    for &root in &roots {
-        match read_family(root, opts.threads) {
-            Some(f) => families.push(f),
-            None => families_missing += 1,
-        }
-    }
+    let (families, families_missing, families_late, families_beyond, family) = match families {
+        Some(f) => (f.read, f.missing, f.late, f.beyond, Some(f.stats)),
+        None => (Vec::new(), 0, 0, None, None),
+    };
     Ok(Reading {
         evidence: report.evidence,
         mapcount: report.kernel.mapcount,
@@ -206,21 +224,84 @@ pub fn read(opts: &ExporterOptions) -> Result<Reading> {
         objects_rest,
         families,
         families_missing,
+        families_late,
         families_beyond,
         ps: ps_stats,
         libs: libs_stats,
-        family_seconds: start.elapsed().as_secs_f64(),
+        family,
     })
 }
 
-/// The roots of the fork families of the machine as `prove` finds them
-/// ([`fork_families`]: a root and the processes below it that forked from it without exec,
-/// two or more), the `most` with the most members (the lower root pid first among equals),
-/// in the order of their root's pid (the older first, so that `#2` labels follow start
-/// order); and how many more were found. Each process's stat and executable are read once.
-pub fn found_roots(most: usize) -> Result<(Vec<i32>, u32)> {
-    let pids = scan::all_but_self()?;
-    let mut found: Vec<(usize, i32)> = fork_families(&pids)
+/// The figures of a scan begun at `start` that met `counts`, ended now: the processes its
+/// pool left at the deadline taken from [`deadline::take_left`].
+fn stats(start: Instant, counts: PsCounts, deadline: Instant) -> ScanStats {
+    let late = deadline::take_left() as u32;
+    let now = Instant::now();
+    ScanStats {
+        seconds: now.duration_since(start).as_secs_f64(),
+        counts,
+        late,
+        truncated: late > 0 || now >= deadline,
+    }
+}
+
+/// The families: one tree of the processes (one pass over /proc, each process's stat and
+/// executable read once), the fork families found in it or the roots named, and each
+/// family read from the same tree. Past the deadline no other family is begun; a family
+/// whose reading the deadline cut is left out (counted late), never exported in part.
+fn read_families(opts: &ExporterOptions, deadline: Instant) -> Result<Families> {
+    let start = Instant::now();
+    let find = opts.families.is_empty();
+    let tree = family::Tree::read(opts.threads, find)?;
+    let (roots, beyond) = if find {
+        let (roots, beyond) = found_roots(&tree, opts.find_families);
+        (roots, Some(beyond))
+    } else {
+        (opts.families.clone(), None)
+    };
+    let mut left = deadline::take_left() as u32;
+    let (mut read, mut missing, mut late) = (Vec::new(), 0, 0);
+    for &root in &roots {
+        if deadline::passed() {
+            late += 1;
+            continue;
+        }
+        let family = read_family(root, &tree, opts.threads);
+        let cut = deadline::take_left();
+        if cut > 0 || (family.is_none() && deadline::passed()) {
+            left += cut as u32;
+            late += 1;
+            continue;
+        }
+        match family {
+            Some(f) => read.push(f),
+            None => missing += 1,
+        }
+    }
+    let now = Instant::now();
+    Ok(Families {
+        read,
+        missing,
+        late,
+        beyond,
+        stats: ScanStats {
+            seconds: now.duration_since(start).as_secs_f64(),
+            counts: PsCounts::default(),
+            late: left,
+            truncated: left > 0 || late > 0 || now >= deadline,
+        },
+    })
+}
+
+/// The roots of the fork families in `tree` as `prove` finds them
+/// ([`fork_families_in`]: a root and the processes below it that forked from it without
+/// exec, two or more; solab itself left out), the `most` with the most members (the lower
+/// root pid first among equals), in the order of their root's pid (the older first, so
+/// that `#2` labels follow start order); and how many more were found.
+pub fn found_roots(tree: &family::Tree, most: usize) -> (Vec<i32>, u32) {
+    let own = std::process::id() as i32;
+    let pids: Vec<i32> = tree.pids().iter().copied().filter(|&p| p != own).collect();
+    let mut found: Vec<(usize, i32)> = fork_families_in(&pids, tree)
         .into_iter()
         .map(|f| (f.pids.len(), f.root))
         .collect();
@@ -228,7 +309,7 @@ pub fn found_roots(most: usize) -> Result<(Vec<i32>, u32)> {
     let beyond = found.len().saturating_sub(most) as u32;
     let mut roots: Vec<i32> = found.into_iter().take(most).map(|(_, r)| r).collect();
     roots.sort_unstable();
-    Ok((roots, beyond))
+    (roots, beyond)
 }
 
 fn add_cost(to: &mut Cost, c: &Cost) {
@@ -239,7 +320,10 @@ fn add_cost(to: &mut Cost, c: &Cost) {
 }
 
 /// `libs` of every process, the objects by memory saved, cut at `opts.libs`.
-fn read_objects(opts: &ExporterOptions) -> Result<(Vec<ObjectReading>, Rest, ScanStats)> {
+fn read_objects(
+    opts: &ExporterOptions,
+    deadline: Instant,
+) -> Result<(Vec<ObjectReading>, Rest, ScanStats)> {
     let start = Instant::now();
     let libs::LibsTable { report, .. } = libs::table(
         &LibsOptions {
@@ -278,28 +362,26 @@ fn read_objects(opts: &ExporterOptions) -> Result<(Vec<ObjectReading>, Rest, Sca
         }
     }
     let p = &report.processes;
-    let stats = ScanStats {
-        seconds: start.elapsed().as_secs_f64(),
-        counts: PsCounts {
-            scanned: p.scanned,
-            vanished: p.vanished,
-            unreadable: p.unreadable,
-            no_memory_map: p.no_memory_map,
-            filtered_out: 0,
-        },
+    let counts = PsCounts {
+        scanned: p.scanned,
+        vanished: p.vanished,
+        unreadable: p.unreadable,
+        no_memory_map: p.no_memory_map,
+        filtered_out: 0,
     };
-    Ok((objects, rest, stats))
+    Ok((objects, rest, stats(start, counts, deadline)))
 }
 
-/// The family of `root`, `None` when its root cannot be read (it exited: no family).
-fn read_family(root: i32, threads: usize) -> Option<FamilyReading> {
+/// The family of `root`, its members found in `tree`; `None` when its root cannot be read
+/// (it exited: no family).
+fn read_family(root: i32, tree: &family::Tree, threads: usize) -> Option<FamilyReading> {
     let cgroup = match scan::visit(root, 0, scan::Door::default(), |opened| {
         opened.dir.cgroup_text(&mut Vec::new()).map(cgroup_in)
     }) {
         scan::Visit::Read(cgroup) => cgroup,
         scan::Visit::Other | scan::Visit::Gone(_) => String::new(),
     };
-    let report = family::family(root, threads).ok()?;
+    let report = family::family_in(root, tree, threads).ok()?;
     let root_comm = report
         .processes
         .first()

@@ -22,41 +22,99 @@ pub(super) struct Found {
     pub start_time: Option<u64>,
 }
 
-/// The root and its descendants, each after its parent: every process listed in /proc but
-/// solab itself ([`scan::all_but_self`]: run by a member, as `sh -c 'solab family $$'`,
-/// solab is none of the family; given as the root, it is read) is opened at the door and
-/// its stat read once, on `threads` workers (a process's parent is known from its own stat
-/// only). A process gone during the pass is none of the family.
-pub(super) fn descendants(root: i32, threads: usize) -> Result<Vec<Found>> {
-    let listed = scan::each_opened(
-        scan::all_but_self,
-        threads,
-        Door::default(),
-        |_| (),
-        |_, opened| opened.dir.stat(),
-    )?;
-    let found = |pid: i32, s: Stat| Found {
+/// Every process listed in /proc but solab itself ([`scan::all_but_self`]: run by a member,
+/// as `sh -c 'solab family $$'`, solab is none of the family; given as the root, it is
+/// read) with its parent, command name, start time and (when asked) its executable's
+/// (device, inode): one pass of the door, each process's stat read once, on `threads`
+/// workers. Families are read from it ([`descendants_in`]): one tree
+/// serves every family of a run, and the search for fork families
+/// ([`crate::commands::prove::families::fork_families_in`]).
+pub struct Tree {
+    /// The processes read, in the order of their pids.
+    pids: Vec<i32>,
+    nodes: HashMap<i32, (Found, Option<(u64, u64)>)>,
+    /// Each parent's children, in the order of their pids.
+    children: HashMap<i32, Vec<i32>>,
+}
+
+impl Tree {
+    /// The pass over /proc; `exe`: each executable's identity read too.
+    pub fn read(threads: usize, exe: bool) -> Result<Tree> {
+        let listed = scan::each_opened(
+            scan::all_but_self,
+            threads,
+            Door::default(),
+            |_| (),
+            |_, opened| {
+                Ok((
+                    opened.dir.stat()?,
+                    exe.then(|| opened.dir.exe_id()).flatten(),
+                ))
+            },
+        )?;
+        let mut tree = Tree {
+            pids: Vec::with_capacity(listed.pids.len()),
+            nodes: HashMap::with_capacity(listed.pids.len()),
+            children: HashMap::new(),
+        };
+        for (&pid, visit) in listed.pids.iter().zip(listed.results) {
+            let Visit::Read((s, exe)) = visit else {
+                continue;
+            };
+            tree.pids.push(pid);
+            tree.children.entry(s.ppid).or_default().push(pid);
+            tree.nodes.insert(pid, (found(pid, s), exe));
+        }
+        Ok(tree)
+    }
+
+    /// The processes read, in the order of their pids.
+    pub fn pids(&self) -> &[i32] {
+        &self.pids
+    }
+
+    /// The parent (`None`: 0) and executable's identity of `pid`, if it was read.
+    pub fn parent_and_exe(&self, pid: i32) -> Option<ParentExe> {
+        self.nodes
+            .get(&pid)
+            .map(|(f, exe)| (Some(f.ppid).filter(|&p| p > 0), *exe))
+    }
+}
+
+/// A process's parent (`None`: 0) and its executable's (device, inode) (`None`: not read).
+pub type ParentExe = (Option<i32>, Option<(u64, u64)>);
+
+fn found(pid: i32, s: Stat) -> Found {
+    Found {
         pid,
         ppid: s.ppid,
         depth: 0,
         comm: s.comm,
         start_time: s.start_time,
-    };
-    let mut children: HashMap<i32, Vec<Found>> = HashMap::new();
-    let mut top = None;
-    for (&pid, visit) in listed.pids.iter().zip(listed.results) {
-        let Visit::Read(s) = visit else {
-            continue;
-        };
-        if pid == root {
-            top = Some(found(pid, s));
-        } else {
-            children.entry(s.ppid).or_default().push(found(pid, s));
-        }
     }
+}
+
+/// The root and its descendants, each after its parent, from one pass over /proc
+/// ([`Tree::read`]): a process's parent is known from its own stat only. A process gone
+/// during the pass is none of the family.
+pub(super) fn descendants(root: i32, threads: usize) -> Result<Vec<Found>> {
+    descendants_in(root, &Tree::read(threads, false)?)
+}
+
+/// The root and its descendants in `tree`, each after its parent.
+pub(super) fn descendants_in(root: i32, tree: &Tree) -> Result<Vec<Found>> {
+    let copy = |pid: &i32| {
+        tree.nodes.get(pid).map(|(f, _)| Found {
+            pid: f.pid,
+            ppid: f.ppid,
+            depth: 0,
+            comm: f.comm.clone(),
+            start_time: f.start_time,
+        })
+    };
     // Not listed (a thread's id, or it started or vanished during the pass): its own open
     // says whether it is there.
-    let top = match top {
+    let top = match copy(&root) {
         Some(t) => t,
         None => match scan::visit(root, 0, Door::default(), |opened| opened.dir.stat()) {
             Visit::Read(s) => found(root, s),
@@ -66,11 +124,18 @@ pub(super) fn descendants(root: i32, threads: usize) -> Result<Vec<Found>> {
     };
     let mut out = vec![top];
     let mut i = 0;
+    // Each process once, even where pids were reused into a loop of parents.
+    let mut seen = std::collections::HashSet::from([root]);
     while i < out.len() {
         let (pid, depth) = (out[i].pid, out[i].depth);
-        for mut c in children.remove(&pid).unwrap_or_default() {
-            c.depth = depth + 1;
-            out.push(c);
+        for c in tree.children.get(&pid).into_iter().flatten() {
+            if c == &root || !seen.insert(*c) {
+                continue;
+            }
+            if let Some(mut c) = copy(c) {
+                c.depth = depth + 1;
+                out.push(c);
+            }
         }
         i += 1;
     }

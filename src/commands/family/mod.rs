@@ -35,6 +35,7 @@ use crate::scan::{self, Door, PidError, Visit};
 use crate::sharing::{Inheritance, Lineage, PageState};
 use litter::{KidFigures, LITTER, LitterWorker, Stop};
 use members::Found;
+pub use members::Tree;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -189,13 +190,19 @@ pub struct FamilyReport {
 /// workers ([`scan::threads`]: 0 is one per CPU). Memory is bounded by the workers' windows
 /// and litters, not by the family's size (but for one entry per member).
 pub fn family(root: i32, threads: usize) -> Result<FamilyReport> {
-    read_family(root, threads, false).map(|(r, _)| r)
+    read_family(root, None, threads, false).map(|(r, _)| r)
+}
+
+/// The same, its members found in `tree` (one pass over /proc for many families) instead
+/// of a pass of its own.
+pub fn family_in(root: i32, tree: &Tree, threads: usize) -> Result<FamilyReport> {
+    read_family(root, Some(tree), threads, false).map(|(r, _)| r)
 }
 
 /// The same, with every page (as runs) for a picture: that memory grows with the number of
 /// runs of alike pages, where [`family`] keeps only counts.
 pub fn family_pictured(root: i32, threads: usize) -> Result<(FamilyReport, FamilyPictures)> {
-    read_family(root, threads, true)
+    read_family(root, None, threads, true)
 }
 
 /// Whose child the only process of a family is (one without children), for the text: its
@@ -309,6 +316,7 @@ fn run_job(
 
 fn read_family(
     root: i32,
+    tree: Option<&Tree>,
     threads: usize,
     pictured: bool,
 ) -> Result<(FamilyReport, FamilyPictures)> {
@@ -316,7 +324,10 @@ fn read_family(
     let privilege = kernel::detect_privilege();
     let privileged = privilege.frames();
     let threads = scan::threads(threads);
-    let found = members::descendants(root, threads)?;
+    let found = match tree {
+        Some(t) => members::descendants_in(root, t)?,
+        None => members::descendants(root, threads)?,
+    };
     // The root first, on this thread: a root that cannot be read is the run's error.
     let mut pictures = FamilyPictures::default();
     let mut family_shared = shared::Union::default();

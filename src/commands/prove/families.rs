@@ -27,15 +27,21 @@ struct Node {
 
 /// The processes met, each read once, and each one's top once known.
 #[derive(Default)]
-struct Tree {
+struct Tree<'k> {
+    /// What a pass over /proc already read ([`fork_families_in`]).
+    known: Option<&'k crate::commands::family::Tree>,
     nodes: HashMap<i32, Node>,
     /// `None`: the executable is unknown, the process is of no family.
     tops: HashMap<i32, Option<i32>>,
 }
 
-impl Tree {
+impl Tree<'_> {
     fn node(&mut self, pid: i32) -> Node {
+        let known = self.known.and_then(|k| k.parent_and_exe(pid));
         *self.nodes.entry(pid).or_insert_with(|| {
+            if let Some((parent, exe)) = known {
+                return Node { parent, exe };
+            }
             let read = scan::visit(pid, 0, Door::default(), |opened| {
                 Ok(Node {
                     parent: opened.dir.stat().ok().map(|s| s.ppid).filter(|&p| p > 0),
@@ -135,7 +141,20 @@ impl Tree {
 /// Fork families among `pids` (distinct), each with two or more of them, in the order of
 /// their first member in `pids`; the members in the order given.
 pub fn fork_families(pids: &[i32]) -> Vec<Family> {
-    let mut tree = Tree::default();
+    families_of(pids, Tree::default())
+}
+
+/// The same, each process's parent and executable taken from what a pass over /proc read
+/// (`known`); a process it did not read (one that started since) is read here.
+pub fn fork_families_in(pids: &[i32], known: &crate::commands::family::Tree) -> Vec<Family> {
+    let tree = Tree {
+        known: Some(known),
+        ..Tree::default()
+    };
+    families_of(pids, tree)
+}
+
+fn families_of(pids: &[i32], mut tree: Tree<'_>) -> Vec<Family> {
     let mut by_top: HashMap<i32, usize> = HashMap::new();
     let mut groups: Vec<Vec<i32>> = Vec::new();
     for &pid in pids {

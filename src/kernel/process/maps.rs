@@ -111,6 +111,22 @@ fn too_many(path: &Path) -> Error {
     )
 }
 
+/// Every this many mappings a reader looks at the scan's deadline
+/// ([`crate::kernel::deadline`]).
+const DEADLINE_EVERY: usize = 4096;
+
+/// The error of a map still being read, at `read` mappings, when the scan's deadline
+/// passed: the process is not read, whatever its size (none without a deadline).
+fn late(path: &Path, read: usize) -> Result<()> {
+    if read % DEADLINE_EVERY != 0 || !crate::kernel::deadline::passed() {
+        return Ok(());
+    }
+    Err(limit(
+        path,
+        format!("the scan's deadline passed after {read} of its mappings"),
+    ))
+}
+
 /// The error of names past [`MAX_NAME_BYTES`].
 fn names_full(path: &Path) -> Error {
     limit(
@@ -263,6 +279,7 @@ fn read_text(
         if entries.len() == max_maps() {
             return Err(too_many(path));
         }
+        late(path, entries.len())?;
         match maps::parse_line_in(text, names) {
             Ok(e) => entries.push(e),
             Err(maps::NAMES_FULL) => return Err(names_full(path)),
@@ -304,7 +321,10 @@ fn names_from_text(
     let mut left = wanted.len();
     // Past MAX_MAPS_BYTES the names not reached keep the label. The file was never read:
     // at position 0, where the text starts.
+    let mut lines = 0;
     each_line(pid, path, file, MAX_MAPS_BYTES, |line| {
+        lines += 1;
+        late(path, lines)?;
         let TextLine::Whole(text) = line else {
             return Ok(true);
         };
@@ -340,7 +360,9 @@ fn names_from_text(
 /// struct, the kernel formatting nothing. Access is the file's: whoever could open it
 /// (PTRACE_MODE_READ at open) may ask.
 mod query {
-    use super::{Error, LONG_NAME, MapEntry, Path, Result, error, max_maps, names_full, too_many};
+    use super::{
+        Error, LONG_NAME, MapEntry, Path, Result, error, late, max_maps, names_full, too_many,
+    };
     use crate::addr::VirtAddr;
     use crate::maps::{self, Perms};
     use std::os::fd::AsRawFd;
@@ -455,6 +477,7 @@ mod query {
             if entries.len() == max_maps() {
                 return Err(too_many(path));
             }
+            late(path, entries.len())?;
             let dev = (q.dev_major, q.dev_minor);
             let target = match entries.last() {
                 Some(last) if reused => last.target.clone(),

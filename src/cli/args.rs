@@ -518,6 +518,10 @@ pub enum Command {
         /// which functions, then the whole recording's table
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         watch: Option<u64>,
+        /// With --watch: print N tables and exit 0, as `top -b -n N`
+        #[arg(short = 'n', long, value_name = "N", requires = "watch",
+              conflicts_with = "record", value_parser = clap::value_parser!(u64).range(1..))]
+        iterations: Option<u64>,
         /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one
         /// band per inherited mapping, one row per process, each page coloured by what
         /// became of it since fork, from the same scan as the text or JSON. With --record:

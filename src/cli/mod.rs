@@ -270,6 +270,7 @@ fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Resu
             up,
             wide,
             watch,
+            iterations,
             svg,
             record,
             callers,
@@ -285,6 +286,7 @@ fn dispatch(command: Command, style: Style, stdout: &mut Stdout) -> anyhow::Resu
                 top,
                 up,
                 watch,
+                iterations,
                 svg,
                 record,
                 callers,
@@ -308,6 +310,7 @@ struct FamilyFlags {
     top: Option<u64>,
     up: bool,
     watch: Option<u64>,
+    iterations: Option<u64>,
     svg: Option<PathBuf>,
     record: Option<u64>,
     callers: bool,
@@ -327,6 +330,7 @@ fn family_route(f: FamilyFlags, stdout: &mut Stdout) -> anyhow::Result<Outcome> 
         top,
         up,
         watch,
+        iterations,
         svg,
         record,
         callers,
@@ -360,7 +364,13 @@ fn family_route(f: FamilyFlags, stdout: &mut Stdout) -> anyhow::Result<Outcome> 
             threads,
             stdout,
         ),
-        (Some(secs), None) => watch::family_watch(root, secs, threads, view, stdout),
+        (Some(secs), None) => watch::family_watch(
+            root,
+            (secs, iterations),
+            threads,
+            (view, if wide { None } else { terminal::width() }),
+            stdout,
+        ),
         (None, None) => family_cmd(FamilyArgs {
             pid: root,
             asked,
@@ -853,6 +863,7 @@ fn ps_cmd(a: PsArgs) -> anyhow::Result<Outcome> {
         cmdline: a.show.cmdline,
         mem_total,
         all_rows_flag: None,
+        sort: Some(key),
     };
     Ok(Outcome {
         stdout: if a.json {
@@ -948,12 +959,16 @@ fn family_text(
             report.root
         ));
     }
+    let mut out = text::wrap(&out, width);
     out.push_str(&text::render_family_fitted(report, view, width));
     if let Some(leaf) = leaf {
-        out.push_str(&text::render_family_leaf(
-            leaf.pid,
-            (leaf.parent.0, &leaf.parent.1),
-            leaf.top.as_ref().map(|(t, comm)| (*t, comm.as_str())),
+        out.push_str(&text::wrap(
+            &text::render_family_leaf(
+                leaf.pid,
+                (leaf.parent.0, &leaf.parent.1),
+                leaf.top.as_ref().map(|(t, comm)| (*t, comm.as_str())),
+            ),
+            width,
         ));
     }
     out

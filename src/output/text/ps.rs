@@ -256,19 +256,23 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
 /// `--totals`), the note on rows `--top` left out, TOTAL, and a note naming the columns
 /// left out to fit the terminal.
 pub(super) fn draw(o: &mut String, t: &Table, view: &PsView) {
-    let vw = t
-        .rows
-        .iter()
-        .chain(std::iter::once(&t.total))
-        .flat_map(|r| r.cells.iter())
-        .chain(&t.heads)
-        .map(|c| c.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(10);
-    let fixed = |columns: usize| 8 + 1 + 10 + columns * (1 + vw) + 2;
-    // The split columns left out, from the right, while the rows do not fit.
+    // The width of the figures' columns: the widest cell or name of the columns kept.
+    let width_of = |keep: &[bool]| {
+        t.rows
+            .iter()
+            .chain(std::iter::once(&t.total))
+            .flat_map(|r| r.cells.iter().zip(keep).filter(|(_, k)| **k))
+            .chain(t.heads.iter().zip(keep).filter(|(_, k)| **k))
+            .map(|(c, _)| c.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(10)
+    };
     let mut keep = vec![true; t.heads.len()];
+    let mut vw = width_of(&keep);
+    let fixed = |columns: usize, vw: usize| 8 + 1 + 10 + columns * (1 + vw) + 2;
+    // The split columns left out, from the right, then LEAVE_OUT_NEXT's, while the rows
+    // do not fit.
     let mut columns = t.heads.len();
     if let Some(term) = view.width {
         let sorted = view.sort.and_then(sort_column);
@@ -282,15 +286,17 @@ pub(super) fn draw(o: &mut String, t: &Table, view: &PsView) {
             .chain(next)
             .collect();
         for i in order {
-            if fixed(columns) + MIN_LAST_WIDTH <= term {
+            if fixed(columns, vw) + MIN_LAST_WIDTH <= term {
                 break;
             }
             if keep[i] {
                 keep[i] = false;
                 columns -= 1;
+                vw = width_of(&keep);
             }
         }
     }
+    let vw = vw;
     let min_last = if columns < t.heads.len() {
         MIN_LAST_WIDTH
     } else {
@@ -298,7 +304,7 @@ pub(super) fn draw(o: &mut String, t: &Table, view: &PsView) {
     };
     let last_width = view
         .width
-        .map(|term| term.saturating_sub(fixed(columns)).max(min_last));
+        .map(|term| term.saturating_sub(fixed(columns, vw)).max(min_last));
     let line = |o: &mut String, first: &str, user: &str, cells: &[String], last: &str| {
         let mut l = format!(
             "{first:>8} {:<10}",

@@ -132,6 +132,7 @@ bench: build
 	$(CARGO) build --profile $(PROFILE) --example minreader
 	$(CC) $(CFLAGS) bench/family.c -o $(OUT)/bench-family
 	$(CC) $(CFLAGS) bench/cow-workload.c -o $(OUT)/bench-cow-workload
+	$(CC) $(CFLAGS) bench/sleepers.c -o $(OUT)/bench-sleepers
 	bench/bench.sh $(OUT)
 
 lint:

@@ -22,8 +22,11 @@
 #                           forks COW_ROUNDS children that each rewrite COW_MIB MiB inherited,
 #                           timed COW_REPEATS times alone and under solab family --record
 #                           (COW_REPEATS=0 skips it)
-#   TOP_TABLES=10           solab top -n TOP_TABLES -d 1 over the whole machine, its CPU
-#                           time per table under /usr/bin/time (0 skips it)
+#   TOP_TABLES=10 TOP_PROCS=2000   solab top -n TOP_TABLES -d 1 over the whole machine,
+#                           its CPU time per table and peak RSS under /usr/bin/time, on the
+#                           machine as the bench left it, then topped up to TOP_PROCS
+#                           processes by bench/sleepers.c's children (bench/top.sh; each
+#                           <= 4000; TOP_TABLES=0 skips it)
 #   SCRAPES=1000            scrapes of solab exporter --min-interval 0, for its CPU per
 #                           scrape and resident memory (0 skips it); bench/exporter.sh stops
 #                           after MAX_SECONDS (1800) and says so
@@ -49,23 +52,25 @@ SOLAB=$BIN/solab
 MINREADER=$BIN/examples/minreader
 FAMILY=$BIN/bench-family
 COW=$BIN/bench-cow-workload
+SLEEPERS=$BIN/bench-sleepers
 COW_MIB=${COW_MIB:-32}
 COW_ROUNDS=${COW_ROUNDS:-10}
 COW_REPEATS=${COW_REPEATS:-3}
 TOP_TABLES=${TOP_TABLES:-10}
+TOP_PROCS=${TOP_PROCS:-2000}
 SCRAPES=${SCRAPES:-1000}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "bench: $*" >&2; exit 2; }
-for f in "$SOLAB" "$MINREADER" "$FAMILY" "$COW" "$BIN/solab-lab-host" "$BIN/libsolib.so"; do
+for f in "$SOLAB" "$MINREADER" "$FAMILY" "$COW" "$SLEEPERS" "$BIN/solab-lab-host" "$BIN/libsolib.so"; do
     [ -e "$f" ] || die "$f is missing: run make bench (it builds them)"
 done
 [ "$HOSTS" -le 1000 ] && [ "$PYTHONS" -le 1000 ] || die "HOSTS and PYTHONS are bounded to 1000 each"
 [ "$FAMILY_CHILDREN" -le 64 ] || die "FAMILY_CHILDREN is bounded to 64"
 [ "$FAMILY_GIB" -le 4 ] || die "FAMILY_GIB is bounded to 4"
-[ "$TOP_TABLES" -le 600 ] || die "TOP_TABLES is bounded to 600"
+[ "$TOP_TABLES" -le 600 ] && [ "$TOP_PROCS" -le 4000 ] || die "TOP_TABLES is bounded to 600, TOP_PROCS to 4000"
 [ "$COW_MIB" -le 1024 ] && [ "$COW_ROUNDS" -le 1000 ] && [ "$COW_REPEATS" -le 20 ] || die "COW_MIB <= 1024, COW_ROUNDS <= 1000, COW_REPEATS <= 20"
 [ "$(id -u)" -eq 0 ] || die "run as root: solab compares frames only with CAP_SYS_ADMIN"
 "$SOLAB" ps --help >/dev/null 2>&1 || die "$SOLAB has no ps command"
@@ -221,15 +226,11 @@ has_threads ps && mem machine "solab ps --threads 1" "$SOLAB" ps --all --json --
 "$SOLAB" libs --all --top 12 >"$TMP/libs-all.txt"
 
 # The live view: solab top refreshing every second over the whole machine, as an SRE
-# leaves it running. /usr/bin/time gives its CPU time (user + system) over TOP_TABLES
-# tables, the first included; its wall time is mostly the sleeps between them.
+# leaves it running, on the machine as it is and on 2,000 processes (bench/top.sh).
 if [ "$TOP_TABLES" -gt 0 ]; then
-    echo "bench: solab top -n $TOP_TABLES -d 1 over the whole machine"
-    printf 'top\t%s\t%s\n' "$TOP_TABLES" "$SOLAB top -n $TOP_TABLES -d 1" >>"$MANIFEST"
-    /usr/bin/time -v "$SOLAB" top -n "$TOP_TABLES" -d 1 >"$TMP/top.txt" 2>"$TMP/top.time" || {
-        cat "$TMP/top.time"
-        die "solab top failed"
-    }
+    echo "bench: solab top -n $TOP_TABLES -d 1 over the whole machine, then over $TOP_PROCS processes"
+    "$HERE/top.sh" "$SOLAB" "$SLEEPERS" "$TOP_PROCS" "$TOP_TABLES" >"$TMP/top.md"
+    printf 'top\t%s\t%s\n' "$TOP_TABLES" "$TMP/top.md" >>"$MANIFEST"
 fi
 
 # Where the time goes: perf over a few runs of each command on the whole machine.

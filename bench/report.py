@@ -62,7 +62,7 @@ for line in open(os.path.join(tmp, "manifest")):
         mib, kids, path = f
         families.append((int(mib), int(kids), json.load(open(path))))
     elif kind == "top":
-        live_view = (int(f[0]), f[1], open(os.path.join(tmp, "top.time")).read())
+        live_view = (int(f[0]), open(f[1]).read().rstrip("\n").split("\n"))
     elif kind == "perf":
         profiles.append((f[0], f[1]))
     elif kind == "set":
@@ -397,20 +397,14 @@ if ins:
                  f"{mib(mems[(tag, 'solab inspect')]):.1f} MiB |")
 
 if live_view:
-    tables, cmd, log = live_view
-    def timed(name):
-        return re.search(re.escape(name) + r": (\S+)", log)[1]
-    cpu = float(timed("User time (seconds)")) + float(timed("System time (seconds)"))
-    rss = int(timed("Maximum resident set size (kbytes)"))
+    tables, rows = live_view
     L += ["", "## The live view: solab top", "",
-          f"`solab top -n {tables} -d 1` over the whole machine ({facts.get('processes')} "
-          "processes), piped as `top -b`: the table printed "
-          f"{tables} times, a second apart, the first included; its CPU time from "
-          "`/usr/bin/time -v`:", "",
-          "| tables | CPU time (user + system) | per table | of one CPU, a table a second | wall | peak RSS |",
-          "|---:|---:|---:|---:|---:|---:|",
-          f"| {tables} | {cpu:.2f} s | {cpu / tables * 1e3:.0f} ms | {cpu / tables * 100:.0f}% | "
-          f"{timed('Elapsed (wall clock) time (h:mm:ss or m:ss)')} | {mib(rss):.1f} MiB |", ""]
+          f"`solab top -n {tables} -d 1` piped, as `top -b`: the table printed {tables} times, "
+          "a second apart, the first included, over the whole machine as the bench left it, "
+          "then over the machine topped up with sleeping forked children (bench/top.sh, "
+          "bench/sleepers.c); its CPU time (user + system) and peak RSS from "
+          "`/usr/bin/time -v`. The cost of a table follows the present pages more than the "
+          "processes: a large process costs more than many small ones.", ""] + rows + [""]
 
 if cow.get("plain") and cow.get("record"):
     plain, rec = statistics.median(cow["plain"]), statistics.median(cow["record"])

@@ -540,6 +540,10 @@ pub struct FamilyFlags {
     /// which functions, then the whole recording's table
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub watch: Option<u64>,
+    /// With --watch: print N tables and exit 0, as `top -b -n N`
+    #[arg(short = 'n', long, value_name = "N", requires = "watch",
+          conflicts_with = "record", value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: Option<u64>,
     /// Also draw the family as SVG into FILE (`-`: to stdout, instead of the text): one
     /// band per inherited mapping, one row per process, each page coloured by what
     /// became of it since fork, from the same scan as the text or JSON. With --record:

@@ -265,7 +265,13 @@ fn family_route(f: FamilyFlags, stdout: &mut Stdout) -> anyhow::Result<Outcome> 
             threads,
             stdout,
         ),
-        (Some(secs), None) => watch::family_watch(root, secs, threads, view, stdout),
+        (Some(secs), None) => watch::family_watch(
+            root,
+            (secs, f.iterations),
+            threads,
+            (view, if f.wide { None } else { terminal::width() }),
+            stdout,
+        ),
         (None, None) => family_cmd(&f, root, view),
     }
 }
@@ -735,6 +741,7 @@ fn ps_cmd(a: &PsFlags) -> anyhow::Result<Outcome> {
         cmdline: a.show.cmdline,
         mem_total,
         all_rows_flag: None,
+        sort: Some(key),
     };
     Ok(Outcome {
         stdout: if a.json {
@@ -814,12 +821,16 @@ fn family_text(
             report.root
         ));
     }
+    let mut out = text::wrap(&out, width);
     out.push_str(&text::render_family_fitted(report, view, width));
     if let Some(leaf) = leaf {
-        out.push_str(&text::render_family_leaf(
-            leaf.pid,
-            (leaf.parent.0, &leaf.parent.1),
-            leaf.top.as_ref().map(|(t, comm)| (*t, comm.as_str())),
+        out.push_str(&text::wrap(
+            &text::render_family_leaf(
+                leaf.pid,
+                (leaf.parent.0, &leaf.parent.1),
+                leaf.top.as_ref().map(|(t, comm)| (*t, comm.as_str())),
+            ),
+            width,
         ));
     }
     out

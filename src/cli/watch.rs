@@ -31,20 +31,22 @@ pub(super) fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-/// `family --watch SECONDS`: a table every SECONDS on stdout; Ctrl-C (SIGINT) ends it, and
-/// the last table is printed once more as the outcome. A closed stdout ends it too.
+/// `family --watch SECONDS`: a table every SECONDS on stdout, fitted to `width` (the
+/// terminal's, unless `-w`); Ctrl-C (SIGINT) ends it, and the last table is printed once
+/// more as the outcome. A closed stdout ends it too, and so does the last of `iterations`
+/// tables (`-n N`, as `top -b -n N`: exit 0, nothing printed again).
 pub(super) fn family_watch(
     pid: i32,
-    secs: u64,
+    (secs, iterations): (u64, Option<u64>),
     threads: usize,
-    view: text::FamilyView,
+    (view, width): (text::FamilyView, Option<usize>),
     stdout: &mut Stdout,
 ) -> anyhow::Result<Outcome> {
     catch_interrupt()?;
     let mut last = String::new();
     let mut comm = String::new();
     let mut previous: Option<family::FamilyReport> = None;
-    loop {
+    for table in 1.. {
         let report = match family::family(pid, threads) {
             Ok(r) => r,
             // The root exited (or could no longer be read) while watched: the last table is
@@ -71,13 +73,15 @@ pub(super) fn family_watch(
         if let Some(root) = report.processes.first() {
             comm.clone_from(&root.comm);
         }
-        last = text::render_family(&report, view);
+        last = text::render_family_fitted(&report, view, width);
         if let Some(prev) = &previous {
             last.push('\n');
-            last.push_str(&text::render_family_change(prev, &report, secs));
+            last.push_str(&text::render_family_change_fitted(
+                prev, &report, secs, width,
+            ));
         }
         previous = Some(report);
-        if !stdout.print(&format!("{last}\n")) {
+        if !stdout.print(&format!("{last}\n")) || iterations == Some(table) {
             return Ok(Outcome::ok(String::new(), ExitCode::Ok));
         }
         let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
@@ -88,4 +92,5 @@ pub(super) fn family_watch(
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+    unreachable!("the tables go on until one of the returns above")
 }

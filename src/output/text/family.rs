@@ -2,7 +2,7 @@
 //! process and the family's total, with `--mappings` or `--top N` per child and mapping,
 //! with `--csv` as CSV, and with `--watch`, what changed since the last reading.
 
-use super::{bytes, count_of, csv_field};
+use super::{MIN_PATH_WIDTH, bytes, count_of, csv_field, short_path, wrap};
 use crate::commands::family::{FamilyReport, Inherited, MappingFigures, Member};
 use crate::output::escape::escape_controls;
 use crate::sharing::Lineage;
@@ -20,6 +20,21 @@ fn bytes_change(before: u64, after: u64) -> String {
 /// What changed in a family since the previous reading (`family --watch`): per process
 /// whose figures moved, and for the family; processes that appeared or exited by pid.
 pub fn render_family_change(prev: &FamilyReport, cur: &FamilyReport, secs: u64) -> String {
+    render_family_change_fitted(prev, cur, secs, None)
+}
+
+/// [`render_family_change`] with each line wider than a terminal `width` columns wide
+/// wrapped at its spaces ([`wrap`]); `None`: never.
+pub fn render_family_change_fitted(
+    prev: &FamilyReport,
+    cur: &FamilyReport,
+    secs: u64,
+    width: Option<usize>,
+) -> String {
+    wrap(&family_change(prev, cur, secs), width)
+}
+
+fn family_change(prev: &FamilyReport, cur: &FamilyReport, secs: u64) -> String {
     let shared = |x: &Inherited| {
         if cur.weak {
             x.looks_inherited
@@ -271,12 +286,12 @@ fn family_table(o: &mut String, r: &FamilyReport, (head, width): (&str, Option<u
         &total_last,
     );
     if !left_out.is_empty() {
-        let _ = writeln!(
-            o,
-            "({} left out to fit {} columns; -w shows them)",
+        let note = format!(
+            "({} left out to fit {} columns; -w shows them)\n",
             left_out.join(", "),
             width.unwrap_or(0)
         );
+        o.push_str(&wrap(&note, width));
     }
 }
 
@@ -326,21 +341,25 @@ pub fn render_family_fitted(r: &FamilyReport, view: FamilyView, width: Option<us
              written by one side after fork, NEW made after fork"
         );
     }
+    let mut o = wrap(&o, width);
     family_table(&mut o, r, (head, width));
+    let mut rest = String::new();
     match view {
         FamilyView::Summary => {}
-        FamilyView::Mappings => render_mappings(&mut o, r, None),
-        FamilyView::Top(n) => render_mappings(&mut o, r, Some(n)),
+        FamilyView::Mappings => render_mappings(&mut rest, r, None, width),
+        FamilyView::Top(n) => render_mappings(&mut rest, r, Some(n), width),
     }
     for e in &r.errors {
-        let _ = writeln!(o, "not read: {}", escape_controls(&e.message));
+        let _ = writeln!(rest, "not read: {}", escape_controls(&e.message));
     }
+    o.push_str(&wrap(&rest, width));
     o
 }
 
 /// Per child, its mappings holding anonymous pages (`top`: only the N with the most copied
-/// + new, the largest first), and its total.
-fn render_mappings(o: &mut String, r: &FamilyReport, top: Option<usize>) {
+/// + new, the largest first), and its total; a mapping's name shortened from the left
+/// (`…/libc.so.6`) to fit `width` when given.
+fn render_mappings(o: &mut String, r: &FamilyReport, top: Option<usize>, width: Option<usize>) {
     let head = if r.weak {
         "LOOKS-INHERITED"
     } else {
@@ -368,18 +387,26 @@ fn render_mappings(o: &mut String, r: &FamilyReport, top: Option<usize>) {
             shown.truncate(n);
         }
         for m in &shown {
-            let _ = writeln!(
-                o,
-                "{indent}  {:>15} {:>10} {:>10}  {:x}-{:x} {} {}{}",
+            let figures = format!(
+                "{indent}  {:>15} {:>10} {:>10}  {:x}-{:x} {} ",
                 bytes(still_parents(r, &m.pages)),
                 bytes(m.pages.copied),
                 bytes(m.pages.new),
                 m.start,
                 m.end,
                 m.perms,
-                escape_controls(&m.name),
-                if m.inherited { "" } else { " (not inherited)" }
             );
+            let note = if m.inherited { "" } else { " (not inherited)" };
+            let name = escape_controls(&m.name);
+            let name = match width {
+                Some(w) => short_path(
+                    &name,
+                    w.saturating_sub(figures.chars().count() + note.len())
+                        .max(MIN_PATH_WIDTH),
+                ),
+                None => name.into_owned(),
+            };
+            let _ = writeln!(o, "{figures}{name}{note}");
         }
         if shown.len() < p.mappings.len() {
             let _ = writeln!(

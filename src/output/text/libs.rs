@@ -26,8 +26,17 @@ pub struct LibsView<'a> {
 pub fn render_libs(r: &LibsReport, view: &LibsView) -> String {
     let mut o = String::new();
     libs_header(&mut o, r, view);
+    o = super::wrap(&o, view.width);
     libs_objects(&mut o, r, view);
-    libs_totals(&mut o, r, view.bytes);
+    let mut rest = String::new();
+    libs_totals(&mut rest, r, view.bytes);
+    render_libs_notes(&mut rest, r, view);
+    o.push_str(&super::wrap(&rest, view.width));
+    o
+}
+
+/// After the totals: the objects with text relocations, and those not analyzed.
+fn render_libs_notes(o: &mut String, r: &LibsReport, view: &LibsView) {
     for x in r.objects.iter().filter(|x| x.textrel) {
         let _ = writeln!(
             o,
@@ -49,7 +58,6 @@ pub fn render_libs(r: &LibsReport, view: &LibsView) -> String {
             );
         }
     }
-    o
 }
 
 /// What was scanned, how the figures were counted, and what `--object` matched.
@@ -88,14 +96,27 @@ fn libs_header(o: &mut String, r: &LibsReport, view: &LibsView) {
     let _ = writeln!(o);
 }
 
-/// A row per object: its sizes, its private pages by segment kind, TEXTREL.
+/// The columns of `libs`'s table left out, in this order, while its rows do not fit a
+/// terminal with a path of [`MIN_PATH_WIDTH`] (a last line names them): RESIDENT is
+/// FRAMES + SAVED, and PSS is each process's share of FRAMES.
+pub const LIBS_LEAVE_OUT: [&str; 2] = ["PSS", "RESIDENT"];
+
+/// A row per object: its sizes, its private pages by segment kind, TEXTREL; fitted to
+/// `view.width` by leaving out [`LIBS_LEAVE_OUT`]'s columns, then shortening paths.
 fn libs_objects(o: &mut String, r: &LibsReport, view: &LibsView) {
     let b = view.bytes;
-    let cells: Vec<[String; 4]> = r
+    let mark = if r.privileged { "" } else { "~" };
+    let mut heads: Vec<String> = vec![
+        "RESIDENT".into(),
+        "FRAMES".into(),
+        format!("SAVED{mark}"),
+        format!("PSS{mark}"),
+    ];
+    let mut cells: Vec<Vec<String>> = r
         .objects
         .iter()
         .map(|x| {
-            [
+            vec![
                 amount(x.resident_pages as f64, b),
                 x.frames.map_or("?".to_string(), |f| amount(f as f64, b)),
                 amount(x.saved_pages, b),
@@ -131,39 +152,55 @@ fn libs_objects(o: &mut String, r: &LibsReport, view: &LibsView) {
         .max()
         .unwrap_or(6)
         .max(6);
+    let rest = |columns: usize| 1 + 5 + columns * (1 + vw) + 2 + last;
+    let mut left_out = Vec::new();
+    if let Some(term) = view.width {
+        for name in LIBS_LEAVE_OUT {
+            if rest(heads.len()) + longest.min(MIN_PATH_WIDTH) <= term {
+                break;
+            }
+            if let Some(i) = heads.iter().position(|h| h.trim_end_matches('~') == name) {
+                left_out.push(heads.remove(i));
+                cells.iter_mut().for_each(|c| drop(c.remove(i)));
+            }
+        }
+    }
     let width = match view.width {
         None => longest,
-        Some(term) => {
-            let rest = 1 + 5 + 4 * (1 + vw) + 2 + last;
-            longest.min(term.saturating_sub(rest).max(MIN_PATH_WIDTH))
-        }
+        Some(term) => longest.min(term.saturating_sub(rest(heads.len())).max(MIN_PATH_WIDTH)),
     };
-    let saved_head = if r.privileged { "SAVED" } else { "SAVED~" };
-    let pss_head = if r.privileged { "PSS" } else { "PSS~" };
-    let _ = writeln!(
-        o,
-        "{:<width$} {:>5} {:>vw$} {:>vw$} {:>vw$} {:>vw$}  {PRIVATE_HEAD}",
-        "OBJECT", "PROCS", "RESIDENT", "FRAMES", saved_head, pss_head
-    );
+    let line = |o: &mut String, name: &str, procs: &str, cells: &[String], last: &str| {
+        let mut l = format!("{name:<width$} {procs:>5}");
+        for c in cells {
+            let _ = write!(l, " {c:>vw$}");
+        }
+        let _ = writeln!(o, "{l}  {last}");
+    };
+    line(o, "OBJECT", "PROCS", &heads, PRIVATE_HEAD);
     for ((x, c), private) in r.objects.iter().zip(&cells).zip(&private) {
-        let _ = writeln!(
+        let textrel = if x.textrel {
+            format!("  {}", paint(view.style, YELLOW, "TEXTREL"))
+        } else {
+            String::new()
+        };
+        line(
             o,
-            "{:<width$} {:>5} {:>vw$} {:>vw$} {:>vw$} {:>vw$}  {private}{}",
-            short_path(&escape_controls(&x.path), width),
-            x.procs,
-            c[0],
-            c[1],
-            c[2],
-            c[3],
-            if x.textrel {
-                format!("  {}", paint(view.style, YELLOW, "TEXTREL"))
-            } else {
-                String::new()
-            }
+            &short_path(&escape_controls(&x.path), width),
+            &x.procs.to_string(),
+            c,
+            &format!("{private}{textrel}"),
         );
     }
     if view.hidden > 0 {
         let _ = writeln!(o, "({} more objects; --top 0 shows them all)", view.hidden);
+    }
+    if !left_out.is_empty() {
+        let note = format!(
+            "({} left out to fit {} columns; -w shows them)\n",
+            left_out.join(", "),
+            view.width.unwrap_or(0)
+        );
+        o.push_str(&super::wrap(&note, view.width));
     }
 }
 
@@ -280,6 +317,7 @@ pub fn render_libs_groups(r: &LibsGroupsReport, view: &LibsGroupsView) -> String
         );
     }
     let _ = writeln!(o);
+    o = super::wrap(&o, view.width);
     let amount = |pages: f64| amount(pages, view.bytes);
     let unknown = || "?".to_string();
     let rows: Vec<([String; 6], String)> = r
@@ -302,44 +340,83 @@ pub fn render_libs_groups(r: &LibsGroupsReport, view: &LibsGroupsView) -> String
         })
         .collect();
     let pss = if r.weak { "PSS~" } else { "PSS" };
-    let heads = ["PROCS", "OBJECTS", "RESIDENT", pss, "FRAMES", "WITH-OTHERS"];
+    let mut heads = vec![
+        "PROCS",
+        "OBJECTS",
+        "RESIDENT",
+        pss,
+        "FRAMES",
+        "WITH-OTHERS",
+        "SAME-LIBS",
+    ];
+    let mut rows: Vec<(Vec<String>, String)> = rows
+        .into_iter()
+        .zip(&r.groups)
+        .map(|((cells, last), g)| {
+            let mut cells = cells.to_vec();
+            cells.push(g.same_libs.to_string());
+            (cells, last)
+        })
+        .collect();
     let vw = rows
         .iter()
         .flat_map(|r| r.0.iter().map(|c| c.chars().count()))
         .chain(heads.iter().map(|h| h.len()))
         .max()
         .unwrap_or(0);
+    let fixed = |columns: usize| columns * (vw + 1) + 1;
+    let mut left_out = Vec::new();
+    if let Some(term) = view.width {
+        for name in LIBS_GROUPS_LEAVE_OUT {
+            if fixed(heads.len()) + MIN_PATH_WIDTH <= term {
+                break;
+            }
+            if let Some(i) = heads.iter().position(|h| h.trim_end_matches('~') == name) {
+                left_out.push(heads.remove(i));
+                rows.iter_mut().for_each(|r| drop(r.0.remove(i)));
+            }
+        }
+    }
     let last_width = view
         .width
-        .map(|term| term.saturating_sub(7 * (vw + 1) + 2).max(MIN_PATH_WIDTH));
+        .map(|term| term.saturating_sub(fixed(heads.len())).max(MIN_PATH_WIDTH));
     let last_head = match r.by {
         GroupBy::User => "USER",
         GroupBy::Comm => "COMMAND",
         GroupBy::Cgroup => "CGROUP",
         GroupBy::Container => "CONTAINER",
     };
-    let line = |o: &mut String, cells: &[&str], same: &str, last: &str| {
-        let mut l = String::new();
-        for c in cells {
-            let _ = write!(l, "{c:>vw$} ");
-        }
+    let line = |o: &mut String, cells: &[&str], last: &str| {
+        let l: Vec<String> = cells.iter().map(|c| format!("{c:>vw$}")).collect();
         let last = escape_controls(last);
         let last = match last_width {
             Some(w) => short_path(&last, w),
             None => last.into_owned(),
         };
-        let _ = writeln!(o, "{}", format!("{l}{same:>vw$}  {last}").trim_end());
+        let _ = writeln!(o, "{}", format!("{}  {last}", l.join(" ")).trim_end());
     };
-    line(&mut o, &heads, "SAME-LIBS", last_head);
-    for (g, (cells, last)) in r.groups.iter().zip(&rows) {
+    line(&mut o, &heads, last_head);
+    for (cells, last) in &rows {
         let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
-        line(&mut o, &cells, &g.same_libs.to_string(), last);
+        line(&mut o, &cells, last);
     }
     if view.hidden > 0 {
         let _ = writeln!(o, "({} more groups; --top 0 shows them all)", view.hidden);
     }
+    if !left_out.is_empty() {
+        let note = format!(
+            "({} left out to fit {} columns; -w shows them)\n",
+            left_out.join(", "),
+            view.width.unwrap_or(0)
+        );
+        o.push_str(&super::wrap(&note, view.width));
+    }
     o
 }
+
+/// The columns of `libs --by`'s table left out, in this order, while its rows do not fit a
+/// terminal with a last column of [`MIN_PATH_WIDTH`] (a last line names them).
+pub const LIBS_GROUPS_LEAVE_OUT: [&str; 3] = ["PSS", "RESIDENT", "OBJECTS"];
 
 /// `solab libs --by WHAT --csv`: a line of column names, then one line per group, as
 /// [`render_libs_csv`] writes them; `frames` and `with_others` empty where unknown (weak);

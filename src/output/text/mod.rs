@@ -13,8 +13,8 @@ mod top;
 
 pub use elf::render_elf;
 pub use family::{
-    FAMILY_COLUMNS, FamilyView, render_family, render_family_change, render_family_csv,
-    render_family_fitted, render_family_leaf,
+    FAMILY_COLUMNS, FamilyView, render_family, render_family_change, render_family_change_fitted,
+    render_family_csv, render_family_fitted, render_family_leaf,
 };
 pub use inspect::render_inspect;
 pub use libs::{
@@ -167,5 +167,89 @@ mod tests {
         let red = Style { color: true };
         assert_eq!(paint(plain, RED, "FAILS"), "FAILS");
         assert_eq!(paint(red, RED, "FAILS"), "\x1b[31mFAILS\x1b[0m");
+    }
+}
+
+/// `text` fitted to a terminal `width` columns wide: each line wider than that broken at
+/// its spaces, a line's continuations indented two spaces more than it, a word wider than
+/// what is left cut into pieces; `None`: as it is (output that is not a terminal).
+pub fn wrap(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width.filter(|&w| w > 0) else {
+        return text.to_string();
+    };
+    let mut o = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if body.chars().count() <= width {
+            o.push_str(line);
+            continue;
+        }
+        let lead = body.len() - body.trim_start_matches(' ').len();
+        let mut indent = " ".repeat(lead + 2);
+        if indent.len() + 8 > width {
+            indent.clear();
+        }
+        let mut cur = " ".repeat(lead);
+        let mut cur_len = lead;
+        let mut fresh = true;
+        for word in body[lead..].split(' ').filter(|w| !w.is_empty()) {
+            let mut word: Vec<char> = word.chars().collect();
+            loop {
+                let gap = usize::from(!fresh);
+                if cur_len + gap + word.len() <= width {
+                    if !fresh {
+                        cur.push(' ');
+                    }
+                    cur.extend(&word);
+                    cur_len += gap + word.len();
+                    fresh = false;
+                    break;
+                }
+                if fresh {
+                    // Alone on its line and still too wide: cut it.
+                    let room = width.saturating_sub(cur_len).max(1);
+                    cur.extend(&word[..room]);
+                    word.drain(..room);
+                }
+                let _ = writeln!(o, "{}", cur.trim_end());
+                cur.clone_from(&indent);
+                cur_len = indent.len();
+                fresh = true;
+                if word.is_empty() {
+                    break;
+                }
+            }
+        }
+        o.push_str(cur.trim_end());
+        o.push_str(end);
+    }
+    o
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap;
+
+    #[test]
+    fn wrapped_lines_fit_and_keep_every_word() {
+        let text = "solab ps: 1,936 processes scanned (0 vanished during the scan, 1 unreadable, 61 without a memory map)\nshort\n";
+        for width in [20, 40, 80] {
+            let w = wrap(text, Some(width));
+            assert!(
+                w.lines().all(|l| l.chars().count() <= width),
+                "{width}:\n{w}"
+            );
+            let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert_eq!(words(&w), words(text), "{width}");
+            assert!(w.ends_with("\nshort\n"), "{w}");
+        }
+        assert_eq!(wrap(text, None), text);
+        assert_eq!(wrap(text, Some(200)), text);
+        let cut = wrap("aaaaaaaaaaaaaaaaaaaaaaaaa b", Some(10));
+        assert!(cut.lines().all(|l| l.chars().count() <= 10), "{cut}");
+        assert_eq!(cut.replace(['\n', ' '], ""), "aaaaaaaaaaaaaaaaaaaaaaaaab");
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{MIN_PATH_WIDTH, bytes, csv_field, short_path};
 use crate::commands::group_key::GroupBy;
-use crate::commands::ps::{ByClass, Cost, PsReport};
+use crate::commands::ps::{ByClass, Cost, PsKey, PsReport};
 use crate::output::escape::escape_controls;
 use std::fmt::Write;
 
@@ -78,7 +78,40 @@ pub struct PsView {
     /// The flag that shows every row, named in the note on the rows left out (`None`:
     /// `--top 0`).
     pub all_rows_flag: Option<&'static str>,
+    /// The column the rows are sorted by: never left out to fit.
+    pub sort: Option<PsKey>,
 }
+
+/// The column a sort key sorts by, `None` for PID, USER and COMMAND (never left out).
+pub(super) fn sort_column(key: PsKey) -> Option<&'static str> {
+    Some(match key {
+        PsKey::Rss => "RSS",
+        PsKey::Pss => "PSS",
+        PsKey::Uss => "USS",
+        PsKey::Swap => "SWAP",
+        PsKey::Elf => "ELF",
+        PsKey::Anon => "ANON",
+        PsKey::Shared => "SHARED",
+        PsKey::Files => "FILES",
+        PsKey::Alone => "ALONE",
+        PsKey::Only => "ONLY",
+        PsKey::WithRest => "WITH-REST",
+        PsKey::Pid | PsKey::User | PsKey::Command => return None,
+    })
+}
+
+/// The columns left out to fit a terminal once the split columns are, in this order, while
+/// the rows still do not fit (never the sorted column): on 80 columns `ps` keeps RSS, PSS,
+/// USS and SWAP, `ps --by` RSS, PSS, ALONE and ONLY, `top` PSS, DELTA, SINCE-START and USS.
+pub const LEAVE_OUT_NEXT: [&str; 7] = [
+    "SWAP-USS",
+    "SWAP",
+    "WITH-REST",
+    "RSS",
+    "ALONE",
+    "PSS%",
+    "SINCE-START",
+];
 
 /// The narrowest the last column (COMMAND: 15 characters of comm) gets while the split
 /// columns can still be left out to fit a terminal.
@@ -211,6 +244,7 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
     let mut o = String::new();
     if !view.no_header {
         ps_header(&mut o, r);
+        o = super::wrap(&o, view.width);
     }
     let unit = view.unit;
     let t = table(r, view, &|b| unit.cell(b));
@@ -222,29 +256,47 @@ pub fn render_ps(r: &PsReport, view: &PsView) -> String {
 /// `--totals`), the note on rows `--top` left out, TOTAL, and a note naming the columns
 /// left out to fit the terminal.
 pub(super) fn draw(o: &mut String, t: &Table, view: &PsView) {
-    let vw = t
-        .rows
-        .iter()
-        .chain(std::iter::once(&t.total))
-        .flat_map(|r| r.cells.iter())
-        .chain(&t.heads)
-        .map(|c| c.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(10);
-    let fixed = |columns: usize| 8 + 1 + 10 + columns * (1 + vw) + 2;
-    // The split columns left out, from the right, while the rows do not fit.
+    // The width of the figures' columns: the widest cell or name of the columns kept.
+    let width_of = |keep: &[bool]| {
+        t.rows
+            .iter()
+            .chain(std::iter::once(&t.total))
+            .flat_map(|r| r.cells.iter().zip(keep).filter(|(_, k)| **k))
+            .chain(t.heads.iter().zip(keep).filter(|(_, k)| **k))
+            .map(|(c, _)| c.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(10)
+    };
     let mut keep = vec![true; t.heads.len()];
+    let mut vw = width_of(&keep);
+    let fixed = |columns: usize, vw: usize| 8 + 1 + 10 + columns * (1 + vw) + 2;
+    // The split columns left out, from the right, then LEAVE_OUT_NEXT's, while the rows
+    // do not fit.
     let mut columns = t.heads.len();
     if let Some(term) = view.width {
-        for i in (0..t.heads.len()).rev().filter(|&i| t.split[i]) {
-            if fixed(columns) + MIN_LAST_WIDTH <= term {
+        let sorted = view.sort.and_then(sort_column);
+        let bare = |i: usize| t.heads[i].trim_end_matches('~');
+        let next = LEAVE_OUT_NEXT.iter().filter_map(|name| {
+            (0..t.heads.len()).find(|&i| bare(i) == *name && Some(*name) != sorted)
+        });
+        let order: Vec<usize> = (0..t.heads.len())
+            .rev()
+            .filter(|&i| t.split[i] && Some(bare(i)) != sorted)
+            .chain(next)
+            .collect();
+        for i in order {
+            if fixed(columns, vw) + MIN_LAST_WIDTH <= term {
                 break;
             }
-            keep[i] = false;
-            columns -= 1;
+            if keep[i] {
+                keep[i] = false;
+                columns -= 1;
+                vw = width_of(&keep);
+            }
         }
     }
+    let vw = vw;
     let min_last = if columns < t.heads.len() {
         MIN_LAST_WIDTH
     } else {
@@ -252,7 +304,7 @@ pub(super) fn draw(o: &mut String, t: &Table, view: &PsView) {
     };
     let last_width = view
         .width
-        .map(|term| term.saturating_sub(fixed(columns)).max(min_last));
+        .map(|term| term.saturating_sub(fixed(columns, vw)).max(min_last));
     let line = |o: &mut String, first: &str, user: &str, cells: &[String], last: &str| {
         let mut l = format!(
             "{first:>8} {:<10}",
@@ -276,12 +328,12 @@ pub(super) fn draw(o: &mut String, t: &Table, view: &PsView) {
             line(o, &r.first, &r.user, &r.cells, &r.last);
         }
         if view.hidden > 0 && !view.no_header {
-            let _ = writeln!(
-                o,
-                "({} more rows; {} shows them all)",
+            let note = format!(
+                "({} more rows; {} shows them all)\n",
                 view.hidden,
                 view.all_rows_flag.unwrap_or("--top 0")
             );
+            o.push_str(&super::wrap(&note, view.width));
         }
     }
     let total = &t.total;
@@ -294,12 +346,12 @@ pub(super) fn draw(o: &mut String, t: &Table, view: &PsView) {
         .map(|(h, _)| h.as_str())
         .collect();
     if !left_out.is_empty() {
-        let _ = writeln!(
-            o,
-            "({} left out to fit {} columns; -w shows them)",
+        let note = format!(
+            "({} left out to fit {} columns; -w shows them)\n",
             left_out.join(", "),
             view.width.unwrap_or(0)
         );
+        o.push_str(&super::wrap(&note, view.width));
     }
 }
 

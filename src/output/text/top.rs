@@ -134,6 +134,7 @@ pub fn render_top(r: &PsReport, state: &mut TopState, view: &TopView) -> String 
             ""
         }
     );
+    o = super::wrap(&o, view.ps.width);
     let unit = view.ps.unit;
     let mut t = table(r, view.ps, &|b| unit.cell(b));
     let signed = |d: i128| -> String {
@@ -196,6 +197,7 @@ pub fn render_top(r: &PsReport, state: &mut TopState, view: &TopView) -> String 
         cmdline: view.ps.cmdline,
         mem_total: view.ps.mem_total,
         all_rows_flag: Some("--rows 0"),
+        sort: Some(dk),
     };
     draw(&mut o, &t, &ps);
     // Remember this table; forget the first figures of processes that are gone.

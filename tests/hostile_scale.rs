@@ -23,6 +23,8 @@ const ATTACKER_C: &str = r#"
  *   long     N such mappings of one file whose path is longer than PATH_MAX
  *   distinct N distinct 120-byte ELF files (one PT_LOAD each), each mapped once
  *   deep     the same, in a directory whose path is ~3,770 bytes
+ *   links    N hard links of one file, each a ~3,770-byte path, each mapped once
+ *            (every mapping a distinct name of one file: N names to keep)
  * prints "ready" when they are all mapped, then waits (moving: moves) until killed. */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -99,7 +101,7 @@ static void distinct(unsigned long n, const char *dir) {
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: attacker static|moving|long|distinct|deep N DIR\n");
+        fprintf(stderr, "usage: attacker static|moving|long|distinct|deep|links N DIR\n");
         return 2;
     }
     const char *mode = argv[1], *dir = argv[3];
@@ -110,6 +112,17 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "deep")) {
         close(deep_file(dir, 15)); /* and stays in its directory */
         distinct(n, ".");
+    } else if (!strcmp(mode, "links")) {
+        fd = deep_file(dir, 15); /* and stays in its directory */
+        for (unsigned long i = 0; i < n; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "l%lu", i);
+            if (link("f", name) && errno != EEXIST) die("link");
+            int l = open(name, O_RDONLY);
+            if (l < 0) die("open link");
+            map_at(i, l);
+            close(l);
+        }
     } else {
         fd = deep_file(dir, strcmp(mode, "long") ? 15 : 17);
         for (unsigned long i = 0; i < n; i++) map_at(i, fd);
@@ -493,6 +506,80 @@ fn the_paths_kept_for_a_run_are_bounded_and_the_process_past_it_named() {
             c.max_rss_kib <= bound,
             "{command}: peak {} KiB, bound {bound} KiB",
             c.max_rss_kib
+        );
+    }
+}
+
+/// Several processes, each holding nearly a process's worth of names (16,000 hard links
+/// of one file, each a ~3,770-byte path: 58 MiB), read by several workers at once: the
+/// names held by all the workers together are bounded
+/// (`kernel::process::maps_budget`: the earliest process being read holds up to its own
+/// 64 MiB, all the others together 64 MiB), not a worker's 64 MiB times the workers. A
+/// worker past the run's budget waits for another to finish: every process is read, and
+/// the answer is the one a single worker gives.
+#[test]
+fn the_names_held_by_all_the_workers_are_bounded() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let n = 16_000;
+    let _count = MapCount::at_least(n + 10_000);
+    let prog = attacker();
+    let attackers: Vec<Attacker> = (0..4).map(|_| Attacker::start(&prog, "links", n)).collect();
+    let pids: Vec<String> = attackers.iter().map(Attacker::pid).collect();
+    let joined = pids.join(",");
+    for command in ["ps", "libs"] {
+        let base = base_rss_kib(command);
+        let run = |threads: &str| {
+            let mut args = vec![command, "--threads", threads, "--json"];
+            match command {
+                "libs" => args.extend(["-p", joined.as_str()]),
+                _ => args.extend(pids.iter().map(String::as_str)),
+            }
+            let c = measure(&args);
+            report("links x4", n, &format!("{command} --threads {threads}"), &c);
+            assert_eq!(c.code, 0, "{command} --threads {threads}: {}", c.stderr);
+            c
+        };
+        let one = run("1");
+        let four = run("4");
+        // The same answer: each process's resident figures (ps) or each object's (libs),
+        // no error; PSS left out, the C library's sharers come and go between two runs.
+        let answer = |c: &Cost| {
+            let v = json(c);
+            let rows: Vec<String> = match command {
+                "libs" => v["objects"]
+                    .as_array()
+                    .expect("objects")
+                    .iter()
+                    .map(|o| format!("{} {} {}", o["path"], o["procs"], o["resident_pages"]))
+                    .collect(),
+                _ => v["processes"]
+                    .as_array()
+                    .expect("processes")
+                    .iter()
+                    .map(|p| format!("{} {} {} {}", p["pid"], p["rss"], p["uss"], p["comm"]))
+                    .collect(),
+            };
+            (rows, v["errors"].to_string(), v["counts"].to_string())
+        };
+        let (rows, errors, counts) = answer(&four);
+        assert_eq!(
+            (&rows, &errors, &counts),
+            (&answer(&one).0, &answer(&one).1, &answer(&one).2),
+            "{command}: four workers answer what one does"
+        );
+        assert!(!rows.is_empty() && errors == "[]", "{command}: {errors}");
+        // Two processes' names at most (the earliest's 58 MiB and 64 MiB for the others)
+        // and their entries. Four workers without the budget: 254 MiB (ps) and 257 MiB
+        // (libs), four processes' names.
+        let bound = base + 160 * 1024;
+        assert!(
+            four.max_rss_kib <= bound,
+            "{command} --threads 4 of 4 processes of 58 MiB of names: peak {} KiB, bound \
+             {bound} KiB",
+            four.max_rss_kib
         );
     }
 }

@@ -21,7 +21,8 @@ const ATTACKER_C: &str = r#"
  *   static   N one-page mappings, two pages apart, of one file whose path is ~3,850 bytes
  *   moving   the same, then for ever unmaps the lowest and maps one above the highest
  *   long     N such mappings of one file whose path is longer than PATH_MAX
- *   distinct N distinct 120-byte ELF files (one PT_LOAD each), each mapped once
+ *   distinct N distinct 120-byte ELF files (one PT_LOAD each), each mapped once, in
+ *            subdirectories of 1,000 files (a directory of 650,000 is slow to fill)
  *   deep     the same, in a directory whose path is ~3,770 bytes
  *   links    N hard links of one file, each a ~3,770-byte path, each mapped once
  *            (every mapping a distinct name of one file: N names to keep)
@@ -66,7 +67,7 @@ static void map_at(unsigned long i, int fd) {
     if (got != want) die("mmap");
 }
 
-static void distinct(unsigned long n, const char *dir) {
+static void distinct(unsigned long n, const char *dir, int subdirs) {
     Elf64_Ehdr eh;
     Elf64_Phdr ph;
     memset(&eh, 0, sizeof eh);
@@ -88,8 +89,15 @@ static void distinct(unsigned long n, const char *dir) {
     ph.p_align = PG;
     if (chdir(dir)) die("chdir");
     for (unsigned long i = 0; i < n; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "o%lu.so", i);
+        char name[48];
+        if (subdirs && i % 1000 == 0) {
+            snprintf(name, sizeof name, "d%lu", i / 1000);
+            if (mkdir(name, 0755) && errno != EEXIST) die("mkdir");
+        }
+        if (subdirs)
+            snprintf(name, sizeof name, "d%lu/o%lu.so", i / 1000, i);
+        else
+            snprintf(name, sizeof name, "o%lu.so", i);
         int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
         if (fd < 0 || write(fd, &eh, sizeof eh) != sizeof eh ||
             write(fd, &ph, sizeof ph) != sizeof ph)
@@ -108,10 +116,10 @@ int main(int argc, char **argv) {
     unsigned long n = strtoul(argv[2], NULL, 10);
     int fd = -1;
     if (!strcmp(mode, "distinct")) {
-        distinct(n, dir);
+        distinct(n, dir, 1);
     } else if (!strcmp(mode, "deep")) {
         close(deep_file(dir, 15)); /* and stays in its directory */
-        distinct(n, ".");
+        distinct(n, ".", 0);
     } else if (!strcmp(mode, "links")) {
         fd = deep_file(dir, 15); /* and stays in its directory */
         for (unsigned long i = 0; i < n; i++) {
@@ -174,9 +182,40 @@ impl Drop for MapCount {
     }
 }
 
-/// A running attacker and what it owns.
+/// A tmpfs mounted for one attacker's files, unmounted on Drop: files are made there
+/// without a disk's journal (650,000 of them on the scratch disk took more than 600 s).
+struct Tmpfs(Option<std::path::PathBuf>);
+
+impl Tmpfs {
+    /// Mounts a tmpfs owned by uid 65534 at `dir`; where mounting is not allowed (a
+    /// container), the files go to the directory as it is.
+    fn at(dir: &std::path::Path) -> Tmpfs {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "mode=0755,uid=65534,gid=65534", "solab-hostile"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("hostile-scale: no tmpfs mounted (not allowed here): files on the disk");
+        }
+        Tmpfs(ok.then(|| dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = Command::new("umount").arg(dir).status();
+        }
+    }
+}
+
+/// A running attacker and what it owns (dropped in this order: the process killed, then
+/// its tmpfs unmounted, then its directory removed).
 struct Attacker {
     proc: Proc,
+    _files: Option<Tmpfs>,
     _dir: Scratch,
 }
 
@@ -184,11 +223,21 @@ impl Attacker {
     fn start(prog: &Compiled, mode: &str, n: usize) -> Attacker {
         let dir = Scratch::new();
         let work = dir.writable_by_nobody("w");
+        let files = (mode == "distinct").then(|| Tmpfs::at(&work));
         let mut cmd = as_nobody(&prog.path);
         cmd.arg(mode).arg(n.to_string()).arg(&work);
+        let started = std::time::Instant::now();
         let mut proc = Proc::spawn(&format!("attacker {mode} {n}"), cmd, "");
         proc.expect_within("ready", Duration::from_secs(600));
-        Attacker { proc, _dir: dir }
+        eprintln!(
+            "hostile-scale: attacker {mode} N={n} ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Attacker {
+            proc,
+            _files: files,
+            _dir: dir,
+        }
     }
 
     fn pid(&self) -> String {

@@ -191,7 +191,13 @@ impl Tmpfs {
     /// container), the files go to the directory as it is.
     fn at(dir: &std::path::Path) -> Tmpfs {
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "mode=0755,uid=65534,gid=65534", "solab-hostile"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "mode=0755,uid=65534,gid=65534",
+                "solab-hostile",
+            ])
             .arg(dir)
             .stderr(Stdio::null())
             .status()

@@ -189,6 +189,8 @@ difftest: build
 # for the reliability page. As root (the attackers run as uid 65534; vm.max_map_count is
 # raised for the run and put back).
 HOSTILE_N ?= 65000
+# Forked children for prove's test (and a quarter of it); kernel.pid_max is raised for it.
+HOSTILE_PROVE_N ?= 1200
 hostile: build
-	SOLAB_HOSTILE_N=$(HOSTILE_N) $(CARGO) test --profile $(PROFILE) --test tests hostile_scale \
+	SOLAB_HOSTILE_N=$(HOSTILE_N) SOLAB_PROVE_N=$(HOSTILE_PROVE_N) $(CARGO) test --profile $(PROFILE) --test tests hostile_scale \
 	    -- --nocapture --test-threads=1

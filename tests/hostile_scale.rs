@@ -21,8 +21,11 @@ const ATTACKER_C: &str = r#"
  *   static   N one-page mappings, two pages apart, of one file whose path is ~3,850 bytes
  *   moving   the same, then for ever unmaps the lowest and maps one above the highest
  *   long     N such mappings of one file whose path is longer than PATH_MAX
- *   distinct N distinct 120-byte ELF files (one PT_LOAD each), each mapped once
+ *   distinct N distinct 120-byte ELF files (one PT_LOAD each), each mapped once, in
+ *            subdirectories of 1,000 files (a directory of 650,000 is slow to fill)
  *   deep     the same, in a directory whose path is ~3,770 bytes
+ *   links    N hard links of one file, each a ~3,770-byte path, each mapped once
+ *            (every mapping a distinct name of one file: N names to keep)
  * prints "ready" when they are all mapped, then waits (moving: moves) until killed. */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -64,7 +67,7 @@ static void map_at(unsigned long i, int fd) {
     if (got != want) die("mmap");
 }
 
-static void distinct(unsigned long n, const char *dir) {
+static void distinct(unsigned long n, const char *dir, int subdirs) {
     Elf64_Ehdr eh;
     Elf64_Phdr ph;
     memset(&eh, 0, sizeof eh);
@@ -86,8 +89,15 @@ static void distinct(unsigned long n, const char *dir) {
     ph.p_align = PG;
     if (chdir(dir)) die("chdir");
     for (unsigned long i = 0; i < n; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "o%lu.so", i);
+        char name[48];
+        if (subdirs && i % 1000 == 0) {
+            snprintf(name, sizeof name, "d%lu", i / 1000);
+            if (mkdir(name, 0755) && errno != EEXIST) die("mkdir");
+        }
+        if (subdirs)
+            snprintf(name, sizeof name, "d%lu/o%lu.so", i / 1000, i);
+        else
+            snprintf(name, sizeof name, "o%lu.so", i);
         int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
         if (fd < 0 || write(fd, &eh, sizeof eh) != sizeof eh ||
             write(fd, &ph, sizeof ph) != sizeof ph)
@@ -99,17 +109,28 @@ static void distinct(unsigned long n, const char *dir) {
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: attacker static|moving|long|distinct|deep N DIR\n");
+        fprintf(stderr, "usage: attacker static|moving|long|distinct|deep|links N DIR\n");
         return 2;
     }
     const char *mode = argv[1], *dir = argv[3];
     unsigned long n = strtoul(argv[2], NULL, 10);
     int fd = -1;
     if (!strcmp(mode, "distinct")) {
-        distinct(n, dir);
+        distinct(n, dir, 1);
     } else if (!strcmp(mode, "deep")) {
         close(deep_file(dir, 15)); /* and stays in its directory */
-        distinct(n, ".");
+        distinct(n, ".", 0);
+    } else if (!strcmp(mode, "links")) {
+        fd = deep_file(dir, 15); /* and stays in its directory */
+        for (unsigned long i = 0; i < n; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "l%lu", i);
+            if (link("f", name) && errno != EEXIST) die("link");
+            int l = open(name, O_RDONLY);
+            if (l < 0) die("open link");
+            map_at(i, l);
+            close(l);
+        }
     } else {
         fd = deep_file(dir, strcmp(mode, "long") ? 15 : 17);
         for (unsigned long i = 0; i < n; i++) map_at(i, fd);
@@ -161,9 +182,46 @@ impl Drop for MapCount {
     }
 }
 
-/// A running attacker and what it owns.
+/// A tmpfs mounted for one attacker's files, unmounted on Drop: files are made there
+/// without a disk's journal (650,000 of them on the scratch disk took more than 600 s).
+struct Tmpfs(Option<std::path::PathBuf>);
+
+impl Tmpfs {
+    /// Mounts a tmpfs owned by uid 65534 at `dir`; where mounting is not allowed (a
+    /// container), the files go to the directory as it is.
+    fn at(dir: &std::path::Path) -> Tmpfs {
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "mode=0755,uid=65534,gid=65534",
+                "solab-hostile",
+            ])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("hostile-scale: no tmpfs mounted (not allowed here): files on the disk");
+        }
+        Tmpfs(ok.then(|| dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = Command::new("umount").arg(dir).status();
+        }
+    }
+}
+
+/// A running attacker and what it owns (dropped in this order: the process killed, then
+/// its tmpfs unmounted, then its directory removed).
 struct Attacker {
     proc: Proc,
+    _files: Option<Tmpfs>,
     _dir: Scratch,
 }
 
@@ -171,11 +229,21 @@ impl Attacker {
     fn start(prog: &Compiled, mode: &str, n: usize) -> Attacker {
         let dir = Scratch::new();
         let work = dir.writable_by_nobody("w");
+        let files = (mode == "distinct").then(|| Tmpfs::at(&work));
         let mut cmd = as_nobody(&prog.path);
         cmd.arg(mode).arg(n.to_string()).arg(&work);
+        let started = std::time::Instant::now();
         let mut proc = Proc::spawn(&format!("attacker {mode} {n}"), cmd, "");
         proc.expect_within("ready", Duration::from_secs(600));
-        Attacker { proc, _dir: dir }
+        eprintln!(
+            "hostile-scale: attacker {mode} N={n} ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Attacker {
+            proc,
+            _files: files,
+            _dir: dir,
+        }
     }
 
     fn pid(&self) -> String {
@@ -493,6 +561,80 @@ fn the_paths_kept_for_a_run_are_bounded_and_the_process_past_it_named() {
             c.max_rss_kib <= bound,
             "{command}: peak {} KiB, bound {bound} KiB",
             c.max_rss_kib
+        );
+    }
+}
+
+/// Several processes, each holding nearly a process's worth of names (16,000 hard links
+/// of one file, each a ~3,770-byte path: 58 MiB), read by several workers at once: the
+/// names held by all the workers together are bounded
+/// (`kernel::process::maps_budget`: the earliest process being read holds up to its own
+/// 64 MiB, all the others together 64 MiB), not a worker's 64 MiB times the workers. A
+/// worker past the run's budget waits for another to finish: every process is read, and
+/// the answer is the one a single worker gives.
+#[test]
+fn the_names_held_by_all_the_workers_are_bounded() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let n = 16_000;
+    let _count = MapCount::at_least(n + 10_000);
+    let prog = attacker();
+    let attackers: Vec<Attacker> = (0..4).map(|_| Attacker::start(&prog, "links", n)).collect();
+    let pids: Vec<String> = attackers.iter().map(Attacker::pid).collect();
+    let joined = pids.join(",");
+    for command in ["ps", "libs"] {
+        let base = base_rss_kib(command);
+        let run = |threads: &str| {
+            let mut args = vec![command, "--threads", threads, "--json"];
+            match command {
+                "libs" => args.extend(["-p", joined.as_str()]),
+                _ => args.extend(pids.iter().map(String::as_str)),
+            }
+            let c = measure(&args);
+            report("links x4", n, &format!("{command} --threads {threads}"), &c);
+            assert_eq!(c.code, 0, "{command} --threads {threads}: {}", c.stderr);
+            c
+        };
+        let one = run("1");
+        let four = run("4");
+        // The same answer: each process's resident figures (ps) or each object's (libs),
+        // no error; PSS left out, the C library's sharers come and go between two runs.
+        let answer = |c: &Cost| {
+            let v = json(c);
+            let rows: Vec<String> = match command {
+                "libs" => v["objects"]
+                    .as_array()
+                    .expect("objects")
+                    .iter()
+                    .map(|o| format!("{} {} {}", o["path"], o["procs"], o["resident_pages"]))
+                    .collect(),
+                _ => v["processes"]
+                    .as_array()
+                    .expect("processes")
+                    .iter()
+                    .map(|p| format!("{} {} {} {}", p["pid"], p["rss"], p["uss"], p["comm"]))
+                    .collect(),
+            };
+            (rows, v["errors"].to_string(), v["counts"].to_string())
+        };
+        let (rows, errors, counts) = answer(&four);
+        assert_eq!(
+            (&rows, &errors, &counts),
+            (&answer(&one).0, &answer(&one).1, &answer(&one).2),
+            "{command}: four workers answer what one does"
+        );
+        assert!(!rows.is_empty() && errors == "[]", "{command}: {errors}");
+        // Two processes' names at most (the earliest's 58 MiB and 64 MiB for the others)
+        // and their entries. Four workers without the budget: 254 MiB (ps) and 257 MiB
+        // (libs), four processes' names.
+        let bound = base + 160 * 1024;
+        assert!(
+            four.max_rss_kib <= bound,
+            "{command} --threads 4 of 4 processes of 58 MiB of names: peak {} KiB, bound \
+             {bound} KiB",
+            four.max_rss_kib
         );
     }
 }

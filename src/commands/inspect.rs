@@ -758,19 +758,8 @@ fn read_process(
         };
         samples.push((slot, sample(p, first, placement, id, pm)?));
     }
-    match read_smaps(p.dir) {
-        Ok(figures) => {
-            for (_, s) in &mut samples {
-                for w in &mut s.windows {
-                    w.fig = figures.get(&w.map_start.0).copied();
-                }
-            }
-        }
-        Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
-        // The figures stay null, and the report says why, naming the process and the
-        // limit or failure (a map that moves while smaps is read passes its limit).
-        Err(e) if !samples.is_empty() => unplaced.push((usize::MAX, smaps_unread(p.pid, &e))),
-        Err(_) => {}
+    if let Some(said) = smaps_figures(p, &mut samples)? {
+        unplaced.push((usize::MAX, said));
     }
     // A process that exits now was read whole: it is reported. One that is gone before
     // its uid or parent is read is an error like any other, never a process without uid.
@@ -785,13 +774,50 @@ fn read_process(
     Ok((info, samples))
 }
 
+/// Gives each window of `samples` its mapping's smaps figures; the skipped entry that
+/// says why some stay null: smaps not read (refused, failed, past its limit), or read
+/// without some of the mappings the map showed (unmapped or moved in between).
+fn smaps_figures(p: &Process, samples: &mut [ReadObject]) -> Result<Option<crate::scan::Skipped>> {
+    let figures = match read_smaps(p.dir) {
+        Ok(figures) => figures,
+        Err(e @ Error::NoSuchProcess { .. }) => return Err(e),
+        // The figures stay null, and the report says why, naming the process and the
+        // limit or failure (a map that moves while smaps is read passes its limit).
+        Err(e) if !samples.is_empty() => return Ok(Some(smaps_unread(p.pid, &e))),
+        Err(_) => return Ok(None),
+    };
+    let mut missing = 0usize;
+    for (_, s) in samples.iter_mut() {
+        for w in &mut s.windows {
+            w.fig = figures.get(&w.map_start.0).copied();
+            missing += usize::from(w.fig.is_none());
+        }
+    }
+    Ok((missing > 0).then(|| crate::scan::Skipped {
+        pid: p.pid,
+        path: format!("/proc/{}/smaps", p.pid),
+        kind: crate::error::ErrorKind::Io,
+        reason: format!(
+            "did not show {missing} of the mappings its map showed (unmapped or moved since); \
+             their rss, pss, shared and private figures are null"
+        ),
+    }))
+}
+
 /// The skipped entry of a process whose smaps could not be read: its mappings' `rss`,
 /// `pss`, `shared` and `private` are null.
 fn smaps_unread(pid: i32, e: &Error) -> crate::scan::Skipped {
     // The entry names the pid and the path; the reason is what is left.
+    let path = format!("/proc/{pid}/smaps");
     let why = match e {
         Error::Io { source, .. } => source.to_string(),
-        other => other.to_string(),
+        other => {
+            let text = other.to_string();
+            match text.strip_prefix(&format!("{path}: ")) {
+                Some(rest) => rest.to_string(),
+                None => text,
+            }
+        }
     };
     crate::scan::Skipped {
         pid,

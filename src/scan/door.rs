@@ -118,7 +118,9 @@ pub fn visit<R>(
         info,
         status,
     };
-    match read(opened) {
+    // The names of the maps the worker reads are held against the run's budget until it
+    // is done with this process (`maps_budget`).
+    match process::maps_budget::visit(position, || read(opened)) {
         Ok(r) => Visit::Read(r),
         Err(e) => Visit::Gone(gone(&dir, e)),
     }

@@ -2,6 +2,7 @@
 //! PROCMAP_QUERY ioctl where the kernel has it, else as text parsed by [`crate::maps`].
 //! Access: PTRACE_MODE_READ of the process, checked when the file is opened.
 
+use super::maps_budget::Lease;
 use super::{ProcDir, error, proc_path};
 use crate::error::{Error, Result};
 use crate::maps::{self, MapEntry, MapTarget, split_dev};
@@ -170,21 +171,33 @@ fn maps_of(
     refuse_kernel_thread: impl FnOnce() -> Result<()>,
 ) -> Result<Option<Vec<MapEntry>>> {
     let mut names = maps::Names::new(MAX_NAME_BYTES);
+    // The names are also held against the run's budget, shared by its workers.
+    let mut lease = Lease::new();
     let queried = match how {
         MapsSource::Text => None,
-        MapsSource::Auto | MapsSource::Query => query::read(pid, path, &file, &mut names)?,
+        MapsSource::Auto | MapsSource::Query => {
+            query::read(pid, path, &file, &mut names, &mut lease)?
+        }
     };
     let mut entries = match (queried, how) {
         (Some((entries, long)), MapsSource::Auto) if !long.is_empty() => {
             let mut entries = entries;
-            names_from_text(pid, path, &file, &mut entries, &long, &mut names)?;
+            names_from_text(
+                pid,
+                path,
+                &file,
+                &mut entries,
+                &long,
+                &mut names,
+                &mut lease,
+            )?;
             entries
         }
         // Only the ioctl: a name it cannot give makes the map one it cannot give.
         (Some((_, long)), MapsSource::Query) if !long.is_empty() => return Ok(None),
         (Some((entries, _)), _) => entries,
         (None, MapsSource::Query) => return Ok(None),
-        (None, _) => read_text(pid, path, file, &mut names)?,
+        (None, _) => read_text(pid, path, file, &mut names, &mut lease)?,
     };
     for e in &mut entries {
         undo_literal_deleted_suffix(e);
@@ -259,6 +272,7 @@ fn read_text(
     path: &Path,
     file: std::fs::File,
     names: &mut maps::Names,
+    lease: &mut Lease,
 ) -> Result<Vec<MapEntry>> {
     let mut entries = Vec::new();
     let mut number = 0;
@@ -280,7 +294,9 @@ fn read_text(
             return Err(too_many(path));
         }
         late(path, entries.len())?;
-        match maps::parse_line_in(text, names) {
+        let parsed = maps::parse_line_in(text, names);
+        lease.cover(names.bytes());
+        match parsed {
             Ok(e) => entries.push(e),
             Err(maps::NAMES_FULL) => return Err(names_full(path)),
             Err(reason) => {
@@ -315,6 +331,7 @@ fn names_from_text(
     entries: &mut [MapEntry],
     long: &[usize],
     names: &mut maps::Names,
+    lease: &mut Lease,
 ) -> Result<()> {
     let wanted: std::collections::HashMap<u64, usize> =
         long.iter().map(|&i| (entries[i].start.0, i)).collect();
@@ -336,7 +353,9 @@ fn names_from_text(
         let Some(&i) = start.and_then(|s| wanted.get(&s)) else {
             return Ok(true);
         };
-        match maps::parse_line_in(text, names) {
+        let parsed = maps::parse_line_in(text, names);
+        lease.cover(names.bytes());
+        match parsed {
             Ok(e)
                 if e.end == entries[i].end
                     && e.dev == entries[i].dev
@@ -361,7 +380,8 @@ fn names_from_text(
 /// (PTRACE_MODE_READ at open) may ask.
 mod query {
     use super::{
-        Error, LONG_NAME, MapEntry, Path, Result, error, late, max_maps, names_full, too_many,
+        Error, LONG_NAME, Lease, MapEntry, Path, Result, error, late, max_maps, names_full,
+        too_many,
     };
     use crate::addr::VirtAddr;
     use crate::maps::{self, Perms};
@@ -416,6 +436,7 @@ mod query {
         path: &Path,
         file: &std::fs::File,
         names: &mut maps::Names,
+        lease: &mut Lease,
     ) -> Result<Option<(Vec<MapEntry>, Vec<usize>)>> {
         if !cfg!(target_arch = "x86_64") || UNSUPPORTED.load(Ordering::Relaxed) {
             return Ok(None);
@@ -497,6 +518,7 @@ mod query {
                         .map_err(|_| names_full(path))?
                 }
             };
+            lease.cover(names.bytes());
             entries.push(MapEntry {
                 start: VirtAddr(q.vma_start),
                 end: VirtAddr(q.vma_end),
@@ -582,7 +604,7 @@ mod query {
             let path = super::proc_path(own, "maps");
             let file = std::fs::File::open(&path).ok()?;
             let mut names = crate::maps::Names::new(super::MAX_NAME_BYTES);
-            let text = super::read_text(own, &path, file, &mut names).ok()?;
+            let text = super::read_text(own, &path, file, &mut names, &mut Lease::none()).ok()?;
             text.into_iter().find(|m| m.start.0 >= 1 << 63)
         })
         .as_ref()

@@ -7,6 +7,7 @@
 
 mod cgroup;
 mod maps;
+pub mod maps_budget;
 mod status;
 
 pub use cgroup::{cgroup_in, cgroup_v2_in, ns_inode};

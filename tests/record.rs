@@ -172,6 +172,36 @@ fn copied_by(report: &Value, child: i32, name: &str) -> u64 {
         .sum()
 }
 
+/// The fixture built without frame pointers: the kernel's walk cannot go past the
+/// object's own functions.
+fn fixture_without_frame_pointers() -> Compiled {
+    Compiled::from_source(
+        "cow_nofp",
+        FIXTURE,
+        &["-O0", "-g", "-fomit-frame-pointer"],
+        &[],
+    )
+}
+
+/// The chain rows of `child` whose innermost frame ends with `name`.
+fn chains_of<'r>(report: &'r Value, child: i32, name: &str) -> Vec<&'r Value> {
+    member(report, child)["chains"]
+        .as_array()
+        .expect("chains")
+        .iter()
+        .filter(|c| c["chain"][0].as_str().is_some_and(|f| f.ends_with(name)))
+        .collect()
+}
+
+/// The family's `chains_stop` row of `object`.
+fn stop_row<'r>(report: &'r Value, object: &str) -> Option<&'r Value> {
+    report["family"]["chains_stop"]
+        .as_array()
+        .expect("chains_stop")
+        .iter()
+        .find(|s| s["object"] == object)
+}
+
 fn check_attribution(report: &Value, child: i32) {
     assert_eq!(report["schema"], "solab.family-record.v1");
     let lost = report["recording"]["lost"].as_u64().expect("lost");
@@ -335,6 +365,74 @@ fn lines_name_the_source_line_that_wrote() {
                 .as_str()
                 .is_some_and(|f| f.contains("!main (") && f.ends_with(&call))),
         "main's call of write_seven_hundred at {call}: {chains:#}"
+    );
+}
+
+/// Built with frame pointers, the writers' chains reach glibc's caller of main and stop
+/// nowhere early; built without, they stop in the program itself, the text says so under
+/// the family's table, and the weak check finds no frame set up in its functions.
+#[test]
+fn chains_that_stop_before_an_entry_name_the_object_they_stop_in() {
+    let with = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&with.path));
+    let Some(report) = recorded(record(
+        Command::new(&artifacts().solab),
+        &mut host,
+        parent,
+        &[],
+    )) else {
+        return;
+    };
+    for name in ["!write_three_hundred", "!write_seven_hundred"] {
+        let chains = chains_of(&report, child, name);
+        assert!(!chains.is_empty(), "{name} in {report:#}");
+        for c in chains {
+            assert!(c["stops_in"].is_null(), "a whole chain: {c:#}");
+        }
+    }
+    assert!(stop_row(&report, "cow_writer").is_none(), "{report:#}");
+    drop(host);
+
+    let without = fixture_without_frame_pointers();
+    let (mut host, parent, child, _kill) = start(Command::new(&without.path));
+    let report = record(Command::new(&artifacts().solab), &mut host, parent, &[])
+        .unwrap_or_else(|e| panic!("recorded before, not now: {e}"));
+    let lost = report["recording"]["lost"].as_u64().expect("lost");
+    for name in ["!write_three_hundred", "!write_seven_hundred"] {
+        for c in chains_of(&report, child, name) {
+            assert_eq!(c["stops_in"], "cow_nofp", "{c:#}");
+        }
+    }
+    let row = stop_row(&report, "cow_nofp").unwrap_or_else(|| panic!("cow_nofp in {report:#}"));
+    let pages = row["copied"].as_u64().expect("copied") / 4096;
+    assert!(
+        pages <= 1000 && pages + lost >= 1000,
+        "the writers' 1000 pages under chains that stop in cow_nofp: {row:#}"
+    );
+    let (framed, sampled) = (
+        row["prologues"]["with_frame"].as_u64().expect("with_frame"),
+        row["prologues"]["sampled"].as_u64().expect("sampled"),
+    );
+    assert!(sampled >= 3 && framed == 0, "{row:#}");
+    // The text: one line under the family's table.
+    drop(host);
+    let (mut host, parent, _child, _kill2) = start(Command::new(&without.path));
+    let parent = parent.to_string();
+    let args = ["family", "--record", "2", &parent];
+    let (run, _) = run_solab(Command::new(&artifacts().solab), &mut host, &args, &GO);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let family = run
+        .stdout
+        .split("\nfamily (")
+        .nth(1)
+        .expect("the family's table");
+    assert!(
+        family
+            .lines()
+            .any(|l| l.starts_with("  chain-stops: ")
+                && l.contains(" stop in cow_nofp (weak: 0 of ")),
+        "{}",
+        run.stdout
     );
 }
 

@@ -105,6 +105,8 @@ pub fn inheritance_words() -> String {
     for a in Attributed::ALL {
         s.push_str(&format!("  {:<16} {}\n", a.name(), a.meaning()));
     }
+    let (word, meaning) = crate::commands::record::CHAIN_STOPS;
+    s.push_str(&format!("  {word:<16} {meaning}\n"));
     s
 }
 
@@ -799,7 +801,8 @@ mod tests {
         let recorded = Change::ALL
             .iter()
             .map(|c| (c.name(), c.meaning()))
-            .chain(Attributed::ALL.iter().map(|a| (a.name(), a.meaning())));
+            .chain(Attributed::ALL.iter().map(|a| (a.name(), a.meaning())))
+            .chain([crate::commands::record::CHAIN_STOPS]);
         for (name, meaning) in recorded {
             let row = format!("| `{name}` | {meaning} |");
             assert!(page.contains(&row), "reference.md lacks the row {row}");

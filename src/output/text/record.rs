@@ -4,7 +4,7 @@
 
 use super::bytes;
 use crate::commands::record::{
-    Attributed, Attribution, Change, Changed, RecordReport, RecordedMember,
+    Attributed, Attribution, CHAIN_STOPS, Change, Changed, RecordReport, RecordedMember,
 };
 use crate::output::escape::escape_controls;
 use std::fmt::Write;
@@ -91,6 +91,28 @@ fn table(o: &mut String, a: &Attribution, callers: bool, rows: usize) {
             "  {:>10} {:>10}  [not-seen]",
             bytes(a.copied.not_seen),
             bytes(a.new.not_seen)
+        );
+    }
+}
+
+/// One line per object where call chains stop short of an entry: the bytes under them,
+/// and (weak) how many of the object's functions set up a frame pointer.
+fn stops(o: &mut String, a: &Attribution) {
+    for s in &a.chains_stop {
+        let built = match s.prologues {
+            Some(p) => format!(
+                " (weak: {} of {} functions sampled begin push %rbp; mov %rsp,%rbp)",
+                p.with_frame, p.sampled
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "  {}: chains of {} copied, {} new stop in {}{built}",
+            CHAIN_STOPS.0,
+            bytes(s.copied),
+            bytes(s.new),
+            frame(&s.object)
         );
     }
 }
@@ -190,6 +212,7 @@ pub fn render_record(r: &RecordReport, callers: bool) -> String {
     changed(&mut o, Change::Copied, &r.family.copied);
     changed(&mut o, Change::New, &r.family.new);
     table(&mut o, &r.family, callers, ROWS);
+    stops(&mut o, &r.family);
     if !r.unresolved_objects.is_empty() {
         let _ = writeln!(o, "\nsymbols not read (addresses stay numbers):");
         for u in &r.unresolved_objects {
@@ -243,6 +266,7 @@ mod tests {
             by,
             copied,
             new: 0,
+            stops_in: None,
         };
         let copied = Changed {
             bytes: 5 * 4096,
@@ -267,6 +291,7 @@ mod tests {
                     copied,
                     new: Changed::default(),
                     functions: Vec::new(),
+                    chains_stop: Vec::new(),
                     chains: vec![
                         chain(&["x!inner", "x!outer;odd"], Attributed::Seen, 3 * 4096),
                         chain(&["x!parent_side"], Attributed::ByParent, 4096),

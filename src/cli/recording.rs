@@ -39,10 +39,7 @@ pub(super) fn record_cmd(
     // With --watch each interval is printed as it ends; a closed stdout ends the recording.
     let callers = shown.callers;
     let mut print = |i: &record::Interval| {
-        stdout.print(&format!(
-            "{}\n",
-            text::render_record_interval(&i.report, i.from, i.to, callers)
-        ))
+        stdout.print(&format!("{}\n", text::render_record_interval(i, callers)))
     };
     let intervals = shown.watch.map(|every| record::Intervals {
         every: std::time::Duration::from_secs(every),

@@ -16,7 +16,7 @@ use super::family::{self, FamilyPictures, FamilyReport, LookRun, PageLook};
 use crate::addr::PAGE_SIZE;
 use crate::error::{Error, Result};
 use crate::kernel::Evidence;
-use crate::kernel::perf::{Counts, Fault, Recorder};
+use crate::kernel::perf::{Counts, Exit, Fault, Recorder};
 use crate::kernel::process::ProcDir;
 use crate::maps::MapEntry;
 use crate::scan::{self, PidError};
@@ -323,7 +323,13 @@ pub struct Interval {
     /// Seconds since the recording started, at the interval's start and end.
     pub from: f64,
     pub to: f64,
-    pub report: RecordReport,
+    /// The last interval: it ends with the recording (SECONDS over, Ctrl-C, the family
+    /// gone), often before a whole interval.
+    pub last: bool,
+    /// The counts of the interval (its real length in `stopped_after` when it is the last).
+    pub recording: Recording,
+    /// What changed in it; none when the family could not be read at its end (gone).
+    pub report: Option<RecordReport>,
 }
 
 /// What a recording keeps while it runs.
@@ -389,9 +395,14 @@ pub fn record(
     let mut stopped = false;
     // The last interval's reading (none: the first), its end and counts.
     let mut last: (Option<FamilyPictures>, f64, Counts) = (None, 0.0, Counts::default());
+    // The root's exit ends the recording: its family can no longer be read.
+    let root_exit = Exit::watch(root);
     while Instant::now() < deadline {
         if stop() {
             stopped = true;
+            break;
+        }
+        if root_exit.seen() {
             break;
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -422,11 +433,14 @@ pub fn record(
         let interval = Interval {
             from: last.1,
             to: at,
-            report,
+            last: false,
+            recording,
+            report: Some(report),
         };
         last = (Some(now.1), at, run.recorder.counts());
         if !(iv.each)(&interval) {
             stopped = true;
+            intervals = None;
             break;
         }
     }
@@ -434,6 +448,10 @@ pub fn record(
     // fault kept.
     let after = family::family_pictured(root, threads);
     run.drain();
+    // Unless nobody reads any more, the interval cut short is printed too.
+    if let Some(iv) = intervals.as_mut() {
+        last_interval(&mut run, iv, &before_pictures, &last, &after, begun);
+    }
     let recording = run.recording(
         seconds,
         Counts::default(),
@@ -455,6 +473,37 @@ pub fn record(
         recording,
         &mut symbols,
     ))
+}
+
+/// The interval the end of the recording cut short, from the last interval's reading
+/// (`last`: reading, end, counts) to the reading `after` the recording.
+fn last_interval(
+    run: &mut Run,
+    iv: &mut Intervals,
+    before: &FamilyPictures,
+    last: &(Option<FamilyPictures>, f64, Counts),
+    after: &Result<(FamilyReport, FamilyPictures)>,
+    begun: Instant,
+) {
+    let to = begun.elapsed().as_secs_f64();
+    let recording = run.recording(iv.every.as_secs(), last.2, Some(to - last.1));
+    let report = after.as_ref().ok().map(|now| {
+        attribute(
+            last.0.as_ref().unwrap_or(before),
+            now,
+            &run.faults,
+            &mut run.seen,
+            recording,
+            &mut run.symbols,
+        )
+    });
+    (iv.each)(&Interval {
+        from: last.1,
+        to,
+        last: true,
+        recording,
+        report,
+    });
 }
 
 /// A refusal to read the family, said for the recording: what else it needs, and what

@@ -4,7 +4,7 @@
 
 use super::bytes;
 use crate::commands::record::{
-    Attributed, Attribution, CHAIN_STOPS, Change, Changed, RecordReport, RecordedMember,
+    Attributed, Attribution, CHAIN_STOPS, Change, Changed, Interval, RecordReport, RecordedMember,
 };
 use crate::output::escape::escape_controls;
 use std::fmt::Write;
@@ -140,13 +140,30 @@ const INTERVAL_ROWS: usize = 5;
 
 /// One interval of `family --record --watch`: its faults, then each child that copied or
 /// made pages in it, with its first functions (or chains). `from` and `to` are seconds
-/// since the recording started.
-pub fn render_record_interval(r: &RecordReport, from: f64, to: f64, callers: bool) -> String {
+/// since the recording started; the last interval, which the end of the recording cuts
+/// short, says so with its real length.
+pub fn render_record_interval(i: &Interval, callers: bool) -> String {
     let mut o = String::new();
-    let rec = &r.recording;
+    let rec = &i.recording;
+    let last = if i.last {
+        format!(" (the last, {:.1} s)", i.to - i.from)
+    } else {
+        String::new()
+    };
+    let Some(r) = &i.report else {
+        let _ = writeln!(
+            o,
+            "── {:.1} s to {:.1} s{last}: {} page faults recorded, lost: {}; the family is \
+             gone, its pages not read",
+            i.from, i.to, rec.faults, rec.lost
+        );
+        return o;
+    };
     let _ = writeln!(
         o,
-        "── {from:.1} s to {to:.1} s: {} page faults recorded, lost: {}; copied: {}, new: {}",
+        "── {:.1} s to {:.1} s{last}: {} page faults recorded, lost: {}; copied: {}, new: {}",
+        i.from,
+        i.to,
         rec.faults,
         rec.lost,
         bytes(r.family.copied.bytes),

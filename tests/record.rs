@@ -552,6 +552,59 @@ fn watch_prints_what_each_interval_copied_then_the_whole_recording() {
     }
 }
 
+/// With --json, the intervals are in the one document: the last one flagged with its real
+/// length, and their faults add up to the whole recording's.
+#[test]
+fn watch_with_json_keeps_every_interval_in_the_one_document() {
+    let bin = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
+    let parent_s = parent.to_string();
+    let args = [
+        "family", "--record", "3", "--watch", "1", "--json", &parent_s,
+    ];
+    let (run, _) = run_solab(Command::new(&artifacts().solab), &mut host, &args, &GO);
+    let Some(report) = recorded(if run.code == 0 {
+        Ok(run.json())
+    } else {
+        Err(run.stderr)
+    }) else {
+        return;
+    };
+    let intervals = report["intervals"].as_array().expect("intervals");
+    assert_eq!(intervals.len(), 3, "{report:#}");
+    let last = &intervals[2];
+    assert_eq!(last["last"], true, "{last:#}");
+    assert!(intervals[..2].iter().all(|i| i["last"] == false));
+    let length = last["to"].as_f64().expect("to") - last["from"].as_f64().expect("from");
+    let said = last["recording"]["stopped_after"]
+        .as_f64()
+        .expect("the last interval's length");
+    assert!((length - said).abs() < 1e-6, "{last:#}");
+    let faults: u64 = intervals
+        .iter()
+        .map(|i| i["recording"]["faults"].as_u64().expect("faults"))
+        .sum();
+    assert_eq!(faults, report["recording"]["faults"], "{report:#}");
+    // The writers are in the intervals, as in the whole recording.
+    let in_intervals: u64 = intervals
+        .iter()
+        .flat_map(|i| i["processes"].as_array().expect("processes"))
+        .filter(|m| m["pid"] == child)
+        .flat_map(|m| m["functions"].as_array().expect("functions"))
+        .filter(|f| {
+            f["function"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("!write_seven_hundred"))
+        })
+        .map(|f| f["copied"].as_u64().expect("copied"))
+        .sum();
+    assert_eq!(
+        in_intervals,
+        copied_by(&report, child, "!write_seven_hundred"),
+        "{report:#}"
+    );
+}
+
 #[test]
 fn another_users_process_is_refused_with_what_is_missing_and_what_works() {
     if !is_root() {

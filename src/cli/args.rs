@@ -472,8 +472,9 @@ pub enum Command {
         /// The root process
         #[arg(value_name = "PID")]
         pid: i32,
-        /// Print JSON (schema solab.family.v2; with --record, solab.family-record.v1)
-        #[arg(long, conflicts_with = "watch")]
+        /// Print JSON (schema solab.family.v2; with --record, solab.family-record.v1, and
+        /// with --watch too, its intervals in the one document)
+        #[arg(long)]
         json: bool,
         /// Print CSV: a header, then one row per process (bytes), quoted as RFC 4180
         #[arg(long, conflicts_with_all = ["json", "watch", "record", "svg", "mappings", "top"])]

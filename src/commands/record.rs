@@ -249,6 +249,34 @@ pub struct RecordReport {
     /// Objects whose symbols could not be read (their addresses stay numbers).
     pub unresolved_objects: Vec<String>,
     pub errors: Vec<PidError>,
+    /// With `--watch`: what changed in each interval, the last one cut short included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalReport>,
+}
+
+/// One interval of a watched recording, in the JSON document.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IntervalReport {
+    pub from: f64,
+    pub to: f64,
+    pub last: bool,
+    pub recording: Recording,
+    /// None when the family could not be read at the interval's end.
+    pub processes: Option<Vec<RecordedMember>>,
+    pub family: Option<Attribution>,
+}
+
+impl IntervalReport {
+    pub fn of(i: &Interval) -> IntervalReport {
+        IntervalReport {
+            from: i.from,
+            to: i.to,
+            last: i.last,
+            recording: i.recording,
+            processes: i.report.as_ref().map(|r| r.processes.clone()),
+            family: i.report.as_ref().map(|r| r.family.clone()),
+        }
+    }
 }
 
 /// The first fault kept per (process, page), and the call chains, each once.
@@ -658,6 +686,7 @@ fn attribute(
         family,
         unresolved_objects: symbols.unreadable.clone(),
         errors: after.errors.clone(),
+        intervals: Vec::new(),
     }
 }
 

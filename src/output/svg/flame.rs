@@ -90,6 +90,7 @@ mod tests {
             family: Attribution::default(),
             unresolved_objects: Vec::new(),
             errors: Vec::new(),
+            intervals: Vec::new(),
         }
     }
 

@@ -318,6 +318,7 @@ mod tests {
             family: Attribution::default(),
             unresolved_objects: Vec::new(),
             errors: Vec::new(),
+            intervals: Vec::new(),
         }
     }
 

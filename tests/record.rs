@@ -172,6 +172,36 @@ fn copied_by(report: &Value, child: i32, name: &str) -> u64 {
         .sum()
 }
 
+/// The fixture built without frame pointers: the kernel's walk cannot go past the
+/// object's own functions.
+fn fixture_without_frame_pointers() -> Compiled {
+    Compiled::from_source(
+        "cow_nofp",
+        FIXTURE,
+        &["-O0", "-g", "-fomit-frame-pointer"],
+        &[],
+    )
+}
+
+/// The chain rows of `child` whose innermost frame ends with `name`.
+fn chains_of<'r>(report: &'r Value, child: i32, name: &str) -> Vec<&'r Value> {
+    member(report, child)["chains"]
+        .as_array()
+        .expect("chains")
+        .iter()
+        .filter(|c| c["chain"][0].as_str().is_some_and(|f| f.ends_with(name)))
+        .collect()
+}
+
+/// The family's `chains_stop` row of `object`.
+fn stop_row<'r>(report: &'r Value, object: &str) -> Option<&'r Value> {
+    report["family"]["chains_stop"]
+        .as_array()
+        .expect("chains_stop")
+        .iter()
+        .find(|s| s["object"] == object)
+}
+
 fn check_attribution(report: &Value, child: i32) {
     assert_eq!(report["schema"], "solab.family-record.v1");
     let lost = report["recording"]["lost"].as_u64().expect("lost");
@@ -338,6 +368,74 @@ fn lines_name_the_source_line_that_wrote() {
     );
 }
 
+/// Built with frame pointers, the writers' chains reach glibc's caller of main and stop
+/// nowhere early; built without, they stop in the program itself, the text says so under
+/// the family's table, and the weak check finds no frame set up in its functions.
+#[test]
+fn chains_that_stop_before_an_entry_name_the_object_they_stop_in() {
+    let with = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&with.path));
+    let Some(report) = recorded(record(
+        Command::new(&artifacts().solab),
+        &mut host,
+        parent,
+        &[],
+    )) else {
+        return;
+    };
+    for name in ["!write_three_hundred", "!write_seven_hundred"] {
+        let chains = chains_of(&report, child, name);
+        assert!(!chains.is_empty(), "{name} in {report:#}");
+        for c in chains {
+            assert!(c["stops_in"].is_null(), "a whole chain: {c:#}");
+        }
+    }
+    assert!(stop_row(&report, "cow_writer").is_none(), "{report:#}");
+    drop(host);
+
+    let without = fixture_without_frame_pointers();
+    let (mut host, parent, child, _kill) = start(Command::new(&without.path));
+    let report = record(Command::new(&artifacts().solab), &mut host, parent, &[])
+        .unwrap_or_else(|e| panic!("recorded before, not now: {e}"));
+    let lost = report["recording"]["lost"].as_u64().expect("lost");
+    for name in ["!write_three_hundred", "!write_seven_hundred"] {
+        for c in chains_of(&report, child, name) {
+            assert_eq!(c["stops_in"], "cow_nofp", "{c:#}");
+        }
+    }
+    let row = stop_row(&report, "cow_nofp").unwrap_or_else(|| panic!("cow_nofp in {report:#}"));
+    let pages = row["copied"].as_u64().expect("copied") / 4096;
+    assert!(
+        pages <= 1000 && pages + lost >= 1000,
+        "the writers' 1000 pages under chains that stop in cow_nofp: {row:#}"
+    );
+    let (framed, sampled) = (
+        row["prologues"]["with_frame"].as_u64().expect("with_frame"),
+        row["prologues"]["sampled"].as_u64().expect("sampled"),
+    );
+    assert!(sampled >= 3 && framed == 0, "{row:#}");
+    // The text: one line under the family's table.
+    drop(host);
+    let (mut host, parent, _child, _kill2) = start(Command::new(&without.path));
+    let parent = parent.to_string();
+    let args = ["family", "--record", "2", &parent];
+    let (run, _) = run_solab(Command::new(&artifacts().solab), &mut host, &args, &GO);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let family = run
+        .stdout
+        .split("\nfamily (")
+        .nth(1)
+        .expect("the family's table");
+    assert!(
+        family
+            .lines()
+            .any(|l| l.starts_with("  chain-stops: ")
+                && l.contains(" stop in cow_nofp (weak: 0 of ")),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn an_unprivileged_user_records_its_own_processes() {
     if !is_root() {
@@ -432,10 +530,12 @@ fn watch_prints_what_each_interval_copied_then_the_whole_recording() {
         .stdout
         .split_once("\nRecorded ")
         .unwrap_or_else(|| panic!("the whole recording after the intervals:\n{}", run.stdout));
-    // Two intervals end before the 3 s do (the last one is the whole recording's).
+    // Two intervals end before the 3 s do, the last one with them.
     let heads: Vec<&str> = intervals.lines().filter(|l| l.starts_with("── ")).collect();
-    assert_eq!(heads.len(), 2, "{}", run.stdout);
+    assert_eq!(heads.len(), 3, "{}", run.stdout);
     assert!(heads[0].starts_with("── 0.0 s to "), "{}", heads[0]);
+    assert!(!heads[1].contains("(the last, "), "{}", heads[1]);
+    assert!(heads[2].contains("(the last, "), "{}", heads[2]);
     // The child wrote right after the cue: each function is in an interval (the first,
     // unless the machine is slow), and in the whole recording's table.
     for name in ["!write_three_hundred", "!write_seven_hundred"] {
@@ -450,6 +550,59 @@ fn watch_prints_what_each_interval_copied_then_the_whole_recording() {
             run.stdout
         );
     }
+}
+
+/// With --json, the intervals are in the one document: the last one flagged with its real
+/// length, and their faults add up to the whole recording's.
+#[test]
+fn watch_with_json_keeps_every_interval_in_the_one_document() {
+    let bin = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
+    let parent_s = parent.to_string();
+    let args = [
+        "family", "--record", "3", "--watch", "1", "--json", &parent_s,
+    ];
+    let (run, _) = run_solab(Command::new(&artifacts().solab), &mut host, &args, &GO);
+    let Some(report) = recorded(if run.code == 0 {
+        Ok(run.json())
+    } else {
+        Err(run.stderr)
+    }) else {
+        return;
+    };
+    let intervals = report["intervals"].as_array().expect("intervals");
+    assert_eq!(intervals.len(), 3, "{report:#}");
+    let last = &intervals[2];
+    assert_eq!(last["last"], true, "{last:#}");
+    assert!(intervals[..2].iter().all(|i| i["last"] == false));
+    let length = last["to"].as_f64().expect("to") - last["from"].as_f64().expect("from");
+    let said = last["recording"]["stopped_after"]
+        .as_f64()
+        .expect("the last interval's length");
+    assert!((length - said).abs() < 1e-6, "{last:#}");
+    let faults: u64 = intervals
+        .iter()
+        .map(|i| i["recording"]["faults"].as_u64().expect("faults"))
+        .sum();
+    assert_eq!(faults, report["recording"]["faults"], "{report:#}");
+    // The writers are in the intervals, as in the whole recording.
+    let in_intervals: u64 = intervals
+        .iter()
+        .flat_map(|i| i["processes"].as_array().expect("processes"))
+        .filter(|m| m["pid"] == child)
+        .flat_map(|m| m["functions"].as_array().expect("functions"))
+        .filter(|f| {
+            f["function"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("!write_seven_hundred"))
+        })
+        .map(|f| f["copied"].as_u64().expect("copied"))
+        .sum();
+    assert_eq!(
+        in_intervals,
+        copied_by(&report, child, "!write_seven_hundred"),
+        "{report:#}"
+    );
 }
 
 #[test]
@@ -471,4 +624,229 @@ fn another_users_process_is_refused_with_what_is_missing_and_what_works() {
     ] {
         assert!(run.stderr.contains(what), "{what:?} in {}", run.stderr);
     }
+}
+
+/// A `solab family --record ... --watch ...` running, its stdout and stderr read beside.
+struct Running {
+    solab: std::process::Child,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts solab with `args` and waits until it records; none (the test skipped) when the
+/// kernel refuses to record.
+fn start_recording(args: &[&str]) -> Option<Running> {
+    let mut solab = Command::new(&artifacts().solab)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run solab");
+    let mut stdout = solab.stdout.take().expect("stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        out
+    });
+    let mut err = BufReader::new(solab.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("read solab's stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut rest = line;
+        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+        rest
+    });
+    let running = Running {
+        solab,
+        stdout,
+        stderr,
+    };
+    if running.solab.id() > 0 && !running.recording() {
+        let run = running.end();
+        assert!(
+            run.stderr.contains("perf_event_paranoid is"),
+            "{}",
+            run.stderr
+        );
+        skip(&format!(
+            "the kernel refuses to record page faults: {}",
+            run.stderr
+        ));
+        return None;
+    }
+    Some(running)
+}
+
+impl Running {
+    fn pid(&self) -> i32 {
+        self.solab.id() as i32
+    }
+
+    /// Whether solab still runs and holds its events.
+    fn recording(&self) -> bool {
+        perf_events(self.pid()) > 0
+    }
+
+    /// Waits for solab to exit: its status and output.
+    fn end(mut self) -> crate::util::Run {
+        let status = self.solab.wait().expect("wait for solab");
+        finish(std::process::Output {
+            status,
+            stdout: self.stdout.join().expect("stdout").into_bytes(),
+            stderr: self.stderr.join().expect("stderr").into_bytes(),
+        })
+    }
+}
+
+/// The perf events among the open files of `pid` (none when it is gone).
+fn perf_events(pid: i32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.as_os_str() == "anon_inode:[perf_event]")
+        .count()
+}
+
+/// The state letter of `pid` in /proc/PID/stat (after the command's closing parenthesis).
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Reads the states of `pids` every 2 ms until told to stop: every state seen.
+struct StateWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::thread::JoinHandle<std::collections::BTreeSet<(i32, char)>>,
+}
+
+impl StateWatch {
+    fn start(pids: Vec<i32>) -> StateWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let seen = std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for &p in &pids {
+                    if let Some(s) = state(p) {
+                        seen.insert((p, s));
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            seen
+        });
+        StateWatch { stop, seen }
+    }
+
+    fn end(self) -> std::collections::BTreeSet<(i32, char)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.seen.join().expect("state watch")
+    }
+}
+
+/// The interval heads of a watched recording's text.
+fn heads(stdout: &str) -> Vec<&str> {
+    stdout.lines().filter(|l| l.starts_with("── ")).collect()
+}
+
+/// Ctrl-C in the middle of a 10 s interval: the interval is printed with its real length
+/// and the writers in it, then the whole recording. While recording, solab holds the perf
+/// events (the recorded processes hold none: the kernel keeps the inherited ones out of
+/// their file tables) and the recorded processes are never stopped; afterwards solab is
+/// gone and the processes run on.
+#[test]
+fn ctrl_c_mid_interval_prints_it_and_leaves_nothing_attached() {
+    let bin = fixture();
+    let (mut host, parent, child, _kill) = start(Command::new(&bin.path));
+    let parent_s = parent.to_string();
+    let args = ["family", "--record", "30", "--watch", "10", &parent_s];
+    let Some(running) = start_recording(&args) else {
+        return;
+    };
+    let events = perf_events(running.pid());
+    assert!(events > 0, "solab holds its perf events while it records");
+    assert_eq!((perf_events(parent), perf_events(child)), (0, 0));
+    let states = StateWatch::start(vec![parent, child]);
+    host.send(GO.send);
+    host.expect(GO.done);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.pid()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT to solab");
+    let run = running.end();
+    let seen = states.end();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        seen.iter().all(|&(_, s)| s != 'T' && s != 't'),
+        "the recorded processes were stopped: {seen:?}"
+    );
+    assert!(
+        seen.contains(&(child, 'S')) || seen.contains(&(child, 'R')),
+        "{seen:?}"
+    );
+    let (intervals, whole) = run
+        .stdout
+        .split_once("\nRecorded ")
+        .unwrap_or_else(|| panic!("the whole recording after the interval:\n{}", run.stdout));
+    let heads = heads(intervals);
+    assert_eq!(heads.len(), 1, "{}", run.stdout);
+    let to: f64 = heads[0]
+        .strip_prefix("── 0.0 s to ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("its end in {}", heads[0]));
+    assert!(to > 0.0 && to < 10.0, "{}", heads[0]);
+    assert!(
+        heads[0].contains(&format!("(the last, {to:.1} s)")),
+        "{}",
+        heads[0]
+    );
+    for name in ["!write_three_hundred", "!write_seven_hundred"] {
+        assert!(intervals.contains(name), "{name}:\n{}", run.stdout);
+    }
+    assert!(whole.contains("(stopped by Ctrl-C)"), "{}", run.stdout);
+    // Nothing attached any more: the recorded processes run on, never stopped.
+    assert!(
+        matches!(state(child), Some('S' | 'R')),
+        "{:?}",
+        state(child)
+    );
+    assert_eq!((perf_events(parent), perf_events(child)), (0, 0));
+}
+
+/// The recorded root exiting ends a 30 s recording at once: the interval it cut short is
+/// printed (its pages can no longer be read), then the error, and solab is gone.
+#[test]
+fn the_root_exiting_ends_the_recording_with_its_last_interval() {
+    let bin = fixture();
+    let (mut host, parent, _child, _kill) = start(Command::new(&bin.path));
+    let parent_s = parent.to_string();
+    let args = ["family", "--record", "30", "--watch", "10", &parent_s];
+    let Some(running) = start_recording(&args) else {
+        return;
+    };
+    host.send(GO.send);
+    host.expect(GO.done);
+    let t = std::time::Instant::now();
+    // SIGKILL to the root, reaped; its child dies with it (PR_SET_PDEATHSIG).
+    host.kill();
+    let pid = running.pid();
+    let run = running.end();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(25),
+        "solab went on recording a family that is gone"
+    );
+    assert_eq!(perf_events(pid), 0);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let heads = heads(&run.stdout);
+    assert_eq!(heads.len(), 1, "{}", run.stdout);
+    assert!(
+        heads[0].contains("(the last, ") && heads[0].contains("the family is gone"),
+        "{}",
+        heads[0]
+    );
+    assert!(run.stderr.contains(&parent_s), "{}", run.stderr);
 }

@@ -105,6 +105,8 @@ pub fn inheritance_words() -> String {
     for a in Attributed::ALL {
         s.push_str(&format!("  {:<16} {}\n", a.name(), a.meaning()));
     }
+    let (word, meaning) = crate::commands::record::CHAIN_STOPS;
+    s.push_str(&format!("  {word:<16} {meaning}\n"));
     s
 }
 
@@ -492,8 +494,9 @@ pub struct FamilyFlags {
     /// The root process
     #[arg(value_name = "PID")]
     pub pid: i32,
-    /// Print JSON (schema solab.family.v2; with --record, solab.family-record.v1)
-    #[arg(long, conflicts_with = "watch")]
+    /// Print JSON (schema solab.family.v2; with --record, solab.family-record.v1, and
+    /// with --watch too, its intervals in the one document)
+    #[arg(long)]
     pub json: bool,
     /// Print CSV: a header, then one row per process (bytes), quoted as RFC 4180
     #[arg(long, conflicts_with_all = ["json", "watch", "record", "svg", "mappings", "top"])]
@@ -816,7 +819,8 @@ mod tests {
         let recorded = Change::ALL
             .iter()
             .map(|c| (c.name(), c.meaning()))
-            .chain(Attributed::ALL.iter().map(|a| (a.name(), a.meaning())));
+            .chain(Attributed::ALL.iter().map(|a| (a.name(), a.meaning())))
+            .chain([crate::commands::record::CHAIN_STOPS]);
         for (name, meaning) in recorded {
             let row = format!("| `{name}` | {meaning} |");
             assert!(page.contains(&row), "reference.md lacks the row {row}");

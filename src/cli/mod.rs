@@ -265,6 +265,11 @@ fn family_route(f: FamilyFlags, stdout: &mut Stdout) -> anyhow::Result<Outcome> 
             threads,
             stdout,
         ),
+        (Some(_), None) if f.json => Err(Error::Usage(
+            "--json goes with --watch only with --record (each interval in the one document)"
+                .into(),
+        )
+        .into()),
         (Some(secs), None) => watch::family_watch(
             root,
             (secs, f.iterations),

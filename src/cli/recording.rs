@@ -36,19 +36,22 @@ pub(super) fn record_cmd(
     let started = |n| {
         eprintln!("solab: recording the page faults of {n} threads for {secs} s (Ctrl-C ends it)");
     };
-    // With --watch each interval is printed as it ends; a closed stdout ends the recording.
+    // With --watch each interval is printed as it ends (a closed stdout ends the
+    // recording); with --json too, kept for the one document.
     let callers = shown.callers;
+    let mut kept = Vec::new();
     let mut print = |i: &record::Interval| {
-        stdout.print(&format!(
-            "{}\n",
-            text::render_record_interval(&i.report, i.from, i.to, callers)
-        ))
+        if shown.json {
+            kept.push(record::IntervalReport::of(i));
+            return true;
+        }
+        stdout.print(&format!("{}\n", text::render_record_interval(i, callers)))
     };
     let intervals = shown.watch.map(|every| record::Intervals {
         every: std::time::Duration::from_secs(every),
         each: &mut print,
     });
-    let report = record::record(
+    let mut report = record::record(
         pid,
         secs,
         threads,
@@ -57,6 +60,7 @@ pub(super) fn record_cmd(
         watch::interrupted,
         intervals,
     )?;
+    report.intervals = kept;
     let mut stderr: Vec<String> = report.errors.iter().map(|e| e.message.clone()).collect();
     let mut code = if report.errors.is_empty() {
         ExitCode::Ok

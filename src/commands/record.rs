@@ -16,12 +16,12 @@ use super::family::{self, FamilyPictures, FamilyReport, LookRun, PageLook};
 use crate::addr::PAGE_SIZE;
 use crate::error::{Error, Result};
 use crate::kernel::Evidence;
-use crate::kernel::perf::{Counts, Fault, Recorder};
+use crate::kernel::perf::{Counts, Exit, Fault, Recorder};
 use crate::kernel::process::ProcDir;
 use crate::maps::MapEntry;
 use crate::scan::{self, PidError};
 use crate::sharing::Inheritance;
-use crate::symbols::{Frame, Symbolizer};
+use crate::symbols::{Frame, Prologues, Symbolizer};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -142,6 +142,48 @@ pub struct ChainRow {
     pub by: Attributed,
     pub copied: u64,
     pub new: u64,
+    /// The object of the chain's outermost frame, where that frame is not a process or
+    /// thread entry ([`CHAIN_STOPS`]); none when the chain reaches one, or when its
+    /// process's map was not read.
+    #[serde(default)]
+    pub stops_in: Option<String>,
+}
+
+/// The word for call chains that end before a process or thread entry.
+pub const CHAIN_STOPS: (&str, &str) = (
+    "chain-stops",
+    "call chains whose outermost frame is in this object and is no process or thread \
+     entry: the kernel's walk along frame pointers stopped there",
+);
+
+/// The functions a complete user call chain ends in: where a process starts (glibc's
+/// `_start` and the callers of `main`, musl's) and where a thread starts.
+pub const ENTRIES: [&str; 15] = [
+    "_start",
+    "__libc_start_main",
+    "__libc_start_main_impl",
+    "__libc_start_call_main",
+    "libc_start_main_stage2",
+    "start_thread",
+    "clone",
+    "__clone",
+    "clone3",
+    "__clone3",
+    "__clone_internal",
+    "thread_start",
+    "runtime.goexit",
+    "runtime.rt0_go",
+    "runtime.mstart",
+];
+
+/// Bytes whose call chains stop in one object ([`CHAIN_STOPS`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopRow {
+    pub object: String,
+    pub copied: u64,
+    pub new: u64,
+    /// Weak: how many of the object's functions sampled set up a frame pointer.
+    pub prologues: Option<Prologues>,
 }
 
 /// What changed in one process, or in the family, and who did it.
@@ -152,6 +194,9 @@ pub struct Attribution {
     /// Most bytes first.
     pub functions: Vec<FunctionRow>,
     pub chains: Vec<ChainRow>,
+    /// By object, most bytes first: the bytes whose call chains stop there.
+    #[serde(default)]
+    pub chains_stop: Vec<StopRow>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -204,6 +249,34 @@ pub struct RecordReport {
     /// Objects whose symbols could not be read (their addresses stay numbers).
     pub unresolved_objects: Vec<String>,
     pub errors: Vec<PidError>,
+    /// With `--watch`: what changed in each interval, the last one cut short included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalReport>,
+}
+
+/// One interval of a watched recording, in the JSON document.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IntervalReport {
+    pub from: f64,
+    pub to: f64,
+    pub last: bool,
+    pub recording: Recording,
+    /// None when the family could not be read at the interval's end.
+    pub processes: Option<Vec<RecordedMember>>,
+    pub family: Option<Attribution>,
+}
+
+impl IntervalReport {
+    pub fn of(i: &Interval) -> IntervalReport {
+        IntervalReport {
+            from: i.from,
+            to: i.to,
+            last: i.last,
+            recording: i.recording,
+            processes: i.report.as_ref().map(|r| r.processes.clone()),
+            family: i.report.as_ref().map(|r| r.family.clone()),
+        }
+    }
 }
 
 /// The first fault kept per (process, page), and the call chains, each once.
@@ -278,7 +351,13 @@ pub struct Interval {
     /// Seconds since the recording started, at the interval's start and end.
     pub from: f64,
     pub to: f64,
-    pub report: RecordReport,
+    /// The last interval: it ends with the recording (SECONDS over, Ctrl-C, the family
+    /// gone), often before a whole interval.
+    pub last: bool,
+    /// The counts of the interval (its real length in `stopped_after` when it is the last).
+    pub recording: Recording,
+    /// What changed in it; none when the family could not be read at its end (gone).
+    pub report: Option<RecordReport>,
 }
 
 /// What a recording keeps while it runs.
@@ -344,9 +423,14 @@ pub fn record(
     let mut stopped = false;
     // The last interval's reading (none: the first), its end and counts.
     let mut last: (Option<FamilyPictures>, f64, Counts) = (None, 0.0, Counts::default());
+    // The root's exit ends the recording: its family can no longer be read.
+    let root_exit = Exit::watch(root);
     while Instant::now() < deadline {
         if stop() {
             stopped = true;
+            break;
+        }
+        if root_exit.seen() {
             break;
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -377,11 +461,14 @@ pub fn record(
         let interval = Interval {
             from: last.1,
             to: at,
-            report,
+            last: false,
+            recording,
+            report: Some(report),
         };
         last = (Some(now.1), at, run.recorder.counts());
         if !(iv.each)(&interval) {
             stopped = true;
+            intervals = None;
             break;
         }
     }
@@ -389,6 +476,10 @@ pub fn record(
     // fault kept.
     let after = family::family_pictured(root, threads);
     run.drain();
+    // Unless nobody reads any more, the interval cut short is printed too.
+    if let Some(iv) = intervals.as_mut() {
+        last_interval(&mut run, iv, &before_pictures, &last, &after, begun);
+    }
     let recording = run.recording(
         seconds,
         Counts::default(),
@@ -410,6 +501,37 @@ pub fn record(
         recording,
         &mut symbols,
     ))
+}
+
+/// The interval the end of the recording cut short, from the last interval's reading
+/// (`last`: reading, end, counts) to the reading `after` the recording.
+fn last_interval(
+    run: &mut Run,
+    iv: &mut Intervals,
+    before: &FamilyPictures,
+    last: &(Option<FamilyPictures>, f64, Counts),
+    after: &Result<(FamilyReport, FamilyPictures)>,
+    begun: Instant,
+) {
+    let to = begun.elapsed().as_secs_f64();
+    let recording = run.recording(iv.every.as_secs(), last.2, Some(to - last.1));
+    let report = after.as_ref().ok().map(|now| {
+        attribute(
+            last.0.as_ref().unwrap_or(before),
+            now,
+            &run.faults,
+            &mut run.seen,
+            recording,
+            &mut run.symbols,
+        )
+    });
+    (iv.each)(&Interval {
+        from: last.1,
+        to,
+        last: true,
+        recording,
+        report,
+    });
 }
 
 /// A refusal to read the family, said for the recording: what else it needs, and what
@@ -530,7 +652,7 @@ fn attribute(
     }
     // Names: each chain's addresses in the maps of the process that faulted.
     seen.refresh();
-    let mut names: HashMap<u32, Vec<String>> = HashMap::new();
+    let mut names: HashMap<u32, Named> = HashMap::new();
     for chains in &tally {
         for &(_, c) in chains.keys() {
             names.entry(c).or_insert_with(|| {
@@ -564,50 +686,87 @@ fn attribute(
         family,
         unresolved_objects: symbols.unreadable.clone(),
         errors: after.errors.clone(),
+        intervals: Vec::new(),
     }
+}
+
+/// A call chain named, and where it stops short of an entry.
+struct Named {
+    names: Vec<String>,
+    /// The object where the chain stops ([`CHAIN_STOPS`]), and how it was built (weak).
+    stop: Option<(String, Option<Prologues>)>,
 }
 
 fn name_chain(
     symbols: &mut Symbolizer,
     process: Option<&(ProcDir, Vec<MapEntry>)>,
     addrs: &[u64],
-) -> Vec<String> {
-    addrs
-        .iter()
-        .enumerate()
-        .map(|(i, &a)| {
-            // A return address is the instruction after the call: look up the call.
-            let at = if i == 0 { a } else { a.saturating_sub(1) };
-            match process {
-                Some((dir, maps)) => symbols.resolve(dir, maps, at).name_with_line(),
-                None => Frame {
+) -> Named {
+    let Some((dir, maps)) = process else {
+        let names = addrs
+            .iter()
+            .map(|a| {
+                Frame {
                     object: "[exited]".into(),
                     function: format!("{a:#x}"),
                     line: None,
                 }
-                .name(),
-            }
-        })
-        .collect()
+                .name()
+            })
+            .collect();
+        return Named { names, stop: None };
+    };
+    let mut names = Vec::with_capacity(addrs.len());
+    // The outermost frame in code: past it the kernel read no frame, or garbage.
+    let mut last: Option<(u64, Frame)> = None;
+    let mut in_code = true;
+    for (i, &a) in addrs.iter().enumerate() {
+        // A return address is the instruction after the call: look up the call.
+        let at = if i == 0 { a } else { a.saturating_sub(1) };
+        let frame = symbols.resolve(dir, maps, at);
+        names.push(frame.name_with_line());
+        in_code = in_code && Symbolizer::mapping_at(maps, at).is_some_and(|m| m.perms.exec);
+        if in_code {
+            last = Some((at, frame));
+        }
+    }
+    let stop = match last {
+        Some((_, f)) if ENTRIES.contains(&f.function.as_str()) => None,
+        Some((at, f)) => Some((f.object, symbols.prologues(dir, maps, at))),
+        None => None,
+    };
+    Named { names, stop }
 }
 
-/// The rows of `a` from its chains' bytes: by innermost function, and by chain.
+/// The rows of `a` from its chains' bytes: by innermost function, by chain, and by the
+/// object where chains stop.
 fn rows(
     a: &mut Attribution,
     chains: &HashMap<(Attributed, u32), (u64, u64)>,
-    names: &HashMap<u32, Vec<String>>,
+    names: &HashMap<u32, Named>,
 ) {
-    let mut by_chain: HashMap<(Attributed, &[String]), (u64, u64)> = HashMap::new();
+    type Stop<'n> = Option<&'n (String, Option<Prologues>)>;
+    let mut by_chain: HashMap<(Attributed, &[String]), (u64, u64, Stop)> = HashMap::new();
     let mut by_function: HashMap<(Attributed, &str), (u64, u64)> = HashMap::new();
+    let mut by_stop: HashMap<&str, (u64, u64, Option<Prologues>)> = HashMap::new();
     for (&(by, c), &(copied, new)) in chains {
-        let chain = names.get(&c).map_or(&[][..], Vec::as_slice);
+        let named = names.get(&c);
+        let chain = named.map_or(&[][..], |n| n.names.as_slice());
+        let stop = named.and_then(|n| n.stop.as_ref());
         let e = by_chain.entry((by, chain)).or_default();
         e.0 += copied;
         e.1 += new;
+        e.2 = stop;
         let f = chain.first().map_or("[none]", String::as_str);
         let e = by_function.entry((by, f)).or_default();
         e.0 += copied;
         e.1 += new;
+        if let Some((object, prologues)) = stop {
+            let e = by_stop.entry(object).or_default();
+            e.0 += copied;
+            e.1 += new;
+            e.2 = *prologues;
+        }
     }
     a.functions = by_function
         .into_iter()
@@ -623,13 +782,25 @@ fn rows(
     });
     a.chains = by_chain
         .into_iter()
-        .map(|((by, chain), (copied, new))| ChainRow {
+        .map(|((by, chain), (copied, new, stop))| ChainRow {
             chain: chain.to_vec(),
             by,
             copied,
             new,
+            stops_in: stop.map(|(o, _)| o.clone()),
         })
         .collect();
     a.chains
         .sort_by(|x, y| (y.copied, y.new, x.by, &x.chain).cmp(&(x.copied, x.new, y.by, &y.chain)));
+    a.chains_stop = by_stop
+        .into_iter()
+        .map(|(object, (copied, new, prologues))| StopRow {
+            object: object.to_string(),
+            copied,
+            new,
+            prologues,
+        })
+        .collect();
+    a.chains_stop
+        .sort_by(|x, y| (y.copied + y.new, &x.object).cmp(&(x.copied + x.new, &y.object)));
 }

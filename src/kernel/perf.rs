@@ -117,6 +117,34 @@ pub struct Counts {
     pub malformed: u64,
 }
 
+/// A process's end, watched through a pidfd (`pidfd_open(2)`, Linux 5.3): it polls
+/// readable once the process has exited. Nothing is sent to the process.
+pub struct Exit(Option<OwnedFd>);
+
+impl Exit {
+    /// Watches `pid`; where the kernel gives no pidfd, [`Exit::seen`] never says so.
+    pub fn watch(pid: i32) -> Exit {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        // SAFETY: a new fd returned by the kernel, owned here only.
+        Exit((fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    }
+
+    /// Whether the process has exited (never blocks).
+    pub fn seen(&self) -> bool {
+        let Some(fd) = &self.0 else {
+            return false;
+        };
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        unsafe { libc::poll(&mut p, 1, 0) > 0 && p.revents & libc::POLLIN != 0 }
+    }
+}
+
 /// The page faults of a set of processes, being recorded.
 pub struct Recorder {
     rings: Vec<Ring>,

@@ -88,6 +88,59 @@ pub struct FunctionTable {
     full: bool,
     /// The GNU build id (`NT_GNU_BUILD_ID`), which names the separate debug file.
     build_id: Option<Vec<u8>>,
+    /// x86-64 only: of the object's own functions sampled, how many begin by setting up
+    /// a frame pointer (weak evidence of how it was built).
+    pub prologues: Option<Prologues>,
+}
+
+/// A weak sign of whether an object was built with frame pointers: of up to
+/// [`MAX_PROLOGUE_SAMPLE`] of its functions (its own symbols, evenly spread, `.cold`
+/// parts left out), how many begin with `push %rbp; mov %rsp,%rbp` (after an `endbr64`).
+/// Weak: a function may set up its frame later, or need none (a leaf built with
+/// `-momit-leaf-frame-pointer`), and hand-written code does as it likes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Prologues {
+    pub with_frame: u32,
+    pub sampled: u32,
+}
+
+/// The most functions of one object whose first bytes are read for [`Prologues`].
+pub const MAX_PROLOGUE_SAMPLE: usize = 2048;
+
+/// Whether code starting with `b` sets up a frame pointer: `push %rbp` then `mov
+/// %rsp,%rbp` (either encoding), after an `endbr64` where there is one.
+pub fn sets_up_frame(b: &[u8]) -> bool {
+    let b = b.strip_prefix(&[0xf3, 0x0f, 0x1e, 0xfa][..]).unwrap_or(b);
+    b.starts_with(&[0x55, 0x48, 0x89, 0xe5]) || b.starts_with(&[0x55, 0x48, 0x8b, 0xec])
+}
+
+/// [`Prologues`] of the functions of `table` (its own, before a debug file's), read from
+/// the object's bytes at their file offsets.
+fn sample_prologues<'d, R: object::ReadRef<'d>>(table: &FunctionTable, data: R) -> Prologues {
+    let own: Vec<u64> = table
+        .functions
+        .iter()
+        .filter(|(s, e, name)| e > s && !name.contains(".cold"))
+        .map(|(s, _, _)| *s)
+        .collect();
+    let step = own.len().div_ceil(MAX_PROLOGUE_SAMPLE).max(1);
+    let mut p = Prologues::default();
+    for &start in own.iter().step_by(step) {
+        let Some(off) = table
+            .loads
+            .iter()
+            .find(|(_, size, v)| start >= *v && start - v < *size)
+            .map(|(o, _, v)| o + (start - v))
+        else {
+            continue;
+        };
+        let Ok(bytes) = data.read_bytes_at(off, 8) else {
+            continue;
+        };
+        p.sampled += 1;
+        p.with_frame += u32::from(sets_up_frame(bytes));
+    }
+    p
 }
 
 impl FunctionTable {
@@ -194,6 +247,9 @@ pub fn read_table(file: std::fs::File) -> Result<FunctionTable, String> {
         .functions
         .sort_by_key(|f| (f.0, std::cmp::Reverse(f.1)));
     table.functions.dedup_by_key(|f| f.0);
+    if header.e_machine(endian) == elf::EM_X86_64 {
+        table.prologues = Some(sample_prologues(&table, data));
+    }
     Ok(table)
 }
 
@@ -342,14 +398,23 @@ impl Symbolizer {
         t
     }
 
-    /// Where `addr` falls in the process of `dir`, whose map is `maps` (sorted by start).
-    pub fn resolve(&mut self, dir: &ProcDir, maps: &[MapEntry], addr: u64) -> Frame {
+    /// The mapping of `maps` (sorted by start) that holds `addr`.
+    pub fn mapping_at(maps: &[MapEntry], addr: u64) -> Option<&MapEntry> {
         let k = maps.partition_point(|m| m.start.0 <= addr);
-        let Some(m) = k
-            .checked_sub(1)
+        k.checked_sub(1)
             .map(|k| &maps[k])
             .filter(|m| addr < m.end.0)
-        else {
+    }
+
+    /// The [`Prologues`] of the object that holds `addr`, where it is an x86-64 ELF file.
+    pub fn prologues(&mut self, dir: &ProcDir, maps: &[MapEntry], addr: u64) -> Option<Prologues> {
+        let m = Self::mapping_at(maps, addr)?;
+        self.table(dir, m)?.prologues
+    }
+
+    /// Where `addr` falls in the process of `dir`, whose map is `maps` (sorted by start).
+    pub fn resolve(&mut self, dir: &ProcDir, maps: &[MapEntry], addr: u64) -> Frame {
+        let Some(m) = Self::mapping_at(maps, addr) else {
             return Frame {
                 object: "[unknown]".into(),
                 function: format!("{addr:#x}"),
@@ -484,6 +549,18 @@ mod tests {
         let j = JitMap::parse(&text);
         assert_eq!(j.0.len(), MAX_JIT_ENTRIES);
         assert_eq!(j.function_at(0), Some("f"));
+    }
+
+    #[test]
+    fn frame_prologues_are_recognised_with_or_without_endbr64() {
+        assert!(sets_up_frame(&[0x55, 0x48, 0x89, 0xe5, 0x90]));
+        assert!(sets_up_frame(&[
+            0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5
+        ]));
+        assert!(sets_up_frame(&[0x55, 0x48, 0x8b, 0xec]));
+        // push %rbx; sub $0x10,%rsp: no frame pointer.
+        assert!(!sets_up_frame(&[0x53, 0x48, 0x83, 0xec, 0x10]));
+        assert!(!sets_up_frame(&[0x55]));
     }
 
     #[test]

@@ -73,12 +73,14 @@ mod tests {
                     },
                     new: Changed::default(),
                     functions: Vec::new(),
+                    chains_stop: Vec::new(),
                     chains: if copied > 0 {
                         vec![ChainRow {
                             chain: vec![format!("lib<&>.so!{HOSTILE}"), "app!main".into()],
                             by: Attributed::Seen,
                             copied,
                             new: 0,
+                            stops_in: None,
                         }]
                     } else {
                         Vec::new()
@@ -88,6 +90,7 @@ mod tests {
             family: Attribution::default(),
             unresolved_objects: Vec::new(),
             errors: Vec::new(),
+            intervals: Vec::new(),
         }
     }
 

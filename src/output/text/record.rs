@@ -4,7 +4,7 @@
 
 use super::bytes;
 use crate::commands::record::{
-    Attributed, Attribution, Change, Changed, RecordReport, RecordedMember,
+    Attributed, Attribution, CHAIN_STOPS, Change, Changed, Interval, RecordReport, RecordedMember,
 };
 use crate::output::escape::escape_controls;
 use std::fmt::Write;
@@ -95,6 +95,28 @@ fn table(o: &mut String, a: &Attribution, callers: bool, rows: usize) {
     }
 }
 
+/// One line per object where call chains stop short of an entry: the bytes under them,
+/// and (weak) how many of the object's functions set up a frame pointer.
+fn stops(o: &mut String, a: &Attribution) {
+    for s in &a.chains_stop {
+        let built = match s.prologues {
+            Some(p) => format!(
+                " (weak: {} of {} functions sampled begin push %rbp; mov %rsp,%rbp)",
+                p.with_frame, p.sampled
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "  {}: chains of {} copied, {} new stop in {}{built}",
+            CHAIN_STOPS.0,
+            bytes(s.copied),
+            bytes(s.new),
+            frame(&s.object)
+        );
+    }
+}
+
 fn member(o: &mut String, m: &RecordedMember, callers: bool, rows: usize) {
     let _ = writeln!(
         o,
@@ -118,13 +140,30 @@ const INTERVAL_ROWS: usize = 5;
 
 /// One interval of `family --record --watch`: its faults, then each child that copied or
 /// made pages in it, with its first functions (or chains). `from` and `to` are seconds
-/// since the recording started.
-pub fn render_record_interval(r: &RecordReport, from: f64, to: f64, callers: bool) -> String {
+/// since the recording started; the last interval, which the end of the recording cuts
+/// short, says so with its real length.
+pub fn render_record_interval(i: &Interval, callers: bool) -> String {
     let mut o = String::new();
-    let rec = &r.recording;
+    let rec = &i.recording;
+    let last = if i.last {
+        format!(" (the last, {:.1} s)", i.to - i.from)
+    } else {
+        String::new()
+    };
+    let Some(r) = &i.report else {
+        let _ = writeln!(
+            o,
+            "── {:.1} s to {:.1} s{last}: {} page faults recorded, lost: {}; the family is \
+             gone, its pages not read",
+            i.from, i.to, rec.faults, rec.lost
+        );
+        return o;
+    };
     let _ = writeln!(
         o,
-        "── {from:.1} s to {to:.1} s: {} page faults recorded, lost: {}; copied: {}, new: {}",
+        "── {:.1} s to {:.1} s{last}: {} page faults recorded, lost: {}; copied: {}, new: {}",
+        i.from,
+        i.to,
         rec.faults,
         rec.lost,
         bytes(r.family.copied.bytes),
@@ -190,6 +229,7 @@ pub fn render_record(r: &RecordReport, callers: bool) -> String {
     changed(&mut o, Change::Copied, &r.family.copied);
     changed(&mut o, Change::New, &r.family.new);
     table(&mut o, &r.family, callers, ROWS);
+    stops(&mut o, &r.family);
     if !r.unresolved_objects.is_empty() {
         let _ = writeln!(o, "\nsymbols not read (addresses stay numbers):");
         for u in &r.unresolved_objects {
@@ -243,6 +283,7 @@ mod tests {
             by,
             copied,
             new: 0,
+            stops_in: None,
         };
         let copied = Changed {
             bytes: 5 * 4096,
@@ -267,6 +308,7 @@ mod tests {
                     copied,
                     new: Changed::default(),
                     functions: Vec::new(),
+                    chains_stop: Vec::new(),
                     chains: vec![
                         chain(&["x!inner", "x!outer;odd"], Attributed::Seen, 3 * 4096),
                         chain(&["x!parent_side"], Attributed::ByParent, 4096),
@@ -276,6 +318,7 @@ mod tests {
             family: Attribution::default(),
             unresolved_objects: Vec::new(),
             errors: Vec::new(),
+            intervals: Vec::new(),
         }
     }
 

@@ -357,8 +357,8 @@ pub fn render_family_fitted(r: &FamilyReport, view: FamilyView, width: Option<us
 }
 
 /// Per child, its mappings holding anonymous pages (`top`: only the N with the most
-/// copied and new bytes, the largest first), and its total; a mapping's name shortened
-/// from the left (`…/libc.so.6`) to fit `width` when given.
+/// copied and new, the largest first), and its total; a mapping's name shortened from the
+/// left (`…/libc.so.6`) to fit `width` when given.
 fn render_mappings(o: &mut String, r: &FamilyReport, top: Option<usize>, width: Option<usize>) {
     let head = if r.weak {
         "LOOKS-INHERITED"

@@ -561,7 +561,18 @@ fn listen_keeps_three_capabilities_and_still_reads_frames() {
     if !crate::util::is_root() {
         return skip("not root: there are no capabilities to give up");
     }
-    let exporter = Exporter::start(&["--by", "user", "--libs", "2", "--user", "65534"]);
+    // A minute: the objects are read even when a busy machine's ps scan is long, and the
+    // scrape is answered within get's 120 s.
+    let exporter = Exporter::start(&[
+        "--by",
+        "user",
+        "--libs",
+        "2",
+        "--user",
+        "65534",
+        "--deadline",
+        "60",
+    ]);
     let pid = exporter.pid();
     assert_eq!(status(pid, "Uid"), "65534\t65534\t65534\t65534");
     assert_eq!(status(pid, "Groups"), "");

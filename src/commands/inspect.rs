@@ -659,17 +659,20 @@ fn keep_samples(
     kept: &mut Kept,
     reader: Option<&mut FrameReader>,
 ) -> Result<()> {
-    let mut added: Vec<usize> = Vec::with_capacity(samples.len());
+    // The slots this process added to, marked by index: a process of many objects costs
+    // each slot a look, not a scan of what it added (quadratic: 650,000 distinct objects
+    // took `inspect` 73 s of CPU against 8.9 s for 162,500).
+    let mut added = vec![false; slots.len()];
     for (slot, read) in samples {
         slots[slot].1.push(read, kept);
-        added.push(slot);
+        added[slot] = true;
     }
     if let Some(reader) = reader {
         let mut of_process: Vec<&mut Sampled> = slots
             .iter_mut()
-            .enumerate()
-            .filter(|(k, _)| added.contains(k))
-            .map(|(_, (_, s))| s)
+            .zip(&added)
+            .filter(|(_, added)| **added)
+            .map(|((_, s), _)| s)
             .collect();
         reader.read(kept, &mut of_process)?;
     }

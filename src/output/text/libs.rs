@@ -293,29 +293,7 @@ pub struct LibsGroupsView {
 /// another group maps too.
 pub fn render_libs_groups(r: &LibsGroupsReport, view: &LibsGroupsView) -> String {
     let mut o = String::new();
-    let p = &r.processes;
-    let _ = writeln!(
-        o,
-        "solab libs --by {}: {} scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
-        r.by.name(),
-        super::count_of(p.scanned, "process", "processes"),
-        p.vanished,
-        p.unreadable,
-        p.no_memory_map
-    );
-    if r.weak {
-        let _ = writeln!(
-            o,
-            "WEAK: {}\n  RESIDENT and PSS~ are sums of smaps figures; FRAMES and WITH-OTHERS need frame numbers",
-            r.privilege_note.as_deref().unwrap_or("not privileged")
-        );
-    } else {
-        let _ = writeln!(
-            o,
-            "ELF objects only: FRAMES counts each frame once per group (what its libraries would cost it alone), \
-             WITH-OTHERS those a process of another group maps too, SAME-LIBS its objects whose library another group maps"
-        );
-    }
+    libs_groups_header(&mut o, r);
     let _ = writeln!(o);
     o = super::wrap(&o, view.width);
     let amount = |pages: f64| amount(pages, view.bytes);
@@ -412,6 +390,33 @@ pub fn render_libs_groups(r: &LibsGroupsReport, view: &LibsGroupsView) -> String
         o.push_str(&super::wrap(&note, view.width));
     }
     o
+}
+
+/// What `libs --by` scanned and what its columns count.
+fn libs_groups_header(o: &mut String, r: &LibsGroupsReport) {
+    let p = &r.processes;
+    let _ = writeln!(
+        o,
+        "solab libs --by {}: {} scanned ({} vanished during the scan, {} unreadable, {} without a memory map)",
+        r.by.name(),
+        super::count_of(p.scanned, "process", "processes"),
+        p.vanished,
+        p.unreadable,
+        p.no_memory_map
+    );
+    if r.weak {
+        let _ = writeln!(
+            o,
+            "WEAK: {}\n  RESIDENT and PSS~ are sums of smaps figures; FRAMES and WITH-OTHERS need frame numbers",
+            r.privilege_note.as_deref().unwrap_or("not privileged")
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "ELF objects only: FRAMES counts each frame once per group (what its libraries would cost it alone), \
+             WITH-OTHERS those a process of another group maps too, SAME-LIBS its objects whose library another group maps"
+        );
+    }
 }
 
 /// The columns of `libs --by`'s table left out, in this order, while its rows do not fit a

@@ -63,7 +63,12 @@ int main(int argc, char **argv) {
 fn prove_family(usage: &Compiled, forker: &Compiled, n: usize) -> (i64, i64) {
     let mut cmd = Command::new(&forker.path);
     cmd.arg(n.to_string());
-    let mut family = Proc::spawn("forker", cmd, "ready");
+    let mut family = Proc::spawn("forker", cmd, "");
+    // Forking takes its time at 50,000 children (about 1,000 a second here).
+    family.expect_within(
+        "ready",
+        std::time::Duration::from_secs(30) + std::time::Duration::from_millis(2) * n as u32,
+    );
     let line = family.seen.last().cloned().expect("the ready line");
     let mut pids = vec![family.pid().to_string()];
     pids.extend(line.split_whitespace().skip(1).map(str::to_string));

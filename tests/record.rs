@@ -96,31 +96,54 @@ const GO: Cue = Cue {
     done: "done",
 };
 
-/// Runs `solab` (a command made by the caller: as this user or as nobody) with `args`,
-/// gives the cue once solab says it records, and returns solab's run and the line the
-/// fixture printed when done (empty when solab never recorded).
-fn run_solab(
-    mut solab: Command,
-    host: &mut Proc,
-    args: &[&str],
-    cue: &Cue,
-) -> (crate::util::Run, String) {
-    let mut run = solab
+/// solab started with `args`: its stdout drained beside (so a long document never blocks
+/// it) and the first line of its stderr read (it says there that it records, or why not).
+struct Started {
+    child: std::process::Child,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: BufReader<std::process::ChildStderr>,
+    first: String,
+}
+
+fn start_solab(mut solab: Command, args: &[&str]) -> Started {
+    let mut child = solab
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run solab");
-    // stdout drained beside, so a long document never blocks solab.
-    let mut stdout = run.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-        out
+    let mut out = child.stdout.take().expect("stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut text);
+        text
     });
-    let mut err = BufReader::new(run.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    err.read_line(&mut line).expect("read solab's stderr");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("read solab's stderr");
+    Started {
+        child,
+        stdout,
+        stderr,
+        first,
+    }
+}
+
+/// Runs `solab` (a command made by the caller: as this user or as nobody) with `args`,
+/// gives the cue once solab says it records, and returns solab's run and the line the
+/// fixture printed when done (empty when solab never recorded).
+fn run_solab(
+    solab: Command,
+    host: &mut Proc,
+    args: &[&str],
+    cue: &Cue,
+) -> (crate::util::Run, String) {
+    let Started {
+        child: mut run,
+        stdout: reader,
+        stderr: mut err,
+        first: line,
+    } = start_solab(solab, args);
     let mut done = String::new();
     if line.contains("recording the page faults") {
         host.send(cue.send);
@@ -636,21 +659,12 @@ struct Running {
 /// Starts solab with `args` and waits until it records; none (the test skipped) when the
 /// kernel refuses to record.
 fn start_recording(args: &[&str]) -> Option<Running> {
-    let mut solab = Command::new(&artifacts().solab)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run solab");
-    let mut stdout = solab.stdout.take().expect("stdout");
-    let stdout = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-        out
-    });
-    let mut err = BufReader::new(solab.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    err.read_line(&mut line).expect("read solab's stderr");
+    let Started {
+        child: solab,
+        stdout,
+        stderr: mut err,
+        first: line,
+    } = start_solab(Command::new(&artifacts().solab), args);
     let stderr = std::thread::spawn(move || {
         let mut rest = line;
         let _ = std::io::Read::read_to_string(&mut err, &mut rest);
